@@ -1,0 +1,39 @@
+# ngx_ws_module: build against Debian's nginx-dev, run the demo and the tests.
+#
+#   make demo     install what is missing, build, start nginx on 127.0.0.1:8080
+#   make test     install what is missing, build, run the Test::Nginx suite
+#
+# NGINX_SRC may point at a plain nginx source tree instead of nginx-dev.
+
+NGINX_SRC   ?= /usr/share/nginx/src
+NGINX_BIN   ?= /usr/sbin/nginx
+BUILD       ?= $(CURDIR)/build
+MODULE      := $(BUILD)/ngx_ws_module.so
+CC_OPT      ?= -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+PROVE_ARGS  ?= -r t
+
+SRCS := config $(wildcard ngx_ws_module/*.c ngx_ws_module/*.h)
+
+.PHONY: all build deps demo demo-stop test clean
+
+all: build
+
+build: $(MODULE)
+
+deps:
+	@util/install-deps
+
+$(MODULE): $(SRCS)
+	util/build-module "$(NGINX_SRC)" "$(BUILD)" "$(CC_OPT)"
+
+demo: deps build
+	util/demo start
+
+demo-stop:
+	util/demo stop
+
+test: deps build
+	util/run-tests $(PROVE_ARGS)
+
+clean:
+	rm -rf $(BUILD) t/servroot*
