@@ -1,0 +1,679 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_ws_module.h"
+
+
+/*
+ * The connection engine.  After the 101 the connection's own read and write
+ * handlers are replaced by ours (as HTTP/2 does), so that a worker that is
+ * shutting down reaches us through c->close and we can say goodbye with
+ * 1001 instead of nginx dropping the socket.  The request stays alive by
+ * its reference count until ngx_ws_finalize().
+ */
+
+
+static void ngx_ws_read(ngx_ws_conn_t *ws);
+static void ngx_ws_handle_output(ngx_ws_conn_t *ws);
+static void ngx_ws_close(ngx_ws_conn_t *ws, ngx_uint_t code,
+    const char *reason);
+static void ngx_ws_abort(ngx_ws_conn_t *ws);
+static void ngx_ws_release(ngx_ws_conn_t *ws);
+static void ngx_ws_finalize(ngx_ws_conn_t *ws);
+static void ngx_ws_terminate(ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_valid_close_code(ngx_uint_t code);
+static void ngx_ws_ping_handler(ngx_event_t *ev);
+static void ngx_ws_idle_handler(ngx_event_t *ev);
+static void ngx_ws_close_timeout_handler(ngx_event_t *ev);
+static void ngx_ws_init_timer(ngx_ws_conn_t *ws, ngx_event_t *ev,
+    ngx_event_handler_pt handler, ngx_uint_t cancelable);
+
+
+void
+ngx_ws_conn_init(ngx_ws_conn_t *ws)
+{
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    r = ws->request;
+    c = ws->connection;
+
+    c->log->action = "processing WebSocket";
+
+    ws->out = NULL;
+    ws->last_out = &ws->out;
+    ws->state = ngx_ws_st_head;
+    ws->last_recv = ngx_current_msec;
+    ws->last_data = ngx_current_msec;
+
+    ngx_ws_init_timer(ws, &ws->ping_ev, ngx_ws_ping_handler, 1);
+    ngx_ws_init_timer(ws, &ws->idle_ev, ngx_ws_idle_handler, 1);
+    ngx_ws_init_timer(ws, &ws->close_ev, ngx_ws_close_timeout_handler, 0);
+
+    if (ws->conf->ping_interval) {
+        ngx_add_timer(&ws->ping_ev, ws->conf->ping_interval);
+    }
+
+    if (ws->conf->idle_timeout) {
+        ngx_add_timer(&ws->idle_ev, ws->conf->idle_timeout);
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    /* seen by ngx_close_idle_connections() when the worker shuts down */
+    c->idle = 1;
+
+    c->read->handler = ngx_ws_read_handler;
+    c->write->handler = ngx_ws_write_handler;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->tcp_nodelay) {
+        (void) ngx_tcp_nodelay(c);
+    }
+
+    /*
+     * the first read (and the frames the client may have sent right behind
+     * the handshake) happens once the content handler has returned
+     */
+
+    ngx_post_event(c->read, &ngx_posted_events);
+}
+
+
+static void
+ngx_ws_init_timer(ngx_ws_conn_t *ws, ngx_event_t *ev,
+    ngx_event_handler_pt handler, ngx_uint_t cancelable)
+{
+    ev->handler = handler;
+    ev->data = ws;
+    ev->log = ws->connection->log;
+    ev->cancelable = cancelable;
+}
+
+
+void
+ngx_ws_read_handler(ngx_event_t *rev)
+{
+    ngx_ws_conn_t       *ws;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    c = rev->data;
+    r = c->data;
+    ws = ngx_http_get_module_ctx(r, ngx_ws_module);
+
+    if (c->close) {
+        c->close = 0;
+
+        if (c->error) {
+            /* worker_shutdown_timeout has expired */
+            ngx_ws_terminate(ws);
+            return;
+        }
+
+        if (!ws->close_sent) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "worker is shutting down, closing with %d",
+                          NGX_WS_CLOSE_GOING_AWAY);
+
+            ngx_ws_close(ws, NGX_WS_CLOSE_GOING_AWAY, "server shutting down");
+            return;
+        }
+    }
+
+    ngx_ws_read(ws);
+    ngx_ws_handle_output(ws);
+}
+
+
+void
+ngx_ws_write_handler(ngx_event_t *wev)
+{
+    ngx_ws_conn_t       *ws;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    c = wev->data;
+    r = c->data;
+    ws = ngx_http_get_module_ctx(r, ngx_ws_module);
+
+    if (wev->timedout) {
+        wev->timedout = 0;
+        c->timedout = 1;
+
+        c->log->action = "sending WebSocket frames";
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "client timed out");
+        c->log->action = "processing WebSocket";
+
+        ngx_ws_terminate(ws);
+        return;
+    }
+
+    ngx_ws_handle_output(ws);
+}
+
+
+static void
+ngx_ws_read(ngx_ws_conn_t *ws)
+{
+    u_char              *buf;
+    ssize_t              n;
+    ngx_event_t         *rev;
+    ngx_connection_t    *c;
+    ngx_ws_main_conf_t  *wmcf;
+    ngx_http_request_t  *r;
+
+    c = ws->connection;
+    r = ws->request;
+    rev = c->read;
+
+    /* frames the client sent right behind the handshake */
+
+    if (r->header_in->pos < r->header_in->last) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0, "ws preread:%uz",
+                       (size_t) (r->header_in->last - r->header_in->pos));
+
+        (void) ngx_ws_parse(ws, r->header_in->pos, r->header_in->last);
+        r->header_in->pos = r->header_in->last;
+    }
+
+    wmcf = ngx_http_get_module_main_conf(ws->request, ngx_ws_module);
+
+    if (wmcf->recv_buffer == NULL) {
+        /* one receive buffer per worker, shared by all connections */
+
+        wmcf->recv_buffer = ngx_palloc(ngx_cycle->pool,
+                                       NGX_WS_RECV_BUFFER_SIZE);
+        if (wmcf->recv_buffer == NULL) {
+            ngx_ws_abort(ws);
+            return;
+        }
+    }
+
+    buf = wmcf->recv_buffer;
+
+    while (rev->ready && !ws->blocked && !ws->aborted) {
+
+        n = c->recv(c, buf, NGX_WS_RECV_BUFFER_SIZE);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            if (!ws->close_sent && !ws->close_received) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "client closed connection without "
+                              "a close frame");
+            }
+
+            rev->eof = 1;
+            ngx_ws_abort(ws);
+            return;
+        }
+
+        ws->last_recv = ngx_current_msec;
+
+        if (ws->fail || ws->close_received) {
+            /* after a failure or the close handshake: discard */
+            continue;
+        }
+
+        (void) ngx_ws_parse(ws, buf, buf + n);
+    }
+
+    if (ws->aborted) {
+        return;
+    }
+
+    if (ws->blocked) {
+        if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
+            if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
+                ngx_ws_abort(ws);
+                return;
+            }
+        }
+
+    } else if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_ws_abort(ws);
+    }
+}
+
+
+/*
+ * Every event handler ends here, and only here may the connection be
+ * closed (the request and ws are freed with it): write the queue, then
+ * close the connection when a close is complete or it was aborted, or
+ * stop or resume reading for backpressure.
+ */
+
+static void
+ngx_ws_handle_output(ngx_ws_conn_t *ws)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    if (ws->finalized) {
+        return;
+    }
+
+    if (ws->aborted) {
+        ngx_ws_terminate(ws);
+        return;
+    }
+
+    c = ws->connection;
+
+    rc = ngx_ws_flush(ws);
+
+    if (rc == NGX_ERROR) {
+        ngx_ws_terminate(ws);
+        return;
+    }
+
+    if (rc == NGX_OK && ws->close_sent && (ws->fail || ws->close_received)) {
+        ngx_ws_finalize(ws);
+        return;
+    }
+
+    if (ws->queued > ws->conf->send_buffer) {
+        if (!ws->blocked) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                           "ws reading paused queued:%uz", ws->queued);
+            ws->blocked = 1;
+        }
+
+        return;
+    }
+
+    if (ws->blocked) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "ws reading resumed queued:%uz", ws->queued);
+
+        ws->blocked = 0;
+
+        if (c->read->ready) {
+            ngx_post_event(c->read, &ngx_posted_events);
+
+        } else if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+            ngx_ws_terminate(ws);
+        }
+    }
+}
+
+
+/* a complete data message */
+
+ngx_int_t
+ngx_ws_message(ngx_ws_conn_t *ws)
+{
+    ngx_pool_t  *pool;
+
+    pool = ws->msg_pool;
+    ws->msg_pool = NULL;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                   "ws message op:%ui len:%uz", ws->msg_opcode, ws->msg_len);
+
+    ws->last_data = ngx_current_msec;
+
+    if (ws->close_sent) {
+        /* the close handshake has begun: data is discarded */
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+
+        return NGX_OK;
+    }
+
+    if (ws->conf->echo) {
+        if (ngx_ws_send_message(ws, ws->msg_opcode, pool, ws->msg_start,
+                                ws->msg_len)
+            == NGX_ERROR)
+        {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a complete control frame, in ws->ctl */
+
+ngx_int_t
+ngx_ws_control(ngx_ws_conn_t *ws)
+{
+    ngx_uint_t  code;
+
+    switch (ws->opcode) {
+
+    case NGX_WS_OP_PING:
+        if (ngx_ws_send_frame(ws, NGX_WS_OP_PONG, ws->ctl, ws->ctl_len)
+            == NGX_ERROR)
+        {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+
+    case NGX_WS_OP_PONG:
+        return NGX_OK;
+
+    default: /* NGX_WS_OP_CLOSE */
+        break;
+    }
+
+    code = 0;
+
+    if (ws->ctl_len == 1) {
+        ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL,
+                    "close frame with 1-byte payload");
+        return NGX_ERROR;
+    }
+
+    if (ws->ctl_len >= 2) {
+        code = (ws->ctl[0] << 8) | ws->ctl[1];
+
+        if (ngx_ws_valid_close_code(code) != NGX_OK) {
+            ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                          "client sent close frame with invalid code %ui, "
+                          "closing with %d", code, NGX_WS_CLOSE_PROTOCOL);
+            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL, NULL);
+            return NGX_ERROR;
+        }
+
+        if (ngx_ws_utf8_validate(NGX_WS_UTF8_ACCEPT, ws->ctl + 2,
+                                 ws->ctl_len - 2)
+            != NGX_WS_UTF8_ACCEPT)
+        {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL,
+                        "close frame with invalid UTF-8 reason");
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                   "ws close received code:%ui", code);
+
+    ws->close_received = 1;
+
+    if (!ws->close_sent) {
+        if (ngx_ws_send_close(ws, code, NULL) == NGX_ERROR) {
+            ngx_ws_abort(ws);
+            return NGX_ERROR;
+        }
+    }
+
+    /* nothing after a Close is read */
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_ws_valid_close_code(ngx_uint_t code)
+{
+    if (code >= 3000 && code <= 4999) {
+        return NGX_OK;
+    }
+
+    if (code >= 1000 && code <= 1014
+        && code != 1004 && code != 1005 && code != 1006)
+    {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Fails the connection (RFC 6455 7.1.7): a Close with the code is sent and
+ * the TCP connection closed as soon as it is written, without waiting for
+ * the client's Close.  what names the client's mistake for the log; NULL
+ * when the caller has logged it already.
+ */
+
+void
+ngx_ws_fail(ngx_ws_conn_t *ws, ngx_uint_t code, const char *what)
+{
+    if (what) {
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "client sent %s, closing with %ui", what, code);
+    }
+
+    ws->fail = 1;
+
+    if (ws->msg_pool) {
+        ngx_destroy_pool(ws->msg_pool);
+        ws->msg_pool = NULL;
+    }
+
+    if (!ws->close_sent) {
+        if (ngx_ws_send_close(ws, code, NULL) == NGX_ERROR) {
+            ngx_ws_abort(ws);
+        }
+    }
+}
+
+
+/* starts the close handshake and waits for the client's Close */
+
+static void
+ngx_ws_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason)
+{
+    if (ws->close_sent) {
+        return;
+    }
+
+    if (ngx_ws_send_close(ws, code, reason) == NGX_ERROR) {
+        ngx_ws_terminate(ws);
+        return;
+    }
+
+    ngx_add_timer(&ws->close_ev, ws->conf->close_timeout);
+
+    ngx_ws_handle_output(ws);
+}
+
+
+static void
+ngx_ws_ping_handler(ngx_event_t *ev)
+{
+    ngx_msec_t      idle;
+    ngx_ws_conn_t  *ws;
+
+    ws = ev->data;
+
+    if (ws->close_sent) {
+        return;
+    }
+
+    idle = ngx_current_msec - ws->last_recv;
+
+    if (ws->ping_sent) {
+        if (idle >= ws->conf->pong_timeout) {
+            ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                          "client did not answer ping");
+
+            ngx_ws_fail(ws, NGX_WS_CLOSE_GOING_AWAY, NULL);
+            ngx_ws_handle_output(ws);
+            return;
+        }
+
+        ws->ping_sent = 0;
+    }
+
+    if (idle < ws->conf->ping_interval) {
+        ngx_add_timer(ev, ws->conf->ping_interval - idle);
+        return;
+    }
+
+    if (ngx_ws_send_frame(ws, NGX_WS_OP_PING, NULL, 0) == NGX_ERROR) {
+        ngx_ws_terminate(ws);
+        return;
+    }
+
+    ws->ping_sent = 1;
+    ngx_add_timer(ev, ws->conf->pong_timeout);
+
+    ngx_ws_handle_output(ws);
+}
+
+
+static void
+ngx_ws_idle_handler(ngx_event_t *ev)
+{
+    ngx_msec_t      idle;
+    ngx_ws_conn_t  *ws;
+
+    ws = ev->data;
+
+    if (ws->close_sent) {
+        return;
+    }
+
+    idle = ngx_current_msec - ws->last_data;
+
+    if (idle < ws->conf->idle_timeout) {
+        ngx_add_timer(ev, ws->conf->idle_timeout - idle);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                  "idle timeout, closing with %d", NGX_WS_CLOSE_NORMAL);
+
+    ngx_ws_close(ws, NGX_WS_CLOSE_NORMAL, "idle timeout");
+}
+
+
+static void
+ngx_ws_close_timeout_handler(ngx_event_t *ev)
+{
+    ngx_ws_conn_t  *ws;
+
+    ws = ev->data;
+
+    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                  "client did not answer close in time");
+
+    ngx_ws_terminate(ws);
+}
+
+
+static void
+ngx_ws_release(ngx_ws_conn_t *ws)
+{
+    ngx_connection_t  *c;
+
+    c = ws->connection;
+
+    ws->finalized = 1;
+
+    if (ws->ping_ev.timer_set) {
+        ngx_del_timer(&ws->ping_ev);
+    }
+
+    if (ws->idle_ev.timer_set) {
+        ngx_del_timer(&ws->idle_ev);
+    }
+
+    if (ws->close_ev.timer_set) {
+        ngx_del_timer(&ws->close_ev);
+    }
+
+    if (ws->ping_ev.posted) {
+        ngx_delete_posted_event(&ws->ping_ev);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    if (ws->msg_pool) {
+        ngx_destroy_pool(ws->msg_pool);
+        ws->msg_pool = NULL;
+    }
+
+    ngx_ws_free_output(ws);
+
+    c->idle = 0;
+}
+
+
+/*
+ * The close handshake is over and written: nginx closes the connection,
+ * lingering briefly so that the client reads our Close before any reset.
+ */
+
+static void
+ngx_ws_finalize(ngx_ws_conn_t *ws)
+{
+    ngx_http_request_t  *r;
+
+    if (ws->finalized) {
+        return;
+    }
+
+    ngx_ws_release(ws);
+
+    r = ws->request;
+    r->lingering_close = 1;
+
+    ngx_http_finalize_request(r, NGX_DONE);
+}
+
+
+/*
+ * Marks the connection broken from inside the parser or a route; the
+ * event handler that is running closes it when it is done.
+ */
+
+static void
+ngx_ws_abort(ngx_ws_conn_t *ws)
+{
+    ws->aborted = 1;
+}
+
+
+/* the connection is broken or abandoned: close it at once */
+
+static void
+ngx_ws_terminate(ngx_ws_conn_t *ws)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    if (ws->finalized) {
+        return;
+    }
+
+    ngx_ws_release(ws);
+
+    r = ws->request;
+    c = ws->connection;
+
+    r->lingering_close = 0;
+    c->read->eof = 1;
+
+    ngx_http_finalize_request(r, NGX_DONE);
+}

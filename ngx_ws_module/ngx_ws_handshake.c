@@ -1,0 +1,584 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <ngx_sha1.h>
+#include "ngx_ws_module.h"
+
+
+#define NGX_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+static ngx_int_t ngx_ws_reject(ngx_http_request_t *r, ngx_int_t status,
+    char *name, char *value);
+static ngx_uint_t ngx_ws_find_headers(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_table_elt_t **first);
+static ngx_uint_t ngx_ws_has_token(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *token, ngx_uint_t caseless);
+static void ngx_ws_trim(ngx_str_t *s);
+static ngx_int_t ngx_ws_check_key(ngx_http_request_t *r, ngx_str_t *key);
+static ngx_int_t ngx_ws_check_origin(ngx_http_request_t *r,
+    ngx_ws_loc_conf_t *wlcf);
+static ngx_int_t ngx_ws_match_origin(ngx_ws_origin_t *o, ngx_str_t *scheme,
+    ngx_str_t *host, ngx_str_t *port);
+static ngx_str_t *ngx_ws_select_subprotocol(ngx_http_request_t *r,
+    ngx_ws_loc_conf_t *wlcf);
+static ngx_int_t ngx_ws_add_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
+
+
+static ngx_str_t  ngx_ws_upgrade = ngx_string("Upgrade");
+static ngx_str_t  ngx_ws_connection = ngx_string("Connection");
+static ngx_str_t  ngx_ws_websocket = ngx_string("websocket");
+static ngx_str_t  ngx_ws_upgrade_token = ngx_string("upgrade");
+static ngx_str_t  ngx_ws_key = ngx_string("Sec-WebSocket-Key");
+static ngx_str_t  ngx_ws_version = ngx_string("Sec-WebSocket-Version");
+static ngx_str_t  ngx_ws_protocol = ngx_string("Sec-WebSocket-Protocol");
+static ngx_str_t  ngx_ws_origin = ngx_string("Origin");
+
+
+ngx_int_t
+ngx_ws_handshake_handler(ngx_http_request_t *r)
+{
+    u_char              *p;
+    ngx_int_t            rc;
+    ngx_str_t            key, accept, *proto;
+    ngx_sha1_t           sha1;
+    ngx_uint_t           n;
+    ngx_ws_conn_t       *ws;
+    ngx_table_elt_t     *h;
+    ngx_ws_loc_conf_t   *wlcf;
+    u_char               digest[20];
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
+
+    if (r != r->main) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "WebSocket location cannot serve a subrequest");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method != NGX_HTTP_GET) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent WebSocket handshake with method "
+                      "other than GET");
+        return ngx_ws_reject(r, NGX_HTTP_NOT_ALLOWED, "Allow", "GET");
+    }
+
+    if (r->http_version < NGX_HTTP_VERSION_11) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent WebSocket handshake over HTTP/1.0");
+        return ngx_ws_reject(r, 426, "Upgrade", "websocket");
+    }
+
+    if (r->http_version >= NGX_HTTP_VERSION_20) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent WebSocket handshake over HTTP/2 or later");
+        return ngx_ws_reject(r, 426, "Upgrade", "websocket");
+    }
+
+    if (!ngx_ws_has_token(r, &ngx_ws_upgrade, &ngx_ws_websocket, 1)
+        || !ngx_ws_has_token(r, &ngx_ws_connection, &ngx_ws_upgrade_token, 1))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent request without WebSocket upgrade");
+        return ngx_ws_reject(r, 426, "Upgrade", "websocket");
+    }
+
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent WebSocket handshake with a body");
+        return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
+    }
+
+    n = ngx_ws_find_headers(r, &ngx_ws_key, &h);
+
+    if (n == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent no Sec-WebSocket-Key header");
+        return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
+    }
+
+    if (n > 1) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent duplicate Sec-WebSocket-Key header");
+        return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
+    }
+
+    key = h->value;
+    ngx_ws_trim(&key);
+
+    if (ngx_ws_check_key(r, &key) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent invalid Sec-WebSocket-Key header");
+        return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
+    }
+
+    n = ngx_ws_find_headers(r, &ngx_ws_version, &h);
+
+    if (n == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent no Sec-WebSocket-Version header");
+        return ngx_ws_reject(r, 426, "Sec-WebSocket-Version", "13");
+    }
+
+    accept = h->value;
+    ngx_ws_trim(&accept);
+
+    if (n > 1 || accept.len != 2 || accept.data[0] != '1'
+        || accept.data[1] != '3')
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent unsupported Sec-WebSocket-Version \"%V\"",
+                      &h->value);
+        return ngx_ws_reject(r, 426, "Sec-WebSocket-Version", "13");
+    }
+
+    if (wlcf->origins != NULL) {
+        rc = ngx_ws_check_origin(r, wlcf);
+
+        if (rc != NGX_OK) {
+            return ngx_ws_reject(r, rc, NULL, NULL);
+        }
+    }
+
+    proto = ngx_ws_select_subprotocol(r, wlcf);
+
+    if (proto == NULL && wlcf->subprotocol_required) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent no acceptable subprotocol");
+        return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
+    }
+
+    /* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)) */
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, key.data, key.len);
+    ngx_sha1_update(&sha1, NGX_WS_GUID, sizeof(NGX_WS_GUID) - 1);
+    ngx_sha1_final(digest, &sha1);
+
+    p = ngx_pnalloc(r->pool, ngx_base64_encoded_length(20));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    key.data = digest;
+    key.len = 20;
+    accept.data = p;
+    ngx_encode_base64(&accept, &key);
+
+    ws = ngx_pcalloc(r->pool, sizeof(ngx_ws_conn_t));
+    if (ws == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ws->request = r;
+    ws->connection = r->connection;
+    ws->conf = wlcf;
+
+    if (proto) {
+        ws->subprotocol = *proto;
+    }
+
+    ngx_http_set_ctx(r, ws, ngx_ws_module);
+
+    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
+    r->headers_out.content_length_n = -1;
+    r->keepalive = 0;
+
+    if (ngx_ws_add_header(r, "Upgrade", &ngx_ws_websocket) != NGX_OK
+        || ngx_ws_add_header(r, "Sec-WebSocket-Accept", &accept) != NGX_OK
+        || (proto && ngx_ws_add_header(r, "Sec-WebSocket-Protocol", proto)
+                     != NGX_OK))
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ws handshake accept:\"%V\" subprotocol:\"%V\"",
+                   &accept, &ws->subprotocol);
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    r->main->count++;
+
+    ngx_ws_conn_init(ws);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Refusals close the connection afterwards: a client that wanted an upgrade
+ * may have pipelined frames that must never be read as HTTP.
+ */
+
+static ngx_int_t
+ngx_ws_reject(ngx_http_request_t *r, ngx_int_t status, char *name,
+    char *value)
+{
+    ngx_int_t  rc;
+    ngx_str_t  v;
+
+    r->keepalive = 0;
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (name) {
+        v.data = (u_char *) value;
+        v.len = ngx_strlen(value);
+
+        if (ngx_ws_add_header(r, name, &v) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return status;
+}
+
+
+/* counts the request headers called name; *first is the first of them */
+
+static ngx_uint_t
+ngx_ws_find_headers(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_table_elt_t **first)
+{
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    n = 0;
+    *first = NULL;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            if (n++ == 0) {
+                *first = &h[i];
+            }
+        }
+    }
+
+    return n;
+}
+
+
+/* looks for a token in comma-separated lists over repeated headers */
+
+static ngx_uint_t
+ngx_ws_has_token(ngx_http_request_t *r, ngx_str_t *name, ngx_str_t *token,
+    ngx_uint_t caseless)
+{
+    u_char           *p, *last, *start, *end;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != name->len
+            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
+        {
+            continue;
+        }
+
+        p = h[i].value.data;
+        last = p + h[i].value.len;
+
+        while (p < last) {
+            while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
+                p++;
+            }
+
+            start = p;
+
+            while (p < last && *p != ',') {
+                p++;
+            }
+
+            end = p;
+
+            while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
+                end--;
+            }
+
+            if ((size_t) (end - start) != token->len) {
+                continue;
+            }
+
+            if (caseless) {
+                if (ngx_strncasecmp(start, token->data, token->len) == 0) {
+                    return 1;
+                }
+
+            } else if (ngx_strncmp(start, token->data, token->len) == 0) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_ws_trim(ngx_str_t *s)
+{
+    while (s->len && (s->data[0] == ' ' || s->data[0] == '\t')) {
+        s->data++;
+        s->len--;
+    }
+
+    while (s->len
+           && (s->data[s->len - 1] == ' ' || s->data[s->len - 1] == '\t'))
+    {
+        s->len--;
+    }
+}
+
+
+/* the key must be base64 of exactly 16 bytes: 22 characters and "==" */
+
+static ngx_int_t
+ngx_ws_check_key(ngx_http_request_t *r, ngx_str_t *key)
+{
+    ngx_str_t  decoded;
+    u_char     buf[18];
+
+    if (key->len != 24 || key->data[22] != '=' || key->data[23] != '=') {
+        return NGX_DECLINED;
+    }
+
+    decoded.data = buf;
+
+    if (ngx_decode_base64(&decoded, key) != NGX_OK || decoded.len != 16) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_check_origin(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf)
+{
+    u_char           *p, *last, *colon;
+    ngx_str_t         value, scheme, host, port;
+    ngx_uint_t        i;
+    ngx_ws_origin_t  *o;
+    ngx_table_elt_t  *h;
+
+    if (ngx_ws_find_headers(r, &ngx_ws_origin, &h) == 0) {
+        if (wlcf->origin_none) {
+            return NGX_OK;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent no Origin header");
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    value = h->value;
+    ngx_ws_trim(&value);
+
+    /* scheme "://" host [ ":" port ], compared in lower case */
+
+    p = ngx_pnalloc(r->pool, value.len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_strlow(p, value.data, value.len);
+    last = p + value.len;
+
+    colon = ngx_strlcasestrn(p, last, (u_char *) "://", 3 - 1);
+    if (colon == NULL || colon == p) {
+        goto forbidden;
+    }
+
+    scheme.data = p;
+    scheme.len = colon - p;
+    p = colon + 3;
+
+    ngx_str_null(&port);
+
+    colon = ngx_strlchr(p, last, ':');
+
+    if (colon != NULL) {
+        port.data = colon + 1;
+        port.len = last - colon - 1;
+        last = colon;
+    }
+
+    host.data = p;
+    host.len = last - p;
+
+    if (host.len == 0 || ngx_strlchr(p, last, '/') != NULL) {
+        goto forbidden;
+    }
+
+    /* the default port is the same origin as no port */
+
+    if ((scheme.len == 5 && ngx_strncmp(scheme.data, "https", 5) == 0
+         && port.len == 3 && ngx_strncmp(port.data, "443", 3) == 0)
+        || (scheme.len == 4 && ngx_strncmp(scheme.data, "http", 4) == 0
+            && port.len == 2 && ngx_strncmp(port.data, "80", 2) == 0))
+    {
+        ngx_str_null(&port);
+    }
+
+    o = wlcf->origins->elts;
+
+    for (i = 0; i < wlcf->origins->nelts; i++) {
+        if (ngx_ws_match_origin(&o[i], &scheme, &host, &port) == NGX_OK) {
+            return NGX_OK;
+        }
+    }
+
+forbidden:
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "client sent disallowed Origin \"%V\"", &h->value);
+
+    return NGX_HTTP_FORBIDDEN;
+}
+
+
+static ngx_int_t
+ngx_ws_match_origin(ngx_ws_origin_t *o, ngx_str_t *scheme, ngx_str_t *host,
+    ngx_str_t *port)
+{
+    ngx_str_t  *want;
+    ngx_str_t   none = ngx_null_string;
+
+    if (o->wildcard) {
+        /* o->host is ".example.com": a proper suffix, at any depth */
+
+        if (host->len <= o->host.len
+            || ngx_strncmp(host->data + host->len - o->host.len,
+                           o->host.data, o->host.len) != 0)
+        {
+            return NGX_DECLINED;
+        }
+
+    } else if (host->len != o->host.len
+               || ngx_strncmp(host->data, o->host.data, host->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (o->scheme.len == 0) {
+        return NGX_OK;
+    }
+
+    if (scheme->len != o->scheme.len
+        || ngx_strncmp(scheme->data, o->scheme.data, scheme->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    want = &o->port;
+
+    if ((o->scheme.len == 5 && ngx_strncmp(o->scheme.data, "https", 5) == 0
+         && o->port.len == 3 && ngx_strncmp(o->port.data, "443", 3) == 0)
+        || (o->scheme.len == 4 && ngx_strncmp(o->scheme.data, "http", 4) == 0
+            && o->port.len == 2 && ngx_strncmp(o->port.data, "80", 2) == 0))
+    {
+        want = &none;
+    }
+
+    if (port->len != want->len
+        || ngx_strncmp(port->data, want->data, port->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_str_t *
+ngx_ws_select_subprotocol(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf)
+{
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    if (wlcf->subprotocols == NULL) {
+        return NULL;
+    }
+
+    s = wlcf->subprotocols->elts;
+
+    for (i = 0; i < wlcf->subprotocols->nelts; i++) {
+        if (ngx_ws_has_token(r, &ngx_ws_protocol, &s[i], 0)) {
+            return &s[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_ws_add_header(ngx_http_request_t *r, char *name, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return NGX_OK;
+}

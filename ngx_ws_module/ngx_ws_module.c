@@ -1,0 +1,434 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_ws_module.h"
+
+
+static void *ngx_ws_create_main_conf(ngx_conf_t *cf);
+static void *ngx_ws_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child);
+static char *ngx_ws_websocket(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_ws_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_ws_parse_origin(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_ws_origin_t *o);
+static char *ngx_ws_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_ws_check_size(ngx_conf_t *cf, void *post, void *data);
+
+
+static ngx_conf_post_handler_pt  ngx_ws_check_size_p = ngx_ws_check_size;
+
+
+static ngx_command_t  ngx_ws_commands[] = {
+
+    { ngx_string("websocket"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_ws_websocket,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_echo"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, echo),
+      NULL },
+
+    { ngx_string("ws_origins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_ws_origins,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_subprotocols"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_ws_subprotocols,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_subprotocol_required"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, subprotocol_required),
+      NULL },
+
+    { ngx_string("ws_max_frame_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, max_frame_size),
+      &ngx_ws_check_size_p },
+
+    { ngx_string("ws_max_message_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, max_message_size),
+      &ngx_ws_check_size_p },
+
+    { ngx_string("ws_send_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, send_buffer),
+      &ngx_ws_check_size_p },
+
+    { ngx_string("ws_send_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, send_timeout),
+      NULL },
+
+    { ngx_string("ws_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, ping_interval),
+      NULL },
+
+    { ngx_string("ws_pong_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, pong_timeout),
+      NULL },
+
+    { ngx_string("ws_idle_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, idle_timeout),
+      NULL },
+
+    { ngx_string("ws_close_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, close_timeout),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_ws_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_ws_create_main_conf,               /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_ws_create_loc_conf,                /* create location configuration */
+    ngx_ws_merge_loc_conf                  /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_ws_module = {
+    NGX_MODULE_V1,
+    &ngx_ws_module_ctx,                    /* module context */
+    ngx_ws_commands,                       /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_ws_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_ws_main_conf_t  *wmcf;
+
+    wmcf = ngx_pcalloc(cf->pool, sizeof(ngx_ws_main_conf_t));
+    if (wmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     wmcf->recv_buffer = NULL;
+     */
+
+    return wmcf;
+}
+
+
+static void *
+ngx_ws_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_ws_loc_conf_t  *wlcf;
+
+    wlcf = ngx_pcalloc(cf->pool, sizeof(ngx_ws_loc_conf_t));
+    if (wlcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     wlcf->enable = 0;
+     */
+
+    wlcf->echo = NGX_CONF_UNSET;
+    wlcf->origins = NGX_CONF_UNSET_PTR;
+    wlcf->origin_none = NGX_CONF_UNSET;
+    wlcf->subprotocols = NGX_CONF_UNSET_PTR;
+    wlcf->subprotocol_required = NGX_CONF_UNSET;
+    wlcf->max_frame_size = NGX_CONF_UNSET_SIZE;
+    wlcf->max_message_size = NGX_CONF_UNSET_SIZE;
+    wlcf->send_buffer = NGX_CONF_UNSET_SIZE;
+    wlcf->send_timeout = NGX_CONF_UNSET_MSEC;
+    wlcf->ping_interval = NGX_CONF_UNSET_MSEC;
+    wlcf->pong_timeout = NGX_CONF_UNSET_MSEC;
+    wlcf->idle_timeout = NGX_CONF_UNSET_MSEC;
+    wlcf->close_timeout = NGX_CONF_UNSET_MSEC;
+
+    return wlcf;
+}
+
+
+static char *
+ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_ws_loc_conf_t *prev = parent;
+    ngx_ws_loc_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->echo, prev->echo, 0);
+
+    ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
+    ngx_conf_merge_value(conf->origin_none, prev->origin_none, 0);
+
+    ngx_conf_merge_ptr_value(conf->subprotocols, prev->subprotocols, NULL);
+    ngx_conf_merge_value(conf->subprotocol_required,
+                         prev->subprotocol_required, 0);
+
+    ngx_conf_merge_size_value(conf->max_frame_size, prev->max_frame_size,
+                              1024 * 1024);
+    ngx_conf_merge_size_value(conf->max_message_size, prev->max_message_size,
+                              1024 * 1024);
+    ngx_conf_merge_size_value(conf->send_buffer, prev->send_buffer,
+                              1024 * 1024);
+
+    ngx_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 60000);
+    ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
+                              30000);
+    ngx_conf_merge_msec_value(conf->pong_timeout, prev->pong_timeout, 10000);
+    ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 0);
+    ngx_conf_merge_msec_value(conf->close_timeout, prev->close_timeout, 5000);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_websocket(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_loc_conf_t *wlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (wlcf->enable) {
+        return "is duplicate";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"websocket\" conflicts with another content "
+                           "handler in this location");
+        return NGX_CONF_ERROR;
+    }
+
+    wlcf->enable = 1;
+    clcf->handler = ngx_ws_handshake_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_loc_conf_t *wlcf = conf;
+
+    ngx_str_t        *value;
+    ngx_uint_t        i;
+    ngx_ws_origin_t  *o;
+
+    if (wlcf->origins != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    wlcf->origins = ngx_array_create(cf->pool, cf->args->nelts,
+                                     sizeof(ngx_ws_origin_t));
+    if (wlcf->origins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    wlcf->origin_none = 0;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "none") == 0) {
+            wlcf->origin_none = 1;
+            continue;
+        }
+
+        o = ngx_array_push(wlcf->origins);
+        if (o == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_ws_parse_origin(cf, &value[i], o) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid origin \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * An origin ("https://app.example.com:8443"), optionally with a wildcard
+ * host ("https://" followed by "*.example.com"), or a host pattern alone
+ * ("app.example.com", "*.example.com"); stored in lower case.
+ */
+
+static ngx_int_t
+ngx_ws_parse_origin(ngx_conf_t *cf, ngx_str_t *value, ngx_ws_origin_t *o)
+{
+    u_char  *p, *last, *colon;
+
+    ngx_memzero(o, sizeof(ngx_ws_origin_t));
+
+    p = ngx_pnalloc(cf->pool, value->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(p, value->data, value->len);
+    last = p + value->len;
+
+    colon = ngx_strlcasestrn(p, last, (u_char *) "://", 3 - 1);
+
+    if (colon != NULL) {
+        o->scheme.data = p;
+        o->scheme.len = colon - p;
+        p = colon + 3;
+
+        if (o->scheme.len == 0) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (last - p > 2 && p[0] == '*' && p[1] == '.') {
+        o->wildcard = 1;
+        p += 1;                                 /* keep the dot */
+    }
+
+    colon = ngx_strlchr(p, last, ':');
+
+    if (colon != NULL) {
+        o->port.data = colon + 1;
+        o->port.len = last - colon - 1;
+
+        if (o->scheme.len == 0 || o->port.len == 0
+            || ngx_atoi(o->port.data, o->port.len) == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
+
+        last = colon;
+    }
+
+    o->host.data = p;
+    o->host.len = last - p;
+
+    if (o->host.len == 0 || ngx_strlchr(p, last, '/') != NULL
+        || ngx_strlchr(p, last, '*') != NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_ws_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_loc_conf_t *wlcf = conf;
+
+    ngx_str_t   *value, *s;
+    ngx_uint_t   i;
+
+    if (wlcf->subprotocols != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    wlcf->subprotocols = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                          sizeof(ngx_str_t));
+    if (wlcf->subprotocols == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strlchr(value[i].data, value[i].data + value[i].len, ',')
+            != NULL)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid subprotocol \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        s = ngx_array_push(wlcf->subprotocols);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *s = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_ws_check_size(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *sp = data;
+
+    if (*sp == 0) {
+        return "must be greater than zero";
+    }
+
+    return NGX_CONF_OK;
+}

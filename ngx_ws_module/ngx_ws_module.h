@@ -1,0 +1,185 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#ifndef _NGX_WS_MODULE_H_INCLUDED_
+#define _NGX_WS_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+#define NGX_WS_OP_CONT            0x0
+#define NGX_WS_OP_TEXT            0x1
+#define NGX_WS_OP_BINARY          0x2
+#define NGX_WS_OP_CLOSE           0x8
+#define NGX_WS_OP_PING            0x9
+#define NGX_WS_OP_PONG            0xa
+
+#define NGX_WS_CLOSE_NORMAL       1000
+#define NGX_WS_CLOSE_GOING_AWAY   1001
+#define NGX_WS_CLOSE_PROTOCOL     1002
+#define NGX_WS_CLOSE_NO_STATUS    1005
+#define NGX_WS_CLOSE_BAD_DATA     1007
+#define NGX_WS_CLOSE_POLICY       1008
+#define NGX_WS_CLOSE_TOO_BIG      1009
+#define NGX_WS_CLOSE_INTERNAL     1011
+
+/* a frame header is at most 2 + 8 + 4 bytes */
+#define NGX_WS_MAX_HEADER         14
+#define NGX_WS_MAX_CONTROL        125
+
+#define NGX_WS_RECV_BUFFER_SIZE   65536
+
+
+typedef struct ngx_ws_conn_s  ngx_ws_conn_t;
+typedef struct ngx_ws_msg_s   ngx_ws_msg_t;
+
+
+typedef struct {
+    u_char                     *recv_buffer;
+} ngx_ws_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                   scheme;
+    ngx_str_t                   host;
+    ngx_str_t                   port;
+    unsigned                    wildcard:1;
+} ngx_ws_origin_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_flag_t                  echo;
+
+    ngx_array_t                *origins;          /* ngx_ws_origin_t */
+    ngx_flag_t                  origin_none;
+
+    ngx_array_t                *subprotocols;     /* ngx_str_t */
+    ngx_flag_t                  subprotocol_required;
+
+    size_t                      max_frame_size;
+    size_t                      max_message_size;
+    size_t                      send_buffer;
+
+    ngx_msec_t                  ping_interval;
+    ngx_msec_t                  pong_timeout;
+    ngx_msec_t                  idle_timeout;
+    ngx_msec_t                  close_timeout;
+    ngx_msec_t                  send_timeout;
+} ngx_ws_loc_conf_t;
+
+
+/* a message (or a control frame) on its way out, in its own pool */
+
+struct ngx_ws_msg_s {
+    ngx_ws_msg_t               *next;
+    ngx_pool_t                 *pool;
+
+    ngx_chain_t                 head;
+    ngx_chain_t                 body;
+    ngx_buf_t                   head_buf;
+    ngx_buf_t                   body_buf;
+
+    size_t                      size;
+    u_char                      header[10];
+};
+
+
+typedef enum {
+    ngx_ws_st_head = 0,
+    ngx_ws_st_payload
+} ngx_ws_state_e;
+
+
+struct ngx_ws_conn_s {
+    ngx_http_request_t         *request;
+    ngx_connection_t           *connection;
+    ngx_ws_loc_conf_t          *conf;
+
+    ngx_str_t                   subprotocol;
+
+    /* frame parser */
+    ngx_ws_state_e              state;
+    ngx_uint_t                  opcode;            /* of the current frame */
+    ngx_uint_t                  msg_opcode;        /* of the message */
+    uint64_t                    frame_len;
+    uint64_t                    frame_left;
+    u_char                      mask[4];
+    ngx_uint_t                  mask_off;
+    u_char                      hbuf[NGX_WS_MAX_HEADER];
+    size_t                      hlen;
+
+    uint32_t                    utf8_state;
+
+    /* the data message being assembled, in its own pool */
+    ngx_pool_t                 *msg_pool;
+    u_char                     *msg_start;
+    size_t                      msg_len;
+    size_t                      msg_cap;
+
+    /* the control frame being assembled */
+    u_char                      ctl[NGX_WS_MAX_CONTROL];
+    size_t                      ctl_len;
+
+    /* output queue */
+    ngx_ws_msg_t               *out;
+    ngx_ws_msg_t              **last_out;
+    size_t                      queued;
+
+    ngx_event_t                 ping_ev;
+    ngx_event_t                 idle_ev;
+    ngx_event_t                 close_ev;
+
+    ngx_uint_t                  close_code;
+    ngx_msec_t                  last_recv;
+    ngx_msec_t                  last_data;
+
+    unsigned                    fin:1;
+    unsigned                    in_message:1;
+    unsigned                    close_sent:1;
+    unsigned                    close_received:1;
+    unsigned                    closing:1;         /* stop reading data */
+    unsigned                    fail:1;            /* close TCP after flush */
+    unsigned                    ping_sent:1;
+    unsigned                    blocked:1;         /* reading paused */
+    unsigned                    aborted:1;
+    unsigned                    finalized:1;
+};
+
+
+ngx_int_t ngx_ws_handshake_handler(ngx_http_request_t *r);
+
+void ngx_ws_conn_init(ngx_ws_conn_t *ws);
+void ngx_ws_read_handler(ngx_event_t *rev);
+void ngx_ws_write_handler(ngx_event_t *wev);
+void ngx_ws_fail(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason);
+ngx_int_t ngx_ws_message(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_control(ngx_ws_conn_t *ws);
+
+u_char *ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
+
+#define NGX_WS_UTF8_ACCEPT  0
+#define NGX_WS_UTF8_REJECT  0xffffffff
+
+uint32_t ngx_ws_utf8_validate(uint32_t state, u_char *p, size_t len);
+
+ngx_int_t ngx_ws_send_frame(ngx_ws_conn_t *ws, ngx_uint_t opcode, u_char *data,
+    size_t len);
+ngx_int_t ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
+    ngx_pool_t *pool, u_char *data, size_t len);
+ngx_int_t ngx_ws_send_close(ngx_ws_conn_t *ws, ngx_uint_t code,
+    const char *reason);
+ngx_int_t ngx_ws_flush(ngx_ws_conn_t *ws);
+void ngx_ws_free_output(ngx_ws_conn_t *ws);
+
+
+extern ngx_module_t  ngx_ws_module;
+
+
+#endif /* _NGX_WS_MODULE_H_INCLUDED_ */

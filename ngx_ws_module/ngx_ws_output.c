@@ -1,0 +1,321 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_ws_module.h"
+
+
+/*
+ * The output queue.  Every frame the server sends is an ngx_ws_msg_t that
+ * lives in a pool of its own together with its payload; the queue is
+ * written with one send_chain() call per flush, and a frame's pool is
+ * destroyed as soon as its last byte has left, so nothing accumulates on a
+ * long-lived connection.  ws->queued counts the bytes waiting; the reader
+ * stops while it is above ws_send_buffer.
+ */
+
+
+#define NGX_WS_CONTROL_POOL_SIZE  512
+
+
+ngx_int_t
+ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
+    u_char *data, size_t len)
+{
+    u_char        *h;
+    ngx_buf_t     *b;
+    ngx_ws_msg_t  *m;
+
+    if (ws->close_sent || ws->finalized) {
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (pool == NULL) {
+        pool = ngx_create_pool(NGX_WS_CONTROL_POOL_SIZE,
+                               ws->connection->log);
+        if (pool == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    m = ngx_palloc(pool, sizeof(ngx_ws_msg_t));
+    if (m == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    m->next = NULL;
+    m->pool = pool;
+
+    h = m->header;
+    *h++ = (u_char) (0x80 | opcode);
+
+    if (len < 126) {
+        *h++ = (u_char) len;
+
+    } else if (len < 65536) {
+        *h++ = 126;
+        *h++ = (u_char) (len >> 8);
+        *h++ = (u_char) len;
+
+    } else {
+        *h++ = 127;
+        *h++ = (u_char) ((uint64_t) len >> 56);
+        *h++ = (u_char) ((uint64_t) len >> 48);
+        *h++ = (u_char) ((uint64_t) len >> 40);
+        *h++ = (u_char) ((uint64_t) len >> 32);
+        *h++ = (u_char) (len >> 24);
+        *h++ = (u_char) (len >> 16);
+        *h++ = (u_char) (len >> 8);
+        *h++ = (u_char) len;
+    }
+
+    b = &m->head_buf;
+    ngx_memzero(b, sizeof(ngx_buf_t));
+    b->pos = m->header;
+    b->last = h;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+
+    m->head.buf = b;
+    m->head.next = NULL;
+
+    m->size = (h - m->header) + len;
+    m->body.buf = NULL;
+
+    if (len) {
+        b = &m->body_buf;
+        ngx_memzero(b, sizeof(ngx_buf_t));
+        b->pos = data;
+        b->last = data + len;
+        b->start = b->pos;
+        b->end = b->last;
+        b->memory = 1;
+
+        m->body.buf = b;
+        m->body.next = NULL;
+    }
+
+    *ws->last_out = m;
+    ws->last_out = &m->next;
+    ws->queued += m->size;
+
+    if (opcode == NGX_WS_OP_CLOSE) {
+        ws->close_sent = 1;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                   "ws send op:%ui len:%uz queued:%uz",
+                   opcode, len, ws->queued);
+
+    return NGX_OK;
+}
+
+
+/* a control frame: the payload (at most 125 bytes) is copied */
+
+ngx_int_t
+ngx_ws_send_frame(ngx_ws_conn_t *ws, ngx_uint_t opcode, u_char *data,
+    size_t len)
+{
+    u_char      *p;
+    ngx_pool_t  *pool;
+
+    if (ws->close_sent || ws->finalized) {
+        return NGX_DECLINED;
+    }
+
+    pool = ngx_create_pool(NGX_WS_CONTROL_POOL_SIZE, ws->connection->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = NULL;
+
+    if (len) {
+        p = ngx_pnalloc(pool, len);
+        if (p == NULL) {
+            ngx_destroy_pool(pool);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, data, len);
+    }
+
+    return ngx_ws_send_message(ws, opcode, pool, p, len);
+}
+
+
+ngx_int_t
+ngx_ws_send_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason)
+{
+    size_t  len;
+    u_char  buf[NGX_WS_MAX_CONTROL];
+
+    if (code == 0) {
+        return ngx_ws_send_frame(ws, NGX_WS_OP_CLOSE, NULL, 0);
+    }
+
+    buf[0] = (u_char) (code >> 8);
+    buf[1] = (u_char) code;
+    len = 2;
+
+    if (reason) {
+        len += ngx_cpystrn(buf + 2, (u_char *) reason,
+                           NGX_WS_MAX_CONTROL - 2) - (buf + 2);
+    }
+
+    ws->close_code = code;
+
+    return ngx_ws_send_frame(ws, NGX_WS_OP_CLOSE, buf, len);
+}
+
+
+/*
+ * Writes as much of the queue as the socket takes.  Returns NGX_OK when
+ * the queue is empty, NGX_AGAIN when the rest waits for a write event, and
+ * NGX_ERROR when the connection is broken.
+ */
+
+ngx_int_t
+ngx_ws_flush(ngx_ws_conn_t *ws)
+{
+    off_t               sent;
+    ngx_int_t           rc;
+    ngx_chain_t         *out, **ll, *cl;
+    ngx_event_t         *wev;
+    ngx_ws_msg_t        *m;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    c = ws->connection;
+    r = ws->request;
+    wev = c->write;
+
+    if (c->error) {
+        return NGX_ERROR;
+    }
+
+    /* what is left of the 101 response goes first */
+
+    if (c->buffered & NGX_HTTP_LOWLEVEL_BUFFERED) {
+        rc = ngx_http_output_filter(r, NULL);
+
+        if (rc == NGX_ERROR) {
+            c->error = 1;
+            return NGX_ERROR;
+        }
+
+        if (c->buffered & NGX_HTTP_LOWLEVEL_BUFFERED) {
+            goto again;
+        }
+    }
+
+    if (ws->out == NULL) {
+        goto done;
+    }
+
+    if (!wev->ready) {
+        goto again;
+    }
+
+    out = NULL;
+    ll = &out;
+
+    for (m = ws->out; m; m = m->next) {
+        *ll = &m->head;
+        ll = &m->head.next;
+
+        if (m->body.buf) {
+            *ll = &m->body;
+            ll = &m->body.next;
+        }
+    }
+
+    *ll = NULL;
+
+    c->log->action = "sending WebSocket frames";
+
+    sent = c->sent;
+
+    cl = c->send_chain(c, out, 0);
+
+    c->log->action = "processing WebSocket";
+
+    if (cl == NGX_CHAIN_ERROR) {
+        c->error = 1;
+        return NGX_ERROR;
+    }
+
+    ws->queued -= (size_t) (c->sent - sent);
+
+    while (ws->out) {
+        m = ws->out;
+
+        if (ngx_buf_size(m->head.buf)
+            || (m->body.buf && ngx_buf_size(m->body.buf)))
+        {
+            break;
+        }
+
+        ws->out = m->next;
+        ngx_destroy_pool(m->pool);
+    }
+
+    if (ws->out == NULL) {
+        ws->last_out = &ws->out;
+        goto done;
+    }
+
+    if (c->sent != sent || !wev->timer_set) {
+        ngx_add_timer(wev, ws->conf->send_timeout);
+    }
+
+again:
+
+    if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+        c->error = 1;
+        return NGX_ERROR;
+    }
+
+    return NGX_AGAIN;
+
+done:
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+        c->error = 1;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_ws_free_output(ngx_ws_conn_t *ws)
+{
+    ngx_ws_msg_t  *m;
+
+    while (ws->out) {
+        m = ws->out;
+        ws->out = m->next;
+        ngx_destroy_pool(m->pool);
+    }
+
+    ws->last_out = &ws->out;
+    ws->queued = 0;
+}

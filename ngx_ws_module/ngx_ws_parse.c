@@ -1,0 +1,391 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_ws_module.h"
+
+
+/*
+ * The incremental frame parser.  It consumes whatever bytes a read brought,
+ * in any split: a header cut anywhere is saved in ws->hbuf (at most 14
+ * bytes) and completed by the next read; payload bytes are unmasked while
+ * they are copied into the message (or control frame) being assembled, and
+ * text is validated as it arrives so that bad UTF-8 fails at once.
+ * No I/O here: the connection engine feeds it and acts on what it finds.
+ */
+
+
+static u_char *ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
+static ngx_int_t ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h);
+static ngx_int_t ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size);
+static u_char *ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char *pos,
+    u_char *end);
+static ngx_int_t ngx_ws_frame_complete(ngx_ws_conn_t *ws);
+static void ngx_ws_unmask(u_char *dst, u_char *src, size_t n, u_char *mask,
+    ngx_uint_t off);
+
+
+u_char *
+ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
+{
+    while (pos < end) {
+
+        if (ws->state == ngx_ws_st_head) {
+            pos = ngx_ws_state_head(ws, pos, end);
+
+        } else {
+            pos = ngx_ws_state_payload(ws, pos, end);
+        }
+
+        if (pos == NULL) {
+            return NULL;
+        }
+    }
+
+    return pos;
+}
+
+
+static u_char *
+ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
+{
+    size_t       avail, need, n, saved;
+    u_char      *h;
+    uint64_t     len;
+    ngx_uint_t   len7, masked;
+
+    saved = ws->hlen;
+
+    if (saved == 0 && (size_t) (end - pos) >= NGX_WS_MAX_HEADER) {
+        h = pos;
+        avail = end - pos;
+
+    } else {
+        n = ngx_min((size_t) (end - pos), NGX_WS_MAX_HEADER - saved);
+        ngx_memcpy(ws->hbuf + saved, pos, n);
+        h = ws->hbuf;
+        avail = saved + n;
+    }
+
+    if (avail < 2) {
+        ws->hlen = avail;
+        return end;
+    }
+
+    len7 = h[1] & 0x7f;
+    masked = h[1] >> 7;
+
+    need = 2 + (len7 == 126 ? 2 : (len7 == 127 ? 8 : 0)) + (masked ? 4 : 0);
+
+    if (avail < need) {
+        /* the early checks fail fast even on a partial header */
+
+        if (ngx_ws_check_header(ws, h) != NGX_OK) {
+            return NULL;
+        }
+
+        ws->hlen = avail;
+        return end;
+    }
+
+    ws->opcode = h[0] & 0x0f;
+    ws->fin = h[0] >> 7;
+
+    if (ngx_ws_check_header(ws, h) != NGX_OK) {
+        return NULL;
+    }
+
+    if (len7 == 126) {
+        len = ((uint64_t) h[2] << 8) | h[3];
+        h += 4;
+
+    } else if (len7 == 127) {
+        if (h[2] & 0x80) {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL,
+                        "frame with invalid 64-bit length");
+            return NULL;
+        }
+
+        len = ((uint64_t) h[2] << 56) | ((uint64_t) h[3] << 48)
+              | ((uint64_t) h[4] << 40) | ((uint64_t) h[5] << 32)
+              | ((uint64_t) h[6] << 24) | ((uint64_t) h[7] << 16)
+              | ((uint64_t) h[8] << 8) | h[9];
+        h += 10;
+
+    } else {
+        len = len7;
+        h += 2;
+    }
+
+    ngx_memcpy(ws->mask, h, 4);
+
+    pos += need - saved;
+    ws->hlen = 0;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                   "ws frame op:%ui fin:%ui len:%uL",
+                   ws->opcode, (ngx_uint_t) ws->fin, len);
+
+    ws->frame_len = len;
+    ws->frame_left = len;
+    ws->mask_off = 0;
+
+    if (ws->opcode & 0x8) {
+        ws->ctl_len = 0;
+
+    } else {
+
+        if (len > ws->conf->max_frame_size) {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_TOO_BIG, "too large frame");
+            return NULL;
+        }
+
+        if (ws->opcode != NGX_WS_OP_CONT) {
+            ws->msg_opcode = ws->opcode;
+            ws->in_message = 1;
+            ws->msg_len = 0;
+            ws->utf8_state = NGX_WS_UTF8_ACCEPT;
+        }
+
+        if (len > ws->conf->max_message_size - ws->msg_len) {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_TOO_BIG, "too large message");
+            return NULL;
+        }
+
+        if (ngx_ws_reserve(ws, ws->msg_len + (size_t) len) != NGX_OK) {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+            return NULL;
+        }
+    }
+
+    ws->state = ngx_ws_st_payload;
+
+    if (len == 0) {
+        if (ngx_ws_frame_complete(ws) != NGX_OK) {
+            return NULL;
+        }
+    }
+
+    return pos;
+}
+
+
+/* the checks that need only the first two bytes of a header */
+
+static ngx_int_t
+ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h)
+{
+    ngx_uint_t  opcode;
+
+    opcode = h[0] & 0x0f;
+
+    if (h[0] & 0x70) {
+        ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL, "frame with reserved bits set");
+        return NGX_ERROR;
+    }
+
+    switch (opcode) {
+
+    case NGX_WS_OP_CONT:
+        if (!ws->in_message) {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL,
+                        "continuation frame without a message");
+            return NGX_ERROR;
+        }
+        break;
+
+    case NGX_WS_OP_TEXT:
+    case NGX_WS_OP_BINARY:
+        if (ws->in_message) {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL,
+                        "new data frame inside a fragmented message");
+            return NGX_ERROR;
+        }
+        break;
+
+    case NGX_WS_OP_CLOSE:
+    case NGX_WS_OP_PING:
+    case NGX_WS_OP_PONG:
+        if (!(h[0] & 0x80)) {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL,
+                        "fragmented control frame");
+            return NGX_ERROR;
+        }
+
+        if ((h[1] & 0x7f) > NGX_WS_MAX_CONTROL) {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL, "too long control frame");
+            return NGX_ERROR;
+        }
+        break;
+
+    default:
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "client sent frame with reserved opcode %ui, "
+                      "closing with %d", opcode, NGX_WS_CLOSE_PROTOCOL);
+        ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL, NULL);
+        return NGX_ERROR;
+    }
+
+    if (!(h[1] & 0x80)) {
+        ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL, "unmasked frame");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The message buffer lives in a pool of its own, created for the message
+ * and destroyed (or handed to the output queue) when it is complete, so a
+ * long-lived connection keeps nothing from its past messages.  Fragments
+ * grow it geometrically, never beyond ws_max_message_size.
+ */
+
+static ngx_int_t
+ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size)
+{
+    size_t   cap, psize;
+    u_char  *p;
+
+    if (ws->msg_pool == NULL) {
+        psize = (size <= 2048) ? ngx_max(size + 512, 1024) : 1024;
+
+        ws->msg_pool = ngx_create_pool(psize, ws->connection->log);
+        if (ws->msg_pool == NULL) {
+            return NGX_ERROR;
+        }
+
+        ws->msg_start = NULL;
+        ws->msg_cap = 0;
+    }
+
+    if (size <= ws->msg_cap) {
+        return NGX_OK;
+    }
+
+    cap = size;
+
+    if (ws->msg_cap && ws->msg_cap * 2 > cap) {
+        cap = ngx_min(ws->msg_cap * 2, ws->conf->max_message_size);
+    }
+
+    p = ngx_pnalloc(ws->msg_pool, cap);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ws->msg_len) {
+        ngx_memcpy(p, ws->msg_start, ws->msg_len);
+    }
+
+    if (ws->msg_start) {
+        (void) ngx_pfree(ws->msg_pool, ws->msg_start);
+    }
+
+    ws->msg_start = p;
+    ws->msg_cap = cap;
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
+{
+    size_t   n;
+    u_char  *dst;
+
+    n = (size_t) ngx_min((uint64_t) (end - pos), ws->frame_left);
+
+    if (ws->opcode & 0x8) {
+        dst = ws->ctl + ws->ctl_len;
+        ws->ctl_len += n;
+
+    } else {
+        dst = ws->msg_start + ws->msg_len;
+        ws->msg_len += n;
+    }
+
+    ngx_ws_unmask(dst, pos, n, ws->mask, ws->mask_off);
+
+    ws->mask_off = (ws->mask_off + n) & 3;
+    ws->frame_left -= n;
+    pos += n;
+
+    if (!(ws->opcode & 0x8) && ws->msg_opcode == NGX_WS_OP_TEXT) {
+        ws->utf8_state = ngx_ws_utf8_validate(ws->utf8_state, dst, n);
+
+        if (ws->utf8_state == NGX_WS_UTF8_REJECT) {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_BAD_DATA,
+                        "invalid UTF-8 in text message");
+            return NULL;
+        }
+    }
+
+    if (ws->frame_left == 0) {
+        if (ngx_ws_frame_complete(ws) != NGX_OK) {
+            return NULL;
+        }
+    }
+
+    return pos;
+}
+
+
+static ngx_int_t
+ngx_ws_frame_complete(ngx_ws_conn_t *ws)
+{
+    ws->state = ngx_ws_st_head;
+
+    if (ws->opcode & 0x8) {
+        return ngx_ws_control(ws);
+    }
+
+    if (!ws->fin) {
+        return NGX_OK;
+    }
+
+    if (ws->msg_opcode == NGX_WS_OP_TEXT
+        && ws->utf8_state != NGX_WS_UTF8_ACCEPT)
+    {
+        ngx_ws_fail(ws, NGX_WS_CLOSE_BAD_DATA,
+                    "invalid UTF-8 in text message");
+        return NGX_ERROR;
+    }
+
+    ws->in_message = 0;
+
+    return ngx_ws_message(ws);
+}
+
+
+static void
+ngx_ws_unmask(u_char *dst, u_char *src, size_t n, u_char *mask,
+    ngx_uint_t off)
+{
+    size_t     i;
+    uint64_t   m, w;
+    u_char     k[8];
+
+    for (i = 0; i < 8; i++) {
+        k[i] = mask[(off + i) & 3];
+    }
+
+    ngx_memcpy(&m, k, 8);
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        ngx_memcpy(&w, src + i, 8);
+        w ^= m;
+        ngx_memcpy(dst + i, &w, 8);
+    }
+
+    for ( /* void */ ; i < n; i++) {
+        dst[i] = src[i] ^ k[i & 7];
+    }
+}
