@@ -127,10 +127,16 @@ ngx_ws_handshake_handler(ngx_http_request_t *r)
         return ngx_ws_reject(r, 426, "Sec-WebSocket-Version", "13");
     }
 
+    if (n > 1) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent duplicate Sec-WebSocket-Version header");
+        return ngx_ws_reject(r, 426, "Sec-WebSocket-Version", "13");
+    }
+
     accept = h->value;
     ngx_ws_trim(&accept);
 
-    if (n > 1 || accept.len != 2 || accept.data[0] != '1'
+    if (accept.len != 2 || accept.data[0] != '1'
         || accept.data[1] != '3')
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -410,17 +416,25 @@ ngx_ws_check_origin(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf)
 {
     u_char           *p, *last, *colon;
     ngx_str_t         value, scheme, host, port;
-    ngx_uint_t        i;
+    ngx_uint_t        i, n;
     ngx_ws_origin_t  *o;
     ngx_table_elt_t  *h;
 
-    if (ngx_ws_find_headers(r, &ngx_ws_origin, &h) == 0) {
+    n = ngx_ws_find_headers(r, &ngx_ws_origin, &h);
+
+    if (n == 0) {
         if (wlcf->origin_none) {
             return NGX_OK;
         }
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "client sent no Origin header");
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    if (n > 1) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent duplicate Origin header");
         return NGX_HTTP_FORBIDDEN;
     }
 
