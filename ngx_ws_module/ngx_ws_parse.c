@@ -136,6 +136,14 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
     ws->mask_off = 0;
 
     if (ws->opcode & 0x8) {
+
+        /* a non-minimal length form is tolerated, a long payload is not */
+
+        if (len > NGX_WS_MAX_CONTROL) {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL, "too long control frame");
+            return NULL;
+        }
+
         ws->ctl_len = 0;
 
     } else {
@@ -214,11 +222,6 @@ ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h)
         if (!(h[0] & 0x80)) {
             ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL,
                         "fragmented control frame");
-            return NGX_ERROR;
-        }
-
-        if ((h[1] & 0x7f) > NGX_WS_MAX_CONTROL) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL, "too long control frame");
             return NGX_ERROR;
         }
         break;
