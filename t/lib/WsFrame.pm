@@ -250,8 +250,9 @@ sub ws_fragments {
 # without multi-megabyte diagnostics: header bits, header size (shows the
 # length encoding), payload length, and the payload itself when short
 # (escaped) or its MD5 when long; a Close shows its code and reason.  Trailing
-# bytes that do not form a whole frame are reported as "incomplete: N bytes",
-# and a run of identical frames is one line ending in " xCOUNT".
+# bytes that do not form a whole frame are reported as "incomplete: N bytes"
+# with those bytes (or their MD5 when long), and a run of identical frames is
+# one line ending in " xCOUNT".
 sub describe {
     my ($data) = @_;
     my ($pos, $n, @out) = (0, length $data);
@@ -282,7 +283,10 @@ sub describe {
         }
 
         if (!defined $len || $rest < $hlen + $len) {
-            push @out, "incomplete: $rest bytes";
+            my $tail = substr($data, $pos);
+            push @out, "incomplete: $rest bytes "
+                        . ($rest <= 64 ? '"' . _escape($tail) . '"'
+                                        : 'md5:' . Digest::MD5::md5_hex($tail));
             last;
         }
 
