@@ -15,7 +15,7 @@
  * handlers are replaced by ours (as HTTP/2 does), so that a worker that is
  * shutting down reaches us through c->close and we can say goodbye with
  * 1001 instead of nginx dropping the socket.  The request stays alive by
- * its reference count until ngx_ws_finalize().
+ * its reference count until ngx_ws_terminate().
  */
 
 
@@ -25,7 +25,7 @@ static void ngx_ws_close(ngx_ws_conn_t *ws, ngx_uint_t code,
     const char *reason);
 static void ngx_ws_abort(ngx_ws_conn_t *ws);
 static void ngx_ws_release(ngx_ws_conn_t *ws);
-static void ngx_ws_finalize(ngx_ws_conn_t *ws);
+static void ngx_ws_linger(ngx_ws_conn_t *ws);
 static void ngx_ws_terminate(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_valid_close_code(ngx_uint_t code);
 static void ngx_ws_ping_handler(ngx_event_t *ev);
@@ -211,15 +211,20 @@ ngx_ws_read(ngx_ws_conn_t *ws)
             break;
         }
 
-        if (n == 0 || n == NGX_ERROR) {
+        if (n == NGX_ERROR) {
+            ngx_ws_abort(ws);
+            return;
+        }
+
+        if (n == 0) {
+            /* rev->eof is set: what is queued is still written */
+
             if (!ws->close_sent && !ws->close_received) {
                 ngx_log_error(NGX_LOG_INFO, c->log, 0,
                               "client closed connection without "
                               "a close frame");
             }
 
-            rev->eof = 1;
-            ngx_ws_abort(ws);
             return;
         }
 
@@ -282,9 +287,16 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
         return;
     }
 
-    if (rc == NGX_OK && ws->close_sent && (ws->fail || ws->close_received)) {
-        ngx_ws_finalize(ws);
-        return;
+    if (rc == NGX_OK) {
+        if (c->read->eof) {
+            ngx_ws_terminate(ws);
+            return;
+        }
+
+        if (ws->close_sent && (ws->fail || ws->close_received)) {
+            ngx_ws_linger(ws);
+            return;
+        }
     }
 
     if (ws->queued > ws->conf->send_buffer) {
@@ -573,8 +585,10 @@ ngx_ws_close_timeout_handler(ngx_event_t *ev)
 
     ws = ev->data;
 
-    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
-                  "client did not answer close in time");
+    if (!ws->lingering) {
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "client did not answer close in time");
+    }
 
     ngx_ws_terminate(ws);
 }
@@ -621,25 +635,44 @@ ngx_ws_release(ngx_ws_conn_t *ws)
 
 
 /*
- * The close handshake is over and written: nginx closes the connection,
- * lingering briefly so that the client reads our Close before any reset.
+ * The close handshake is over and our Close is written: shut down the
+ * write side, so the client sees the end at once, and drain what it still
+ * sends for at most ws_close_timeout, so that our Close is not lost to a
+ * reset caused by unread data.  The read handler closes on EOF.
  */
 
 static void
-ngx_ws_finalize(ngx_ws_conn_t *ws)
+ngx_ws_linger(ngx_ws_conn_t *ws)
 {
-    ngx_http_request_t  *r;
+    ngx_connection_t  *c;
 
-    if (ws->finalized) {
+    if (ws->lingering) {
         return;
     }
 
-    ngx_ws_release(ws);
+    c = ws->connection;
+    ws->lingering = 1;
 
-    r = ws->request;
-    r->lingering_close = 1;
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        /* nginx sends close_notify when the connection is closed */
+        ngx_ws_terminate(ws);
+        return;
+    }
+#endif
 
-    ngx_http_finalize_request(r, NGX_DONE);
+    if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+        ngx_connection_error(c, ngx_socket_errno,
+                             ngx_shutdown_socket_n " failed");
+        ngx_ws_terminate(ws);
+        return;
+    }
+
+    ngx_add_timer(&ws->close_ev, ws->conf->close_timeout);
+
+    if (c->read->ready) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
 }
 
 
@@ -655,7 +688,10 @@ ngx_ws_abort(ngx_ws_conn_t *ws)
 }
 
 
-/* the connection is broken or abandoned: close it at once */
+/*
+ * Closes the connection: the request is finalized with its last reference,
+ * logged, and freed together with ws.
+ */
 
 static void
 ngx_ws_terminate(ngx_ws_conn_t *ws)

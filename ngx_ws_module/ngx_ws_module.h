@@ -148,6 +148,7 @@ struct ngx_ws_conn_s {
     unsigned                    fail:1;            /* close TCP after flush */
     unsigned                    ping_sent:1;
     unsigned                    blocked:1;         /* reading paused */
+    unsigned                    lingering:1;
     unsigned                    aborted:1;
     unsigned                    finalized:1;
 };
