@@ -1,0 +1,65 @@
+// A conformance run with Node's "ws" client (Debian node-ws) against an echo
+// location: usage  node node-client.js ws://127.0.0.1:PORT/path
+// Prints one line per check: "ok <name>" or "not ok <name>: <why>", then
+// "done"; exits 0 when every check passed.
+'use strict';
+
+const WebSocket = require('ws');
+const url = process.argv[2];
+const results = [];
+const check = (name, cond, why) => {
+  results.push(cond ? `ok ${name}` : `not ok ${name}: ${why}`);
+};
+
+function finish() {
+  results.forEach((l) => console.log(l));
+  console.log('done');
+  process.exit(results.every((l) => l.startsWith('ok ')) ? 0 : 1);
+}
+
+setTimeout(() => { check('finished in time', false, 'timeout'); finish(); },
+           10000);
+
+const ws = new WebSocket(url, ['chat.v2', 'chat.v1'], { perMessageDeflate: true });
+const text = 'h\u00e9llo \u{1f600} ' + 'x'.repeat(70000);
+const binary = Buffer.alloc(200000, 7);
+const got = [];
+
+ws.on('upgrade', (res) => {
+  check('101 with the accept key', res.statusCode === 101, res.statusCode);
+});
+
+ws.on('open', () => {
+  check('subprotocol chat.v2 selected', ws.protocol === 'chat.v2', ws.protocol);
+  check('no extension negotiated', ws.extensions === '', ws.extensions);
+  ws.send('hello');
+  ws.send(text);
+  ws.send(binary);
+  ws.ping(Buffer.from('are you there'));
+});
+
+ws.on('pong', (data) => {
+  check('pong carries the ping payload',
+        data.toString() === 'are you there', data.toString());
+});
+
+ws.on('message', (data, isBinary) => {
+  got.push({ data, isBinary });
+  if (got.length === 3) {
+    check('text echoed', !got[0].isBinary && got[0].data.toString() === 'hello',
+          got[0].data.toString().slice(0, 20));
+    check('70 KB UTF-8 text echoed',
+          !got[1].isBinary && got[1].data.toString() === text, 'different');
+    check('200 KB binary echoed',
+          got[2].isBinary && Buffer.compare(got[2].data, binary) === 0,
+          'different');
+    ws.close(4000, 'bye');
+  }
+});
+
+ws.on('close', (code, reason) => {
+  check('close code echoed', code === 4000, code);
+  finish();
+});
+
+ws.on('error', (err) => { check('no error', false, err.message); finish(); });
