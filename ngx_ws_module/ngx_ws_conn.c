@@ -20,9 +20,8 @@
 
 
 static void ngx_ws_read(ngx_ws_conn_t *ws);
-static void ngx_ws_handle_output(ngx_ws_conn_t *ws);
-static void ngx_ws_close(ngx_ws_conn_t *ws, ngx_uint_t code,
-    const char *reason);
+static ngx_int_t ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos,
+    u_char *end);
 static void ngx_ws_abort(ngx_ws_conn_t *ws);
 static void ngx_ws_release(ngx_ws_conn_t *ws);
 static void ngx_ws_linger(ngx_ws_conn_t *ws);
@@ -71,6 +70,14 @@ ngx_ws_conn_init(ngx_ws_conn_t *ws)
 
     /* seen by ngx_close_idle_connections() when the worker shuts down */
     c->idle = 1;
+
+    if (ws->conf->pass.len || ws->conf->on_connect.len
+        || ws->conf->on_disconnect.len)
+    {
+        if (ngx_ws_session_create(ws) != NGX_OK) {
+            ngx_ws_abort(ws);
+        }
+    }
 
     c->read->handler = ngx_ws_read_handler;
     c->write->handler = ngx_ws_write_handler;
@@ -184,8 +191,33 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0, "ws preread:%uz",
                        (size_t) (r->header_in->last - r->header_in->pos));
 
-        (void) ngx_ws_parse(ws, r->header_in->pos, r->header_in->last);
+        if (ngx_ws_parse_stash(ws, r->header_in->pos, r->header_in->last)
+            != NGX_OK)
+        {
+            ngx_ws_abort(ws);
+            return;
+        }
+
         r->header_in->pos = r->header_in->last;
+    }
+
+    /* input left over from when the routes were full */
+
+    if (ws->stash_len && !ws->routes_full && !ws->fail
+        && !ws->close_received)
+    {
+        n = ws->stash_len;
+        ws->stash_len = 0;
+
+        if (ngx_ws_parse_stash(ws, ws->stash, ws->stash + n) != NGX_OK) {
+            ngx_ws_abort(ws);
+            return;
+        }
+    }
+
+    if (ws->stash_len == 0 && ws->stash) {
+        ngx_free(ws->stash);
+        ws->stash = NULL;
     }
 
     wmcf = ngx_http_get_module_main_conf(ws->request, ngx_ws_module);
@@ -203,7 +235,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     buf = wmcf->recv_buffer;
 
-    while (rev->ready && !ws->blocked && !ws->aborted) {
+    while (rev->ready && !ws->blocked && !ws->routes_full && !ws->aborted) {
 
         n = c->recv(c, buf, NGX_WS_RECV_BUFFER_SIZE);
 
@@ -235,14 +267,17 @@ ngx_ws_read(ngx_ws_conn_t *ws)
             continue;
         }
 
-        (void) ngx_ws_parse(ws, buf, buf + n);
+        if (ngx_ws_parse_stash(ws, buf, buf + n) != NGX_OK) {
+            ngx_ws_abort(ws);
+            return;
+        }
     }
 
     if (ws->aborted) {
         return;
     }
 
-    if (ws->blocked) {
+    if (ws->blocked || ws->routes_full) {
         if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
             if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
                 ngx_ws_abort(ws);
@@ -257,13 +292,67 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
 
 /*
+ * Parses input; what the parser leaves because the routes are full (an
+ * upstream queue at its bound) is kept until ngx_ws_resume().
+ */
+
+static ngx_int_t
+ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
+{
+    size_t   n;
+    u_char  *p;
+
+    p = ngx_ws_parse(ws, pos, end);
+
+    if (p == NULL || p == end || ws->fail || ws->close_received) {
+        return NGX_OK;
+    }
+
+    n = end - p;
+
+    if (ws->stash == NULL) {
+        ws->stash = ngx_alloc(NGX_WS_RECV_BUFFER_SIZE, ws->connection->log);
+        if (ws->stash == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ws->stash_len + n > NGX_WS_RECV_BUFFER_SIZE) {
+        ngx_log_error(NGX_LOG_ALERT, ws->connection->log, 0,
+                      "ws stash overflow");
+        return NGX_ERROR;
+    }
+
+    ngx_memmove(ws->stash + ws->stash_len, p, n);
+    ws->stash_len += n;
+
+    return NGX_OK;
+}
+
+
+/* the routes have room again: parse what waits, then read */
+
+void
+ngx_ws_resume(ngx_ws_conn_t *ws)
+{
+    if (!ws->routes_full) {
+        return;
+    }
+
+    ws->routes_full = 0;
+
+    ngx_post_event(ws->connection->read, &ngx_posted_events);
+}
+
+
+/*
  * Every event handler ends here, and only here may the connection be
  * closed (the request and ws are freed with it): write the queue, then
  * close the connection when a close is complete or it was aborted, or
  * stop or resume reading for backpressure.
  */
 
-static void
+void
 ngx_ws_handle_output(ngx_ws_conn_t *ws)
 {
     ngx_int_t          rc;
@@ -349,6 +438,31 @@ ngx_ws_message(ngx_ws_conn_t *ws)
         return NGX_OK;
     }
 
+    if (ws->session && ws->conf->pass.len) {
+
+        if (ws->conf->echo) {
+            /* both routes: the upstream gets a copy */
+
+            if (ngx_ws_session_message(ws, ws->msg_opcode, NULL, ws->msg_start,
+                                       ws->msg_len)
+                != NGX_OK)
+            {
+                goto failed;
+            }
+
+        } else {
+            if (ngx_ws_session_message(ws, ws->msg_opcode, pool, ws->msg_start,
+                                       ws->msg_len)
+                != NGX_OK)
+            {
+                ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+                return NGX_ERROR;
+            }
+
+            return NGX_OK;
+        }
+    }
+
     if (ws->conf->echo) {
         if (ngx_ws_send_message(ws, ws->msg_opcode, pool, ws->msg_start,
                                 ws->msg_len)
@@ -366,6 +480,16 @@ ngx_ws_message(ngx_ws_conn_t *ws)
     }
 
     return NGX_OK;
+
+failed:
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+
+    ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+
+    return NGX_ERROR;
 }
 
 
@@ -428,6 +552,7 @@ ngx_ws_control(ngx_ws_conn_t *ws)
                    "ws close received code:%ui", code);
 
     ws->close_received = 1;
+    ws->peer_close_code = code ? code : NGX_WS_CLOSE_NO_STATUS;
 
     if (!ws->close_sent) {
         if (ngx_ws_send_close(ws, code, NULL) == NGX_ERROR) {
@@ -490,7 +615,7 @@ ngx_ws_fail(ngx_ws_conn_t *ws, ngx_uint_t code, const char *what)
 
 /* starts the close handshake and waits for the client's Close */
 
-static void
+void
 ngx_ws_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason)
 {
     if (ws->close_sent) {
@@ -629,6 +754,15 @@ ngx_ws_release(ngx_ws_conn_t *ws)
     }
 
     ngx_ws_free_output(ws);
+
+    if (ws->stash) {
+        ngx_free(ws->stash);
+        ws->stash = NULL;
+    }
+
+    if (ws->session) {
+        ngx_ws_session_detach(ws);
+    }
 
     c->idle = 0;
 }

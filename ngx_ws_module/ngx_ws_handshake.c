@@ -53,6 +53,7 @@ ngx_ws_handshake_handler(ngx_http_request_t *r)
     ngx_ws_conn_t       *ws;
     ngx_table_elt_t     *h;
     ngx_ws_loc_conf_t   *wlcf;
+    ngx_ws_main_conf_t  *wmcf;
     u_char               digest[20];
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
@@ -186,6 +187,25 @@ ngx_ws_handshake_handler(ngx_http_request_t *r)
     ws->request = r;
     ws->connection = r->connection;
     ws->conf = wlcf;
+
+    if (wlcf->auth_request.len) {
+        /* set by the access phase handler of ws_auth_request */
+        ws->auth = ngx_http_get_module_ctx(r, ngx_ws_module);
+    }
+
+    /* unique across workers and reloads: worker start, pid, counter */
+
+    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
+
+    ws->id.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + NGX_INT64_LEN
+                                       + NGX_INT_T_LEN + 2);
+    if (ws->id.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ws->id.len = ngx_sprintf(ws->id.data, "%xT.%P.%ui", wmcf->worker_start,
+                             ngx_pid, ++wmcf->connections)
+                 - ws->id.data;
 
     if (proto) {
         ws->subprotocol = *proto;

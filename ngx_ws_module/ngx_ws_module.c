@@ -20,6 +20,22 @@ static ngx_int_t ngx_ws_parse_origin(ngx_conf_t *cf, ngx_str_t *value,
 static char *ngx_ws_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_check_size(ngx_conf_t *cf, void *post, void *data);
+static char *ngx_ws_set_uri(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_ws_init(ngx_conf_t *cf);
+static ngx_int_t ngx_ws_init_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_enum_t  ngx_ws_pass_errors[] = {
+    { ngx_string("close"), NGX_WS_PASS_ERROR_CLOSE },
+    { ngx_string("ignore"), NGX_WS_PASS_ERROR_IGNORE },
+    { ngx_string("message"), NGX_WS_PASS_ERROR_MESSAGE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_num_bounds_t  ngx_ws_pass_queue_bounds = {
+    ngx_conf_check_num_bounds, 1, 65536
+};
 
 
 static ngx_conf_post_handler_pt  ngx_ws_check_size_p = ngx_ws_check_size;
@@ -118,13 +134,62 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, close_timeout),
       NULL },
 
+    { ngx_string("ws_pass"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_ws_set_uri,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, pass),
+      NULL },
+
+    { ngx_string("ws_on_connect"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_ws_set_uri,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, on_connect),
+      NULL },
+
+    { ngx_string("ws_on_disconnect"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_ws_set_uri,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, on_disconnect),
+      NULL },
+
+    { ngx_string("ws_pass_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, pass_queue),
+      &ngx_ws_pass_queue_bounds },
+
+    { ngx_string("ws_pass_error"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, pass_error),
+      &ngx_ws_pass_errors },
+
+    { ngx_string("ws_auth_request"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_ws_set_uri,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, auth_request),
+      NULL },
+
+    { ngx_string("ws_auth_pass_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_array_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, auth_pass_headers),
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_ws_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_ws_init,                           /* postconfiguration */
 
     ngx_ws_create_main_conf,               /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -144,7 +209,7 @@ ngx_module_t  ngx_ws_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_ws_init_process,                   /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -187,6 +252,10 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     wlcf->enable = 0;
+     *     wlcf->pass = { 0, NULL };
+     *     wlcf->on_connect = { 0, NULL };
+     *     wlcf->on_disconnect = { 0, NULL };
+     *     wlcf->auth_request = { 0, NULL };
      */
 
     wlcf->echo = NGX_CONF_UNSET;
@@ -202,6 +271,9 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->pong_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->idle_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->close_timeout = NGX_CONF_UNSET_MSEC;
+    wlcf->pass_queue = NGX_CONF_UNSET_UINT;
+    wlcf->pass_error = NGX_CONF_UNSET_UINT;
+    wlcf->auth_pass_headers = NGX_CONF_UNSET_PTR;
 
     return wlcf;
 }
@@ -235,6 +307,24 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->pong_timeout, prev->pong_timeout, 10000);
     ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 0);
     ngx_conf_merge_msec_value(conf->close_timeout, prev->close_timeout, 5000);
+
+    ngx_conf_merge_uint_value(conf->pass_queue, prev->pass_queue, 16);
+    ngx_conf_merge_uint_value(conf->pass_error, prev->pass_error,
+                              NGX_WS_PASS_ERROR_CLOSE);
+
+    ngx_conf_merge_str_value(conf->auth_request, prev->auth_request, "");
+    ngx_conf_merge_ptr_value(conf->auth_pass_headers, prev->auth_pass_headers,
+                             NULL);
+
+    if ((conf->pass.len || conf->on_connect.len || conf->on_disconnect.len)
+        && !conf->enable)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ws_pass\", \"ws_on_connect\" and "
+                           "\"ws_on_disconnect\" need \"websocket\" "
+                           "in the same location");
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -431,4 +521,61 @@ ngx_ws_check_size(ngx_conf_t *cf, void *post, void *data)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* a URI of an internal location, or "off" (ws_auth_request) */
+
+static char *
+ngx_ws_set_uri(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t  *field, *value;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        ngx_str_set(field, "");
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URI \"%V\": it must start with \"/\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    *field = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_init(ngx_conf_t *cf)
+{
+    return ngx_ws_auth_init(cf);
+}
+
+
+static ngx_int_t
+ngx_ws_init_process(ngx_cycle_t *cycle)
+{
+    ngx_ws_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_module);
+
+    if (wmcf) {
+        wmcf->worker_start = ngx_time();
+    }
+
+    return NGX_OK;
 }

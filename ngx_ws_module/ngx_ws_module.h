@@ -36,12 +36,20 @@
 #define NGX_WS_RECV_BUFFER_SIZE   65536
 
 
-typedef struct ngx_ws_conn_s  ngx_ws_conn_t;
-typedef struct ngx_ws_msg_s   ngx_ws_msg_t;
+#define NGX_WS_PASS_ERROR_CLOSE    0
+#define NGX_WS_PASS_ERROR_IGNORE   1
+#define NGX_WS_PASS_ERROR_MESSAGE  2
+
+
+typedef struct ngx_ws_conn_s     ngx_ws_conn_t;
+typedef struct ngx_ws_msg_s      ngx_ws_msg_t;
+typedef struct ngx_ws_session_s  ngx_ws_session_t;
 
 
 typedef struct {
     u_char                     *recv_buffer;
+    time_t                      worker_start;
+    ngx_uint_t                  connections;      /* per worker, for ids */
 } ngx_ws_main_conf_t;
 
 
@@ -72,7 +80,26 @@ typedef struct {
     ngx_msec_t                  idle_timeout;
     ngx_msec_t                  close_timeout;
     ngx_msec_t                  send_timeout;
+
+    ngx_str_t                   pass;              /* ws_pass */
+    ngx_str_t                   on_connect;
+    ngx_str_t                   on_disconnect;
+    ngx_uint_t                  pass_queue;
+    ngx_uint_t                  pass_error;
+
+    ngx_str_t                   auth_request;
+    ngx_array_t                *auth_pass_headers; /* ngx_str_t */
 } ngx_ws_loc_conf_t;
+
+
+/* what ws_auth_request learned before the upgrade */
+
+typedef struct {
+    ngx_uint_t                  done;
+    ngx_uint_t                  status;
+    ngx_http_request_t         *subrequest;
+    ngx_array_t                 headers;           /* ngx_table_elt_t */
+} ngx_ws_auth_ctx_t;
 
 
 /* a message (or a control frame) on its way out, in its own pool */
@@ -102,7 +129,14 @@ struct ngx_ws_conn_s {
     ngx_connection_t           *connection;
     ngx_ws_loc_conf_t          *conf;
 
+    ngx_str_t                   id;
     ngx_str_t                   subprotocol;
+    ngx_ws_auth_ctx_t          *auth;
+    ngx_ws_session_t           *session;          /* upstream events */
+
+    /* input not parsed yet while the routes are full */
+    u_char                     *stash;
+    size_t                      stash_len;
 
     /* frame parser */
     ngx_ws_state_e              state;
@@ -136,7 +170,8 @@ struct ngx_ws_conn_s {
     ngx_event_t                 idle_ev;
     ngx_event_t                 close_ev;
 
-    ngx_uint_t                  close_code;
+    ngx_uint_t                  close_code;       /* sent */
+    ngx_uint_t                  peer_close_code;  /* received */
     ngx_msec_t                  last_recv;
     ngx_msec_t                  last_data;
 
@@ -148,6 +183,7 @@ struct ngx_ws_conn_s {
     unsigned                    fail:1;            /* close TCP after flush */
     unsigned                    ping_sent:1;
     unsigned                    blocked:1;         /* reading paused */
+    unsigned                    routes_full:1;     /* parsing paused */
     unsigned                    lingering:1;
     unsigned                    aborted:1;
     unsigned                    finalized:1;
@@ -163,7 +199,18 @@ void ngx_ws_fail(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason);
 ngx_int_t ngx_ws_message(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_control(ngx_ws_conn_t *ws);
 
+void ngx_ws_handle_output(ngx_ws_conn_t *ws);
+void ngx_ws_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason);
+void ngx_ws_resume(ngx_ws_conn_t *ws);
+
 u_char *ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
+
+ngx_int_t ngx_ws_auth_init(ngx_conf_t *cf);
+
+ngx_int_t ngx_ws_session_create(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
+    ngx_pool_t *pool, u_char *data, size_t len);
+void ngx_ws_session_detach(ngx_ws_conn_t *ws);
 
 #define NGX_WS_UTF8_ACCEPT  0
 #define NGX_WS_UTF8_REJECT  0xffffffff

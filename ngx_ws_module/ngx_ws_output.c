@@ -112,6 +112,9 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
 
     if (opcode == NGX_WS_OP_CLOSE) {
         ws->close_sent = 1;
+
+    } else if (!(opcode & 0x8)) {
+        ws->last_data = ngx_current_msec;
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,

@@ -1,0 +1,1352 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_ws_module.h"
+
+
+/*
+ * ws_pass, ws_on_connect, ws_on_disconnect: every event of a WebSocket
+ * becomes a POST subrequest to an internal location, where proxy_pass and
+ * the rest of nginx's upstream machinery take over.
+ *
+ * A WebSocket request lives for hours, and subrequests allocate from their
+ * parent's pool, so each event is issued from a fake request of its own: a
+ * pool, a request and a connection without a socket, all freed when the
+ * event's response has been handled.  Nothing grows per message on the
+ * WebSocket's side.
+ *
+ * Events of one connection go out one at a time, in order; they wait in the
+ * session, which outlives the WebSocket so that the disconnect event still
+ * follows every earlier message.  When ws_pass_queue events wait, the engine
+ * stops parsing and reading that client.
+ */
+
+
+#define NGX_WS_EVENT_CONNECT     0
+#define NGX_WS_EVENT_MESSAGE     1
+#define NGX_WS_EVENT_DISCONNECT  2
+
+#define NGX_WS_REPLY_MAX_HEADER  128
+
+
+typedef struct ngx_ws_event_s  ngx_ws_event_t;
+
+struct ngx_ws_event_s {
+    ngx_ws_event_t             *next;
+    ngx_pool_t                 *pool;            /* the message's pool */
+    ngx_uint_t                  type;
+    ngx_uint_t                  opcode;
+    u_char                     *data;
+    size_t                      len;
+    uint64_t                    seq;
+};
+
+
+struct ngx_ws_session_s {
+    ngx_pool_t                 *pool;
+    ngx_ws_conn_t              *ws;              /* NULL once it is gone */
+    ngx_ws_loc_conf_t          *conf;
+    ngx_log_t                  *log;
+
+    /* what a fake request needs of the WebSocket's request */
+    void                      **main_conf;
+    void                      **srv_conf;
+    void                      **loc_conf;
+    ngx_http_connection_t       hc;
+    ngx_listening_t            *listening;
+    struct sockaddr            *sockaddr;
+    socklen_t                   socklen;
+    struct sockaddr            *local_sockaddr;
+    socklen_t                   local_socklen;
+    ngx_str_t                   addr_text;
+    ngx_str_t                   server;
+    ngx_log_handler_pt          log_handler;
+    ngx_http_log_handler_pt     request_log_handler;
+
+    ngx_str_t                   id;
+    ngx_str_t                   subprotocol;
+    ngx_array_t                 headers;         /* ngx_table_elt_t */
+
+    ngx_ws_event_t             *head;
+    ngx_ws_event_t            **last;
+    ngx_ws_event_t             *free;
+    ngx_uint_t                  queued;          /* waiting or in flight */
+    uint64_t                    seq;
+
+    ngx_http_request_t         *active;          /* the fake request */
+    ngx_event_t                 next_ev;
+
+    ngx_uint_t                  close_code;
+    unsigned                    closed_by_server:1;
+};
+
+
+/* one event in flight: lives in the fake request's pool */
+
+typedef struct {
+    ngx_ws_session_t           *session;
+    ngx_ws_event_t             *event;
+    ngx_connection_t           *connection;      /* fake */
+
+    ngx_uint_t                  status;
+    ngx_pool_t                 *reply_pool;
+    u_char                     *reply;
+    size_t                      reply_len;
+    ngx_uint_t                  reply_opcode;
+    ngx_uint_t                  close_code;
+    ngx_str_t                   close_reason;
+
+    unsigned                    done:1;
+    unsigned                    finished:1;
+} ngx_ws_event_ctx_t;
+
+
+static ngx_ws_event_t *ngx_ws_session_event(ngx_ws_session_t *s,
+    ngx_uint_t type);
+static void ngx_ws_session_enqueue(ngx_ws_session_t *s, ngx_ws_event_t *ev);
+static void ngx_ws_session_next_handler(ngx_event_t *ev);
+static ngx_int_t ngx_ws_session_dispatch(ngx_ws_session_t *s,
+    ngx_ws_event_t *ev);
+static ngx_int_t ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
+    ngx_http_request_t **frp);
+static ngx_int_t ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
+    ngx_http_request_t *fr);
+static ngx_int_t ngx_ws_add_in_header(ngx_http_request_t *r, char *name,
+    u_char *value, size_t len);
+static ngx_int_t ngx_ws_event_response(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc);
+static void ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx,
+    ngx_http_request_t *sr);
+static void ngx_ws_event_finish(ngx_http_request_t *fr);
+static void ngx_ws_event_cleanup(void *data);
+static void ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx);
+static void ngx_ws_session_done(ngx_ws_session_t *s);
+static void ngx_ws_fake_empty_handler(ngx_event_t *ev);
+static void ngx_ws_fake_request_empty_handler(ngx_http_request_t *r);
+
+
+static ngx_str_t  ngx_ws_event_names[] = {
+    ngx_string("connect"),
+    ngx_string("message"),
+    ngx_string("disconnect")
+};
+
+
+/* handshake headers that make no sense on an event request */
+
+static ngx_str_t  ngx_ws_skip_headers[] = {
+    ngx_string("Connection"),
+    ngx_string("Upgrade"),
+    ngx_string("Content-Length"),
+    ngx_string("Content-Type"),
+    ngx_string("Transfer-Encoding"),
+    ngx_string("Keep-Alive"),
+    ngx_string("Sec-WebSocket-Key"),
+    ngx_string("Sec-WebSocket-Version"),
+    ngx_string("Sec-WebSocket-Extensions"),
+    ngx_null_string
+};
+
+
+ngx_int_t
+ngx_ws_session_create(ngx_ws_conn_t *ws)
+{
+    size_t                    len;
+    ngx_uint_t                i, k;
+    ngx_pool_t               *pool;
+    ngx_list_part_t          *part;
+    ngx_table_elt_t          *h, *nh;
+    ngx_connection_t         *c;
+    ngx_ws_session_t         *s;
+    ngx_http_request_t       *r;
+    ngx_http_connection_t    *hc;
+
+    r = ws->request;
+    c = ws->connection;
+
+    pool = ngx_create_pool(2048, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    s = ngx_pcalloc(pool, sizeof(ngx_ws_session_t));
+    if (s == NULL) {
+        goto failed;
+    }
+
+    s->pool = pool;
+    s->ws = ws;
+    s->conf = ws->conf;
+    s->last = &s->head;
+
+    s->main_conf = r->main_conf;
+    s->srv_conf = r->srv_conf;
+    s->loc_conf = r->loc_conf;
+    s->listening = c->listening;
+    s->log_handler = c->log->handler;
+    s->request_log_handler = r->log_handler;
+
+    hc = r->http_connection;
+    s->hc.addr_conf = hc->addr_conf;
+    s->hc.conf_ctx = hc->conf_ctx;
+
+    /* copies: the session may outlive the connection */
+
+    s->log = ngx_palloc(pool, sizeof(ngx_log_t));
+    if (s->log == NULL) {
+        goto failed;
+    }
+
+    *s->log = *ngx_cycle->log;
+
+    s->sockaddr = ngx_palloc(pool, c->socklen);
+    s->local_sockaddr = ngx_palloc(pool, NGX_SOCKADDRLEN);
+    s->addr_text.data = ngx_pstrdup(pool, &c->addr_text);
+    s->server.data = ngx_pstrdup(pool, &r->headers_in.server);
+    s->id.data = ngx_pstrdup(pool, &ws->id);
+    s->subprotocol.data = ngx_pstrdup(pool, &ws->subprotocol);
+
+    if (s->sockaddr == NULL || s->local_sockaddr == NULL
+        || (c->addr_text.len && s->addr_text.data == NULL)
+        || (r->headers_in.server.len && s->server.data == NULL)
+        || s->id.data == NULL
+        || (ws->subprotocol.len && s->subprotocol.data == NULL))
+    {
+        goto failed;
+    }
+
+    ngx_memcpy(s->sockaddr, c->sockaddr, c->socklen);
+    s->socklen = c->socklen;
+    s->addr_text.len = c->addr_text.len;
+    s->server.len = r->headers_in.server.len;
+    s->id.len = ws->id.len;
+    s->subprotocol.len = ws->subprotocol.len;
+
+    if (c->local_sockaddr) {
+        ngx_memcpy(s->local_sockaddr, c->local_sockaddr, c->local_socklen);
+        s->local_socklen = c->local_socklen;
+
+    } else {
+        s->local_sockaddr = NULL;
+    }
+
+    /* the handshake's headers, and what ws_auth_request passed on */
+
+    if (ngx_array_init(&s->headers, pool, 16, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        for (k = 0; ngx_ws_skip_headers[k].len; k++) {
+            len = ngx_ws_skip_headers[k].len;
+
+            if (h[i].key.len == len
+                && ngx_strncasecmp(h[i].key.data,
+                                   ngx_ws_skip_headers[k].data, len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (ngx_ws_skip_headers[k].len) {
+            continue;
+        }
+
+        nh = ngx_array_push(&s->headers);
+        if (nh == NULL) {
+            goto failed;
+        }
+
+        nh->hash = h[i].hash;
+        nh->key.len = h[i].key.len;
+        nh->key.data = ngx_pstrdup(pool, &h[i].key);
+        nh->value.len = h[i].value.len;
+        nh->value.data = ngx_pstrdup(pool, &h[i].value);
+        nh->lowcase_key = ngx_pnalloc(pool, h[i].key.len);
+
+        if (nh->key.data == NULL || nh->value.data == NULL
+            || nh->lowcase_key == NULL)
+        {
+            goto failed;
+        }
+
+        ngx_strlow(nh->lowcase_key, nh->key.data, nh->key.len);
+    }
+
+    if (ws->auth) {
+        h = ws->auth->headers.elts;
+
+        for (i = 0; i < ws->auth->headers.nelts; i++) {
+            nh = ngx_array_push(&s->headers);
+            if (nh == NULL) {
+                goto failed;
+            }
+
+            *nh = h[i];
+            nh->key.data = ngx_pstrdup(pool, &h[i].key);
+            nh->value.data = ngx_pstrdup(pool, &h[i].value);
+            nh->lowcase_key = ngx_pnalloc(pool, h[i].key.len);
+
+            if (nh->key.data == NULL || nh->value.data == NULL
+                || nh->lowcase_key == NULL)
+            {
+                goto failed;
+            }
+
+            ngx_strlow(nh->lowcase_key, nh->key.data, nh->key.len);
+        }
+    }
+
+    s->next_ev.handler = ngx_ws_session_next_handler;
+    s->next_ev.data = s;
+    s->next_ev.log = s->log;
+
+    ws->session = s;
+
+    if (s->conf->on_connect.len) {
+        if (ngx_ws_session_event(s, NGX_WS_EVENT_CONNECT) == NULL) {
+            ws->session = NULL;
+            goto failed;
+        }
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_destroy_pool(pool);
+    return NGX_ERROR;
+}
+
+
+static ngx_ws_event_t *
+ngx_ws_session_event(ngx_ws_session_t *s, ngx_uint_t type)
+{
+    ngx_ws_event_t  *ev;
+
+    ev = s->free;
+
+    if (ev) {
+        s->free = ev->next;
+
+    } else {
+        ev = ngx_palloc(s->pool, sizeof(ngx_ws_event_t));
+        if (ev == NULL) {
+            return NULL;
+        }
+    }
+
+    ngx_memzero(ev, sizeof(ngx_ws_event_t));
+    ev->type = type;
+
+    ngx_ws_session_enqueue(s, ev);
+
+    return ev;
+}
+
+
+static void
+ngx_ws_session_enqueue(ngx_ws_session_t *s, ngx_ws_event_t *ev)
+{
+    ev->next = NULL;
+    *s->last = ev;
+    s->last = &ev->next;
+    s->queued++;
+
+    if (s->active == NULL && !s->next_ev.posted) {
+        ngx_post_event(&s->next_ev, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * A complete message for ws_pass; the event owns pool (the message's own)
+ * from now on, or a copy of the data is made when pool is NULL.
+ */
+
+ngx_int_t
+ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
+    u_char *data, size_t len)
+{
+    u_char            *p;
+    ngx_ws_event_t    *ev;
+    ngx_ws_session_t  *s;
+
+    s = ws->session;
+
+    if (pool == NULL) {
+        pool = ngx_create_pool(ngx_max(len + 256, 1024), ws->connection->log);
+        if (pool == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = NULL;
+
+        if (len) {
+            p = ngx_pnalloc(pool, len);
+            if (p == NULL) {
+                ngx_destroy_pool(pool);
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(p, data, len);
+        }
+
+        data = p;
+    }
+
+    ev = ngx_ws_session_event(s, NGX_WS_EVENT_MESSAGE);
+    if (ev == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    ev->pool = pool;
+    ev->opcode = opcode;
+    ev->data = data;
+    ev->len = len;
+    ev->seq = ++s->seq;
+
+    if (s->queued >= s->conf->pass_queue) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                       "ws pass queue full:%ui, reading paused", s->queued);
+        ws->routes_full = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the WebSocket is gone; what it queued still goes, then disconnect */
+
+void
+ngx_ws_session_detach(ngx_ws_conn_t *ws)
+{
+    ngx_ws_session_t  *s;
+
+    s = ws->session;
+    ws->session = NULL;
+
+    s->ws = NULL;
+
+    if (ws->peer_close_code) {
+        s->close_code = ws->peer_close_code;
+
+    } else if (ws->close_code) {
+        s->close_code = ws->close_code;
+        s->closed_by_server = 1;
+
+    } else {
+        s->close_code = 1006;                  /* no Close frame at all */
+    }
+
+    if (s->conf->on_disconnect.len) {
+        if (ngx_ws_session_event(s, NGX_WS_EVENT_DISCONNECT) == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, s->log, 0,
+                          "ws could not queue the disconnect event of %V",
+                          &s->id);
+        }
+    }
+
+    ngx_ws_session_done(s);
+}
+
+
+/* frees the session when nothing waits and nobody needs it */
+
+static void
+ngx_ws_session_done(ngx_ws_session_t *s)
+{
+    if (s->ws || s->active || s->head) {
+        return;
+    }
+
+    if (s->next_ev.posted) {
+        ngx_delete_posted_event(&s->next_ev);
+    }
+
+    ngx_destroy_pool(s->pool);
+}
+
+
+static void
+ngx_ws_session_next_handler(ngx_event_t *event)
+{
+    ngx_ws_event_t    *ev;
+    ngx_ws_session_t  *s;
+
+    s = event->data;
+
+    while (s->active == NULL && s->head) {
+        ev = s->head;
+        s->head = ev->next;
+
+        if (s->head == NULL) {
+            s->last = &s->head;
+        }
+
+        if (ngx_ws_session_dispatch(s, ev) == NGX_OK) {
+            /* the rest follows when this one is finished */
+            return;
+        }
+
+        /* could not even be issued: it counts as a failed event */
+
+        if (ev->pool) {
+            ngx_destroy_pool(ev->pool);
+        }
+
+        ev->next = s->free;
+        s->free = ev;
+        s->queued--;
+
+        if (s->ws && ev->type != NGX_WS_EVENT_DISCONNECT) {
+            ngx_log_error(NGX_LOG_ERR, s->ws->connection->log, 0,
+                          "ws could not send %V event to upstream",
+                          &ngx_ws_event_names[ev->type]);
+
+            if (s->conf->pass_error == NGX_WS_PASS_ERROR_CLOSE) {
+                ngx_ws_close(s->ws, NGX_WS_CLOSE_INTERNAL, NULL);
+            }
+        }
+    }
+
+    ngx_ws_session_done(s);
+}
+
+
+static ngx_int_t
+ngx_ws_session_dispatch(ngx_ws_session_t *s, ngx_ws_event_t *ev)
+{
+    ngx_str_t                    *uri;
+    ngx_connection_t             *fc;
+    ngx_ws_event_ctx_t           *ctx;
+    ngx_http_request_t           *fr, *sr;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_post_subrequest_t   *ps;
+
+    if (ngx_ws_fake_request(s, ev, &fr) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fc = fr->connection;
+    ctx = ngx_http_get_module_ctx(fr, ngx_ws_module);
+
+    ps = ngx_palloc(fr->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        goto failed;
+    }
+
+    ps->handler = ngx_ws_event_response;
+    ps->data = ctx;
+
+    uri = (ev->type == NGX_WS_EVENT_CONNECT) ? &s->conf->on_connect
+          : (ev->type == NGX_WS_EVENT_MESSAGE) ? &s->conf->pass
+          : &s->conf->on_disconnect;
+
+    if (ngx_http_subrequest(fr, uri, NULL, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_IN_MEMORY
+                            |NGX_HTTP_SUBREQUEST_WAITED)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    sr->method = NGX_HTTP_POST;
+    ngx_str_set(&sr->method_name, "POST");
+
+    cln = ngx_pool_cleanup_add(fr->pool, 0);
+    if (cln == NULL) {
+        goto failed;
+    }
+
+    cln->handler = ngx_ws_event_cleanup;
+    cln->data = ctx;
+
+    s->active = fr;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, s->log, 0,
+                   "ws event %V seq:%uL to \"%V\"",
+                   &ngx_ws_event_names[ev->type], ev->seq, uri);
+
+    /* the subrequest runs; it may even be finished when this returns */
+
+    ngx_http_run_posted_requests(fc);
+
+    return NGX_OK;
+
+failed:
+
+    ctx->finished = 1;
+    fr->logged = 1;
+    ngx_http_free_request(fr, 0);
+    ngx_free_connection(fc);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * A request on a connection without a socket, in a pool of its own, that
+ * looks to nginx like a client request to the WebSocket's server.
+ */
+
+static ngx_int_t
+ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
+    ngx_http_request_t **frp)
+{
+    ngx_log_t                  *log;
+    ngx_pool_t                 *pool;
+    ngx_time_t                 *tp;
+    ngx_connection_t           *fc;
+    ngx_connection_t           *saved;
+    ngx_ws_event_ctx_t         *ctx;
+    ngx_http_request_t         *fr;
+    ngx_http_log_ctx_t         *lctx;
+    ngx_http_connection_t      *hc;
+    ngx_http_request_body_t    *rb;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    pool = ngx_create_pool(4096, s->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    fr = ngx_pcalloc(pool, sizeof(ngx_http_request_t));
+    log = ngx_palloc(pool, sizeof(ngx_log_t));
+    lctx = ngx_pcalloc(pool, sizeof(ngx_http_log_ctx_t));
+    hc = ngx_palloc(pool, sizeof(ngx_http_connection_t));
+    ctx = ngx_pcalloc(pool, sizeof(ngx_ws_event_ctx_t));
+    rb = ngx_pcalloc(pool, sizeof(ngx_http_request_body_t));
+
+    if (fr == NULL || log == NULL || lctx == NULL || hc == NULL
+        || ctx == NULL || rb == NULL)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    /* any descriptor makes ngx_get_connection() happy; it is reset below */
+
+    saved = ngx_cycle->files ? ngx_cycle->files[0] : NULL;
+
+    fc = ngx_get_connection(0, s->log);
+
+    if (ngx_cycle->files) {
+        ngx_cycle->files[0] = saved;
+    }
+
+    if (fc == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    fc->fd = (ngx_socket_t) -1;
+    fc->pool = pool;
+    fc->data = fr;
+    fc->listening = s->listening;
+    fc->sockaddr = s->sockaddr;
+    fc->socklen = s->socklen;
+    fc->local_sockaddr = s->local_sockaddr;
+    fc->local_socklen = s->local_socklen;
+    fc->addr_text = s->addr_text;
+    fc->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+    fc->start_time = ngx_current_msec;
+    fc->requests = 1;
+
+    *log = *s->log;
+    log->connection = fc->number;
+    log->handler = s->log_handler;
+    log->data = lctx;
+    log->action = "sending a WebSocket event to upstream";
+    lctx->connection = fc;
+    lctx->request = fr;
+    lctx->current_request = fr;
+
+    fc->log = log;
+    fc->log_error = NGX_ERROR_INFO;
+
+    fc->read->log = log;
+    fc->read->handler = ngx_ws_fake_empty_handler;
+    fc->write->log = log;
+    fc->write->handler = ngx_ws_fake_empty_handler;
+
+    /* the upstream must not try to watch this connection: no socket */
+    fc->read->active = 1;
+    fc->write->active = 1;
+    fc->write->ready = 1;
+
+    *hc = s->hc;
+
+    fr->signature = NGX_HTTP_MODULE;
+    fr->connection = fc;
+    fr->pool = pool;
+    fr->http_connection = hc;
+    fr->main = fr;
+    fr->count = 1;
+    fr->main_conf = s->main_conf;
+    fr->srv_conf = s->srv_conf;
+    fr->loc_conf = s->loc_conf;
+
+    fr->ctx = ngx_pcalloc(pool, sizeof(void *) * ngx_http_max_module);
+    if (fr->ctx == NULL) {
+        goto failed;
+    }
+
+    cmcf = ngx_http_get_module_main_conf(fr, ngx_http_core_module);
+
+    fr->variables = ngx_pcalloc(pool, cmcf->variables.nelts
+                                      * sizeof(ngx_http_variable_value_t));
+    if (fr->variables == NULL) {
+        goto failed;
+    }
+
+    if (ngx_list_init(&fr->headers_in.headers, pool, 20,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK
+        || ngx_list_init(&fr->headers_out.headers, pool, 4,
+                         sizeof(ngx_table_elt_t))
+           != NGX_OK
+        || ngx_list_init(&fr->headers_out.trailers, pool, 4,
+                         sizeof(ngx_table_elt_t))
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    fr->headers_in.content_length_n = ev->len;
+    fr->headers_in.keep_alive_n = -1;
+    fr->headers_in.server = s->server;
+    fr->headers_out.content_length_n = -1;
+    fr->headers_out.last_modified_time = -1;
+
+    if (ngx_ws_event_headers(s, ev, fr) != NGX_OK) {
+        goto failed;
+    }
+
+    /* the message is the body */
+
+    if (ev->len) {
+        rb->bufs = ngx_alloc_chain_link(pool);
+        rb->buf = ngx_calloc_buf(pool);
+
+        if (rb->bufs == NULL || rb->buf == NULL) {
+            goto failed;
+        }
+
+        rb->buf->pos = ev->data;
+        rb->buf->last = ev->data + ev->len;
+        rb->buf->start = rb->buf->pos;
+        rb->buf->end = rb->buf->last;
+        rb->buf->memory = 1;
+        rb->buf->last_buf = 1;
+        rb->buf->last_in_chain = 1;
+
+        rb->bufs->buf = rb->buf;
+        rb->bufs->next = NULL;
+    }
+
+    fr->request_body = rb;
+
+    fr->method = NGX_HTTP_POST;
+    ngx_str_set(&fr->method_name, "POST");
+    fr->http_version = NGX_HTTP_VERSION_11;
+    ngx_str_set(&fr->http_protocol, "HTTP/1.1");
+    ngx_str_set(&fr->schema, "http");
+
+    fr->uri = (ev->type == NGX_WS_EVENT_CONNECT) ? s->conf->on_connect
+              : (ev->type == NGX_WS_EVENT_MESSAGE) ? s->conf->pass
+              : s->conf->on_disconnect;
+    fr->unparsed_uri = fr->uri;
+
+    fr->request_line.data = ngx_pnalloc(pool, fr->uri.len + 32);
+    if (fr->request_line.data == NULL) {
+        goto failed;
+    }
+
+    fr->request_line.len = ngx_sprintf(fr->request_line.data,
+                                       "POST %V HTTP/1.1", &fr->uri)
+                           - fr->request_line.data;
+
+    fr->internal = 1;
+    fr->uri_changes = NGX_HTTP_MAX_URI_CHANGES + 1;
+    fr->subrequests = NGX_HTTP_MAX_SUBREQUESTS + 1;
+    fr->http_state = NGX_HTTP_PROCESS_REQUEST_STATE;
+    fr->log_handler = s->request_log_handler;
+    fr->read_event_handler = ngx_ws_fake_request_empty_handler;
+    fr->write_event_handler = ngx_ws_event_finish;
+
+    tp = ngx_timeofday();
+    fr->start_sec = tp->sec;
+    fr->start_msec = tp->msec;
+
+    ctx->session = s;
+    ctx->event = ev;
+    ctx->connection = fc;
+
+    ngx_http_set_ctx(fr, ctx, ngx_ws_module);
+
+    *frp = fr;
+
+    return NGX_OK;
+
+failed:
+
+    ngx_free_connection(fc);
+    ngx_destroy_pool(pool);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
+    ngx_http_request_t *fr)
+{
+    u_char           *p;
+    ngx_uint_t        i;
+    ngx_table_elt_t  *h, *nh;
+
+    h = s->headers.elts;
+
+    for (i = 0; i < s->headers.nelts; i++) {
+        nh = ngx_list_push(&fr->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    if (ngx_ws_add_in_header(fr, "X-WS-Event",
+                             ngx_ws_event_names[ev->type].data,
+                             ngx_ws_event_names[ev->type].len)
+        != NGX_OK
+        || ngx_ws_add_in_header(fr, "X-WS-Connection-Id", s->id.data,
+                                s->id.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (s->subprotocol.len
+        && ngx_ws_add_in_header(fr, "X-WS-Subprotocol", s->subprotocol.data,
+                                s->subprotocol.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ev->type == NGX_WS_EVENT_MESSAGE) {
+        p = ngx_pnalloc(fr->pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_ws_add_in_header(fr, "X-WS-Seq", p,
+                                 ngx_sprintf(p, "%uL", ev->seq) - p)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ev->opcode == NGX_WS_OP_TEXT) {
+            if (ngx_ws_add_in_header(fr, "X-WS-Message-Type",
+                                     (u_char *) "text", 4) != NGX_OK
+                || ngx_ws_add_in_header(fr, "Content-Type",
+                                        (u_char *) "text/plain; charset=utf-8",
+                                        25) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+        } else {
+            if (ngx_ws_add_in_header(fr, "X-WS-Message-Type",
+                                     (u_char *) "binary", 6) != NGX_OK
+                || ngx_ws_add_in_header(fr, "Content-Type",
+                                        (u_char *) "application/octet-stream",
+                                        24) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (ev->type == NGX_WS_EVENT_DISCONNECT) {
+        p = ngx_pnalloc(fr->pool, NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_ws_add_in_header(fr, "X-WS-Close-Code", p,
+                                 ngx_sprintf(p, "%ui", s->close_code) - p)
+            != NGX_OK
+            || ngx_ws_add_in_header(fr, "X-WS-Closed-By",
+                                    (u_char *) (s->closed_by_server
+                                                ? "server" : "client"),
+                                    s->closed_by_server ? 6 : 6)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_add_in_header(ngx_http_request_t *r, char *name, u_char *value,
+    size_t len)
+{
+    size_t            n;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_strlen(name);
+
+    h->key.data = (u_char *) name;
+    h->key.len = n;
+    h->value.data = value;
+    h->value.len = len;
+    h->lowcase_key = ngx_pnalloc(r->pool, n);
+
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, n);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The subrequest is finalized: keep what the client is to get, while the
+ * subrequest still exists.  Called for every finalization; the first one
+ * counts.  Errors are swallowed here: the fake request must end normally.
+ */
+
+static ngx_int_t
+ngx_ws_event_response(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_ws_event_ctx_t *ctx = data;
+
+    if (ctx->done || rc == NGX_AGAIN) {
+        return rc;
+    }
+
+    ctx->done = 1;
+
+    ctx->status = sr->headers_out.status;
+
+    if (rc == NGX_ERROR || rc >= NGX_HTTP_SPECIAL_RESPONSE
+        || sr->upstream == NULL)
+    {
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE
+            && (ctx->status == 0 || sr->upstream == NULL))
+        {
+            ctx->status = rc;
+
+        } else if (ctx->status == 0 || rc == NGX_ERROR) {
+            ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                   "ws event response rc:%i status:%ui", rc, ctx->status);
+
+    if (ctx->status >= NGX_HTTP_OK && ctx->status < 300) {
+        ngx_ws_event_reply(ctx, sr);
+    }
+
+    return (rc == NGX_ERROR || rc >= NGX_HTTP_SPECIAL_RESPONSE) ? NGX_OK : rc;
+}
+
+
+static void
+ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
+{
+    u_char           *p, *last;
+    size_t            len;
+    ngx_int_t         code;
+    ngx_buf_t        *b;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    ctx->reply_opcode = NGX_WS_OP_BINARY;
+
+    if (sr->headers_out.content_type.len >= 5
+        && (ngx_strncasecmp(sr->headers_out.content_type.data,
+                            (u_char *) "text/", 5) == 0
+            || ngx_strlcasestrn(sr->headers_out.content_type.data,
+                                sr->headers_out.content_type.data
+                                + sr->headers_out.content_type.len,
+                                (u_char *) "json", 4 - 1)
+               != NULL))
+    {
+        ctx->reply_opcode = NGX_WS_OP_TEXT;
+    }
+
+    part = &sr->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        if (h[i].key.len == sizeof("X-WS-Message-Type") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-Message-Type",
+                               h[i].key.len) == 0)
+        {
+            if (h[i].value.len == 4
+                && ngx_strncasecmp(h[i].value.data, (u_char *) "text", 4)
+                   == 0)
+            {
+                ctx->reply_opcode = NGX_WS_OP_TEXT;
+
+            } else if (h[i].value.len == 6
+                       && ngx_strncasecmp(h[i].value.data,
+                                          (u_char *) "binary", 6) == 0)
+            {
+                ctx->reply_opcode = NGX_WS_OP_BINARY;
+            }
+
+            continue;
+        }
+
+        if (h[i].key.len == sizeof("X-WS-Close") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-Close",
+                               h[i].key.len) == 0)
+        {
+            /* "4000 some reason" */
+
+            p = h[i].value.data;
+            last = p + h[i].value.len;
+
+            while (p < last && *p >= '0' && *p <= '9') {
+                p++;
+            }
+
+            code = ngx_atoi(h[i].value.data, p - h[i].value.data);
+
+            if (code < 1000 || code > 4999) {
+                ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                              "upstream sent invalid \"X-WS-Close\" "
+                              "header \"%V\"", &h[i].value);
+                continue;
+            }
+
+            while (p < last && *p == ' ') {
+                p++;
+            }
+
+            len = ngx_min((size_t) (last - p), NGX_WS_MAX_CONTROL - 2);
+
+            ctx->close_code = code;
+            ctx->close_reason.len = len;
+            ctx->close_reason.data = ngx_pnalloc(ctx->connection->pool,
+                                                 len + 1);
+            if (ctx->close_reason.data == NULL) {
+                ctx->close_reason.len = 0;
+                continue;
+            }
+
+            ngx_memcpy(ctx->close_reason.data, p, len);
+            ctx->close_reason.data[len] = '\0';
+        }
+    }
+
+    if (sr->out == NULL || sr->out->buf == NULL) {
+        return;
+    }
+
+    b = sr->out->buf;
+    len = b->last - b->pos;
+
+    if (len == 0) {
+        return;
+    }
+
+    /* the reply outlives the fake request: a pool of its own */
+
+    ctx->reply_pool = ngx_create_pool(ngx_max(len + 256, 1024),
+                                      sr->connection->log);
+    if (ctx->reply_pool == NULL) {
+        return;
+    }
+
+    ctx->reply = ngx_pnalloc(ctx->reply_pool, len);
+    if (ctx->reply == NULL) {
+        ngx_destroy_pool(ctx->reply_pool);
+        ctx->reply_pool = NULL;
+        return;
+    }
+
+    ngx_memcpy(ctx->reply, b->pos, len);
+    ctx->reply_len = len;
+}
+
+
+/* the parent of the finished subrequest: posted by nginx, runs last */
+
+static void
+ngx_ws_event_finish(ngx_http_request_t *fr)
+{
+    ngx_connection_t    *fc;
+    ngx_ws_session_t    *s;
+    ngx_ws_event_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(fr, ngx_ws_module);
+
+    if (ctx->finished) {
+        return;
+    }
+
+    if (fr->postponed) {
+        /* not quite done yet */
+        return;
+    }
+
+    s = ctx->session;
+    fc = ctx->connection;
+
+    ngx_ws_event_apply(s, ctx);
+
+    ctx->finished = 1;
+
+    fr->logged = 1;
+    ngx_http_free_request(fr, 0);
+
+    if (fc->read->timer_set) {
+        ngx_del_timer(fc->read);
+    }
+
+    if (fc->write->timer_set) {
+        ngx_del_timer(fc->write);
+    }
+
+    if (fc->read->posted) {
+        ngx_delete_posted_event(fc->read);
+    }
+
+    if (fc->write->posted) {
+        ngx_delete_posted_event(fc->write);
+    }
+
+    fc->destroyed = 1;
+    ngx_free_connection(fc);
+}
+
+
+/* the fake request's pool is gone: the session moves on */
+
+static void
+ngx_ws_event_cleanup(void *data)
+{
+    ngx_ws_event_ctx_t *ctx = data;
+
+    ngx_ws_event_t    *ev;
+    ngx_ws_session_t  *s;
+
+    s = ctx->session;
+    ev = ctx->event;
+
+    if (!ctx->finished) {
+        /* nginx closed the fake request itself (a fatal error) */
+
+        ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                      "ws %V event of %V was aborted",
+                      &ngx_ws_event_names[ev->type], &s->id);
+
+        if (ctx->reply_pool) {
+            ngx_destroy_pool(ctx->reply_pool);
+        }
+
+        if (s->ws && s->conf->pass_error == NGX_WS_PASS_ERROR_CLOSE) {
+            ngx_ws_close(s->ws, NGX_WS_CLOSE_INTERNAL, NULL);
+        }
+    }
+
+    if (ev->pool) {
+        ngx_destroy_pool(ev->pool);
+        ev->pool = NULL;
+    }
+
+    ev->next = s->free;
+    s->free = ev;
+
+    s->active = NULL;
+    s->queued--;
+
+    if (s->ws && s->queued < s->conf->pass_queue) {
+        ngx_ws_resume(s->ws);
+    }
+
+    if (s->head) {
+        if (!s->next_ev.posted) {
+            ngx_post_event(&s->next_ev, &ngx_posted_events);
+        }
+
+        return;
+    }
+
+    ngx_ws_session_done(s);
+}
+
+
+/* the event's outcome reaches the client, if it is still there */
+
+static void
+ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
+{
+    u_char          *p;
+    size_t           len;
+    ngx_uint_t       level;
+    ngx_ws_conn_t   *ws;
+    ngx_ws_event_t  *ev;
+    u_char           buf[NGX_WS_REPLY_MAX_HEADER];
+
+    ws = s->ws;
+    ev = ctx->event;
+
+    if (ws == NULL || ev->type == NGX_WS_EVENT_DISCONNECT
+        || ws->close_sent)
+    {
+        if (ctx->reply_pool) {
+            ngx_destroy_pool(ctx->reply_pool);
+            ctx->reply_pool = NULL;
+        }
+
+        return;
+    }
+
+    if (ctx->status < NGX_HTTP_OK || ctx->status >= 300) {
+
+        level = (ctx->status >= 500) ? NGX_LOG_ERR : NGX_LOG_WARN;
+
+        ngx_log_error(level, ws->connection->log, 0,
+                      "upstream answered %ui to %V event %uL",
+                      ctx->status, &ngx_ws_event_names[ev->type], ev->seq);
+
+        switch (s->conf->pass_error) {
+
+        case NGX_WS_PASS_ERROR_CLOSE:
+            ngx_ws_close(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+            return;
+
+        case NGX_WS_PASS_ERROR_MESSAGE:
+            p = buf;
+            len = ngx_snprintf(p, sizeof(buf),
+                               "{\"error\":\"upstream\",\"status\":%ui,"
+                               "\"event\":\"%V\",\"seq\":%uL}",
+                               ctx->status, &ngx_ws_event_names[ev->type],
+                               ev->seq)
+                  - p;
+
+            if (ngx_ws_send_frame(ws, NGX_WS_OP_TEXT, p, len) == NGX_ERROR) {
+                ngx_ws_close(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+                return;
+            }
+
+            break;
+
+        default: /* NGX_WS_PASS_ERROR_IGNORE */
+            break;
+        }
+
+        ngx_ws_handle_output(ws);
+        return;
+    }
+
+    if (ctx->reply_pool) {
+
+        if (ctx->reply_opcode == NGX_WS_OP_TEXT
+            && ngx_ws_utf8_validate(NGX_WS_UTF8_ACCEPT, ctx->reply,
+                                    ctx->reply_len)
+               != NGX_WS_UTF8_ACCEPT)
+        {
+            ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
+                          "upstream sent a text reply to %V event %uL "
+                          "that is not UTF-8, dropped",
+                          &ngx_ws_event_names[ev->type], ev->seq);
+
+            ngx_destroy_pool(ctx->reply_pool);
+
+        } else if (ngx_ws_send_message(ws, ctx->reply_opcode, ctx->reply_pool,
+                                       ctx->reply, ctx->reply_len)
+                   == NGX_ERROR)
+        {
+            ctx->reply_pool = NULL;
+            ngx_ws_close(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+            return;
+        }
+
+        ctx->reply_pool = NULL;
+        ws->last_data = ngx_current_msec;
+    }
+
+    if (ctx->close_code) {
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "upstream asked to close, closing with %ui",
+                      ctx->close_code);
+
+        ngx_ws_close(ws, ctx->close_code, (char *) ctx->close_reason.data);
+        return;
+    }
+
+    ngx_ws_handle_output(ws);
+}
+
+
+static void
+ngx_ws_fake_empty_handler(ngx_event_t *ev)
+{
+    return;
+}
+
+
+static void
+ngx_ws_fake_request_empty_handler(ngx_http_request_t *r)
+{
+    return;
+}
