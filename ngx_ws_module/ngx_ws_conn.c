@@ -30,6 +30,7 @@ static ngx_int_t ngx_ws_valid_close_code(ngx_uint_t code);
 static void ngx_ws_ping_handler(ngx_event_t *ev);
 static void ngx_ws_idle_handler(ngx_event_t *ev);
 static void ngx_ws_close_timeout_handler(ngx_event_t *ev);
+static void ngx_ws_shutdown_handler(ngx_event_t *ev);
 static void ngx_ws_init_timer(ngx_ws_conn_t *ws, ngx_event_t *ev,
     ngx_event_handler_pt handler, ngx_uint_t cancelable);
 
@@ -46,8 +47,6 @@ ngx_ws_conn_init(ngx_ws_conn_t *ws)
 
     c->log->action = "processing WebSocket";
 
-    ws->out = NULL;
-    ws->last_out = &ws->out;
     ws->state = ngx_ws_st_head;
     ws->last_recv = ngx_current_msec;
     ws->last_data = ngx_current_msec;
@@ -55,6 +54,7 @@ ngx_ws_conn_init(ngx_ws_conn_t *ws)
     ngx_ws_init_timer(ws, &ws->ping_ev, ngx_ws_ping_handler, 1);
     ngx_ws_init_timer(ws, &ws->idle_ev, ngx_ws_idle_handler, 1);
     ngx_ws_init_timer(ws, &ws->close_ev, ngx_ws_close_timeout_handler, 0);
+    ngx_ws_init_timer(ws, &ws->shutdown_ev, ngx_ws_shutdown_handler, 0);
 
     if (ws->conf->ping_interval) {
         ngx_add_timer(&ws->ping_ev, ws->conf->ping_interval);
@@ -128,13 +128,16 @@ ngx_ws_read_handler(ngx_event_t *rev)
             return;
         }
 
-        if (!ws->close_sent) {
-            ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                          "worker is shutting down, closing with %d",
-                          NGX_WS_CLOSE_GOING_AWAY);
+        if (!ws->close_sent && !ws->shutdown_ev.timer_set) {
 
-            ngx_ws_close(ws, NGX_WS_CLOSE_GOING_AWAY, "server shutting down");
-            return;
+            if (ws->conf->shutdown_delay) {
+                /* keep serving a while: clients may then leave by themselves */
+                ngx_add_timer(&ws->shutdown_ev, ws->conf->shutdown_delay);
+
+            } else {
+                ngx_ws_shutdown_handler(&ws->shutdown_ev);
+                return;
+            }
         }
     }
 
@@ -369,6 +372,11 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
 
     c = ws->connection;
 
+    if (ws->unsubscribe) {
+        ws->unsubscribe = 0;
+        ngx_ws_channels_release(ws);
+    }
+
     rc = ngx_ws_flush(ws);
 
     if (rc == NGX_ERROR) {
@@ -419,6 +427,7 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
 ngx_int_t
 ngx_ws_message(ngx_ws_conn_t *ws)
 {
+    ngx_int_t    rc;
     ngx_pool_t  *pool;
 
     pool = ws->msg_pool;
@@ -436,6 +445,21 @@ ngx_ws_message(ngx_ws_conn_t *ws)
         }
 
         return NGX_OK;
+    }
+
+    if (ws->publish.len) {
+        rc = ngx_ws_channel_publish_message(ws, ws->msg_opcode, ws->msg_start,
+                                            ws->msg_len);
+
+        if (rc != NGX_OK) {
+            if (pool) {
+                ngx_destroy_pool(pool);
+            }
+
+            /* 1013: try again later */
+            ngx_ws_fail(ws, 1013, NULL);
+            return NGX_ERROR;
+        }
     }
 
     if (ws->session && ws->conf->pass.len) {
@@ -704,6 +728,25 @@ ngx_ws_idle_handler(ngx_event_t *ev)
 
 
 static void
+ngx_ws_shutdown_handler(ngx_event_t *ev)
+{
+    ngx_ws_conn_t  *ws;
+
+    ws = ev->data;
+
+    if (ws->close_sent) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                  "worker is shutting down, closing with %d",
+                  NGX_WS_CLOSE_GOING_AWAY);
+
+    ngx_ws_close(ws, NGX_WS_CLOSE_GOING_AWAY, "server shutting down");
+}
+
+
+static void
 ngx_ws_close_timeout_handler(ngx_event_t *ev)
 {
     ngx_ws_conn_t  *ws;
@@ -740,6 +783,10 @@ ngx_ws_release(ngx_ws_conn_t *ws)
         ngx_del_timer(&ws->close_ev);
     }
 
+    if (ws->shutdown_ev.timer_set) {
+        ngx_del_timer(&ws->shutdown_ev);
+    }
+
     if (ws->ping_ev.posted) {
         ngx_delete_posted_event(&ws->ping_ev);
     }
@@ -763,6 +810,8 @@ ngx_ws_release(ngx_ws_conn_t *ws)
     if (ws->session) {
         ngx_ws_session_detach(ws);
     }
+
+    ngx_ws_channels_release(ws);
 
     c->idle = 0;
 }

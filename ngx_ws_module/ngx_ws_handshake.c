@@ -30,6 +30,7 @@ static ngx_str_t *ngx_ws_select_subprotocol(ngx_http_request_t *r,
     ngx_ws_loc_conf_t *wlcf);
 static ngx_int_t ngx_ws_add_header(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
+static void ngx_ws_channels_cleanup(void *data);
 
 
 static ngx_str_t  ngx_ws_upgrade = ngx_string("Upgrade");
@@ -54,6 +55,7 @@ ngx_ws_handshake_handler(ngx_http_request_t *r)
     ngx_table_elt_t     *h;
     ngx_ws_loc_conf_t   *wlcf;
     ngx_ws_main_conf_t  *wmcf;
+    ngx_pool_cleanup_t  *cln;
     u_char               digest[20];
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
@@ -212,6 +214,29 @@ ngx_ws_handshake_handler(ngx_http_request_t *r)
     }
 
     ngx_http_set_ctx(r, ws, ngx_ws_module);
+
+    ws->out = NULL;
+    ws->last_out = &ws->out;
+
+    if (wlcf->subscribe || wlcf->publish || wlcf->push) {
+
+        /* subscribed before the client can see the 101 */
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_ws_channels_cleanup;
+        cln->data = ws;
+
+        if (ngx_ws_channels_init(ws) != NGX_OK) {
+            ngx_ws_channels_release(ws);
+            ngx_ws_free_output(ws);
+            r->keepalive = 0;
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+    }
 
     r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
     ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
@@ -615,4 +640,16 @@ ngx_ws_add_header(ngx_http_request_t *r, char *name, ngx_str_t *value)
     h->value = *value;
 
     return NGX_OK;
+}
+
+
+/* the request ends before the engine took over: leave the channels */
+
+static void
+ngx_ws_channels_cleanup(void *data)
+{
+    ngx_ws_conn_t *ws = data;
+
+    ngx_ws_channels_release(ws);
+    ngx_ws_free_output(ws);
 }

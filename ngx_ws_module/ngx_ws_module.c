@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_ws_module.h"
+#include "ngx_ws_zone.h"
 
 
 static void *ngx_ws_create_main_conf(ngx_conf_t *cf);
@@ -23,6 +24,19 @@ static char *ngx_ws_check_size(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_ws_set_uri(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_ws_init(ngx_conf_t *cf);
 static ngx_int_t ngx_ws_init_process(ngx_cycle_t *cycle);
+static void ngx_ws_exit_process(ngx_cycle_t *cycle);
+static char *ngx_ws_subscribe(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_ws_publish_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_ws_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+
+static ngx_conf_enum_t  ngx_ws_slow_subscribers[] = {
+    { ngx_string("close"), NGX_WS_SLOW_CLOSE },
+    { ngx_string("drop"), NGX_WS_SLOW_DROP },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_conf_enum_t  ngx_ws_pass_errors[] = {
@@ -39,6 +53,8 @@ static ngx_conf_num_bounds_t  ngx_ws_pass_queue_bounds = {
 
 
 static ngx_conf_post_handler_pt  ngx_ws_check_size_p = ngx_ws_check_size;
+
+static ngx_str_t  ngx_ws_default_last_id = ngx_string("$arg_last_id");
 
 
 static ngx_command_t  ngx_ws_commands[] = {
@@ -127,6 +143,13 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, idle_timeout),
       NULL },
 
+    { ngx_string("ws_shutdown_delay"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, shutdown_delay),
+      NULL },
+
     { ngx_string("ws_close_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -183,6 +206,62 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, auth_pass_headers),
       NULL },
 
+    { ngx_string("ws_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_ws_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_subscribe"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_ws_subscribe,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_publish"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_ws_publish_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_push"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_ws_push,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, push),
+      NULL },
+
+    { ngx_string("ws_publisher"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_ws_push,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, publisher),
+      NULL },
+
+    { ngx_string("ws_last_id"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, last_id),
+      NULL },
+
+    { ngx_string("ws_envelope"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, envelope),
+      NULL },
+
+    { ngx_string("ws_slow_subscriber"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, slow_subscriber),
+      &ngx_ws_slow_subscribers },
+
       ngx_null_command
 };
 
@@ -212,7 +291,7 @@ ngx_module_t  ngx_ws_module = {
     ngx_ws_init_process,                   /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_ws_exit_process,                   /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -233,6 +312,14 @@ ngx_ws_create_main_conf(ngx_conf_t *cf)
      *
      *     wmcf->recv_buffer = NULL;
      */
+
+    if (ngx_array_init(&wmcf->zones, cf->pool, 2, sizeof(ngx_ws_zone_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    wmcf->notify_fd = (ngx_socket_t) -1;
 
     return wmcf;
 }
@@ -271,9 +358,13 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->pong_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->idle_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->close_timeout = NGX_CONF_UNSET_MSEC;
+    wlcf->shutdown_delay = NGX_CONF_UNSET_MSEC;
     wlcf->pass_queue = NGX_CONF_UNSET_UINT;
     wlcf->pass_error = NGX_CONF_UNSET_UINT;
     wlcf->auth_pass_headers = NGX_CONF_UNSET_PTR;
+    wlcf->last_id = NGX_CONF_UNSET_PTR;
+    wlcf->envelope = NGX_CONF_UNSET;
+    wlcf->slow_subscriber = NGX_CONF_UNSET_UINT;
 
     return wlcf;
 }
@@ -307,6 +398,7 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->pong_timeout, prev->pong_timeout, 10000);
     ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 0);
     ngx_conf_merge_msec_value(conf->close_timeout, prev->close_timeout, 5000);
+    ngx_conf_merge_msec_value(conf->shutdown_delay, prev->shutdown_delay, 0);
 
     ngx_conf_merge_uint_value(conf->pass_queue, prev->pass_queue, 16);
     ngx_conf_merge_uint_value(conf->pass_error, prev->pass_error,
@@ -315,6 +407,39 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->auth_request, prev->auth_request, "");
     ngx_conf_merge_ptr_value(conf->auth_pass_headers, prev->auth_pass_headers,
                              NULL);
+
+    ngx_conf_merge_ptr_value(conf->last_id, prev->last_id, NULL);
+    ngx_conf_merge_value(conf->envelope, prev->envelope, 0);
+    ngx_conf_merge_uint_value(conf->slow_subscriber, prev->slow_subscriber,
+                              NGX_WS_SLOW_CLOSE);
+
+    if (conf->last_id == NULL && conf->subscribe) {
+        ngx_http_compile_complex_value_t   ccv;
+
+        conf->last_id = ngx_palloc(cf->pool,
+                                   sizeof(ngx_http_complex_value_t));
+        if (conf->last_id == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &ngx_ws_default_last_id;
+        ccv.complex_value = conf->last_id;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if ((conf->subscribe || conf->publish || conf->push) && !conf->enable) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ws_subscribe\", \"ws_publish\" and "
+                           "\"ws_push\" need \"websocket\" "
+                           "in the same location");
+        return NGX_CONF_ERROR;
+    }
 
     if ((conf->pass.len || conf->on_connect.len || conf->on_disconnect.len)
         && !conf->enable)
@@ -577,5 +702,140 @@ ngx_ws_init_process(ngx_cycle_t *cycle)
         wmcf->worker_start = ngx_time();
     }
 
-    return NGX_OK;
+    return ngx_ws_zone_init_process(cycle);
+}
+
+
+static void
+ngx_ws_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_ws_zone_exit_process(cycle);
+}
+
+
+/* ws_subscribe zone channel ... */
+
+static char *
+ngx_ws_subscribe(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_loc_conf_t *wlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_ws_zone_t                     *zone;
+    ngx_ws_channel_conf_t             *cc;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    if (ngx_ws_zone_ref(cf, &value[1], &zone) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (wlcf->subscribe == NULL) {
+        wlcf->subscribe = ngx_array_create(cf->pool, 4,
+                                           sizeof(ngx_ws_channel_conf_t));
+        if (wlcf->subscribe == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        cc = ngx_array_push(wlcf->subscribe);
+        if (cc == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        cc->zone = zone;
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[i];
+        ccv.complex_value = &cc->name;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ws_publish zone channel */
+
+static char *
+ngx_ws_publish_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_ws_loc_conf_t *wlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (wlcf->publish) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    wlcf->publish = ngx_pcalloc(cf->pool, sizeof(ngx_ws_channel_conf_t));
+    if (wlcf->publish == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_ws_zone_ref(cf, &value[1], &wlcf->publish->zone)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = &wlcf->publish->name;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ws_push zone; ws_publisher zone */
+
+static char *
+ngx_ws_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t                 *value;
+    ngx_ws_zone_t            **zp;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    zp = (ngx_ws_zone_t **) (p + cmd->offset);
+
+    if (*zp) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_ws_zone_ref(cf, &value[1], zp) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmd->offset == offsetof(ngx_ws_loc_conf_t, publisher)) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->handler != NULL) {
+            return "conflicts with another content handler";
+        }
+
+        clcf->handler = ngx_ws_publisher_handler;
+    }
+
+    return NGX_CONF_OK;
 }

@@ -41,16 +41,42 @@
 #define NGX_WS_PASS_ERROR_MESSAGE  2
 
 
+#define NGX_WS_SLOW_CLOSE          0
+#define NGX_WS_SLOW_DROP           1
+
+#define NGX_WS_MAX_SLOTS           64
+
+
 typedef struct ngx_ws_conn_s     ngx_ws_conn_t;
 typedef struct ngx_ws_msg_s      ngx_ws_msg_t;
 typedef struct ngx_ws_session_s  ngx_ws_session_t;
+typedef struct ngx_ws_zone_s     ngx_ws_zone_t;
+typedef struct ngx_ws_spool_s    ngx_ws_spool_t;
 
 
 typedef struct {
     u_char                     *recv_buffer;
     time_t                      worker_start;
     ngx_uint_t                  connections;      /* per worker, for ids */
+    ngx_array_t                 zones;            /* ngx_ws_zone_t * */
+    ngx_socket_t                notify_fd;        /* the wake-up socket */
 } ngx_ws_main_conf_t;
+
+
+/* a payload framed once and written to many connections */
+
+typedef struct {
+    ngx_pool_t                 *pool;
+    ngx_uint_t                  refs;
+    u_char                     *frame;
+    size_t                      len;
+} ngx_ws_shared_t;
+
+
+typedef struct {
+    ngx_ws_zone_t              *zone;
+    ngx_http_complex_value_t    name;
+} ngx_ws_channel_conf_t;
 
 
 typedef struct {
@@ -80,6 +106,7 @@ typedef struct {
     ngx_msec_t                  idle_timeout;
     ngx_msec_t                  close_timeout;
     ngx_msec_t                  send_timeout;
+    ngx_msec_t                  shutdown_delay;
 
     ngx_str_t                   pass;              /* ws_pass */
     ngx_str_t                   on_connect;
@@ -89,6 +116,14 @@ typedef struct {
 
     ngx_str_t                   auth_request;
     ngx_array_t                *auth_pass_headers; /* ngx_str_t */
+
+    ngx_array_t                *subscribe;         /* ngx_ws_channel_conf_t */
+    ngx_ws_channel_conf_t      *publish;
+    ngx_ws_zone_t              *push;
+    ngx_ws_zone_t              *publisher;
+    ngx_http_complex_value_t   *last_id;
+    ngx_flag_t                  envelope;
+    ngx_uint_t                  slow_subscriber;
 } ngx_ws_loc_conf_t;
 
 
@@ -107,6 +142,7 @@ typedef struct {
 struct ngx_ws_msg_s {
     ngx_ws_msg_t               *next;
     ngx_pool_t                 *pool;
+    ngx_ws_shared_t            *shared;           /* or a shared frame */
 
     ngx_chain_t                 head;
     ngx_chain_t                 body;
@@ -164,11 +200,18 @@ struct ngx_ws_conn_s {
     /* output queue */
     ngx_ws_msg_t               *out;
     ngx_ws_msg_t              **last_out;
+    ngx_ws_msg_t               *free_msgs;        /* for shared frames */
+    ngx_uint_t                  nfree_msgs;
     size_t                      queued;
+
+    /* channels */
+    ngx_array_t                *subs;             /* ngx_ws_sub_t */
+    ngx_str_t                   publish;
 
     ngx_event_t                 ping_ev;
     ngx_event_t                 idle_ev;
     ngx_event_t                 close_ev;
+    ngx_event_t                 shutdown_ev;
 
     ngx_uint_t                  close_code;       /* sent */
     ngx_uint_t                  peer_close_code;  /* received */
@@ -185,6 +228,7 @@ struct ngx_ws_conn_s {
     unsigned                    blocked:1;         /* reading paused */
     unsigned                    routes_full:1;     /* parsing paused */
     unsigned                    lingering:1;
+    unsigned                    unsubscribe:1;     /* a slow subscriber */
     unsigned                    aborted:1;
     unsigned                    finalized:1;
 };
@@ -211,6 +255,19 @@ ngx_int_t ngx_ws_session_create(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     ngx_pool_t *pool, u_char *data, size_t len);
 void ngx_ws_session_detach(ngx_ws_conn_t *ws);
+
+ngx_int_t ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
+ngx_uint_t ngx_ws_drop_output(ngx_ws_conn_t *ws, size_t limit);
+
+char *ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_ws_zone_ref(ngx_conf_t *cf, ngx_str_t *name, ngx_ws_zone_t **zp);
+ngx_int_t ngx_ws_zone_init_process(ngx_cycle_t *cycle);
+void ngx_ws_zone_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_ws_channels_init(ngx_ws_conn_t *ws);
+void ngx_ws_channels_release(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_channel_publish_message(ngx_ws_conn_t *ws,
+    ngx_uint_t opcode, u_char *data, size_t len);
+ngx_int_t ngx_ws_publisher_handler(ngx_http_request_t *r);
 
 #define NGX_WS_UTF8_ACCEPT  0
 #define NGX_WS_UTF8_REJECT  0xffffffff

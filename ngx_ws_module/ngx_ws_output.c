@@ -21,6 +21,10 @@
 
 
 #define NGX_WS_CONTROL_POOL_SIZE  512
+#define NGX_WS_MAX_FREE_MSGS      32
+
+
+static void ngx_ws_msg_free(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
 
 
 ngx_int_t
@@ -55,6 +59,7 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
 
     m->next = NULL;
     m->pool = pool;
+    m->shared = NULL;
 
     h = m->header;
     *h++ = (u_char) (0x80 | opcode);
@@ -272,7 +277,7 @@ ngx_ws_flush(ngx_ws_conn_t *ws)
         }
 
         ws->out = m->next;
-        ngx_destroy_pool(m->pool);
+        ngx_ws_msg_free(ws, m);
     }
 
     if (ws->out == NULL) {
@@ -316,9 +321,147 @@ ngx_ws_free_output(ngx_ws_conn_t *ws)
     while (ws->out) {
         m = ws->out;
         ws->out = m->next;
-        ngx_destroy_pool(m->pool);
+        ngx_ws_msg_free(ws, m);
     }
 
     ws->last_out = &ws->out;
     ws->queued = 0;
+
+    while (ws->free_msgs) {
+        m = ws->free_msgs;
+        ws->free_msgs = m->next;
+        ngx_free(m);
+    }
+
+    ws->nfree_msgs = 0;
+}
+
+
+/*
+ * A frame shared by many connections (a channel message): only a small
+ * ngx_ws_msg_t is per connection, recycled through ws->free_msgs, and the
+ * frame's pool goes when the last connection has written it.
+ */
+
+ngx_int_t
+ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
+{
+    ngx_buf_t     *b;
+    ngx_ws_msg_t  *m;
+
+    if (ws->close_sent || ws->finalized) {
+        return NGX_DECLINED;
+    }
+
+    m = ws->free_msgs;
+
+    if (m) {
+        ws->free_msgs = m->next;
+        ws->nfree_msgs--;
+
+    } else {
+        m = ngx_alloc(sizeof(ngx_ws_msg_t), ws->connection->log);
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    m->next = NULL;
+    m->pool = NULL;
+    m->shared = sh;
+    m->size = sh->len;
+
+    b = &m->head_buf;
+    ngx_memzero(b, sizeof(ngx_buf_t));
+    b->pos = sh->frame;
+    b->last = sh->frame + sh->len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+
+    m->head.buf = b;
+    m->head.next = NULL;
+    m->body.buf = NULL;
+
+    sh->refs++;
+
+    *ws->last_out = m;
+    ws->last_out = &m->next;
+    ws->queued += m->size;
+    ws->last_data = ngx_current_msec;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Drops the frames that have not started to be written, oldest first,
+ * until no more than limit bytes wait; returns how many were dropped.
+ */
+
+ngx_uint_t
+ngx_ws_drop_output(ngx_ws_conn_t *ws, size_t limit)
+{
+    ngx_uint_t      n;
+    ngx_ws_msg_t  **mp, *m;
+
+    n = 0;
+
+    /* the first frame may be partly written: it stays */
+
+    if (ws->out == NULL) {
+        return 0;
+    }
+
+    mp = &ws->out->next;
+
+    while (*mp && ws->queued > limit) {
+        m = *mp;
+
+        if (m->shared == NULL) {
+            /* only channel frames are dropped, never control frames */
+            mp = &m->next;
+            continue;
+        }
+
+        *mp = m->next;
+        ws->queued -= m->size;
+        ngx_ws_msg_free(ws, m);
+        n++;
+    }
+
+    ws->last_out = &ws->out;
+
+    for (m = ws->out; m; m = m->next) {
+        ws->last_out = &m->next;
+    }
+
+    return n;
+}
+
+
+static void
+ngx_ws_msg_free(ngx_ws_conn_t *ws, ngx_ws_msg_t *m)
+{
+    ngx_ws_shared_t  *sh;
+
+    if (m->shared == NULL) {
+        ngx_destroy_pool(m->pool);
+        return;
+    }
+
+    sh = m->shared;
+
+    if (--sh->refs == 0) {
+        ngx_destroy_pool(sh->pool);
+    }
+
+    if (ws->nfree_msgs >= NGX_WS_MAX_FREE_MSGS) {
+        ngx_free(m);
+        return;
+    }
+
+    m->next = ws->free_msgs;
+    ws->free_msgs = m;
+    ws->nfree_msgs++;
 }

@@ -1,0 +1,1099 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_ws_module.h"
+#include "ngx_ws_zone.h"
+
+
+/*
+ * The per-worker side of channels.  A worker keeps one spool per channel it
+ * has subscribers of, with the id it has delivered up to.  When it learns
+ * of new messages it copies each one out of the zone once, frames it once
+ * (once more for subscribers that want the JSON envelope), and queues that
+ * same frame on every subscriber; each connection then writes it on its
+ * own write event, so a slow one holds nobody back.
+ */
+
+
+#define NGX_WS_ENVELOPE_MAX  64
+
+
+typedef struct {
+    ngx_ws_shared_t            *raw;
+    ngx_ws_shared_t            *env;
+} ngx_ws_frames_t;
+
+
+static ngx_int_t ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_uint_t push, int64_t last_id);
+static ngx_ws_shared_t *ngx_ws_frame_msg(ngx_ws_sh_msg_t *m,
+    ngx_str_t *channel, ngx_uint_t envelope, ngx_log_t *log);
+static ngx_ws_shared_t *ngx_ws_frame_text(u_char *data, size_t len,
+    ngx_log_t *log);
+static ngx_ws_shared_t *ngx_ws_history_lost(ngx_str_t *name, int64_t last_id,
+    uint64_t first, ngx_log_t *log);
+static void ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
+static void ngx_ws_shared_done(ngx_ws_shared_t *sh);
+static void ngx_ws_spool_gone(ngx_ws_spool_t *spool);
+static int64_t ngx_ws_last_id(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf);
+static ngx_int_t ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json,
+    size_t len);
+static void ngx_ws_publisher_body(ngx_http_request_t *r);
+static ngx_int_t ngx_ws_publisher_arg(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
+
+
+ngx_ws_spool_t *
+ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid)
+{
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    node = zone->spools.root;
+    sentinel = zone->spools.sentinel;
+
+    if (node == NULL) {
+        return NULL;
+    }
+
+    while (node != sentinel) {
+
+        if ((ngx_rbtree_key_t) uid < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if ((ngx_rbtree_key_t) uid > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        return (ngx_ws_spool_t *) node;
+    }
+
+    return NULL;
+}
+
+
+/* at the upgrade: join the configured channels */
+
+ngx_int_t
+ngx_ws_channels_init(ngx_ws_conn_t *ws)
+{
+    u_char                 *p;
+    int64_t                 last_id;
+    ngx_str_t               name;
+    ngx_uint_t              i, n;
+    ngx_ws_loc_conf_t      *wlcf;
+    ngx_http_request_t     *r;
+    ngx_ws_channel_conf_t  *cc;
+
+    r = ws->request;
+    wlcf = ws->conf;
+
+    n = (wlcf->subscribe ? wlcf->subscribe->nelts : 0) + (wlcf->push ? 1 : 0);
+
+    if (n) {
+        ws->subs = ngx_array_create(r->pool, n, sizeof(ngx_ws_sub_t));
+        if (ws->subs == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (wlcf->publish) {
+        if (ngx_http_complex_value(r, &wlcf->publish->name, &ws->publish)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (wlcf->push) {
+        p = ngx_pnalloc(r->pool, ws->id.len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        *p = '@';
+        ngx_memcpy(p + 1, ws->id.data, ws->id.len);
+
+        name.data = p;
+        name.len = ws->id.len + 1;
+
+        if (ngx_ws_subscribe_one(ws, wlcf->push, &name, 1, -1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (wlcf->subscribe == NULL) {
+        return NGX_OK;
+    }
+
+    last_id = ngx_ws_last_id(r, wlcf);
+
+    cc = wlcf->subscribe->elts;
+
+    for (i = 0; i < wlcf->subscribe->nelts; i++) {
+        if (ngx_http_complex_value(r, &cc[i].name, &name) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (name.len == 0) {
+            continue;
+        }
+
+        if (ngx_ws_subscribe_one(ws, cc[i].zone, &name, 0, last_id)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static int64_t
+ngx_ws_last_id(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf)
+{
+    ngx_int_t  n;
+    ngx_str_t  value;
+
+    if (wlcf->last_id == NULL
+        || ngx_http_complex_value(r, wlcf->last_id, &value) != NGX_OK
+        || value.len == 0)
+    {
+        return -1;
+    }
+
+    n = ngx_atoi(value.data, value.len);
+
+    return (n == NGX_ERROR) ? -1 : (int64_t) n;
+}
+
+
+static ngx_int_t
+ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_uint_t push, int64_t last_id)
+{
+    uint64_t                first, upto;
+    ngx_uint_t              k, nreplay, more;
+    ngx_ws_sub_t           *sub;
+    ngx_ws_spool_t         *spool, *fresh;
+    ngx_ws_sh_msg_t        *m;
+    ngx_ws_shared_t        *replay[64], *lost;
+    ngx_connection_t       *c;
+    ngx_ws_channel_node_t  *cn;
+
+    c = ws->connection;
+
+    if (zone->slot == -1) {
+        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                      "ws_zone \"%V\" is not usable in this worker",
+                      &zone->name);
+        return NGX_ERROR;
+    }
+
+    fresh = ngx_alloc(sizeof(ngx_ws_spool_t) + name->len, c->log);
+    if (fresh == NULL) {
+        return NGX_ERROR;
+    }
+
+    nreplay = 0;
+    lost = NULL;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    cn = ngx_ws_channel_lookup(zone, name);
+
+    if (cn == NULL) {
+        cn = ngx_ws_channel_create(zone, name);
+
+        if (cn == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_free(fresh);
+
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "ws zone \"%V\" is full", &zone->name);
+            return NGX_ERROR;
+        }
+
+        cn->push = (u_char) push;
+    }
+
+    cn->subscribers++;
+
+    spool = ngx_ws_spool_find(zone, cn->uid);
+
+    if (spool == NULL) {
+        spool = fresh;
+        fresh = NULL;
+
+        ngx_memzero(spool, sizeof(ngx_ws_spool_t));
+        spool->node.key = (ngx_rbtree_key_t) cn->uid;
+        spool->zone = zone;
+        spool->uid = cn->uid;
+        spool->last_id = cn->last_id;
+        spool->name.data = (u_char *) spool + sizeof(ngx_ws_spool_t);
+        spool->name.len = name->len;
+        ngx_memcpy(spool->name.data, name->data, name->len);
+        ngx_queue_init(&spool->subs);
+
+        ngx_rbtree_insert(&zone->spools, &spool->node);
+
+        cn->workers |= (uint64_t) 1 << zone->slot;
+    }
+
+    /* what a reconnecting client missed is sent after subscribing */
+
+    upto = spool->last_id;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (fresh) {
+        ngx_free(fresh);
+    }
+
+    sub = ngx_array_push(ws->subs);
+    if (sub == NULL) {
+        /* the array was sized for every subscription */
+        return NGX_ERROR;
+    }
+
+    sub->spool = spool;
+    sub->ws = ws;
+    ngx_queue_insert_tail(&spool->subs, &sub->queue);
+    spool->nsubs++;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "ws subscribe \"%V\" uid:%uL last_id:%L",
+                   name, spool->uid, last_id);
+
+    if (last_id < 0 || (uint64_t) last_id >= upto) {
+        return NGX_OK;
+    }
+
+    /* replayed in batches, up to what this worker has delivered */
+
+    for ( ;; ) {
+        nreplay = 0;
+        lost = NULL;
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        cn = ngx_ws_channel_lookup(zone, name);
+
+        if (cn == NULL || cn->uid != spool->uid) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_OK;
+        }
+
+        ngx_ws_channel_trim(zone, cn);
+
+        first = ngx_ws_channel_first(zone, cn);
+
+        if ((uint64_t) last_id + 1 < first) {
+            lost = ngx_ws_history_lost(name, last_id, first, c->log);
+            last_id = first - 1;
+        }
+
+        for (m = ngx_ws_channel_after(cn, last_id);
+             m && m->id <= upto && nreplay < 64;
+             m = ngx_ws_channel_next(cn, m))
+        {
+            last_id = m->id;
+
+            if (zone->ttl && ngx_time() - m->time > zone->ttl) {
+                continue;
+            }
+
+            replay[nreplay] = ngx_ws_frame_msg(m, name, ws->conf->envelope,
+                                               c->log);
+            if (replay[nreplay]) {
+                nreplay++;
+            }
+        }
+
+        more = (m != NULL && m->id <= upto);
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (lost) {
+            ngx_ws_queue_frame(ws, lost);
+            ngx_ws_shared_done(lost);
+        }
+
+        for (k = 0; k < nreplay; k++) {
+            ngx_ws_queue_frame(ws, replay[k]);
+            ngx_ws_shared_done(replay[k]);
+        }
+
+        if (!more) {
+            return NGX_OK;
+        }
+    }
+}
+
+
+/* the connection ends: leave every channel (presence counts are exact) */
+
+void
+ngx_ws_channels_release(ngx_ws_conn_t *ws)
+{
+    ngx_uint_t              i;
+    ngx_ws_sub_t           *sub;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_spool_t         *spool;
+    ngx_ws_channel_node_t  *cn;
+
+    if (ws->subs == NULL) {
+        return;
+    }
+
+    sub = ws->subs->elts;
+
+    for (i = 0; i < ws->subs->nelts; i++) {
+        spool = sub[i].spool;
+        zone = spool->zone;
+
+        ngx_queue_remove(&sub[i].queue);
+        spool->nsubs--;
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        cn = ngx_ws_channel_lookup(zone, &spool->name);
+
+        if (cn && cn->uid == spool->uid) {
+            cn->subscribers--;
+
+            if (spool->nsubs == 0) {
+                ngx_ws_channel_leave(zone, cn, spool->last_id);
+            }
+
+            if (cn->push && cn->subscribers == 0) {
+                ngx_ws_channel_delete(zone, cn);
+            }
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (spool->nsubs == 0) {
+            ngx_rbtree_delete(&zone->spools, &spool->node);
+            ngx_free(spool);
+        }
+    }
+
+    ws->subs->nelts = 0;
+}
+
+
+/* new messages (or a deletion) of a channel this worker has subscribers of */
+
+void
+ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
+{
+    uint64_t                first, missed, bit;
+    ngx_uint_t              n, k, env, raw;
+    ngx_queue_t            *q;
+    ngx_ws_sub_t           *sub;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_frames_t         frames[64];
+    ngx_ws_sh_msg_t        *m;
+    ngx_ws_shared_t        *lost;
+    ngx_ws_channel_node_t  *cn;
+
+    zone = spool->zone;
+
+    /* which frames are wanted */
+
+    env = 0;
+    raw = 0;
+
+    for (q = ngx_queue_head(&spool->subs);
+         q != ngx_queue_sentinel(&spool->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
+
+        if (sub->ws->conf->envelope) {
+            env = 1;
+
+        } else {
+            raw = 1;
+        }
+    }
+
+    bit = (uint64_t) 1 << zone->slot;
+
+    for ( ;; ) {
+        n = 0;
+        lost = NULL;
+        missed = 0;
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        cn = ngx_ws_channel_lookup(zone, &spool->name);
+
+        if (cn == NULL || cn->uid != spool->uid) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_ws_spool_gone(spool);
+            return;
+        }
+
+        if (cn->last_id <= spool->last_id) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return;
+        }
+
+        first = ngx_ws_channel_first(NULL, cn);
+
+        if (spool->last_id + 1 < first) {
+            /* evicted before this worker read them (the zone was full) */
+            missed = first - spool->last_id - 1;
+            lost = ngx_ws_history_lost(&spool->name, spool->last_id, first,
+                                       ngx_cycle->log);
+            spool->last_id = first - 1;
+        }
+
+        for (m = ngx_ws_channel_after(cn, spool->last_id);
+             m && n < 64;
+             m = ngx_ws_channel_next(cn, m))
+        {
+            frames[n].raw = raw ? ngx_ws_frame_msg(m, &spool->name, 0,
+                                                   ngx_cycle->log)
+                                : NULL;
+            frames[n].env = env ? ngx_ws_frame_msg(m, &spool->name, 1,
+                                                   ngx_cycle->log)
+                                : NULL;
+
+            m->pending &= ~bit;
+            spool->last_id = m->id;
+            n++;
+        }
+
+        ngx_ws_channel_trim(zone, cn);
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (missed) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "ws worker missed %uL messages of channel \"%V\"",
+                          missed, &spool->name);
+        }
+
+        for (q = ngx_queue_head(&spool->subs);
+             q != ngx_queue_sentinel(&spool->subs);
+             q = ngx_queue_next(q))
+        {
+            sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
+
+            if (lost) {
+                ngx_ws_queue_frame(sub->ws, lost);
+            }
+
+            for (k = 0; k < n; k++) {
+                ngx_ws_queue_frame(sub->ws, sub->ws->conf->envelope
+                                            ? frames[k].env : frames[k].raw);
+            }
+        }
+
+        if (lost) {
+            ngx_ws_shared_done(lost);
+        }
+
+        for (k = 0; k < n; k++) {
+            if (frames[k].raw) {
+                ngx_ws_shared_done(frames[k].raw);
+            }
+
+            if (frames[k].env) {
+                ngx_ws_shared_done(frames[k].env);
+            }
+        }
+    }
+}
+
+
+/* the channel was deleted: its subscribers here are closed */
+
+static void
+ngx_ws_spool_gone(ngx_ws_spool_t *spool)
+{
+    ngx_queue_t   *q;
+    ngx_ws_sub_t  *sub;
+
+    for (q = ngx_queue_head(&spool->subs);
+         q != ngx_queue_sentinel(&spool->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
+
+        if (!sub->ws->close_sent) {
+            ngx_log_error(NGX_LOG_INFO, sub->ws->connection->log, 0,
+                          "channel \"%V\" deleted, closing with %d",
+                          &spool->name, NGX_WS_CLOSE_NORMAL);
+
+            (void) ngx_ws_send_close(sub->ws, NGX_WS_CLOSE_NORMAL,
+                                     "channel deleted");
+            sub->ws->fail = 1;
+            ngx_post_event(sub->ws->connection->write, &ngx_posted_events);
+        }
+    }
+}
+
+
+/*
+ * Queues a frame on a subscriber, applying ws_slow_subscriber when more
+ * than ws_send_buffer waits; the subscriber writes it on its own event.
+ */
+
+static void
+ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
+{
+    size_t      limit;
+    ngx_uint_t  n;
+
+    if (sh == NULL || ws->close_sent || ws->finalized) {
+        return;
+    }
+
+    limit = ws->conf->send_buffer;
+
+    if (ws->queued + sh->len > limit) {
+
+        if (ws->conf->slow_subscriber == NGX_WS_SLOW_CLOSE) {
+            ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                          "subscriber is too slow, closing with %d",
+                          NGX_WS_CLOSE_POLICY);
+
+            (void) ngx_ws_drop_output(ws, 0);
+            (void) ngx_ws_send_close(ws, NGX_WS_CLOSE_POLICY, NULL);
+            ws->fail = 1;
+
+            /* it leaves its channels at once, not when its socket closes */
+            ws->unsubscribe = 1;
+
+            ngx_post_event(ws->connection->write, &ngx_posted_events);
+            return;
+        }
+
+        n = ngx_ws_drop_output(ws, limit > sh->len ? limit - sh->len : 0);
+
+        if (n) {
+            ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                          "dropped %ui messages for a slow subscriber", n);
+        }
+    }
+
+    if (ngx_ws_send_shared(ws, sh) == NGX_ERROR) {
+        ws->aborted = 1;
+    }
+
+    if (!ws->connection->write->posted) {
+        ngx_post_event(ws->connection->write, &ngx_posted_events);
+    }
+}
+
+
+/* a frame nobody took is freed at once */
+
+static void
+ngx_ws_shared_done(ngx_ws_shared_t *sh)
+{
+    if (sh->refs == 0) {
+        ngx_destroy_pool(sh->pool);
+    }
+}
+
+
+/* a frame of a message, copied out of the zone (the mutex is held) */
+
+static ngx_ws_shared_t *
+ngx_ws_frame_msg(ngx_ws_sh_msg_t *m, ngx_str_t *channel, ngx_uint_t envelope,
+    ngx_log_t *log)
+{
+    u_char           *p;
+    size_t            len, extra;
+    ngx_pool_t       *pool;
+    ngx_ws_shared_t  *sh;
+
+    if (!envelope || m->opcode != NGX_WS_OP_TEXT) {
+        len = m->len;
+        extra = 0;
+
+    } else {
+        extra = ngx_escape_json(NULL, m->data, m->len);
+        len = sizeof("{\"channel\":\"\",\"id\":,\"data\":\"\"}") - 1
+              + channel->len + ngx_escape_json(NULL, channel->data,
+                                               channel->len)
+              + NGX_INT64_LEN + m->len + extra;
+    }
+
+    pool = ngx_create_pool(ngx_max(len + 256, 1024), log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    sh = ngx_palloc(pool, sizeof(ngx_ws_shared_t));
+    p = ngx_pnalloc(pool, len + 10);
+
+    if (sh == NULL || p == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    sh->pool = pool;
+    sh->refs = 0;
+    sh->frame = p;
+
+    /* the header goes in front of the payload, written below */
+
+    p += 10;
+
+    if (!envelope || m->opcode != NGX_WS_OP_TEXT) {
+        ngx_memcpy(p, m->data, m->len);
+
+    } else {
+        p = ngx_cpymem(p, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, channel->data, channel->len);
+        p = ngx_sprintf(p, "\",\"id\":%uL,\"data\":\"", m->id);
+        p = (u_char *) ngx_escape_json(p, m->data, m->len);
+        *p++ = '"';
+        *p++ = '}';
+
+        len = p - (sh->frame + 10);
+    }
+
+    /* the frame header right before the payload */
+
+    p = sh->frame + 10;
+
+    if (len < 126) {
+        p -= 2;
+        p[1] = (u_char) len;
+
+    } else if (len < 65536) {
+        p -= 4;
+        p[1] = 126;
+        p[2] = (u_char) (len >> 8);
+        p[3] = (u_char) len;
+
+    } else {
+        p -= 10;
+        p[1] = 127;
+        p[2] = (u_char) ((uint64_t) len >> 56);
+        p[3] = (u_char) ((uint64_t) len >> 48);
+        p[4] = (u_char) ((uint64_t) len >> 40);
+        p[5] = (u_char) ((uint64_t) len >> 32);
+        p[6] = (u_char) (len >> 24);
+        p[7] = (u_char) (len >> 16);
+        p[8] = (u_char) (len >> 8);
+        p[9] = (u_char) len;
+    }
+
+    p[0] = (u_char) (0x80 | (envelope ? NGX_WS_OP_TEXT : m->opcode));
+
+    if (envelope && m->opcode != NGX_WS_OP_TEXT) {
+        p[0] = (u_char) (0x80 | m->opcode);
+    }
+
+    sh->len = (sh->frame + 10 + len) - p;
+    sh->frame = p;
+
+    return sh;
+}
+
+
+static ngx_ws_shared_t *
+ngx_ws_frame_text(u_char *data, size_t len, ngx_log_t *log)
+{
+    ngx_ws_sh_msg_t  *m;
+    ngx_ws_shared_t  *sh;
+    u_char            buf[sizeof(ngx_ws_sh_msg_t) + NGX_WS_MAX_CONTROL
+                          + NGX_WS_ENVELOPE_MAX + 256];
+
+    if (len > NGX_WS_MAX_CONTROL + NGX_WS_ENVELOPE_MAX + 256) {
+        return NULL;
+    }
+
+    m = (ngx_ws_sh_msg_t *) buf;
+    m->opcode = NGX_WS_OP_TEXT;
+    m->len = len;
+    ngx_memcpy(m->data, data, len);
+
+    sh = ngx_ws_frame_msg(m, NULL, 0, log);
+
+    return sh;
+}
+
+
+/* {"event":"history_lost","channel":"...","last_id":N,"first_id":M} */
+
+static ngx_ws_shared_t *
+ngx_ws_history_lost(ngx_str_t *name, int64_t last_id, uint64_t first,
+    ngx_log_t *log)
+{
+    u_char  *p;
+    size_t   n;
+    u_char   buf[NGX_WS_ENVELOPE_MAX + 256];
+
+    n = ngx_min(name->len, 128);
+
+    if (n + ngx_escape_json(NULL, name->data, n) > 200) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(buf, "{\"event\":\"history_lost\",\"channel\":\"",
+                   sizeof("{\"event\":\"history_lost\",\"channel\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, name->data, n);
+    p = ngx_snprintf(p, buf + sizeof(buf) - p,
+                     "\",\"last_id\":%L,\"first_id\":%uL}", last_id, first);
+
+    return ngx_ws_frame_text(buf, p - buf, log);
+}
+
+
+/* a message from a client of a ws_publish location */
+
+ngx_int_t
+ngx_ws_channel_publish_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
+    u_char *data, size_t len)
+{
+    uint64_t        id;
+    ngx_int_t       rc;
+    ngx_uint_t      n;
+    ngx_ws_zone_t  *zone;
+
+    if (ws->publish.len == 0) {
+        return NGX_OK;
+    }
+
+    zone = ws->conf->publish->zone;
+
+    rc = ngx_ws_publish(zone, &ws->publish, 0, opcode, data, len, &id, &n);
+
+    if (rc == NGX_OK) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                       "ws published to \"%V\" id:%uL subscribers:%ui",
+                       &ws->publish, id, n);
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
+                  "ws zone \"%V\" is full", &zone->name);
+
+    return NGX_BUSY;
+}
+
+
+/* ws_publisher: POST publishes, GET tells, DELETE removes */
+
+ngx_int_t
+ngx_ws_publisher_handler(ngx_http_request_t *r)
+{
+    u_char                 *p;
+    uint64_t                workers, uid, last_id;
+    ngx_int_t               rc;
+    ngx_str_t               name;
+    ngx_uint_t              subscribers, count;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_spool_t         *spool;
+    ngx_ws_loc_conf_t      *wlcf;
+    ngx_ws_channel_node_t  *cn;
+    u_char                  buf[256];
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
+    zone = wlcf->publisher;
+
+    if (r->method == NGX_HTTP_POST) {
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r, ngx_ws_publisher_body);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_DELETE) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_ws_publisher_arg(r, "channel", &name) != NGX_OK) {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    cn = ngx_ws_channel_lookup(zone, &name);
+
+    if (cn == NULL || cn->push) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    ngx_ws_channel_trim(zone, cn);
+
+    subscribers = cn->subscribers;
+    last_id = cn->last_id;
+    count = cn->last_id + 1 - ngx_ws_channel_first(zone, cn);
+    workers = cn->workers;
+    uid = cn->uid;
+
+    if (r->method == NGX_HTTP_DELETE) {
+        ngx_ws_channel_delete(zone, cn);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (r->method == NGX_HTTP_DELETE) {
+        ngx_ws_zone_notify(zone, workers, uid);
+
+        spool = ngx_ws_spool_find(zone, uid);
+
+        if (spool) {
+            ngx_ws_channel_deliver(spool);
+        }
+
+        p = ngx_snprintf(buf, sizeof(buf),
+                         "{\"deleted\":true,\"subscribers\":%ui}\n",
+                         subscribers);
+
+        return ngx_ws_publisher_json(r, buf, p - buf);
+    }
+
+    p = ngx_cpymem(buf, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
+
+    if (ngx_escape_json(NULL, name.data, name.len) + name.len > 128) {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    p = (u_char *) ngx_escape_json(p, name.data, name.len);
+    p = ngx_snprintf(p, buf + sizeof(buf) - p,
+                     "\",\"subscribers\":%ui,\"last_id\":%uL,"
+                     "\"history\":%ui}\n",
+                     subscribers, last_id, count);
+
+    return ngx_ws_publisher_json(r, buf, p - buf);
+}
+
+
+static void
+ngx_ws_publisher_body(ngx_http_request_t *r)
+{
+    u_char             *data, *p;
+    size_t              len;
+    ssize_t             n;
+    uint64_t            id;
+    ngx_int_t           rc;
+    ngx_str_t           name, type;
+    ngx_buf_t          *b;
+    ngx_uint_t          opcode, subscribers, push;
+    ngx_chain_t        *cl;
+    ngx_ws_zone_t      *zone;
+    ngx_ws_loc_conf_t  *wlcf;
+    u_char              buf[128];
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
+    zone = wlcf->publisher;
+
+    push = 0;
+
+    if (ngx_ws_publisher_arg(r, "channel", &name) != NGX_OK) {
+
+        if (ngx_ws_publisher_arg(r, "id", &type) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
+            return;
+        }
+
+        /* a connection's own channel */
+
+        name.data = ngx_pnalloc(r->pool, type.len + 1);
+        if (name.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        name.data[0] = '@';
+        ngx_memcpy(name.data + 1, type.data, type.len);
+        name.len = type.len + 1;
+        push = 1;
+    }
+
+    /* the body, in one piece */
+
+    len = 0;
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl;
+         cl = cl->next)
+    {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    data = NULL;
+
+    if (len) {
+        data = ngx_pnalloc(r->pool, len);
+        if (data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        p = data;
+
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (b->in_file) {
+                n = ngx_read_file(b->file, p, (size_t) (b->file_last
+                                                        - b->file_pos),
+                                  b->file_pos);
+                if (n == NGX_ERROR) {
+                    ngx_http_finalize_request(r,
+                                              NGX_HTTP_INTERNAL_SERVER_ERROR);
+                    return;
+                }
+
+                p += n;
+
+            } else {
+                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            }
+        }
+
+        len = p - data;
+    }
+
+    opcode = NGX_WS_OP_BINARY;
+
+    if (r->headers_in.content_type
+        && (ngx_strncasecmp(r->headers_in.content_type->value.data,
+                            (u_char *) "text/", 5) == 0
+            || ngx_strlcasestrn(r->headers_in.content_type->value.data,
+                                r->headers_in.content_type->value.data
+                                + r->headers_in.content_type->value.len,
+                                (u_char *) "json", 4 - 1)
+               != NULL))
+    {
+        opcode = NGX_WS_OP_TEXT;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "type", 4, &type) == NGX_OK) {
+        if (type.len == 4 && ngx_strncmp(type.data, "text", 4) == 0) {
+            opcode = NGX_WS_OP_TEXT;
+
+        } else if (type.len == 6 && ngx_strncmp(type.data, "binary", 6) == 0) {
+            opcode = NGX_WS_OP_BINARY;
+
+        } else {
+            ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
+            return;
+        }
+    }
+
+    if (opcode == NGX_WS_OP_TEXT
+        && ngx_ws_utf8_validate(NGX_WS_UTF8_ACCEPT, data, len)
+           != NGX_WS_UTF8_ACCEPT)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent a text message that is not UTF-8");
+        ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
+        return;
+    }
+
+    rc = ngx_ws_publish(zone, &name, push, opcode, data, len, &id,
+                        &subscribers);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ws zone \"%V\" is full", &zone->name);
+        ngx_http_finalize_request(r, 507);
+        return;
+    }
+
+    p = ngx_snprintf(buf, sizeof(buf), "{\"id\":%uL,\"subscribers\":%ui}\n",
+                     id, subscribers);
+
+    ngx_http_finalize_request(r, ngx_ws_publisher_json(r, buf, p - buf));
+}
+
+
+static ngx_int_t
+ngx_ws_publisher_arg(ngx_http_request_t *r, char *name, ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK
+        || raw.len == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    dst = ngx_pnalloc(r->pool, raw.len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = dst;
+    src = raw.data;
+
+    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+
+    value->len = dst - value->data;
+
+    return value->len ? NGX_OK : NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, json, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

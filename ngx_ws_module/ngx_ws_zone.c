@@ -1,0 +1,978 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <ngx_channel.h>
+#include "ngx_ws_module.h"
+#include "ngx_ws_zone.h"
+
+
+/*
+ * ws_zone: channels and their recent messages in shared memory, and the
+ * wake-up of workers.  A channel is an rbtree node (limit_req style: crc32
+ * key, the name behind it) with a list of its last messages.  Each worker
+ * binds a datagram socket in the abstract namespace named after its pid and
+ * registers in a slot of every zone; a publish stores the message, then
+ * sends a small notice to each worker that has subscribers of the channel,
+ * and that worker reads the new messages from the list.  Nothing polls, and
+ * workers of an older generation (a reload) keep being woken.
+ */
+
+
+static ngx_int_t ngx_ws_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+static void ngx_ws_channel_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void *ngx_ws_zone_alloc(ngx_ws_zone_t *zone, size_t size);
+static ngx_int_t ngx_ws_zone_evict(ngx_ws_zone_t *zone);
+static void ngx_ws_channel_drop_oldest(ngx_ws_zone_t *zone,
+    ngx_ws_channel_node_t *node);
+static void ngx_ws_zone_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot);
+static void ngx_ws_notify_handler(ngx_event_t *ev);
+static void ngx_ws_notify_addr(struct sockaddr_un *sa, socklen_t *len,
+    ngx_pid_t pid);
+static void ngx_ws_zone_rescan(ngx_ws_zone_t *zone);
+
+
+char *
+ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ssize_t              size;
+    ngx_int_t            n;
+    ngx_str_t           *value, s;
+    ngx_uint_t           i;
+    ngx_ws_zone_t       *zone;
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_ws_zone_ref(cf, &value[1], &zone) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->shm_zone->data != zone || zone->history) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate ws_zone \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->history = 32;
+    zone->ttl = 0;
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "history=", 8) == 0) {
+            n = ngx_atoi(value[i].data + 8, value[i].len - 8);
+
+            if (n < 1 || n > 65536) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid history \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            zone->history = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            zone->ttl = ngx_parse_time(&s, 1);
+
+            if (zone->ttl == (time_t) NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid ttl \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_shared_memory_add(cf, &value[1], size, &ngx_ws_module) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->shm_zone->init = ngx_ws_init_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A zone by name, declared or referenced: a reference may come before the
+ * ws_zone line, as for limit_req.
+ */
+
+char *
+ngx_ws_zone_ref(ngx_conf_t *cf, ngx_str_t *name, ngx_ws_zone_t **zp)
+{
+    ngx_uint_t           i;
+    ngx_ws_zone_t       *zone, **zones, **nzp;
+    ngx_shm_zone_t      *shm_zone;
+    ngx_ws_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_module);
+
+    zones = wmcf->zones.elts;
+
+    for (i = 0; i < wmcf->zones.nelts; i++) {
+        if (zones[i]->name.len == name->len
+            && ngx_strncmp(zones[i]->name.data, name->data, name->len) == 0)
+        {
+            *zp = zones[i];
+            return NGX_CONF_OK;
+        }
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, name, 0, &ngx_ws_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_ws_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->name = *name;
+    zone->shm_zone = shm_zone;
+    zone->index = wmcf->zones.nelts;
+    zone->slot = -1;
+
+    shm_zone->data = zone;
+
+    nzp = ngx_array_push(&wmcf->zones);
+    if (nzp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *nzp = zone;
+    *zp = zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_ws_zone_t  *ozone = data;
+
+    size_t          len;
+    ngx_ws_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        /* a reload with the zone unchanged: channels carry on */
+
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_calloc(zone->shpool, sizeof(ngx_ws_sh_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_ws_channel_insert);
+    ngx_queue_init(&zone->sh->lru);
+
+    len = sizeof(" in ws_zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in ws_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_channel_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t      **p;
+    ngx_ws_channel_node_t   *cn, *cnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            cn = (ngx_ws_channel_node_t *) &node->color;
+            cnt = (ngx_ws_channel_node_t *) &temp->color;
+
+            p = (ngx_memn2cmp(cn->name, cnt->name, cn->len, cnt->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* the zone's mutex is held by the callers of everything below */
+
+ngx_ws_channel_node_t *
+ngx_ws_channel_lookup(ngx_ws_zone_t *zone, ngx_str_t *name)
+{
+    ngx_int_t               rc;
+    ngx_uint_t              hash;
+    ngx_rbtree_node_t      *node, *sentinel;
+    ngx_ws_channel_node_t  *cn;
+
+    hash = ngx_crc32_short(name->data, name->len);
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        cn = (ngx_ws_channel_node_t *) &node->color;
+
+        rc = ngx_memn2cmp(name->data, cn->name, name->len, (size_t) cn->len);
+
+        if (rc == 0) {
+            return cn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+ngx_ws_channel_node_t *
+ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name)
+{
+    size_t                  size;
+    ngx_rbtree_node_t      *node;
+    ngx_ws_channel_node_t  *cn;
+
+    if (name->len > 65535) {
+        return NULL;
+    }
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_ws_channel_node_t, name) + name->len;
+
+    node = ngx_ws_zone_alloc(zone, size);
+    if (node == NULL) {
+        return NULL;
+    }
+
+    cn = (ngx_ws_channel_node_t *) &node->color;
+
+    node->key = ngx_crc32_short(name->data, name->len);
+
+    cn->push = 0;
+    cn->len = (u_short) name->len;
+    cn->uid = ++zone->sh->uids;
+    cn->last_id = 0;
+    cn->workers = 0;
+    cn->subscribers = 0;
+    cn->count = 0;
+    ngx_queue_init(&cn->msgs);
+    ngx_memcpy(cn->name, name->data, name->len);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, node);
+    ngx_queue_insert_head(&zone->sh->lru, &cn->queue);
+    zone->sh->channels++;
+
+    return cn;
+}
+
+
+void
+ngx_ws_channel_delete(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
+{
+    ngx_rbtree_node_t  *node;
+
+    while (cn->count) {
+        ngx_ws_channel_drop_oldest(zone, cn);
+    }
+
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_queue_remove(&cn->queue);
+    ngx_rbtree_delete(&zone->sh->rbtree, node);
+    zone->sh->channels--;
+
+    ngx_slab_free_locked(zone->shpool, node);
+}
+
+
+static void
+ngx_ws_channel_drop_oldest(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
+{
+    ngx_queue_t  *q;
+
+    q = ngx_queue_head(&cn->msgs);
+    ngx_queue_remove(q);
+
+    ngx_slab_free_locked(zone->shpool,
+                         ngx_queue_data(q, ngx_ws_sh_msg_t, queue));
+    cn->count--;
+}
+
+
+/*
+ * History beyond "history" messages (or older than ttl) goes, but only
+ * once every worker that had subscribers when it was published has read
+ * it: a burst larger than the history still reaches everybody.
+ */
+
+void
+ngx_ws_channel_trim(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
+{
+    time_t            now;
+    ngx_ws_sh_msg_t  *m;
+
+    now = ngx_time();
+
+    while (cn->count) {
+        m = ngx_queue_data(ngx_queue_head(&cn->msgs), ngx_ws_sh_msg_t, queue);
+
+        if (m->pending) {
+            break;
+        }
+
+        if (cn->count <= zone->history
+            && (zone->ttl == 0 || now - m->time <= zone->ttl))
+        {
+            break;
+        }
+
+        ngx_ws_channel_drop_oldest(zone, cn);
+    }
+}
+
+
+/* a worker is done with a channel: it reads nothing after "after" */
+
+void
+ngx_ws_channel_leave(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
+    uint64_t after)
+{
+    uint64_t          bit;
+    ngx_ws_sh_msg_t  *m;
+
+    bit = (uint64_t) 1 << zone->slot;
+
+    cn->workers &= ~bit;
+
+    for (m = ngx_ws_channel_after(cn, after);
+         m;
+         m = ngx_ws_channel_next(cn, m))
+    {
+        m->pending &= ~bit;
+    }
+
+    ngx_ws_channel_trim(zone, cn);
+}
+
+
+/*
+ * The oldest message kept (and, with a zone, not expired), or the next id
+ * when there is none.
+ */
+
+uint64_t
+ngx_ws_channel_first(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
+{
+    time_t            now;
+    ngx_queue_t      *q;
+    ngx_ws_sh_msg_t  *m;
+
+    now = ngx_time();
+
+    for (q = ngx_queue_head(&cn->msgs);
+         q != ngx_queue_sentinel(&cn->msgs);
+         q = ngx_queue_next(q))
+    {
+        m = ngx_queue_data(q, ngx_ws_sh_msg_t, queue);
+
+        if (zone == NULL || zone->ttl == 0 || now - m->time <= zone->ttl) {
+            return m->id;
+        }
+    }
+
+    return cn->last_id + 1;
+}
+
+
+/* the first message kept with an id above "id" */
+
+ngx_ws_sh_msg_t *
+ngx_ws_channel_after(ngx_ws_channel_node_t *cn, uint64_t id)
+{
+    ngx_queue_t      *q;
+    ngx_ws_sh_msg_t  *m, *found;
+
+    found = NULL;
+
+    for (q = ngx_queue_last(&cn->msgs);
+         q != ngx_queue_sentinel(&cn->msgs);
+         q = ngx_queue_prev(q))
+    {
+        m = ngx_queue_data(q, ngx_ws_sh_msg_t, queue);
+
+        if (m->id <= id) {
+            break;
+        }
+
+        found = m;
+    }
+
+    return found;
+}
+
+
+ngx_ws_sh_msg_t *
+ngx_ws_channel_next(ngx_ws_channel_node_t *cn, ngx_ws_sh_msg_t *m)
+{
+    ngx_queue_t  *q;
+
+    q = ngx_queue_next(&m->queue);
+
+    if (q == ngx_queue_sentinel(&cn->msgs)) {
+        return NULL;
+    }
+
+    return ngx_queue_data(q, ngx_ws_sh_msg_t, queue);
+}
+
+
+/* allocates, evicting old history (and idle channels) when full */
+
+static void *
+ngx_ws_zone_alloc(ngx_ws_zone_t *zone, size_t size)
+{
+    void  *p;
+
+    for ( ;; ) {
+        p = ngx_slab_alloc_locked(zone->shpool, size);
+
+        if (p != NULL) {
+            return p;
+        }
+
+        if (ngx_ws_zone_evict(zone) != NGX_OK) {
+            return NULL;
+        }
+    }
+}
+
+
+/*
+ * Frees the oldest message that every worker has read, from the least
+ * recently published channel that has one, or a channel with neither
+ * history nor subscribers.  Messages some worker has still to read are
+ * never evicted: then the zone is full.
+ */
+
+static ngx_int_t
+ngx_ws_zone_evict(ngx_ws_zone_t *zone)
+{
+    ngx_queue_t            *q;
+    ngx_ws_sh_msg_t        *m;
+    ngx_ws_channel_node_t  *cn;
+
+    for (q = ngx_queue_last(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru);
+         q = ngx_queue_prev(q))
+    {
+        cn = ngx_queue_data(q, ngx_ws_channel_node_t, queue);
+
+        if (cn->count) {
+            m = ngx_queue_data(ngx_queue_head(&cn->msgs), ngx_ws_sh_msg_t,
+                               queue);
+
+            if (m->pending == 0) {
+                ngx_ws_channel_drop_oldest(zone, cn);
+                return NGX_OK;
+            }
+
+            continue;
+        }
+
+        if (cn->subscribers == 0) {
+            ngx_ws_channel_delete(zone, cn);
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_ws_channel_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
+    ngx_uint_t opcode, u_char *data, size_t len)
+{
+    ngx_ws_sh_msg_t  *m;
+
+    /* the channel must not be evicted under itself */
+
+    ngx_queue_remove(&cn->queue);
+    ngx_queue_insert_head(&zone->sh->lru, &cn->queue);
+
+    m = ngx_ws_zone_alloc(zone, offsetof(ngx_ws_sh_msg_t, data) + len);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->id = ++cn->last_id;
+    m->pending = cn->workers;
+    m->time = ngx_time();
+    m->opcode = opcode;
+    m->len = len;
+    ngx_memcpy(m->data, data, len);
+
+    ngx_queue_insert_tail(&cn->msgs, &m->queue);
+    cn->count++;
+
+    ngx_ws_channel_trim(zone, cn);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Publishes a message: store it, then wake the workers that have
+ * subscribers; this worker delivers at once.
+ */
+
+ngx_int_t
+ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
+    ngx_uint_t opcode, u_char *data, size_t len, uint64_t *id,
+    ngx_uint_t *subscribers)
+{
+    uint64_t                workers, uid;
+    ngx_ws_spool_t         *spool;
+    ngx_ws_channel_node_t  *cn;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    cn = ngx_ws_channel_lookup(zone, name);
+
+    if (cn == NULL) {
+        if (push) {
+            /* a connection's channel exists only while it is connected */
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_DECLINED;
+        }
+
+        cn = ngx_ws_channel_create(zone, name);
+
+        if (cn == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_BUSY;
+        }
+    }
+
+    if (push && cn->subscribers == 0) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_ws_channel_store(zone, cn, opcode, data, len) != NGX_OK) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    *id = cn->last_id;
+    *subscribers = cn->subscribers;
+    workers = cn->workers;
+    uid = cn->uid;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_ws_zone_notify(zone, workers, uid);
+
+    spool = ngx_ws_spool_find(zone, uid);
+
+    if (spool) {
+        ngx_ws_channel_deliver(spool);
+    }
+
+    return NGX_OK;
+}
+
+
+/* wakes the workers in the mask (other than this one) */
+
+void
+ngx_ws_zone_notify(ngx_ws_zone_t *zone, uint64_t workers, uint64_t uid)
+{
+    ngx_int_t            i;
+    ngx_pid_t            pid;
+    socklen_t            len;
+    ngx_ws_notice_t      notice;
+    ngx_ws_main_conf_t  *wmcf;
+    struct sockaddr_un   sa;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_ws_module);
+
+    if (wmcf == NULL || wmcf->notify_fd == (ngx_socket_t) -1) {
+        return;
+    }
+
+    notice.zone = (uint32_t) zone->index;
+    notice.pad = 0;
+    notice.uid = uid;
+
+    for (i = 0; i < NGX_WS_MAX_SLOTS; i++) {
+
+        if (!(workers & ((uint64_t) 1 << i)) || i == zone->slot) {
+            continue;
+        }
+
+        pid = zone->sh->slots[i].pid;
+
+        if (pid == 0) {
+            continue;
+        }
+
+        ngx_ws_notify_addr(&sa, &len, pid);
+
+        if (sendto(wmcf->notify_fd, &notice, sizeof(ngx_ws_notice_t), 0,
+                   (struct sockaddr *) &sa, len)
+            == -1)
+        {
+            /* it will look at everything when it wakes up anyway */
+            zone->sh->slots[i].rescan = 1;
+
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, ngx_errno,
+                           "ws notify pid:%P slot:%i failed", pid, i);
+        }
+    }
+}
+
+
+static void
+ngx_ws_notify_addr(struct sockaddr_un *sa, socklen_t *len, ngx_pid_t pid)
+{
+    u_char  *p;
+
+    ngx_memzero(sa, sizeof(struct sockaddr_un));
+    sa->sun_family = AF_UNIX;
+
+    /* the abstract namespace: no file to clean up */
+
+    p = ngx_snprintf((u_char *) sa->sun_path + 1, sizeof(sa->sun_path) - 2,
+                     "ngx_ws_module/%P", pid);
+
+    *len = offsetof(struct sockaddr_un, sun_path) + (p - (u_char *) sa->sun_path);
+}
+
+
+/* in each worker: bind the wake-up socket and take a slot in every zone */
+
+ngx_int_t
+ngx_ws_zone_init_process(ngx_cycle_t *cycle)
+{
+    int                  fd;
+    ngx_uint_t           i, k;
+    socklen_t            len;
+    ngx_ws_zone_t      **zones, *zone;
+    ngx_ws_sh_slot_t    *slot;
+    ngx_ws_main_conf_t  *wmcf;
+    struct sockaddr_un   sa;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_module);
+
+    if (wmcf == NULL || wmcf->zones.nelts == 0) {
+        return NGX_OK;
+    }
+
+    zones = wmcf->zones.elts;
+
+    for (i = 0; i < wmcf->zones.nelts; i++) {
+        zone = zones[i];
+
+        ngx_rbtree_init(&zone->spools, &zone->spools_sentinel,
+                        ngx_rbtree_insert_value);
+
+        if (zone->sh == NULL) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        for (k = 0; k < NGX_WS_MAX_SLOTS; k++) {
+            slot = &zone->sh->slots[k];
+
+            if (slot->pid == ngx_pid
+                || slot->pid == 0
+                || (kill(slot->pid, 0) == -1 && ngx_errno == NGX_ESRCH))
+            {
+                if (slot->pid != 0 && slot->pid != ngx_pid) {
+                    /* a worker that died: what it had not read goes */
+                    ngx_ws_zone_forget_slot(zone, k);
+                }
+
+                slot->pid = ngx_pid;
+                slot->rescan = 0;
+                zone->slot = k;
+                break;
+            }
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (zone->slot == -1) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "ws_zone \"%V\" has no free worker slot: "
+                          "this worker's subscribers miss messages "
+                          "published by other workers", &zone->name);
+        }
+    }
+
+    fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
+                      "ws notification socket() failed");
+        return NGX_OK;
+    }
+
+    if (ngx_nonblocking(fd) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
+                      ngx_nonblocking_n " failed");
+        close(fd);
+        return NGX_OK;
+    }
+
+    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+
+    ngx_ws_notify_addr(&sa, &len, ngx_pid);
+
+    if (bind(fd, (struct sockaddr *) &sa, len) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
+                      "ws notification bind() failed");
+        close(fd);
+        return NGX_OK;
+    }
+
+    if (ngx_add_channel_event(cycle, fd, NGX_READ_EVENT,
+                              ngx_ws_notify_handler)
+        != NGX_OK)
+    {
+        close(fd);
+        return NGX_OK;
+    }
+
+    wmcf->notify_fd = fd;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_zone_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot)
+{
+    uint64_t                bit;
+    ngx_queue_t            *q, *mq;
+    ngx_ws_sh_msg_t        *m;
+    ngx_ws_channel_node_t  *cn;
+
+    bit = (uint64_t) 1 << slot;
+
+    for (q = ngx_queue_head(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru);
+         q = ngx_queue_next(q))
+    {
+        cn = ngx_queue_data(q, ngx_ws_channel_node_t, queue);
+
+        cn->workers &= ~bit;
+
+        for (mq = ngx_queue_head(&cn->msgs);
+             mq != ngx_queue_sentinel(&cn->msgs);
+             mq = ngx_queue_next(mq))
+        {
+            m = ngx_queue_data(mq, ngx_ws_sh_msg_t, queue);
+            m->pending &= ~bit;
+        }
+
+        ngx_ws_channel_trim(zone, cn);
+    }
+}
+
+
+void
+ngx_ws_zone_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t           i;
+    ngx_ws_zone_t      **zones, *zone;
+    ngx_ws_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_module);
+
+    if (wmcf == NULL) {
+        return;
+    }
+
+    zones = wmcf->zones.elts;
+
+    for (i = 0; i < wmcf->zones.nelts; i++) {
+        zone = zones[i];
+
+        if (zone->sh == NULL || zone->slot == -1) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        if (zone->sh->slots[zone->slot].pid == ngx_pid) {
+            ngx_ws_zone_forget_slot(zone, zone->slot);
+            zone->sh->slots[zone->slot].pid = 0;
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+    }
+}
+
+
+static void
+ngx_ws_notify_handler(ngx_event_t *ev)
+{
+    ssize_t              n;
+    ngx_uint_t           i;
+    ngx_ws_zone_t      **zones;
+    ngx_ws_spool_t      *spool;
+    ngx_connection_t    *c;
+    ngx_ws_notice_t      notice;
+    ngx_ws_main_conf_t  *wmcf;
+
+    c = ev->data;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_ws_module);
+    zones = wmcf->zones.elts;
+
+    for ( ;; ) {
+        n = recv(c->fd, &notice, sizeof(ngx_ws_notice_t), 0);
+
+        if (n == -1) {
+            if (ngx_socket_errno != NGX_EAGAIN
+                && ngx_socket_errno != NGX_EINTR)
+            {
+                ngx_log_error(NGX_LOG_ALERT, ev->log, ngx_socket_errno,
+                              "ws notification recv() failed");
+            }
+
+            break;
+        }
+
+        if (n != sizeof(ngx_ws_notice_t) || notice.zone >= wmcf->zones.nelts) {
+            continue;
+        }
+
+        spool = ngx_ws_spool_find(zones[notice.zone], notice.uid);
+
+        if (spool) {
+            ngx_ws_channel_deliver(spool);
+        }
+    }
+
+    for (i = 0; i < wmcf->zones.nelts; i++) {
+        if (zones[i]->slot != -1
+            && zones[i]->sh->slots[zones[i]->slot].rescan)
+        {
+            zones[i]->sh->slots[zones[i]->slot].rescan = 0;
+            ngx_ws_zone_rescan(zones[i]);
+        }
+    }
+}
+
+
+/* a notice was lost: look at every channel this worker has */
+
+static void
+ngx_ws_zone_rescan(ngx_ws_zone_t *zone)
+{
+    ngx_rbtree_node_t  *node, *next, *root, *sentinel;
+
+    sentinel = zone->spools.sentinel;
+    root = zone->spools.root;
+
+    if (root == sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(root, sentinel);
+         node;
+         node = next)
+    {
+        next = ngx_rbtree_next(&zone->spools, node);
+        ngx_ws_channel_deliver((ngx_ws_spool_t *) node);
+    }
+}

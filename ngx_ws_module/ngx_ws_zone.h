@@ -1,0 +1,134 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#ifndef _NGX_WS_ZONE_H_INCLUDED_
+#define _NGX_WS_ZONE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_ws_module.h"
+
+
+/* a message in shared memory */
+
+typedef struct {
+    ngx_queue_t                 queue;
+    uint64_t                    id;
+    uint64_t                    pending;          /* slots yet to read it */
+    time_t                      time;
+    ngx_uint_t                  opcode;
+    size_t                      len;
+    u_char                      data[1];
+} ngx_ws_sh_msg_t;
+
+
+/* a channel in shared memory; overlays ngx_rbtree_node_t from color */
+
+typedef struct {
+    u_char                      color;
+    u_char                      push;             /* a connection's own */
+    u_short                     len;
+    ngx_queue_t                 queue;            /* LRU */
+    uint64_t                    uid;              /* never reused */
+    uint64_t                    last_id;
+    uint64_t                    workers;          /* slots with subscribers */
+    ngx_uint_t                  subscribers;
+    ngx_uint_t                  count;
+    ngx_queue_t                 msgs;             /* oldest first */
+    u_char                      name[1];
+} ngx_ws_channel_node_t;
+
+
+typedef struct {
+    ngx_pid_t                   pid;
+    ngx_atomic_t                rescan;           /* a wake-up was lost */
+} ngx_ws_sh_slot_t;
+
+
+typedef struct {
+    ngx_rbtree_t                rbtree;
+    ngx_rbtree_node_t           sentinel;
+    ngx_queue_t                 lru;
+    uint64_t                    uids;
+    ngx_uint_t                  channels;
+    ngx_ws_sh_slot_t            slots[NGX_WS_MAX_SLOTS];
+} ngx_ws_sh_t;
+
+
+/* a notification datagram */
+
+typedef struct {
+    uint32_t                    zone;
+    uint32_t                    pad;
+    uint64_t                    uid;
+} ngx_ws_notice_t;
+
+
+struct ngx_ws_zone_s {
+    ngx_str_t                   name;
+    ngx_shm_zone_t             *shm_zone;
+    ngx_ws_sh_t                *sh;
+    ngx_slab_pool_t            *shpool;
+    ngx_uint_t                  index;
+    ngx_uint_t                  history;
+    time_t                      ttl;
+
+    /* per worker */
+    ngx_int_t                   slot;
+    ngx_rbtree_t                spools;           /* by channel uid */
+    ngx_rbtree_node_t           spools_sentinel;
+};
+
+
+/* what a worker knows of a channel it has subscribers of */
+
+struct ngx_ws_spool_s {
+    ngx_rbtree_node_t           node;             /* key: uid */
+    ngx_ws_zone_t              *zone;
+    ngx_str_t                   name;
+    uint64_t                    uid;
+    uint64_t                    last_id;          /* delivered up to */
+    ngx_queue_t                 subs;
+    ngx_uint_t                  nsubs;
+};
+
+
+/* one subscription of one connection */
+
+typedef struct {
+    ngx_queue_t                 queue;
+    ngx_ws_spool_t             *spool;
+    ngx_ws_conn_t              *ws;
+} ngx_ws_sub_t;
+
+
+ngx_ws_channel_node_t *ngx_ws_channel_lookup(ngx_ws_zone_t *zone,
+    ngx_str_t *name);
+ngx_ws_channel_node_t *ngx_ws_channel_create(ngx_ws_zone_t *zone,
+    ngx_str_t *name);
+void ngx_ws_channel_delete(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node);
+ngx_int_t ngx_ws_channel_store(ngx_ws_zone_t *zone,
+    ngx_ws_channel_node_t *node, ngx_uint_t opcode, u_char *data, size_t len);
+ngx_ws_sh_msg_t *ngx_ws_channel_after(ngx_ws_channel_node_t *node,
+    uint64_t id);
+ngx_ws_sh_msg_t *ngx_ws_channel_next(ngx_ws_channel_node_t *node,
+    ngx_ws_sh_msg_t *m);
+uint64_t ngx_ws_channel_first(ngx_ws_zone_t *zone,
+    ngx_ws_channel_node_t *node);
+void ngx_ws_channel_trim(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node);
+void ngx_ws_channel_leave(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node,
+    uint64_t after);
+void ngx_ws_zone_notify(ngx_ws_zone_t *zone, uint64_t workers, uint64_t uid);
+void ngx_ws_channel_deliver(ngx_ws_spool_t *spool);
+ngx_ws_spool_t *ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid);
+ngx_int_t ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_uint_t push, ngx_uint_t opcode, u_char *data, size_t len,
+    uint64_t *id, ngx_uint_t *subscribers);
+
+
+#endif /* _NGX_WS_ZONE_H_INCLUDED_ */
