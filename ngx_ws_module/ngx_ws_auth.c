@@ -85,6 +85,11 @@ ngx_ws_auth_handler(ngx_http_request_t *r)
 
             h = sr->headers_out.www_authenticate;
 
+            if (h == NULL && sr->upstream) {
+                /* 1.22 keeps an upstream's WWW-Authenticate only there */
+                h = sr->upstream->headers_in.www_authenticate;
+            }
+
             if (h) {
                 ho = ngx_list_push(&r->headers_out.headers);
                 if (ho == NULL) {

@@ -34,8 +34,6 @@ static ngx_int_t ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t push, int64_t last_id);
 static ngx_ws_shared_t *ngx_ws_frame_msg(ngx_ws_sh_msg_t *m,
     ngx_str_t *channel, ngx_uint_t envelope, ngx_log_t *log);
-static ngx_ws_shared_t *ngx_ws_frame_text(u_char *data, size_t len,
-    ngx_log_t *log);
 static ngx_ws_shared_t *ngx_ws_history_lost(ngx_str_t *name, int64_t last_id,
     uint64_t first, ngx_log_t *log);
 static void ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
@@ -182,7 +180,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t push, int64_t last_id)
 {
     uint64_t                first, upto;
-    ngx_uint_t              k, nreplay, more;
+    ngx_uint_t              k, nreplay, more, beyond;
     ngx_ws_sub_t           *sub;
     ngx_ws_spool_t         *spool, *fresh;
     ngx_ws_sh_msg_t        *m;
@@ -209,10 +207,10 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    cn = ngx_ws_channel_lookup(zone, name);
+    cn = ngx_ws_channel_lookup(zone, name, push);
 
     if (cn == NULL) {
-        cn = ngx_ws_channel_create(zone, name);
+        cn = ngx_ws_channel_create(zone, name, push);
 
         if (cn == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -223,7 +221,6 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
             return NGX_ERROR;
         }
 
-        cn->push = (u_char) push;
     }
 
     cn->subscribers++;
@@ -239,6 +236,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
         spool->zone = zone;
         spool->uid = cn->uid;
         spool->last_id = cn->last_id;
+        spool->push = push;
         spool->name.data = (u_char *) spool + sizeof(ngx_ws_spool_t);
         spool->name.len = name->len;
         ngx_memcpy(spool->name.data, name->data, name->len);
@@ -274,9 +272,12 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
                    "ws subscribe \"%V\" uid:%uL last_id:%L",
                    name, spool->uid, last_id);
 
-    if (last_id < 0 || (uint64_t) last_id >= upto) {
+    if (last_id < 0 || (uint64_t) last_id == upto) {
         return NGX_OK;
     }
+
+    /* an id from the future: the channel was deleted and made anew */
+    beyond = ((uint64_t) last_id > upto);
 
     /* replayed in batches, up to what this worker has delivered */
 
@@ -286,7 +287,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 
         ngx_shmtx_lock(&zone->shpool->mutex);
 
-        cn = ngx_ws_channel_lookup(zone, name);
+        cn = ngx_ws_channel_lookup(zone, name, push);
 
         if (cn == NULL || cn->uid != spool->uid) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -297,9 +298,10 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 
         first = ngx_ws_channel_first(zone, cn);
 
-        if ((uint64_t) last_id + 1 < first) {
+        if ((uint64_t) last_id + 1 < first || beyond) {
             lost = ngx_ws_history_lost(name, last_id, first, c->log);
             last_id = first - 1;
+            beyond = 0;
         }
 
         for (m = ngx_ws_channel_after(cn, last_id);
@@ -366,7 +368,7 @@ ngx_ws_channels_release(ngx_ws_conn_t *ws)
 
         ngx_shmtx_lock(&zone->shpool->mutex);
 
-        cn = ngx_ws_channel_lookup(zone, &spool->name);
+        cn = ngx_ws_channel_lookup(zone, &spool->name, spool->push);
 
         if (cn && cn->uid == spool->uid) {
             cn->subscribers--;
@@ -437,7 +439,7 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
 
         ngx_shmtx_lock(&zone->shpool->mutex);
 
-        cn = ngx_ws_channel_lookup(zone, &spool->name);
+        cn = ngx_ws_channel_lookup(zone, &spool->name, spool->push);
 
         if (cn == NULL || cn->uid != spool->uid) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -564,7 +566,10 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
 
     limit = ws->conf->send_buffer;
 
-    if (ws->queued + sh->len > limit) {
+    /* a message larger than the limit still goes to a connection that
+     * has nothing else waiting */
+
+    if (ws->queued && ws->queued + sh->len > limit) {
 
         if (ws->conf->slow_subscriber == NGX_WS_SLOW_CLOSE) {
             ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
@@ -709,52 +714,48 @@ ngx_ws_frame_msg(ngx_ws_sh_msg_t *m, ngx_str_t *channel, ngx_uint_t envelope,
 }
 
 
-static ngx_ws_shared_t *
-ngx_ws_frame_text(u_char *data, size_t len, ngx_log_t *log)
-{
-    ngx_ws_sh_msg_t  *m;
-    ngx_ws_shared_t  *sh;
-    u_char            buf[sizeof(ngx_ws_sh_msg_t) + NGX_WS_MAX_CONTROL
-                          + NGX_WS_ENVELOPE_MAX + 256];
-
-    if (len > NGX_WS_MAX_CONTROL + NGX_WS_ENVELOPE_MAX + 256) {
-        return NULL;
-    }
-
-    m = (ngx_ws_sh_msg_t *) buf;
-    m->opcode = NGX_WS_OP_TEXT;
-    m->len = len;
-    ngx_memcpy(m->data, data, len);
-
-    sh = ngx_ws_frame_msg(m, NULL, 0, log);
-
-    return sh;
-}
-
-
 /* {"event":"history_lost","channel":"...","last_id":N,"first_id":M} */
 
 static ngx_ws_shared_t *
 ngx_ws_history_lost(ngx_str_t *name, int64_t last_id, uint64_t first,
     ngx_log_t *log)
 {
-    u_char  *p;
-    size_t   n;
-    u_char   buf[NGX_WS_ENVELOPE_MAX + 256];
+    u_char           *p;
+    size_t            len;
+    ngx_ws_sh_msg_t  *m;
+    ngx_ws_shared_t  *sh;
+    ngx_pool_t       *pool;
 
-    n = ngx_min(name->len, 128);
+    len = sizeof("{\"event\":\"history_lost\",\"channel\":\"\","
+                 "\"last_id\":,\"first_id\":}") - 1
+          + name->len + ngx_escape_json(NULL, name->data, name->len)
+          + 2 * NGX_INT64_LEN;
 
-    if (n + ngx_escape_json(NULL, name->data, n) > 200) {
+    pool = ngx_create_pool(ngx_max(2 * len + 512, 1024), log);
+    if (pool == NULL) {
         return NULL;
     }
 
-    p = ngx_cpymem(buf, "{\"event\":\"history_lost\",\"channel\":\"",
-                   sizeof("{\"event\":\"history_lost\",\"channel\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, name->data, n);
-    p = ngx_snprintf(p, buf + sizeof(buf) - p,
-                     "\",\"last_id\":%L,\"first_id\":%uL}", last_id, first);
+    m = ngx_palloc(pool, offsetof(ngx_ws_sh_msg_t, data) + len);
+    if (m == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
 
-    return ngx_ws_frame_text(buf, p - buf, log);
+    p = ngx_cpymem(m->data, "{\"event\":\"history_lost\",\"channel\":\"",
+                   sizeof("{\"event\":\"history_lost\",\"channel\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, name->data, name->len);
+    p = ngx_sprintf(p, "\",\"last_id\":%L,\"first_id\":%uL}",
+                    last_id, first);
+
+    m->opcode = NGX_WS_OP_TEXT;
+    m->len = p - m->data;
+
+    sh = ngx_ws_frame_msg(m, NULL, 0, log);
+
+    ngx_destroy_pool(pool);
+
+    return sh;
 }
 
 
@@ -796,7 +797,7 @@ ngx_ws_channel_publish_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
 ngx_int_t
 ngx_ws_publisher_handler(ngx_http_request_t *r)
 {
-    u_char                 *p;
+    u_char                 *p, *json;
     uint64_t                workers, uid, last_id;
     ngx_int_t               rc;
     ngx_str_t               name;
@@ -838,9 +839,9 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    cn = ngx_ws_channel_lookup(zone, &name);
+    cn = ngx_ws_channel_lookup(zone, &name, 0);
 
-    if (cn == NULL || cn->push) {
+    if (cn == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_HTTP_NOT_FOUND;
     }
@@ -875,19 +876,20 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
         return ngx_ws_publisher_json(r, buf, p - buf);
     }
 
-    p = ngx_cpymem(buf, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
-
-    if (ngx_escape_json(NULL, name.data, name.len) + name.len > 128) {
-        return NGX_HTTP_BAD_REQUEST;
+    json = ngx_pnalloc(r->pool, name.len
+                                + ngx_escape_json(NULL, name.data, name.len)
+                                + 128);
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    p = ngx_cpymem(json, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
     p = (u_char *) ngx_escape_json(p, name.data, name.len);
-    p = ngx_snprintf(p, buf + sizeof(buf) - p,
-                     "\",\"subscribers\":%ui,\"last_id\":%uL,"
-                     "\"history\":%ui}\n",
-                     subscribers, last_id, count);
+    p = ngx_sprintf(p, "\",\"subscribers\":%ui,\"last_id\":%uL,"
+                    "\"history\":%ui}\n",
+                    subscribers, last_id, count);
 
-    return ngx_ws_publisher_json(r, buf, p - buf);
+    return ngx_ws_publisher_json(r, json, p - json);
 }
 
 

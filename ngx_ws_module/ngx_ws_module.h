@@ -222,6 +222,7 @@ struct ngx_ws_conn_s {
     unsigned                    in_message:1;
     unsigned                    close_sent:1;
     unsigned                    close_received:1;
+    unsigned                    closed_by_server:1;
     unsigned                    closing:1;         /* stop reading data */
     unsigned                    fail:1;            /* close TCP after flush */
     unsigned                    ping_sent:1;

@@ -164,11 +164,21 @@ ngx_ws_send_frame(ngx_ws_conn_t *ws, ngx_uint_t opcode, u_char *data,
 }
 
 
+/*
+ * A Close with a status code and a reason cut to the 123 bytes a control
+ * frame leaves, at a character boundary; a reason that is not UTF-8 is
+ * left out.
+ */
+
 ngx_int_t
 ngx_ws_send_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason)
 {
-    size_t  len;
+    size_t  len, n;
     u_char  buf[NGX_WS_MAX_CONTROL];
+
+    if (!ws->close_sent && !ws->close_received) {
+        ws->closed_by_server = 1;
+    }
 
     if (code == 0) {
         return ngx_ws_send_frame(ws, NGX_WS_OP_CLOSE, NULL, 0);
@@ -179,8 +189,22 @@ ngx_ws_send_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason)
     len = 2;
 
     if (reason) {
-        len += ngx_cpystrn(buf + 2, (u_char *) reason,
-                           NGX_WS_MAX_CONTROL - 2) - (buf + 2);
+        n = ngx_strlen(reason);
+
+        if (n > NGX_WS_MAX_CONTROL - 2) {
+            n = NGX_WS_MAX_CONTROL - 2;
+
+            while (n && (reason[n] & 0xc0) == 0x80) {
+                n--;
+            }
+        }
+
+        if (ngx_ws_utf8_validate(NGX_WS_UTF8_ACCEPT, (u_char *) reason, n)
+            == NGX_WS_UTF8_ACCEPT)
+        {
+            ngx_memcpy(buf + 2, reason, n);
+            len += n;
+        }
     }
 
     ws->close_code = code;

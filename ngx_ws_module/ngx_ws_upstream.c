@@ -127,6 +127,8 @@ static void ngx_ws_event_finish(ngx_http_request_t *fr);
 static void ngx_ws_event_cleanup(void *data);
 static void ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx);
 static void ngx_ws_session_done(ngx_ws_session_t *s);
+static ngx_uint_t ngx_ws_auth_header(ngx_ws_loc_conf_t *wlcf,
+    ngx_str_t *name);
 static void ngx_ws_fake_empty_handler(ngx_event_t *ev);
 static void ngx_ws_fake_request_empty_handler(ngx_http_request_t *r);
 
@@ -271,6 +273,18 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
         }
 
         if (ngx_ws_skip_headers[k].len) {
+            continue;
+        }
+
+        /* a client must not pass for the module or the auth service */
+
+        if (h[i].key.len >= 5
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-", 5) == 0)
+        {
+            continue;
+        }
+
+        if (ngx_ws_auth_header(ws->conf, &h[i].key)) {
             continue;
         }
 
@@ -451,12 +465,12 @@ ngx_ws_session_detach(ngx_ws_conn_t *ws)
 
     s->ws = NULL;
 
-    if (ws->peer_close_code) {
-        s->close_code = ws->peer_close_code;
-
-    } else if (ws->close_code) {
+    if (ws->closed_by_server && ws->close_code) {
         s->close_code = ws->close_code;
         s->closed_by_server = 1;
+
+    } else if (ws->peer_close_code) {
+        s->close_code = ws->peer_close_code;
 
     } else {
         s->close_code = 1006;                  /* no Close frame at all */
@@ -600,9 +614,8 @@ ngx_ws_session_dispatch(ngx_ws_session_t *s, ngx_ws_event_t *ev)
 failed:
 
     ctx->finished = 1;
-    fr->logged = 1;
     ngx_http_free_request(fr, 0);
-    ngx_free_connection(fc);
+    ngx_http_close_connection(fc);
 
     return NGX_ERROR;
 }
@@ -617,11 +630,11 @@ static ngx_int_t
 ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t **frp)
 {
+    ngx_fd_t                    fd;
     ngx_log_t                  *log;
     ngx_pool_t                 *pool;
     ngx_time_t                 *tp;
     ngx_connection_t           *fc;
-    ngx_connection_t           *saved;
     ngx_ws_event_ctx_t         *ctx;
     ngx_http_request_t         *fr;
     ngx_http_log_ctx_t         *lctx;
@@ -629,52 +642,50 @@ ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_body_t    *rb;
     ngx_http_core_main_conf_t  *cmcf;
 
-    pool = ngx_create_pool(4096, s->log);
-    if (pool == NULL) {
+    /*
+     * nginx may close the fake request itself (on a fatal error of the
+     * subrequest), and then closes its connection as any other: so the
+     * connection has a descriptor of its own (/dev/null) and a pool of
+     * its own, holding what must outlive the request's pool.
+     */
+
+    fd = ngx_open_file("/dev/null", NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ALERT, s->log, ngx_errno,
+                      ngx_open_file_n " \"/dev/null\" failed");
         return NGX_ERROR;
     }
 
-    fr = ngx_pcalloc(pool, sizeof(ngx_http_request_t));
-    log = ngx_palloc(pool, sizeof(ngx_log_t));
-    lctx = ngx_pcalloc(pool, sizeof(ngx_http_log_ctx_t));
-    hc = ngx_palloc(pool, sizeof(ngx_http_connection_t));
-    ctx = ngx_pcalloc(pool, sizeof(ngx_ws_event_ctx_t));
-    rb = ngx_pcalloc(pool, sizeof(ngx_http_request_body_t));
+    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
 
-    if (fr == NULL || log == NULL || lctx == NULL || hc == NULL
-        || ctx == NULL || rb == NULL)
-    {
-        ngx_destroy_pool(pool);
-        return NGX_ERROR;
-    }
-
-    /* any descriptor makes ngx_get_connection() happy; it is reset below */
-
-    saved = ngx_cycle->files ? ngx_cycle->files[0] : NULL;
-
-    fc = ngx_get_connection(0, s->log);
-
-    if (ngx_cycle->files) {
-        ngx_cycle->files[0] = saved;
-    }
+    fc = ngx_get_connection((ngx_socket_t) fd, s->log);
 
     if (fc == NULL) {
-        ngx_destroy_pool(pool);
+        (void) ngx_close_file(fd);
         return NGX_ERROR;
     }
 
-    fc->fd = (ngx_socket_t) -1;
-    fc->pool = pool;
-    fc->data = fr;
-    fc->listening = s->listening;
-    fc->sockaddr = s->sockaddr;
-    fc->socklen = s->socklen;
-    fc->local_sockaddr = s->local_sockaddr;
-    fc->local_socklen = s->local_socklen;
-    fc->addr_text = s->addr_text;
+#if (NGX_STAT_STUB)
+    (void) ngx_atomic_fetch_add(ngx_stat_active, 1);
+#endif
+
+    fc->pool = ngx_create_pool(512, s->log);
+    if (fc->pool == NULL) {
+        ngx_http_close_connection(fc);
+        return NGX_ERROR;
+    }
+
+    log = ngx_palloc(fc->pool, sizeof(ngx_log_t));
+    lctx = ngx_pcalloc(fc->pool, sizeof(ngx_http_log_ctx_t));
+    hc = ngx_palloc(fc->pool, sizeof(ngx_http_connection_t));
+
+    if (log == NULL || lctx == NULL || hc == NULL) {
+        ngx_http_close_connection(fc);
+        return NGX_ERROR;
+    }
+
     fc->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
-    fc->start_time = ngx_current_msec;
-    fc->requests = 1;
 
     *log = *s->log;
     log->connection = fc->number;
@@ -682,18 +693,44 @@ ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     log->data = lctx;
     log->action = "sending a WebSocket event to upstream";
     lctx->connection = fc;
-    lctx->request = fr;
-    lctx->current_request = fr;
 
     fc->log = log;
     fc->log_error = NGX_ERROR_INFO;
+    fc->listening = s->listening;
+    fc->sockaddr = s->sockaddr;
+    fc->socklen = s->socklen;
+    fc->local_sockaddr = s->local_sockaddr;
+    fc->local_socklen = s->local_socklen;
+    fc->addr_text = s->addr_text;
+    fc->start_time = ngx_current_msec;
+    fc->requests = 1;
 
     fc->read->log = log;
     fc->read->handler = ngx_ws_fake_empty_handler;
     fc->write->log = log;
     fc->write->handler = ngx_ws_fake_empty_handler;
 
-    /* the upstream must not try to watch this connection: no socket */
+    pool = ngx_create_pool(4096, log);
+    if (pool == NULL) {
+        ngx_http_close_connection(fc);
+        return NGX_ERROR;
+    }
+
+    fr = ngx_pcalloc(pool, sizeof(ngx_http_request_t));
+    ctx = ngx_pcalloc(pool, sizeof(ngx_ws_event_ctx_t));
+    rb = ngx_pcalloc(pool, sizeof(ngx_http_request_body_t));
+
+    if (fr == NULL || ctx == NULL || rb == NULL) {
+        ngx_destroy_pool(pool);
+        ngx_http_close_connection(fc);
+        return NGX_ERROR;
+    }
+
+    fc->data = fr;
+    lctx->request = fr;
+    lctx->current_request = fr;
+
+    /* the upstream must not add this connection to the event loop */
     fc->read->active = 1;
     fc->write->active = 1;
     fc->write->ready = 1;
@@ -791,6 +828,7 @@ ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
                            - fr->request_line.data;
 
     fr->internal = 1;
+    fr->logged = 1;
     fr->uri_changes = NGX_HTTP_MAX_URI_CHANGES + 1;
     fr->subrequests = NGX_HTTP_MAX_SUBREQUESTS + 1;
     fr->http_state = NGX_HTTP_PROCESS_REQUEST_STATE;
@@ -814,8 +852,8 @@ ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
 
 failed:
 
-    ngx_free_connection(fc);
     ngx_destroy_pool(pool);
+    ngx_http_close_connection(fc);
 
     return NGX_ERROR;
 }
@@ -1080,7 +1118,8 @@ ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
                 p++;
             }
 
-            len = ngx_min((size_t) (last - p), NGX_WS_MAX_CONTROL - 2);
+            /* ngx_ws_send_close() cuts it at a character boundary */
+            len = ngx_min((size_t) (last - p), 1024);
 
             ctx->close_code = code;
             ctx->close_reason.len = len;
@@ -1127,54 +1166,30 @@ ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
 }
 
 
-/* the parent of the finished subrequest: posted by nginx, runs last */
+/*
+ * The parent of the finished subrequest, posted by nginx: the outcome
+ * goes to the client, then the fake request and its connection are
+ * closed the way nginx closes any request.
+ */
 
 static void
 ngx_ws_event_finish(ngx_http_request_t *fr)
 {
-    ngx_connection_t    *fc;
-    ngx_ws_session_t    *s;
     ngx_ws_event_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(fr, ngx_ws_module);
 
-    if (ctx->finished) {
+    if (ctx->finished || fr->postponed) {
         return;
     }
-
-    if (fr->postponed) {
-        /* not quite done yet */
-        return;
-    }
-
-    s = ctx->session;
-    fc = ctx->connection;
-
-    ngx_ws_event_apply(s, ctx);
 
     ctx->finished = 1;
 
-    fr->logged = 1;
-    ngx_http_free_request(fr, 0);
+    ngx_ws_event_apply(ctx->session, ctx);
 
-    if (fc->read->timer_set) {
-        ngx_del_timer(fc->read);
-    }
+    fr->connection->read->eof = 1;
 
-    if (fc->write->timer_set) {
-        ngx_del_timer(fc->write);
-    }
-
-    if (fc->read->posted) {
-        ngx_delete_posted_event(fc->read);
-    }
-
-    if (fc->write->posted) {
-        ngx_delete_posted_event(fc->write);
-    }
-
-    fc->destroyed = 1;
-    ngx_free_connection(fc);
+    ngx_http_finalize_request(fr, NGX_DONE);
 }
 
 
@@ -1192,19 +1207,26 @@ ngx_ws_event_cleanup(void *data)
     ev = ctx->event;
 
     if (!ctx->finished) {
-        /* nginx closed the fake request itself (a fatal error) */
+        /* nginx closed the fake request itself: a failed event */
+
+        ctx->finished = 1;
 
         ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                      "ws %V event of %V was aborted",
-                      &ngx_ws_event_names[ev->type], &s->id);
+                      "ws %V event %uL of %V failed",
+                      &ngx_ws_event_names[ev->type], ev->seq, &s->id);
 
         if (ctx->reply_pool) {
             ngx_destroy_pool(ctx->reply_pool);
+            ctx->reply_pool = NULL;
         }
 
-        if (s->ws && s->conf->pass_error == NGX_WS_PASS_ERROR_CLOSE) {
-            ngx_ws_close(s->ws, NGX_WS_CLOSE_INTERNAL, NULL);
+        if (ctx->status >= NGX_HTTP_OK && ctx->status < 300) {
+            ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        ctx->close_code = 0;
+
+        ngx_ws_event_apply(s, ctx);
     }
 
     if (ev->pool) {
@@ -1249,6 +1271,24 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
     ws = s->ws;
     ev = ctx->event;
 
+    if (ctx->status < NGX_HTTP_OK || ctx->status >= 300) {
+
+        level = (ctx->status >= 500) ? NGX_LOG_ERR : NGX_LOG_WARN;
+
+        if (ws) {
+            ngx_log_error(level, ws->connection->log, 0,
+                          "upstream answered %ui to %V event %uL",
+                          ctx->status, &ngx_ws_event_names[ev->type],
+                          ev->seq);
+
+        } else {
+            ngx_log_error(level, s->log, 0,
+                          "upstream answered %ui to %V event %uL of %V",
+                          ctx->status, &ngx_ws_event_names[ev->type],
+                          ev->seq, &s->id);
+        }
+    }
+
     if (ws == NULL || ev->type == NGX_WS_EVENT_DISCONNECT
         || ws->close_sent)
     {
@@ -1261,12 +1301,6 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
     }
 
     if (ctx->status < NGX_HTTP_OK || ctx->status >= 300) {
-
-        level = (ctx->status >= 500) ? NGX_LOG_ERR : NGX_LOG_WARN;
-
-        ngx_log_error(level, ws->connection->log, 0,
-                      "upstream answered %ui to %V event %uL",
-                      ctx->status, &ngx_ws_event_names[ev->type], ev->seq);
 
         switch (s->conf->pass_error) {
 
@@ -1335,6 +1369,30 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
     }
 
     ngx_ws_handle_output(ws);
+}
+
+
+static ngx_uint_t
+ngx_ws_auth_header(ngx_ws_loc_conf_t *wlcf, ngx_str_t *name)
+{
+    ngx_str_t   *h;
+    ngx_uint_t   i;
+
+    if (wlcf->auth_pass_headers == NULL) {
+        return 0;
+    }
+
+    h = wlcf->auth_pass_headers->elts;
+
+    for (i = 0; i < wlcf->auth_pass_headers->nelts; i++) {
+        if (h[i].len == name->len
+            && ngx_strncasecmp(h[i].data, name->data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

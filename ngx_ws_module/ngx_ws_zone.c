@@ -248,8 +248,15 @@ ngx_ws_channel_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
             cn = (ngx_ws_channel_node_t *) &node->color;
             cnt = (ngx_ws_channel_node_t *) &temp->color;
 
-            p = (ngx_memn2cmp(cn->name, cnt->name, cn->len, cnt->len) < 0)
-                ? &temp->left : &temp->right;
+            /* a connection's own channel never meets a named one */
+
+            if (cn->push != cnt->push) {
+                p = (cn->push < cnt->push) ? &temp->left : &temp->right;
+
+            } else {
+                p = (ngx_memn2cmp(cn->name, cnt->name, cn->len, cnt->len) < 0)
+                    ? &temp->left : &temp->right;
+            }
         }
 
         if (*p == sentinel) {
@@ -270,7 +277,7 @@ ngx_ws_channel_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
 /* the zone's mutex is held by the callers of everything below */
 
 ngx_ws_channel_node_t *
-ngx_ws_channel_lookup(ngx_ws_zone_t *zone, ngx_str_t *name)
+ngx_ws_channel_lookup(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push)
 {
     ngx_int_t               rc;
     ngx_uint_t              hash;
@@ -296,7 +303,13 @@ ngx_ws_channel_lookup(ngx_ws_zone_t *zone, ngx_str_t *name)
 
         cn = (ngx_ws_channel_node_t *) &node->color;
 
-        rc = ngx_memn2cmp(name->data, cn->name, name->len, (size_t) cn->len);
+        if (push != cn->push) {
+            rc = (push < cn->push) ? -1 : 1;
+
+        } else {
+            rc = ngx_memn2cmp(name->data, cn->name, name->len,
+                              (size_t) cn->len);
+        }
 
         if (rc == 0) {
             return cn;
@@ -310,7 +323,7 @@ ngx_ws_channel_lookup(ngx_ws_zone_t *zone, ngx_str_t *name)
 
 
 ngx_ws_channel_node_t *
-ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name)
+ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push)
 {
     size_t                  size;
     ngx_rbtree_node_t      *node;
@@ -332,7 +345,7 @@ ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name)
 
     node->key = ngx_crc32_short(name->data, name->len);
 
-    cn->push = 0;
+    cn->push = push ? 1 : 0;
     cn->len = (u_short) name->len;
     cn->uid = ++zone->sh->uids;
     cn->last_id = 0;
@@ -622,7 +635,7 @@ ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    cn = ngx_ws_channel_lookup(zone, name);
+    cn = ngx_ws_channel_lookup(zone, name, push);
 
     if (cn == NULL) {
         if (push) {
@@ -631,7 +644,7 @@ ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
             return NGX_DECLINED;
         }
 
-        cn = ngx_ws_channel_create(zone, name);
+        cn = ngx_ws_channel_create(zone, name, 0);
 
         if (cn == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);

@@ -95,6 +95,7 @@ struct ngx_ws_spool_s {
     uint64_t                    last_id;          /* delivered up to */
     ngx_queue_t                 subs;
     ngx_uint_t                  nsubs;
+    ngx_uint_t                  push;
 };
 
 
@@ -108,9 +109,9 @@ typedef struct {
 
 
 ngx_ws_channel_node_t *ngx_ws_channel_lookup(ngx_ws_zone_t *zone,
-    ngx_str_t *name);
+    ngx_str_t *name, ngx_uint_t push);
 ngx_ws_channel_node_t *ngx_ws_channel_create(ngx_ws_zone_t *zone,
-    ngx_str_t *name);
+    ngx_str_t *name, ngx_uint_t push);
 void ngx_ws_channel_delete(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node);
 ngx_int_t ngx_ws_channel_store(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node, ngx_uint_t opcode, u_char *data, size_t len);
