@@ -267,7 +267,7 @@ static ngx_command_t  ngx_ws_commands[] = {
 
 
 static ngx_http_module_t  ngx_ws_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_ws_add_variables,                  /* preconfiguration */
     ngx_ws_init,                           /* postconfiguration */
 
     ngx_ws_create_main_conf,               /* create main configuration */

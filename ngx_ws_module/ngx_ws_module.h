@@ -251,6 +251,7 @@ void ngx_ws_resume(ngx_ws_conn_t *ws);
 u_char *ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
 
 ngx_int_t ngx_ws_auth_init(ngx_conf_t *cf);
+ngx_int_t ngx_ws_add_variables(ngx_conf_t *cf);
 
 ngx_int_t ngx_ws_session_create(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
