@@ -836,6 +836,9 @@ ngx_ws_linger(ngx_ws_conn_t *ws)
     c = ws->connection;
     ws->lingering = 1;
 
+    /* the close handshake is over: it no longer counts as a subscriber */
+    ngx_ws_channels_release(ws);
+
 #if (NGX_HTTP_SSL)
     if (c->ssl) {
         /* nginx sends close_notify when the connection is closed */

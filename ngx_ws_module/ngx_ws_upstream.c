@@ -230,7 +230,11 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
     s->id.len = ws->id.len;
     s->subprotocol.len = ws->subprotocol.len;
 
-    if (c->local_sockaddr) {
+    /* $server_addr on the fake connection must not ask its descriptor */
+
+    if (ngx_connection_local_sockaddr(c, NULL, 0) == NGX_OK
+        && c->local_sockaddr)
+    {
         ngx_memcpy(s->local_sockaddr, c->local_sockaddr, c->local_socklen);
         s->local_socklen = c->local_socklen;
 
@@ -863,9 +867,13 @@ static ngx_int_t
 ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t *fr)
 {
-    u_char           *p;
-    ngx_uint_t        i;
-    ngx_table_elt_t  *h, *nh;
+    u_char                     *p;
+    ngx_uint_t                  i;
+    ngx_table_elt_t            *h, *nh;
+    ngx_http_header_t          *hh;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(fr, ngx_http_core_module);
 
     h = s->headers.elts;
 
@@ -876,6 +884,19 @@ ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
         }
 
         *nh = h[i];
+
+        /*
+         * as nginx does for a client request: $http_user_agent,
+         * $http_cookie, $proxy_add_x_forwarded_for and the like read
+         * the headers_in fields these handlers set
+         */
+
+        hh = ngx_hash_find(&cmcf->headers_in_hash, nh->hash, nh->lowcase_key,
+                           nh->key.len);
+
+        if (hh && hh->handler(fr, nh, hh->offset) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if (ngx_ws_add_in_header(fr, "X-WS-Event",

@@ -1,0 +1,688 @@
+# Channels: slow subscribers.  When the channel messages waiting for a
+# subscriber exceed ws_send_buffer, ws_slow_subscriber close closes it with
+# 1008 and logs "subscriber is too slow, closing with 1008" at warn, and
+# ws_slow_subscriber drop discards its oldest waiting messages and logs
+# "dropped N messages for a slow subscriber" at warn.  Either way the other
+# subscribers, also those of the same worker, get every message at once.
+#
+# The slow subscriber has a 4 KiB receive buffer and does not read while 300
+# messages of 32000 bytes are published (more than the socket buffers of
+# both sides can hold, ws_send_buffer 256k); after each publish every other
+# subscriber (in both workers) reads the message, so the time each message
+# takes to reach all of them is measured.  A subscriber that reads is never
+# slow, even for one message larger than ws_send_buffer.  nginx runs with a
+# master and two workers; the scenarios run in each block's --- init and
+# their checks are the first tests of the block.
+
+use lib 't/lib';
+use WsFrame ();
+use Test::NgxWs::Client ();
+use Test::Nginx::Socket;
+
+use Digest::MD5 ();
+use IO::Select ();
+use IO::Socket::INET ();
+use Socket qw(SOL_SOCKET SO_RCVBUF inet_aton pack_sockaddr_in);
+use Time::HiRes ();
+
+$SIG{PIPE} = 'IGNORE';
+
+master_on();
+workers(2);
+worker_connections(1024);
+repeat_each(1);
+
+# checks made by the --- init scenarios, per block
+my %INIT_TESTS = (1 => 6, 2 => 8, 3 => 3, 4 => 3);
+
+plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
+
+no_shuffle();
+no_long_string();
+
+run_tests();
+
+
+sub sum { my $n = 0; $n += $_ for @_; $n }
+
+# One test per request for the status, plus one per response_body,
+# response_headers line, error_log / no_error_log pattern and
+# grep_error_log_out.
+sub checks {
+    my $n = 0;
+
+    for my $block (blocks()) {
+        my $req = $block->request;
+        my $reqs = ref $req eq 'ARRAY' ? @$req : 1;
+        my $per = 1 + (defined $block->response_body ? 1 : 0)
+                  + (defined $block->grep_error_log_out ? 1 : 0);
+
+        for my $v (grep { defined } $block->response_headers,
+                   $block->error_log, $block->no_error_log)
+        {
+            $per += ref $v eq 'ARRAY' ? @$v
+                  : ref $v ? 1
+                  : scalar(my @l = split /\n/, $v);
+        }
+
+        $n += $reqs * $per;
+    }
+
+    return $n;
+}
+
+
+# --- helpers ------------------------------------------------------------
+
+sub master_pid {
+    my $file = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid";
+    open my $fh, '<', $file or die "$file: $!";
+    chomp(my $pid = <$fh>);
+    return $pid;
+}
+
+# The live worker processes of the master.
+sub workers_of {
+    my ($ppid) = @_;
+    my @pids;
+
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        my ($pid, $state, $parent) = $line =~ /^(\d+) \(.*\) (\S) (\d+) /s
+            or next;
+        push @pids, $pid if $parent == $ppid && $state ne 'Z';
+    }
+
+    return sort { $a <=> $b } @pids;
+}
+
+# A plain HTTP/1.1 request on a new connection; returns a hash with status,
+# headers (lower-case names) and body.  Options: body, type (Content-Type).
+sub http {
+    my ($method, $uri, %o) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $ENV{TEST_NGINX_SERVER_PORT},
+                                  Proto => 'tcp', Timeout => 3)
+        or die "connect: $!";
+    binmode $s;
+
+    my $body = $o{body} // '';
+    my $req = "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
+              . "Connection: close\r\n";
+    $req .= "Content-Type: $o{type}\r\n" if defined $o{type};
+    $req .= 'Content-Length: ' . length($body) . "\r\n"
+        if $method eq 'POST' || length $body;
+    $req .= "\r\n" . $body;
+
+    my $off = 0;
+    while ($off < length $req) {
+        my $n = syswrite $s, $req, length($req) - $off, $off;
+        die "write: $!" unless defined $n;
+        $off += $n;
+    }
+
+    my ($buf, $sel) = ('', IO::Select->new($s));
+    my $deadline = Time::HiRes::time() + 3;
+
+    while ((my $left = $deadline - Time::HiRes::time()) > 0) {
+        last unless $sel->can_read($left);
+        my $n = sysread $s, $buf, 65536, length $buf;
+        last unless $n;
+    }
+
+    close $s;
+
+    my $end = index $buf, "\r\n\r\n";
+    return { status => 0, headers => {}, body => $buf } if $end < 0;
+
+    my ($status_line, @lines) = split /\r\n/, substr($buf, 0, $end);
+    my %h;
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*?)\s*$/ or next;
+        $h{lc $k} = $v;
+    }
+
+    my $rbody = substr $buf, $end + 4;
+
+    if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        my $out = '';
+        while ($rbody =~ s/\A([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+            my $len = hex $1;
+            last if $len == 0;
+            $out .= substr $rbody, 0, $len, '';
+            $rbody =~ s/\A\r\n//;
+        }
+        $rbody = $out;
+    }
+
+    my ($status) = $status_line =~ m{^HTTP/1\.\d (\d{3})};
+
+    return { status => $status // 0, headers => \%h, body => $rbody };
+}
+
+sub publish {
+    my ($channel, $body, %o) = @_;
+    return http('POST', "/pub?channel=$channel" . ($o{args} // ''),
+                body => $body,
+                exists $o{type} ? (type => $o{type}) : (type => 'text/plain'));
+}
+
+# "200 application/json BODY", to compare publisher answers in one string;
+# the body ends with a newline, which is left out.
+sub answer {
+    my ($r) = @_;
+    my $body = $r->{body};
+    $body =~ s/\n\z// or $body .= ' (no final newline)';
+    return "$r->{status} " . ($r->{headers}{'content-type'} // '-')
+           . " $body";
+}
+
+sub client {
+    my ($path) = @_;
+    return Test::NgxWs::Client->new(path => $path, timeout => 3);
+}
+
+# Opens connections to $path until there are at least $n and each worker
+# holds at least $min of them (at most $n + 200 attempts); returns them.
+sub spread {
+    my ($path, $n, $min) = @_;
+
+    my @workers = workers_of(master_pid());
+    my (@c, %per);
+
+    while (@c < $n || grep { ($per{$_} // 0) < $min } @workers) {
+        last if @c >= $n + 200;
+        my $c = client($path);
+        push @c, $c;
+        $per{ $c->header('X-Worker') // '?' }++;
+    }
+
+    return @c;
+}
+
+# Checks that the connections are spread over exactly the master's workers.
+sub both_workers_ok {
+    my ($name, @c) = @_;
+
+    my @workers = workers_of(master_pid());
+    my %per;
+    $per{ $_->header('X-Worker') // '?' }++ for @c;
+
+    Test::More::is(join(' ', sort keys %per), join(' ', @workers),
+                   "$name: the connections are in both workers ("
+                   . join(', ', map { "$_: $per{$_}" } sort keys %per) . ')');
+}
+
+# Waits (at most 2 s) until the channels count no subscribers, so that the
+# block's GET sees the final state; presence itself is tested in
+# 203-channels-publisher.t.
+sub wait_unsubscribed {
+    my $deadline = Time::HiRes::time() + 2;
+
+    for my $ch (@_) {
+        while (Time::HiRes::time() < $deadline) {
+            last if http('GET', "/pub?channel=$ch")->{body}
+                    =~ /"subscribers":0[,}]/;
+            Time::HiRes::sleep(0.01);
+        }
+    }
+}
+
+# A one-line description of frames, to compare sequences.
+sub desc {
+    return join ' | ', map {
+        $_->{opcode} == 8
+            ? 'close ' . ($_->{code} // '-') . ' ' . ($_->{reason} // '')
+            : "$_->{opcode}:" . (length $_->{payload} > 120
+                                 ? 'len=' . length($_->{payload})
+                                          . ' md5=' . Digest::MD5::md5_hex($_->{payload})
+                                 : WsFrame::_escape($_->{payload}))
+    } @_;
+}
+
+# Where two desc() strings differ: the frame counts, the first differing
+# frame, and the whole got string when it is short.
+sub first_diff {
+    my ($got, $want) = @_;
+    my @g = split / \| /, $got;
+    my @w = split / \| /, $want;
+    my $k = 0;
+    $k++ while $k < @g && $k < @w && $g[$k] eq $w[$k];
+
+    return sprintf 'got %d frames, want %d; frame %d is "%s", want "%s"%s',
+           scalar @g, scalar @w, $k, $g[$k] // '(none)', $w[$k] // '(none)',
+           length $got < 600 ? "; got: $got" : '';
+}
+
+# Reads up to $n frames from a connection, until the common deadline.
+sub read_frames {
+    my ($c, $n, $deadline) = @_;
+    my @f;
+
+    while (@f < $n) {
+        my $left = $deadline - Time::HiRes::time();
+        $left = 0.05 if $left < 0.05;
+        my $f = $c->read_frame($left) or last;
+        push @f, $f;
+    }
+
+    return @f;
+}
+
+# Each connection must have received exactly @want (frames given as
+# [opcode, payload]); reports the first connection that did not.
+sub all_got_ok {
+    my ($name, $conns, @want) = @_;
+
+    my $want = desc(map { { opcode => $_->[0], payload => $_->[1] } } @want);
+    my $deadline = Time::HiRes::time() + 5;
+    my $bad;
+
+    for my $i (0 .. $#$conns) {
+        my @got = read_frames($conns->[$i], scalar @want, $deadline);
+        my $got = desc(@got);
+        $bad //= "connection $i: " . first_diff($got, $want) if $got ne $want;
+    }
+
+    Test::More::is($bad // $want, $want, $name);
+}
+
+# Closes the connections (Close 1000 each); every one must answer Close 1000
+# with nothing else before it, then close TCP.
+sub close_all_ok {
+    my ($name, @c) = @_;
+
+    $_->send_close(1000) for @c;
+
+    my $bad;
+
+    for my $i (0 .. $#c) {
+        my ($code) = $c[$i]->wait_close(3);
+        my @extra = $c[$i]->skipped;
+        my $eof = $c[$i]->wait_eof(2);
+        $c[$i]->close;
+
+        if (($code // 0) != 1000 || @extra || !$eof) {
+            $bad //= "connection $i: close " . ($code // 'none')
+                     . ', eof ' . $eof . ', extra frames: ' . desc(@extra);
+        }
+    }
+
+    Test::More::is($bad // 'all closed cleanly', 'all closed cleanly', $name);
+}
+
+
+# --- scenarios ----------------------------------------------------------
+# --- scenarios ----------------------------------------------------------
+
+use constant MESSAGES => 300;
+use constant SIZE => 32000;       # 9.6 MB in all: more than the kernel buffers
+
+sub message {
+    my ($i) = @_;
+    my $head = sprintf 'msg %04d ', $i;
+    return $head . ('x' x (SIZE - length $head));
+}
+
+# A subscriber with a 4 KiB receive buffer that does not read: returns
+# { socket, worker, buf }.
+sub slow_client {
+    my ($path) = @_;
+
+    my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
+    setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096) or die "SO_RCVBUF: $!";
+    connect($s, pack_sockaddr_in($ENV{TEST_NGINX_SERVER_PORT},
+                                 inet_aton('127.0.0.1')))
+        or die "connect: $!";
+    binmode $s;
+
+    my $hs = WsFrame::ws_handshake($path);
+    syswrite($s, $hs) == length $hs or die "handshake write: $!";
+
+    my ($resp, $sel) = ('', IO::Select->new($s));
+
+    while (index($resp, "\r\n\r\n") < 0) {
+        $sel->can_read(3) or die "no handshake response";
+        sysread($s, $resp, 4096, length $resp) or die "handshake read: $!";
+    }
+
+    $resp =~ m{^HTTP/1\.1 101 } or die "handshake failed: $resp";
+    my ($worker) = $resp =~ /\r\nX-Worker: (\d+)\r\n/i;
+    my $end = index($resp, "\r\n\r\n") + 4;
+
+    return { socket => $s, worker => $worker // '?',
+             buf => substr($resp, $end) };
+}
+
+# Reads what the slow client was sent, until EOF or $quiet seconds without
+# data; returns (frames, eof).
+sub slow_drain {
+    my ($slow, $quiet) = @_;
+
+    my $s = $slow->{socket};
+    my $sel = IO::Select->new($s);
+    my $eof = 0;
+
+    while ($sel->can_read($quiet)) {
+        my $n = sysread $s, $slow->{buf}, 65536, length $slow->{buf};
+        if (!$n) {
+            $eof = 1;
+            last;
+        }
+    }
+
+    my @f;
+    while (defined(my $size = WsFrame::frame_size($slow->{buf}))) {
+        my ($f) = WsFrame::decode(substr $slow->{buf}, 0, $size, '');
+        if ($f->{opcode} == 8 && length $f->{payload} >= 2) {
+            $f->{code} = unpack 'n', $f->{payload};
+            $f->{reason} = substr $f->{payload}, 2;
+        }
+        push @f, $f;
+    }
+
+    return (\@f, $eof);
+}
+
+# Publishes MESSAGES messages; after each, every fast subscriber reads it.
+# Returns (answers, max delivery time, first bad delivery).
+sub publish_and_read {
+    my ($fast, $from, $to) = @_;
+
+    my (@answers, $max, $bad);
+    $max = 0;
+
+    for my $i ($from .. $to) {
+        my $msg = message($i);
+        my $t0 = Time::HiRes::time();
+        push @answers, answer(publish('room', $msg));
+
+        for my $k (0 .. $#$fast) {
+            my $f = $fast->[$k]->read_frame(2);
+            if (!$f || $f->{opcode} != 1 || $f->{payload} ne $msg) {
+                $bad //= "message $i, fast subscriber $k got: "
+                         . ($f ? desc($f) : 'nothing');
+            }
+        }
+
+        my $dt = Time::HiRes::time() - $t0;
+        $max = $dt if $dt > $max;
+    }
+
+    return (\@answers, $max, $bad);
+}
+
+sub prefix_ok {
+    my ($frames) = @_;
+    my $i = 0;
+
+    for my $f (@$frames) {
+        $i++;
+        return "frame $i: " . desc($f)
+            if $f->{opcode} != 1 || $f->{payload} ne message($i);
+    }
+
+    return undef;
+}
+
+# TEST 1: ws_slow_subscriber close.
+sub slow_close {
+    my @fast = spread('/sub', 4, 2);
+    my $slow = slow_client('/sub');
+
+    both_workers_ok('close: the fast subscribers', @fast);
+
+    my ($answers, $max, $bad) = publish_and_read(\@fast, 1, MESSAGES);
+    my $nf = @fast;
+
+    Test::More::is($bad // 'all delivered', 'all delivered',
+                   "close: $nf fast subscribers get every message in order"
+                   . ' while one does not read');
+
+    Test::More::cmp_ok($max, '<', 0.5,
+                       'close: each message reaches all fast subscribers at'
+                       . ' once (slowest: ' . sprintf('%.3f', $max) . ' s,'
+                       . " the slow one is in worker $slow->{worker})");
+
+    Test::More::is($answers->[-1],
+                   qq(200 application/json {"id":300,"subscribers":$nf}),
+                   'close: the slow subscriber is no longer counted');
+
+    my ($frames, $eof) = slow_drain($slow, 1);
+    my $close = @$frames && $frames->[-1]{opcode} == 8
+                ? pop @$frames : undef;
+    my $pbad = prefix_ok($frames);
+
+    Test::More::is(($close ? desc($close) : 'no Close')
+                   . ($eof ? ', EOF' : ', no EOF')
+                   . ($pbad ? ", bad $pbad" : ''),
+                   'close 1008 , EOF',
+                   'close: the slow one gets what was sent before, whole'
+                   . ' frames in order, then Close 1008, then EOF ('
+                   . scalar(@$frames) . ' messages)');
+
+    close $slow->{socket};
+
+    close_all_ok('close: the fast subscribers', @fast);
+    wait_unsubscribed('room');
+}
+
+# TEST 2: ws_slow_subscriber drop.
+sub slow_drop {
+    my @fast = spread('/sub', 4, 2);
+    my $slow = slow_client('/sub');
+
+    both_workers_ok('drop: the fast subscribers', @fast);
+
+    my ($answers, $max, $bad) = publish_and_read(\@fast, 1, MESSAGES);
+    my $n = @fast + 1;
+
+    Test::More::is($bad // 'all delivered', 'all delivered',
+                   "drop: the fast subscribers get every message in order"
+                   . ' while one does not read');
+
+    Test::More::cmp_ok($max, '<', 0.5,
+                       'drop: each message reaches all fast subscribers at'
+                       . ' once (slowest: ' . sprintf('%.3f', $max) . ' s,'
+                       . " the slow one is in worker $slow->{worker})");
+
+    my ($frames, $eof) = slow_drain($slow, 0.5);
+
+    # whole text frames, increasing ids, ending with the last message
+    my ($prev, $fbad) = (0, undef);
+
+    for my $f (@$frames) {
+        my ($i) = $f->{opcode} == 1 ? $f->{payload} =~ /^msg (\d{4}) / : ();
+        if (!defined $i || $i <= $prev || $f->{payload} ne message($i)) {
+            $fbad //= 'after message ' . $prev . ': ' . desc($f);
+            last;
+        }
+        $prev = $i;
+    }
+
+    my $got = @$frames;
+
+    Test::More::is(($fbad // 'ends with ' . ($prev + 0))
+                   . ($eof ? ', EOF' : ''),
+                   'ends with ' . MESSAGES,
+                   "drop: the slow one gets whole messages in order, the"
+                   . " newest last ($got of " . MESSAGES . ')');
+
+    # the dropped ones are logged
+    my $dropped = 0;
+    my $log = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/error.log";
+    open my $fh, '<', $log or die "$log: $!";
+    while (<$fh>) {
+        $dropped += $1
+            if /\[warn\] .*dropped (\d+) messages for a slow subscriber/;
+    }
+    close $fh;
+
+    Test::More::is("$got received + $dropped dropped",
+                   ($got) . ' received + ' . (MESSAGES - $got) . ' dropped',
+                   'drop: every message is either received or logged as'
+                   . ' dropped');
+
+    # still subscribed, and served at once now that it reads
+    my $t0 = Time::HiRes::time();
+    my $r = answer(publish('room', message(MESSAGES + 1)));
+    my ($more) = slow_drain($slow, 0.3);
+    my $dt = Time::HiRes::time() - $t0 - 0.3;
+
+    Test::More::is($r . ' ' . desc(@$more),
+                   qq(200 application/json {"id":301,"subscribers":$n} )
+                   . desc({ opcode => 1, payload => message(MESSAGES + 1) }),
+                   'drop: the slow one stays subscribed and gets the next'
+                   . ' message');
+
+    $_->read_frame(2) for @fast;
+
+    # a clean close
+    syswrite $slow->{socket}, WsFrame::ws_close(1000);
+    my ($end, $end_eof) = slow_drain($slow, 2);
+    close $slow->{socket};
+
+    Test::More::is(desc(@$end) . ($end_eof ? ', EOF' : ''),
+                   'close 1000 , EOF',
+                   'drop: the slow one closes cleanly');
+
+    close_all_ok('drop: the fast subscribers', @fast);
+    wait_unsubscribed('room');
+}
+
+# TEST 3, TEST 4: a message larger than ws_send_buffer, to subscribers
+# that read, is delivered (nothing else waits for them: they are not slow).
+sub one_big {
+    my @c = spread('/sub', 4, 1);
+    my $msg = message(1);
+
+    Test::More::is(answer(publish('room', $msg)),
+                   '200 application/json {"id":1,"subscribers":'
+                   . scalar(@c) . '}', 'a 32000-byte message is published');
+
+    all_got_ok('subscribers that read get it whole, with ws_send_buffer'
+               . ' 16k', \@c, [1, $msg]);
+
+    close_all_ok('one big message', @c);
+    wait_unsubscribed('room');
+}
+
+__DATA__
+
+=== TEST 1: ws_slow_subscriber close: the slow one gets 1008 and a warn line, the others keep up
+--- http_config
+    ws_zone chat 4m history=4;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat room;
+        ws_send_buffer 256k;
+        ws_slow_subscriber close;
+        add_header X-Worker $pid always;
+    }
+    location /pub {
+        ws_publisher chat;
+        client_body_buffer_size 64k;
+    }
+--- init
+main::slow_close();
+--- request
+GET /pub?channel=room
+--- response_body
+{"channel":"room","subscribers":0,"last_id":300,"history":4}
+--- grep_error_log eval
+qr/\[warn\] .*subscriber is too slow, closing with 1008/
+--- grep_error_log_out eval
+qr/\A\[warn\] [^\n]*subscriber is too slow, closing with 1008\n\z/
+--- no_error_log
+dropped
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 2: ws_slow_subscriber drop: its oldest messages are dropped and logged, the others keep up
+--- http_config
+    ws_zone chat 4m history=4;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat room;
+        ws_send_buffer 256k;
+        ws_slow_subscriber drop;
+        add_header X-Worker $pid always;
+    }
+    location /pub {
+        ws_publisher chat;
+        client_body_buffer_size 64k;
+    }
+--- init
+main::slow_drop();
+--- request
+GET /pub?channel=room
+--- response_body
+{"channel":"room","subscribers":0,"last_id":301,"history":4}
+--- error_log eval
+qr/\[warn\] .*dropped \d+ messages for a slow subscriber/
+--- no_error_log
+subscriber is too slow
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 3: close policy: one message larger than ws_send_buffer reaches subscribers that read
+--- http_config
+    ws_zone chat 4m history=4;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat room;
+        ws_send_buffer 16k;
+        ws_slow_subscriber close;
+        add_header X-Worker $pid always;
+    }
+    location /pub {
+        ws_publisher chat;
+        client_body_buffer_size 64k;
+    }
+--- init
+main::one_big();
+--- request
+GET /pub?channel=room
+--- response_body
+{"channel":"room","subscribers":0,"last_id":1,"history":1}
+--- no_error_log
+subscriber is too slow
+[error]
+
+
+
+=== TEST 4: drop policy: one message larger than ws_send_buffer reaches subscribers that read
+--- http_config
+    ws_zone chat 4m history=4;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat room;
+        ws_send_buffer 16k;
+        ws_slow_subscriber drop;
+        add_header X-Worker $pid always;
+    }
+    location /pub {
+        ws_publisher chat;
+        client_body_buffer_size 64k;
+    }
+--- init
+main::one_big();
+--- request
+GET /pub?channel=room
+--- response_body
+{"channel":"room","subscribers":0,"last_id":1,"history":1}
+--- no_error_log
+dropped
+[error]

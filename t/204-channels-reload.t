@@ -1,0 +1,709 @@
+# Channels across reloads, and ws_push.  With ws_shutdown_delay, the
+# subscribers held by the old workers after `nginx -s reload` (HUP to the
+# master) keep receiving the messages published through the new workers
+# until the delay has passed, then get Close 1001; the zone keeps its channels and history across a reload when its
+# size is unchanged, and a resized zone starts empty.  With ws_push, POST
+# /pub?id=CONNECTION_ID reaches that one connection in whichever worker
+# holds it, and answers 404 once it has gone; connection ids and channel
+# names do not mix.  The connection id is learnt from ws_on_connect: the
+# app (a location of the same server) answers the X-WS-Connection-Id
+# header, which the client receives as its first message.
+#
+# nginx runs with a master and two workers.  The scenarios run in each
+# block's --- init and their checks are the first tests of the block.
+
+use lib 't/lib';
+use WsFrame ();
+use Test::NgxWs::Client ();
+use Test::Nginx::Socket;
+
+use Digest::MD5 ();
+use IO::Select ();
+use IO::Socket::INET ();
+use Time::HiRes ();
+
+$SIG{PIPE} = 'IGNORE';
+
+master_on();
+workers(2);
+worker_connections(1024);
+repeat_each(1);
+
+# checks made by the --- init scenarios, per block
+my %INIT_TESTS = (1 => 10, 2 => 5, 3 => 10);
+
+plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
+
+no_shuffle();
+no_long_string();
+
+run_tests();
+
+
+sub sum { my $n = 0; $n += $_ for @_; $n }
+
+# One test per request for the status, plus one per response_body,
+# response_headers line and error_log / no_error_log pattern.
+sub checks {
+    my $n = 0;
+
+    for my $block (blocks()) {
+        my $req = $block->request;
+        my $reqs = ref $req eq 'ARRAY' ? @$req : 1;
+        my $per = 1 + (defined $block->response_body ? 1 : 0);
+
+        for my $v (grep { defined } $block->response_headers,
+                   $block->error_log, $block->no_error_log)
+        {
+            $per += ref $v eq 'ARRAY' ? @$v
+                  : ref $v ? 1
+                  : scalar(my @l = split /\n/, $v);
+        }
+
+        $n += $reqs * $per;
+    }
+
+    return $n;
+}
+
+
+# --- helpers ------------------------------------------------------------
+
+sub master_pid {
+    my $file = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid";
+    open my $fh, '<', $file or die "$file: $!";
+    chomp(my $pid = <$fh>);
+    return $pid;
+}
+
+# The live worker processes of the master.
+sub workers_of {
+    my ($ppid) = @_;
+    my @pids;
+
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        my ($pid, $state, $parent) = $line =~ /^(\d+) \(.*\) (\S) (\d+) /s
+            or next;
+        push @pids, $pid if $parent == $ppid && $state ne 'Z';
+    }
+
+    return sort { $a <=> $b } @pids;
+}
+
+# A plain HTTP/1.1 request on a new connection; returns a hash with status,
+# headers (lower-case names) and body.  Options: body, type (Content-Type).
+sub http {
+    my ($method, $uri, %o) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $ENV{TEST_NGINX_SERVER_PORT},
+                                  Proto => 'tcp', Timeout => 3)
+        or die "connect: $!";
+    binmode $s;
+
+    my $body = $o{body} // '';
+    my $req = "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
+              . "Connection: close\r\n";
+    $req .= "Content-Type: $o{type}\r\n" if defined $o{type};
+    $req .= 'Content-Length: ' . length($body) . "\r\n"
+        if $method eq 'POST' || length $body;
+    $req .= "\r\n" . $body;
+
+    my $off = 0;
+    while ($off < length $req) {
+        my $n = syswrite $s, $req, length($req) - $off, $off;
+        die "write: $!" unless defined $n;
+        $off += $n;
+    }
+
+    my ($buf, $sel) = ('', IO::Select->new($s));
+    my $deadline = Time::HiRes::time() + 3;
+
+    while ((my $left = $deadline - Time::HiRes::time()) > 0) {
+        last unless $sel->can_read($left);
+        my $n = sysread $s, $buf, 65536, length $buf;
+        last unless $n;
+    }
+
+    close $s;
+
+    my $end = index $buf, "\r\n\r\n";
+    return { status => 0, headers => {}, body => $buf } if $end < 0;
+
+    my ($status_line, @lines) = split /\r\n/, substr($buf, 0, $end);
+    my %h;
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*?)\s*$/ or next;
+        $h{lc $k} = $v;
+    }
+
+    my $rbody = substr $buf, $end + 4;
+
+    if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        my $out = '';
+        while ($rbody =~ s/\A([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+            my $len = hex $1;
+            last if $len == 0;
+            $out .= substr $rbody, 0, $len, '';
+            $rbody =~ s/\A\r\n//;
+        }
+        $rbody = $out;
+    }
+
+    my ($status) = $status_line =~ m{^HTTP/1\.\d (\d{3})};
+
+    return { status => $status // 0, headers => \%h, body => $rbody };
+}
+
+sub publish {
+    my ($channel, $body, %o) = @_;
+    return http('POST', "/pub?channel=$channel" . ($o{args} // ''),
+                body => $body,
+                exists $o{type} ? (type => $o{type}) : (type => 'text/plain'));
+}
+
+# "200 application/json BODY", to compare publisher answers in one string;
+# the body ends with a newline, which is left out.
+sub answer {
+    my ($r) = @_;
+    my $body = $r->{body};
+    $body =~ s/\n\z// or $body .= ' (no final newline)';
+    return "$r->{status} " . ($r->{headers}{'content-type'} // '-')
+           . " $body";
+}
+
+sub client {
+    my ($path) = @_;
+    return Test::NgxWs::Client->new(path => $path, timeout => 3);
+}
+
+# Opens connections to $path until there are at least $n and each worker
+# holds at least $min of them (at most $n + 200 attempts); returns them.
+sub spread {
+    my ($path, $n, $min) = @_;
+
+    my @workers = workers_of(master_pid());
+    my (@c, %per);
+
+    while (@c < $n || grep { ($per{$_} // 0) < $min } @workers) {
+        last if @c >= $n + 200;
+        my $c = client($path);
+        push @c, $c;
+        $per{ $c->header('X-Worker') // '?' }++;
+    }
+
+    return @c;
+}
+
+# Checks that the connections are spread over exactly the master's workers.
+sub both_workers_ok {
+    my ($name, @c) = @_;
+
+    my @workers = workers_of(master_pid());
+    my %per;
+    $per{ $_->header('X-Worker') // '?' }++ for @c;
+
+    Test::More::is(join(' ', sort keys %per), join(' ', @workers),
+                   "$name: the connections are in both workers ("
+                   . join(', ', map { "$_: $per{$_}" } sort keys %per) . ')');
+}
+
+# Waits (at most 2 s) until the channels count no subscribers, so that the
+# block's GET sees the final state; presence itself is tested in
+# 203-channels-publisher.t.
+sub wait_unsubscribed {
+    my $deadline = Time::HiRes::time() + 2;
+
+    for my $ch (@_) {
+        while (Time::HiRes::time() < $deadline) {
+            last if http('GET', "/pub?channel=$ch")->{body}
+                    =~ /"subscribers":0[,}]/;
+            Time::HiRes::sleep(0.01);
+        }
+    }
+}
+
+# A one-line description of frames, to compare sequences.
+sub desc {
+    return join ' | ', map {
+        $_->{opcode} == 8
+            ? 'close ' . ($_->{code} // '-') . ' ' . ($_->{reason} // '')
+            : "$_->{opcode}:" . (length $_->{payload} > 120
+                                 ? 'len=' . length($_->{payload})
+                                          . ' md5=' . Digest::MD5::md5_hex($_->{payload})
+                                 : WsFrame::_escape($_->{payload}))
+    } @_;
+}
+
+# Where two desc() strings differ: the frame counts, the first differing
+# frame, and the whole got string when it is short.
+sub first_diff {
+    my ($got, $want) = @_;
+    my @g = split / \| /, $got;
+    my @w = split / \| /, $want;
+    my $k = 0;
+    $k++ while $k < @g && $k < @w && $g[$k] eq $w[$k];
+
+    return sprintf 'got %d frames, want %d; frame %d is "%s", want "%s"%s',
+           scalar @g, scalar @w, $k, $g[$k] // '(none)', $w[$k] // '(none)',
+           length $got < 600 ? "; got: $got" : '';
+}
+
+# Reads up to $n frames from a connection, until the common deadline.
+sub read_frames {
+    my ($c, $n, $deadline) = @_;
+    my @f;
+
+    while (@f < $n) {
+        my $left = $deadline - Time::HiRes::time();
+        $left = 0.05 if $left < 0.05;
+        my $f = $c->read_frame($left) or last;
+        push @f, $f;
+    }
+
+    return @f;
+}
+
+# Each connection must have received exactly @want (frames given as
+# [opcode, payload]); reports the first connection that did not.
+sub all_got_ok {
+    my ($name, $conns, @want) = @_;
+
+    my $want = desc(map { { opcode => $_->[0], payload => $_->[1] } } @want);
+    my $deadline = Time::HiRes::time() + 5;
+    my $bad;
+
+    for my $i (0 .. $#$conns) {
+        my @got = read_frames($conns->[$i], scalar @want, $deadline);
+        my $got = desc(@got);
+        $bad //= "connection $i: " . first_diff($got, $want) if $got ne $want;
+    }
+
+    Test::More::is($bad // $want, $want, $name);
+}
+
+# Closes the connections (Close 1000 each); every one must answer Close 1000
+# with nothing else before it, then close TCP.
+sub close_all_ok {
+    my ($name, @c) = @_;
+
+    $_->send_close(1000) for @c;
+
+    my $bad;
+
+    for my $i (0 .. $#c) {
+        my ($code) = $c[$i]->wait_close(3);
+        my @extra = $c[$i]->skipped;
+        my $eof = $c[$i]->wait_eof(2);
+        $c[$i]->close;
+
+        if (($code // 0) != 1000 || @extra || !$eof) {
+            $bad //= "connection $i: close " . ($code // 'none')
+                     . ', eof ' . $eof . ', extra frames: ' . desc(@extra);
+        }
+    }
+
+    Test::More::is($bad // 'all closed cleanly', 'all closed cleanly', $name);
+}
+
+
+# --- scenarios ----------------------------------------------------------
+# --- scenarios ----------------------------------------------------------
+
+sub t { map { [1, $_] } @_ }
+
+# A process that has exited, even if nobody has reaped it yet.
+sub gone {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return 1;
+    my $stat = <$fh>;
+    return $stat =~ /^\d+ \(.*\) [ZX] /s ? 1 : 0;
+}
+
+sub title {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/cmdline" or return '';
+    local $/;
+    my $t = <$fh> // '';
+    $t =~ s/\0+/ /g;
+    return $t;
+}
+
+# HUP to the master; waits until two new workers run and every old one
+# that is still alive has closed its listening sockets (its title says
+# "shutting down").  Returns the new workers.
+sub reload {
+    my $master = master_pid();
+    my %old = map { $_ => 1 } workers_of($master);
+
+    kill 'HUP', $master or die "kill HUP $master: $!";
+
+    my $deadline = Time::HiRes::time() + 5;
+    my @new;
+
+    while (Time::HiRes::time() < $deadline) {
+        @new = grep { !$old{$_} } workers_of($master);
+        last if @new == 2
+                && !grep { !gone($_) && title($_) !~ /shutting down/ }
+                        keys %old;
+        Time::HiRes::sleep(0.01);
+    }
+
+    die "no new workers after the reload" unless @new == 2;
+
+    return @new;
+}
+
+sub start_nginx {
+    my $root = $ENV{TEST_NGINX_SERVER_ROOT};
+
+    system($ENV{TEST_NGINX_BINARY}, '-p', "$root/", '-c',
+           "$root/conf/nginx.conf", '-e', "$root/logs/error.log") == 0
+        or die "cannot start nginx again";
+
+    my $deadline = Time::HiRes::time() + 3;
+
+    until (Time::HiRes::time() > $deadline) {
+        last if IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $ENV{TEST_NGINX_SERVER_PORT});
+        Time::HiRes::sleep(0.02);
+    }
+}
+
+# TEST 1: with ws_shutdown_delay, subscribers of the old workers keep
+# receiving after a reload, also what the new workers publish, then get
+# Close 1001 when the delay has passed; on quit the same happens to the
+# new workers' subscribers.
+sub across_reload {
+    my $master = master_pid();
+    my @old = spread('/sub', 6, 2);
+    my $n = @old;
+
+    both_workers_ok('reload', @old);
+
+    my %old_workers = map { $_ => 1 } workers_of($master);
+
+    publish('room', 'before');
+    all_got_ok('before the reload, all subscribers get a message', \@old,
+               t('before'));
+
+    my $t0 = Time::HiRes::time();
+    my @new = reload();
+    my %new = map { $_ => 1 } @new;
+
+    my $r = publish('room', 'after');
+    my $w = $r->{headers}{'x-worker'} // '?';
+
+    Test::More::is(answer($r) . ($new{$w} ? ', by a new worker' : ", by $w"),
+                   qq(200 application/json {"id":2,"subscribers":$n})
+                   . ', by a new worker',
+                   'after the reload a new worker publishes; the old'
+                   . ' subscribers are still counted');
+
+    all_got_ok('the subscribers of the old workers get it', \@old,
+               t('after'));
+
+    my $fresh = client('/sub');
+
+    Test::More::ok($new{ $fresh->header('X-Worker') // '?' },
+                   'a new subscriber is served by a new worker');
+
+    publish('room', 'after 2');
+    all_got_ok('old and new subscribers get the next message',
+               [ @old, $fresh ], t('after 2'));
+
+    # ws_shutdown_delay 1s: then Close 1001
+    my ($bad, $first);
+
+    for my $c (@old) {
+        my ($code, $reason) = $c->wait_close(3);
+        $first //= Time::HiRes::time() - $t0;
+        my @extra = $c->skipped;
+        $c->send_close(1001);
+        $c->wait_eof(2);
+        $c->close;
+
+        my $got = 'close ' . ($code // 'none') . ' "' . ($reason // '') . '"'
+                  . (@extra ? ', before it: ' . desc(@extra) : '');
+        $bad //= $got if $got ne 'close 1001 "server shutting down"';
+    }
+
+    Test::More::is(($bad // 'all closed')
+                   . ($first >= 0.9 ? '' : sprintf(', after %.2f s', $first)),
+                   'all closed',
+                   'after ws_shutdown_delay the old subscribers get Close'
+                   . sprintf(' 1001 "server shutting down" (%.2f s)', $first));
+
+    my $deadline = Time::HiRes::time() + 3;
+    Time::HiRes::sleep(0.01)
+        until !grep({ !gone($_) } keys %old_workers)
+              || Time::HiRes::time() > $deadline;
+
+    Test::More::ok(!grep({ !gone($_) } keys %old_workers),
+                   'the old workers exit');
+
+    $t0 = Time::HiRes::time();
+    kill 'QUIT', $master or die "kill QUIT $master: $!";
+
+    my ($code, $reason) = $fresh->wait_close(3);
+    my $dt = Time::HiRes::time() - $t0;
+    my @extra = $fresh->skipped;
+    $fresh->send_close(1001);
+    $fresh->wait_eof(2);
+    $fresh->close;
+
+    Test::More::is('close ' . ($code // 'none') . ' "' . ($reason // '') . '"'
+                   . (@extra ? ', before it: ' . desc(@extra) : '')
+                   . ($dt >= 0.9 ? '' : sprintf(', after %.2f s', $dt)),
+                   'close 1001 "server shutting down"',
+                   'on quit, the new subscriber gets Close 1001 after the'
+                   . sprintf(' delay (%.2f s)', $dt));
+
+    $deadline = Time::HiRes::time() + 3;
+    Time::HiRes::sleep(0.01)
+        until gone($master) || Time::HiRes::time() > $deadline;
+
+    Test::More::ok(gone($master), 'nginx exits');
+
+    start_nginx() if gone($master);
+}
+
+# TEST 2: the zone keeps its channels across a reload; a resized zone
+# starts empty.
+sub zone_reload {
+    publish('room', "m$_") for 1 .. 3;
+
+    reload();
+
+    Test::More::is(answer(publish('room', 'm4')),
+                   '200 application/json {"id":4,"subscribers":0}',
+                   'after a reload, ids go on');
+
+    Test::More::is(answer(http('GET', '/pub?channel=room')),
+                   '200 application/json '
+                   . '{"channel":"room","subscribers":0,"last_id":4,"history":4}',
+                   'and the history is kept');
+
+    my $c = client('/sub?last_id=1');
+    all_got_ok('a client resumes from the history kept across the reload',
+               [ $c ], t(qw(m2 m3 m4)));
+    close_all_ok('zone reload', $c);
+
+    # a different size
+    my $conf = "$ENV{TEST_NGINX_SERVER_ROOT}/conf/nginx.conf";
+    open my $in, '<', $conf or die "$conf: $!";
+    my $text = do { local $/; <$in> };
+    close $in;
+    $text =~ s/ws_zone chat 1m /ws_zone chat 2m / or die "no ws_zone in $conf";
+    open my $out, '>', $conf or die "$conf: $!";
+    print $out $text;
+    close $out;
+
+    reload();
+
+    Test::More::is(http('GET', '/pub?channel=room')->{status}, 404,
+                   'after a reload with a new zone size, the channel is gone');
+}
+
+# TEST 3: ws_push.
+sub push {
+    my @p = spread('/push', 6, 2);
+    my $plain = client('/plain');
+
+    my $deadline = Time::HiRes::time() + 3;
+    my @id = map { my ($f) = read_frames($_, 1, $deadline); $f ? $f->{payload} : '' }
+             @p, $plain;
+    my $plain_id = pop @id;
+
+    my %seen;
+    Test::More::ok(!grep({ !length || $seen{$_}++ } @id, $plain_id),
+                   'every connection learns a distinct id: '
+                   . join(', ', @id, $plain_id));
+
+    # a channel subscriber that names a connection id
+    my $spy = client("/opt?ch=\@$id[0]");
+
+    my ($bad, %kind);
+    my @want = map { [] } @p;
+
+    # at least three rounds, more until some pushes were handled by the
+    # target's worker and some by the other one (which worker accepts a
+    # request follows patterns: an extra request shifts them)
+    my $rounds = 0;
+
+    while ($rounds < 3 || ($rounds < 10 && keys %kind < 2)) {
+        my $round = ++$rounds;
+        http('GET', '/pub?channel=shift') if $round > 3 && $round % 2;
+
+        for my $i (0 .. $#p) {
+            my $msg = "to $i #$round";
+            my $binary = $round == 2;
+            my $r = http('POST', "/pub?id=$id[$i]", body => $msg,
+                         type => $binary ? 'application/octet-stream'
+                                         : 'text/plain');
+            push @{ $want[$i] }, [ $binary ? 2 : 1, $msg ];
+
+            $bad //= "push to $i: " . answer($r)
+                if $r->{status} != 200
+                   || ($r->{headers}{'content-type'} // '') ne 'application/json';
+
+            my $from = $r->{headers}{'x-worker'} // '?';
+            $kind{ $from eq ($p[$i]->header('X-Worker') // '') ? 'same' : 'other' }++;
+        }
+    }
+
+    Test::More::is($bad // 'all 200', 'all 200',
+                   'POST ?id= answers 200 application/json');
+
+    my $gbad;
+    $deadline = Time::HiRes::time() + 3;
+
+    for my $i (0 .. $#p) {
+        my $want = desc(map { { opcode => $_->[0], payload => $_->[1] } }
+                        @{ $want[$i] });
+        my $got = desc(read_frames($p[$i], scalar @{ $want[$i] }, $deadline));
+        $gbad //= "connection $i: " . first_diff($got, $want) if $got ne $want;
+    }
+
+    Test::More::is($gbad // 'all', 'all',
+                   'each connection gets exactly its own messages, text and'
+                   . ' binary');
+
+    Test::More::is(join(' ', map { "$_:" . ($kind{$_} ? 'yes' : 'no') } qw(same other)),
+                   'same:yes other:yes',
+                   'pushes crossed workers and stayed in one ('
+                   . join(', ', map { "$_: " . ($kind{$_} // 0) } sort keys %kind)
+                   . '; targets in ' . join(', ', map { $_->header('X-Worker') // '?' } @p)
+                   . ')');
+
+    # the spy is on an ordinary channel that happens to be called "@ID":
+    # it gets what is published to that channel, and none of the pushes
+    Test::More::is(answer(http('POST', "/pub?channel=\@$id[0]", body => 'spoof',
+                               type => 'text/plain')) . ' '
+                   . desc(read_frames($spy, 1, Time::HiRes::time() + 1)),
+                   '200 application/json {"id":1,"subscribers":1} 1:spoof',
+                   'a channel named "@" + a connection id is an ordinary'
+                   . ' channel: its subscriber got no push, only its own'
+                   . ' message');
+
+    # the pushed connection must not get the channel message either, nor
+    # the spy anything more: close_all_ok below finds any extra frame
+
+    my $unknown = http('POST', '/pub?id=no.such.id', body => 'x',
+                       type => 'text/plain');
+    my $plain_r = http('POST', "/pub?id=$plain_id", body => 'x',
+                       type => 'text/plain');
+
+    Test::More::is("$unknown->{status} $plain_r->{status}", '404 404',
+                   'an unknown id and a connection without ws_push get 404');
+
+    close_all_ok('push: a connection leaves', $p[1]);
+
+    Test::More::is(http('POST', "/pub?id=$id[1]", body => 'late',
+                        type => 'text/plain')->{status},
+                   404, 'a connection that has closed gets 404');
+
+    Test::More::is(http('GET', "/pub?channel=\@$id[2]")->{status} . ' '
+                   . http('DELETE', "/pub?channel=\@$id[2]")->{status},
+                   '404 404',
+                   'GET and DELETE do not see connections as channels');
+
+    close_all_ok('push: the others', @p[0, 2 .. $#p], $plain, $spy);
+}
+
+__DATA__
+
+=== TEST 1: ws_shutdown_delay: old workers' subscribers get messages published by new workers, then 1001
+--- http_config
+    ws_zone chat 1m;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat room;
+        ws_shutdown_delay 1s;
+        add_header X-Worker $pid always;
+    }
+    location /pub {
+        ws_publisher chat;
+        add_header X-Worker $pid always;
+    }
+--- init
+main::across_reload();
+--- request
+GET /pub?channel=room
+--- error_code: 404
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 2: reload keeps the zone when its size is unchanged; a resized zone starts empty
+--- http_config
+    ws_zone chat 1m history=8;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat room;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::zone_reload();
+--- request
+POST /pub?channel=room
+fresh
+--- more_headers
+Content-Type: text/plain
+--- response_body
+{"id":1,"subscribers":0}
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 3: ws_push: POST ?id= reaches that connection in any worker, 404 once it is gone
+--- http_config
+    ws_zone chat 1m;
+--- config
+    location /push {
+        websocket;
+        ws_push chat;
+        ws_on_connect /_app/connect;
+        add_header X-Worker $pid always;
+    }
+    location /plain {
+        websocket;
+        ws_on_connect /_app/connect;
+    }
+    location /opt {
+        websocket;
+        ws_subscribe chat $arg_ch;
+    }
+    location /_app/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_id/;
+    }
+    location /_id/ {
+        return 200 $http_x_ws_connection_id;
+    }
+    location /pub {
+        ws_publisher chat;
+        add_header X-Worker $pid always;
+    }
+--- init
+main::push();
+--- request
+POST /pub?id=no.such.id
+x
+--- error_code: 404
+--- no_error_log
+[error]
+[alert]
+[crit]
