@@ -129,6 +129,7 @@ static void ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx);
 static void ngx_ws_session_done(ngx_ws_session_t *s);
 static ngx_uint_t ngx_ws_auth_header(ngx_ws_loc_conf_t *wlcf,
     ngx_str_t *name);
+static u_char *ngx_ws_strdupz(ngx_pool_t *pool, ngx_str_t *s);
 static void ngx_ws_fake_empty_handler(ngx_event_t *ev);
 static void ngx_ws_fake_request_empty_handler(ngx_http_request_t *r);
 
@@ -299,9 +300,9 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
 
         nh->hash = h[i].hash;
         nh->key.len = h[i].key.len;
-        nh->key.data = ngx_pstrdup(pool, &h[i].key);
+        nh->key.data = ngx_ws_strdupz(pool, &h[i].key);
         nh->value.len = h[i].value.len;
-        nh->value.data = ngx_pstrdup(pool, &h[i].value);
+        nh->value.data = ngx_ws_strdupz(pool, &h[i].value);
         nh->lowcase_key = ngx_pnalloc(pool, h[i].key.len);
 
         if (nh->key.data == NULL || nh->value.data == NULL
@@ -323,8 +324,8 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
             }
 
             *nh = h[i];
-            nh->key.data = ngx_pstrdup(pool, &h[i].key);
-            nh->value.data = ngx_pstrdup(pool, &h[i].value);
+            nh->key.data = ngx_ws_strdupz(pool, &h[i].key);
+            nh->value.data = ngx_ws_strdupz(pool, &h[i].value);
             nh->lowcase_key = ngx_pnalloc(pool, h[i].key.len);
 
             if (nh->key.data == NULL || nh->value.data == NULL
@@ -440,6 +441,9 @@ ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
         ngx_destroy_pool(pool);
         return NGX_ERROR;
     }
+
+    /* the pool may outlive the connection and its log */
+    pool->log = s->log;
 
     ev->pool = pool;
     ev->opcode = opcode;
@@ -700,6 +704,7 @@ ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
 
     fc->log = log;
     fc->log_error = NGX_ERROR_INFO;
+    fc->pool->log = log;              /* the session may go before it */
     fc->listening = s->listening;
     fc->sockaddr = s->sockaddr;
     fc->socklen = s->socklen;
@@ -1170,7 +1175,7 @@ ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
     /* the reply outlives the fake request: a pool of its own */
 
     ctx->reply_pool = ngx_create_pool(ngx_max(len + 256, 1024),
-                                      sr->connection->log);
+                                      ctx->session->log);
     if (ctx->reply_pool == NULL) {
         return;
     }
@@ -1355,6 +1360,9 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
 
     if (ctx->reply_pool) {
 
+        /* from now on it lives and dies with the connection */
+        ctx->reply_pool->log = ws->connection->log;
+
         if (ctx->reply_opcode == NGX_WS_OP_TEXT
             && ngx_ws_utf8_validate(NGX_WS_UTF8_ACCEPT, ctx->reply,
                                     ctx->reply_len)
@@ -1390,6 +1398,25 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
     }
 
     ngx_ws_handle_output(ws);
+}
+
+
+/* header values are NUL-terminated, as nginx's header handlers expect */
+
+static u_char *
+ngx_ws_strdupz(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    p[s->len] = '\0';
+
+    return p;
 }
 
 
