@@ -32,6 +32,8 @@ typedef struct {
 
 static ngx_int_t ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t push, int64_t last_id);
+static void ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub);
+static ngx_ws_zone_t *ngx_ws_channel_zone(ngx_ws_conn_t *ws);
 static ngx_ws_shared_t *ngx_ws_frame_msg(ngx_ws_sh_msg_t *m,
     ngx_str_t *channel, ngx_uint_t envelope, ngx_log_t *log);
 static ngx_ws_shared_t *ngx_ws_history_lost(ngx_str_t *name, int64_t last_id,
@@ -86,22 +88,13 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
     u_char                 *p;
     int64_t                 last_id;
     ngx_str_t               name;
-    ngx_uint_t              i, n;
+    ngx_uint_t              i;
     ngx_ws_loc_conf_t      *wlcf;
     ngx_http_request_t     *r;
     ngx_ws_channel_conf_t  *cc;
 
     r = ws->request;
     wlcf = ws->conf;
-
-    n = (wlcf->subscribe ? wlcf->subscribe->nelts : 0) + (wlcf->push ? 1 : 0);
-
-    if (n) {
-        ws->subs = ngx_array_create(r->pool, n, sizeof(ngx_ws_sub_t));
-        if (ws->subs == NULL) {
-            return NGX_ERROR;
-        }
-    }
 
     if (wlcf->publish) {
         if (ngx_http_complex_value(r, &wlcf->publish->name, &ws->publish)
@@ -186,9 +179,27 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_ws_sh_msg_t        *m;
     ngx_ws_shared_t        *replay[64], *lost;
     ngx_connection_t       *c;
+    ngx_queue_t            *q;
     ngx_ws_channel_node_t  *cn;
 
     c = ws->connection;
+
+    /* already a subscriber: nothing to do */
+
+    for (q = ngx_queue_head(&ws->subs);
+         q != ngx_queue_sentinel(&ws->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, link);
+        spool = sub->spool;
+
+        if (spool->zone == zone && spool->push == push
+            && spool->name.len == name->len
+            && ngx_strncmp(spool->name.data, name->data, name->len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
 
     if (zone->slot == -1) {
         ngx_log_error(NGX_LOG_ALERT, c->log, 0,
@@ -199,6 +210,12 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 
     fresh = ngx_alloc(sizeof(ngx_ws_spool_t) + name->len, c->log);
     if (fresh == NULL) {
+        return NGX_ERROR;
+    }
+
+    sub = ngx_alloc(sizeof(ngx_ws_sub_t), c->log);
+    if (sub == NULL) {
+        ngx_free(fresh);
         return NGX_ERROR;
     }
 
@@ -215,6 +232,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
         if (cn == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             ngx_free(fresh);
+            ngx_free(sub);
 
             ngx_log_error(NGX_LOG_ERR, c->log, 0,
                           "ws zone \"%V\" is full", &zone->name);
@@ -257,15 +275,10 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
         ngx_free(fresh);
     }
 
-    sub = ngx_array_push(ws->subs);
-    if (sub == NULL) {
-        /* the array was sized for every subscription */
-        return NGX_ERROR;
-    }
-
     sub->spool = spool;
     sub->ws = ws;
     ngx_queue_insert_tail(&spool->subs, &sub->queue);
+    ngx_queue_insert_tail(&ws->subs, &sub->link);
     spool->nsubs++;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
@@ -347,50 +360,121 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 void
 ngx_ws_channels_release(ngx_ws_conn_t *ws)
 {
-    ngx_uint_t              i;
-    ngx_ws_sub_t           *sub;
+    ngx_queue_t   *q;
+    ngx_ws_sub_t  *sub;
+
+    while (!ngx_queue_empty(&ws->subs)) {
+        q = ngx_queue_head(&ws->subs);
+        sub = ngx_queue_data(q, ngx_ws_sub_t, link);
+
+        ngx_ws_unsubscribe_one(sub);
+    }
+}
+
+
+static void
+ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub)
+{
     ngx_ws_zone_t          *zone;
     ngx_ws_spool_t         *spool;
     ngx_ws_channel_node_t  *cn;
 
-    if (ws->subs == NULL) {
-        return;
-    }
+    spool = sub->spool;
+    zone = spool->zone;
 
-    sub = ws->subs->elts;
+    ngx_queue_remove(&sub->queue);
+    ngx_queue_remove(&sub->link);
+    ngx_free(sub);
 
-    for (i = 0; i < ws->subs->nelts; i++) {
-        spool = sub[i].spool;
-        zone = spool->zone;
+    spool->nsubs--;
 
-        ngx_queue_remove(&sub[i].queue);
-        spool->nsubs--;
+    ngx_shmtx_lock(&zone->shpool->mutex);
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
+    cn = ngx_ws_channel_lookup(zone, &spool->name, spool->push);
 
-        cn = ngx_ws_channel_lookup(zone, &spool->name, spool->push);
-
-        if (cn && cn->uid == spool->uid) {
-            cn->subscribers--;
-
-            if (spool->nsubs == 0) {
-                ngx_ws_channel_leave(zone, cn, spool->last_id);
-            }
-
-            if (cn->push && cn->subscribers == 0) {
-                ngx_ws_channel_delete(zone, cn);
-            }
-        }
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+    if (cn && cn->uid == spool->uid) {
+        cn->subscribers--;
 
         if (spool->nsubs == 0) {
-            ngx_rbtree_delete(&zone->spools, &spool->node);
-            ngx_free(spool);
+            ngx_ws_channel_leave(zone, cn, spool->last_id);
+        }
+
+        if (cn->push && cn->subscribers == 0) {
+            ngx_ws_channel_delete(zone, cn);
         }
     }
 
-    ws->subs->nelts = 0;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (spool->nsubs == 0) {
+        ngx_rbtree_delete(&zone->spools, &spool->node);
+        ngx_free(spool);
+    }
+}
+
+
+/*
+ * X-WS-Subscribe and X-WS-Unsubscribe from the application: channels of
+ * the location's zone (that of ws_subscribe, ws_publish or ws_push).
+ */
+
+ngx_int_t
+ngx_ws_channel_join(ngx_ws_conn_t *ws, ngx_str_t *name)
+{
+    ngx_ws_zone_t  *zone;
+
+    zone = ngx_ws_channel_zone(ws);
+
+    if (zone == NULL) {
+        ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
+                      "upstream asked to subscribe to \"%V\", but the "
+                      "location has no ws_zone", name);
+        return NGX_DECLINED;
+    }
+
+    return ngx_ws_subscribe_one(ws, zone, name, 0, -1);
+}
+
+
+void
+ngx_ws_channel_part(ngx_ws_conn_t *ws, ngx_str_t *name)
+{
+    ngx_queue_t     *q;
+    ngx_ws_sub_t    *sub;
+    ngx_ws_spool_t  *spool;
+
+    for (q = ngx_queue_head(&ws->subs);
+         q != ngx_queue_sentinel(&ws->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, link);
+        spool = sub->spool;
+
+        if (!spool->push && spool->name.len == name->len
+            && ngx_strncmp(spool->name.data, name->data, name->len) == 0)
+        {
+            ngx_ws_unsubscribe_one(sub);
+            return;
+        }
+    }
+}
+
+
+static ngx_ws_zone_t *
+ngx_ws_channel_zone(ngx_ws_conn_t *ws)
+{
+    ngx_ws_channel_conf_t  *cc;
+
+    if (ws->conf->subscribe) {
+        cc = ws->conf->subscribe->elts;
+        return cc[0].zone;
+    }
+
+    if (ws->conf->publish) {
+        return ws->conf->publish->zone;
+    }
+
+    return ws->conf->push;
 }
 
 

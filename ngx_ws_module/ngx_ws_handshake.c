@@ -217,6 +217,7 @@ ngx_ws_handshake_handler(ngx_http_request_t *r)
 
     ws->out = NULL;
     ws->last_out = &ws->out;
+    ngx_queue_init(&ws->subs);
 
     if (wlcf->subscribe || wlcf->publish || wlcf->push) {
 

@@ -205,7 +205,7 @@ struct ngx_ws_conn_s {
     size_t                      queued;
 
     /* channels */
-    ngx_array_t                *subs;             /* ngx_ws_sub_t */
+    ngx_queue_t                 subs;             /* ngx_ws_sub_t */
     ngx_str_t                   publish;
 
     ngx_event_t                 ping_ev;
@@ -266,6 +266,8 @@ char *ngx_ws_zone_ref(ngx_conf_t *cf, ngx_str_t *name, ngx_ws_zone_t **zp);
 ngx_int_t ngx_ws_zone_init_process(ngx_cycle_t *cycle);
 void ngx_ws_zone_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_channels_init(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_channel_join(ngx_ws_conn_t *ws, ngx_str_t *name);
+void ngx_ws_channel_part(ngx_ws_conn_t *ws, ngx_str_t *name);
 void ngx_ws_channels_release(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_channel_publish_message(ngx_ws_conn_t *ws,
     ngx_uint_t opcode, u_char *data, size_t len);

@@ -101,6 +101,8 @@ typedef struct {
     ngx_uint_t                  reply_opcode;
     ngx_uint_t                  close_code;
     ngx_str_t                   close_reason;
+    ngx_array_t                *join;            /* X-WS-Subscribe */
+    ngx_array_t                *part;            /* X-WS-Unsubscribe */
 
     unsigned                    done:1;
     unsigned                    finished:1;
@@ -1060,8 +1062,10 @@ ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
     u_char           *p, *last;
     size_t            len;
     ngx_int_t         code;
+    ngx_str_t        *name;
     ngx_buf_t        *b;
     ngx_uint_t        i;
+    ngx_array_t     **list;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
@@ -1113,6 +1117,32 @@ ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
                                           (u_char *) "binary", 6) == 0)
             {
                 ctx->reply_opcode = NGX_WS_OP_BINARY;
+            }
+
+            continue;
+        }
+
+        if ((h[i].key.len == sizeof("X-WS-Subscribe") - 1
+             && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-Subscribe",
+                                h[i].key.len) == 0)
+            || (h[i].key.len == sizeof("X-WS-Unsubscribe") - 1
+                && ngx_strncasecmp(h[i].key.data,
+                                   (u_char *) "X-WS-Unsubscribe",
+                                   h[i].key.len) == 0))
+        {
+            list = (h[i].key.len == sizeof("X-WS-Subscribe") - 1)
+                   ? &ctx->join : &ctx->part;
+
+            if (*list == NULL) {
+                *list = ngx_array_create(ctx->connection->pool, 2,
+                                         sizeof(ngx_str_t));
+            }
+
+            if (*list && h[i].value.len) {
+                name = ngx_array_push(*list);
+                if (name) {
+                    *name = h[i].value;
+                }
             }
 
             continue;
@@ -1289,7 +1319,8 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
 {
     u_char          *p;
     size_t           len;
-    ngx_uint_t       level;
+    ngx_str_t       *name;
+    ngx_uint_t       i, level;
     ngx_ws_conn_t   *ws;
     ngx_ws_event_t  *ev;
     u_char           buf[NGX_WS_REPLY_MAX_HEADER];
@@ -1386,6 +1417,25 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
 
         ctx->reply_pool = NULL;
         ws->last_data = ngx_current_msec;
+    }
+
+    if (ctx->part) {
+        name = ctx->part->elts;
+
+        for (i = 0; i < ctx->part->nelts; i++) {
+            ngx_ws_channel_part(ws, &name[i]);
+        }
+    }
+
+    if (ctx->join) {
+        name = ctx->join->elts;
+
+        for (i = 0; i < ctx->join->nelts; i++) {
+            if (ngx_ws_channel_join(ws, &name[i]) == NGX_ERROR) {
+                ngx_ws_close(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+                return;
+            }
+        }
     }
 
     if (ctx->close_code) {

@@ -102,7 +102,8 @@ struct ngx_ws_spool_s {
 /* one subscription of one connection */
 
 typedef struct {
-    ngx_queue_t                 queue;
+    ngx_queue_t                 queue;            /* in the spool */
+    ngx_queue_t                 link;             /* in the connection */
     ngx_ws_spool_t             *spool;
     ngx_ws_conn_t              *ws;
 } ngx_ws_sub_t;
