@@ -1,0 +1,310 @@
+package Test::NgxWs::Channels;
+
+# Helpers shared by the channel tests (t/200-channels-*.t to
+# t/204-channels-*.t): the plan count of a file's blocks, the master and
+# worker pids, a plain HTTP client for the ws_publisher endpoint, opening
+# subscribers until both workers hold some, and checks on the frames the
+# subscribers receive and on their closing.  All are exported, so the .t
+# files call them unqualified; what only one file needs stays in that file.
+
+use strict;
+use warnings;
+
+use Digest::MD5 ();
+use Exporter 'import';
+use IO::Select ();
+use IO::Socket::INET ();
+use Test::More ();
+use Time::HiRes ();
+
+use Test::NgxWs::Client ();
+use WsFrame ();
+
+our $VERSION = '0.01';
+
+our @EXPORT = qw(
+    sum checks master_pid workers_of http publish answer client spread
+    both_workers_ok wait_unsubscribed desc first_diff read_frames
+    all_got_ok close_all_ok t
+);
+
+# The sum of the numbers.
+sub sum { my $n = 0; $n += $_ for @_; $n }
+
+# The tests the blocks of the calling file make: one per request for the
+# status, plus one per response_body, grep_error_log_out, response_headers
+# line and error_log / no_error_log pattern.  The blocks are the caller's
+# (blocks() of Test::Base, exported into the .t file by
+# Test::Nginx::Socket).
+sub checks {
+    my $pkg = caller;
+    my $blocks = $pkg->can('blocks') or die "checks: $pkg has no blocks()\n";
+    my $n = 0;
+
+    for my $block ($blocks->()) {
+        my $req = $block->request;
+        my $reqs = ref $req eq 'ARRAY' ? @$req : 1;
+        my $per = 1 + (defined $block->response_body ? 1 : 0)
+                  + (defined $block->grep_error_log_out ? 1 : 0);
+
+        for my $v (grep { defined } $block->response_headers,
+                   $block->error_log, $block->no_error_log)
+        {
+            $per += ref $v eq 'ARRAY' ? @$v
+                  : ref $v ? 1
+                  : scalar(my @l = split /\n/, $v);
+        }
+
+        $n += $reqs * $per;
+    }
+
+    return $n;
+}
+
+# The pid of the test's nginx master.
+sub master_pid {
+    my $file = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid";
+    open my $fh, '<', $file or die "$file: $!";
+    chomp(my $pid = <$fh>);
+    return $pid;
+}
+
+# The live worker processes of the master.
+sub workers_of {
+    my ($ppid) = @_;
+    my @pids;
+
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        my ($pid, $state, $parent) = $line =~ /^(\d+) \(.*\) (\S) (\d+) /s
+            or next;
+        push @pids, $pid if $parent == $ppid && $state ne 'Z';
+    }
+
+    return sort { $a <=> $b } @pids;
+}
+
+# A plain HTTP/1.1 request on a new connection; returns a hash with status,
+# headers (lower-case names) and body.  Options: body, type (Content-Type).
+sub http {
+    my ($method, $uri, %o) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $ENV{TEST_NGINX_SERVER_PORT},
+                                  Proto => 'tcp', Timeout => 3)
+        or die "connect: $!";
+    binmode $s;
+
+    my $body = $o{body} // '';
+    my $req = "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
+              . "Connection: close\r\n";
+    $req .= "Content-Type: $o{type}\r\n" if defined $o{type};
+    $req .= 'Content-Length: ' . length($body) . "\r\n"
+        if $method eq 'POST' || length $body;
+    $req .= "\r\n" . $body;
+
+    my $off = 0;
+    while ($off < length $req) {
+        my $n = syswrite $s, $req, length($req) - $off, $off;
+        die "write: $!" unless defined $n;
+        $off += $n;
+    }
+
+    my ($buf, $sel) = ('', IO::Select->new($s));
+    my $deadline = Time::HiRes::time() + 3;
+
+    while ((my $left = $deadline - Time::HiRes::time()) > 0) {
+        last unless $sel->can_read($left);
+        my $n = sysread $s, $buf, 65536, length $buf;
+        last unless $n;
+    }
+
+    close $s;
+
+    my $end = index $buf, "\r\n\r\n";
+    return { status => 0, headers => {}, body => $buf } if $end < 0;
+
+    my ($status_line, @lines) = split /\r\n/, substr($buf, 0, $end);
+    my %h;
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*?)\s*$/ or next;
+        $h{lc $k} = $v;
+    }
+
+    my $rbody = substr $buf, $end + 4;
+
+    if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        my $out = '';
+        while ($rbody =~ s/\A([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+            my $len = hex $1;
+            last if $len == 0;
+            $out .= substr $rbody, 0, $len, '';
+            $rbody =~ s/\A\r\n//;
+        }
+        $rbody = $out;
+    }
+
+    my ($status) = $status_line =~ m{^HTTP/1\.\d (\d{3})};
+
+    return { status => $status // 0, headers => \%h, body => $rbody };
+}
+
+sub publish {
+    my ($channel, $body, %o) = @_;
+    return http('POST', "/pub?channel=$channel" . ($o{args} // ''),
+                body => $body,
+                exists $o{type} ? (type => $o{type}) : (type => 'text/plain'));
+}
+
+# "200 application/json BODY", to compare publisher answers in one string;
+# the body ends with a newline, which is left out.
+sub answer {
+    my ($r) = @_;
+    my $body = $r->{body};
+    $body =~ s/\n\z// or $body .= ' (no final newline)';
+    return "$r->{status} " . ($r->{headers}{'content-type'} // '-')
+           . " $body";
+}
+
+sub client {
+    my ($path) = @_;
+    return Test::NgxWs::Client->new(path => $path, timeout => 3);
+}
+
+# Opens connections to $path until there are at least $n and each worker
+# holds at least $min of them (at most $n + 200 attempts); returns them.
+sub spread {
+    my ($path, $n, $min) = @_;
+
+    my @workers = workers_of(master_pid());
+    my (@c, %per);
+
+    while (@c < $n || grep { ($per{$_} // 0) < $min } @workers) {
+        last if @c >= $n + 200;
+        my $c = client($path);
+        push @c, $c;
+        $per{ $c->header('X-Worker') // '?' }++;
+    }
+
+    return @c;
+}
+
+# Checks that the connections are spread over exactly the master's workers.
+sub both_workers_ok {
+    my ($name, @c) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+    my @workers = workers_of(master_pid());
+    my %per;
+    $per{ $_->header('X-Worker') // '?' }++ for @c;
+
+    Test::More::is(join(' ', sort keys %per), join(' ', @workers),
+                   "$name: the connections are in both workers ("
+                   . join(', ', map { "$_: $per{$_}" } sort keys %per) . ')');
+}
+
+# Waits (at most 2 s) until the channels count no subscribers, so that the
+# block's GET sees the final state; presence itself is tested in
+# 203-channels-publisher.t.
+sub wait_unsubscribed {
+    my $deadline = Time::HiRes::time() + 2;
+
+    for my $ch (@_) {
+        while (Time::HiRes::time() < $deadline) {
+            last if http('GET', "/pub?channel=$ch")->{body}
+                    =~ /"subscribers":0[,}]/;
+            Time::HiRes::sleep(0.01);
+        }
+    }
+}
+
+# A one-line description of frames, to compare sequences.
+sub desc {
+    return join ' | ', map {
+        $_->{opcode} == 8
+            ? 'close ' . ($_->{code} // '-') . ' ' . ($_->{reason} // '')
+            : "$_->{opcode}:" . (length $_->{payload} > 120
+                                 ? 'len=' . length($_->{payload})
+                                          . ' md5=' . Digest::MD5::md5_hex($_->{payload})
+                                 : WsFrame::_escape($_->{payload}))
+    } @_;
+}
+
+# Where two desc() strings differ: the frame counts, the first differing
+# frame, and the whole got string when it is short.
+sub first_diff {
+    my ($got, $want) = @_;
+    my @g = split / \| /, $got;
+    my @w = split / \| /, $want;
+    my $k = 0;
+    $k++ while $k < @g && $k < @w && $g[$k] eq $w[$k];
+
+    return sprintf 'got %d frames, want %d; frame %d is "%s", want "%s"%s',
+           scalar @g, scalar @w, $k, $g[$k] // '(none)', $w[$k] // '(none)',
+           length $got < 600 ? "; got: $got" : '';
+}
+
+# Reads up to $n frames from a connection, until the common deadline.
+sub read_frames {
+    my ($c, $n, $deadline) = @_;
+    my @f;
+
+    while (@f < $n) {
+        my $left = $deadline - Time::HiRes::time();
+        $left = 0.05 if $left < 0.05;
+        my $f = $c->read_frame($left) or last;
+        push @f, $f;
+    }
+
+    return @f;
+}
+
+# Each connection must have received exactly @want (frames given as
+# [opcode, payload]); reports the first connection that did not.
+sub all_got_ok {
+    my ($name, $conns, @want) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+    my $want = desc(map { { opcode => $_->[0], payload => $_->[1] } } @want);
+    my $deadline = Time::HiRes::time() + 5;
+    my $bad;
+
+    for my $i (0 .. $#$conns) {
+        my @got = read_frames($conns->[$i], scalar @want, $deadline);
+        my $got = desc(@got);
+        $bad //= "connection $i: " . first_diff($got, $want) if $got ne $want;
+    }
+
+    Test::More::is($bad // $want, $want, $name);
+}
+
+# Closes the connections (Close 1000 each); every one must answer Close 1000
+# with nothing else before it, then close TCP.
+sub close_all_ok {
+    my ($name, @c) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+    $_->send_close(1000) for @c;
+
+    my $bad;
+
+    for my $i (0 .. $#c) {
+        my ($code) = $c[$i]->wait_close(3);
+        my @extra = $c[$i]->skipped;
+        my $eof = $c[$i]->wait_eof(2);
+        $c[$i]->close;
+
+        if (($code // 0) != 1000 || @extra || !$eof) {
+            $bad //= "connection $i: close " . ($code // 'none')
+                     . ', eof ' . $eof . ', extra frames: ' . desc(@extra);
+        }
+    }
+
+    Test::More::is($bad // 'all closed cleanly', 'all closed cleanly', $name);
+}
+
+# Text frames, as [opcode, payload] for all_got_ok.
+sub t { map { [1, $_] } @_ }
+
+1;
