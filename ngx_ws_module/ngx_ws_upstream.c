@@ -70,6 +70,7 @@ struct ngx_ws_session_s {
     ngx_http_log_handler_pt     request_log_handler;
 
     ngx_str_t                   id;
+    ngx_str_t                   uri;             /* of the handshake */
     ngx_str_t                   subprotocol;
     ngx_array_t                 headers;         /* ngx_table_elt_t */
 
@@ -215,12 +216,15 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
     s->addr_text.data = ngx_pstrdup(pool, &c->addr_text);
     s->server.data = ngx_pstrdup(pool, &r->headers_in.server);
     s->id.data = ngx_pstrdup(pool, &ws->id);
+    s->uri.data = ngx_pstrdup(pool, &r->unparsed_uri);
+    s->uri.len = r->unparsed_uri.len;
     s->subprotocol.data = ngx_pstrdup(pool, &ws->subprotocol);
 
     if (s->sockaddr == NULL || s->local_sockaddr == NULL
         || (c->addr_text.len && s->addr_text.data == NULL)
         || (r->headers_in.server.len && s->server.data == NULL)
         || s->id.data == NULL
+        || (r->unparsed_uri.len && s->uri.data == NULL)
         || (ws->subprotocol.len && s->subprotocol.data == NULL))
     {
         goto failed;
@@ -912,6 +916,8 @@ ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
         != NGX_OK
         || ngx_ws_add_in_header(fr, "X-WS-Connection-Id", s->id.data,
                                 s->id.len)
+           != NGX_OK
+        || ngx_ws_add_in_header(fr, "X-WS-URI", s->uri.data, s->uri.len)
            != NGX_OK)
     {
         return NGX_ERROR;

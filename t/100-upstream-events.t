@@ -93,7 +93,8 @@ my @hs = ('Origin', 'https://app.example', 'Sec-WebSocket-Protocol', 'chat.v1',
           'Cookie', 'session=abc; theme=dark', 'Authorization', 'Bearer t0ken',
           'User-Agent', 'test-client/1.0', 'X-Forwarded-For', '192.0.2.7',
           'Accept-Language', 'en', 'X-Custom', 'one', 'X-Custom', 'two');
-my @id = ('X-WS-Connection-Id', '#1', 'X-WS-Subprotocol', 'chat.v1');
+my @id = ('X-WS-Connection-Id', '#1', 'X-WS-URI', '/ws',
+          'X-WS-Subprotocol', 'chat.v1');
 CORE::join "\n",
 "/app/connect connect #1 proto=chat.v1 "
     . main::hdrs(Host => $app, Connection => 'close', 'Content-Length' => 0,
