@@ -1,0 +1,1184 @@
+#!/usr/bin/python3
+"""Runs the benchmark scenarios of bench/run and writes bench/RESULTS.md.
+
+Called by bench/run after it has installed the packages and built the
+client; see bench/README.md.  Every server under test listens on
+127.0.0.1 only, is started here with its own configuration in a temporary
+directory and stopped by its PID; every load is bounded in connections and
+time.
+"""
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import random
+import re
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+WSBENCH = os.path.join(BENCH, 'wsbench')
+ECHO_EPOLL = os.path.join(BENCH, 'echo-epoll')
+NGINX = os.environ.get('NGINX', '/usr/sbin/nginx')
+MODULE = os.environ.get('WS_MODULE', os.path.join(ROOT, 'build', 'ngx_ws_module.so'))
+MODDIR = '/usr/lib/nginx/modules'
+RESULTS_DIR = os.path.join(BENCH, 'results')
+RESULTS_MD = os.path.join(BENCH, 'RESULTS.md')
+ANALYSIS_MD = os.path.join(BENCH, 'analysis.md')
+
+# the sizes of the runs; bench/run --quick halves the durations
+ECHO_DURATION = 2.0
+ECHO_WARMUP = 0.5
+CONNS_HOLD = 1.0
+FANOUT_DURATION = 2.0
+
+OURS = 'ws_module'
+
+# an echo run during which the rest of the machine used more than this
+# (cores) is made again, at most twice; the least disturbed one is kept
+OTHER_CPU_MAX = 0.3
+
+
+def log(msg):
+    sys.stderr.write('[bench] %s\n' % msg)
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------------------
+# ports, source addresses, /proc
+
+def free_port():
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(('127.0.0.1', port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError('no free port')
+
+
+_src_counter = [0]
+
+
+def source_addrs(n):
+    """Fresh 127.10.x.y client addresses for every client run, so that no
+    run meets the TIME_WAIT sockets of an earlier one."""
+    out = []
+    for _ in range(n):
+        k = _src_counter[0]
+        _src_counter[0] += 1
+        out.append('127.10.%d.%d' % (k // 250, k % 250 + 1))
+    return out
+
+
+def children_of(pid):
+    kids = []
+    for stat in glob.glob('/proc/[0-9]*/stat'):
+        try:
+            with open(stat) as f:
+                data = f.read()
+        except OSError:
+            continue
+        rest = data[data.rfind(')') + 2:].split()
+        if int(rest[1]) == pid:
+            kids.append(int(stat.split('/')[2]))
+    return sorted(kids)
+
+
+def mem_of(pid):
+    """VmRSS, RssAnon, RssShmem and Pss in KiB."""
+    m = {}
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            k, _, v = line.partition(':')
+            if k in ('VmRSS', 'RssAnon', 'RssFile', 'RssShmem'):
+                m[k] = int(v.split()[0])
+    try:
+        with open('/proc/%d/smaps_rollup' % pid) as f:
+            for line in f:
+                if line.startswith('Pss:'):
+                    m['Pss'] = int(line.split()[1])
+    except OSError:
+        m['Pss'] = 0
+    return m
+
+
+def mem_sum(pids):
+    tot = {}
+    for p in pids:
+        for k, v in mem_of(p).items():
+            tot[k] = tot.get(k, 0) + v
+    return tot
+
+
+def machine_busy():
+    with open('/proc/stat') as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / float(os.sysconf('SC_CLK_TCK'))
+
+
+_quiet_waited = [0.0]
+
+
+def wait_quiet(limit=15.0, threshold=0.3):
+    """The machine is shared: before a measurement, wait (a bounded time)
+    until other processes use less than `threshold` cores.  What they used
+    during the measurement is recorded anyway (other_cpu)."""
+    t0 = time.time()
+    while True:
+        b0 = machine_busy()
+        time.sleep(0.5)
+        busy = (machine_busy() - b0) / 0.5
+        if busy < threshold or time.time() - t0 > limit:
+            break
+    waited = time.time() - t0 - 0.5
+    if waited > 0.1:
+        _quiet_waited[0] += waited
+        log('waited %.1f s for other processes to calm down (%.2f cores busy)'
+            % (waited, busy))
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.connect(('127.0.0.1', port))
+            return True
+        except OSError:
+            time.sleep(0.05)
+        finally:
+            s.close()
+    return False
+
+
+# ---------------------------------------------------------------------------
+# the servers under test
+
+NGINX_CONF = """\
+{load_modules}
+worker_processes {workers};
+worker_rlimit_nofile 20000;
+error_log {dir}/error.log warn;
+pid {dir}/nginx.pid;
+
+events {{
+    worker_connections 20000;
+}}
+
+http {{
+    access_log off;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+{http_extra}
+    server {{
+        listen 127.0.0.1:{port} backlog=4096{reuseport};
+{locations}
+    }}
+}}
+"""
+
+
+_running = []
+
+
+def stop_all(signum=None, frame=None):
+    for s in list(_running):
+        s.stop()
+    if signum is not None:
+        log('stopped by signal %d' % signum)
+        sys.exit(1)
+
+
+class Server(object):
+    """One server under test: started, measured, stopped by PID."""
+
+    key = None
+    title = None
+    kinds = ()          # 'echo', 'conns', 'fanout'
+
+    def __init__(self, workers, pin, tmp):
+        self.workers = workers
+        self.pin = pin
+        self.dir = tempfile.mkdtemp(prefix=self.key + '-', dir=tmp)
+        self.port = free_port()
+        self.procs = []
+        self.commands = []
+        self.configs = {}
+        _running.append(self)
+
+    def prefix(self):
+        return ['taskset', '-c', '0'] if self.pin else []
+
+    def spawn(self, argv, env=None, stdout=None):
+        argv = self.prefix() + argv
+        self.commands.append(' '.join(shlex.quote(a) for a in argv))
+        p = subprocess.Popen(argv, env=env, stdout=stdout or subprocess.DEVNULL,
+                             stderr=open(os.path.join(self.dir, 'stderr.log'), 'ab'))
+        self.procs.append(p)
+        return p
+
+    def stop(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in reversed(self.procs):
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs = []
+        if self in _running:
+            _running.remove(self)
+
+    def url(self, what):
+        return 'ws://127.0.0.1:%d/%s' % (self.port, what)
+
+
+class NginxServer(Server):
+    modules = ()
+    http_extra = ''
+    locations = ''
+
+    def conf(self):
+        loads = ''.join('load_module %s;\n' % m for m in self.modules)
+        return NGINX_CONF.format(
+            load_modules=loads, workers=self.workers, dir=self.dir,
+            port=self.port, reuseport=' reuseport' if self.workers > 1 else '',
+            http_extra=self.http_extra.format(dir=self.dir, bench=BENCH,
+                                              port=self.port),
+            locations=self.locations.format(dir=self.dir, bench=BENCH,
+                                            port=self.port,
+                                            backend=getattr(self, 'backend', 0)))
+
+    def start(self):
+        path = os.path.join(self.dir, 'nginx.conf')
+        with open(path, 'w') as f:
+            f.write(self.conf())
+        self.configs['nginx.conf'] = self.conf()
+        self.master = self.spawn([NGINX, '-p', self.dir + '/', '-e',
+                                  self.dir + '/error.log', '-c', path,
+                                  '-g', 'daemon off;'])
+        end = time.time() + 10
+        while time.time() < end:
+            if self.master.poll() is not None:
+                raise RuntimeError('%s: nginx exited: %s' % (
+                    self.key, self.errors()))
+            if len(children_of(self.master.pid)) >= self.workers \
+                    and wait_port(self.port, 0.2):
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError('%s: nginx did not start' % self.key)
+
+    def pids(self):
+        return children_of(self.master.pid)
+
+    def errors(self):
+        try:
+            with open(os.path.join(self.dir, 'error.log')) as f:
+                lines = [l.strip() for l in f
+                         if re.search(r'\[(error|crit|alert|emerg)\]', l)]
+            return lines[-3:]
+        except OSError:
+            return []
+
+
+class WsModule(NginxServer):
+    key = OURS
+    title = 'ngx_ws_module (ws_echo)'
+    kinds = ('echo', 'conns')
+    modules = (MODULE,)
+    locations = """\
+        location /echo {{
+            websocket;
+            ws_echo on;
+        }}"""
+
+
+class WsModuleChannels(NginxServer):
+    """Fan-out through the module's channels (ws_zone, ws_subscribe,
+    ws_publisher), when the build has them."""
+    key = OURS
+    title = 'ngx_ws_module (channels)'
+    kinds = ('fanout',)
+    modules = (MODULE,)
+    http_extra = """\
+    ws_zone bench 64m;
+    keepalive_requests 1000000;
+"""
+    locations = """\
+        location ~ ^/sub/(\\w+)$ {{
+            websocket;
+            ws_subscribe bench $1;
+        }}
+        location = /pub {{
+            ws_publisher bench;
+        }}"""
+
+    def pub_url(self, chan):
+        return 'http://127.0.0.1:%d/pub?channel=%s' % (self.port, chan)
+
+    @classmethod
+    def supported(cls, tmp):
+        """nginx -t accepts the channel directives"""
+        s = cls(1, False, tmp)
+        path = os.path.join(s.dir, 'nginx.conf')
+        with open(path, 'w') as f:
+            f.write(s.conf())
+        p = subprocess.run([NGINX, '-t', '-p', s.dir + '/', '-e', s.dir + '/error.log',
+                            '-c', path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return p.returncode == 0
+
+
+class LuaResty(NginxServer):
+    key = 'lua-resty'
+    title = 'lua-resty-websocket (Debian nginx + lua)'
+    kinds = ('echo', 'conns')
+    modules = (MODDIR + '/ndk_http_module.so', MODDIR + '/ngx_http_lua_module.so')
+    http_extra = """\
+    lua_package_path "/usr/share/lua/5.1/?.lua;;";
+    lua_socket_log_errors off;
+"""
+    locations = """\
+        location /echo {{
+            content_by_lua_file {bench}/servers/lua-echo.lua;
+        }}"""
+
+
+class NodeProxy(NginxServer):
+    key = 'node-ws'
+    title = 'nginx proxy_pass -> Node ws'
+    kinds = ('echo',)
+    locations = """\
+        location /echo {{
+            proxy_pass http://127.0.0.1:{backend};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 600s;
+            proxy_send_timeout 600s;
+        }}"""
+
+    def start(self):
+        self.backend = free_port()
+        env = dict(os.environ, NODE_PATH='/usr/share/nodejs')
+        self.node = self.spawn(['node', os.path.join(BENCH, 'servers', 'ws-echo.js'),
+                                str(self.backend)], env=env)
+        if not wait_port(self.backend, 10):
+            raise RuntimeError('node ws server did not start')
+        NginxServer.start(self)
+
+    def pids(self):
+        return NginxServer.pids(self) + [self.node.pid]
+
+
+class Nchan(NginxServer):
+    key = 'nchan'
+    title = 'nchan (websocket subscribers)'
+    kinds = ('conns', 'fanout')
+    modules = (MODDIR + '/ngx_nchan_module.so',)
+    # nginx closes a keep-alive connection after 1,000 requests by default:
+    # the publisher sends more than that on one connection
+    http_extra = """\
+    keepalive_requests 1000000;
+"""
+    locations = """\
+        location /echo {{
+            nchan_subscriber websocket;
+            nchan_channel_id idle;
+        }}
+        location ~ ^/sub/(\\w+)$ {{
+            nchan_subscriber websocket;
+            nchan_channel_id $1;
+        }}
+        location ~ ^/pub/(\\w+)$ {{
+            nchan_publisher http;
+            nchan_channel_id $1;
+        }}"""
+
+    def pub_url(self, chan):
+        return 'http://127.0.0.1:%d/pub/%s' % (self.port, chan)
+
+
+class EpollC(Server):
+    key = 'epoll-c'
+    title = 'bench/echo-epoll.c (minimal C epoll echo)'
+    kinds = ('echo', 'conns')
+
+    def start(self):
+        self.proc = self.spawn([ECHO_EPOLL, '-w', str(self.workers), str(self.port)])
+        if not wait_port(self.port, 10):
+            raise RuntimeError('echo-epoll did not start')
+        if self.workers > 1:
+            end = time.time() + 5
+            while len(children_of(self.proc.pid)) < self.workers and time.time() < end:
+                time.sleep(0.05)
+
+    def pids(self):
+        return children_of(self.proc.pid) if self.workers > 1 else [self.proc.pid]
+
+    def errors(self):
+        return []
+
+
+SERVERS = {c.key: c for c in (WsModule, LuaResty, NodeProxy, Nchan, EpollC)}
+TITLES_FANOUT = {OURS: WsModuleChannels.title, 'nchan': Nchan.title}
+ECHO_SERVERS = [OURS, 'lua-resty', 'node-ws', 'epoll-c']
+CONNS_SERVERS = [OURS, 'nchan', 'lua-resty', 'epoll-c']
+
+
+# ---------------------------------------------------------------------------
+# running the client
+
+def run_wsbench(argv, pin, timeout):
+    argv = (['taskset', '-c', '1'] if pin else []) + [WSBENCH] + argv
+    cmd = ' '.join(shlex.quote(a) for a in argv)
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout)
+        out = p.stdout.decode('utf-8', 'replace')
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b'').decode('utf-8', 'replace') + '\n(timed out)'
+    res = None
+    for line in out.splitlines():
+        if line.startswith('result '):
+            res = dict(kv.split('=', 1) for kv in line.split()[1:])
+            for k, v in list(res.items()):
+                try:
+                    res[k] = float(v)
+                except ValueError:
+                    pass
+    first_error = re.search(r'^first error: (.*)$', out, re.M)
+    if res is None:
+        res = {'errors': 1.0}
+    res['first_error'] = first_error.group(1) if first_error else ''
+    return cmd, res, out
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+# ---------------------------------------------------------------------------
+# scenarios
+
+def echo_scenario(name, size, runs, tmp, durations):
+    """For 1 and 2 workers: every server is started, then the runs interleave
+    servers and cases so that drift hits them alike."""
+    dur, warm = durations
+    cases = []
+    commands = {}
+    configs = {}
+    for workers in (1, 2):
+        pin = workers == 1
+        servers = []
+        for key in ECHO_SERVERS:
+            s = SERVERS[key](workers, pin, tmp)
+            try:
+                s.start()
+                servers.append(s)
+            except Exception as e:  # a peer that cannot start is reported
+                log('%s: %s' % (key, e))
+                s.stop()
+                for conns in (100, 1000):
+                    cases.append({'workers': workers, 'conns': conns, 'size': size,
+                                  'server': key, 'runs': [],
+                                  'failed': str(e)})
+        results = {}
+        for r in range(runs):
+            for conns in (100, 1000):
+                for s in servers:
+                    pids = s.pids()
+                    argv = ['echo', '-c', str(conns), '-s', str(size),
+                            '-t', str(dur), '-w', str(warm),
+                            '--src', source_addrs(1)[0],
+                            '--server-pids', ','.join(map(str, pids)),
+                            s.url('echo')]
+                    best = None
+                    for attempt in range(3):
+                        wait_quiet()
+                        cmd, res, out = run_wsbench(argv, pin, dur + warm + 60)
+                        if best is None or res.get('other_cpu', 0) < best[1].get('other_cpu', 0):
+                            best = (cmd, res, out)
+                        if res.get('other_cpu', 0) <= OTHER_CPU_MAX:
+                            break
+                        log('%s w%d c%d %s: other processes used %.2f cores: '
+                            'once more' % (name, workers, conns, s.key,
+                                           res.get('other_cpu', 0)))
+                    cmd, res, out = best
+                    log('%s w%d c%d %s run %d: %.0f msg/s p99 %.0f us, '
+                        'server %.2f cores, errors %d %s' % (
+                            name, workers, conns, s.key, r + 1,
+                            res.get('msg_s', 0), res.get('p99_us', 0),
+                            res.get('server_cpu', 0), res.get('errors', 0),
+                            res.get('first_error', '')))
+                    results.setdefault((conns, s.key), []).append(res)
+                    if r == 0:
+                        cmds = commands.setdefault(s.key, {'server': [],
+                                                           'client': []})
+                        if conns == 100:
+                            cmds['client'].append('# %d worker(s)' % workers)
+                            cmds['client'].extend(s.commands)
+                        cmds['client'].append(cmd)
+        for s in servers:
+            errs = s.errors()
+            s.stop()
+            if workers == 1:
+                configs.update({s.key: s.configs.get('nginx.conf', '')})
+            for conns in (100, 1000):
+                cases.append({'workers': workers, 'conns': conns, 'size': size,
+                              'server': s.key,
+                              'runs': results.get((conns, s.key), []),
+                              'server_errors': errs})
+    return {'kind': 'echo', 'size': size, 'cases': cases, 'commands': commands,
+            'configs': configs, 'durations': {'duration': dur, 'warmup': warm}}
+
+
+def conns_scenario(name, conns, workers, runs, tmp, hold):
+    """A fresh server per run: open conns idle connections, hold them,
+    read the workers' memory while held, close."""
+    pin = workers == 1
+    cases = []
+    commands = {}
+    configs = {}
+    for key in CONNS_SERVERS:
+        case = {'workers': workers, 'conns': conns, 'server': key, 'runs': []}
+        for r in range(runs):
+            s = SERVERS[key](workers, pin, tmp)
+            try:
+                s.start()
+            except Exception as e:
+                log('%s: %s' % (key, e))
+                s.stop()
+                case['failed'] = str(e)
+                break
+            try:
+                pids = s.pids()
+                # warm the workers up (first allocations, code pages)
+                run_wsbench(['conns', '-c', '200', '--hold', '0',
+                             '--src', source_addrs(1)[0], s.url('echo')], pin, 60)
+                time.sleep(0.2)
+                before = mem_sum(pids)
+                procs = (conns + 17999) // 18000
+                sample = os.path.join(s.dir, 'held.json')
+                hook = '%s %s sample %s %s' % (
+                    shlex.quote(sys.executable), shlex.quote(os.path.abspath(__file__)),
+                    shlex.quote(sample), ','.join(map(str, pids)))
+                argv = ['conns', '-c', str(conns), '-p', str(procs),
+                        '--src', ','.join(source_addrs(max(procs, (conns + 3999) // 4000))),
+                        '--hold', str(hold), '--timeout', '10',
+                        '--on-hold', hook, s.url('echo')]
+                wait_quiet()
+                cmd, res, out = run_wsbench(argv, pin, 300)
+                try:
+                    with open(sample) as f:
+                        held = json.load(f)
+                except (OSError, ValueError):
+                    held = None
+                if held and res.get('established'):
+                    n = res['established']
+                    for k in ('VmRSS', 'RssAnon', 'RssShmem', 'Pss'):
+                        res['%s_per_conn' % k] = (held.get(k, 0) - before.get(k, 0)) * 1024.0 / n
+                    res['workers_rss_kib_before'] = before.get('VmRSS', 0)
+                    res['workers_rss_kib_held'] = held.get('VmRSS', 0)
+                log('%s %s run %d: %d of %d up in %.2fs (%.0f/s), %.0f B RSS/conn, '
+                    'errors %d %s' % (
+                        name, key, r + 1, res.get('established', 0), conns,
+                        res.get('connect_s', 0), res.get('connect_rate', 0),
+                        res.get('VmRSS_per_conn', 0), res.get('errors', 0),
+                        res.get('first_error', '')))
+                case['runs'].append(res)
+                if r == 0:
+                    commands[key] = {'server': s.commands[:], 'client': [cmd]}
+                    configs[key] = s.configs.get('nginx.conf', '')
+                case['server_errors'] = s.errors()
+            finally:
+                s.stop()
+        cases.append(case)
+    return {'kind': 'conns', 'conns': conns, 'workers': workers, 'cases': cases,
+            'commands': commands, 'configs': configs, 'hold': hold}
+
+
+def fanout_scenario(name, runs, tmp, duration):
+    """nchan, and ngx_ws_module when its build has channels; 1 worker each,
+    the runs interleaved."""
+    cases = []
+    commands = {}
+    configs = {}
+    servers = []
+    ours_ok = WsModuleChannels.supported(tmp)
+    classes = ([WsModuleChannels] if ours_ok else []) + [Nchan]
+    for cls in classes:
+        s = cls(1, True, tmp)
+        try:
+            s.start()
+            servers.append(s)
+        except Exception as e:
+            log('%s: %s' % (cls.key, e))
+            s.stop()
+    results = {}
+    k = 0
+    try:
+        for r in range(runs):
+            for subs in (1000, 10000):
+                for rate in (100, 1000):
+                    for s in servers:
+                        k += 1
+                        chan = 'bench%d' % k
+                        argv = ['fanout', '-c', str(subs), '-s', '64',
+                                '--pub-rate', str(rate), '-t', str(duration),
+                                '--timeout', '5', '--src', ','.join(source_addrs(2)),
+                                '--server-pids', ','.join(map(str, s.pids())),
+                                '--pub', s.pub_url(chan),
+                                'ws://127.0.0.1:%d/sub/%s' % (s.port, chan)]
+                        best = None
+                        for attempt in range(2):
+                            wait_quiet()
+                            cmd, res, out = run_wsbench(argv, True, duration + 120)
+                            if best is None or res.get('other_cpu', 0) < best[1].get('other_cpu', 0):
+                                best = (cmd, res, out)
+                            if res.get('other_cpu', 0) <= OTHER_CPU_MAX:
+                                break
+                            log('%s %s %d subs %d msg/s: other processes used '
+                                '%.2f cores: once more' % (name, s.key, subs, rate,
+                                                          res.get('other_cpu', 0)))
+                            k += 1
+                            chan = 'bench%d' % k
+                            argv[-2] = s.pub_url(chan)
+                            argv[-1] = 'ws://127.0.0.1:%d/sub/%s' % (s.port, chan)
+                        cmd, res, out = best
+                        log('%s %s %d subs %d msg/s run %d: %.0f deliveries/s, '
+                            'p99 %.0f us, losses %d, errors %d %s' % (
+                                name, s.key, subs, rate, r + 1,
+                                res.get('deliveries_s', 0), res.get('p99_us', 0),
+                                res.get('losses', 0), res.get('errors', 0),
+                                res.get('first_error', '')))
+                        results.setdefault((subs, rate, s.key), []).append(res)
+                        if r == 0:
+                            commands.setdefault(s.key, {'server': s.commands[:],
+                                                        'client': []})
+                            commands[s.key]['client'].append(cmd)
+    finally:
+        for s in servers:
+            configs[s.key] = s.configs.get('nginx.conf', '')
+            s.stop()
+    for subs in (1000, 10000):
+        for rate in (100, 1000):
+            for cls in (WsModuleChannels, Nchan):
+                case = {'subscribers': subs, 'rate': rate, 'server': cls.key,
+                        'runs': results.get((subs, rate, cls.key), [])}
+                if cls is WsModuleChannels and not ours_ok:
+                    case['failed'] = 'n/a (channels not implemented)'
+                elif cls.key not in [x.key for x in servers]:
+                    case['failed'] = 'did not start'
+                cases.append(case)
+    return {'kind': 'fanout', 'cases': cases, 'commands': commands,
+            'configs': configs, 'duration': duration}
+
+
+# ---------------------------------------------------------------------------
+# RESULTS.md
+
+def versions():
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, shell=True, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT).stdout.decode().strip()
+        except OSError:
+            return '?'
+
+    def deb(p):
+        return sh("dpkg-query -W -f='${Version}' %s 2>/dev/null" % p) or 'not installed'
+
+    model = ''
+    with open('/proc/cpuinfo') as f:
+        for line in f:
+            if line.startswith('model name'):
+                model = line.split(':', 1)[1].strip()
+                break
+    with open('/proc/meminfo') as f:
+        mem = int(f.readline().split()[1]) // 1024
+    commit = sh('git -C %s rev-parse --short HEAD' % shlex.quote(ROOT))
+    dirty = sh('git -C %s status --porcelain -- ngx_ws_module config' % shlex.quote(ROOT))
+    mtime = ''
+    if os.path.exists(MODULE):
+        mtime = datetime.datetime.fromtimestamp(os.path.getmtime(MODULE)).strftime('%Y-%m-%d %H:%M')
+    return {
+        'cpu': '%d x %s' % (os.cpu_count(), model),
+        'memory': '%d MiB' % mem,
+        'kernel': platform.release(),
+        'os': 'Debian ' + sh('cat /etc/debian_version'),
+        'nofile': sh('ulimit -Hn'),
+        'nginx': sh('%s -v 2>&1' % NGINX).replace('nginx version: ', ''),
+        'ngx_ws_module': '%s%s (build/ngx_ws_module.so of %s)' % (
+            commit, ' + uncommitted changes' if dirty else '', mtime),
+        'libnginx-mod-http-lua': deb('libnginx-mod-http-lua'),
+        'lua-nginx-websocket': deb('lua-nginx-websocket'),
+        'libnginx-mod-nchan': deb('libnginx-mod-nchan'),
+        'nodejs': sh('node --version'),
+        'node-ws': deb('node-ws'),
+        'gcc': sh('gcc --version | head -1'),
+    }
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return 'n/a'
+    if digits == 0:
+        return '{:,.0f}'.format(v)
+    return '{:,.{d}f}'.format(v, d=digits)
+
+
+def ratio(v, ref):
+    if v is None or not ref:
+        return 'n/a'
+    return '%.2f' % (v / ref)
+
+
+def med(case, key):
+    return median([r.get(key) for r in case.get('runs', [])])
+
+
+def errors_of(case):
+    if case.get('failed'):
+        return 'did not start'
+    runs = case.get('runs', [])
+    if not runs:
+        return 'no run'
+    n = sum(int(r.get('errors', 0)) for r in runs)
+    msg = next((r['first_error'] for r in runs if r.get('first_error')), '')
+    return str(n) + (' (%s)' % msg[:80] if n and msg else '')
+
+
+def echo_md(name, sc):
+    out = []
+    d = sc['durations']
+    out.append('Closed loop, one message in flight per connection, binary %d B '
+               'messages; %g s measured after %g s of warm-up; median of %d runs. '
+               '"x ours" divides by ngx_ws_module\'s figure: above 1 is better '
+               'for the peer on msg/s, worse on latency and CPU.\n' % (
+                   sc['size'], d['duration'], d['warmup'],
+                   max([len(c['runs']) for c in sc['cases']] or [0])))
+    out.append('| workers | conns | server | msg/s | x ours | MB/s | p50 us | p90 us '
+               '| p99 us | x ours | p99.9 us | max us | server CPU (cores) '
+               '| server CPU us/msg | x ours | client CPU | other CPU | errors |')
+    out.append('|' + '---|' * 18)
+    for workers in (1, 2):
+        for conns in (100, 1000):
+            rows = [c for c in sc['cases'] if c['workers'] == workers and c['conns'] == conns]
+            ours = next((c for c in rows if c['server'] == OURS), None)
+            ref_m = med(ours, 'msg_s') if ours else None
+            ref_p = med(ours, 'p99_us') if ours else None
+            ref_c = med(ours, 'server_us_per_msg') if ours else None
+            for c in sorted(rows, key=lambda c: ECHO_SERVERS.index(c['server'])):
+                out.append('| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+                    workers, fmt(conns), SERVERS[c['server']].title,
+                    fmt(med(c, 'msg_s')), ratio(med(c, 'msg_s'), ref_m),
+                    fmt(med(c, 'mb_s'), 1), fmt(med(c, 'p50_us')), fmt(med(c, 'p90_us')),
+                    fmt(med(c, 'p99_us')), ratio(med(c, 'p99_us'), ref_p),
+                    fmt(med(c, 'p999_us')), fmt(med(c, 'max_us')),
+                    fmt(med(c, 'server_cpu'), 2), fmt(med(c, 'server_us_per_msg'), 2),
+                    ratio(med(c, 'server_us_per_msg'), ref_c),
+                    fmt(med(c, 'client_cpu'), 2), fmt(med(c, 'other_cpu'), 2),
+                    errors_of(c)))
+    return out
+
+
+def conns_md(name, sc):
+    out = []
+    out.append('%s idle connections to the echo location (nchan: websocket '
+               'subscribers of one channel), %d nginx worker(s)%s, held %g s; a '
+               'fresh server per run, warmed up with 200 connections; median of '
+               '%d runs. Memory is the sum over the server\'s worker processes of '
+               'the growth from before the connections to while they are held, '
+               'divided by the connections: VmRSS (what the issue asks), its '
+               'anonymous and shared-memory parts, and PSS (shared pages split '
+               'between the processes that map them). Kernel socket buffers are '
+               'not in any of them. Connect rate: connections with a completed '
+               'handshake per second, client unthrottled with at most 1,000 '
+               'handshakes in progress per client process.\n' % (
+                   fmt(sc['conns']), sc['workers'],
+                   ' (SO_REUSEPORT listeners)' if sc['workers'] > 1 else '', sc['hold'],
+                   max([len(c['runs']) for c in sc['cases']] or [0])))
+    out.append('| server | established | connect/s | x ours | RSS B/conn | x ours '
+               '| anon B/conn | shm B/conn | PSS B/conn | workers RSS held (MiB) '
+               '| errors |')
+    out.append('|' + '---|' * 11)
+    ours = next((c for c in sc['cases'] if c['server'] == OURS), None)
+    ref_r = med(ours, 'connect_rate') if ours else None
+    ref_m = med(ours, 'VmRSS_per_conn') if ours else None
+    for c in sc['cases']:
+        held = med(c, 'workers_rss_kib_held')
+        out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+            SERVERS[c['server']].title, fmt(med(c, 'established')),
+            fmt(med(c, 'connect_rate')), ratio(med(c, 'connect_rate'), ref_r),
+            fmt(med(c, 'VmRSS_per_conn')), ratio(med(c, 'VmRSS_per_conn'), ref_m),
+            fmt(med(c, 'RssAnon_per_conn')), fmt(med(c, 'RssShmem_per_conn')),
+            fmt(med(c, 'Pss_per_conn')),
+            fmt(held / 1024.0, 1) if held else 'n/a', errors_of(c)))
+    return out
+
+
+def fanout_md(name, sc):
+    out = []
+    if sc.get('failed'):
+        return ['did not run: %s' % sc['failed']]
+    out.append('C subscribers on one channel, a publisher POSTing 64 B messages '
+               'over one keep-alive HTTP connection at R msg/s for %g s; '
+               'delivery latency is from the publisher\'s send time (in the '
+               'message) to the subscriber\'s read; losses are deliveries that '
+               'had not happened 5 s after publishing ended (the same deadline '
+               'for every server): when a server falls behind they are late '
+               'rather than dropped, and the latency shows it; '
+               'median of %d runs; 1 worker, pinned to CPU 0, client on CPU 1. '
+               'CPU is measured while publishing.\n' % (
+                   sc.get('duration', 0),
+                   max([len(c['runs']) for c in sc['cases']] or [0])))
+    out.append('| subscribers | msg/s | server | published | deliveries/s | x ours '
+               '| p50 us | p90 us | p99 us | x ours | p99.9 us | max us | losses '
+               '| duplicates | reordered | server CPU | client CPU | other CPU | errors |')
+    out.append('|' + '---|' * 19)
+    for c in sc['cases']:
+        title = TITLES_FANOUT.get(c['server'], c['server'])
+        if c.get('failed'):
+            out.append('| %s | %s | %s | %s |%s' % (
+                fmt(c['subscribers']), fmt(c['rate']), title, c['failed'],
+                ' |' * 15))
+            continue
+        ours = next((x for x in sc['cases'] if x['server'] == OURS
+                     and x['subscribers'] == c['subscribers']
+                     and x['rate'] == c['rate'] and x.get('runs')), None)
+        out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+            fmt(c['subscribers']), fmt(c['rate']), title, fmt(med(c, 'published')),
+            fmt(med(c, 'deliveries_s')),
+            ratio(med(c, 'deliveries_s'), med(ours, 'deliveries_s') if ours else None),
+            fmt(med(c, 'p50_us')), fmt(med(c, 'p90_us')),
+            fmt(med(c, 'p99_us')),
+            ratio(med(c, 'p99_us'), med(ours, 'p99_us') if ours else None),
+            fmt(med(c, 'p999_us')), fmt(med(c, 'max_us')),
+            fmt(med(c, 'losses')), fmt(med(c, 'duplicates')), fmt(med(c, 'reordered')),
+            fmt(med(c, 'server_cpu'), 2), fmt(med(c, 'client_cpu'), 2),
+            fmt(med(c, 'other_cpu'), 2), errors_of(c)))
+    return out
+
+
+def headline(all_sc):
+    out = []
+    for name in ('echo-32', 'echo-4k'):
+        sc = all_sc.get(name)
+        if not sc:
+            continue
+        for workers in (1, 2):
+            for conns in (100, 1000):
+                rows = {c['server']: c for c in sc['cases']
+                        if c['workers'] == workers and c['conns'] == conns}
+                ours = rows.get(OURS)
+                if not ours or not ours.get('runs'):
+                    continue
+                m = med(ours, 'msg_s')
+                p = med(ours, 'p99_us')
+                cpu = med(ours, 'server_us_per_msg')
+                parts = []
+                ep = rows.get('epoll-c')
+                if ep and ep.get('runs'):
+                    parts.append('%.0f%% of the epoll limit (CPU/msg %.2fx)' % (
+                        100.0 * m / med(ep, 'msg_s'), cpu / med(ep, 'server_us_per_msg')))
+                for k in ('lua-resty', 'node-ws'):
+                    c = rows.get(k)
+                    if c and c.get('runs'):
+                        parts.append('%.2fx %s msg/s, p99 %.2fx, CPU/msg %.2fx' % (
+                            m / med(c, 'msg_s'), k, p / med(c, 'p99_us'),
+                            cpu / med(c, 'server_us_per_msg')))
+                out.append('- %s, %d worker(s), %s conns: %s msg/s, p99 %s us; %s' % (
+                    name, workers, fmt(conns), fmt(m), fmt(p), '; '.join(parts)))
+    for name in ('conns-10k', 'conns-50k'):
+        sc = all_sc.get(name)
+        if not sc:
+            continue
+        rows = {c['server']: c for c in sc['cases']}
+        ours = rows.get(OURS)
+        if not ours or not ours.get('runs'):
+            continue
+        parts = []
+        for k in ('nchan', 'lua-resty', 'epoll-c'):
+            c = rows.get(k)
+            if c and c.get('runs'):
+                parts.append('%s %s B (%.2fx ours)' % (
+                    k, fmt(med(c, 'VmRSS_per_conn')),
+                    med(c, 'VmRSS_per_conn') / med(ours, 'VmRSS_per_conn')))
+        out.append('- %s: ngx_ws_module %s B of worker RSS per idle connection; %s' % (
+            name, fmt(med(ours, 'VmRSS_per_conn')), ', '.join(parts)))
+    sc = all_sc.get('fanout')
+    if sc:
+        for subs in (1000, 10000):
+            for rate in (100, 1000):
+                rows = {c['server']: c for c in sc['cases']
+                        if c['subscribers'] == subs and c['rate'] == rate}
+                ours, nc = rows.get(OURS), rows.get('nchan')
+                if ours and ours.get('failed'):
+                    out.append('- fanout %s subscribers at %s msg/s: ngx_ws_module %s' % (
+                        fmt(subs), fmt(rate), ours['failed']))
+                    break
+                if ours and ours.get('runs') and nc and nc.get('runs'):
+                    out.append('- fanout %s subscribers at %s msg/s: ngx_ws_module %s '
+                               'deliveries/s, p99 %s us, losses %s; nchan %s deliveries/s '
+                               '(%.2fx ours), p99 %s us (%.2fx ours), losses %s' % (
+                                   fmt(subs), fmt(rate), fmt(med(ours, 'deliveries_s')),
+                                   fmt(med(ours, 'p99_us')), fmt(med(ours, 'losses')),
+                                   fmt(med(nc, 'deliveries_s')),
+                                   med(nc, 'deliveries_s') / med(ours, 'deliveries_s'),
+                                   fmt(med(nc, 'p99_us')),
+                                   med(nc, 'p99_us') / med(ours, 'p99_us'),
+                                   fmt(med(nc, 'losses'))))
+    return out
+
+
+SCENARIO_ORDER = ['echo-32', 'echo-4k', 'conns-10k', 'conns-50k', 'fanout']
+TITLES = {
+    'echo-32': 'Echo, 32 B messages',
+    'echo-4k': 'Echo, 4 KiB messages',
+    'conns-10k': 'Idle connections: 10,000, 1 worker',
+    'conns-50k': 'Idle connections: 50,000, 4 workers',
+    'fanout': 'Fan-out: 64 B messages to 1,000 and 10,000 subscribers',
+}
+
+
+def title_of(scenario, key):
+    if scenario == 'fanout':
+        return TITLES_FANOUT.get(key, key)
+    return SERVERS[key].title
+
+
+def write_results():
+    all_sc = {}
+    for name in SCENARIO_ORDER:
+        path = os.path.join(RESULTS_DIR, name + '.json')
+        if os.path.exists(path):
+            with open(path) as f:
+                all_sc[name] = json.load(f)
+
+    md = ['# ngx_ws_module benchmark results', '',
+          'Generated by `bench/run` (see [README.md](README.md) for what each '
+          'scenario measures and how). Every section below carries the date it '
+          'was run; a section is rewritten each time its scenario runs. '
+          'All servers and the client ran on this one machine over loopback; '
+          'the client is `bench/wsbench`, the same for every server.', '']
+
+    md.append('## Headline')
+    md.append('')
+    md.extend(headline(all_sc) or ['(no scenario run yet)'])
+    md.append('')
+
+    if os.path.exists(ANALYSIS_MD):
+        with open(ANALYSIS_MD) as f:
+            md.append(f.read().rstrip())
+            md.append('')
+
+    md.append('## Setup')
+    md.append('')
+    md.append('- 1 worker: the servers (all their processes) are pinned to CPU 0 '
+              'and the client to CPU 1 with `taskset`. 2 or 4 workers: nothing '
+              'is pinned; servers and client share both cores. nginx-based '
+              'servers with several workers, and echo-epoll, use SO_REUSEPORT '
+              'listeners so that connections spread evenly.')
+    md.append('- The Node peer is one Node process behind nginx (`proxy_pass` '
+              'with the Upgrade headers); its CPU figures add the nginx workers '
+              'and the Node process.')
+    md.append('- Every nginx runs with `access_log off`, `error_log ... warn`, '
+              '`worker_connections 20000`, `listen ... backlog=4096`.')
+    md.append('- The machine is shared with other work (other sessions\' test '
+              'suites may run): before each measurement the script waits (at '
+              'most 15 s) until other processes use less than 0.3 cores, and '
+              '"other CPU" is what the rest of the machine used during the '
+              'measurement (from /proc/stat, minus the server and the client; '
+              'it includes some of the kernel\'s own network work, ~0.1 on a '
+              'quiet machine). An echo run during which it exceeded %.1f is '
+              'made again, at most twice (a fan-out run once), keeping the '
+              'least disturbed. A '
+              'figure with a high "other CPU" was disturbed all the same.'
+              % OTHER_CPU_MAX)
+    md.append('- "server CPU" is user+system time of the server processes over '
+              'the measured seconds (from /proc/PID/stat), in cores; per message '
+              'it includes the kernel\'s TCP work for that process. The client '
+              'needs about as much CPU per message as a server, so at one '
+              'client process the fastest servers are client-bound and their '
+              'msg/s converge: CPU per message then tells them apart.')
+    md.append('')
+    for name in SCENARIO_ORDER:
+        sc = all_sc.get(name)
+        if not sc:
+            continue
+        md.append('## %s' % TITLES[name])
+        md.append('')
+        md.append('Run %s, `bench/run %s`%s, ngx_ws_module %s.' % (
+            sc.get('date', '?'), name,
+            ' (--quick)' if sc.get('quick') else '',
+            sc.get('versions', {}).get('ngx_ws_module', '?')))
+        if sc.get('module_changed'):
+            md.append('')
+            md.append('**The module was rebuilt during this run** (at its end: %s): '
+                      'servers started after the rebuild loaded the new build.'
+                      % sc['module_changed'])
+        md.append('')
+        if sc['kind'] == 'echo':
+            md.extend(echo_md(name, sc))
+        elif sc['kind'] == 'conns':
+            md.extend(conns_md(name, sc))
+        else:
+            md.extend(fanout_md(name, sc))
+        md.append('')
+
+    md.append('## Machine and versions')
+    md.append('')
+    v = None
+    for name in SCENARIO_ORDER:
+        if name in all_sc and all_sc[name].get('versions'):
+            v = all_sc[name]['versions']
+    for k, val in (v or versions()).items():
+        md.append('- %s: %s' % (k, val))
+    md.append('')
+
+    md.append('## Commands')
+    md.append('')
+    md.append('The exact commands of the first run of each scenario (ports, '
+              'temporary directories and source addresses change from run to '
+              'run). Server configurations follow.')
+    md.append('')
+    for name in SCENARIO_ORDER:
+        sc = all_sc.get(name)
+        if not sc or not sc.get('commands'):
+            continue
+        md.append('### %s' % name)
+        md.append('')
+        md.append('```sh')
+        for key, c in sc['commands'].items():
+            md.append('# %s' % title_of(name, key))
+            for line in c['server']:
+                md.append(line)
+            for line in c['client']:
+                md.append(line)
+        md.append('```')
+        md.append('')
+    confs = {}
+    for name in SCENARIO_ORDER:
+        sc = all_sc.get(name)
+        if sc:
+            for key, conf in sc.get('configs', {}).items():
+                if conf and title_of(name, key) not in confs:
+                    confs[title_of(name, key)] = (name, conf)
+    for title, (name, conf) in confs.items():
+        md.append('### nginx.conf of %s (as in %s)' % (title, name))
+        md.append('')
+        md.append('```nginx')
+        md.append(conf.rstrip())
+        md.append('```')
+        md.append('')
+
+    with open(RESULTS_MD, 'w') as f:
+        f.write('\n'.join(md) + '\n')
+    log('wrote %s' % RESULTS_MD)
+
+
+# ---------------------------------------------------------------------------
+
+def cmd_sample(args):
+    """--on-hold hook: the memory of the given processes, as JSON."""
+    pids = [int(p) for p in args.pids.split(',') if p]
+    with open(args.out, 'w') as f:
+        json.dump(mem_sum(pids), f)
+
+
+def main():
+    ap = argparse.ArgumentParser(prog='bench/run')
+    ap.add_argument('--runs', type=int, default=3)
+    ap.add_argument('--quick', action='store_true',
+                    help='half the durations (a first look, not for RESULTS.md)')
+    ap.add_argument('scenario', nargs='+',
+                    help='echo-32 echo-4k conns-10k conns-50k fanout all report')
+    args, rest = ap.parse_known_args()
+
+    if args.scenario and args.scenario[0] == 'sample':
+        sp = argparse.ArgumentParser()
+        sp.add_argument('out')
+        sp.add_argument('pids')
+        cmd_sample(sp.parse_args(args.scenario[1:] + rest))
+        return 0
+
+    names = []
+    for s in args.scenario:
+        if s == 'all':
+            names.extend(SCENARIO_ORDER)
+        elif s in SCENARIO_ORDER or s == 'report':
+            names.append(s)
+        else:
+            ap.error('unknown scenario %s' % s)
+
+    if args.runs < 1:
+        ap.error('--runs must be at least 1')
+
+    k = 0.5 if args.quick else 1.0
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    t0 = time.time()
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGHUP, stop_all)
+
+    with tempfile.TemporaryDirectory(prefix='wsbench-') as tmp:
+        for name in names:
+            if name == 'report':
+                continue
+            log('scenario %s' % name)
+            ts = time.time()
+            date0 = datetime.datetime.now().strftime('%Y-%m-%d %H:%M %Z').strip()
+            versions0 = versions()
+            if name == 'echo-32':
+                sc = echo_scenario(name, 32, args.runs, tmp, (ECHO_DURATION * k, ECHO_WARMUP))
+            elif name == 'echo-4k':
+                sc = echo_scenario(name, 4096, args.runs, tmp, (ECHO_DURATION * k, ECHO_WARMUP))
+            elif name == 'conns-10k':
+                sc = conns_scenario(name, 10000, 1, args.runs, tmp, CONNS_HOLD)
+            elif name == 'conns-50k':
+                sc = conns_scenario(name, 50000, 4, args.runs, tmp, CONNS_HOLD)
+            else:
+                sc = fanout_scenario(name, args.runs, tmp, FANOUT_DURATION * k)
+            sc['date'] = date0
+            sc['versions'] = versions0
+            if versions()['ngx_ws_module'] != versions0['ngx_ws_module']:
+                sc['module_changed'] = versions()['ngx_ws_module']
+            sc['quick'] = args.quick
+            sc['runs'] = args.runs
+            sc['seconds'] = round(time.time() - ts, 1)
+            sc['waited_for_quiet'] = round(_quiet_waited[0], 1)
+            _quiet_waited[0] = 0.0
+            with open(os.path.join(RESULTS_DIR, name + '.json'), 'w') as f:
+                json.dump(sc, f, indent=1, sort_keys=True)
+            log('scenario %s took %.0f s' % (name, time.time() - ts))
+        stop_all()
+
+    write_results()
+    log('total %.0f s' % (time.time() - t0))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,2517 @@
+/*
+ * wsbench: a WebSocket (RFC 6455) load client for loopback benchmarks.
+ *
+ *   wsbench echo   [options] ws://127.0.0.1:PORT/path
+ *   wsbench conns  [options] ws://127.0.0.1:PORT/path
+ *   wsbench fanout [options] --pub URL ws://127.0.0.1:PORT/sub-path
+ *
+ * One epoll loop per client process, non-blocking sockets, TCP_NODELAY.
+ * A correct client: every frame masked with a fresh key, the handshake's
+ * status, Upgrade and Sec-WebSocket-Accept checked, Pings answered with
+ * Pongs, fragmented server messages reassembled, messages optionally sent
+ * fragmented, and the close handshake done at the end.
+ *
+ * Several client processes (--procs) share the load; each may bind its own
+ * 127.0.0.x source address (--src) so that more connections than one
+ * process's file limit or one address's ephemeral ports can be opened.
+ * The parent starts them together and merges their counters and latency
+ * histograms.  Only loopback targets are accepted.
+ *
+ * The last line printed is "result key=value ...", meant for scripts.
+ */
+
+#define _GNU_SOURCE
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wsproto.h"
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT  24
+#endif
+
+#define MODE_ECHO    1
+#define MODE_CONNS   2
+#define MODE_FANOUT  3
+
+#define MAX_PROCS    64
+#define MAX_SRC      64
+#define MAX_MSG      (16 * 1024 * 1024)
+
+/* ------------------------------------------------------------------ */
+/* options                                                             */
+
+typedef struct {
+    int          mode;
+    const char  *url;
+    struct sockaddr_in  dst;
+    char         host[64];
+    char         path[512];
+
+    int          conns;
+    size_t       size;
+    int          depth;
+    int          pipeline;
+    double       duration;
+    double       warmup;
+    int          frag;
+    int          text;
+    double       rate;          /* new connections per second, 0: no limit */
+    int          max_pending;   /* handshakes in progress at once */
+    double       hold;
+    double       timeout;       /* connect + handshake, drain, close */
+    int          procs;
+    struct in_addr  src[MAX_SRC];
+    int          nsrc;
+    const char  *on_hold;
+    int          smoke;
+    pid_t        server_pids[64];
+    int          nserver_pids;
+
+    /* fan-out */
+    const char  *pub_url;
+    int          pub_ws;
+    struct sockaddr_in  pub_dst;
+    char         pub_host[64];
+    char         pub_path[512];
+    double       pub_rate;
+} opts_t;
+
+static opts_t  o;
+
+/* ------------------------------------------------------------------ */
+/* time, random                                                        */
+
+static inline uint64_t
+now_ns(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+static uint64_t  rnd_state = 88172645463325252ull;
+
+static inline uint64_t
+rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+/* ------------------------------------------------------------------ */
+/* log-linear histogram of nanoseconds (HDR-like, < 0.8% bucket width) */
+
+#define H_SUB_BITS  7
+#define H_SUB       (1 << H_SUB_BITS)
+#define H_MAX_EXP   44
+#define H_BUCKETS   ((H_MAX_EXP - H_SUB_BITS + 2) * H_SUB)
+
+typedef struct {
+    uint64_t  count[H_BUCKETS];
+    uint64_t  n;
+    uint64_t  max;
+    uint64_t  min;
+    double    sum;
+} hist_t;
+
+static inline unsigned
+h_index(uint64_t v)
+{
+    int  e;
+
+    if (v < H_SUB) {
+        return (unsigned) v;
+    }
+
+    e = 63 - __builtin_clzll(v);
+    if (e > H_MAX_EXP) {
+        return H_BUCKETS - 1;
+    }
+
+    return (unsigned) ((e - H_SUB_BITS + 1) * H_SUB
+                       + ((v >> (e - H_SUB_BITS)) - H_SUB));
+}
+
+/* the middle of a bucket */
+static uint64_t
+h_value(unsigned idx)
+{
+    unsigned  b, s, e;
+    uint64_t  lo, w;
+
+    if (idx < H_SUB) {
+        return idx;
+    }
+
+    b = idx / H_SUB;
+    s = idx % H_SUB;
+    e = b + H_SUB_BITS - 1;
+    w = 1ull << (e - H_SUB_BITS);
+    lo = (uint64_t) (H_SUB + s) << (e - H_SUB_BITS);
+    return lo + w / 2;
+}
+
+static inline void
+h_record(hist_t *h, uint64_t v)
+{
+    h->count[h_index(v)]++;
+    h->n++;
+    h->sum += (double) v;
+    if (v > h->max) {
+        h->max = v;
+    }
+    if (h->min == 0 || v < h->min) {
+        h->min = v;
+    }
+}
+
+static void
+h_merge(hist_t *to, const hist_t *from)
+{
+    unsigned  i;
+
+    for (i = 0; i < H_BUCKETS; i++) {
+        to->count[i] += from->count[i];
+    }
+
+    to->n += from->n;
+    to->sum += from->sum;
+    if (from->max > to->max) {
+        to->max = from->max;
+    }
+    if (from->n && (to->min == 0 || from->min < to->min)) {
+        to->min = from->min;
+    }
+}
+
+static uint64_t
+h_percentile(const hist_t *h, double p)
+{
+    uint64_t  rank, seen = 0, v;
+    unsigned  i;
+
+    if (h->n == 0) {
+        return 0;
+    }
+
+    rank = (uint64_t) ceil(p / 100.0 * (double) h->n);
+    if (rank < 1) {
+        rank = 1;
+    }
+
+    for (i = 0; i < H_BUCKETS; i++) {
+        seen += h->count[i];
+        if (seen >= rank) {
+            v = h_value(i);
+            return v > h->max ? h->max : v;
+        }
+    }
+
+    return h->max;
+}
+
+/* ------------------------------------------------------------------ */
+/* what a client process reports to the parent                        */
+
+typedef struct {
+    uint32_t  kind;            /* 1: connected, 2: finished */
+    uint32_t  proc;
+
+    uint64_t  attempted;
+    uint64_t  established;
+    uint64_t  connect_fail;
+    uint64_t  handshake_fail;
+    double    connect_secs;    /* first connect to last 101 */
+
+    uint64_t  messages;        /* echoes (or deliveries) counted */
+    uint64_t  bytes;
+    uint64_t  sent;
+    uint64_t  bad_echo;
+    uint64_t  lost;            /* not echoed before the drain timeout */
+    uint64_t  proto_err;
+    uint64_t  server_closed;   /* closed by the server before the end */
+    uint64_t  pongs_ok;        /* smoke: Pong matched our Ping */
+    uint64_t  pings_answered;  /* server Pings we answered */
+    uint64_t  close_clean;     /* close handshake completed */
+    uint64_t  close_timeout;
+
+    uint64_t  published;
+    uint64_t  pub_errors;
+    uint64_t  duplicates;
+    uint64_t  reordered;
+    uint64_t  unique;
+    uint64_t  out_of_range;
+    uint64_t  late;            /* fan-out: delivered after the deadline */
+    uint64_t  t_first;         /* fan-out: first and last delivery */
+    uint64_t  t_last;
+
+    char      first_error[160];
+    hist_t    h;
+} result_t;
+
+static result_t  res;
+
+static void
+note_error(const char *fmt, ...)
+{
+    va_list  ap;
+
+    if (res.first_error[0]) {
+        return;
+    }
+
+    va_start(ap, fmt);
+    vsnprintf(res.first_error, sizeof(res.first_error), fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* connections                                                         */
+
+enum {
+    C_IDLE = 0, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSING, C_CLOSED
+};
+
+typedef struct conn_s  conn_t;
+
+struct conn_s {
+    int        fd;
+    int        state;
+    int        id;
+    int        is_pub;        /* fan-out publisher */
+    int        http_pub;      /* ... over HTTP POST */
+
+    uint8_t   *rbuf;
+    size_t     rpos, rlen, rcap;
+    uint8_t   *wbuf;
+    size_t     wpos, wlen, wcap;
+
+    uint64_t   deadline;      /* handshake or close */
+    char       key[32];
+
+    /* a message from the server being reassembled */
+    uint8_t   *msg;
+    size_t     msg_len, msg_cap;
+    int        msg_op;
+    int        in_msg;
+
+    /* echo */
+    uint64_t  *ts;            /* send times, a ring of depth */
+    unsigned   ts_head, ts_n;
+    uint64_t   send_seq, recv_seq;
+    int        ping_wait;     /* smoke: waiting for our Pong */
+
+    /* fan-out subscriber */
+    uint8_t   *seen;          /* bitmap of received sequence numbers */
+    uint64_t   max_seq;
+    int        any_seq;
+    int        pub_inflight;
+
+    int        close_sent;
+    int        close_rcvd;
+    int        counted;
+};
+
+static int       ep;
+static conn_t   *conns;
+static int       nconns;
+static uint8_t  *pattern;
+static int       sending = 0;       /* echo: keep the loop going */
+static uint64_t  t_measure0, t_measure1;
+static uint64_t  now;
+static uint64_t  seen_cap;          /* fan-out bitmap size, in messages */
+static uint64_t  sub_deadline;      /* fan-out: deliveries after it are lost */
+
+static void conn_fail(conn_t *c, int closed_by_server);
+static void conn_flush(conn_t *c);
+
+static void
+die(const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    fprintf(stderr, "wsbench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(2);
+}
+
+static void *
+xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n);
+    if (p == NULL && n) {
+        die("out of memory");
+    }
+    return p;
+}
+
+static void
+wreserve(conn_t *c, size_t n)
+{
+    size_t  cap;
+
+    if (c->wpos && c->wpos == c->wlen) {
+        c->wpos = c->wlen = 0;
+    }
+
+    if (c->wlen + n <= c->wcap) {
+        return;
+    }
+
+    if (c->wpos) {
+        memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
+        c->wlen -= c->wpos;
+        c->wpos = 0;
+        if (c->wlen + n <= c->wcap) {
+            return;
+        }
+    }
+
+    cap = c->wcap ? c->wcap : 1024;
+    while (cap < c->wlen + n) {
+        cap *= 2;
+    }
+
+    c->wbuf = xrealloc(c->wbuf, cap);
+    c->wcap = cap;
+}
+
+/* appends one masked client frame */
+static void
+put_frame(conn_t *c, int fin, int op, const uint8_t *p, size_t n)
+{
+    uint8_t   *h;
+    uint32_t   key32;
+    uint8_t    key[4];
+    size_t     hl;
+
+    wreserve(c, n + 14);
+    h = c->wbuf + c->wlen;
+    h[0] = (uint8_t) ((fin ? 0x80 : 0) | op);
+
+    if (n < 126) {
+        h[1] = (uint8_t) (0x80 | n);
+        hl = 2;
+    } else if (n < 65536) {
+        h[1] = 0x80 | 126;
+        h[2] = (uint8_t) (n >> 8);
+        h[3] = (uint8_t) n;
+        hl = 4;
+    } else {
+        int  i;
+
+        h[1] = 0x80 | 127;
+        for (i = 0; i < 8; i++) {
+            h[2 + i] = (uint8_t) ((uint64_t) n >> (56 - 8 * i));
+        }
+        hl = 10;
+    }
+
+    key32 = (uint32_t) rnd();
+    memcpy(key, &key32, 4);
+    memcpy(h + hl, key, 4);
+    hl += 4;
+
+    ws_mask(h + hl, p, n, key, 0);
+    c->wlen += hl + n;
+}
+
+/* seq is written in the first 8 bytes of a message of 8 bytes or more */
+static void
+encode_seq(uint8_t *p, uint64_t seq)
+{
+    static const char  a32[] = "abcdefghijklmnopqrstuvwxyz012345";
+    int                i;
+
+    if (o.text) {
+        for (i = 0; i < 8; i++) {
+            p[i] = (uint8_t) a32[(seq >> (5 * i)) & 31];
+        }
+    } else {
+        memcpy(p, &seq, 8);
+    }
+}
+
+static void
+send_message(conn_t *c, uint64_t seq)
+{
+    uint8_t  stackbuf[4096], *m;
+    size_t   i, part, off;
+    int      op = o.text ? 1 : 2;
+
+    m = (o.size <= sizeof(stackbuf)) ? stackbuf : xrealloc(NULL, o.size);
+    memcpy(m, pattern, o.size);
+    if (o.size >= 8) {
+        encode_seq(m, seq);
+    }
+
+    if (o.frag <= 1) {
+        put_frame(c, 1, op, m, o.size);
+
+    } else {
+        part = o.size / (size_t) o.frag;
+        off = 0;
+        for (i = 0; i < (size_t) o.frag; i++) {
+            size_t  n = (i + 1 == (size_t) o.frag) ? o.size - off : part;
+
+            put_frame(c, i + 1 == (size_t) o.frag, i == 0 ? op : 0,
+                      m + off, n);
+            off += n;
+        }
+    }
+
+    if (m != stackbuf) {
+        free(m);
+    }
+
+    c->ts[(c->ts_head + c->ts_n) % (unsigned) o.depth] = now;
+    c->ts_n++;
+    res.sent++;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+ep_add(conn_t *c)
+{
+    struct epoll_event  ev;
+
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = c;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+        die("epoll_ctl: %s", strerror(errno));
+    }
+}
+
+static int  pending = 0;     /* connecting or handshaking */
+
+static void
+conn_start(conn_t *c, const struct sockaddr_in *dst, struct in_addr *src)
+{
+    int                 fd, one = 1;
+    struct sockaddr_in  sa;
+
+    res.attempted++;
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        note_error("socket: %s", strerror(errno));
+        res.connect_fail++;
+        c->state = C_CLOSED;
+        return;
+    }
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    if (src) {
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_addr = *src;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+            note_error("bind: %s", strerror(errno));
+            res.connect_fail++;
+            close(fd);
+            c->state = C_CLOSED;
+            return;
+        }
+    }
+
+    if (connect(fd, (const struct sockaddr *) dst, sizeof(*dst)) < 0
+        && errno != EINPROGRESS)
+    {
+        note_error("connect: %s", strerror(errno));
+        res.connect_fail++;
+        close(fd);
+        c->state = C_CLOSED;
+        return;
+    }
+
+    c->fd = fd;
+    c->state = C_CONNECTING;
+    c->deadline = now + (uint64_t) (o.timeout * 1e9);
+    pending++;
+    ep_add(c);
+}
+
+static void
+send_handshake(conn_t *c, const char *host, const char *path)
+{
+    uint8_t  k[16];
+    uint64_t r1 = rnd(), r2 = rnd();
+    int      n;
+
+    memcpy(k, &r1, 8);
+    memcpy(k + 8, &r2, 8);
+    ws_base64(k, 16, c->key);
+
+    wreserve(c, 1024);
+    n = snprintf((char *) c->wbuf + c->wlen, 1024,
+                 "GET %s HTTP/1.1\r\n"
+                 "Host: %s\r\n"
+                 "Upgrade: websocket\r\n"
+                 "Connection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: %s\r\n"
+                 "Sec-WebSocket-Version: 13\r\n"
+                 "\r\n", path, host, c->key);
+    c->wlen += (size_t) n;
+    c->state = C_HANDSHAKE;
+}
+
+static void
+send_pub_request(conn_t *c, uint64_t seq)
+{
+    char     body[4096];
+    size_t   n = o.size;
+    int      hn;
+
+    if (n > sizeof(body)) {
+        n = sizeof(body);
+    }
+
+    /* "%016llx%016llx" sequence and send time, then padding */
+    memset(body, 'x', n);
+    {
+        char  tmp[40];
+
+        snprintf(tmp, sizeof(tmp), "%016llx%016llx",
+                 (unsigned long long) seq, (unsigned long long) now);
+        memcpy(body, tmp, n < 32 ? n : 32);
+    }
+
+    if (c->http_pub) {
+        wreserve(c, 1024 + n);
+        hn = snprintf((char *) c->wbuf + c->wlen, 1024,
+                      "POST %s HTTP/1.1\r\n"
+                      "Host: %s\r\n"
+                      "Content-Type: text/plain\r\n"
+                      "Content-Length: %zu\r\n"
+                      "\r\n", o.pub_path, o.pub_host, n);
+        c->wlen += (size_t) hn;
+        memcpy(c->wbuf + c->wlen, body, n);
+        c->wlen += n;
+        c->pub_inflight++;
+
+    } else {
+        put_frame(c, 1, 1, (uint8_t *) body, n);
+    }
+
+    res.published++;
+}
+
+/* 0: need more, 1: ok, -1: bad */
+static int
+check_handshake(conn_t *c)
+{
+    uint8_t  *p = c->rbuf + c->rpos, *end, *line, *eol;
+    size_t    n = c->rlen - c->rpos;
+    char      want[32];
+    int       status_ok = 0, upgrade_ok = 0, accept_ok = 0;
+
+    end = memmem(p, n, "\r\n\r\n", 4);
+    if (end == NULL) {
+        if (n > 16384) {
+            note_error("handshake response too long");
+            return -1;
+        }
+        return 0;
+    }
+
+    ws_accept_key(c->key, strlen(c->key), want);
+
+    if (n >= 12 && memcmp(p, "HTTP/1.1 101", 12) == 0) {
+        status_ok = 1;
+    }
+
+    for (line = p; line < end; line = eol + 2) {
+        eol = memmem(line, (size_t) (end + 2 - line), "\r\n", 2);
+        if (eol == NULL) {
+            break;
+        }
+
+        if (eol - line > 21
+            && strncasecmp((char *) line, "Sec-WebSocket-Accept:", 21) == 0)
+        {
+            uint8_t  *v = line + 21;
+
+            while (v < eol && (*v == ' ' || *v == '\t')) {
+                v++;
+            }
+            if ((size_t) (eol - v) >= 28 && memcmp(v, want, 28) == 0) {
+                accept_ok = 1;
+            }
+
+        } else if (eol - line > 8
+                   && strncasecmp((char *) line, "Upgrade:", 8) == 0)
+        {
+            if (memmem(line + 8, (size_t) (eol - line - 8), "ebsocket", 8)) {
+                upgrade_ok = 1;
+            }
+        }
+    }
+
+    if (!(status_ok && upgrade_ok && accept_ok)) {
+        int  l = 0;
+
+        while (l < 60 && p + l < end && p[l] != '\r') {
+            l++;
+        }
+        note_error("bad handshake response: \"%.*s\"%s%s", l, (char *) p,
+                   upgrade_ok ? "" : " (no Upgrade: websocket)",
+                   accept_ok ? "" : " (bad Sec-WebSocket-Accept)");
+        return -1;
+    }
+
+    c->rpos += (size_t) (end + 4 - p);
+    return 1;
+}
+
+/* HTTP publisher: consume complete responses; 0 more, -1 bad */
+static int
+parse_http_responses(conn_t *c)
+{
+    for ( ;; ) {
+        uint8_t  *p = c->rbuf + c->rpos, *end, *cl;
+        size_t    n = c->rlen - c->rpos, hl, bl = 0;
+        int       status;
+
+        end = memmem(p, n, "\r\n\r\n", 4);
+        if (end == NULL) {
+            return 0;
+        }
+
+        hl = (size_t) (end + 4 - p);
+        if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0) {
+            note_error("publisher: bad response");
+            return -1;
+        }
+
+        status = atoi((char *) p + 9);
+        cl = memmem(p, hl, "ontent-Length:", 14);
+        if (cl) {
+            bl = (size_t) strtoul((char *) cl + 14, NULL, 10);
+        } else if (memmem(p, hl, "hunked", 6)) {
+            note_error("publisher: chunked responses are not supported");
+            return -1;
+        }
+
+        if (n < hl + bl) {
+            return 0;
+        }
+
+        if (status < 200 || status > 299) {
+            res.pub_errors++;
+            note_error("publisher: HTTP status %d", status);
+        }
+
+        c->rpos += hl + bl;
+        c->pub_inflight--;
+    }
+}
+
+static void
+on_echo(conn_t *c, const uint8_t *p, size_t n)
+{
+    uint64_t  rtt = 0;
+    uint8_t   want[8];
+    int       bad = 0;
+
+    if (c->ts_n == 0) {
+        res.bad_echo++;
+        note_error("unexpected message from the server");
+        return;
+    }
+
+    rtt = now - c->ts[c->ts_head];
+    c->ts_head = (c->ts_head + 1) % (unsigned) o.depth;
+    c->ts_n--;
+
+    if (n != o.size) {
+        bad = 1;
+    } else if (n >= 8) {
+        encode_seq(want, c->recv_seq);
+        if (memcmp(p, want, 8) != 0 || memcmp(p + 8, pattern + 8, n - 8)) {
+            bad = 1;
+        }
+    } else if (memcmp(p, pattern, n) != 0) {
+        bad = 1;
+    }
+
+    c->recv_seq++;
+
+    if (bad) {
+        res.bad_echo++;
+        note_error("echo differs from the message sent (%zu bytes)", n);
+    }
+
+    if (now >= t_measure0 && now < t_measure1) {
+        res.messages++;
+        res.bytes += n;
+        h_record(&res.h, rtt);
+    }
+
+    if (!sending) {
+        return;
+    }
+
+    if (o.pipeline) {
+        if (c->ts_n == 0) {
+            int  i;
+
+            for (i = 0; i < o.depth; i++) {
+                send_message(c, c->send_seq++);
+            }
+        }
+    } else {
+        send_message(c, c->send_seq++);
+    }
+}
+
+static void
+on_delivery(conn_t *c, const uint8_t *p, size_t n)
+{
+    char      tmp[17];
+    uint64_t  seq, ts;
+
+    if (n < 32) {
+        res.bad_echo++;
+        note_error("delivery shorter than 32 bytes");
+        return;
+    }
+
+    if (sub_deadline && now > sub_deadline) {
+        res.late++;             /* counted among the losses */
+        return;
+    }
+
+    memcpy(tmp, p, 16); tmp[16] = 0;
+    seq = strtoull(tmp, NULL, 16);
+    memcpy(tmp, p + 16, 16); tmp[16] = 0;
+    ts = strtoull(tmp, NULL, 16);
+
+    res.messages++;
+    res.bytes += n;
+    h_record(&res.h, now > ts ? now - ts : 0);
+    if (res.t_first == 0) {
+        res.t_first = now;
+    }
+    res.t_last = now;
+
+    if (seq >= seen_cap) {
+        res.out_of_range++;
+        return;
+    }
+
+    if (c->seen[seq >> 3] & (1u << (seq & 7))) {
+        res.duplicates++;
+        return;
+    }
+
+    c->seen[seq >> 3] |= (uint8_t) (1u << (seq & 7));
+    res.unique++;
+
+    if (c->any_seq && seq < c->max_seq) {
+        res.reordered++;
+    }
+
+    if (!c->any_seq || seq > c->max_seq) {
+        c->max_seq = seq;
+        c->any_seq = 1;
+    }
+}
+
+static void
+on_message(conn_t *c, int op, const uint8_t *p, size_t n)
+{
+    (void) op;
+
+    if (o.mode == MODE_ECHO) {
+        on_echo(c, p, n);
+    } else if (o.mode == MODE_FANOUT && !c->is_pub) {
+        on_delivery(c, p, n);
+    }
+}
+
+static void
+send_close(conn_t *c, int code)
+{
+    uint8_t  b[2] = { 0, 0 };
+
+    if (c->close_sent) {
+        return;
+    }
+
+    c->close_sent = 1;
+    if (code) {
+        b[0] = (uint8_t) (code >> 8);
+        b[1] = (uint8_t) code;
+        put_frame(c, 1, 8, b, 2);
+    } else {
+        put_frame(c, 1, 8, b, 0);
+    }
+}
+
+/* parses server frames; returns -1 when the connection is gone */
+static int
+parse_frames(conn_t *c)
+{
+    for ( ;; ) {
+        uint8_t   *p = c->rbuf + c->rpos;
+        size_t     n = c->rlen - c->rpos, hl = 2;
+        uint64_t   len;
+        int        fin, op;
+
+        if (n < 2) {
+            return 0;
+        }
+
+        fin = p[0] & 0x80;
+        op = p[0] & 0x0f;
+
+        if ((p[0] & 0x70) || (p[1] & 0x80)) {
+            note_error("server sent a frame with RSV bits or a mask");
+            res.proto_err++;
+            conn_fail(c, 0);
+            return -1;
+        }
+
+        len = p[1] & 0x7f;
+        if (len == 126) {
+            if (n < 4) {
+                return 0;
+            }
+            len = (uint64_t) p[2] << 8 | p[3];
+            hl = 4;
+        } else if (len == 127) {
+            int  i;
+
+            if (n < 10) {
+                return 0;
+            }
+            len = 0;
+            for (i = 0; i < 8; i++) {
+                len = len << 8 | p[2 + i];
+            }
+            hl = 10;
+        }
+
+        if (len > MAX_MSG) {
+            note_error("server frame too long (%llu)", (unsigned long long) len);
+            res.proto_err++;
+            conn_fail(c, 0);
+            return -1;
+        }
+
+        if (n < hl + len) {
+            /* make room for the whole frame */
+            if (c->rcap - c->rpos < hl + len) {
+                size_t  need = hl + len + 4096;
+
+                if (c->rpos) {
+                    memmove(c->rbuf, c->rbuf + c->rpos, n);
+                    c->rlen = n;
+                    c->rpos = 0;
+                }
+                if (c->rcap < need) {
+                    c->rbuf = xrealloc(c->rbuf, need);
+                    c->rcap = need;
+                }
+            }
+            return 0;
+        }
+
+        p += hl;
+        c->rpos += hl + (size_t) len;
+
+        if (op >= 8) {
+            if (!fin || len > 125) {
+                note_error("server sent a bad control frame");
+                res.proto_err++;
+                conn_fail(c, 0);
+                return -1;
+            }
+
+            if (op == 9) {                              /* ping */
+                if (!c->close_sent) {
+                    put_frame(c, 1, 10, p, (size_t) len);
+                    res.pings_answered++;
+                }
+
+            } else if (op == 10) {                      /* pong */
+                if (c->ping_wait && len == 13
+                    && memcmp(p, "wsbench-smoke", 13) == 0)
+                {
+                    c->ping_wait = 0;
+                    res.pongs_ok++;
+                }
+
+            } else if (op == 8) {                       /* close */
+                int  code = 1005;
+
+                if (len >= 2) {
+                    code = p[0] << 8 | p[1];
+                }
+
+                c->close_rcvd = 1;
+                if (!c->close_sent) {
+                    /* the server started it: that is a failure here */
+                    res.server_closed++;
+                    note_error("server closed the connection with %d", code);
+                    send_close(c, len >= 2 ? code : 0);
+                    conn_flush(c);
+                    c->state = C_CLOSING;
+                    c->deadline = now + 1000000000ull;
+                } else if (code == 1000 || code == 1005) {
+                    res.close_clean++;
+                }
+
+            } else {
+                note_error("server sent reserved opcode %d", op);
+                res.proto_err++;
+                conn_fail(c, 0);
+                return -1;
+            }
+            continue;
+        }
+
+        if (op == 0) {
+            if (!c->in_msg) {
+                note_error("server sent a continuation without a message");
+                res.proto_err++;
+                conn_fail(c, 0);
+                return -1;
+            }
+        } else if (op == 1 || op == 2) {
+            if (c->in_msg) {
+                note_error("server started a message inside a message");
+                res.proto_err++;
+                conn_fail(c, 0);
+                return -1;
+            }
+            c->msg_op = op;
+            c->msg_len = 0;
+        } else {
+            note_error("server sent reserved opcode %d", op);
+            res.proto_err++;
+            conn_fail(c, 0);
+            return -1;
+        }
+
+        if (c->close_rcvd) {
+            continue;
+        }
+
+        if (fin && !c->in_msg) {
+            on_message(c, c->msg_op, p, (size_t) len);
+            continue;
+        }
+
+        if (c->msg_len + len > MAX_MSG) {
+            note_error("server message too long");
+            res.proto_err++;
+            conn_fail(c, 0);
+            return -1;
+        }
+
+        if (c->msg_cap < c->msg_len + len) {
+            c->msg_cap = c->msg_len + (size_t) len + 1024;
+            c->msg = xrealloc(c->msg, c->msg_cap);
+        }
+        memcpy(c->msg + c->msg_len, p, (size_t) len);
+        c->msg_len += (size_t) len;
+        c->in_msg = !fin;
+
+        if (fin) {
+            on_message(c, c->msg_op, c->msg, c->msg_len);
+        }
+    }
+}
+
+static void
+conn_close_fd(conn_t *c)
+{
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+
+    if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
+        pending--;
+    }
+
+    c->state = C_CLOSED;
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rpos = c->rlen = c->rcap = 0;
+    free(c->wbuf);
+    c->wbuf = NULL;
+    c->wpos = c->wlen = c->wcap = 0;
+    free(c->msg);
+    c->msg = NULL;
+    c->msg_cap = c->msg_len = 0;
+}
+
+static void
+conn_fail(conn_t *c, int closed_by_server)
+{
+    if (c->state == C_CONNECTING) {
+        res.connect_fail++;
+    } else if (c->state == C_HANDSHAKE) {
+        res.handshake_fail++;
+    } else if (c->state == C_OPEN && closed_by_server) {
+        res.server_closed++;
+        note_error("server closed the TCP connection");
+    }
+
+    conn_close_fd(c);
+}
+
+static void
+conn_flush(conn_t *c)
+{
+    ssize_t  n;
+
+    while (c->wpos < c->wlen) {
+        n = write(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos);
+        if (n < 0) {
+            if (errno == EAGAIN) {
+                return;
+            }
+            if (errno == EINTR) {
+                continue;
+            }
+            if (c->state == C_CLOSING) {
+                conn_close_fd(c);
+                return;
+            }
+            note_error("write: %s", strerror(errno));
+            conn_fail(c, 1);
+            return;
+        }
+        c->wpos += (size_t) n;
+    }
+
+    c->wpos = c->wlen = 0;
+}
+
+static void
+conn_opened(conn_t *c)
+{
+    pending--;
+    c->state = C_OPEN;
+    res.established++;
+
+    if (o.mode == MODE_ECHO) {
+        c->ts = xrealloc(NULL, sizeof(uint64_t) * (size_t) o.depth);
+        if (o.smoke) {
+            put_frame(c, 1, 9, (const uint8_t *) "wsbench-smoke", 13);
+            c->ping_wait = 1;
+        }
+    } else if (o.mode == MODE_FANOUT && !c->is_pub) {
+        c->seen = calloc(seen_cap / 8 + 1, 1);
+        if (c->seen == NULL) {
+            die("out of memory");
+        }
+    }
+}
+
+static void
+conn_read(conn_t *c)
+{
+    ssize_t  n;
+    size_t   want;
+
+    for ( ;; ) {
+        if (c->rcap - c->rlen < 2048) {
+            if (c->rpos) {
+                memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+                c->rlen -= c->rpos;
+                c->rpos = 0;
+            }
+            if (c->rcap - c->rlen < 2048) {
+                c->rcap = c->rcap ? c->rcap * 2 : 16384;
+                c->rbuf = xrealloc(c->rbuf, c->rcap);
+            }
+        }
+
+        want = c->rcap - c->rlen;
+        n = read(c->fd, c->rbuf + c->rlen, want);
+        if (n == 0) {
+            if (c->state == C_CLOSING) {
+                conn_close_fd(c);
+            } else {
+                if (c->state == C_HANDSHAKE) {
+                    note_error("server closed during the handshake");
+                }
+                conn_fail(c, 1);
+            }
+            return;
+        }
+
+        if (n < 0) {
+            if (errno == EAGAIN) {
+                break;
+            }
+            if (errno == EINTR) {
+                continue;
+            }
+            if (c->state == C_CLOSING) {
+                conn_close_fd(c);
+                return;
+            }
+            note_error("read: %s", strerror(errno));
+            conn_fail(c, 1);
+            return;
+        }
+
+        c->rlen += (size_t) n;
+        now = now_ns();
+
+        if (c->state == C_HANDSHAKE) {
+            int  rc;
+
+            if (c->is_pub && c->http_pub) {
+                rc = parse_http_responses(c);
+                if (rc < 0) {
+                    res.pub_errors++;
+                    conn_fail(c, 0);
+                    return;
+                }
+                continue;
+            }
+
+            rc = check_handshake(c);
+            if (rc < 0) {
+                conn_fail(c, 0);
+                return;
+            }
+            if (rc == 0) {
+                continue;
+            }
+            conn_opened(c);
+        }
+
+        if (c->is_pub && c->http_pub) {
+            if (parse_http_responses(c) < 0) {
+                res.pub_errors++;
+                conn_fail(c, 0);
+                return;
+            }
+            continue;
+        }
+
+        if (parse_frames(c) < 0) {
+            return;
+        }
+
+        if (c->state == C_CLOSED) {
+            return;
+        }
+
+        if (c->rpos == c->rlen) {
+            c->rpos = c->rlen = 0;
+        }
+
+        /* a short read drained the socket; epoll (edge) tells of more */
+        if ((size_t) n < want) {
+            break;
+        }
+    }
+
+    /* an idle connection keeps no read buffer */
+    if (o.mode == MODE_CONNS && c->rpos == c->rlen && c->rbuf) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rpos = c->rlen = c->rcap = 0;
+    }
+}
+
+static void
+conn_event(conn_t *c, uint32_t ev)
+{
+    if (c->state == C_CONNECTING) {
+        int        err = 0;
+        socklen_t  l = sizeof(err);
+
+        if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+            return;
+        }
+
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        if (err) {
+            note_error("connect: %s", strerror(err));
+            conn_fail(c, 0);
+            return;
+        }
+
+        if (c->is_pub) {
+            if (c->http_pub) {
+                /* plain HTTP: no handshake, POST requests follow */
+                pending--;
+                c->state = C_OPEN;
+                res.established++;
+            } else {
+                send_handshake(c, o.pub_host, o.pub_path);
+            }
+        } else {
+            send_handshake(c, o.host, o.path);
+        }
+    }
+
+    if (ev & EPOLLIN || ev & EPOLLRDHUP || ev & EPOLLHUP || ev & EPOLLERR) {
+        conn_read(c);
+        if (c->state == C_CLOSED) {
+            return;
+        }
+    }
+
+    conn_flush(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* the event loop of one client process                                */
+
+static int   ctl_fd = -1;        /* the parent writes a byte: go / finish */
+static int   ctl_signalled = 0;
+static int   tfd = -1;           /* fan-out publisher timer */
+
+static int
+loop_once(int timeout_ms)
+{
+    struct epoll_event  evs[512];
+    int                 n, i;
+
+    n = epoll_wait(ep, evs, 512, timeout_ms);
+    if (n < 0) {
+        if (errno == EINTR) {
+            return 0;
+        }
+        die("epoll_wait: %s", strerror(errno));
+    }
+
+    now = now_ns();
+
+    for (i = 0; i < n; i++) {
+        if (evs[i].data.ptr == &ctl_fd) {
+            char  b;
+
+            if (read(ctl_fd, &b, 1) < 0 && errno == EINTR) {
+                continue;
+            }
+            ctl_signalled = 1;
+            epoll_ctl(ep, EPOLL_CTL_DEL, ctl_fd, NULL);
+            continue;
+        }
+
+        if (evs[i].data.ptr == &tfd) {
+            uint64_t  exp = 0;
+            conn_t   *pub = &conns[nconns - 1];
+
+            if (read(tfd, &exp, 8) != 8) {
+                continue;
+            }
+
+            while (exp-- && sending && pub->state == C_OPEN) {
+                send_pub_request(pub, res.published);
+            }
+
+            if (pub->state == C_OPEN) {
+                conn_flush(pub);
+            }
+            continue;
+        }
+
+        conn_event(evs[i].data.ptr, evs[i].events);
+    }
+
+    return n;
+}
+
+static void
+sweep_deadlines(void)
+{
+    int  i;
+
+    for (i = 0; i < nconns; i++) {
+        conn_t  *c = &conns[i];
+
+        if ((c->state == C_CONNECTING || c->state == C_HANDSHAKE)
+            && now > c->deadline)
+        {
+            note_error("%s timed out",
+                       c->state == C_CONNECTING ? "connect" : "handshake");
+            conn_fail(c, 0);
+
+        } else if (c->state == C_CLOSING && now > c->deadline) {
+            if (!c->counted) {
+                res.close_timeout++;
+                c->counted = 1;
+            }
+            conn_close_fd(c);
+        }
+    }
+}
+
+static void
+report(int fd)
+{
+    const uint8_t  *p = (const uint8_t *) &res;
+    size_t          left = sizeof(res);
+    ssize_t         n;
+
+    while (left) {
+        n = write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            exit(3);
+        }
+        p += n;
+        left -= (size_t) n;
+    }
+}
+
+static void
+wait_ctl(void)
+{
+    uint64_t  last = 0;
+
+    while (!ctl_signalled) {
+        loop_once(100);
+        if (now - last > 100000000ull) {
+            sweep_deadlines();
+            last = now;
+        }
+    }
+    ctl_signalled = 0;
+
+    if (ctl_fd >= 0) {
+        struct epoll_event  ev;
+
+        ev.events = EPOLLIN;
+        ev.data.ptr = &ctl_fd;
+        epoll_ctl(ep, EPOLL_CTL_ADD, ctl_fd, &ev);
+    }
+}
+
+/* opens every connection of this process, at the rate asked */
+static void
+open_all(int n, int idx)
+{
+    uint64_t  t0 = now_ns(), last_sweep = 0;
+    int       started = 0, i;
+
+    now = t0;
+
+    while (started < n || pending > 0) {
+        while (started < n && pending < o.max_pending) {
+            if (o.rate > 0) {
+                double  allowed = (double) (now - t0) / 1e9
+                                  * (o.rate / (double) o.procs) + 1;
+
+                if ((double) started >= allowed) {
+                    break;
+                }
+            }
+            /* the source addresses in turn, this process starting at its own */
+            conn_start(&conns[started], &o.dst,
+                       o.nsrc ? &o.src[(idx + started) % o.nsrc] : NULL);
+            started++;
+        }
+
+        loop_once((o.rate > 0 && started < n) ? 1 : 50);
+
+        if (now - last_sweep > 100000000ull) {
+            sweep_deadlines();
+            last_sweep = now;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (conns[i].state == C_OPEN) {
+            conn_flush(&conns[i]);
+        }
+    }
+
+    res.connect_secs = (double) (now_ns() - t0) / 1e9;
+}
+
+/* sends Close to every open connection and waits for the handshake */
+static void
+close_all(void)
+{
+    uint64_t  deadline, last_sweep = 0;
+    int       i, open;
+
+    now = now_ns();
+    deadline = now + (uint64_t) (o.timeout * 1e9);
+
+    for (i = 0; i < nconns; i++) {
+        conn_t  *c = &conns[i];
+
+        if (c->state == C_OPEN || c->state == C_HANDSHAKE
+            || c->state == C_CONNECTING)
+        {
+            if (c->state != C_OPEN || (c->is_pub && c->http_pub)) {
+                conn_close_fd(c);
+                continue;
+            }
+            send_close(c, 1000);
+            c->state = C_CLOSING;
+            c->deadline = deadline;
+            conn_flush(c);
+        }
+    }
+
+    for ( ;; ) {
+        open = 0;
+        for (i = 0; i < nconns; i++) {
+            if (conns[i].state == C_CLOSING) {
+                open++;
+                /* both Close frames seen: wait a little for the server's FIN */
+                if (conns[i].close_rcvd && conns[i].deadline > now + 500000000ull)
+                {
+                    conns[i].deadline = now + 500000000ull;
+                    conns[i].counted = 1;
+                }
+            }
+        }
+        if (open == 0) {
+            break;
+        }
+        loop_once(20);
+        if (now - last_sweep > 20000000ull) {
+            sweep_deadlines();
+            last_sweep = now;
+        }
+    }
+}
+
+static void
+run_echo(void)
+{
+    uint64_t  t0, end, drain_end, last_sweep = 0;
+    int       i, j, inflight;
+
+    sending = 1;
+    now = now_ns();
+    t0 = now;
+    t_measure0 = t0 + (uint64_t) (o.warmup * 1e9);
+    t_measure1 = t_measure0 + (uint64_t) (o.duration * 1e9);
+    end = t_measure1;
+
+    for (i = 0; i < nconns; i++) {
+        conn_t  *c = &conns[i];
+
+        if (c->state != C_OPEN) {
+            continue;
+        }
+        for (j = 0; j < o.depth; j++) {
+            send_message(c, c->send_seq++);
+        }
+        conn_flush(c);
+    }
+
+    while (now < end) {
+        loop_once((int) ((end - now) / 1000000) + 1);
+    }
+
+    /* stop sending and wait for what is in flight */
+    sending = 0;
+    drain_end = now + (uint64_t) (o.timeout * 1e9);
+
+    for ( ;; ) {
+        inflight = 0;
+        for (i = 0; i < nconns; i++) {
+            if (conns[i].state == C_OPEN) {
+                inflight += (int) conns[i].ts_n + conns[i].ping_wait;
+            }
+        }
+        if (inflight == 0 || now > drain_end) {
+            break;
+        }
+        loop_once(20);
+        if (now - last_sweep > 100000000ull) {
+            sweep_deadlines();
+            last_sweep = now;
+        }
+    }
+
+    for (i = 0; i < nconns; i++) {
+        if (conns[i].state == C_OPEN) {
+            res.lost += conns[i].ts_n;
+            if (conns[i].ping_wait) {
+                note_error("no Pong for our Ping");
+                res.proto_err++;
+            }
+        }
+    }
+    if (res.lost) {
+        note_error("%llu messages not echoed within %.1fs",
+                   (unsigned long long) res.lost, o.timeout);
+    }
+}
+
+static void
+run_fanout_publisher(void)
+{
+    struct itimerspec   its;
+    struct epoll_event  ev;
+    uint64_t            end, ns;
+    conn_t             *pub = &conns[nconns - 1];
+
+    sending = 1;
+    tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (tfd < 0) {
+        die("timerfd_create: %s", strerror(errno));
+    }
+
+    ns = (uint64_t) (1e9 / o.pub_rate);
+    memset(&its, 0, sizeof(its));
+    its.it_interval.tv_sec = (time_t) (ns / 1000000000ull);
+    its.it_interval.tv_nsec = (long) (ns % 1000000000ull);
+    its.it_value = its.it_interval;
+    timerfd_settime(tfd, 0, &its, NULL);
+
+    ev.events = EPOLLIN;
+    ev.data.ptr = &tfd;
+    epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+
+    now = now_ns();
+    end = now + (uint64_t) (o.duration * 1e9);
+
+    while (now < end && pub->state == C_OPEN) {
+        loop_once((int) ((end - now) / 1000000) + 1);
+    }
+
+    sending = 0;
+    epoll_ctl(ep, EPOLL_CTL_DEL, tfd, NULL);
+    close(tfd);
+
+    /* wait for the last HTTP answers */
+    end = now + (uint64_t) (o.timeout * 1e9);
+    while (pub->http_pub && pub->state == C_OPEN && pub->pub_inflight > 0
+           && now < end)
+    {
+        loop_once(20);
+    }
+
+    if (pub->state != C_OPEN) {
+        res.pub_errors++;
+        note_error("publisher connection lost");
+    }
+}
+
+static void
+child_main(int idx, int n, struct in_addr *src, int resfd, int cfd)
+{
+    struct epoll_event  ev;
+    int                 i, is_publisher;
+    uint64_t            end;
+
+    memset(&res, 0, sizeof(res));
+    res.proc = (uint32_t) idx;
+    rnd_state ^= (uint64_t) getpid() * 0x9e3779b97f4a7c15ull ^ now_ns();
+    if (rnd_state == 0) {
+        rnd_state = 1;
+    }
+
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) {
+        die("epoll_create1: %s", strerror(errno));
+    }
+
+    ctl_fd = cfd;
+    ev.events = EPOLLIN;
+    ev.data.ptr = &ctl_fd;
+    epoll_ctl(ep, EPOLL_CTL_ADD, ctl_fd, &ev);
+
+    is_publisher = (o.mode == MODE_FANOUT && n == 0);
+
+    if (is_publisher) {
+        nconns = 1;
+        conns = calloc(1, sizeof(conn_t));
+        conns[0].fd = -1;
+        conns[0].is_pub = 1;
+        conns[0].http_pub = !o.pub_ws;
+        now = now_ns();
+        conn_start(&conns[0], &o.pub_dst, src);
+        while (pending > 0) {
+            loop_once(50);
+            if (now > conns[0].deadline) {
+                sweep_deadlines();
+            }
+        }
+        if (conns[0].state == C_OPEN) {
+            conn_flush(&conns[0]);
+        }
+        res.connect_secs = 0;
+
+    } else {
+        nconns = n;
+        conns = calloc((size_t) n, sizeof(conn_t));
+        if (conns == NULL) {
+            die("out of memory");
+        }
+        for (i = 0; i < n; i++) {
+            conns[i].fd = -1;
+            conns[i].id = i;
+        }
+        open_all(n, idx);
+    }
+
+    /* smoke: wait for every Pong before the load starts */
+    if (o.mode == MODE_ECHO && o.smoke) {
+        end = now_ns() + (uint64_t) (o.timeout * 1e9);
+        for ( ;; ) {
+            int  waiting = 0;
+
+            for (i = 0; i < nconns; i++) {
+                waiting += conns[i].state == C_OPEN && conns[i].ping_wait;
+            }
+            if (!waiting || now > end) {
+                break;
+            }
+            loop_once(20);
+        }
+    }
+
+    res.kind = 1;
+    report(resfd);
+
+    wait_ctl();             /* go */
+
+    if (o.mode == MODE_ECHO) {
+        run_echo();
+
+    } else if (o.mode == MODE_CONNS) {
+        wait_ctl();         /* finish */
+
+    } else if (is_publisher) {
+        run_fanout_publisher();
+
+    } else {
+        /*
+         * subscribers: deliveries count until --timeout after the end of
+         * publishing (the same clock for every server, whenever the
+         * publisher gets its HTTP answers); they stop earlier once
+         * publishing has ended and nothing came for 1 s
+         */
+        uint64_t  pub_end;
+
+        now = now_ns();
+        pub_end = now + (uint64_t) (o.duration * 1e9);
+        sub_deadline = pub_end + (uint64_t) (o.timeout * 1e9);
+        wait_ctl();
+        while (now < sub_deadline
+               && !(now > pub_end + 1000000000ull
+                    && now > res.t_last + 1000000000ull))
+        {
+            loop_once(20);
+        }
+    }
+
+    close_all();
+
+    for (i = 0; i < nconns; i++) {
+        if (conns[i].state == C_CLOSING || conns[i].state == C_OPEN) {
+            conn_close_fd(&conns[i]);
+        }
+    }
+
+    res.kind = 2;
+    report(resfd);
+    exit(0);
+}
+
+/* ------------------------------------------------------------------ */
+/* the parent                                                          */
+
+typedef struct {
+    pid_t  pid;
+    int    resfd;
+    int    ctlfd;
+    int    n;
+} child_t;
+
+static void
+read_result(child_t *ch, result_t *r, uint32_t kind)
+{
+    uint8_t  *p = (uint8_t *) r;
+    size_t    left = sizeof(*r);
+    ssize_t   n;
+
+    while (left) {
+        n = read(ch->resfd, p, left);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            die("client process %d ended without reporting", (int) ch->pid);
+        }
+        p += n;
+        left -= (size_t) n;
+    }
+
+    if (r->kind != kind) {
+        die("client process %d: unexpected report", (int) ch->pid);
+    }
+}
+
+static void
+merge(result_t *to, const result_t *r)
+{
+#define ADD(f)  to->f += r->f
+    ADD(attempted); ADD(established); ADD(connect_fail); ADD(handshake_fail);
+    ADD(messages); ADD(bytes); ADD(sent); ADD(bad_echo); ADD(lost);
+    ADD(proto_err); ADD(server_closed); ADD(pongs_ok); ADD(pings_answered);
+    ADD(close_clean); ADD(close_timeout); ADD(published); ADD(pub_errors);
+    ADD(duplicates); ADD(reordered); ADD(unique); ADD(out_of_range);
+    ADD(late);
+#undef ADD
+    if (r->connect_secs > to->connect_secs) {
+        to->connect_secs = r->connect_secs;
+    }
+    if (r->t_first && (to->t_first == 0 || r->t_first < to->t_first)) {
+        to->t_first = r->t_first;
+    }
+    if (r->t_last > to->t_last) {
+        to->t_last = r->t_last;
+    }
+    if (!to->first_error[0] && r->first_error[0]) {
+        memcpy(to->first_error, r->first_error, sizeof(to->first_error));
+    }
+    h_merge(&to->h, &r->h);
+}
+
+static void
+signal_children(child_t *ch, int n)
+{
+    int  i;
+
+    for (i = 0; i < n; i++) {
+        if (write(ch[i].ctlfd, "g", 1) != 1) {
+            die("cannot signal client process %d", (int) ch[i].pid);
+        }
+    }
+}
+
+static double
+secs_since(const struct timespec *t0)
+{
+    struct timespec  t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double) (t.tv_sec - t0->tv_sec)
+           + (double) (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* user + system CPU seconds of a process (all its threads) */
+static double
+proc_cpu(pid_t pid)
+{
+    char     path[64], buf[1024], *p;
+    FILE    *f;
+    size_t   n;
+    int      i;
+    double   ut = 0, st = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+
+    p = strrchr(buf, ')');
+    if (p == NULL) {
+        return 0;
+    }
+
+    /* after ")": state is field 3, utime 14, stime 15 */
+    for (i = 3; i <= 15 && p; i++) {
+        p = strchr(p + 1, ' ');
+        if (p && i == 14) {
+            ut = strtod(p + 1, NULL);
+        } else if (p && i == 15) {
+            st = strtod(p + 1, NULL);
+        }
+    }
+
+    return (ut + st) / (double) sysconf(_SC_CLK_TCK);
+}
+
+/* busy CPU seconds of the whole machine, from /proc/stat */
+static double
+machine_cpu(void)
+{
+    FILE                *f;
+    unsigned long long   v[8] = { 0 };
+    int                  n;
+
+    f = fopen("/proc/stat", "r");
+    if (f == NULL) {
+        return 0;
+    }
+    /* user nice system idle iowait irq softirq steal */
+    n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+               &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n < 7) {
+        return 0;
+    }
+
+    return (double) (v[0] + v[1] + v[2] + v[5] + v[6] + v[7])
+           / (double) sysconf(_SC_CLK_TCK);
+}
+
+static double
+cpu_sum(const pid_t *pids, int n)
+{
+    double  t = 0;
+    int     i;
+
+    for (i = 0; i < n; i++) {
+        t += proc_cpu(pids[i]);
+    }
+    return t;
+}
+
+static void
+sleep_secs(double s)
+{
+    struct timespec  ts;
+
+    if (s <= 0) {
+        return;
+    }
+    ts.tv_sec = (time_t) s;
+    ts.tv_nsec = (long) ((s - (double) ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) { /* void */ }
+}
+
+static void
+print_latency(const char *what, const hist_t *h)
+{
+    printf("%s (us): p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
+           what, h_percentile(h, 50) / 1e3, h_percentile(h, 90) / 1e3,
+           h_percentile(h, 99) / 1e3, h_percentile(h, 99.9) / 1e3,
+           (double) h->max / 1e3);
+}
+
+static int
+parse_url(const char *url, struct sockaddr_in *sa, char *host, size_t hsz,
+    char *path, size_t psz, int *is_ws)
+{
+    const char  *p, *slash, *colon;
+    char         ip[64];
+    long         port;
+
+    if (strncmp(url, "ws://", 5) == 0) {
+        p = url + 5;
+        *is_ws = 1;
+    } else if (strncmp(url, "http://", 7) == 0) {
+        p = url + 7;
+        *is_ws = 0;
+    } else {
+        return -1;
+    }
+
+    slash = strchr(p, '/');
+    if (slash == NULL) {
+        slash = p + strlen(p);
+    }
+
+    colon = memchr(p, ':', (size_t) (slash - p));
+    if (colon == NULL || (size_t) (colon - p) >= sizeof(ip)) {
+        return -1;
+    }
+
+    memcpy(ip, p, (size_t) (colon - p));
+    ip[colon - p] = 0;
+    if (strcmp(ip, "localhost") == 0) {
+        strcpy(ip, "127.0.0.1");
+    }
+
+    port = strtol(colon + 1, NULL, 10);
+    if (port <= 0 || port > 65535) {
+        return -1;
+    }
+
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t) port);
+    if (inet_pton(AF_INET, ip, &sa->sin_addr) != 1) {
+        return -1;
+    }
+
+    /* loopback only: this tool generates load */
+    if ((ntohl(sa->sin_addr.s_addr) >> 24) != 127) {
+        fprintf(stderr, "wsbench: only 127.0.0.0/8 targets are allowed\n");
+        exit(2);
+    }
+
+    snprintf(host, hsz, "%.*s", (int) (slash - p), p);
+    snprintf(path, psz, "%s", *slash ? slash : "/");
+    return 0;
+}
+
+static void
+usage(void)
+{
+    fprintf(stderr,
+"usage: wsbench echo|conns|fanout [options] ws://127.0.0.1:PORT/path\n"
+"\n"
+"  -c, --conns N        connections (fanout: subscribers)        [echo 100]\n"
+"  -s, --size BYTES     message size                             [32]\n"
+"  -d, --depth N        messages in flight per connection        [1]\n"
+"  -P, --pipeline       send the depth messages in one write and the\n"
+"                       next batch when all came back (default: a new\n"
+"                       message for every echo, closed loop)\n"
+"  -t, --duration SEC   measured time                            [5]\n"
+"  -w, --warmup SEC     unmeasured time before it                [1]\n"
+"      --frag N         send every message as N frames           [1]\n"
+"      --text           text messages (default binary)\n"
+"  -r, --rate N         new connections per second, 0: unlimited [0]\n"
+"      --max-pending N  handshakes in progress at once           [1000]\n"
+"      --hold SEC       conns: hold the connections this long    [2]\n"
+"      --on-hold CMD    conns: run CMD (sh -c) while held, once\n"
+"                       every process has its connections open\n"
+"  -p, --procs N        client processes (default: 1 per 18,000\n"
+"                       connections)\n"
+"      --src A,B,...    source addresses (127.x.y.z), used in turn by the\n"
+"                       connections (bind before connect); give enough that\n"
+"                       none carries more than the ephemeral port range\n"
+"                       (~28,000); a few thousand each connect faster\n"
+"      --timeout SEC    connect/handshake, drain and close limit [5]\n"
+"      --pub URL        fanout: publisher, http://... (POST) or\n"
+"                       ws://... (text messages)\n"
+"      --pub-rate N     fanout: messages per second              [100]\n"
+"      --server-pids P,.. echo, fanout: report these processes' CPU use\n"
+"                       over the measured time (and the client's own)\n"
+"      --smoke          a 1 s sanity run: 2 connections, text, 200 B,\n"
+"                       2 in flight, 2 fragments, a Ping first\n"
+"\n"
+"The last line is \"result key=value ...\".\n");
+    exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option  lo[] = {
+        { "conns", 1, NULL, 'c' }, { "size", 1, NULL, 's' },
+        { "depth", 1, NULL, 'd' }, { "pipeline", 0, NULL, 'P' },
+        { "duration", 1, NULL, 't' }, { "warmup", 1, NULL, 'w' },
+        { "frag", 1, NULL, 'F' }, { "text", 0, NULL, 'T' },
+        { "rate", 1, NULL, 'r' }, { "max-pending", 1, NULL, 'M' },
+        { "hold", 1, NULL, 'H' }, { "on-hold", 1, NULL, 'O' },
+        { "procs", 1, NULL, 'p' }, { "src", 1, NULL, 'S' },
+        { "timeout", 1, NULL, 'X' }, { "pub", 1, NULL, 'B' },
+        { "pub-rate", 1, NULL, 'R' }, { "smoke", 0, NULL, 'k' },
+        { "server-pids", 1, NULL, 'V' },
+        { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 }
+    };
+    child_t          ch[MAX_PROCS + 1];
+    result_t         total, r;
+    struct timespec  t0;
+    struct rlimit    rl;
+    int              opt, i, nch, is_ws, conns_set = 0;
+    const char      *mode;
+
+    if (argc < 2) {
+        usage();
+    }
+
+    mode = argv[1];
+    if (strcmp(mode, "echo") == 0) {
+        o.mode = MODE_ECHO;
+    } else if (strcmp(mode, "conns") == 0) {
+        o.mode = MODE_CONNS;
+    } else if (strcmp(mode, "fanout") == 0) {
+        o.mode = MODE_FANOUT;
+    } else {
+        usage();
+    }
+
+    o.conns = 100;
+    o.size = 32;
+    o.depth = 1;
+    o.duration = 5;
+    o.warmup = 1;
+    o.frag = 1;
+    o.max_pending = 1000;
+    o.hold = 2;
+    o.timeout = 5;
+    o.pub_rate = 100;
+
+    optind = 2;
+    while ((opt = getopt_long(argc, argv, "c:s:d:Pt:w:r:p:h", lo, NULL)) != -1)
+    {
+        switch (opt) {
+        case 'c': o.conns = atoi(optarg); conns_set = 1; break;
+        case 's': o.size = (size_t) strtoul(optarg, NULL, 10); break;
+        case 'd': o.depth = atoi(optarg); break;
+        case 'P': o.pipeline = 1; break;
+        case 't': o.duration = atof(optarg); break;
+        case 'w': o.warmup = atof(optarg); break;
+        case 'F': o.frag = atoi(optarg); break;
+        case 'T': o.text = 1; break;
+        case 'r': o.rate = atof(optarg); break;
+        case 'M': o.max_pending = atoi(optarg); break;
+        case 'H': o.hold = atof(optarg); break;
+        case 'O': o.on_hold = optarg; break;
+        case 'p': o.procs = atoi(optarg); break;
+        case 'X': o.timeout = atof(optarg); break;
+        case 'B': o.pub_url = optarg; break;
+        case 'R': o.pub_rate = atof(optarg); break;
+        case 'k': o.smoke = 1; break;
+        case 'V': {
+            char  *s = strdup(optarg), *tok, *save = NULL;
+
+            for (tok = strtok_r(s, ",", &save); tok;
+                 tok = strtok_r(NULL, ",", &save))
+            {
+                if (o.nserver_pids == 64 || atoi(tok) <= 0) {
+                    die("bad --server-pids");
+                }
+                o.server_pids[o.nserver_pids++] = (pid_t) atoi(tok);
+            }
+            free(s);
+            break;
+        }
+        case 'S': {
+            char  *s = strdup(optarg), *tok, *save = NULL;
+
+            for (tok = strtok_r(s, ",", &save); tok;
+                 tok = strtok_r(NULL, ",", &save))
+            {
+                if (o.nsrc == MAX_SRC || inet_pton(AF_INET, tok,
+                                                   &o.src[o.nsrc]) != 1
+                    || (ntohl(o.src[o.nsrc].s_addr) >> 24) != 127)
+                {
+                    die("bad --src address \"%s\" (127.x.y.z only)", tok);
+                }
+                o.nsrc++;
+            }
+            free(s);
+            break;
+        }
+        default: usage();
+        }
+    }
+
+    if (optind != argc - 1) {
+        usage();
+    }
+
+    o.url = argv[optind];
+    if (parse_url(o.url, &o.dst, o.host, sizeof(o.host), o.path,
+                  sizeof(o.path), &is_ws) < 0 || !is_ws)
+    {
+        die("bad URL \"%s\" (ws://127.0.0.1:PORT/path)", o.url);
+    }
+
+    if (o.smoke) {
+        if (o.mode != MODE_ECHO) {
+            die("--smoke is for the echo mode");
+        }
+        if (!conns_set) {
+            o.conns = 2;
+        }
+        o.size = 200;
+        o.depth = 2;
+        o.frag = 2;
+        o.text = 1;
+        o.duration = 1;
+        o.warmup = 0.2;
+    }
+
+    if (o.mode == MODE_FANOUT) {
+        if (o.pub_url == NULL) {
+            die("fanout needs --pub URL");
+        }
+        if (parse_url(o.pub_url, &o.pub_dst, o.pub_host, sizeof(o.pub_host),
+                      o.pub_path, sizeof(o.pub_path), &o.pub_ws) < 0)
+        {
+            die("bad --pub URL \"%s\"", o.pub_url);
+        }
+        if (o.size < 32) {
+            o.size = 32;
+        }
+        if (o.pub_rate <= 0) {
+            die("--pub-rate must be positive");
+        }
+        seen_cap = (uint64_t) (o.pub_rate * (o.duration + 1) * 1.2) + 1024;
+    }
+
+    if (o.conns < 1 || o.depth < 1 || o.frag < 1 || o.duration <= 0
+        || o.size > MAX_MSG || o.max_pending < 1 || o.timeout <= 0
+        || o.warmup < 0 || o.hold < 0)
+    {
+        die("bad option value");
+    }
+
+    /* bounded loads */
+    if (o.conns > 200000 || o.duration > 600 || o.hold > 600) {
+        die("refusing more than 200,000 connections or 600 s");
+    }
+
+    if (o.procs <= 0) {
+        o.procs = (o.conns + 17999) / 18000;
+    }
+    if (o.procs > MAX_PROCS || o.procs > o.conns) {
+        die("bad --procs");
+    }
+
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if ((rlim_t) (o.conns / o.procs + 64) > rl.rlim_cur) {
+        die("%d connections per process exceed the open file limit %lu: "
+            "use more --procs", o.conns / o.procs, (unsigned long) rl.rlim_cur);
+    }
+
+    if (o.mode != MODE_ECHO) {
+        o.depth = 1;
+    }
+
+    pattern = xrealloc(NULL, o.size + 8);
+    for (i = 0; i < (int) o.size + 8; i++) {
+        pattern[i] = o.text ? (uint8_t) ('a' + i % 26) : (uint8_t) (i * 131 + 7);
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    nch = o.procs + (o.mode == MODE_FANOUT ? 1 : 0);
+
+    for (i = 0; i < nch; i++) {
+        int    rp[2], cp[2], n;
+        pid_t  pid;
+
+        n = o.conns / o.procs + (i < o.conns % o.procs ? 1 : 0);
+        if (i == o.procs) {
+            n = 0;                          /* the fan-out publisher */
+        }
+
+        if (pipe2(rp, O_CLOEXEC) < 0 || pipe2(cp, O_CLOEXEC) < 0) {
+            die("pipe: %s", strerror(errno));
+        }
+
+        fflush(stdout);
+        pid = fork();
+        if (pid < 0) {
+            die("fork: %s", strerror(errno));
+        }
+
+        if (pid == 0) {
+            int  j;
+
+            for (j = 0; j < i; j++) {
+                close(ch[j].resfd);
+                close(ch[j].ctlfd);
+            }
+            close(rp[0]);
+            close(cp[1]);
+            child_main(i, n, o.nsrc ? &o.src[i % o.nsrc] : NULL, rp[1], cp[0]);
+        }
+
+        close(rp[1]);
+        close(cp[0]);
+        ch[i].pid = pid;
+        ch[i].resfd = rp[0];
+        ch[i].ctlfd = cp[1];
+        ch[i].n = n;
+    }
+
+    memset(&total, 0, sizeof(total));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    for (i = 0; i < nch; i++) {
+        read_result(&ch[i], &r, 1);
+        merge(&total, &r);
+    }
+
+    printf("connected: %llu of %d in %.2f s (%.0f/s), failed: %llu connect, "
+           "%llu handshake\n",
+           (unsigned long long) total.established, o.conns, secs_since(&t0),
+           (double) total.established / secs_since(&t0),
+           (unsigned long long) total.connect_fail,
+           (unsigned long long) total.handshake_fail);
+    if (total.first_error[0]) {
+        printf("first error: %s\n", total.first_error);
+    }
+
+    {
+        double  connect_time = secs_since(&t0);
+        double  elapsed, srv0, cli0, mach0, srv_cpu = 0, cli_cpu = 0,
+                other_cpu = 0;
+        uint64_t conn_ok = total.established, cfail = total.connect_fail,
+                 hfail = total.handshake_fail;
+
+        if (o.mode == MODE_CONNS) {
+            if (o.hold > 0) {
+                struct timespec  ts;
+
+                ts.tv_sec = (time_t) o.hold;
+                ts.tv_nsec = (long) ((o.hold - (double) ts.tv_sec) * 1e9);
+                nanosleep(&ts, NULL);
+            }
+            if (o.on_hold) {
+                char  env[32];
+                int   rc;
+
+                snprintf(env, sizeof(env), "%llu", (unsigned long long) conn_ok);
+                setenv("WSBENCH_CONNS", env, 1);
+                fflush(stdout);
+                rc = system(o.on_hold);
+                if (rc != 0) {
+                    fprintf(stderr, "wsbench: --on-hold command exited %d\n", rc);
+                }
+            }
+            signal_children(ch, nch);               /* go: idle */
+            signal_children(ch, nch);               /* finish */
+
+        } else if (o.mode == MODE_FANOUT) {
+            pid_t            cpids[MAX_PROCS + 1];
+            struct timespec  tp;
+
+            for (i = 0; i < nch; i++) {
+                cpids[i] = ch[i].pid;
+            }
+            signal_children(ch, nch);               /* go */
+            clock_gettime(CLOCK_MONOTONIC, &tp);
+            srv0 = cpu_sum(o.server_pids, o.nserver_pids);
+            cli0 = cpu_sum(cpids, nch);
+            mach0 = machine_cpu();
+            /* wait for the publisher, then release the subscribers */
+            read_result(&ch[o.procs], &r, 2);
+            srv_cpu = (cpu_sum(o.server_pids, o.nserver_pids) - srv0)
+                      / secs_since(&tp);
+            cli_cpu = (cpu_sum(cpids, nch) - cli0) / secs_since(&tp);
+            other_cpu = (machine_cpu() - mach0) / secs_since(&tp) - srv_cpu
+                        - cli_cpu;
+            signal_children(ch, o.procs);
+
+        } else {
+            pid_t  cpids[MAX_PROCS];
+
+            for (i = 0; i < nch; i++) {
+                cpids[i] = ch[i].pid;
+            }
+            signal_children(ch, nch);
+            sleep_secs(o.warmup);
+            srv0 = cpu_sum(o.server_pids, o.nserver_pids);
+            cli0 = cpu_sum(cpids, nch);
+            mach0 = machine_cpu();
+            sleep_secs(o.duration);
+            srv_cpu = (cpu_sum(o.server_pids, o.nserver_pids) - srv0)
+                      / o.duration;
+            cli_cpu = (cpu_sum(cpids, nch) - cli0) / o.duration;
+            other_cpu = (machine_cpu() - mach0) / o.duration - srv_cpu
+                        - cli_cpu;
+        }
+
+        memset(&total, 0, sizeof(total));
+        if (o.mode == MODE_FANOUT) {
+            merge(&total, &r);
+        }
+
+        for (i = 0; i < o.procs; i++) {
+            read_result(&ch[i], &r, 2);
+            merge(&total, &r);
+        }
+
+        for (i = 0; i < nch; i++) {
+            int  st;
+
+            waitpid(ch[i].pid, &st, 0);
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                total.proto_err++;
+                if (!total.first_error[0]) {
+                    snprintf(total.first_error, sizeof(total.first_error),
+                             "client process %d failed", (int) ch[i].pid);
+                }
+            }
+        }
+
+        elapsed = secs_since(&t0);
+        (void) elapsed;
+
+        if (other_cpu < 0 || !o.nserver_pids) {
+            other_cpu = 0;      /* rounding, or the server is not known */
+        }
+
+        {
+            uint64_t  errors = cfail + hfail + total.bad_echo + total.lost
+                               + total.proto_err + total.server_closed
+                               + total.pub_errors
+                               + (o.smoke ? (uint64_t) o.conns - total.pongs_ok
+                                          : 0);
+
+            if (o.mode == MODE_ECHO) {
+                double  mps = (double) total.messages / o.duration;
+
+                printf("echo: %d connections, %zu B %s messages, depth %d%s%s\n",
+                       o.conns, o.size, o.text ? "text" : "binary", o.depth,
+                       o.pipeline ? " pipelined" : "",
+                       o.frag > 1 ? ", fragmented" : "");
+                printf("messages: %llu in %.1f s: %.0f msg/s, %.2f MB/s "
+                       "(payload, each way)\n",
+                       (unsigned long long) total.messages, o.duration, mps,
+                       mps * (double) o.size / 1e6);
+                print_latency("round trip", &total.h);
+                printf("CPU (cores): client %.2f", cli_cpu);
+                if (o.nserver_pids) {
+                    printf(", server %.2f, %.2f us per message; other "
+                           "processes %.2f", srv_cpu,
+                           mps > 0 ? srv_cpu * 1e6 / mps : 0, other_cpu);
+                }
+                printf("\n");
+                printf("errors: %llu (bad echo %llu, lost %llu, protocol %llu, "
+                       "closed by server %llu)\n",
+                       (unsigned long long) errors,
+                       (unsigned long long) total.bad_echo,
+                       (unsigned long long) total.lost,
+                       (unsigned long long) total.proto_err,
+                       (unsigned long long) total.server_closed);
+                if (total.first_error[0]) {
+                    printf("first error: %s\n", total.first_error);
+                }
+                printf("result mode=echo conns=%d size=%zu depth=%d "
+                       "pipeline=%d frag=%d text=%d duration=%.2f "
+                       "established=%llu messages=%llu msg_s=%.1f mb_s=%.3f "
+                       "p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f "
+                       "max_us=%.1f client_cpu=%.3f server_cpu=%.3f "
+                       "server_us_per_msg=%.3f other_cpu=%.3f pongs=%llu "
+                       "close_clean=%llu close_timeout=%llu errors=%llu\n",
+                       o.conns, o.size, o.depth, o.pipeline, o.frag, o.text,
+                       o.duration, (unsigned long long) conn_ok,
+                       (unsigned long long) total.messages, mps,
+                       mps * (double) o.size / 1e6,
+                       h_percentile(&total.h, 50) / 1e3,
+                       h_percentile(&total.h, 90) / 1e3,
+                       h_percentile(&total.h, 99) / 1e3,
+                       h_percentile(&total.h, 99.9) / 1e3,
+                       (double) total.h.max / 1e3, cli_cpu, srv_cpu,
+                       mps > 0 && o.nserver_pids ? srv_cpu * 1e6 / mps : 0,
+                       other_cpu, (unsigned long long) total.pongs_ok,
+                       (unsigned long long) total.close_clean,
+                       (unsigned long long) total.close_timeout,
+                       (unsigned long long) errors);
+
+            } else if (o.mode == MODE_CONNS) {
+                printf("held %llu connections for %.1f s; closed by the "
+                       "server meanwhile: %llu\n",
+                       (unsigned long long) conn_ok, o.hold,
+                       (unsigned long long) total.server_closed);
+                if (total.first_error[0]) {
+                    printf("first error: %s\n", total.first_error);
+                }
+                printf("result mode=conns conns=%d procs=%d established=%llu "
+                       "connect_s=%.3f connect_rate=%.0f connect_fail=%llu "
+                       "handshake_fail=%llu server_closed=%llu "
+                       "pings_answered=%llu close_clean=%llu "
+                       "close_timeout=%llu errors=%llu\n",
+                       o.conns, o.procs, (unsigned long long) conn_ok,
+                       connect_time, (double) conn_ok / connect_time,
+                       (unsigned long long) cfail, (unsigned long long) hfail,
+                       (unsigned long long) total.server_closed,
+                       (unsigned long long) total.pings_answered,
+                       (unsigned long long) total.close_clean,
+                       (unsigned long long) total.close_timeout,
+                       (unsigned long long) errors);
+
+            } else {
+                uint64_t  expected = total.published
+                                     * (conn_ok > 0 ? conn_ok - 1 : 0);
+                uint64_t  losses = expected > total.unique
+                                   ? expected - total.unique : 0;
+
+                double  span = total.t_last > total.t_first
+                               ? (double) (total.t_last - total.t_first) / 1e9
+                               : o.duration;
+
+                if (span < o.duration) {
+                    span = o.duration;
+                }
+
+                printf("fanout: %llu subscribers, %llu messages published "
+                       "(%.0f/s), %llu deliveries (%.0f/s)\n",
+                       (unsigned long long) (conn_ok - 1),
+                       (unsigned long long) total.published,
+                       (double) total.published / o.duration,
+                       (unsigned long long) total.messages,
+                       (double) total.messages / span);
+                print_latency("delivery", &total.h);
+                printf("CPU while publishing (cores): client %.2f, "
+                       "server %.2f, other processes %.2f\n", cli_cpu, srv_cpu,
+                       other_cpu);
+                printf("losses %llu (of which %llu late), duplicates %llu, "
+                       "reordered %llu\n",
+                       (unsigned long long) losses,
+                       (unsigned long long) total.late,
+                       (unsigned long long) total.duplicates,
+                       (unsigned long long) total.reordered);
+                if (total.first_error[0]) {
+                    printf("first error: %s\n", total.first_error);
+                }
+                printf("result mode=fanout subscribers=%llu published=%llu "
+                       "deliveries=%llu deliveries_s=%.1f p50_us=%.1f "
+                       "p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
+                       "losses=%llu late=%llu duplicates=%llu reordered=%llu "
+                       "client_cpu=%.3f server_cpu=%.3f other_cpu=%.3f "
+                       "errors=%llu\n",
+                       (unsigned long long) (conn_ok - 1),
+                       (unsigned long long) total.published,
+                       (unsigned long long) total.messages,
+                       (double) total.messages / span,
+                       h_percentile(&total.h, 50) / 1e3,
+                       h_percentile(&total.h, 90) / 1e3,
+                       h_percentile(&total.h, 99) / 1e3,
+                       h_percentile(&total.h, 99.9) / 1e3,
+                       (double) total.h.max / 1e3,
+                       (unsigned long long) losses,
+                       (unsigned long long) total.late,
+                       (unsigned long long) total.duplicates,
+                       (unsigned long long) total.reordered,
+                       cli_cpu, srv_cpu, other_cpu, (unsigned long long) errors);
+            }
+
+            return errors ? 1 : 0;
+        }
+    }
+}

@@ -1,0 +1,98 @@
+# The benchmark client (bench/wsbench) against the echo route, in its short
+# modes: the instrument of bench/run must work against the module it
+# measures.  --- init builds bench/wsbench (make -C bench) and runs one short
+# load; the verdict is its result line: no error of any kind (handshake,
+# echo content and order, Pong for its Ping, close handshake), and messages
+# went through.  No figure is compared with a threshold.
+
+use lib 't/lib';
+use Test::Nginx::Socket;
+
+repeat_each(1);
+
+# the client's verdict in --- init, then status, body and no_error_log
+plan tests => repeat_each() * (blocks() * 4);
+
+no_shuffle();
+no_long_string();
+
+sub run_wsbench {
+    my ($name, $path, @args) = @_;
+
+    my $build = `make -s -C bench wsbench 2>&1`;
+    if ($? != 0) {
+        Test::More::ok(0, "$name: bench/wsbench builds")
+            or Test::More::diag($build);
+        return;
+    }
+
+    my $url = "ws://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}$path";
+    my $out = `timeout 30 bench/wsbench echo @args $url 2>&1`;
+    my $rc = $?;
+    my ($res) = $out =~ /^result (.*)$/m;
+    my %r = map { split /=/, $_, 2 } split ' ', ($res // '');
+    my $conns = $r{conns} // -1;
+
+    Test::More::ok($rc == 0
+                   && defined $r{errors} && $r{errors} eq '0'
+                   && ($r{messages} // 0) > 0
+                   && ($r{established} // -1) == $conns
+                   && ($r{close_clean} // -1) == $conns
+                   && (!grep({ $_ eq '--smoke' } @args)
+                       || ($r{pongs} // -1) == $conns),
+                   "$name: no error, messages echoed")
+        or Test::More::diag($out);
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    $block->set_value('config', <<'EOF_CONFIG') unless $block->config;
+    location /echo {
+        websocket;
+        ws_echo on;
+    }
+
+    location = /t {
+        return 200 "ok\n";
+    }
+EOF_CONFIG
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: wsbench echo --smoke: text, fragmented, a Ping first, close handshake
+--- init
+main::run_wsbench('smoke', '/echo', '--smoke');
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: pipelined binary 4 KiB messages (16-bit lengths), 4 in flight
+--- init
+main::run_wsbench('pipelined', '/echo', qw(-c 4 -s 4096 -d 4 -P -t 0.5 -w 0.1));
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: 70,000-byte messages (64-bit lengths) in 3 fragments
+--- init
+main::run_wsbench('large', '/echo', qw(-c 2 -s 70000 --frag 3 -t 0.5 -w 0.1));
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
