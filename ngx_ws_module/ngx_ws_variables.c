@@ -10,19 +10,18 @@
 #include "ngx_ws_module.h"
 
 
-static ngx_int_t ngx_ws_variable_connection_id(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_ws_variable_subprotocol(ngx_http_request_t *r,
+static ngx_ws_conn_t *ngx_ws_variable_conn(ngx_http_request_t *r);
+static ngx_int_t ngx_ws_variable_str(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_variable_t  ngx_ws_vars[] = {
 
-    { ngx_string("ws_connection_id"), NULL, ngx_ws_variable_connection_id,
-      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("ws_connection_id"), NULL, ngx_ws_variable_str,
+      offsetof(ngx_ws_conn_t, id), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("ws_subprotocol"), NULL, ngx_ws_variable_subprotocol,
-      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("ws_subprotocol"), NULL, ngx_ws_variable_str,
+      offsetof(ngx_ws_conn_t, subprotocol), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -64,10 +63,13 @@ ngx_ws_variable_conn(ngx_http_request_t *r)
 }
 
 
+/* an ngx_str_t of the connection, at offset data */
+
 static ngx_int_t
-ngx_ws_variable_connection_id(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
+ngx_ws_variable_str(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
 {
+    ngx_str_t      *s;
     ngx_ws_conn_t  *ws;
 
     ws = ngx_ws_variable_conn(r);
@@ -77,34 +79,13 @@ ngx_ws_variable_connection_id(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = ws->id.len;
+    s = (ngx_str_t *) ((u_char *) ws + data);
+
+    v->len = s->len;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
-    v->data = ws->id.data;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_ws_variable_subprotocol(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_ws_conn_t  *ws;
-
-    ws = ngx_ws_variable_conn(r);
-
-    if (ws == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = ws->subprotocol.len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = ws->subprotocol.data;
+    v->data = s->data;
 
     return NGX_OK;
 }
