@@ -21,7 +21,6 @@
  */
 
 
-#define NGX_WS_ENVELOPE_MAX  64
 
 
 typedef struct {

@@ -178,7 +178,6 @@ struct ngx_ws_conn_s {
     ngx_ws_state_e              state;
     ngx_uint_t                  opcode;            /* of the current frame */
     ngx_uint_t                  msg_opcode;        /* of the message */
-    uint64_t                    frame_len;
     uint64_t                    frame_left;
     u_char                      mask[4];
     ngx_uint_t                  mask_off;

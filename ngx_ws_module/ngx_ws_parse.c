@@ -136,7 +136,6 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
                    "ws frame op:%ui fin:%ui len:%uL",
                    ws->opcode, (ngx_uint_t) ws->fin, len);
 
-    ws->frame_len = len;
     ws->frame_left = len;
     ws->mask_off = 0;
 
