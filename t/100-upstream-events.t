@@ -764,7 +764,8 @@ WsFrame::srv_close(1000)
 --- app_log eval
 "/app/message message #1 seq=1 text \"hi\" x-forwarded-for=\"192.0.2.7, 127.0.0.1\""
 . " x-real-ip=\"127.0.0.1\" x-ua=\"ua/1\" x-cookie=\"a=1; b=2\" x-auth=\"Basic dTpw\""
-. " x-custom-var=\"c\" x-server=\"localhost:$ENV{TEST_NGINX_SERVER_PORT}\" x-method=\"POST\"\n"
+. " x-custom-var=\"c\" x-server=\"localhost:" . Test::NgxWs::App::server_port()
+. "\" x-method=\"POST\"\n"
 --- no_error_log
 [error]
 [alert]
