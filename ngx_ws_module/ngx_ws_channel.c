@@ -40,7 +40,8 @@ static ngx_ws_shared_t *ngx_ws_history_lost(ngx_str_t *name, int64_t last_id,
 static void ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
 static void ngx_ws_shared_done(ngx_ws_shared_t *sh);
 static void ngx_ws_spool_gone(ngx_ws_spool_t *spool);
-static int64_t ngx_ws_last_id(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf);
+static int64_t ngx_ws_last_id(ngx_pool_t *pool, ngx_str_t *value,
+    ngx_str_t *name);
 static ngx_int_t ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json,
     size_t len);
 static void ngx_ws_publisher_body(ngx_http_request_t *r);
@@ -86,7 +87,7 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
 {
     u_char                 *p;
     int64_t                 last_id;
-    ngx_str_t               name;
+    ngx_str_t               name, resume;
     ngx_uint_t              i;
     ngx_ws_loc_conf_t      *wlcf;
     ngx_http_request_t     *r;
@@ -124,7 +125,13 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
         return NGX_OK;
     }
 
-    last_id = ngx_ws_last_id(r, wlcf);
+    ngx_str_null(&resume);
+
+    if (wlcf->last_id
+        && ngx_http_complex_value(r, wlcf->last_id, &resume) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     cc = wlcf->subscribe->elts;
 
@@ -137,6 +144,8 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
             continue;
         }
 
+        last_id = ngx_ws_last_id(r->pool, &resume, &name);
+
         if (ngx_ws_subscribe_one(ws, cc[i].zone, &name, 0, last_id)
             != NGX_OK)
         {
@@ -148,22 +157,74 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
 }
 
 
-static int64_t
-ngx_ws_last_id(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf)
-{
-    ngx_int_t  n;
-    ngx_str_t  value;
+/*
+ * The id to resume a channel from, or -1: the ws_last_id value is a list
+ * "entry[,entry...]" where an entry is "N", for every channel not named,
+ * or "NAME=N" with NAME percent-encoded.  An entry that does not parse is
+ * ignored.
+ */
 
-    if (wlcf->last_id == NULL
-        || ngx_http_complex_value(r, wlcf->last_id, &value) != NGX_OK
-        || value.len == 0)
-    {
-        return -1;
+static int64_t
+ngx_ws_last_id(ngx_pool_t *pool, ngx_str_t *value, ngx_str_t *name)
+{
+    u_char     *p, *end, *next, *eq, *dst, *src;
+    int64_t     any, named;
+    ngx_int_t   n;
+
+    any = -1;
+    named = -1;
+
+    end = value->data + value->len;
+
+    for (p = value->data; p < end && named == -1; p = next + 1) {
+
+        next = ngx_strlchr(p, end, ',');
+        if (next == NULL) {
+            next = end;
+        }
+
+        eq = NULL;
+
+        for (src = next; src > p; src--) {
+            if (src[-1] == '=') {
+                eq = src - 1;
+                break;
+            }
+        }
+
+        if (eq == NULL) {
+            n = ngx_atoi(p, next - p);
+
+            if (n != NGX_ERROR) {
+                any = n;
+            }
+
+            continue;
+        }
+
+        n = ngx_atoi(eq + 1, next - eq - 1);
+
+        if (n == NGX_ERROR || eq == p || (size_t) (eq - p) > name->len * 3) {
+            continue;
+        }
+
+        dst = ngx_pnalloc(pool, eq - p);
+        if (dst == NULL) {
+            return -1;
+        }
+
+        src = p;
+        p = dst;
+        ngx_unescape_uri(&dst, &src, eq - src, 0);
+
+        if ((size_t) (dst - p) == name->len
+            && ngx_memcmp(p, name->data, name->len) == 0)
+        {
+            named = n;
+        }
     }
 
-    n = ngx_atoi(value.data, value.len);
-
-    return (n == NGX_ERROR) ? -1 : (int64_t) n;
+    return (named != -1) ? named : any;
 }
 
 
