@@ -423,12 +423,70 @@ ngx_ws_channels_release(ngx_ws_conn_t *ws)
     ngx_queue_t   *q;
     ngx_ws_sub_t  *sub;
 
+    if (ws->channels.data == NULL && !ngx_queue_empty(&ws->subs)) {
+        /* $ws_channels in the access log: what it was subscribed to */
+        (void) ngx_ws_channels_list(ws, ws->request->pool, &ws->channels);
+    }
+
     while (!ngx_queue_empty(&ws->subs)) {
         q = ngx_queue_head(&ws->subs);
         sub = ngx_queue_data(q, ngx_ws_sub_t, link);
 
         ngx_ws_unsubscribe_one(sub);
     }
+}
+
+
+/* the channels the connection is subscribed to, "a,b" (not ws_push's) */
+
+ngx_int_t
+ngx_ws_channels_list(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *list)
+{
+    u_char        *p;
+    size_t         len;
+    ngx_queue_t   *q;
+    ngx_ws_sub_t  *sub;
+
+    len = 0;
+
+    for (q = ngx_queue_head(&ws->subs);
+         q != ngx_queue_sentinel(&ws->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, link);
+
+        if (!sub->spool->push) {
+            len += sub->spool->name.len + 1;
+        }
+    }
+
+    if (len == 0) {
+        ngx_str_set(list, "");
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    list->data = p;
+
+    for (q = ngx_queue_head(&ws->subs);
+         q != ngx_queue_sentinel(&ws->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, link);
+
+        if (!sub->spool->push) {
+            p = ngx_cpymem(p, sub->spool->name.data, sub->spool->name.len);
+            *p++ = ',';
+        }
+    }
+
+    list->len = len - 1;
+
+    return NGX_OK;
 }
 
 
@@ -721,6 +779,7 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
                           NGX_WS_CLOSE_POLICY);
 
             (void) ngx_ws_drop_output(ws, 0);
+            ngx_ws_set_end(ws, NGX_WS_END_LIMIT);
             (void) ngx_ws_send_close(ws, NGX_WS_CLOSE_POLICY, NULL);
             ws->fail = 1;
 
@@ -736,6 +795,7 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
         if (n) {
             ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
                           "dropped %ui messages for a slow subscriber", n);
+            ngx_ws_stats->dropped += n;
         }
     }
 
