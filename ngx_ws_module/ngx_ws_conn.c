@@ -276,6 +276,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         }
 
         ws->last_recv = ngx_current_msec;
+        ws->ping_sent = 0;
 
         if (ws->fail || ws->close_received) {
             /* after a failure or the close handshake: discard */
@@ -756,18 +757,20 @@ ngx_ws_ping_handler(ngx_event_t *ev)
 
     idle = ngx_current_msec - ws->last_recv;
 
+    /*
+     * ping_sent is cleared by any input: comparing last_recv with the time
+     * of the Ping cannot tell an answer received within the same
+     * millisecond from none
+     */
+
     if (ws->ping_sent) {
-        if (idle >= ws->conf->pong_timeout) {
-            ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
-                          "client did not answer ping");
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "client did not answer ping");
 
-            ngx_ws_set_end(ws, NGX_WS_END_TIMEOUT);
-            ngx_ws_fail(ws, NGX_WS_CLOSE_GOING_AWAY, NULL);
-            ngx_ws_handle_output(ws);
-            return;
-        }
-
-        ws->ping_sent = 0;
+        ngx_ws_set_end(ws, NGX_WS_END_TIMEOUT);
+        ngx_ws_fail(ws, NGX_WS_CLOSE_GOING_AWAY, NULL);
+        ngx_ws_handle_output(ws);
+        return;
     }
 
     if (idle < ws->conf->ping_interval) {
