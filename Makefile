@@ -2,6 +2,8 @@
 #
 #   make demo     install what is missing, build, start nginx on 127.0.0.1:8080
 #   make test     install what is missing, build, run the Test::Nginx suite
+#   make test-asan      the suite against nginx built from source with the
+#                       module compiled in, under ASan + UBSan (build/asan)
 #
 # NGINX_SRC may point at a plain nginx source tree instead of nginx-dev.
 
@@ -14,7 +16,7 @@ PROVE_ARGS  ?= -r t
 
 SRCS := config $(wildcard ngx_ws_module/*.c ngx_ws_module/*.h)
 
-.PHONY: all build deps demo demo-stop test clean
+.PHONY: all build deps deps-asan demo demo-stop test test-asan clean
 
 all: build
 
@@ -22,6 +24,9 @@ build: $(MODULE)
 
 deps:
 	@util/install-deps
+
+deps-asan:
+	@util/install-deps asan
 
 $(MODULE): $(SRCS)
 	util/build-module "$(NGINX_SRC)" "$(BUILD)" "$(CC_OPT)"
@@ -34,6 +39,9 @@ demo-stop:
 
 test: deps build
 	util/run-tests $(PROVE_ARGS)
+
+test-asan: deps-asan
+	BUILD="$(BUILD)" util/test-asan $(PROVE_ARGS)
 
 clean:
 	rm -rf $(BUILD) t/servroot*
