@@ -19,6 +19,10 @@
  *   2   the arguments of ws_subprotocols; none: no list
  *   3-  request headers, "Name:value"
  *
+ * An input with a NUL byte is dropped: nginx refuses a request with one
+ * in a header line (400) before any handler runs, and the configuration
+ * tokens are C strings to the directive handlers.
+ *
  * The token lists are checked against a reference tokenizer written from
  * RFC 9110's list syntax (elements separated by commas with optional
  * whitespace around them, empty elements allowed).
@@ -56,6 +60,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_connection_t    *c;
     ngx_ws_loc_conf_t   *wlcf;
     ngx_http_request_t  *r;
+
+    if (size && memchr(data, '\0', size) != NULL) {
+        return 0;
+    }
 
     pool = ngx_create_pool(1024, &ngx_ws_fuzz_log);
     if (pool == NULL) {
