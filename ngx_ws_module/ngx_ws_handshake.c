@@ -613,8 +613,11 @@ ngx_ws_match_origin(ngx_ws_origin_t *o, ngx_str_t *scheme, ngx_str_t *host,
         want = &none;
     }
 
+    /* no port is a null string: strncmp() must not see its NULL */
+
     if (port->len != want->len
-        || ngx_strncmp(port->data, want->data, port->len) != 0)
+        || (port->len
+            && ngx_strncmp(port->data, want->data, port->len) != 0))
     {
         return NGX_DECLINED;
     }
