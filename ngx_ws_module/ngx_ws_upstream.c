@@ -118,6 +118,8 @@ static ngx_int_t ngx_ws_session_dispatch(ngx_ws_session_t *s,
     ngx_ws_event_t *ev);
 static ngx_int_t ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t **frp);
+static u_char *ngx_ws_event_log_error(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len);
 static ngx_int_t ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t *fr);
 static ngx_int_t ngx_ws_add_in_header(ngx_http_request_t *r, char *name,
@@ -842,7 +844,7 @@ ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     fr->uri_changes = NGX_HTTP_MAX_URI_CHANGES + 1;
     fr->subrequests = NGX_HTTP_MAX_SUBREQUESTS + 1;
     fr->http_state = NGX_HTTP_PROCESS_REQUEST_STATE;
-    fr->log_handler = s->request_log_handler;
+    fr->log_handler = ngx_ws_event_log_error;
     fr->read_event_handler = ngx_ws_fake_request_empty_handler;
     fr->write_event_handler = ngx_ws_event_finish;
 
@@ -866,6 +868,27 @@ failed:
     ngx_http_close_connection(fc);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * Error log lines of an event (the proxy module's too) name the WebSocket
+ * it belongs to, like the lines of the connection itself.
+ */
+
+static u_char *
+ngx_ws_event_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
+    u_char *buf, size_t len)
+{
+    u_char              *p;
+    ngx_ws_event_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_ws_module);
+
+    p = ctx->session->request_log_handler(r, sr, buf, len);
+    len -= p - buf;
+
+    return ngx_snprintf(p, len, ", ws: %V", &ctx->session->id);
 }
 
 

@@ -40,7 +40,8 @@ sub checks {
     my $n = 0;
 
     for my $block (blocks()) {
-        $n += 1 + (defined $block->response_body ? 1 : 0);
+        $n += 1 + (defined $block->response_body
+                    || defined $block->response_body_like ? 1 : 0);
 
         for my $v (grep { defined } $block->access_log, $block->no_access_log,
                    $block->error_log, $block->no_error_log)
@@ -223,3 +224,25 @@ GET /ws
 qr/^ws 426 in=-\/- out=-\/- close=- by=- reason="-" ch=- t=- id=-$/m
 --- no_error_log
 [error]
+
+
+
+=== TEST 9: error log lines of an event, the proxy module's too, name the connection
+--- config
+    location /ws {
+        websocket;
+        ws_pass /app/message;
+        ws_pass_error message;
+    }
+    location /app/ {
+        internal;
+        proxy_pass http://127.0.0.1:1;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws') . WsFrame::ws_text('hi') . WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_close(1000)
+--- error_log eval
+[ qr/\[error\] .*connect\(\) failed .*while connecting to upstream, client: 127\.0\.0\.1, .*, ws: [0-9a-f]+\.\d+\.\d+$/m,
+  qr/\[error\] .*upstream answered 502 to message event 1 while .*, ws: [0-9a-f]+\.\d+\.\d+$/m ]
