@@ -206,7 +206,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     /* input left over from when the routes were full */
 
-    if (ws->stash_len && !ws->routes_full && !ws->fail
+    if (ws->stash_len && !ws->routes_full && !ws->limited && !ws->fail
         && !ws->close_received)
     {
         n = ws->stash_len;
@@ -238,7 +238,9 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     buf = wmcf->recv_buffer;
 
-    while (rev->ready && !ws->blocked && !ws->routes_full && !ws->aborted) {
+    while (rev->ready && !ws->blocked && !ws->routes_full && !ws->limited
+           && !ws->aborted)
+    {
 
         n = c->recv(c, buf, NGX_WS_RECV_BUFFER_SIZE);
 
@@ -280,7 +282,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         return;
     }
 
-    if (ws->blocked || ws->routes_full) {
+    if (ws->blocked || ws->routes_full || ws->limited) {
         if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
             if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
                 ngx_ws_abort(ws);
@@ -372,6 +374,10 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
 
     c = ws->connection;
 
+    if (ws->limited && ws->close_sent) {
+        ngx_ws_limit_lift(ws);
+    }
+
     if (ws->unsubscribe) {
         ws->unsubscribe = 0;
         ngx_ws_channels_release(ws);
@@ -445,6 +451,14 @@ ngx_ws_message(ngx_ws_conn_t *ws)
         }
 
         return NGX_OK;
+    }
+
+    if (ngx_ws_limit(ws, ws->msg_len) != NGX_OK) {
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+
+        return NGX_ERROR;
     }
 
     if (ws->publish.len) {
@@ -523,6 +537,12 @@ ngx_int_t
 ngx_ws_control(ngx_ws_conn_t *ws)
 {
     ngx_uint_t  code;
+
+    if (ws->opcode != NGX_WS_OP_CLOSE
+        && ngx_ws_limit(ws, ws->ctl_len) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     switch (ws->opcode) {
 
@@ -672,6 +692,12 @@ ngx_ws_ping_handler(ngx_event_t *ev)
     idle = ngx_current_msec - ws->last_recv;
 
     if (ws->ping_sent) {
+        if (idle >= ws->conf->pong_timeout && ws->limited) {
+            /* a rate limit holds the reading: the silence is ours */
+            ngx_add_timer(ev, ws->conf->pong_timeout);
+            return;
+        }
+
         if (idle >= ws->conf->pong_timeout) {
             ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                           "client did not answer ping");
@@ -714,6 +740,10 @@ ngx_ws_idle_handler(ngx_event_t *ev)
     }
 
     idle = ngx_current_msec - ws->last_data;
+
+    if (ws->limited) {
+        idle = 0;
+    }
 
     if (idle < ws->conf->idle_timeout) {
         ngx_add_timer(ev, ws->conf->idle_timeout - idle);
@@ -785,6 +815,10 @@ ngx_ws_release(ngx_ws_conn_t *ws)
 
     if (ws->shutdown_ev.timer_set) {
         ngx_del_timer(&ws->shutdown_ev);
+    }
+
+    if (ws->limit_ev.timer_set) {
+        ngx_del_timer(&ws->limit_ev);
     }
 
     if (ws->ping_ev.posted) {
