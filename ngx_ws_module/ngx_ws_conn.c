@@ -692,13 +692,21 @@ ngx_ws_ping_handler(ngx_event_t *ev)
     idle = ngx_current_msec - ws->last_recv;
 
     if (ws->ping_sent) {
-        if (idle >= ws->conf->pong_timeout && ws->limited) {
-            /* a rate limit holds the reading: the silence is ours */
-            ngx_add_timer(ev, ws->conf->pong_timeout);
-            return;
-        }
 
-        if (idle >= ws->conf->pong_timeout) {
+        /*
+         * anything received since the Ping answers it; "idle" cannot tell:
+         * a Pong that came within the millisecond of the Ping, or a timer
+         * that fired late, made it reach pong_timeout for a live client
+         */
+
+        if ((ngx_msec_int_t) (ws->last_recv - ws->ping_time) < 0) {
+
+            if (ws->limited) {
+                /* a rate limit holds the reading: the silence is ours */
+                ngx_add_timer(ev, ws->conf->pong_timeout);
+                return;
+            }
+
             ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                           "client did not answer ping");
 
@@ -721,6 +729,7 @@ ngx_ws_ping_handler(ngx_event_t *ev)
     }
 
     ws->ping_sent = 1;
+    ws->ping_time = ngx_current_msec;
     ngx_add_timer(ev, ws->conf->pong_timeout);
 
     ngx_ws_handle_output(ws);

@@ -255,6 +255,8 @@ struct ngx_ws_conn_s {
     ngx_event_t                 limit_ev;
     unsigned                    limited:1;        /* reading paused */
     unsigned                    limit_logged:1;
+
+    ngx_msec_t                  ping_time;        /* the heartbeat's */
 };
 
 
