@@ -450,3 +450,36 @@ WsFrame::srv_close(1000)
 limiting
 [error]
 [alert]
+
+
+
+=== TEST 10: ws_limit_messages together with a full ws_pass_queue: every event, in order
+--- config
+    location /ws {
+        websocket;
+        ws_pass /app/message;
+        ws_pass_queue 1;
+        ws_on_disconnect /app/disconnect;
+        ws_limit_messages rate=20r/s burst=2;
+    }
+
+    location /app/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_APP_PORT;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws')
+. CORE::join('', map { WsFrame::ws_text("?delay=30&n=$_") } 1 .. 10)
+. WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_close(1000)
+--- app_log eval
+CORE::join('', map { "/app/message message #1 seq=$_ text \"?delay=30&n=$_\"\n" } 1 .. 10)
+. "/app/disconnect disconnect #1 code=1000 by=client\n"
+--- error_log
+ws pass queue full:1, reading paused
+exceeded ws_limit_messages, delaying reading
+--- no_error_log
+[error]
+[alert]
