@@ -1,7 +1,8 @@
 # nginx's own limits on WebSocket locations.  limit_conn: an upgraded
 # request keeps its connection slot until the socket closes, however it
 # closes (close handshake, idle timeout, unanswered ping, protocol error,
-# the client vanishing), and gives it back then.  limit_req: handshakes over
+# rate-limit close, the client vanishing or resetting the connection), and
+# gives it back then.  limit_req: handshakes over
 # the rate get 503, or wait when a burst allows.  The events of ws_pass and
 # ws_on_connect belong to the WebSocket's request: server-level limit_conn
 # and limit_req do not count them again.
@@ -16,6 +17,7 @@ use Test::Nginx::Socket;
 use Test::NgxWs::App ();
 use Test::NgxWs::Client ();
 
+use Socket qw(SOL_SOCKET SO_LINGER);
 use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
@@ -102,6 +104,14 @@ sub slot {
         # the echo is read first, so that closing sends FIN, not RST
         $a->send_text('hi');
         my $f = $a->read_frame(2);
+        $closed = $f && $f->{payload} eq 'hi';
+
+    } elsif ($how eq 'client reset') {
+        # SO_LINGER 0: closing sends RST
+        $a->send_text('hi');
+        my $f = $a->read_frame(2);
+        setsockopt($a->socket, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0))
+            or die "SO_LINGER: $!";
         $closed = $f && $f->{payload} eq 'hi';
     }
 
@@ -480,6 +490,32 @@ CORE::join('', map { "/app/message message #1 seq=$_ text \"?delay=30&n=$_\"\n" 
 --- error_log
 ws pass queue full:1, reading paused
 exceeded ws_limit_messages, delaying reading
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 11: limit_conn: given back when the client resets the connection
+--- http_config
+    limit_conn_zone $binary_remote_addr zone=addr:1m;
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        limit_conn addr 1;
+        limit_conn_log_level info;
+    }
+--- init
+main::slot('client reset');
+--- init_tests: 3
+--- raw_request eval
+WsFrame::ws_handshake('/ws') . WsFrame::ws_text('after') . WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_text('after') . WsFrame::srv_close(1000)
+--- error_log
+recv() failed (104: Connection reset by peer)
 --- no_error_log
 [error]
 [alert]
