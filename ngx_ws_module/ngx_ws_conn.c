@@ -679,6 +679,16 @@ ngx_ws_ping_handler(ngx_event_t *ev)
      */
 
     if (ws->ping_sent) {
+
+        if (ws->blocked || ws->routes_full || ws->connection->read->ready) {
+            /*
+             * reading is paused, or was just resumed and the read is
+             * posted: an answer may be waiting unread
+             */
+            ngx_add_timer(ev, ws->conf->pong_timeout);
+            return;
+        }
+
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "client did not answer ping");
 
