@@ -1,7 +1,9 @@
 # ngx_ws_module: build against Debian's nginx-dev, run the demo and the tests.
 #
 #   make demo     install what is missing, build, start nginx on 127.0.0.1:8080
-#   make test     install what is missing, build, run the Test::Nginx suite
+#   make test     install what is missing, build, run the Test::Nginx suite,
+#                 then the wss subset again over TLS (util/run-tests-tls)
+#   make test-tls only the TLS run
 #
 # NGINX_SRC may point at a plain nginx source tree instead of nginx-dev.
 
@@ -11,10 +13,11 @@ BUILD       ?= $(CURDIR)/build
 MODULE      := $(BUILD)/ngx_ws_module.so
 CC_OPT      ?= -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 PROVE_ARGS  ?= -r t
+TLS_ARGS    ?=
 
 SRCS := config $(wildcard ngx_ws_module/*.c ngx_ws_module/*.h)
 
-.PHONY: all build deps demo demo-stop test clean
+.PHONY: all build deps demo demo-stop test test-tls clean
 
 all: build
 
@@ -34,6 +37,10 @@ demo-stop:
 
 test: deps build
 	util/run-tests $(PROVE_ARGS)
+	util/run-tests-tls $(TLS_ARGS)
+
+test-tls: deps build
+	util/run-tests-tls $(TLS_ARGS)
 
 clean:
 	rm -rf $(BUILD) t/servroot*
