@@ -1,7 +1,9 @@
 # ngx_ws_module: build against Debian's nginx-dev, run the demo and the tests.
 #
 #   make demo     install what is missing, build, start nginx on 127.0.0.1:8080
-#   make test     install what is missing, build, run the Test::Nginx suite
+#   make test     install what is missing, build, run the Test::Nginx suite,
+#                 then the wss subset again over TLS (util/run-tests-tls)
+#   make test-tls       only the TLS run
 #   make test-asan      the suite against nginx built from source with the
 #                       module compiled in, under ASan + UBSan (build/asan)
 #   make fuzz           the libFuzzer targets, FUZZ_TIME seconds each
@@ -14,12 +16,13 @@ BUILD       ?= $(CURDIR)/build
 MODULE      := $(BUILD)/ngx_ws_module.so
 CC_OPT      ?= -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 PROVE_ARGS  ?= -r t
+TLS_ARGS    ?=
 FUZZ_TIME   ?= 60
 FUZZ_TARGETS ?=
 
 SRCS := config $(wildcard ngx_ws_module/*.c ngx_ws_module/*.h)
 
-.PHONY: all build deps deps-asan demo demo-stop test test-asan \
+.PHONY: all build deps deps-asan demo demo-stop test test-tls test-asan \
         fuzz fuzz-build clean
 
 all: build
@@ -43,6 +46,10 @@ demo-stop:
 
 test: deps build
 	util/run-tests $(PROVE_ARGS)
+	util/run-tests-tls $(TLS_ARGS)
+
+test-tls: deps build
+	util/run-tests-tls $(TLS_ARGS)
 
 test-asan: deps-asan
 	BUILD="$(BUILD)" util/test-asan $(PROVE_ARGS)

@@ -973,9 +973,21 @@ ngx_ws_linger(ngx_ws_conn_t *ws)
 
 #if (NGX_HTTP_SSL)
     if (c->ssl) {
-        /* nginx sends close_notify when the connection is closed */
-        ngx_ws_terminate(ws);
-        return;
+        /*
+         * close_notify goes right behind our Close, without waiting for
+         * the client's; the rest is the same as without TLS, the socket
+         * is read raw (and discarded) from now on
+         */
+
+        c->ssl->no_wait_shutdown = 1;
+        c->ssl->shutdown_without_free = 1;
+
+        if (ngx_ssl_shutdown(c) != NGX_OK) {
+            /* nginx completes the TLS shutdown when it closes */
+            c->ssl->shutdown_without_free = 0;
+            ngx_ws_terminate(ws);
+            return;
+        }
     }
 #endif
 
