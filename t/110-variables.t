@@ -232,17 +232,19 @@ qr/^ws 426 in=-\/- out=-\/- close=- by=- reason="-" ch=- t=- id=-$/m
     location /ws {
         websocket;
         ws_pass /app/message;
-        ws_pass_error message;
+        ws_pass_error close;
+        ws_close_timeout 100ms;
     }
     location /app/ {
         internal;
         proxy_pass http://127.0.0.1:1;
     }
 --- raw_request eval
-WsFrame::ws_handshake('/ws') . WsFrame::ws_text('hi') . WsFrame::ws_close(1000)
+WsFrame::ws_handshake('/ws') . WsFrame::ws_text('hi')
+--- timeout: 2
 --- error_code: 101
 --- response_body eval
-WsFrame::srv_close(1000)
+WsFrame::srv_close(1011)
 --- error_log eval
 [ qr/\[error\] .*connect\(\) failed .*while connecting to upstream, client: 127\.0\.0\.1, .*, ws: [0-9a-f]+\.\d+\.\d+$/m,
   qr/\[error\] .*upstream answered 502 to message event 1 while .*, ws: [0-9a-f]+\.\d+\.\d+$/m ]
