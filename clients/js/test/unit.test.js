@@ -420,3 +420,14 @@ test('reconnect() drops the socket and connects at once', () => {
     assert.equal(events.at(-1)[1].willReconnect, true);
     assert.equal(c.state, 'connecting');
 });
+
+test('ws-client.d.ts declares every export of ws-client.js', async () => {
+    const fs = await import('node:fs');
+    const mod = await import('../ws-client.js');
+    const dts = fs.readFileSync(new URL('../ws-client.d.ts', import.meta.url),
+                                'utf8');
+    const declared = [...dts.matchAll(/^export (?:class|function) (\w+)/gm)]
+                     .map((m) => m[1]).sort();
+
+    assert.deepEqual(declared, Object.keys(mod).sort());
+});

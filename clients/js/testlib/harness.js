@@ -79,7 +79,8 @@ export class Nginx {
         this.binary = process.env.TEST_NGINX_BINARY || '/usr/sbin/nginx';
         this.module = (process.env.TEST_NGINX_LOAD_MODULES
                        || path.join(top, 'build', 'ngx_ws_module.so'))
-                      .split(/\s+/).filter(Boolean);
+                      .split(/\s+/).filter(Boolean)
+                      .map((m) => path.resolve(top, m));
         this.conf = [
             ...this.module.map((m) => `load_module ${m};`),
             'daemon off;',

@@ -1,0 +1,60 @@
+# The JavaScript client (clients/js) against the module: runs its node
+# --test suite (unit tests, and tests that start their own nginx with the
+# built module on the server port + 10 ... + 39, see
+# clients/js/testlib/harness.js) and reports each of its tests here; then
+# type-checks the hand-written declarations with tsc.
+
+use strict;
+use warnings;
+
+use Cwd ();
+use Test::More;
+
+my $port = $ENV{TEST_NGINX_SERVER_PORT} // $ENV{TEST_NGINX_PORT} // 1984;
+
+$ENV{TEST_NGINX_SERVER_PORT} = $port;
+$ENV{TEST_NGINX_SERVROOT} //= 't/servroot';
+$ENV{TEST_NGINX_BINARY} //= '/usr/sbin/nginx';
+$ENV{TEST_NGINX_LOAD_MODULES} = join ' ', map {
+    -f $_ or BAIL_OUT("no module $_: run make build");
+    Cwd::abs_path($_);
+} split ' ', $ENV{TEST_NGINX_LOAD_MODULES} || 'build/ngx_ws_module.so';
+
+mkdir $ENV{TEST_NGINX_SERVROOT};
+
+# one file at a time where node can be told so (>= 20.10): the machine is
+# shared, and the timing tests stay honest; each file has its own ports
+my @one = `node --help` =~ /--test-concurrency/ ? ('--test-concurrency=1')
+                                               : ();
+
+open my $node, '-|', 'node', '--test', '--test-reporter=tap', @one,
+     'clients/js/test/'
+    or die "node: $!";
+
+my ($count, $failing) = (0, 0);
+
+while (my $line = <$node>) {
+    if ($line =~ /^(not )?ok \d+ - (.*)$/) {
+        $count++;
+        $failing = defined $1;
+        ok(!$failing, "js: $2");
+    } elsif ($line =~ /^\S/) {
+        $failing = 0;
+        diag($line) if $line =~ /^# (fail|cancelled) [1-9]/;
+    } elsif ($failing) {
+        diag($line);                    # the failure's details
+    }
+}
+
+close $node;
+is($?, 0, 'node --test clients/js/test/ exits with 0');
+cmp_ok($count, '>=', 25, "node ran the client's tests ($count)");
+
+# tsc --strict compiles a program that uses the declared API
+my $tsc = system('tsc', '--noEmit', '--strict', '--target', 'es2020',
+                 '--module', 'es2020', '--moduleResolution', 'node',
+                 '--lib', 'es2020,dom', 'clients/js/testlib/types-check.ts');
+
+is($tsc, 0, 'tsc --strict accepts clients/js/ws-client.d.ts in use');
+
+done_testing();
