@@ -7,8 +7,11 @@
 use strict;
 use warnings;
 
+use lib 't/lib';
+
 use Cwd ();
 use Test::More;
+use Test::NgxWs::NodeTest ();
 
 my $port = $ENV{TEST_NGINX_SERVER_PORT} // $ENV{TEST_NGINX_PORT} // 1984;
 
@@ -22,32 +25,8 @@ $ENV{TEST_NGINX_LOAD_MODULES} = join ' ', map {
 
 mkdir $ENV{TEST_NGINX_SERVROOT};
 
-# one file at a time where node can be told so (>= 20.10): the machine is
-# shared, and the timing tests stay honest; each file has its own ports
-my @one = `node --help` =~ /--test-concurrency/ ? ('--test-concurrency=1')
-                                               : ();
+my $count = Test::NgxWs::NodeTest::run('clients/js/test/');
 
-open my $node, '-|', 'node', '--test', '--test-reporter=tap', @one,
-     'clients/js/test/'
-    or die "node: $!";
-
-my ($count, $failing) = (0, 0);
-
-while (my $line = <$node>) {
-    if ($line =~ /^(not )?ok \d+ - (.*)$/) {
-        $count++;
-        $failing = defined $1;
-        ok(!$failing, "js: $2");
-    } elsif ($line =~ /^\S/) {
-        $failing = 0;
-        diag($line) if $line =~ /^# (fail|cancelled) [1-9]/;
-    } elsif ($failing) {
-        diag($line);                    # the failure's details
-    }
-}
-
-close $node;
-is($?, 0, 'node --test clients/js/test/ exits with 0');
 cmp_ok($count, '>=', 25, "node ran the client's tests ($count)");
 
 # tsc --strict compiles a program that uses the declared API
