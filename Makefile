@@ -2,6 +2,9 @@
 #
 #   make demo     install what is missing, build, start nginx on 127.0.0.1:8080
 #   make test     install what is missing, build, run the Test::Nginx suite
+#   make test-asan      the suite against nginx built from source with the
+#                       module compiled in, under ASan + UBSan (build/asan)
+#   make fuzz           the libFuzzer targets, FUZZ_TIME seconds each
 #
 # NGINX_SRC may point at a plain nginx source tree instead of nginx-dev.
 
@@ -11,10 +14,13 @@ BUILD       ?= $(CURDIR)/build
 MODULE      := $(BUILD)/ngx_ws_module.so
 CC_OPT      ?= -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 PROVE_ARGS  ?= -r t
+FUZZ_TIME   ?= 60
+FUZZ_TARGETS ?=
 
 SRCS := config $(wildcard ngx_ws_module/*.c ngx_ws_module/*.h)
 
-.PHONY: all build deps demo demo-stop test clean
+.PHONY: all build deps deps-asan demo demo-stop test test-asan \
+        fuzz fuzz-build clean
 
 all: build
 
@@ -22,6 +28,9 @@ build: $(MODULE)
 
 deps:
 	@util/install-deps
+
+deps-asan:
+	@util/install-deps asan
 
 $(MODULE): $(SRCS)
 	util/build-module "$(NGINX_SRC)" "$(BUILD)" "$(CC_OPT)"
@@ -34,6 +43,15 @@ demo-stop:
 
 test: deps build
 	util/run-tests $(PROVE_ARGS)
+
+test-asan: deps-asan
+	BUILD="$(BUILD)" util/test-asan $(PROVE_ARGS)
+
+fuzz-build: deps-asan
+	BUILD="$(BUILD)" util/build-fuzz $(FUZZ_TARGETS)
+
+fuzz: deps-asan
+	BUILD="$(BUILD)" FUZZ_TIME="$(FUZZ_TIME)" util/fuzz $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD) t/servroot*

@@ -118,6 +118,8 @@ static ngx_int_t ngx_ws_session_dispatch(ngx_ws_session_t *s,
     ngx_ws_event_t *ev);
 static ngx_int_t ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t **frp);
+static u_char *ngx_ws_event_log_error(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len);
 static ngx_int_t ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t *fr);
 static ngx_int_t ngx_ws_add_in_header(ngx_http_request_t *r, char *name,
@@ -171,6 +173,7 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
     ngx_connection_t         *c;
     ngx_ws_session_t         *s;
     ngx_http_request_t       *r;
+    ngx_ws_main_conf_t       *wmcf;
     ngx_http_connection_t    *hc;
 
     r = ws->request;
@@ -196,7 +199,9 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
     s->loc_conf = r->loc_conf;
     s->listening = c->listening;
     s->log_handler = c->log->handler;
-    s->request_log_handler = r->log_handler;
+    /* nginx's own: the fake requests have no ws to name */
+    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
+    s->request_log_handler = wmcf->log_handler;
 
     hc = r->http_connection;
     s->hc.addr_conf = hc->addr_conf;
@@ -479,16 +484,8 @@ ngx_ws_session_detach(ngx_ws_conn_t *ws)
 
     s->ws = NULL;
 
-    if (ws->closed_by_server && ws->close_code) {
-        s->close_code = ws->close_code;
-        s->closed_by_server = 1;
-
-    } else if (ws->peer_close_code) {
-        s->close_code = ws->peer_close_code;
-
-    } else {
-        s->close_code = 1006;                  /* no Close frame at all */
-    }
+    s->close_code = ngx_ws_end_code(ws);
+    s->closed_by_server = (ws->closed_by_server && ws->close_code);
 
     if (s->conf->on_disconnect.len) {
         if (ngx_ws_session_event(s, NGX_WS_EVENT_DISCONNECT) == NULL) {
@@ -847,7 +844,7 @@ ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     fr->uri_changes = NGX_HTTP_MAX_URI_CHANGES + 1;
     fr->subrequests = NGX_HTTP_MAX_SUBREQUESTS + 1;
     fr->http_state = NGX_HTTP_PROCESS_REQUEST_STATE;
-    fr->log_handler = s->request_log_handler;
+    fr->log_handler = ngx_ws_event_log_error;
     fr->read_event_handler = ngx_ws_fake_request_empty_handler;
     fr->write_event_handler = ngx_ws_event_finish;
 
@@ -871,6 +868,27 @@ failed:
     ngx_http_close_connection(fc);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * Error log lines of an event (the proxy module's too) name the WebSocket
+ * it belongs to, like the lines of the connection itself.
+ */
+
+static u_char *
+ngx_ws_event_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
+    u_char *buf, size_t len)
+{
+    u_char              *p;
+    ngx_ws_event_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_ws_module);
+
+    p = ctx->session->request_log_handler(r, sr, buf, len);
+    len -= p - buf;
+
+    return ngx_snprintf(p, len, ", ws: %V", &ctx->session->id);
 }
 
 
@@ -1333,6 +1351,8 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
 
     ws = s->ws;
     ev = ctx->event;
+
+    ngx_ws_stat_event(ctx->status);
 
     if (ctx->status < NGX_HTTP_OK || ctx->status >= 300) {
 
