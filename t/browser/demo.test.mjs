@@ -1,8 +1,9 @@
 // The demo in a real browser (headless Chromium through puppeteer-core):
 // util/demo starts it on the server port + 40 (nginx) and + 41 (the app),
 // two pages chat in one room, one goes offline and comes back with what
-// it missed.  Run by t/096-demo-browser.t; DEMO_SCREENSHOTS=DIR also
-// writes the screenshots of docs/images there.
+// it missed, and the status page counts the connections.  Run by
+// t/096-demo-browser.t; DEMO_SCREENSHOTS=DIR also writes the screenshots
+// of docs/images there.
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,6 +77,8 @@ async function say(page, text) {
 
 const said = (page) => page.evaluate(() => window.demo.said);
 const status = (page) => page.$eval('#status', (e) => e.textContent);
+const status_ = (page) => page.evaluate(
+    async () => (await fetch('/ws-status')).json());
 const presence = (page) => page.$eval('#presence', (e) => e.textContent);
 
 async function until(cond, what, ms = 5000) {
@@ -116,6 +119,14 @@ test('two pages in one room see each other and chat', async () => {
     assert.deepEqual((await said(alice)).map((m) => m.user),
                      ['alice', 'bob']);
 
+    // the status page counts the two pages' connections and subscriptions
+    const st = await status_(bob);
+
+    assert.equal(st.total.connections, 2);
+    assert.deepEqual(st.zones.map((z) => [z.name, z.subscribers]),
+                     [['demo', 2]]);
+    assert.ok(st.total.messages_in >= 2, 'the pages sent messages');
+
     const shown = await bob.$$eval('#log .msg', (els) => els.map((e) => [
         e.dataset.id, e.querySelector('b').textContent, e.lastChild.data]));
 
@@ -134,6 +145,9 @@ test('a page that goes offline gets what it missed, once', async () => {
                 'alice is reconnecting');
     await until(async () => (await presence(bob)) === '1 here: bob',
                 'bob sees alice leave');
+
+    await until(async () => (await status_(bob)).total.connections === 1,
+                'the status page sees one connection left');
 
     for (const text of ['are you there?', 'one', 'two']) {
         await say(bob, text);

@@ -176,3 +176,38 @@ test('two channels on one connection keep their own ids', async () => {
                      [['room:d', 'r1'], ['ticker', 't'], ['room:d', 'r2']]);
     c.close();
 });
+
+test('two channels resume each from its own id (last_id=NAME=N,...)',
+     async () => {
+    const { c, got } = client('/two?room=e');
+
+    await next(c, 'open');
+    await subscribers('room:e', 1);
+    await nginx.publish('room:e', 'e1');
+    await nginx.publish('ticker', 't1');
+    await nginx.publish('room:e', 'e2');
+    await until(() => got.messages.length === 3, 5000, '3 messages');
+
+    const tick = c.lastIds.ticker;
+
+    await proxy.down();
+    await subscribers('room:e', 0);
+    await nginx.publish('ticker', 't2');    // ids differ per channel: a
+    await nginx.publish('ticker', 't3');    // plain N would lose or repeat
+    await nginx.publish('room:e', 'e3');
+
+    await proxy.up();
+    await until(() => got.messages.length === 6, 5000, 'the replay');
+    await new Promise((r) => setTimeout(r, 100));
+
+    assert.equal(got.opens[1].slice(got.opens[1].indexOf('?')),
+                 `?room=e&last_id=room%3Ae=2,ticker=${tick}`);
+    assert.deepEqual(got.messages.slice(3).map((m) => [m.channel, m.id,
+                                                       m.data]).sort(),
+                     [['room:e', 3, 'e3'], ['ticker', tick + 1, 't2'],
+                      ['ticker', tick + 2, 't3']]);
+    assert.equal(got.messages.length, 6);
+    assert.deepEqual(got.gaps, []);
+    assert.deepEqual(c.lastIds, { 'room:e': 3, ticker: tick + 2 });
+    c.close();
+});
