@@ -5,7 +5,7 @@
 // t/096-demo-browser.t; DEMO_SCREENSHOTS=DIR also writes the screenshots
 // of docs/images there.
 
-import test from 'node:test';
+import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -34,7 +34,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let browser;
 
-test.before(async () => {
+before(async () => {
     execFileSync(path.join(top, 'util/demo'), ['start'],
                  { env, stdio: ['ignore', 'ignore', 'inherit'] });
     browser = await puppeteer.launch({
@@ -49,7 +49,7 @@ test.before(async () => {
     });
 });
 
-test.after(async () => {
+after(async () => {
     if (browser) {
         await browser.close();
     }

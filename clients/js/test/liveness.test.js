@@ -3,7 +3,7 @@
 // queue holds what is sent while away (within its bound), and runtime
 // subscriptions through a ws_pass app survive a reconnect.
 
-import test from 'node:test';
+import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { WsClient } from '../ws-client.js';
@@ -35,13 +35,13 @@ const nginx = new Nginx(SLOT, {
 const proxy = new Proxy(SLOT, nginx.port);
 let app;
 
-test.before(async () => {
+before(async () => {
     app = await startApp(SLOT);
     await nginx.start();
     await proxy.up();
 });
 
-test.after(async () => {
+after(async () => {
     await proxy.down();
     await nginx.stop();
     await app.close();
@@ -71,7 +71,7 @@ test('the heartbeat keeps a quiet connection; a silent one is dead',
 
     assert.equal(dead.dead, true);
     assert.equal(dead.willReconnect, true);
-    assert.ok(took >= 250 && took < 1500, `dead after ${took} ms`);
+    assert.ok(took >= 250 && took < 2500, `dead after ${took} ms`);
 
     proxy.blackhole(false);
     await next(c, 'open');
@@ -105,7 +105,7 @@ test('retries follow the backoff; the client gives up after maxAttempts',
 
     for (let i = 1; i < tries.length; i++) {
         const gap = tries[i] - tries[i - 1];
-        assert.ok(gap >= delays[i - 1] - 5 && gap < delays[i - 1] + 500,
+        assert.ok(gap >= delays[i - 1] - 5 && gap < delays[i - 1] + 1000,
                   `attempt ${i}: ${gap} ms after the previous one, `
                   + `${delays[i - 1]} ms expected`);
     }

@@ -2,7 +2,7 @@
 // resuming without gaps or duplicates, history_lost when too much was
 // missed, and a server restart.
 
-import test from 'node:test';
+import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { WsClient } from '../ws-client.js';
@@ -26,12 +26,12 @@ const nginx = new Nginx(SLOT, {
 });
 const proxy = new Proxy(SLOT, nginx.port);
 
-test.before(async () => {
+before(async () => {
     await nginx.start();
     await proxy.up();
 });
 
-test.after(async () => {
+after(async () => {
     await proxy.down();
     await nginx.stop();
 });
