@@ -29,6 +29,7 @@ const DEFAULT_COMMANDS = {
 };
 
 const HISTORY_LOST = '{"event":"history_lost",';
+const OPEN = 1;                             // WebSocket.OPEN
 
 const textEncoder = new TextEncoder();
 
@@ -369,9 +370,11 @@ export class WsClient {
 
     // Sends now when open, else queues: true; false (and an "error" event
     // with code "queue_full") when the queue is full or the client closed.
+    // A socket that is already closing (its close event not yet seen)
+    // would discard the message silently: it is queued instead.
 
     send(data) {
-        if (this._state === 'open') {
+        if (this._state === 'open' && this._ws.readyState === OPEN) {
             this._ws.send(data);
             return true;
         }
@@ -470,12 +473,12 @@ export class WsClient {
     }
 
     _open() {
-        const url = this._url();
-        let ws;
+        let url, ws;
 
         this._state = 'connecting';
 
         try {
+            url = this._url();
             ws = this._protocols === undefined
                  ? new this._WebSocket(url)
                  : new this._WebSocket(url, this._protocols);
@@ -488,7 +491,7 @@ export class WsClient {
         }
 
         this._ws = ws;
-        this._url_ = url;
+        this._openUrl = url;
 
         try {
             ws.binaryType = 'arraybuffer';
@@ -531,7 +534,7 @@ export class WsClient {
         this._lastReceived = this._openedAt;
         this._lastHeartbeat = this._openedAt;
 
-        this._emit('open', { url: this._url_ });
+        this._emit('open', { url: this._openUrl });
 
         if (this._ws !== ws || this._state !== 'open') {
             return;                           /* closed by a listener */
@@ -646,7 +649,11 @@ export class WsClient {
 
             if (since >= hb.interval) {
                 this._lastHeartbeat = now;
-                this._ws.send(hb.message);
+
+                if (this._ws.readyState === OPEN) {
+                    this._ws.send(hb.message);
+                }
+
                 wait = Math.min(wait, hb.interval);
             } else {
                 wait = Math.min(wait, hb.interval - since);

@@ -431,3 +431,41 @@ test('ws-client.d.ts declares every export of ws-client.js', async () => {
 
     assert.deepEqual(declared, Object.keys(mod).sort());
 });
+
+test('a socket already closing gets nothing: the message is queued', () => {
+    const { c, clock, made, last } = setup();
+
+    last().open();
+    made[0].readyState = 2;                 // CLOSING, close event to come
+    assert.equal(c.send('late'), true);
+    assert.deepEqual(made[0].sent, []);
+    assert.deepEqual(c.queued, { messages: 1, bytes: 4 });
+    made[0].drop(1001, 'going away');
+    clock.advance(1000);
+    last().open();
+    assert.deepEqual(last().sent, ['late']);
+});
+
+test('a URL function that throws is a failed attempt, retried', () => {
+    const clock = new Clock();
+    const { FakeWebSocket, made } = fakeSockets();
+    let calls = 0;
+    const c = new WsClient(() => {
+        if (++calls === 1) {
+            throw new Error('no token yet');
+        }
+        return 'ws://h/x?t=' + calls;
+    }, { WebSocket: FakeWebSocket, timers: clock.api, random: () => 1,
+         autoConnect: false });
+    const seen = [];
+
+    c.on('error', (e) => seen.push(e.error.message));
+    c.on('reconnecting', (r) => seen.push('retry in ' + r.delay));
+    c.connect();
+    assert.deepEqual(seen, ['no token yet', 'retry in 500']);
+    assert.equal(c.state, 'waiting');
+    assert.equal(made.length, 0);
+    clock.advance(500);
+    assert.equal(c.state, 'connecting');
+    assert.equal(made[0].url, 'ws://h/x?t=2');
+});
