@@ -16,14 +16,11 @@ use Test::NgxWs::NodeTest ();
 my $port = $ENV{TEST_NGINX_SERVER_PORT} // $ENV{TEST_NGINX_PORT} // 1984;
 
 $ENV{TEST_NGINX_SERVER_PORT} = $port;
-$ENV{TEST_NGINX_SERVROOT} //= 't/servroot';
 $ENV{TEST_NGINX_BINARY} //= '/usr/sbin/nginx';
 $ENV{TEST_NGINX_LOAD_MODULES} = join ' ', map {
     -f $_ or BAIL_OUT("no module $_: run make build");
     Cwd::abs_path($_);
 } split ' ', $ENV{TEST_NGINX_LOAD_MODULES} || 'build/ngx_ws_module.so';
-
-mkdir $ENV{TEST_NGINX_SERVROOT};
 
 my $count = Test::NgxWs::NodeTest::run('clients/js/test/');
 

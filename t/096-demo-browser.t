@@ -15,15 +15,12 @@ use Test::NgxWs::NodeTest ();
 my $port = $ENV{TEST_NGINX_SERVER_PORT} // $ENV{TEST_NGINX_PORT} // 1984;
 
 $ENV{TEST_NGINX_SERVER_PORT} = $port;
-$ENV{TEST_NGINX_SERVROOT} //= 't/servroot';
 
 -f 'build/ngx_ws_module.so' or BAIL_OUT('no build/ngx_ws_module.so: make build');
 -d 'build/npm/node_modules/puppeteer-core'
     or BAIL_OUT('no puppeteer-core in build/npm: run util/install-deps');
 -x ($ENV{CHROMIUM} // '/usr/bin/chromium')
     or BAIL_OUT('no chromium: run util/install-deps');
-
-mkdir $ENV{TEST_NGINX_SERVROOT};
 
 my $count = Test::NgxWs::NodeTest::run('t/browser/demo.test.mjs');
 

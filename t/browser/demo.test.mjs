@@ -20,13 +20,14 @@ const puppeteer = createRequire(path.join(top, 'build/npm/'))
 
 const base = Number(process.env.TEST_NGINX_SERVER_PORT
                     || process.env.TEST_NGINX_PORT || 1984);
-const servroot = path.resolve(top, process.env.TEST_NGINX_SERVROOT
-                                   || 't/servroot');
+// next to the server root, not in it (see clients/js/testlib/harness.js)
+const root = path.resolve(top, (process.env.TEST_NGINX_SERVROOT
+                                || 't/servroot') + '-node');
 const env = {
     ...process.env,
     DEMO_PORT: String(base + 40),
     DEMO_APP_PORT: String(base + 41),
-    DEMO_PREFIX: path.join(servroot, 'demo')
+    DEMO_PREFIX: path.join(root, 'demo')
 };
 const origin = `http://127.0.0.1:${env.DEMO_PORT}`;
 const room = 'r' + process.pid;
@@ -94,7 +95,8 @@ async function until(cond, what, ms = 5000) {
 
 let alice, bob;
 
-test('two pages in one room see each other and chat', async () => {
+test('two pages in one room see each other and chat', { timeout: 60000 },
+     async () => {
     alice = await open('alice');
     bob = await open('bob');
 
@@ -135,7 +137,9 @@ test('two pages in one room see each other and chat', async () => {
     assert.equal(await bob.$eval('#text', (e) => e.value), '', 'sent');
 });
 
-test('a page that goes offline gets what it missed, once', async () => {
+test('a page that goes offline gets what it missed, once',
+     { timeout: 60000 },
+     async () => {
     const before = (await said(alice)).length;
 
     await alice.setOfflineMode(true);
@@ -182,7 +186,8 @@ test('a page that goes offline gets what it missed, once', async () => {
                  /&last_id=\d+$/);
 });
 
-test('a page that sends while offline sends when back', async () => {
+test('a page that sends while offline sends when back', { timeout: 60000 },
+     async () => {
     await alice.setOfflineMode(true);
     await alice.evaluate(() => window.demo.client.socket.close());
     await until(async () => /^reconnecting/.test(await status(alice)),
@@ -200,9 +205,10 @@ test('a page that sends while offline sends when back', async () => {
     assert.deepEqual(bob.errors, []);
 });
 
-test('screenshots: two pages chatting', async () => {
+test('screenshots: two pages chatting', { timeout: 60000 },
+     async () => {
     const dir = process.env.DEMO_SCREENSHOTS
-                || path.join(servroot, 'screenshots');
+                || path.join(root, 'screenshots');
     const page = await browser.newPage();
 
     fs.mkdirSync(dir, { recursive: true });

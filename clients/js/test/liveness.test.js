@@ -7,7 +7,8 @@ import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { WsClient } from '../ws-client.js';
-import { Nginx, Proxy, WebSocket, until, next, sleep,
+import { Nginx, Proxy, WebSocket, until, next, TIMEOUT, track,
+         closeClients, sleep,
          startApp, ports } from '../testlib/harness.js';
 
 const SLOT = 1;
@@ -42,17 +43,18 @@ before(async () => {
 });
 
 after(async () => {
+    closeClients();
     await proxy.down();
     await nginx.stop();
     await app.close();
 });
 
 test('the heartbeat keeps a quiet connection; a silent one is dead',
-     async () => {
-    const c = new WsClient(proxy.url('/echo'), {
+     TIMEOUT, async () => {
+    const c = track(new WsClient(proxy.url('/echo'), {
         WebSocket, heartbeat: { interval: 100 }, idleTimeout: 350,
         backoff: { base: 50, max: 50 }
-    });
+    }));
     const closes = [];
     const messages = [];
 
@@ -82,13 +84,13 @@ test('the heartbeat keeps a quiet connection; a silent one is dead',
 });
 
 test('retries follow the backoff; the client gives up after maxAttempts',
-     async () => {
+     TIMEOUT, async () => {
     await proxy.down();                     // connections are refused
 
-    const c = new WsClient(proxy.url('/echo'), {
+    const c = track(new WsClient(proxy.url('/echo'), {
         WebSocket, random: () => 1,
         backoff: { base: 60, factor: 2, max: 200, maxAttempts: 4 }
-    });
+    }));
     const tries = [];
     const delays = [];
     let giveup = null;
@@ -114,11 +116,11 @@ test('retries follow the backoff; the client gives up after maxAttempts',
 });
 
 test('the send queue: bounded while away, delivered in order after',
-     async () => {
-    const c = new WsClient(proxy.url('/echo'), {
+     TIMEOUT, async () => {
+    const c = track(new WsClient(proxy.url('/echo'), {
         WebSocket, backoff: { base: 50, max: 50 },
         queue: { maxMessages: 3, maxBytes: 1024 }
-    });
+    }));
     const messages = [];
     const errors = [];
 
@@ -154,11 +156,11 @@ async function subscribers(channel) {
 }
 
 test('subscribe and unsubscribe through the app, again after a reconnect',
-     async () => {
-    const c = new WsClient(proxy.url('/cmd'), {
+     TIMEOUT, async () => {
+    const c = track(new WsClient(proxy.url('/cmd'), {
         WebSocket, backoff: { base: 50, max: 50 },
         heartbeat: { interval: 1000, isReply: (d) => d === 'pong' }
-    });
+    }));
     const messages = [];
 
     c.on('message', (m) => messages.push([m.channel, m.id, m.data]));

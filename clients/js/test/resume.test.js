@@ -6,7 +6,8 @@ import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { WsClient } from '../ws-client.js';
-import { Nginx, Proxy, WebSocket, until, next } from '../testlib/harness.js';
+import { Nginx, Proxy, WebSocket, until, next, TIMEOUT, track,
+         closeClients } from '../testlib/harness.js';
 
 const SLOT = 0;
 
@@ -32,14 +33,15 @@ before(async () => {
 });
 
 after(async () => {
+    closeClients();
     await proxy.down();
     await nginx.stop();
 });
 
 function client(path, options = {}) {
-    const c = new WsClient(proxy.url(path), {
+    const c = track(new WsClient(proxy.url(path), {
         WebSocket, backoff: { base: 50, max: 200 }, ...options
-    });
+    }));
     const got = { messages: [], gaps: [], opens: [], closes: [] };
 
     c.on('message', (m) => got.messages.push(m));
@@ -69,7 +71,7 @@ async function subscribers(channel, n) {
 }
 
 test('resume after the connection is lost: nothing missed, nothing twice',
-     async () => {
+     TIMEOUT, async () => {
     const { c, got } = client('/room?room=a');
 
     await next(c, 'open');
@@ -105,7 +107,8 @@ test('resume after the connection is lost: nothing missed, nothing twice',
     c.close();
 });
 
-test('too much missed: history_lost is a gap, then what is left', async () => {
+test('too much missed: history_lost is a gap, then what is left',
+     TIMEOUT, async () => {
     const { c, got } = client('/room?room=b');
 
     await next(c, 'open');
@@ -131,7 +134,7 @@ test('too much missed: history_lost is a gap, then what is left', async () => {
 });
 
 test('a server restart: reconnect, and the reset channel is a gap',
-     async () => {
+     TIMEOUT, async () => {
     const { c, got } = client('/room?room=c');
 
     await next(c, 'open');
@@ -141,11 +144,15 @@ test('a server restart: reconnect, and the reset channel is a gap',
     await until(() => got.messages.length === 2, 5000, '2 messages');
 
     await nginx.stop();                     // QUIT: a Close 1001
-    await until(() => got.closes.length === 1, 5000, 'the close');
+
+    try {
+        await until(() => got.closes.length === 1, 5000, 'the close');
+    } finally {
+        await nginx.start();                // the zone starts empty
+    }
+
     assert.equal(got.closes[0].code, 1001);
     assert.equal(got.closes[0].willReconnect, true);
-
-    await nginx.start();                    // the zone starts empty
     await until(() => got.opens.length === 2, 5000, 'the reconnect');
     assert.match(got.opens[1], /last_id=2$/);
     await subscribers('room:c', 1);
@@ -159,7 +166,8 @@ test('a server restart: reconnect, and the reset channel is a gap',
     c.close();
 });
 
-test('two channels on one connection keep their own ids', async () => {
+test('two channels on one connection keep their own ids',
+     TIMEOUT, async () => {
     const { c, got } = client('/two?room=d');
 
     await next(c, 'open');
@@ -178,7 +186,7 @@ test('two channels on one connection keep their own ids', async () => {
 });
 
 test('two channels resume each from its own id (last_id=NAME=N,...)',
-     async () => {
+     TIMEOUT, async () => {
     const { c, got } = client('/two?room=e');
 
     await next(c, 'open');

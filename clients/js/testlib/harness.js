@@ -19,6 +19,16 @@ const top = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
 export const WebSocket = globalThis.WebSocket
     || (await import('/usr/share/nodejs/ws/index.js')).default;
 
+// Where the node suites keep their nginx prefixes: next to the server root
+// (TEST_NGINX_SERVROOT, default t/servroot) with "-node" appended, never in
+// it: Test::Nginx removes the server root only when it holds nothing but
+// what Test::Nginx made.
+
+export function nodeRoot() {
+    return path.resolve(top, (process.env.TEST_NGINX_SERVROOT
+                              || 't/servroot') + '-node');
+}
+
 export function ports(slot) {
     const base = Number(process.env.TEST_NGINX_SERVER_PORT
                         || process.env.TEST_NGINX_PORT || 1984)
@@ -28,6 +38,25 @@ export function ports(slot) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Every test's options: a hung test fails instead of hanging the suite.
+export const TIMEOUT = { timeout: 30000 };
+
+// Clients to close when the file ends, whether its tests passed or not: a
+// client left reconnecting would keep the test process alive.
+const clients = new Set();
+
+export function track(client) {
+    clients.add(client);
+    return client;
+}
+
+export function closeClients() {
+    for (const c of clients) {
+        c.close();
+    }
+    clients.clear();
+}
 
 // Resolves when cond() is true (polled), rejects after "ms".
 
@@ -71,11 +100,8 @@ export class Nginx {
     // locations: the server's locations; http: more http-level config
     constructor(slot, { locations, http: httpConf = '',
                         zone = 'ws_zone js 1m history=8;' }) {
-        const servroot = process.env.TEST_NGINX_SERVROOT
-                         || path.join(top, 't', 'servroot');
-
         this.port = ports(slot).nginx;
-        this.prefix = path.join(servroot, 'js-client-' + slot);
+        this.prefix = path.join(nodeRoot(), 'js-client-' + slot);
         this.binary = process.env.TEST_NGINX_BINARY || '/usr/sbin/nginx';
         this.module = (process.env.TEST_NGINX_LOAD_MODULES
                        || path.join(top, 'build', 'ngx_ws_module.so'))
@@ -196,17 +222,12 @@ export class Proxy {
             c.on('data', (d) => { if (!this.holes) s.write(d); });
             s.on('data', (d) => { if (!this.holes) c.write(d); });
 
-            // a side that ends ends the other once its data is written
+            // a side that ends or fails ends the other once what it
+            // forwarded is written (nginx's Close 1001 must get through)
             c.on('end', () => s.end());
             s.on('end', () => c.end());
-
-            const gone = () => {
-                c.destroy();
-                s.destroy();
-            };
-
-            c.on('error', gone);
-            s.on('error', gone);
+            c.on('error', () => s.end());
+            s.on('error', () => c.end());
             c.on('close', () => { s.end(); this.pairs.delete(pair); });
             s.on('close', () => { c.end(); this.pairs.delete(pair); });
         });
@@ -228,10 +249,12 @@ export class Proxy {
         const server = this.server;
 
         this.server = null;
-        this.cut();
 
         if (server) {
-            await new Promise((r) => server.close(r));
+            const closed = new Promise((r) => server.close(r));
+
+            this.cut();                     // after close(): none comes later
+            await closed;
         }
     }
 

@@ -23,8 +23,9 @@ sub run {
     my @one = `node --help` =~ /--test-concurrency/
               ? ('--test-concurrency=1') : ();
 
-    open my $node, '-|', 'node', '--test', '--test-reporter=tap', @one,
-         @paths
+    # a suite that hangs fails (its tests have their own timeouts too)
+    open my $node, '-|', 'timeout', '-k', '10', '600',
+         'node', '--test', '--test-reporter=tap', @one, @paths
         or die "node: $!";
 
     my ($count, $failing) = (0, 0);
