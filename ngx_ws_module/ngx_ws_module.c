@@ -47,6 +47,13 @@ static ngx_conf_enum_t  ngx_ws_pass_errors[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_ws_limit_actions[] = {
+    { ngx_string("delay"), NGX_WS_LIMIT_DELAY },
+    { ngx_string("close"), NGX_WS_LIMIT_CLOSE },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_num_bounds_t  ngx_ws_pass_queue_bounds = {
     ngx_conf_check_num_bounds, 1, 65536
 };
@@ -269,6 +276,27 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, slow_subscriber),
       &ngx_ws_slow_subscribers },
 
+    { ngx_string("ws_limit_messages"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_ws_limit_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, limit_messages),
+      NULL },
+
+    { ngx_string("ws_limit_bytes"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_ws_limit_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, limit_bytes),
+      NULL },
+
+    { ngx_string("ws_limit_action"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, limit_action),
+      &ngx_ws_limit_actions },
+
       ngx_null_command
 };
 
@@ -372,6 +400,9 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->last_id = NGX_CONF_UNSET_PTR;
     wlcf->envelope = NGX_CONF_UNSET;
     wlcf->slow_subscriber = NGX_CONF_UNSET_UINT;
+    wlcf->limit_messages = NGX_CONF_UNSET_PTR;
+    wlcf->limit_bytes = NGX_CONF_UNSET_PTR;
+    wlcf->limit_action = NGX_CONF_UNSET_UINT;
 
     return wlcf;
 }
@@ -419,6 +450,12 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->envelope, prev->envelope, 0);
     ngx_conf_merge_uint_value(conf->slow_subscriber, prev->slow_subscriber,
                               NGX_WS_SLOW_CLOSE);
+
+    ngx_conf_merge_ptr_value(conf->limit_messages, prev->limit_messages,
+                             NULL);
+    ngx_conf_merge_ptr_value(conf->limit_bytes, prev->limit_bytes, NULL);
+    ngx_conf_merge_uint_value(conf->limit_action, prev->limit_action,
+                              NGX_WS_LIMIT_DELAY);
 
     if (conf->last_id == NULL && conf->subscribe) {
         ngx_http_compile_complex_value_t   ccv;

@@ -82,6 +82,10 @@ typedef struct {
 } ngx_ws_stats_t;
 
 
+#define NGX_WS_LIMIT_DELAY         0
+#define NGX_WS_LIMIT_CLOSE         1
+
+
 typedef struct ngx_ws_conn_s     ngx_ws_conn_t;
 typedef struct ngx_ws_msg_s      ngx_ws_msg_t;
 typedef struct ngx_ws_session_s  ngx_ws_session_t;
@@ -113,6 +117,14 @@ typedef struct {
     ngx_ws_zone_t              *zone;
     ngx_http_complex_value_t    name;
 } ngx_ws_channel_conf_t;
+
+
+/* ws_limit_messages, ws_limit_bytes: a bucket in thousandths of a unit */
+
+typedef struct {
+    uint64_t                    rate;             /* per second, x 1000 */
+    uint64_t                    burst;            /* x 1000 */
+} ngx_ws_limit_t;
 
 
 typedef struct {
@@ -160,6 +172,10 @@ typedef struct {
     ngx_http_complex_value_t   *last_id;
     ngx_flag_t                  envelope;
     ngx_uint_t                  slow_subscriber;
+
+    ngx_ws_limit_t             *limit_messages;
+    ngx_ws_limit_t             *limit_bytes;
+    ngx_uint_t                  limit_action;
 } ngx_ws_loc_conf_t;
 
 
@@ -278,6 +294,14 @@ struct ngx_ws_conn_s {
     unsigned                    unsubscribe:1;     /* a slow subscriber */
     unsigned                    aborted:1;
     unsigned                    finalized:1;
+
+    /* rate limits: the buckets' excess, x 1000 */
+    uint64_t                    limit_excess;     /* messages */
+    uint64_t                    limit_bexcess;    /* bytes */
+    ngx_msec_t                  limit_last;
+    ngx_event_t                 limit_ev;
+    unsigned                    limited:1;        /* reading paused */
+    unsigned                    limit_logged:1;
 };
 
 
@@ -297,6 +321,10 @@ void ngx_ws_set_end(ngx_ws_conn_t *ws, ngx_uint_t end);
 ngx_uint_t ngx_ws_end_code(ngx_ws_conn_t *ws);
 
 u_char *ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
+
+char *ngx_ws_limit_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_ws_limit(ngx_ws_conn_t *ws, size_t size);
+void ngx_ws_limit_lift(ngx_ws_conn_t *ws);
 
 ngx_int_t ngx_ws_auth_init(ngx_conf_t *cf);
 ngx_int_t ngx_ws_add_variables(ngx_conf_t *cf);

@@ -23,6 +23,13 @@
 #define NGX_WS_CONTROL_POOL_SIZE  512
 #define NGX_WS_MAX_FREE_MSGS      32
 
+#if (NGX_HTTP_SSL)
+#define ngx_ws_ssl_buffered(c)                                                \
+    ((c)->ssl && ((c)->buffered & NGX_SSL_BUFFERED))
+#else
+#define ngx_ws_ssl_buffered(c)    0
+#endif
+
 
 static void ngx_ws_msg_free(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
 
@@ -236,6 +243,7 @@ ngx_int_t
 ngx_ws_flush(ngx_ws_conn_t *ws)
 {
     off_t               sent;
+    ngx_buf_t           *last;
     ngx_int_t           rc;
     ngx_chain_t         *out, **ll, *cl;
     ngx_event_t         *wev;
@@ -266,7 +274,7 @@ ngx_ws_flush(ngx_ws_conn_t *ws)
         }
     }
 
-    if (ws->out == NULL) {
+    if (ws->out == NULL && !ngx_ws_ssl_buffered(c)) {
         goto done;
     }
 
@@ -276,18 +284,30 @@ ngx_ws_flush(ngx_ws_conn_t *ws)
 
     out = NULL;
     ll = &out;
+    last = NULL;
 
     for (m = ws->out; m; m = m->next) {
         *ll = &m->head;
         ll = &m->head.next;
+        last = m->head.buf;
 
         if (m->body.buf) {
             *ll = &m->body;
             ll = &m->body.next;
+            last = m->body.buf;
         }
     }
 
     *ll = NULL;
+
+    /*
+     * with TLS, send_chain() copies into a record buffer and writes it only
+     * when it is full or told to flush; an empty chain flushes what is left
+     */
+
+    if (last) {
+        last->flush = 1;
+    }
 
     c->log->action = "sending WebSocket frames";
 
@@ -319,7 +339,10 @@ ngx_ws_flush(ngx_ws_conn_t *ws)
 
     if (ws->out == NULL) {
         ws->last_out = &ws->out;
-        goto done;
+
+        if (!ngx_ws_ssl_buffered(c)) {
+            goto done;
+        }
     }
 
     if (c->sent != sent || !wev->timer_set) {
