@@ -17,10 +17,11 @@ my $port = $ENV{TEST_NGINX_SERVER_PORT} // $ENV{TEST_NGINX_PORT} // 1984;
 
 $ENV{TEST_NGINX_SERVER_PORT} = $port;
 $ENV{TEST_NGINX_BINARY} //= '/usr/sbin/nginx';
+# set but empty: the module is compiled into TEST_NGINX_BINARY (test-asan)
 $ENV{TEST_NGINX_LOAD_MODULES} = join ' ', map {
-    -f $_ or BAIL_OUT("no module $_: run make build");
+    -f $_ or die "no module $_: run make build\n";
     Cwd::abs_path($_);
-} split ' ', $ENV{TEST_NGINX_LOAD_MODULES} || 'build/ngx_ws_module.so';
+} split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // 'build/ngx_ws_module.so';
 
 my $count = Test::NgxWs::NodeTest::run('clients/js/test/');
 

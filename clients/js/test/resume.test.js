@@ -2,7 +2,7 @@
 // resuming without gaps or duplicates, history_lost when too much was
 // missed, and a server restart.
 
-import test, { before, after } from 'node:test';
+import test, { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { WsClient } from '../ws-client.js';
@@ -30,6 +30,18 @@ const proxy = new Proxy(SLOT, nginx.port);
 before(async () => {
     await nginx.start();
     await proxy.up();
+});
+
+// a test that failed half way leaves the proxy and nginx as the next one
+// expects
+beforeEach(async () => {
+    if (proxy.server === null) {
+        await proxy.up();
+    }
+
+    if (nginx.proc === null) {
+        await nginx.start();
+    }
 });
 
 after(async () => {

@@ -103,8 +103,9 @@ export class Nginx {
         this.port = ports(slot).nginx;
         this.prefix = path.join(nodeRoot(), 'js-client-' + slot);
         this.binary = process.env.TEST_NGINX_BINARY || '/usr/sbin/nginx';
+        // set but empty: the module is compiled in (make test-asan)
         this.module = (process.env.TEST_NGINX_LOAD_MODULES
-                       || path.join(top, 'build', 'ngx_ws_module.so'))
+                       ?? path.join(top, 'build', 'ngx_ws_module.so'))
                       .split(/\s+/).filter(Boolean)
                       .map((m) => path.resolve(top, m));
         this.conf = [
