@@ -1,6 +1,7 @@
 # ngx_ws_module: build against Debian's nginx-dev, run the demo and the tests.
 #
-#   make demo     install what is missing, build, start nginx on 127.0.0.1:8080
+#   make demo     install what is missing, build, start the demo chat on
+#                 127.0.0.1:8080 (docs/demo.md; util/demo stop ends it)
 #   make test     install what is missing, build, run the Test::Nginx suite,
 #                 then the wss subset again over TLS (util/run-tests-tls)
 #   make test-tls       only the TLS run
