@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,13 +24,33 @@ const base = Number(process.env.TEST_NGINX_SERVER_PORT
 // next to the server root, not in it (see clients/js/testlib/harness.js)
 const root = path.resolve(top, (process.env.TEST_NGINX_SERVROOT
                                 || 't/servroot') + '-node');
+// the server port + 40 and + 41, or the next pair that is free: another
+// program (on one CI machine, its init on 0.0.0.0:2024) may hold them
+const ports = await freePair(base + 40);
 const env = {
     ...process.env,
-    DEMO_PORT: String(base + 40),
-    DEMO_APP_PORT: String(base + 41),
+    DEMO_PORT: String(ports[0]),
+    DEMO_APP_PORT: String(ports[1]),
     DEMO_PREFIX: path.join(root, 'demo')
 };
 const origin = `http://127.0.0.1:${env.DEMO_PORT}`;
+
+async function free(port) {
+    return new Promise((resolve) => {
+        const srv = net.createServer();
+        srv.once('error', () => resolve(false));
+        srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+}
+
+async function freePair(from) {
+    for (let p = from; p < from + 200; p += 2) {
+        if (await free(p) && await free(p + 1)) {
+            return [p, p + 1];
+        }
+    }
+    throw new Error(`no two free ports from ${from}`);
+}
 const room = 'r' + process.pid;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
