@@ -1970,13 +1970,22 @@ on_read(conn_t *c)
 static void
 tick(conn_t *c)
 {
-    size_t  k;
+    size_t    k;
+    uint64_t  d;
 
     if (c->state == S_IDLE) {
         if (!stopping && now >= c->next) {
             conn_start(c);
         }
         return;
+    }
+
+    if (c->dpos < c->dlen && (c->state == S_VERIFY || c->state == S_HS)) {
+        /* the wait for an answer starts when the last byte is out */
+        d = now + (uint64_t) (o.grace * 1e9);
+        if (c->deadline < d) {
+            c->deadline = d;
+        }
     }
 
     if (c->dpos < c->dlen && now >= c->drip_next) {
