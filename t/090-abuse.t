@@ -128,8 +128,8 @@ sub tool {
 
     return $bin if -x $bin;
 
-    my $out = `cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $bin`
-              . ` bench/wsabuse.c 2>&1`;
+    my $cc = "cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $bin bench/wsabuse.c";
+    my $out = `$cc 2>&1`;
     die "bench/wsabuse.c does not build:\n$out" if $?;
 
     return $bin;
