@@ -9,12 +9,13 @@
 # (without shared memory) is back within 2 MiB of what it was after a
 # warm-up and they hold no more sockets than before.
 #
-# The load is bench/wsabuse (built here with cc into a temporary directory).  It
-# runs twice from the block's --- init: a warm-up of 3 s with the same mix,
-# after which the baseline is measured, then the run itself:
-# WS_ABUSE_SECONDS (default 10), WS_ABUSE_CONNS connections per abuse
-# process (default 200, 2 processes), WS_ABUSE_GOOD good connections
+# The load is bench/wsabuse (built here with cc into a temporary
+# directory).  It runs twice from the block's --- init: a warm-up of 3 s
+# with the same mix, after which the baseline is measured, then the run
+# itself: WS_ABUSE_SECONDS (default 10), WS_ABUSE_CONNS connections per
+# abuse process (default 200, 2 processes), WS_ABUSE_GOOD good connections
 # (default 20), WS_ABUSE_SEED to repeat a mix (the seed is printed).
+# docs/testing.md describes the mix and the checks.
 
 use lib 't/lib';
 use Test::Nginx::Socket;
@@ -127,7 +128,8 @@ sub tool {
 
     return $bin if -x $bin;
 
-    my $out = `cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $bin bench/wsabuse.c 2>&1`;
+    my $cc = "cc -O2 -Wall -Wextra -Werror -std=gnu11 -o $bin bench/wsabuse.c";
+    my $out = `$cc 2>&1`;
     die "bench/wsabuse.c does not build:\n$out" if $?;
 
     return $bin;
@@ -142,7 +144,8 @@ sub load {
                '--target', '/app:app:4096:4096:2',
                '--target', '/sub:sub:1024:1024:1',
                '--target', '/pub:pub:1024:1024:1',
-               '--grace', 3, '--silent-wait', 4, '--header-timeout', 3,
+               '--grace', 3, '--app-grace', 15, '--silent-wait', 4,
+               '--header-timeout', 3,
                '--latency', 2, '--pace', 100,
                (defined $seed ? ('-s', $seed) : ()),
                "127.0.0.1:$port");
