@@ -48,7 +48,7 @@ ngx_ws_handshake_handler(ngx_http_request_t *r)
 {
     u_char              *p;
     ngx_int_t            rc;
-    ngx_str_t            key, accept, *proto;
+    ngx_str_t            key, accept, *proto, ext;
     ngx_sha1_t           sha1;
     ngx_uint_t           n;
     ngx_ws_conn_t       *ws;
@@ -239,6 +239,16 @@ ngx_ws_handshake_handler(ngx_http_request_t *r)
         }
     }
 
+    ext.len = 0;
+
+    if (wlcf->deflate) {
+        rc = ngx_ws_deflate_negotiate(r, ws, &ext);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
     ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
     r->headers_out.content_length_n = -1;
@@ -247,7 +257,9 @@ ngx_ws_handshake_handler(ngx_http_request_t *r)
     if (ngx_ws_add_header(r, "Upgrade", &ngx_ws_websocket) != NGX_OK
         || ngx_ws_add_header(r, "Sec-WebSocket-Accept", &accept) != NGX_OK
         || (proto && ngx_ws_add_header(r, "Sec-WebSocket-Protocol", proto)
-                     != NGX_OK))
+                     != NGX_OK)
+        || (ext.len && ngx_ws_add_header(r, "Sec-WebSocket-Extensions", &ext)
+                       != NGX_OK))
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -32,7 +32,9 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     u_char *data, size_t len)
 {
     u_char        *h;
+    ngx_int_t      rc;
     ngx_buf_t     *b;
+    ngx_uint_t     rsv;
     ngx_ws_msg_t  *m;
 
     if (ws->close_sent || ws->finalized) {
@@ -61,8 +63,23 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     m->pool = pool;
     m->shared = NULL;
 
+    rsv = 0;
+
+    if (ws->deflate && !(opcode & 0x8)) {
+        rc = ngx_ws_deflate_message(ws, pool, &data, &len);
+
+        if (rc == NGX_ERROR) {
+            ngx_destroy_pool(pool);
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            rsv = 0x40;
+        }
+    }
+
     h = m->header;
-    *h++ = (u_char) (0x80 | opcode);
+    *h++ = (u_char) (0x80 | rsv | opcode);
 
     if (len < 126) {
         *h++ = (u_char) len;
