@@ -219,6 +219,18 @@ ngx_ws_handshake_handler(ngx_http_request_t *r)
     ws->last_out = &ws->out;
     ngx_queue_init(&ws->subs);
 
+    /* before subscribing: the history replayed is compressed too */
+
+    ext.len = 0;
+
+    if (wlcf->deflate) {
+        rc = ngx_ws_deflate_negotiate(r, ws, &ext);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     if (wlcf->subscribe || wlcf->publish || wlcf->push) {
 
         /* subscribed before the client can see the 101 */
@@ -236,16 +248,6 @@ ngx_ws_handshake_handler(ngx_http_request_t *r)
             ngx_ws_free_output(ws);
             r->keepalive = 0;
             return NGX_HTTP_SERVICE_UNAVAILABLE;
-        }
-    }
-
-    ext.len = 0;
-
-    if (wlcf->deflate) {
-        rc = ngx_ws_deflate_negotiate(r, ws, &ext);
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
