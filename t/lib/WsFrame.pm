@@ -350,7 +350,7 @@ sub deflater {
 
     return sub {
         my ($data) = @_;
-        $z = $new->() if $o{no_context};
+        $z->deflateReset if $o{no_context};
         my $out = '';
         $z->deflate($data, $out) == Compress::Raw::Zlib::Z_OK()
             or die "deflate failed";
