@@ -39,7 +39,10 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     u_char *data, size_t len)
 {
     u_char        *h;
+    size_t         size;
+    ngx_int_t      rc;
     ngx_buf_t     *b;
+    ngx_uint_t     rsv;
     ngx_ws_msg_t  *m;
 
     if (ws->close_sent || ws->finalized) {
@@ -68,8 +71,24 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     m->pool = pool;
     m->shared = NULL;
 
+    rsv = 0;
+    size = len;                     /* counted before compression */
+
+    if (ws->deflate && !(opcode & 0x8)) {
+        rc = ngx_ws_deflate_message(ws, pool, &data, &len);
+
+        if (rc == NGX_ERROR) {
+            ngx_destroy_pool(pool);
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            rsv = 0x40;
+        }
+    }
+
     h = m->header;
-    *h++ = (u_char) (0x80 | opcode);
+    *h++ = (u_char) (0x80 | rsv | opcode);
 
     if (len < 126) {
         *h++ = (u_char) len;
@@ -128,9 +147,9 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     } else if (!(opcode & 0x8)) {
         ws->last_data = ngx_current_msec;
         ws->messages_out++;
-        ws->bytes_out += len;
+        ws->bytes_out += size;
         ngx_ws_stats->messages_out++;
-        ngx_ws_stats->bytes_out += len;
+        ngx_ws_stats->bytes_out += size;
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
@@ -406,7 +425,6 @@ ngx_ws_free_output(ngx_ws_conn_t *ws)
 ngx_int_t
 ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
 {
-    size_t         len;
     ngx_buf_t     *b;
     ngx_ws_msg_t  *m;
 
@@ -451,14 +469,10 @@ ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     ws->queued += m->size;
     ws->last_data = ngx_current_msec;
 
-    /* the payload follows a 2, 4 or 10 byte header */
-    len = sh->len - ((sh->frame[1] & 0x7f) < 126
-                     ? 2 : ((sh->frame[1] & 0x7f) == 126 ? 4 : 10));
-
     ws->messages_out++;
-    ws->bytes_out += len;
+    ws->bytes_out += sh->payload;
     ngx_ws_stats->messages_out++;
-    ngx_ws_stats->bytes_out += len;
+    ngx_ws_stats->bytes_out += sh->payload;
     ngx_ws_stats->delivered++;
 
     return NGX_OK;
