@@ -248,3 +248,24 @@ WsFrame::srv_close(1011)
 --- error_log eval
 [ qr/\[error\] .*connect\(\) failed .*while connecting to upstream, client: 127\.0\.0\.1, .*, ws: [0-9a-f]+\.\d+\.\d+$/m,
   qr/\[error\] .*upstream answered 502 to message event 1 while .*, ws: [0-9a-f]+\.\d+\.\d+$/m ]
+
+
+
+=== TEST 10: permessage-deflate: bytes are counted as the application sees them
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_deflate on;
+        ws_deflate_min_length 0;
+        access_log logs/access.log ws;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws', extensions => 'permessage-deflate; client_no_context_takeover; server_no_context_takeover')
+. WsFrame::ws_text_z('a' x 1000) . WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body_like: ^\xc1
+--- access_log eval
+qr/^ws 101 in=1\/1000 out=1\/1000 close=1000 by=client /m
+--- no_error_log
+[error]
