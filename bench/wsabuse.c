@@ -59,12 +59,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include "wsproto.h"
 
@@ -143,6 +145,8 @@ static opts_t  o;
     X(muted)                                                                 \
     X(abrupt)         /* closed without a close handshake */                 \
     X(mismatch)       /* wrong status, close code, echo; no answer */        \
+    X(read_late)      /* answers found unread when their wait ended */       \
+    X(loop_max_us)    /* the longest turn of the event loop */               \
     X(srv_proto)      /* server frames that break the protocol */            \
     X(unprompted)     /* server closed an abuse connection unasked */        \
     X(good_conns)                                                            \
@@ -315,12 +319,14 @@ typedef struct {
 
     uint64_t    next;         /* next act, or reconnection */
     uint64_t    deadline;
+    uint64_t    vstart;       /* when the wait for an answer began */
     int         acts_left;
     int         expect_kind;
     int         expect;
     char        what[96];
     int         silent;       /* do not answer Pings */
     int         pipelined;    /* frames sent right behind the handshake */
+    int         overdue;      /* reported late, waiting to see the answer */
 
     char        key[32];
 
@@ -817,6 +823,7 @@ verify(conn_t *c, int kind, int code, double secs, const char *fmt, ...)
     c->expect_kind = kind;
     c->expect = code;
     c->deadline = now + (uint64_t) (secs * 1e9);
+    c->vstart = now;
 
     va_start(ap, fmt);
     vsnprintf(c->what, sizeof(c->what), fmt, ap);
@@ -1387,6 +1394,7 @@ conn_start(conn_t *c)
     c->garbage = 0;
     c->what[0] = '\0';
     c->expect_kind = 0;
+    c->overdue = 0;
     c->gen++;
     c->seq = 0;
 
@@ -1597,10 +1605,35 @@ on_message(conn_t *c, int op, uint64_t hash, size_t len)
     cnt.echo_ok++;
 }
 
+/* what became of an answer already reported as missing (not counted) */
+static void
+overdue(conn_t *c, const char *fmt, ...)
+{
+    va_list  ap;
+
+    if (c->overdue < 2) {
+        return;     /* the report itself was not printed */
+    }
+
+    va_start(ap, fmt);
+    fprintf(stderr, "mismatch [proc %d, %s] %s: then, after %.1f s, ",
+            proc_no, c->t ? c->t->path : "-", c->what,
+            (double) (now - c->vstart) / 1e9);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
 /* a Close from the server; returns 1 when the connection is over */
 static int
 on_close(conn_t *c, int code)
 {
+    if (c->overdue) {
+        overdue(c, "close code %d", code);
+        conn_end(c, 0);
+        return 1;
+    }
+
     if (c->good) {
         if (c->closing && code == 1000) {
             cnt.good_closed++;
@@ -1661,6 +1694,9 @@ on_eof(conn_t *c)
     if (c->good) {
         cnt.good_lost++;
         report(c, "good connection: the server closed the connection");
+
+    } else if (c->overdue) {
+        overdue(c, "the connection closed");
 
     } else if (c->state == S_VERIFY) {
         switch (c->expect_kind) {
@@ -1967,6 +2003,49 @@ on_read(conn_t *c)
 /* ------------------------------------------------------------------ */
 /* the loop                                                            */
 
+/*
+ * The wait for an answer is over.  The deadlines are checked before the
+ * events of the loop's turn are handled, and a turn handles at most 256
+ * sockets: an answer already in the receive queue came while this process
+ * was busy, or was not running on a loaded machine, and is read first.
+ * Otherwise the report says where the bytes are: our frames still in the
+ * send queue (the server did not read them), input not read, TCP
+ * retransmissions.
+ */
+static void
+no_answer(conn_t *c)
+{
+    int              inq = -1, outq = -1;
+    socklen_t        len;
+    struct tcp_info  ti;
+
+    on_read(c);
+
+    if (c->fd < 0 || c->state != S_VERIFY) {
+        cnt.read_late++;
+        return;
+    }
+
+    (void) ioctl(c->fd, SIOCINQ, &inq);
+    (void) ioctl(c->fd, SIOCOUTQ, &outq);
+
+    memset(&ti, 0, sizeof(ti));
+    len = sizeof(ti);
+    (void) getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
+
+    report(c, "%s: no answer in time (%.1f s; unsent %zu, unacked %d,"
+           " unread %d bytes; tcp state %u, rto %u ms, backoff %u,"
+           " retransmits %u, lost %u)",
+           c->what, (double) (now - c->vstart) / 1e9,
+           (c->wlen - c->wpos) + (c->dlen - c->dpos), outq, inq,
+           ti.tcpi_state, ti.tcpi_rto / 1000, ti.tcpi_backoff,
+           ti.tcpi_total_retrans, ti.tcpi_lost);
+
+    /* wait a while longer, to see whether the answer is late or lost */
+    c->overdue = reports <= MAX_REPORTS ? 2 : 1;
+    c->deadline = now + 10000000000ull;
+}
+
 static void
 tick(conn_t *c)
 {
@@ -1980,7 +2059,9 @@ tick(conn_t *c)
         return;
     }
 
-    if (c->dpos < c->dlen && (c->state == S_VERIFY || c->state == S_HS)) {
+    if ((c->dpos < c->dlen || c->wpos < c->wlen)
+        && (c->state == S_VERIFY || c->state == S_HS))
+    {
         /* the wait for an answer starts when the last byte is out */
         d = now + (uint64_t) (o.grace * 1e9);
         if (c->deadline < d) {
@@ -2072,8 +2153,12 @@ tick(conn_t *c)
 
     case S_VERIFY:
         if (now > c->deadline) {
-            report(c, "%s: no answer in time", c->what);
-            conn_end(c, 0);
+            if (c->overdue) {
+                overdue(c, "still no answer");
+                conn_end(c, 0);
+                return;
+            }
+            no_answer(c);
         }
         return;
 
@@ -2114,7 +2199,7 @@ static void
 run(int n, int good)
 {
     struct epoll_event  ev[256];
-    uint64_t            end, stop_at = 0;
+    uint64_t            end, stop_at = 0, last = 0;
     int                 i, k, active;
     conn_t             *c;
 
@@ -2142,6 +2227,12 @@ run(int n, int good)
 
     for ( ;; ) {
         now = now_ns();
+
+        if (last && (now - last) / 1000 > cnt.loop_max_us) {
+            cnt.loop_max_us = (now - last) / 1000;
+        }
+
+        last = now;
 
         if (!stopping && now >= end) {
             stopping = 1;
@@ -2308,7 +2399,7 @@ main(int argc, char **argv)
 
     struct rlimit  rl;
     counters_t     total, part;
-    uint64_t       gmax = 0;
+    uint64_t       gmax = 0, lmax = 0;
     pid_t          pids[MAX_PROCS + 1];
     int            pipes[MAX_PROCS + 1][2];
     int            opt, i, nproc, status, failed = 0;
@@ -2456,12 +2547,17 @@ main(int argc, char **argv)
             gmax = part.good_max_us;
         }
 
+        if (part.loop_max_us > lmax) {
+            lmax = part.loop_max_us;
+        }
+
 #define X_SUM(n)  total.n += part.n;
         COUNTERS(X_SUM)
 #undef X_SUM
     }
 
-    total.good_max_us = gmax;    /* a maximum, not a sum */
+    total.good_max_us = gmax;    /* maxima, not sums */
+    total.loop_max_us = lmax;
 
     print_counters(failed ? "result failed=1" : "result failed=0", &total);
 

@@ -295,7 +295,8 @@ sub abuse {
         . " (%s close codes right), %s malformed handshakes, %s resets;"
         . " good: %s echoes, slowest %.0f ms; RSS %d KiB after warm-up,"
         . " %d KiB peak, %d KiB after (%+d; per worker %s), shared memory"
-        . " %d KiB, then %d KiB; sockets %d / %d; log: %s",
+        . " %d KiB, then %d KiB; sockets %d / %d; tool: longest loop turn"
+        . " %.0f ms, %s answers read after their wait; log: %s",
         ($text =~ /^seed (\d+)/m)[0] // '?', $Seconds, $took, 2 * $Conns,
         $Good, $r->{conns}, $r->{frames}, ($r->{bytes} // 0) / 1048576,
         $r->{violations}, $r->{close_ok}, $r->{hs_bad}, $r->{rst},
@@ -304,6 +305,7 @@ sub abuse {
         join(' ', map { sprintf '%+d', $each[$_] - $base_each[$_] } 0 .. $#w),
         $base_shm, $shm,
         $base_sockets, $sockets,
+        ($r->{loop_max_us} // 0) / 1000, $r->{read_late} // 0,
         join(' ', map { "$_=$levels{$_}" } sort keys %levels) || 'empty'));
 }
 

@@ -88,8 +88,10 @@ sub start {
     my $sel = IO::Select->new($r);
     my $deadline = Time::HiRes::time() + 10;
 
+    # node may take more than a second to start on a loaded machine: wait
+    # for its line until the deadline, or until it exits
     while ($line !~ /\n/ && Time::HiRes::time() < $deadline) {
-        last unless $sel->can_read(0.5);
+        next unless $sel->can_read(0.5);
         sysread($r, $line, 64, length $line) or last;
     }
 
