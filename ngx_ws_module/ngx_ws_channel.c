@@ -40,7 +40,8 @@ static ngx_ws_shared_t *ngx_ws_history_lost(ngx_str_t *name, int64_t last_id,
 static void ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
 static void ngx_ws_shared_done(ngx_ws_shared_t *sh);
 static void ngx_ws_spool_gone(ngx_ws_spool_t *spool);
-static int64_t ngx_ws_last_id(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf);
+static int64_t ngx_ws_last_id(ngx_pool_t *pool, ngx_str_t *value,
+    ngx_str_t *name);
 static ngx_int_t ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json,
     size_t len);
 static void ngx_ws_publisher_body(ngx_http_request_t *r);
@@ -86,7 +87,7 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
 {
     u_char                 *p;
     int64_t                 last_id;
-    ngx_str_t               name;
+    ngx_str_t               name, resume;
     ngx_uint_t              i;
     ngx_ws_loc_conf_t      *wlcf;
     ngx_http_request_t     *r;
@@ -124,7 +125,13 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
         return NGX_OK;
     }
 
-    last_id = ngx_ws_last_id(r, wlcf);
+    ngx_str_null(&resume);
+
+    if (wlcf->last_id
+        && ngx_http_complex_value(r, wlcf->last_id, &resume) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     cc = wlcf->subscribe->elts;
 
@@ -137,6 +144,8 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
             continue;
         }
 
+        last_id = ngx_ws_last_id(r->pool, &resume, &name);
+
         if (ngx_ws_subscribe_one(ws, cc[i].zone, &name, 0, last_id)
             != NGX_OK)
         {
@@ -148,22 +157,74 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
 }
 
 
-static int64_t
-ngx_ws_last_id(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf)
-{
-    ngx_int_t  n;
-    ngx_str_t  value;
+/*
+ * The id to resume a channel from, or -1: the ws_last_id value is a list
+ * "entry[,entry...]" where an entry is "N", for every channel not named,
+ * or "NAME=N" with NAME percent-encoded.  An entry that does not parse is
+ * ignored.
+ */
 
-    if (wlcf->last_id == NULL
-        || ngx_http_complex_value(r, wlcf->last_id, &value) != NGX_OK
-        || value.len == 0)
-    {
-        return -1;
+static int64_t
+ngx_ws_last_id(ngx_pool_t *pool, ngx_str_t *value, ngx_str_t *name)
+{
+    u_char     *p, *end, *next, *eq, *dst, *src;
+    int64_t     any, named;
+    ngx_int_t   n;
+
+    any = -1;
+    named = -1;
+
+    end = value->data + value->len;
+
+    for (p = value->data; p < end && named == -1; p = next + 1) {
+
+        next = ngx_strlchr(p, end, ',');
+        if (next == NULL) {
+            next = end;
+        }
+
+        eq = NULL;
+
+        for (src = next; src > p; src--) {
+            if (src[-1] == '=') {
+                eq = src - 1;
+                break;
+            }
+        }
+
+        if (eq == NULL) {
+            n = ngx_atoi(p, next - p);
+
+            if (n != NGX_ERROR) {
+                any = n;
+            }
+
+            continue;
+        }
+
+        n = ngx_atoi(eq + 1, next - eq - 1);
+
+        if (n == NGX_ERROR || eq == p || (size_t) (eq - p) > name->len * 3) {
+            continue;
+        }
+
+        dst = ngx_pnalloc(pool, eq - p);
+        if (dst == NULL) {
+            return -1;
+        }
+
+        src = p;
+        p = dst;
+        ngx_unescape_uri(&dst, &src, eq - src, 0);
+
+        if ((size_t) (dst - p) == name->len
+            && ngx_memcmp(p, name->data, name->len) == 0)
+        {
+            named = n;
+        }
     }
 
-    n = ngx_atoi(value.data, value.len);
-
-    return (n == NGX_ERROR) ? -1 : (int64_t) n;
+    return (named != -1) ? named : any;
 }
 
 
@@ -362,12 +423,70 @@ ngx_ws_channels_release(ngx_ws_conn_t *ws)
     ngx_queue_t   *q;
     ngx_ws_sub_t  *sub;
 
+    if (ws->channels.data == NULL && !ngx_queue_empty(&ws->subs)) {
+        /* $ws_channels in the access log: what it was subscribed to */
+        (void) ngx_ws_channels_list(ws, ws->request->pool, &ws->channels);
+    }
+
     while (!ngx_queue_empty(&ws->subs)) {
         q = ngx_queue_head(&ws->subs);
         sub = ngx_queue_data(q, ngx_ws_sub_t, link);
 
         ngx_ws_unsubscribe_one(sub);
     }
+}
+
+
+/* the channels the connection is subscribed to, "a,b" (not ws_push's) */
+
+ngx_int_t
+ngx_ws_channels_list(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *list)
+{
+    u_char        *p;
+    size_t         len;
+    ngx_queue_t   *q;
+    ngx_ws_sub_t  *sub;
+
+    len = 0;
+
+    for (q = ngx_queue_head(&ws->subs);
+         q != ngx_queue_sentinel(&ws->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, link);
+
+        if (!sub->spool->push) {
+            len += sub->spool->name.len + 1;
+        }
+    }
+
+    if (len == 0) {
+        ngx_str_set(list, "");
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    list->data = p;
+
+    for (q = ngx_queue_head(&ws->subs);
+         q != ngx_queue_sentinel(&ws->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, link);
+
+        if (!sub->spool->push) {
+            p = ngx_cpymem(p, sub->spool->name.data, sub->spool->name.len);
+            *p++ = ',';
+        }
+    }
+
+    list->len = len - 1;
+
+    return NGX_OK;
 }
 
 
@@ -660,6 +779,7 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
                           NGX_WS_CLOSE_POLICY);
 
             (void) ngx_ws_drop_output(ws, 0);
+            ngx_ws_set_end(ws, NGX_WS_END_LIMIT);
             (void) ngx_ws_send_close(ws, NGX_WS_CLOSE_POLICY, NULL);
             ws->fail = 1;
 
@@ -675,6 +795,7 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
         if (n) {
             ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
                           "dropped %ui messages for a slow subscriber", n);
+            ngx_ws_stats->dropped += n;
         }
     }
 

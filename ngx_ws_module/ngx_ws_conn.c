@@ -38,6 +38,7 @@ static void ngx_ws_init_timer(ngx_ws_conn_t *ws, ngx_event_t *ev,
 void
 ngx_ws_conn_init(ngx_ws_conn_t *ws)
 {
+    ngx_time_t                *tp;
     ngx_connection_t          *c;
     ngx_http_request_t        *r;
     ngx_http_core_loc_conf_t  *clcf;
@@ -46,6 +47,10 @@ ngx_ws_conn_init(ngx_ws_conn_t *ws)
     c = ws->connection;
 
     c->log->action = "processing WebSocket";
+
+    tp = ngx_timeofday();
+    ws->start_sec = tp->sec;
+    ws->start_msec = tp->msec;
 
     ws->state = ngx_ws_st_head;
     ws->last_recv = ngx_current_msec;
@@ -67,6 +72,9 @@ ngx_ws_conn_init(ngx_ws_conn_t *ws)
     if (c->read->timer_set) {
         ngx_del_timer(c->read);
     }
+
+    ngx_ws_stats->connections++;
+    ngx_ws_stats->connections_total++;
 
     /* seen by ngx_close_idle_connections() when the worker shuts down */
     c->idle = 1;
@@ -166,6 +174,7 @@ ngx_ws_write_handler(ngx_event_t *wev)
                       "client timed out");
         c->log->action = "processing WebSocket";
 
+        ngx_ws_set_end(ws, NGX_WS_END_TIMEOUT);
         ngx_ws_terminate(ws);
         return;
     }
@@ -247,12 +256,15 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         }
 
         if (n == NGX_ERROR) {
+            ngx_ws_set_end(ws, NGX_WS_END_CLIENT);
             ngx_ws_abort(ws);
             return;
         }
 
         if (n == 0) {
             /* rev->eof is set: what is queued is still written */
+
+            ngx_ws_set_end(ws, NGX_WS_END_CLIENT);
 
             if (!ws->close_sent && !ws->close_received) {
                 ngx_log_error(NGX_LOG_INFO, c->log, 0,
@@ -264,6 +276,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         }
 
         ws->last_recv = ngx_current_msec;
+        ws->ping_sent = 0;
 
         if (ws->fail || ws->close_received) {
             /* after a failure or the close handshake: discard */
@@ -437,6 +450,10 @@ ngx_ws_message(ngx_ws_conn_t *ws)
                    "ws message op:%ui len:%uz", ws->msg_opcode, ws->msg_len);
 
     ws->last_data = ngx_current_msec;
+    ws->messages_in++;
+    ws->bytes_in += ws->msg_len;
+    ngx_ws_stats->messages_in++;
+    ngx_ws_stats->bytes_in += ws->msg_len;
 
     if (ws->close_sent) {
         /* the close handshake has begun: data is discarded */
@@ -579,6 +596,18 @@ ngx_ws_control(ngx_ws_conn_t *ws)
     ws->peer_close_code = code ? code : NGX_WS_CLOSE_NO_STATUS;
 
     if (!ws->close_sent) {
+        ngx_ws_set_end(ws, NGX_WS_END_CLIENT);
+
+        if (ws->ctl_len > 2) {
+            ws->close_reason.data = ngx_pnalloc(ws->request->pool,
+                                                ws->ctl_len - 2);
+            if (ws->close_reason.data) {
+                ngx_memcpy(ws->close_reason.data, ws->ctl + 2,
+                           ws->ctl_len - 2);
+                ws->close_reason.len = ws->ctl_len - 2;
+            }
+        }
+
         if (ngx_ws_send_close(ws, code, NULL) == NGX_ERROR) {
             ngx_ws_abort(ws);
             return NGX_ERROR;
@@ -587,6 +616,41 @@ ngx_ws_control(ngx_ws_conn_t *ws)
 
     /* nothing after a Close is read */
     return NGX_DONE;
+}
+
+
+/* who ended the connection; the first to say so is right */
+
+void
+ngx_ws_set_end(ngx_ws_conn_t *ws, ngx_uint_t end)
+{
+    if (ws->end == NGX_WS_END_OPEN) {
+        ws->end = end;
+    }
+}
+
+
+/*
+ * The code that ended the connection: the code of the first Close, 1005
+ * for a Close without one, 1006 when none was exchanged; 0 while open.
+ */
+
+ngx_uint_t
+ngx_ws_end_code(ngx_ws_conn_t *ws)
+{
+    if (ws->closed_by_server && ws->close_code) {
+        return ws->close_code;
+    }
+
+    if (ws->peer_close_code) {
+        return ws->peer_close_code;
+    }
+
+    if (ws->closed_by_server || ws->end != NGX_WS_END_OPEN) {
+        return 1006;
+    }
+
+    return 0;
 }
 
 
@@ -617,9 +681,31 @@ ngx_ws_valid_close_code(ngx_uint_t code)
 void
 ngx_ws_fail(ngx_ws_conn_t *ws, ngx_uint_t code, const char *what)
 {
+    ngx_uint_t  level;
+
     if (what) {
-        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+        /* a client's mistake is info, a limit it ran into is warn */
+        level = (code == NGX_WS_CLOSE_TOO_BIG || code == NGX_WS_CLOSE_POLICY)
+                ? NGX_LOG_WARN : NGX_LOG_INFO;
+
+        ngx_log_error(level, ws->connection->log, 0,
                       "client sent %s, closing with %ui", what, code);
+    }
+
+    switch (code) {
+
+    case NGX_WS_CLOSE_PROTOCOL:
+    case NGX_WS_CLOSE_BAD_DATA:
+        ngx_ws_set_end(ws, NGX_WS_END_PROTOCOL);
+        break;
+
+    case NGX_WS_CLOSE_POLICY:
+    case NGX_WS_CLOSE_TOO_BIG:
+        ngx_ws_set_end(ws, NGX_WS_END_LIMIT);
+        break;
+
+    default:
+        ngx_ws_set_end(ws, NGX_WS_END_SERVER);
     }
 
     ws->fail = 1;
@@ -671,17 +757,20 @@ ngx_ws_ping_handler(ngx_event_t *ev)
 
     idle = ngx_current_msec - ws->last_recv;
 
+    /*
+     * ping_sent is cleared by any input: comparing last_recv with the time
+     * of the Ping cannot tell an answer received within the same
+     * millisecond from none
+     */
+
     if (ws->ping_sent) {
-        if (idle >= ws->conf->pong_timeout) {
-            ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
-                          "client did not answer ping");
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "client did not answer ping");
 
-            ngx_ws_fail(ws, NGX_WS_CLOSE_GOING_AWAY, NULL);
-            ngx_ws_handle_output(ws);
-            return;
-        }
-
-        ws->ping_sent = 0;
+        ngx_ws_set_end(ws, NGX_WS_END_TIMEOUT);
+        ngx_ws_fail(ws, NGX_WS_CLOSE_GOING_AWAY, NULL);
+        ngx_ws_handle_output(ws);
+        return;
     }
 
     if (idle < ws->conf->ping_interval) {
@@ -722,6 +811,8 @@ ngx_ws_idle_handler(ngx_event_t *ev)
 
     ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                   "idle timeout, closing with %d", NGX_WS_CLOSE_NORMAL);
+
+    ngx_ws_set_end(ws, NGX_WS_END_TIMEOUT);
 
     ngx_ws_close(ws, NGX_WS_CLOSE_NORMAL, "idle timeout");
 }
@@ -889,6 +980,8 @@ ngx_ws_terminate(ngx_ws_conn_t *ws)
         return;
     }
 
+    ngx_ws_set_end(ws, NGX_WS_END_SERVER);
+    ngx_ws_stat_close(ws);
     ngx_ws_release(ws);
 
     r = ws->request;

@@ -14,6 +14,7 @@
 #define NGX_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+static ngx_int_t ngx_ws_handshake(ngx_http_request_t *r);
 static ngx_int_t ngx_ws_reject(ngx_http_request_t *r, ngx_int_t status,
     char *name, char *value);
 static ngx_uint_t ngx_ws_find_headers(ngx_http_request_t *r, ngx_str_t *name,
@@ -45,6 +46,21 @@ static ngx_str_t  ngx_ws_origin = ngx_string("Origin");
 
 ngx_int_t
 ngx_ws_handshake_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_ws_handshake(r);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        ngx_ws_stat_reject(rc);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_ws_handshake(ngx_http_request_t *r)
 {
     u_char              *p;
     ngx_int_t            rc;
@@ -214,6 +230,10 @@ ngx_ws_handshake_handler(ngx_http_request_t *r)
     }
 
     ngx_http_set_ctx(r, ws, ngx_ws_module);
+
+    /* error log lines name the connection: see ngx_ws_log_error() */
+    wmcf->log_handler = r->log_handler;
+    r->log_handler = ngx_ws_log_error;
 
     ws->out = NULL;
     ws->last_out = &ws->out;

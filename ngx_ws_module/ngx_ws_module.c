@@ -234,6 +234,13 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, push),
       NULL },
 
+    { ngx_string("ws_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_ws_status,
+      0,
+      0,
+      NULL },
+
     { ngx_string("ws_publisher"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_ws_push,
@@ -687,6 +694,10 @@ ngx_ws_set_uri(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_ws_init(ngx_conf_t *cf)
 {
+    if (ngx_ws_status_add_zone(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_ws_auth_init(cf);
 }
 
@@ -702,6 +713,10 @@ ngx_ws_init_process(ngx_cycle_t *cycle)
         wmcf->worker_start = ngx_time();
     }
 
+    if (ngx_ws_status_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_ws_zone_init_process(cycle);
 }
 
@@ -710,6 +725,7 @@ static void
 ngx_ws_exit_process(ngx_cycle_t *cycle)
 {
     ngx_ws_zone_exit_process(cycle);
+    ngx_ws_status_exit_process(cycle);
 }
 
 

@@ -47,6 +47,41 @@
 #define NGX_WS_MAX_SLOTS           64
 
 
+/* who ended a connection: $ws_closed_by */
+#define NGX_WS_END_OPEN            0
+#define NGX_WS_END_CLIENT          1
+#define NGX_WS_END_SERVER          2
+#define NGX_WS_END_TIMEOUT         3
+#define NGX_WS_END_LIMIT           4
+#define NGX_WS_END_PROTOCOL        5
+
+
+#define NGX_WS_MODULE_VERSION      "0.1.0"
+
+
+/* counters of a worker for the status page (ngx_ws_status.c) */
+
+#define NGX_WS_STAT_REJECTS        8      /* ngx_ws_reject_codes + other */
+#define NGX_WS_STAT_CLOSES         17     /* 1000 ... 1015 + other */
+#define NGX_WS_STAT_ENDS           6      /* NGX_WS_END_* */
+#define NGX_WS_STAT_EVENTS         3      /* ok, failed, timed out */
+
+typedef struct {
+    uint64_t                    connections;      /* open now */
+    uint64_t                    connections_total;
+    uint64_t                    messages_in;
+    uint64_t                    messages_out;
+    uint64_t                    bytes_in;
+    uint64_t                    bytes_out;
+    uint64_t                    delivered;        /* channel messages */
+    uint64_t                    dropped;
+    uint64_t                    rejected[NGX_WS_STAT_REJECTS];
+    uint64_t                    closes[NGX_WS_STAT_CLOSES];
+    uint64_t                    ends[NGX_WS_STAT_ENDS];
+    uint64_t                    events[NGX_WS_STAT_EVENTS];
+} ngx_ws_stats_t;
+
+
 typedef struct ngx_ws_conn_s     ngx_ws_conn_t;
 typedef struct ngx_ws_msg_s      ngx_ws_msg_t;
 typedef struct ngx_ws_session_s  ngx_ws_session_t;
@@ -60,6 +95,7 @@ typedef struct {
     ngx_uint_t                  connections;      /* per worker, for ids */
     ngx_array_t                 zones;            /* ngx_ws_zone_t * */
     ngx_socket_t                notify_fd;        /* the wake-up socket */
+    ngx_http_log_handler_pt     log_handler;      /* nginx's, for requests */
 } ngx_ws_main_conf_t;
 
 
@@ -217,6 +253,17 @@ struct ngx_ws_conn_s {
     ngx_msec_t                  last_recv;
     ngx_msec_t                  last_data;
 
+    /* what the $ws_* variables and the status page report */
+    time_t                      start_sec;
+    ngx_msec_t                  start_msec;
+    uint64_t                    messages_in;
+    uint64_t                    messages_out;
+    uint64_t                    bytes_in;          /* data payload bytes */
+    uint64_t                    bytes_out;
+    ngx_str_t                   close_reason;      /* of the first Close */
+    ngx_str_t                   channels;          /* at the close */
+    ngx_uint_t                  end;               /* NGX_WS_END_* */
+
     unsigned                    fin:1;
     unsigned                    in_message:1;
     unsigned                    close_sent:1;
@@ -246,11 +293,15 @@ ngx_int_t ngx_ws_control(ngx_ws_conn_t *ws);
 void ngx_ws_handle_output(ngx_ws_conn_t *ws);
 void ngx_ws_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason);
 void ngx_ws_resume(ngx_ws_conn_t *ws);
+void ngx_ws_set_end(ngx_ws_conn_t *ws, ngx_uint_t end);
+ngx_uint_t ngx_ws_end_code(ngx_ws_conn_t *ws);
 
 u_char *ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
 
 ngx_int_t ngx_ws_auth_init(ngx_conf_t *cf);
 ngx_int_t ngx_ws_add_variables(ngx_conf_t *cf);
+u_char *ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
+    u_char *buf, size_t len);
 
 ngx_int_t ngx_ws_session_create(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
@@ -268,6 +319,8 @@ ngx_int_t ngx_ws_channels_init(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_channel_join(ngx_ws_conn_t *ws, ngx_str_t *name);
 void ngx_ws_channel_part(ngx_ws_conn_t *ws, ngx_str_t *name);
 void ngx_ws_channels_release(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_channels_list(ngx_ws_conn_t *ws, ngx_pool_t *pool,
+    ngx_str_t *list);
 ngx_int_t ngx_ws_channel_publish_message(ngx_ws_conn_t *ws,
     ngx_uint_t opcode, u_char *data, size_t len);
 ngx_int_t ngx_ws_publisher_handler(ngx_http_request_t *r);
@@ -287,7 +340,18 @@ ngx_int_t ngx_ws_flush(ngx_ws_conn_t *ws);
 void ngx_ws_free_output(ngx_ws_conn_t *ws);
 
 
-extern ngx_module_t  ngx_ws_module;
+ngx_int_t ngx_ws_status_add_zone(ngx_conf_t *cf);
+ngx_int_t ngx_ws_status_init_process(ngx_cycle_t *cycle);
+void ngx_ws_status_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_ws_status_handler(ngx_http_request_t *r);
+char *ngx_ws_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+void ngx_ws_stat_reject(ngx_uint_t status);
+void ngx_ws_stat_close(ngx_ws_conn_t *ws);
+void ngx_ws_stat_event(ngx_uint_t status);
+
+
+extern ngx_ws_stats_t  *ngx_ws_stats;
+extern ngx_module_t     ngx_ws_module;
 
 
 #endif /* _NGX_WS_MODULE_H_INCLUDED_ */

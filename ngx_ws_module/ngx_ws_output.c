@@ -120,6 +120,10 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
 
     } else if (!(opcode & 0x8)) {
         ws->last_data = ngx_current_msec;
+        ws->messages_out++;
+        ws->bytes_out += len;
+        ngx_ws_stats->messages_out++;
+        ngx_ws_stats->bytes_out += len;
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
@@ -178,6 +182,7 @@ ngx_ws_send_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason)
 
     if (!ws->close_sent && !ws->close_received) {
         ws->closed_by_server = 1;
+        ngx_ws_set_end(ws, NGX_WS_END_SERVER);
     }
 
     if (code == 0) {
@@ -208,6 +213,14 @@ ngx_ws_send_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason)
     }
 
     ws->close_code = code;
+
+    if (ws->closed_by_server && len > 2 && !ws->close_sent) {
+        ws->close_reason.data = ngx_pnalloc(ws->request->pool, len - 2);
+        if (ws->close_reason.data) {
+            ngx_memcpy(ws->close_reason.data, buf + 2, len - 2);
+            ws->close_reason.len = len - 2;
+        }
+    }
 
     return ngx_ws_send_frame(ws, NGX_WS_OP_CLOSE, buf, len);
 }
@@ -370,6 +383,7 @@ ngx_ws_free_output(ngx_ws_conn_t *ws)
 ngx_int_t
 ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
 {
+    size_t         len;
     ngx_buf_t     *b;
     ngx_ws_msg_t  *m;
 
@@ -413,6 +427,16 @@ ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     ws->last_out = &m->next;
     ws->queued += m->size;
     ws->last_data = ngx_current_msec;
+
+    /* the payload follows a 2, 4 or 10 byte header */
+    len = sh->len - ((sh->frame[1] & 0x7f) < 126
+                     ? 2 : ((sh->frame[1] & 0x7f) == 126 ? 4 : 10));
+
+    ws->messages_out++;
+    ws->bytes_out += len;
+    ngx_ws_stats->messages_out++;
+    ngx_ws_stats->bytes_out += len;
+    ngx_ws_stats->delivered++;
 
     return NGX_OK;
 }

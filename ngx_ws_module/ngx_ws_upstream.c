@@ -171,6 +171,7 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
     ngx_connection_t         *c;
     ngx_ws_session_t         *s;
     ngx_http_request_t       *r;
+    ngx_ws_main_conf_t       *wmcf;
     ngx_http_connection_t    *hc;
 
     r = ws->request;
@@ -196,7 +197,9 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
     s->loc_conf = r->loc_conf;
     s->listening = c->listening;
     s->log_handler = c->log->handler;
-    s->request_log_handler = r->log_handler;
+    /* nginx's own: the fake requests have no ws to name */
+    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
+    s->request_log_handler = wmcf->log_handler;
 
     hc = r->http_connection;
     s->hc.addr_conf = hc->addr_conf;
@@ -479,16 +482,8 @@ ngx_ws_session_detach(ngx_ws_conn_t *ws)
 
     s->ws = NULL;
 
-    if (ws->closed_by_server && ws->close_code) {
-        s->close_code = ws->close_code;
-        s->closed_by_server = 1;
-
-    } else if (ws->peer_close_code) {
-        s->close_code = ws->peer_close_code;
-
-    } else {
-        s->close_code = 1006;                  /* no Close frame at all */
-    }
+    s->close_code = ngx_ws_end_code(ws);
+    s->closed_by_server = (ws->closed_by_server && ws->close_code);
 
     if (s->conf->on_disconnect.len) {
         if (ngx_ws_session_event(s, NGX_WS_EVENT_DISCONNECT) == NULL) {
@@ -1333,6 +1328,8 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
 
     ws = s->ws;
     ev = ctx->event;
+
+    ngx_ws_stat_event(ctx->status);
 
     if (ctx->status < NGX_HTTP_OK || ctx->status >= 300) {
 

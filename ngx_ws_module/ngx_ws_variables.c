@@ -13,6 +13,16 @@
 static ngx_ws_conn_t *ngx_ws_variable_conn(ngx_http_request_t *r);
 static ngx_int_t ngx_ws_variable_str(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_ws_variable_uint64(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_ws_variable_close_code(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_ws_variable_closed_by(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_ws_variable_duration(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_ws_variable_channels(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_variable_t  ngx_ws_vars[] = {
@@ -22,6 +32,33 @@ static ngx_http_variable_t  ngx_ws_vars[] = {
 
     { ngx_string("ws_subprotocol"), NULL, ngx_ws_variable_str,
       offsetof(ngx_ws_conn_t, subprotocol), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_messages_in"), NULL, ngx_ws_variable_uint64,
+      offsetof(ngx_ws_conn_t, messages_in), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_messages_out"), NULL, ngx_ws_variable_uint64,
+      offsetof(ngx_ws_conn_t, messages_out), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_bytes_in"), NULL, ngx_ws_variable_uint64,
+      offsetof(ngx_ws_conn_t, bytes_in), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_bytes_out"), NULL, ngx_ws_variable_uint64,
+      offsetof(ngx_ws_conn_t, bytes_out), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_close_code"), NULL, ngx_ws_variable_close_code,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_close_reason"), NULL, ngx_ws_variable_str,
+      offsetof(ngx_ws_conn_t, close_reason), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_closed_by"), NULL, ngx_ws_variable_closed_by,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_duration"), NULL, ngx_ws_variable_duration,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_channels"), NULL, ngx_ws_variable_channels,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -88,4 +125,199 @@ ngx_ws_variable_str(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     v->data = s->data;
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_variable_uint64(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char         *p;
+    ngx_ws_conn_t  *ws;
+
+    ws = ngx_ws_variable_conn(r);
+
+    if (ws == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%uL", *(uint64_t *) ((u_char *) ws + data)) - p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+/* the code that ended the connection; not found while it is open */
+
+static ngx_int_t
+ngx_ws_variable_close_code(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char         *p;
+    ngx_uint_t      code;
+    ngx_ws_conn_t  *ws;
+
+    ws = ngx_ws_variable_conn(r);
+    code = (ws == NULL) ? 0 : ngx_ws_end_code(ws);
+
+    if (code == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%ui", code) - p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_str_t  ngx_ws_end_names[] = {
+    ngx_null_string,
+    ngx_string("client"),
+    ngx_string("server"),
+    ngx_string("timeout"),
+    ngx_string("limit"),
+    ngx_string("protocol")
+};
+
+
+static ngx_int_t
+ngx_ws_variable_closed_by(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_ws_conn_t  *ws;
+
+    ws = ngx_ws_variable_conn(r);
+
+    if (ws == NULL || ws->end == NGX_WS_END_OPEN) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ngx_ws_end_names[ws->end].len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = ngx_ws_end_names[ws->end].data;
+
+    return NGX_OK;
+}
+
+
+/* seconds since the 101, with milliseconds, like $request_time */
+
+static ngx_int_t
+ngx_ws_variable_duration(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char         *p;
+    ngx_time_t     *tp;
+    ngx_msec_int_t  ms;
+    ngx_ws_conn_t  *ws;
+
+    ws = ngx_ws_variable_conn(r);
+
+    if (ws == NULL || ws->start_sec == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    tp = ngx_timeofday();
+
+    ms = (ngx_msec_int_t) ((tp->sec - ws->start_sec) * 1000
+                           + (tp->msec - ws->start_msec));
+    ms = ngx_max(ms, 0);
+
+    v->len = ngx_sprintf(p, "%T.%03M", (time_t) ms / 1000, ms % 1000) - p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+/* the channels it is subscribed to; at the close, those it was */
+
+static ngx_int_t
+ngx_ws_variable_channels(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    ngx_str_t       list;
+    ngx_ws_conn_t  *ws;
+
+    ws = ngx_ws_variable_conn(r);
+
+    if (ws == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ngx_queue_empty(&ws->subs)) {
+        list = ws->channels;
+
+    } else if (ngx_ws_channels_list(ws, r->pool, &list) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v->len = list.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = list.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Error log lines of an upgraded connection end with its id:
+ * ", ws: 6565d3a8.4242.7".
+ */
+
+u_char *
+ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr, u_char *buf,
+    size_t len)
+{
+    u_char              *p;
+    ngx_ws_conn_t       *ws;
+    ngx_ws_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
+
+    p = wmcf->log_handler(r, sr, buf, len);
+
+    ws = ngx_http_get_module_ctx(r->main, ngx_ws_module);
+
+    if (ws && r->main->headers_out.status == NGX_HTTP_SWITCHING_PROTOCOLS) {
+        len -= p - buf;
+        p = ngx_snprintf(p, len, ", ws: %V", &ws->id);
+    }
+
+    return p;
 }

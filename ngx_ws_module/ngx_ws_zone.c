@@ -662,6 +662,8 @@ ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
         return NGX_BUSY;
     }
 
+    zone->sh->published++;
+
     *id = cn->last_id;
     *subscribers = cn->subscribers;
     workers = cn->workers;

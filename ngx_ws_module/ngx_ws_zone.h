@@ -56,6 +56,7 @@ typedef struct {
     ngx_queue_t                 lru;
     uint64_t                    uids;
     ngx_uint_t                  channels;
+    uint64_t                    published;
     ngx_ws_sh_slot_t            slots[NGX_WS_MAX_SLOTS];
 } ngx_ws_sh_t;
 

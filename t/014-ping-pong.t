@@ -6,7 +6,11 @@
 
 use lib 't/lib';
 use WsFrame ();
+use Test::NgxWs::Client ();
 use Test::Nginx::Socket;
+
+use POSIX ();
+use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
 
@@ -29,6 +33,37 @@ _EOC_
 });
 
 run_tests();
+
+
+# Clients that answer every Ping at once, for $secs seconds, in parallel
+# (TEST 14): the Pong often arrives within the millisecond the Ping left.
+sub prompt_pongs {
+    my ($clients, $secs) = @_;
+    my @pids;
+
+    for (1 .. $clients) {
+        my $pid = fork // die "fork: $!";
+
+        if ($pid == 0) {
+            my $ws = Test::NgxWs::Client->new(path => '/ws', timeout => 2);
+            my $end = Time::HiRes::time() + $secs;
+
+            while (Time::HiRes::time() < $end) {
+                my $f = $ws->read_frame(1) or last;
+                last if $f->{opcode} == 8;
+                $ws->send_pong($f->{payload}) if $f->{opcode} == 9;
+            }
+
+            $ws->send_close(1000);
+            $ws->wait_close(1);
+            POSIX::_exit(0);
+        }
+
+        push @pids, $pid;
+    }
+
+    waitpid $_, 0 for @pids;
+}
 
 __DATA__
 
@@ -256,6 +291,27 @@ client did not answer ping
 --- error_code: 101
 --- response_body eval
 CORE::join('', map { WsFrame::srv_pong("$_") } 1 .. 6) . "\x88\x02\x03\xe8"
+--- no_error_log
+[error]
+client did not answer ping
+
+
+
+=== TEST 14: heartbeat: a pong that arrives within the millisecond of the ping counts
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_ping_interval 100ms;
+        ws_pong_timeout 100ms;
+    }
+--- init
+main::prompt_pongs(4, 2);
+--- raw_request eval
+WsFrame::ws_handshake('/ws') . WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+"\x88\x02\x03\xe8"
 --- no_error_log
 [error]
 client did not answer ping

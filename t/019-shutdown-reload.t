@@ -58,7 +58,7 @@ sub master_pid {
 sub gone {
     my ($pid) = @_;
     open my $fh, '<', "/proc/$pid/stat" or return 1;
-    my $stat = <$fh>;
+    my $stat = <$fh> // return 1;     # exited while we read
     return $stat =~ /^\d+ \(.*\) [ZX] /s ? 1 : 0;
 }
 

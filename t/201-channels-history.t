@@ -27,7 +27,8 @@ worker_connections(1024);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 6, 2 => 3, 3 => 4, 4 => 2, 5 => 4, 6 => 7, 7 => 3, 8 => 3, 9 => 3);
+my %INIT_TESTS = (1 => 6, 2 => 3, 3 => 4, 4 => 2, 5 => 4, 6 => 7, 7 => 3, 8 => 3, 9 => 3,
+                  10 => 5);
 
 plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
 
@@ -306,6 +307,33 @@ sub long_name {
     close_all_ok('long name', $c, $e);
 }
 
+# TEST 10: one id per channel: "NAME=N" entries (NAME percent-encoded)
+# and a plain "N" for the channels not named.
+sub per_channel {
+    publish_all('a:1', map { "a$_" } 1 .. 4);
+    publish_all('b,2', map { "b$_" } 1 .. 4);
+    publish_all('c', map { "c$_" } 1 .. 4);
+
+    my $named = client('/multi?last_id=a%3A1=2,b%2C2=3');
+    my $mixed = client('/multi?last_id=1,c=4');
+    my $bad = client('/multi?last_id=a%3A1=x,3,=2');
+    my $none = client('/multi?last_id=zzz=1');
+
+    publish('c', 'c5');
+
+    all_got_ok('a:1 from 2, b,2 from 3, c live only', [ $named ],
+               t(qw(a3 a4 b4 c5)));
+    all_got_ok('c named (nothing missed), the others from 1', [ $mixed ],
+               t(qw(a2 a3 a4 b2 b3 b4 c5)));
+    all_got_ok('entries that do not parse are ignored; 3 for all', [ $bad ],
+               t(qw(a4 b4 c4 c5)));
+    all_got_ok('an entry for another channel resumes none', [ $none ],
+               t(qw(c5)));
+
+    close_all_ok('per channel', $named, $mixed, $bad, $none);
+    wait_unsubscribed('c');
+}
+
 __DATA__
 
 === TEST 1: resume with last_id inside the history: the missed messages, then live ones
@@ -533,6 +561,32 @@ main::long_name();
 --- request
 GET /pub?channel=nope
 --- error_code: 404
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 10: last_id with one id per channel
+--- http_config
+    ws_zone chat 1m history=8;
+--- config
+    location /multi {
+        websocket;
+        ws_subscribe chat a:1;
+        ws_subscribe chat b,2;
+        ws_subscribe chat c;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::per_channel();
+--- request
+GET /pub?channel=c
+--- response_body
+{"channel":"c","subscribers":0,"last_id":5,"history":5}
 --- no_error_log
 [error]
 [alert]

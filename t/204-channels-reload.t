@@ -43,7 +43,7 @@ run_tests();
 sub gone {
     my ($pid) = @_;
     open my $fh, '<', "/proc/$pid/stat" or return 1;
-    my $stat = <$fh>;
+    my $stat = <$fh> // return 1;     # exited while we read
     return $stat =~ /^\d+ \(.*\) [ZX] /s ? 1 : 0;
 }
 

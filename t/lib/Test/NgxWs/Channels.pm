@@ -44,7 +44,8 @@ sub checks {
     for my $block ($blocks->()) {
         my $req = $block->request;
         my $reqs = ref $req eq 'ARRAY' ? @$req : 1;
-        my $per = 1 + (defined $block->response_body ? 1 : 0)
+        my $per = 1 + (defined $block->response_body
+                       || defined $block->response_body_like ? 1 : 0)
                   + (defined $block->grep_error_log_out ? 1 : 0);
 
         for my $v (grep { defined } $block->response_headers,
@@ -86,7 +87,8 @@ sub workers_of {
 }
 
 # A plain HTTP/1.1 request on a new connection; returns a hash with status,
-# headers (lower-case names) and body.  Options: body, type (Content-Type).
+# headers (lower-case names) and body.  Options: body, type (Content-Type),
+# accept (Accept).
 sub http {
     my ($method, $uri, %o) = @_;
 
@@ -100,6 +102,7 @@ sub http {
     my $req = "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
               . "Connection: close\r\n";
     $req .= "Content-Type: $o{type}\r\n" if defined $o{type};
+    $req .= "Accept: $o{accept}\r\n" if defined $o{accept};
     $req .= 'Content-Length: ' . length($body) . "\r\n"
         if $method eq 'POST' || length $body;
     $req .= "\r\n" . $body;
