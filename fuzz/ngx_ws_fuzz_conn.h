@@ -131,6 +131,7 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
     wev->write = 1;
     wev->ready = 1;
 
+    ws->request = r;
     ws->connection = c;
     ws->conf = conf;
     ws->out = NULL;
