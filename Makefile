@@ -1,7 +1,10 @@
 # ngx_ws_module: build against Debian's nginx-dev, run the demo and the tests.
 #
-#   make demo     install what is missing, build, start nginx on 127.0.0.1:8080
-#   make test     install what is missing, build, run the Test::Nginx suite
+#   make demo     install what is missing, build, start the demo chat on
+#                 127.0.0.1:8080 (docs/demo.md; util/demo stop ends it)
+#   make test     install what is missing, build, run the Test::Nginx suite,
+#                 then the wss subset again over TLS (util/run-tests-tls)
+#   make test-tls       only the TLS run
 #   make test-asan      the suite against nginx built from source with the
 #                       module compiled in, under ASan + UBSan (build/asan)
 #   make test-valgrind  some of the suite under valgrind (VALGRIND_TESTS)
@@ -16,13 +19,14 @@ BUILD       ?= $(CURDIR)/build
 MODULE      := $(BUILD)/ngx_ws_module.so
 CC_OPT      ?= -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 PROVE_ARGS  ?= -r t
+TLS_ARGS    ?=
 FUZZ_TIME   ?= 60
 FUZZ_TARGETS ?=
 VALGRIND_TESTS ?=
 
 SRCS := config $(wildcard ngx_ws_module/*.c ngx_ws_module/*.h)
 
-.PHONY: all build deps deps-asan demo demo-stop test test-asan \
+.PHONY: all build deps deps-asan demo demo-stop test test-tls test-asan \
         test-valgrind fuzz fuzz-build fuzz-coverage clean
 
 all: build
@@ -46,6 +50,10 @@ demo-stop:
 
 test: deps build
 	util/run-tests $(PROVE_ARGS)
+	util/run-tests-tls $(TLS_ARGS)
+
+test-tls: deps build
+	util/run-tests-tls $(TLS_ARGS)
 
 test-asan: deps-asan
 	BUILD="$(BUILD)" util/test-asan $(PROVE_ARGS)

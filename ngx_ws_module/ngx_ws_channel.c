@@ -26,6 +26,11 @@
 typedef struct {
     ngx_ws_shared_t            *raw;
     ngx_ws_shared_t            *env;
+
+    /* compressed once for the subscribers with the same deflate key */
+    ngx_ws_shared_t            *zraw;
+    ngx_ws_shared_t            *zenv;
+    ngx_uint_t                  zkey;
 } ngx_ws_frames_t;
 
 
@@ -38,6 +43,9 @@ static ngx_ws_shared_t *ngx_ws_frame_msg(ngx_ws_sh_msg_t *m,
 static ngx_ws_shared_t *ngx_ws_history_lost(ngx_str_t *name, int64_t last_id,
     uint64_t first, ngx_log_t *log);
 static void ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
+static ngx_ws_shared_t *ngx_ws_frame_for(ngx_ws_conn_t *ws,
+    ngx_ws_frames_t *f, ngx_ws_shared_t **tmp);
+static void ngx_ws_queue_one(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
 static void ngx_ws_shared_done(ngx_ws_shared_t *sh);
 static void ngx_ws_spool_gone(ngx_ws_spool_t *spool);
 static int64_t ngx_ws_last_id(ngx_pool_t *pool, ngx_str_t *value,
@@ -399,12 +407,12 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         if (lost) {
-            ngx_ws_queue_frame(ws, lost);
+            ngx_ws_queue_one(ws, lost);
             ngx_ws_shared_done(lost);
         }
 
         for (k = 0; k < nreplay; k++) {
-            ngx_ws_queue_frame(ws, replay[k]);
+            ngx_ws_queue_one(ws, replay[k]);
             ngx_ws_shared_done(replay[k]);
         }
 
@@ -608,7 +616,7 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
     ngx_ws_zone_t          *zone;
     ngx_ws_frames_t         frames[64];
     ngx_ws_sh_msg_t        *m;
-    ngx_ws_shared_t        *lost;
+    ngx_ws_shared_t        *lost, *sh, *tmp;
     ngx_ws_channel_node_t  *cn;
 
     zone = spool->zone;
@@ -674,6 +682,9 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             frames[n].env = env ? ngx_ws_frame_msg(m, &spool->name, 1,
                                                    ngx_cycle->log)
                                 : NULL;
+            frames[n].zraw = NULL;
+            frames[n].zenv = NULL;
+            frames[n].zkey = 0;
 
             m->pending &= ~bit;
             spool->last_id = m->id;
@@ -697,12 +708,17 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
 
             if (lost) {
-                ngx_ws_queue_frame(sub->ws, lost);
+                ngx_ws_queue_one(sub->ws, lost);
             }
 
             for (k = 0; k < n; k++) {
-                ngx_ws_queue_frame(sub->ws, sub->ws->conf->envelope
-                                            ? frames[k].env : frames[k].raw);
+                sh = ngx_ws_frame_for(sub->ws, &frames[k], &tmp);
+
+                ngx_ws_queue_frame(sub->ws, sh);
+
+                if (tmp) {
+                    ngx_ws_shared_done(tmp);
+                }
             }
         }
 
@@ -718,7 +734,79 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             if (frames[k].env) {
                 ngx_ws_shared_done(frames[k].env);
             }
+
+            if (frames[k].zraw && frames[k].zraw != frames[k].raw) {
+                ngx_ws_shared_done(frames[k].zraw);
+            }
+
+            if (frames[k].zenv && frames[k].zenv != frames[k].env) {
+                ngx_ws_shared_done(frames[k].zenv);
+            }
         }
+    }
+}
+
+
+/*
+ * The frame a subscriber gets: with permessage-deflate, the first
+ * subscriber of a deflate key has it compressed for all that share the key;
+ * another key (rare: another level or window) gets it compressed for itself
+ * in *tmp, which the caller releases.
+ */
+
+static ngx_ws_shared_t *
+ngx_ws_frame_for(ngx_ws_conn_t *ws, ngx_ws_frames_t *f, ngx_ws_shared_t **tmp)
+{
+    ngx_uint_t         key;
+    ngx_ws_shared_t   *sh, **zp;
+
+    *tmp = NULL;
+
+    sh = ws->conf->envelope ? f->env : f->raw;
+    key = ngx_ws_deflate_key(ws);
+
+    if (sh == NULL || key == 0) {
+        return sh;
+    }
+
+    if (f->zkey && f->zkey != key) {
+        *tmp = ngx_ws_deflate_shared(ws, sh);
+        return *tmp ? *tmp : sh;
+    }
+
+    f->zkey = key;
+    zp = ws->conf->envelope ? &f->zenv : &f->zraw;
+
+    if (*zp == NULL) {
+        *zp = ngx_ws_deflate_shared(ws, sh);
+
+        if (*zp == NULL) {
+            /* it would not shrink: everybody gets it as it is */
+            *zp = sh;
+        }
+    }
+
+    return *zp;
+}
+
+
+/* a frame for one subscriber only (a replay), compressed for it */
+
+static void
+ngx_ws_queue_one(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
+{
+    ngx_ws_shared_t  *z;
+
+    z = NULL;
+
+    if (sh && ngx_ws_deflate_key(ws)) {
+        z = ngx_ws_deflate_shared(ws, sh);
+    }
+
+    ngx_ws_queue_frame(ws, z ? z : sh);
+
+    if (z) {
+        ngx_ws_shared_done(z);
     }
 }
 
@@ -912,6 +1000,7 @@ ngx_ws_frame_msg(ngx_ws_sh_msg_t *m, ngx_str_t *channel, ngx_uint_t envelope,
     }
 
     sh->len = (sh->frame + 10 + len) - p;
+    sh->payload = len;
     sh->frame = p;
 
     return sh;

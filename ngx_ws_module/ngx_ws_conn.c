@@ -215,7 +215,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     /* input left over from when the routes were full */
 
-    if (ws->stash_len && !ws->routes_full && !ws->fail
+    if (ws->stash_len && !ws->routes_full && !ws->limited && !ws->fail
         && !ws->close_received)
     {
         n = ws->stash_len;
@@ -247,7 +247,9 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     buf = wmcf->recv_buffer;
 
-    while (rev->ready && !ws->blocked && !ws->routes_full && !ws->aborted) {
+    while (rev->ready && !ws->blocked && !ws->routes_full && !ws->limited
+           && !ws->aborted)
+    {
 
         n = c->recv(c, buf, NGX_WS_RECV_BUFFER_SIZE);
 
@@ -293,7 +295,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         return;
     }
 
-    if (ws->blocked || ws->routes_full) {
+    if (ws->blocked || ws->routes_full || ws->limited) {
         if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
             if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
                 ngx_ws_abort(ws);
@@ -385,6 +387,10 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
 
     c = ws->connection;
 
+    if (ws->limited && ws->close_sent) {
+        ngx_ws_limit_lift(ws);
+    }
+
     if (ws->unsubscribe) {
         ws->unsubscribe = 0;
         ngx_ws_channels_release(ws);
@@ -464,6 +470,14 @@ ngx_ws_message(ngx_ws_conn_t *ws)
         return NGX_OK;
     }
 
+    if (ngx_ws_limit(ws, ws->msg_len) != NGX_OK) {
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+
+        return NGX_ERROR;
+    }
+
     if (ws->publish.len) {
         rc = ngx_ws_channel_publish_message(ws, ws->msg_opcode, ws->msg_start,
                                             ws->msg_len);
@@ -540,6 +554,12 @@ ngx_int_t
 ngx_ws_control(ngx_ws_conn_t *ws)
 {
     ngx_uint_t  code;
+
+    if (ws->opcode != NGX_WS_OP_CLOSE
+        && ngx_ws_limit(ws, ws->ctl_len) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     switch (ws->opcode) {
 
@@ -764,6 +784,19 @@ ngx_ws_ping_handler(ngx_event_t *ev)
      */
 
     if (ws->ping_sent) {
+
+        if (ws->blocked || ws->routes_full || ws->limited
+            || ws->connection->read->ready)
+        {
+            /*
+             * reading is paused (backpressure, a full ws_pass queue, a rate
+             * limit), or was just resumed and the read is posted: an answer
+             * may be waiting unread
+             */
+            ngx_add_timer(ev, ws->conf->pong_timeout);
+            return;
+        }
+
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "client did not answer ping");
 
@@ -803,6 +836,10 @@ ngx_ws_idle_handler(ngx_event_t *ev)
     }
 
     idle = ngx_current_msec - ws->last_data;
+
+    if (ws->limited) {
+        idle = 0;
+    }
 
     if (idle < ws->conf->idle_timeout) {
         ngx_add_timer(ev, ws->conf->idle_timeout - idle);
@@ -878,6 +915,10 @@ ngx_ws_release(ngx_ws_conn_t *ws)
         ngx_del_timer(&ws->shutdown_ev);
     }
 
+    if (ws->limit_ev.timer_set) {
+        ngx_del_timer(&ws->limit_ev);
+    }
+
     if (ws->ping_ev.posted) {
         ngx_delete_posted_event(&ws->ping_ev);
     }
@@ -932,9 +973,21 @@ ngx_ws_linger(ngx_ws_conn_t *ws)
 
 #if (NGX_HTTP_SSL)
     if (c->ssl) {
-        /* nginx sends close_notify when the connection is closed */
-        ngx_ws_terminate(ws);
-        return;
+        /*
+         * close_notify goes right behind our Close, without waiting for
+         * the client's; the rest is the same as without TLS, the socket
+         * is read raw (and discarded) from now on
+         */
+
+        c->ssl->no_wait_shutdown = 1;
+        c->ssl->shutdown_without_free = 1;
+
+        if (ngx_ssl_shutdown(c) != NGX_OK) {
+            /* nginx completes the TLS shutdown when it closes */
+            c->ssl->shutdown_without_free = 0;
+            ngx_ws_terminate(ws);
+            return;
+        }
     }
 #endif
 

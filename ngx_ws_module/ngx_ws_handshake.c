@@ -64,7 +64,7 @@ ngx_ws_handshake(ngx_http_request_t *r)
 {
     u_char              *p;
     ngx_int_t            rc;
-    ngx_str_t            key, accept, *proto;
+    ngx_str_t            key, accept, *proto, ext;
     ngx_sha1_t           sha1;
     ngx_uint_t           n;
     ngx_ws_conn_t       *ws;
@@ -239,6 +239,18 @@ ngx_ws_handshake(ngx_http_request_t *r)
     ws->last_out = &ws->out;
     ngx_queue_init(&ws->subs);
 
+    /* before subscribing: the history replayed is compressed too */
+
+    ext.len = 0;
+
+    if (wlcf->deflate) {
+        rc = ngx_ws_deflate_negotiate(r, ws, &ext);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     if (wlcf->subscribe || wlcf->publish || wlcf->push) {
 
         /* subscribed before the client can see the 101 */
@@ -267,7 +279,9 @@ ngx_ws_handshake(ngx_http_request_t *r)
     if (ngx_ws_add_header(r, "Upgrade", &ngx_ws_websocket) != NGX_OK
         || ngx_ws_add_header(r, "Sec-WebSocket-Accept", &accept) != NGX_OK
         || (proto && ngx_ws_add_header(r, "Sec-WebSocket-Protocol", proto)
-                     != NGX_OK))
+                     != NGX_OK)
+        || (ext.len && ngx_ws_add_header(r, "Sec-WebSocket-Extensions", &ext)
+                       != NGX_OK))
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -47,8 +47,30 @@ static ngx_conf_enum_t  ngx_ws_pass_errors[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_ws_limit_actions[] = {
+    { ngx_string("delay"), NGX_WS_LIMIT_DELAY },
+    { ngx_string("close"), NGX_WS_LIMIT_CLOSE },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_num_bounds_t  ngx_ws_pass_queue_bounds = {
     ngx_conf_check_num_bounds, 1, 65536
+};
+
+
+static ngx_conf_num_bounds_t  ngx_ws_deflate_level_bounds = {
+    ngx_conf_check_num_bounds, 1, 9
+};
+
+
+static ngx_conf_num_bounds_t  ngx_ws_deflate_window_bits_bounds = {
+    ngx_conf_check_num_bounds, 9, 15
+};
+
+
+static ngx_conf_num_bounds_t  ngx_ws_deflate_mem_level_bounds = {
+    ngx_conf_check_num_bounds, 1, 9
 };
 
 
@@ -269,6 +291,69 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, slow_subscriber),
       &ngx_ws_slow_subscribers },
 
+    { ngx_string("ws_limit_messages"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_ws_limit_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, limit_messages),
+      NULL },
+
+    { ngx_string("ws_limit_bytes"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_ws_limit_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, limit_bytes),
+      NULL },
+
+    { ngx_string("ws_limit_action"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, limit_action),
+      &ngx_ws_limit_actions },
+
+    { ngx_string("ws_deflate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, deflate),
+      NULL },
+
+    { ngx_string("ws_deflate_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, deflate_level),
+      &ngx_ws_deflate_level_bounds },
+
+    { ngx_string("ws_deflate_window_bits"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, deflate_window_bits),
+      &ngx_ws_deflate_window_bits_bounds },
+
+    { ngx_string("ws_deflate_mem_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, deflate_mem_level),
+      &ngx_ws_deflate_mem_level_bounds },
+
+    { ngx_string("ws_deflate_min_length"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, deflate_min_length),
+      NULL },
+
+    { ngx_string("ws_deflate_context_takeover"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, deflate_takeover),
+      NULL },
+
       ngx_null_command
 };
 
@@ -372,6 +457,16 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->last_id = NGX_CONF_UNSET_PTR;
     wlcf->envelope = NGX_CONF_UNSET;
     wlcf->slow_subscriber = NGX_CONF_UNSET_UINT;
+    wlcf->limit_messages = NGX_CONF_UNSET_PTR;
+    wlcf->limit_bytes = NGX_CONF_UNSET_PTR;
+    wlcf->limit_action = NGX_CONF_UNSET_UINT;
+
+    wlcf->deflate = NGX_CONF_UNSET;
+    wlcf->deflate_level = NGX_CONF_UNSET_UINT;
+    wlcf->deflate_window_bits = NGX_CONF_UNSET_UINT;
+    wlcf->deflate_mem_level = NGX_CONF_UNSET_UINT;
+    wlcf->deflate_min_length = NGX_CONF_UNSET_SIZE;
+    wlcf->deflate_takeover = NGX_CONF_UNSET;
 
     return wlcf;
 }
@@ -419,6 +514,22 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->envelope, prev->envelope, 0);
     ngx_conf_merge_uint_value(conf->slow_subscriber, prev->slow_subscriber,
                               NGX_WS_SLOW_CLOSE);
+
+    ngx_conf_merge_ptr_value(conf->limit_messages, prev->limit_messages,
+                             NULL);
+    ngx_conf_merge_ptr_value(conf->limit_bytes, prev->limit_bytes, NULL);
+    ngx_conf_merge_uint_value(conf->limit_action, prev->limit_action,
+                              NGX_WS_LIMIT_DELAY);
+
+    ngx_conf_merge_value(conf->deflate, prev->deflate, 0);
+    ngx_conf_merge_uint_value(conf->deflate_level, prev->deflate_level, 1);
+    ngx_conf_merge_uint_value(conf->deflate_window_bits,
+                              prev->deflate_window_bits, 15);
+    ngx_conf_merge_uint_value(conf->deflate_mem_level,
+                              prev->deflate_mem_level, 8);
+    ngx_conf_merge_size_value(conf->deflate_min_length,
+                              prev->deflate_min_length, 32);
+    ngx_conf_merge_value(conf->deflate_takeover, prev->deflate_takeover, 1);
 
     if (conf->last_id == NULL && conf->subscribe) {
         ngx_http_compile_complex_value_t   ccv;

@@ -11,6 +11,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <zlib.h>
 
 
 #define NGX_WS_OP_CONT            0x0
@@ -82,11 +83,16 @@ typedef struct {
 } ngx_ws_stats_t;
 
 
+#define NGX_WS_LIMIT_DELAY         0
+#define NGX_WS_LIMIT_CLOSE         1
+
+
 typedef struct ngx_ws_conn_s     ngx_ws_conn_t;
 typedef struct ngx_ws_msg_s      ngx_ws_msg_t;
 typedef struct ngx_ws_session_s  ngx_ws_session_t;
 typedef struct ngx_ws_zone_s     ngx_ws_zone_t;
 typedef struct ngx_ws_spool_s    ngx_ws_spool_t;
+typedef struct ngx_ws_deflate_s  ngx_ws_deflate_t;
 
 
 typedef struct {
@@ -106,6 +112,7 @@ typedef struct {
     ngx_uint_t                  refs;
     u_char                     *frame;
     size_t                      len;
+    size_t                      payload;          /* before compression */
 } ngx_ws_shared_t;
 
 
@@ -113,6 +120,14 @@ typedef struct {
     ngx_ws_zone_t              *zone;
     ngx_http_complex_value_t    name;
 } ngx_ws_channel_conf_t;
+
+
+/* ws_limit_messages, ws_limit_bytes: a bucket in thousandths of a unit */
+
+typedef struct {
+    uint64_t                    rate;             /* per second, x 1000 */
+    uint64_t                    burst;            /* x 1000 */
+} ngx_ws_limit_t;
 
 
 typedef struct {
@@ -160,7 +175,37 @@ typedef struct {
     ngx_http_complex_value_t   *last_id;
     ngx_flag_t                  envelope;
     ngx_uint_t                  slow_subscriber;
+
+    ngx_ws_limit_t             *limit_messages;
+    ngx_ws_limit_t             *limit_bytes;
+    ngx_uint_t                  limit_action;
+
+    ngx_flag_t                  deflate;
+    ngx_uint_t                  deflate_level;
+    ngx_uint_t                  deflate_window_bits;
+    ngx_uint_t                  deflate_mem_level;
+    size_t                      deflate_min_length;
+    ngx_flag_t                  deflate_takeover;
 } ngx_ws_loc_conf_t;
+
+
+/* permessage-deflate as negotiated, and its zlib streams while in use */
+
+struct ngx_ws_deflate_s {
+    z_stream                   *inflater;
+    z_stream                   *deflater;         /* with context takeover */
+    ngx_uint_t                  key;              /* deflater parameters */
+    int                         level;
+    int                         mem_level;
+    int                         strategy;
+    int                         server_wbits;
+    int                         client_wbits;
+    unsigned                    server_takeover:1;
+    unsigned                    client_takeover:1;
+    unsigned                    inflating:1;      /* a compressed message */
+    unsigned                    stream_end:1;
+    unsigned                    fed:1;
+};
 
 
 /* what ws_auth_request learned before the upgrade */
@@ -205,6 +250,7 @@ struct ngx_ws_conn_s {
     ngx_str_t                   subprotocol;
     ngx_ws_auth_ctx_t          *auth;
     ngx_ws_session_t           *session;          /* upstream events */
+    ngx_ws_deflate_t           *deflate;          /* permessage-deflate */
 
     /* input not parsed yet while the routes are full */
     u_char                     *stash;
@@ -278,6 +324,14 @@ struct ngx_ws_conn_s {
     unsigned                    unsubscribe:1;     /* a slow subscriber */
     unsigned                    aborted:1;
     unsigned                    finalized:1;
+
+    /* rate limits: the buckets' excess, x 1000 */
+    uint64_t                    limit_excess;     /* messages */
+    uint64_t                    limit_bexcess;    /* bytes */
+    ngx_msec_t                  limit_last;
+    ngx_event_t                 limit_ev;
+    unsigned                    limited:1;        /* reading paused */
+    unsigned                    limit_logged:1;
 };
 
 
@@ -297,6 +351,10 @@ void ngx_ws_set_end(ngx_ws_conn_t *ws, ngx_uint_t end);
 ngx_uint_t ngx_ws_end_code(ngx_ws_conn_t *ws);
 
 u_char *ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
+
+char *ngx_ws_limit_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_ws_limit(ngx_ws_conn_t *ws, size_t size);
+void ngx_ws_limit_lift(ngx_ws_conn_t *ws);
 
 ngx_int_t ngx_ws_auth_init(ngx_conf_t *cf);
 ngx_int_t ngx_ws_add_variables(ngx_conf_t *cf);
@@ -329,6 +387,19 @@ ngx_int_t ngx_ws_publisher_handler(ngx_http_request_t *r);
 #define NGX_WS_UTF8_REJECT  0xffffffff
 
 uint32_t ngx_ws_utf8_validate(uint32_t state, u_char *p, size_t len);
+
+ngx_int_t ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size);
+
+ngx_int_t ngx_ws_deflate_negotiate(ngx_http_request_t *r, ngx_ws_conn_t *ws,
+    ngx_str_t *answer);
+ngx_int_t ngx_ws_inflate_begin(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_inflate(ngx_ws_conn_t *ws, u_char *in, size_t len,
+    ngx_uint_t last);
+ngx_int_t ngx_ws_deflate_message(ngx_ws_conn_t *ws, ngx_pool_t *pool,
+    u_char **data, size_t *len);
+ngx_ws_shared_t *ngx_ws_deflate_shared(ngx_ws_conn_t *ws,
+    ngx_ws_shared_t *sh);
+ngx_uint_t ngx_ws_deflate_key(ngx_ws_conn_t *ws);
 
 ngx_int_t ngx_ws_send_frame(ngx_ws_conn_t *ws, ngx_uint_t opcode, u_char *data,
     size_t len);

@@ -23,6 +23,13 @@
 #define NGX_WS_CONTROL_POOL_SIZE  512
 #define NGX_WS_MAX_FREE_MSGS      32
 
+#if (NGX_HTTP_SSL)
+#define ngx_ws_ssl_buffered(c)                                                \
+    ((c)->ssl && ((c)->buffered & NGX_SSL_BUFFERED))
+#else
+#define ngx_ws_ssl_buffered(c)    0
+#endif
+
 
 static void ngx_ws_msg_free(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
 
@@ -32,7 +39,10 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     u_char *data, size_t len)
 {
     u_char        *h;
+    size_t         size;
+    ngx_int_t      rc;
     ngx_buf_t     *b;
+    ngx_uint_t     rsv;
     ngx_ws_msg_t  *m;
 
     if (ws->close_sent || ws->finalized) {
@@ -61,8 +71,24 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     m->pool = pool;
     m->shared = NULL;
 
+    rsv = 0;
+    size = len;                     /* counted before compression */
+
+    if (ws->deflate && !(opcode & 0x8)) {
+        rc = ngx_ws_deflate_message(ws, pool, &data, &len);
+
+        if (rc == NGX_ERROR) {
+            ngx_destroy_pool(pool);
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            rsv = 0x40;
+        }
+    }
+
     h = m->header;
-    *h++ = (u_char) (0x80 | opcode);
+    *h++ = (u_char) (0x80 | rsv | opcode);
 
     if (len < 126) {
         *h++ = (u_char) len;
@@ -121,9 +147,9 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     } else if (!(opcode & 0x8)) {
         ws->last_data = ngx_current_msec;
         ws->messages_out++;
-        ws->bytes_out += len;
+        ws->bytes_out += size;
         ngx_ws_stats->messages_out++;
-        ngx_ws_stats->bytes_out += len;
+        ngx_ws_stats->bytes_out += size;
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
@@ -236,6 +262,7 @@ ngx_int_t
 ngx_ws_flush(ngx_ws_conn_t *ws)
 {
     off_t               sent;
+    ngx_buf_t           *last;
     ngx_int_t           rc;
     ngx_chain_t         *out, **ll, *cl;
     ngx_event_t         *wev;
@@ -266,7 +293,7 @@ ngx_ws_flush(ngx_ws_conn_t *ws)
         }
     }
 
-    if (ws->out == NULL) {
+    if (ws->out == NULL && !ngx_ws_ssl_buffered(c)) {
         goto done;
     }
 
@@ -276,18 +303,30 @@ ngx_ws_flush(ngx_ws_conn_t *ws)
 
     out = NULL;
     ll = &out;
+    last = NULL;
 
     for (m = ws->out; m; m = m->next) {
         *ll = &m->head;
         ll = &m->head.next;
+        last = m->head.buf;
 
         if (m->body.buf) {
             *ll = &m->body;
             ll = &m->body.next;
+            last = m->body.buf;
         }
     }
 
     *ll = NULL;
+
+    /*
+     * with TLS, send_chain() copies into a record buffer and writes it only
+     * when it is full or told to flush; an empty chain flushes what is left
+     */
+
+    if (last) {
+        last->flush = 1;
+    }
 
     c->log->action = "sending WebSocket frames";
 
@@ -319,7 +358,10 @@ ngx_ws_flush(ngx_ws_conn_t *ws)
 
     if (ws->out == NULL) {
         ws->last_out = &ws->out;
-        goto done;
+
+        if (!ngx_ws_ssl_buffered(c)) {
+            goto done;
+        }
     }
 
     if (c->sent != sent || !wev->timer_set) {
@@ -383,7 +425,6 @@ ngx_ws_free_output(ngx_ws_conn_t *ws)
 ngx_int_t
 ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
 {
-    size_t         len;
     ngx_buf_t     *b;
     ngx_ws_msg_t  *m;
 
@@ -428,14 +469,10 @@ ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     ws->queued += m->size;
     ws->last_data = ngx_current_msec;
 
-    /* the payload follows a 2, 4 or 10 byte header */
-    len = sh->len - ((sh->frame[1] & 0x7f) < 126
-                     ? 2 : ((sh->frame[1] & 0x7f) == 126 ? 4 : 10));
-
     ws->messages_out++;
-    ws->bytes_out += len;
+    ws->bytes_out += sh->payload;
     ngx_ws_stats->messages_out++;
-    ngx_ws_stats->bytes_out += len;
+    ngx_ws_stats->bytes_out += sh->payload;
     ngx_ws_stats->delivered++;
 
     return NGX_OK;

@@ -22,7 +22,6 @@
 
 static u_char *ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
 static ngx_int_t ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h);
-static ngx_int_t ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size);
 static u_char *ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char *pos,
     u_char *end);
 static ngx_int_t ngx_ws_frame_complete(ngx_ws_conn_t *ws);
@@ -32,13 +31,14 @@ static void ngx_ws_unmask(u_char *dst, u_char *src, size_t n, u_char *mask,
 
 /*
  * Returns where it stopped: end, or earlier when the routes filled up
- * (ws->routes_full), or NULL when the connection failed.
+ * (ws->routes_full) or a rate limit stopped the reading (ws->limited), or
+ * NULL when the connection failed.
  */
 
 u_char *
 ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 {
-    while (pos < end && !ws->routes_full) {
+    while (pos < end && !ws->routes_full && !ws->limited) {
 
         if (ws->state == ngx_ws_st_head) {
             pos = ngx_ws_state_head(ws, pos, end);
@@ -61,8 +61,8 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 {
     size_t       avail, need, n, saved;
     u_char      *h;
-    uint64_t     len;
-    ngx_uint_t   len7, masked;
+    uint64_t     len, len_check;
+    ngx_uint_t   len7, masked, rsv1;
 
     saved = ws->hlen;
 
@@ -100,6 +100,7 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 
     ws->opcode = h[0] & 0x0f;
     ws->fin = h[0] >> 7;
+    rsv1 = h[0] & 0x40;
 
     if (ngx_ws_check_header(ws, h) != NGX_OK) {
         return NULL;
@@ -162,14 +163,26 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
             ws->in_message = 1;
             ws->msg_len = 0;
             ws->utf8_state = NGX_WS_UTF8_ACCEPT;
+
+            if (rsv1 && ngx_ws_inflate_begin(ws) != NGX_OK) {
+                return NULL;
+            }
         }
 
-        if (len > ws->conf->max_message_size - ws->msg_len) {
+        if (ws->deflate && ws->deflate->inflating) {
+            /* the inflated size is checked as it grows */
+            len_check = 0;
+
+        } else {
+            len_check = len;
+        }
+
+        if (len_check > ws->conf->max_message_size - ws->msg_len) {
             ngx_ws_fail(ws, NGX_WS_CLOSE_TOO_BIG, "too large message");
             return NULL;
         }
 
-        if (ngx_ws_reserve(ws, ws->msg_len + (size_t) len) != NGX_OK) {
+        if (ngx_ws_reserve(ws, ws->msg_len + (size_t) len_check) != NGX_OK) {
             ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
             return NULL;
         }
@@ -196,7 +209,14 @@ ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h)
 
     opcode = h[0] & 0x0f;
 
-    if (h[0] & 0x70) {
+    /* RSV1 marks the first frame of a compressed message (RFC 7692) */
+
+    if ((h[0] & 0x70) == 0x40 && ws->deflate
+        && (opcode == NGX_WS_OP_TEXT || opcode == NGX_WS_OP_BINARY))
+    {
+        /* void */
+
+    } else if (h[0] & 0x70) {
         ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL, "frame with reserved bits set");
         return NGX_ERROR;
     }
@@ -254,7 +274,7 @@ ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h)
  * grow it geometrically, never beyond ws_max_message_size.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size)
 {
     size_t   cap, psize;
@@ -314,6 +334,29 @@ ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
         dst = ws->ctl + ws->ctl_len;
         ws->ctl_len += n;
 
+    } else if (ws->deflate && ws->deflate->inflating) {
+
+        /* unmasked in place, then inflated into the message */
+
+        ngx_ws_unmask(pos, pos, n, ws->mask, ws->mask_off);
+
+        ws->mask_off = (ws->mask_off + n) & 3;
+        ws->frame_left -= n;
+
+        if (ngx_ws_inflate(ws, pos, n, 0) != NGX_OK) {
+            return NULL;
+        }
+
+        pos += n;
+
+        if (ws->frame_left == 0) {
+            if (ngx_ws_frame_complete(ws) != NGX_OK) {
+                return NULL;
+            }
+        }
+
+        return pos;
+
     } else {
         dst = ws->msg_start + ws->msg_len;
         ws->msg_len += n;
@@ -356,6 +399,12 @@ ngx_ws_frame_complete(ngx_ws_conn_t *ws)
 
     if (!ws->fin) {
         return NGX_OK;
+    }
+
+    if (ws->deflate && ws->deflate->inflating) {
+        if (ngx_ws_inflate(ws, NULL, 0, 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if (ws->msg_opcode == NGX_WS_OP_TEXT

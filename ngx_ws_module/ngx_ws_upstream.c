@@ -85,6 +85,10 @@ struct ngx_ws_session_s {
 
     ngx_uint_t                  close_code;
     unsigned                    closed_by_server:1;
+
+    /* what limit_conn and limit_req decided for the handshake */
+    unsigned                    limit_conn_status:2;
+    unsigned                    limit_req_status:3;
 };
 
 
@@ -118,6 +122,8 @@ static ngx_int_t ngx_ws_session_dispatch(ngx_ws_session_t *s,
     ngx_ws_event_t *ev);
 static ngx_int_t ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t **frp);
+static u_char *ngx_ws_event_log_error(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len);
 static ngx_int_t ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t *fr);
 static ngx_int_t ngx_ws_add_in_header(ngx_http_request_t *r, char *name,
@@ -200,6 +206,8 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
     /* nginx's own: the fake requests have no ws to name */
     wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
     s->request_log_handler = wmcf->log_handler;
+    s->limit_conn_status = r->main->limit_conn_status;
+    s->limit_req_status = r->main->limit_req_status;
 
     hc = r->http_connection;
     s->hc.addr_conf = hc->addr_conf;
@@ -839,10 +847,20 @@ ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
 
     fr->internal = 1;
     fr->logged = 1;
+
+    /*
+     * an event is part of the WebSocket's request, which limit_conn and
+     * limit_req have already counted: they must not count it again (a
+     * second connection slot for the same client would be refused while
+     * the WebSocket holds the first)
+     */
+    fr->limit_conn_status = s->limit_conn_status;
+    fr->limit_req_status = s->limit_req_status;
+
     fr->uri_changes = NGX_HTTP_MAX_URI_CHANGES + 1;
     fr->subrequests = NGX_HTTP_MAX_SUBREQUESTS + 1;
     fr->http_state = NGX_HTTP_PROCESS_REQUEST_STATE;
-    fr->log_handler = s->request_log_handler;
+    fr->log_handler = ngx_ws_event_log_error;
     fr->read_event_handler = ngx_ws_fake_request_empty_handler;
     fr->write_event_handler = ngx_ws_event_finish;
 
@@ -866,6 +884,27 @@ failed:
     ngx_http_close_connection(fc);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * Error log lines of an event (the proxy module's too) name the WebSocket
+ * it belongs to, like the lines of the connection itself.
+ */
+
+static u_char *
+ngx_ws_event_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
+    u_char *buf, size_t len)
+{
+    u_char              *p;
+    ngx_ws_event_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_ws_module);
+
+    p = ctx->session->request_log_handler(r, sr, buf, len);
+    len -= p - buf;
+
+    return ngx_snprintf(p, len, ", ws: %V", &ctx->session->id);
 }
 
 

@@ -2,8 +2,9 @@
 # node-ws) and Python's "websockets" (Debian python3-websockets). Each client
 # script (t/clients/) runs its own checks: handshake and subprotocol, no
 # extension answered to their permessage-deflate offers, UTF-8 text, large
-# binary, fragmented messages, ping/pong and the close handshake; its lines
-# are printed with diag when it fails.
+# binary, fragmented messages, ping/pong and the close handshake; then the
+# same against a location with ws_deflate on, where their offer must be
+# accepted; its lines are printed with diag when it fails.
 
 use lib 't/lib';
 use Test::Nginx::Socket;
@@ -21,7 +22,7 @@ sub run_client {
     my $url = "ws://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/chat";
 
     local $ENV{NODE_PATH} = '/usr/share/nodejs';
-    my $out = `timeout 20 @cmd $url 2>&1`;
+    my $out = `timeout 20 @cmd $url $url-deflate 2>&1`;
     my $rc = $?;
 
     Test::More::ok($rc == 0 && $out =~ /^done$/m,
@@ -36,6 +37,15 @@ add_block_preprocessor(sub {
     location /chat {
         websocket;
         ws_echo on;
+        ws_subprotocols chat.v2 chat.v1;
+        ws_max_frame_size 16m;
+        ws_max_message_size 16m;
+    }
+
+    location /chat-deflate {
+        websocket;
+        ws_echo on;
+        ws_deflate on;
         ws_subprotocols chat.v2 chat.v1;
         ws_max_frame_size 16m;
         ws_max_message_size 16m;

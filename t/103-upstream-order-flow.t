@@ -168,6 +168,36 @@ sub backpressure {
         or Test::More::diag(substr($got, 0, 2000));
 }
 
+# TEST 9: while a full ws_pass queue keeps the module from reading, the
+# client answers every heartbeat Ping; it must not be taken for gone.
+sub paused_heartbeat {
+    my $c = Test::NgxWs::Client->new(path => '/ws', timeout => 5);
+    $c->send_text('?delay=1500') for 1 .. 3;
+
+    my ($pings, $code) = (0, 0);
+    my $end = Time::HiRes::time() + 3;
+
+    while (Time::HiRes::time() < $end) {
+        my $f = $c->read_frame(0.5) or next;
+
+        if ($f->{opcode} == 9) {
+            $pings++;
+            $c->send_pong($f->{payload});
+
+        } elsif ($f->{opcode} == 8) {
+            $code = $f->{code} // 1005;
+            last;
+        }
+    }
+
+    Test::More::ok($pings > 0 && $code == 0, "the client answered $pings"
+                   . ' Pings and was not closed (close code ' . $code . ')');
+
+    $c->send_close(1000);
+    Test::More::is($c->wait_close(10), 1000, 'it then closes normally once'
+                   . ' the queue has drained');
+}
+
 __DATA__
 
 === TEST 1: 200 messages in one packet reach the app in order, seq 1..200, and their replies come back in order
@@ -420,3 +450,31 @@ WsFrame::srv_close(1000)
 --- error_log
 [emerg]
 value must be between 1 and 65536
+
+
+
+=== TEST 9: the heartbeat waits while a full ws_pass queue keeps the module from reading the Pong
+--- config
+    location /ws {
+        websocket;
+        ws_pass /app/message;
+        ws_pass_queue 1;
+        ws_ping_interval 300ms;
+        ws_pong_timeout 300ms;
+    }
+
+    location /app/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_APP_PORT;
+    }
+--- init
+main::paused_heartbeat();
+--- init_tests: 2
+--- raw_request eval
+WsFrame::ws_handshake('/ws') . WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_close(1000)
+--- no_error_log
+[error]
+client did not answer ping

@@ -40,7 +40,8 @@ sub checks {
     my $n = 0;
 
     for my $block (blocks()) {
-        $n += 1 + (defined $block->response_body ? 1 : 0);
+        $n += 1 + (defined $block->response_body
+                    || defined $block->response_body_like ? 1 : 0);
 
         for my $v (grep { defined } $block->access_log, $block->no_access_log,
                    $block->error_log, $block->no_error_log)
@@ -221,5 +222,50 @@ GET /ws
 --- error_code: 426
 --- access_log eval
 qr/^ws 426 in=-\/- out=-\/- close=- by=- reason="-" ch=- t=- id=-$/m
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: error log lines of an event, the proxy module's too, name the connection
+--- config
+    location /ws {
+        websocket;
+        ws_pass /app/message;
+        ws_pass_error close;
+        ws_close_timeout 100ms;
+    }
+    location /app/ {
+        internal;
+        proxy_pass http://127.0.0.1:1;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws') . WsFrame::ws_text('hi')
+--- timeout: 2
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_close(1011)
+--- error_log eval
+[ qr/\[error\] .*connect\(\) failed .*while connecting to upstream, client: 127\.0\.0\.1, .*, ws: [0-9a-f]+\.\d+\.\d+$/m,
+  qr/\[error\] .*upstream answered 502 to message event 1 while .*, ws: [0-9a-f]+\.\d+\.\d+$/m ]
+
+
+
+=== TEST 10: permessage-deflate: bytes are counted as the application sees them
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_deflate on;
+        ws_deflate_min_length 0;
+        access_log logs/access.log ws;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws', extensions => 'permessage-deflate; client_no_context_takeover; server_no_context_takeover')
+. WsFrame::ws_text_z('a' x 1000) . WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body_like: ^\xc1
+--- access_log eval
+qr/^ws 101 in=1\/1000 out=1\/1000 close=1000 by=client /m
 --- no_error_log
 [error]

@@ -189,7 +189,7 @@ sub promtool {
 # TEST 3: a real Prometheus scrapes the page; its HTTP API answers the
 # number of connections the test holds open.
 sub scrape {
-    my $port = $ENV{TEST_NGINX_SERVER_PORT} + 3;
+    my $port = $ENV{TEST_NGINX_SERVER_PORT} + 6;    # +3, +4: the TLS tests
     my $dir = File::Temp::tempdir('ngx-ws-prom-XXXXXX', TMPDIR => 1,
                                   CLEANUP => 1);
 

@@ -1,6 +1,7 @@
 """A conformance run with Python's "websockets" client (Debian
 python3-websockets) against an echo location:
-    python3 python-client.py ws://127.0.0.1:PORT/path
+    python3 python-client.py ws://127.0.0.1:PORT/path [DEFLATE_URL]
+(DEFLATE_URL: an echo location with ws_deflate on)
 Prints "ok <name>" / "not ok <name>: <why>" lines, then "done"; exits 0 when
 every check passed."""
 
@@ -50,8 +51,35 @@ async def main(url):
         check('close code echoed', ws.close_code == 1000, ws.close_code)
 
 
+async def deflate(url):
+    # websockets offers permessage-deflate by default: here it is accepted
+    async with websockets.connect(url, max_size=2 ** 24) as ws:
+        ext = ws.response_headers.get('Sec-WebSocket-Extensions', '')
+        check('deflate: permessage-deflate negotiated',
+              ext.startswith('permessage-deflate'), ext)
+
+        for msg in ['hello \u00fc\u00f1\u00ee\u00e7\u00f8d\u00e9' * 50,
+                    bytes(range(256)) * 4096, '', 'short']:
+            await ws.send(msg)
+            got = await ws.recv()
+            check('deflate: %s of %d echoed' % (type(msg).__name__, len(msg)),
+                  got == msg, len(got))
+
+        # fragments of one compressed message
+        await ws.send(['frag', 'mented ' * 20, 'text'])
+        got = await ws.recv()
+        check('deflate: fragmented text echoed as one message',
+              got == 'frag' + 'mented ' * 20 + 'text', len(got))
+
+        await ws.close(code=1000, reason='done')
+        check('deflate: close code echoed', ws.close_code == 1000,
+              ws.close_code)
+
+
 try:
     asyncio.run(asyncio.wait_for(main(sys.argv[1]), 10))
+    if len(sys.argv) > 2:
+        asyncio.run(asyncio.wait_for(deflate(sys.argv[2]), 10))
 except Exception as e:                          # noqa: BLE001
     check('no error', False, repr(e))
 

@@ -13,6 +13,7 @@ use warnings;
 use MIME::Base64 ();
 use Digest::SHA ();
 use Digest::MD5 ();
+use Compress::Raw::Zlib ();
 
 our $KEY  = 'dGhlIHNhbXBsZSBub25jZQ==';
 our $MASK = "\x37\xfa\x21\x3d";
@@ -325,6 +326,132 @@ sub describe {
     return join '', map { $_->[0] . ($_->[1] > 1 ? " x$_->[1]" : '') . "\n" }
                    @lines;
 }
+
+
+# --- permessage-deflate (RFC 7692) ---------------------------------------
+
+# A compressor for client messages.  With context (the default) every call
+# continues the same DEFLATE stream, as a client with context takeover does;
+# each result is the message's compressed payload without the final
+# 0x00 0x00 0xff 0xff.  Options: window_bits (8..15; zlib uses 9 for 8),
+# level, no_context (a fresh stream for every message).
+sub deflater {
+    my %o = @_;
+    my $bits = $o{window_bits} // 15;
+    $bits = 9 if $bits == 8;
+    my $new = sub {
+        my ($z, $st) = Compress::Raw::Zlib::Deflate->new(
+            -WindowBits => -$bits, -Level => $o{level} // 6,
+            -AppendOutput => 1);
+        die "deflate init: $st" unless $st == Compress::Raw::Zlib::Z_OK();
+        return $z;
+    };
+    my $z = $new->();
+
+    return sub {
+        my ($data) = @_;
+        $z->deflateReset if $o{no_context};
+        my $out = '';
+        $z->deflate($data, $out) == Compress::Raw::Zlib::Z_OK()
+            or die "deflate failed";
+        $z->flush($out, Compress::Raw::Zlib::Z_SYNC_FLUSH())
+            == Compress::Raw::Zlib::Z_OK() or die "flush failed";
+        $out =~ s/\x00\x00\xff\xff\z// or die "no sync flush tail";
+        return $out;
+    };
+}
+
+# One message compressed with a fresh context.
+sub deflate_payload {
+    my ($data, %o) = @_;
+    return deflater(%o, no_context => 1)->($data);
+}
+
+# Compressed client frames: RSV1 set, the payload compressed.  Options as
+# for frame(); deflater => a deflater() to continue its stream.
+sub ws_text_z {
+    my ($p, %o) = @_;
+    my $d = delete $o{deflater};
+    frame(rsv => 4, %o, opcode => 1,
+          payload => $d ? $d->($p) : deflate_payload($p));
+}
+
+sub ws_binary_z {
+    my ($p, %o) = @_;
+    my $d = delete $o{deflater};
+    frame(rsv => 4, %o, opcode => 2,
+          payload => $d ? $d->($p) : deflate_payload($p));
+}
+
+# A compressed message as frames of at most $size compressed bytes each:
+# RSV1 on the first only.
+sub ws_fragments_z {
+    my ($opcode, $payload, $size, %o) = @_;
+    my $d = delete $o{deflater};
+    my $z = $d ? $d->($payload) : deflate_payload($payload);
+    my $frames = ws_fragments($opcode, $z, $size, %o);
+    # RSV1 goes on the first frame only
+    substr($frames, 0, 1) = chr(ord(substr($frames, 0, 1)) | 0x40);
+    return $frames;
+}
+
+# A decompressor for one connection's server messages (context kept).
+sub inflater {
+    my ($z, $st) = Compress::Raw::Zlib::Inflate->new(
+        -WindowBits => -15, -AppendOutput => 1, -ConsumeInput => 1);
+    die "inflate init: $st" unless $st == Compress::Raw::Zlib::Z_OK();
+
+    return sub {
+        my ($data) = @_;
+        $data .= "\x00\x00\xff\xff";
+        my $out = '';
+        my $st = $z->inflate($data, $out);
+        die "inflate: $st"
+            unless $st == Compress::Raw::Zlib::Z_OK()
+                   || $st == Compress::Raw::Zlib::Z_BUF_ERROR();
+        return $out;
+    };
+}
+
+# The server's byte stream with every compressed message replaced by one
+# plain frame of its inflated payload, that keeps RSV1 to show it was
+# compressed: describe(inflate_stream($bytes)) reads like a plain session.
+sub inflate_stream {
+    my ($data) = @_;
+    my $inflate = inflater();
+    my ($out, @msg) = ('');
+
+    for my $f (decode($data)) {
+        if ($f->{incomplete}) {
+            $out .= '<incomplete>';
+            last;
+        }
+
+        if (@msg || ($f->{rsv} & 4 && $f->{opcode} < 8)) {
+            if ($f->{opcode} >= 8) {
+                $out .= frame(%$f, masked => 0);
+                next;
+            }
+
+            push @msg, $f;
+            next unless $f->{fin};
+
+            my $z = join '', map { $_->{payload} } @msg;
+            $out .= frame(opcode => $msg[0]{opcode}, rsv => $msg[0]{rsv},
+                          masked => 0, payload => $inflate->($z));
+            @msg = ();
+            next;
+        }
+
+        $out .= frame(%$f, masked => 0);
+    }
+
+    return $out;
+}
+
+# describe() of inflate_stream(): for --- response_body_filters eval
+# \&WsFrame::describe_inflated.
+sub describe_inflated { describe(inflate_stream($_[0])) }
 
 sub _escape {
     my ($s) = @_;

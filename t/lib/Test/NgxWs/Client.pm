@@ -4,8 +4,9 @@ package Test::NgxWs::Client;
 # then sends and reads frames one at a time, so a test can react to what the
 # server sends (answer a Ping, send after an echo, wait for a server Close,
 # hold several connections).  Blocking socket, IO::Select timeouts; the frame
-# bytes are built and decoded by WsFrame.  See docs/testing.md, section
-# "The WebSocket client helper".
+# bytes are built and decoded by WsFrame.  With tls => 1 it speaks wss
+# (IO::Socket::SSL, non-blocking after the TLS handshake).  See
+# docs/testing.md, section "The WebSocket client helper".
 
 use strict;
 use warnings;
@@ -15,7 +16,7 @@ use Errno ();
 use IO::Select ();
 use IO::Socket::INET ();
 use MIME::Base64 ();
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Socket qw(IPPROTO_TCP TCP_NODELAY SOL_SOCKET SO_RCVBUF);
 use Time::HiRes ();
 
 use WsFrame ();
@@ -31,9 +32,12 @@ sub new {
 
     my $self = bless {
         host    => $o{host} // '127.0.0.1',
-        port    => $o{port} // $ENV{TEST_NGINX_CLIENT_PORT}
+        port    => $o{port}
+                   // ($o{tls} ? $ENV{TEST_NGINX_TLS_PORT} : undef)
+                   // $ENV{TEST_NGINX_CLIENT_PORT}
                    // $ENV{TEST_NGINX_SERVER_PORT} // $ENV{TEST_NGINX_PORT}
                    // 1984,
+        tls     => $o{tls} ? 1 : 0,
         path    => $o{path} // '/',
         timeout => $o{timeout} // 3,
         buf     => '',
@@ -52,9 +56,44 @@ sub new {
     binmode $self->{socket};
     setsockopt($self->{socket}, IPPROTO_TCP, TCP_NODELAY, 1);
 
+    if (defined $o{rcvbuf}) {
+        setsockopt($self->{socket}, SOL_SOCKET, SO_RCVBUF, $o{rcvbuf})
+            or Carp::croak("Test::NgxWs::Client: SO_RCVBUF: $!");
+    }
+
+    $self->_start_tls(%o) if $self->{tls};
+
     $self->handshake(%o) if $o{handshake} // 1;
 
     return $self;
+}
+
+
+# TLS over the connected socket: the server's certificate is verified
+# against tls_ca (default TEST_NGINX_TLS_CA) for the name tls_name (default
+# localhost); tls_options are passed on to IO::Socket::SSL.  The socket is
+# non-blocking afterwards, so a read or write never waits inside OpenSSL.
+
+sub _start_tls {
+    my ($self, %o) = @_;
+
+    require IO::Socket::SSL;
+
+    my $ca = $o{tls_ca} // $ENV{TEST_NGINX_TLS_CA};
+
+    IO::Socket::SSL->start_SSL(
+        $self->{socket},
+        SSL_hostname        => $o{tls_name} // 'localhost',
+        SSL_verifycn_scheme => 'http',
+        SSL_verifycn_name   => $o{tls_name} // 'localhost',
+        Timeout             => $self->{timeout},
+        (defined $ca ? (SSL_ca_file => $ca) : ()),
+        %{ $o{tls_options} // {} },
+    ) or Carp::croak("Test::NgxWs::Client: TLS handshake with "
+                     . "$self->{host}:$self->{port} failed: "
+                     . "$IO::Socket::SSL::SSL_ERROR");
+
+    $self->{socket}->blocking(0);
 }
 
 
@@ -216,6 +255,14 @@ sub request     { $_[0]{request} }
 sub close_frame { $_[0]{close_frame} }
 sub is_closed   { $_[0]{eof} }
 sub timed_out   { $_[0]{timed_out} }
+sub reset       { $_[0]{reset} }
+sub tls         { $_[0]{tls} }
+
+# TLS: the protocol version ("TLSv1_3"), and whether the server's
+# close_notify alert came before the end of the connection
+sub tls_version { $_[0]{tls} && $_[0]{socket} ? $_[0]{socket}->get_sslversion
+                                              : undef }
+sub tls_close_notify { $_[0]{close_notify} }
 
 sub header {
     my ($self, $name) = @_;
@@ -255,11 +302,14 @@ sub raw_write {
             return 0;
         }
 
+        # a TLS write that could not finish is retried with the same
+        # bytes: IO::Socket::SSL returns how much of them went out
         my $n = syswrite $s, $data, length($data) - $off, $off;
 
         unless (defined $n) {
             next if $!{EINTR} || $!{EAGAIN};
-            $self->{write_error} = "$!";
+            $self->{write_error} = $self->{tls} && !$!
+                                   ? "$IO::Socket::SSL::SSL_ERROR" : "$!";
             return 0;
         }
 
@@ -298,15 +348,28 @@ sub send_close {
                              payload => WsFrame::close_payload($code, $reason));
 }
 
+# With TLS a close_notify alert goes first, as the end of the TLS stream.
 sub shutdown_write {
     my ($self) = @_;
+
+    if ($self->{tls}) {
+        Net::SSLeay::shutdown($self->{socket}->_get_ssl_object);
+    }
+
     return shutdown $self->{socket}, 1;
 }
 
+# close(abort => 1): with TLS, drop the connection without close_notify,
+# as a client that goes away abruptly does.
 sub close {
-    my ($self) = @_;
+    my ($self, %o) = @_;
     if ($self->{socket}) {
-        CORE::close $self->{socket};
+        if ($self->{tls}) {
+            $self->{socket}->close($o{abort} ? (SSL_no_shutdown => 1)
+                                             : (SSL_fast_shutdown => 1));
+        } else {
+            CORE::close $self->{socket};
+        }
         $self->{socket} = undef;
     }
     $self->{eof} = 1;
@@ -332,27 +395,45 @@ sub _fill {
     while (1) {
         my $left = $deadline - Time::HiRes::time();
 
-        if ($left <= 0 || !$sel->can_read($left)) {
-            $self->{timed_out} = 1;
-            return 0;
+        # decrypted bytes OpenSSL holds are not seen by select()
+        unless ($self->{tls} && $s->pending) {
+            if ($left <= 0 || !$sel->can_read($left)) {
+                $self->{timed_out} = 1;
+                return 0;
+            }
         }
 
         my $n = sysread $s, $self->{buf}, 65536, length $self->{buf};
 
         if (!defined $n) {
             next if $!{EINTR} || $!{EAGAIN};
-            $self->{reset} = "$!";
+            $self->{reset} = $self->{tls} && !$!
+                             ? "$IO::Socket::SSL::SSL_ERROR" : "$!";
+            $self->_seen_close_notify;
             $self->{eof} = 1;
             return 0;
         }
 
         if ($n == 0) {
+            $self->_seen_close_notify;
             $self->{eof} = 1;
             return 0;
         }
 
         return 1;
     }
+}
+
+sub _seen_close_notify {
+    my ($self) = @_;
+
+    return unless $self->{tls};
+
+    my $ssl = $self->{socket}->_get_ssl_object or return;
+
+    $self->{close_notify} =
+        Net::SSLeay::get_shutdown($ssl) & Net::SSLeay::RECEIVED_SHUTDOWN()
+        ? 1 : 0;
 }
 
 sub _next_frame {

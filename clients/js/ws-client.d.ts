@@ -1,0 +1,184 @@
+// Types of ws-client.js, the client of ngx_ws_module's channels.
+// Reference: docs/client.md.
+
+/** What the client needs of a WebSocket: the browser's, or Node's `ws`. */
+export interface WebSocketLike {
+    binaryType?: string;
+    onopen: ((ev: unknown) => void) | null;
+    onmessage: ((ev: { data: unknown }) => void) | null;
+    onerror: ((ev: unknown) => void) | null;
+    onclose: ((ev: { code: number; reason: string;
+                     wasClean: boolean }) => void) | null;
+    send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void;
+    close(code?: number, reason?: string): void;
+    terminate?(): void;
+}
+
+export interface WebSocketConstructor {
+    new (url: string, protocols?: string | string[]): WebSocketLike;
+}
+
+export interface BackoffOptions {
+    /** ms; the ceiling of the first retry's wait (default 500) */
+    base?: number;
+    /** ms; no wait is longer (default 30000) */
+    max?: number;
+    /** the ceiling grows by this factor per failure (default 2) */
+    factor?: number;
+    /** consecutive failures before "giveup" (default Infinity) */
+    maxAttempts?: number;
+    /** ms a connection must stay open to reset the failures (default 5000) */
+    resetAfter?: number;
+}
+
+export interface QueueOptions {
+    /** messages held while not connected (default 1000) */
+    maxMessages?: number;
+    /** bytes held while not connected (default 1048576) */
+    maxBytes?: number;
+}
+
+export interface HeartbeatOptions {
+    /** ms without anything received before the heartbeat is sent */
+    interval: number;
+    /** what is sent (default "ping") */
+    message?: string | ArrayBufferLike | ArrayBufferView;
+    /** which received messages answer it and are not given to the
+     *  application (default: equal to message, as an echo is) */
+    isReply?: (data: string) => boolean;
+}
+
+export interface Timers {
+    setTimeout(f: () => void, ms: number): unknown;
+    clearTimeout(t: unknown): void;
+    now(): number;
+}
+
+export type LastIdForm = 'auto' | 'plain' | 'channels';
+
+export interface CloseInfo {
+    code: number;
+    reason: string;
+    wasClean: boolean;
+}
+
+export interface WsClientOptions {
+    WebSocket?: WebSocketConstructor;
+    protocols?: string | string[];
+    autoConnect?: boolean;
+    backoff?: BackoffOptions;
+    queue?: QueueOptions;
+    connectTimeout?: number;
+    closeTimeout?: number;
+    idleTimeout?: number;
+    heartbeat?: HeartbeatOptions;
+    envelope?: boolean;
+    resume?: boolean;
+    lastIdArgument?: string;
+    lastIdForm?: LastIdForm;
+    lastIds?: Record<string, number>;
+    resubscribe?: boolean;
+    commands?: {
+        subscribe?: (channel: string) => string | ArrayBufferLike;
+        unsubscribe?: (channel: string) => string | ArrayBufferLike;
+    };
+    shouldReconnect?: (ev: CloseInfo & { dead?: boolean }) => boolean;
+    random?: () => number;
+    timers?: Partial<Timers>;
+}
+
+export interface OpenEvent {
+    url: string;
+}
+
+export interface MessageEvent {
+    /** the message; for an envelope its "data" */
+    data: string | ArrayBuffer | Blob | unknown;
+    binary: boolean;
+    /** with the envelope only */
+    channel?: string;
+    id?: number;
+}
+
+export interface GapEvent {
+    channel: string;
+    /** the last id the client had */
+    lastId: number;
+    /** the first id it gets (or will get) after the gap */
+    firstId: number;
+    reason: 'history_lost' | 'skipped' | 'reset';
+}
+
+export interface CloseEvent extends CloseInfo {
+    /** no traffic for idleTimeout: the client gave the socket up */
+    dead: boolean;
+    willReconnect: boolean;
+}
+
+export interface ReconnectingEvent {
+    /** 1 for the first retry after a failure */
+    attempt: number;
+    /** ms until it */
+    delay: number;
+}
+
+export interface ClientError extends Error {
+    code: 'queue_full' | 'closed' | 'not_sent' | 'socket' | string;
+    /** queue_full, closed: the message that was refused */
+    data?: unknown;
+    /** not_sent: the messages that were queued */
+    messages?: unknown[];
+    /** socket: the WebSocket's error event */
+    event?: unknown;
+}
+
+export interface WsClientEvents {
+    open: OpenEvent;
+    message: MessageEvent;
+    gap: GapEvent;
+    close: CloseEvent;
+    reconnecting: ReconnectingEvent;
+    giveup: { attempts: number };
+    error: { error: ClientError | Error };
+}
+
+export type WsClientState =
+    'idle' | 'connecting' | 'open' | 'waiting' | 'closing' | 'closed';
+
+export class WsClient {
+    constructor(url: string | (() => string), options?: WsClientOptions);
+
+    readonly url: string | (() => string);
+    readonly state: WsClientState;
+    readonly lastIds: Record<string, number>;
+    readonly channels: string[];
+    readonly queued: { messages: number; bytes: number };
+    readonly socket: WebSocketLike | null;
+
+    on<K extends keyof WsClientEvents>(
+        type: K, fn: (ev: WsClientEvents[K]) => void): () => void;
+    once<K extends keyof WsClientEvents>(
+        type: K, fn: (ev: WsClientEvents[K]) => void): () => void;
+    off<K extends keyof WsClientEvents>(
+        type: K, fn: (ev: WsClientEvents[K]) => void): void;
+
+    connect(): void;
+    close(code?: number, reason?: string): void;
+    reconnect(): void;
+    send(data: string | ArrayBufferLike | ArrayBufferView | Blob): boolean;
+    subscribe(channel: string): boolean;
+    unsubscribe(channel: string): boolean;
+}
+
+export function backoffDelay(attempt: number, backoff?: BackoffOptions,
+                             random?: () => number): number;
+export function lastIdValue(lastIds: Map<string, number>,
+                            form?: LastIdForm): string | null;
+export function withArgument(url: string, name: string,
+                             value: string | null): string;
+export function parseEnvelope(text: string):
+    { channel: string; id: number; data: string } | null;
+export function parseHistoryLost(text: string):
+    { event: 'history_lost'; channel: string; last_id: number;
+      first_id: number } | null;
+export function messageSize(data: unknown): number;

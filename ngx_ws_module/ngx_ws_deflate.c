@@ -1,0 +1,1090 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_ws_module.h"
+
+
+/*
+ * permessage-deflate (RFC 7692).  The handshake picks the first offer of
+ * the client that is valid and that we can honour; the connection then
+ * gets a small ngx_ws_deflate_t with the agreed parameters, and zlib
+ * streams only while they are needed:
+ *
+ *   - the inflater is created by the first compressed message; with
+ *     client_no_context_takeover it is freed at the end of every message;
+ *   - the deflater of a connection exists only with server context
+ *     takeover; without it a per-worker stream, reset for every message, is
+ *     shared by all connections with the same parameters, and a channel
+ *     message is compressed once for all of a worker's subscribers.
+ *
+ * zlib allocates through ngx_alloc() and every stream is ended when its
+ * connection ends (a cleanup of the request pool), so nothing grows with
+ * the number of messages.
+ */
+
+
+#define NGX_WS_INFLATE_CHUNK    16384
+#define NGX_WS_DEFLATE_STREAMS  8
+
+#define NGX_WS_DEFLATE_NAME     "permessage-deflate"
+
+
+typedef struct {
+    ngx_uint_t                  server_no_context_takeover;
+    ngx_uint_t                  client_no_context_takeover;
+    ngx_int_t                   server_max_window_bits;   /* 0: absent */
+    ngx_int_t                   client_max_window_bits;   /* -1: absent,
+                                                             0: no value */
+} ngx_ws_offer_t;
+
+
+typedef struct {
+    ngx_uint_t                  key;
+    z_stream                   *stream;
+} ngx_ws_worker_stream_t;
+
+
+static ngx_int_t ngx_ws_deflate_parse(ngx_http_request_t *r, u_char **pp,
+    u_char *last, ngx_ws_offer_t *offer);
+static u_char *ngx_ws_ext_token(u_char *p, u_char *last);
+static u_char *ngx_ws_ext_skip(u_char *p, u_char *last);
+static ngx_int_t ngx_ws_ext_bits(u_char *p, size_t len);
+static void ngx_ws_deflate_accept(ngx_ws_conn_t *ws, ngx_ws_offer_t *offer,
+    ngx_str_t *answer);
+static z_stream *ngx_ws_deflate_stream(ngx_ws_conn_t *ws);
+static z_stream *ngx_ws_zstream_create(ngx_ws_deflate_t *d,
+    ngx_uint_t inflate, ngx_log_t *log);
+static void ngx_ws_zstream_free(z_stream *z, ngx_uint_t inflate);
+static ngx_int_t ngx_ws_inflate_feed(ngx_ws_conn_t *ws, u_char *in,
+    size_t len, ngx_uint_t tail);
+static ngx_int_t ngx_ws_inflate_append(ngx_ws_conn_t *ws, u_char *p,
+    size_t n);
+static void ngx_ws_deflate_cleanup(void *data);
+static voidpf ngx_ws_zalloc(voidpf opaque, uInt items, uInt size);
+static void ngx_ws_zfree(voidpf opaque, voidpf address);
+
+
+static ngx_str_t  ngx_ws_extensions = ngx_string("Sec-WebSocket-Extensions");
+
+static u_char                  *ngx_ws_inflate_buf;
+static ngx_ws_worker_stream_t   ngx_ws_worker_streams[NGX_WS_DEFLATE_STREAMS];
+
+/* what zlib holds in this worker, for the debug log and the tests */
+static size_t                   ngx_ws_zlib_bytes;
+static ngx_uint_t               ngx_ws_zlib_streams;
+
+
+/*
+ * Looks at every offer in every Sec-WebSocket-Extensions line and accepts
+ * the first valid one.  Returns NGX_OK with the answer in *answer,
+ * NGX_DECLINED when nothing was accepted, NGX_ERROR on no memory.
+ */
+
+ngx_int_t
+ngx_ws_deflate_negotiate(ngx_http_request_t *r, ngx_ws_conn_t *ws,
+    ngx_str_t *answer)
+{
+    u_char              *p, *last;
+    ngx_int_t            rc;
+    ngx_uint_t           i;
+    ngx_ws_offer_t       offer;
+    ngx_list_part_t     *part;
+    ngx_table_elt_t     *h;
+    ngx_pool_cleanup_t  *cln;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != ngx_ws_extensions.len
+            || ngx_strncasecmp(h[i].key.data, ngx_ws_extensions.data,
+                               ngx_ws_extensions.len)
+               != 0)
+        {
+            continue;
+        }
+
+        p = h[i].value.data;
+        last = p + h[i].value.len;
+
+        while (p < last) {
+            rc = ngx_ws_deflate_parse(r, &p, last, &offer);
+
+            if (rc != NGX_OK) {
+                continue;
+            }
+
+            ws->deflate = ngx_pcalloc(r->pool, sizeof(ngx_ws_deflate_t));
+            if (ws->deflate == NULL) {
+                return NGX_ERROR;
+            }
+
+            answer->data = ngx_pnalloc(r->pool,
+                                       sizeof(NGX_WS_DEFLATE_NAME) + 128);
+            if (answer->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            cln = ngx_pool_cleanup_add(r->pool, 0);
+            if (cln == NULL) {
+                return NGX_ERROR;
+            }
+
+            cln->handler = ngx_ws_deflate_cleanup;
+            cln->data = ws->deflate;
+
+            ngx_ws_deflate_accept(ws, &offer, answer);
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ws deflate accepted \"%V\"", answer);
+
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Parses one offer at *pp (RFC 6455 9.1: a token, then parameters, each
+ * a token with an optional token or quoted-string value) and leaves *pp
+ * after it.  NGX_OK: a valid permessage-deflate offer; NGX_DECLINED:
+ * another extension, or an offer we decline.
+ */
+
+static ngx_int_t
+ngx_ws_deflate_parse(ngx_http_request_t *r, u_char **pp, u_char *last,
+    ngx_ws_offer_t *offer)
+{
+    u_char      *p, *name, *end, *v, *q;
+    size_t       vlen;
+    ngx_int_t    bits;
+    ngx_uint_t   ours, valid;
+    u_char       value[16];
+
+    p = *pp;
+
+    while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
+        p++;
+    }
+
+    if (p == last) {
+        *pp = p;
+        return NGX_DECLINED;
+    }
+
+    name = p;
+    p = ngx_ws_ext_token(p, last);
+
+    ours = (p - name == sizeof(NGX_WS_DEFLATE_NAME) - 1
+            && ngx_strncasecmp(name, (u_char *) NGX_WS_DEFLATE_NAME,
+                               sizeof(NGX_WS_DEFLATE_NAME) - 1)
+               == 0);
+
+    valid = (p > name);
+
+    offer->server_no_context_takeover = 0;
+    offer->client_no_context_takeover = 0;
+    offer->server_max_window_bits = 0;
+    offer->client_max_window_bits = -1;
+
+    for ( ;; ) {
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (p == last || *p == ',') {
+            break;
+        }
+
+        if (*p != ';' || !valid) {
+            valid = 0;
+            p = ngx_ws_ext_skip(p, last);
+            break;
+        }
+
+        p++;
+
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        name = p;
+        p = ngx_ws_ext_token(p, last);
+        end = p;
+
+        if (end == name) {
+            valid = 0;
+            continue;
+        }
+
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        v = NULL;
+        vlen = 0;
+
+        if (p < last && *p == '=') {
+            p++;
+
+            while (p < last && (*p == ' ' || *p == '\t')) {
+                p++;
+            }
+
+            if (p < last && *p == '"') {
+
+                /* a quoted-string: unescaped, it must be a token */
+
+                p++;
+
+                for ( ;; ) {
+                    if (p == last) {
+                        valid = 0;
+                        break;
+                    }
+
+                    if (*p == '"') {
+                        p++;
+                        break;
+                    }
+
+                    if (*p == '\\' && p + 1 < last) {
+                        p++;
+                    }
+
+                    if (vlen < sizeof(value)) {
+                        value[vlen] = *p;
+                    }
+
+                    vlen++;
+                    p++;
+                }
+
+                if (vlen > sizeof(value)
+                    || ngx_ws_ext_token(value, value + vlen) != value + vlen)
+                {
+                    valid = 0;
+                }
+
+                v = value;
+
+            } else {
+                q = p;
+                p = ngx_ws_ext_token(p, last);
+                v = q;
+                vlen = p - q;
+            }
+
+            if (vlen == 0) {
+                valid = 0;
+            }
+        }
+
+        if (!valid || !ours) {
+            continue;
+        }
+
+#define ngx_ws_param_is(s)                                                   \
+        ((size_t) (end - name) == sizeof(s) - 1                              \
+         && ngx_strncasecmp(name, (u_char *) s, sizeof(s) - 1) == 0)
+
+        if (ngx_ws_param_is("server_no_context_takeover")) {
+            if (v || offer->server_no_context_takeover) {
+                valid = 0;
+            }
+
+            offer->server_no_context_takeover = 1;
+
+        } else if (ngx_ws_param_is("client_no_context_takeover")) {
+            if (v || offer->client_no_context_takeover) {
+                valid = 0;
+            }
+
+            offer->client_no_context_takeover = 1;
+
+        } else if (ngx_ws_param_is("server_max_window_bits")) {
+            bits = v ? ngx_ws_ext_bits(v, vlen) : NGX_ERROR;
+
+            if (bits == NGX_ERROR || offer->server_max_window_bits) {
+                valid = 0;
+            }
+
+            offer->server_max_window_bits = bits;
+
+        } else if (ngx_ws_param_is("client_max_window_bits")) {
+            bits = v ? ngx_ws_ext_bits(v, vlen) : 0;
+
+            if (bits == NGX_ERROR || offer->client_max_window_bits != -1) {
+                valid = 0;
+            }
+
+            offer->client_max_window_bits = bits;
+
+        } else {
+            valid = 0;
+        }
+
+#undef ngx_ws_param_is
+    }
+
+    *pp = p;
+
+    if (!ours) {
+        return NGX_DECLINED;
+    }
+
+    if (!valid) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent invalid permessage-deflate offer, "
+                      "declined");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_ws_ext_token(u_char *p, u_char *last)
+{
+    static uint32_t  tchar[] = {
+        0x00000000, /* control characters */
+
+                    /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
+        0x03ff6cfa, /* 0000 0011 1111 1111  0110 1100 1111 1010 */
+
+                    /* _^]\ [ZYX WVUT SRQP  ONML KJIH GFED CBA@ */
+        0xc7fffffe, /* 1100 0111 1111 1111  1111 1111 1111 1110 */
+
+                    /*  ~}| {zyx wvut srqp  onml kjih gfed cba` */
+        0x57ffffff, /* 0101 0111 1111 1111  1111 1111 1111 1111 */
+
+        0x00000000, 0x00000000, 0x00000000, 0x00000000
+    };
+
+    while (p < last && (tchar[*p >> 5] & (1U << (*p & 0x1f)))) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* skips a broken offer up to the next comma outside a quoted-string */
+
+static u_char *
+ngx_ws_ext_skip(u_char *p, u_char *last)
+{
+    ngx_uint_t  quoted;
+
+    quoted = 0;
+
+    while (p < last) {
+        if (quoted && *p == '\\' && p + 1 < last) {
+            p += 2;
+            continue;
+        }
+
+        if (*p == '"') {
+            quoted = !quoted;
+
+        } else if (*p == ',' && !quoted) {
+            break;
+        }
+
+        p++;
+    }
+
+    return p;
+}
+
+
+/* a window size: "8" to "15", no leading zeros */
+
+static ngx_int_t
+ngx_ws_ext_bits(u_char *p, size_t len)
+{
+    ngx_int_t  n;
+
+    if (len == 0 || len > 2 || p[0] == '0') {
+        return NGX_ERROR;
+    }
+
+    n = ngx_atoi(p, len);
+
+    if (n < 8 || n > 15) {
+        return NGX_ERROR;
+    }
+
+    return n;
+}
+
+
+/*
+ * The parameters of an accepted offer, and the answer.  Only parameters
+ * the client offered are answered, and server_no_context_takeover, which
+ * a server may always add (RFC 7692 7.1.1.1).
+ */
+
+static void
+ngx_ws_deflate_accept(ngx_ws_conn_t *ws, ngx_ws_offer_t *offer,
+    ngx_str_t *answer)
+{
+    u_char             *p;
+    ngx_int_t           sbits, cbits;
+    ngx_ws_deflate_t   *d;
+    ngx_ws_loc_conf_t  *wlcf;
+
+    d = ws->deflate;
+    wlcf = ws->conf;
+
+    p = ngx_cpymem(answer->data, NGX_WS_DEFLATE_NAME,
+                   sizeof(NGX_WS_DEFLATE_NAME) - 1);
+
+    /*
+     * Channel frames are compressed once for many connections, without
+     * context; a connection that can get them (or that an upstream can
+     * subscribe) must not use a context of its own either, or the
+     * client's window would no longer match ours.
+     */
+
+    d->server_takeover = !offer->server_no_context_takeover
+                         && wlcf->deflate_takeover
+                         && wlcf->subscribe == NULL && wlcf->push == NULL
+                         && wlcf->pass.len == 0 && wlcf->on_connect.len == 0
+                         && wlcf->on_disconnect.len == 0;
+
+    if (!d->server_takeover) {
+        p = ngx_cpymem(p, "; server_no_context_takeover",
+                       sizeof("; server_no_context_takeover") - 1);
+    }
+
+    d->client_takeover = !offer->client_no_context_takeover;
+
+    if (!d->client_takeover) {
+        p = ngx_cpymem(p, "; client_no_context_takeover",
+                       sizeof("; client_no_context_takeover") - 1);
+    }
+
+    sbits = wlcf->deflate_window_bits;
+
+    if (offer->server_max_window_bits) {
+        sbits = ngx_min(sbits, offer->server_max_window_bits);
+        p = ngx_sprintf(p, "; server_max_window_bits=%i", sbits);
+    }
+
+    /*
+     * zlib cannot compress with a window of 256 bytes (a raw stream with 8
+     * is refused, a zlib one silently gets 512): when the client asks for
+     * 8, the deflater gets 512 but only ever refers one byte back (Z_RLE),
+     * which any window allows, so the answer of 8 is kept.
+     */
+
+    if (sbits == 8) {
+        d->server_wbits = 9;
+        d->strategy = Z_RLE;
+
+    } else {
+        d->server_wbits = (int) sbits;
+        d->strategy = Z_DEFAULT_STRATEGY;
+    }
+
+    cbits = 15;
+
+    if (offer->client_max_window_bits != -1) {
+        if (offer->client_max_window_bits) {
+            cbits = offer->client_max_window_bits;
+        }
+
+        if ((ngx_int_t) wlcf->deflate_window_bits < cbits) {
+            cbits = wlcf->deflate_window_bits;
+            p = ngx_sprintf(p, "; client_max_window_bits=%i", cbits);
+        }
+    }
+
+    /* a zlib client that agreed to 8 uses 9 (see above): 9 reads both */
+
+    d->client_wbits = (int) ngx_max(cbits, 9);
+
+    d->level = (int) wlcf->deflate_level;
+    d->mem_level = (int) wlcf->deflate_mem_level;
+
+    d->key = (ngx_uint_t) d->level
+             | ((ngx_uint_t) d->server_wbits << 4)
+             | ((ngx_uint_t) d->mem_level << 8)
+             | ((ngx_uint_t) (d->strategy == Z_RLE) << 12);
+
+    answer->len = p - answer->data;
+}
+
+
+/* the first frame of a compressed message */
+
+ngx_int_t
+ngx_ws_inflate_begin(ngx_ws_conn_t *ws)
+{
+    ngx_ws_deflate_t  *d;
+
+    d = ws->deflate;
+
+    if (d->inflater == NULL) {
+        d->inflater = ngx_ws_zstream_create(d, 1, ws->connection->log);
+        if (d->inflater == NULL) {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+            return NGX_ERROR;
+        }
+    }
+
+    d->inflating = 1;
+    d->stream_end = 0;
+    d->fed = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Inflates a part of a compressed message (unmasked) into the message
+ * being assembled; at its last frame the 0x00 0x00 0xff 0xff the sender
+ * removed is put back (RFC 7692 7.2.2).  Fails the connection and returns
+ * NGX_ERROR on bad data or a message that grows beyond the limit.
+ */
+
+ngx_int_t
+ngx_ws_inflate(ngx_ws_conn_t *ws, u_char *in, size_t len, ngx_uint_t last)
+{
+    ngx_ws_deflate_t  *d;
+    static u_char      tail[4] = { 0x00, 0x00, 0xff, 0xff };
+
+    d = ws->deflate;
+
+    if (len) {
+        d->fed = 1;
+
+        if (ngx_ws_inflate_feed(ws, in, len, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    /*
+     * The tail must complete the last block exactly; not needed after a
+     * final block, nor for an empty payload (an empty message that some
+     * clients send so when nothing was left to flush).
+     */
+
+    if (d->fed && !d->stream_end) {
+        if (ngx_ws_inflate_feed(ws, tail, 4, 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (d->inflater->avail_in || !(d->inflater->data_type & 128)) {
+            ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                          "client sent incomplete compressed data, "
+                          "closing with %d", NGX_WS_CLOSE_BAD_DATA);
+            ngx_ws_fail(ws, NGX_WS_CLOSE_BAD_DATA, NULL);
+            return NGX_ERROR;
+        }
+    }
+
+    d->inflating = 0;
+
+    if (!d->client_takeover) {
+        ngx_ws_zstream_free(d->inflater, 1);
+        d->inflater = NULL;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_inflate_feed(ngx_ws_conn_t *ws, u_char *in, size_t len,
+    ngx_uint_t tail)
+{
+    int                rc;
+    size_t             n;
+    z_stream          *z;
+    ngx_ws_deflate_t  *d;
+
+    d = ws->deflate;
+    z = d->inflater;
+
+    if (ngx_ws_inflate_buf == NULL) {
+        ngx_ws_inflate_buf = ngx_alloc(NGX_WS_INFLATE_CHUNK,
+                                       ngx_cycle->log);
+        if (ngx_ws_inflate_buf == NULL) {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+            return NGX_ERROR;
+        }
+    }
+
+    z->next_in = in;
+    z->avail_in = len;
+
+    for ( ;; ) {
+        z->next_out = ngx_ws_inflate_buf;
+        z->avail_out = NGX_WS_INFLATE_CHUNK;
+
+        /* the tail stops at the end of the block it completes */
+        rc = inflate(z, tail ? Z_BLOCK : Z_SYNC_FLUSH);
+
+        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+            ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                          "client sent invalid compressed data (%s), "
+                          "closing with %d",
+                          z->msg ? z->msg : "?", NGX_WS_CLOSE_BAD_DATA);
+            ngx_ws_fail(ws, NGX_WS_CLOSE_BAD_DATA, NULL);
+            return NGX_ERROR;
+        }
+
+        n = NGX_WS_INFLATE_CHUNK - z->avail_out;
+
+        if (n && ngx_ws_inflate_append(ws, ngx_ws_inflate_buf, n) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (rc == Z_STREAM_END) {
+            /* a final block: what follows starts a new stream */
+
+            (void) inflateReset(z);
+            d->stream_end = 1;
+
+            if (z->avail_in == 0 || tail) {
+                return NGX_OK;
+            }
+
+            d->stream_end = 0;
+            continue;
+        }
+
+        if (rc == Z_BUF_ERROR || (z->avail_in == 0 && z->avail_out != 0)) {
+            return NGX_OK;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_ws_inflate_append(ngx_ws_conn_t *ws, u_char *p, size_t n)
+{
+    if (n > ws->conf->max_message_size - ws->msg_len) {
+        ngx_ws_fail(ws, NGX_WS_CLOSE_TOO_BIG,
+                    "too large message after inflating");
+        return NGX_ERROR;
+    }
+
+    if (ngx_ws_reserve(ws, ws->msg_len + n) != NGX_OK) {
+        ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ws->msg_start + ws->msg_len, p, n);
+    ws->msg_len += n;
+
+    if (ws->msg_opcode == NGX_WS_OP_TEXT) {
+        ws->utf8_state = ngx_ws_utf8_validate(ws->utf8_state, p, n);
+
+        if (ws->utf8_state == NGX_WS_UTF8_REJECT) {
+            ngx_ws_fail(ws, NGX_WS_CLOSE_BAD_DATA,
+                        "invalid UTF-8 in text message");
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Compresses an outgoing message into its pool (RFC 7692 7.2.1).  NGX_OK:
+ * *data and *len are the compressed payload, to be sent with RSV1;
+ * NGX_DECLINED: send it as it is (too short, or it would not shrink).
+ */
+
+ngx_int_t
+ngx_ws_deflate_message(ngx_ws_conn_t *ws, ngx_pool_t *pool, u_char **data,
+    size_t *len)
+{
+    int                rc;
+    u_char            *out, *p;
+    size_t             size, n;
+    z_stream          *z;
+    ngx_ws_deflate_t  *d;
+
+    d = ws->deflate;
+
+    if (*len < ws->conf->deflate_min_length) {
+        return NGX_DECLINED;
+    }
+
+    z = ngx_ws_deflate_stream(ws);
+    if (z == NULL) {
+        return NGX_ERROR;
+    }
+
+    size = deflateBound(z, *len) + 16;
+
+    out = ngx_pnalloc(pool, size);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    z->next_in = *data;
+    z->avail_in = *len;
+    z->next_out = out;
+    z->avail_out = size;
+
+    for ( ;; ) {
+        rc = deflate(z, Z_SYNC_FLUSH);
+
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            ngx_log_error(NGX_LOG_ALERT, ws->connection->log, 0,
+                          "deflate() failed: %d", rc);
+            return NGX_ERROR;
+        }
+
+        if (z->avail_out) {
+            break;
+        }
+
+        /* deflateBound() is for Z_FINISH: grow, rarely */
+
+        p = ngx_pnalloc(pool, size * 2);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, out, size);
+        out = p;
+        z->next_out = out + size;
+        z->avail_out = size;
+        size *= 2;
+    }
+
+    n = size - z->avail_out;
+
+    if (n >= 4 && ngx_memcmp(out + n - 4, "\x00\x00\xff\xff", 4) == 0) {
+        n -= 4;
+    }
+
+    if (n == 0) {
+        /*
+         * nothing to flush after a flush: an empty message is an empty
+         * stored block's first byte (RFC 7692 7.2.3.6)
+         */
+
+        out[0] = 0x00;
+        n = 1;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                   "ws deflate message len:%uz deflated:%uz takeover:%ui",
+                   *len, n, (ngx_uint_t) d->server_takeover);
+
+    /* without a context, what would not shrink is sent as it is */
+
+    if (!d->server_takeover && n >= *len) {
+        return NGX_DECLINED;
+    }
+
+    *data = out;
+    *len = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The deflater for the next message: the connection's own with context
+ * takeover, or a worker's one, reset, that all connections with the same
+ * parameters share.
+ */
+
+static z_stream *
+ngx_ws_deflate_stream(ngx_ws_conn_t *ws)
+{
+    ngx_uint_t               i;
+    ngx_ws_deflate_t        *d;
+    ngx_ws_worker_stream_t  *s;
+
+    d = ws->deflate;
+
+    if (d->server_takeover) {
+        if (d->deflater == NULL) {
+            d->deflater = ngx_ws_zstream_create(d, 0, ws->connection->log);
+        }
+
+        return d->deflater;
+    }
+
+    s = ngx_ws_worker_streams;
+
+    for (i = 0; i < NGX_WS_DEFLATE_STREAMS; i++) {
+        if (s[i].key == d->key) {
+            (void) deflateReset(s[i].stream);
+            return s[i].stream;
+        }
+
+        if (s[i].key == 0) {
+            s[i].stream = ngx_ws_zstream_create(d, 0, ngx_cycle->log);
+            if (s[i].stream == NULL) {
+                return NULL;
+            }
+
+            s[i].key = d->key;
+            return s[i].stream;
+        }
+    }
+
+    /* more parameter sets than slots: the last slot is taken over */
+
+    i = NGX_WS_DEFLATE_STREAMS - 1;
+
+    ngx_ws_zstream_free(s[i].stream, 0);
+    s[i].key = 0;
+
+    s[i].stream = ngx_ws_zstream_create(d, 0, ngx_cycle->log);
+    if (s[i].stream == NULL) {
+        return NULL;
+    }
+
+    s[i].key = d->key;
+
+    return s[i].stream;
+}
+
+
+/*
+ * A channel frame compressed for a connection without server context
+ * takeover: one frame for all subscribers with the same parameters
+ * (ngx_ws_deflate_key()).  Returns NULL when the frame is better sent as
+ * it is, or on errors (logged).
+ */
+
+ngx_ws_shared_t *
+ngx_ws_deflate_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
+{
+    u_char           *payload, *p;
+    size_t            hlen, len;
+    ngx_pool_t       *pool;
+    ngx_ws_shared_t  *z;
+
+    hlen = sh->frame[1] & 0x7f;
+    hlen = (hlen == 126) ? 4 : (hlen == 127 ? 10 : 2);
+
+    payload = sh->frame + hlen;
+    len = sh->len - hlen;
+
+    pool = ngx_create_pool(ngx_max(len + 512, 1024), ngx_cycle->log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    if (ngx_ws_deflate_message(ws, pool, &payload, &len) != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    z = ngx_palloc(pool, sizeof(ngx_ws_shared_t));
+    p = ngx_pnalloc(pool, len + 10);
+
+    if (z == NULL || p == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    z->pool = pool;
+    z->refs = 0;
+    z->frame = p;
+    z->payload = sh->payload;
+
+    *p++ = (u_char) (sh->frame[0] | 0x40);
+
+    if (len < 126) {
+        *p++ = (u_char) len;
+
+    } else if (len < 65536) {
+        *p++ = 126;
+        *p++ = (u_char) (len >> 8);
+        *p++ = (u_char) len;
+
+    } else {
+        *p++ = 127;
+        *p++ = (u_char) ((uint64_t) len >> 56);
+        *p++ = (u_char) ((uint64_t) len >> 48);
+        *p++ = (u_char) ((uint64_t) len >> 40);
+        *p++ = (u_char) ((uint64_t) len >> 32);
+        *p++ = (u_char) (len >> 24);
+        *p++ = (u_char) (len >> 16);
+        *p++ = (u_char) (len >> 8);
+        *p++ = (u_char) len;
+    }
+
+    p = ngx_cpymem(p, payload, len);
+
+    z->len = p - z->frame;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "ws deflate shared frame len:%uz deflated:%uz",
+                   sh->len, z->len);
+
+    return z;
+}
+
+
+/*
+ * 0: the connection gets channel frames as they are; otherwise connections
+ * with the same key can share one compressed frame.
+ */
+
+ngx_uint_t
+ngx_ws_deflate_key(ngx_ws_conn_t *ws)
+{
+    if (ws->deflate == NULL || ws->deflate->server_takeover) {
+        return 0;
+    }
+
+    return ws->deflate->key;
+}
+
+
+static z_stream *
+ngx_ws_zstream_create(ngx_ws_deflate_t *d, ngx_uint_t inflate,
+    ngx_log_t *log)
+{
+    int        rc;
+    z_stream  *z;
+
+    z = ngx_alloc(sizeof(z_stream), log);
+    if (z == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(z, sizeof(z_stream));
+
+    z->zalloc = ngx_ws_zalloc;
+    z->zfree = ngx_ws_zfree;
+    z->opaque = log;
+
+    if (inflate) {
+        rc = inflateInit2(z, -d->client_wbits);
+
+    } else {
+        rc = deflateInit2(z, d->level, Z_DEFLATED, -d->server_wbits,
+                          d->mem_level, d->strategy);
+    }
+
+    if (rc != Z_OK) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0, "%s() failed: %d",
+                      inflate ? "inflateInit2" : "deflateInit2", rc);
+        ngx_free(z);
+        return NULL;
+    }
+
+    ngx_ws_zlib_streams++;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "ws zlib %s created, worker streams:%ui bytes:%uz "
+                   "conn:%p", inflate ? "inflater" : "deflater",
+                   ngx_ws_zlib_streams, ngx_ws_zlib_bytes, d);
+
+    return z;
+}
+
+
+static void
+ngx_ws_zstream_free(z_stream *z, ngx_uint_t inflate)
+{
+    if (z == NULL) {
+        return;
+    }
+
+    if (inflate) {
+        (void) inflateEnd(z);
+
+    } else {
+        (void) deflateEnd(z);
+    }
+
+    ngx_free(z);
+
+    ngx_ws_zlib_streams--;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "ws zlib %s freed, worker streams:%ui bytes:%uz",
+                   inflate ? "inflater" : "deflater",
+                   ngx_ws_zlib_streams, ngx_ws_zlib_bytes);
+}
+
+
+/* the request (and with it the connection) is gone */
+
+static void
+ngx_ws_deflate_cleanup(void *data)
+{
+    ngx_ws_deflate_t *d = data;
+
+    ngx_ws_zstream_free(d->inflater, 1);
+    d->inflater = NULL;
+
+    ngx_ws_zstream_free(d->deflater, 0);
+    d->deflater = NULL;
+}
+
+
+/* zlib's allocations, with their size in front for the accounting */
+
+static voidpf
+ngx_ws_zalloc(voidpf opaque, uInt items, uInt size)
+{
+    size_t  *p, n;
+
+    n = (size_t) items * size;
+
+    p = ngx_alloc(n + sizeof(size_t) * 2, opaque);
+    if (p == NULL) {
+        return Z_NULL;
+    }
+
+    p[0] = n;
+    ngx_ws_zlib_bytes += n;
+
+    return p + 2;
+}
+
+
+static void
+ngx_ws_zfree(voidpf opaque, voidpf address)
+{
+    size_t  *p;
+
+    p = (size_t *) address - 2;
+
+    ngx_ws_zlib_bytes -= p[0];
+
+    ngx_free(p);
+}

@@ -1,0 +1,38 @@
+# The demo (util/demo, examples/) in headless Chromium: runs
+# t/browser/demo.test.mjs (puppeteer-core from build/npm, Debian's
+# chromium; util/install-deps installs both), which starts the demo on the
+# server port + 40 and + 41 (with TEST_NGINX_BINARY and
+# TEST_NGINX_LOAD_MODULES, as the other files) and stops it at the end,
+# and reports each of its tests here.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+
+use Cwd ();
+use Test::More;
+use Test::NgxWs::NodeTest ();
+
+my $port = $ENV{TEST_NGINX_SERVER_PORT} // $ENV{TEST_NGINX_PORT} // 1984;
+
+$ENV{TEST_NGINX_SERVER_PORT} = $port;
+
+# the nginx and modules of the suite (make test-asan: its own nginx, with
+# the module compiled in)
+$ENV{NGINX_BIN} = $ENV{TEST_NGINX_BINARY} // '/usr/sbin/nginx';
+$ENV{DEMO_MODULES} = join ' ', map {
+    -f $_ or die "no module $_: run make build\n";
+    Cwd::abs_path($_);
+} split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // 'build/ngx_ws_module.so';
+
+-d 'build/npm/node_modules/puppeteer-core'
+    or die "no puppeteer-core in build/npm: run util/install-deps\n";
+-x ($ENV{CHROMIUM} // '/usr/bin/chromium')
+    or die "no chromium: run util/install-deps\n";
+
+my $count = Test::NgxWs::NodeTest::run('t/browser/demo.test.mjs');
+
+is($count, 4, "node ran the browser tests ($count)");
+
+done_testing();
