@@ -122,6 +122,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_ws_fuzz_run(&conf, data, size, &whole, &once,
                     ngx_ws_fuzz_negotiate, &offers);
 
+    /*
+     * A message that is both too big and corrupt fails with 1009 or 1007
+     * depending on which the inflater meets first, and that depends on
+     * where the reads split it (how much output one inflate() call made
+     * before the bad data): both are right.  Only that code may differ.
+     */
+
+    if (chunked.fail && once.fail
+        && chunked.close_code != once.close_code
+        && (chunked.close_code == NGX_WS_CLOSE_TOO_BIG
+            || chunked.close_code == NGX_WS_CLOSE_BAD_DATA)
+        && (once.close_code == NGX_WS_CLOSE_TOO_BIG
+            || once.close_code == NGX_WS_CLOSE_BAD_DATA)
+        && chunked.len == once.len && once.len >= 2)
+    {
+        once.data[once.len - 2] = chunked.data[chunked.len - 2];
+        once.data[once.len - 1] = chunked.data[chunked.len - 1];
+        once.close_code = chunked.close_code;
+    }
+
     ngx_ws_fuzz_compare(&chunked, &once);
 
     ngx_ws_fuzz_log.log_level = NGX_LOG_INFO;
