@@ -7,7 +7,9 @@
 #   make test-tls       only the TLS run
 #   make test-asan      the suite against nginx built from source with the
 #                       module compiled in, under ASan + UBSan (build/asan)
+#   make test-valgrind  some of the suite under valgrind (VALGRIND_TESTS)
 #   make fuzz           the libFuzzer targets, FUZZ_TIME seconds each
+#   make fuzz-coverage  llvm-cov line coverage of the module by the corpora
 #
 # NGINX_SRC may point at a plain nginx source tree instead of nginx-dev.
 
@@ -20,11 +22,12 @@ PROVE_ARGS  ?= -r t
 TLS_ARGS    ?=
 FUZZ_TIME   ?= 60
 FUZZ_TARGETS ?=
+VALGRIND_TESTS ?=
 
 SRCS := config $(wildcard ngx_ws_module/*.c ngx_ws_module/*.h)
 
 .PHONY: all build deps deps-asan demo demo-stop test test-tls test-asan \
-        fuzz fuzz-build clean
+        test-valgrind fuzz fuzz-build fuzz-coverage clean
 
 all: build
 
@@ -55,11 +58,17 @@ test-tls: deps build
 test-asan: deps-asan
 	BUILD="$(BUILD)" util/test-asan $(PROVE_ARGS)
 
+test-valgrind: deps-asan build
+	BUILD="$(BUILD)" util/test-valgrind $(VALGRIND_TESTS)
+
 fuzz-build: deps-asan
 	BUILD="$(BUILD)" util/build-fuzz $(FUZZ_TARGETS)
 
 fuzz: deps-asan
 	BUILD="$(BUILD)" FUZZ_TIME="$(FUZZ_TIME)" util/fuzz $(FUZZ_TARGETS)
+
+fuzz-coverage: deps-asan
+	BUILD="$(BUILD)" util/fuzz-coverage $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD) t/servroot*

@@ -48,7 +48,10 @@ ngx_ws_fuzz_init(void)
 
     ngx_use_stderr = 0;
 
-    ngx_ws_fuzz_file.fd = open("/dev/null", O_WRONLY);
+    /* NGX_WS_FUZZ_LOG=1: the log to stderr, to read a reproduction */
+
+    ngx_ws_fuzz_file.fd = getenv("NGX_WS_FUZZ_LOG")
+                          ? STDERR_FILENO : open("/dev/null", O_WRONLY);
     if (ngx_ws_fuzz_file.fd == -1) {
         abort();
     }

@@ -7,14 +7,9 @@
 /*
  * The incremental frame parser (ngx_ws_parse) with the connection code
  * behind it: control frames are answered, complete messages echoed, and
- * failures queue a Close, through the module's own output queue, written
- * by ngx_ws_flush() into a fake connection whose send_chain() takes only
- * as many bytes as the input allows each time.
- *
- * Each input is run twice: in the chunks it names (ngx_ws_fuzz.h), each
- * chunk in a buffer of its own so that ASan catches a read beyond what a
- * recv() brought, with partial writes; and as one piece with whole writes.
- * The bytes written and the way the connection ended must be the same.
+ * failures queue a Close, through the module's own output queue (see
+ * ngx_ws_fuzz_conn.h: each input runs chunked and whole, and both runs
+ * must write the same bytes and end the same way).
  *
  * The first byte of the stream chooses the configuration, with small
  * limits so that the size checks are hit:
@@ -26,30 +21,7 @@
  */
 
 
-#include "ngx_ws_fuzz.h"
-
-
-typedef struct {
-    u_char      *data;
-    size_t       len;
-    size_t       size;
-    ngx_uint_t   fail;
-    ngx_uint_t   close_received;
-    ngx_uint_t   aborted;
-    ngx_uint_t   close_code;
-    ngx_uint_t   peer_close_code;
-} ngx_ws_fuzz_result_t;
-
-
-static ngx_chain_t *ngx_ws_fuzz_send_chain(ngx_connection_t *c,
-    ngx_chain_t *in, off_t limit);
-static void ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream,
-    size_t size, ngx_ws_fuzz_chunks_t *ch, ngx_ws_fuzz_result_t *res);
-static void ngx_ws_fuzz_check(ngx_ws_conn_t *ws);
-
-
-static size_t                  ngx_ws_fuzz_budget;
-static ngx_ws_fuzz_result_t   *ngx_ws_fuzz_out;
+#include "ngx_ws_fuzz_conn.h"
 
 
 static size_t  ngx_ws_fuzz_frame_sizes[] = { 1, 16, 126, 65536 };
@@ -99,229 +71,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_memzero(&chunked, sizeof(ngx_ws_fuzz_result_t));
     ngx_memzero(&once, sizeof(ngx_ws_fuzz_result_t));
 
-    ngx_ws_fuzz_run(&conf, data, size, &ch, &chunked);
+    ngx_ws_fuzz_run(&conf, data, size, &ch, &chunked, NULL, NULL);
 
     ngx_memzero(&whole, sizeof(ngx_ws_fuzz_chunks_t));
-    ngx_ws_fuzz_run(&conf, data, size, &whole, &once);
+    ngx_ws_fuzz_run(&conf, data, size, &whole, &once, NULL, NULL);
 
-    if (chunked.len != once.len
-        || (once.len && ngx_memcmp(chunked.data, once.data, once.len) != 0)
-        || chunked.fail != once.fail
-        || chunked.close_received != once.close_received
-        || chunked.aborted != once.aborted
-        || chunked.close_code != once.close_code
-        || chunked.peer_close_code != once.peer_close_code)
-    {
-        fprintf(stderr, "frames: chunked and whole runs differ: "
-                "written %zu/%zu fail %d/%d close %d/%d code %d/%d\n",
-                chunked.len, once.len, (int) chunked.fail, (int) once.fail,
-                (int) chunked.close_received, (int) once.close_received,
-                (int) chunked.close_code, (int) once.close_code);
-        abort();
-    }
-
-    free(chunked.data);
-    free(once.data);
+    ngx_ws_fuzz_compare(&chunked, &once);
 
     ngx_ws_fuzz_log.log_level = NGX_LOG_INFO;
 
     return 0;
-}
-
-
-static void
-ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
-    ngx_ws_fuzz_chunks_t *ch, ngx_ws_fuzz_result_t *res)
-{
-    u_char            *buf, *p;
-    size_t             done, n;
-    ngx_int_t          rc;
-    ngx_pool_t        *pool;
-    ngx_event_t       *rev, *wev;
-    ngx_ws_conn_t     *ws;
-    ngx_connection_t  *c;
-
-    pool = ngx_create_pool(1024, &ngx_ws_fuzz_log);
-    if (pool == NULL) {
-        abort();
-    }
-
-    c = ngx_pcalloc(pool, sizeof(ngx_connection_t));
-    rev = ngx_pcalloc(pool, sizeof(ngx_event_t));
-    wev = ngx_pcalloc(pool, sizeof(ngx_event_t));
-    ws = ngx_pcalloc(pool, sizeof(ngx_ws_conn_t));
-
-    if (c == NULL || rev == NULL || wev == NULL || ws == NULL) {
-        abort();
-    }
-
-    c->fd = (ngx_socket_t) -1;
-    c->pool = pool;
-    c->log = &ngx_ws_fuzz_log;
-    c->read = rev;
-    c->write = wev;
-    c->send_chain = ngx_ws_fuzz_send_chain;
-
-    rev->data = c;
-    rev->log = c->log;
-    rev->ready = 1;
-
-    wev->data = c;
-    wev->log = c->log;
-    wev->write = 1;
-    wev->ready = 1;
-
-    ws->connection = c;
-    ws->conf = conf;
-    ws->out = NULL;
-    ws->last_out = &ws->out;
-    ws->state = ngx_ws_st_head;
-    ngx_queue_init(&ws->subs);
-
-    ngx_ws_fuzz_out = res;
-
-    done = 0;
-
-    while (done < size && !ws->fail && !ws->close_received && !ws->aborted) {
-
-        if (ws->queued > conf->send_buffer) {
-            /* the engine stops reading until the queue drains */
-            ngx_ws_fuzz_budget = ngx_ws_fuzz_next_chunk(ch);
-
-            if (ngx_ws_flush(ws) == NGX_ERROR) {
-                abort();
-            }
-
-            continue;
-        }
-
-        n = ngx_ws_fuzz_next_chunk(ch);     /* ngx_min() evaluates twice */
-        n = ngx_min(n, size - done);
-
-        buf = malloc(n);
-        if (buf == NULL) {
-            abort();
-        }
-
-        ngx_memcpy(buf, stream + done, n);
-
-        p = ngx_ws_parse(ws, buf, buf + n);
-
-        if (p != NULL && p != buf + n) {
-            fprintf(stderr, "frames: parser stopped at %zu of %zu\n",
-                    (size_t) (p - buf), n);
-            abort();
-        }
-
-        free(buf);
-        done += n;
-
-        ngx_ws_fuzz_check(ws);
-
-        ngx_ws_fuzz_budget = ngx_ws_fuzz_next_chunk(ch);
-
-        if (ngx_ws_flush(ws) == NGX_ERROR) {
-            abort();
-        }
-    }
-
-    /* what is queued is written in the end, whatever the budget */
-
-    ngx_ws_fuzz_budget = (size_t) -1;
-
-    rc = ngx_ws_flush(ws);
-
-    if (rc != NGX_OK || ws->out != NULL || ws->queued != 0) {
-        fprintf(stderr, "frames: flush %d left %zu bytes\n",
-                (int) rc, ws->queued);
-        abort();
-    }
-
-    res->fail = ws->fail;
-    res->close_received = ws->close_received;
-    res->aborted = ws->aborted;
-    res->close_code = ws->close_code;
-    res->peer_close_code = ws->peer_close_code;
-
-    /* what ngx_ws_release() does when the connection goes */
-
-    if (wev->timer_set) {
-        ngx_del_timer(wev);
-    }
-
-    if (ws->msg_pool) {
-        ngx_destroy_pool(ws->msg_pool);
-        ws->msg_pool = NULL;
-    }
-
-    ngx_ws_free_output(ws);
-
-    ngx_destroy_pool(pool);
-}
-
-
-/* takes at most the budget, as a socket with a small send buffer would */
-
-static ngx_chain_t *
-ngx_ws_fuzz_send_chain(ngx_connection_t *c, ngx_chain_t *in, off_t limit)
-{
-    size_t                 n, want;
-    ngx_buf_t             *b;
-    ngx_ws_fuzz_result_t  *res;
-
-    res = ngx_ws_fuzz_out;
-
-    for ( /* void */ ; in; in = in->next) {
-        b = in->buf;
-
-        if (!ngx_buf_in_memory(b) || b->pos > b->last) {
-            fprintf(stderr, "frames: bad buffer in the output chain\n");
-            abort();
-        }
-
-        want = b->last - b->pos;
-        n = ngx_min(want, ngx_ws_fuzz_budget);
-
-        if (n) {
-            if (res->len + n > res->size) {
-                res->size = ngx_max(res->size * 2, res->len + n);
-                res->data = realloc(res->data, res->size);
-                if (res->data == NULL) {
-                    abort();
-                }
-            }
-
-            ngx_memcpy(res->data + res->len, b->pos, n);
-            res->len += n;
-            b->pos += n;
-            c->sent += n;
-
-            if (ngx_ws_fuzz_budget != (size_t) -1) {
-                ngx_ws_fuzz_budget -= n;
-            }
-        }
-
-        if (n < want) {
-            return in;
-        }
-    }
-
-    return NULL;
-}
-
-
-static void
-ngx_ws_fuzz_check(ngx_ws_conn_t *ws)
-{
-    if (ws->hlen >= NGX_WS_MAX_HEADER
-        || ws->ctl_len > NGX_WS_MAX_CONTROL
-        || ws->msg_len > ws->conf->max_message_size
-        || (ws->msg_pool && ws->msg_len > ws->msg_cap)
-        || (ws->msg_cap > ws->conf->max_message_size))
-    {
-        fprintf(stderr, "frames: state out of bounds: hlen %zu ctl %zu "
-                "msg %zu cap %zu\n", ws->hlen, ws->ctl_len, ws->msg_len,
-                ws->msg_cap);
-        abort();
-    }
 }

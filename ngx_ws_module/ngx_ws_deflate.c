@@ -580,6 +580,12 @@ ngx_ws_inflate(ngx_ws_conn_t *ws, u_char *in, size_t len, ngx_uint_t last)
     if (len) {
         d->fed = 1;
 
+        /*
+         * data after a final block starts a new stream, which the tail
+         * must then complete, wherever the reads split the message
+         */
+        d->stream_end = 0;
+
         if (ngx_ws_inflate_feed(ws, in, len, 0) != NGX_OK) {
             return NGX_ERROR;
         }

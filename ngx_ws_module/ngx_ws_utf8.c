@@ -36,7 +36,8 @@ ngx_ws_utf8_validate(uint32_t state, u_char *p, size_t len)
     u_char    *end;
     uint32_t   need;
 
-    if (state == NGX_WS_UTF8_REJECT) {
+    if (state == NGX_WS_UTF8_REJECT || len == 0) {
+        /* an empty body has no buffer: p may be NULL */
         return state;
     }
 

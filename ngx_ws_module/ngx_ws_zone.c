@@ -608,7 +608,11 @@ ngx_ws_channel_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
     m->time = ngx_time();
     m->opcode = opcode;
     m->len = len;
-    ngx_memcpy(m->data, data, len);
+
+    if (len) {
+        /* an empty message has no buffer: data may be NULL */
+        ngx_memcpy(m->data, data, len);
+    }
 
     ngx_queue_insert_tail(&cn->msgs, &m->queue);
     cn->count++;

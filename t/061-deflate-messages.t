@@ -477,3 +477,42 @@ WsFrame::describe(WsFrame::srv_text($main::TEXT x 3, rsv => 4)
 . WsFrame::srv_close(1000))
 --- no_error_log
 [error]
+
+
+
+=== TEST 24: data after a final block must be complete, also when a read ends at the final block
+--- raw_request eval
+my ($d) = Compress::Raw::Zlib::Deflate->new(-WindowBits => -15,
+                                             -AppendOutput => 1);
+my $z = '';
+$d->deflate('abc', $z);
+$d->flush($z, Compress::Raw::Zlib::Z_FINISH());
+# the first bits of a dynamic block that never ends
+my $f = WsFrame::ws_binary($z . "\x64\x0d", rsv => 4);
+my $hs = WsFrame::ws_handshake('/ws', extensions => $main::PD);
+[$hs . substr($f, 0, length($f) - 2), substr($f, -2)]
+--- raw_request_middle_delay: 0.2
+--- response_body eval
+WsFrame::describe(WsFrame::srv_close(1007))
+--- error_log
+client sent incomplete compressed data, closing with 1007
+--- no_error_log
+[error]
+
+
+
+=== TEST 25: the same data in one read: 1007 too
+--- raw_request eval
+my ($d) = Compress::Raw::Zlib::Deflate->new(-WindowBits => -15,
+                                             -AppendOutput => 1);
+my $z = '';
+$d->deflate('abc', $z);
+$d->flush($z, Compress::Raw::Zlib::Z_FINISH());
+WsFrame::ws_handshake('/ws', extensions => $main::PD)
+. WsFrame::ws_binary($z . "\x64\x0d", rsv => 4)
+--- response_body eval
+WsFrame::describe(WsFrame::srv_close(1007))
+--- error_log
+client sent incomplete compressed data, closing with 1007
+--- no_error_log
+[error]

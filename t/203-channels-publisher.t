@@ -552,3 +552,24 @@ Content-Type: text/plain
  qq{{"deleted":true,"subscribers":0}\n}]
 --- no_error_log
 [error]
+
+
+
+=== TEST 11: an empty message is published and stored like any other
+--- http_config
+    ws_zone chat 1m;
+--- config
+    location /pub {
+        ws_publisher chat;
+    }
+--- request eval
+["POST /pub?channel=e\n",
+ "GET /pub?channel=e"]
+--- more_headers
+Content-Type: text/plain
+--- response_body eval
+[qq{{"id":1,"subscribers":0}\n},
+ qq{{"channel":"e","subscribers":0,"last_id":1,"history":1}\n}]
+--- no_error_log
+[error]
+[alert]

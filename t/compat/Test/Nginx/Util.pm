@@ -70,10 +70,16 @@ our @BlockPreprocessors;
 our @CleanupHandlers;
 our @TestCleanupHandlers;
 
+# TEST_NGINX_USE_VALGRIND: nginx runs in the foreground under valgrind
+# (a number: memcheck with full leak checks; anything else: those valgrind
+# options), its reports go to stderr; --- must_die blocks run without it.
+our $UseValgrind = $ENV{TEST_NGINX_USE_VALGRIND};
+our $ValgrindExitOnFirstErr = $ENV{TEST_NGINX_VALGRIND_EXIT_ON_FIRST_ERR};
+$DaemonEnabled = 'off' if $UseValgrind;
+
 # Modes of the real module that this runner does not implement.  They are
 # refused loudly in run_tests() rather than silently ignored.
 our $UseHup      = $ENV{TEST_NGINX_USE_HUP};
-our $UseValgrind = $ENV{TEST_NGINX_USE_VALGRIND};
 our $UseStap     = $ENV{TEST_NGINX_USE_STAP};
 our $CheckLeak   = $ENV{TEST_NGINX_CHECK_LEAK} || 0;
 our $Benchmark   = $ENV{TEST_NGINX_BENCHMARK} || 0;
@@ -437,7 +443,8 @@ sub kill_process {
     $sig //= $ENV{TEST_NGINX_FAST_SHUTDOWN} ? SIGTERM : SIGQUIT;
     if ($wait && is_running($pid)) {
         kill $sig, $pid;
-        return if wait_gone($pid, timeout());
+        # valgrind checks for leaks when nginx exits: give it time
+        return if wait_gone($pid, $UseValgrind ? 60 : timeout());
         warn "$name - timeout when waiting for the process $pid to exit\n";
     }
     return unless is_running($pid);
@@ -895,10 +902,10 @@ sub stop_udp_server {
 # The driver
 
 sub run_tests {
-    if ($UseHup || $UseValgrind || $UseStap || $CheckLeak || $Benchmark
+    if ($UseHup || $UseStap || $CheckLeak || $Benchmark
         || $UseHttp2 || $UseHttp3 || $ENV{TEST_NGINX_USE_RR})
     {
-        Test::More::BAIL_OUT("t/compat does not implement TEST_NGINX_USE_HUP, _USE_VALGRIND, "
+        Test::More::BAIL_OUT("t/compat does not implement TEST_NGINX_USE_HUP, "
             . "_USE_STAP, _CHECK_LEAK, _BENCHMARK, _USE_HTTP2/3 or _USE_RR; "
             . "install the CPAN Test::Nginx for these modes");
     }
@@ -1057,6 +1064,9 @@ sub start_nginx {
     my $waited = 0;
     my $try = 0;
 
+    return start_nginx_valgrind($block, $name, $cmd)
+        if $UseValgrind && !defined $must_die;
+
     while (1) {
         system($cmd);
         my $status = $?;
@@ -1114,6 +1124,61 @@ sub wait_for_pidfile {
         sleep 0.01;
     }
     return undef;
+}
+
+# As the real runner does: nginx ("daemon off") is exec'ed under valgrind
+# in a child of its own process group.  The pid file (written once the
+# listening sockets are open) tells when it is ready; valgrind takes
+# seconds to start.
+sub start_nginx_valgrind {
+    my ($block, $name, $cmd) = @_;
+
+    my $opts;
+    if ($UseValgrind =~ /^\d+$/) {
+        $opts = "--tool=memcheck --leak-check=full --keep-debuginfo=yes "
+              . "--show-possibly-lost=no";
+        if ($ValgrindExitOnFirstErr) {
+            if (`valgrind --help` =~ /exit-on-first-error/) {
+                $opts .= " --exit-on-first-error=yes --error-exitcode=1";
+            } else {
+                warn "WARNING: valgrind does not support "
+                   . "--exit-on-first-error option\n";
+            }
+        }
+        $opts .= " --suppressions=valgrind.suppress" if -f 'valgrind.suppress';
+        $cmd = "valgrind --num-callers=100 -q $opts --gen-suppressions=all $cmd";
+    } else {
+        $cmd = "valgrind -q $UseValgrind $cmd";
+    }
+
+    warn "$name\n";
+
+    my $pid = fork();
+    bail_out("$name - fork() failed: $!") unless defined $pid;
+    if ($pid == 0) {
+        setpgrp;
+        $InSubprocess = 1;
+        Test::More->builder->no_ending(1);
+        exec "exec $cmd" or POSIX::_exit(127);
+    }
+
+    for (1 .. 6000) {
+        my $p = read_pidfile_quietly();
+        if (defined $p) {
+            $NginxPid = $p;
+            sleep $TestNginxSleep;
+            return 0;
+        }
+        if (waitpid($pid, WNOHANG) == $pid) {
+            bail_out("$name - Cannot start nginx using command \"$cmd\" "
+                     . "(status code $?).");
+        }
+        sleep 0.01;
+    }
+
+    kill SIGKILL, $pid;
+    waitpid($pid, 0);
+    bail_out("$name - nginx under valgrind did not start in 60 seconds");
 }
 
 sub missing_directive {
