@@ -98,10 +98,12 @@ sub close_is {
 # TEST 1: HUP to the master
 sub reload {
     my $master = master_pid();
-    my ($old) = children($master);
 
+    # a client served means the worker runs: the master may still be
+    # forking it when the listening socket already accepts
     my $a = client();
     my $b = client();
+    my ($old) = children($master);
 
     $a->send_text('before');
     my $f = $a->read_frame(2);
@@ -131,9 +133,9 @@ sub reload {
 # TEST 2: QUIT to the worker alone (the master starts a new one)
 sub quit_worker {
     my $master = master_pid();
-    my ($worker) = children($master);
 
     my $a = client();
+    my ($worker) = children($master);
 
     kill 'QUIT', $worker or die "kill QUIT $worker: $!";
 
