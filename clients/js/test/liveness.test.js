@@ -107,7 +107,7 @@ test('retries follow the backoff; the client gives up after maxAttempts',
     c.on('reconnecting', (r) => { delays.push(r.delay); });
     c.on('close', () => tries.push(Date.now()));
     c.on('giveup', (g) => { giveup = g; });
-    await until(() => giveup !== null, 5000, 'giving up');
+    await until(() => giveup !== null, 15000, 'giving up');
 
     assert.deepEqual(delays, [60, 120, 200, 200]);
     assert.deepEqual(giveup, { attempts: 4 });
@@ -154,7 +154,7 @@ test('the send queue: bounded while away, delivered in order after',
     assert.deepEqual(c.queued, { messages: 3, bytes: 9 });
 
     await proxy.up();
-    await until(() => messages.length === 3, 5000, '3 echoes');
+    await until(() => messages.length === 3, 15000, '3 echoes');
     assert.deepEqual(messages.slice(0, 2), ['one', 'two']);
     assert.deepEqual([...new Uint8Array(messages[2])], [1, 2, 3]);
     c.close();

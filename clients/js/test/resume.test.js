@@ -92,10 +92,10 @@ test('resume after the connection is lost: nothing missed, nothing twice',
     for (let i = 1; i <= 3; i++) {
         await nginx.publish('room:a', 'm' + i);
     }
-    await until(() => got.messages.length === 3, 5000, '3 messages');
+    await until(() => got.messages.length === 3, 15000, '3 messages');
 
     await proxy.down();                     // the network goes away
-    await until(() => c.state === 'waiting', 5000, 'the close');
+    await until(() => c.state === 'waiting', 15000, 'the close');
     await subscribers('room:a', 0);
 
     for (let i = 4; i <= 6; i++) {          // published while away
@@ -105,7 +105,7 @@ test('resume after the connection is lost: nothing missed, nothing twice',
     await proxy.up();
     await next(c, 'open');
     await nginx.publish('room:a', 'm7');
-    await until(() => got.messages.length >= 7, 5000, '7 messages');
+    await until(() => got.messages.length >= 7, 15000, '7 messages');
     await new Promise((r) => setTimeout(r, 100));   // nothing more comes
 
     assert.deepEqual(got.messages.map((m) => [m.channel, m.id, m.data]),
@@ -126,7 +126,7 @@ test('too much missed: history_lost is a gap, then what is left',
     await next(c, 'open');
     await subscribers('room:b', 1);
     await nginx.publish('room:b', 'first');
-    await until(() => got.messages.length === 1, 5000, 'a message');
+    await until(() => got.messages.length === 1, 15000, 'a message');
 
     await proxy.down();
     await subscribers('room:b', 0);
@@ -136,7 +136,7 @@ test('too much missed: history_lost is a gap, then what is left',
     }
 
     await proxy.up();
-    await until(() => got.messages.length === 9, 5000, 'the replay');
+    await until(() => got.messages.length === 9, 15000, 'the replay');
 
     assert.deepEqual(got.gaps, [{ channel: 'room:b', lastId: 1, firstId: 6,
                                   reason: 'history_lost' }]);
@@ -153,23 +153,23 @@ test('a server restart: reconnect, and the reset channel is a gap',
     await subscribers('room:c', 1);
     await nginx.publish('room:c', 'x');
     await nginx.publish('room:c', 'y');
-    await until(() => got.messages.length === 2, 5000, '2 messages');
+    await until(() => got.messages.length === 2, 15000, '2 messages');
 
     await nginx.stop();                     // QUIT: a Close 1001
 
     try {
-        await until(() => got.closes.length === 1, 5000, 'the close');
+        await until(() => got.closes.length === 1, 15000, 'the close');
     } finally {
         await nginx.start();                // the zone starts empty
     }
 
     assert.equal(got.closes[0].code, 1001);
     assert.equal(got.closes[0].willReconnect, true);
-    await until(() => got.opens.length === 2, 5000, 'the reconnect');
+    await until(() => got.opens.length === 2, 15000, 'the reconnect');
     assert.match(got.opens[1], /last_id=2$/);
     await subscribers('room:c', 1);
     await nginx.publish('room:c', 'after');
-    await until(() => got.messages.length === 3, 5000, 'a new message');
+    await until(() => got.messages.length === 3, 15000, 'a new message');
 
     assert.deepEqual(got.gaps, [{ channel: 'room:c', lastId: 2, firstId: 1,
                                   reason: 'history_lost' }]);
@@ -187,7 +187,7 @@ test('two channels on one connection keep their own ids',
     await nginx.publish('room:d', 'r1');
     await nginx.publish('ticker', 't');
     await nginx.publish('room:d', 'r2');
-    await until(() => got.messages.length === 3, 5000, '3 messages');
+    await until(() => got.messages.length === 3, 15000, '3 messages');
 
     const ticker = c.lastIds.ticker;
 
@@ -206,7 +206,7 @@ test('two channels resume each from its own id (last_id=NAME=N,...)',
     await nginx.publish('room:e', 'e1');
     await nginx.publish('ticker', 't1');
     await nginx.publish('room:e', 'e2');
-    await until(() => got.messages.length === 3, 5000, '3 messages');
+    await until(() => got.messages.length === 3, 15000, '3 messages');
 
     const tick = c.lastIds.ticker;
 
@@ -217,7 +217,7 @@ test('two channels resume each from its own id (last_id=NAME=N,...)',
     await nginx.publish('room:e', 'e3');
 
     await proxy.up();
-    await until(() => got.messages.length === 6, 5000, 'the replay');
+    await until(() => got.messages.length === 6, 15000, 'the replay');
     await new Promise((r) => setTimeout(r, 100));
 
     assert.equal(got.opens[1].slice(got.opens[1].indexOf('?')),

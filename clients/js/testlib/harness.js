@@ -40,7 +40,7 @@ export function ports(slot) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Every test's options: a hung test fails instead of hanging the suite.
-export const TIMEOUT = { timeout: 30000 };
+export const TIMEOUT = { timeout: 60000 };
 
 // Clients to close when the file ends, whether its tests passed or not: a
 // client left reconnecting would keep the test process alive.
