@@ -10,6 +10,7 @@
 
 use lib 't/lib';
 use WsFrame ();
+use Test::NgxWs::Numbered ();
 use Test::NgxWs::Client ();
 use Test::Nginx::Socket;
 
@@ -175,8 +176,9 @@ sub never_reads {
 sub reads_later {
     my $n = 8000;
     my $s = connect_small('/ws');
-    my $data = CORE::join('', map { WsFrame::ws_binary(pack('N', $_) x 1024) }
-                                  1 .. $n);
+    my $data = CORE::join('', map {
+        WsFrame::ws_binary(Test::NgxWs::Numbered::payload($_, 1024))
+    } 1 .. $n);
 
     my ($off) = write_until_stalled($s, $data, 0.3);
 
@@ -186,40 +188,8 @@ sub reads_later {
 
     # now read everything while writing the rest, then close
 
-    my $sel = IO::Select->new($s);
-    my ($in, $got, $bad, $closing) = ('', 0, 0, 0);
-    my $deadline = Time::HiRes::time() + 10;
-
-    while (Time::HiRes::time() < $deadline) {
-        if ($off < length $data) {
-            my $w = syswrite($s, $data, length($data) - $off, $off);
-            $off += $w if defined $w;
-
-        } elsif (!$closing) {
-            $s->blocking(1);
-            syswrite($s, WsFrame::ws_close(1000));
-            $s->blocking(0);
-            $closing = 1;
-        }
-
-        $sel->can_read(0.05) or next;
-
-        my $r = sysread($s, $in, 65536, length $in);
-        last if defined $r && $r == 0;
-        next unless defined $r;
-
-        while (defined(my $size = WsFrame::frame_size($in))) {
-            my ($f) = WsFrame::decode(substr($in, 0, $size, ''));
-
-            if ($f->{opcode} == 2) {
-                $got++;
-                $bad++ if $f->{payload} ne pack('N', $got) x 1024;
-
-            } elsif ($f->{opcode} == 8) {
-                $closing = 2;
-            }
-        }
-    }
+    my ($got, $bad, $closing)
+        = Test::NgxWs::Numbered::finish($s, $data, $off, 1024);
 
     Test::More::ok($got == $n && $bad == 0,
                    "every message came back in order ($got of $n, $bad"

@@ -14,6 +14,7 @@
 
 use lib 't/lib';
 use WsFrame ();
+use Test::NgxWs::Numbered ();
 use Test::NgxWs::Client ();
 use Test::Nginx::Socket;
 
@@ -329,8 +330,9 @@ sub connect_small {
 sub with_blocked {
     my $s = connect_small('/ws', $ENV{TEST_NGINX_SMALL_PORT});
     my $n = 200;
-    my $data = CORE::join('', map { WsFrame::ws_binary(pack('N', $_) x 8192) }
-                                  1 .. $n);
+    my $data = CORE::join('', map {
+        WsFrame::ws_binary(Test::NgxWs::Numbered::payload($_, 8192))
+    } 1 .. $n);
     my ($off, $last) = (0, Time::HiRes::time());
 
     # write without reading for 1 s
@@ -346,40 +348,8 @@ sub with_blocked {
         Time::HiRes::sleep(0.01);
     }
 
-    my $sel = IO::Select->new($s);
-    my ($in, $got, $bad, $closing) = ('', 0, 0, 0);
-    my $deadline = Time::HiRes::time() + 10;
-
-    while (Time::HiRes::time() < $deadline) {
-        if ($off < length $data) {
-            my $w = syswrite($s, $data, length($data) - $off, $off);
-            $off += $w if defined $w;
-
-        } elsif (!$closing) {
-            $s->blocking(1);
-            syswrite($s, WsFrame::ws_close(1000));
-            $s->blocking(0);
-            $closing = 1;
-        }
-
-        $sel->can_read(0.05) or next;
-
-        my $r = sysread($s, $in, 65536, length $in);
-        last if defined $r && $r == 0;
-        next unless defined $r;
-
-        while (defined(my $size = WsFrame::frame_size($in))) {
-            my ($f) = WsFrame::decode(substr($in, 0, $size, ''));
-
-            if ($f->{opcode} == 2) {
-                $got++;
-                $bad++ if $f->{payload} ne pack('N', $got) x 8192;
-
-            } elsif ($f->{opcode} == 8) {
-                $closing = 2;
-            }
-        }
-    }
+    my ($got, $bad, $closing)
+        = Test::NgxWs::Numbered::finish($s, $data, $off, 8192);
 
     Test::More::ok($got == $n && $bad == 0,
                    "every message came back in order ($got of $n, $bad"
