@@ -26,7 +26,7 @@ VALGRIND_TESTS ?=
 
 SRCS := config $(wildcard ngx_ws_module/*.c ngx_ws_module/*.h)
 
-.PHONY: all build deps deps-asan demo demo-stop test test-tls test-asan \
+.PHONY: all build deps deps-demo deps-asan demo demo-stop test test-tls test-asan \
         test-valgrind fuzz fuzz-build fuzz-coverage clean
 
 all: build
@@ -36,13 +36,16 @@ build: $(MODULE)
 deps:
 	@util/install-deps
 
+deps-demo:
+	@util/install-deps demo
+
 deps-asan:
 	@util/install-deps asan
 
 $(MODULE): $(SRCS)
 	util/build-module "$(NGINX_SRC)" "$(BUILD)" "$(CC_OPT)"
 
-demo: deps build
+demo: deps-demo build
 	util/demo start
 
 demo-stop:
