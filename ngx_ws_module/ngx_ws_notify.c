@@ -187,6 +187,11 @@ ngx_ws_zone_init_process(ngx_cycle_t *cycle)
     ngx_ws_zone_t      **zones, *zone;
     ngx_ws_main_conf_t  *wmcf;
 
+    if (ngx_process == NGX_PROCESS_HELPER) {
+        /* the cache manager and loader have no subscribers */
+        return NGX_OK;
+    }
+
     wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_module);
 
     if (wmcf == NULL || wmcf->zones.nelts == 0) {
