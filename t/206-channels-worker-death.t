@@ -176,12 +176,14 @@ sub death {
     # worker's replacement then takes a free slot, not the dead one
     reload();
     my $master = master_pid();
-    Time::HiRes::sleep(0.05) while workers_of($master) > 2;
+    my $until = Time::HiRes::time() + 5;
+    Time::HiRes::sleep(0.05)
+        while (my @w = workers_of($master)) > 2 && Time::HiRes::time() < $until;
 
     my @c = spread('/sub', 8, 3);
     my $deadline = Time::HiRes::time() + 3;
-    my @id = map { my ($f) = read_frames($_, 1, $deadline); $f ? $f->{payload} : '' }
-             @c;
+    my @id = map { my ($f) = read_frames($_, 1, $deadline);
+                   $f ? $f->{payload} : '' } @c;
 
     both_workers_ok('death', @c);
 
@@ -342,10 +344,10 @@ CONF
             my $pid = fork // die "fork: $!";
 
             if ($pid == 0) {
-                exec 'unshare', '-p', '-f', '--mount-proc',
-                     $ENV{TEST_NGINX_BINARY}, '-p', "$dir/", '-c',
-                     "$dir/conf/nginx.conf", '-e', "$dir/logs/error.log";
-                POSIX::_exit(127);
+                exec('unshare', '-p', '-f', '--mount-proc',
+                     $ENV{TEST_NGINX_BINARY} // 'nginx', '-p', "$dir/", '-c',
+                     "$dir/conf/nginx.conf", '-e', "$dir/logs/error.log")
+                    or POSIX::_exit(127);
             }
 
             push @pids, $pid;
