@@ -48,6 +48,7 @@ static ngx_ws_shared_t *ngx_ws_frame_for(ngx_ws_conn_t *ws,
 static void ngx_ws_queue_one(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
 static void ngx_ws_shared_done(ngx_ws_shared_t *sh);
 static void ngx_ws_spool_gone(ngx_ws_spool_t *spool);
+static void ngx_ws_subscriber_fail(ngx_ws_conn_t *ws);
 static int64_t ngx_ws_last_id(ngx_pool_t *pool, ngx_str_t *value,
     ngx_str_t *name);
 static ngx_int_t ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json,
@@ -309,7 +310,15 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 
     }
 
-    cn->subscribers++;
+    if (ngx_ws_channel_add_subscriber(zone, cn) != NGX_OK) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_free(fresh);
+        ngx_free(sub);
+
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "ws zone \"%V\" is full", &zone->name);
+        return NGX_ERROR;
+    }
 
     spool = ngx_ws_spool_find(zone, cn->uid);
 
@@ -519,7 +528,7 @@ ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub)
     cn = ngx_ws_channel_lookup(zone, &spool->name, spool->push);
 
     if (cn && cn->uid == spool->uid) {
-        cn->subscribers--;
+        ngx_ws_channel_del_subscriber(zone, cn);
 
         if (spool->nsubs == 0) {
             ngx_ws_channel_leave(zone, cn, spool->last_id);
@@ -686,6 +695,14 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             frames[n].zenv = NULL;
             frames[n].zkey = 0;
 
+            if ((raw && frames[n].raw == NULL)
+                || (env && frames[n].env == NULL))
+            {
+                ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                              "ws message %uL of channel \"%V\" could not "
+                              "be framed", m->id, &spool->name);
+            }
+
             m->pending &= ~bit;
             spool->last_id = m->id;
             n++;
@@ -699,6 +716,12 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "ws worker missed %uL messages of channel \"%V\"",
                           missed, &spool->name);
+
+            if (lost == NULL) {
+                ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                              "ws history_lost event of channel \"%V\" "
+                              "could not be framed", &spool->name);
+            }
         }
 
         for (q = ngx_queue_head(&spool->subs);
@@ -707,12 +730,23 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
         {
             sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
 
+            if (missed && lost == NULL) {
+                ngx_ws_subscriber_fail(sub->ws);
+                continue;
+            }
+
             if (lost) {
                 ngx_ws_queue_one(sub->ws, lost);
             }
 
             for (k = 0; k < n; k++) {
                 sh = ngx_ws_frame_for(sub->ws, &frames[k], &tmp);
+
+                if (sh == NULL) {
+                    /* a gap in its messages would go unseen */
+                    ngx_ws_subscriber_fail(sub->ws);
+                    break;
+                }
 
                 ngx_ws_queue_frame(sub->ws, sh);
 
@@ -836,6 +870,31 @@ ngx_ws_spool_gone(ngx_ws_spool_t *spool)
             ngx_post_event(sub->ws->connection->write, &ngx_posted_events);
         }
     }
+}
+
+
+/*
+ * A message could not be framed for the subscriber (no memory): it is
+ * closed with 1011 rather than left with a gap it cannot see.
+ */
+
+static void
+ngx_ws_subscriber_fail(ngx_ws_conn_t *ws)
+{
+    if (ws->close_sent || ws->finalized) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
+                  "subscriber misses a message, closing with %d",
+                  NGX_WS_CLOSE_INTERNAL);
+
+    ngx_ws_set_end(ws, NGX_WS_END_SERVER);
+    (void) ngx_ws_send_close(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+    ws->fail = 1;
+    ws->unsubscribe = 1;
+
+    ngx_post_event(ws->connection->write, &ngx_posted_events);
 }
 
 

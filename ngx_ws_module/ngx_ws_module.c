@@ -379,7 +379,7 @@ ngx_module_t  ngx_ws_module = {
     ngx_ws_commands,                       /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_ws_notify_init_module,             /* init module */
     ngx_ws_init_process,                   /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -410,8 +410,6 @@ ngx_ws_create_main_conf(ngx_conf_t *cf)
     {
         return NULL;
     }
-
-    wmcf->notify_fd = (ngx_socket_t) -1;
 
     return wmcf;
 }

@@ -100,7 +100,6 @@ typedef struct {
     time_t                      worker_start;
     ngx_uint_t                  connections;      /* per worker, for ids */
     ngx_array_t                 zones;            /* ngx_ws_zone_t * */
-    ngx_socket_t                notify_fd;        /* the wake-up socket */
     ngx_http_log_handler_pt     log_handler;      /* nginx's, for requests */
 } ngx_ws_main_conf_t;
 
@@ -371,6 +370,7 @@ ngx_uint_t ngx_ws_drop_output(ngx_ws_conn_t *ws, size_t limit);
 
 char *ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_ws_zone_ref(ngx_conf_t *cf, ngx_str_t *name, ngx_ws_zone_t **zp);
+ngx_int_t ngx_ws_notify_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_zone_init_process(ngx_cycle_t *cycle);
 void ngx_ws_zone_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_channels_init(ngx_ws_conn_t *ws);

@@ -7,7 +7,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <ngx_channel.h>
 #include "ngx_ws_module.h"
 #include "ngx_ws_zone.h"
 
@@ -16,11 +15,11 @@
  * ws_zone: channels and their recent messages in shared memory, and the
  * wake-up of workers.  A channel is an rbtree node (limit_req style: crc32
  * key, the name behind it) with a list of its last messages.  Each worker
- * binds a datagram socket in the abstract namespace named after its pid and
- * registers in a slot of every zone; a publish stores the message, then
- * sends a small notice to each worker that has subscribers of the channel,
- * and that worker reads the new messages from the list.  Nothing polls, and
- * workers of an older generation (a reload) keep being woken.
+ * takes a slot in every zone; a publish stores the message, then sends a
+ * small notice to each worker that has subscribers of the channel, and that
+ * worker reads the new messages from the list (the slots and the wake-ups
+ * are in ngx_ws_notify.c).  Nothing polls, and workers of an older
+ * generation (a reload) keep being woken.
  */
 
 
@@ -31,11 +30,6 @@ static void *ngx_ws_zone_alloc(ngx_ws_zone_t *zone, size_t size);
 static ngx_int_t ngx_ws_zone_evict(ngx_ws_zone_t *zone);
 static void ngx_ws_channel_drop_oldest(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node);
-static void ngx_ws_zone_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot);
-static void ngx_ws_notify_handler(ngx_event_t *ev);
-static void ngx_ws_notify_addr(struct sockaddr_un *sa, socklen_t *len,
-    ngx_pid_t pid);
-static void ngx_ws_zone_rescan(ngx_ws_zone_t *zone);
 
 
 char *
@@ -191,6 +185,7 @@ ngx_ws_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
+        zone->prev = ozone;               /* its wake-up sockets go on */
 
         return NGX_OK;
     }
@@ -352,6 +347,7 @@ ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push)
     cn->workers = 0;
     cn->subscribers = 0;
     cn->count = 0;
+    cn->counts = NULL;
     ngx_queue_init(&cn->msgs);
     ngx_memcpy(cn->name, name->data, name->len);
 
@@ -371,6 +367,8 @@ ngx_ws_channel_delete(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
     while (cn->count) {
         ngx_ws_channel_drop_oldest(zone, cn);
     }
+
+    ngx_ws_channel_free_counts(zone, cn);
 
     node = (ngx_rbtree_node_t *)
                ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
@@ -687,311 +685,77 @@ ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
 }
 
 
-/* wakes the workers in the mask (other than this one) */
-
-void
-ngx_ws_zone_notify(ngx_ws_zone_t *zone, uint64_t workers, uint64_t uid)
-{
-    ngx_int_t            i;
-    ngx_pid_t            pid;
-    socklen_t            len;
-    ngx_ws_notice_t      notice;
-    ngx_ws_main_conf_t  *wmcf;
-    struct sockaddr_un   sa;
-
-    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_ws_module);
-
-    if (wmcf == NULL || wmcf->notify_fd == (ngx_socket_t) -1) {
-        return;
-    }
-
-    notice.zone = (uint32_t) zone->index;
-    notice.pad = 0;
-    notice.uid = uid;
-
-    for (i = 0; i < NGX_WS_MAX_SLOTS; i++) {
-
-        if (!(workers & ((uint64_t) 1 << i)) || i == zone->slot) {
-            continue;
-        }
-
-        pid = zone->sh->slots[i].pid;
-
-        if (pid == 0) {
-            continue;
-        }
-
-        ngx_ws_notify_addr(&sa, &len, pid);
-
-        if (sendto(wmcf->notify_fd, &notice, sizeof(ngx_ws_notice_t), 0,
-                   (struct sockaddr *) &sa, len)
-            == -1)
-        {
-            /* it will look at everything when it wakes up anyway */
-            zone->sh->slots[i].rescan = 1;
-
-            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, ngx_errno,
-                           "ws notify pid:%P slot:%i failed", pid, i);
-        }
-    }
-}
-
-
-static void
-ngx_ws_notify_addr(struct sockaddr_un *sa, socklen_t *len, ngx_pid_t pid)
-{
-    u_char  *p;
-
-    ngx_memzero(sa, sizeof(struct sockaddr_un));
-    sa->sun_family = AF_UNIX;
-
-    /* the abstract namespace: no file to clean up */
-
-    p = ngx_snprintf((u_char *) sa->sun_path + 1, sizeof(sa->sun_path) - 2,
-                     "ngx_ws_module/%P", pid);
-
-    *len = offsetof(struct sockaddr_un, sun_path) + (p - (u_char *) sa->sun_path);
-}
-
-
-/* in each worker: bind the wake-up socket and take a slot in every zone */
+/*
+ * A subscriber of this worker joins a channel.  The count is kept per slot
+ * as well, so that the subscribers of a worker that died can be taken back
+ * (ngx_ws_zone_forget_slot()).
+ */
 
 ngx_int_t
-ngx_ws_zone_init_process(ngx_cycle_t *cycle)
+ngx_ws_channel_add_subscriber(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
 {
-    int                  fd;
-    ngx_uint_t           i, k;
-    socklen_t            len;
-    ngx_ws_zone_t      **zones, *zone;
-    ngx_ws_sh_slot_t    *slot;
-    ngx_ws_main_conf_t  *wmcf;
-    struct sockaddr_un   sa;
+    ngx_ws_sh_count_t  *c;
 
-    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_module);
-
-    if (wmcf == NULL || wmcf->zones.nelts == 0) {
-        return NGX_OK;
-    }
-
-    zones = wmcf->zones.elts;
-
-    for (i = 0; i < wmcf->zones.nelts; i++) {
-        zone = zones[i];
-
-        ngx_rbtree_init(&zone->spools, &zone->spools_sentinel,
-                        ngx_rbtree_insert_value);
-
-        if (zone->sh == NULL) {
-            continue;
-        }
-
-        ngx_shmtx_lock(&zone->shpool->mutex);
-
-        for (k = 0; k < NGX_WS_MAX_SLOTS; k++) {
-            slot = &zone->sh->slots[k];
-
-            if (slot->pid == ngx_pid
-                || slot->pid == 0
-                || (kill(slot->pid, 0) == -1 && ngx_errno == NGX_ESRCH))
-            {
-                if (slot->pid != 0 && slot->pid != ngx_pid) {
-                    /* a worker that died: what it had not read goes */
-                    ngx_ws_zone_forget_slot(zone, k);
-                }
-
-                slot->pid = ngx_pid;
-                slot->rescan = 0;
-                zone->slot = k;
-                break;
-            }
-        }
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
-        if (zone->slot == -1) {
-            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                          "ws_zone \"%V\" has no free worker slot: "
-                          "this worker's subscribers miss messages "
-                          "published by other workers", &zone->name);
+    for (c = cn->counts; c; c = c->next) {
+        if (c->slot == (uint32_t) zone->slot) {
+            c->n++;
+            cn->subscribers++;
+            return NGX_OK;
         }
     }
 
-    fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    /* counted first: the channel is not evicted to make room */
+    cn->subscribers++;
 
-    if (fd == -1) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
-                      "ws notification socket() failed");
-        return NGX_OK;
+    c = ngx_ws_zone_alloc(zone, sizeof(ngx_ws_sh_count_t));
+    if (c == NULL) {
+        cn->subscribers--;
+        return NGX_ERROR;
     }
 
-    if (ngx_nonblocking(fd) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
-                      ngx_nonblocking_n " failed");
-        close(fd);
-        return NGX_OK;
-    }
-
-    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
-
-    ngx_ws_notify_addr(&sa, &len, ngx_pid);
-
-    if (bind(fd, (struct sockaddr *) &sa, len) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
-                      "ws notification bind() failed");
-        close(fd);
-        return NGX_OK;
-    }
-
-    if (ngx_add_channel_event(cycle, fd, NGX_READ_EVENT,
-                              ngx_ws_notify_handler)
-        != NGX_OK)
-    {
-        close(fd);
-        return NGX_OK;
-    }
-
-    wmcf->notify_fd = fd;
+    c->slot = (uint32_t) zone->slot;
+    c->n = 1;
+    c->next = cn->counts;
+    cn->counts = c;
 
     return NGX_OK;
 }
 
 
-static void
-ngx_ws_zone_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot)
+void
+ngx_ws_channel_del_subscriber(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
 {
-    uint64_t                bit;
-    ngx_queue_t            *q, *mq;
-    ngx_ws_sh_msg_t        *m;
-    ngx_ws_channel_node_t  *cn;
+    ngx_ws_sh_count_t  *c, **cp;
 
-    bit = (uint64_t) 1 << slot;
+    for (cp = &cn->counts; *cp; cp = &(*cp)->next) {
+        c = *cp;
 
-    for (q = ngx_queue_head(&zone->sh->lru);
-         q != ngx_queue_sentinel(&zone->sh->lru);
-         q = ngx_queue_next(q))
-    {
-        cn = ngx_queue_data(q, ngx_ws_channel_node_t, queue);
-
-        cn->workers &= ~bit;
-
-        for (mq = ngx_queue_head(&cn->msgs);
-             mq != ngx_queue_sentinel(&cn->msgs);
-             mq = ngx_queue_next(mq))
-        {
-            m = ngx_queue_data(mq, ngx_ws_sh_msg_t, queue);
-            m->pending &= ~bit;
+        if (c->slot != (uint32_t) zone->slot) {
+            continue;
         }
 
-        ngx_ws_channel_trim(zone, cn);
+        cn->subscribers--;
+
+        if (--c->n == 0) {
+            *cp = c->next;
+            ngx_slab_free_locked(zone->shpool, c);
+        }
+
+        return;
     }
+
+    /* the slot was taken back meanwhile: its subscribers are not counted */
 }
 
 
 void
-ngx_ws_zone_exit_process(ngx_cycle_t *cycle)
+ngx_ws_channel_free_counts(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
 {
-    ngx_uint_t           i;
-    ngx_ws_zone_t      **zones, *zone;
-    ngx_ws_main_conf_t  *wmcf;
+    ngx_ws_sh_count_t  *c;
 
-    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_module);
-
-    if (wmcf == NULL) {
-        return;
-    }
-
-    zones = wmcf->zones.elts;
-
-    for (i = 0; i < wmcf->zones.nelts; i++) {
-        zone = zones[i];
-
-        if (zone->sh == NULL || zone->slot == -1) {
-            continue;
-        }
-
-        ngx_shmtx_lock(&zone->shpool->mutex);
-
-        if (zone->sh->slots[zone->slot].pid == ngx_pid) {
-            ngx_ws_zone_forget_slot(zone, zone->slot);
-            zone->sh->slots[zone->slot].pid = 0;
-        }
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-    }
-}
-
-
-static void
-ngx_ws_notify_handler(ngx_event_t *ev)
-{
-    ssize_t              n;
-    ngx_uint_t           i;
-    ngx_ws_zone_t      **zones;
-    ngx_ws_spool_t      *spool;
-    ngx_connection_t    *c;
-    ngx_ws_notice_t      notice;
-    ngx_ws_main_conf_t  *wmcf;
-
-    c = ev->data;
-
-    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_ws_module);
-    zones = wmcf->zones.elts;
-
-    for ( ;; ) {
-        n = recv(c->fd, &notice, sizeof(ngx_ws_notice_t), 0);
-
-        if (n == -1) {
-            if (ngx_socket_errno != NGX_EAGAIN
-                && ngx_socket_errno != NGX_EINTR)
-            {
-                ngx_log_error(NGX_LOG_ALERT, ev->log, ngx_socket_errno,
-                              "ws notification recv() failed");
-            }
-
-            break;
-        }
-
-        if (n != sizeof(ngx_ws_notice_t) || notice.zone >= wmcf->zones.nelts) {
-            continue;
-        }
-
-        spool = ngx_ws_spool_find(zones[notice.zone], notice.uid);
-
-        if (spool) {
-            ngx_ws_channel_deliver(spool);
-        }
-    }
-
-    for (i = 0; i < wmcf->zones.nelts; i++) {
-        if (zones[i]->slot != -1
-            && zones[i]->sh->slots[zones[i]->slot].rescan)
-        {
-            zones[i]->sh->slots[zones[i]->slot].rescan = 0;
-            ngx_ws_zone_rescan(zones[i]);
-        }
-    }
-}
-
-
-/* a notice was lost: look at every channel this worker has */
-
-static void
-ngx_ws_zone_rescan(ngx_ws_zone_t *zone)
-{
-    ngx_rbtree_node_t  *node, *next, *root, *sentinel;
-
-    sentinel = zone->spools.sentinel;
-    root = zone->spools.root;
-
-    if (root == sentinel) {
-        return;
-    }
-
-    for (node = ngx_rbtree_min(root, sentinel);
-         node;
-         node = next)
-    {
-        next = ngx_rbtree_next(&zone->spools, node);
-        ngx_ws_channel_deliver((ngx_ws_spool_t *) node);
+    while (cn->counts) {
+        c = cn->counts;
+        cn->counts = c->next;
+        ngx_slab_free_locked(zone->shpool, c);
     }
 }

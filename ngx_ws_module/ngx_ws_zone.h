@@ -27,6 +27,17 @@ typedef struct {
 } ngx_ws_sh_msg_t;
 
 
+/* the subscribers one worker slot has of a channel */
+
+typedef struct ngx_ws_sh_count_s  ngx_ws_sh_count_t;
+
+struct ngx_ws_sh_count_s {
+    ngx_ws_sh_count_t          *next;
+    uint32_t                    slot;
+    uint32_t                    n;
+};
+
+
 /* a channel in shared memory; overlays ngx_rbtree_node_t from color */
 
 typedef struct {
@@ -40,6 +51,7 @@ typedef struct {
     ngx_uint_t                  subscribers;
     ngx_uint_t                  count;
     ngx_queue_t                 msgs;             /* oldest first */
+    ngx_ws_sh_count_t          *counts;           /* per slot, of subscribers */
     u_char                      name[1];
 } ngx_ws_channel_node_t;
 
@@ -47,6 +59,7 @@ typedef struct {
 typedef struct {
     ngx_pid_t                   pid;
     ngx_atomic_t                rescan;           /* a wake-up was lost */
+    uint64_t                    start;            /* of the process, or 0 */
 } ngx_ws_sh_slot_t;
 
 
@@ -61,11 +74,12 @@ typedef struct {
 } ngx_ws_sh_t;
 
 
-/* a notification datagram */
+/*
+ * a notification datagram; the zone is that of the socket it came on
+ * (ngx_ws_notify.c)
+ */
 
 typedef struct {
-    uint32_t                    zone;
-    uint32_t                    pad;
     uint64_t                    uid;
 } ngx_ws_notice_t;
 
@@ -83,6 +97,11 @@ struct ngx_ws_zone_s {
     ngx_int_t                   slot;
     ngx_rbtree_t                spools;           /* by channel uid */
     ngx_rbtree_node_t           spools_sentinel;
+
+    /* the wake-up socket pairs, one per slot, made by the master */
+    ngx_ws_zone_t              *prev;             /* of the previous cycle */
+    ngx_uint_t                  notify_n;         /* pairs this zone owns */
+    ngx_socket_t                notify[NGX_WS_MAX_SLOTS][2];
 };
 
 
@@ -128,6 +147,12 @@ void ngx_ws_channel_leave(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node,
     uint64_t after);
 void ngx_ws_zone_notify(ngx_ws_zone_t *zone, uint64_t workers, uint64_t uid);
 void ngx_ws_channel_deliver(ngx_ws_spool_t *spool);
+ngx_int_t ngx_ws_channel_add_subscriber(ngx_ws_zone_t *zone,
+    ngx_ws_channel_node_t *node);
+void ngx_ws_channel_del_subscriber(ngx_ws_zone_t *zone,
+    ngx_ws_channel_node_t *node);
+void ngx_ws_channel_free_counts(ngx_ws_zone_t *zone,
+    ngx_ws_channel_node_t *node);
 ngx_ws_spool_t *ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid);
 ngx_int_t ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t push, ngx_uint_t opcode, u_char *data, size_t len,
