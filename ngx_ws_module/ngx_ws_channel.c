@@ -36,8 +36,14 @@ typedef struct {
 
 static ngx_int_t ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t push, int64_t last_id);
+static ngx_ws_sh_msg_t *ngx_ws_replay_skip(ngx_ws_channel_node_t *cn,
+    ngx_ws_sh_msg_t *from, uint64_t upto, size_t room, ngx_uint_t *skipped);
 static void ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub);
 static ngx_ws_zone_t *ngx_ws_channel_zone(ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_channel_name(ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_uint_t level, char *who, ngx_log_t *log);
+static void ngx_ws_zone_refused(ngx_ws_zone_t *zone, ngx_int_t rc,
+    size_t len, ngx_log_t *log);
 static ngx_ws_shared_t *ngx_ws_frame_msg(ngx_ws_sh_msg_t *m,
     ngx_str_t *channel, ngx_uint_t envelope, ngx_log_t *log);
 static ngx_ws_shared_t *ngx_ws_history_lost(ngx_str_t *name, int64_t last_id,
@@ -89,7 +95,10 @@ ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid)
 }
 
 
-/* at the upgrade: join the configured channels */
+/*
+ * At the upgrade: join the configured channels.  NGX_DECLINED: a name
+ * made from variables is not a valid channel name (the handshake gets 400).
+ */
 
 ngx_int_t
 ngx_ws_channels_init(ngx_ws_conn_t *ws)
@@ -110,6 +119,31 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
             != NGX_OK)
         {
             return NGX_ERROR;
+        }
+
+        if (ws->publish.len
+            && ngx_ws_channel_name(wlcf->publish->zone, &ws->publish,
+                                   NGX_LOG_INFO, "client",
+                                   ws->connection->log)
+               != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    cc = wlcf->subscribe ? wlcf->subscribe->elts : NULL;
+
+    for (i = 0; wlcf->subscribe && i < wlcf->subscribe->nelts; i++) {
+        if (ngx_http_complex_value(r, &cc[i].name, &name) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (name.len
+            && ngx_ws_channel_name(cc[i].zone, &name, NGX_LOG_INFO, "client",
+                                   ws->connection->log)
+               != NGX_OK)
+        {
+            return NGX_DECLINED;
         }
     }
 
@@ -160,9 +194,64 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
         {
             return NGX_ERROR;
         }
+
+        if (ws->close_sent || ws->fail) {
+            /* closed as slow by its replay: the other channels are moot */
+            return NGX_OK;
+        }
     }
 
     return NGX_OK;
+}
+
+
+/* a channel name from a client or the application is checked */
+
+static ngx_int_t
+ngx_ws_channel_name(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t level,
+    char *who, ngx_log_t *log)
+{
+    u_char  err[NGX_MAX_ERROR_STR];
+
+    if (ngx_ws_channel_name_check(zone, name, err, sizeof(err)) == NGX_OK) {
+        return NGX_OK;
+    }
+
+    /* the name itself is not logged: it may hold control characters */
+
+    ngx_log_error(level, log, 0,
+                  "%s sent an invalid channel name for ws zone \"%V\": %s",
+                  who, &zone->name, err);
+
+    return NGX_DECLINED;
+}
+
+
+/* why a channel or a message was refused, at the level it deserves */
+
+static void
+ngx_ws_zone_refused(ngx_ws_zone_t *zone, ngx_int_t rc, size_t len,
+    ngx_log_t *log)
+{
+    switch (rc) {
+
+    case NGX_WS_ZONE_TOO_BIG:
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "message of %uz bytes is larger than max_message=%uz "
+                      "of ws zone \"%V\"", len, zone->max_message,
+                      &zone->name);
+        break;
+
+    case NGX_WS_ZONE_TOO_MANY:
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "ws zone \"%V\" has max_channels=%ui channels in use",
+                      &zone->name, zone->max_channels);
+        break;
+
+    default:
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "ws zone \"%V\" is full", &zone->name);
+    }
 }
 
 
@@ -241,8 +330,10 @@ static ngx_int_t
 ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t push, int64_t last_id)
 {
+    size_t                  size, limit;
     uint64_t                first, upto;
-    ngx_uint_t              k, nreplay, more, beyond;
+    ngx_int_t               rc;
+    ngx_uint_t              k, nreplay, more, beyond, skipped, skip;
     ngx_ws_sub_t           *sub;
     ngx_ws_spool_t         *spool, *fresh;
     ngx_ws_sh_msg_t        *m;
@@ -296,18 +387,16 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     cn = ngx_ws_channel_lookup(zone, name, push);
 
     if (cn == NULL) {
-        cn = ngx_ws_channel_create(zone, name, push);
+        cn = ngx_ws_channel_create(zone, name, push, &rc);
 
         if (cn == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             ngx_free(fresh);
             ngx_free(sub);
 
-            ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                          "ws zone \"%V\" is full", &zone->name);
+            ngx_ws_zone_refused(zone, rc, 0, c->log);
             return NGX_ERROR;
         }
-
     }
 
     if (ngx_ws_channel_add_subscriber(zone, cn) != NGX_OK) {
@@ -369,11 +458,21 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     /* an id from the future: the channel was deleted and made anew */
     beyond = ((uint64_t) last_id > upto);
 
-    /* replayed in batches, up to what this worker has delivered */
+    /*
+     * Replayed in batches, up to what this worker has delivered; each batch
+     * is copied under the zone's mutex, so it holds at most what fits in
+     * ws_send_buffer (and 64 messages), and the replay stops as soon as the
+     * connection is closed as a slow subscriber.
+     */
+
+    limit = ws->conf->send_buffer;
+    skip = (ws->conf->slow_subscriber == NGX_WS_SLOW_DROP);
 
     for ( ;; ) {
         nreplay = 0;
         lost = NULL;
+        size = 0;
+        skipped = 0;
 
         ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -394,10 +493,27 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
             beyond = 0;
         }
 
-        for (m = ngx_ws_channel_after(cn, last_id);
+        m = ngx_ws_channel_after(cn, last_id);
+
+        if (skip && m && m->id <= upto) {
+            /* once: later batches fit, give or take frame headers */
+            skip = 0;
+
+            m = ngx_ws_replay_skip(cn, m, upto,
+                                   limit > ws->queued ? limit - ws->queued : 0,
+                                   &skipped);
+            last_id = m->id - 1;
+        }
+
+        for ( /* void */ ;
              m && m->id <= upto && nreplay < 64;
              m = ngx_ws_channel_next(cn, m))
         {
+            if (nreplay && ws->queued + size > limit) {
+                /* the message that went over the limit is the last */
+                break;
+            }
+
             last_id = m->id;
 
             if (zone->ttl && ngx_time() - m->time > zone->ttl) {
@@ -407,6 +523,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
             replay[nreplay] = ngx_ws_frame_msg(m, name, ws->conf->envelope,
                                                c->log);
             if (replay[nreplay]) {
+                size += replay[nreplay]->len;
                 nreplay++;
             }
         }
@@ -414,6 +531,13 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
         more = (m != NULL && m->id <= upto);
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (skipped) {
+            ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                          "dropped %ui messages for a slow subscriber",
+                          skipped);
+            ngx_ws_stats->dropped += skipped;
+        }
 
         if (lost) {
             ngx_ws_queue_one(ws, lost);
@@ -425,10 +549,58 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
             ngx_ws_shared_done(replay[k]);
         }
 
-        if (!more) {
+        if (!more || ws->close_sent || ws->fail || ws->aborted) {
             return NGX_OK;
         }
     }
+}
+
+
+/*
+ * With ws_slow_subscriber drop, the oldest messages of a replay larger
+ * than what ws_send_buffer has room for would be dropped as soon as they
+ * are queued: they are skipped instead of copied, and counted as dropped.
+ * Returns the first message to replay (at least the newest one).
+ */
+
+static ngx_ws_sh_msg_t *
+ngx_ws_replay_skip(ngx_ws_channel_node_t *cn, ngx_ws_sh_msg_t *from,
+    uint64_t upto, size_t room, ngx_uint_t *skipped)
+{
+    size_t            size;
+    ngx_queue_t      *q;
+    ngx_ws_sh_msg_t  *m, *start;
+
+    size = 0;
+    start = NULL;
+
+    for (q = ngx_queue_last(&cn->msgs);
+         q != ngx_queue_sentinel(&cn->msgs);
+         q = ngx_queue_prev(q))
+    {
+        m = ngx_queue_data(q, ngx_ws_sh_msg_t, queue);
+
+        if (m->id > upto) {
+            continue;
+        }
+
+        if (m->id < from->id || (start && size + m->len > room)) {
+            break;
+        }
+
+        size += m->len;
+        start = m;
+    }
+
+    if (start == NULL) {
+        return from;
+    }
+
+    /* the ids of a channel's history follow each other */
+
+    *skipped = (ngx_uint_t) (start->id - from->id);
+
+    return start;
 }
 
 
@@ -564,6 +736,13 @@ ngx_ws_channel_join(ngx_ws_conn_t *ws, ngx_str_t *name)
         ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
                       "upstream asked to subscribe to \"%V\", but the "
                       "location has no ws_zone", name);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_ws_channel_name(zone, name, NGX_LOG_ERR, "upstream",
+                            ws->connection->log)
+        != NGX_OK)
+    {
         return NGX_DECLINED;
     }
 
@@ -1137,10 +1316,11 @@ ngx_ws_channel_publish_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
         return NGX_OK;
     }
 
-    ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
-                  "ws zone \"%V\" is full", &zone->name);
+    ngx_ws_zone_refused(zone, rc, len, ws->connection->log);
 
-    return NGX_BUSY;
+    /* the caller closes with 1009 for NGX_DECLINED, 1013 otherwise */
+
+    return (rc == NGX_WS_ZONE_TOO_BIG) ? NGX_DECLINED : NGX_BUSY;
 }
 
 
@@ -1186,6 +1366,13 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
     }
 
     if (ngx_ws_publisher_arg(r, "channel", &name) != NGX_OK) {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (ngx_ws_channel_name(zone, &name, NGX_LOG_INFO, "client",
+                            r->connection->log)
+        != NGX_OK)
+    {
         return NGX_HTTP_BAD_REQUEST;
     }
 
@@ -1285,6 +1472,13 @@ ngx_ws_publisher_body(ngx_http_request_t *r)
         ngx_memcpy(name.data + 1, type.data, type.len);
         name.len = type.len + 1;
         push = 1;
+
+    } else if (ngx_ws_channel_name(zone, &name, NGX_LOG_INFO, "client",
+                                   r->connection->log)
+               != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
+        return;
     }
 
     /* the body, in one piece */
@@ -1378,9 +1572,10 @@ ngx_ws_publisher_body(ngx_http_request_t *r)
     }
 
     if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ws zone \"%V\" is full", &zone->name);
-        ngx_http_finalize_request(r, 507);
+        ngx_ws_zone_refused(zone, rc, len, r->connection->log);
+        ngx_http_finalize_request(r, (rc == NGX_WS_ZONE_TOO_BIG)
+                                     ? NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+                                     : 507);
         return;
     }
 

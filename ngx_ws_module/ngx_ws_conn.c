@@ -487,8 +487,9 @@ ngx_ws_message(ngx_ws_conn_t *ws)
                 ngx_destroy_pool(pool);
             }
 
-            /* 1013: try again later */
-            ngx_ws_fail(ws, 1013, NULL);
+            /* 1009: larger than the zone takes; 1013: try again later */
+            ngx_ws_fail(ws, (rc == NGX_DECLINED) ? NGX_WS_CLOSE_TOO_BIG : 1013,
+                        NULL);
             return NGX_ERROR;
         }
     }

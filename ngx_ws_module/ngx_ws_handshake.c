@@ -263,11 +263,16 @@ ngx_ws_handshake(ngx_http_request_t *r)
         cln->handler = ngx_ws_channels_cleanup;
         cln->data = ws;
 
-        if (ngx_ws_channels_init(ws) != NGX_OK) {
+        rc = ngx_ws_channels_init(ws);
+
+        if (rc != NGX_OK) {
             ngx_ws_channels_release(ws);
             ngx_ws_free_output(ws);
             r->keepalive = 0;
-            return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+            /* NGX_DECLINED: an invalid channel name */
+            return (rc == NGX_DECLINED) ? NGX_HTTP_BAD_REQUEST
+                                        : NGX_HTTP_SERVICE_UNAVAILABLE;
         }
     }
 

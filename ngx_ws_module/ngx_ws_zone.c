@@ -26,8 +26,11 @@
 static ngx_int_t ngx_ws_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 static void ngx_ws_channel_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static void *ngx_ws_zone_alloc(ngx_ws_zone_t *zone, size_t size);
-static ngx_int_t ngx_ws_zone_evict(ngx_ws_zone_t *zone);
+static void *ngx_ws_zone_alloc(ngx_ws_zone_t *zone, size_t size,
+    ngx_ws_channel_node_t *keep);
+static ngx_int_t ngx_ws_zone_evict(ngx_ws_zone_t *zone,
+    ngx_ws_channel_node_t *keep);
+static ngx_int_t ngx_ws_zone_evict_channel(ngx_ws_zone_t *zone);
 static void ngx_ws_channel_drop_oldest(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node);
 
@@ -35,7 +38,7 @@ static void ngx_ws_channel_drop_oldest(ngx_ws_zone_t *zone,
 char *
 ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ssize_t              size;
+    ssize_t              size, max;
     ngx_int_t            n;
     ngx_str_t           *value, s;
     ngx_uint_t           i;
@@ -70,6 +73,17 @@ ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     zone->history = 32;
     zone->ttl = 0;
 
+    /*
+     * The defaults keep channels from taking more than about half of the
+     * zone (a channel with a name of up to 144 bytes takes 256), and a
+     * message from taking more than a quarter.
+     */
+
+    zone->max_channels = ngx_max(size / 512, 1);
+    zone->max_name = 256;
+    zone->max_message = size / 4;
+    zone->names = NGX_WS_NAMES_ASCII;
+
     for (i = 3; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "history=", 8) == 0) {
@@ -97,6 +111,58 @@ ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_channels=", 13) == 0) {
+            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
+
+            if (n < 1) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid max_channels \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            zone->max_channels = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_name=", 9) == 0) {
+            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+
+            if (n < 1 || n > 65535) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid max_name \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            zone->max_name = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_message=", 12) == 0) {
+            s.data = value[i].data + 12;
+            s.len = value[i].len - 12;
+
+            max = ngx_parse_size(&s);
+
+            if (max == NGX_ERROR || max > size) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid max_message \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            zone->max_message = max;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "names=ascii") == 0) {
+            zone->names = NGX_WS_NAMES_ASCII;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "names=utf8") == 0) {
+            zone->names = NGX_WS_NAMES_UTF8;
             continue;
         }
 
@@ -317,21 +383,41 @@ ngx_ws_channel_lookup(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push)
 }
 
 
+/*
+ * A new channel, or NULL with *rc: NGX_WS_ZONE_TOO_MANY when max_channels
+ * named channels exist and none can go, NGX_BUSY when the zone is full.
+ * A connection's own channel (ws_push) does not count against
+ * max_channels: there is one per connection.
+ */
+
 ngx_ws_channel_node_t *
-ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push)
+ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
+    ngx_int_t *rc)
 {
     size_t                  size;
     ngx_rbtree_node_t      *node;
     ngx_ws_channel_node_t  *cn;
 
+    *rc = NGX_BUSY;
+
     if (name->len > 65535) {
+        return NULL;
+    }
+
+    if (!push
+        && zone->sh->named >= zone->max_channels
+        && ngx_ws_zone_evict_channel(zone) != NGX_OK)
+    {
+        *rc = NGX_WS_ZONE_TOO_MANY;
         return NULL;
     }
 
     size = offsetof(ngx_rbtree_node_t, color)
            + offsetof(ngx_ws_channel_node_t, name) + name->len;
 
-    node = ngx_ws_zone_alloc(zone, size);
+    /* nothing is in use yet: anything may be evicted */
+
+    node = ngx_ws_zone_alloc(zone, size, NULL);
     if (node == NULL) {
         return NULL;
     }
@@ -355,7 +441,72 @@ ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push)
     ngx_queue_insert_head(&zone->sh->lru, &cn->queue);
     zone->sh->channels++;
 
+    if (!push) {
+        zone->sh->named++;
+    }
+
+    *rc = NGX_OK;
+
     return cn;
+}
+
+
+/*
+ * A channel name must not be empty, be at most max_name bytes, and consist
+ * of printable ASCII characters other than the space (with names=utf8 also
+ * of valid UTF-8 beyond ASCII): no control characters reach a log line, a
+ * JSON answer or a header.  On a refusal, err gets the reason.
+ */
+
+ngx_int_t
+ngx_ws_channel_name_check(ngx_ws_zone_t *zone, ngx_str_t *name, u_char *err,
+    size_t size)
+{
+    u_char      *p, *last;
+    uint32_t     state;
+    ngx_uint_t   utf8;
+
+    if (name->len == 0) {
+        ngx_snprintf(err, size, "empty%Z");
+        return NGX_DECLINED;
+    }
+
+    if (name->len > zone->max_name) {
+        ngx_snprintf(err, size, "%uz bytes, more than max_name=%uz%Z",
+                     name->len, zone->max_name);
+        return NGX_DECLINED;
+    }
+
+    utf8 = 0;
+    last = name->data + name->len;
+
+    for (p = name->data; p < last; p++) {
+
+        if (*p > 0x20 && *p < 0x7f) {
+            continue;
+        }
+
+        if (*p >= 0x80 && zone->names == NGX_WS_NAMES_UTF8) {
+            utf8 = 1;
+            continue;
+        }
+
+        ngx_snprintf(err, size, "byte 0x%02xd at %uz is not allowed%Z",
+                     (ngx_uint_t) *p, (size_t) (p - name->data));
+        return NGX_DECLINED;
+    }
+
+    if (utf8) {
+        state = ngx_ws_utf8_validate(NGX_WS_UTF8_ACCEPT, name->data,
+                                     name->len);
+
+        if (state != NGX_WS_UTF8_ACCEPT) {
+            ngx_snprintf(err, size, "not valid UTF-8%Z");
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -376,6 +527,10 @@ ngx_ws_channel_delete(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
     ngx_queue_remove(&cn->queue);
     ngx_rbtree_delete(&zone->sh->rbtree, node);
     zone->sh->channels--;
+
+    if (!cn->push) {
+        zone->sh->named--;
+    }
 
     ngx_slab_free_locked(zone->shpool, node);
 }
@@ -522,10 +677,15 @@ ngx_ws_channel_next(ngx_ws_channel_node_t *cn, ngx_ws_sh_msg_t *m)
 }
 
 
-/* allocates, evicting old history (and idle channels) when full */
+/*
+ * Allocates, evicting old history (and idle channels) when full; "keep",
+ * the channel the memory is for, is never removed, only its delivered
+ * history may go.
+ */
 
 static void *
-ngx_ws_zone_alloc(ngx_ws_zone_t *zone, size_t size)
+ngx_ws_zone_alloc(ngx_ws_zone_t *zone, size_t size,
+    ngx_ws_channel_node_t *keep)
 {
     void  *p;
 
@@ -536,7 +696,7 @@ ngx_ws_zone_alloc(ngx_ws_zone_t *zone, size_t size)
             return p;
         }
 
-        if (ngx_ws_zone_evict(zone) != NGX_OK) {
+        if (ngx_ws_zone_evict(zone, keep) != NGX_OK) {
             return NULL;
         }
     }
@@ -551,7 +711,7 @@ ngx_ws_zone_alloc(ngx_ws_zone_t *zone, size_t size)
  */
 
 static ngx_int_t
-ngx_ws_zone_evict(ngx_ws_zone_t *zone)
+ngx_ws_zone_evict(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *keep)
 {
     ngx_queue_t            *q;
     ngx_ws_sh_msg_t        *m;
@@ -575,7 +735,51 @@ ngx_ws_zone_evict(ngx_ws_zone_t *zone)
             continue;
         }
 
-        if (cn->subscribers == 0) {
+        if (cn->subscribers == 0 && cn != keep) {
+            ngx_ws_channel_delete(zone, cn);
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * At max_channels: the least recently published named channel without
+ * subscribers goes, with its history, unless some worker has still to read
+ * a message of it.
+ */
+
+static ngx_int_t
+ngx_ws_zone_evict_channel(ngx_ws_zone_t *zone)
+{
+    ngx_queue_t            *q, *mq;
+    ngx_ws_sh_msg_t        *m;
+    ngx_ws_channel_node_t  *cn;
+
+    for (q = ngx_queue_last(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru);
+         q = ngx_queue_prev(q))
+    {
+        cn = ngx_queue_data(q, ngx_ws_channel_node_t, queue);
+
+        if (cn->push || cn->subscribers) {
+            continue;
+        }
+
+        for (mq = ngx_queue_head(&cn->msgs);
+             mq != ngx_queue_sentinel(&cn->msgs);
+             mq = ngx_queue_next(mq))
+        {
+            m = ngx_queue_data(mq, ngx_ws_sh_msg_t, queue);
+
+            if (m->pending) {
+                break;
+            }
+        }
+
+        if (mq == ngx_queue_sentinel(&cn->msgs)) {
             ngx_ws_channel_delete(zone, cn);
             return NGX_OK;
         }
@@ -591,14 +795,20 @@ ngx_ws_channel_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
 {
     ngx_ws_sh_msg_t  *m;
 
-    /* the channel must not be evicted under itself */
+    /* what can never be stored is refused before anything is evicted */
+
+    if (len > zone->max_message) {
+        return NGX_WS_ZONE_TOO_BIG;
+    }
+
+    /* the most recently published; the eviction keeps the channel itself */
 
     ngx_queue_remove(&cn->queue);
     ngx_queue_insert_head(&zone->sh->lru, &cn->queue);
 
-    m = ngx_ws_zone_alloc(zone, offsetof(ngx_ws_sh_msg_t, data) + len);
+    m = ngx_ws_zone_alloc(zone, offsetof(ngx_ws_sh_msg_t, data) + len, cn);
     if (m == NULL) {
-        return NGX_ERROR;
+        return NGX_BUSY;
     }
 
     m->id = ++cn->last_id;
@@ -623,7 +833,10 @@ ngx_ws_channel_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
 
 /*
  * Publishes a message: store it, then wake the workers that have
- * subscribers; this worker delivers at once.
+ * subscribers; this worker delivers at once.  Refusals: NGX_DECLINED (no
+ * such connection), NGX_WS_ZONE_TOO_BIG (over max_message, nothing was
+ * evicted), NGX_WS_ZONE_TOO_MANY (a new channel over max_channels) and
+ * NGX_BUSY (the zone is full).
  */
 
 ngx_int_t
@@ -632,8 +845,13 @@ ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
     ngx_uint_t *subscribers)
 {
     uint64_t                workers, uid;
+    ngx_int_t               rc;
     ngx_ws_spool_t         *spool;
     ngx_ws_channel_node_t  *cn;
+
+    if (len > zone->max_message) {
+        return NGX_WS_ZONE_TOO_BIG;
+    }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -646,11 +864,11 @@ ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
             return NGX_DECLINED;
         }
 
-        cn = ngx_ws_channel_create(zone, name, 0);
+        cn = ngx_ws_channel_create(zone, name, 0, &rc);
 
         if (cn == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
-            return NGX_BUSY;
+            return rc;
         }
     }
 
@@ -659,9 +877,11 @@ ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
         return NGX_DECLINED;
     }
 
-    if (ngx_ws_channel_store(zone, cn, opcode, data, len) != NGX_OK) {
+    rc = ngx_ws_channel_store(zone, cn, opcode, data, len);
+
+    if (rc != NGX_OK) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_BUSY;
+        return rc;
     }
 
     zone->sh->published++;

@@ -14,6 +14,15 @@
 #include "ngx_ws_module.h"
 
 
+/* ngx_ws_publish() and ngx_ws_channel_store() refusals, besides NGX_BUSY */
+
+#define NGX_WS_ZONE_TOO_BIG         NGX_ABORT     /* over max_message */
+#define NGX_WS_ZONE_TOO_MANY        NGX_AGAIN     /* at max_channels */
+
+#define NGX_WS_NAMES_ASCII          0
+#define NGX_WS_NAMES_UTF8           1
+
+
 /* a message in shared memory */
 
 typedef struct {
@@ -70,6 +79,7 @@ typedef struct {
     uint64_t                    uids;
     ngx_uint_t                  channels;
     uint64_t                    published;
+    ngx_uint_t                  named;            /* channels not ws_push's */
     ngx_ws_sh_slot_t            slots[NGX_WS_MAX_SLOTS];
 } ngx_ws_sh_t;
 
@@ -92,6 +102,10 @@ struct ngx_ws_zone_s {
     ngx_uint_t                  index;
     ngx_uint_t                  history;
     time_t                      ttl;
+    ngx_uint_t                  max_channels;
+    size_t                      max_name;
+    size_t                      max_message;
+    ngx_uint_t                  names;            /* NGX_WS_NAMES_* */
 
     /* per worker */
     ngx_int_t                   slot;
@@ -132,7 +146,9 @@ typedef struct {
 ngx_ws_channel_node_t *ngx_ws_channel_lookup(ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t push);
 ngx_ws_channel_node_t *ngx_ws_channel_create(ngx_ws_zone_t *zone,
-    ngx_str_t *name, ngx_uint_t push);
+    ngx_str_t *name, ngx_uint_t push, ngx_int_t *rc);
+ngx_int_t ngx_ws_channel_name_check(ngx_ws_zone_t *zone, ngx_str_t *name,
+    u_char *err, size_t size);
 void ngx_ws_channel_delete(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node);
 ngx_int_t ngx_ws_channel_store(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node, ngx_uint_t opcode, u_char *data, size_t len);

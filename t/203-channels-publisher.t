@@ -200,10 +200,11 @@ sub zone_full {
                    && defined $hist && $hist >= 1 && $hist < 30,
                    "GET: last_id 30, the history was evicted: $r->{body}");
 
-    my $big = 'B' x 100000;
+    # under max_message=64k, but more than the zone can ever hold
+    my $big = 'B' x 60000;
     $r = publish('room', $big);
     Test::More::is($r->{status}, 507,
-                   'a message larger than the zone is refused with 507');
+                   'a message that cannot fit is refused with 507');
 
     my $say = client('/say');
     $say->send_binary($big);
@@ -450,7 +451,7 @@ GET /pub?channel=room
 
 === TEST 7: zone full: history evicted first, 507 and a log line for what cannot fit, nothing breaks
 --- http_config
-    ws_zone chat 64k history=100;
+    ws_zone chat 64k history=100 max_message=64k;
 --- config
     location /sub {
         websocket;
@@ -509,7 +510,7 @@ GET /pub?channel=room%3Aa
 
 === TEST 9: a channel that does not fit in a full zone: the handshake gets 503
 --- http_config
-    ws_zone chat 32k;
+    ws_zone chat 32k max_channels=1000;
 --- config
     location /sub {
         websocket;
