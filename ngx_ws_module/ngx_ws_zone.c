@@ -927,7 +927,7 @@ ngx_ws_channel_add_subscriber(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
     /* counted first: the channel is not evicted to make room */
     cn->subscribers++;
 
-    c = ngx_ws_zone_alloc(zone, sizeof(ngx_ws_sh_count_t));
+    c = ngx_ws_zone_alloc(zone, sizeof(ngx_ws_sh_count_t), cn);
     if (c == NULL) {
         cn->subscribers--;
         return NGX_ERROR;
