@@ -787,17 +787,17 @@ WsFrame::srv_close(1000)
 === TEST 28: X-WS-Close codes a server must not send (1004-1006, 1015, 1016-2999) are logged and ignored; 1012-1014 close
 --- raw_request eval
 [WsFrame::ws_handshake('/ws')
- . join('', map { WsFrame::ws_text("?close=$_ no&body=$_&ct=text/plain") }
+ . CORE::join('', map { WsFrame::ws_text("?close=$_ no&body=$_&ct=text/plain") }
             1004, 1005, 1006, 1015, 1016, 2999)
  . WsFrame::ws_text('?close=1013 try again later'),
  WsFrame::ws_close(1013)]
 --- raw_request_middle_delay: 0.3
 --- error_code: 101
 --- response_body eval
-join('', map { WsFrame::srv_text($_) } 1004, 1005, 1006, 1015, 1016, 2999)
+CORE::join('', map { WsFrame::srv_text($_) } 1004, 1005, 1006, 1015, 1016, 2999)
 . WsFrame::srv_close(1013, 'try again later')
 --- app_log eval
-join "\n", '/app/connect connect #1',
+CORE::join "\n", '/app/connect connect #1',
 (map { "/app/message message #1 seq=" . ($_ + 1) . " text \"?close="
        . (1004, 1005, 1006, 1015, 1016, 2999)[$_] . " no&body="
        . (1004, 1005, 1006, 1015, 1016, 2999)[$_] . "&ct=text/plain\"" } 0 .. 5),
