@@ -7,7 +7,8 @@
 //   node examples/demo-app.js [PORT [NGINX_PORT]]    (8081, 8080)
 //
 // A page connects to /rooms?room=NAME&user=NAME and is subscribed to the
-// channel room:NAME by nginx.  It sends JSON commands:
+// channel room:NAME by nginx, once this server has accepted the room and
+// the user (ws_auth_request, /auth).  It sends JSON commands:
 //   {"type":"say","text":"..."}           published to its room, with its name
 //   {"type":"subscribe","channel":"room:x"}    also follow another room
 //   {"type":"unsubscribe","channel":"room:x"}
@@ -61,6 +62,22 @@ http.createServer((req, res) => {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
         const body = Buffer.concat(chunks).toString();
+
+        if (req.url === '/auth') {
+            // ws_auth_request, before the handshake: the room the client
+            // is about to join (X-WS-Subscribe) must be a proper one, and
+            // so must the user; 403 keeps it out of every room
+            const args = new URL(h['x-original-uri'] || '/',
+                                 'http://x').searchParams;
+            const room = args.get('room'), user = args.get('user');
+
+            if (!name.test(room || '') || !name.test(user || '')
+                || h['x-ws-subscribe'] !== 'room:' + room)
+            {
+                return reply(res, 403, {}, '');
+            }
+            return reply(res, 204, {}, '');
+        }
 
         if (req.url !== '/events') {
             return reply(res, 404, {}, '');

@@ -16,6 +16,11 @@
  * 401 and 403 are returned to the client, anything else is a 500.  The
  * response headers named by ws_auth_pass_header are kept, and every
  * upstream event of the connection carries them.
+ *
+ * The subrequest carries the client's headers, less any X-WS-* header of
+ * the client's, and the channels the connection is about to join and
+ * publish to, evaluated here once for the handshake too:
+ * "X-WS-Subscribe: a,b" and "X-WS-Publish: c", each name percent-encoded.
  */
 
 
@@ -24,6 +29,11 @@ static ngx_int_t ngx_ws_auth_done(ngx_http_request_t *r, void *data,
     ngx_int_t rc);
 static ngx_int_t ngx_ws_auth_keep_headers(ngx_http_request_t *r,
     ngx_http_request_t *sr, ngx_ws_auth_ctx_t *ctx);
+static ngx_int_t ngx_ws_auth_headers(ngx_http_request_t *r,
+    ngx_http_request_t *sr, ngx_ws_auth_ctx_t *ctx);
+static ngx_int_t ngx_ws_auth_add_names(ngx_http_request_t *sr,
+    ngx_pool_t *pool, char *header, ngx_str_t *names, ngx_uint_t n);
+static ngx_uint_t ngx_ws_name_char(u_char ch);
 
 
 ngx_int_t
@@ -135,6 +145,10 @@ ngx_ws_auth_handler(ngx_http_request_t *r)
     ps->handler = ngx_ws_auth_done;
     ps->data = ctx;
 
+    if (ngx_ws_channel_names(r, wlcf, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_subrequest(r, &wlcf->auth_request, NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_WAITED)
         != NGX_OK)
@@ -153,6 +167,10 @@ ngx_ws_auth_handler(ngx_http_request_t *r)
     }
 
     sr->header_only = 1;
+
+    if (ngx_ws_auth_headers(r, sr, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     ctx->subrequest = sr;
 
@@ -246,4 +264,270 @@ ngx_ws_auth_keep_headers(ngx_http_request_t *r, ngx_http_request_t *sr,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The channels of ws_subscribe and ws_publish, evaluated once: the auth
+ * service is shown exactly the names that the handshake joins.
+ */
+
+ngx_int_t
+ngx_ws_channel_names(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
+    ngx_ws_auth_ctx_t *ctx)
+{
+    ngx_uint_t              i;
+    ngx_ws_channel_conf_t  *cc;
+
+    if (wlcf->publish
+        && ngx_http_complex_value(r, &wlcf->publish->name, &ctx->publish)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (wlcf->subscribe) {
+        ctx->subscribe = ngx_palloc(r->pool,
+                                    wlcf->subscribe->nelts * sizeof(ngx_str_t));
+        if (ctx->subscribe == NULL) {
+            return NGX_ERROR;
+        }
+
+        cc = wlcf->subscribe->elts;
+
+        for (i = 0; i < wlcf->subscribe->nelts; i++) {
+            if (ngx_http_complex_value(r, &cc[i].name, &ctx->subscribe[i])
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    ctx->channels = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The subrequest gets a list of its own: the client's headers without
+ * X-WS-*, so that the service can trust the names the module adds.
+ */
+
+static ngx_int_t
+ngx_ws_auth_headers(ngx_http_request_t *r, ngx_http_request_t *sr,
+    ngx_ws_auth_ctx_t *ctx)
+{
+    ngx_uint_t          i, n;
+    ngx_list_part_t    *part;
+    ngx_table_elt_t    *h, *nh;
+    ngx_ws_loc_conf_t  *wlcf;
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
+
+    n = 2;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        n += part->nelts;
+    }
+
+    if (ngx_list_init(&sr->headers_in.headers, r->pool, n,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (ngx_ws_module_header(&h[i].key)) {
+            continue;
+        }
+
+        nh = ngx_list_push(&sr->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    if (wlcf->subscribe
+        && ngx_ws_auth_add_names(sr, r->pool, "X-WS-Subscribe",
+                                 ctx->subscribe, wlcf->subscribe->nelts)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (wlcf->publish
+        && ngx_ws_auth_add_names(sr, r->pool, "X-WS-Publish", &ctx->publish,
+                                 1)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "a,b": the names that are not empty, percent-encoded */
+
+static ngx_int_t
+ngx_ws_auth_add_names(ngx_http_request_t *sr, ngx_pool_t *pool, char *header,
+    ngx_str_t *names, ngx_uint_t n)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_uint_t        i, k;
+    ngx_table_elt_t  *h;
+
+    static u_char     hex[] = "0123456789ABCDEF";
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < names[i].len; k++) {
+            len += ngx_ws_name_char(names[i].data[k]) ? 1 : 3;
+        }
+
+        len += names[i].len ? 1 : 0;
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&sr->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key.data = (u_char *) header;
+    h->key.len = ngx_strlen(header);
+    h->value.data = p;
+
+    for (i = 0; i < n; i++) {
+        if (names[i].len == 0) {
+            continue;
+        }
+
+        if (p != h->value.data) {
+            *p++ = ',';
+        }
+
+        for (k = 0; k < names[i].len; k++) {
+            if (ngx_ws_name_char(names[i].data[k])) {
+                *p++ = names[i].data[k];
+                continue;
+            }
+
+            *p++ = '%';
+            *p++ = hex[names[i].data[k] >> 4];
+            *p++ = hex[names[i].data[k] & 0xf];
+        }
+    }
+
+    h->value.len = p - h->value.data;
+
+    h->lowcase_key = ngx_pnalloc(pool, h->key.len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/* what a channel name keeps as it is in X-WS-Subscribe and X-WS-Publish */
+
+static ngx_uint_t
+ngx_ws_name_char(u_char ch)
+{
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+        || (ch >= '0' && ch <= '9'))
+    {
+        return 1;
+    }
+
+    switch (ch) {
+    case '-':
+    case '.':
+    case '_':
+    case '~':
+    case ':':
+    case '@':
+    case '/':
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * A header of the module's own, as an application may read its name:
+ * "X-WS-..." in any case, with "_" for "-" (CGI, WSGI and Rack see both
+ * as "HTTP_X_WS_...").
+ */
+
+ngx_uint_t
+ngx_ws_module_header(ngx_str_t *name)
+{
+    return name->len >= 5
+           && ngx_ws_header_name_eq(name->data, (u_char *) "x-ws-", 5);
+}
+
+
+ngx_uint_t
+ngx_ws_header_name_eq(u_char *a, u_char *b, size_t n)
+{
+    u_char  ca, cb;
+
+    while (n--) {
+        ca = ngx_tolower(*a);
+        cb = ngx_tolower(*b);
+
+        if (ca == '_') {
+            ca = '-';
+        }
+
+        if (cb == '_') {
+            cb = '-';
+        }
+
+        if (ca != cb) {
+            return 0;
+        }
+
+        a++;
+        b++;
+    }
+
+    return 1;
 }

@@ -114,9 +114,15 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
     r = ws->request;
     wlcf = ws->conf;
 
+    /* the names ws_auth_request was shown, when it was asked */
+
     if (wlcf->publish) {
-        if (ngx_http_complex_value(r, &wlcf->publish->name, &ws->publish)
-            != NGX_OK)
+        if (ws->auth && ws->auth->channels) {
+            ws->publish = ws->auth->publish;
+
+        } else if (ngx_http_complex_value(r, &wlcf->publish->name,
+                                          &ws->publish)
+                   != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -179,7 +185,10 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
     cc = wlcf->subscribe->elts;
 
     for (i = 0; i < wlcf->subscribe->nelts; i++) {
-        if (ngx_http_complex_value(r, &cc[i].name, &name) != NGX_OK) {
+        if (ws->auth && ws->auth->channels) {
+            name = ws->auth->subscribe[i];
+
+        } else if (ngx_http_complex_value(r, &cc[i].name, &name) != NGX_OK) {
             return NGX_ERROR;
         }
 

@@ -11,7 +11,16 @@
 #include "ngx_ws_module.h"
 
 
+#if (NGX_WS_HAVE_GETRANDOM)
+#include <sys/random.h>
+#endif
+
+
 #define NGX_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+/* a connection id: 128 random bits, in hex */
+#define NGX_WS_ID_BYTES     16
+#define NGX_WS_RANDOM_SIZE  (NGX_WS_ID_BYTES * 64)
 
 
 static ngx_int_t ngx_ws_handshake(ngx_http_request_t *r);
@@ -32,6 +41,7 @@ static ngx_str_t *ngx_ws_select_subprotocol(ngx_http_request_t *r,
 static ngx_int_t ngx_ws_add_header(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
 static void ngx_ws_channels_cleanup(void *data);
+static ngx_int_t ngx_ws_random_fill(ngx_log_t *log);
 
 
 static ngx_str_t  ngx_ws_upgrade = ngx_string("Upgrade");
@@ -42,6 +52,19 @@ static ngx_str_t  ngx_ws_key = ngx_string("Sec-WebSocket-Key");
 static ngx_str_t  ngx_ws_version = ngx_string("Sec-WebSocket-Version");
 static ngx_str_t  ngx_ws_protocol = ngx_string("Sec-WebSocket-Protocol");
 static ngx_str_t  ngx_ws_origin = ngx_string("Origin");
+
+
+/*
+ * Random bytes for connection ids, read from the kernel a buffer at a time
+ * (no system call per connection) by each worker when it starts and when
+ * the buffer is used up: workers forked from one master never share bytes.
+ * /dev/urandom, opened when the worker starts, is for systems without
+ * getrandom().
+ */
+
+static u_char      ngx_ws_random[NGX_WS_RANDOM_SIZE];
+static size_t      ngx_ws_random_pos = NGX_WS_RANDOM_SIZE;
+static ngx_fd_t    ngx_ws_urandom = NGX_INVALID_FILE;
 
 
 ngx_int_t
@@ -211,19 +234,16 @@ ngx_ws_handshake(ngx_http_request_t *r)
         ws->auth = ngx_http_get_module_ctx(r, ngx_ws_module);
     }
 
-    /* unique across workers and reloads: worker start, pid, counter */
+    /*
+     * the id names the connection to the application and is its push
+     * channel "@id": nobody may guess it
+     */
 
-    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
-
-    ws->id.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + NGX_INT64_LEN
-                                       + NGX_INT_T_LEN + 2);
-    if (ws->id.data == NULL) {
+    if (ngx_ws_random_id(r->pool, r->connection->log, &ws->id) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ws->id.len = ngx_sprintf(ws->id.data, "%xT.%P.%ui", wmcf->worker_start,
-                             ngx_pid, ++wmcf->connections)
-                 - ws->id.data;
+    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
 
     if (proto) {
         ws->subprotocol = *proto;
@@ -695,4 +715,121 @@ ngx_ws_channels_cleanup(void *data)
 
     ngx_ws_channels_release(ws);
     ngx_ws_free_output(ws);
+}
+
+
+ngx_int_t
+ngx_ws_random_init_process(ngx_cycle_t *cycle)
+{
+    ngx_ws_random_pos = NGX_WS_RANDOM_SIZE;
+
+#if (NGX_WS_HAVE_GETRANDOM)
+
+    if (getrandom(ngx_ws_random, NGX_WS_ID_BYTES, 0) != -1) {
+        return ngx_ws_random_fill(cycle->log);
+    }
+
+    if (ngx_errno != NGX_ENOSYS) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      "getrandom() failed");
+        return NGX_ERROR;
+    }
+
+#endif
+
+    ngx_ws_urandom = ngx_open_file("/dev/urandom", NGX_FILE_RDONLY,
+                                   NGX_FILE_OPEN, 0);
+
+    if (ngx_ws_urandom == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      ngx_open_file_n " \"/dev/urandom\" failed");
+        return NGX_ERROR;
+    }
+
+    (void) fcntl(ngx_ws_urandom, F_SETFD, FD_CLOEXEC);
+
+    return ngx_ws_random_fill(cycle->log);
+}
+
+
+void
+ngx_ws_random_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_explicit_memzero(ngx_ws_random, NGX_WS_RANDOM_SIZE);
+    ngx_ws_random_pos = NGX_WS_RANDOM_SIZE;
+
+    if (ngx_ws_urandom != NGX_INVALID_FILE) {
+        (void) ngx_close_file(ngx_ws_urandom);
+        ngx_ws_urandom = NGX_INVALID_FILE;
+    }
+}
+
+
+static ngx_int_t
+ngx_ws_random_fill(ngx_log_t *log)
+{
+    size_t   got;
+    ssize_t  n;
+
+    for (got = 0; got < NGX_WS_RANDOM_SIZE; got += n) {
+
+        if (ngx_ws_urandom != NGX_INVALID_FILE) {
+            n = read(ngx_ws_urandom, ngx_ws_random + got,
+                     NGX_WS_RANDOM_SIZE - got);
+
+        } else {
+#if (NGX_WS_HAVE_GETRANDOM)
+            n = getrandom(ngx_ws_random + got, NGX_WS_RANDOM_SIZE - got, 0);
+#else
+            n = -1;
+            ngx_set_errno(NGX_ENOSYS);
+#endif
+        }
+
+        if (n == -1 && ngx_errno == NGX_EINTR) {
+            n = 0;
+            continue;
+        }
+
+        if (n <= 0) {
+            ngx_log_error(NGX_LOG_ALERT, log, (n == 0) ? 0 : ngx_errno,
+                          "ws could not read random bytes for an id");
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_ws_random_pos = 0;
+
+    return NGX_OK;
+}
+
+
+/* 128 bits from the kernel's generator, in 32 hex digits */
+
+ngx_int_t
+ngx_ws_random_id(ngx_pool_t *pool, ngx_log_t *log, ngx_str_t *id)
+{
+    u_char  *p;
+
+    if (ngx_ws_random_pos + NGX_WS_ID_BYTES > NGX_WS_RANDOM_SIZE
+        && ngx_ws_random_fill(log) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, NGX_WS_ID_BYTES * 2);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    id->data = p;
+    id->len = ngx_hex_dump(p, ngx_ws_random + ngx_ws_random_pos,
+                           NGX_WS_ID_BYTES)
+              - p;
+
+    /* a byte is used once, and does not stay in memory */
+    ngx_memzero(ngx_ws_random + ngx_ws_random_pos, NGX_WS_ID_BYTES);
+    ngx_ws_random_pos += NGX_WS_ID_BYTES;
+
+    return NGX_OK;
 }

@@ -814,12 +814,8 @@ ngx_ws_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_ws_init_process(ngx_cycle_t *cycle)
 {
-    ngx_ws_main_conf_t  *wmcf;
-
-    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_module);
-
-    if (wmcf) {
-        wmcf->worker_start = ngx_time();
+    if (ngx_ws_random_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (ngx_ws_status_init_process(cycle) != NGX_OK) {
@@ -835,6 +831,7 @@ ngx_ws_exit_process(ngx_cycle_t *cycle)
 {
     ngx_ws_zone_exit_process(cycle);
     ngx_ws_status_exit_process(cycle);
+    ngx_ws_random_exit_process(cycle);
 }
 
 

@@ -97,8 +97,6 @@ typedef struct ngx_ws_deflate_s  ngx_ws_deflate_t;
 
 typedef struct {
     u_char                     *recv_buffer;
-    time_t                      worker_start;
-    ngx_uint_t                  connections;      /* per worker, for ids */
     ngx_array_t                 zones;            /* ngx_ws_zone_t * */
     ngx_http_log_handler_pt     log_handler;      /* nginx's, for requests */
 } ngx_ws_main_conf_t;
@@ -214,6 +212,11 @@ typedef struct {
     ngx_uint_t                  status;
     ngx_http_request_t         *subrequest;
     ngx_array_t                 headers;           /* ngx_table_elt_t */
+
+    /* the channels shown to the auth service: the ones joined */
+    ngx_str_t                  *subscribe;         /* one per ws_subscribe */
+    ngx_str_t                   publish;
+    unsigned                    channels:1;        /* evaluated */
 } ngx_ws_auth_ctx_t;
 
 
@@ -335,6 +338,9 @@ struct ngx_ws_conn_s {
 
 
 ngx_int_t ngx_ws_handshake_handler(ngx_http_request_t *r);
+ngx_int_t ngx_ws_random_init_process(ngx_cycle_t *cycle);
+void ngx_ws_random_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_ws_random_id(ngx_pool_t *pool, ngx_log_t *log, ngx_str_t *id);
 
 void ngx_ws_conn_init(ngx_ws_conn_t *ws);
 void ngx_ws_read_handler(ngx_event_t *rev);
@@ -356,6 +362,10 @@ ngx_int_t ngx_ws_limit(ngx_ws_conn_t *ws, size_t size);
 void ngx_ws_limit_lift(ngx_ws_conn_t *ws);
 
 ngx_int_t ngx_ws_auth_init(ngx_conf_t *cf);
+ngx_int_t ngx_ws_channel_names(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
+    ngx_ws_auth_ctx_t *ctx);
+ngx_uint_t ngx_ws_module_header(ngx_str_t *name);
+ngx_uint_t ngx_ws_header_name_eq(u_char *a, u_char *b, size_t n);
 ngx_int_t ngx_ws_add_variables(ngx_conf_t *cf);
 u_char *ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
     u_char *buf, size_t len);

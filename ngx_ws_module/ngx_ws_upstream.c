@@ -85,6 +85,7 @@ struct ngx_ws_session_s {
 
     ngx_uint_t                  close_code;
     unsigned                    closed_by_server:1;
+    unsigned                    dispatching:1;   /* keeps it alive */
 
     /* what limit_conn and limit_req decided for the handshake */
     unsigned                    limit_conn_status:2;
@@ -136,6 +137,7 @@ static void ngx_ws_event_finish(ngx_http_request_t *fr);
 static void ngx_ws_event_cleanup(void *data);
 static void ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx);
 static void ngx_ws_session_done(ngx_ws_session_t *s);
+static ngx_uint_t ngx_ws_sendable_close_code(ngx_int_t code);
 static ngx_uint_t ngx_ws_auth_header(ngx_ws_loc_conf_t *wlcf,
     ngx_str_t *name);
 static u_char *ngx_ws_strdupz(ngx_pool_t *pool, ngx_str_t *s);
@@ -298,11 +300,13 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
             continue;
         }
 
-        /* a client must not pass for the module or the auth service */
+        /*
+         * a client must not pass for the module or the auth service, not
+         * even as "X_WS_Event" (underscores_in_headers): many applications
+         * see "_" and "-" in a header name as the same (CGI, WSGI, Rack)
+         */
 
-        if (h[i].key.len >= 5
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-", 5) == 0)
-        {
+        if (ngx_ws_module_header(&h[i].key)) {
             continue;
         }
 
@@ -510,7 +514,7 @@ ngx_ws_session_detach(ngx_ws_conn_t *ws)
 static void
 ngx_ws_session_done(ngx_ws_session_t *s)
 {
-    if (s->ws || s->active || s->head) {
+    if (s->ws || s->active || s->head || s->dispatching) {
         return;
     }
 
@@ -522,6 +526,12 @@ ngx_ws_session_done(ngx_ws_session_t *s)
 }
 
 
+/*
+ * Issues the next event.  Closing the WebSocket after a failed event, or
+ * an event finished at once, may detach the session and would free it:
+ * "dispatching" keeps it until the loop is done with it.
+ */
+
 static void
 ngx_ws_session_next_handler(ngx_event_t *event)
 {
@@ -529,6 +539,8 @@ ngx_ws_session_next_handler(ngx_event_t *event)
     ngx_ws_session_t  *s;
 
     s = event->data;
+
+    s->dispatching = 1;
 
     while (s->active == NULL && s->head) {
         ev = s->head;
@@ -540,7 +552,7 @@ ngx_ws_session_next_handler(ngx_event_t *event)
 
         if (ngx_ws_session_dispatch(s, ev) == NGX_OK) {
             /* the rest follows when this one is finished */
-            return;
+            break;
         }
 
         /* could not even be issued: it counts as a failed event */
@@ -559,10 +571,13 @@ ngx_ws_session_next_handler(ngx_event_t *event)
                           &ngx_ws_event_names[ev->type]);
 
             if (s->conf->pass_error == NGX_WS_PASS_ERROR_CLOSE) {
+                /* may close the connection and detach the session */
                 ngx_ws_close(s->ws, NGX_WS_CLOSE_INTERNAL, NULL);
             }
         }
     }
+
+    s->dispatching = 0;
 
     ngx_ws_session_done(s);
 }
@@ -1203,7 +1218,7 @@ ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
 
             code = ngx_atoi(h[i].value.data, p - h[i].value.data);
 
-            if (code < 1000 || code > 4999) {
+            if (code == NGX_ERROR || !ngx_ws_sendable_close_code(code)) {
                 ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
                               "upstream sent invalid \"X-WS-Close\" "
                               "header \"%V\"", &h[i].value);
@@ -1512,6 +1527,26 @@ ngx_ws_strdupz(ngx_pool_t *pool, ngx_str_t *s)
 }
 
 
+/*
+ * The codes an endpoint may put in a Close frame (RFC 6455 7.4 and the
+ * IANA registry): 1004-1006 and 1015 are reserved or never sent, and
+ * 1016-2999 are for the protocol and its extensions.
+ */
+
+static ngx_uint_t
+ngx_ws_sendable_close_code(ngx_int_t code)
+{
+    if ((code >= 1000 && code <= 1003)
+        || (code >= 1007 && code <= 1014)
+        || (code >= 3000 && code <= 4999))
+    {
+        return 1;
+    }
+
+    return 0;
+}
+
+
 static ngx_uint_t
 ngx_ws_auth_header(ngx_ws_loc_conf_t *wlcf, ngx_str_t *name)
 {
@@ -1526,7 +1561,7 @@ ngx_ws_auth_header(ngx_ws_loc_conf_t *wlcf, ngx_str_t *name)
 
     for (i = 0; i < wlcf->auth_pass_headers->nelts; i++) {
         if (h[i].len == name->len
-            && ngx_strncasecmp(h[i].data, name->data, name->len) == 0)
+            && ngx_ws_header_name_eq(h[i].data, name->data, name->len))
         {
             return 1;
         }

@@ -100,7 +100,7 @@ sub took {
 sub limit_line {
     my ($what, $action) = @_;
     my $tail = $action eq 'close' ? 'closing with 1008' : 'delaying reading';
-    return qr/\[warn\] .*connection [0-9a-f]+\.\d+\.\d+ exceeded $what, $tail/;
+    return qr/\[warn\] .*connection [0-9a-f]{32} exceeded $what, $tail/;
 }
 
 sub close_1008 { "\x88\x0c\x03\xf0rate limit" }

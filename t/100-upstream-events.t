@@ -781,3 +781,35 @@ WsFrame::srv_close(1000)
 --- error_log
 [emerg]
 "ws_pass", "ws_on_connect" and "ws_on_disconnect" need "websocket" in the same location
+
+
+
+=== TEST 28: X-WS-Close codes a server must not send (1004-1006, 1015, 1016-2999) are logged and ignored; 1012-1014 close
+--- raw_request eval
+[WsFrame::ws_handshake('/ws')
+ . CORE::join('', map { WsFrame::ws_text("?close=$_ no&body=$_&ct=text/plain") }
+            1004, 1005, 1006, 1015, 1016, 2999)
+ . WsFrame::ws_text('?close=1013 try again later'),
+ WsFrame::ws_close(1013)]
+--- raw_request_middle_delay: 0.3
+--- error_code: 101
+--- response_body eval
+CORE::join('', map { WsFrame::srv_text($_) } 1004, 1005, 1006, 1015, 1016, 2999)
+. WsFrame::srv_close(1013, 'try again later')
+--- app_log eval
+CORE::join "\n", '/app/connect connect #1',
+(map { "/app/message message #1 seq=" . ($_ + 1) . " text \"?close="
+       . (1004, 1005, 1006, 1015, 1016, 2999)[$_] . " no&body="
+       . (1004, 1005, 1006, 1015, 1016, 2999)[$_] . "&ct=text/plain\"" } 0 .. 5),
+'/app/message message #1 seq=7 text "?close=1013 try again later"',
+'/app/disconnect disconnect #1 code=1013 by=server', ''
+--- error_log
+upstream sent invalid "X-WS-Close" header "1004 no"
+upstream sent invalid "X-WS-Close" header "1005 no"
+upstream sent invalid "X-WS-Close" header "1006 no"
+upstream sent invalid "X-WS-Close" header "1015 no"
+upstream sent invalid "X-WS-Close" header "1016 no"
+upstream sent invalid "X-WS-Close" header "2999 no"
+upstream asked to close, closing with 1013
+--- no_error_log
+[alert]

@@ -8,6 +8,8 @@ use lib 't/lib';
 use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::App ();
+use Test::NgxWs::Channels ();
+use Test::NgxWs::Client ();
 
 Test::NgxWs::App::start();
 
@@ -46,6 +48,27 @@ EOF_CONFIG
 });
 
 run_tests();
+
+
+# TEST 19: a room the auth service refuses is neither joined nor replayed.
+# Two checks.
+sub refused_room {
+    for my $room ('secret', 'lobby') {
+        Test::NgxWs::Channels::http('POST', "/pub?channel=room:$room",
+                                    body => "news of $room",
+                                    type => 'text/plain');
+    }
+
+    my $c = Test::NgxWs::Client->new(
+        path => '/ws?room=secret&last_id=0', check => 0, timeout => 3,
+        headers => ['Authorization' => 'Bearer alice']);
+    Test::More::is($c->status // 0, 403, 'the refused room gets 403');
+    $c->close;
+
+    my $r = Test::NgxWs::Channels::http('GET', '/pub?channel=room:secret');
+    Test::More::like($r->{body}, qr/"subscribers":0\b/,
+                     'nobody joined the refused room');
+}
 
 __DATA__
 
@@ -406,6 +429,102 @@ GET /t
 plain
 --- app_log
 --- app_wait: 0.3
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 18: the auth service sees the channels to be joined and published to, percent-encoded, never the client's own
+--- http_config
+    ws_zone chat 1m;
+--- config
+    location /ws {
+        websocket;
+        ws_auth_request /auth;
+        ws_subscribe chat room:$arg_room news;
+        ws_publish chat room:$arg_room;
+    }
+
+    location = /auth {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_APP_PORT/auth;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws?room=a%2Cb', headers => ['Authorization: Bearer alice',
+                                                    'X-WS-Subscribe: secret',
+                                                    'x-ws-publish: secret'])
+. WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_close(1000)
+--- app_headers: x-ws-subscribe x-ws-publish
+--- app_log
+GET /auth x-ws-subscribe="room:a%252Cb,news" x-ws-publish="room:a%252Cb"
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 19: a channel the auth service refuses: 403, nothing joined, no history; an allowed one is joined with its history
+--- http_config
+    ws_zone chat 1m;
+--- config
+    location /ws {
+        websocket;
+        ws_auth_request /auth;
+        ws_subscribe chat room:$arg_room;
+    }
+
+    location = /auth {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_APP_PORT/auth?allow=room:lobby;
+    }
+
+    location = /pub {
+        allow 127.0.0.1;
+        deny all;
+        ws_publisher chat;
+    }
+--- init
+main::refused_room();
+--- init_tests: 2
+--- raw_request eval
+WsFrame::ws_handshake('/ws?room=lobby&last_id=0',
+                      headers => ['Authorization: Bearer alice'])
+. WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_text('news of lobby') . WsFrame::srv_close(1000)
+--- app_headers: x-ws-subscribe
+--- app_log
+GET /auth x-ws-subscribe="room:secret"
+GET /auth x-ws-subscribe="room:lobby"
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 20: with underscores_in_headers, "X_User" and "X_WS_*" headers of the client reach no event
+--- http_config
+    underscores_in_headers on;
+--- raw_request eval
+WsFrame::ws_handshake('/ws', headers => ['Authorization: Bearer bob',
+                                         'X_User: alice', 'x_role: admin',
+                                         'X_WS_Connection_Id: forged',
+                                         'X_WS_Event: disconnect'])
+. WsFrame::ws_text('hi') . WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_close(1000)
+--- app_headers: x-user x_user x_role x_ws_connection_id x_ws_event
+--- app_log
+GET /auth x-user=- x_user="alice" x_role="admin" x_ws_connection_id=- x_ws_event=-
+/app/connect connect #1 x-user="bob" x_user=- x_role=- x_ws_connection_id=- x_ws_event=-
+/app/message message #1 seq=1 text "hi" x-user="bob" x_user=- x_role=- x_ws_connection_id=- x_ws_event=-
+/app/disconnect disconnect #1 code=1000 by=client x-user="bob" x_user=- x_role=- x_ws_connection_id=- x_ws_event=-
 --- no_error_log
 [error]
 [alert]

@@ -1,8 +1,7 @@
 # Upstream events across a reload (master_process on): the old worker
 # closes its WebSockets with 1001, still delivers the events it has queued
 # and then the disconnect (code 1001, closed by the server), and exits; the
-# new worker's connections get ids of their own (another pid, a later start
-# time).  The app is t/backends/app.js (see Test::NgxWs::App); the client
+# new worker's connections get ids of their own.  The app is t/backends/app.js (see Test::NgxWs::App); the client
 # runs in the block's --- init, its checks are counted by --- init_tests.
 
 use lib 't/lib';
@@ -16,7 +15,7 @@ use Time::HiRes ();
 $SIG{PIPE} = 'IGNORE';
 
 Test::NgxWs::App::start();
-$Test::NgxWs::App::AnyWorker = 1;      # ids carry worker pids, not the master's
+$Test::NgxWs::App::AnyWorker = 1;      # requests come from the workers
 
 master_on();
 workers(1);
@@ -45,6 +44,22 @@ sub gone {
     return $stat =~ /^\d+ \(.*\) [ZX] /s ? 1 : 0;
 }
 
+# the master's worker processes
+sub workers_of {
+    my ($ppid) = @_;
+    my @pids;
+
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        my ($pid, $state, $parent) = $line =~ /^(\d+) \(.*\) (\S) (\d+) /s
+            or next;
+        push @pids, $pid if $parent == $ppid && $state !~ /[ZX]/;
+    }
+
+    return sort { $a <=> $b } @pids;
+}
+
 sub id_of {
     my ($rec) = @_;
     my ($id) = map { $_->[1] } grep { lc $_->[0] eq 'x-ws-connection-id' }
@@ -61,7 +76,8 @@ sub reload {
     # an event in flight when the worker is told to stop
     $a->send_text('?delay=300&body=late&ct=text/plain');
     my @recs = Test::NgxWs::App::wait_records(3);
-    my ($start, $old) = id_of($recs[0]) =~ /^([0-9a-f]+)\.(\d+)\./;
+    my $id = id_of($recs[0]);
+    my ($old) = workers_of(master_pid());
 
     kill 'HUP', master_pid();
 
@@ -98,10 +114,12 @@ sub reload {
     $b->wait_eof(3);
 
     @recs = Test::NgxWs::App::wait_records(3);
-    my ($start2, $new) = id_of($recs[0]) =~ /^([0-9a-f]+)\.(\d+)\./;
-    Test::More::ok(defined $new && $new != $old && hex $start2 >= hex $start,
-                   "the new worker's ids differ: pid $new (was $old),"
-                   . " start $start2 (was $start)");
+    my $id2 = id_of($recs[0]);
+    my ($new) = workers_of(master_pid());
+    Test::More::ok(defined $new && $new != $old
+                   && $id2 =~ /^[0-9a-f]{32}$/ && $id2 ne $id,
+                   "a new worker $new (was $old) and a new id $id2"
+                   . " (was $id)");
 
     Test::NgxWs::App::truncate_log();
 }

@@ -73,7 +73,7 @@ WsFrame::ws_handshake('/ws') . WsFrame::ws_text('hello') . WsFrame::ws_ping('p')
 WsFrame::srv_text('hello') . WsFrame::srv_pong('p') . WsFrame::srv_binary("\x00\x01\x02")
 . WsFrame::srv_text('') . WsFrame::srv_close(1000)
 --- access_log eval
-qr/^ws 101 in=3\/8 out=3\/8 close=1000 by=client reason="bye" ch= t=0\.\d{3} id=[0-9a-f]+\.\d+\.\d+$/m
+qr/^ws 101 in=3\/8 out=3\/8 close=1000 by=client reason="bye" ch= t=0\.\d{3} id=[0-9a-f]{32}$/m
 --- no_access_log eval
 qr/ by=- /
 --- no_error_log
@@ -115,7 +115,7 @@ WsFrame::srv_close(1002)
 --- access_log eval
 qr/^ws 101 in=0\/0 out=0\/0 close=1002 by=protocol reason="" ch= /m
 --- error_log eval
-qr/\[info\] .*client sent unmasked frame, closing with 1002 while processing WebSocket, client: 127\.0\.0\.1, .*, ws: [0-9a-f]+\.\d+\.\d+$/m
+qr/\[info\] .*client sent unmasked frame, closing with 1002 while processing WebSocket, client: 127\.0\.0\.1, .*, ws: [0-9a-f]{32}$/m
 --- no_error_log
 [error]
 
@@ -137,7 +137,7 @@ WsFrame::srv_text('1234') . WsFrame::srv_close(1009)
 --- access_log eval
 qr/^ws 101 in=1\/4 out=1\/4 close=1009 by=limit reason="" /m
 --- error_log eval
-qr/\[warn\] .*client sent too large message, closing with 1009 while .*, ws: [0-9a-f]+\.\d+\.\d+$/m
+qr/\[warn\] .*client sent too large message, closing with 1009 while .*, ws: [0-9a-f]{32}$/m
 --- no_error_log
 [error]
 
@@ -246,8 +246,8 @@ WsFrame::ws_handshake('/ws') . WsFrame::ws_text('hi')
 --- response_body eval
 WsFrame::srv_close(1011)
 --- error_log eval
-[ qr/\[error\] .*connect\(\) failed .*while connecting to upstream, client: 127\.0\.0\.1, .*, ws: [0-9a-f]+\.\d+\.\d+$/m,
-  qr/\[error\] .*upstream answered 502 to message event 1 while .*, ws: [0-9a-f]+\.\d+\.\d+$/m ]
+[ qr/\[error\] .*connect\(\) failed .*while connecting to upstream, client: 127\.0\.0\.1, .*, ws: [0-9a-f]{32}$/m,
+  qr/\[error\] .*upstream answered 502 to message event 1 while .*, ws: [0-9a-f]{32}$/m ]
 
 
 

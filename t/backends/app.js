@@ -35,6 +35,9 @@
 //   "Bearer expired" 401 WWW-Authenticate: Bearer error="invalid_token"
 //   "Bearer banned" 403;  "Bearer teapot" 418;  "Bearer broken" 500
 //   none or other   401 WWW-Authenticate: Bearer realm="chat"
+// and with /auth?allow=NAME,NAME... a token it accepts gets 403 all the
+// same when X-WS-Subscribe or X-WS-Publish names a channel (as sent:
+// percent-encoded) that is not in the list.
 
 const http = require('http');
 const fs = require('fs');
@@ -123,9 +126,25 @@ function answer(req, res, body) {
     res.end(out);
 }
 
+function allowed(req) {
+    const q = req.url.indexOf('?');
+    const allow = params(q < 0 ? '' : req.url.slice(q + 1)).allow;
+    if (allow === undefined) {
+        return true;
+    }
+    const ok = allow.split(',');
+    const want = [req.headers['x-ws-subscribe'], req.headers['x-ws-publish']]
+        .filter((v) => v !== undefined).join(',').split(',')
+        .filter((v) => v !== '');
+    return want.every((name) => ok.includes(name));
+}
+
 function auth(req, res) {
-    const t = tokens[req.headers.authorization] ||
-              [401, { 'WWW-Authenticate': 'Bearer realm="chat"' }];
+    let t = tokens[req.headers.authorization] ||
+            [401, { 'WWW-Authenticate': 'Bearer realm="chat"' }];
+    if (t[0] < 300 && !allowed(req)) {
+        t = [403, {}];
+    }
     const headers = Object.assign({}, t[1]);
     const body = t[0] === 204 ? '' : 'auth ' + t[0] + '\n';
     if (t[0] !== 204) headers['Content-Length'] = body.length;

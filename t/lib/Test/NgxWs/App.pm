@@ -15,11 +15,16 @@ package Test::NgxWs::App;
 # listened on, so connecting to it is refused.  The app is stopped by its
 # PID when the file ends.
 #
+# Every block's http_config gets "proxy_set_header X-Test-Worker $pid": a
+# request that carries it and comes from another nginx than the running
+# one (an earlier block's, shutting down) is left out.  The header is not
+# shown by "--- app_headers: ALL".
+#
 # Summary line of an event request:
 #   PATH EVENT #N [seq=S TYPE "BODY"] [code=C by=WHO] [proto=P] [extra]
 # #N numbers the connection ids in order of appearance.  Every line is
 # checked against the protocol (POST, one X-WS-Event, a well-formed
-# X-WS-Connection-Id of the running worker, the headers each event must
+# X-WS-Connection-Id (32 hex digits), the headers each event must
 # and must not carry, Content-Type/Content-Length matching the body, at
 # most one request of a connection at the app at a time); a violation
 # adds a "!what" token, so the comparison fails and shows it.  Requests
@@ -47,8 +52,11 @@ our ($Pid, $ExamplePid, $LogFile, $Reserved, $Dir);
 our ($ReadOffset, @Parsed) = (0);        # what records() has decoded
 
 # With master_process on the pid file holds the master's pid, not the
-# worker's: set this to accept the ids of any worker.
+# worker's: set this to accept the requests of any worker.
 our $AnyWorker = 0;
+
+# a connection id: 128 random bits in hex
+our $IdRe = qr/[0-9a-f]{32}/;
 
 sub server_port {
     return $ENV{TEST_NGINX_SERVER_PORT} // $ENV{TEST_NGINX_PORT} // 1984;
@@ -152,6 +160,14 @@ sub start_example {
 END { stop() }
 
 sub truncate_log {
+    my ($block) = @_;
+
+    if ($block) {
+        $block->set_value('http_config',
+                          "    proxy_set_header X-Test-Worker \$pid;\n"
+                          . ($block->http_config // ''));
+    }
+
     open my $fh, '>', $LogFile or die "$LogFile: $!";
     close $fh;
     ($ReadOffset, @Parsed) = (0);
@@ -205,19 +221,17 @@ sub records {
 
         my $rec = JSON::PP::decode_json($line);
         $rec->{body} = MIME::Base64::decode_base64($rec->{body});
-        $rec->{ids} = [map { $_->[1] }
-                       grep { lc $_->[0] eq 'x-ws-connection-id' }
-                       @{ $rec->{headers} }];
+        ($rec->{worker}) = map { $_->[1] }
+                            grep { lc $_->[0] eq 'x-test-worker' }
+                            @{ $rec->{headers} };
         push @Parsed, $rec;
     }
 
     return @Parsed if $AnyWorker;
 
-    # leave out the events of an earlier block's nginx, shutting down
+    # leave out the requests of an earlier block's nginx, shutting down
     return grep {
-        my $ids = $_->{ids};
-        !(@$ids && defined $pid
-          && !grep { /^[0-9a-f]+\.(\d+)\./ && $1 eq $pid } @$ids)
+        !(defined $_->{worker} && defined $pid && $_->{worker} ne $pid)
     } @Parsed;
 }
 
@@ -257,8 +271,6 @@ sub summary {
     my ($recs, $extra) = @_;
     my (%ids, @lines);
     my $nid = 0;
-    my $pid = nginx_pid() // '?';
-    my $started = time - 3600;
 
     for my $rec (@$recs) {
         my (%h, @t, @bad);
@@ -284,10 +296,7 @@ sub summary {
             push @bad, "!method=$rec->{method}" if $rec->{method} ne 'POST';
 
             my $id = $one->('x-ws-connection-id') // '';
-            if ($id =~ /^([0-9a-f]+)\.(\d+)\.(\d+)$/
-                && ($AnyWorker || $2 eq $pid)
-                && hex($1) > $started && hex($1) <= time)
-            {
+            if ($id =~ /^$IdRe$/) {
                 $ids{$id} //= ++$nid;
                 push @t, "#$ids{$id}";
 
@@ -343,7 +352,7 @@ sub summary {
                 $v = '#' . $ids{$v} if lc $_->[0] eq 'x-ws-connection-id'
                                        && $ids{$v};
                 "[$_->[0]: $v]"
-            } @{ $rec->{headers} };
+            } grep { lc $_->[0] ne 'x-test-worker' } @{ $rec->{headers} };
 
         } elsif (defined $extra) {
             for my $name (split ' ', $extra) {
