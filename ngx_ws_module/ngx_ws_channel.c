@@ -40,6 +40,8 @@ static ngx_ws_sh_msg_t *ngx_ws_replay_skip(ngx_ws_channel_node_t *cn,
     ngx_ws_sh_msg_t *from, uint64_t upto, size_t room, ngx_uint_t *skipped);
 static void ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub);
 static ngx_ws_zone_t *ngx_ws_channel_zone(ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_subscribe_name(ngx_ws_conn_t *ws, ngx_uint_t i,
+    ngx_str_t *name);
 static ngx_int_t ngx_ws_channel_name(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t level, char *who, ngx_log_t *log);
 static void ngx_ws_zone_refused(ngx_ws_zone_t *zone, ngx_int_t rc,
@@ -140,7 +142,7 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
     cc = wlcf->subscribe ? wlcf->subscribe->elts : NULL;
 
     for (i = 0; wlcf->subscribe && i < wlcf->subscribe->nelts; i++) {
-        if (ngx_http_complex_value(r, &cc[i].name, &name) != NGX_OK) {
+        if (ngx_ws_subscribe_name(ws, i, &name) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -185,10 +187,7 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
     cc = wlcf->subscribe->elts;
 
     for (i = 0; i < wlcf->subscribe->nelts; i++) {
-        if (ws->auth && ws->auth->channels) {
-            name = ws->auth->subscribe[i];
-
-        } else if (ngx_http_complex_value(r, &cc[i].name, &name) != NGX_OK) {
+        if (ngx_ws_subscribe_name(ws, i, &name) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -211,6 +210,24 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
     }
 
     return NGX_OK;
+}
+
+
+/* the i-th ws_subscribe name: the one ws_auth_request was shown, if asked */
+
+static ngx_int_t
+ngx_ws_subscribe_name(ngx_ws_conn_t *ws, ngx_uint_t i, ngx_str_t *name)
+{
+    ngx_ws_channel_conf_t  *cc;
+
+    if (ws->auth && ws->auth->channels) {
+        *name = ws->auth->subscribe[i];
+        return NGX_OK;
+    }
+
+    cc = ws->conf->subscribe->elts;
+
+    return ngx_http_complex_value(ws->request, &cc[i].name, name);
 }
 
 
