@@ -8,7 +8,8 @@
  * The channel zone (ngx_ws_zone.c) on a real slab pool of a few pages:
  * random subscribe, unsubscribe, publish, deliver, trim and delete steps,
  * as the workers make them (four worker slots, eight named channels with
- * names from 1 to 3000 bytes, two connections' own channels), and after
+ * names from 1 to 3000 bytes, two connections' own channels), and the
+ * death of a worker (ngx_ws_zone_forget_slot(), as the reaping does); after
  * every step the zone is checked against a simple model:
  *
  *   - a channel the model has exists in the zone with the same uid, or was
@@ -19,20 +20,27 @@
  *     published, with the same bytes, the same pending workers and at most
  *     "history" messages unless the oldest is still pending; no pending
  *     message is ever evicted;
- *   - subscriber counts, worker masks and the channel counts agree;
- *     named channels stay within max_channels;
+ *   - subscriber counts, their records per worker slot, worker masks and
+ *     the channel counts agree; named channels stay within max_channels;
+ *   - a dead worker's subscribers, pending bits and connections' channels
+ *     are gone, those of the others untouched;
  *   - a message over max_message is refused before anything is evicted;
  *   - channel names are checked as the rules say;
- *   - once everything is left and deleted, the slab has as many free pages
- *     and used slots as before the first step.
+ *   - once everything is left, every worker has exited and every channel
+ *     is deleted, the slab has as many free pages and used slots as before
+ *     the first step.
  *
  * The input:
  *   6 configuration bytes: zone pages (8..39), history (1..16),
  *   max_channels (1..12), max_message (size / 2..15), max_name
  *   (64..4144), names (bit 0: utf8), then
- *   steps: a byte (bits 0-2 the step, bits 3-4 the worker slot), a channel
- *   byte, and for a publish a length byte; a name check takes a length
- *   byte and that many bytes.
+ *   steps: a byte (bits 0-2 the step, bits 3-4 the worker slot, bit 5 for
+ *   step 5), a channel byte, and for a publish a length byte; a name check
+ *   takes a length byte and that many bytes.  The steps: 0 and 1
+ *   subscribe, 2 unsubscribe, 3 publish, 4 deliver, 5 the publisher's
+ *   delete (slot 0) or a trim (slots 1-3), or with bit 5 the death of the
+ *   worker in the slot (the channel byte is not used), 6 a name check,
+ *   7 deliver and unsubscribe.
  */
 
 
@@ -251,13 +259,15 @@ ngx_ws_fz_check(void)
 {
     u_char                 *p;
     size_t                  i;
-    ngx_uint_t              k, n, nnamed, nchannels, drop;
+    ngx_uint_t              k, n, s, nnamed, nchannels, drop;
     ngx_queue_t            *q;
     ngx_ws_zone_t          *zone;
     ngx_ws_sh_msg_t        *m;
     ngx_ws_fz_msg_t        *fm;
+    ngx_ws_sh_count_t      *c;
     ngx_ws_fz_channel_t    *ch;
     ngx_ws_channel_node_t  *cn;
+    ngx_uint_t              seen[NGX_WS_FZ_SLOTS];
 
     zone = &ngx_ws_fz_zone;
 
@@ -276,7 +286,11 @@ ngx_ws_fz_check(void)
                              "a channel with subscribers was evicted");
             ngx_ws_fz_assert(!ngx_ws_fz_pending(ch),
                              "a channel with pending messages was evicted");
-            ngx_ws_fz_assert(!ch->push, "a connection's channel was evicted");
+
+            /*
+             * a connection's channel is without subscribers only when its
+             * first subscription found the zone full: then it may go
+             */
 
             ch->exists = 0;
             ch->nmsgs = 0;
@@ -292,6 +306,23 @@ ngx_ws_fz_check(void)
         ngx_ws_fz_assert(cn->subscribers == ngx_ws_fz_nsubs(ch),
                          "subscribers");
         ngx_ws_fz_assert(cn->workers == ngx_ws_fz_workers(ch), "workers");
+
+        /* one count record for each slot with subscribers, and no other */
+
+        ngx_memzero(seen, sizeof(seen));
+
+        for (c = cn->counts; c; c = c->next) {
+            ngx_ws_fz_assert(c->slot < NGX_WS_FZ_SLOTS && !seen[c->slot],
+                             "a count record of a slot");
+            ngx_ws_fz_assert(c->n != 0 && c->n == ch->subs[c->slot],
+                             "the subscribers of a slot");
+            seen[c->slot] = 1;
+        }
+
+        for (s = 0; s < NGX_WS_FZ_SLOTS; s++) {
+            ngx_ws_fz_assert(seen[s] || ch->subs[s] == 0,
+                             "no count record for a slot with subscribers");
+        }
 
         /* the zone's history is a suffix of the model's */
 
@@ -430,6 +461,8 @@ ngx_ws_fz_name_ok(ngx_ws_zone_t *zone, u_char *p, size_t len)
 }
 
 
+/* as ngx_ws_subscribe_one() in the worker of slot s */
+
 static void
 ngx_ws_fz_subscribe(ngx_uint_t k, ngx_uint_t s)
 {
@@ -466,7 +499,15 @@ ngx_ws_fz_subscribe(ngx_uint_t k, ngx_uint_t s)
         ch->nmsgs = 0;
     }
 
-    cn->subscribers++;
+    ngx_ws_fz_zone.slot = s;
+    rc = ngx_ws_channel_add_subscriber(&ngx_ws_fz_zone, cn);
+    ngx_ws_fz_zone.slot = 0;
+
+    if (rc != NGX_OK) {
+        /* the zone is full: the channel stays, without this subscriber */
+        ngx_ws_fz_assert(rc == NGX_ERROR, "add_subscriber's answer");
+        return;
+    }
 
     if (ch->subs[s]++ == 0) {
         /* the worker's spool starts at the channel's last id */
@@ -494,6 +535,8 @@ ngx_ws_fz_leave(ngx_ws_channel_node_t *cn, ngx_ws_fz_channel_t *ch,
 }
 
 
+/* as ngx_ws_unsubscribe_one() */
+
 static void
 ngx_ws_fz_unsubscribe(ngx_uint_t k, ngx_uint_t s)
 {
@@ -511,7 +554,9 @@ ngx_ws_fz_unsubscribe(ngx_uint_t k, ngx_uint_t s)
     ngx_ws_fz_assert(cn && cn->uid == ch->uid,
                      "a subscribed channel is gone");
 
-    cn->subscribers--;
+    ngx_ws_fz_zone.slot = s;
+    ngx_ws_channel_del_subscriber(&ngx_ws_fz_zone, cn);
+    ngx_ws_fz_zone.slot = 0;
 
     if (--ch->subs[s] == 0) {
         ngx_ws_fz_leave(cn, ch, s);
@@ -563,6 +608,11 @@ ngx_ws_fz_publish(ngx_uint_t k, size_t len)
         ch->uid = cn->uid;
         ch->last_id = 0;
         ch->nmsgs = 0;
+    }
+
+    if (ch->push && cn->subscribers == 0) {
+        /* the connection is not there (yet) */
+        return;
     }
 
     /* the model learns what the creation evicted */
@@ -725,6 +775,58 @@ ngx_ws_fz_delete(ngx_uint_t k)
 }
 
 
+/*
+ * The worker of slot s is gone (killed, crashed, or it exits): what the
+ * reaping does, as another worker finds it, with the zone locked.
+ */
+
+static void
+ngx_ws_fz_die(ngx_uint_t s)
+{
+    uint64_t              bit;
+    ngx_uint_t            k, i;
+    ngx_ws_fz_channel_t  *ch;
+
+    ngx_ws_zone_forget_slot(&ngx_ws_fz_zone, s);
+
+    bit = (uint64_t) 1 << s;
+
+    for (k = 0; k < NGX_WS_FZ_CHANNELS; k++) {
+        ch = &ngx_ws_fz_ch[k];
+
+        if (!ch->exists) {
+            continue;
+        }
+
+        /* its subscribers and its spools are no more */
+
+        ch->subs[s] = 0;
+
+        for (i = 0; i < ch->nmsgs; i++) {
+            ch->msgs[i].pending &= ~bit;
+        }
+
+        /* a connection's channel goes with its last subscriber */
+
+        if (ch->push && ngx_ws_fz_nsubs(ch) == 0) {
+            ch->exists = 0;
+            ch->nmsgs = 0;
+            continue;
+        }
+
+        /* what only it had to read is trimmed */
+
+        while (ch->nmsgs > ngx_ws_fz_zone.history
+               && ch->msgs[0].pending == 0)
+        {
+            ngx_memmove(ch->msgs, ch->msgs + 1,
+                        (ch->nmsgs - 1) * sizeof(ngx_ws_fz_msg_t));
+            ch->nmsgs--;
+        }
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -755,6 +857,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         slot = (p[0] >> 3) % NGX_WS_FZ_SLOTS;
         k = p[1] % NGX_WS_FZ_CHANNELS;
         p += 2;
+
+        if (op == 5 && (p[-2] & 0x20)) {
+            ngx_ws_fz_die(slot);
+            ngx_ws_fz_check();
+            continue;
+        }
 
         if (op != 6 && !ngx_ws_fz_ch[k].push
             && ngx_ws_channel_name_check(zone, &ngx_ws_fz_ch[k].name, err,
@@ -833,7 +941,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ngx_ws_fz_check();
     }
 
-    /* everybody leaves, every channel is deleted: all memory is back */
+    /*
+     * everybody leaves, every worker exits (a connection's channel left
+     * without subscribers by a failed subscription goes then), every
+     * channel is deleted: all memory is back
+     */
 
     for (k = 0; k < NGX_WS_FZ_CHANNELS; k++) {
         for (slot = 0; slot < NGX_WS_FZ_SLOTS; slot++) {
@@ -842,6 +954,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
 
+        ngx_ws_fz_check();
+    }
+
+    for (slot = 0; slot < NGX_WS_FZ_SLOTS; slot++) {
+        ngx_ws_fz_die(slot);
+        ngx_ws_fz_check();
+    }
+
+    for (k = 0; k < NGX_WS_FZ_CHANNELS; k++) {
         ngx_ws_fz_delete(k);
         ngx_ws_fz_check();
     }

@@ -43,7 +43,6 @@ static ngx_uint_t ngx_ws_slot_gone(ngx_ws_sh_slot_t *slot, ngx_pid_t pid);
 static uint64_t ngx_ws_proc_start(ngx_pid_t pid, u_char *state);
 static void ngx_ws_zone_reap(ngx_ws_zone_t *zone);
 static void ngx_ws_reap_handler(ngx_event_t *ev);
-static void ngx_ws_zone_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot);
 static void ngx_ws_notify_handler(ngx_event_t *ev);
 static void ngx_ws_zone_rescan(ngx_ws_zone_t *zone);
 
@@ -463,60 +462,6 @@ ngx_ws_reap_handler(ngx_event_t *ev)
     }
 
     ngx_add_timer(ev, NGX_WS_REAP_INTERVAL);
-}
-
-
-/*
- * With the zone locked: a worker has gone.  What it had not read is read by
- * nobody, its subscribers are no more, nor are its connections' channels.
- */
-
-static void
-ngx_ws_zone_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot)
-{
-    uint64_t                bit;
-    ngx_queue_t            *q, *next, *mq;
-    ngx_ws_sh_msg_t        *m;
-    ngx_ws_sh_count_t      *c, **cp;
-    ngx_ws_channel_node_t  *cn;
-
-    bit = (uint64_t) 1 << slot;
-
-    for (q = ngx_queue_head(&zone->sh->lru);
-         q != ngx_queue_sentinel(&zone->sh->lru);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        cn = ngx_queue_data(q, ngx_ws_channel_node_t, queue);
-
-        cn->workers &= ~bit;
-
-        for (mq = ngx_queue_head(&cn->msgs);
-             mq != ngx_queue_sentinel(&cn->msgs);
-             mq = ngx_queue_next(mq))
-        {
-            m = ngx_queue_data(mq, ngx_ws_sh_msg_t, queue);
-            m->pending &= ~bit;
-        }
-
-        for (cp = &cn->counts; *cp; cp = &(*cp)->next) {
-            c = *cp;
-
-            if (c->slot == slot) {
-                cn->subscribers -= ngx_min(c->n, cn->subscribers);
-                *cp = c->next;
-                ngx_slab_free_locked(zone->shpool, c);
-                break;
-            }
-        }
-
-        if (cn->push && cn->subscribers == 0) {
-            ngx_ws_channel_delete(zone, cn);
-            continue;
-        }
-
-        ngx_ws_channel_trim(zone, cn);
-    }
 }
 
 

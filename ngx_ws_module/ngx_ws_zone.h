@@ -169,6 +169,7 @@ void ngx_ws_channel_del_subscriber(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node);
 void ngx_ws_channel_free_counts(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node);
+void ngx_ws_zone_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot);
 ngx_ws_spool_t *ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid);
 ngx_int_t ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t push, ngx_uint_t opcode, u_char *data, size_t len,
