@@ -31,14 +31,14 @@ static void ngx_ws_unmask(u_char *dst, u_char *src, size_t n, u_char *mask,
 
 /*
  * Returns where it stopped: end, or earlier when the routes filled up
- * (ws->routes_full) or a rate limit stopped the reading (ws->limited), or
- * NULL when the connection failed.
+ * (ws->routes_full), a rate limit stopped the reading (ws->limited) or the
+ * output queue is full (ws->blocked), or NULL when the connection failed.
  */
 
 u_char *
 ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 {
-    while (pos < end && !ws->routes_full && !ws->limited) {
+    while (pos < end && !ws->routes_full && !ws->limited && !ws->blocked) {
 
         if (ws->state == ngx_ws_st_head) {
             pos = ngx_ws_state_head(ws, pos, end);
