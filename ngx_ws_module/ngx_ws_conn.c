@@ -475,7 +475,7 @@ ngx_ws_message(ngx_ws_conn_t *ws)
         return NGX_OK;
     }
 
-    if (ngx_ws_limit(ws, ws->msg_len) != NGX_OK) {
+    if (ngx_ws_limit(ws) != NGX_OK) {
         if (pool) {
             ngx_destroy_pool(pool);
         }
@@ -560,9 +560,7 @@ ngx_ws_control(ngx_ws_conn_t *ws)
 {
     ngx_uint_t  code;
 
-    if (ws->opcode != NGX_WS_OP_CLOSE
-        && ngx_ws_limit(ws, ws->ctl_len) != NGX_OK)
-    {
+    if (ws->opcode != NGX_WS_OP_CLOSE && ngx_ws_limit(ws) != NGX_OK) {
         return NGX_ERROR;
     }
 

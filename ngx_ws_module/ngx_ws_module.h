@@ -202,6 +202,8 @@ struct ngx_ws_deflate_s {
     int                         client_wbits;
     unsigned                    server_takeover:1;
     unsigned                    client_takeover:1;
+    size_t                      received;         /* compressed bytes of
+                                                     the message */
     unsigned                    inflating:1;      /* a compressed message */
     unsigned                    stream_end:1;
     unsigned                    fed:1;
@@ -356,7 +358,8 @@ ngx_uint_t ngx_ws_end_code(ngx_ws_conn_t *ws);
 u_char *ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
 
 char *ngx_ws_limit_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-ngx_int_t ngx_ws_limit(ngx_ws_conn_t *ws, size_t size);
+ngx_int_t ngx_ws_limit(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_limit_bytes(ngx_ws_conn_t *ws, size_t size);
 void ngx_ws_limit_lift(ngx_ws_conn_t *ws);
 
 ngx_int_t ngx_ws_auth_init(ngx_conf_t *cf);
