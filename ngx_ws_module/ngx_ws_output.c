@@ -41,7 +41,7 @@ static ngx_int_t ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     ngx_pool_t *pool, u_char *data, size_t len, ngx_ws_msg_t **mp);
 static void ngx_ws_enqueue(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
 static size_t ngx_ws_pool_mem(ngx_pool_t *pool);
-static ngx_uint_t ngx_ws_pool_holds(ngx_pool_t *pool, u_char *p);
+static ngx_uint_t ngx_ws_pool_holds(ngx_pool_t *pool, u_char *data);
 static void ngx_ws_msg_free(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
 
 
