@@ -155,10 +155,12 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
         m->mem += size;
     }
 
+    /* set up even when empty: a Pong may get a payload later */
+
     b = &m->body_buf;
     ngx_memzero(b, sizeof(ngx_buf_t));
     b->pos = data;
-    b->last = data + len;
+    b->last = data ? data + len : NULL;
     b->start = b->pos;
     b->end = b->last;
     b->memory = 1;
