@@ -1105,13 +1105,14 @@ ngx_ws_subscriber_fail(ngx_ws_conn_t *ws)
 
 /*
  * Queues a frame on a subscriber, applying ws_slow_subscriber when more
- * than ws_send_buffer waits; the subscriber writes it on its own event.
+ * than ws_send_buffer of memory waits (ngx_ws_output.c); the subscriber
+ * writes it on its own event.
  */
 
 static void
 ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
 {
-    size_t      limit;
+    size_t      limit, mem;
     ngx_uint_t  n;
 
     if (sh == NULL || ws->close_sent || ws->finalized) {
@@ -1119,11 +1120,12 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     }
 
     limit = ws->conf->send_buffer;
+    mem = ngx_ws_shared_mem(sh);
 
     /* a message larger than the limit still goes to a connection that
      * has nothing else waiting */
 
-    if (ws->queued && ws->queued + sh->len > limit) {
+    if (ws->queued_mem && ws->queued_mem + mem > limit) {
 
         if (ws->conf->slow_subscriber == NGX_WS_SLOW_CLOSE) {
             ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
@@ -1142,7 +1144,7 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
             return;
         }
 
-        n = ngx_ws_drop_output(ws, limit > sh->len ? limit - sh->len : 0);
+        n = ngx_ws_drop_output(ws, limit > mem ? limit - mem : 0);
 
         if (n) {
             ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,

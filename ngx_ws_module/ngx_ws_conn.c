@@ -215,8 +215,8 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     /* input left over from when the routes were full */
 
-    if (ws->stash_len && !ws->routes_full && !ws->limited && !ws->fail
-        && !ws->close_received)
+    if (ws->stash_len && !ws->routes_full && !ws->limited && !ws->blocked
+        && !ws->fail && !ws->close_received)
     {
         n = ws->stash_len;
         ws->stash_len = 0;
@@ -311,7 +311,8 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
 /*
  * Parses input; what the parser leaves because the routes are full (an
- * upstream queue at its bound) is kept until ngx_ws_resume().
+ * upstream queue at its bound), a rate limit or the output queue at
+ * ws_send_buffer is kept until reading resumes.
  */
 
 static ngx_int_t
@@ -415,10 +416,13 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
         }
     }
 
-    if (ws->queued > ws->conf->send_buffer) {
+    /* the memory behind the queue, not only its bytes (ngx_ws_output.c) */
+
+    if (ws->queued_mem > ws->conf->send_buffer) {
         if (!ws->blocked) {
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                           "ws reading paused queued:%uz", ws->queued);
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                           "ws reading paused queued:%uz mem:%uz",
+                           ws->queued, ws->queued_mem);
             ws->blocked = 1;
         }
 
@@ -426,12 +430,13 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
     }
 
     if (ws->blocked) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                       "ws reading resumed queued:%uz", ws->queued);
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "ws reading resumed queued:%uz mem:%uz",
+                       ws->queued, ws->queued_mem);
 
         ws->blocked = 0;
 
-        if (c->read->ready) {
+        if (c->read->ready || ws->stash_len) {
             ngx_post_event(c->read, &ngx_posted_events);
 
         } else if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
@@ -470,7 +475,7 @@ ngx_ws_message(ngx_ws_conn_t *ws)
         return NGX_OK;
     }
 
-    if (ngx_ws_limit(ws, ws->msg_len) != NGX_OK) {
+    if (ngx_ws_limit(ws) != NGX_OK) {
         if (pool) {
             ngx_destroy_pool(pool);
         }
@@ -556,18 +561,14 @@ ngx_ws_control(ngx_ws_conn_t *ws)
 {
     ngx_uint_t  code;
 
-    if (ws->opcode != NGX_WS_OP_CLOSE
-        && ngx_ws_limit(ws, ws->ctl_len) != NGX_OK)
-    {
+    if (ws->opcode != NGX_WS_OP_CLOSE && ngx_ws_limit(ws) != NGX_OK) {
         return NGX_ERROR;
     }
 
     switch (ws->opcode) {
 
     case NGX_WS_OP_PING:
-        if (ngx_ws_send_frame(ws, NGX_WS_OP_PONG, ws->ctl, ws->ctl_len)
-            == NGX_ERROR)
-        {
+        if (ngx_ws_send_pong(ws, ws->ctl, ws->ctl_len) == NGX_ERROR) {
             ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
             return NGX_ERROR;
         }

@@ -557,6 +557,7 @@ ngx_ws_inflate_begin(ngx_ws_conn_t *ws)
     d->inflating = 1;
     d->stream_end = 0;
     d->fed = 0;
+    d->received = 0;
 
     return NGX_OK;
 }

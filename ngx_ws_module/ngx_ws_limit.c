@@ -12,17 +12,20 @@
 
 /*
  * Per-connection rate limits (ws_limit_messages, ws_limit_bytes).  Each is
- * a leaky bucket kept in thousandths of a unit: a frame adds its cost (1000
- * per message, 1000 per payload byte), time drains rate * ms / 1000, and
- * "excess" is what the bucket holds.  A frame that finds more than the
- * burst in a bucket is over the limit: with ws_limit_action close the
- * connection is closed with 1008; with delay (the default) the frame is
- * let through but reading stops, with what was read and not parsed kept,
- * until the bucket has drained back to the burst, so that TCP pushes back
- * on the client.
+ * a leaky bucket kept in thousandths of a unit: a message adds 1000 when it
+ * is complete, payload bytes 1000 each as they are read; time drains
+ * rate * ms / 1000, and "excess" is what the bucket holds.  A message, or
+ * bytes, that find more than the burst in their bucket are over the limit:
+ * with ws_limit_action close the connection is closed with 1008; with delay
+ * (the default) they are let through but reading stops, with what was read
+ * and not parsed kept, until the bucket has drained back to the burst, so
+ * that TCP pushes back on the client.
  */
 
 
+static void ngx_ws_limit_update(ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_limit_close(ngx_ws_conn_t *ws, const char *what);
+static ngx_int_t ngx_ws_limit_delay(ngx_ws_conn_t *ws);
 static uint64_t ngx_ws_limit_drain(uint64_t excess, ngx_ws_limit_t *limit,
     ngx_msec_t ms);
 static ngx_msec_t ngx_ws_limit_wait(uint64_t excess, ngx_ws_limit_t *limit);
@@ -161,84 +164,129 @@ invalid:
 
 
 /*
- * Charges a data message or a Ping or Pong of size payload bytes.  NGX_OK:
- * go on (ws->limited says whether reading is to stop after this frame);
- * NGX_DECLINED: the connection is being closed with 1008.
+ * Charges a data message (when it is complete) or a Ping or Pong to
+ * ws_limit_messages.  NGX_OK: go on (ws->limited says whether reading is to
+ * stop after this frame); NGX_DECLINED: the connection is being closed with
+ * 1008.
  */
 
 ngx_int_t
-ngx_ws_limit(ngx_ws_conn_t *ws, size_t size)
+ngx_ws_limit(ngx_ws_conn_t *ws)
 {
-    uint64_t           m, b;
-    ngx_msec_t         ms, delay, d;
-    const char        *what;
-    ngx_ws_limit_t    *lm, *lb;
-    ngx_connection_t  *c;
+    ngx_ws_limit_t  *lm;
+
+    lm = ws->conf->limit_messages;
+
+    if (lm == NULL || ws->close_sent) {
+        return NGX_OK;
+    }
+
+    ngx_ws_limit_update(ws);
+
+    if (ws->conf->limit_action == NGX_WS_LIMIT_CLOSE
+        && ws->limit_excess > lm->burst)
+    {
+        return ngx_ws_limit_close(ws, "ws_limit_messages");
+    }
+
+    ws->limit_excess += 1000;
+
+    return ngx_ws_limit_delay(ws);
+}
+
+
+/*
+ * Charges payload bytes of a data frame, Ping or Pong to ws_limit_bytes as
+ * they are read (for a compressed message, as they are on the wire), so
+ * that no message, however long it goes on, escapes the limit.
+ */
+
+ngx_int_t
+ngx_ws_limit_bytes(ngx_ws_conn_t *ws, size_t size)
+{
+    ngx_ws_limit_t  *lb;
+
+    lb = ws->conf->limit_bytes;
+
+    if (lb == NULL || ws->close_sent) {
+        return NGX_OK;
+    }
+
+    ngx_ws_limit_update(ws);
+
+    if (ws->conf->limit_action == NGX_WS_LIMIT_CLOSE
+        && ws->limit_bexcess > lb->burst)
+    {
+        return ngx_ws_limit_close(ws, "ws_limit_bytes");
+    }
+
+    ws->limit_bexcess += (uint64_t) size * 1000;
+
+    return ngx_ws_limit_delay(ws);
+}
+
+
+/* drains both buckets up to now */
+
+static void
+ngx_ws_limit_update(ngx_ws_conn_t *ws)
+{
+    ngx_msec_t       ms;
+    ngx_ws_limit_t  *lm, *lb;
 
     lm = ws->conf->limit_messages;
     lb = ws->conf->limit_bytes;
 
-    if ((lm == NULL && lb == NULL) || ws->close_sent) {
+    ms = ngx_current_msec - ws->limit_last;
+    ws->limit_last = ngx_current_msec;
+
+    ws->limit_excess = lm ? ngx_ws_limit_drain(ws->limit_excess, lm, ms) : 0;
+    ws->limit_bexcess = lb ? ngx_ws_limit_drain(ws->limit_bexcess, lb, ms)
+                           : 0;
+
+    if (ws->limit_excess == 0 && ws->limit_bexcess == 0) {
+        /* the client has calmed down: a new flood gets a new log line */
+        ws->limit_logged = 0;
+    }
+}
+
+
+static ngx_int_t
+ngx_ws_limit_close(ngx_ws_conn_t *ws, const char *what)
+{
+    ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                  "connection %V exceeded %s, closing with %d",
+                  &ws->id, what, NGX_WS_CLOSE_POLICY);
+
+    ngx_ws_set_end(ws, NGX_WS_END_LIMIT);
+
+    if (ngx_ws_send_close(ws, NGX_WS_CLOSE_POLICY, "rate limit") == NGX_ERROR) {
+        ws->aborted = 1;
+    }
+
+    ngx_ws_fail(ws, NGX_WS_CLOSE_POLICY, NULL);
+
+    return NGX_DECLINED;
+}
+
+
+/* delay: stop reading until the next frame would be within the burst */
+
+static ngx_int_t
+ngx_ws_limit_delay(ngx_ws_conn_t *ws)
+{
+    ngx_msec_t         delay, d;
+    const char        *what;
+    ngx_ws_limit_t    *lm, *lb;
+    ngx_connection_t  *c;
+
+    if (ws->conf->limit_action == NGX_WS_LIMIT_CLOSE) {
         return NGX_OK;
     }
 
     c = ws->connection;
-
-    ms = ngx_current_msec - ws->limit_last;
-    ws->limit_last = ngx_current_msec;
-
-    m = lm ? ngx_ws_limit_drain(ws->limit_excess, lm, ms) : 0;
-    b = lb ? ngx_ws_limit_drain(ws->limit_bexcess, lb, ms) : 0;
-
-    if (m == 0 && b == 0) {
-        /* the client has calmed down: a new flood gets a new log line */
-        ws->limit_logged = 0;
-    }
-
-    if (ws->conf->limit_action == NGX_WS_LIMIT_CLOSE) {
-
-        if (lm && m > lm->burst) {
-            what = "ws_limit_messages";
-
-        } else if (lb && b > lb->burst) {
-            what = "ws_limit_bytes";
-
-        } else {
-            what = NULL;
-        }
-
-        if (what) {
-            ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                          "connection %V exceeded %s, closing with %d",
-                          &ws->id, what, NGX_WS_CLOSE_POLICY);
-
-            ngx_ws_set_end(ws, NGX_WS_END_LIMIT);
-
-            if (ngx_ws_send_close(ws, NGX_WS_CLOSE_POLICY, "rate limit")
-                == NGX_ERROR)
-            {
-                ws->aborted = 1;
-            }
-
-            ngx_ws_fail(ws, NGX_WS_CLOSE_POLICY, NULL);
-
-            return NGX_DECLINED;
-        }
-    }
-
-    if (lm) {
-        ws->limit_excess = m + 1000;
-    }
-
-    if (lb) {
-        ws->limit_bexcess = b + (uint64_t) size * 1000;
-    }
-
-    if (ws->conf->limit_action == NGX_WS_LIMIT_CLOSE) {
-        return NGX_OK;
-    }
-
-    /* delay: stop reading until the next frame would be within the burst */
+    lm = ws->conf->limit_messages;
+    lb = ws->conf->limit_bytes;
 
     delay = 0;
     what = NULL;

@@ -199,6 +199,8 @@ struct ngx_ws_deflate_s {
     int                         client_wbits;
     unsigned                    server_takeover:1;
     unsigned                    client_takeover:1;
+    size_t                      received;         /* compressed bytes of
+                                                     the message */
     unsigned                    inflating:1;      /* a compressed message */
     unsigned                    stream_end:1;
     unsigned                    fed:1;
@@ -232,7 +234,8 @@ struct ngx_ws_msg_s {
     ngx_buf_t                   head_buf;
     ngx_buf_t                   body_buf;
 
-    size_t                      size;
+    size_t                      size;             /* frame bytes */
+    size_t                      mem;              /* memory held */
     u_char                      header[10];
 };
 
@@ -285,7 +288,9 @@ struct ngx_ws_conn_s {
     ngx_ws_msg_t              **last_out;
     ngx_ws_msg_t               *free_msgs;        /* for shared frames */
     ngx_uint_t                  nfree_msgs;
-    size_t                      queued;
+    ngx_ws_msg_t               *pong;             /* not started yet */
+    size_t                      queued;           /* frame bytes not sent */
+    size_t                      queued_mem;       /* memory the queue holds */
 
     /* channels */
     ngx_queue_t                 subs;             /* ngx_ws_sub_t */
@@ -358,7 +363,8 @@ ngx_uint_t ngx_ws_end_code(ngx_ws_conn_t *ws);
 u_char *ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
 
 char *ngx_ws_limit_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-ngx_int_t ngx_ws_limit(ngx_ws_conn_t *ws, size_t size);
+ngx_int_t ngx_ws_limit(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_limit_bytes(ngx_ws_conn_t *ws, size_t size);
 void ngx_ws_limit_lift(ngx_ws_conn_t *ws);
 
 ngx_int_t ngx_ws_auth_init(ngx_conf_t *cf);
@@ -376,6 +382,7 @@ ngx_int_t ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
 void ngx_ws_session_detach(ngx_ws_conn_t *ws);
 
 ngx_int_t ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
+size_t ngx_ws_shared_mem(ngx_ws_shared_t *sh);
 ngx_uint_t ngx_ws_drop_output(ngx_ws_conn_t *ws, size_t limit);
 
 char *ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -415,6 +422,7 @@ ngx_int_t ngx_ws_send_frame(ngx_ws_conn_t *ws, ngx_uint_t opcode, u_char *data,
     size_t len);
 ngx_int_t ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     ngx_pool_t *pool, u_char *data, size_t len);
+ngx_int_t ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len);
 ngx_int_t ngx_ws_send_close(ngx_ws_conn_t *ws, ngx_uint_t code,
     const char *reason);
 ngx_int_t ngx_ws_flush(ngx_ws_conn_t *ws);

@@ -15,8 +15,14 @@
  * lives in a pool of its own together with its payload; the queue is
  * written with one send_chain() call per flush, and a frame's pool is
  * destroyed as soon as its last byte has left, so nothing accumulates on a
- * long-lived connection.  ws->queued counts the bytes waiting; the reader
- * stops while it is above ws_send_buffer.
+ * long-lived connection.  ws->queued counts the frame bytes waiting,
+ * ws->queued_mem the memory behind them (the pools, the per-connection
+ * ngx_ws_msg_t of a shared frame): that is what ws_send_buffer bounds, so
+ * that many small frames cannot cost much more than their bytes say.  The
+ * parser and the reader stop as soon as it is above ws_send_buffer.  While
+ * the socket is full, at most one Pong waits: a Ping that finds one not yet
+ * started replaces its payload (RFC 6455 5.5.3 lets a Pong answer only the
+ * latest Ping).
  */
 
 
@@ -31,6 +37,11 @@
 #endif
 
 
+static ngx_int_t ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
+    ngx_pool_t *pool, u_char *data, size_t len, ngx_ws_msg_t **mp);
+static void ngx_ws_enqueue(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
+static size_t ngx_ws_pool_mem(ngx_pool_t *pool);
+static ngx_uint_t ngx_ws_pool_holds(ngx_pool_t *pool, u_char *data);
 static void ngx_ws_msg_free(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
 
 
@@ -38,7 +49,15 @@ ngx_int_t
 ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     u_char *data, size_t len)
 {
-    u_char        *h;
+    return ngx_ws_queue_message(ws, opcode, pool, data, len, NULL);
+}
+
+
+static ngx_int_t
+ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
+    u_char *data, size_t len, ngx_ws_msg_t **mp)
+{
+    u_char        *h, *orig;
     size_t         size;
     ngx_int_t      rc;
     ngx_buf_t     *b;
@@ -73,6 +92,7 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
 
     rsv = 0;
     size = len;                     /* counted before compression */
+    orig = data;
 
     if (ws->deflate && !(opcode & 0x8)) {
         rc = ngx_ws_deflate_message(ws, pool, &data, &len);
@@ -122,24 +142,37 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     m->head.next = NULL;
 
     m->size = (h - m->header) + len;
-    m->body.buf = NULL;
 
-    if (len) {
-        b = &m->body_buf;
-        ngx_memzero(b, sizeof(ngx_buf_t));
-        b->pos = data;
-        b->last = data + len;
-        b->start = b->pos;
-        b->end = b->last;
-        b->memory = 1;
+    /* the payload is in the pool's blocks or a large allocation of it */
 
-        m->body.buf = b;
-        m->body.next = NULL;
+    m->mem = ngx_ws_pool_mem(pool);
+
+    if (len && !ngx_ws_pool_holds(pool, data)) {
+        m->mem += len;
     }
 
-    *ws->last_out = m;
-    ws->last_out = &m->next;
-    ws->queued += m->size;
+    if (rsv && !ngx_ws_pool_holds(pool, orig)) {
+        m->mem += size;
+    }
+
+    /* set up even when empty: a Pong may get a payload later */
+
+    b = &m->body_buf;
+    ngx_memzero(b, sizeof(ngx_buf_t));
+    b->pos = data;
+    b->last = data ? data + len : NULL;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+
+    m->body.buf = len ? b : NULL;
+    m->body.next = NULL;
+
+    ngx_ws_enqueue(ws, m);
+
+    if (mp) {
+        *mp = m;
+    }
 
     if (opcode == NGX_WS_OP_CLOSE) {
         ws->close_sent = 1;
@@ -152,11 +185,84 @@ ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
         ngx_ws_stats->bytes_out += size;
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
-                   "ws send op:%ui len:%uz queued:%uz",
-                   opcode, len, ws->queued);
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                   "ws send op:%ui len:%uz queued:%uz mem:%uz",
+                   opcode, len, ws->queued, ws->queued_mem);
 
     return NGX_OK;
+}
+
+
+static void
+ngx_ws_enqueue(ngx_ws_conn_t *ws, ngx_ws_msg_t *m)
+{
+    *ws->last_out = m;
+    ws->last_out = &m->next;
+    ws->queued += m->size;
+    ws->queued_mem += m->mem;
+
+    /* the parser stops after this frame, the reader before the next read */
+
+    if (ws->queued_mem > ws->conf->send_buffer && !ws->blocked) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                       "ws reading paused queued:%uz mem:%uz",
+                       ws->queued, ws->queued_mem);
+        ws->blocked = 1;
+    }
+}
+
+
+/*
+ * The memory of a pool: its blocks, all as large as the first one.  What
+ * is larger than a pool's max is a large allocation outside the blocks.
+ */
+
+static size_t
+ngx_ws_pool_mem(ngx_pool_t *pool)
+{
+    size_t       block, mem;
+    ngx_pool_t  *p;
+
+    block = (size_t) (pool->d.end - (u_char *) pool);
+    mem = 0;
+
+    for (p = pool; p; p = p->d.next) {
+        mem += block;
+    }
+
+    return mem;
+}
+
+
+static ngx_uint_t
+ngx_ws_pool_holds(ngx_pool_t *pool, u_char *data)
+{
+    ngx_pool_t  *p;
+
+    for (p = pool; p; p = p->d.next) {
+        if (data >= (u_char *) p && data < p->d.end) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* what a shared frame costs a connection that queues it */
+
+size_t
+ngx_ws_shared_mem(ngx_ws_shared_t *sh)
+{
+    size_t  mem;
+
+    mem = sizeof(ngx_ws_msg_t) + ngx_ws_pool_mem(sh->pool);
+
+    if (!ngx_ws_pool_holds(sh->pool, sh->frame)) {
+        mem += sh->len;
+    }
+
+    return mem;
 }
 
 
@@ -191,6 +297,73 @@ ngx_ws_send_frame(ngx_ws_conn_t *ws, ngx_uint_t opcode, u_char *data,
     }
 
     return ngx_ws_send_message(ws, opcode, pool, p, len);
+}
+
+
+/*
+ * The answer to a Ping.  While the socket takes no more, a Pong still
+ * waiting, not started, gets the new payload instead of a second Pong
+ * being queued: a client that sends Pings and does not read costs one
+ * Pong, not one per Ping.  A client that reads gets a Pong for every Ping.
+ */
+
+ngx_int_t
+ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len)
+{
+    u_char        *p;
+    ngx_int_t      rc;
+    ngx_pool_t    *pool;
+    ngx_ws_msg_t  *m;
+
+    if (ws->close_sent || ws->finalized) {
+        return NGX_DECLINED;
+    }
+
+    m = ws->pong;
+
+    if (m && m->head_buf.pos == m->header && !ws->connection->write->ready) {
+        p = m->body_buf.start;
+
+        ngx_memcpy(p, data, len);
+
+        ws->queued -= m->size;
+
+        m->header[1] = (u_char) len;
+        m->size = 2 + len;
+        m->body_buf.pos = p;
+        m->body_buf.last = p + len;
+        m->body.buf = len ? &m->body_buf : NULL;
+
+        ws->queued += m->size;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                       "ws pong replaced len:%uz", len);
+
+        return NGX_OK;
+    }
+
+    pool = ngx_create_pool(NGX_WS_CONTROL_POOL_SIZE, ws->connection->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* room for any payload, for the Pings to come */
+
+    p = ngx_pnalloc(pool, NGX_WS_MAX_CONTROL);
+    if (p == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, data, len);
+
+    rc = ngx_ws_queue_message(ws, NGX_WS_OP_PONG, pool, p, len, &m);
+
+    if (rc == NGX_OK) {
+        ws->pong = m;
+    }
+
+    return rc;
 }
 
 
@@ -405,6 +578,7 @@ ngx_ws_free_output(ngx_ws_conn_t *ws)
 
     ws->last_out = &ws->out;
     ws->queued = 0;
+    ws->queued_mem = 0;
 
     while (ws->free_msgs) {
         m = ws->free_msgs;
@@ -449,6 +623,7 @@ ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     m->pool = NULL;
     m->shared = sh;
     m->size = sh->len;
+    m->mem = ngx_ws_shared_mem(sh);
 
     b = &m->head_buf;
     ngx_memzero(b, sizeof(ngx_buf_t));
@@ -464,9 +639,8 @@ ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
 
     sh->refs++;
 
-    *ws->last_out = m;
-    ws->last_out = &m->next;
-    ws->queued += m->size;
+    ngx_ws_enqueue(ws, m);
+
     ws->last_data = ngx_current_msec;
 
     ws->messages_out++;
@@ -481,7 +655,8 @@ ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
 
 /*
  * Drops the frames that have not started to be written, oldest first,
- * until no more than limit bytes wait; returns how many were dropped.
+ * until the queue holds no more than limit bytes of memory; returns how
+ * many were dropped.
  */
 
 ngx_uint_t
@@ -500,7 +675,7 @@ ngx_ws_drop_output(ngx_ws_conn_t *ws, size_t limit)
 
     mp = &ws->out->next;
 
-    while (*mp && ws->queued > limit) {
+    while (*mp && ws->queued_mem > limit) {
         m = *mp;
 
         if (m->shared == NULL) {
@@ -529,6 +704,12 @@ static void
 ngx_ws_msg_free(ngx_ws_conn_t *ws, ngx_ws_msg_t *m)
 {
     ngx_ws_shared_t  *sh;
+
+    ws->queued_mem -= m->mem;
+
+    if (m == ws->pong) {
+        ws->pong = NULL;
+    }
 
     if (m->shared == NULL) {
         ngx_destroy_pool(m->pool);

@@ -30,15 +30,24 @@ static void ngx_ws_unmask(u_char *dst, u_char *src, size_t n, u_char *mask,
 
 
 /*
+ * The most a compressor makes of n bytes (zlib's compressBound(): stored
+ * blocks with their headers, and the end of the stream)
+ */
+
+#define ngx_ws_deflate_bound(n)                                               \
+    ((n) + ((n) >> 12) + ((n) >> 14) + ((n) >> 25) + 13)
+
+
+/*
  * Returns where it stopped: end, or earlier when the routes filled up
- * (ws->routes_full) or a rate limit stopped the reading (ws->limited), or
- * NULL when the connection failed.
+ * (ws->routes_full), a rate limit stopped the reading (ws->limited) or the
+ * output queue is full (ws->blocked), or NULL when the connection failed.
  */
 
 u_char *
 ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 {
-    while (pos < end && !ws->routes_full && !ws->limited) {
+    while (pos < end && !ws->routes_full && !ws->limited && !ws->blocked) {
 
         if (ws->state == ngx_ws_st_head) {
             pos = ngx_ws_state_head(ws, pos, end);
@@ -170,7 +179,23 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
         }
 
         if (ws->deflate && ws->deflate->inflating) {
-            /* the inflated size is checked as it grows */
+
+            /*
+             * the inflated size is checked as it grows; the compressed
+             * size must stay within what a compressor makes of
+             * ws_max_message_size bytes at worst, or a message of empty
+             * blocks would never end
+             */
+
+            if (len > ngx_ws_deflate_bound(ws->conf->max_message_size)
+                      - ws->deflate->received)
+            {
+                ngx_ws_fail(ws, NGX_WS_CLOSE_TOO_BIG,
+                            "too large compressed message");
+                return NULL;
+            }
+
+            ws->deflate->received += (size_t) len;
             len_check = 0;
 
         } else {
@@ -329,6 +354,12 @@ ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
     u_char  *dst;
 
     n = (size_t) ngx_min((uint64_t) (end - pos), ws->frame_left);
+
+    if (ws->conf->limit_bytes && ws->opcode != NGX_WS_OP_CLOSE
+        && ngx_ws_limit_bytes(ws, n) != NGX_OK)
+    {
+        return NULL;
+    }
 
     if (ws->opcode & 0x8) {
         dst = ws->ctl + ws->ctl_len;

@@ -3,7 +3,10 @@
 # without context across messages), echoes are compressed, and the misuses
 # fail the connection with the right code: RSV1 where it does not belong
 # (1002), bad compressed data and invalid UTF-8 after inflating (1007), and
-# a message that inflates beyond ws_max_message_size (1009, the bomb).
+# a message that inflates beyond ws_max_message_size (1009, the bomb) and
+# one whose compressed size goes beyond what a compressor makes of
+# ws_max_message_size bytes (1009: empty stored blocks inflate to nothing,
+# so such a message would never end).
 #
 # The server's bytes are compared through WsFrame::describe_inflated (every
 # compressed message inflated, RSV1 kept in the description), or through a
@@ -76,6 +79,16 @@ sub window8_filter {
     return "inflated " . length($out) . " bytes: "
            . ($out eq $main::FAR x 2 ? "same" : "different") . "\n";
 }
+
+# 1024 bytes that do not compress: deflate stores them, a little longer
+our $RANDOM = do {
+    my ($x, $s) = (987, '');
+    for (1 .. 1024) {
+        $x = ($x * 1103515245 + 12345) % 2147483648;
+        $s .= chr(($x >> 16) & 0xff);
+    }
+    $s;
+};
 
 my $tests = 0;
 for my $block (blocks()) {
@@ -514,5 +527,69 @@ WsFrame::ws_handshake('/ws', extensions => $main::PD)
 WsFrame::describe(WsFrame::srv_close(1007))
 --- error_log
 client sent incomplete compressed data, closing with 1007
+--- no_error_log
+[error]
+
+
+
+=== TEST 26: a message of fragments that are empty stored blocks ends at the compressed bound of ws_max_message_size: 1009
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_deflate on;
+        ws_max_message_size 1k;
+    }
+--- raw_request eval
+# each fragment one empty stored block: it inflates to nothing
+my $empty = "\x00\x00\x00\xff\xff";
+WsFrame::ws_handshake('/ws', extensions => $main::PD)
+. WsFrame::ws_binary($empty, rsv => 4, fin => 0)
+. CORE::join('', map { WsFrame::ws_cont($empty, fin => 0) } 1 .. 300)
+. WsFrame::ws_close(1000)
+--- response_body eval
+WsFrame::describe(WsFrame::srv_close(1009))
+--- error_log
+client sent too large compressed message, closing with 1009
+--- no_error_log
+[error]
+
+
+
+=== TEST 27: one frame of empty stored blocks beyond the compressed bound: 1009 at its header
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_deflate on;
+        ws_max_message_size 1k;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws', extensions => $main::PD)
+. WsFrame::ws_binary("\x00\x00\x00\xff\xff" x 300, rsv => 4)
+--- response_body eval
+WsFrame::describe(WsFrame::srv_close(1009))
+--- error_log
+client sent too large compressed message, closing with 1009
+--- no_error_log
+[error]
+
+
+
+=== TEST 28: an incompressible message of ws_max_message_size, in small fragments, is within the bound
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_deflate on;
+        ws_max_message_size 1k;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws', extensions => $main::PD)
+. WsFrame::ws_fragments_z(2, $main::RANDOM, 7)
+. WsFrame::ws_close(1000)
+--- response_body eval
+WsFrame::describe(WsFrame::srv_binary($main::RANDOM, rsv => 4)
+. WsFrame::srv_close(1000))
 --- no_error_log
 [error]

@@ -913,3 +913,80 @@ qr/\[emerg\] .*invalid parameter "nodelay"/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"ws_limit_bytes" directive is duplicate/
+
+
+
+=== TEST 28: close: bytes count as they arrive: a message that never ends is closed
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_limit_bytes rate=1k/s burst=2k;
+        ws_limit_action close;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws')
+. WsFrame::ws_binary('x' x 1000, fin => 0)
+. CORE::join('', map { WsFrame::ws_cont('x' x 1000, fin => 0) } 1 .. 9)
+. WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+main::close_1008()
+--- error_log eval
+main::limit_line('ws_limit_bytes', 'close')
+--- no_error_log
+[error]
+
+
+
+=== TEST 29: close: a compressed message of empty stored blocks counts its bytes on the wire
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_deflate on;
+        ws_max_message_size 64m;
+        ws_limit_bytes rate=1k/s burst=2k;
+        ws_limit_action close;
+    }
+--- raw_request eval
+# 200 empty stored blocks (1000 bytes) per fragment: they inflate to nothing
+my $empty = "\x00\x00\x00\xff\xff" x 200;
+WsFrame::ws_handshake('/ws', extensions => 'permessage-deflate')
+. WsFrame::ws_binary($empty, rsv => 4, fin => 0)
+. CORE::join('', map { WsFrame::ws_cont($empty, fin => 0) } 1 .. 9)
+. WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+main::close_1008()
+--- error_log eval
+main::limit_line('ws_limit_bytes', 'close')
+--- no_error_log
+[error]
+
+
+
+=== TEST 30: close: a compressed message counts its bytes on the wire, not after inflating
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_deflate on;
+        ws_limit_bytes rate=1k/s burst=1k;
+        ws_limit_action close;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws', extensions => 'permessage-deflate')
+. CORE::join('', map { WsFrame::ws_binary_z($_ x 5000) } 'a' .. 'c')
+. WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body_filters eval
+\&WsFrame::describe_inflated
+--- response_body eval
+WsFrame::describe(CORE::join('', map { WsFrame::srv_binary($_ x 5000,
+                                                           rsv => 4) }
+                                     'a' .. 'c')
+                  . "\x88\x02\x03\xe8")
+--- no_error_log
+exceeded
+[error]
