@@ -1197,7 +1197,7 @@ ngx_ws_frame_msg(ngx_ws_sh_msg_t *m, ngx_str_t *channel, ngx_uint_t envelope,
               + NGX_INT64_LEN + m->len + extra;
     }
 
-    pool = ngx_create_pool(ngx_max(len + 256, 1024), log);
+    pool = ngx_create_pool(ngx_ws_pool_size(len), log);
     if (pool == NULL) {
         return NULL;
     }

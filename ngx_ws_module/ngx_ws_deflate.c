@@ -906,7 +906,7 @@ ngx_ws_deflate_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     payload = sh->frame + hlen;
     len = sh->len - hlen;
 
-    pool = ngx_create_pool(ngx_max(len + 512, 1024), ngx_cycle->log);
+    pool = ngx_create_pool(ngx_ws_pool_size(len + 256), ngx_cycle->log);
     if (pool == NULL) {
         return NULL;
     }

@@ -36,6 +36,15 @@
 
 #define NGX_WS_RECV_BUFFER_SIZE   65536
 
+/*
+ * The size of a pool made for one payload of len bytes and a little more:
+ * a payload too large to come from a pool block is allocated on its own,
+ * and a block the size of the payload would then be wasted.
+ */
+#define ngx_ws_pool_size(len)                                                 \
+    (((len) + 256 <= NGX_MAX_ALLOC_FROM_POOL) ? ngx_max((len) + 256, 1024)    \
+                                              : 1024)
+
 
 #define NGX_WS_PASS_ERROR_CLOSE    0
 #define NGX_WS_PASS_ERROR_IGNORE   1

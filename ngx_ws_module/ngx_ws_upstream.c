@@ -437,7 +437,7 @@ ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     s = ws->session;
 
     if (pool == NULL) {
-        pool = ngx_create_pool(ngx_max(len + 256, 1024), ws->connection->log);
+        pool = ngx_create_pool(ngx_ws_pool_size(len), ws->connection->log);
         if (pool == NULL) {
             return NGX_ERROR;
         }
@@ -1259,7 +1259,7 @@ ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
 
     /* the reply outlives the fake request: a pool of its own */
 
-    ctx->reply_pool = ngx_create_pool(ngx_max(len + 256, 1024),
+    ctx->reply_pool = ngx_create_pool(ngx_ws_pool_size(len),
                                       ctx->session->log);
     if (ctx->reply_pool == NULL) {
         return;
