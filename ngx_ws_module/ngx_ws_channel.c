@@ -38,6 +38,7 @@ static ngx_int_t ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t push, int64_t last_id);
 static ngx_ws_sh_msg_t *ngx_ws_replay_skip(ngx_ws_channel_node_t *cn,
     ngx_ws_sh_msg_t *from, uint64_t upto, size_t room, ngx_uint_t *skipped);
+static size_t ngx_ws_frame_mem(size_t len);
 static void ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub);
 static ngx_ws_zone_t *ngx_ws_channel_zone(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_subscribe_name(ngx_ws_conn_t *ws, ngx_uint_t i,
@@ -526,7 +527,8 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
             skip = 0;
 
             m = ngx_ws_replay_skip(cn, m, upto,
-                                   limit > ws->queued ? limit - ws->queued : 0,
+                                   limit > ws->queued_mem
+                                   ? limit - ws->queued_mem : 0,
                                    &skipped);
             last_id = m->id - 1;
         }
@@ -535,7 +537,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
              m && m->id <= upto && nreplay < 64;
              m = ngx_ws_channel_next(cn, m))
         {
-            if (nreplay && ws->queued + size > limit) {
+            if (nreplay && ws->queued_mem + size > limit) {
                 /* the message that went over the limit is the last */
                 break;
             }
@@ -549,7 +551,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
             replay[nreplay] = ngx_ws_frame_msg(m, name, ws->conf->envelope,
                                                c->log);
             if (replay[nreplay]) {
-                size += replay[nreplay]->len;
+                size += ngx_ws_shared_mem(replay[nreplay]);
                 nreplay++;
             }
         }
@@ -610,11 +612,13 @@ ngx_ws_replay_skip(ngx_ws_channel_node_t *cn, ngx_ws_sh_msg_t *from,
             continue;
         }
 
-        if (m->id < from->id || (start && size + m->len > room)) {
+        if (m->id < from->id
+            || (start && size + ngx_ws_frame_mem(m->len) > room))
+        {
             break;
         }
 
-        size += m->len;
+        size += ngx_ws_frame_mem(m->len);
         start = m;
     }
 
@@ -1171,6 +1175,33 @@ ngx_ws_shared_done(ngx_ws_shared_t *sh)
     if (sh->refs == 0) {
         ngx_destroy_pool(sh->pool);
     }
+}
+
+
+/*
+ * The memory a channel frame of a message of len bytes holds in a queue,
+ * as ngx_ws_shared_mem() will count it once ngx_ws_frame_msg() has made
+ * it (without the JSON envelope): for a replay to know what fits in
+ * ws_send_buffer before it copies anything.
+ */
+
+static size_t
+ngx_ws_frame_mem(size_t len)
+{
+    size_t  mem;
+
+    mem = sizeof(ngx_ws_msg_t) + ngx_ws_pool_size(len);
+
+#if (NGX_DEBUG_PALLOC)
+    /* every allocation is made outside the pool's block */
+    mem += len + NGX_WS_MAX_HEADER;
+#else
+    if (len + 256 > NGX_MAX_ALLOC_FROM_POOL) {
+        mem += len + NGX_WS_MAX_HEADER;
+    }
+#endif
+
+    return mem;
 }
 
 

@@ -232,8 +232,9 @@ sub replay_drop {
     my $deadline = Time::HiRes::time() + 3;
     my @f = read_frames($c, 100, $deadline);
 
-    # everything the replay queued, at most ws_send_buffer (8k)
-    Test::More::ok(@f >= 7 && @f <= 9, 'the client gets the newest ~8k of'
+    # everything the replay queued: what fits in ws_send_buffer (8k of
+    # memory: a queued 1000-byte message holds about 1.5k, under ASan 2.5k)
+    Test::More::ok(@f >= 3 && @f <= 8, 'the client gets the newest ~8k of'
                    . ' the history (' . scalar(@f) . ' messages)');
     Test::More::is(substr($f[-1]{payload} // '', 0, 4), '0100',
                    'the last one is the newest');
@@ -491,9 +492,8 @@ GET /pub?channel=room
 {"channel":"room","subscribers":0,"last_id":100,"history":100}
 --- grep_error_log eval
 qr/dropped \d+ messages for a slow subscriber|subscriber is too slow/
---- grep_error_log_out
-dropped 92 messages for a slow subscriber
-subscriber is too slow
+--- grep_error_log_out eval
+qr/\Adropped 9[0-7] messages for a slow subscriber\nsubscriber is too slow\n\z/
 --- no_error_log
 [error]
 [alert]
