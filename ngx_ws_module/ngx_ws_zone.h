@@ -175,5 +175,11 @@ ngx_int_t ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t push, ngx_uint_t opcode, u_char *data, size_t len,
     uint64_t *id, ngx_uint_t *subscribers);
 
+/* for the publisher endpoint (ngx_ws_publisher.c) */
+ngx_int_t ngx_ws_channel_name(ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_uint_t level, char *who, ngx_log_t *log);
+void ngx_ws_zone_refused(ngx_ws_zone_t *zone, ngx_int_t rc, size_t len,
+    ngx_log_t *log);
+
 
 #endif /* _NGX_WS_ZONE_H_INCLUDED_ */
