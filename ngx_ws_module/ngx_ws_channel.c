@@ -55,6 +55,8 @@ static void ngx_ws_spool_gone(ngx_ws_spool_t *spool);
 static void ngx_ws_subscriber_fail(ngx_ws_conn_t *ws);
 static int64_t ngx_ws_last_id(ngx_pool_t *pool, ngx_str_t *value,
     ngx_str_t *name);
+static void ngx_ws_spool_deliver_handler(ngx_event_t *ev);
+static void ngx_ws_publisher_own(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone);
 
 
 ngx_ws_spool_t *
@@ -443,6 +445,10 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
         ngx_memcpy(spool->name.data, name->data, name->len);
         ngx_queue_init(&spool->subs);
 
+        spool->deliver_ev.handler = ngx_ws_spool_deliver_handler;
+        spool->deliver_ev.data = spool;
+        spool->deliver_ev.log = ngx_cycle->log;
+
         ngx_rbtree_insert(&zone->spools, &spool->node);
 
         cn->workers |= (uint64_t) 1 << zone->slot;
@@ -731,6 +737,10 @@ ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (spool->nsubs == 0) {
+        if (spool->deliver_ev.posted) {
+            ngx_delete_posted_event(&spool->deliver_ev);
+        }
+
         ngx_rbtree_delete(&zone->spools, &spool->node);
         ngx_free(spool);
     }
@@ -1309,6 +1319,102 @@ ngx_ws_history_lost(ngx_str_t *name, int64_t last_id, uint64_t first,
 }
 
 
+/*
+ * Publishes a message: the zone stores it and tells which workers have
+ * subscribers of the channel; the others are woken, and this worker's
+ * subscribers get it from the spool's posted event, once the handler that
+ * published (a client's read pass, the publisher endpoint) has returned:
+ * a publishing client never fans out from inside the frame parser.
+ * Refusals as ngx_ws_channel_put().
+ */
+
+ngx_int_t
+ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
+    ngx_uint_t opcode, u_char *data, size_t len, uint64_t *id,
+    ngx_uint_t *subscribers)
+{
+    ngx_int_t        rc;
+    ngx_ws_stored_t  st;
+
+    rc = ngx_ws_channel_put(zone, name, push, opcode, data, len, &st);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    *id = st.id;
+    *subscribers = st.subscribers;
+
+    ngx_ws_channel_notify(zone, st.workers, st.uid);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A channel changed (a message, a deletion): the workers in the mask are
+ * woken, and this worker delivers from a posted event.  Several publishes
+ * in one pass of the event loop make one delivery of all of them.
+ */
+
+void
+ngx_ws_channel_notify(ngx_ws_zone_t *zone, uint64_t workers, uint64_t uid)
+{
+    ngx_ws_spool_t  *spool;
+
+    ngx_ws_zone_notify(zone, workers, uid);
+
+    spool = ngx_ws_spool_find(zone, uid);
+
+    if (spool) {
+        ngx_post_event(&spool->deliver_ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_ws_spool_deliver_handler(ngx_event_t *ev)
+{
+    ngx_ws_channel_deliver(ev->data);
+}
+
+
+/*
+ * A client that subscribes to the channel it publishes to gets its own
+ * message before anything that follows it on the connection (the answer to
+ * a Ping, its Close): that channel is delivered now, from the parser, as
+ * it always was.  Moving this to the end of the read pass needs a hook in
+ * the read loop; every other delivery is posted.
+ */
+
+static void
+ngx_ws_publisher_own(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone)
+{
+    ngx_queue_t     *q;
+    ngx_ws_sub_t    *sub;
+    ngx_ws_spool_t  *spool;
+
+    for (q = ngx_queue_head(&ws->subs);
+         q != ngx_queue_sentinel(&ws->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, link);
+        spool = sub->spool;
+
+        if (spool->zone == zone && !spool->push
+            && spool->deliver_ev.posted
+            && spool->name.len == ws->publish.len
+            && ngx_strncmp(spool->name.data, ws->publish.data,
+                           ws->publish.len) == 0)
+        {
+            ngx_delete_posted_event(&spool->deliver_ev);
+            ngx_ws_channel_deliver(spool);
+            return;
+        }
+    }
+}
+
+
 /* a message from a client of a ws_publish location */
 
 ngx_int_t
@@ -1332,6 +1438,9 @@ ngx_ws_channel_publish_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
                        "ws published to \"%V\" id:%uL subscribers:%ui",
                        &ws->publish, id, n);
+
+        ngx_ws_publisher_own(ws, zone);
+
         return NGX_OK;
     }
 

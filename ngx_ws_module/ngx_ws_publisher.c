@@ -37,7 +37,6 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
     ngx_str_t               name;
     ngx_uint_t              subscribers, count;
     ngx_ws_zone_t          *zone;
-    ngx_ws_spool_t         *spool;
     ngx_ws_loc_conf_t      *wlcf;
     ngx_ws_channel_node_t  *cn;
     u_char                  buf[256];
@@ -102,13 +101,7 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (r->method == NGX_HTTP_DELETE) {
-        ngx_ws_zone_notify(zone, workers, uid);
-
-        spool = ngx_ws_spool_find(zone, uid);
-
-        if (spool) {
-            ngx_ws_channel_deliver(spool);
-        }
+        ngx_ws_channel_notify(zone, workers, uid);
 
         p = ngx_snprintf(buf, sizeof(buf),
                          "{\"deleted\":true,\"subscribers\":%ui}\n",
