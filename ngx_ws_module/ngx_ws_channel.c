@@ -36,6 +36,9 @@ typedef struct {
 
 static ngx_int_t ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t push, int64_t last_id);
+static ngx_int_t ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
+    ngx_ws_spool_t *spool, ngx_str_t *name, ngx_uint_t push, int64_t last_id,
+    uint64_t upto);
 static ngx_ws_sh_msg_t *ngx_ws_replay_skip(ngx_ws_channel_node_t *cn,
     ngx_ws_sh_msg_t *from, uint64_t upto, size_t room, ngx_uint_t *skipped);
 static void ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub);
@@ -47,6 +50,10 @@ static ngx_ws_shared_t *ngx_ws_frame_msg(ngx_ws_sh_msg_t *m,
 static ngx_ws_shared_t *ngx_ws_history_lost(ngx_str_t *name, int64_t last_id,
     uint64_t first, ngx_log_t *log);
 static void ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
+static ngx_uint_t ngx_ws_frames_build(ngx_ws_spool_t *spool,
+    ngx_ws_channel_node_t *cn, ngx_ws_frames_t *frames, ngx_uint_t raw,
+    ngx_uint_t env);
+static void ngx_ws_frames_done(ngx_ws_frames_t *frames, ngx_uint_t n);
 static ngx_ws_shared_t *ngx_ws_frame_for(ngx_ws_conn_t *ws,
     ngx_ws_frames_t *f, ngx_ws_shared_t **tmp);
 static void ngx_ws_queue_one(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
@@ -349,14 +356,10 @@ static ngx_int_t
 ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t push, int64_t last_id)
 {
-    size_t                  size, limit;
-    uint64_t                first, upto;
+    uint64_t                upto;
     ngx_int_t               rc;
-    ngx_uint_t              k, nreplay, more, beyond, skipped, skip;
     ngx_ws_sub_t           *sub;
     ngx_ws_spool_t         *spool, *fresh;
-    ngx_ws_sh_msg_t        *m;
-    ngx_ws_shared_t        *replay[64], *lost;
     ngx_connection_t       *c;
     ngx_queue_t            *q;
     ngx_ws_channel_node_t  *cn;
@@ -397,9 +400,6 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
         ngx_free(fresh);
         return NGX_ERROR;
     }
-
-    nreplay = 0;
-    lost = NULL;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -477,6 +477,30 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     if (last_id < 0 || (uint64_t) last_id == upto) {
         return NGX_OK;
     }
+
+    return ngx_ws_replay(ws, zone, spool, name, push, last_id, upto);
+}
+
+
+/*
+ * What a reconnecting client missed (after last_id, up to what this worker
+ * has delivered: upto) is sent to it alone after subscribing.  It stops
+ * early when the channel is gone or the connection is closing.
+ */
+
+static ngx_int_t
+ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_ws_spool_t *spool,
+    ngx_str_t *name, ngx_uint_t push, int64_t last_id, uint64_t upto)
+{
+    size_t                  size, limit;
+    uint64_t                first;
+    ngx_uint_t              k, nreplay, more, beyond, skipped, skip;
+    ngx_ws_sh_msg_t        *m;
+    ngx_ws_shared_t        *replay[64], *lost;
+    ngx_connection_t       *c;
+    ngx_ws_channel_node_t  *cn;
+
+    c = ws->connection;
 
     /* an id from the future: the channel was deleted and made anew */
     beyond = ((uint64_t) last_id > upto);
@@ -824,13 +848,12 @@ ngx_ws_channel_zone(ngx_ws_conn_t *ws)
 void
 ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
 {
-    uint64_t                first, missed, bit;
+    uint64_t                first, missed;
     ngx_uint_t              n, k, env, raw;
     ngx_queue_t            *q;
     ngx_ws_sub_t           *sub;
     ngx_ws_zone_t          *zone;
     ngx_ws_frames_t         frames[64];
-    ngx_ws_sh_msg_t        *m;
     ngx_ws_shared_t        *lost, *sh, *tmp;
     ngx_ws_channel_node_t  *cn;
 
@@ -854,8 +877,6 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             raw = 1;
         }
     }
-
-    bit = (uint64_t) 1 << zone->slot;
 
     for ( ;; ) {
         n = 0;
@@ -887,32 +908,7 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             spool->last_id = first - 1;
         }
 
-        for (m = ngx_ws_channel_after(cn, spool->last_id);
-             m && n < 64;
-             m = ngx_ws_channel_next(cn, m))
-        {
-            frames[n].raw = raw ? ngx_ws_frame_msg(m, &spool->name, 0,
-                                                   ngx_cycle->log)
-                                : NULL;
-            frames[n].env = env ? ngx_ws_frame_msg(m, &spool->name, 1,
-                                                   ngx_cycle->log)
-                                : NULL;
-            frames[n].zraw = NULL;
-            frames[n].zenv = NULL;
-            frames[n].zkey = 0;
-
-            if ((raw && frames[n].raw == NULL)
-                || (env && frames[n].env == NULL))
-            {
-                ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                              "ws message %uL of channel \"%V\" could not "
-                              "be framed", m->id, &spool->name);
-            }
-
-            m->pending &= ~bit;
-            spool->last_id = m->id;
-            n++;
-        }
+        n = ngx_ws_frames_build(spool, cn, frames, raw, env);
 
         ngx_ws_channel_trim(zone, cn);
 
@@ -966,22 +962,81 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             ngx_ws_shared_done(lost);
         }
 
-        for (k = 0; k < n; k++) {
-            if (frames[k].raw) {
-                ngx_ws_shared_done(frames[k].raw);
-            }
+        ngx_ws_frames_done(frames, n);
+    }
+}
 
-            if (frames[k].env) {
-                ngx_ws_shared_done(frames[k].env);
-            }
 
-            if (frames[k].zraw && frames[k].zraw != frames[k].raw) {
-                ngx_ws_shared_done(frames[k].zraw);
-            }
+/*
+ * With the zone locked: the next messages of the channel (64 at most),
+ * copied out and framed once for the subscribers that want them raw and
+ * once for those that want the envelope.  Marks them read by this worker.
+ */
 
-            if (frames[k].zenv && frames[k].zenv != frames[k].env) {
-                ngx_ws_shared_done(frames[k].zenv);
-            }
+static ngx_uint_t
+ngx_ws_frames_build(ngx_ws_spool_t *spool, ngx_ws_channel_node_t *cn,
+    ngx_ws_frames_t *frames, ngx_uint_t raw, ngx_uint_t env)
+{
+    uint64_t          bit;
+    ngx_uint_t        n;
+    ngx_ws_sh_msg_t  *m;
+
+    bit = (uint64_t) 1 << spool->zone->slot;
+    n = 0;
+
+    for (m = ngx_ws_channel_after(cn, spool->last_id);
+         m && n < 64;
+         m = ngx_ws_channel_next(cn, m))
+    {
+        frames[n].raw = raw ? ngx_ws_frame_msg(m, &spool->name, 0,
+                                               ngx_cycle->log)
+                            : NULL;
+        frames[n].env = env ? ngx_ws_frame_msg(m, &spool->name, 1,
+                                               ngx_cycle->log)
+                            : NULL;
+        frames[n].zraw = NULL;
+        frames[n].zenv = NULL;
+        frames[n].zkey = 0;
+
+        if ((raw && frames[n].raw == NULL)
+            || (env && frames[n].env == NULL))
+        {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                          "ws message %uL of channel \"%V\" could not "
+                          "be framed", m->id, &spool->name);
+        }
+
+        m->pending &= ~bit;
+        spool->last_id = m->id;
+        n++;
+    }
+
+    return n;
+}
+
+
+/* the frames of a batch are released once every subscriber has them */
+
+static void
+ngx_ws_frames_done(ngx_ws_frames_t *frames, ngx_uint_t n)
+{
+    ngx_uint_t  k;
+
+    for (k = 0; k < n; k++) {
+        if (frames[k].raw) {
+            ngx_ws_shared_done(frames[k].raw);
+        }
+
+        if (frames[k].env) {
+            ngx_ws_shared_done(frames[k].env);
+        }
+
+        if (frames[k].zraw && frames[k].zraw != frames[k].raw) {
+            ngx_ws_shared_done(frames[k].zraw);
+        }
+
+        if (frames[k].zenv && frames[k].zenv != frames[k].env) {
+            ngx_ws_shared_done(frames[k].zenv);
         }
     }
 }
