@@ -36,6 +36,9 @@ typedef struct {
 
 static ngx_int_t ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t push, int64_t last_id);
+static ngx_int_t ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
+    ngx_ws_spool_t *spool, ngx_str_t *name, ngx_uint_t push, int64_t last_id,
+    uint64_t upto);
 static ngx_ws_sh_msg_t *ngx_ws_replay_skip(ngx_ws_channel_node_t *cn,
     ngx_ws_sh_msg_t *from, uint64_t upto, size_t room, ngx_uint_t *skipped);
 static size_t ngx_ws_frame_mem(size_t len);
@@ -43,15 +46,15 @@ static void ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub);
 static ngx_ws_zone_t *ngx_ws_channel_zone(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_subscribe_name(ngx_ws_conn_t *ws, ngx_uint_t i,
     ngx_str_t *name);
-static ngx_int_t ngx_ws_channel_name(ngx_ws_zone_t *zone, ngx_str_t *name,
-    ngx_uint_t level, char *who, ngx_log_t *log);
-static void ngx_ws_zone_refused(ngx_ws_zone_t *zone, ngx_int_t rc,
-    size_t len, ngx_log_t *log);
 static ngx_ws_shared_t *ngx_ws_frame_msg(ngx_ws_sh_msg_t *m,
     ngx_str_t *channel, ngx_uint_t envelope, ngx_log_t *log);
 static ngx_ws_shared_t *ngx_ws_history_lost(ngx_str_t *name, int64_t last_id,
     uint64_t first, ngx_log_t *log);
 static void ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
+static ngx_uint_t ngx_ws_frames_build(ngx_ws_spool_t *spool,
+    ngx_ws_channel_node_t *cn, ngx_ws_frames_t *frames, ngx_uint_t raw,
+    ngx_uint_t env);
+static void ngx_ws_frames_done(ngx_ws_frames_t *frames, ngx_uint_t n);
 static ngx_ws_shared_t *ngx_ws_frame_for(ngx_ws_conn_t *ws,
     ngx_ws_frames_t *f, ngx_ws_shared_t **tmp);
 static void ngx_ws_queue_one(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
@@ -60,11 +63,8 @@ static void ngx_ws_spool_gone(ngx_ws_spool_t *spool);
 static void ngx_ws_subscriber_fail(ngx_ws_conn_t *ws);
 static int64_t ngx_ws_last_id(ngx_pool_t *pool, ngx_str_t *value,
     ngx_str_t *name);
-static ngx_int_t ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json,
-    size_t len);
-static void ngx_ws_publisher_body(ngx_http_request_t *r);
-static ngx_int_t ngx_ws_publisher_arg(ngx_http_request_t *r, char *name,
-    ngx_str_t *value);
+static void ngx_ws_spool_deliver_handler(ngx_event_t *ev);
+static void ngx_ws_publisher_own(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone);
 
 
 ngx_ws_spool_t *
@@ -234,7 +234,7 @@ ngx_ws_subscribe_name(ngx_ws_conn_t *ws, ngx_uint_t i, ngx_str_t *name)
 
 /* a channel name from a client or the application is checked */
 
-static ngx_int_t
+ngx_int_t
 ngx_ws_channel_name(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t level,
     char *who, ngx_log_t *log)
 {
@@ -256,7 +256,7 @@ ngx_ws_channel_name(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t level,
 
 /* why a channel or a message was refused, at the level it deserves */
 
-static void
+void
 ngx_ws_zone_refused(ngx_ws_zone_t *zone, ngx_int_t rc, size_t len,
     ngx_log_t *log)
 {
@@ -357,14 +357,10 @@ static ngx_int_t
 ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t push, int64_t last_id)
 {
-    size_t                  size, limit;
-    uint64_t                first, upto;
+    uint64_t                upto;
     ngx_int_t               rc;
-    ngx_uint_t              k, nreplay, more, beyond, skipped, skip;
     ngx_ws_sub_t           *sub;
     ngx_ws_spool_t         *spool, *fresh;
-    ngx_ws_sh_msg_t        *m;
-    ngx_ws_shared_t        *replay[64], *lost;
     ngx_connection_t       *c;
     ngx_queue_t            *q;
     ngx_ws_channel_node_t  *cn;
@@ -405,9 +401,6 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
         ngx_free(fresh);
         return NGX_ERROR;
     }
-
-    nreplay = 0;
-    lost = NULL;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -453,6 +446,10 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
         ngx_memcpy(spool->name.data, name->data, name->len);
         ngx_queue_init(&spool->subs);
 
+        spool->deliver_ev.handler = ngx_ws_spool_deliver_handler;
+        spool->deliver_ev.data = spool;
+        spool->deliver_ev.log = ngx_cycle->log;
+
         ngx_rbtree_insert(&zone->spools, &spool->node);
 
         cn->workers |= (uint64_t) 1 << zone->slot;
@@ -481,6 +478,30 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     if (last_id < 0 || (uint64_t) last_id == upto) {
         return NGX_OK;
     }
+
+    return ngx_ws_replay(ws, zone, spool, name, push, last_id, upto);
+}
+
+
+/*
+ * What a reconnecting client missed (after last_id, up to what this worker
+ * has delivered: upto) is sent to it alone after subscribing.  It stops
+ * early when the channel is gone or the connection is closing.
+ */
+
+static ngx_int_t
+ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_ws_spool_t *spool,
+    ngx_str_t *name, ngx_uint_t push, int64_t last_id, uint64_t upto)
+{
+    size_t                  size, limit;
+    uint64_t                first;
+    ngx_uint_t              k, nreplay, more, beyond, skipped, skip;
+    ngx_ws_sh_msg_t        *m;
+    ngx_ws_shared_t        *replay[64], *lost;
+    ngx_connection_t       *c;
+    ngx_ws_channel_node_t  *cn;
+
+    c = ws->connection;
 
     /* an id from the future: the channel was deleted and made anew */
     beyond = ((uint64_t) last_id > upto);
@@ -744,6 +765,10 @@ ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (spool->nsubs == 0) {
+        if (spool->deliver_ev.posted) {
+            ngx_delete_posted_event(&spool->deliver_ev);
+        }
+
         ngx_rbtree_delete(&zone->spools, &spool->node);
         ngx_free(spool);
     }
@@ -827,13 +852,12 @@ ngx_ws_channel_zone(ngx_ws_conn_t *ws)
 void
 ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
 {
-    uint64_t                first, missed, bit;
+    uint64_t                first, missed;
     ngx_uint_t              n, k, env, raw;
     ngx_queue_t            *q;
     ngx_ws_sub_t           *sub;
     ngx_ws_zone_t          *zone;
     ngx_ws_frames_t         frames[64];
-    ngx_ws_sh_msg_t        *m;
     ngx_ws_shared_t        *lost, *sh, *tmp;
     ngx_ws_channel_node_t  *cn;
 
@@ -857,8 +881,6 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             raw = 1;
         }
     }
-
-    bit = (uint64_t) 1 << zone->slot;
 
     for ( ;; ) {
         n = 0;
@@ -890,32 +912,7 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             spool->last_id = first - 1;
         }
 
-        for (m = ngx_ws_channel_after(cn, spool->last_id);
-             m && n < 64;
-             m = ngx_ws_channel_next(cn, m))
-        {
-            frames[n].raw = raw ? ngx_ws_frame_msg(m, &spool->name, 0,
-                                                   ngx_cycle->log)
-                                : NULL;
-            frames[n].env = env ? ngx_ws_frame_msg(m, &spool->name, 1,
-                                                   ngx_cycle->log)
-                                : NULL;
-            frames[n].zraw = NULL;
-            frames[n].zenv = NULL;
-            frames[n].zkey = 0;
-
-            if ((raw && frames[n].raw == NULL)
-                || (env && frames[n].env == NULL))
-            {
-                ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                              "ws message %uL of channel \"%V\" could not "
-                              "be framed", m->id, &spool->name);
-            }
-
-            m->pending &= ~bit;
-            spool->last_id = m->id;
-            n++;
-        }
+        n = ngx_ws_frames_build(spool, cn, frames, raw, env);
 
         ngx_ws_channel_trim(zone, cn);
 
@@ -969,22 +966,81 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             ngx_ws_shared_done(lost);
         }
 
-        for (k = 0; k < n; k++) {
-            if (frames[k].raw) {
-                ngx_ws_shared_done(frames[k].raw);
-            }
+        ngx_ws_frames_done(frames, n);
+    }
+}
 
-            if (frames[k].env) {
-                ngx_ws_shared_done(frames[k].env);
-            }
 
-            if (frames[k].zraw && frames[k].zraw != frames[k].raw) {
-                ngx_ws_shared_done(frames[k].zraw);
-            }
+/*
+ * With the zone locked: the next messages of the channel (64 at most),
+ * copied out and framed once for the subscribers that want them raw and
+ * once for those that want the envelope.  Marks them read by this worker.
+ */
 
-            if (frames[k].zenv && frames[k].zenv != frames[k].env) {
-                ngx_ws_shared_done(frames[k].zenv);
-            }
+static ngx_uint_t
+ngx_ws_frames_build(ngx_ws_spool_t *spool, ngx_ws_channel_node_t *cn,
+    ngx_ws_frames_t *frames, ngx_uint_t raw, ngx_uint_t env)
+{
+    uint64_t          bit;
+    ngx_uint_t        n;
+    ngx_ws_sh_msg_t  *m;
+
+    bit = (uint64_t) 1 << spool->zone->slot;
+    n = 0;
+
+    for (m = ngx_ws_channel_after(cn, spool->last_id);
+         m && n < 64;
+         m = ngx_ws_channel_next(cn, m))
+    {
+        frames[n].raw = raw ? ngx_ws_frame_msg(m, &spool->name, 0,
+                                               ngx_cycle->log)
+                            : NULL;
+        frames[n].env = env ? ngx_ws_frame_msg(m, &spool->name, 1,
+                                               ngx_cycle->log)
+                            : NULL;
+        frames[n].zraw = NULL;
+        frames[n].zenv = NULL;
+        frames[n].zkey = 0;
+
+        if ((raw && frames[n].raw == NULL)
+            || (env && frames[n].env == NULL))
+        {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                          "ws message %uL of channel \"%V\" could not "
+                          "be framed", m->id, &spool->name);
+        }
+
+        m->pending &= ~bit;
+        spool->last_id = m->id;
+        n++;
+    }
+
+    return n;
+}
+
+
+/* the frames of a batch are released once every subscriber has them */
+
+static void
+ngx_ws_frames_done(ngx_ws_frames_t *frames, ngx_uint_t n)
+{
+    ngx_uint_t  k;
+
+    for (k = 0; k < n; k++) {
+        if (frames[k].raw) {
+            ngx_ws_shared_done(frames[k].raw);
+        }
+
+        if (frames[k].env) {
+            ngx_ws_shared_done(frames[k].env);
+        }
+
+        if (frames[k].zraw && frames[k].zraw != frames[k].raw) {
+            ngx_ws_shared_done(frames[k].zraw);
+        }
+
+        if (frames[k].zenv && frames[k].zenv != frames[k].env) {
+            ngx_ws_shared_done(frames[k].zenv);
         }
     }
 }
@@ -1349,6 +1405,102 @@ ngx_ws_history_lost(ngx_str_t *name, int64_t last_id, uint64_t first,
 }
 
 
+/*
+ * Publishes a message: the zone stores it and tells which workers have
+ * subscribers of the channel; the others are woken, and this worker's
+ * subscribers get it from the spool's posted event, once the handler that
+ * published (a client's read pass, the publisher endpoint) has returned:
+ * a publishing client never fans out from inside the frame parser.
+ * Refusals as ngx_ws_channel_put().
+ */
+
+ngx_int_t
+ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
+    ngx_uint_t opcode, u_char *data, size_t len, uint64_t *id,
+    ngx_uint_t *subscribers)
+{
+    ngx_int_t        rc;
+    ngx_ws_stored_t  st;
+
+    rc = ngx_ws_channel_put(zone, name, push, opcode, data, len, &st);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    *id = st.id;
+    *subscribers = st.subscribers;
+
+    ngx_ws_channel_notify(zone, st.workers, st.uid);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A channel changed (a message, a deletion): the workers in the mask are
+ * woken, and this worker delivers from a posted event.  Several publishes
+ * in one pass of the event loop make one delivery of all of them.
+ */
+
+void
+ngx_ws_channel_notify(ngx_ws_zone_t *zone, uint64_t workers, uint64_t uid)
+{
+    ngx_ws_spool_t  *spool;
+
+    ngx_ws_zone_notify(zone, workers, uid);
+
+    spool = ngx_ws_spool_find(zone, uid);
+
+    if (spool) {
+        ngx_post_event(&spool->deliver_ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_ws_spool_deliver_handler(ngx_event_t *ev)
+{
+    ngx_ws_channel_deliver(ev->data);
+}
+
+
+/*
+ * A client that subscribes to the channel it publishes to gets its own
+ * message before anything that follows it on the connection (the answer to
+ * a Ping, its Close): that channel is delivered now, from the parser, as
+ * it always was.  Moving this to the end of the read pass needs a hook in
+ * the read loop; every other delivery is posted.
+ */
+
+static void
+ngx_ws_publisher_own(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone)
+{
+    ngx_queue_t     *q;
+    ngx_ws_sub_t    *sub;
+    ngx_ws_spool_t  *spool;
+
+    for (q = ngx_queue_head(&ws->subs);
+         q != ngx_queue_sentinel(&ws->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, link);
+        spool = sub->spool;
+
+        if (spool->zone == zone && !spool->push
+            && spool->deliver_ev.posted
+            && spool->name.len == ws->publish.len
+            && ngx_strncmp(spool->name.data, ws->publish.data,
+                           ws->publish.len) == 0)
+        {
+            ngx_delete_posted_event(&spool->deliver_ev);
+            ngx_ws_channel_deliver(spool);
+            return;
+        }
+    }
+}
+
+
 /* a message from a client of a ws_publish location */
 
 ngx_int_t
@@ -1372,6 +1524,9 @@ ngx_ws_channel_publish_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
                        "ws published to \"%V\" id:%uL subscribers:%ui",
                        &ws->publish, id, n);
+
+        ngx_ws_publisher_own(ws, zone);
+
         return NGX_OK;
     }
 
@@ -1380,328 +1535,4 @@ ngx_ws_channel_publish_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     /* the caller closes with 1009 for NGX_DECLINED, 1013 otherwise */
 
     return (rc == NGX_WS_ZONE_TOO_BIG) ? NGX_DECLINED : NGX_BUSY;
-}
-
-
-/* ws_publisher: POST publishes, GET tells, DELETE removes */
-
-ngx_int_t
-ngx_ws_publisher_handler(ngx_http_request_t *r)
-{
-    u_char                 *p, *json;
-    uint64_t                workers, uid, last_id;
-    ngx_int_t               rc;
-    ngx_str_t               name;
-    ngx_uint_t              subscribers, count;
-    ngx_ws_zone_t          *zone;
-    ngx_ws_spool_t         *spool;
-    ngx_ws_loc_conf_t      *wlcf;
-    ngx_ws_channel_node_t  *cn;
-    u_char                  buf[256];
-
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
-    zone = wlcf->publisher;
-
-    if (r->method == NGX_HTTP_POST) {
-        r->request_body_in_single_buf = 1;
-
-        rc = ngx_http_read_client_request_body(r, ngx_ws_publisher_body);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
-    }
-
-    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_DELETE) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (ngx_ws_publisher_arg(r, "channel", &name) != NGX_OK) {
-        return NGX_HTTP_BAD_REQUEST;
-    }
-
-    if (ngx_ws_channel_name(zone, &name, NGX_LOG_INFO, "client",
-                            r->connection->log)
-        != NGX_OK)
-    {
-        return NGX_HTTP_BAD_REQUEST;
-    }
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    cn = ngx_ws_channel_lookup(zone, &name, 0);
-
-    if (cn == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_HTTP_NOT_FOUND;
-    }
-
-    ngx_ws_channel_trim(zone, cn);
-
-    subscribers = cn->subscribers;
-    last_id = cn->last_id;
-    count = cn->last_id + 1 - ngx_ws_channel_first(zone, cn);
-    workers = cn->workers;
-    uid = cn->uid;
-
-    if (r->method == NGX_HTTP_DELETE) {
-        ngx_ws_channel_delete(zone, cn);
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (r->method == NGX_HTTP_DELETE) {
-        ngx_ws_zone_notify(zone, workers, uid);
-
-        spool = ngx_ws_spool_find(zone, uid);
-
-        if (spool) {
-            ngx_ws_channel_deliver(spool);
-        }
-
-        p = ngx_snprintf(buf, sizeof(buf),
-                         "{\"deleted\":true,\"subscribers\":%ui}\n",
-                         subscribers);
-
-        return ngx_ws_publisher_json(r, buf, p - buf);
-    }
-
-    json = ngx_pnalloc(r->pool, name.len
-                                + ngx_escape_json(NULL, name.data, name.len)
-                                + 128);
-    if (json == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_cpymem(json, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, name.data, name.len);
-    p = ngx_sprintf(p, "\",\"subscribers\":%ui,\"last_id\":%uL,"
-                    "\"history\":%ui}\n",
-                    subscribers, last_id, count);
-
-    return ngx_ws_publisher_json(r, json, p - json);
-}
-
-
-static void
-ngx_ws_publisher_body(ngx_http_request_t *r)
-{
-    u_char             *data, *p;
-    size_t              len;
-    ssize_t             n;
-    uint64_t            id;
-    ngx_int_t           rc;
-    ngx_str_t           name, type;
-    ngx_buf_t          *b;
-    ngx_uint_t          opcode, subscribers, push;
-    ngx_chain_t        *cl;
-    ngx_ws_zone_t      *zone;
-    ngx_ws_loc_conf_t  *wlcf;
-    u_char              buf[128];
-
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
-    zone = wlcf->publisher;
-
-    push = 0;
-
-    if (ngx_ws_publisher_arg(r, "channel", &name) != NGX_OK) {
-
-        if (ngx_ws_publisher_arg(r, "id", &type) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
-            return;
-        }
-
-        /* a connection's own channel */
-
-        name.data = ngx_pnalloc(r->pool, type.len + 1);
-        if (name.data == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        name.data[0] = '@';
-        ngx_memcpy(name.data + 1, type.data, type.len);
-        name.len = type.len + 1;
-        push = 1;
-
-    } else if (ngx_ws_channel_name(zone, &name, NGX_LOG_INFO, "client",
-                                   r->connection->log)
-               != NGX_OK)
-    {
-        ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
-        return;
-    }
-
-    /* the body, in one piece */
-
-    len = 0;
-
-    for (cl = r->request_body ? r->request_body->bufs : NULL;
-         cl;
-         cl = cl->next)
-    {
-        len += ngx_buf_size(cl->buf);
-    }
-
-    data = NULL;
-
-    if (len) {
-        data = ngx_pnalloc(r->pool, len);
-        if (data == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        p = data;
-
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            b = cl->buf;
-
-            if (b->in_file) {
-                n = ngx_read_file(b->file, p, (size_t) (b->file_last
-                                                        - b->file_pos),
-                                  b->file_pos);
-                if (n == NGX_ERROR) {
-                    ngx_http_finalize_request(r,
-                                              NGX_HTTP_INTERNAL_SERVER_ERROR);
-                    return;
-                }
-
-                p += n;
-
-            } else {
-                p = ngx_cpymem(p, b->pos, b->last - b->pos);
-            }
-        }
-
-        len = p - data;
-    }
-
-    opcode = NGX_WS_OP_BINARY;
-
-    if (r->headers_in.content_type
-        && (ngx_strncasecmp(r->headers_in.content_type->value.data,
-                            (u_char *) "text/", 5) == 0
-            || ngx_strlcasestrn(r->headers_in.content_type->value.data,
-                                r->headers_in.content_type->value.data
-                                + r->headers_in.content_type->value.len,
-                                (u_char *) "json", 4 - 1)
-               != NULL))
-    {
-        opcode = NGX_WS_OP_TEXT;
-    }
-
-    if (ngx_http_arg(r, (u_char *) "type", 4, &type) == NGX_OK) {
-        if (type.len == 4 && ngx_strncmp(type.data, "text", 4) == 0) {
-            opcode = NGX_WS_OP_TEXT;
-
-        } else if (type.len == 6 && ngx_strncmp(type.data, "binary", 6) == 0) {
-            opcode = NGX_WS_OP_BINARY;
-
-        } else {
-            ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
-            return;
-        }
-    }
-
-    if (opcode == NGX_WS_OP_TEXT
-        && ngx_ws_utf8_validate(NGX_WS_UTF8_ACCEPT, data, len)
-           != NGX_WS_UTF8_ACCEPT)
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent a text message that is not UTF-8");
-        ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
-        return;
-    }
-
-    rc = ngx_ws_publish(zone, &name, push, opcode, data, len, &id,
-                        &subscribers);
-
-    if (rc == NGX_DECLINED) {
-        ngx_http_finalize_request(r, NGX_HTTP_NOT_FOUND);
-        return;
-    }
-
-    if (rc != NGX_OK) {
-        ngx_ws_zone_refused(zone, rc, len, r->connection->log);
-        ngx_http_finalize_request(r, (rc == NGX_WS_ZONE_TOO_BIG)
-                                     ? NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
-                                     : 507);
-        return;
-    }
-
-    p = ngx_snprintf(buf, sizeof(buf), "{\"id\":%uL,\"subscribers\":%ui}\n",
-                     id, subscribers);
-
-    ngx_http_finalize_request(r, ngx_ws_publisher_json(r, buf, p - buf));
-}
-
-
-static ngx_int_t
-ngx_ws_publisher_arg(ngx_http_request_t *r, char *name, ngx_str_t *value)
-{
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK
-        || raw.len == 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    dst = ngx_pnalloc(r->pool, raw.len);
-    if (dst == NULL) {
-        return NGX_ERROR;
-    }
-
-    value->data = dst;
-    src = raw.data;
-
-    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
-
-    value->len = dst - value->data;
-
-    return value->len ? NGX_OK : NGX_DECLINED;
-}
-
-
-static ngx_int_t
-ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json, size_t len)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->last, json, len);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }

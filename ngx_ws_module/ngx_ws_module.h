@@ -108,6 +108,10 @@ typedef struct {
     u_char                     *recv_buffer;
     ngx_array_t                 zones;            /* ngx_ws_zone_t * */
     ngx_http_log_handler_pt     log_handler;      /* nginx's, for requests */
+
+    /* ngx_ws_status.c: the counters' zone, and this worker's slot or -1 */
+    ngx_shm_zone_t             *status_zone;
+    ngx_int_t                   status_slot;
 } ngx_ws_main_conf_t;
 
 

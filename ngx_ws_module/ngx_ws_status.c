@@ -80,11 +80,18 @@ static void ngx_ws_out(ngx_ws_out_t *o, const char *fmt, ...);
 
 static ngx_str_t  ngx_ws_status_zone_name = ngx_string("ngx_ws_module_status");
 
+/*
+ * The counters of this worker, counted from everywhere.  Unlike the zone
+ * and the slot (in the main conf, which a reload replaces), this pointer
+ * is a global for speed and is safe across reloads: a worker belongs to
+ * one cycle and sets it at init_process to its slot in that cycle's zone,
+ * and puts it back on the dummy at exit_process; the master never points
+ * it anywhere else (it counts nothing), so no process can see a slot of a
+ * zone it does not have.
+ */
+
 static ngx_ws_stats_t       ngx_ws_stats_none;
 ngx_ws_stats_t             *ngx_ws_stats = &ngx_ws_stats_none;
-
-static ngx_shm_zone_t      *ngx_ws_status_zone;
-static ngx_int_t            ngx_ws_status_slot_index = -1;
 
 
 /* the handshake statuses counted one by one; the rest are "other" */
@@ -107,6 +114,7 @@ ngx_int_t
 ngx_ws_status_add_zone(ngx_conf_t *cf)
 {
     ngx_shm_zone_t       *shm_zone;
+    ngx_ws_main_conf_t   *wmcf;
     ngx_ws_status_ctx_t  *ctx;
 
     ctx = ngx_pcalloc(cf->pool, sizeof(ngx_ws_status_ctx_t));
@@ -124,7 +132,9 @@ ngx_ws_status_add_zone(ngx_conf_t *cf)
     shm_zone->data = ctx;
     shm_zone->noreuse = 0;
 
-    ngx_ws_status_zone = shm_zone;
+    wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_module);
+    wmcf->status_zone = shm_zone;
+    wmcf->status_slot = -1;
 
     return NGX_OK;
 }
@@ -183,14 +193,17 @@ ngx_ws_status_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t            i;
     ngx_ws_stat_sh_t     *sh;
+    ngx_ws_main_conf_t   *wmcf;
     ngx_ws_stat_slot_t   *slot;
     ngx_ws_status_ctx_t  *ctx;
 
-    if (ngx_ws_status_zone == NULL) {
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_module);
+
+    if (wmcf == NULL || wmcf->status_zone == NULL) {
         return NGX_OK;
     }
 
-    ctx = ngx_ws_status_zone->data;
+    ctx = wmcf->status_zone->data;
     sh = ctx->sh;
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
@@ -205,14 +218,14 @@ ngx_ws_status_init_process(ngx_cycle_t *cycle)
             slot->pid = ngx_pid;
 
             ngx_ws_stats = &slot->stats;
-            ngx_ws_status_slot_index = i;
+            wmcf->status_slot = i;
             break;
         }
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
-    if (ngx_ws_status_slot_index == -1) {
+    if (wmcf->status_slot == -1) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "ws status has no free worker slot: the counters of "
                       "this worker are not reported (at most %d workers, "
@@ -227,16 +240,19 @@ void
 ngx_ws_status_exit_process(ngx_cycle_t *cycle)
 {
     ngx_ws_stat_sh_t     *sh;
+    ngx_ws_main_conf_t   *wmcf;
     ngx_ws_stat_slot_t   *slot;
     ngx_ws_status_ctx_t  *ctx;
 
-    if (ngx_ws_status_slot_index == -1) {
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_module);
+
+    if (wmcf == NULL || wmcf->status_slot == -1) {
         return;
     }
 
-    ctx = ngx_ws_status_zone->data;
+    ctx = wmcf->status_zone->data;
     sh = ctx->sh;
-    slot = ngx_ws_status_slot(sh, ngx_ws_status_slot_index);
+    slot = ngx_ws_status_slot(sh, wmcf->status_slot);
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
@@ -248,7 +264,7 @@ ngx_ws_status_exit_process(ngx_cycle_t *cycle)
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     ngx_ws_stats = &ngx_ws_stats_none;
-    ngx_ws_status_slot_index = -1;
+    wmcf->status_slot = -1;
 }
 
 
@@ -369,6 +385,7 @@ ngx_ws_status_handler(ngx_http_request_t *r)
     ngx_chain_t           out;
     ngx_ws_out_t          o;
     ngx_ws_stat_sh_t     *sh;
+    ngx_ws_main_conf_t   *wmcf;
     ngx_ws_stat_slot_t   *slot;
     ngx_ws_status_ctx_t  *ctx;
 
@@ -382,11 +399,13 @@ ngx_ws_status_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ngx_ws_status_zone == NULL) {
+    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
+
+    if (wmcf->status_zone == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx = ngx_ws_status_zone->data;
+    ctx = wmcf->status_zone->data;
     sh = ctx->sh;
 
     ngx_shmtx_lock(&ctx->shpool->mutex);

@@ -15,11 +15,12 @@
  * ws_zone: channels and their recent messages in shared memory, and the
  * wake-up of workers.  A channel is an rbtree node (limit_req style: crc32
  * key, the name behind it) with a list of its last messages.  Each worker
- * takes a slot in every zone; a publish stores the message, then sends a
- * small notice to each worker that has subscribers of the channel, and that
- * worker reads the new messages from the list (the slots and the wake-ups
- * are in ngx_ws_notify.c).  Nothing polls, and workers of an older
- * generation (a reload) keep being woken.
+ * takes a slot in every zone.  This file stores and looks up; it returns
+ * what a publish has to wake, and the channel code (ngx_ws_channel.c) sends
+ * a small notice to each worker that has subscribers of the channel, and
+ * that worker reads the new messages from the list (the slots and the
+ * wake-ups are in ngx_ws_notify.c).  Nothing polls, and workers of an
+ * older generation (a reload) keep being woken.
  */
 
 
@@ -832,21 +833,19 @@ ngx_ws_channel_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
 
 
 /*
- * Publishes a message: store it, then wake the workers that have
- * subscribers; this worker delivers at once.  Refusals: NGX_DECLINED (no
- * such connection), NGX_WS_ZONE_TOO_BIG (over max_message, nothing was
+ * Stores a message for ngx_ws_publish() (ngx_ws_channel.c), creating the
+ * channel if need be, and returns in *st what the channel code needs to
+ * wake the workers that have subscribers.  Refusals: NGX_DECLINED (no such
+ * connection), NGX_WS_ZONE_TOO_BIG (over max_message, nothing was
  * evicted), NGX_WS_ZONE_TOO_MANY (a new channel over max_channels) and
  * NGX_BUSY (the zone is full).
  */
 
 ngx_int_t
-ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
-    ngx_uint_t opcode, u_char *data, size_t len, uint64_t *id,
-    ngx_uint_t *subscribers)
+ngx_ws_channel_put(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
+    ngx_uint_t opcode, u_char *data, size_t len, ngx_ws_stored_t *st)
 {
-    uint64_t                workers, uid;
     ngx_int_t               rc;
-    ngx_ws_spool_t         *spool;
     ngx_ws_channel_node_t  *cn;
 
     if (len > zone->max_message) {
@@ -886,20 +885,12 @@ ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
 
     zone->sh->published++;
 
-    *id = cn->last_id;
-    *subscribers = cn->subscribers;
-    workers = cn->workers;
-    uid = cn->uid;
+    st->id = cn->last_id;
+    st->subscribers = cn->subscribers;
+    st->workers = cn->workers;
+    st->uid = cn->uid;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    ngx_ws_zone_notify(zone, workers, uid);
-
-    spool = ngx_ws_spool_find(zone, uid);
-
-    if (spool) {
-        ngx_ws_channel_deliver(spool);
-    }
 
     return NGX_OK;
 }

@@ -130,7 +130,18 @@ struct ngx_ws_spool_s {
     ngx_queue_t                 subs;
     ngx_uint_t                  nsubs;
     ngx_uint_t                  push;
+    ngx_event_t                 deliver_ev;       /* posted by a publish */
 };
+
+
+/* what ngx_ws_channel_put() stored, and whom to wake for it */
+
+typedef struct {
+    uint64_t                    id;
+    uint64_t                    workers;          /* slots with subscribers */
+    uint64_t                    uid;
+    ngx_uint_t                  subscribers;
+} ngx_ws_stored_t;
 
 
 /* one subscription of one connection */
@@ -171,9 +182,20 @@ void ngx_ws_channel_free_counts(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node);
 void ngx_ws_zone_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot);
 ngx_ws_spool_t *ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid);
+ngx_int_t ngx_ws_channel_put(ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_uint_t push, ngx_uint_t opcode, u_char *data, size_t len,
+    ngx_ws_stored_t *st);
+void ngx_ws_channel_notify(ngx_ws_zone_t *zone, uint64_t workers,
+    uint64_t uid);
 ngx_int_t ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t push, ngx_uint_t opcode, u_char *data, size_t len,
     uint64_t *id, ngx_uint_t *subscribers);
+
+/* for the publisher endpoint (ngx_ws_publisher.c) */
+ngx_int_t ngx_ws_channel_name(ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_uint_t level, char *who, ngx_log_t *log);
+void ngx_ws_zone_refused(ngx_ws_zone_t *zone, ngx_int_t rc, size_t len,
+    ngx_log_t *log);
 
 
 #endif /* _NGX_WS_ZONE_H_INCLUDED_ */

@@ -1,0 +1,343 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_ws_module.h"
+#include "ngx_ws_zone.h"
+
+
+/*
+ * The HTTP publisher endpoint (ws_publisher): an application POSTs a
+ * message to a channel or to one connection's own channel, GETs what a
+ * channel holds, or DELETEs it.  It is one more way into the channel code,
+ * beside a client's ws_publish and the X-WS-* replies of upstream events.
+ */
+
+
+static void ngx_ws_publisher_body(ngx_http_request_t *r);
+static ngx_int_t ngx_ws_publisher_arg(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
+static ngx_int_t ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json,
+    size_t len);
+
+
+/* ws_publisher: POST publishes, GET tells, DELETE removes */
+
+ngx_int_t
+ngx_ws_publisher_handler(ngx_http_request_t *r)
+{
+    u_char                 *p, *json;
+    uint64_t                workers, uid, last_id;
+    ngx_int_t               rc;
+    ngx_str_t               name;
+    ngx_uint_t              subscribers, count;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_loc_conf_t      *wlcf;
+    ngx_ws_channel_node_t  *cn;
+    u_char                  buf[256];
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
+    zone = wlcf->publisher;
+
+    if (r->method == NGX_HTTP_POST) {
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r, ngx_ws_publisher_body);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_DELETE) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_ws_publisher_arg(r, "channel", &name) != NGX_OK) {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (ngx_ws_channel_name(zone, &name, NGX_LOG_INFO, "client",
+                            r->connection->log)
+        != NGX_OK)
+    {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    cn = ngx_ws_channel_lookup(zone, &name, 0);
+
+    if (cn == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    ngx_ws_channel_trim(zone, cn);
+
+    subscribers = cn->subscribers;
+    last_id = cn->last_id;
+    count = cn->last_id + 1 - ngx_ws_channel_first(zone, cn);
+    workers = cn->workers;
+    uid = cn->uid;
+
+    if (r->method == NGX_HTTP_DELETE) {
+        ngx_ws_channel_delete(zone, cn);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (r->method == NGX_HTTP_DELETE) {
+        ngx_ws_channel_notify(zone, workers, uid);
+
+        p = ngx_snprintf(buf, sizeof(buf),
+                         "{\"deleted\":true,\"subscribers\":%ui}\n",
+                         subscribers);
+
+        return ngx_ws_publisher_json(r, buf, p - buf);
+    }
+
+    json = ngx_pnalloc(r->pool, name.len
+                                + ngx_escape_json(NULL, name.data, name.len)
+                                + 128);
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(json, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, name.data, name.len);
+    p = ngx_sprintf(p, "\",\"subscribers\":%ui,\"last_id\":%uL,"
+                    "\"history\":%ui}\n",
+                    subscribers, last_id, count);
+
+    return ngx_ws_publisher_json(r, json, p - json);
+}
+
+
+static void
+ngx_ws_publisher_body(ngx_http_request_t *r)
+{
+    u_char             *data, *p;
+    size_t              len;
+    ssize_t             n;
+    uint64_t            id;
+    ngx_int_t           rc;
+    ngx_str_t           name, type;
+    ngx_buf_t          *b;
+    ngx_uint_t          opcode, subscribers, push;
+    ngx_chain_t        *cl;
+    ngx_ws_zone_t      *zone;
+    ngx_ws_loc_conf_t  *wlcf;
+    u_char              buf[128];
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
+    zone = wlcf->publisher;
+
+    push = 0;
+
+    if (ngx_ws_publisher_arg(r, "channel", &name) != NGX_OK) {
+
+        if (ngx_ws_publisher_arg(r, "id", &type) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
+            return;
+        }
+
+        /* a connection's own channel */
+
+        name.data = ngx_pnalloc(r->pool, type.len + 1);
+        if (name.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        name.data[0] = '@';
+        ngx_memcpy(name.data + 1, type.data, type.len);
+        name.len = type.len + 1;
+        push = 1;
+
+    } else if (ngx_ws_channel_name(zone, &name, NGX_LOG_INFO, "client",
+                                   r->connection->log)
+               != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
+        return;
+    }
+
+    /* the body, in one piece */
+
+    len = 0;
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl;
+         cl = cl->next)
+    {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    data = NULL;
+
+    if (len) {
+        data = ngx_pnalloc(r->pool, len);
+        if (data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        p = data;
+
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (b->in_file) {
+                n = ngx_read_file(b->file, p, (size_t) (b->file_last
+                                                        - b->file_pos),
+                                  b->file_pos);
+                if (n == NGX_ERROR) {
+                    ngx_http_finalize_request(r,
+                                              NGX_HTTP_INTERNAL_SERVER_ERROR);
+                    return;
+                }
+
+                p += n;
+
+            } else {
+                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            }
+        }
+
+        len = p - data;
+    }
+
+    opcode = NGX_WS_OP_BINARY;
+
+    if (r->headers_in.content_type
+        && (ngx_strncasecmp(r->headers_in.content_type->value.data,
+                            (u_char *) "text/", 5) == 0
+            || ngx_strlcasestrn(r->headers_in.content_type->value.data,
+                                r->headers_in.content_type->value.data
+                                + r->headers_in.content_type->value.len,
+                                (u_char *) "json", 4 - 1)
+               != NULL))
+    {
+        opcode = NGX_WS_OP_TEXT;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "type", 4, &type) == NGX_OK) {
+        if (type.len == 4 && ngx_strncmp(type.data, "text", 4) == 0) {
+            opcode = NGX_WS_OP_TEXT;
+
+        } else if (type.len == 6 && ngx_strncmp(type.data, "binary", 6) == 0) {
+            opcode = NGX_WS_OP_BINARY;
+
+        } else {
+            ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
+            return;
+        }
+    }
+
+    if (opcode == NGX_WS_OP_TEXT
+        && ngx_ws_utf8_validate(NGX_WS_UTF8_ACCEPT, data, len)
+           != NGX_WS_UTF8_ACCEPT)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent a text message that is not UTF-8");
+        ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
+        return;
+    }
+
+    rc = ngx_ws_publish(zone, &name, push, opcode, data, len, &id,
+                        &subscribers);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_ws_zone_refused(zone, rc, len, r->connection->log);
+        ngx_http_finalize_request(r, (rc == NGX_WS_ZONE_TOO_BIG)
+                                     ? NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+                                     : 507);
+        return;
+    }
+
+    p = ngx_snprintf(buf, sizeof(buf), "{\"id\":%uL,\"subscribers\":%ui}\n",
+                     id, subscribers);
+
+    ngx_http_finalize_request(r, ngx_ws_publisher_json(r, buf, p - buf));
+}
+
+
+static ngx_int_t
+ngx_ws_publisher_arg(ngx_http_request_t *r, char *name, ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK
+        || raw.len == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    dst = ngx_pnalloc(r->pool, raw.len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = dst;
+    src = raw.data;
+
+    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+
+    value->len = dst - value->data;
+
+    return value->len ? NGX_OK : NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, json, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
