@@ -54,25 +54,11 @@ struct ngx_ws_session_s {
     ngx_ws_loc_conf_t          *conf;
     ngx_log_t                  *log;
 
-    /* what a fake request needs of the WebSocket's request */
-    void                      **main_conf;
-    void                      **srv_conf;
-    void                      **loc_conf;
-    ngx_http_connection_t       hc;
-    ngx_listening_t            *listening;
-    struct sockaddr            *sockaddr;
-    socklen_t                   socklen;
-    struct sockaddr            *local_sockaddr;
-    socklen_t                   local_socklen;
-    ngx_str_t                   addr_text;
-    ngx_str_t                   server;
-    ngx_log_handler_pt          log_handler;
-    ngx_http_log_handler_pt     request_log_handler;
+    ngx_ws_fake_origin_t        origin;          /* for fake requests */
 
     ngx_str_t                   id;
     ngx_str_t                   uri;             /* of the handshake */
     ngx_str_t                   subprotocol;
-    ngx_array_t                 headers;         /* ngx_table_elt_t */
 
     ngx_ws_event_t             *head;
     ngx_ws_event_t            **last;
@@ -86,10 +72,6 @@ struct ngx_ws_session_s {
     ngx_uint_t                  close_code;
     unsigned                    closed_by_server:1;
     unsigned                    dispatching:1;   /* keeps it alive */
-
-    /* what limit_conn and limit_req decided for the handshake */
-    unsigned                    limit_conn_status:2;
-    unsigned                    limit_req_status:3;
 };
 
 
@@ -121,14 +103,12 @@ static void ngx_ws_session_enqueue(ngx_ws_session_t *s, ngx_ws_event_t *ev);
 static void ngx_ws_session_next_handler(ngx_event_t *ev);
 static ngx_int_t ngx_ws_session_dispatch(ngx_ws_session_t *s,
     ngx_ws_event_t *ev);
-static ngx_int_t ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
-    ngx_http_request_t **frp);
+static ngx_http_request_t *ngx_ws_event_request(ngx_ws_session_t *s,
+    ngx_ws_event_t *ev);
 static u_char *ngx_ws_event_log_error(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
 static ngx_int_t ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t *fr);
-static ngx_int_t ngx_ws_add_in_header(ngx_http_request_t *r, char *name,
-    u_char *value, size_t len);
 static ngx_int_t ngx_ws_event_response(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 static void ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx,
@@ -141,8 +121,6 @@ static ngx_uint_t ngx_ws_sendable_close_code(ngx_int_t code);
 static ngx_uint_t ngx_ws_auth_header(ngx_ws_loc_conf_t *wlcf,
     ngx_str_t *name);
 static u_char *ngx_ws_strdupz(ngx_pool_t *pool, ngx_str_t *s);
-static void ngx_ws_fake_empty_handler(ngx_event_t *ev);
-static void ngx_ws_fake_request_empty_handler(ngx_http_request_t *r);
 
 
 static ngx_str_t  ngx_ws_event_names[] = {
@@ -176,14 +154,10 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
     ngx_pool_t               *pool;
     ngx_list_part_t          *part;
     ngx_table_elt_t          *h, *nh;
-    ngx_connection_t         *c;
     ngx_ws_session_t         *s;
     ngx_http_request_t       *r;
-    ngx_ws_main_conf_t       *wmcf;
-    ngx_http_connection_t    *hc;
 
     r = ws->request;
-    c = ws->connection;
 
     pool = ngx_create_pool(2048, ngx_cycle->log);
     if (pool == NULL) {
@@ -200,20 +174,9 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
     s->conf = ws->conf;
     s->last = &s->head;
 
-    s->main_conf = r->main_conf;
-    s->srv_conf = r->srv_conf;
-    s->loc_conf = r->loc_conf;
-    s->listening = c->listening;
-    s->log_handler = c->log->handler;
-    /* nginx's own: the fake requests have no ws to name */
-    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
-    s->request_log_handler = wmcf->log_handler;
-    s->limit_conn_status = r->main->limit_conn_status;
-    s->limit_req_status = r->main->limit_req_status;
-
-    hc = r->http_connection;
-    s->hc.addr_conf = hc->addr_conf;
-    s->hc.conf_ctx = hc->conf_ctx;
+    if (ngx_ws_fake_origin(&s->origin, r, pool) != NGX_OK) {
+        goto failed;
+    }
 
     /* copies: the session may outlive the connection */
 
@@ -224,51 +187,22 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
 
     *s->log = *ngx_cycle->log;
 
-    s->sockaddr = ngx_palloc(pool, c->socklen);
-    s->local_sockaddr = ngx_palloc(pool, NGX_SOCKADDRLEN);
-    s->addr_text.data = ngx_pstrdup(pool, &c->addr_text);
-    s->server.data = ngx_pstrdup(pool, &r->headers_in.server);
     s->id.data = ngx_pstrdup(pool, &ws->id);
     s->uri.data = ngx_pstrdup(pool, &r->unparsed_uri);
     s->uri.len = r->unparsed_uri.len;
     s->subprotocol.data = ngx_pstrdup(pool, &ws->subprotocol);
 
-    if (s->sockaddr == NULL || s->local_sockaddr == NULL
-        || (c->addr_text.len && s->addr_text.data == NULL)
-        || (r->headers_in.server.len && s->server.data == NULL)
-        || s->id.data == NULL
+    if (s->id.data == NULL
         || (r->unparsed_uri.len && s->uri.data == NULL)
         || (ws->subprotocol.len && s->subprotocol.data == NULL))
     {
         goto failed;
     }
 
-    ngx_memcpy(s->sockaddr, c->sockaddr, c->socklen);
-    s->socklen = c->socklen;
-    s->addr_text.len = c->addr_text.len;
-    s->server.len = r->headers_in.server.len;
     s->id.len = ws->id.len;
     s->subprotocol.len = ws->subprotocol.len;
 
-    /* $server_addr on the fake connection must not ask its descriptor */
-
-    if (ngx_connection_local_sockaddr(c, NULL, 0) == NGX_OK
-        && c->local_sockaddr)
-    {
-        ngx_memcpy(s->local_sockaddr, c->local_sockaddr, c->local_socklen);
-        s->local_socklen = c->local_socklen;
-
-    } else {
-        s->local_sockaddr = NULL;
-    }
-
     /* the handshake's headers, and what ws_auth_request passed on */
-
-    if (ngx_array_init(&s->headers, pool, 16, sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        goto failed;
-    }
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -314,7 +248,7 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
             continue;
         }
 
-        nh = ngx_array_push(&s->headers);
+        nh = ngx_array_push(&s->origin.headers);
         if (nh == NULL) {
             goto failed;
         }
@@ -339,7 +273,7 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
         h = ws->auth->headers.elts;
 
         for (i = 0; i < ws->auth->headers.nelts; i++) {
-            nh = ngx_array_push(&s->headers);
+            nh = ngx_array_push(&s->origin.headers);
             if (nh == NULL) {
                 goto failed;
             }
@@ -593,7 +527,8 @@ ngx_ws_session_dispatch(ngx_ws_session_t *s, ngx_ws_event_t *ev)
     ngx_pool_cleanup_t           *cln;
     ngx_http_post_subrequest_t   *ps;
 
-    if (ngx_ws_fake_request(s, ev, &fr) != NGX_OK) {
+    fr = ngx_ws_event_request(s, ev);
+    if (fr == NULL) {
         return NGX_ERROR;
     }
 
@@ -653,252 +588,49 @@ failed:
 }
 
 
-/*
- * A request on a connection without a socket, in a pool of its own, that
- * looks to nginx like a client request to the WebSocket's server.
- */
+/* the fake request of an event: its headers, handlers and ctx */
 
-static ngx_int_t
-ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
-    ngx_http_request_t **frp)
+static ngx_http_request_t *
+ngx_ws_event_request(ngx_ws_session_t *s, ngx_ws_event_t *ev)
 {
-    ngx_fd_t                    fd;
-    ngx_log_t                  *log;
-    ngx_pool_t                 *pool;
-    ngx_time_t                 *tp;
-    ngx_connection_t           *fc;
-    ngx_ws_event_ctx_t         *ctx;
-    ngx_http_request_t         *fr;
-    ngx_http_log_ctx_t         *lctx;
-    ngx_http_connection_t      *hc;
-    ngx_http_request_body_t    *rb;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_str_t           *uri;
+    ngx_ws_event_ctx_t  *ctx;
+    ngx_http_request_t  *fr;
 
-    /*
-     * nginx may close the fake request itself (on a fatal error of the
-     * subrequest), and then closes its connection as any other: so the
-     * connection has a descriptor of its own (/dev/null) and a pool of
-     * its own, holding what must outlive the request's pool.
-     */
+    uri = (ev->type == NGX_WS_EVENT_CONNECT) ? &s->conf->on_connect
+          : (ev->type == NGX_WS_EVENT_MESSAGE) ? &s->conf->pass
+          : &s->conf->on_disconnect;
 
-    fd = ngx_open_file("/dev/null", NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ALERT, s->log, ngx_errno,
-                      ngx_open_file_n " \"/dev/null\" failed");
-        return NGX_ERROR;
+    fr = ngx_ws_fake_request(&s->origin, s->log, uri, ev->data, ev->len);
+    if (fr == NULL) {
+        return NULL;
     }
 
-    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
-
-    fc = ngx_get_connection((ngx_socket_t) fd, s->log);
-
-    if (fc == NULL) {
-        (void) ngx_close_file(fd);
-        return NGX_ERROR;
-    }
-
-#if (NGX_STAT_STUB)
-    (void) ngx_atomic_fetch_add(ngx_stat_active, 1);
-#endif
-
-    fc->pool = ngx_create_pool(512, s->log);
-    if (fc->pool == NULL) {
-        ngx_http_close_connection(fc);
-        return NGX_ERROR;
-    }
-
-    log = ngx_palloc(fc->pool, sizeof(ngx_log_t));
-    lctx = ngx_pcalloc(fc->pool, sizeof(ngx_http_log_ctx_t));
-    hc = ngx_palloc(fc->pool, sizeof(ngx_http_connection_t));
-
-    if (log == NULL || lctx == NULL || hc == NULL) {
-        ngx_http_close_connection(fc);
-        return NGX_ERROR;
-    }
-
-    fc->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
-
-    *log = *s->log;
-    log->connection = fc->number;
-    log->handler = s->log_handler;
-    log->data = lctx;
-    log->action = "sending a WebSocket event to upstream";
-    lctx->connection = fc;
-
-    fc->log = log;
-    fc->log_error = NGX_ERROR_INFO;
-    fc->pool->log = log;              /* the session may go before it */
-    fc->listening = s->listening;
-    fc->sockaddr = s->sockaddr;
-    fc->socklen = s->socklen;
-    fc->local_sockaddr = s->local_sockaddr;
-    fc->local_socklen = s->local_socklen;
-    fc->addr_text = s->addr_text;
-    fc->start_time = ngx_current_msec;
-    fc->requests = 1;
-
-    fc->read->log = log;
-    fc->read->handler = ngx_ws_fake_empty_handler;
-    fc->write->log = log;
-    fc->write->handler = ngx_ws_fake_empty_handler;
-
-    pool = ngx_create_pool(4096, log);
-    if (pool == NULL) {
-        ngx_http_close_connection(fc);
-        return NGX_ERROR;
-    }
-
-    fr = ngx_pcalloc(pool, sizeof(ngx_http_request_t));
-    ctx = ngx_pcalloc(pool, sizeof(ngx_ws_event_ctx_t));
-    rb = ngx_pcalloc(pool, sizeof(ngx_http_request_body_t));
-
-    if (fr == NULL || ctx == NULL || rb == NULL) {
-        ngx_destroy_pool(pool);
-        ngx_http_close_connection(fc);
-        return NGX_ERROR;
-    }
-
-    fc->data = fr;
-    lctx->request = fr;
-    lctx->current_request = fr;
-
-    /* the upstream must not add this connection to the event loop */
-    fc->read->active = 1;
-    fc->write->active = 1;
-    fc->write->ready = 1;
-
-    *hc = s->hc;
-
-    fr->signature = NGX_HTTP_MODULE;
-    fr->connection = fc;
-    fr->pool = pool;
-    fr->http_connection = hc;
-    fr->main = fr;
-    fr->count = 1;
-    fr->main_conf = s->main_conf;
-    fr->srv_conf = s->srv_conf;
-    fr->loc_conf = s->loc_conf;
-
-    fr->ctx = ngx_pcalloc(pool, sizeof(void *) * ngx_http_max_module);
-    if (fr->ctx == NULL) {
+    ctx = ngx_pcalloc(fr->pool, sizeof(ngx_ws_event_ctx_t));
+    if (ctx == NULL) {
         goto failed;
     }
-
-    cmcf = ngx_http_get_module_main_conf(fr, ngx_http_core_module);
-
-    fr->variables = ngx_pcalloc(pool, cmcf->variables.nelts
-                                      * sizeof(ngx_http_variable_value_t));
-    if (fr->variables == NULL) {
-        goto failed;
-    }
-
-    if (ngx_list_init(&fr->headers_in.headers, pool, 20,
-                      sizeof(ngx_table_elt_t))
-        != NGX_OK
-        || ngx_list_init(&fr->headers_out.headers, pool, 4,
-                         sizeof(ngx_table_elt_t))
-           != NGX_OK
-        || ngx_list_init(&fr->headers_out.trailers, pool, 4,
-                         sizeof(ngx_table_elt_t))
-           != NGX_OK)
-    {
-        goto failed;
-    }
-
-    fr->headers_in.content_length_n = ev->len;
-    fr->headers_in.keep_alive_n = -1;
-    fr->headers_in.server = s->server;
-    fr->headers_out.content_length_n = -1;
-    fr->headers_out.last_modified_time = -1;
 
     if (ngx_ws_event_headers(s, ev, fr) != NGX_OK) {
         goto failed;
     }
 
-    /* the message is the body */
-
-    if (ev->len) {
-        rb->bufs = ngx_alloc_chain_link(pool);
-        rb->buf = ngx_calloc_buf(pool);
-
-        if (rb->bufs == NULL || rb->buf == NULL) {
-            goto failed;
-        }
-
-        rb->buf->pos = ev->data;
-        rb->buf->last = ev->data + ev->len;
-        rb->buf->start = rb->buf->pos;
-        rb->buf->end = rb->buf->last;
-        rb->buf->memory = 1;
-        rb->buf->last_buf = 1;
-        rb->buf->last_in_chain = 1;
-
-        rb->bufs->buf = rb->buf;
-        rb->bufs->next = NULL;
-    }
-
-    fr->request_body = rb;
-
-    fr->method = NGX_HTTP_POST;
-    ngx_str_set(&fr->method_name, "POST");
-    fr->http_version = NGX_HTTP_VERSION_11;
-    ngx_str_set(&fr->http_protocol, "HTTP/1.1");
-    ngx_str_set(&fr->schema, "http");
-
-    fr->uri = (ev->type == NGX_WS_EVENT_CONNECT) ? s->conf->on_connect
-              : (ev->type == NGX_WS_EVENT_MESSAGE) ? s->conf->pass
-              : s->conf->on_disconnect;
-    fr->unparsed_uri = fr->uri;
-
-    fr->request_line.data = ngx_pnalloc(pool, fr->uri.len + 32);
-    if (fr->request_line.data == NULL) {
-        goto failed;
-    }
-
-    fr->request_line.len = ngx_sprintf(fr->request_line.data,
-                                       "POST %V HTTP/1.1", &fr->uri)
-                           - fr->request_line.data;
-
-    fr->internal = 1;
-    fr->logged = 1;
-
-    /*
-     * an event is part of the WebSocket's request, which limit_conn and
-     * limit_req have already counted: they must not count it again (a
-     * second connection slot for the same client would be refused while
-     * the WebSocket holds the first)
-     */
-    fr->limit_conn_status = s->limit_conn_status;
-    fr->limit_req_status = s->limit_req_status;
-
-    fr->uri_changes = NGX_HTTP_MAX_URI_CHANGES + 1;
-    fr->subrequests = NGX_HTTP_MAX_SUBREQUESTS + 1;
-    fr->http_state = NGX_HTTP_PROCESS_REQUEST_STATE;
     fr->log_handler = ngx_ws_event_log_error;
-    fr->read_event_handler = ngx_ws_fake_request_empty_handler;
     fr->write_event_handler = ngx_ws_event_finish;
-
-    tp = ngx_timeofday();
-    fr->start_sec = tp->sec;
-    fr->start_msec = tp->msec;
 
     ctx->session = s;
     ctx->event = ev;
-    ctx->connection = fc;
+    ctx->connection = fr->connection;
 
     ngx_http_set_ctx(fr, ctx, ngx_ws_module);
 
-    *frp = fr;
-
-    return NGX_OK;
+    return fr;
 
 failed:
 
-    ngx_destroy_pool(pool);
-    ngx_http_close_connection(fc);
+    ngx_ws_fake_request_free(fr);
 
-    return NGX_ERROR;
+    return NULL;
 }
 
 
@@ -916,7 +648,7 @@ ngx_ws_event_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_ws_module);
 
-    p = ctx->session->request_log_handler(r, sr, buf, len);
+    p = ctx->session->origin.request_log_handler(r, sr, buf, len);
     len -= p - buf;
 
     return ngx_snprintf(p, len, ", ws: %V", &ctx->session->id);
@@ -927,54 +659,25 @@ static ngx_int_t
 ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t *fr)
 {
-    u_char                     *p;
-    ngx_uint_t                  i;
-    ngx_table_elt_t            *h, *nh;
-    ngx_http_header_t          *hh;
-    ngx_http_core_main_conf_t  *cmcf;
+    u_char     *p;
+    ngx_str_t  *name;
 
-    cmcf = ngx_http_get_module_main_conf(fr, ngx_http_core_module);
+    name = &ngx_ws_event_names[ev->type];
 
-    h = s->headers.elts;
-
-    for (i = 0; i < s->headers.nelts; i++) {
-        nh = ngx_list_push(&fr->headers_in.headers);
-        if (nh == NULL) {
-            return NGX_ERROR;
-        }
-
-        *nh = h[i];
-
-        /*
-         * as nginx does for a client request: $http_user_agent,
-         * $http_cookie, $proxy_add_x_forwarded_for and the like read
-         * the headers_in fields these handlers set
-         */
-
-        hh = ngx_hash_find(&cmcf->headers_in_hash, nh->hash, nh->lowcase_key,
-                           nh->key.len);
-
-        if (hh && hh->handler(fr, nh, hh->offset) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (ngx_ws_add_in_header(fr, "X-WS-Event",
-                             ngx_ws_event_names[ev->type].data,
-                             ngx_ws_event_names[ev->type].len)
+    if (ngx_ws_fake_add_header(fr, "X-WS-Event", name->data, name->len)
         != NGX_OK
-        || ngx_ws_add_in_header(fr, "X-WS-Connection-Id", s->id.data,
-                                s->id.len)
+        || ngx_ws_fake_add_header(fr, "X-WS-Connection-Id", s->id.data,
+                                  s->id.len)
            != NGX_OK
-        || ngx_ws_add_in_header(fr, "X-WS-URI", s->uri.data, s->uri.len)
+        || ngx_ws_fake_add_header(fr, "X-WS-URI", s->uri.data, s->uri.len)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     if (s->subprotocol.len
-        && ngx_ws_add_in_header(fr, "X-WS-Subprotocol", s->subprotocol.data,
-                                s->subprotocol.len)
+        && ngx_ws_fake_add_header(fr, "X-WS-Subprotocol",
+                                  s->subprotocol.data, s->subprotocol.len)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -986,29 +689,31 @@ ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
             return NGX_ERROR;
         }
 
-        if (ngx_ws_add_in_header(fr, "X-WS-Seq", p,
-                                 ngx_sprintf(p, "%uL", ev->seq) - p)
+        if (ngx_ws_fake_add_header(fr, "X-WS-Seq", p,
+                                   ngx_sprintf(p, "%uL", ev->seq) - p)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
 
         if (ev->opcode == NGX_WS_OP_TEXT) {
-            if (ngx_ws_add_in_header(fr, "X-WS-Message-Type",
-                                     (u_char *) "text", 4) != NGX_OK
-                || ngx_ws_add_in_header(fr, "Content-Type",
-                                        (u_char *) "text/plain; charset=utf-8",
-                                        25) != NGX_OK)
+            if (ngx_ws_fake_add_header(fr, "X-WS-Message-Type",
+                                       (u_char *) "text", 4) != NGX_OK
+                || ngx_ws_fake_add_header(fr, "Content-Type",
+                                          (u_char *)
+                                          "text/plain; charset=utf-8", 25)
+                   != NGX_OK)
             {
                 return NGX_ERROR;
             }
 
         } else {
-            if (ngx_ws_add_in_header(fr, "X-WS-Message-Type",
-                                     (u_char *) "binary", 6) != NGX_OK
-                || ngx_ws_add_in_header(fr, "Content-Type",
-                                        (u_char *) "application/octet-stream",
-                                        24) != NGX_OK)
+            if (ngx_ws_fake_add_header(fr, "X-WS-Message-Type",
+                                       (u_char *) "binary", 6) != NGX_OK
+                || ngx_ws_fake_add_header(fr, "Content-Type",
+                                          (u_char *)
+                                          "application/octet-stream", 24)
+                   != NGX_OK)
             {
                 return NGX_ERROR;
             }
@@ -1021,48 +726,18 @@ ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
             return NGX_ERROR;
         }
 
-        if (ngx_ws_add_in_header(fr, "X-WS-Close-Code", p,
-                                 ngx_sprintf(p, "%ui", s->close_code) - p)
+        if (ngx_ws_fake_add_header(fr, "X-WS-Close-Code", p,
+                                   ngx_sprintf(p, "%ui", s->close_code) - p)
             != NGX_OK
-            || ngx_ws_add_in_header(fr, "X-WS-Closed-By",
-                                    (u_char *) (s->closed_by_server
-                                                ? "server" : "client"),
-                                    s->closed_by_server ? 6 : 6)
+            || ngx_ws_fake_add_header(fr, "X-WS-Closed-By",
+                                      (u_char *) (s->closed_by_server
+                                                  ? "server" : "client"),
+                                      6)
                != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_ws_add_in_header(ngx_http_request_t *r, char *name, u_char *value,
-    size_t len)
-{
-    size_t            n;
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_in.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    n = ngx_strlen(name);
-
-    h->key.data = (u_char *) name;
-    h->key.len = n;
-    h->value.data = value;
-    h->value.len = len;
-    h->lowcase_key = ngx_pnalloc(r->pool, n);
-
-    if (h->lowcase_key == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, n);
 
     return NGX_OK;
 }
@@ -1570,16 +1245,3 @@ ngx_ws_auth_header(ngx_ws_loc_conf_t *wlcf, ngx_str_t *name)
     return 0;
 }
 
-
-static void
-ngx_ws_fake_empty_handler(ngx_event_t *ev)
-{
-    return;
-}
-
-
-static void
-ngx_ws_fake_request_empty_handler(ngx_http_request_t *r)
-{
-    return;
-}
