@@ -97,6 +97,8 @@ typedef struct {
 } ngx_ws_event_ctx_t;
 
 
+static ngx_int_t ngx_ws_session_headers(ngx_ws_session_t *s,
+    ngx_ws_conn_t *ws);
 static ngx_ws_event_t *ngx_ws_session_event(ngx_ws_session_t *s,
     ngx_uint_t type);
 static void ngx_ws_session_enqueue(ngx_ws_session_t *s, ngx_ws_event_t *ev);
@@ -112,6 +114,10 @@ static ngx_int_t ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
 static ngx_int_t ngx_ws_event_response(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 static void ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx,
+    ngx_http_request_t *sr);
+static void ngx_ws_event_reply_close(ngx_ws_event_ctx_t *ctx,
+    ngx_str_t *value, ngx_log_t *log);
+static void ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx,
     ngx_http_request_t *sr);
 static void ngx_ws_event_finish(ngx_http_request_t *fr);
 static void ngx_ws_event_cleanup(void *data);
@@ -149,13 +155,9 @@ static ngx_str_t  ngx_ws_skip_headers[] = {
 ngx_int_t
 ngx_ws_session_create(ngx_ws_conn_t *ws)
 {
-    size_t                    len;
-    ngx_uint_t                i, k;
-    ngx_pool_t               *pool;
-    ngx_list_part_t          *part;
-    ngx_table_elt_t          *h, *nh;
-    ngx_ws_session_t         *s;
-    ngx_http_request_t       *r;
+    ngx_pool_t          *pool;
+    ngx_ws_session_t    *s;
+    ngx_http_request_t  *r;
 
     r = ws->request;
 
@@ -202,9 +204,49 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
     s->id.len = ws->id.len;
     s->subprotocol.len = ws->subprotocol.len;
 
-    /* the handshake's headers, and what ws_auth_request passed on */
+    if (ngx_ws_session_headers(s, ws) != NGX_OK) {
+        goto failed;
+    }
 
-    part = &r->headers_in.headers.part;
+    s->next_ev.handler = ngx_ws_session_next_handler;
+    s->next_ev.data = s;
+    s->next_ev.log = s->log;
+
+    ws->session = s;
+
+    if (s->conf->on_connect.len) {
+        if (ngx_ws_session_event(s, NGX_WS_EVENT_CONNECT) == NULL) {
+            ws->session = NULL;
+            goto failed;
+        }
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_destroy_pool(pool);
+    return NGX_ERROR;
+}
+
+
+/*
+ * The handshake's headers for the fake requests, and what ws_auth_request
+ * passed on.
+ */
+
+static ngx_int_t
+ngx_ws_session_headers(ngx_ws_session_t *s, ngx_ws_conn_t *ws)
+{
+    size_t            len;
+    ngx_uint_t        i, k;
+    ngx_pool_t       *pool;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    pool = s->pool;
+
+    part = &ws->request->headers_in.headers.part;
     h = part->elts;
 
     for (i = 0; /* void */ ; i++) {
@@ -244,13 +286,13 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
             continue;
         }
 
-        if (ngx_ws_auth_header(ws->conf, &h[i].key)) {
+        if (ngx_ws_auth_header(s->conf, &h[i].key)) {
             continue;
         }
 
         nh = ngx_array_push(&s->origin.headers);
         if (nh == NULL) {
-            goto failed;
+            return NGX_ERROR;
         }
 
         nh->hash = h[i].hash;
@@ -263,7 +305,7 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
         if (nh->key.data == NULL || nh->value.data == NULL
             || nh->lowcase_key == NULL)
         {
-            goto failed;
+            return NGX_ERROR;
         }
 
         ngx_strlow(nh->lowcase_key, nh->key.data, nh->key.len);
@@ -275,7 +317,7 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
         for (i = 0; i < ws->auth->headers.nelts; i++) {
             nh = ngx_array_push(&s->origin.headers);
             if (nh == NULL) {
-                goto failed;
+                return NGX_ERROR;
             }
 
             *nh = h[i];
@@ -286,32 +328,14 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
             if (nh->key.data == NULL || nh->value.data == NULL
                 || nh->lowcase_key == NULL)
             {
-                goto failed;
+                return NGX_ERROR;
             }
 
             ngx_strlow(nh->lowcase_key, nh->key.data, nh->key.len);
         }
     }
 
-    s->next_ev.handler = ngx_ws_session_next_handler;
-    s->next_ev.data = s;
-    s->next_ev.log = s->log;
-
-    ws->session = s;
-
-    if (s->conf->on_connect.len) {
-        if (ngx_ws_session_event(s, NGX_WS_EVENT_CONNECT) == NULL) {
-            ws->session = NULL;
-            goto failed;
-        }
-    }
-
     return NGX_OK;
-
-failed:
-
-    ngx_destroy_pool(pool);
-    return NGX_ERROR;
 }
 
 
@@ -789,11 +813,7 @@ ngx_ws_event_response(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 static void
 ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
 {
-    u_char           *p, *last;
-    size_t            len;
-    ngx_int_t         code;
     ngx_str_t        *name;
-    ngx_buf_t        *b;
     ngx_uint_t        i;
     ngx_array_t     **list;
     ngx_list_part_t  *part;
@@ -882,44 +902,67 @@ ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
             && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-Close",
                                h[i].key.len) == 0)
         {
-            /* "4000 some reason" */
-
-            p = h[i].value.data;
-            last = p + h[i].value.len;
-
-            while (p < last && *p >= '0' && *p <= '9') {
-                p++;
-            }
-
-            code = ngx_atoi(h[i].value.data, p - h[i].value.data);
-
-            if (code == NGX_ERROR || !ngx_ws_sendable_close_code(code)) {
-                ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
-                              "upstream sent invalid \"X-WS-Close\" "
-                              "header \"%V\"", &h[i].value);
-                continue;
-            }
-
-            while (p < last && *p == ' ') {
-                p++;
-            }
-
-            /* ngx_ws_send_close() cuts it at a character boundary */
-            len = ngx_min((size_t) (last - p), 1024);
-
-            ctx->close_code = code;
-            ctx->close_reason.len = len;
-            ctx->close_reason.data = ngx_pnalloc(ctx->connection->pool,
-                                                 len + 1);
-            if (ctx->close_reason.data == NULL) {
-                ctx->close_reason.len = 0;
-                continue;
-            }
-
-            ngx_memcpy(ctx->close_reason.data, p, len);
-            ctx->close_reason.data[len] = '\0';
+            ngx_ws_event_reply_close(ctx, &h[i].value, sr->connection->log);
         }
     }
+
+    ngx_ws_event_reply_body(ctx, sr);
+}
+
+
+/* "X-WS-Close: 4000 some reason" */
+
+static void
+ngx_ws_event_reply_close(ngx_ws_event_ctx_t *ctx, ngx_str_t *value,
+    ngx_log_t *log)
+{
+    u_char     *p, *last;
+    size_t      len;
+    ngx_int_t   code;
+
+    p = value->data;
+    last = p + value->len;
+
+    while (p < last && *p >= '0' && *p <= '9') {
+        p++;
+    }
+
+    code = ngx_atoi(value->data, p - value->data);
+
+    if (code == NGX_ERROR || !ngx_ws_sendable_close_code(code)) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "upstream sent invalid \"X-WS-Close\" "
+                      "header \"%V\"", value);
+        return;
+    }
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    /* ngx_ws_send_close() cuts it at a character boundary */
+    len = ngx_min((size_t) (last - p), 1024);
+
+    ctx->close_code = code;
+    ctx->close_reason.len = len;
+    ctx->close_reason.data = ngx_pnalloc(ctx->connection->pool, len + 1);
+    if (ctx->close_reason.data == NULL) {
+        ctx->close_reason.len = 0;
+        return;
+    }
+
+    ngx_memcpy(ctx->close_reason.data, p, len);
+    ctx->close_reason.data[len] = '\0';
+}
+
+
+/* the reply outlives the fake request: a pool of its own */
+
+static void
+ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
+{
+    size_t      len;
+    ngx_buf_t  *b;
 
     if (sr->out == NULL || sr->out->buf == NULL) {
         return;
@@ -931,8 +974,6 @@ ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
     if (len == 0) {
         return;
     }
-
-    /* the reply outlives the fake request: a pool of its own */
 
     ctx->reply_pool = ngx_create_pool(ngx_ws_pool_size(len),
                                       ctx->session->log);
