@@ -439,35 +439,18 @@ static ngx_uint_t
 ngx_ws_find_headers(ngx_http_request_t *r, ngx_str_t *name,
     ngx_table_elt_t **first)
 {
-    ngx_uint_t        i, n;
-    ngx_list_part_t  *part;
+    ngx_uint_t        n;
     ngx_table_elt_t  *h;
 
     n = 0;
-    *first = NULL;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    *first = ngx_ws_find_header(&r->headers_in.headers, name, NULL);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            if (n++ == 0) {
-                *first = &h[i];
-            }
-        }
+    for (h = *first;
+         h;
+         h = ngx_ws_find_header(&r->headers_in.headers, name, h))
+    {
+        n++;
     }
 
     return n;
@@ -481,33 +464,14 @@ ngx_ws_has_token(ngx_http_request_t *r, ngx_str_t *name, ngx_str_t *token,
     ngx_uint_t caseless)
 {
     u_char           *p, *last, *start, *end;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != name->len
-            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        last = p + h[i].value.len;
+    for (h = ngx_ws_find_header(&r->headers_in.headers, name, NULL);
+         h;
+         h = ngx_ws_find_header(&r->headers_in.headers, name, h))
+    {
+        p = h->value.data;
+        last = p + h->value.len;
 
         while (p < last) {
             while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {

@@ -409,6 +409,10 @@ ngx_int_t ngx_ws_add_variables(ngx_conf_t *cf);
 u_char *ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
     u_char *buf, size_t len);
 
+ngx_table_elt_t *ngx_ws_find_header(ngx_list_t *headers, ngx_str_t *name,
+    ngx_table_elt_t *after);
+ngx_uint_t ngx_ws_content_opcode(ngx_str_t *type);
+
 ngx_int_t ngx_ws_fake_origin(ngx_ws_fake_origin_t *o, ngx_http_request_t *r,
     ngx_pool_t *pool);
 ngx_http_request_t *ngx_ws_fake_request(ngx_ws_fake_origin_t *o,

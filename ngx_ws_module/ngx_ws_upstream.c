@@ -115,6 +115,8 @@ static ngx_int_t ngx_ws_event_response(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 static void ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx,
     ngx_http_request_t *sr);
+static void ngx_ws_event_reply_names(ngx_ws_event_ctx_t *ctx,
+    ngx_list_t *headers, ngx_str_t *header, ngx_array_t **list);
 static void ngx_ws_event_reply_close(ngx_ws_event_ctx_t *ctx,
     ngx_str_t *value, ngx_log_t *log);
 static void ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx,
@@ -813,100 +815,74 @@ ngx_ws_event_response(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 static void
 ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
 {
-    ngx_str_t        *name;
-    ngx_uint_t        i;
-    ngx_array_t     **list;
-    ngx_list_part_t  *part;
+    ngx_list_t       *headers;
     ngx_table_elt_t  *h;
 
-    ctx->reply_opcode = NGX_WS_OP_BINARY;
+    static ngx_str_t  type = ngx_string("X-WS-Message-Type");
+    static ngx_str_t  subscribe = ngx_string("X-WS-Subscribe");
+    static ngx_str_t  unsubscribe = ngx_string("X-WS-Unsubscribe");
+    static ngx_str_t  close = ngx_string("X-WS-Close");
 
-    if (sr->headers_out.content_type.len >= 5
-        && (ngx_strncasecmp(sr->headers_out.content_type.data,
-                            (u_char *) "text/", 5) == 0
-            || ngx_strlcasestrn(sr->headers_out.content_type.data,
-                                sr->headers_out.content_type.data
-                                + sr->headers_out.content_type.len,
-                                (u_char *) "json", 4 - 1)
-               != NULL))
+    headers = &sr->headers_out.headers;
+
+    ctx->reply_opcode = ngx_ws_content_opcode(&sr->headers_out.content_type);
+
+    for (h = ngx_ws_find_header(headers, &type, NULL);
+         h;
+         h = ngx_ws_find_header(headers, &type, h))
     {
-        ctx->reply_opcode = NGX_WS_OP_TEXT;
+        if (h->value.len == 4
+            && ngx_strncasecmp(h->value.data, (u_char *) "text", 4) == 0)
+        {
+            ctx->reply_opcode = NGX_WS_OP_TEXT;
+
+        } else if (h->value.len == 6
+                   && ngx_strncasecmp(h->value.data, (u_char *) "binary", 6)
+                      == 0)
+        {
+            ctx->reply_opcode = NGX_WS_OP_BINARY;
+        }
     }
 
-    part = &sr->headers_out.headers.part;
-    h = part->elts;
+    ngx_ws_event_reply_names(ctx, headers, &subscribe, &ctx->join);
+    ngx_ws_event_reply_names(ctx, headers, &unsubscribe, &ctx->part);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0) {
-            continue;
-        }
-
-        if (h[i].key.len == sizeof("X-WS-Message-Type") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-Message-Type",
-                               h[i].key.len) == 0)
-        {
-            if (h[i].value.len == 4
-                && ngx_strncasecmp(h[i].value.data, (u_char *) "text", 4)
-                   == 0)
-            {
-                ctx->reply_opcode = NGX_WS_OP_TEXT;
-
-            } else if (h[i].value.len == 6
-                       && ngx_strncasecmp(h[i].value.data,
-                                          (u_char *) "binary", 6) == 0)
-            {
-                ctx->reply_opcode = NGX_WS_OP_BINARY;
-            }
-
-            continue;
-        }
-
-        if ((h[i].key.len == sizeof("X-WS-Subscribe") - 1
-             && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-Subscribe",
-                                h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("X-WS-Unsubscribe") - 1
-                && ngx_strncasecmp(h[i].key.data,
-                                   (u_char *) "X-WS-Unsubscribe",
-                                   h[i].key.len) == 0))
-        {
-            list = (h[i].key.len == sizeof("X-WS-Subscribe") - 1)
-                   ? &ctx->join : &ctx->part;
-
-            if (*list == NULL) {
-                *list = ngx_array_create(ctx->connection->pool, 2,
-                                         sizeof(ngx_str_t));
-            }
-
-            if (*list && h[i].value.len) {
-                name = ngx_array_push(*list);
-                if (name) {
-                    *name = h[i].value;
-                }
-            }
-
-            continue;
-        }
-
-        if (h[i].key.len == sizeof("X-WS-Close") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-Close",
-                               h[i].key.len) == 0)
-        {
-            ngx_ws_event_reply_close(ctx, &h[i].value, sr->connection->log);
-        }
+    for (h = ngx_ws_find_header(headers, &close, NULL);
+         h;
+         h = ngx_ws_find_header(headers, &close, h))
+    {
+        ngx_ws_event_reply_close(ctx, &h->value, sr->connection->log);
     }
 
     ngx_ws_event_reply_body(ctx, sr);
+}
+
+
+/* the channels of X-WS-Subscribe or X-WS-Unsubscribe headers */
+
+static void
+ngx_ws_event_reply_names(ngx_ws_event_ctx_t *ctx, ngx_list_t *headers,
+    ngx_str_t *header, ngx_array_t **list)
+{
+    ngx_str_t        *name;
+    ngx_table_elt_t  *h;
+
+    for (h = ngx_ws_find_header(headers, header, NULL);
+         h;
+         h = ngx_ws_find_header(headers, header, h))
+    {
+        if (*list == NULL) {
+            *list = ngx_array_create(ctx->connection->pool, 2,
+                                     sizeof(ngx_str_t));
+        }
+
+        if (*list && h->value.len) {
+            name = ngx_array_push(*list);
+            if (name) {
+                *name = h->value;
+            }
+        }
+    }
 }
 
 
