@@ -323,7 +323,7 @@ ngx_ws_handshake_conn(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
 
     if (wlcf->auth_request.len) {
         /* set by the access phase handler of ws_auth_request */
-        ws->auth = ngx_http_get_module_ctx(r, ngx_ws_module);
+        ws->auth = ngx_ws_ctx_auth(r);
     }
 
     /*
@@ -341,7 +341,9 @@ ngx_ws_handshake_conn(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
         ws->subprotocol = *proto;
     }
 
-    ngx_http_set_ctx(r, ws, ngx_ws_module);
+    if (ngx_ws_ctx_set_conn(r, ws) != NGX_OK) {
+        return NULL;
+    }
 
     /* error log lines name the connection: see ngx_ws_log_error() */
     wmcf->log_handler = r->log_handler;

@@ -16,6 +16,9 @@
  */
 
 
+static ngx_ws_ctx_t *ngx_ws_ctx(ngx_http_request_t *r, ngx_uint_t create);
+
+
 /*
  * The first header called name (case-insensitive) in a list of
  * ngx_table_elt_t after the header "after", or from the start if it is
@@ -104,4 +107,107 @@ ngx_ws_content_opcode(ngx_str_t *type)
     }
 
     return NGX_WS_OP_BINARY;
+}
+
+
+/* the module's ctx of a request (ngx_ws_ctx_t), made on the first set */
+
+static ngx_ws_ctx_t *
+ngx_ws_ctx(ngx_http_request_t *r, ngx_uint_t create)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ws_module);
+
+    if (ctx == NULL && create) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_ws_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_ws_module);
+    }
+
+    return ctx;
+}
+
+
+ngx_ws_auth_ctx_t *
+ngx_ws_ctx_auth(ngx_http_request_t *r)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 0);
+
+    return ctx ? ctx->auth : NULL;
+}
+
+
+ngx_ws_conn_t *
+ngx_ws_ctx_conn(ngx_http_request_t *r)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 0);
+
+    return ctx ? ctx->ws : NULL;
+}
+
+
+ngx_ws_event_ctx_t *
+ngx_ws_ctx_event(ngx_http_request_t *r)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 0);
+
+    return ctx ? ctx->event : NULL;
+}
+
+
+ngx_int_t
+ngx_ws_ctx_set_auth(ngx_http_request_t *r, ngx_ws_auth_ctx_t *auth)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 1);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->auth = auth;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_ws_ctx_set_conn(ngx_http_request_t *r, ngx_ws_conn_t *ws)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 1);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->ws = ws;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_ws_ctx_set_event(ngx_http_request_t *r, ngx_ws_event_ctx_t *event)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 1);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->event = event;
+
+    return NGX_OK;
 }

@@ -255,6 +255,22 @@ typedef struct {
 } ngx_ws_auth_ctx_t;
 
 
+typedef struct ngx_ws_event_ctx_s  ngx_ws_event_ctx_t;
+
+/*
+ * The one type in the module's ctx slot of a request: what
+ * ws_auth_request learned (before the upgrade), the WebSocket (after it),
+ * or, on the fake request of an upstream event, that event.  Read and set
+ * with ngx_ws_ctx_*() only.
+ */
+
+typedef struct {
+    ngx_ws_auth_ctx_t          *auth;
+    ngx_ws_conn_t              *ws;
+    ngx_ws_event_ctx_t         *event;
+} ngx_ws_ctx_t;
+
+
 /* a message (or a control frame) on its way out, in its own pool */
 
 struct ngx_ws_msg_s {
@@ -412,6 +428,13 @@ u_char *ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
 ngx_table_elt_t *ngx_ws_find_header(ngx_list_t *headers, ngx_str_t *name,
     ngx_table_elt_t *after);
 ngx_uint_t ngx_ws_content_opcode(ngx_str_t *type);
+ngx_ws_auth_ctx_t *ngx_ws_ctx_auth(ngx_http_request_t *r);
+ngx_ws_conn_t *ngx_ws_ctx_conn(ngx_http_request_t *r);
+ngx_ws_event_ctx_t *ngx_ws_ctx_event(ngx_http_request_t *r);
+ngx_int_t ngx_ws_ctx_set_auth(ngx_http_request_t *r, ngx_ws_auth_ctx_t *auth);
+ngx_int_t ngx_ws_ctx_set_conn(ngx_http_request_t *r, ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_ctx_set_event(ngx_http_request_t *r,
+    ngx_ws_event_ctx_t *event);
 
 ngx_int_t ngx_ws_fake_origin(ngx_ws_fake_origin_t *o, ngx_http_request_t *r,
     ngx_pool_t *pool);

@@ -77,7 +77,7 @@ struct ngx_ws_session_s {
 
 /* one event in flight: lives in the fake request's pool */
 
-typedef struct {
+struct ngx_ws_event_ctx_s {
     ngx_ws_session_t           *session;
     ngx_ws_event_t             *event;
     ngx_connection_t           *connection;      /* fake */
@@ -94,7 +94,7 @@ typedef struct {
 
     unsigned                    done:1;
     unsigned                    finished:1;
-} ngx_ws_event_ctx_t;
+};
 
 
 static ngx_int_t ngx_ws_session_headers(ngx_ws_session_t *s,
@@ -559,7 +559,7 @@ ngx_ws_session_dispatch(ngx_ws_session_t *s, ngx_ws_event_t *ev)
     }
 
     fc = fr->connection;
-    ctx = ngx_http_get_module_ctx(fr, ngx_ws_module);
+    ctx = ngx_ws_ctx_event(fr);
 
     ps = ngx_palloc(fr->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -648,7 +648,9 @@ ngx_ws_event_request(ngx_ws_session_t *s, ngx_ws_event_t *ev)
     ctx->event = ev;
     ctx->connection = fr->connection;
 
-    ngx_http_set_ctx(fr, ctx, ngx_ws_module);
+    if (ngx_ws_ctx_set_event(fr, ctx) != NGX_OK) {
+        goto failed;
+    }
 
     return fr;
 
@@ -672,7 +674,7 @@ ngx_ws_event_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
     u_char              *p;
     ngx_ws_event_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_ws_module);
+    ctx = ngx_ws_ctx_event(r->main);
 
     p = ctx->session->origin.request_log_handler(r, sr, buf, len);
     len -= p - buf;
@@ -980,7 +982,7 @@ ngx_ws_event_finish(ngx_http_request_t *fr)
 {
     ngx_ws_event_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(fr, ngx_ws_module);
+    ctx = ngx_ws_ctx_event(fr);
 
     if (ctx->finished || fr->postponed) {
         return;
