@@ -70,7 +70,7 @@ ngx_ws_auth_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_ws_module);
+    ctx = ngx_ws_ctx_auth(r);
 
     if (ctx != NULL) {
         if (!ctx->done) {
@@ -174,7 +174,9 @@ ngx_ws_auth_handler(ngx_http_request_t *r)
 
     ctx->subrequest = sr;
 
-    ngx_http_set_ctx(r, ctx, ngx_ws_module);
+    if (ngx_ws_ctx_set_auth(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return NGX_AGAIN;
 }

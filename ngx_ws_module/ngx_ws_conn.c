@@ -125,7 +125,7 @@ ngx_ws_read_handler(ngx_event_t *rev)
 
     c = rev->data;
     r = c->data;
-    ws = ngx_http_get_module_ctx(r, ngx_ws_module);
+    ws = ngx_ws_ctx_conn(r);
 
     if (c->close) {
         c->close = 0;
@@ -163,7 +163,7 @@ ngx_ws_write_handler(ngx_event_t *wev)
 
     c = wev->data;
     r = c->data;
-    ws = ngx_http_get_module_ctx(r, ngx_ws_module);
+    ws = ngx_ws_ctx_conn(r);
 
     if (wev->timedout) {
         wev->timedout = 0;

@@ -24,6 +24,13 @@
 
 
 static ngx_int_t ngx_ws_handshake(ngx_http_request_t *r);
+static ngx_int_t ngx_ws_check_request(ngx_http_request_t *r, ngx_str_t *key);
+static ngx_int_t ngx_ws_accept_key(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *accept);
+static ngx_ws_conn_t *ngx_ws_handshake_conn(ngx_http_request_t *r,
+    ngx_ws_loc_conf_t *wlcf, ngx_str_t *proto);
+static ngx_int_t ngx_ws_handshake_send(ngx_http_request_t *r,
+    ngx_ws_conn_t *ws, ngx_str_t *accept, ngx_str_t *proto, ngx_str_t *ext);
 static ngx_int_t ngx_ws_reject(ngx_http_request_t *r, ngx_int_t status,
     char *name, char *value);
 static ngx_uint_t ngx_ws_find_headers(ngx_http_request_t *r, ngx_str_t *name,
@@ -85,17 +92,11 @@ ngx_ws_handshake_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_ws_handshake(ngx_http_request_t *r)
 {
-    u_char              *p;
     ngx_int_t            rc;
     ngx_str_t            key, accept, *proto, ext;
-    ngx_sha1_t           sha1;
-    ngx_uint_t           n;
     ngx_ws_conn_t       *ws;
-    ngx_table_elt_t     *h;
     ngx_ws_loc_conf_t   *wlcf;
-    ngx_ws_main_conf_t  *wmcf;
     ngx_pool_cleanup_t  *cln;
-    u_char               digest[20];
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
 
@@ -104,6 +105,90 @@ ngx_ws_handshake(ngx_http_request_t *r)
                       "WebSocket location cannot serve a subrequest");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    rc = ngx_ws_check_request(r, &key);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (wlcf->origins != NULL) {
+        rc = ngx_ws_check_origin(r, wlcf);
+
+        if (rc != NGX_OK) {
+            return ngx_ws_reject(r, rc, NULL, NULL);
+        }
+    }
+
+    proto = ngx_ws_select_subprotocol(r, wlcf);
+
+    if (proto == NULL && wlcf->subprotocol_required) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent no acceptable subprotocol");
+        return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
+    }
+
+    if (ngx_ws_accept_key(r, &key, &accept) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ws = ngx_ws_handshake_conn(r, wlcf, proto);
+    if (ws == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* before subscribing: the history replayed is compressed too */
+
+    ext.len = 0;
+
+    if (wlcf->deflate) {
+        rc = ngx_ws_deflate_negotiate(r, ws, &ext);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (wlcf->subscribe || wlcf->publish || wlcf->push) {
+
+        /* subscribed before the client can see the 101 */
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_ws_channels_cleanup;
+        cln->data = ws;
+
+        rc = ngx_ws_channels_init(ws);
+
+        if (rc != NGX_OK) {
+            ngx_ws_channels_release(ws);
+            ngx_ws_free_output(ws);
+            r->keepalive = 0;
+
+            /* NGX_DECLINED: an invalid channel name */
+            return (rc == NGX_DECLINED) ? NGX_HTTP_BAD_REQUEST
+                                        : NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+    }
+
+    return ngx_ws_handshake_send(r, ws, &accept, proto, &ext);
+}
+
+
+/*
+ * RFC 6455 4.2.1: a GET over HTTP/1.1, asking for the upgrade, without a
+ * body, with one valid key and version 13; *key is the client's key
+ */
+
+static ngx_int_t
+ngx_ws_check_request(ngx_http_request_t *r, ngx_str_t *key)
+{
+    ngx_str_t         v;
+    ngx_uint_t        n;
+    ngx_table_elt_t  *h;
 
     if (r->method != NGX_HTTP_GET) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -152,10 +237,10 @@ ngx_ws_handshake(ngx_http_request_t *r)
         return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
     }
 
-    key = h->value;
-    ngx_ws_trim(&key);
+    *key = h->value;
+    ngx_ws_trim(key);
 
-    if (ngx_ws_check_key(r, &key) != NGX_OK) {
+    if (ngx_ws_check_key(r, key) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "client sent invalid Sec-WebSocket-Key header");
         return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
@@ -175,54 +260,61 @@ ngx_ws_handshake(ngx_http_request_t *r)
         return ngx_ws_reject(r, 426, "Sec-WebSocket-Version", "13");
     }
 
-    accept = h->value;
-    ngx_ws_trim(&accept);
+    v = h->value;
+    ngx_ws_trim(&v);
 
-    if (accept.len != 2 || accept.data[0] != '1'
-        || accept.data[1] != '3')
-    {
+    if (v.len != 2 || v.data[0] != '1' || v.data[1] != '3') {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "client sent unsupported Sec-WebSocket-Version \"%V\"",
                       &h->value);
         return ngx_ws_reject(r, 426, "Sec-WebSocket-Version", "13");
     }
 
-    if (wlcf->origins != NULL) {
-        rc = ngx_ws_check_origin(r, wlcf);
+    return NGX_OK;
+}
 
-        if (rc != NGX_OK) {
-            return ngx_ws_reject(r, rc, NULL, NULL);
-        }
-    }
 
-    proto = ngx_ws_select_subprotocol(r, wlcf);
+/* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)) */
 
-    if (proto == NULL && wlcf->subprotocol_required) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent no acceptable subprotocol");
-        return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
-    }
-
-    /* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)) */
+static ngx_int_t
+ngx_ws_accept_key(ngx_http_request_t *r, ngx_str_t *key, ngx_str_t *accept)
+{
+    u_char      *p;
+    ngx_str_t    digest_str;
+    ngx_sha1_t   sha1;
+    u_char       digest[20];
 
     ngx_sha1_init(&sha1);
-    ngx_sha1_update(&sha1, key.data, key.len);
+    ngx_sha1_update(&sha1, key->data, key->len);
     ngx_sha1_update(&sha1, NGX_WS_GUID, sizeof(NGX_WS_GUID) - 1);
     ngx_sha1_final(digest, &sha1);
 
     p = ngx_pnalloc(r->pool, ngx_base64_encoded_length(20));
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    key.data = digest;
-    key.len = 20;
-    accept.data = p;
-    ngx_encode_base64(&accept, &key);
+    digest_str.data = digest;
+    digest_str.len = 20;
+    accept->data = p;
+    ngx_encode_base64(accept, &digest_str);
+
+    return NGX_OK;
+}
+
+
+/* the connection, the request's ctx from now on */
+
+static ngx_ws_conn_t *
+ngx_ws_handshake_conn(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
+    ngx_str_t *proto)
+{
+    ngx_ws_conn_t       *ws;
+    ngx_ws_main_conf_t  *wmcf;
 
     ws = ngx_pcalloc(r->pool, sizeof(ngx_ws_conn_t));
     if (ws == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     ws->request = r;
@@ -231,7 +323,7 @@ ngx_ws_handshake(ngx_http_request_t *r)
 
     if (wlcf->auth_request.len) {
         /* set by the access phase handler of ws_auth_request */
-        ws->auth = ngx_http_get_module_ctx(r, ngx_ws_module);
+        ws->auth = ngx_ws_ctx_auth(r);
     }
 
     /*
@@ -240,7 +332,7 @@ ngx_ws_handshake(ngx_http_request_t *r)
      */
 
     if (ngx_ws_random_id(r->pool, r->connection->log, &ws->id) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
@@ -249,7 +341,9 @@ ngx_ws_handshake(ngx_http_request_t *r)
         ws->subprotocol = *proto;
     }
 
-    ngx_http_set_ctx(r, ws, ngx_ws_module);
+    if (ngx_ws_ctx_set_conn(r, ws) != NGX_OK) {
+        return NULL;
+    }
 
     /* error log lines name the connection: see ngx_ws_log_error() */
     wmcf->log_handler = r->log_handler;
@@ -259,42 +353,17 @@ ngx_ws_handshake(ngx_http_request_t *r)
     ws->last_out = &ws->out;
     ngx_queue_init(&ws->subs);
 
-    /* before subscribing: the history replayed is compressed too */
+    return ws;
+}
 
-    ext.len = 0;
 
-    if (wlcf->deflate) {
-        rc = ngx_ws_deflate_negotiate(r, ws, &ext);
+/* the 101, flushed; then the engine takes over */
 
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    if (wlcf->subscribe || wlcf->publish || wlcf->push) {
-
-        /* subscribed before the client can see the 101 */
-
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        cln->handler = ngx_ws_channels_cleanup;
-        cln->data = ws;
-
-        rc = ngx_ws_channels_init(ws);
-
-        if (rc != NGX_OK) {
-            ngx_ws_channels_release(ws);
-            ngx_ws_free_output(ws);
-            r->keepalive = 0;
-
-            /* NGX_DECLINED: an invalid channel name */
-            return (rc == NGX_DECLINED) ? NGX_HTTP_BAD_REQUEST
-                                        : NGX_HTTP_SERVICE_UNAVAILABLE;
-        }
-    }
+static ngx_int_t
+ngx_ws_handshake_send(ngx_http_request_t *r, ngx_ws_conn_t *ws,
+    ngx_str_t *accept, ngx_str_t *proto, ngx_str_t *ext)
+{
+    ngx_int_t  rc;
 
     r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
     ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
@@ -302,10 +371,10 @@ ngx_ws_handshake(ngx_http_request_t *r)
     r->keepalive = 0;
 
     if (ngx_ws_add_header(r, "Upgrade", &ngx_ws_websocket) != NGX_OK
-        || ngx_ws_add_header(r, "Sec-WebSocket-Accept", &accept) != NGX_OK
+        || ngx_ws_add_header(r, "Sec-WebSocket-Accept", accept) != NGX_OK
         || (proto && ngx_ws_add_header(r, "Sec-WebSocket-Protocol", proto)
                      != NGX_OK)
-        || (ext.len && ngx_ws_add_header(r, "Sec-WebSocket-Extensions", &ext)
+        || (ext->len && ngx_ws_add_header(r, "Sec-WebSocket-Extensions", ext)
                        != NGX_OK))
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -313,7 +382,7 @@ ngx_ws_handshake(ngx_http_request_t *r)
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ws handshake accept:\"%V\" subprotocol:\"%V\"",
-                   &accept, &ws->subprotocol);
+                   accept, &ws->subprotocol);
 
     rc = ngx_http_send_header(r);
 
@@ -372,35 +441,18 @@ static ngx_uint_t
 ngx_ws_find_headers(ngx_http_request_t *r, ngx_str_t *name,
     ngx_table_elt_t **first)
 {
-    ngx_uint_t        i, n;
-    ngx_list_part_t  *part;
+    ngx_uint_t        n;
     ngx_table_elt_t  *h;
 
     n = 0;
-    *first = NULL;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    *first = ngx_ws_find_header(&r->headers_in.headers, name, NULL);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            if (n++ == 0) {
-                *first = &h[i];
-            }
-        }
+    for (h = *first;
+         h;
+         h = ngx_ws_find_header(&r->headers_in.headers, name, h))
+    {
+        n++;
     }
 
     return n;
@@ -414,33 +466,14 @@ ngx_ws_has_token(ngx_http_request_t *r, ngx_str_t *name, ngx_str_t *token,
     ngx_uint_t caseless)
 {
     u_char           *p, *last, *start, *end;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != name->len
-            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        last = p + h[i].value.len;
+    for (h = ngx_ws_find_header(&r->headers_in.headers, name, NULL);
+         h;
+         h = ngx_ws_find_header(&r->headers_in.headers, name, h))
+    {
+        p = h->value.data;
+        last = p + h->value.len;
 
         while (p < last) {
             while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {

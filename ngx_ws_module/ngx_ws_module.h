@@ -115,6 +115,30 @@ typedef struct {
 } ngx_ws_main_conf_t;
 
 
+/* what a request without a client needs of the WebSocket's request */
+
+typedef struct {
+    void                      **main_conf;
+    void                      **srv_conf;
+    void                      **loc_conf;
+    ngx_http_connection_t       hc;
+    ngx_listening_t            *listening;
+    struct sockaddr            *sockaddr;
+    socklen_t                   socklen;
+    struct sockaddr            *local_sockaddr;
+    socklen_t                   local_socklen;
+    ngx_str_t                   addr_text;
+    ngx_str_t                   server;
+    ngx_log_handler_pt          log_handler;
+    ngx_http_log_handler_pt     request_log_handler;
+    ngx_array_t                 headers;          /* ngx_table_elt_t */
+
+    /* what limit_conn and limit_req decided for the handshake */
+    unsigned                    limit_conn_status:2;
+    unsigned                    limit_req_status:3;
+} ngx_ws_fake_origin_t;
+
+
 /* a payload framed once and written to many connections */
 
 typedef struct {
@@ -233,6 +257,22 @@ typedef struct {
     ngx_str_t                   publish;
     unsigned                    channels:1;        /* evaluated */
 } ngx_ws_auth_ctx_t;
+
+
+typedef struct ngx_ws_event_ctx_s  ngx_ws_event_ctx_t;
+
+/*
+ * The one type in the module's ctx slot of a request: what
+ * ws_auth_request learned (before the upgrade), the WebSocket (after it),
+ * or, on the fake request of an upstream event, that event.  Read and set
+ * with ngx_ws_ctx_*() only.
+ */
+
+typedef struct {
+    ngx_ws_auth_ctx_t          *auth;
+    ngx_ws_conn_t              *ws;
+    ngx_ws_event_ctx_t         *event;
+} ngx_ws_ctx_t;
 
 
 /* a message (or a control frame) on its way out, in its own pool */
@@ -388,6 +428,25 @@ ngx_uint_t ngx_ws_header_name_eq(u_char *a, u_char *b, size_t n);
 ngx_int_t ngx_ws_add_variables(ngx_conf_t *cf);
 u_char *ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
     u_char *buf, size_t len);
+
+ngx_table_elt_t *ngx_ws_find_header(ngx_list_t *headers, ngx_str_t *name,
+    ngx_table_elt_t *after);
+ngx_uint_t ngx_ws_content_opcode(ngx_str_t *type);
+ngx_ws_auth_ctx_t *ngx_ws_ctx_auth(ngx_http_request_t *r);
+ngx_ws_conn_t *ngx_ws_ctx_conn(ngx_http_request_t *r);
+ngx_ws_event_ctx_t *ngx_ws_ctx_event(ngx_http_request_t *r);
+ngx_int_t ngx_ws_ctx_set_auth(ngx_http_request_t *r, ngx_ws_auth_ctx_t *auth);
+ngx_int_t ngx_ws_ctx_set_conn(ngx_http_request_t *r, ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_ctx_set_event(ngx_http_request_t *r,
+    ngx_ws_event_ctx_t *event);
+
+ngx_int_t ngx_ws_fake_origin(ngx_ws_fake_origin_t *o, ngx_http_request_t *r,
+    ngx_pool_t *pool);
+ngx_http_request_t *ngx_ws_fake_request(ngx_ws_fake_origin_t *o,
+    ngx_log_t *log, ngx_str_t *uri, u_char *data, size_t len);
+void ngx_ws_fake_request_free(ngx_http_request_t *fr);
+ngx_int_t ngx_ws_fake_add_header(ngx_http_request_t *r, char *name,
+    u_char *value, size_t len);
 
 ngx_int_t ngx_ws_session_create(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,

@@ -483,9 +483,9 @@ ngx_ws_status_format(ngx_http_request_t *r)
 {
     u_char           *end;
     ngx_str_t         value;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
+
+    static ngx_str_t  accept = ngx_string("Accept");
 
     if (ngx_http_arg(r, (u_char *) "format", 6, &value) == NGX_OK) {
 
@@ -498,33 +498,16 @@ ngx_ws_status_format(ngx_http_request_t *r)
         return NGX_WS_FORMAT_JSON;
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    for (h = ngx_ws_find_header(&r->headers_in.headers, &accept, NULL);
+         h;
+         h = ngx_ws_find_header(&r->headers_in.headers, &accept, h))
+    {
+        end = h->value.data + h->value.len;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != 6
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Accept", 6) != 0)
-        {
-            continue;
-        }
-
-        end = h[i].value.data + h[i].value.len;
-
-        if (ngx_strlcasestrn(h[i].value.data, end,
+        if (ngx_strlcasestrn(h->value.data, end,
                              (u_char *) "application/openmetrics-text",
                              28 - 1)
-            || ngx_strlcasestrn(h[i].value.data, end,
+            || ngx_strlcasestrn(h->value.data, end,
                                 (u_char *) "text/plain", 10 - 1))
         {
             return NGX_WS_FORMAT_PROMETHEUS;

@@ -54,25 +54,11 @@ struct ngx_ws_session_s {
     ngx_ws_loc_conf_t          *conf;
     ngx_log_t                  *log;
 
-    /* what a fake request needs of the WebSocket's request */
-    void                      **main_conf;
-    void                      **srv_conf;
-    void                      **loc_conf;
-    ngx_http_connection_t       hc;
-    ngx_listening_t            *listening;
-    struct sockaddr            *sockaddr;
-    socklen_t                   socklen;
-    struct sockaddr            *local_sockaddr;
-    socklen_t                   local_socklen;
-    ngx_str_t                   addr_text;
-    ngx_str_t                   server;
-    ngx_log_handler_pt          log_handler;
-    ngx_http_log_handler_pt     request_log_handler;
+    ngx_ws_fake_origin_t        origin;          /* for fake requests */
 
     ngx_str_t                   id;
     ngx_str_t                   uri;             /* of the handshake */
     ngx_str_t                   subprotocol;
-    ngx_array_t                 headers;         /* ngx_table_elt_t */
 
     ngx_ws_event_t             *head;
     ngx_ws_event_t            **last;
@@ -86,16 +72,12 @@ struct ngx_ws_session_s {
     ngx_uint_t                  close_code;
     unsigned                    closed_by_server:1;
     unsigned                    dispatching:1;   /* keeps it alive */
-
-    /* what limit_conn and limit_req decided for the handshake */
-    unsigned                    limit_conn_status:2;
-    unsigned                    limit_req_status:3;
 };
 
 
 /* one event in flight: lives in the fake request's pool */
 
-typedef struct {
+struct ngx_ws_event_ctx_s {
     ngx_ws_session_t           *session;
     ngx_ws_event_t             *event;
     ngx_connection_t           *connection;      /* fake */
@@ -112,26 +94,32 @@ typedef struct {
 
     unsigned                    done:1;
     unsigned                    finished:1;
-} ngx_ws_event_ctx_t;
+};
 
 
+static ngx_int_t ngx_ws_session_headers(ngx_ws_session_t *s,
+    ngx_ws_conn_t *ws);
 static ngx_ws_event_t *ngx_ws_session_event(ngx_ws_session_t *s,
     ngx_uint_t type);
 static void ngx_ws_session_enqueue(ngx_ws_session_t *s, ngx_ws_event_t *ev);
 static void ngx_ws_session_next_handler(ngx_event_t *ev);
 static ngx_int_t ngx_ws_session_dispatch(ngx_ws_session_t *s,
     ngx_ws_event_t *ev);
-static ngx_int_t ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
-    ngx_http_request_t **frp);
+static ngx_http_request_t *ngx_ws_event_request(ngx_ws_session_t *s,
+    ngx_ws_event_t *ev);
 static u_char *ngx_ws_event_log_error(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
 static ngx_int_t ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t *fr);
-static ngx_int_t ngx_ws_add_in_header(ngx_http_request_t *r, char *name,
-    u_char *value, size_t len);
 static ngx_int_t ngx_ws_event_response(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 static void ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx,
+    ngx_http_request_t *sr);
+static void ngx_ws_event_reply_names(ngx_ws_event_ctx_t *ctx,
+    ngx_list_t *headers, ngx_str_t *header, ngx_array_t **list);
+static void ngx_ws_event_reply_close(ngx_ws_event_ctx_t *ctx,
+    ngx_str_t *value, ngx_log_t *log);
+static void ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx,
     ngx_http_request_t *sr);
 static void ngx_ws_event_finish(ngx_http_request_t *fr);
 static void ngx_ws_event_cleanup(void *data);
@@ -141,8 +129,6 @@ static ngx_uint_t ngx_ws_sendable_close_code(ngx_int_t code);
 static ngx_uint_t ngx_ws_auth_header(ngx_ws_loc_conf_t *wlcf,
     ngx_str_t *name);
 static u_char *ngx_ws_strdupz(ngx_pool_t *pool, ngx_str_t *s);
-static void ngx_ws_fake_empty_handler(ngx_event_t *ev);
-static void ngx_ws_fake_request_empty_handler(ngx_http_request_t *r);
 
 
 static ngx_str_t  ngx_ws_event_names[] = {
@@ -171,19 +157,11 @@ static ngx_str_t  ngx_ws_skip_headers[] = {
 ngx_int_t
 ngx_ws_session_create(ngx_ws_conn_t *ws)
 {
-    size_t                    len;
-    ngx_uint_t                i, k;
-    ngx_pool_t               *pool;
-    ngx_list_part_t          *part;
-    ngx_table_elt_t          *h, *nh;
-    ngx_connection_t         *c;
-    ngx_ws_session_t         *s;
-    ngx_http_request_t       *r;
-    ngx_ws_main_conf_t       *wmcf;
-    ngx_http_connection_t    *hc;
+    ngx_pool_t          *pool;
+    ngx_ws_session_t    *s;
+    ngx_http_request_t  *r;
 
     r = ws->request;
-    c = ws->connection;
 
     pool = ngx_create_pool(2048, ngx_cycle->log);
     if (pool == NULL) {
@@ -200,20 +178,9 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
     s->conf = ws->conf;
     s->last = &s->head;
 
-    s->main_conf = r->main_conf;
-    s->srv_conf = r->srv_conf;
-    s->loc_conf = r->loc_conf;
-    s->listening = c->listening;
-    s->log_handler = c->log->handler;
-    /* nginx's own: the fake requests have no ws to name */
-    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
-    s->request_log_handler = wmcf->log_handler;
-    s->limit_conn_status = r->main->limit_conn_status;
-    s->limit_req_status = r->main->limit_req_status;
-
-    hc = r->http_connection;
-    s->hc.addr_conf = hc->addr_conf;
-    s->hc.conf_ctx = hc->conf_ctx;
+    if (ngx_ws_fake_origin(&s->origin, r, pool) != NGX_OK) {
+        goto failed;
+    }
 
     /* copies: the session may outlive the connection */
 
@@ -224,53 +191,64 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
 
     *s->log = *ngx_cycle->log;
 
-    s->sockaddr = ngx_palloc(pool, c->socklen);
-    s->local_sockaddr = ngx_palloc(pool, NGX_SOCKADDRLEN);
-    s->addr_text.data = ngx_pstrdup(pool, &c->addr_text);
-    s->server.data = ngx_pstrdup(pool, &r->headers_in.server);
     s->id.data = ngx_pstrdup(pool, &ws->id);
     s->uri.data = ngx_pstrdup(pool, &r->unparsed_uri);
     s->uri.len = r->unparsed_uri.len;
     s->subprotocol.data = ngx_pstrdup(pool, &ws->subprotocol);
 
-    if (s->sockaddr == NULL || s->local_sockaddr == NULL
-        || (c->addr_text.len && s->addr_text.data == NULL)
-        || (r->headers_in.server.len && s->server.data == NULL)
-        || s->id.data == NULL
+    if (s->id.data == NULL
         || (r->unparsed_uri.len && s->uri.data == NULL)
         || (ws->subprotocol.len && s->subprotocol.data == NULL))
     {
         goto failed;
     }
 
-    ngx_memcpy(s->sockaddr, c->sockaddr, c->socklen);
-    s->socklen = c->socklen;
-    s->addr_text.len = c->addr_text.len;
-    s->server.len = r->headers_in.server.len;
     s->id.len = ws->id.len;
     s->subprotocol.len = ws->subprotocol.len;
 
-    /* $server_addr on the fake connection must not ask its descriptor */
-
-    if (ngx_connection_local_sockaddr(c, NULL, 0) == NGX_OK
-        && c->local_sockaddr)
-    {
-        ngx_memcpy(s->local_sockaddr, c->local_sockaddr, c->local_socklen);
-        s->local_socklen = c->local_socklen;
-
-    } else {
-        s->local_sockaddr = NULL;
-    }
-
-    /* the handshake's headers, and what ws_auth_request passed on */
-
-    if (ngx_array_init(&s->headers, pool, 16, sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
+    if (ngx_ws_session_headers(s, ws) != NGX_OK) {
         goto failed;
     }
 
-    part = &r->headers_in.headers.part;
+    s->next_ev.handler = ngx_ws_session_next_handler;
+    s->next_ev.data = s;
+    s->next_ev.log = s->log;
+
+    ws->session = s;
+
+    if (s->conf->on_connect.len) {
+        if (ngx_ws_session_event(s, NGX_WS_EVENT_CONNECT) == NULL) {
+            ws->session = NULL;
+            goto failed;
+        }
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_destroy_pool(pool);
+    return NGX_ERROR;
+}
+
+
+/*
+ * The handshake's headers for the fake requests, and what ws_auth_request
+ * passed on.
+ */
+
+static ngx_int_t
+ngx_ws_session_headers(ngx_ws_session_t *s, ngx_ws_conn_t *ws)
+{
+    size_t            len;
+    ngx_uint_t        i, k;
+    ngx_pool_t       *pool;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    pool = s->pool;
+
+    part = &ws->request->headers_in.headers.part;
     h = part->elts;
 
     for (i = 0; /* void */ ; i++) {
@@ -310,13 +288,13 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
             continue;
         }
 
-        if (ngx_ws_auth_header(ws->conf, &h[i].key)) {
+        if (ngx_ws_auth_header(s->conf, &h[i].key)) {
             continue;
         }
 
-        nh = ngx_array_push(&s->headers);
+        nh = ngx_array_push(&s->origin.headers);
         if (nh == NULL) {
-            goto failed;
+            return NGX_ERROR;
         }
 
         nh->hash = h[i].hash;
@@ -329,7 +307,7 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
         if (nh->key.data == NULL || nh->value.data == NULL
             || nh->lowcase_key == NULL)
         {
-            goto failed;
+            return NGX_ERROR;
         }
 
         ngx_strlow(nh->lowcase_key, nh->key.data, nh->key.len);
@@ -339,9 +317,9 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
         h = ws->auth->headers.elts;
 
         for (i = 0; i < ws->auth->headers.nelts; i++) {
-            nh = ngx_array_push(&s->headers);
+            nh = ngx_array_push(&s->origin.headers);
             if (nh == NULL) {
-                goto failed;
+                return NGX_ERROR;
             }
 
             *nh = h[i];
@@ -352,32 +330,14 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
             if (nh->key.data == NULL || nh->value.data == NULL
                 || nh->lowcase_key == NULL)
             {
-                goto failed;
+                return NGX_ERROR;
             }
 
             ngx_strlow(nh->lowcase_key, nh->key.data, nh->key.len);
         }
     }
 
-    s->next_ev.handler = ngx_ws_session_next_handler;
-    s->next_ev.data = s;
-    s->next_ev.log = s->log;
-
-    ws->session = s;
-
-    if (s->conf->on_connect.len) {
-        if (ngx_ws_session_event(s, NGX_WS_EVENT_CONNECT) == NULL) {
-            ws->session = NULL;
-            goto failed;
-        }
-    }
-
     return NGX_OK;
-
-failed:
-
-    ngx_destroy_pool(pool);
-    return NGX_ERROR;
 }
 
 
@@ -593,12 +553,13 @@ ngx_ws_session_dispatch(ngx_ws_session_t *s, ngx_ws_event_t *ev)
     ngx_pool_cleanup_t           *cln;
     ngx_http_post_subrequest_t   *ps;
 
-    if (ngx_ws_fake_request(s, ev, &fr) != NGX_OK) {
+    fr = ngx_ws_event_request(s, ev);
+    if (fr == NULL) {
         return NGX_ERROR;
     }
 
     fc = fr->connection;
-    ctx = ngx_http_get_module_ctx(fr, ngx_ws_module);
+    ctx = ngx_ws_ctx_event(fr);
 
     ps = ngx_palloc(fr->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -653,252 +614,51 @@ failed:
 }
 
 
-/*
- * A request on a connection without a socket, in a pool of its own, that
- * looks to nginx like a client request to the WebSocket's server.
- */
+/* the fake request of an event: its headers, handlers and ctx */
 
-static ngx_int_t
-ngx_ws_fake_request(ngx_ws_session_t *s, ngx_ws_event_t *ev,
-    ngx_http_request_t **frp)
+static ngx_http_request_t *
+ngx_ws_event_request(ngx_ws_session_t *s, ngx_ws_event_t *ev)
 {
-    ngx_fd_t                    fd;
-    ngx_log_t                  *log;
-    ngx_pool_t                 *pool;
-    ngx_time_t                 *tp;
-    ngx_connection_t           *fc;
-    ngx_ws_event_ctx_t         *ctx;
-    ngx_http_request_t         *fr;
-    ngx_http_log_ctx_t         *lctx;
-    ngx_http_connection_t      *hc;
-    ngx_http_request_body_t    *rb;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_str_t           *uri;
+    ngx_ws_event_ctx_t  *ctx;
+    ngx_http_request_t  *fr;
 
-    /*
-     * nginx may close the fake request itself (on a fatal error of the
-     * subrequest), and then closes its connection as any other: so the
-     * connection has a descriptor of its own (/dev/null) and a pool of
-     * its own, holding what must outlive the request's pool.
-     */
+    uri = (ev->type == NGX_WS_EVENT_CONNECT) ? &s->conf->on_connect
+          : (ev->type == NGX_WS_EVENT_MESSAGE) ? &s->conf->pass
+          : &s->conf->on_disconnect;
 
-    fd = ngx_open_file("/dev/null", NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ALERT, s->log, ngx_errno,
-                      ngx_open_file_n " \"/dev/null\" failed");
-        return NGX_ERROR;
+    fr = ngx_ws_fake_request(&s->origin, s->log, uri, ev->data, ev->len);
+    if (fr == NULL) {
+        return NULL;
     }
 
-    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
-
-    fc = ngx_get_connection((ngx_socket_t) fd, s->log);
-
-    if (fc == NULL) {
-        (void) ngx_close_file(fd);
-        return NGX_ERROR;
-    }
-
-#if (NGX_STAT_STUB)
-    (void) ngx_atomic_fetch_add(ngx_stat_active, 1);
-#endif
-
-    fc->pool = ngx_create_pool(512, s->log);
-    if (fc->pool == NULL) {
-        ngx_http_close_connection(fc);
-        return NGX_ERROR;
-    }
-
-    log = ngx_palloc(fc->pool, sizeof(ngx_log_t));
-    lctx = ngx_pcalloc(fc->pool, sizeof(ngx_http_log_ctx_t));
-    hc = ngx_palloc(fc->pool, sizeof(ngx_http_connection_t));
-
-    if (log == NULL || lctx == NULL || hc == NULL) {
-        ngx_http_close_connection(fc);
-        return NGX_ERROR;
-    }
-
-    fc->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
-
-    *log = *s->log;
-    log->connection = fc->number;
-    log->handler = s->log_handler;
-    log->data = lctx;
-    log->action = "sending a WebSocket event to upstream";
-    lctx->connection = fc;
-
-    fc->log = log;
-    fc->log_error = NGX_ERROR_INFO;
-    fc->pool->log = log;              /* the session may go before it */
-    fc->listening = s->listening;
-    fc->sockaddr = s->sockaddr;
-    fc->socklen = s->socklen;
-    fc->local_sockaddr = s->local_sockaddr;
-    fc->local_socklen = s->local_socklen;
-    fc->addr_text = s->addr_text;
-    fc->start_time = ngx_current_msec;
-    fc->requests = 1;
-
-    fc->read->log = log;
-    fc->read->handler = ngx_ws_fake_empty_handler;
-    fc->write->log = log;
-    fc->write->handler = ngx_ws_fake_empty_handler;
-
-    pool = ngx_create_pool(4096, log);
-    if (pool == NULL) {
-        ngx_http_close_connection(fc);
-        return NGX_ERROR;
-    }
-
-    fr = ngx_pcalloc(pool, sizeof(ngx_http_request_t));
-    ctx = ngx_pcalloc(pool, sizeof(ngx_ws_event_ctx_t));
-    rb = ngx_pcalloc(pool, sizeof(ngx_http_request_body_t));
-
-    if (fr == NULL || ctx == NULL || rb == NULL) {
-        ngx_destroy_pool(pool);
-        ngx_http_close_connection(fc);
-        return NGX_ERROR;
-    }
-
-    fc->data = fr;
-    lctx->request = fr;
-    lctx->current_request = fr;
-
-    /* the upstream must not add this connection to the event loop */
-    fc->read->active = 1;
-    fc->write->active = 1;
-    fc->write->ready = 1;
-
-    *hc = s->hc;
-
-    fr->signature = NGX_HTTP_MODULE;
-    fr->connection = fc;
-    fr->pool = pool;
-    fr->http_connection = hc;
-    fr->main = fr;
-    fr->count = 1;
-    fr->main_conf = s->main_conf;
-    fr->srv_conf = s->srv_conf;
-    fr->loc_conf = s->loc_conf;
-
-    fr->ctx = ngx_pcalloc(pool, sizeof(void *) * ngx_http_max_module);
-    if (fr->ctx == NULL) {
+    ctx = ngx_pcalloc(fr->pool, sizeof(ngx_ws_event_ctx_t));
+    if (ctx == NULL) {
         goto failed;
     }
-
-    cmcf = ngx_http_get_module_main_conf(fr, ngx_http_core_module);
-
-    fr->variables = ngx_pcalloc(pool, cmcf->variables.nelts
-                                      * sizeof(ngx_http_variable_value_t));
-    if (fr->variables == NULL) {
-        goto failed;
-    }
-
-    if (ngx_list_init(&fr->headers_in.headers, pool, 20,
-                      sizeof(ngx_table_elt_t))
-        != NGX_OK
-        || ngx_list_init(&fr->headers_out.headers, pool, 4,
-                         sizeof(ngx_table_elt_t))
-           != NGX_OK
-        || ngx_list_init(&fr->headers_out.trailers, pool, 4,
-                         sizeof(ngx_table_elt_t))
-           != NGX_OK)
-    {
-        goto failed;
-    }
-
-    fr->headers_in.content_length_n = ev->len;
-    fr->headers_in.keep_alive_n = -1;
-    fr->headers_in.server = s->server;
-    fr->headers_out.content_length_n = -1;
-    fr->headers_out.last_modified_time = -1;
 
     if (ngx_ws_event_headers(s, ev, fr) != NGX_OK) {
         goto failed;
     }
 
-    /* the message is the body */
-
-    if (ev->len) {
-        rb->bufs = ngx_alloc_chain_link(pool);
-        rb->buf = ngx_calloc_buf(pool);
-
-        if (rb->bufs == NULL || rb->buf == NULL) {
-            goto failed;
-        }
-
-        rb->buf->pos = ev->data;
-        rb->buf->last = ev->data + ev->len;
-        rb->buf->start = rb->buf->pos;
-        rb->buf->end = rb->buf->last;
-        rb->buf->memory = 1;
-        rb->buf->last_buf = 1;
-        rb->buf->last_in_chain = 1;
-
-        rb->bufs->buf = rb->buf;
-        rb->bufs->next = NULL;
-    }
-
-    fr->request_body = rb;
-
-    fr->method = NGX_HTTP_POST;
-    ngx_str_set(&fr->method_name, "POST");
-    fr->http_version = NGX_HTTP_VERSION_11;
-    ngx_str_set(&fr->http_protocol, "HTTP/1.1");
-    ngx_str_set(&fr->schema, "http");
-
-    fr->uri = (ev->type == NGX_WS_EVENT_CONNECT) ? s->conf->on_connect
-              : (ev->type == NGX_WS_EVENT_MESSAGE) ? s->conf->pass
-              : s->conf->on_disconnect;
-    fr->unparsed_uri = fr->uri;
-
-    fr->request_line.data = ngx_pnalloc(pool, fr->uri.len + 32);
-    if (fr->request_line.data == NULL) {
-        goto failed;
-    }
-
-    fr->request_line.len = ngx_sprintf(fr->request_line.data,
-                                       "POST %V HTTP/1.1", &fr->uri)
-                           - fr->request_line.data;
-
-    fr->internal = 1;
-    fr->logged = 1;
-
-    /*
-     * an event is part of the WebSocket's request, which limit_conn and
-     * limit_req have already counted: they must not count it again (a
-     * second connection slot for the same client would be refused while
-     * the WebSocket holds the first)
-     */
-    fr->limit_conn_status = s->limit_conn_status;
-    fr->limit_req_status = s->limit_req_status;
-
-    fr->uri_changes = NGX_HTTP_MAX_URI_CHANGES + 1;
-    fr->subrequests = NGX_HTTP_MAX_SUBREQUESTS + 1;
-    fr->http_state = NGX_HTTP_PROCESS_REQUEST_STATE;
     fr->log_handler = ngx_ws_event_log_error;
-    fr->read_event_handler = ngx_ws_fake_request_empty_handler;
     fr->write_event_handler = ngx_ws_event_finish;
-
-    tp = ngx_timeofday();
-    fr->start_sec = tp->sec;
-    fr->start_msec = tp->msec;
 
     ctx->session = s;
     ctx->event = ev;
-    ctx->connection = fc;
+    ctx->connection = fr->connection;
 
-    ngx_http_set_ctx(fr, ctx, ngx_ws_module);
+    if (ngx_ws_ctx_set_event(fr, ctx) != NGX_OK) {
+        goto failed;
+    }
 
-    *frp = fr;
-
-    return NGX_OK;
+    return fr;
 
 failed:
 
-    ngx_destroy_pool(pool);
-    ngx_http_close_connection(fc);
+    ngx_ws_fake_request_free(fr);
 
-    return NGX_ERROR;
+    return NULL;
 }
 
 
@@ -914,9 +674,9 @@ ngx_ws_event_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
     u_char              *p;
     ngx_ws_event_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_ws_module);
+    ctx = ngx_ws_ctx_event(r->main);
 
-    p = ctx->session->request_log_handler(r, sr, buf, len);
+    p = ctx->session->origin.request_log_handler(r, sr, buf, len);
     len -= p - buf;
 
     return ngx_snprintf(p, len, ", ws: %V", &ctx->session->id);
@@ -927,54 +687,25 @@ static ngx_int_t
 ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t *fr)
 {
-    u_char                     *p;
-    ngx_uint_t                  i;
-    ngx_table_elt_t            *h, *nh;
-    ngx_http_header_t          *hh;
-    ngx_http_core_main_conf_t  *cmcf;
+    u_char     *p;
+    ngx_str_t  *name;
 
-    cmcf = ngx_http_get_module_main_conf(fr, ngx_http_core_module);
+    name = &ngx_ws_event_names[ev->type];
 
-    h = s->headers.elts;
-
-    for (i = 0; i < s->headers.nelts; i++) {
-        nh = ngx_list_push(&fr->headers_in.headers);
-        if (nh == NULL) {
-            return NGX_ERROR;
-        }
-
-        *nh = h[i];
-
-        /*
-         * as nginx does for a client request: $http_user_agent,
-         * $http_cookie, $proxy_add_x_forwarded_for and the like read
-         * the headers_in fields these handlers set
-         */
-
-        hh = ngx_hash_find(&cmcf->headers_in_hash, nh->hash, nh->lowcase_key,
-                           nh->key.len);
-
-        if (hh && hh->handler(fr, nh, hh->offset) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (ngx_ws_add_in_header(fr, "X-WS-Event",
-                             ngx_ws_event_names[ev->type].data,
-                             ngx_ws_event_names[ev->type].len)
+    if (ngx_ws_fake_add_header(fr, "X-WS-Event", name->data, name->len)
         != NGX_OK
-        || ngx_ws_add_in_header(fr, "X-WS-Connection-Id", s->id.data,
-                                s->id.len)
+        || ngx_ws_fake_add_header(fr, "X-WS-Connection-Id", s->id.data,
+                                  s->id.len)
            != NGX_OK
-        || ngx_ws_add_in_header(fr, "X-WS-URI", s->uri.data, s->uri.len)
+        || ngx_ws_fake_add_header(fr, "X-WS-URI", s->uri.data, s->uri.len)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     if (s->subprotocol.len
-        && ngx_ws_add_in_header(fr, "X-WS-Subprotocol", s->subprotocol.data,
-                                s->subprotocol.len)
+        && ngx_ws_fake_add_header(fr, "X-WS-Subprotocol",
+                                  s->subprotocol.data, s->subprotocol.len)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -986,29 +717,31 @@ ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
             return NGX_ERROR;
         }
 
-        if (ngx_ws_add_in_header(fr, "X-WS-Seq", p,
-                                 ngx_sprintf(p, "%uL", ev->seq) - p)
+        if (ngx_ws_fake_add_header(fr, "X-WS-Seq", p,
+                                   ngx_sprintf(p, "%uL", ev->seq) - p)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
 
         if (ev->opcode == NGX_WS_OP_TEXT) {
-            if (ngx_ws_add_in_header(fr, "X-WS-Message-Type",
-                                     (u_char *) "text", 4) != NGX_OK
-                || ngx_ws_add_in_header(fr, "Content-Type",
-                                        (u_char *) "text/plain; charset=utf-8",
-                                        25) != NGX_OK)
+            if (ngx_ws_fake_add_header(fr, "X-WS-Message-Type",
+                                       (u_char *) "text", 4) != NGX_OK
+                || ngx_ws_fake_add_header(fr, "Content-Type",
+                                          (u_char *)
+                                          "text/plain; charset=utf-8", 25)
+                   != NGX_OK)
             {
                 return NGX_ERROR;
             }
 
         } else {
-            if (ngx_ws_add_in_header(fr, "X-WS-Message-Type",
-                                     (u_char *) "binary", 6) != NGX_OK
-                || ngx_ws_add_in_header(fr, "Content-Type",
-                                        (u_char *) "application/octet-stream",
-                                        24) != NGX_OK)
+            if (ngx_ws_fake_add_header(fr, "X-WS-Message-Type",
+                                       (u_char *) "binary", 6) != NGX_OK
+                || ngx_ws_fake_add_header(fr, "Content-Type",
+                                          (u_char *)
+                                          "application/octet-stream", 24)
+                   != NGX_OK)
             {
                 return NGX_ERROR;
             }
@@ -1021,48 +754,18 @@ ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
             return NGX_ERROR;
         }
 
-        if (ngx_ws_add_in_header(fr, "X-WS-Close-Code", p,
-                                 ngx_sprintf(p, "%ui", s->close_code) - p)
+        if (ngx_ws_fake_add_header(fr, "X-WS-Close-Code", p,
+                                   ngx_sprintf(p, "%ui", s->close_code) - p)
             != NGX_OK
-            || ngx_ws_add_in_header(fr, "X-WS-Closed-By",
-                                    (u_char *) (s->closed_by_server
-                                                ? "server" : "client"),
-                                    s->closed_by_server ? 6 : 6)
+            || ngx_ws_fake_add_header(fr, "X-WS-Closed-By",
+                                      (u_char *) (s->closed_by_server
+                                                  ? "server" : "client"),
+                                      6)
                != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_ws_add_in_header(ngx_http_request_t *r, char *name, u_char *value,
-    size_t len)
-{
-    size_t            n;
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_in.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    n = ngx_strlen(name);
-
-    h->key.data = (u_char *) name;
-    h->key.len = n;
-    h->value.data = value;
-    h->value.len = len;
-    h->lowcase_key = ngx_pnalloc(r->pool, n);
-
-    if (h->lowcase_key == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, n);
 
     return NGX_OK;
 }
@@ -1114,137 +817,130 @@ ngx_ws_event_response(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 static void
 ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
 {
-    u_char           *p, *last;
-    size_t            len;
-    ngx_int_t         code;
-    ngx_str_t        *name;
-    ngx_buf_t        *b;
-    ngx_uint_t        i;
-    ngx_array_t     **list;
-    ngx_list_part_t  *part;
+    ngx_list_t       *headers;
     ngx_table_elt_t  *h;
 
-    ctx->reply_opcode = NGX_WS_OP_BINARY;
+    static ngx_str_t  type = ngx_string("X-WS-Message-Type");
+    static ngx_str_t  subscribe = ngx_string("X-WS-Subscribe");
+    static ngx_str_t  unsubscribe = ngx_string("X-WS-Unsubscribe");
+    static ngx_str_t  close = ngx_string("X-WS-Close");
 
-    if (sr->headers_out.content_type.len >= 5
-        && (ngx_strncasecmp(sr->headers_out.content_type.data,
-                            (u_char *) "text/", 5) == 0
-            || ngx_strlcasestrn(sr->headers_out.content_type.data,
-                                sr->headers_out.content_type.data
-                                + sr->headers_out.content_type.len,
-                                (u_char *) "json", 4 - 1)
-               != NULL))
+    headers = &sr->headers_out.headers;
+
+    ctx->reply_opcode = ngx_ws_content_opcode(&sr->headers_out.content_type);
+
+    for (h = ngx_ws_find_header(headers, &type, NULL);
+         h;
+         h = ngx_ws_find_header(headers, &type, h))
     {
-        ctx->reply_opcode = NGX_WS_OP_TEXT;
+        if (h->value.len == 4
+            && ngx_strncasecmp(h->value.data, (u_char *) "text", 4) == 0)
+        {
+            ctx->reply_opcode = NGX_WS_OP_TEXT;
+
+        } else if (h->value.len == 6
+                   && ngx_strncasecmp(h->value.data, (u_char *) "binary", 6)
+                      == 0)
+        {
+            ctx->reply_opcode = NGX_WS_OP_BINARY;
+        }
     }
 
-    part = &sr->headers_out.headers.part;
-    h = part->elts;
+    ngx_ws_event_reply_names(ctx, headers, &subscribe, &ctx->join);
+    ngx_ws_event_reply_names(ctx, headers, &unsubscribe, &ctx->part);
 
-    for (i = 0; /* void */ ; i++) {
+    for (h = ngx_ws_find_header(headers, &close, NULL);
+         h;
+         h = ngx_ws_find_header(headers, &close, h))
+    {
+        ngx_ws_event_reply_close(ctx, &h->value, sr->connection->log);
+    }
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
+    ngx_ws_event_reply_body(ctx, sr);
+}
 
-            part = part->next;
-            h = part->elts;
-            i = 0;
+
+/* the channels of X-WS-Subscribe or X-WS-Unsubscribe headers */
+
+static void
+ngx_ws_event_reply_names(ngx_ws_event_ctx_t *ctx, ngx_list_t *headers,
+    ngx_str_t *header, ngx_array_t **list)
+{
+    ngx_str_t        *name;
+    ngx_table_elt_t  *h;
+
+    for (h = ngx_ws_find_header(headers, header, NULL);
+         h;
+         h = ngx_ws_find_header(headers, header, h))
+    {
+        if (*list == NULL) {
+            *list = ngx_array_create(ctx->connection->pool, 2,
+                                     sizeof(ngx_str_t));
         }
 
-        if (h[i].hash == 0) {
-            continue;
-        }
-
-        if (h[i].key.len == sizeof("X-WS-Message-Type") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-Message-Type",
-                               h[i].key.len) == 0)
-        {
-            if (h[i].value.len == 4
-                && ngx_strncasecmp(h[i].value.data, (u_char *) "text", 4)
-                   == 0)
-            {
-                ctx->reply_opcode = NGX_WS_OP_TEXT;
-
-            } else if (h[i].value.len == 6
-                       && ngx_strncasecmp(h[i].value.data,
-                                          (u_char *) "binary", 6) == 0)
-            {
-                ctx->reply_opcode = NGX_WS_OP_BINARY;
+        if (*list && h->value.len) {
+            name = ngx_array_push(*list);
+            if (name) {
+                *name = h->value;
             }
-
-            continue;
-        }
-
-        if ((h[i].key.len == sizeof("X-WS-Subscribe") - 1
-             && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-Subscribe",
-                                h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("X-WS-Unsubscribe") - 1
-                && ngx_strncasecmp(h[i].key.data,
-                                   (u_char *) "X-WS-Unsubscribe",
-                                   h[i].key.len) == 0))
-        {
-            list = (h[i].key.len == sizeof("X-WS-Subscribe") - 1)
-                   ? &ctx->join : &ctx->part;
-
-            if (*list == NULL) {
-                *list = ngx_array_create(ctx->connection->pool, 2,
-                                         sizeof(ngx_str_t));
-            }
-
-            if (*list && h[i].value.len) {
-                name = ngx_array_push(*list);
-                if (name) {
-                    *name = h[i].value;
-                }
-            }
-
-            continue;
-        }
-
-        if (h[i].key.len == sizeof("X-WS-Close") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-Close",
-                               h[i].key.len) == 0)
-        {
-            /* "4000 some reason" */
-
-            p = h[i].value.data;
-            last = p + h[i].value.len;
-
-            while (p < last && *p >= '0' && *p <= '9') {
-                p++;
-            }
-
-            code = ngx_atoi(h[i].value.data, p - h[i].value.data);
-
-            if (code == NGX_ERROR || !ngx_ws_sendable_close_code(code)) {
-                ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
-                              "upstream sent invalid \"X-WS-Close\" "
-                              "header \"%V\"", &h[i].value);
-                continue;
-            }
-
-            while (p < last && *p == ' ') {
-                p++;
-            }
-
-            /* ngx_ws_send_close() cuts it at a character boundary */
-            len = ngx_min((size_t) (last - p), 1024);
-
-            ctx->close_code = code;
-            ctx->close_reason.len = len;
-            ctx->close_reason.data = ngx_pnalloc(ctx->connection->pool,
-                                                 len + 1);
-            if (ctx->close_reason.data == NULL) {
-                ctx->close_reason.len = 0;
-                continue;
-            }
-
-            ngx_memcpy(ctx->close_reason.data, p, len);
-            ctx->close_reason.data[len] = '\0';
         }
     }
+}
+
+
+/* "X-WS-Close: 4000 some reason" */
+
+static void
+ngx_ws_event_reply_close(ngx_ws_event_ctx_t *ctx, ngx_str_t *value,
+    ngx_log_t *log)
+{
+    u_char     *p, *last;
+    size_t      len;
+    ngx_int_t   code;
+
+    p = value->data;
+    last = p + value->len;
+
+    while (p < last && *p >= '0' && *p <= '9') {
+        p++;
+    }
+
+    code = ngx_atoi(value->data, p - value->data);
+
+    if (code == NGX_ERROR || !ngx_ws_sendable_close_code(code)) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "upstream sent invalid \"X-WS-Close\" "
+                      "header \"%V\"", value);
+        return;
+    }
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    /* ngx_ws_send_close() cuts it at a character boundary */
+    len = ngx_min((size_t) (last - p), 1024);
+
+    ctx->close_code = code;
+    ctx->close_reason.len = len;
+    ctx->close_reason.data = ngx_pnalloc(ctx->connection->pool, len + 1);
+    if (ctx->close_reason.data == NULL) {
+        ctx->close_reason.len = 0;
+        return;
+    }
+
+    ngx_memcpy(ctx->close_reason.data, p, len);
+    ctx->close_reason.data[len] = '\0';
+}
+
+
+/* the reply outlives the fake request: a pool of its own */
+
+static void
+ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
+{
+    size_t      len;
+    ngx_buf_t  *b;
 
     if (sr->out == NULL || sr->out->buf == NULL) {
         return;
@@ -1256,8 +952,6 @@ ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
     if (len == 0) {
         return;
     }
-
-    /* the reply outlives the fake request: a pool of its own */
 
     ctx->reply_pool = ngx_create_pool(ngx_ws_pool_size(len),
                                       ctx->session->log);
@@ -1288,7 +982,7 @@ ngx_ws_event_finish(ngx_http_request_t *fr)
 {
     ngx_ws_event_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(fr, ngx_ws_module);
+    ctx = ngx_ws_ctx_event(fr);
 
     if (ctx->finished || fr->postponed) {
         return;
@@ -1570,16 +1264,3 @@ ngx_ws_auth_header(ngx_ws_loc_conf_t *wlcf, ngx_str_t *name)
     return 0;
 }
 
-
-static void
-ngx_ws_fake_empty_handler(ngx_event_t *ev)
-{
-    return;
-}
-
-
-static void
-ngx_ws_fake_request_empty_handler(ngx_http_request_t *r)
-{
-    return;
-}

@@ -96,7 +96,7 @@ ngx_ws_variable_conn(ngx_http_request_t *r)
         return NULL;
     }
 
-    return ngx_http_get_module_ctx(r->main, ngx_ws_module);
+    return ngx_ws_ctx_conn(r->main);
 }
 
 
@@ -312,7 +312,7 @@ ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr, u_char *buf,
 
     p = wmcf->log_handler(r, sr, buf, len);
 
-    ws = ngx_http_get_module_ctx(r->main, ngx_ws_module);
+    ws = ngx_ws_ctx_conn(r->main);
 
     if (ws && r->main->headers_out.status == NGX_HTTP_SWITCHING_PROTOCOLS) {
         len -= p - buf;

@@ -1,0 +1,213 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_ws_module.h"
+
+
+/*
+ * Small HTTP helpers: the bottom layer, calling nothing else in the
+ * module.
+ */
+
+
+static ngx_ws_ctx_t *ngx_ws_ctx(ngx_http_request_t *r, ngx_uint_t create);
+
+
+/*
+ * The first header called name (case-insensitive) in a list of
+ * ngx_table_elt_t after the header "after", or from the start if it is
+ * NULL: so all of them are
+ *
+ *     for (h = ngx_ws_find_header(list, name, NULL);
+ *          h;
+ *          h = ngx_ws_find_header(list, name, h))
+ *
+ * Headers with a zero hash are deleted ones, as nginx marks them.
+ */
+
+ngx_table_elt_t *
+ngx_ws_find_header(ngx_list_t *headers, ngx_str_t *name,
+    ngx_table_elt_t *after)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &headers->part;
+    i = 0;
+
+    if (after) {
+
+        /* the part that holds it */
+
+        for ( ;; ) {
+            h = part->elts;
+
+            if (after >= h && after < h + part->nelts) {
+                i = after - h + 1;
+                break;
+            }
+
+            part = part->next;
+
+            if (part == NULL) {
+                return NULL;
+            }
+        }
+    }
+
+    h = part->elts;
+
+    for ( ;; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0
+            && h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            return &h[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A message with this Content-Type goes out in a text frame: text/...,
+ * and JSON of any kind (application/json, application/ld+json, ...).
+ */
+
+ngx_uint_t
+ngx_ws_content_opcode(ngx_str_t *type)
+{
+    if ((type->len >= 5
+         && ngx_strncasecmp(type->data, (u_char *) "text/", 5) == 0)
+        || (type->len >= 4
+            && ngx_strlcasestrn(type->data, type->data + type->len,
+                                (u_char *) "json", 4 - 1)
+               != NULL))
+    {
+        return NGX_WS_OP_TEXT;
+    }
+
+    return NGX_WS_OP_BINARY;
+}
+
+
+/* the module's ctx of a request (ngx_ws_ctx_t), made on the first set */
+
+static ngx_ws_ctx_t *
+ngx_ws_ctx(ngx_http_request_t *r, ngx_uint_t create)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ws_module);
+
+    if (ctx == NULL && create) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_ws_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_ws_module);
+    }
+
+    return ctx;
+}
+
+
+ngx_ws_auth_ctx_t *
+ngx_ws_ctx_auth(ngx_http_request_t *r)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 0);
+
+    return ctx ? ctx->auth : NULL;
+}
+
+
+ngx_ws_conn_t *
+ngx_ws_ctx_conn(ngx_http_request_t *r)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 0);
+
+    return ctx ? ctx->ws : NULL;
+}
+
+
+ngx_ws_event_ctx_t *
+ngx_ws_ctx_event(ngx_http_request_t *r)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 0);
+
+    return ctx ? ctx->event : NULL;
+}
+
+
+ngx_int_t
+ngx_ws_ctx_set_auth(ngx_http_request_t *r, ngx_ws_auth_ctx_t *auth)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 1);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->auth = auth;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_ws_ctx_set_conn(ngx_http_request_t *r, ngx_ws_conn_t *ws)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 1);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->ws = ws;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_ws_ctx_set_event(ngx_http_request_t *r, ngx_ws_event_ctx_t *event)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 1);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->event = event;
+
+    return NGX_OK;
+}

@@ -1,0 +1,489 @@
+
+/*
+ * Copyright (C) ngx_ws_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_ws_module.h"
+
+
+/*
+ * Requests without a client: what upstream events are sent from.  This is
+ * the code that knows most of nginx's internals (how a connection, a
+ * request and its headers_in look after nginx has read a client request),
+ * kept in one place.  It calls nothing else in the module.
+ *
+ * The origin is a copy of what a fake request needs of the WebSocket's
+ * request (configuration, addresses, log handlers, headers): the fake
+ * requests may be made after the WebSocket is gone.
+ */
+
+
+static ngx_connection_t *ngx_ws_fake_connection(ngx_ws_fake_origin_t *o,
+    ngx_log_t *log);
+static ngx_http_request_t *ngx_ws_fake_request_alloc(
+    ngx_ws_fake_origin_t *o, ngx_connection_t *fc);
+static ngx_int_t ngx_ws_fake_headers_in(ngx_ws_fake_origin_t *o,
+    ngx_http_request_t *fr, size_t len);
+static ngx_int_t ngx_ws_fake_body(ngx_http_request_t *fr, u_char *data,
+    size_t len);
+static void ngx_ws_fake_empty_handler(ngx_event_t *ev);
+static void ngx_ws_fake_request_empty_handler(ngx_http_request_t *r);
+
+
+/* the headers are the caller's to choose: o->headers is left empty */
+
+ngx_int_t
+ngx_ws_fake_origin(ngx_ws_fake_origin_t *o, ngx_http_request_t *r,
+    ngx_pool_t *pool)
+{
+    ngx_connection_t       *c;
+    ngx_ws_main_conf_t     *wmcf;
+    ngx_http_connection_t  *hc;
+
+    c = r->connection;
+
+    o->main_conf = r->main_conf;
+    o->srv_conf = r->srv_conf;
+    o->loc_conf = r->loc_conf;
+    o->listening = c->listening;
+    o->log_handler = c->log->handler;
+    /* nginx's own: the fake requests have no ws to name */
+    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
+    o->request_log_handler = wmcf->log_handler;
+    o->limit_conn_status = r->main->limit_conn_status;
+    o->limit_req_status = r->main->limit_req_status;
+
+    hc = r->http_connection;
+    o->hc.addr_conf = hc->addr_conf;
+    o->hc.conf_ctx = hc->conf_ctx;
+
+    /* copies: the origin may outlive the connection */
+
+    o->sockaddr = ngx_palloc(pool, c->socklen);
+    o->local_sockaddr = ngx_palloc(pool, NGX_SOCKADDRLEN);
+    o->addr_text.data = ngx_pstrdup(pool, &c->addr_text);
+    o->server.data = ngx_pstrdup(pool, &r->headers_in.server);
+
+    if (o->sockaddr == NULL || o->local_sockaddr == NULL
+        || (c->addr_text.len && o->addr_text.data == NULL)
+        || (r->headers_in.server.len && o->server.data == NULL))
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(o->sockaddr, c->sockaddr, c->socklen);
+    o->socklen = c->socklen;
+    o->addr_text.len = c->addr_text.len;
+    o->server.len = r->headers_in.server.len;
+
+    /* $server_addr on the fake connection must not ask its descriptor */
+
+    if (ngx_connection_local_sockaddr(c, NULL, 0) == NGX_OK
+        && c->local_sockaddr)
+    {
+        ngx_memcpy(o->local_sockaddr, c->local_sockaddr, c->local_socklen);
+        o->local_socklen = c->local_socklen;
+
+    } else {
+        o->local_sockaddr = NULL;
+    }
+
+    return ngx_array_init(&o->headers, pool, 16, sizeof(ngx_table_elt_t));
+}
+
+
+/*
+ * A POST of data to uri, internal, on a connection without a socket, in a
+ * pool of its own, that looks to nginx like a client request to the
+ * WebSocket's server.  The caller adds its headers (ngx_ws_fake_add_header),
+ * sets the request's handlers and ctx, and frees it with
+ * ngx_ws_fake_request_free() if it cannot go on.
+ */
+
+ngx_http_request_t *
+ngx_ws_fake_request(ngx_ws_fake_origin_t *o, ngx_log_t *log,
+    ngx_str_t *uri, u_char *data, size_t len)
+{
+    ngx_time_t          *tp;
+    ngx_connection_t    *fc;
+    ngx_http_request_t  *fr;
+
+    fc = ngx_ws_fake_connection(o, log);
+    if (fc == NULL) {
+        return NULL;
+    }
+
+    fr = ngx_ws_fake_request_alloc(o, fc);
+    if (fr == NULL) {
+        return NULL;
+    }
+
+    if (ngx_ws_fake_headers_in(o, fr, len) != NGX_OK
+        || ngx_ws_fake_body(fr, data, len) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    fr->method = NGX_HTTP_POST;
+    ngx_str_set(&fr->method_name, "POST");
+    fr->http_version = NGX_HTTP_VERSION_11;
+    ngx_str_set(&fr->http_protocol, "HTTP/1.1");
+    ngx_str_set(&fr->schema, "http");
+
+    fr->uri = *uri;
+    fr->unparsed_uri = fr->uri;
+
+    fr->request_line.data = ngx_pnalloc(fr->pool, fr->uri.len + 32);
+    if (fr->request_line.data == NULL) {
+        goto failed;
+    }
+
+    fr->request_line.len = ngx_sprintf(fr->request_line.data,
+                                       "POST %V HTTP/1.1", &fr->uri)
+                           - fr->request_line.data;
+
+    fr->internal = 1;
+    fr->logged = 1;
+
+    /*
+     * a fake request is part of the WebSocket's request, which limit_conn
+     * and limit_req have already counted: they must not count it again (a
+     * second connection slot for the same client would be refused while
+     * the WebSocket holds the first)
+     */
+    fr->limit_conn_status = o->limit_conn_status;
+    fr->limit_req_status = o->limit_req_status;
+
+    fr->uri_changes = NGX_HTTP_MAX_URI_CHANGES + 1;
+    fr->subrequests = NGX_HTTP_MAX_SUBREQUESTS + 1;
+    fr->http_state = NGX_HTTP_PROCESS_REQUEST_STATE;
+    fr->log_handler = o->request_log_handler;
+    fr->read_event_handler = ngx_ws_fake_request_empty_handler;
+    fr->write_event_handler = ngx_ws_fake_request_empty_handler;
+
+    tp = ngx_timeofday();
+    fr->start_sec = tp->sec;
+    fr->start_msec = tp->msec;
+
+    return fr;
+
+failed:
+
+    ngx_ws_fake_request_free(fr);
+
+    return NULL;
+}
+
+
+/* before the request is started; nginx closes it itself after that */
+
+void
+ngx_ws_fake_request_free(ngx_http_request_t *fr)
+{
+    ngx_connection_t  *fc;
+
+    fc = fr->connection;
+
+    ngx_destroy_pool(fr->pool);
+    ngx_http_close_connection(fc);
+}
+
+
+/*
+ * nginx may close the fake request itself (on a fatal error of a
+ * subrequest), and then closes its connection as any other: so the
+ * connection has a descriptor of its own (/dev/null) and a pool of its
+ * own, holding what must outlive the request's pool.
+ */
+
+static ngx_connection_t *
+ngx_ws_fake_connection(ngx_ws_fake_origin_t *o, ngx_log_t *log)
+{
+    ngx_fd_t                fd;
+    ngx_log_t              *flog;
+    ngx_connection_t       *fc;
+    ngx_http_log_ctx_t     *lctx;
+
+    fd = ngx_open_file("/dev/null", NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_open_file_n " \"/dev/null\" failed");
+        return NULL;
+    }
+
+    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+
+    fc = ngx_get_connection((ngx_socket_t) fd, log);
+
+    if (fc == NULL) {
+        (void) ngx_close_file(fd);
+        return NULL;
+    }
+
+#if (NGX_STAT_STUB)
+    (void) ngx_atomic_fetch_add(ngx_stat_active, 1);
+#endif
+
+    fc->pool = ngx_create_pool(512, log);
+    if (fc->pool == NULL) {
+        ngx_http_close_connection(fc);
+        return NULL;
+    }
+
+    flog = ngx_palloc(fc->pool, sizeof(ngx_log_t));
+    lctx = ngx_pcalloc(fc->pool, sizeof(ngx_http_log_ctx_t));
+
+    if (flog == NULL || lctx == NULL) {
+        ngx_http_close_connection(fc);
+        return NULL;
+    }
+
+    fc->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+
+    *flog = *log;
+    flog->connection = fc->number;
+    flog->handler = o->log_handler;
+    flog->data = lctx;
+    flog->action = "sending a WebSocket event to upstream";
+    lctx->connection = fc;
+
+    fc->log = flog;
+    fc->log_error = NGX_ERROR_INFO;
+    fc->pool->log = flog;             /* the origin may go before it */
+    fc->listening = o->listening;
+    fc->sockaddr = o->sockaddr;
+    fc->socklen = o->socklen;
+    fc->local_sockaddr = o->local_sockaddr;
+    fc->local_socklen = o->local_socklen;
+    fc->addr_text = o->addr_text;
+    fc->start_time = ngx_current_msec;
+    fc->requests = 1;
+
+    fc->read->log = flog;
+    fc->read->handler = ngx_ws_fake_empty_handler;
+    fc->write->log = flog;
+    fc->write->handler = ngx_ws_fake_empty_handler;
+
+    /* the upstream must not add this connection to the event loop */
+    fc->read->active = 1;
+    fc->write->active = 1;
+    fc->write->ready = 1;
+
+    return fc;
+}
+
+
+/* closes fc on failure */
+
+static ngx_http_request_t *
+ngx_ws_fake_request_alloc(ngx_ws_fake_origin_t *o, ngx_connection_t *fc)
+{
+    ngx_pool_t                 *pool;
+    ngx_http_request_t         *fr;
+    ngx_http_log_ctx_t         *lctx;
+    ngx_http_connection_t      *hc;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    hc = ngx_palloc(fc->pool, sizeof(ngx_http_connection_t));
+    if (hc == NULL) {
+        ngx_http_close_connection(fc);
+        return NULL;
+    }
+
+    *hc = o->hc;
+
+    pool = ngx_create_pool(4096, fc->log);
+    if (pool == NULL) {
+        ngx_http_close_connection(fc);
+        return NULL;
+    }
+
+    fr = ngx_pcalloc(pool, sizeof(ngx_http_request_t));
+    if (fr == NULL) {
+        goto failed;
+    }
+
+    fc->data = fr;
+    lctx = fc->log->data;
+    lctx->request = fr;
+    lctx->current_request = fr;
+
+    fr->signature = NGX_HTTP_MODULE;
+    fr->connection = fc;
+    fr->pool = pool;
+    fr->http_connection = hc;
+    fr->main = fr;
+    fr->count = 1;
+    fr->main_conf = o->main_conf;
+    fr->srv_conf = o->srv_conf;
+    fr->loc_conf = o->loc_conf;
+
+    fr->ctx = ngx_pcalloc(pool, sizeof(void *) * ngx_http_max_module);
+    if (fr->ctx == NULL) {
+        goto failed;
+    }
+
+    cmcf = ngx_http_get_module_main_conf(fr, ngx_http_core_module);
+
+    fr->variables = ngx_pcalloc(pool, cmcf->variables.nelts
+                                      * sizeof(ngx_http_variable_value_t));
+    if (fr->variables == NULL) {
+        goto failed;
+    }
+
+    return fr;
+
+failed:
+
+    ngx_destroy_pool(pool);
+    ngx_http_close_connection(fc);
+
+    return NULL;
+}
+
+
+/*
+ * The origin's headers, run through nginx's headers_in handlers as for a
+ * client request: $http_user_agent, $http_cookie,
+ * $proxy_add_x_forwarded_for and the like read the fields they set.
+ */
+
+static ngx_int_t
+ngx_ws_fake_headers_in(ngx_ws_fake_origin_t *o, ngx_http_request_t *fr,
+    size_t len)
+{
+    ngx_uint_t                  i;
+    ngx_table_elt_t            *h, *nh;
+    ngx_http_header_t          *hh;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    if (ngx_list_init(&fr->headers_in.headers, fr->pool, 20,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK
+        || ngx_list_init(&fr->headers_out.headers, fr->pool, 4,
+                         sizeof(ngx_table_elt_t))
+           != NGX_OK
+        || ngx_list_init(&fr->headers_out.trailers, fr->pool, 4,
+                         sizeof(ngx_table_elt_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    fr->headers_in.content_length_n = len;
+    fr->headers_in.keep_alive_n = -1;
+    fr->headers_in.server = o->server;
+    fr->headers_out.content_length_n = -1;
+    fr->headers_out.last_modified_time = -1;
+
+    cmcf = ngx_http_get_module_main_conf(fr, ngx_http_core_module);
+
+    h = o->headers.elts;
+
+    for (i = 0; i < o->headers.nelts; i++) {
+        nh = ngx_list_push(&fr->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+
+        hh = ngx_hash_find(&cmcf->headers_in_hash, nh->hash, nh->lowcase_key,
+                           nh->key.len);
+
+        if (hh && hh->handler(fr, nh, hh->offset) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the data is the body, in memory */
+
+static ngx_int_t
+ngx_ws_fake_body(ngx_http_request_t *fr, u_char *data, size_t len)
+{
+    ngx_http_request_body_t  *rb;
+
+    rb = ngx_pcalloc(fr->pool, sizeof(ngx_http_request_body_t));
+    if (rb == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (len) {
+        rb->bufs = ngx_alloc_chain_link(fr->pool);
+        rb->buf = ngx_calloc_buf(fr->pool);
+
+        if (rb->bufs == NULL || rb->buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        rb->buf->pos = data;
+        rb->buf->last = data + len;
+        rb->buf->start = rb->buf->pos;
+        rb->buf->end = rb->buf->last;
+        rb->buf->memory = 1;
+        rb->buf->last_buf = 1;
+        rb->buf->last_in_chain = 1;
+
+        rb->bufs->buf = rb->buf;
+        rb->bufs->next = NULL;
+    }
+
+    fr->request_body = rb;
+
+    return NGX_OK;
+}
+
+
+/* a header of the caller's, added after the origin's */
+
+ngx_int_t
+ngx_ws_fake_add_header(ngx_http_request_t *r, char *name, u_char *value,
+    size_t len)
+{
+    size_t            n;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_strlen(name);
+
+    h->key.data = (u_char *) name;
+    h->key.len = n;
+    h->value.data = value;
+    h->value.len = len;
+    h->lowcase_key = ngx_pnalloc(r->pool, n);
+
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, n);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_fake_empty_handler(ngx_event_t *ev)
+{
+    return;
+}
+
+
+static void
+ngx_ws_fake_request_empty_handler(ngx_http_request_t *r)
+{
+    return;
+}
