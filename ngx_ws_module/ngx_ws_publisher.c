@@ -221,19 +221,9 @@ ngx_ws_publisher_body(ngx_http_request_t *r)
         len = p - data;
     }
 
-    opcode = NGX_WS_OP_BINARY;
-
-    if (r->headers_in.content_type
-        && (ngx_strncasecmp(r->headers_in.content_type->value.data,
-                            (u_char *) "text/", 5) == 0
-            || ngx_strlcasestrn(r->headers_in.content_type->value.data,
-                                r->headers_in.content_type->value.data
-                                + r->headers_in.content_type->value.len,
-                                (u_char *) "json", 4 - 1)
-               != NULL))
-    {
-        opcode = NGX_WS_OP_TEXT;
-    }
+    opcode = r->headers_in.content_type
+             ? ngx_ws_content_opcode(&r->headers_in.content_type->value)
+             : NGX_WS_OP_BINARY;
 
     if (ngx_http_arg(r, (u_char *) "type", 4, &type) == NGX_OK) {
         if (type.len == 4 && ngx_strncmp(type.data, "text", 4) == 0) {
