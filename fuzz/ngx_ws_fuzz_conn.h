@@ -10,8 +10,9 @@
 
 /*
  * A WebSocket connection without a socket, for the targets that drive the
- * frame parser (frames, deflate): ngx_ws_parse() with the real control,
- * message and fail paths and the module's output queue, written by
+ * frame parser (frames, deflate): ngx_ws_input(), the engine's driver of
+ * ngx_ws_parse(), with the real control, message and fail paths and the
+ * module's output queue, written by
  * ngx_ws_flush() through a fake send_chain() that takes only as many
  * bytes as the input allows each time.
  *
@@ -177,7 +178,7 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
 
         ngx_memcpy(buf, stream + done, n);
 
-        p = ngx_ws_parse(ws, buf, buf + n);
+        p = ngx_ws_input(ws, buf, buf + n);
 
         if (p != NULL && p != buf + n && !ws->blocked) {
             fprintf(stderr, "fuzz: parser stopped at %zu of %zu\n",

@@ -321,7 +321,7 @@ ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
     size_t   n;
     u_char  *p;
 
-    p = ngx_ws_parse(ws, pos, end);
+    p = ngx_ws_input(ws, pos, end);
 
     if (p == NULL || p == end || ws->fail || ws->close_received) {
         return NGX_OK;
@@ -346,6 +346,67 @@ ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
     ws->stash_len += n;
 
     return NGX_OK;
+}
+
+
+/*
+ * Drives the parser over input and acts on what it finds: the rate limits
+ * are charged, control frames answered, complete messages routed, and the
+ * connection failed with the code the parser gives.  Returns where it
+ * stopped: end, or earlier when the routes filled up (ws->routes_full), a
+ * rate limit stopped the reading (ws->limited) or the output queue is full
+ * (ws->blocked); NULL when the connection failed or the client's Close
+ * was read.
+ */
+
+u_char *
+ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
+{
+    ngx_ws_parse_e  rc;
+
+    while (pos < end
+           && (ws->charged
+               || (!ws->routes_full && !ws->limited && !ws->blocked)))
+    {
+        rc = ngx_ws_parse(ws, &pos, end);
+
+        switch (rc) {
+
+        case NGX_WS_PARSE_AGAIN:
+            break;
+
+        case NGX_WS_PARSE_BYTES:
+
+            /* charged as they arrive, so that no long message escapes */
+
+            if (ngx_ws_limit_bytes(ws, ws->parse_bytes) != NGX_OK) {
+                return NULL;
+            }
+
+            ws->charged = 1;
+            break;
+
+        case NGX_WS_PARSE_CONTROL:
+            if (ngx_ws_control(ws) != NGX_OK) {
+                return NULL;
+            }
+
+            break;
+
+        case NGX_WS_PARSE_MESSAGE:
+            if (ngx_ws_message(ws) != NGX_OK) {
+                return NULL;
+            }
+
+            break;
+
+        default: /* NGX_WS_PARSE_ERROR */
+            ngx_ws_fail(ws, ws->err_code, ws->err_reason);
+            return NULL;
+        }
+    }
+
+    return pos;
 }
 
 

@@ -255,6 +255,24 @@ typedef enum {
 } ngx_ws_state_e;
 
 
+/* what ngx_ws_parse() found (ngx_ws_parse.c) */
+
+typedef enum {
+    NGX_WS_PARSE_AGAIN = 0,
+    NGX_WS_PARSE_BYTES,
+    NGX_WS_PARSE_CONTROL,
+    NGX_WS_PARSE_MESSAGE,
+    NGX_WS_PARSE_ERROR
+} ngx_ws_parse_e;
+
+
+/* the parser (or inflate) found why the connection must fail */
+
+#define ngx_ws_parse_error(ws, code, reason)                                  \
+    (ws)->err_code = (code);                                                  \
+    (ws)->err_reason = (reason)
+
+
 struct ngx_ws_conn_s {
     ngx_http_request_t         *request;
     ngx_connection_t           *connection;
@@ -281,6 +299,10 @@ struct ngx_ws_conn_s {
     size_t                      hlen;
 
     uint32_t                    utf8_state;
+
+    size_t                      parse_bytes;       /* NGX_WS_PARSE_BYTES */
+    ngx_uint_t                  err_code;          /* NGX_WS_PARSE_ERROR */
+    const char                 *err_reason;
 
     /* the data message being assembled, in its own pool */
     ngx_pool_t                 *msg_pool;
@@ -328,6 +350,7 @@ struct ngx_ws_conn_s {
 
     unsigned                    fin:1;
     unsigned                    in_message:1;
+    unsigned                    charged:1;         /* parse_bytes are */
     unsigned                    close_sent:1;
     unsigned                    close_received:1;
     unsigned                    closed_by_server:1;
@@ -362,6 +385,7 @@ void ngx_ws_write_handler(ngx_event_t *wev);
 void ngx_ws_fail(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason);
 ngx_int_t ngx_ws_message(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_control(ngx_ws_conn_t *ws);
+u_char *ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
 
 void ngx_ws_handle_output(ngx_ws_conn_t *ws);
 void ngx_ws_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason);
@@ -369,7 +393,7 @@ void ngx_ws_resume(ngx_ws_conn_t *ws);
 void ngx_ws_set_end(ngx_ws_conn_t *ws, ngx_uint_t end);
 ngx_uint_t ngx_ws_end_code(ngx_ws_conn_t *ws);
 
-u_char *ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
+ngx_ws_parse_e ngx_ws_parse(ngx_ws_conn_t *ws, u_char **pos, u_char *end);
 
 char *ngx_ws_limit_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_ws_limit(ngx_ws_conn_t *ws);

@@ -381,7 +381,11 @@ ngx_ws_send_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason)
 
     if (!ws->close_sent && !ws->close_received) {
         ws->closed_by_server = 1;
-        ngx_ws_set_end(ws, NGX_WS_END_SERVER);
+
+        /* as ngx_ws_set_end(): the first to end the connection is right */
+        if (ws->end == NGX_WS_END_OPEN) {
+            ws->end = NGX_WS_END_SERVER;
+        }
     }
 
     if (code == 0) {
