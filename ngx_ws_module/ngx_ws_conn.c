@@ -20,6 +20,8 @@
 
 
 static void ngx_ws_read(ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_message(ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_control(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos,
     u_char *end);
 static void ngx_ws_abort(ngx_ws_conn_t *ws);
@@ -507,12 +509,15 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
 }
 
 
-/* a complete data message */
+/*
+ * A complete data message: counted, charged to ws_limit_messages, and
+ * handed with its pool to the routes (ngx_ws_route.c).
+ */
 
-ngx_int_t
+static ngx_int_t
 ngx_ws_message(ngx_ws_conn_t *ws)
 {
-    ngx_int_t    rc;
+    ngx_int_t    code;
     ngx_pool_t  *pool;
 
     pool = ws->msg_pool;
@@ -544,80 +549,20 @@ ngx_ws_message(ngx_ws_conn_t *ws)
         return NGX_ERROR;
     }
 
-    if (ws->publish.len) {
-        rc = ngx_ws_channel_publish_message(ws, ws->msg_opcode, ws->msg_start,
-                                            ws->msg_len);
+    code = ngx_ws_route_message(ws, pool);
 
-        if (rc != NGX_OK) {
-            if (pool) {
-                ngx_destroy_pool(pool);
-            }
-
-            /* 1009: larger than the zone takes; 1013: try again later */
-            ngx_ws_fail(ws, (rc == NGX_DECLINED) ? NGX_WS_CLOSE_TOO_BIG : 1013,
-                        NULL);
-            return NGX_ERROR;
-        }
-    }
-
-    if (ws->session && ws->conf->pass.len) {
-
-        if (ws->conf->echo) {
-            /* both routes: the upstream gets a copy */
-
-            if (ngx_ws_session_message(ws, ws->msg_opcode, NULL, ws->msg_start,
-                                       ws->msg_len)
-                != NGX_OK)
-            {
-                goto failed;
-            }
-
-        } else {
-            if (ngx_ws_session_message(ws, ws->msg_opcode, pool, ws->msg_start,
-                                       ws->msg_len)
-                != NGX_OK)
-            {
-                ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
-                return NGX_ERROR;
-            }
-
-            return NGX_OK;
-        }
-    }
-
-    if (ws->conf->echo) {
-        if (ngx_ws_send_message(ws, ws->msg_opcode, pool, ws->msg_start,
-                                ws->msg_len)
-            == NGX_ERROR)
-        {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
-            return NGX_ERROR;
-        }
-
-        return NGX_OK;
-    }
-
-    if (pool) {
-        ngx_destroy_pool(pool);
+    if (code != NGX_OK) {
+        ngx_ws_fail(ws, (ngx_uint_t) code, NULL);
+        return NGX_ERROR;
     }
 
     return NGX_OK;
-
-failed:
-
-    if (pool) {
-        ngx_destroy_pool(pool);
-    }
-
-    ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
-
-    return NGX_ERROR;
 }
 
 
 /* a complete control frame, in ws->ctl */
 
-ngx_int_t
+static ngx_int_t
 ngx_ws_control(ngx_ws_conn_t *ws)
 {
     ngx_uint_t  code;

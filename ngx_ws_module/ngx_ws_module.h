@@ -383,8 +383,6 @@ void ngx_ws_conn_init(ngx_ws_conn_t *ws);
 void ngx_ws_read_handler(ngx_event_t *rev);
 void ngx_ws_write_handler(ngx_event_t *wev);
 void ngx_ws_fail(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason);
-ngx_int_t ngx_ws_message(ngx_ws_conn_t *ws);
-ngx_int_t ngx_ws_control(ngx_ws_conn_t *ws);
 u_char *ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
 
 void ngx_ws_handle_output(ngx_ws_conn_t *ws);
@@ -392,6 +390,8 @@ void ngx_ws_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason);
 void ngx_ws_resume(ngx_ws_conn_t *ws);
 void ngx_ws_set_end(ngx_ws_conn_t *ws, ngx_uint_t end);
 ngx_uint_t ngx_ws_end_code(ngx_ws_conn_t *ws);
+
+ngx_int_t ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool);
 
 ngx_ws_parse_e ngx_ws_parse(ngx_ws_conn_t *ws, u_char **pos, u_char *end);
 
