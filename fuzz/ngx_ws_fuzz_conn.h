@@ -140,6 +140,12 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
     ws->state = ngx_ws_st_head;
     ngx_queue_init(&ws->subs);
 
+    /* ngx_ws_end() posts the write event, as for another connection */
+
+    if (ngx_posted_events.next == NULL) {
+        ngx_queue_init(&ngx_posted_events);
+    }
+
     if (setup && setup(ws, r, data) != NGX_OK) {
         abort();
     }
@@ -220,10 +226,14 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
     res->close_code = ws->close_code;
     res->peer_close_code = ws->peer_close_code;
 
-    /* what ngx_ws_release() does when the connection goes */
+    /* what ngx_ws_release() and ngx_close_connection() do */
 
     if (wev->timer_set) {
         ngx_del_timer(wev);
+    }
+
+    if (wev->posted) {
+        ngx_delete_posted_event(wev);
     }
 
     if (ws->msg_pool) {

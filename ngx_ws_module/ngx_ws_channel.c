@@ -1069,10 +1069,8 @@ ngx_ws_spool_gone(ngx_ws_spool_t *spool)
                           "channel \"%V\" deleted, closing with %d",
                           &spool->name, NGX_WS_CLOSE_NORMAL);
 
-            (void) ngx_ws_send_close(sub->ws, NGX_WS_CLOSE_NORMAL,
-                                     "channel deleted");
-            sub->ws->fail = 1;
-            ngx_post_event(sub->ws->connection->write, &ngx_posted_events);
+            ngx_ws_end(sub->ws, NGX_WS_FAIL, NGX_WS_CLOSE_NORMAL,
+                       "channel deleted");
         }
     }
 }
@@ -1094,12 +1092,8 @@ ngx_ws_subscriber_fail(ngx_ws_conn_t *ws)
                   "subscriber misses a message, closing with %d",
                   NGX_WS_CLOSE_INTERNAL);
 
-    ngx_ws_set_end(ws, NGX_WS_END_SERVER);
-    (void) ngx_ws_send_close(ws, NGX_WS_CLOSE_INTERNAL, NULL);
-    ws->fail = 1;
+    ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_INTERNAL, NULL);
     ws->unsubscribe = 1;
-
-    ngx_post_event(ws->connection->write, &ngx_posted_events);
 }
 
 
@@ -1133,14 +1127,10 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
                           NGX_WS_CLOSE_POLICY);
 
             (void) ngx_ws_drop_output(ws, 0);
-            ngx_ws_set_end(ws, NGX_WS_END_LIMIT);
-            (void) ngx_ws_send_close(ws, NGX_WS_CLOSE_POLICY, NULL);
-            ws->fail = 1;
+            ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_POLICY, NULL);
 
             /* it leaves its channels at once, not when its socket closes */
             ws->unsubscribe = 1;
-
-            ngx_post_event(ws->connection->write, &ngx_posted_events);
             return;
         }
 
@@ -1154,7 +1144,7 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     }
 
     if (ngx_ws_send_shared(ws, sh) == NGX_ERROR) {
-        ws->aborted = 1;
+        ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
     }
 
     if (!ws->connection->write->posted) {

@@ -66,6 +66,12 @@
 #define NGX_WS_END_PROTOCOL        5
 
 
+/* how to end a connection: ngx_ws_end() */
+#define NGX_WS_GOODBYE             0      /* the close handshake */
+#define NGX_WS_FAIL                1      /* Close, then TCP close */
+#define NGX_WS_ABORT               2      /* TCP close at once */
+
+
 #define NGX_WS_MODULE_VERSION      "0.1.0"
 
 
@@ -382,11 +388,11 @@ ngx_int_t ngx_ws_random_id(ngx_pool_t *pool, ngx_log_t *log, ngx_str_t *id);
 void ngx_ws_conn_init(ngx_ws_conn_t *ws);
 void ngx_ws_read_handler(ngx_event_t *rev);
 void ngx_ws_write_handler(ngx_event_t *wev);
-void ngx_ws_fail(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason);
+void ngx_ws_end(ngx_ws_conn_t *ws, ngx_uint_t how, ngx_uint_t code,
+    const char *reason);
 u_char *ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
 
 void ngx_ws_handle_output(ngx_ws_conn_t *ws);
-void ngx_ws_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason);
 void ngx_ws_resume(ngx_ws_conn_t *ws);
 void ngx_ws_set_end(ngx_ws_conn_t *ws, ngx_uint_t end);
 ngx_uint_t ngx_ws_end_code(ngx_ws_conn_t *ws);
