@@ -1224,36 +1224,8 @@ ngx_ws_frame_msg(ngx_ws_sh_msg_t *m, ngx_str_t *channel, ngx_uint_t envelope,
 
     /* the frame header right before the payload */
 
-    p = sh->frame + 10;
-
-    if (len < 126) {
-        p -= 2;
-        p[1] = (u_char) len;
-
-    } else if (len < 65536) {
-        p -= 4;
-        p[1] = 126;
-        p[2] = (u_char) (len >> 8);
-        p[3] = (u_char) len;
-
-    } else {
-        p -= 10;
-        p[1] = 127;
-        p[2] = (u_char) ((uint64_t) len >> 56);
-        p[3] = (u_char) ((uint64_t) len >> 48);
-        p[4] = (u_char) ((uint64_t) len >> 40);
-        p[5] = (u_char) ((uint64_t) len >> 32);
-        p[6] = (u_char) (len >> 24);
-        p[7] = (u_char) (len >> 16);
-        p[8] = (u_char) (len >> 8);
-        p[9] = (u_char) len;
-    }
-
-    p[0] = (u_char) (0x80 | (envelope ? NGX_WS_OP_TEXT : m->opcode));
-
-    if (envelope && m->opcode != NGX_WS_OP_TEXT) {
-        p[0] = (u_char) (0x80 | m->opcode);
-    }
+    p = sh->frame + 10 - ngx_ws_frame_header_size(len);
+    (void) ngx_ws_frame_header(p, (u_char) (0x80 | m->opcode), len);
 
     sh->len = (sh->frame + 10 + len) - p;
     sh->payload = len;

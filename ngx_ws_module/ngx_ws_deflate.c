@@ -986,28 +986,7 @@ ngx_ws_deflate_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     z->frame = p;
     z->payload = sh->payload;
 
-    *p++ = (u_char) (sh->frame[0] | 0x40);
-
-    if (len < 126) {
-        *p++ = (u_char) len;
-
-    } else if (len < 65536) {
-        *p++ = 126;
-        *p++ = (u_char) (len >> 8);
-        *p++ = (u_char) len;
-
-    } else {
-        *p++ = 127;
-        *p++ = (u_char) ((uint64_t) len >> 56);
-        *p++ = (u_char) ((uint64_t) len >> 48);
-        *p++ = (u_char) ((uint64_t) len >> 40);
-        *p++ = (u_char) ((uint64_t) len >> 32);
-        *p++ = (u_char) (len >> 24);
-        *p++ = (u_char) (len >> 16);
-        *p++ = (u_char) (len >> 8);
-        *p++ = (u_char) len;
-    }
-
+    p = ngx_ws_frame_header(p, (u_char) (sh->frame[0] | 0x40), len);
     p = ngx_cpymem(p, payload, len);
 
     z->len = p - z->frame;

@@ -37,6 +37,44 @@
 #define NGX_WS_RECV_BUFFER_SIZE   65536
 
 /*
+ * The header of an unmasked frame (a server's) of len payload bytes:
+ * ngx_ws_frame_header() writes it at p, first byte (FIN, RSV1, opcode)
+ * and length, and returns where the payload goes.  It is here, not in a
+ * file, because the output queue, the channel frames and the compressed
+ * channel frames (deflate, below the output) all need it.
+ */
+#define ngx_ws_frame_header_size(len)                                         \
+    (((len) < 126) ? 2 : (((len) < 65536) ? 4 : 10))
+
+static ngx_inline u_char *
+ngx_ws_frame_header(u_char *p, u_char first, size_t len)
+{
+    ngx_uint_t  i, n;
+
+    *p++ = first;
+
+    if (len < 126) {
+        *p++ = (u_char) len;
+        return p;
+    }
+
+    if (len < 65536) {
+        *p++ = 126;
+        n = 2;
+
+    } else {
+        *p++ = 127;
+        n = 8;
+    }
+
+    for (i = n; i > 0; i--) {
+        *p++ = (u_char) ((uint64_t) len >> ((i - 1) * 8));
+    }
+
+    return p;
+}
+
+/*
  * The size of a pool made for one payload of len bytes and a little more:
  * a payload too large to come from a pool block is allocated on its own,
  * and a block the size of the payload would then be wasted.
