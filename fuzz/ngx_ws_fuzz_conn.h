@@ -10,8 +10,9 @@
 
 /*
  * A WebSocket connection without a socket, for the targets that drive the
- * frame parser (frames, deflate): ngx_ws_parse() with the real control,
- * message and fail paths and the module's output queue, written by
+ * frame parser (frames, deflate): ngx_ws_input(), the engine's driver of
+ * ngx_ws_parse(), with the real control, message and fail paths and the
+ * module's output queue, written by
  * ngx_ws_flush() through a fake send_chain() that takes only as many
  * bytes as the input allows each time.
  *
@@ -139,6 +140,12 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
     ws->state = ngx_ws_st_head;
     ngx_queue_init(&ws->subs);
 
+    /* ngx_ws_end() posts the write event, as for another connection */
+
+    if (ngx_posted_events.next == NULL) {
+        ngx_queue_init(&ngx_posted_events);
+    }
+
     if (setup && setup(ws, r, data) != NGX_OK) {
         abort();
     }
@@ -177,7 +184,7 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
 
         ngx_memcpy(buf, stream + done, n);
 
-        p = ngx_ws_parse(ws, buf, buf + n);
+        p = ngx_ws_input(ws, buf, buf + n);
 
         if (p != NULL && p != buf + n && !ws->blocked) {
             fprintf(stderr, "fuzz: parser stopped at %zu of %zu\n",
@@ -219,10 +226,14 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
     res->close_code = ws->close_code;
     res->peer_close_code = ws->peer_close_code;
 
-    /* what ngx_ws_release() does when the connection goes */
+    /* what ngx_ws_release() and ngx_close_connection() do */
 
     if (wev->timer_set) {
         ngx_del_timer(wev);
+    }
+
+    if (wev->posted) {
+        ngx_delete_posted_event(wev);
     }
 
     if (ws->msg_pool) {

@@ -5,8 +5,8 @@
 
 
 /*
- * The incremental frame parser (ngx_ws_parse) with the connection code
- * behind it: control frames are answered, complete messages echoed, and
+ * The incremental frame parser (ngx_ws_parse) driven by the engine's read
+ * loop (ngx_ws_input): control frames are answered, messages echoed, and
  * failures queue a Close, through the module's own output queue (see
  * ngx_ws_fuzz_conn.h: each input runs chunked and whole, and both runs
  * must write the same bytes and end the same way).

@@ -1129,10 +1129,8 @@ ngx_ws_spool_gone(ngx_ws_spool_t *spool)
                           "channel \"%V\" deleted, closing with %d",
                           &spool->name, NGX_WS_CLOSE_NORMAL);
 
-            (void) ngx_ws_send_close(sub->ws, NGX_WS_CLOSE_NORMAL,
-                                     "channel deleted");
-            sub->ws->fail = 1;
-            ngx_post_event(sub->ws->connection->write, &ngx_posted_events);
+            ngx_ws_end(sub->ws, NGX_WS_FAIL, NGX_WS_CLOSE_NORMAL,
+                       "channel deleted");
         }
     }
 }
@@ -1154,12 +1152,8 @@ ngx_ws_subscriber_fail(ngx_ws_conn_t *ws)
                   "subscriber misses a message, closing with %d",
                   NGX_WS_CLOSE_INTERNAL);
 
-    ngx_ws_set_end(ws, NGX_WS_END_SERVER);
-    (void) ngx_ws_send_close(ws, NGX_WS_CLOSE_INTERNAL, NULL);
-    ws->fail = 1;
+    ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_INTERNAL, NULL);
     ws->unsubscribe = 1;
-
-    ngx_post_event(ws->connection->write, &ngx_posted_events);
 }
 
 
@@ -1193,14 +1187,10 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
                           NGX_WS_CLOSE_POLICY);
 
             (void) ngx_ws_drop_output(ws, 0);
-            ngx_ws_set_end(ws, NGX_WS_END_LIMIT);
-            (void) ngx_ws_send_close(ws, NGX_WS_CLOSE_POLICY, NULL);
-            ws->fail = 1;
+            ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_POLICY, NULL);
 
             /* it leaves its channels at once, not when its socket closes */
             ws->unsubscribe = 1;
-
-            ngx_post_event(ws->connection->write, &ngx_posted_events);
             return;
         }
 
@@ -1214,7 +1204,7 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     }
 
     if (ngx_ws_send_shared(ws, sh) == NGX_ERROR) {
-        ws->aborted = 1;
+        ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
     }
 
     if (!ws->connection->write->posted) {
@@ -1321,36 +1311,8 @@ ngx_ws_frame_msg(ngx_ws_sh_msg_t *m, ngx_str_t *channel, ngx_uint_t envelope,
 
     /* the frame header right before the payload */
 
-    p = sh->frame + 10;
-
-    if (len < 126) {
-        p -= 2;
-        p[1] = (u_char) len;
-
-    } else if (len < 65536) {
-        p -= 4;
-        p[1] = 126;
-        p[2] = (u_char) (len >> 8);
-        p[3] = (u_char) len;
-
-    } else {
-        p -= 10;
-        p[1] = 127;
-        p[2] = (u_char) ((uint64_t) len >> 56);
-        p[3] = (u_char) ((uint64_t) len >> 48);
-        p[4] = (u_char) ((uint64_t) len >> 40);
-        p[5] = (u_char) ((uint64_t) len >> 32);
-        p[6] = (u_char) (len >> 24);
-        p[7] = (u_char) (len >> 16);
-        p[8] = (u_char) (len >> 8);
-        p[9] = (u_char) len;
-    }
-
-    p[0] = (u_char) (0x80 | (envelope ? NGX_WS_OP_TEXT : m->opcode));
-
-    if (envelope && m->opcode != NGX_WS_OP_TEXT) {
-        p[0] = (u_char) (0x80 | m->opcode);
-    }
+    p = sh->frame + 10 - ngx_ws_frame_header_size(len);
+    (void) ngx_ws_frame_header(p, (u_char) (0x80 | m->opcode), len);
 
     sh->len = (sh->frame + 10 + len) - p;
     sh->payload = len;

@@ -20,9 +20,12 @@
 
 
 static void ngx_ws_read(ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_message(ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_control(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos,
     u_char *end);
-static void ngx_ws_abort(ngx_ws_conn_t *ws);
+static void ngx_ws_client_error(ngx_ws_conn_t *ws, ngx_uint_t code,
+    const char *what);
 static void ngx_ws_release(ngx_ws_conn_t *ws);
 static void ngx_ws_linger(ngx_ws_conn_t *ws);
 static void ngx_ws_terminate(ngx_ws_conn_t *ws);
@@ -83,7 +86,7 @@ ngx_ws_conn_init(ngx_ws_conn_t *ws)
         || ws->conf->on_disconnect.len)
     {
         if (ngx_ws_session_create(ws) != NGX_OK) {
-            ngx_ws_abort(ws);
+            ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
         }
     }
 
@@ -206,7 +209,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         if (ngx_ws_parse_stash(ws, r->header_in->pos, r->header_in->last)
             != NGX_OK)
         {
-            ngx_ws_abort(ws);
+            ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
             return;
         }
 
@@ -222,7 +225,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         ws->stash_len = 0;
 
         if (ngx_ws_parse_stash(ws, ws->stash, ws->stash + n) != NGX_OK) {
-            ngx_ws_abort(ws);
+            ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
             return;
         }
     }
@@ -240,7 +243,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         wmcf->recv_buffer = ngx_palloc(ngx_cycle->pool,
                                        NGX_WS_RECV_BUFFER_SIZE);
         if (wmcf->recv_buffer == NULL) {
-            ngx_ws_abort(ws);
+            ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
             return;
         }
     }
@@ -259,7 +262,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
         if (n == NGX_ERROR) {
             ngx_ws_set_end(ws, NGX_WS_END_CLIENT);
-            ngx_ws_abort(ws);
+            ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
             return;
         }
 
@@ -286,7 +289,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         }
 
         if (ngx_ws_parse_stash(ws, buf, buf + n) != NGX_OK) {
-            ngx_ws_abort(ws);
+            ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
             return;
         }
     }
@@ -298,13 +301,13 @@ ngx_ws_read(ngx_ws_conn_t *ws)
     if (ws->blocked || ws->routes_full || ws->limited) {
         if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
             if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
-                ngx_ws_abort(ws);
+                ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
                 return;
             }
         }
 
     } else if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-        ngx_ws_abort(ws);
+        ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
     }
 }
 
@@ -321,7 +324,7 @@ ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
     size_t   n;
     u_char  *p;
 
-    p = ngx_ws_parse(ws, pos, end);
+    p = ngx_ws_input(ws, pos, end);
 
     if (p == NULL || p == end || ws->fail || ws->close_received) {
         return NGX_OK;
@@ -346,6 +349,67 @@ ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
     ws->stash_len += n;
 
     return NGX_OK;
+}
+
+
+/*
+ * Drives the parser over input and acts on what it finds: the rate limits
+ * are charged, control frames answered, complete messages routed, and the
+ * connection failed with the code the parser gives.  Returns where it
+ * stopped: end, or earlier when the routes filled up (ws->routes_full), a
+ * rate limit stopped the reading (ws->limited) or the output queue is full
+ * (ws->blocked); NULL when the connection failed or the client's Close
+ * was read.
+ */
+
+u_char *
+ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
+{
+    ngx_ws_parse_e  rc;
+
+    while (pos < end
+           && (ws->charged
+               || (!ws->routes_full && !ws->limited && !ws->blocked)))
+    {
+        rc = ngx_ws_parse(ws, &pos, end);
+
+        switch (rc) {
+
+        case NGX_WS_PARSE_AGAIN:
+            break;
+
+        case NGX_WS_PARSE_BYTES:
+
+            /* charged as they arrive, so that no long message escapes */
+
+            if (ngx_ws_limit_bytes(ws, ws->parse_bytes) != NGX_OK) {
+                return NULL;
+            }
+
+            ws->charged = 1;
+            break;
+
+        case NGX_WS_PARSE_CONTROL:
+            if (ngx_ws_control(ws) != NGX_OK) {
+                return NULL;
+            }
+
+            break;
+
+        case NGX_WS_PARSE_MESSAGE:
+            if (ngx_ws_message(ws) != NGX_OK) {
+                return NULL;
+            }
+
+            break;
+
+        default: /* NGX_WS_PARSE_ERROR */
+            ngx_ws_client_error(ws, ws->err_code, ws->err_reason);
+            return NULL;
+        }
+    }
+
+    return pos;
 }
 
 
@@ -446,12 +510,15 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
 }
 
 
-/* a complete data message */
+/*
+ * A complete data message: counted, charged to ws_limit_messages, and
+ * handed with its pool to the routes (ngx_ws_route.c).
+ */
 
-ngx_int_t
+static ngx_int_t
 ngx_ws_message(ngx_ws_conn_t *ws)
 {
-    ngx_int_t    rc;
+    ngx_int_t    code;
     ngx_pool_t  *pool;
 
     pool = ws->msg_pool;
@@ -483,80 +550,20 @@ ngx_ws_message(ngx_ws_conn_t *ws)
         return NGX_ERROR;
     }
 
-    if (ws->publish.len) {
-        rc = ngx_ws_channel_publish_message(ws, ws->msg_opcode, ws->msg_start,
-                                            ws->msg_len);
+    code = ngx_ws_route_message(ws, pool);
 
-        if (rc != NGX_OK) {
-            if (pool) {
-                ngx_destroy_pool(pool);
-            }
-
-            /* 1009: larger than the zone takes; 1013: try again later */
-            ngx_ws_fail(ws, (rc == NGX_DECLINED) ? NGX_WS_CLOSE_TOO_BIG : 1013,
-                        NULL);
-            return NGX_ERROR;
-        }
-    }
-
-    if (ws->session && ws->conf->pass.len) {
-
-        if (ws->conf->echo) {
-            /* both routes: the upstream gets a copy */
-
-            if (ngx_ws_session_message(ws, ws->msg_opcode, NULL, ws->msg_start,
-                                       ws->msg_len)
-                != NGX_OK)
-            {
-                goto failed;
-            }
-
-        } else {
-            if (ngx_ws_session_message(ws, ws->msg_opcode, pool, ws->msg_start,
-                                       ws->msg_len)
-                != NGX_OK)
-            {
-                ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
-                return NGX_ERROR;
-            }
-
-            return NGX_OK;
-        }
-    }
-
-    if (ws->conf->echo) {
-        if (ngx_ws_send_message(ws, ws->msg_opcode, pool, ws->msg_start,
-                                ws->msg_len)
-            == NGX_ERROR)
-        {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
-            return NGX_ERROR;
-        }
-
-        return NGX_OK;
-    }
-
-    if (pool) {
-        ngx_destroy_pool(pool);
+    if (code != NGX_OK) {
+        ngx_ws_end(ws, NGX_WS_FAIL, (ngx_uint_t) code, NULL);
+        return NGX_ERROR;
     }
 
     return NGX_OK;
-
-failed:
-
-    if (pool) {
-        ngx_destroy_pool(pool);
-    }
-
-    ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
-
-    return NGX_ERROR;
 }
 
 
 /* a complete control frame, in ws->ctl */
 
-ngx_int_t
+static ngx_int_t
 ngx_ws_control(ngx_ws_conn_t *ws)
 {
     ngx_uint_t  code;
@@ -569,7 +576,7 @@ ngx_ws_control(ngx_ws_conn_t *ws)
 
     case NGX_WS_OP_PING:
         if (ngx_ws_send_pong(ws, ws->ctl, ws->ctl_len) == NGX_ERROR) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+            ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_INTERNAL, NULL);
             return NGX_ERROR;
         }
 
@@ -585,8 +592,8 @@ ngx_ws_control(ngx_ws_conn_t *ws)
     code = 0;
 
     if (ws->ctl_len == 1) {
-        ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL,
-                    "close frame with 1-byte payload");
+        ngx_ws_client_error(ws, NGX_WS_CLOSE_PROTOCOL,
+                            "close frame with 1-byte payload");
         return NGX_ERROR;
     }
 
@@ -597,7 +604,7 @@ ngx_ws_control(ngx_ws_conn_t *ws)
             ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                           "client sent close frame with invalid code %ui, "
                           "closing with %d", code, NGX_WS_CLOSE_PROTOCOL);
-            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL, NULL);
+            ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_PROTOCOL, NULL);
             return NGX_ERROR;
         }
 
@@ -605,8 +612,8 @@ ngx_ws_control(ngx_ws_conn_t *ws)
                                  ws->ctl_len - 2)
             != NGX_WS_UTF8_ACCEPT)
         {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL,
-                        "close frame with invalid UTF-8 reason");
+            ngx_ws_client_error(ws, NGX_WS_CLOSE_PROTOCOL,
+                                "close frame with invalid UTF-8 reason");
             return NGX_ERROR;
         }
     }
@@ -631,7 +638,7 @@ ngx_ws_control(ngx_ws_conn_t *ws)
         }
 
         if (ngx_ws_send_close(ws, code, NULL) == NGX_ERROR) {
-            ngx_ws_abort(ws);
+            ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
             return NGX_ERROR;
         }
     }
@@ -694,14 +701,97 @@ ngx_ws_valid_close_code(ngx_uint_t code)
 
 
 /*
- * Fails the connection (RFC 6455 7.1.7): a Close with the code is sent and
- * the TCP connection closed as soon as it is written, without waiting for
- * the client's Close.  what names the client's mistake for the log; NULL
- * when the caller has logged it already.
+ * The one way to end a connection, safe to call from anywhere: the read
+ * loop, a route, another connection's channel delivery, an upstream
+ * handler, a timer.  It never frees: the connection's running event
+ * handler, or the write event posted here, finishes the job in
+ * ngx_ws_handle_output() (a Close flushed, then lingering or closing).
+ *
+ *   NGX_WS_GOODBYE  the close handshake: a Close with code and reason, then
+ *                   up to ws_close_timeout for the client's Close;
+ *   NGX_WS_FAIL     failing the connection (RFC 6455 7.1.7): a Close with
+ *                   code and reason, the TCP connection closed as soon as
+ *                   it is written; code 0 sends a Close without a code;
+ *   NGX_WS_ABORT    the TCP connection closed at once.
+ *
+ * A Close already sent is not sent again; a goodbye may still turn into a
+ * failure or an abort.  Who ended it ($ws_closed_by) follows from the code
+ * unless a caller said so first with ngx_ws_set_end().
  */
 
 void
-ngx_ws_fail(ngx_ws_conn_t *ws, ngx_uint_t code, const char *what)
+ngx_ws_end(ngx_ws_conn_t *ws, ngx_uint_t how, ngx_uint_t code,
+    const char *reason)
+{
+    if (ws->finalized) {
+        return;
+    }
+
+    switch (how) {
+
+    case NGX_WS_GOODBYE:
+        if (ws->close_sent) {
+            return;
+        }
+
+        if (ngx_ws_send_close(ws, code, reason) == NGX_ERROR) {
+            ws->aborted = 1;
+            break;
+        }
+
+        ngx_add_timer(&ws->close_ev, ws->conf->close_timeout);
+        break;
+
+    case NGX_WS_FAIL:
+
+        switch (code) {
+
+        case NGX_WS_CLOSE_PROTOCOL:
+        case NGX_WS_CLOSE_BAD_DATA:
+            ngx_ws_set_end(ws, NGX_WS_END_PROTOCOL);
+            break;
+
+        case NGX_WS_CLOSE_POLICY:
+        case NGX_WS_CLOSE_TOO_BIG:
+            ngx_ws_set_end(ws, NGX_WS_END_LIMIT);
+            break;
+
+        default:
+            ngx_ws_set_end(ws, NGX_WS_END_SERVER);
+        }
+
+        ws->fail = 1;
+
+        if (ws->msg_pool) {
+            ngx_destroy_pool(ws->msg_pool);
+            ws->msg_pool = NULL;
+        }
+
+        if (!ws->close_sent
+            && ngx_ws_send_close(ws, code, reason) == NGX_ERROR)
+        {
+            ws->aborted = 1;
+        }
+
+        break;
+
+    default: /* NGX_WS_ABORT */
+        ws->aborted = 1;
+    }
+
+    if (!ws->connection->write->posted) {
+        ngx_post_event(ws->connection->write, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * The client broke the protocol or a limit: what names its mistake for
+ * the log (NULL when the caller has logged it), then the connection fails.
+ */
+
+static void
+ngx_ws_client_error(ngx_ws_conn_t *ws, ngx_uint_t code, const char *what)
 {
     ngx_uint_t  level;
 
@@ -714,54 +804,7 @@ ngx_ws_fail(ngx_ws_conn_t *ws, ngx_uint_t code, const char *what)
                       "client sent %s, closing with %ui", what, code);
     }
 
-    switch (code) {
-
-    case NGX_WS_CLOSE_PROTOCOL:
-    case NGX_WS_CLOSE_BAD_DATA:
-        ngx_ws_set_end(ws, NGX_WS_END_PROTOCOL);
-        break;
-
-    case NGX_WS_CLOSE_POLICY:
-    case NGX_WS_CLOSE_TOO_BIG:
-        ngx_ws_set_end(ws, NGX_WS_END_LIMIT);
-        break;
-
-    default:
-        ngx_ws_set_end(ws, NGX_WS_END_SERVER);
-    }
-
-    ws->fail = 1;
-
-    if (ws->msg_pool) {
-        ngx_destroy_pool(ws->msg_pool);
-        ws->msg_pool = NULL;
-    }
-
-    if (!ws->close_sent) {
-        if (ngx_ws_send_close(ws, code, NULL) == NGX_ERROR) {
-            ngx_ws_abort(ws);
-        }
-    }
-}
-
-
-/* starts the close handshake and waits for the client's Close */
-
-void
-ngx_ws_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason)
-{
-    if (ws->close_sent) {
-        return;
-    }
-
-    if (ngx_ws_send_close(ws, code, reason) == NGX_ERROR) {
-        ngx_ws_terminate(ws);
-        return;
-    }
-
-    ngx_add_timer(&ws->close_ev, ws->conf->close_timeout);
-
-    ngx_ws_handle_output(ws);
+    ngx_ws_end(ws, NGX_WS_FAIL, code, NULL);
 }
 
 
@@ -803,7 +846,7 @@ ngx_ws_ping_handler(ngx_event_t *ev)
                       "client did not answer ping");
 
         ngx_ws_set_end(ws, NGX_WS_END_TIMEOUT);
-        ngx_ws_fail(ws, NGX_WS_CLOSE_GOING_AWAY, NULL);
+        ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_GOING_AWAY, NULL);
         ngx_ws_handle_output(ws);
         return;
     }
@@ -853,7 +896,8 @@ ngx_ws_idle_handler(ngx_event_t *ev)
 
     ngx_ws_set_end(ws, NGX_WS_END_TIMEOUT);
 
-    ngx_ws_close(ws, NGX_WS_CLOSE_NORMAL, "idle timeout");
+    ngx_ws_end(ws, NGX_WS_GOODBYE, NGX_WS_CLOSE_NORMAL, "idle timeout");
+    ngx_ws_handle_output(ws);
 }
 
 
@@ -872,7 +916,9 @@ ngx_ws_shutdown_handler(ngx_event_t *ev)
                   "worker is shutting down, closing with %d",
                   NGX_WS_CLOSE_GOING_AWAY);
 
-    ngx_ws_close(ws, NGX_WS_CLOSE_GOING_AWAY, "server shutting down");
+    ngx_ws_end(ws, NGX_WS_GOODBYE, NGX_WS_CLOSE_GOING_AWAY,
+               "server shutting down");
+    ngx_ws_handle_output(ws);
 }
 
 
@@ -1005,18 +1051,6 @@ ngx_ws_linger(ngx_ws_conn_t *ws)
     if (c->read->ready) {
         ngx_post_event(c->read, &ngx_posted_events);
     }
-}
-
-
-/*
- * Marks the connection broken from inside the parser or a route; the
- * event handler that is running closes it when it is done.
- */
-
-static void
-ngx_ws_abort(ngx_ws_conn_t *ws)
-{
-    ws->aborted = 1;
 }
 
 

@@ -537,6 +537,62 @@ ngx_ws_deflate_accept(ngx_ws_conn_t *ws, ngx_ws_offer_t *offer,
 }
 
 
+/*
+ * The message buffer lives in a pool of its own, created for the message
+ * and destroyed (or handed to the output queue) when it is complete, so a
+ * long-lived connection keeps nothing from its past messages.  Fragments
+ * grow it geometrically, never beyond ws_max_message_size.  It is here,
+ * below the parser, because inflating fills it too.
+ */
+
+ngx_int_t
+ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size)
+{
+    size_t   cap, psize;
+    u_char  *p;
+
+    if (ws->msg_pool == NULL) {
+        psize = (size <= 2048) ? ngx_max(size + 512, 1024) : 1024;
+
+        ws->msg_pool = ngx_create_pool(psize, ws->connection->log);
+        if (ws->msg_pool == NULL) {
+            return NGX_ERROR;
+        }
+
+        ws->msg_start = NULL;
+        ws->msg_cap = 0;
+    }
+
+    if (size <= ws->msg_cap) {
+        return NGX_OK;
+    }
+
+    cap = size;
+
+    if (ws->msg_cap && ws->msg_cap * 2 > cap) {
+        cap = ngx_min(ws->msg_cap * 2, ws->conf->max_message_size);
+    }
+
+    p = ngx_pnalloc(ws->msg_pool, cap);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ws->msg_len) {
+        ngx_memcpy(p, ws->msg_start, ws->msg_len);
+    }
+
+    if (ws->msg_start) {
+        (void) ngx_pfree(ws->msg_pool, ws->msg_start);
+    }
+
+    ws->msg_start = p;
+    ws->msg_cap = cap;
+
+    return NGX_OK;
+}
+
+
 /* the first frame of a compressed message */
 
 ngx_int_t
@@ -549,7 +605,7 @@ ngx_ws_inflate_begin(ngx_ws_conn_t *ws)
     if (d->inflater == NULL) {
         d->inflater = ngx_ws_zstream_create(d, 1, ws->connection->log);
         if (d->inflater == NULL) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+            ngx_ws_parse_error(ws, NGX_WS_CLOSE_INTERNAL, NULL);
             return NGX_ERROR;
         }
     }
@@ -566,8 +622,9 @@ ngx_ws_inflate_begin(ngx_ws_conn_t *ws)
 /*
  * Inflates a part of a compressed message (unmasked) into the message
  * being assembled; at its last frame the 0x00 0x00 0xff 0xff the sender
- * removed is put back (RFC 7692 7.2.2).  Fails the connection and returns
- * NGX_ERROR on bad data or a message that grows beyond the limit.
+ * removed is put back (RFC 7692 7.2.2).  Returns NGX_ERROR on bad data or
+ * a message that grows beyond the limit, with the close code the caller
+ * fails the connection with in ws->err_code (ngx_ws_parse_error()).
  */
 
 ngx_int_t
@@ -611,7 +668,7 @@ ngx_ws_inflate(ngx_ws_conn_t *ws, u_char *in, size_t len, ngx_uint_t last)
             ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                           "client sent incomplete compressed data, "
                           "closing with %d", NGX_WS_CLOSE_BAD_DATA);
-            ngx_ws_fail(ws, NGX_WS_CLOSE_BAD_DATA, NULL);
+            ngx_ws_parse_error(ws, NGX_WS_CLOSE_BAD_DATA, NULL);
             return NGX_ERROR;
         }
     }
@@ -643,7 +700,7 @@ ngx_ws_inflate_feed(ngx_ws_conn_t *ws, u_char *in, size_t len,
         ngx_ws_inflate_buf = ngx_alloc(NGX_WS_INFLATE_CHUNK,
                                        ngx_cycle->log);
         if (ngx_ws_inflate_buf == NULL) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+            ngx_ws_parse_error(ws, NGX_WS_CLOSE_INTERNAL, NULL);
             return NGX_ERROR;
         }
     }
@@ -663,7 +720,7 @@ ngx_ws_inflate_feed(ngx_ws_conn_t *ws, u_char *in, size_t len,
                           "client sent invalid compressed data (%s), "
                           "closing with %d",
                           z->msg ? z->msg : "?", NGX_WS_CLOSE_BAD_DATA);
-            ngx_ws_fail(ws, NGX_WS_CLOSE_BAD_DATA, NULL);
+            ngx_ws_parse_error(ws, NGX_WS_CLOSE_BAD_DATA, NULL);
             return NGX_ERROR;
         }
 
@@ -699,13 +756,13 @@ static ngx_int_t
 ngx_ws_inflate_append(ngx_ws_conn_t *ws, u_char *p, size_t n)
 {
     if (n > ws->conf->max_message_size - ws->msg_len) {
-        ngx_ws_fail(ws, NGX_WS_CLOSE_TOO_BIG,
-                    "too large message after inflating");
+        ngx_ws_parse_error(ws, NGX_WS_CLOSE_TOO_BIG,
+                           "too large message after inflating");
         return NGX_ERROR;
     }
 
     if (ngx_ws_reserve(ws, ws->msg_len + n) != NGX_OK) {
-        ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+        ngx_ws_parse_error(ws, NGX_WS_CLOSE_INTERNAL, NULL);
         return NGX_ERROR;
     }
 
@@ -716,8 +773,8 @@ ngx_ws_inflate_append(ngx_ws_conn_t *ws, u_char *p, size_t n)
         ws->utf8_state = ngx_ws_utf8_validate(ws->utf8_state, p, n);
 
         if (ws->utf8_state == NGX_WS_UTF8_REJECT) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_BAD_DATA,
-                        "invalid UTF-8 in text message");
+            ngx_ws_parse_error(ws, NGX_WS_CLOSE_BAD_DATA,
+                               "invalid UTF-8 in text message");
             return NGX_ERROR;
         }
     }
@@ -929,28 +986,7 @@ ngx_ws_deflate_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     z->frame = p;
     z->payload = sh->payload;
 
-    *p++ = (u_char) (sh->frame[0] | 0x40);
-
-    if (len < 126) {
-        *p++ = (u_char) len;
-
-    } else if (len < 65536) {
-        *p++ = 126;
-        *p++ = (u_char) (len >> 8);
-        *p++ = (u_char) len;
-
-    } else {
-        *p++ = 127;
-        *p++ = (u_char) ((uint64_t) len >> 56);
-        *p++ = (u_char) ((uint64_t) len >> 48);
-        *p++ = (u_char) ((uint64_t) len >> 40);
-        *p++ = (u_char) ((uint64_t) len >> 32);
-        *p++ = (u_char) (len >> 24);
-        *p++ = (u_char) (len >> 16);
-        *p++ = (u_char) (len >> 8);
-        *p++ = (u_char) len;
-    }
-
+    p = ngx_ws_frame_header(p, (u_char) (sh->frame[0] | 0x40), len);
     p = ngx_cpymem(p, payload, len);
 
     z->len = p - z->frame;

@@ -258,13 +258,7 @@ ngx_ws_limit_close(ngx_ws_conn_t *ws, const char *what)
                   "connection %V exceeded %s, closing with %d",
                   &ws->id, what, NGX_WS_CLOSE_POLICY);
 
-    ngx_ws_set_end(ws, NGX_WS_END_LIMIT);
-
-    if (ngx_ws_send_close(ws, NGX_WS_CLOSE_POLICY, "rate limit") == NGX_ERROR) {
-        ws->aborted = 1;
-    }
-
-    ngx_ws_fail(ws, NGX_WS_CLOSE_POLICY, NULL);
+    ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_POLICY, "rate limit");
 
     return NGX_DECLINED;
 }

@@ -37,6 +37,44 @@
 #define NGX_WS_RECV_BUFFER_SIZE   65536
 
 /*
+ * The header of an unmasked frame (a server's) of len payload bytes:
+ * ngx_ws_frame_header() writes it at p, first byte (FIN, RSV1, opcode)
+ * and length, and returns where the payload goes.  It is here, not in a
+ * file, because the output queue, the channel frames and the compressed
+ * channel frames (deflate, below the output) all need it.
+ */
+#define ngx_ws_frame_header_size(len)                                         \
+    (((len) < 126) ? 2 : (((len) < 65536) ? 4 : 10))
+
+static ngx_inline u_char *
+ngx_ws_frame_header(u_char *p, u_char first, size_t len)
+{
+    ngx_uint_t  i, n;
+
+    *p++ = first;
+
+    if (len < 126) {
+        *p++ = (u_char) len;
+        return p;
+    }
+
+    if (len < 65536) {
+        *p++ = 126;
+        n = 2;
+
+    } else {
+        *p++ = 127;
+        n = 8;
+    }
+
+    for (i = n; i > 0; i--) {
+        *p++ = (u_char) ((uint64_t) len >> ((i - 1) * 8));
+    }
+
+    return p;
+}
+
+/*
  * The size of a pool made for one payload of len bytes and a little more:
  * a payload too large to come from a pool block is allocated on its own,
  * and a block the size of the payload would then be wasted.
@@ -64,6 +102,12 @@
 #define NGX_WS_END_TIMEOUT         3
 #define NGX_WS_END_LIMIT           4
 #define NGX_WS_END_PROTOCOL        5
+
+
+/* how to end a connection: ngx_ws_end() */
+#define NGX_WS_GOODBYE             0      /* the close handshake */
+#define NGX_WS_FAIL                1      /* Close, then TCP close */
+#define NGX_WS_ABORT               2      /* TCP close at once */
 
 
 #define NGX_WS_MODULE_VERSION      "0.1.0"
@@ -299,6 +343,24 @@ typedef enum {
 } ngx_ws_state_e;
 
 
+/* what ngx_ws_parse() found (ngx_ws_parse.c) */
+
+typedef enum {
+    NGX_WS_PARSE_AGAIN = 0,
+    NGX_WS_PARSE_BYTES,
+    NGX_WS_PARSE_CONTROL,
+    NGX_WS_PARSE_MESSAGE,
+    NGX_WS_PARSE_ERROR
+} ngx_ws_parse_e;
+
+
+/* the parser (or inflate) found why the connection must fail */
+
+#define ngx_ws_parse_error(ws, code, reason)                                  \
+    (ws)->err_code = (code);                                                  \
+    (ws)->err_reason = (reason)
+
+
 struct ngx_ws_conn_s {
     ngx_http_request_t         *request;
     ngx_connection_t           *connection;
@@ -325,6 +387,10 @@ struct ngx_ws_conn_s {
     size_t                      hlen;
 
     uint32_t                    utf8_state;
+
+    size_t                      parse_bytes;       /* NGX_WS_PARSE_BYTES */
+    ngx_uint_t                  err_code;          /* NGX_WS_PARSE_ERROR */
+    const char                 *err_reason;
 
     /* the data message being assembled, in its own pool */
     ngx_pool_t                 *msg_pool;
@@ -372,6 +438,7 @@ struct ngx_ws_conn_s {
 
     unsigned                    fin:1;
     unsigned                    in_message:1;
+    unsigned                    charged:1;         /* parse_bytes are */
     unsigned                    close_sent:1;
     unsigned                    close_received:1;
     unsigned                    closed_by_server:1;
@@ -403,17 +470,18 @@ ngx_int_t ngx_ws_random_id(ngx_pool_t *pool, ngx_log_t *log, ngx_str_t *id);
 void ngx_ws_conn_init(ngx_ws_conn_t *ws);
 void ngx_ws_read_handler(ngx_event_t *rev);
 void ngx_ws_write_handler(ngx_event_t *wev);
-void ngx_ws_fail(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason);
-ngx_int_t ngx_ws_message(ngx_ws_conn_t *ws);
-ngx_int_t ngx_ws_control(ngx_ws_conn_t *ws);
+void ngx_ws_end(ngx_ws_conn_t *ws, ngx_uint_t how, ngx_uint_t code,
+    const char *reason);
+u_char *ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
 
 void ngx_ws_handle_output(ngx_ws_conn_t *ws);
-void ngx_ws_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason);
 void ngx_ws_resume(ngx_ws_conn_t *ws);
 void ngx_ws_set_end(ngx_ws_conn_t *ws, ngx_uint_t end);
 ngx_uint_t ngx_ws_end_code(ngx_ws_conn_t *ws);
 
-u_char *ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
+ngx_int_t ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool);
+
+ngx_ws_parse_e ngx_ws_parse(ngx_ws_conn_t *ws, u_char **pos, u_char *end);
 
 char *ngx_ws_limit_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_ws_limit(ngx_ws_conn_t *ws);

@@ -107,28 +107,7 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
         }
     }
 
-    h = m->header;
-    *h++ = (u_char) (0x80 | rsv | opcode);
-
-    if (len < 126) {
-        *h++ = (u_char) len;
-
-    } else if (len < 65536) {
-        *h++ = 126;
-        *h++ = (u_char) (len >> 8);
-        *h++ = (u_char) len;
-
-    } else {
-        *h++ = 127;
-        *h++ = (u_char) ((uint64_t) len >> 56);
-        *h++ = (u_char) ((uint64_t) len >> 48);
-        *h++ = (u_char) ((uint64_t) len >> 40);
-        *h++ = (u_char) ((uint64_t) len >> 32);
-        *h++ = (u_char) (len >> 24);
-        *h++ = (u_char) (len >> 16);
-        *h++ = (u_char) (len >> 8);
-        *h++ = (u_char) len;
-    }
+    h = ngx_ws_frame_header(m->header, (u_char) (0x80 | rsv | opcode), len);
 
     b = &m->head_buf;
     ngx_memzero(b, sizeof(ngx_buf_t));
@@ -381,7 +360,11 @@ ngx_ws_send_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason)
 
     if (!ws->close_sent && !ws->close_received) {
         ws->closed_by_server = 1;
-        ngx_ws_set_end(ws, NGX_WS_END_SERVER);
+
+        /* as ngx_ws_set_end(): the first to end the connection is right */
+        if (ws->end == NGX_WS_END_OPEN) {
+            ws->end = NGX_WS_END_SERVER;
+        }
     }
 
     if (code == 0) {

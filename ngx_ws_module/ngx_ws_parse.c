@@ -16,15 +16,21 @@
  * bytes) and completed by the next read; payload bytes are unmasked while
  * they are copied into the message (or control frame) being assembled, and
  * text is validated as it arrives so that bad UTF-8 fails at once.
- * No I/O here: the connection engine feeds it and acts on what it finds.
+ * No I/O and no decisions here: it returns what it found to its driver,
+ * the read loop (ngx_ws_input() in ngx_ws_conn.c), which answers control
+ * frames, routes messages, charges the rate limits and fails the
+ * connection with the close code the parser leaves in ws->err_code.
  */
 
 
-static u_char *ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
-static ngx_int_t ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h);
-static u_char *ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char *pos,
+static ngx_ws_parse_e ngx_ws_state_head(ngx_ws_conn_t *ws, u_char **pos,
     u_char *end);
-static ngx_int_t ngx_ws_frame_complete(ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_data_frame(ngx_ws_conn_t *ws, uint64_t len,
+    ngx_uint_t rsv1);
+static ngx_int_t ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h);
+static ngx_ws_parse_e ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char **pos,
+    u_char *end);
+static ngx_ws_parse_e ngx_ws_frame_complete(ngx_ws_conn_t *ws);
 static void ngx_ws_unmask(u_char *dst, u_char *src, size_t n, u_char *mask,
     ngx_uint_t off);
 
@@ -39,56 +45,67 @@ static void ngx_ws_unmask(u_char *dst, u_char *src, size_t n, u_char *mask,
 
 
 /*
- * Returns where it stopped: end, or earlier when the routes filled up
- * (ws->routes_full), a rate limit stopped the reading (ws->limited) or the
- * output queue is full (ws->blocked), or NULL when the connection failed.
+ * Parses from *pos until it has something to report, and moves *pos past
+ * what it consumed:
+ *   NGX_WS_PARSE_AGAIN    all input is consumed, more is needed;
+ *   NGX_WS_PARSE_BYTES    ws->parse_bytes payload bytes are next, not yet
+ *                         consumed: the driver charges them to
+ *                         ws_limit_bytes, sets ws->charged and calls again;
+ *   NGX_WS_PARSE_CONTROL  a complete control frame is in ws->ctl;
+ *   NGX_WS_PARSE_MESSAGE  a complete data message is in ws->msg_*;
+ *   NGX_WS_PARSE_ERROR    the connection must fail with ws->err_code,
+ *                         ws->err_reason naming the client's mistake for
+ *                         the log (NULL when it is logged already).
  */
 
-u_char *
-ngx_ws_parse(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
+ngx_ws_parse_e
+ngx_ws_parse(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
 {
-    while (pos < end && !ws->routes_full && !ws->limited && !ws->blocked) {
+    ngx_ws_parse_e  rc;
+
+    while (*pos < end) {
 
         if (ws->state == ngx_ws_st_head) {
-            pos = ngx_ws_state_head(ws, pos, end);
+            rc = ngx_ws_state_head(ws, pos, end);
 
         } else {
-            pos = ngx_ws_state_payload(ws, pos, end);
+            rc = ngx_ws_state_payload(ws, pos, end);
         }
 
-        if (pos == NULL) {
-            return NULL;
+        if (rc != NGX_WS_PARSE_AGAIN) {
+            return rc;
         }
     }
 
-    return pos;
+    return NGX_WS_PARSE_AGAIN;
 }
 
 
-static u_char *
-ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
+static ngx_ws_parse_e
+ngx_ws_state_head(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
 {
     size_t       avail, need, n, saved;
     u_char      *h;
-    uint64_t     len, len_check;
+    uint64_t     len;
     ngx_uint_t   len7, masked, rsv1;
 
     saved = ws->hlen;
 
-    if (saved == 0 && (size_t) (end - pos) >= NGX_WS_MAX_HEADER) {
-        h = pos;
-        avail = end - pos;
+    if (saved == 0 && (size_t) (end - *pos) >= NGX_WS_MAX_HEADER) {
+        h = *pos;
+        avail = end - *pos;
 
     } else {
-        n = ngx_min((size_t) (end - pos), NGX_WS_MAX_HEADER - saved);
-        ngx_memcpy(ws->hbuf + saved, pos, n);
+        n = ngx_min((size_t) (end - *pos), NGX_WS_MAX_HEADER - saved);
+        ngx_memcpy(ws->hbuf + saved, *pos, n);
         h = ws->hbuf;
         avail = saved + n;
     }
 
     if (avail < 2) {
         ws->hlen = avail;
-        return end;
+        *pos = end;
+        return NGX_WS_PARSE_AGAIN;
     }
 
     len7 = h[1] & 0x7f;
@@ -100,11 +117,12 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
         /* the early checks fail fast even on a partial header */
 
         if (ngx_ws_check_header(ws, h) != NGX_OK) {
-            return NULL;
+            return NGX_WS_PARSE_ERROR;
         }
 
         ws->hlen = avail;
-        return end;
+        *pos = end;
+        return NGX_WS_PARSE_AGAIN;
     }
 
     ws->opcode = h[0] & 0x0f;
@@ -112,7 +130,7 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
     rsv1 = h[0] & 0x40;
 
     if (ngx_ws_check_header(ws, h) != NGX_OK) {
-        return NULL;
+        return NGX_WS_PARSE_ERROR;
     }
 
     if (len7 == 126) {
@@ -121,9 +139,9 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 
     } else if (len7 == 127) {
         if (h[2] & 0x80) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL,
-                        "frame with invalid 64-bit length");
-            return NULL;
+            ngx_ws_parse_error(ws, NGX_WS_CLOSE_PROTOCOL,
+                               "frame with invalid 64-bit length");
+            return NGX_WS_PARSE_ERROR;
         }
 
         len = ((uint64_t) h[2] << 56) | ((uint64_t) h[3] << 48)
@@ -139,7 +157,7 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 
     ngx_memcpy(ws->mask, h, 4);
 
-    pos += need - saved;
+    *pos += need - saved;
     ws->hlen = 0;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
@@ -154,74 +172,88 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
         /* a non-minimal length form is tolerated, a long payload is not */
 
         if (len > NGX_WS_MAX_CONTROL) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL, "too long control frame");
-            return NULL;
+            ngx_ws_parse_error(ws, NGX_WS_CLOSE_PROTOCOL,
+                               "too long control frame");
+            return NGX_WS_PARSE_ERROR;
         }
 
         ws->ctl_len = 0;
 
     } else {
 
-        if (len > ws->conf->max_frame_size) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_TOO_BIG, "too large frame");
-            return NULL;
-        }
-
-        if (ws->opcode != NGX_WS_OP_CONT) {
-            ws->msg_opcode = ws->opcode;
-            ws->in_message = 1;
-            ws->msg_len = 0;
-            ws->utf8_state = NGX_WS_UTF8_ACCEPT;
-
-            if (rsv1 && ngx_ws_inflate_begin(ws) != NGX_OK) {
-                return NULL;
-            }
-        }
-
-        if (ws->deflate && ws->deflate->inflating) {
-
-            /*
-             * the inflated size is checked as it grows; the compressed
-             * size must stay within what a compressor makes of
-             * ws_max_message_size bytes at worst, or a message of empty
-             * blocks would never end
-             */
-
-            if (len > ngx_ws_deflate_bound(ws->conf->max_message_size)
-                      - ws->deflate->received)
-            {
-                ngx_ws_fail(ws, NGX_WS_CLOSE_TOO_BIG,
-                            "too large compressed message");
-                return NULL;
-            }
-
-            ws->deflate->received += (size_t) len;
-            len_check = 0;
-
-        } else {
-            len_check = len;
-        }
-
-        if (len_check > ws->conf->max_message_size - ws->msg_len) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_TOO_BIG, "too large message");
-            return NULL;
-        }
-
-        if (ngx_ws_reserve(ws, ws->msg_len + (size_t) len_check) != NGX_OK) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_INTERNAL, NULL);
-            return NULL;
+        if (ngx_ws_data_frame(ws, len, rsv1) != NGX_OK) {
+            return NGX_WS_PARSE_ERROR;
         }
     }
 
     ws->state = ngx_ws_st_payload;
 
     if (len == 0) {
-        if (ngx_ws_frame_complete(ws) != NGX_OK) {
-            return NULL;
+        return ngx_ws_frame_complete(ws);
+    }
+
+    return NGX_WS_PARSE_AGAIN;
+}
+
+
+/* the size checks of a data frame, and the room for its payload */
+
+static ngx_int_t
+ngx_ws_data_frame(ngx_ws_conn_t *ws, uint64_t len, ngx_uint_t rsv1)
+{
+    uint64_t  len_check;
+
+    if (len > ws->conf->max_frame_size) {
+        ngx_ws_parse_error(ws, NGX_WS_CLOSE_TOO_BIG, "too large frame");
+        return NGX_ERROR;
+    }
+
+    if (ws->opcode != NGX_WS_OP_CONT) {
+        ws->msg_opcode = ws->opcode;
+        ws->in_message = 1;
+        ws->msg_len = 0;
+        ws->utf8_state = NGX_WS_UTF8_ACCEPT;
+
+        if (rsv1 && ngx_ws_inflate_begin(ws) != NGX_OK) {
+            return NGX_ERROR;
         }
     }
 
-    return pos;
+    if (ws->deflate && ws->deflate->inflating) {
+
+        /*
+         * the inflated size is checked as it grows; the compressed
+         * size must stay within what a compressor makes of
+         * ws_max_message_size bytes at worst, or a message of empty
+         * blocks would never end
+         */
+
+        if (len > ngx_ws_deflate_bound(ws->conf->max_message_size)
+                  - ws->deflate->received)
+        {
+            ngx_ws_parse_error(ws, NGX_WS_CLOSE_TOO_BIG,
+                               "too large compressed message");
+            return NGX_ERROR;
+        }
+
+        ws->deflate->received += (size_t) len;
+        len_check = 0;
+
+    } else {
+        len_check = len;
+    }
+
+    if (len_check > ws->conf->max_message_size - ws->msg_len) {
+        ngx_ws_parse_error(ws, NGX_WS_CLOSE_TOO_BIG, "too large message");
+        return NGX_ERROR;
+    }
+
+    if (ngx_ws_reserve(ws, ws->msg_len + (size_t) len_check) != NGX_OK) {
+        ngx_ws_parse_error(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -242,7 +274,8 @@ ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h)
         /* void */
 
     } else if (h[0] & 0x70) {
-        ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL, "frame with reserved bits set");
+        ngx_ws_parse_error(ws, NGX_WS_CLOSE_PROTOCOL,
+                           "frame with reserved bits set");
         return NGX_ERROR;
     }
 
@@ -250,8 +283,8 @@ ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h)
 
     case NGX_WS_OP_CONT:
         if (!ws->in_message) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL,
-                        "continuation frame without a message");
+            ngx_ws_parse_error(ws, NGX_WS_CLOSE_PROTOCOL,
+                               "continuation frame without a message");
             return NGX_ERROR;
         }
         break;
@@ -259,8 +292,8 @@ ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h)
     case NGX_WS_OP_TEXT:
     case NGX_WS_OP_BINARY:
         if (ws->in_message) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL,
-                        "new data frame inside a fragmented message");
+            ngx_ws_parse_error(ws, NGX_WS_CLOSE_PROTOCOL,
+                               "new data frame inside a fragmented message");
             return NGX_ERROR;
         }
         break;
@@ -269,8 +302,8 @@ ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h)
     case NGX_WS_OP_PING:
     case NGX_WS_OP_PONG:
         if (!(h[0] & 0x80)) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL,
-                        "fragmented control frame");
+            ngx_ws_parse_error(ws, NGX_WS_CLOSE_PROTOCOL,
+                               "fragmented control frame");
             return NGX_ERROR;
         }
         break;
@@ -279,12 +312,12 @@ ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h)
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "client sent frame with reserved opcode %ui, "
                       "closing with %d", opcode, NGX_WS_CLOSE_PROTOCOL);
-        ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL, NULL);
+        ngx_ws_parse_error(ws, NGX_WS_CLOSE_PROTOCOL, NULL);
         return NGX_ERROR;
     }
 
     if (!(h[1] & 0x80)) {
-        ngx_ws_fail(ws, NGX_WS_CLOSE_PROTOCOL, "unmasked frame");
+        ngx_ws_parse_error(ws, NGX_WS_CLOSE_PROTOCOL, "unmasked frame");
         return NGX_ERROR;
     }
 
@@ -292,74 +325,25 @@ ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h)
 }
 
 
-/*
- * The message buffer lives in a pool of its own, created for the message
- * and destroyed (or handed to the output queue) when it is complete, so a
- * long-lived connection keeps nothing from its past messages.  Fragments
- * grow it geometrically, never beyond ws_max_message_size.
- */
-
-ngx_int_t
-ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size)
-{
-    size_t   cap, psize;
-    u_char  *p;
-
-    if (ws->msg_pool == NULL) {
-        psize = (size <= 2048) ? ngx_max(size + 512, 1024) : 1024;
-
-        ws->msg_pool = ngx_create_pool(psize, ws->connection->log);
-        if (ws->msg_pool == NULL) {
-            return NGX_ERROR;
-        }
-
-        ws->msg_start = NULL;
-        ws->msg_cap = 0;
-    }
-
-    if (size <= ws->msg_cap) {
-        return NGX_OK;
-    }
-
-    cap = size;
-
-    if (ws->msg_cap && ws->msg_cap * 2 > cap) {
-        cap = ngx_min(ws->msg_cap * 2, ws->conf->max_message_size);
-    }
-
-    p = ngx_pnalloc(ws->msg_pool, cap);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ws->msg_len) {
-        ngx_memcpy(p, ws->msg_start, ws->msg_len);
-    }
-
-    if (ws->msg_start) {
-        (void) ngx_pfree(ws->msg_pool, ws->msg_start);
-    }
-
-    ws->msg_start = p;
-    ws->msg_cap = cap;
-
-    return NGX_OK;
-}
-
-
-static u_char *
-ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
+static ngx_ws_parse_e
+ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
 {
     size_t   n;
-    u_char  *dst;
+    u_char  *dst, *src;
 
-    n = (size_t) ngx_min((uint64_t) (end - pos), ws->frame_left);
+    src = *pos;
+    n = (size_t) ngx_min((uint64_t) (end - src), ws->frame_left);
+
+    /* the bytes are charged to ws_limit_bytes before they are used */
 
     if (ws->conf->limit_bytes && ws->opcode != NGX_WS_OP_CLOSE
-        && ngx_ws_limit_bytes(ws, n) != NGX_OK)
+        && !ws->charged)
     {
-        return NULL;
+        ws->parse_bytes = n;
+        return NGX_WS_PARSE_BYTES;
     }
+
+    ws->charged = 0;
 
     if (ws->opcode & 0x8) {
         dst = ws->ctl + ws->ctl_len;
@@ -369,86 +353,84 @@ ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 
         /* unmasked in place, then inflated into the message */
 
-        ngx_ws_unmask(pos, pos, n, ws->mask, ws->mask_off);
+        ngx_ws_unmask(src, src, n, ws->mask, ws->mask_off);
 
         ws->mask_off = (ws->mask_off + n) & 3;
         ws->frame_left -= n;
 
-        if (ngx_ws_inflate(ws, pos, n, 0) != NGX_OK) {
-            return NULL;
+        if (ngx_ws_inflate(ws, src, n, 0) != NGX_OK) {
+            return NGX_WS_PARSE_ERROR;
         }
 
-        pos += n;
+        *pos = src + n;
 
         if (ws->frame_left == 0) {
-            if (ngx_ws_frame_complete(ws) != NGX_OK) {
-                return NULL;
-            }
+            return ngx_ws_frame_complete(ws);
         }
 
-        return pos;
+        return NGX_WS_PARSE_AGAIN;
 
     } else {
         dst = ws->msg_start + ws->msg_len;
         ws->msg_len += n;
     }
 
-    ngx_ws_unmask(dst, pos, n, ws->mask, ws->mask_off);
+    ngx_ws_unmask(dst, src, n, ws->mask, ws->mask_off);
 
     ws->mask_off = (ws->mask_off + n) & 3;
     ws->frame_left -= n;
-    pos += n;
+    *pos = src + n;
 
     if (!(ws->opcode & 0x8) && ws->msg_opcode == NGX_WS_OP_TEXT) {
         ws->utf8_state = ngx_ws_utf8_validate(ws->utf8_state, dst, n);
 
         if (ws->utf8_state == NGX_WS_UTF8_REJECT) {
-            ngx_ws_fail(ws, NGX_WS_CLOSE_BAD_DATA,
-                        "invalid UTF-8 in text message");
-            return NULL;
+            ngx_ws_parse_error(ws, NGX_WS_CLOSE_BAD_DATA,
+                               "invalid UTF-8 in text message");
+            return NGX_WS_PARSE_ERROR;
         }
     }
 
     if (ws->frame_left == 0) {
-        if (ngx_ws_frame_complete(ws) != NGX_OK) {
-            return NULL;
-        }
+        return ngx_ws_frame_complete(ws);
     }
 
-    return pos;
+    return NGX_WS_PARSE_AGAIN;
 }
 
 
-static ngx_int_t
+/* the end of a frame: a control frame or a message may be complete */
+
+static ngx_ws_parse_e
 ngx_ws_frame_complete(ngx_ws_conn_t *ws)
 {
     ws->state = ngx_ws_st_head;
 
     if (ws->opcode & 0x8) {
-        return ngx_ws_control(ws);
+        return NGX_WS_PARSE_CONTROL;
     }
 
     if (!ws->fin) {
-        return NGX_OK;
+        return NGX_WS_PARSE_AGAIN;
     }
 
     if (ws->deflate && ws->deflate->inflating) {
         if (ngx_ws_inflate(ws, NULL, 0, 1) != NGX_OK) {
-            return NGX_ERROR;
+            return NGX_WS_PARSE_ERROR;
         }
     }
 
     if (ws->msg_opcode == NGX_WS_OP_TEXT
         && ws->utf8_state != NGX_WS_UTF8_ACCEPT)
     {
-        ngx_ws_fail(ws, NGX_WS_CLOSE_BAD_DATA,
-                    "invalid UTF-8 in text message");
-        return NGX_ERROR;
+        ngx_ws_parse_error(ws, NGX_WS_CLOSE_BAD_DATA,
+                           "invalid UTF-8 in text message");
+        return NGX_WS_PARSE_ERROR;
     }
 
     ws->in_message = 0;
 
-    return ngx_ws_message(ws);
+    return NGX_WS_PARSE_MESSAGE;
 }
 
 

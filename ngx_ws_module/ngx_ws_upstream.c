@@ -531,8 +531,8 @@ ngx_ws_session_next_handler(ngx_event_t *event)
                           &ngx_ws_event_names[ev->type]);
 
             if (s->conf->pass_error == NGX_WS_PASS_ERROR_CLOSE) {
-                /* may close the connection and detach the session */
-                ngx_ws_close(s->ws, NGX_WS_CLOSE_INTERNAL, NULL);
+                /* the connection ends from its write event */
+                ngx_ws_end(s->ws, NGX_WS_GOODBYE, NGX_WS_CLOSE_INTERNAL, NULL);
             }
         }
     }
@@ -1113,7 +1113,7 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
         switch (s->conf->pass_error) {
 
         case NGX_WS_PASS_ERROR_CLOSE:
-            ngx_ws_close(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+            ngx_ws_end(ws, NGX_WS_GOODBYE, NGX_WS_CLOSE_INTERNAL, NULL);
             return;
 
         case NGX_WS_PASS_ERROR_MESSAGE:
@@ -1126,7 +1126,7 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
                   - p;
 
             if (ngx_ws_send_frame(ws, NGX_WS_OP_TEXT, p, len) == NGX_ERROR) {
-                ngx_ws_close(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+                ngx_ws_end(ws, NGX_WS_GOODBYE, NGX_WS_CLOSE_INTERNAL, NULL);
                 return;
             }
 
@@ -1162,7 +1162,7 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
                    == NGX_ERROR)
         {
             ctx->reply_pool = NULL;
-            ngx_ws_close(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+            ngx_ws_end(ws, NGX_WS_GOODBYE, NGX_WS_CLOSE_INTERNAL, NULL);
             return;
         }
 
@@ -1183,7 +1183,7 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
 
         for (i = 0; i < ctx->join->nelts; i++) {
             if (ngx_ws_channel_join(ws, &name[i]) == NGX_ERROR) {
-                ngx_ws_close(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+                ngx_ws_end(ws, NGX_WS_GOODBYE, NGX_WS_CLOSE_INTERNAL, NULL);
                 return;
             }
         }
@@ -1194,7 +1194,8 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
                       "upstream asked to close, closing with %ui",
                       ctx->close_code);
 
-        ngx_ws_close(ws, ctx->close_code, (char *) ctx->close_reason.data);
+        ngx_ws_end(ws, NGX_WS_GOODBYE, ctx->close_code,
+                   (char *) ctx->close_reason.data);
         return;
     }
 
