@@ -158,7 +158,10 @@ test('a server restart: reconnect, and the reset channel is a gap',
     await nginx.stop();                     // QUIT: a Close 1001
 
     try {
-        await until(() => got.closes.length === 1, 15000, 'the close');
+        // the reconnect attempts that fail while nginx is down add closes
+        // of their own, maybe before stop() returns (a slow exit, as
+        // under ASan): the first close is the one that counts
+        await until(() => got.closes.length >= 1, 15000, 'the close');
     } finally {
         await nginx.start();                // the zone starts empty
     }
