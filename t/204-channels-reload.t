@@ -14,7 +14,7 @@
 
 use lib 't/lib';
 use Test::Nginx::Socket;
-use Test::NgxWs::Channels;
+use Test::NgxWs::Channels qw(:DEFAULT gone title reload);
 
 use IO::Socket::INET ();
 use Time::HiRes ();
@@ -38,48 +38,6 @@ run_tests();
 
 
 # --- scenarios ----------------------------------------------------------
-
-# A process that has exited, even if nobody has reaped it yet.
-sub gone {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 1;
-    my $stat = <$fh> // return 1;     # exited while we read
-    return $stat =~ /^\d+ \(.*\) [ZX] /s ? 1 : 0;
-}
-
-sub title {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/cmdline" or return '';
-    local $/;
-    my $t = <$fh> // '';
-    $t =~ s/\0+/ /g;
-    return $t;
-}
-
-# HUP to the master; waits until two new workers run and every old one
-# that is still alive has closed its listening sockets (its title says
-# "shutting down").  Returns the new workers.
-sub reload {
-    my $master = master_pid();
-    my %old = map { $_ => 1 } workers_of($master);
-
-    kill 'HUP', $master or die "kill HUP $master: $!";
-
-    my $deadline = Time::HiRes::time() + 5;
-    my @new;
-
-    while (Time::HiRes::time() < $deadline) {
-        @new = grep { !$old{$_} } workers_of($master);
-        last if @new == 2
-                && !grep { !gone($_) && title($_) !~ /shutting down/ }
-                        keys %old;
-        Time::HiRes::sleep(0.01);
-    }
-
-    die "no new workers after the reload" unless @new == 2;
-
-    return @new;
-}
 
 sub start_nginx {
     my $root = $ENV{TEST_NGINX_SERVER_ROOT};

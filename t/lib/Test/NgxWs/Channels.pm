@@ -28,6 +28,9 @@ our @EXPORT = qw(
     all_got_ok close_all_ok t
 );
 
+# on demand: t/120 has a reload() of its own
+our @EXPORT_OK = qw(gone title reload);
+
 # The sum of the numbers.
 sub sum { my $n = 0; $n += $_ for @_; $n }
 
@@ -85,6 +88,50 @@ sub workers_of {
 
     return sort { $a <=> $b } @pids;
 }
+
+# A process that has exited, even if nobody has reaped it yet.
+sub gone {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return 1;
+    my $stat = <$fh> // return 1;     # exited while we read
+    return $stat =~ /^\d+ \(.*\) [ZX] /s ? 1 : 0;
+}
+
+# The command line of a process, as ps shows it ("... shutting down").
+sub title {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/cmdline" or return '';
+    local $/;
+    my $t = <$fh> // '';
+    $t =~ s/\0+/ /g;
+    return $t;
+}
+
+# HUP to the master; waits until two new workers run and every old one
+# that is still alive has closed its listening sockets (its title says
+# "shutting down").  Returns the new workers.
+sub reload {
+    my $master = master_pid();
+    my %old = map { $_ => 1 } workers_of($master);
+
+    kill 'HUP', $master or die "kill HUP $master: $!";
+
+    my $deadline = Time::HiRes::time() + 5;
+    my @new;
+
+    while (Time::HiRes::time() < $deadline) {
+        @new = grep { !$old{$_} } workers_of($master);
+        last if @new == 2
+                && !grep { !gone($_) && title($_) !~ /shutting down/ }
+                        keys %old;
+        Time::HiRes::sleep(0.01);
+    }
+
+    die "no new workers after the reload" unless @new == 2;
+
+    return @new;
+}
+
 
 # A plain HTTP/1.1 request on a new connection; returns a hash with status,
 # headers (lower-case names) and body.  Options: body, type (Content-Type),
