@@ -491,8 +491,6 @@ void ngx_ws_limit_lift(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_auth_init(ngx_conf_t *cf);
 ngx_int_t ngx_ws_channel_names(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
     ngx_ws_auth_ctx_t *ctx);
-ngx_uint_t ngx_ws_module_header(ngx_str_t *name);
-ngx_uint_t ngx_ws_header_name_eq(u_char *a, u_char *b, size_t n);
 ngx_int_t ngx_ws_add_variables(ngx_conf_t *cf);
 u_char *ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
     u_char *buf, size_t len);
@@ -500,6 +498,8 @@ u_char *ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
 ngx_table_elt_t *ngx_ws_find_header(ngx_list_t *headers, ngx_str_t *name,
     ngx_table_elt_t *after);
 ngx_uint_t ngx_ws_content_opcode(ngx_str_t *type);
+ngx_uint_t ngx_ws_module_header(ngx_str_t *name);
+ngx_uint_t ngx_ws_header_name_eq(u_char *a, u_char *b, size_t n);
 ngx_ws_auth_ctx_t *ngx_ws_ctx_auth(ngx_http_request_t *r);
 ngx_ws_conn_t *ngx_ws_ctx_conn(ngx_http_request_t *r);
 ngx_ws_event_ctx_t *ngx_ws_ctx_event(ngx_http_request_t *r);
