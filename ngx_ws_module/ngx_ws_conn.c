@@ -1070,7 +1070,7 @@ ngx_ws_terminate(ngx_ws_conn_t *ws)
     }
 
     ngx_ws_set_end(ws, NGX_WS_END_SERVER);
-    ngx_ws_stat_close(ws);
+    ngx_ws_stat_close(ngx_ws_end_code(ws), ws->end);
     ngx_ws_release(ws);
 
     r = ws->request;

@@ -575,7 +575,7 @@ void ngx_ws_status_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_status_handler(ngx_http_request_t *r);
 char *ngx_ws_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 void ngx_ws_stat_reject(ngx_uint_t status);
-void ngx_ws_stat_close(ngx_ws_conn_t *ws);
+void ngx_ws_stat_close(ngx_uint_t code, ngx_uint_t end);
 void ngx_ws_stat_event(ngx_uint_t status);
 
 
