@@ -22,6 +22,7 @@
 static void ngx_ws_read(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_message(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_control(ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_limit_verdict(ngx_ws_conn_t *ws, ngx_int_t code);
 static ngx_int_t ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos,
     u_char *end);
 static void ngx_ws_client_error(ngx_ws_conn_t *ws, ngx_uint_t code,
@@ -382,7 +383,10 @@ ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 
             /* charged as they arrive, so that no long message escapes */
 
-            if (ngx_ws_limit_bytes(ws, ws->parse_bytes) != NGX_OK) {
+            if (ngx_ws_limit_verdict(ws,
+                                     ngx_ws_limit_bytes(ws, ws->parse_bytes))
+                != NGX_OK)
+            {
                 return NULL;
             }
 
@@ -542,7 +546,7 @@ ngx_ws_message(ngx_ws_conn_t *ws)
         return NGX_OK;
     }
 
-    if (ngx_ws_limit(ws) != NGX_OK) {
+    if (ngx_ws_limit_verdict(ws, ngx_ws_limit(ws)) != NGX_OK) {
         if (pool) {
             ngx_destroy_pool(pool);
         }
@@ -568,7 +572,9 @@ ngx_ws_control(ngx_ws_conn_t *ws)
 {
     ngx_uint_t  code;
 
-    if (ws->opcode != NGX_WS_OP_CLOSE && ngx_ws_limit(ws) != NGX_OK) {
+    if (ws->opcode != NGX_WS_OP_CLOSE
+        && ngx_ws_limit_verdict(ws, ngx_ws_limit(ws)) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -645,6 +651,24 @@ ngx_ws_control(ngx_ws_conn_t *ws)
 
     /* nothing after a Close is read */
     return NGX_DONE;
+}
+
+
+/*
+ * What a rate limit decided (ngx_ws_limit.c): NGX_OK, or the close code to
+ * fail the connection with.
+ */
+
+static ngx_int_t
+ngx_ws_limit_verdict(ngx_ws_conn_t *ws, ngx_int_t code)
+{
+    if (code == NGX_OK) {
+        return NGX_OK;
+    }
+
+    ngx_ws_end(ws, NGX_WS_FAIL, (ngx_uint_t) code, "rate limit");
+
+    return NGX_ERROR;
 }
 
 
