@@ -530,6 +530,7 @@ char *ngx_ws_zone_ref(ngx_conf_t *cf, ngx_str_t *name, ngx_ws_zone_t **zp);
 ngx_int_t ngx_ws_notify_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_zone_init_process(ngx_cycle_t *cycle);
 void ngx_ws_zone_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_ws_channel_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_ws_channels_init(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_channel_join(ngx_ws_conn_t *ws, ngx_str_t *name);
 void ngx_ws_channel_part(ngx_ws_conn_t *ws, ngx_str_t *name);
