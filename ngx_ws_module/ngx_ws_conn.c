@@ -39,6 +39,10 @@ static void ngx_ws_init_timer(ngx_ws_conn_t *ws, ngx_event_t *ev,
     ngx_event_handler_pt handler, ngx_uint_t cancelable);
 
 
+/* set by ngx_ws_route_init() at configuration time */
+ngx_ws_routes_t  ngx_ws_routes;
+
+
 void
 ngx_ws_conn_init(ngx_ws_conn_t *ws)
 {
@@ -83,12 +87,8 @@ ngx_ws_conn_init(ngx_ws_conn_t *ws)
     /* seen by ngx_close_idle_connections() when the worker shuts down */
     c->idle = 1;
 
-    if (ws->conf->pass.len || ws->conf->on_connect.len
-        || ws->conf->on_disconnect.len)
-    {
-        if (ngx_ws_session_create(ws) != NGX_OK) {
-            ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
-        }
+    if (ngx_ws_routes.open(ws) != NGX_OK) {
+        ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
     }
 
     c->read->handler = ngx_ws_read_handler;
@@ -462,7 +462,7 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
 
     if (ws->unsubscribe) {
         ws->unsubscribe = 0;
-        ngx_ws_channels_release(ws);
+        ngx_ws_routes.leave(ws);
     }
 
     rc = ngx_ws_flush(ws);
@@ -516,7 +516,7 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
 
 /*
  * A complete data message: counted, charged to ws_limit_messages, and
- * handed with its pool to the routes (ngx_ws_route.c).
+ * handed with its pool to the routes (ngx_ws_routes.message).
  */
 
 static ngx_int_t
@@ -554,7 +554,7 @@ ngx_ws_message(ngx_ws_conn_t *ws)
         return NGX_ERROR;
     }
 
-    code = ngx_ws_route_message(ws, pool);
+    code = ngx_ws_routes.message(ws, pool);
 
     if (code != NGX_OK) {
         ngx_ws_end(ws, NGX_WS_FAIL, (ngx_uint_t) code, NULL);
@@ -1011,11 +1011,7 @@ ngx_ws_release(ngx_ws_conn_t *ws)
         ws->stash = NULL;
     }
 
-    if (ws->session) {
-        ngx_ws_session_detach(ws);
-    }
-
-    ngx_ws_channels_release(ws);
+    ngx_ws_routes.close(ws);
 
     c->idle = 0;
 }
@@ -1041,7 +1037,7 @@ ngx_ws_linger(ngx_ws_conn_t *ws)
     ws->lingering = 1;
 
     /* the close handshake is over: it no longer counts as a subscriber */
-    ngx_ws_channels_release(ws);
+    ngx_ws_routes.leave(ws);
 
 #if (NGX_HTTP_SSL)
     if (c->ssl) {
