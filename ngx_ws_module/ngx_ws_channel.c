@@ -1443,8 +1443,8 @@ ngx_ws_spool_deliver_handler(ngx_event_t *ev)
 
 /*
  * Another worker published (ngx_ws_notify.c): the channel uid is
- * delivered to this worker's subscribers; uid 0, a wake-up was lost: every
- * channel of the zone this worker has subscribers of is.
+ * delivered to this worker's subscribers; for uid 0 (a wake-up was lost)
+ * every channel of the zone that this worker has subscribers of is.
  */
 
 static void
