@@ -146,6 +146,12 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
         ngx_queue_init(&ngx_posted_events);
     }
 
+    /* the routes, as the module's postconfiguration sets them */
+
+    if (ngx_ws_route_init(NULL) != NGX_OK) {
+        abort();
+    }
+
     if (setup && setup(ws, r, data) != NGX_OK) {
         abort();
     }

@@ -63,11 +63,25 @@ static void ngx_ws_spool_gone(ngx_ws_spool_t *spool);
 static void ngx_ws_subscriber_fail(ngx_ws_conn_t *ws);
 static int64_t ngx_ws_last_id(ngx_pool_t *pool, ngx_str_t *value,
     ngx_str_t *name);
+static ngx_ws_spool_t *ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid);
+static void ngx_ws_channel_deliver(ngx_ws_spool_t *spool);
+static void ngx_ws_channel_wake(ngx_ws_zone_t *zone, uint64_t uid);
 static void ngx_ws_spool_deliver_handler(ngx_event_t *ev);
 static void ngx_ws_publisher_own(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone);
 
 
-ngx_ws_spool_t *
+/* the channel code is woken by ngx_ws_notify.c through a handler */
+
+ngx_int_t
+ngx_ws_channel_init_conf(ngx_conf_t *cf)
+{
+    ngx_ws_wake_handler = ngx_ws_channel_wake;
+
+    return NGX_OK;
+}
+
+
+static ngx_ws_spool_t *
 ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid)
 {
     ngx_rbtree_node_t  *node, *sentinel;
@@ -849,7 +863,7 @@ ngx_ws_channel_zone(ngx_ws_conn_t *ws)
 
 /* new messages (or a deletion) of a channel this worker has subscribers of */
 
-void
+static void
 ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
 {
     uint64_t                first, missed;
@@ -1424,6 +1438,45 @@ static void
 ngx_ws_spool_deliver_handler(ngx_event_t *ev)
 {
     ngx_ws_channel_deliver(ev->data);
+}
+
+
+/*
+ * Another worker published (ngx_ws_notify.c): the channel uid is
+ * delivered to this worker's subscribers; for uid 0 (a wake-up was lost)
+ * every channel of the zone that this worker has subscribers of is.
+ */
+
+static void
+ngx_ws_channel_wake(ngx_ws_zone_t *zone, uint64_t uid)
+{
+    ngx_ws_spool_t     *spool;
+    ngx_rbtree_node_t  *node, *next, *root, *sentinel;
+
+    if (uid) {
+        spool = ngx_ws_spool_find(zone, uid);
+
+        if (spool) {
+            ngx_ws_channel_deliver(spool);
+        }
+
+        return;
+    }
+
+    sentinel = zone->spools.sentinel;
+    root = zone->spools.root;
+
+    if (root == NULL || root == sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(root, sentinel);
+         node;
+         node = next)
+    {
+        next = ngx_rbtree_next(&zone->spools, node);
+        ngx_ws_channel_deliver((ngx_ws_spool_t *) node);
+    }
 }
 
 

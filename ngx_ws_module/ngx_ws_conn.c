@@ -22,6 +22,7 @@
 static void ngx_ws_read(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_message(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_control(ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_limit_verdict(ngx_ws_conn_t *ws, ngx_int_t code);
 static ngx_int_t ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos,
     u_char *end);
 static void ngx_ws_client_error(ngx_ws_conn_t *ws, ngx_uint_t code,
@@ -36,6 +37,10 @@ static void ngx_ws_close_timeout_handler(ngx_event_t *ev);
 static void ngx_ws_shutdown_handler(ngx_event_t *ev);
 static void ngx_ws_init_timer(ngx_ws_conn_t *ws, ngx_event_t *ev,
     ngx_event_handler_pt handler, ngx_uint_t cancelable);
+
+
+/* set by ngx_ws_route_init() at configuration time */
+ngx_ws_routes_t  ngx_ws_routes;
 
 
 void
@@ -82,12 +87,8 @@ ngx_ws_conn_init(ngx_ws_conn_t *ws)
     /* seen by ngx_close_idle_connections() when the worker shuts down */
     c->idle = 1;
 
-    if (ws->conf->pass.len || ws->conf->on_connect.len
-        || ws->conf->on_disconnect.len)
-    {
-        if (ngx_ws_session_create(ws) != NGX_OK) {
-            ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
-        }
+    if (ngx_ws_routes.open(ws) != NGX_OK) {
+        ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
     }
 
     c->read->handler = ngx_ws_read_handler;
@@ -382,7 +383,10 @@ ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 
             /* charged as they arrive, so that no long message escapes */
 
-            if (ngx_ws_limit_bytes(ws, ws->parse_bytes) != NGX_OK) {
+            if (ngx_ws_limit_verdict(ws,
+                                     ngx_ws_limit_bytes(ws, ws->parse_bytes))
+                != NGX_OK)
+            {
                 return NULL;
             }
 
@@ -458,7 +462,7 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
 
     if (ws->unsubscribe) {
         ws->unsubscribe = 0;
-        ngx_ws_channels_release(ws);
+        ngx_ws_routes.leave(ws);
     }
 
     rc = ngx_ws_flush(ws);
@@ -512,7 +516,7 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
 
 /*
  * A complete data message: counted, charged to ws_limit_messages, and
- * handed with its pool to the routes (ngx_ws_route.c).
+ * handed with its pool to the routes (ngx_ws_routes.message).
  */
 
 static ngx_int_t
@@ -542,7 +546,7 @@ ngx_ws_message(ngx_ws_conn_t *ws)
         return NGX_OK;
     }
 
-    if (ngx_ws_limit(ws) != NGX_OK) {
+    if (ngx_ws_limit_verdict(ws, ngx_ws_limit(ws)) != NGX_OK) {
         if (pool) {
             ngx_destroy_pool(pool);
         }
@@ -550,7 +554,7 @@ ngx_ws_message(ngx_ws_conn_t *ws)
         return NGX_ERROR;
     }
 
-    code = ngx_ws_route_message(ws, pool);
+    code = ngx_ws_routes.message(ws, pool);
 
     if (code != NGX_OK) {
         ngx_ws_end(ws, NGX_WS_FAIL, (ngx_uint_t) code, NULL);
@@ -568,7 +572,9 @@ ngx_ws_control(ngx_ws_conn_t *ws)
 {
     ngx_uint_t  code;
 
-    if (ws->opcode != NGX_WS_OP_CLOSE && ngx_ws_limit(ws) != NGX_OK) {
+    if (ws->opcode != NGX_WS_OP_CLOSE
+        && ngx_ws_limit_verdict(ws, ngx_ws_limit(ws)) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -645,6 +651,24 @@ ngx_ws_control(ngx_ws_conn_t *ws)
 
     /* nothing after a Close is read */
     return NGX_DONE;
+}
+
+
+/*
+ * What a rate limit decided (ngx_ws_limit.c): NGX_OK, or the close code to
+ * fail the connection with.
+ */
+
+static ngx_int_t
+ngx_ws_limit_verdict(ngx_ws_conn_t *ws, ngx_int_t code)
+{
+    if (code == NGX_OK) {
+        return NGX_OK;
+    }
+
+    ngx_ws_end(ws, NGX_WS_FAIL, (ngx_uint_t) code, "rate limit");
+
+    return NGX_ERROR;
 }
 
 
@@ -987,11 +1011,7 @@ ngx_ws_release(ngx_ws_conn_t *ws)
         ws->stash = NULL;
     }
 
-    if (ws->session) {
-        ngx_ws_session_detach(ws);
-    }
-
-    ngx_ws_channels_release(ws);
+    ngx_ws_routes.close(ws);
 
     c->idle = 0;
 }
@@ -1017,7 +1037,7 @@ ngx_ws_linger(ngx_ws_conn_t *ws)
     ws->lingering = 1;
 
     /* the close handshake is over: it no longer counts as a subscriber */
-    ngx_ws_channels_release(ws);
+    ngx_ws_routes.leave(ws);
 
 #if (NGX_HTTP_SSL)
     if (c->ssl) {
@@ -1070,7 +1090,7 @@ ngx_ws_terminate(ngx_ws_conn_t *ws)
     }
 
     ngx_ws_set_end(ws, NGX_WS_END_SERVER);
-    ngx_ws_stat_close(ws);
+    ngx_ws_stat_close(ngx_ws_end_code(ws), ws->end);
     ngx_ws_release(ws);
 
     r = ws->request;

@@ -110,6 +110,51 @@ ngx_ws_content_opcode(ngx_str_t *type)
 }
 
 
+/*
+ * A header of the module's own, as an application may read its name:
+ * "X-WS-..." in any case, with "_" for "-" (CGI, WSGI and Rack see both
+ * as "HTTP_X_WS_...").
+ */
+
+ngx_uint_t
+ngx_ws_module_header(ngx_str_t *name)
+{
+    return name->len >= 5
+           && ngx_ws_header_name_eq(name->data, (u_char *) "x-ws-", 5);
+}
+
+
+/* header names equal, in any case and with "_" for "-" */
+
+ngx_uint_t
+ngx_ws_header_name_eq(u_char *a, u_char *b, size_t n)
+{
+    u_char  ca, cb;
+
+    while (n--) {
+        ca = ngx_tolower(*a);
+        cb = ngx_tolower(*b);
+
+        if (ca == '_') {
+            ca = '-';
+        }
+
+        if (cb == '_') {
+            cb = '-';
+        }
+
+        if (ca != cb) {
+            return 0;
+        }
+
+        a++;
+        b++;
+    }
+
+    return 1;
+}
+
+
 /* the module's ctx of a request (ngx_ws_ctx_t), made on the first set */
 
 static ngx_ws_ctx_t *

@@ -165,9 +165,10 @@ invalid:
 
 /*
  * Charges a data message (when it is complete) or a Ping or Pong to
- * ws_limit_messages.  NGX_OK: go on (ws->limited says whether reading is to
- * stop after this frame); NGX_DECLINED: the connection is being closed with
- * 1008.
+ * ws_limit_messages.  Returns the verdict, and the read loop acts on it:
+ * NGX_OK, go on (ws->limited says whether reading is to stop after this
+ * frame), or the close code to fail the connection with (1008, with
+ * ws_limit_action close).
  */
 
 ngx_int_t
@@ -198,7 +199,8 @@ ngx_ws_limit(ngx_ws_conn_t *ws)
 /*
  * Charges payload bytes of a data frame, Ping or Pong to ws_limit_bytes as
  * they are read (for a compressed message, as they are on the wire), so
- * that no message, however long it goes on, escapes the limit.
+ * that no message, however long it goes on, escapes the limit.  Returns as
+ * ngx_ws_limit().
  */
 
 ngx_int_t
@@ -258,9 +260,7 @@ ngx_ws_limit_close(ngx_ws_conn_t *ws, const char *what)
                   "connection %V exceeded %s, closing with %d",
                   &ws->id, what, NGX_WS_CLOSE_POLICY);
 
-    ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_POLICY, "rate limit");
-
-    return NGX_DECLINED;
+    return NGX_WS_CLOSE_POLICY;
 }
 
 

@@ -807,6 +807,14 @@ ngx_ws_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_ws_channel_init_conf(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ws_route_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_ws_auth_init(cf);
 }
 

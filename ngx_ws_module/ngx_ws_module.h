@@ -462,6 +462,33 @@ struct ngx_ws_conn_s {
 };
 
 
+/*
+ * The routes as the engine sees them: ngx_ws_route.c fills them in at
+ * configuration time (ngx_ws_route_init(), from the module's
+ * postconfiguration, as a filter sets ngx_http_top_header_filter), and
+ * ngx_ws_conn.c calls through them; the engine names no route.
+ *
+ *   open     the connection is upgraded: NGX_OK, or NGX_ERROR to abort;
+ *   message  a complete data message, ws->msg_opcode, ws->msg_start and
+ *            ws->msg_len in pool (NULL when empty; the pool is the
+ *            route's): NGX_OK or the close code to fail the connection;
+ *   leave    the connection takes nothing more from others: its close
+ *            handshake is over, or a route set ws->unsubscribe;
+ *   close    the connection is about to be freed.
+ */
+
+typedef ngx_int_t (*ngx_ws_open_pt)(ngx_ws_conn_t *ws);
+typedef ngx_int_t (*ngx_ws_message_pt)(ngx_ws_conn_t *ws, ngx_pool_t *pool);
+typedef void (*ngx_ws_close_pt)(ngx_ws_conn_t *ws);
+
+typedef struct {
+    ngx_ws_open_pt              open;
+    ngx_ws_message_pt           message;
+    ngx_ws_close_pt             leave;
+    ngx_ws_close_pt             close;
+} ngx_ws_routes_t;
+
+
 ngx_int_t ngx_ws_handshake_handler(ngx_http_request_t *r);
 ngx_int_t ngx_ws_random_init_process(ngx_cycle_t *cycle);
 void ngx_ws_random_exit_process(ngx_cycle_t *cycle);
@@ -479,7 +506,7 @@ void ngx_ws_resume(ngx_ws_conn_t *ws);
 void ngx_ws_set_end(ngx_ws_conn_t *ws, ngx_uint_t end);
 ngx_uint_t ngx_ws_end_code(ngx_ws_conn_t *ws);
 
-ngx_int_t ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool);
+ngx_int_t ngx_ws_route_init(ngx_conf_t *cf);
 
 ngx_ws_parse_e ngx_ws_parse(ngx_ws_conn_t *ws, u_char **pos, u_char *end);
 
@@ -491,8 +518,6 @@ void ngx_ws_limit_lift(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_auth_init(ngx_conf_t *cf);
 ngx_int_t ngx_ws_channel_names(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
     ngx_ws_auth_ctx_t *ctx);
-ngx_uint_t ngx_ws_module_header(ngx_str_t *name);
-ngx_uint_t ngx_ws_header_name_eq(u_char *a, u_char *b, size_t n);
 ngx_int_t ngx_ws_add_variables(ngx_conf_t *cf);
 u_char *ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
     u_char *buf, size_t len);
@@ -500,6 +525,8 @@ u_char *ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
 ngx_table_elt_t *ngx_ws_find_header(ngx_list_t *headers, ngx_str_t *name,
     ngx_table_elt_t *after);
 ngx_uint_t ngx_ws_content_opcode(ngx_str_t *type);
+ngx_uint_t ngx_ws_module_header(ngx_str_t *name);
+ngx_uint_t ngx_ws_header_name_eq(u_char *a, u_char *b, size_t n);
 ngx_ws_auth_ctx_t *ngx_ws_ctx_auth(ngx_http_request_t *r);
 ngx_ws_conn_t *ngx_ws_ctx_conn(ngx_http_request_t *r);
 ngx_ws_event_ctx_t *ngx_ws_ctx_event(ngx_http_request_t *r);
@@ -530,6 +557,7 @@ char *ngx_ws_zone_ref(ngx_conf_t *cf, ngx_str_t *name, ngx_ws_zone_t **zp);
 ngx_int_t ngx_ws_notify_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_zone_init_process(ngx_cycle_t *cycle);
 void ngx_ws_zone_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_ws_channel_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_ws_channels_init(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_channel_join(ngx_ws_conn_t *ws, ngx_str_t *name);
 void ngx_ws_channel_part(ngx_ws_conn_t *ws, ngx_str_t *name);
@@ -575,11 +603,12 @@ void ngx_ws_status_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_status_handler(ngx_http_request_t *r);
 char *ngx_ws_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 void ngx_ws_stat_reject(ngx_uint_t status);
-void ngx_ws_stat_close(ngx_ws_conn_t *ws);
+void ngx_ws_stat_close(ngx_uint_t code, ngx_uint_t end);
 void ngx_ws_stat_event(ngx_uint_t status);
 
 
 extern ngx_ws_stats_t  *ngx_ws_stats;
+extern ngx_ws_routes_t  ngx_ws_routes;
 extern ngx_module_t     ngx_ws_module;
 
 

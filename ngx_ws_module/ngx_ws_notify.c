@@ -44,11 +44,14 @@ static uint64_t ngx_ws_proc_start(ngx_pid_t pid, u_char *state);
 static void ngx_ws_zone_reap(ngx_ws_zone_t *zone);
 static void ngx_ws_reap_handler(ngx_event_t *ev);
 static void ngx_ws_notify_handler(ngx_event_t *ev);
-static void ngx_ws_zone_rescan(ngx_ws_zone_t *zone);
 
 
 static ngx_event_t  ngx_ws_reap_event;
 static void        *ngx_ws_reap_ident[4];
+
+
+/* set at configuration time by the channel code: what a wake-up delivers */
+ngx_ws_wake_pt      ngx_ws_wake_handler;
 
 
 /*
@@ -537,7 +540,6 @@ ngx_ws_notify_handler(ngx_event_t *ev)
     ssize_t              n;
     ngx_uint_t           i;
     ngx_ws_zone_t      **zones, *zone;
-    ngx_ws_spool_t      *spool;
     ngx_connection_t    *c;
     ngx_ws_notice_t      notice;
     ngx_ws_main_conf_t  *wmcf;
@@ -576,39 +578,13 @@ ngx_ws_notify_handler(ngx_event_t *ev)
             continue;
         }
 
-        spool = ngx_ws_spool_find(zone, notice.uid);
-
-        if (spool) {
-            ngx_ws_channel_deliver(spool);
-        }
+        ngx_ws_wake_handler(zone, notice.uid);
     }
 
     if (zone && zone->sh->slots[zone->slot].rescan) {
+        /* a wake-up was lost: every channel of the zone is looked at */
         zone->sh->slots[zone->slot].rescan = 0;
-        ngx_ws_zone_rescan(zone);
+        ngx_ws_wake_handler(zone, 0);
     }
 }
 
-
-/* a notice was lost: look at every channel this worker has */
-
-static void
-ngx_ws_zone_rescan(ngx_ws_zone_t *zone)
-{
-    ngx_rbtree_node_t  *node, *next, *root, *sentinel;
-
-    sentinel = zone->spools.sentinel;
-    root = zone->spools.root;
-
-    if (root == sentinel) {
-        return;
-    }
-
-    for (node = ngx_rbtree_min(root, sentinel);
-         node;
-         node = next)
-    {
-        next = ngx_rbtree_next(&zone->spools, node);
-        ngx_ws_channel_deliver((ngx_ws_spool_t *) node);
-    }
-}

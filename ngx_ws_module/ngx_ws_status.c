@@ -337,13 +337,11 @@ ngx_ws_stat_reject(ngx_uint_t status)
 }
 
 
+/* a connection is closed: code as ngx_ws_end_code() gives, end NGX_WS_END_* */
+
 void
-ngx_ws_stat_close(ngx_ws_conn_t *ws)
+ngx_ws_stat_close(ngx_uint_t code, ngx_uint_t end)
 {
-    ngx_uint_t  code;
-
-    code = ngx_ws_end_code(ws);
-
     if (code >= 1000 && code < 1000 + NGX_WS_STAT_CLOSES - 1) {
         ngx_ws_stats->closes[code - 1000]++;
 
@@ -351,7 +349,7 @@ ngx_ws_stat_close(ngx_ws_conn_t *ws)
         ngx_ws_stats->closes[NGX_WS_STAT_CLOSES - 1]++;
     }
 
-    ngx_ws_stats->ends[ws->end < NGX_WS_STAT_ENDS ? ws->end : 0]++;
+    ngx_ws_stats->ends[end < NGX_WS_STAT_ENDS ? end : 0]++;
 
     if (ngx_ws_stats->connections) {
         ngx_ws_stats->connections--;

@@ -94,6 +94,16 @@ typedef struct {
 } ngx_ws_notice_t;
 
 
+/*
+ * What a worker does when it is woken for the channel uid of a zone, or,
+ * for uid 0, when a wake-up was lost: every channel of the zone it has
+ * subscribers of.  The channel code sets it at configuration time;
+ * ngx_ws_notify.c calls it.
+ */
+
+typedef void (*ngx_ws_wake_pt)(ngx_ws_zone_t *zone, uint64_t uid);
+
+
 struct ngx_ws_zone_s {
     ngx_str_t                   name;
     ngx_shm_zone_t             *shm_zone;
@@ -173,7 +183,6 @@ void ngx_ws_channel_trim(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node);
 void ngx_ws_channel_leave(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node,
     uint64_t after);
 void ngx_ws_zone_notify(ngx_ws_zone_t *zone, uint64_t workers, uint64_t uid);
-void ngx_ws_channel_deliver(ngx_ws_spool_t *spool);
 ngx_int_t ngx_ws_channel_add_subscriber(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node);
 void ngx_ws_channel_del_subscriber(ngx_ws_zone_t *zone,
@@ -181,7 +190,6 @@ void ngx_ws_channel_del_subscriber(ngx_ws_zone_t *zone,
 void ngx_ws_channel_free_counts(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node);
 void ngx_ws_zone_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot);
-ngx_ws_spool_t *ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid);
 ngx_int_t ngx_ws_channel_put(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t push, ngx_uint_t opcode, u_char *data, size_t len,
     ngx_ws_stored_t *st);
@@ -196,6 +204,9 @@ ngx_int_t ngx_ws_channel_name(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t level, char *who, ngx_log_t *log);
 void ngx_ws_zone_refused(ngx_ws_zone_t *zone, ngx_int_t rc, size_t len,
     ngx_log_t *log);
+
+
+extern ngx_ws_wake_pt  ngx_ws_wake_handler;
 
 
 #endif /* _NGX_WS_ZONE_H_INCLUDED_ */
