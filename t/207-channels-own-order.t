@@ -3,7 +3,9 @@
 # answer to a Ping sent after it, the echo of its Close, the Close for a
 # protocol error, the messages it publishes next.  The frames come in one
 # write with the handshake (read from what came with it) or in one write
-# after it (read from the socket), one message or many.
+# after it (read from the socket), one message or many.  With ws_echo as
+# well, a message's echo is queued by the routes and comes before its
+# channel copy, which is delivered from the channel's posted event.
 
 use lib 't/lib';
 use WsFrame ();
@@ -114,4 +116,24 @@ WsFrame::ws_handshake('/ws?c=r1') . WsFrame::ws_text('x') . WsFrame::ws_ping()
 --- response_body eval
 WsFrame::srv_text('{"channel":"r1","id":1,"data":"x"}') . WsFrame::srv_pong()
 . WsFrame::srv_text('{"channel":"r1","id":2,"data":"y"}')
+. WsFrame::srv_close(1000)
+
+
+
+=== TEST 7: with ws_echo too, each message's echo comes first, then its channel copy
+--- config
+    location /ws {
+        websocket;
+        ws_subscribe chat room;
+        ws_publish chat room;
+        ws_envelope on;
+        ws_echo on;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws') . WsFrame::ws_text('a') . WsFrame::ws_ping()
+. WsFrame::ws_text('b') . WsFrame::ws_close(1000)
+--- response_body eval
+WsFrame::srv_text('a') . WsFrame::srv_text('{"channel":"room","id":1,"data":"a"}')
+. WsFrame::srv_pong()
+. WsFrame::srv_text('b') . WsFrame::srv_text('{"channel":"room","id":2,"data":"b"}')
 . WsFrame::srv_close(1000)
