@@ -67,7 +67,8 @@ static ngx_ws_spool_t *ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid);
 static void ngx_ws_channel_deliver(ngx_ws_spool_t *spool);
 static void ngx_ws_channel_wake(ngx_ws_zone_t *zone, uint64_t uid);
 static void ngx_ws_spool_deliver_handler(ngx_event_t *ev);
-static void ngx_ws_publisher_own(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone);
+static ngx_uint_t ngx_ws_publisher_subscribed(ngx_ws_conn_t *ws,
+    ngx_ws_zone_t *zone);
 
 
 /* the channel code is woken by ngx_ws_notify.c through a handler */
@@ -1481,15 +1482,12 @@ ngx_ws_channel_wake(ngx_ws_zone_t *zone, uint64_t uid)
 
 
 /*
- * A client that subscribes to the channel it publishes to gets its own
- * message before anything that follows it on the connection (the answer to
- * a Ping, its Close): that channel is delivered now, from the parser, as
- * it always was.  Moving this to the end of the read pass needs a hook in
- * the read loop; every other delivery is posted.
+ * Is the client subscribed to the channel it has just published to, with
+ * that channel's delivery posted?  Usually it has no subscription, or one.
  */
 
-static void
-ngx_ws_publisher_own(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone)
+static ngx_uint_t
+ngx_ws_publisher_subscribed(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone)
 {
     ngx_queue_t     *q;
     ngx_ws_sub_t    *sub;
@@ -1503,20 +1501,27 @@ ngx_ws_publisher_own(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone)
         spool = sub->spool;
 
         if (spool->zone == zone && !spool->push
-            && spool->deliver_ev.posted
             && spool->name.len == ws->publish.len
             && ngx_strncmp(spool->name.data, ws->publish.data,
                            ws->publish.len) == 0)
         {
-            ngx_delete_posted_event(&spool->deliver_ev);
-            ngx_ws_channel_deliver(spool);
-            return;
+            return spool->deliver_ev.posted;
         }
     }
+
+    return 0;
 }
 
 
-/* a message from a client of a ws_publish location */
+/*
+ * A message from a client of a ws_publish location.  Its delivery here is
+ * posted like every other.  A client subscribed to the channel it publishes
+ * to must still get its message before anything that follows it on the
+ * connection (the Pong for a Ping sent after it, the echo of its Close, a
+ * Close for a protocol error): ws->own_wait stops the read loop at the end
+ * of this message, and the read loop resumes from a read event it posts
+ * behind the channel's delivery event (ngx_ws_read() in ngx_ws_conn.c).
+ */
 
 ngx_int_t
 ngx_ws_channel_publish_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
@@ -1540,7 +1545,9 @@ ngx_ws_channel_publish_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
                        "ws published to \"%V\" id:%uL subscribers:%ui",
                        &ws->publish, id, n);
 
-        ngx_ws_publisher_own(ws, zone);
+        if (ngx_ws_publisher_subscribed(ws, zone)) {
+            ws->own_wait = 1;
+        }
 
         return NGX_OK;
     }

@@ -187,10 +187,32 @@ ngx_ws_write_handler(ngx_event_t *wev)
 }
 
 
+/*
+ * The read pass: what came with the handshake, then what was kept from an
+ * earlier pass, then the socket, each driven through ngx_ws_input() until
+ * it is consumed or parsing pauses.
+ *
+ * One pause ends within the same turn of the event loop: a client
+ * subscribed to the channel it publishes to (ws->own_wait, set by
+ * ngx_ws_channel_publish_message()).  Its message is delivered, to it and
+ * to every other subscriber here, from the channel's posted delivery event,
+ * never from this call stack; but it must reach the client before anything
+ * that follows it on the connection (the Pong for a Ping read after it, the
+ * echo of its Close, a Close for a protocol error, its next message).  So
+ * the pass stops at the end of that message, keeps the rest, and posts the
+ * read event.  ngx_posted_events runs in order and the delivery event was
+ * posted by the publish, before the read event: when the read handler runs
+ * again the message is queued, and this pass goes on where it stopped.  A
+ * client that publishes without being subscribed to its channel never
+ * pauses; one that is pauses once per message, which costs a posted event
+ * and no copy (the rest stays in the stash, see ngx_ws_parse_stash()).
+ */
+
 static void
 ngx_ws_read(ngx_ws_conn_t *ws)
 {
     u_char              *buf;
+    size_t               len;
     ssize_t              n;
     ngx_event_t         *rev;
     ngx_connection_t    *c;
@@ -200,6 +222,9 @@ ngx_ws_read(ngx_ws_conn_t *ws)
     c = ws->connection;
     r = ws->request;
     rev = c->read;
+
+    /* posted behind the delivery of the client's own message: it is queued */
+    ws->own_wait = 0;
 
     /* frames the client sent right behind the handshake */
 
@@ -217,15 +242,18 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         r->header_in->pos = r->header_in->last;
     }
 
-    /* input left over from when the routes were full */
+    /* input left over from when parsing paused, parsed where it lies */
 
     if (ws->stash_len && !ws->routes_full && !ws->limited && !ws->blocked
-        && !ws->fail && !ws->close_received)
+        && !ws->own_wait && !ws->fail && !ws->close_received)
     {
-        n = ws->stash_len;
+        len = ws->stash_len;
         ws->stash_len = 0;
 
-        if (ngx_ws_parse_stash(ws, ws->stash, ws->stash + n) != NGX_OK) {
+        if (ngx_ws_parse_stash(ws, ws->stash + ws->stash_off,
+                               ws->stash + ws->stash_off + len)
+            != NGX_OK)
+        {
             ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
             return;
         }
@@ -252,7 +280,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
     buf = wmcf->recv_buffer;
 
     while (rev->ready && !ws->blocked && !ws->routes_full && !ws->limited
-           && !ws->aborted)
+           && !ws->own_wait && !ws->aborted)
     {
 
         n = c->recv(c, buf, NGX_WS_RECV_BUFFER_SIZE);
@@ -299,6 +327,17 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         return;
     }
 
+    if (ws->own_wait) {
+        /* behind the delivery event, even if something posted it before */
+
+        if (rev->posted) {
+            ngx_delete_posted_event(rev);
+        }
+
+        ngx_post_event(rev, &ngx_posted_events);
+        return;
+    }
+
     if (ws->blocked || ws->routes_full || ws->limited) {
         if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
             if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
@@ -314,9 +353,12 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
 
 /*
- * Parses input; what the parser leaves because the routes are full (an
- * upstream queue at its bound), a rate limit or the output queue at
- * ws_send_buffer is kept until reading resumes.
+ * Parses input; what the parser leaves because parsing paused (the routes
+ * are full: an upstream queue at its bound; a rate limit; the output queue
+ * at ws_send_buffer; the client's own channel message to be delivered) is
+ * kept until reading resumes.  Input that is the stash itself is left
+ * where it is: a client that pauses after each of many messages of one
+ * read does not have the rest copied each time.
  */
 
 static ngx_int_t
@@ -333,11 +375,20 @@ ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 
     n = end - p;
 
+    if (ws->stash && pos == ws->stash + ws->stash_off) {
+        /* the stash itself, emptied by the caller */
+        ws->stash_off = p - ws->stash;
+        ws->stash_len = n;
+        return NGX_OK;
+    }
+
     if (ws->stash == NULL) {
         ws->stash = ngx_alloc(NGX_WS_RECV_BUFFER_SIZE, ws->connection->log);
         if (ws->stash == NULL) {
             return NGX_ERROR;
         }
+
+        ws->stash_off = 0;
     }
 
     if (ws->stash_len + n > NGX_WS_RECV_BUFFER_SIZE) {
@@ -346,7 +397,12 @@ ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
         return NGX_ERROR;
     }
 
-    ngx_memmove(ws->stash + ws->stash_len, p, n);
+    if (ws->stash_off + ws->stash_len + n > NGX_WS_RECV_BUFFER_SIZE) {
+        ngx_memmove(ws->stash, ws->stash + ws->stash_off, ws->stash_len);
+        ws->stash_off = 0;
+    }
+
+    ngx_memcpy(ws->stash + ws->stash_off + ws->stash_len, p, n);
     ws->stash_len += n;
 
     return NGX_OK;
@@ -358,9 +414,10 @@ ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
  * are charged, control frames answered, complete messages routed, and the
  * connection failed with the code the parser gives.  Returns where it
  * stopped: end, or earlier when the routes filled up (ws->routes_full), a
- * rate limit stopped the reading (ws->limited) or the output queue is full
- * (ws->blocked); NULL when the connection failed or the client's Close
- * was read.
+ * rate limit stopped the reading (ws->limited), the output queue is full
+ * (ws->blocked) or the message was published to a channel the client is
+ * subscribed to (ws->own_wait, see ngx_ws_read()); NULL when the connection
+ * failed or the client's Close was read.
  */
 
 u_char *
@@ -370,7 +427,8 @@ ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 
     while (pos < end
            && (ws->charged
-               || (!ws->routes_full && !ws->limited && !ws->blocked)))
+               || (!ws->routes_full && !ws->limited && !ws->blocked
+                   && !ws->own_wait)))
     {
         rc = ngx_ws_parse(ws, &pos, end);
 

@@ -372,8 +372,9 @@ struct ngx_ws_conn_s {
     ngx_ws_session_t           *session;          /* upstream events */
     ngx_ws_deflate_t           *deflate;          /* permessage-deflate */
 
-    /* input not parsed yet while the routes are full */
+    /* input not parsed yet while parsing is paused */
     u_char                     *stash;
+    size_t                      stash_off;         /* where they begin */
     size_t                      stash_len;
 
     /* frame parser */
@@ -447,6 +448,7 @@ struct ngx_ws_conn_s {
     unsigned                    ping_sent:1;
     unsigned                    blocked:1;         /* reading paused */
     unsigned                    routes_full:1;     /* parsing paused */
+    unsigned                    own_wait:1;        /* for its own message */
     unsigned                    lingering:1;
     unsigned                    unsubscribe:1;     /* a slow subscriber */
     unsigned                    aborted:1;
