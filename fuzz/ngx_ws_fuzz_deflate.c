@@ -32,6 +32,9 @@
 
 #include "ngx_ws_fuzz_conn.h"
 
+/* for the negotiated parameters, ngx_ws_deflate_t, known to that file only */
+#include "../ngx_ws_module/ngx_ws_deflate.c"
+
 
 typedef struct {
     const u_char   *offers;

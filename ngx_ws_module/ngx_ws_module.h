@@ -11,7 +11,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <zlib.h>
 
 
 #define NGX_WS_OP_CONT            0x0
@@ -145,7 +144,7 @@ typedef struct ngx_ws_msg_s      ngx_ws_msg_t;
 typedef struct ngx_ws_session_s  ngx_ws_session_t;
 typedef struct ngx_ws_zone_s     ngx_ws_zone_t;
 typedef struct ngx_ws_spool_s    ngx_ws_spool_t;
-typedef struct ngx_ws_deflate_s  ngx_ws_deflate_t;
+typedef struct ngx_ws_deflate_s  ngx_ws_deflate_t;   /* ngx_ws_deflate.c */
 
 
 typedef struct {
@@ -265,27 +264,6 @@ typedef struct {
     size_t                      deflate_min_length;
     ngx_flag_t                  deflate_takeover;
 } ngx_ws_loc_conf_t;
-
-
-/* permessage-deflate as negotiated, and its zlib streams while in use */
-
-struct ngx_ws_deflate_s {
-    z_stream                   *inflater;
-    z_stream                   *deflater;         /* with context takeover */
-    ngx_uint_t                  key;              /* deflater parameters */
-    int                         level;
-    int                         mem_level;
-    int                         strategy;
-    int                         server_wbits;
-    int                         client_wbits;
-    unsigned                    server_takeover:1;
-    unsigned                    client_takeover:1;
-    size_t                      received;         /* compressed bytes of
-                                                     the message */
-    unsigned                    inflating:1;      /* a compressed message */
-    unsigned                    stream_end:1;
-    unsigned                    fed:1;
-};
 
 
 /* what ws_auth_request learned before the upgrade */
@@ -549,7 +527,9 @@ ngx_int_t ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size);
 
 ngx_int_t ngx_ws_deflate_negotiate(ngx_http_request_t *r, ngx_ws_conn_t *ws,
     ngx_str_t *answer);
+ngx_uint_t ngx_ws_inflating(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_inflate_begin(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_inflate_frame(ngx_ws_conn_t *ws, uint64_t len);
 ngx_int_t ngx_ws_inflate(ngx_ws_conn_t *ws, u_char *in, size_t len,
     ngx_uint_t last);
 ngx_int_t ngx_ws_deflate_message(ngx_ws_conn_t *ws, ngx_pool_t *pool,

@@ -36,15 +36,6 @@ static void ngx_ws_unmask(u_char *dst, u_char *src, size_t n, u_char *mask,
 
 
 /*
- * The most a compressor makes of n bytes (zlib's compressBound(): stored
- * blocks with their headers, and the end of the stream)
- */
-
-#define ngx_ws_deflate_bound(n)                                               \
-    ((n) + ((n) >> 12) + ((n) >> 14) + ((n) >> 25) + 13)
-
-
-/*
  * Parses from *pos until it has something to report, and moves *pos past
  * what it consumed:
  *   NGX_WS_PARSE_AGAIN    all input is consumed, more is needed;
@@ -219,24 +210,14 @@ ngx_ws_data_frame(ngx_ws_conn_t *ws, uint64_t len, ngx_uint_t rsv1)
         }
     }
 
-    if (ws->deflate && ws->deflate->inflating) {
+    if (ngx_ws_inflating(ws)) {
 
-        /*
-         * the inflated size is checked as it grows; the compressed
-         * size must stay within what a compressor makes of
-         * ws_max_message_size bytes at worst, or a message of empty
-         * blocks would never end
-         */
+        /* the inflated size is checked as it grows */
 
-        if (len > ngx_ws_deflate_bound(ws->conf->max_message_size)
-                  - ws->deflate->received)
-        {
-            ngx_ws_parse_error(ws, NGX_WS_CLOSE_TOO_BIG,
-                               "too large compressed message");
+        if (ngx_ws_inflate_frame(ws, len) != NGX_OK) {
             return NGX_ERROR;
         }
 
-        ws->deflate->received += (size_t) len;
         len_check = 0;
 
     } else {
@@ -349,7 +330,7 @@ ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
         dst = ws->ctl + ws->ctl_len;
         ws->ctl_len += n;
 
-    } else if (ws->deflate && ws->deflate->inflating) {
+    } else if (ngx_ws_inflating(ws)) {
 
         /* unmasked in place, then inflated into the message */
 
@@ -414,7 +395,7 @@ ngx_ws_frame_complete(ngx_ws_conn_t *ws)
         return NGX_WS_PARSE_AGAIN;
     }
 
-    if (ws->deflate && ws->deflate->inflating) {
+    if (ngx_ws_inflating(ws)) {
         if (ngx_ws_inflate(ws, NULL, 0, 1) != NGX_OK) {
             return NGX_WS_PARSE_ERROR;
         }
