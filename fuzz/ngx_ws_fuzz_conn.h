@@ -31,9 +31,8 @@ typedef struct {
     u_char      *data;
     size_t       len;
     size_t       size;
-    ngx_uint_t   fail;
+    ngx_uint_t   conn_state;
     ngx_uint_t   close_received;
-    ngx_uint_t   aborted;
     ngx_uint_t   close_code;
     ngx_uint_t   peer_close_code;
 } ngx_ws_fuzz_result_t;
@@ -61,16 +60,15 @@ ngx_ws_fuzz_compare(ngx_ws_fuzz_result_t *chunked, ngx_ws_fuzz_result_t *once)
 {
     if (chunked->len != once->len
         || (once->len && ngx_memcmp(chunked->data, once->data, once->len) != 0)
-        || chunked->fail != once->fail
+        || chunked->conn_state != once->conn_state
         || chunked->close_received != once->close_received
-        || chunked->aborted != once->aborted
         || chunked->close_code != once->close_code
         || chunked->peer_close_code != once->peer_close_code)
     {
         fprintf(stderr, "fuzz: chunked and whole runs differ: "
-                "written %zu/%zu fail %d/%d close %d/%d code %d/%d\n",
-                chunked->len, once->len, (int) chunked->fail,
-                (int) once->fail, (int) chunked->close_received,
+                "written %zu/%zu state %d/%d close %d/%d code %d/%d\n",
+                chunked->len, once->len, (int) chunked->conn_state,
+                (int) once->conn_state, (int) chunked->close_received,
                 (int) once->close_received, (int) chunked->close_code,
                 (int) once->close_code);
         abort();
@@ -154,7 +152,9 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
 
     done = 0;
 
-    while (done < size && !ws->fail && !ws->close_received && !ws->aborted) {
+    /* until the connection fails, is aborted or the client's Close read */
+
+    while (done < size && ws->conn_state < NGX_WS_CONN_CLOSED) {
 
         if (ws->blocked) {
             /*
@@ -220,9 +220,8 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
         abort();
     }
 
-    res->fail = ws->fail;
+    res->conn_state = ws->conn_state;
     res->close_received = ws->close_received;
-    res->aborted = ws->aborted;
     res->close_code = ws->close_code;
     res->peer_close_code = ws->peer_close_code;
 

@@ -132,7 +132,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * before the bad data): both are right.  Only that code may differ.
      */
 
-    if (chunked.fail && once.fail
+    if (chunked.conn_state == NGX_WS_CONN_FAILING
+        && once.conn_state == NGX_WS_CONN_FAILING
         && chunked.close_code != once.close_code
         && (chunked.close_code == NGX_WS_CLOSE_TOO_BIG
             || chunked.close_code == NGX_WS_CLOSE_BAD_DATA)

@@ -204,7 +204,7 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
             return NGX_ERROR;
         }
 
-        if (ws->close_sent || ws->fail) {
+        if (ws->close_sent || ws->conn_state >= NGX_WS_CONN_FAILING) {
             /* closed as slow by its replay: the other channels are moot */
             return NGX_OK;
         }
@@ -598,7 +598,9 @@ ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_ws_spool_t *spool,
             ngx_ws_shared_done(replay[k]);
         }
 
-        if (!more || ws->close_sent || ws->fail || ws->aborted) {
+        if (!more || ws->close_sent
+            || ws->conn_state >= NGX_WS_CONN_FAILING)
+        {
             return NGX_OK;
         }
     }
@@ -1144,7 +1146,7 @@ ngx_ws_spool_gone(ngx_ws_spool_t *spool)
 static void
 ngx_ws_subscriber_fail(ngx_ws_conn_t *ws)
 {
-    if (ws->close_sent || ws->finalized) {
+    if (ws->close_sent || ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return;
     }
 
@@ -1169,7 +1171,9 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     size_t      limit, mem;
     ngx_uint_t  n;
 
-    if (sh == NULL || ws->close_sent || ws->finalized) {
+    if (sh == NULL || ws->close_sent
+        || ws->conn_state == NGX_WS_CONN_FINALIZED)
+    {
         return;
     }
 

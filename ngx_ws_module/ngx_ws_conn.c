@@ -26,6 +26,7 @@ static ngx_int_t ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos,
     u_char *end);
 static void ngx_ws_client_error(ngx_ws_conn_t *ws, ngx_uint_t code,
     const char *what);
+static void ngx_ws_set_state(ngx_ws_conn_t *ws, ngx_ws_conn_state_e state);
 static void ngx_ws_release(ngx_ws_conn_t *ws);
 static void ngx_ws_linger(ngx_ws_conn_t *ws);
 static void ngx_ws_terminate(ngx_ws_conn_t *ws);
@@ -219,7 +220,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
     /* input left over from when the routes were full */
 
     if (ws->stash_len && !ws->routes_full && !ws->limited && !ws->blocked
-        && !ws->fail && !ws->close_received)
+        && ws->conn_state < NGX_WS_CONN_CLOSED)
     {
         n = ws->stash_len;
         ws->stash_len = 0;
@@ -251,7 +252,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
     buf = wmcf->recv_buffer;
 
     while (rev->ready && !ws->blocked && !ws->routes_full && !ws->limited
-           && !ws->aborted)
+           && ws->conn_state < NGX_WS_CONN_ABORTED)
     {
 
         n = c->recv(c, buf, NGX_WS_RECV_BUFFER_SIZE);
@@ -283,7 +284,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         ws->last_recv = ngx_current_msec;
         ws->ping_sent = 0;
 
-        if (ws->fail || ws->close_received) {
+        if (ws->conn_state >= NGX_WS_CONN_CLOSED) {
             /* after a failure or the close handshake: discard */
             continue;
         }
@@ -294,7 +295,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         }
     }
 
-    if (ws->aborted) {
+    if (ws->conn_state >= NGX_WS_CONN_ABORTED) {
         return;
     }
 
@@ -326,7 +327,7 @@ ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 
     p = ngx_ws_input(ws, pos, end);
 
-    if (p == NULL || p == end || ws->fail || ws->close_received) {
+    if (p == NULL || p == end || ws->conn_state >= NGX_WS_CONN_CLOSED) {
         return NGX_OK;
     }
 
@@ -441,11 +442,11 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
     ngx_int_t          rc;
     ngx_connection_t  *c;
 
-    if (ws->finalized) {
+    if (ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return;
     }
 
-    if (ws->aborted) {
+    if (ws->conn_state == NGX_WS_CONN_ABORTED) {
         ngx_ws_terminate(ws);
         return;
     }
@@ -474,7 +475,9 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
             return;
         }
 
-        if (ws->close_sent && (ws->fail || ws->close_received)) {
+        if (ws->conn_state == NGX_WS_CONN_CLOSED
+            || ws->conn_state == NGX_WS_CONN_FAILING)
+        {
             ngx_ws_linger(ws);
             return;
         }
@@ -643,6 +646,8 @@ ngx_ws_control(ngx_ws_conn_t *ws)
         }
     }
 
+    ngx_ws_set_state(ws, NGX_WS_CONN_CLOSED);
+
     /* nothing after a Close is read */
     return NGX_DONE;
 }
@@ -723,7 +728,7 @@ void
 ngx_ws_end(ngx_ws_conn_t *ws, ngx_uint_t how, ngx_uint_t code,
     const char *reason)
 {
-    if (ws->finalized) {
+    if (ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return;
     }
 
@@ -735,10 +740,11 @@ ngx_ws_end(ngx_ws_conn_t *ws, ngx_uint_t how, ngx_uint_t code,
         }
 
         if (ngx_ws_send_close(ws, code, reason) == NGX_ERROR) {
-            ws->aborted = 1;
+            ngx_ws_set_state(ws, NGX_WS_CONN_ABORTED);
             break;
         }
 
+        ngx_ws_set_state(ws, NGX_WS_CONN_CLOSING);
         ngx_add_timer(&ws->close_ev, ws->conf->close_timeout);
         break;
 
@@ -760,7 +766,7 @@ ngx_ws_end(ngx_ws_conn_t *ws, ngx_uint_t how, ngx_uint_t code,
             ngx_ws_set_end(ws, NGX_WS_END_SERVER);
         }
 
-        ws->fail = 1;
+        ngx_ws_set_state(ws, NGX_WS_CONN_FAILING);
 
         if (ws->msg_pool) {
             ngx_destroy_pool(ws->msg_pool);
@@ -770,18 +776,37 @@ ngx_ws_end(ngx_ws_conn_t *ws, ngx_uint_t how, ngx_uint_t code,
         if (!ws->close_sent
             && ngx_ws_send_close(ws, code, reason) == NGX_ERROR)
         {
-            ws->aborted = 1;
+            ngx_ws_set_state(ws, NGX_WS_CONN_ABORTED);
         }
 
         break;
 
     default: /* NGX_WS_ABORT */
-        ws->aborted = 1;
+        ngx_ws_set_state(ws, NGX_WS_CONN_ABORTED);
     }
 
     if (!ws->connection->write->posted) {
         ngx_post_event(ws->connection->write, &ngx_posted_events);
     }
+}
+
+
+/*
+ * The one place where ws->conn_state changes: only forward (a goodbye
+ * that turns into a failure, a failure into an abort), never back.
+ */
+
+static void
+ngx_ws_set_state(ngx_ws_conn_t *ws, ngx_ws_conn_state_e state)
+{
+    if (state <= ws->conn_state) {
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                   "ws state %d -> %d", (int) ws->conn_state, (int) state);
+
+    ws->conn_state = state;
 }
 
 
@@ -929,7 +954,7 @@ ngx_ws_close_timeout_handler(ngx_event_t *ev)
 
     ws = ev->data;
 
-    if (!ws->lingering) {
+    if (ws->conn_state != NGX_WS_CONN_LINGERING) {
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "client did not answer close in time");
     }
@@ -945,7 +970,7 @@ ngx_ws_release(ngx_ws_conn_t *ws)
 
     c = ws->connection;
 
-    ws->finalized = 1;
+    ngx_ws_set_state(ws, NGX_WS_CONN_FINALIZED);
 
     if (ws->ping_ev.timer_set) {
         ngx_del_timer(&ws->ping_ev);
@@ -1009,12 +1034,12 @@ ngx_ws_linger(ngx_ws_conn_t *ws)
 {
     ngx_connection_t  *c;
 
-    if (ws->lingering) {
+    if (ws->conn_state >= NGX_WS_CONN_LINGERING) {
         return;
     }
 
     c = ws->connection;
-    ws->lingering = 1;
+    ngx_ws_set_state(ws, NGX_WS_CONN_LINGERING);
 
     /* the close handshake is over: it no longer counts as a subscriber */
     ngx_ws_channels_release(ws);
@@ -1065,7 +1090,7 @@ ngx_ws_terminate(ngx_ws_conn_t *ws)
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
-    if (ws->finalized) {
+    if (ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return;
     }
 

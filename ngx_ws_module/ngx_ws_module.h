@@ -103,6 +103,42 @@ ngx_ws_frame_header(u_char *p, u_char first, size_t len)
 #define NGX_WS_END_PROTOCOL        5
 
 
+/*
+ * Where a connection is in its life (ws->conn_state).  It only moves
+ * forward, and only ngx_ws_conn.c moves it (ngx_ws_set_state()): mostly
+ * ngx_ws_end(), and the engine for CLOSED, LINGERING and FINALIZED.
+ *
+ *   OPEN       data both ways;
+ *   CLOSING    a goodbye: our Close is queued (ws->close_sent) and the
+ *              client's awaited for up to ws_close_timeout; input is still
+ *              parsed for it, data messages are discarded;
+ *   CLOSED     the client's Close is read (ws->close_received) and ours
+ *              queued in answer: the close handshake is complete, input is
+ *              discarded;
+ *   FAILING    failed (RFC 6455 7.1.7): a Close is queued, input is
+ *              discarded, the TCP connection is closed once it is written;
+ *   LINGERING  CLOSED or FAILING and the Close written: the write side is
+ *              shut down, input drained for up to ws_close_timeout;
+ *   ABORTED    the TCP connection is to be closed at once;
+ *   FINALIZED  released, the request (and ws) is being freed.
+ *
+ *   OPEN -> CLOSING -> CLOSED -> LINGERING -> FINALIZED
+ *   OPEN | CLOSING | CLOSED -> FAILING -> LINGERING
+ *   any -> ABORTED -> FINALIZED
+ *   any -> FINALIZED (timeouts, a broken socket, the worker's exit)
+ */
+
+typedef enum {
+    NGX_WS_CONN_OPEN = 0,
+    NGX_WS_CONN_CLOSING,
+    NGX_WS_CONN_CLOSED,
+    NGX_WS_CONN_FAILING,
+    NGX_WS_CONN_LINGERING,
+    NGX_WS_CONN_ABORTED,
+    NGX_WS_CONN_FINALIZED
+} ngx_ws_conn_state_e;
+
+
 /* how to end a connection: ngx_ws_end() */
 #define NGX_WS_GOODBYE             0      /* the close handshake */
 #define NGX_WS_FAIL                1      /* Close, then TCP close */
@@ -344,6 +380,8 @@ struct ngx_ws_conn_s {
     ngx_connection_t           *connection;
     ngx_ws_loc_conf_t          *conf;
 
+    ngx_ws_conn_state_e         conn_state;        /* NGX_WS_CONN_* */
+
     ngx_str_t                   id;
     ngx_str_t                   subprotocol;
     ngx_ws_auth_ctx_t          *auth;
@@ -417,18 +455,13 @@ struct ngx_ws_conn_s {
     unsigned                    fin:1;
     unsigned                    in_message:1;
     unsigned                    charged:1;         /* parse_bytes are */
-    unsigned                    close_sent:1;
-    unsigned                    close_received:1;
+    unsigned                    close_sent:1;      /* our Close queued */
+    unsigned                    close_received:1;  /* the client's read */
     unsigned                    closed_by_server:1;
-    unsigned                    closing:1;         /* stop reading data */
-    unsigned                    fail:1;            /* close TCP after flush */
     unsigned                    ping_sent:1;
     unsigned                    blocked:1;         /* reading paused */
     unsigned                    routes_full:1;     /* parsing paused */
-    unsigned                    lingering:1;
     unsigned                    unsubscribe:1;     /* a slow subscriber */
-    unsigned                    aborted:1;
-    unsigned                    finalized:1;
 
     /* rate limits: the buckets' excess, x 1000 */
     uint64_t                    limit_excess;     /* messages */

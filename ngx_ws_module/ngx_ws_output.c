@@ -64,7 +64,7 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     ngx_uint_t     rsv;
     ngx_ws_msg_t  *m;
 
-    if (ws->close_sent || ws->finalized) {
+    if (ws->close_sent || ws->conn_state == NGX_WS_CONN_FINALIZED) {
         if (pool) {
             ngx_destroy_pool(pool);
         }
@@ -254,7 +254,7 @@ ngx_ws_send_frame(ngx_ws_conn_t *ws, ngx_uint_t opcode, u_char *data,
     u_char      *p;
     ngx_pool_t  *pool;
 
-    if (ws->close_sent || ws->finalized) {
+    if (ws->close_sent || ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return NGX_DECLINED;
     }
 
@@ -294,7 +294,7 @@ ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len)
     ngx_pool_t    *pool;
     ngx_ws_msg_t  *m;
 
-    if (ws->close_sent || ws->finalized) {
+    if (ws->close_sent || ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return NGX_DECLINED;
     }
 
@@ -585,7 +585,7 @@ ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     ngx_buf_t     *b;
     ngx_ws_msg_t  *m;
 
-    if (ws->close_sent || ws->finalized) {
+    if (ws->close_sent || ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return NGX_DECLINED;
     }
 
