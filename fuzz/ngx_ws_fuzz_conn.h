@@ -133,9 +133,9 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
     ws->request = r;
     ws->connection = c;
     ws->conf = conf;
-    ws->out = NULL;
-    ws->last_out = &ws->out;
-    ws->state = ngx_ws_st_head;
+    ws->out.head = NULL;
+    ws->out.last = &ws->out.head;
+    ws->parse.state = ngx_ws_st_head;
     ngx_queue_init(&ws->subs);
 
     /* ngx_ws_end() posts the write event, as for another connection */
@@ -167,7 +167,7 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
                 abort();
             }
 
-            if (ws->queued_mem <= conf->send_buffer) {
+            if (ws->out.mem <= conf->send_buffer) {
                 ws->blocked = 0;
             }
 
@@ -212,11 +212,11 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
 
     rc = ngx_ws_flush(ws);
 
-    if (rc != NGX_OK || ws->out != NULL || ws->queued != 0
-        || ws->queued_mem != 0 || ws->pong != NULL)
+    if (rc != NGX_OK || ws->out.head != NULL || ws->out.queued != 0
+        || ws->out.mem != 0 || ws->out.pong != NULL)
     {
         fprintf(stderr, "fuzz: flush %d left %zu bytes, %zu of memory\n",
-                (int) rc, ws->queued, ws->queued_mem);
+                (int) rc, ws->out.queued, ws->out.mem);
         abort();
     }
 
@@ -235,9 +235,9 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
         ngx_delete_posted_event(wev);
     }
 
-    if (ws->msg_pool) {
-        ngx_destroy_pool(ws->msg_pool);
-        ws->msg_pool = NULL;
+    if (ws->msg.pool) {
+        ngx_destroy_pool(ws->msg.pool);
+        ws->msg.pool = NULL;
     }
 
     ngx_ws_free_output(ws);
@@ -300,15 +300,15 @@ ngx_ws_fuzz_send_chain(ngx_connection_t *c, ngx_chain_t *in, off_t limit)
 static void
 ngx_ws_fuzz_check(ngx_ws_conn_t *ws)
 {
-    if (ws->hlen >= NGX_WS_MAX_HEADER
-        || ws->ctl_len > NGX_WS_MAX_CONTROL
-        || ws->msg_len > ws->conf->max_message_size
-        || (ws->msg_pool && ws->msg_len > ws->msg_cap)
-        || (ws->msg_cap > ws->conf->max_message_size))
+    if (ws->parse.hlen >= NGX_WS_MAX_HEADER
+        || ws->parse.ctl_len > NGX_WS_MAX_CONTROL
+        || ws->msg.len > ws->conf->max_message_size
+        || (ws->msg.pool && ws->msg.len > ws->msg.cap)
+        || (ws->msg.cap > ws->conf->max_message_size))
     {
         fprintf(stderr, "fuzz: state out of bounds: hlen %zu ctl %zu "
-                "msg %zu cap %zu\n", ws->hlen, ws->ctl_len, ws->msg_len,
-                ws->msg_cap);
+                "msg %zu cap %zu\n", ws->parse.hlen, ws->parse.ctl_len, ws->msg.len,
+                ws->msg.cap);
         abort();
     }
 }

@@ -548,8 +548,8 @@ ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_ws_spool_t *spool,
             skip = 0;
 
             m = ngx_ws_replay_skip(cn, m, upto,
-                                   limit > ws->queued_mem
-                                   ? limit - ws->queued_mem : 0,
+                                   limit > ws->out.mem
+                                   ? limit - ws->out.mem : 0,
                                    &skipped);
             last_id = m->id - 1;
         }
@@ -558,7 +558,7 @@ ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_ws_spool_t *spool,
              m && m->id <= upto && nreplay < 64;
              m = ngx_ws_channel_next(cn, m))
         {
-            if (nreplay && ws->queued_mem + size > limit) {
+            if (nreplay && ws->out.mem + size > limit) {
                 /* the message that went over the limit is the last */
                 break;
             }
@@ -665,9 +665,9 @@ ngx_ws_channels_release(ngx_ws_conn_t *ws)
     ngx_queue_t   *q;
     ngx_ws_sub_t  *sub;
 
-    if (ws->channels.data == NULL && !ngx_queue_empty(&ws->subs)) {
+    if (ws->stat.channels.data == NULL && !ngx_queue_empty(&ws->subs)) {
         /* $ws_channels in the access log: what it was subscribed to */
-        (void) ngx_ws_channels_list(ws, ws->request->pool, &ws->channels);
+        (void) ngx_ws_channels_list(ws, ws->request->pool, &ws->stat.channels);
     }
 
     while (!ngx_queue_empty(&ws->subs)) {
@@ -1183,7 +1183,7 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     /* a message larger than the limit still goes to a connection that
      * has nothing else waiting */
 
-    if (ws->queued_mem && ws->queued_mem + mem > limit) {
+    if (ws->out.mem && ws->out.mem + mem > limit) {
 
         if (ws->conf->slow_subscriber == NGX_WS_SLOW_CLOSE) {
             ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,

@@ -48,43 +48,43 @@ ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size)
     size_t   cap, psize;
     u_char  *p;
 
-    if (ws->msg_pool == NULL) {
+    if (ws->msg.pool == NULL) {
         psize = (size <= 2048) ? ngx_max(size + 512, 1024) : 1024;
 
-        ws->msg_pool = ngx_create_pool(psize, ws->connection->log);
-        if (ws->msg_pool == NULL) {
+        ws->msg.pool = ngx_create_pool(psize, ws->connection->log);
+        if (ws->msg.pool == NULL) {
             return NGX_ERROR;
         }
 
-        ws->msg_start = NULL;
-        ws->msg_cap = 0;
+        ws->msg.start = NULL;
+        ws->msg.cap = 0;
     }
 
-    if (size <= ws->msg_cap) {
+    if (size <= ws->msg.cap) {
         return NGX_OK;
     }
 
     cap = size;
 
-    if (ws->msg_cap && ws->msg_cap * 2 > cap) {
-        cap = ngx_min(ws->msg_cap * 2, ws->conf->max_message_size);
+    if (ws->msg.cap && ws->msg.cap * 2 > cap) {
+        cap = ngx_min(ws->msg.cap * 2, ws->conf->max_message_size);
     }
 
-    p = ngx_pnalloc(ws->msg_pool, cap);
+    p = ngx_pnalloc(ws->msg.pool, cap);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    if (ws->msg_len) {
-        ngx_memcpy(p, ws->msg_start, ws->msg_len);
+    if (ws->msg.len) {
+        ngx_memcpy(p, ws->msg.start, ws->msg.len);
     }
 
-    if (ws->msg_start) {
-        (void) ngx_pfree(ws->msg_pool, ws->msg_start);
+    if (ws->msg.start) {
+        (void) ngx_pfree(ws->msg.pool, ws->msg.start);
     }
 
-    ws->msg_start = p;
-    ws->msg_cap = cap;
+    ws->msg.start = p;
+    ws->msg.cap = cap;
 
     return NGX_OK;
 }
@@ -769,7 +769,7 @@ ngx_ws_inflate_begin(ngx_ws_conn_t *ws)
  * being assembled; at its last frame the 0x00 0x00 0xff 0xff the sender
  * removed is put back (RFC 7692 7.2.2).  Returns NGX_ERROR on bad data or
  * a message that grows beyond the limit, with the close code the caller
- * fails the connection with in ws->err_code (ngx_ws_parse_error()).
+ * fails the connection with in ws->parse.err_code (ngx_ws_parse_error()).
  */
 
 ngx_int_t
@@ -900,24 +900,24 @@ ngx_ws_inflate_feed(ngx_ws_conn_t *ws, u_char *in, size_t len,
 static ngx_int_t
 ngx_ws_inflate_append(ngx_ws_conn_t *ws, u_char *p, size_t n)
 {
-    if (n > ws->conf->max_message_size - ws->msg_len) {
+    if (n > ws->conf->max_message_size - ws->msg.len) {
         ngx_ws_parse_error(ws, NGX_WS_CLOSE_TOO_BIG,
                            "too large message after inflating");
         return NGX_ERROR;
     }
 
-    if (ngx_ws_reserve(ws, ws->msg_len + n) != NGX_OK) {
+    if (ngx_ws_reserve(ws, ws->msg.len + n) != NGX_OK) {
         ngx_ws_parse_error(ws, NGX_WS_CLOSE_INTERNAL, NULL);
         return NGX_ERROR;
     }
 
-    ngx_memcpy(ws->msg_start + ws->msg_len, p, n);
-    ws->msg_len += n;
+    ngx_memcpy(ws->msg.start + ws->msg.len, p, n);
+    ws->msg.len += n;
 
-    if (ws->msg_opcode == NGX_WS_OP_TEXT) {
-        ws->utf8_state = ngx_ws_utf8_validate(ws->utf8_state, p, n);
+    if (ws->msg.opcode == NGX_WS_OP_TEXT) {
+        ws->parse.utf8_state = ngx_ws_utf8_validate(ws->parse.utf8_state, p, n);
 
-        if (ws->utf8_state == NGX_WS_UTF8_REJECT) {
+        if (ws->parse.utf8_state == NGX_WS_UTF8_REJECT) {
             ngx_ws_parse_error(ws, NGX_WS_CLOSE_BAD_DATA,
                                "invalid UTF-8 in text message");
             return NGX_ERROR;

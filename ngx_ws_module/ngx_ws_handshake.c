@@ -349,8 +349,8 @@ ngx_ws_handshake_conn(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
     wmcf->log_handler = r->log_handler;
     r->log_handler = ngx_ws_log_error;
 
-    ws->out = NULL;
-    ws->last_out = &ws->out;
+    ws->out.head = NULL;
+    ws->out.last = &ws->out.head;
     ngx_queue_init(&ws->subs);
 
     return ws;

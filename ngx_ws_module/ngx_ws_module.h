@@ -371,8 +371,8 @@ typedef enum {
 /* the parser (or inflate) found why the connection must fail */
 
 #define ngx_ws_parse_error(ws, code, reason)                                  \
-    (ws)->err_code = (code);                                                  \
-    (ws)->err_reason = (reason)
+    (ws)->parse.err_code = (code);                                            \
+    (ws)->parse.err_reason = (reason)
 
 
 struct ngx_ws_conn_s {
@@ -392,84 +392,98 @@ struct ngx_ws_conn_s {
     u_char                     *stash;
     size_t                      stash_len;
 
-    /* frame parser */
-    ngx_ws_state_e              state;
-    ngx_uint_t                  opcode;            /* of the current frame */
-    ngx_uint_t                  msg_opcode;        /* of the message */
-    uint64_t                    frame_left;
-    u_char                      mask[4];
-    ngx_uint_t                  mask_off;
-    u_char                      hbuf[NGX_WS_MAX_HEADER];
-    size_t                      hlen;
+    /* the frame parser (ngx_ws_parse.c) */
+    struct {
+        ngx_ws_state_e          state;
+        ngx_uint_t              opcode;           /* of the current frame */
+        uint64_t                frame_left;
+        u_char                  mask[4];
+        ngx_uint_t              mask_off;
+        u_char                  hbuf[NGX_WS_MAX_HEADER];
+        size_t                  hlen;
+        uint32_t                utf8_state;
 
-    uint32_t                    utf8_state;
+        size_t                  bytes;            /* NGX_WS_PARSE_BYTES */
+        ngx_uint_t              err_code;         /* NGX_WS_PARSE_ERROR */
+        const char             *err_reason;
 
-    size_t                      parse_bytes;       /* NGX_WS_PARSE_BYTES */
-    ngx_uint_t                  err_code;          /* NGX_WS_PARSE_ERROR */
-    const char                 *err_reason;
+        /* the control frame being assembled */
+        u_char                  ctl[NGX_WS_MAX_CONTROL];
+        size_t                  ctl_len;
+
+        unsigned                fin:1;
+        unsigned                in_message:1;
+        unsigned                charged:1;        /* bytes are */
+    } parse;
 
     /* the data message being assembled, in its own pool */
-    ngx_pool_t                 *msg_pool;
-    u_char                     *msg_start;
-    size_t                      msg_len;
-    size_t                      msg_cap;
+    struct {
+        ngx_pool_t             *pool;
+        u_char                 *start;
+        size_t                  len;
+        size_t                  cap;
+        ngx_uint_t              opcode;
+    } msg;
 
-    /* the control frame being assembled */
-    u_char                      ctl[NGX_WS_MAX_CONTROL];
-    size_t                      ctl_len;
+    /* the output queue (ngx_ws_output.c) */
+    struct {
+        ngx_ws_msg_t           *head;
+        ngx_ws_msg_t          **last;
+        ngx_ws_msg_t           *free;             /* for shared frames */
+        ngx_uint_t              nfree;
+        ngx_ws_msg_t           *pong;             /* not started yet */
+        size_t                  queued;           /* frame bytes not sent */
+        size_t                  mem;              /* memory the queue holds */
+    } out;
 
-    /* output queue */
-    ngx_ws_msg_t               *out;
-    ngx_ws_msg_t              **last_out;
-    ngx_ws_msg_t               *free_msgs;        /* for shared frames */
-    ngx_uint_t                  nfree_msgs;
-    ngx_ws_msg_t               *pong;             /* not started yet */
-    size_t                      queued;           /* frame bytes not sent */
-    size_t                      queued_mem;       /* memory the queue holds */
+    /* rate limits (ngx_ws_limit.c): the buckets' excess, x 1000 */
+    struct {
+        uint64_t                excess;           /* messages */
+        uint64_t                bexcess;          /* bytes */
+        ngx_msec_t              last;
+        ngx_event_t             ev;
+        unsigned                paused:1;         /* reading paused */
+        unsigned                logged:1;
+    } limit;
+
+    /* keepalive, idle, close and shutdown timers */
+    struct {
+        ngx_event_t             ping;
+        ngx_event_t             idle;
+        ngx_event_t             close;
+        ngx_event_t             shutdown;
+        ngx_msec_t              last_recv;
+        ngx_msec_t              last_data;
+        unsigned                ping_sent:1;
+    } timer;
+
+    /* what the $ws_* variables and the status page report */
+    struct {
+        time_t                  start_sec;
+        ngx_msec_t              start_msec;
+        uint64_t                messages_in;
+        uint64_t                messages_out;
+        uint64_t                bytes_in;         /* data payload bytes */
+        uint64_t                bytes_out;
+        ngx_str_t               channels;         /* at the close */
+    } stat;
 
     /* channels */
     ngx_queue_t                 subs;             /* ngx_ws_sub_t */
     ngx_str_t                   publish;
 
-    ngx_event_t                 ping_ev;
-    ngx_event_t                 idle_ev;
-    ngx_event_t                 close_ev;
-    ngx_event_t                 shutdown_ev;
-
+    /* how it ended, for the variables and the status page too */
     ngx_uint_t                  close_code;       /* sent */
     ngx_uint_t                  peer_close_code;  /* received */
-    ngx_msec_t                  last_recv;
-    ngx_msec_t                  last_data;
+    ngx_str_t                   close_reason;     /* of the first Close */
+    ngx_uint_t                  end;              /* NGX_WS_END_* */
 
-    /* what the $ws_* variables and the status page report */
-    time_t                      start_sec;
-    ngx_msec_t                  start_msec;
-    uint64_t                    messages_in;
-    uint64_t                    messages_out;
-    uint64_t                    bytes_in;          /* data payload bytes */
-    uint64_t                    bytes_out;
-    ngx_str_t                   close_reason;      /* of the first Close */
-    ngx_str_t                   channels;          /* at the close */
-    ngx_uint_t                  end;               /* NGX_WS_END_* */
-
-    unsigned                    fin:1;
-    unsigned                    in_message:1;
-    unsigned                    charged:1;         /* parse_bytes are */
-    unsigned                    close_sent:1;      /* our Close queued */
-    unsigned                    close_received:1;  /* the client's read */
+    unsigned                    close_sent:1;     /* our Close queued */
+    unsigned                    close_received:1; /* the client's read */
     unsigned                    closed_by_server:1;
-    unsigned                    ping_sent:1;
-    unsigned                    blocked:1;         /* reading paused */
-    unsigned                    routes_full:1;     /* parsing paused */
-    unsigned                    unsubscribe:1;     /* a slow subscriber */
-
-    /* rate limits: the buckets' excess, x 1000 */
-    uint64_t                    limit_excess;     /* messages */
-    uint64_t                    limit_bexcess;    /* bytes */
-    ngx_msec_t                  limit_last;
-    ngx_event_t                 limit_ev;
-    unsigned                    limited:1;        /* reading paused */
-    unsigned                    limit_logged:1;
+    unsigned                    blocked:1;        /* reading paused */
+    unsigned                    routes_full:1;    /* parsing paused */
+    unsigned                    unsubscribe:1;    /* a slow subscriber */
 };
 
 

@@ -17,7 +17,7 @@
  * is one more case here; it takes the message, or a copy of it, and
  * reports failure by the close code to end the connection with.
  *
- * The message is ws->msg_opcode, ws->msg_start and ws->msg_len, in pool
+ * The message is ws->msg.opcode, ws->msg.start and ws->msg.len, in pool
  * (NULL for an empty message): the pool is this function's, to hand to a
  * route that keeps the message (ws_pass without ws_echo, ws_echo) or to
  * destroy.  Returns NGX_OK or the close code.
@@ -31,8 +31,8 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
     /* ws_publish: into the channel, for its subscribers */
 
     if (ws->publish.len) {
-        rc = ngx_ws_channel_publish_message(ws, ws->msg_opcode, ws->msg_start,
-                                            ws->msg_len);
+        rc = ngx_ws_channel_publish_message(ws, ws->msg.opcode, ws->msg.start,
+                                            ws->msg.len);
 
         if (rc != NGX_OK) {
             if (pool) {
@@ -49,8 +49,8 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
     if (ws->session && ws->conf->pass.len) {
 
         if (!ws->conf->echo) {
-            if (ngx_ws_session_message(ws, ws->msg_opcode, pool, ws->msg_start,
-                                       ws->msg_len)
+            if (ngx_ws_session_message(ws, ws->msg.opcode, pool, ws->msg.start,
+                                       ws->msg.len)
                 != NGX_OK)
             {
                 return NGX_WS_CLOSE_INTERNAL;
@@ -59,8 +59,8 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
             return NGX_OK;
         }
 
-        if (ngx_ws_session_message(ws, ws->msg_opcode, NULL, ws->msg_start,
-                                   ws->msg_len)
+        if (ngx_ws_session_message(ws, ws->msg.opcode, NULL, ws->msg.start,
+                                   ws->msg.len)
             != NGX_OK)
         {
             if (pool) {
@@ -74,8 +74,8 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
     /* ws_echo: back to the client */
 
     if (ws->conf->echo) {
-        if (ngx_ws_send_message(ws, ws->msg_opcode, pool, ws->msg_start,
-                                ws->msg_len)
+        if (ngx_ws_send_message(ws, ws->msg.opcode, pool, ws->msg.start,
+                                ws->msg.len)
             == NGX_ERROR)
         {
             return NGX_WS_CLOSE_INTERNAL;
