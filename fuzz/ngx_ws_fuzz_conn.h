@@ -307,8 +307,8 @@ ngx_ws_fuzz_check(ngx_ws_conn_t *ws)
         || (ws->msg.cap > ws->conf->max_message_size))
     {
         fprintf(stderr, "fuzz: state out of bounds: hlen %zu ctl %zu "
-                "msg %zu cap %zu\n", ws->parse.hlen, ws->parse.ctl_len, ws->msg.len,
-                ws->msg.cap);
+                "msg %zu cap %zu\n", ws->parse.hlen, ws->parse.ctl_len,
+                ws->msg.len, ws->msg.cap);
         abort();
     }
 }

@@ -578,7 +578,9 @@ ngx_ws_control(ngx_ws_conn_t *ws)
     switch (ws->parse.opcode) {
 
     case NGX_WS_OP_PING:
-        if (ngx_ws_send_pong(ws, ws->parse.ctl, ws->parse.ctl_len) == NGX_ERROR) {
+        if (ngx_ws_send_pong(ws, ws->parse.ctl, ws->parse.ctl_len)
+            == NGX_ERROR)
+        {
             ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_INTERNAL, NULL);
             return NGX_ERROR;
         }

@@ -165,9 +165,9 @@ invalid:
 
 /*
  * Charges a data message (when it is complete) or a Ping or Pong to
- * ws_limit_messages.  NGX_OK: go on (ws->limit.paused says whether reading is to
- * stop after this frame); NGX_DECLINED: the connection is being closed with
- * 1008.
+ * ws_limit_messages.  NGX_OK: go on (ws->limit.paused says whether reading
+ * is to stop after this frame); NGX_DECLINED: the connection is being
+ * closed with 1008.
  */
 
 ngx_int_t

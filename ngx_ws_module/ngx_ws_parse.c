@@ -41,12 +41,13 @@ static void ngx_ws_unmask(u_char *dst, u_char *src, size_t n, u_char *mask,
  *   NGX_WS_PARSE_AGAIN    all input is consumed, more is needed;
  *   NGX_WS_PARSE_BYTES    ws->parse.bytes payload bytes are next, not yet
  *                         consumed: the driver charges them to
- *                         ws_limit_bytes, sets ws->parse.charged and calls again;
+ *                         ws_limit_bytes, sets ws->parse.charged and calls
+ *                         again;
  *   NGX_WS_PARSE_CONTROL  a complete control frame is in ws->parse.ctl;
- *   NGX_WS_PARSE_MESSAGE  a complete data message is in ws->msg_*;
+ *   NGX_WS_PARSE_MESSAGE  a complete data message is in ws->msg;
  *   NGX_WS_PARSE_ERROR    the connection must fail with ws->parse.err_code,
- *                         ws->parse.err_reason naming the client's mistake for
- *                         the log (NULL when it is logged already).
+ *                         ws->parse.err_reason naming the client's mistake
+ *                         for the log (NULL when it is logged already).
  */
 
 ngx_ws_parse_e
@@ -363,7 +364,8 @@ ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
     *pos = src + n;
 
     if (!(ws->parse.opcode & 0x8) && ws->msg.opcode == NGX_WS_OP_TEXT) {
-        ws->parse.utf8_state = ngx_ws_utf8_validate(ws->parse.utf8_state, dst, n);
+        ws->parse.utf8_state = ngx_ws_utf8_validate(ws->parse.utf8_state,
+                                                    dst, n);
 
         if (ws->parse.utf8_state == NGX_WS_UTF8_REJECT) {
             ngx_ws_parse_error(ws, NGX_WS_CLOSE_BAD_DATA,
