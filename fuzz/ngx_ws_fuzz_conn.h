@@ -31,9 +31,8 @@ typedef struct {
     u_char      *data;
     size_t       len;
     size_t       size;
-    ngx_uint_t   fail;
+    ngx_uint_t   conn_state;
     ngx_uint_t   close_received;
-    ngx_uint_t   aborted;
     ngx_uint_t   close_code;
     ngx_uint_t   peer_close_code;
 } ngx_ws_fuzz_result_t;
@@ -61,16 +60,15 @@ ngx_ws_fuzz_compare(ngx_ws_fuzz_result_t *chunked, ngx_ws_fuzz_result_t *once)
 {
     if (chunked->len != once->len
         || (once->len && ngx_memcmp(chunked->data, once->data, once->len) != 0)
-        || chunked->fail != once->fail
+        || chunked->conn_state != once->conn_state
         || chunked->close_received != once->close_received
-        || chunked->aborted != once->aborted
         || chunked->close_code != once->close_code
         || chunked->peer_close_code != once->peer_close_code)
     {
         fprintf(stderr, "fuzz: chunked and whole runs differ: "
-                "written %zu/%zu fail %d/%d close %d/%d code %d/%d\n",
-                chunked->len, once->len, (int) chunked->fail,
-                (int) once->fail, (int) chunked->close_received,
+                "written %zu/%zu state %d/%d close %d/%d code %d/%d\n",
+                chunked->len, once->len, (int) chunked->conn_state,
+                (int) once->conn_state, (int) chunked->close_received,
                 (int) once->close_received, (int) chunked->close_code,
                 (int) once->close_code);
         abort();
@@ -135,9 +133,9 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
     ws->request = r;
     ws->connection = c;
     ws->conf = conf;
-    ws->out = NULL;
-    ws->last_out = &ws->out;
-    ws->state = ngx_ws_st_head;
+    ws->out.head = NULL;
+    ws->out.last = &ws->out.head;
+    ws->parse.state = ngx_ws_st_head;
     ngx_queue_init(&ws->subs);
 
     /* ngx_ws_end() posts the write event, as for another connection */
@@ -160,7 +158,9 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
 
     done = 0;
 
-    while (done < size && !ws->fail && !ws->close_received && !ws->aborted) {
+    /* until the connection fails, is aborted or the client's Close read */
+
+    while (done < size && ws->conn_state < NGX_WS_CONN_CLOSED) {
 
         if (ws->blocked) {
             /*
@@ -173,7 +173,7 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
                 abort();
             }
 
-            if (ws->queued_mem <= conf->send_buffer) {
+            if (ws->out.mem <= conf->send_buffer) {
                 ws->blocked = 0;
             }
 
@@ -218,17 +218,16 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
 
     rc = ngx_ws_flush(ws);
 
-    if (rc != NGX_OK || ws->out != NULL || ws->queued != 0
-        || ws->queued_mem != 0 || ws->pong != NULL)
+    if (rc != NGX_OK || ws->out.head != NULL || ws->out.queued != 0
+        || ws->out.mem != 0 || ws->out.pong != NULL)
     {
         fprintf(stderr, "fuzz: flush %d left %zu bytes, %zu of memory\n",
-                (int) rc, ws->queued, ws->queued_mem);
+                (int) rc, ws->out.queued, ws->out.mem);
         abort();
     }
 
-    res->fail = ws->fail;
+    res->conn_state = ws->conn_state;
     res->close_received = ws->close_received;
-    res->aborted = ws->aborted;
     res->close_code = ws->close_code;
     res->peer_close_code = ws->peer_close_code;
 
@@ -242,9 +241,9 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
         ngx_delete_posted_event(wev);
     }
 
-    if (ws->msg_pool) {
-        ngx_destroy_pool(ws->msg_pool);
-        ws->msg_pool = NULL;
+    if (ws->msg.pool) {
+        ngx_destroy_pool(ws->msg.pool);
+        ws->msg.pool = NULL;
     }
 
     ngx_ws_free_output(ws);
@@ -307,15 +306,15 @@ ngx_ws_fuzz_send_chain(ngx_connection_t *c, ngx_chain_t *in, off_t limit)
 static void
 ngx_ws_fuzz_check(ngx_ws_conn_t *ws)
 {
-    if (ws->hlen >= NGX_WS_MAX_HEADER
-        || ws->ctl_len > NGX_WS_MAX_CONTROL
-        || ws->msg_len > ws->conf->max_message_size
-        || (ws->msg_pool && ws->msg_len > ws->msg_cap)
-        || (ws->msg_cap > ws->conf->max_message_size))
+    if (ws->parse.hlen >= NGX_WS_MAX_HEADER
+        || ws->parse.ctl_len > NGX_WS_MAX_CONTROL
+        || ws->msg.len > ws->conf->max_message_size
+        || (ws->msg.pool && ws->msg.len > ws->msg.cap)
+        || (ws->msg.cap > ws->conf->max_message_size))
     {
         fprintf(stderr, "fuzz: state out of bounds: hlen %zu ctl %zu "
-                "msg %zu cap %zu\n", ws->hlen, ws->ctl_len, ws->msg_len,
-                ws->msg_cap);
+                "msg %zu cap %zu\n", ws->parse.hlen, ws->parse.ctl_len,
+                ws->msg.len, ws->msg.cap);
         abort();
     }
 }

@@ -32,6 +32,9 @@
 
 #include "ngx_ws_fuzz_conn.h"
 
+/* for the negotiated parameters, ngx_ws_deflate_t, known to that file only */
+#include "../ngx_ws_module/ngx_ws_deflate.c"
+
 
 typedef struct {
     const u_char   *offers;
@@ -129,7 +132,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * before the bad data): both are right.  Only that code may differ.
      */
 
-    if (chunked.fail && once.fail
+    if (chunked.conn_state == NGX_WS_CONN_FAILING
+        && once.conn_state == NGX_WS_CONN_FAILING
         && chunked.close_code != once.close_code
         && (chunked.close_code == NGX_WS_CLOSE_TOO_BIG
             || chunked.close_code == NGX_WS_CLOSE_BAD_DATA)

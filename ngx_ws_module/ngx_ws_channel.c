@@ -219,7 +219,7 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
             return NGX_ERROR;
         }
 
-        if (ws->close_sent || ws->fail) {
+        if (ws->close_sent || ws->conn_state >= NGX_WS_CONN_FAILING) {
             /* closed as slow by its replay: the other channels are moot */
             return NGX_OK;
         }
@@ -563,8 +563,8 @@ ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_ws_spool_t *spool,
             skip = 0;
 
             m = ngx_ws_replay_skip(cn, m, upto,
-                                   limit > ws->queued_mem
-                                   ? limit - ws->queued_mem : 0,
+                                   limit > ws->out.mem
+                                   ? limit - ws->out.mem : 0,
                                    &skipped);
             last_id = m->id - 1;
         }
@@ -573,7 +573,7 @@ ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_ws_spool_t *spool,
              m && m->id <= upto && nreplay < 64;
              m = ngx_ws_channel_next(cn, m))
         {
-            if (nreplay && ws->queued_mem + size > limit) {
+            if (nreplay && ws->out.mem + size > limit) {
                 /* the message that went over the limit is the last */
                 break;
             }
@@ -613,7 +613,9 @@ ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_ws_spool_t *spool,
             ngx_ws_shared_done(replay[k]);
         }
 
-        if (!more || ws->close_sent || ws->fail || ws->aborted) {
+        if (!more || ws->close_sent
+            || ws->conn_state >= NGX_WS_CONN_FAILING)
+        {
             return NGX_OK;
         }
     }
@@ -678,9 +680,9 @@ ngx_ws_channels_release(ngx_ws_conn_t *ws)
     ngx_queue_t   *q;
     ngx_ws_sub_t  *sub;
 
-    if (ws->channels.data == NULL && !ngx_queue_empty(&ws->subs)) {
+    if (ws->stat.channels.data == NULL && !ngx_queue_empty(&ws->subs)) {
         /* $ws_channels in the access log: what it was subscribed to */
-        (void) ngx_ws_channels_list(ws, ws->request->pool, &ws->channels);
+        (void) ngx_ws_channels_list(ws, ws->request->pool, &ws->stat.channels);
     }
 
     while (!ngx_queue_empty(&ws->subs)) {
@@ -1159,7 +1161,7 @@ ngx_ws_spool_gone(ngx_ws_spool_t *spool)
 static void
 ngx_ws_subscriber_fail(ngx_ws_conn_t *ws)
 {
-    if (ws->close_sent || ws->finalized) {
+    if (ws->close_sent || ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return;
     }
 
@@ -1184,7 +1186,9 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     size_t      limit, mem;
     ngx_uint_t  n;
 
-    if (sh == NULL || ws->close_sent || ws->finalized) {
+    if (sh == NULL || ws->close_sent
+        || ws->conn_state == NGX_WS_CONN_FINALIZED)
+    {
         return;
     }
 
@@ -1194,7 +1198,7 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     /* a message larger than the limit still goes to a connection that
      * has nothing else waiting */
 
-    if (ws->queued_mem && ws->queued_mem + mem > limit) {
+    if (ws->out.mem && ws->out.mem + mem > limit) {
 
         if (ws->conf->slow_subscriber == NGX_WS_SLOW_CLOSE) {
             ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,

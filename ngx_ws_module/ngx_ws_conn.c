@@ -27,6 +27,7 @@ static ngx_int_t ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos,
     u_char *end);
 static void ngx_ws_client_error(ngx_ws_conn_t *ws, ngx_uint_t code,
     const char *what);
+static void ngx_ws_set_state(ngx_ws_conn_t *ws, ngx_ws_conn_state_e state);
 static void ngx_ws_release(ngx_ws_conn_t *ws);
 static void ngx_ws_linger(ngx_ws_conn_t *ws);
 static void ngx_ws_terminate(ngx_ws_conn_t *ws);
@@ -57,24 +58,24 @@ ngx_ws_conn_init(ngx_ws_conn_t *ws)
     c->log->action = "processing WebSocket";
 
     tp = ngx_timeofday();
-    ws->start_sec = tp->sec;
-    ws->start_msec = tp->msec;
+    ws->stat.start_sec = tp->sec;
+    ws->stat.start_msec = tp->msec;
 
-    ws->state = ngx_ws_st_head;
-    ws->last_recv = ngx_current_msec;
-    ws->last_data = ngx_current_msec;
+    ws->parse.state = ngx_ws_st_head;
+    ws->timer.last_recv = ngx_current_msec;
+    ws->timer.last_data = ngx_current_msec;
 
-    ngx_ws_init_timer(ws, &ws->ping_ev, ngx_ws_ping_handler, 1);
-    ngx_ws_init_timer(ws, &ws->idle_ev, ngx_ws_idle_handler, 1);
-    ngx_ws_init_timer(ws, &ws->close_ev, ngx_ws_close_timeout_handler, 0);
-    ngx_ws_init_timer(ws, &ws->shutdown_ev, ngx_ws_shutdown_handler, 0);
+    ngx_ws_init_timer(ws, &ws->timer.ping, ngx_ws_ping_handler, 1);
+    ngx_ws_init_timer(ws, &ws->timer.idle, ngx_ws_idle_handler, 1);
+    ngx_ws_init_timer(ws, &ws->timer.close, ngx_ws_close_timeout_handler, 0);
+    ngx_ws_init_timer(ws, &ws->timer.shutdown, ngx_ws_shutdown_handler, 0);
 
     if (ws->conf->ping_interval) {
-        ngx_add_timer(&ws->ping_ev, ws->conf->ping_interval);
+        ngx_add_timer(&ws->timer.ping, ws->conf->ping_interval);
     }
 
     if (ws->conf->idle_timeout) {
-        ngx_add_timer(&ws->idle_ev, ws->conf->idle_timeout);
+        ngx_add_timer(&ws->timer.idle, ws->conf->idle_timeout);
     }
 
     if (c->read->timer_set) {
@@ -140,14 +141,14 @@ ngx_ws_read_handler(ngx_event_t *rev)
             return;
         }
 
-        if (!ws->close_sent && !ws->shutdown_ev.timer_set) {
+        if (!ws->close_sent && !ws->timer.shutdown.timer_set) {
 
             if (ws->conf->shutdown_delay) {
                 /* keep serving a while: clients may then leave by themselves */
-                ngx_add_timer(&ws->shutdown_ev, ws->conf->shutdown_delay);
+                ngx_add_timer(&ws->timer.shutdown, ws->conf->shutdown_delay);
 
             } else {
-                ngx_ws_shutdown_handler(&ws->shutdown_ev);
+                ngx_ws_shutdown_handler(&ws->timer.shutdown);
                 return;
             }
         }
@@ -244,8 +245,8 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     /* input left over from when parsing paused, parsed where it lies */
 
-    if (ws->stash_len && !ws->routes_full && !ws->limited && !ws->blocked
-        && !ws->own_wait && !ws->fail && !ws->close_received)
+    if (ws->stash_len && !ws->routes_full && !ws->limit.paused && !ws->blocked
+        && !ws->own_wait && ws->conn_state < NGX_WS_CONN_CLOSED)
     {
         len = ws->stash_len;
         ws->stash_len = 0;
@@ -279,8 +280,8 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     buf = wmcf->recv_buffer;
 
-    while (rev->ready && !ws->blocked && !ws->routes_full && !ws->limited
-           && !ws->own_wait && !ws->aborted)
+    while (rev->ready && !ws->blocked && !ws->routes_full && !ws->limit.paused
+           && !ws->own_wait && ws->conn_state < NGX_WS_CONN_ABORTED)
     {
 
         n = c->recv(c, buf, NGX_WS_RECV_BUFFER_SIZE);
@@ -309,10 +310,10 @@ ngx_ws_read(ngx_ws_conn_t *ws)
             return;
         }
 
-        ws->last_recv = ngx_current_msec;
-        ws->ping_sent = 0;
+        ws->timer.last_recv = ngx_current_msec;
+        ws->timer.ping_sent = 0;
 
-        if (ws->fail || ws->close_received) {
+        if (ws->conn_state >= NGX_WS_CONN_CLOSED) {
             /* after a failure or the close handshake: discard */
             continue;
         }
@@ -323,7 +324,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         }
     }
 
-    if (ws->aborted) {
+    if (ws->conn_state >= NGX_WS_CONN_ABORTED) {
         return;
     }
 
@@ -338,7 +339,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         return;
     }
 
-    if (ws->blocked || ws->routes_full || ws->limited) {
+    if (ws->blocked || ws->routes_full || ws->limit.paused) {
         if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
             if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
                 ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
@@ -369,7 +370,7 @@ ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 
     p = ngx_ws_input(ws, pos, end);
 
-    if (p == NULL || p == end || ws->fail || ws->close_received) {
+    if (p == NULL || p == end || ws->conn_state >= NGX_WS_CONN_CLOSED) {
         return NGX_OK;
     }
 
@@ -414,7 +415,7 @@ ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
  * are charged, control frames answered, complete messages routed, and the
  * connection failed with the code the parser gives.  Returns where it
  * stopped: end, or earlier when the routes filled up (ws->routes_full), a
- * rate limit stopped the reading (ws->limited), the output queue is full
+ * rate limit stopped the reading (ws->limit.paused), the output queue is full
  * (ws->blocked) or the message was published to a channel the client is
  * subscribed to (ws->own_wait, see ngx_ws_read()); NULL when the connection
  * failed or the client's Close was read.
@@ -426,8 +427,8 @@ ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
     ngx_ws_parse_e  rc;
 
     while (pos < end
-           && (ws->charged
-               || (!ws->routes_full && !ws->limited && !ws->blocked
+           && (ws->parse.charged
+               || (!ws->routes_full && !ws->limit.paused && !ws->blocked
                    && !ws->own_wait)))
     {
         rc = ngx_ws_parse(ws, &pos, end);
@@ -442,13 +443,13 @@ ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
             /* charged as they arrive, so that no long message escapes */
 
             if (ngx_ws_limit_verdict(ws,
-                                     ngx_ws_limit_bytes(ws, ws->parse_bytes))
+                                     ngx_ws_limit_bytes(ws, ws->parse.bytes))
                 != NGX_OK)
             {
                 return NULL;
             }
 
-            ws->charged = 1;
+            ws->parse.charged = 1;
             break;
 
         case NGX_WS_PARSE_CONTROL:
@@ -466,7 +467,7 @@ ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
             break;
 
         default: /* NGX_WS_PARSE_ERROR */
-            ngx_ws_client_error(ws, ws->err_code, ws->err_reason);
+            ngx_ws_client_error(ws, ws->parse.err_code, ws->parse.err_reason);
             return NULL;
         }
     }
@@ -503,18 +504,18 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
     ngx_int_t          rc;
     ngx_connection_t  *c;
 
-    if (ws->finalized) {
+    if (ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return;
     }
 
-    if (ws->aborted) {
+    if (ws->conn_state == NGX_WS_CONN_ABORTED) {
         ngx_ws_terminate(ws);
         return;
     }
 
     c = ws->connection;
 
-    if (ws->limited && ws->close_sent) {
+    if (ws->limit.paused && ws->close_sent) {
         ngx_ws_limit_lift(ws);
     }
 
@@ -536,7 +537,9 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
             return;
         }
 
-        if (ws->close_sent && (ws->fail || ws->close_received)) {
+        if (ws->conn_state == NGX_WS_CONN_CLOSED
+            || ws->conn_state == NGX_WS_CONN_FAILING)
+        {
             ngx_ws_linger(ws);
             return;
         }
@@ -544,11 +547,11 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
 
     /* the memory behind the queue, not only its bytes (ngx_ws_output.c) */
 
-    if (ws->queued_mem > ws->conf->send_buffer) {
+    if (ws->out.mem > ws->conf->send_buffer) {
         if (!ws->blocked) {
             ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
                            "ws reading paused queued:%uz mem:%uz",
-                           ws->queued, ws->queued_mem);
+                           ws->out.queued, ws->out.mem);
             ws->blocked = 1;
         }
 
@@ -558,7 +561,7 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
     if (ws->blocked) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
                        "ws reading resumed queued:%uz mem:%uz",
-                       ws->queued, ws->queued_mem);
+                       ws->out.queued, ws->out.mem);
 
         ws->blocked = 0;
 
@@ -583,17 +586,17 @@ ngx_ws_message(ngx_ws_conn_t *ws)
     ngx_int_t    code;
     ngx_pool_t  *pool;
 
-    pool = ws->msg_pool;
-    ws->msg_pool = NULL;
+    pool = ws->msg.pool;
+    ws->msg.pool = NULL;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
-                   "ws message op:%ui len:%uz", ws->msg_opcode, ws->msg_len);
+                   "ws message op:%ui len:%uz", ws->msg.opcode, ws->msg.len);
 
-    ws->last_data = ngx_current_msec;
-    ws->messages_in++;
-    ws->bytes_in += ws->msg_len;
+    ws->timer.last_data = ngx_current_msec;
+    ws->stat.messages_in++;
+    ws->stat.bytes_in += ws->msg.len;
     ngx_ws_stats->messages_in++;
-    ngx_ws_stats->bytes_in += ws->msg_len;
+    ngx_ws_stats->bytes_in += ws->msg.len;
 
     if (ws->close_sent) {
         /* the close handshake has begun: data is discarded */
@@ -623,23 +626,25 @@ ngx_ws_message(ngx_ws_conn_t *ws)
 }
 
 
-/* a complete control frame, in ws->ctl */
+/* a complete control frame, in ws->parse.ctl */
 
 static ngx_int_t
 ngx_ws_control(ngx_ws_conn_t *ws)
 {
     ngx_uint_t  code;
 
-    if (ws->opcode != NGX_WS_OP_CLOSE
+    if (ws->parse.opcode != NGX_WS_OP_CLOSE
         && ngx_ws_limit_verdict(ws, ngx_ws_limit(ws)) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    switch (ws->opcode) {
+    switch (ws->parse.opcode) {
 
     case NGX_WS_OP_PING:
-        if (ngx_ws_send_pong(ws, ws->ctl, ws->ctl_len) == NGX_ERROR) {
+        if (ngx_ws_send_pong(ws, ws->parse.ctl, ws->parse.ctl_len)
+            == NGX_ERROR)
+        {
             ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_INTERNAL, NULL);
             return NGX_ERROR;
         }
@@ -655,14 +660,14 @@ ngx_ws_control(ngx_ws_conn_t *ws)
 
     code = 0;
 
-    if (ws->ctl_len == 1) {
+    if (ws->parse.ctl_len == 1) {
         ngx_ws_client_error(ws, NGX_WS_CLOSE_PROTOCOL,
                             "close frame with 1-byte payload");
         return NGX_ERROR;
     }
 
-    if (ws->ctl_len >= 2) {
-        code = (ws->ctl[0] << 8) | ws->ctl[1];
+    if (ws->parse.ctl_len >= 2) {
+        code = (ws->parse.ctl[0] << 8) | ws->parse.ctl[1];
 
         if (ngx_ws_valid_close_code(code) != NGX_OK) {
             ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
@@ -672,8 +677,8 @@ ngx_ws_control(ngx_ws_conn_t *ws)
             return NGX_ERROR;
         }
 
-        if (ngx_ws_utf8_validate(NGX_WS_UTF8_ACCEPT, ws->ctl + 2,
-                                 ws->ctl_len - 2)
+        if (ngx_ws_utf8_validate(NGX_WS_UTF8_ACCEPT, ws->parse.ctl + 2,
+                                 ws->parse.ctl_len - 2)
             != NGX_WS_UTF8_ACCEPT)
         {
             ngx_ws_client_error(ws, NGX_WS_CLOSE_PROTOCOL,
@@ -691,13 +696,13 @@ ngx_ws_control(ngx_ws_conn_t *ws)
     if (!ws->close_sent) {
         ngx_ws_set_end(ws, NGX_WS_END_CLIENT);
 
-        if (ws->ctl_len > 2) {
+        if (ws->parse.ctl_len > 2) {
             ws->close_reason.data = ngx_pnalloc(ws->request->pool,
-                                                ws->ctl_len - 2);
+                                                ws->parse.ctl_len - 2);
             if (ws->close_reason.data) {
-                ngx_memcpy(ws->close_reason.data, ws->ctl + 2,
-                           ws->ctl_len - 2);
-                ws->close_reason.len = ws->ctl_len - 2;
+                ngx_memcpy(ws->close_reason.data, ws->parse.ctl + 2,
+                           ws->parse.ctl_len - 2);
+                ws->close_reason.len = ws->parse.ctl_len - 2;
             }
         }
 
@@ -706,6 +711,8 @@ ngx_ws_control(ngx_ws_conn_t *ws)
             return NGX_ERROR;
         }
     }
+
+    ngx_ws_set_state(ws, NGX_WS_CONN_CLOSED);
 
     /* nothing after a Close is read */
     return NGX_DONE;
@@ -805,7 +812,7 @@ void
 ngx_ws_end(ngx_ws_conn_t *ws, ngx_uint_t how, ngx_uint_t code,
     const char *reason)
 {
-    if (ws->finalized) {
+    if (ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return;
     }
 
@@ -817,11 +824,12 @@ ngx_ws_end(ngx_ws_conn_t *ws, ngx_uint_t how, ngx_uint_t code,
         }
 
         if (ngx_ws_send_close(ws, code, reason) == NGX_ERROR) {
-            ws->aborted = 1;
+            ngx_ws_set_state(ws, NGX_WS_CONN_ABORTED);
             break;
         }
 
-        ngx_add_timer(&ws->close_ev, ws->conf->close_timeout);
+        ngx_ws_set_state(ws, NGX_WS_CONN_CLOSING);
+        ngx_add_timer(&ws->timer.close, ws->conf->close_timeout);
         break;
 
     case NGX_WS_FAIL:
@@ -842,28 +850,47 @@ ngx_ws_end(ngx_ws_conn_t *ws, ngx_uint_t how, ngx_uint_t code,
             ngx_ws_set_end(ws, NGX_WS_END_SERVER);
         }
 
-        ws->fail = 1;
+        ngx_ws_set_state(ws, NGX_WS_CONN_FAILING);
 
-        if (ws->msg_pool) {
-            ngx_destroy_pool(ws->msg_pool);
-            ws->msg_pool = NULL;
+        if (ws->msg.pool) {
+            ngx_destroy_pool(ws->msg.pool);
+            ws->msg.pool = NULL;
         }
 
         if (!ws->close_sent
             && ngx_ws_send_close(ws, code, reason) == NGX_ERROR)
         {
-            ws->aborted = 1;
+            ngx_ws_set_state(ws, NGX_WS_CONN_ABORTED);
         }
 
         break;
 
     default: /* NGX_WS_ABORT */
-        ws->aborted = 1;
+        ngx_ws_set_state(ws, NGX_WS_CONN_ABORTED);
     }
 
     if (!ws->connection->write->posted) {
         ngx_post_event(ws->connection->write, &ngx_posted_events);
     }
+}
+
+
+/*
+ * The one place where ws->conn_state changes: only forward (a goodbye
+ * that turns into a failure, a failure into an abort), never back.
+ */
+
+static void
+ngx_ws_set_state(ngx_ws_conn_t *ws, ngx_ws_conn_state_e state)
+{
+    if (state <= ws->conn_state) {
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                   "ws state %d -> %d", (int) ws->conn_state, (int) state);
+
+    ws->conn_state = state;
 }
 
 
@@ -902,7 +929,7 @@ ngx_ws_ping_handler(ngx_event_t *ev)
         return;
     }
 
-    idle = ngx_current_msec - ws->last_recv;
+    idle = ngx_current_msec - ws->timer.last_recv;
 
     /*
      * ping_sent is cleared by any input: comparing last_recv with the time
@@ -910,9 +937,9 @@ ngx_ws_ping_handler(ngx_event_t *ev)
      * millisecond from none
      */
 
-    if (ws->ping_sent) {
+    if (ws->timer.ping_sent) {
 
-        if (ws->blocked || ws->routes_full || ws->limited
+        if (ws->blocked || ws->routes_full || ws->limit.paused
             || ws->connection->read->ready)
         {
             /*
@@ -943,7 +970,7 @@ ngx_ws_ping_handler(ngx_event_t *ev)
         return;
     }
 
-    ws->ping_sent = 1;
+    ws->timer.ping_sent = 1;
     ngx_add_timer(ev, ws->conf->pong_timeout);
 
     ngx_ws_handle_output(ws);
@@ -962,9 +989,9 @@ ngx_ws_idle_handler(ngx_event_t *ev)
         return;
     }
 
-    idle = ngx_current_msec - ws->last_data;
+    idle = ngx_current_msec - ws->timer.last_data;
 
-    if (ws->limited) {
+    if (ws->limit.paused) {
         idle = 0;
     }
 
@@ -1011,7 +1038,7 @@ ngx_ws_close_timeout_handler(ngx_event_t *ev)
 
     ws = ev->data;
 
-    if (!ws->lingering) {
+    if (ws->conn_state != NGX_WS_CONN_LINGERING) {
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "client did not answer close in time");
     }
@@ -1027,39 +1054,39 @@ ngx_ws_release(ngx_ws_conn_t *ws)
 
     c = ws->connection;
 
-    ws->finalized = 1;
+    ngx_ws_set_state(ws, NGX_WS_CONN_FINALIZED);
 
-    if (ws->ping_ev.timer_set) {
-        ngx_del_timer(&ws->ping_ev);
+    if (ws->timer.ping.timer_set) {
+        ngx_del_timer(&ws->timer.ping);
     }
 
-    if (ws->idle_ev.timer_set) {
-        ngx_del_timer(&ws->idle_ev);
+    if (ws->timer.idle.timer_set) {
+        ngx_del_timer(&ws->timer.idle);
     }
 
-    if (ws->close_ev.timer_set) {
-        ngx_del_timer(&ws->close_ev);
+    if (ws->timer.close.timer_set) {
+        ngx_del_timer(&ws->timer.close);
     }
 
-    if (ws->shutdown_ev.timer_set) {
-        ngx_del_timer(&ws->shutdown_ev);
+    if (ws->timer.shutdown.timer_set) {
+        ngx_del_timer(&ws->timer.shutdown);
     }
 
-    if (ws->limit_ev.timer_set) {
-        ngx_del_timer(&ws->limit_ev);
+    if (ws->limit.ev.timer_set) {
+        ngx_del_timer(&ws->limit.ev);
     }
 
-    if (ws->ping_ev.posted) {
-        ngx_delete_posted_event(&ws->ping_ev);
+    if (ws->timer.ping.posted) {
+        ngx_delete_posted_event(&ws->timer.ping);
     }
 
     if (c->write->timer_set) {
         ngx_del_timer(c->write);
     }
 
-    if (ws->msg_pool) {
-        ngx_destroy_pool(ws->msg_pool);
-        ws->msg_pool = NULL;
+    if (ws->msg.pool) {
+        ngx_destroy_pool(ws->msg.pool);
+        ws->msg.pool = NULL;
     }
 
     ngx_ws_free_output(ws);
@@ -1087,12 +1114,12 @@ ngx_ws_linger(ngx_ws_conn_t *ws)
 {
     ngx_connection_t  *c;
 
-    if (ws->lingering) {
+    if (ws->conn_state >= NGX_WS_CONN_LINGERING) {
         return;
     }
 
     c = ws->connection;
-    ws->lingering = 1;
+    ngx_ws_set_state(ws, NGX_WS_CONN_LINGERING);
 
     /* the close handshake is over: it no longer counts as a subscriber */
     ngx_ws_routes.leave(ws);
@@ -1124,7 +1151,7 @@ ngx_ws_linger(ngx_ws_conn_t *ws)
         return;
     }
 
-    ngx_add_timer(&ws->close_ev, ws->conf->close_timeout);
+    ngx_add_timer(&ws->timer.close, ws->conf->close_timeout);
 
     if (c->read->ready) {
         ngx_post_event(c->read, &ngx_posted_events);
@@ -1143,7 +1170,7 @@ ngx_ws_terminate(ngx_ws_conn_t *ws)
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
-    if (ws->finalized) {
+    if (ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return;
     }
 

@@ -26,13 +26,111 @@
  * zlib allocates through ngx_alloc() and every stream is ended when its
  * connection ends (a cleanup of the request pool), so nothing grows with
  * the number of messages.
+ *
+ * zlib and ngx_ws_deflate_t are known to this file only: the others test
+ * ws->deflate for NULL and call the functions here.  Without zlib (nginx
+ * configured without it, NGX_ZLIB undefined) no offer is accepted and
+ * ws->deflate stays NULL.
  */
+
+
+/*
+ * The message buffer lives in a pool of its own, created for the message
+ * and destroyed (or handed to the output queue) when it is complete, so a
+ * long-lived connection keeps nothing from its past messages.  Fragments
+ * grow it geometrically, never beyond ws_max_message_size.  It is here,
+ * below the parser, because inflating fills it too.
+ */
+
+ngx_int_t
+ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size)
+{
+    size_t   cap, psize;
+    u_char  *p;
+
+    if (ws->msg.pool == NULL) {
+        psize = (size <= 2048) ? ngx_max(size + 512, 1024) : 1024;
+
+        ws->msg.pool = ngx_create_pool(psize, ws->connection->log);
+        if (ws->msg.pool == NULL) {
+            return NGX_ERROR;
+        }
+
+        ws->msg.start = NULL;
+        ws->msg.cap = 0;
+    }
+
+    if (size <= ws->msg.cap) {
+        return NGX_OK;
+    }
+
+    cap = size;
+
+    if (ws->msg.cap && ws->msg.cap * 2 > cap) {
+        cap = ngx_min(ws->msg.cap * 2, ws->conf->max_message_size);
+    }
+
+    p = ngx_pnalloc(ws->msg.pool, cap);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ws->msg.len) {
+        ngx_memcpy(p, ws->msg.start, ws->msg.len);
+    }
+
+    if (ws->msg.start) {
+        (void) ngx_pfree(ws->msg.pool, ws->msg.start);
+    }
+
+    ws->msg.start = p;
+    ws->msg.cap = cap;
+
+    return NGX_OK;
+}
+
+
+
+
+#if (NGX_ZLIB)
+
+#include <zlib.h>
 
 
 #define NGX_WS_INFLATE_CHUNK    16384
 #define NGX_WS_DEFLATE_STREAMS  8
 
 #define NGX_WS_DEFLATE_NAME     "permessage-deflate"
+
+
+/*
+ * The most a compressor makes of n bytes (zlib's compressBound(): stored
+ * blocks with their headers, and the end of the stream)
+ */
+
+#define ngx_ws_deflate_bound(n)                                               \
+    ((n) + ((n) >> 12) + ((n) >> 14) + ((n) >> 25) + 13)
+
+
+/* permessage-deflate as negotiated, and its zlib streams while in use */
+
+struct ngx_ws_deflate_s {
+    z_stream                   *inflater;
+    z_stream                   *deflater;         /* with context takeover */
+    ngx_uint_t                  key;              /* deflater parameters */
+    int                         level;
+    int                         mem_level;
+    int                         strategy;
+    int                         server_wbits;
+    int                         client_wbits;
+    unsigned                    server_takeover:1;
+    unsigned                    client_takeover:1;
+    size_t                      received;         /* compressed bytes of
+                                                     the message */
+    unsigned                    inflating:1;      /* a compressed message */
+    unsigned                    stream_end:1;
+    unsigned                    fed:1;
+};
 
 
 typedef struct {
@@ -44,14 +142,32 @@ typedef struct {
 } ngx_ws_offer_t;
 
 
+/* one parameter of an offer; a quoted value is unescaped into buf */
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   value;            /* data NULL: none */
+    u_char                      buf[16];
+} ngx_ws_ext_param_t;
+
+
 typedef struct {
     ngx_uint_t                  key;
     z_stream                   *stream;
 } ngx_ws_worker_stream_t;
 
 
+static ngx_int_t ngx_ws_deflate_create(ngx_http_request_t *r,
+    ngx_ws_conn_t *ws, ngx_ws_offer_t *offer, ngx_str_t *answer);
 static ngx_int_t ngx_ws_deflate_parse(ngx_http_request_t *r, u_char **pp,
     u_char *last, ngx_ws_offer_t *offer);
+static ngx_int_t ngx_ws_ext_param(u_char **pp, u_char *last,
+    ngx_ws_ext_param_t *param);
+static ngx_int_t ngx_ws_ext_quoted(u_char **pp, u_char *last,
+    ngx_ws_ext_param_t *param);
+static ngx_int_t ngx_ws_deflate_param(ngx_ws_offer_t *offer,
+    ngx_ws_ext_param_t *param);
+static u_char *ngx_ws_ext_space(u_char *p, u_char *last);
 static u_char *ngx_ws_ext_token(u_char *p, u_char *last);
 static u_char *ngx_ws_ext_skip(u_char *p, u_char *last);
 static ngx_int_t ngx_ws_ext_bits(u_char *p, size_t len);
@@ -90,72 +206,24 @@ ngx_int_t
 ngx_ws_deflate_negotiate(ngx_http_request_t *r, ngx_ws_conn_t *ws,
     ngx_str_t *answer)
 {
-    u_char              *p, *last;
-    ngx_int_t            rc;
-    ngx_uint_t           i;
-    ngx_ws_offer_t       offer;
-    ngx_list_part_t     *part;
-    ngx_table_elt_t     *h;
-    ngx_pool_cleanup_t  *cln;
+    u_char           *p, *last;
+    ngx_list_t       *headers;
+    ngx_ws_offer_t    offer;
+    ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    headers = &r->headers_in.headers;
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != ngx_ws_extensions.len
-            || ngx_strncasecmp(h[i].key.data, ngx_ws_extensions.data,
-                               ngx_ws_extensions.len)
-               != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        last = p + h[i].value.len;
+    for (h = ngx_ws_find_header(headers, &ngx_ws_extensions, NULL);
+         h;
+         h = ngx_ws_find_header(headers, &ngx_ws_extensions, h))
+    {
+        p = h->value.data;
+        last = p + h->value.len;
 
         while (p < last) {
-            rc = ngx_ws_deflate_parse(r, &p, last, &offer);
-
-            if (rc != NGX_OK) {
-                continue;
+            if (ngx_ws_deflate_parse(r, &p, last, &offer) == NGX_OK) {
+                return ngx_ws_deflate_create(r, ws, &offer, answer);
             }
-
-            ws->deflate = ngx_pcalloc(r->pool, sizeof(ngx_ws_deflate_t));
-            if (ws->deflate == NULL) {
-                return NGX_ERROR;
-            }
-
-            answer->data = ngx_pnalloc(r->pool,
-                                       sizeof(NGX_WS_DEFLATE_NAME) + 128);
-            if (answer->data == NULL) {
-                return NGX_ERROR;
-            }
-
-            cln = ngx_pool_cleanup_add(r->pool, 0);
-            if (cln == NULL) {
-                return NGX_ERROR;
-            }
-
-            cln->handler = ngx_ws_deflate_cleanup;
-            cln->data = ws->deflate;
-
-            ngx_ws_deflate_accept(ws, &offer, answer);
-
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "ws deflate accepted \"%V\"", answer);
-
-            return NGX_OK;
         }
     }
 
@@ -163,22 +231,56 @@ ngx_ws_deflate_negotiate(ngx_http_request_t *r, ngx_ws_conn_t *ws,
 }
 
 
+/* the connection's ngx_ws_deflate_t for an accepted offer, and the answer */
+
+static ngx_int_t
+ngx_ws_deflate_create(ngx_http_request_t *r, ngx_ws_conn_t *ws,
+    ngx_ws_offer_t *offer, ngx_str_t *answer)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    ws->deflate = ngx_pcalloc(r->pool, sizeof(ngx_ws_deflate_t));
+    if (ws->deflate == NULL) {
+        return NGX_ERROR;
+    }
+
+    answer->data = ngx_pnalloc(r->pool, sizeof(NGX_WS_DEFLATE_NAME) + 128);
+    if (answer->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_ws_deflate_cleanup;
+    cln->data = ws->deflate;
+
+    ngx_ws_deflate_accept(ws, offer, answer);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ws deflate accepted \"%V\"", answer);
+
+    return NGX_OK;
+}
+
+
 /*
  * Parses one offer at *pp (RFC 6455 9.1: a token, then parameters, each
  * a token with an optional token or quoted-string value) and leaves *pp
  * after it.  NGX_OK: a valid permessage-deflate offer; NGX_DECLINED:
- * another extension, or an offer we decline.
+ * another extension, or an offer we decline.  Once the offer is invalid
+ * the rest of it is skipped.
  */
 
 static ngx_int_t
 ngx_ws_deflate_parse(ngx_http_request_t *r, u_char **pp, u_char *last,
     ngx_ws_offer_t *offer)
 {
-    u_char      *p, *name, *end, *v, *q;
-    size_t       vlen;
-    ngx_int_t    bits;
-    ngx_uint_t   ours, valid;
-    u_char       value[16];
+    u_char              *p, *name;
+    ngx_uint_t           ours, valid;
+    ngx_ws_ext_param_t   param;
 
     p = *pp;
 
@@ -207,9 +309,7 @@ ngx_ws_deflate_parse(ngx_http_request_t *r, u_char **pp, u_char *last,
     offer->client_max_window_bits = -1;
 
     for ( ;; ) {
-        while (p < last && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
+        p = ngx_ws_ext_space(p, last);
 
         if (p == last || *p == ',') {
             break;
@@ -223,127 +323,14 @@ ngx_ws_deflate_parse(ngx_http_request_t *r, u_char **pp, u_char *last,
 
         p++;
 
-        while (p < last && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        name = p;
-        p = ngx_ws_ext_token(p, last);
-        end = p;
-
-        if (end == name) {
+        if (ngx_ws_ext_param(&p, last, &param) != NGX_OK) {
             valid = 0;
             continue;
         }
 
-        while (p < last && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        v = NULL;
-        vlen = 0;
-
-        if (p < last && *p == '=') {
-            p++;
-
-            while (p < last && (*p == ' ' || *p == '\t')) {
-                p++;
-            }
-
-            if (p < last && *p == '"') {
-
-                /* a quoted-string: unescaped, it must be a token */
-
-                p++;
-
-                for ( ;; ) {
-                    if (p == last) {
-                        valid = 0;
-                        break;
-                    }
-
-                    if (*p == '"') {
-                        p++;
-                        break;
-                    }
-
-                    if (*p == '\\' && p + 1 < last) {
-                        p++;
-                    }
-
-                    if (vlen < sizeof(value)) {
-                        value[vlen] = *p;
-                    }
-
-                    vlen++;
-                    p++;
-                }
-
-                if (vlen > sizeof(value)
-                    || ngx_ws_ext_token(value, value + vlen) != value + vlen)
-                {
-                    valid = 0;
-                }
-
-                v = value;
-
-            } else {
-                q = p;
-                p = ngx_ws_ext_token(p, last);
-                v = q;
-                vlen = p - q;
-            }
-
-            if (vlen == 0) {
-                valid = 0;
-            }
-        }
-
-        if (!valid || !ours) {
-            continue;
-        }
-
-#define ngx_ws_param_is(s)                                                   \
-        ((size_t) (end - name) == sizeof(s) - 1                              \
-         && ngx_strncasecmp(name, (u_char *) s, sizeof(s) - 1) == 0)
-
-        if (ngx_ws_param_is("server_no_context_takeover")) {
-            if (v || offer->server_no_context_takeover) {
-                valid = 0;
-            }
-
-            offer->server_no_context_takeover = 1;
-
-        } else if (ngx_ws_param_is("client_no_context_takeover")) {
-            if (v || offer->client_no_context_takeover) {
-                valid = 0;
-            }
-
-            offer->client_no_context_takeover = 1;
-
-        } else if (ngx_ws_param_is("server_max_window_bits")) {
-            bits = v ? ngx_ws_ext_bits(v, vlen) : NGX_ERROR;
-
-            if (bits == NGX_ERROR || offer->server_max_window_bits) {
-                valid = 0;
-            }
-
-            offer->server_max_window_bits = bits;
-
-        } else if (ngx_ws_param_is("client_max_window_bits")) {
-            bits = v ? ngx_ws_ext_bits(v, vlen) : 0;
-
-            if (bits == NGX_ERROR || offer->client_max_window_bits != -1) {
-                valid = 0;
-            }
-
-            offer->client_max_window_bits = bits;
-
-        } else {
+        if (ours && ngx_ws_deflate_param(offer, &param) != NGX_OK) {
             valid = 0;
         }
-
-#undef ngx_ws_param_is
     }
 
     *pp = p;
@@ -360,6 +347,182 @@ ngx_ws_deflate_parse(ngx_http_request_t *r, u_char **pp, u_char *last,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * One parameter after its ";": a token, and an optional "=" with a token
+ * or a quoted-string.  Leaves *pp after what it read; NGX_ERROR: the
+ * parameter is malformed.
+ */
+
+static ngx_int_t
+ngx_ws_ext_param(u_char **pp, u_char *last, ngx_ws_ext_param_t *param)
+{
+    u_char     *p;
+    ngx_int_t   rc;
+
+    p = ngx_ws_ext_space(*pp, last);
+
+    param->name.data = p;
+    p = ngx_ws_ext_token(p, last);
+    param->name.len = p - param->name.data;
+
+    if (param->name.len == 0) {
+        *pp = p;
+        return NGX_ERROR;
+    }
+
+    p = ngx_ws_ext_space(p, last);
+
+    param->value.data = NULL;
+    param->value.len = 0;
+
+    if (p == last || *p != '=') {
+        *pp = p;
+        return NGX_OK;
+    }
+
+    p = ngx_ws_ext_space(p + 1, last);
+
+    if (p < last && *p == '"') {
+        rc = ngx_ws_ext_quoted(&p, last, param);
+
+    } else {
+        param->value.data = p;
+        p = ngx_ws_ext_token(p, last);
+        param->value.len = p - param->value.data;
+        rc = NGX_OK;
+    }
+
+    *pp = p;
+
+    if (param->value.len == 0) {
+        return NGX_ERROR;
+    }
+
+    return rc;
+}
+
+
+/* a quoted-string value at *pp: unescaped, it must be a token */
+
+static ngx_int_t
+ngx_ws_ext_quoted(u_char **pp, u_char *last, ngx_ws_ext_param_t *param)
+{
+    u_char     *p;
+    size_t      n;
+    ngx_int_t   rc;
+
+    p = *pp + 1;
+    n = 0;
+    rc = NGX_OK;
+
+    for ( ;; ) {
+        if (p == last) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        if (*p == '"') {
+            p++;
+            break;
+        }
+
+        if (*p == '\\' && p + 1 < last) {
+            p++;
+        }
+
+        if (n < sizeof(param->buf)) {
+            param->buf[n] = *p;
+        }
+
+        n++;
+        p++;
+    }
+
+    *pp = p;
+
+    param->value.data = param->buf;
+    param->value.len = n;
+
+    if (n > sizeof(param->buf)
+        || ngx_ws_ext_token(param->buf, param->buf + n) != param->buf + n)
+    {
+        return NGX_ERROR;
+    }
+
+    return rc;
+}
+
+
+/*
+ * A parameter of a permessage-deflate offer into *offer; NGX_ERROR: an
+ * unknown or repeated parameter, or a bad value (RFC 7692 7.1).
+ */
+
+static ngx_int_t
+ngx_ws_deflate_param(ngx_ws_offer_t *offer, ngx_ws_ext_param_t *param)
+{
+    ngx_int_t   bits;
+    ngx_str_t  *v;
+
+    v = &param->value;
+
+#define ngx_ws_param_is(s)                                                   \
+    (param->name.len == sizeof(s) - 1                                        \
+     && ngx_strncasecmp(param->name.data, (u_char *) s, sizeof(s) - 1) == 0)
+
+    if (ngx_ws_param_is("server_no_context_takeover")) {
+        if (v->data || offer->server_no_context_takeover) {
+            return NGX_ERROR;
+        }
+
+        offer->server_no_context_takeover = 1;
+
+    } else if (ngx_ws_param_is("client_no_context_takeover")) {
+        if (v->data || offer->client_no_context_takeover) {
+            return NGX_ERROR;
+        }
+
+        offer->client_no_context_takeover = 1;
+
+    } else if (ngx_ws_param_is("server_max_window_bits")) {
+        bits = v->data ? ngx_ws_ext_bits(v->data, v->len) : NGX_ERROR;
+
+        if (bits == NGX_ERROR || offer->server_max_window_bits) {
+            return NGX_ERROR;
+        }
+
+        offer->server_max_window_bits = bits;
+
+    } else if (ngx_ws_param_is("client_max_window_bits")) {
+        bits = v->data ? ngx_ws_ext_bits(v->data, v->len) : 0;
+
+        if (bits == NGX_ERROR || offer->client_max_window_bits != -1) {
+            return NGX_ERROR;
+        }
+
+        offer->client_max_window_bits = bits;
+
+    } else {
+        return NGX_ERROR;
+    }
+
+#undef ngx_ws_param_is
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_ws_ext_space(u_char *p, u_char *last)
+{
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    return p;
 }
 
 
@@ -437,6 +600,8 @@ ngx_ws_ext_bits(u_char *p, size_t len)
 
     return n;
 }
+
+
 
 
 /*
@@ -537,57 +702,37 @@ ngx_ws_deflate_accept(ngx_ws_conn_t *ws, ngx_ws_offer_t *offer,
 }
 
 
+/* a data frame of a compressed message is coming */
+
+ngx_uint_t
+ngx_ws_inflating(ngx_ws_conn_t *ws)
+{
+    return ws->deflate && ws->deflate->inflating;
+}
+
+
 /*
- * The message buffer lives in a pool of its own, created for the message
- * and destroyed (or handed to the output queue) when it is complete, so a
- * long-lived connection keeps nothing from its past messages.  Fragments
- * grow it geometrically, never beyond ws_max_message_size.  It is here,
- * below the parser, because inflating fills it too.
+ * A frame of len compressed bytes in a compressed message.  The inflated
+ * size is checked as it grows; the compressed size must stay within what
+ * a compressor makes of ws_max_message_size bytes at worst, or a message
+ * of empty blocks would never end.
  */
 
 ngx_int_t
-ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size)
+ngx_ws_inflate_frame(ngx_ws_conn_t *ws, uint64_t len)
 {
-    size_t   cap, psize;
-    u_char  *p;
+    ngx_ws_deflate_t  *d;
 
-    if (ws->msg_pool == NULL) {
-        psize = (size <= 2048) ? ngx_max(size + 512, 1024) : 1024;
+    d = ws->deflate;
 
-        ws->msg_pool = ngx_create_pool(psize, ws->connection->log);
-        if (ws->msg_pool == NULL) {
-            return NGX_ERROR;
-        }
-
-        ws->msg_start = NULL;
-        ws->msg_cap = 0;
-    }
-
-    if (size <= ws->msg_cap) {
-        return NGX_OK;
-    }
-
-    cap = size;
-
-    if (ws->msg_cap && ws->msg_cap * 2 > cap) {
-        cap = ngx_min(ws->msg_cap * 2, ws->conf->max_message_size);
-    }
-
-    p = ngx_pnalloc(ws->msg_pool, cap);
-    if (p == NULL) {
+    if (len > ngx_ws_deflate_bound(ws->conf->max_message_size) - d->received)
+    {
+        ngx_ws_parse_error(ws, NGX_WS_CLOSE_TOO_BIG,
+                           "too large compressed message");
         return NGX_ERROR;
     }
 
-    if (ws->msg_len) {
-        ngx_memcpy(p, ws->msg_start, ws->msg_len);
-    }
-
-    if (ws->msg_start) {
-        (void) ngx_pfree(ws->msg_pool, ws->msg_start);
-    }
-
-    ws->msg_start = p;
-    ws->msg_cap = cap;
+    d->received += (size_t) len;
 
     return NGX_OK;
 }
@@ -624,7 +769,7 @@ ngx_ws_inflate_begin(ngx_ws_conn_t *ws)
  * being assembled; at its last frame the 0x00 0x00 0xff 0xff the sender
  * removed is put back (RFC 7692 7.2.2).  Returns NGX_ERROR on bad data or
  * a message that grows beyond the limit, with the close code the caller
- * fails the connection with in ws->err_code (ngx_ws_parse_error()).
+ * fails the connection with in ws->parse.err_code (ngx_ws_parse_error()).
  */
 
 ngx_int_t
@@ -755,24 +900,24 @@ ngx_ws_inflate_feed(ngx_ws_conn_t *ws, u_char *in, size_t len,
 static ngx_int_t
 ngx_ws_inflate_append(ngx_ws_conn_t *ws, u_char *p, size_t n)
 {
-    if (n > ws->conf->max_message_size - ws->msg_len) {
+    if (n > ws->conf->max_message_size - ws->msg.len) {
         ngx_ws_parse_error(ws, NGX_WS_CLOSE_TOO_BIG,
                            "too large message after inflating");
         return NGX_ERROR;
     }
 
-    if (ngx_ws_reserve(ws, ws->msg_len + n) != NGX_OK) {
+    if (ngx_ws_reserve(ws, ws->msg.len + n) != NGX_OK) {
         ngx_ws_parse_error(ws, NGX_WS_CLOSE_INTERNAL, NULL);
         return NGX_ERROR;
     }
 
-    ngx_memcpy(ws->msg_start + ws->msg_len, p, n);
-    ws->msg_len += n;
+    ngx_memcpy(ws->msg.start + ws->msg.len, p, n);
+    ws->msg.len += n;
 
-    if (ws->msg_opcode == NGX_WS_OP_TEXT) {
-        ws->utf8_state = ngx_ws_utf8_validate(ws->utf8_state, p, n);
+    if (ws->msg.opcode == NGX_WS_OP_TEXT) {
+        ws->parse.utf8_state = ngx_ws_utf8_validate(ws->parse.utf8_state, p, n);
 
-        if (ws->utf8_state == NGX_WS_UTF8_REJECT) {
+        if (ws->parse.utf8_state == NGX_WS_UTF8_REJECT) {
             ngx_ws_parse_error(ws, NGX_WS_CLOSE_BAD_DATA,
                                "invalid UTF-8 in text message");
             return NGX_ERROR;
@@ -1131,3 +1276,76 @@ ngx_ws_zfree(voidpf opaque, voidpf address)
 
     ngx_free(p);
 }
+
+
+#else /* !(NGX_ZLIB) */
+
+/*
+ * nginx without zlib: permessage-deflate is never agreed, ws->deflate
+ * stays NULL and the functions below it are not reached.
+ */
+
+ngx_int_t
+ngx_ws_deflate_negotiate(ngx_http_request_t *r, ngx_ws_conn_t *ws,
+    ngx_str_t *answer)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ws deflate: built without zlib, no offer accepted");
+
+    return NGX_DECLINED;
+}
+
+
+ngx_uint_t
+ngx_ws_inflating(ngx_ws_conn_t *ws)
+{
+    return 0;
+}
+
+
+ngx_int_t
+ngx_ws_inflate_frame(ngx_ws_conn_t *ws, uint64_t len)
+{
+    ngx_ws_parse_error(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_ws_inflate_begin(ngx_ws_conn_t *ws)
+{
+    ngx_ws_parse_error(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_ws_inflate(ngx_ws_conn_t *ws, u_char *in, size_t len, ngx_uint_t last)
+{
+    ngx_ws_parse_error(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_ws_deflate_message(ngx_ws_conn_t *ws, ngx_pool_t *pool, u_char **data,
+    size_t *len)
+{
+    return NGX_DECLINED;
+}
+
+
+ngx_ws_shared_t *
+ngx_ws_deflate_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
+{
+    return NULL;
+}
+
+
+ngx_uint_t
+ngx_ws_deflate_key(ngx_ws_conn_t *ws)
+{
+    return 0;
+}
+
+#endif /* NGX_ZLIB */

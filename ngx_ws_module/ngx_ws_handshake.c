@@ -349,8 +349,8 @@ ngx_ws_handshake_conn(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
     wmcf->log_handler = r->log_handler;
     r->log_handler = ngx_ws_log_error;
 
-    ws->out = NULL;
-    ws->last_out = &ws->out;
+    ws->out.head = NULL;
+    ws->out.last = &ws->out.head;
     ngx_queue_init(&ws->subs);
 
     return ws;
@@ -435,7 +435,12 @@ ngx_ws_reject(ngx_http_request_t *r, ngx_int_t status, char *name,
 }
 
 
-/* counts the request headers called name; *first is the first of them */
+/*
+ * Counts the request headers called name; *first is the first of them.
+ * The handshake needs the count, not only the values: a Sec-WebSocket-Key
+ * or -Version or an Origin sent twice is refused, so this wraps
+ * ngx_ws_find_header() rather than repeating its loop.
+ */
 
 static ngx_uint_t
 ngx_ws_find_headers(ngx_http_request_t *r, ngx_str_t *name,

@@ -166,8 +166,8 @@ invalid:
 /*
  * Charges a data message (when it is complete) or a Ping or Pong to
  * ws_limit_messages.  Returns the verdict, and the read loop acts on it:
- * NGX_OK, go on (ws->limited says whether reading is to stop after this
- * frame), or the close code to fail the connection with (1008, with
+ * NGX_OK, go on (ws->limit.paused says whether reading is to stop after
+ * this frame), or the close code to fail the connection with (1008, with
  * ws_limit_action close).
  */
 
@@ -185,12 +185,12 @@ ngx_ws_limit(ngx_ws_conn_t *ws)
     ngx_ws_limit_update(ws);
 
     if (ws->conf->limit_action == NGX_WS_LIMIT_CLOSE
-        && ws->limit_excess > lm->burst)
+        && ws->limit.excess > lm->burst)
     {
         return ngx_ws_limit_close(ws, "ws_limit_messages");
     }
 
-    ws->limit_excess += 1000;
+    ws->limit.excess += 1000;
 
     return ngx_ws_limit_delay(ws);
 }
@@ -217,12 +217,12 @@ ngx_ws_limit_bytes(ngx_ws_conn_t *ws, size_t size)
     ngx_ws_limit_update(ws);
 
     if (ws->conf->limit_action == NGX_WS_LIMIT_CLOSE
-        && ws->limit_bexcess > lb->burst)
+        && ws->limit.bexcess > lb->burst)
     {
         return ngx_ws_limit_close(ws, "ws_limit_bytes");
     }
 
-    ws->limit_bexcess += (uint64_t) size * 1000;
+    ws->limit.bexcess += (uint64_t) size * 1000;
 
     return ngx_ws_limit_delay(ws);
 }
@@ -239,16 +239,16 @@ ngx_ws_limit_update(ngx_ws_conn_t *ws)
     lm = ws->conf->limit_messages;
     lb = ws->conf->limit_bytes;
 
-    ms = ngx_current_msec - ws->limit_last;
-    ws->limit_last = ngx_current_msec;
+    ms = ngx_current_msec - ws->limit.last;
+    ws->limit.last = ngx_current_msec;
 
-    ws->limit_excess = lm ? ngx_ws_limit_drain(ws->limit_excess, lm, ms) : 0;
-    ws->limit_bexcess = lb ? ngx_ws_limit_drain(ws->limit_bexcess, lb, ms)
+    ws->limit.excess = lm ? ngx_ws_limit_drain(ws->limit.excess, lm, ms) : 0;
+    ws->limit.bexcess = lb ? ngx_ws_limit_drain(ws->limit.bexcess, lb, ms)
                            : 0;
 
-    if (ws->limit_excess == 0 && ws->limit_bexcess == 0) {
+    if (ws->limit.excess == 0 && ws->limit.bexcess == 0) {
         /* the client has calmed down: a new flood gets a new log line */
-        ws->limit_logged = 0;
+        ws->limit.logged = 0;
     }
 }
 
@@ -285,13 +285,13 @@ ngx_ws_limit_delay(ngx_ws_conn_t *ws)
     delay = 0;
     what = NULL;
 
-    if (lm && ws->limit_excess > lm->burst) {
-        delay = ngx_ws_limit_wait(ws->limit_excess - lm->burst, lm);
+    if (lm && ws->limit.excess > lm->burst) {
+        delay = ngx_ws_limit_wait(ws->limit.excess - lm->burst, lm);
         what = "ws_limit_messages";
     }
 
-    if (lb && ws->limit_bexcess > lb->burst) {
-        d = ngx_ws_limit_wait(ws->limit_bexcess - lb->burst, lb);
+    if (lb && ws->limit.bexcess > lb->burst) {
+        d = ngx_ws_limit_wait(ws->limit.bexcess - lb->burst, lb);
 
         if (d > delay) {
             delay = d;
@@ -303,8 +303,8 @@ ngx_ws_limit_delay(ngx_ws_conn_t *ws)
         return NGX_OK;
     }
 
-    if (!ws->limit_logged) {
-        ws->limit_logged = 1;
+    if (!ws->limit.logged) {
+        ws->limit.logged = 1;
 
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
                       "connection %V exceeded %s, delaying reading",
@@ -314,14 +314,14 @@ ngx_ws_limit_delay(ngx_ws_conn_t *ws)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "ws reading paused for %s: %Mms", what, delay);
 
-    ws->limited = 1;
+    ws->limit.paused = 1;
 
-    ws->limit_ev.handler = ngx_ws_limit_handler;
-    ws->limit_ev.data = ws;
-    ws->limit_ev.log = c->log;
-    ws->limit_ev.cancelable = 1;
+    ws->limit.ev.handler = ngx_ws_limit_handler;
+    ws->limit.ev.data = ws;
+    ws->limit.ev.log = c->log;
+    ws->limit.ev.cancelable = 1;
 
-    ngx_add_timer(&ws->limit_ev, delay);
+    ngx_add_timer(&ws->limit.ev, delay);
 
     return NGX_OK;
 }
@@ -360,10 +360,10 @@ ngx_ws_limit_handler(ngx_event_t *ev)
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0, "ws reading resumed");
 
-    ws->limited = 0;
+    ws->limit.paused = 0;
 
     /* the client's silence is measured from when we read again */
-    ws->last_recv = ngx_current_msec;
+    ws->timer.last_recv = ngx_current_msec;
 
     /* the read handler parses what was kept, then reads */
     ngx_post_event(ws->connection->read, &ngx_posted_events);
@@ -375,12 +375,12 @@ ngx_ws_limit_handler(ngx_event_t *ev)
 void
 ngx_ws_limit_lift(ngx_ws_conn_t *ws)
 {
-    if (ws->limit_ev.timer_set) {
-        ngx_del_timer(&ws->limit_ev);
+    if (ws->limit.ev.timer_set) {
+        ngx_del_timer(&ws->limit.ev);
     }
 
-    if (ws->limited) {
-        ws->limited = 0;
+    if (ws->limit.paused) {
+        ws->limit.paused = 0;
         ngx_post_event(ws->connection->read, &ngx_posted_events);
     }
 }

@@ -11,7 +11,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <zlib.h>
 
 
 #define NGX_WS_OP_CONT            0x0
@@ -104,6 +103,42 @@ ngx_ws_frame_header(u_char *p, u_char first, size_t len)
 #define NGX_WS_END_PROTOCOL        5
 
 
+/*
+ * Where a connection is in its life (ws->conn_state).  It only moves
+ * forward, and only ngx_ws_conn.c moves it (ngx_ws_set_state()): mostly
+ * ngx_ws_end(), and the engine for CLOSED, LINGERING and FINALIZED.
+ *
+ *   OPEN       data both ways;
+ *   CLOSING    a goodbye: our Close is queued (ws->close_sent) and the
+ *              client's awaited for up to ws_close_timeout; input is still
+ *              parsed for it, data messages are discarded;
+ *   CLOSED     the client's Close is read (ws->close_received) and ours
+ *              queued in answer: the close handshake is complete, input is
+ *              discarded;
+ *   FAILING    failed (RFC 6455 7.1.7): a Close is queued, input is
+ *              discarded, the TCP connection is closed once it is written;
+ *   LINGERING  CLOSED or FAILING and the Close written: the write side is
+ *              shut down, input drained for up to ws_close_timeout;
+ *   ABORTED    the TCP connection is to be closed at once;
+ *   FINALIZED  released, the request (and ws) is being freed.
+ *
+ *   OPEN -> CLOSING -> CLOSED -> LINGERING -> FINALIZED
+ *   OPEN | CLOSING | CLOSED -> FAILING -> LINGERING
+ *   any -> ABORTED -> FINALIZED
+ *   any -> FINALIZED (timeouts, a broken socket, the worker's exit)
+ */
+
+typedef enum {
+    NGX_WS_CONN_OPEN = 0,
+    NGX_WS_CONN_CLOSING,
+    NGX_WS_CONN_CLOSED,
+    NGX_WS_CONN_FAILING,
+    NGX_WS_CONN_LINGERING,
+    NGX_WS_CONN_ABORTED,
+    NGX_WS_CONN_FINALIZED
+} ngx_ws_conn_state_e;
+
+
 /* how to end a connection: ngx_ws_end() */
 #define NGX_WS_GOODBYE             0      /* the close handshake */
 #define NGX_WS_FAIL                1      /* Close, then TCP close */
@@ -145,7 +180,7 @@ typedef struct ngx_ws_msg_s      ngx_ws_msg_t;
 typedef struct ngx_ws_session_s  ngx_ws_session_t;
 typedef struct ngx_ws_zone_s     ngx_ws_zone_t;
 typedef struct ngx_ws_spool_s    ngx_ws_spool_t;
-typedef struct ngx_ws_deflate_s  ngx_ws_deflate_t;
+typedef struct ngx_ws_deflate_s  ngx_ws_deflate_t;   /* ngx_ws_deflate.c */
 
 
 typedef struct {
@@ -267,27 +302,6 @@ typedef struct {
 } ngx_ws_loc_conf_t;
 
 
-/* permessage-deflate as negotiated, and its zlib streams while in use */
-
-struct ngx_ws_deflate_s {
-    z_stream                   *inflater;
-    z_stream                   *deflater;         /* with context takeover */
-    ngx_uint_t                  key;              /* deflater parameters */
-    int                         level;
-    int                         mem_level;
-    int                         strategy;
-    int                         server_wbits;
-    int                         client_wbits;
-    unsigned                    server_takeover:1;
-    unsigned                    client_takeover:1;
-    size_t                      received;         /* compressed bytes of
-                                                     the message */
-    unsigned                    inflating:1;      /* a compressed message */
-    unsigned                    stream_end:1;
-    unsigned                    fed:1;
-};
-
-
 /* what ws_auth_request learned before the upgrade */
 
 typedef struct {
@@ -357,14 +371,16 @@ typedef enum {
 /* the parser (or inflate) found why the connection must fail */
 
 #define ngx_ws_parse_error(ws, code, reason)                                  \
-    (ws)->err_code = (code);                                                  \
-    (ws)->err_reason = (reason)
+    (ws)->parse.err_code = (code);                                            \
+    (ws)->parse.err_reason = (reason)
 
 
 struct ngx_ws_conn_s {
     ngx_http_request_t         *request;
     ngx_connection_t           *connection;
     ngx_ws_loc_conf_t          *conf;
+
+    ngx_ws_conn_state_e         conn_state;        /* NGX_WS_CONN_* */
 
     ngx_str_t                   id;
     ngx_str_t                   subprotocol;
@@ -377,90 +393,99 @@ struct ngx_ws_conn_s {
     size_t                      stash_off;         /* where they begin */
     size_t                      stash_len;
 
-    /* frame parser */
-    ngx_ws_state_e              state;
-    ngx_uint_t                  opcode;            /* of the current frame */
-    ngx_uint_t                  msg_opcode;        /* of the message */
-    uint64_t                    frame_left;
-    u_char                      mask[4];
-    ngx_uint_t                  mask_off;
-    u_char                      hbuf[NGX_WS_MAX_HEADER];
-    size_t                      hlen;
+    /* the frame parser (ngx_ws_parse.c) */
+    struct {
+        ngx_ws_state_e          state;
+        ngx_uint_t              opcode;           /* of the current frame */
+        uint64_t                frame_left;
+        u_char                  mask[4];
+        ngx_uint_t              mask_off;
+        u_char                  hbuf[NGX_WS_MAX_HEADER];
+        size_t                  hlen;
+        uint32_t                utf8_state;
 
-    uint32_t                    utf8_state;
+        size_t                  bytes;            /* NGX_WS_PARSE_BYTES */
+        ngx_uint_t              err_code;         /* NGX_WS_PARSE_ERROR */
+        const char             *err_reason;
 
-    size_t                      parse_bytes;       /* NGX_WS_PARSE_BYTES */
-    ngx_uint_t                  err_code;          /* NGX_WS_PARSE_ERROR */
-    const char                 *err_reason;
+        /* the control frame being assembled */
+        u_char                  ctl[NGX_WS_MAX_CONTROL];
+        size_t                  ctl_len;
+
+        unsigned                fin:1;
+        unsigned                in_message:1;
+        unsigned                charged:1;        /* bytes are */
+    } parse;
 
     /* the data message being assembled, in its own pool */
-    ngx_pool_t                 *msg_pool;
-    u_char                     *msg_start;
-    size_t                      msg_len;
-    size_t                      msg_cap;
+    struct {
+        ngx_pool_t             *pool;
+        u_char                 *start;
+        size_t                  len;
+        size_t                  cap;
+        ngx_uint_t              opcode;
+    } msg;
 
-    /* the control frame being assembled */
-    u_char                      ctl[NGX_WS_MAX_CONTROL];
-    size_t                      ctl_len;
+    /* the output queue (ngx_ws_output.c) */
+    struct {
+        ngx_ws_msg_t           *head;
+        ngx_ws_msg_t          **last;
+        ngx_ws_msg_t           *free;             /* for shared frames */
+        ngx_uint_t              nfree;
+        ngx_ws_msg_t           *pong;             /* not started yet */
+        size_t                  queued;           /* frame bytes not sent */
+        size_t                  mem;              /* memory the queue holds */
+    } out;
 
-    /* output queue */
-    ngx_ws_msg_t               *out;
-    ngx_ws_msg_t              **last_out;
-    ngx_ws_msg_t               *free_msgs;        /* for shared frames */
-    ngx_uint_t                  nfree_msgs;
-    ngx_ws_msg_t               *pong;             /* not started yet */
-    size_t                      queued;           /* frame bytes not sent */
-    size_t                      queued_mem;       /* memory the queue holds */
+    /* rate limits (ngx_ws_limit.c): the buckets' excess, x 1000 */
+    struct {
+        uint64_t                excess;           /* messages */
+        uint64_t                bexcess;          /* bytes */
+        ngx_msec_t              last;
+        ngx_event_t             ev;
+        unsigned                paused:1;         /* reading paused */
+        unsigned                logged:1;
+    } limit;
+
+    /* keepalive, idle, close and shutdown timers */
+    struct {
+        ngx_event_t             ping;
+        ngx_event_t             idle;
+        ngx_event_t             close;
+        ngx_event_t             shutdown;
+        ngx_msec_t              last_recv;
+        ngx_msec_t              last_data;
+        unsigned                ping_sent:1;
+    } timer;
+
+    /* what the $ws_* variables and the status page report */
+    struct {
+        time_t                  start_sec;
+        ngx_msec_t              start_msec;
+        uint64_t                messages_in;
+        uint64_t                messages_out;
+        uint64_t                bytes_in;         /* data payload bytes */
+        uint64_t                bytes_out;
+        ngx_str_t               channels;         /* at the close */
+    } stat;
 
     /* channels */
     ngx_queue_t                 subs;             /* ngx_ws_sub_t */
     ngx_str_t                   publish;
 
-    ngx_event_t                 ping_ev;
-    ngx_event_t                 idle_ev;
-    ngx_event_t                 close_ev;
-    ngx_event_t                 shutdown_ev;
-
+    /* how it ended, for the variables and the status page too */
     ngx_uint_t                  close_code;       /* sent */
     ngx_uint_t                  peer_close_code;  /* received */
-    ngx_msec_t                  last_recv;
-    ngx_msec_t                  last_data;
+    ngx_str_t                   close_reason;     /* of the first Close */
+    ngx_uint_t                  end;              /* NGX_WS_END_* */
 
-    /* what the $ws_* variables and the status page report */
-    time_t                      start_sec;
-    ngx_msec_t                  start_msec;
-    uint64_t                    messages_in;
-    uint64_t                    messages_out;
-    uint64_t                    bytes_in;          /* data payload bytes */
-    uint64_t                    bytes_out;
-    ngx_str_t                   close_reason;      /* of the first Close */
-    ngx_str_t                   channels;          /* at the close */
-    ngx_uint_t                  end;               /* NGX_WS_END_* */
-
-    unsigned                    fin:1;
-    unsigned                    in_message:1;
-    unsigned                    charged:1;         /* parse_bytes are */
-    unsigned                    close_sent:1;
-    unsigned                    close_received:1;
+    unsigned                    close_sent:1;     /* our Close queued */
+    unsigned                    close_received:1; /* the client's read */
     unsigned                    closed_by_server:1;
-    unsigned                    closing:1;         /* stop reading data */
-    unsigned                    fail:1;            /* close TCP after flush */
-    unsigned                    ping_sent:1;
-    unsigned                    blocked:1;         /* reading paused */
-    unsigned                    routes_full:1;     /* parsing paused */
-    unsigned                    own_wait:1;        /* for its own message */
-    unsigned                    lingering:1;
-    unsigned                    unsubscribe:1;     /* a slow subscriber */
-    unsigned                    aborted:1;
-    unsigned                    finalized:1;
-
-    /* rate limits: the buckets' excess, x 1000 */
-    uint64_t                    limit_excess;     /* messages */
-    uint64_t                    limit_bexcess;    /* bytes */
-    ngx_msec_t                  limit_last;
-    ngx_event_t                 limit_ev;
-    unsigned                    limited:1;        /* reading paused */
-    unsigned                    limit_logged:1;
+    unsigned                    blocked:1;        /* reading paused */
+    unsigned                    routes_full:1;    /* parsing paused */
+    unsigned                    own_wait:1;       /* for its own message */
+    unsigned                    unsubscribe:1;    /* a slow subscriber */
 };
 
 
@@ -471,8 +496,8 @@ struct ngx_ws_conn_s {
  * ngx_ws_conn.c calls through them; the engine names no route.
  *
  *   open     the connection is upgraded: NGX_OK, or NGX_ERROR to abort;
- *   message  a complete data message, ws->msg_opcode, ws->msg_start and
- *            ws->msg_len in pool (NULL when empty; the pool is the
+ *   message  a complete data message, ws->msg.opcode, ws->msg.start and
+ *            ws->msg.len in pool (NULL when empty; the pool is the
  *            route's): NGX_OK or the close code to fail the connection;
  *   leave    the connection takes nothing more from others: its close
  *            handshake is over, or a route set ws->unsubscribe;
@@ -579,7 +604,9 @@ ngx_int_t ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size);
 
 ngx_int_t ngx_ws_deflate_negotiate(ngx_http_request_t *r, ngx_ws_conn_t *ws,
     ngx_str_t *answer);
+ngx_uint_t ngx_ws_inflating(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_inflate_begin(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_inflate_frame(ngx_ws_conn_t *ws, uint64_t len);
 ngx_int_t ngx_ws_inflate(ngx_ws_conn_t *ws, u_char *in, size_t len,
     ngx_uint_t last);
 ngx_int_t ngx_ws_deflate_message(ngx_ws_conn_t *ws, ngx_pool_t *pool,

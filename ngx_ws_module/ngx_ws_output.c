@@ -15,8 +15,8 @@
  * lives in a pool of its own together with its payload; the queue is
  * written with one send_chain() call per flush, and a frame's pool is
  * destroyed as soon as its last byte has left, so nothing accumulates on a
- * long-lived connection.  ws->queued counts the frame bytes waiting,
- * ws->queued_mem the memory behind them (the pools, the per-connection
+ * long-lived connection.  ws->out.queued counts the frame bytes waiting,
+ * ws->out.mem the memory behind them (the pools, the per-connection
  * ngx_ws_msg_t of a shared frame): that is what ws_send_buffer bounds, so
  * that many small frames cannot cost much more than their bytes say.  The
  * parser and the reader stop as soon as it is above ws_send_buffer.  While
@@ -64,7 +64,7 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     ngx_uint_t     rsv;
     ngx_ws_msg_t  *m;
 
-    if (ws->close_sent || ws->finalized) {
+    if (ws->close_sent || ws->conn_state == NGX_WS_CONN_FINALIZED) {
         if (pool) {
             ngx_destroy_pool(pool);
         }
@@ -157,16 +157,16 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
         ws->close_sent = 1;
 
     } else if (!(opcode & 0x8)) {
-        ws->last_data = ngx_current_msec;
-        ws->messages_out++;
-        ws->bytes_out += size;
+        ws->timer.last_data = ngx_current_msec;
+        ws->stat.messages_out++;
+        ws->stat.bytes_out += size;
         ngx_ws_stats->messages_out++;
         ngx_ws_stats->bytes_out += size;
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
                    "ws send op:%ui len:%uz queued:%uz mem:%uz",
-                   opcode, len, ws->queued, ws->queued_mem);
+                   opcode, len, ws->out.queued, ws->out.mem);
 
     return NGX_OK;
 }
@@ -175,17 +175,17 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
 static void
 ngx_ws_enqueue(ngx_ws_conn_t *ws, ngx_ws_msg_t *m)
 {
-    *ws->last_out = m;
-    ws->last_out = &m->next;
-    ws->queued += m->size;
-    ws->queued_mem += m->mem;
+    *ws->out.last = m;
+    ws->out.last = &m->next;
+    ws->out.queued += m->size;
+    ws->out.mem += m->mem;
 
     /* the parser stops after this frame, the reader before the next read */
 
-    if (ws->queued_mem > ws->conf->send_buffer && !ws->blocked) {
+    if (ws->out.mem > ws->conf->send_buffer && !ws->blocked) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
                        "ws reading paused queued:%uz mem:%uz",
-                       ws->queued, ws->queued_mem);
+                       ws->out.queued, ws->out.mem);
         ws->blocked = 1;
     }
 }
@@ -254,7 +254,7 @@ ngx_ws_send_frame(ngx_ws_conn_t *ws, ngx_uint_t opcode, u_char *data,
     u_char      *p;
     ngx_pool_t  *pool;
 
-    if (ws->close_sent || ws->finalized) {
+    if (ws->close_sent || ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return NGX_DECLINED;
     }
 
@@ -294,18 +294,18 @@ ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len)
     ngx_pool_t    *pool;
     ngx_ws_msg_t  *m;
 
-    if (ws->close_sent || ws->finalized) {
+    if (ws->close_sent || ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return NGX_DECLINED;
     }
 
-    m = ws->pong;
+    m = ws->out.pong;
 
     if (m && m->head_buf.pos == m->header && !ws->connection->write->ready) {
         p = m->body_buf.start;
 
         ngx_memcpy(p, data, len);
 
-        ws->queued -= m->size;
+        ws->out.queued -= m->size;
 
         m->header[1] = (u_char) len;
         m->size = 2 + len;
@@ -313,7 +313,7 @@ ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len)
         m->body_buf.last = p + len;
         m->body.buf = len ? &m->body_buf : NULL;
 
-        ws->queued += m->size;
+        ws->out.queued += m->size;
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
                        "ws pong replaced len:%uz", len);
@@ -339,7 +339,7 @@ ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len)
     rc = ngx_ws_queue_message(ws, NGX_WS_OP_PONG, pool, p, len, &m);
 
     if (rc == NGX_OK) {
-        ws->pong = m;
+        ws->out.pong = m;
     }
 
     return rc;
@@ -449,7 +449,7 @@ ngx_ws_flush(ngx_ws_conn_t *ws)
         }
     }
 
-    if (ws->out == NULL && !ngx_ws_ssl_buffered(c)) {
+    if (ws->out.head == NULL && !ngx_ws_ssl_buffered(c)) {
         goto done;
     }
 
@@ -461,7 +461,7 @@ ngx_ws_flush(ngx_ws_conn_t *ws)
     ll = &out;
     last = NULL;
 
-    for (m = ws->out; m; m = m->next) {
+    for (m = ws->out.head; m; m = m->next) {
         *ll = &m->head;
         ll = &m->head.next;
         last = m->head.buf;
@@ -497,10 +497,10 @@ ngx_ws_flush(ngx_ws_conn_t *ws)
         return NGX_ERROR;
     }
 
-    ws->queued -= (size_t) (c->sent - sent);
+    ws->out.queued -= (size_t) (c->sent - sent);
 
-    while (ws->out) {
-        m = ws->out;
+    while (ws->out.head) {
+        m = ws->out.head;
 
         if (ngx_buf_size(m->head.buf)
             || (m->body.buf && ngx_buf_size(m->body.buf)))
@@ -508,12 +508,12 @@ ngx_ws_flush(ngx_ws_conn_t *ws)
             break;
         }
 
-        ws->out = m->next;
+        ws->out.head = m->next;
         ngx_ws_msg_free(ws, m);
     }
 
-    if (ws->out == NULL) {
-        ws->last_out = &ws->out;
+    if (ws->out.head == NULL) {
+        ws->out.last = &ws->out.head;
 
         if (!ngx_ws_ssl_buffered(c)) {
             goto done;
@@ -553,29 +553,29 @@ ngx_ws_free_output(ngx_ws_conn_t *ws)
 {
     ngx_ws_msg_t  *m;
 
-    while (ws->out) {
-        m = ws->out;
-        ws->out = m->next;
+    while (ws->out.head) {
+        m = ws->out.head;
+        ws->out.head = m->next;
         ngx_ws_msg_free(ws, m);
     }
 
-    ws->last_out = &ws->out;
-    ws->queued = 0;
-    ws->queued_mem = 0;
+    ws->out.last = &ws->out.head;
+    ws->out.queued = 0;
+    ws->out.mem = 0;
 
-    while (ws->free_msgs) {
-        m = ws->free_msgs;
-        ws->free_msgs = m->next;
+    while (ws->out.free) {
+        m = ws->out.free;
+        ws->out.free = m->next;
         ngx_free(m);
     }
 
-    ws->nfree_msgs = 0;
+    ws->out.nfree = 0;
 }
 
 
 /*
  * A frame shared by many connections (a channel message): only a small
- * ngx_ws_msg_t is per connection, recycled through ws->free_msgs, and the
+ * ngx_ws_msg_t is per connection, recycled through ws->out.free, and the
  * frame's pool goes when the last connection has written it.
  */
 
@@ -585,15 +585,15 @@ ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     ngx_buf_t     *b;
     ngx_ws_msg_t  *m;
 
-    if (ws->close_sent || ws->finalized) {
+    if (ws->close_sent || ws->conn_state == NGX_WS_CONN_FINALIZED) {
         return NGX_DECLINED;
     }
 
-    m = ws->free_msgs;
+    m = ws->out.free;
 
     if (m) {
-        ws->free_msgs = m->next;
-        ws->nfree_msgs--;
+        ws->out.free = m->next;
+        ws->out.nfree--;
 
     } else {
         m = ngx_alloc(sizeof(ngx_ws_msg_t), ws->connection->log);
@@ -624,10 +624,10 @@ ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
 
     ngx_ws_enqueue(ws, m);
 
-    ws->last_data = ngx_current_msec;
+    ws->timer.last_data = ngx_current_msec;
 
-    ws->messages_out++;
-    ws->bytes_out += sh->payload;
+    ws->stat.messages_out++;
+    ws->stat.bytes_out += sh->payload;
     ngx_ws_stats->messages_out++;
     ngx_ws_stats->bytes_out += sh->payload;
     ngx_ws_stats->delivered++;
@@ -652,13 +652,13 @@ ngx_ws_drop_output(ngx_ws_conn_t *ws, size_t limit)
 
     /* the first frame may be partly written: it stays */
 
-    if (ws->out == NULL) {
+    if (ws->out.head == NULL) {
         return 0;
     }
 
-    mp = &ws->out->next;
+    mp = &ws->out.head->next;
 
-    while (*mp && ws->queued_mem > limit) {
+    while (*mp && ws->out.mem > limit) {
         m = *mp;
 
         if (m->shared == NULL) {
@@ -668,15 +668,15 @@ ngx_ws_drop_output(ngx_ws_conn_t *ws, size_t limit)
         }
 
         *mp = m->next;
-        ws->queued -= m->size;
+        ws->out.queued -= m->size;
         ngx_ws_msg_free(ws, m);
         n++;
     }
 
-    ws->last_out = &ws->out;
+    ws->out.last = &ws->out.head;
 
-    for (m = ws->out; m; m = m->next) {
-        ws->last_out = &m->next;
+    for (m = ws->out.head; m; m = m->next) {
+        ws->out.last = &m->next;
     }
 
     return n;
@@ -688,10 +688,10 @@ ngx_ws_msg_free(ngx_ws_conn_t *ws, ngx_ws_msg_t *m)
 {
     ngx_ws_shared_t  *sh;
 
-    ws->queued_mem -= m->mem;
+    ws->out.mem -= m->mem;
 
-    if (m == ws->pong) {
-        ws->pong = NULL;
+    if (m == ws->out.pong) {
+        ws->out.pong = NULL;
     }
 
     if (m->shared == NULL) {
@@ -705,12 +705,12 @@ ngx_ws_msg_free(ngx_ws_conn_t *ws, ngx_ws_msg_t *m)
         ngx_destroy_pool(sh->pool);
     }
 
-    if (ws->nfree_msgs >= NGX_WS_MAX_FREE_MSGS) {
+    if (ws->out.nfree >= NGX_WS_MAX_FREE_MSGS) {
         ngx_free(m);
         return;
     }
 
-    m->next = ws->free_msgs;
-    ws->free_msgs = m;
-    ws->nfree_msgs++;
+    m->next = ws->out.free;
+    ws->out.free = m;
+    ws->out.nfree++;
 }

@@ -12,14 +12,14 @@
 
 /*
  * The incremental frame parser.  It consumes whatever bytes a read brought,
- * in any split: a header cut anywhere is saved in ws->hbuf (at most 14
+ * in any split: a header cut anywhere is saved in ws->parse.hbuf (at most 14
  * bytes) and completed by the next read; payload bytes are unmasked while
  * they are copied into the message (or control frame) being assembled, and
  * text is validated as it arrives so that bad UTF-8 fails at once.
  * No I/O and no decisions here: it returns what it found to its driver,
  * the read loop (ngx_ws_input() in ngx_ws_conn.c), which answers control
  * frames, routes messages, charges the rate limits and fails the
- * connection with the close code the parser leaves in ws->err_code.
+ * connection with the close code the parser leaves in ws->parse.err_code.
  */
 
 
@@ -36,26 +36,18 @@ static void ngx_ws_unmask(u_char *dst, u_char *src, size_t n, u_char *mask,
 
 
 /*
- * The most a compressor makes of n bytes (zlib's compressBound(): stored
- * blocks with their headers, and the end of the stream)
- */
-
-#define ngx_ws_deflate_bound(n)                                               \
-    ((n) + ((n) >> 12) + ((n) >> 14) + ((n) >> 25) + 13)
-
-
-/*
  * Parses from *pos until it has something to report, and moves *pos past
  * what it consumed:
  *   NGX_WS_PARSE_AGAIN    all input is consumed, more is needed;
- *   NGX_WS_PARSE_BYTES    ws->parse_bytes payload bytes are next, not yet
+ *   NGX_WS_PARSE_BYTES    ws->parse.bytes payload bytes are next, not yet
  *                         consumed: the driver charges them to
- *                         ws_limit_bytes, sets ws->charged and calls again;
- *   NGX_WS_PARSE_CONTROL  a complete control frame is in ws->ctl;
- *   NGX_WS_PARSE_MESSAGE  a complete data message is in ws->msg_*;
- *   NGX_WS_PARSE_ERROR    the connection must fail with ws->err_code,
- *                         ws->err_reason naming the client's mistake for
- *                         the log (NULL when it is logged already).
+ *                         ws_limit_bytes, sets ws->parse.charged and calls
+ *                         again;
+ *   NGX_WS_PARSE_CONTROL  a complete control frame is in ws->parse.ctl;
+ *   NGX_WS_PARSE_MESSAGE  a complete data message is in ws->msg;
+ *   NGX_WS_PARSE_ERROR    the connection must fail with ws->parse.err_code,
+ *                         ws->parse.err_reason naming the client's mistake
+ *                         for the log (NULL when it is logged already).
  */
 
 ngx_ws_parse_e
@@ -65,7 +57,7 @@ ngx_ws_parse(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
 
     while (*pos < end) {
 
-        if (ws->state == ngx_ws_st_head) {
+        if (ws->parse.state == ngx_ws_st_head) {
             rc = ngx_ws_state_head(ws, pos, end);
 
         } else {
@@ -89,7 +81,7 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
     uint64_t     len;
     ngx_uint_t   len7, masked, rsv1;
 
-    saved = ws->hlen;
+    saved = ws->parse.hlen;
 
     if (saved == 0 && (size_t) (end - *pos) >= NGX_WS_MAX_HEADER) {
         h = *pos;
@@ -97,13 +89,13 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
 
     } else {
         n = ngx_min((size_t) (end - *pos), NGX_WS_MAX_HEADER - saved);
-        ngx_memcpy(ws->hbuf + saved, *pos, n);
-        h = ws->hbuf;
+        ngx_memcpy(ws->parse.hbuf + saved, *pos, n);
+        h = ws->parse.hbuf;
         avail = saved + n;
     }
 
     if (avail < 2) {
-        ws->hlen = avail;
+        ws->parse.hlen = avail;
         *pos = end;
         return NGX_WS_PARSE_AGAIN;
     }
@@ -120,13 +112,13 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
             return NGX_WS_PARSE_ERROR;
         }
 
-        ws->hlen = avail;
+        ws->parse.hlen = avail;
         *pos = end;
         return NGX_WS_PARSE_AGAIN;
     }
 
-    ws->opcode = h[0] & 0x0f;
-    ws->fin = h[0] >> 7;
+    ws->parse.opcode = h[0] & 0x0f;
+    ws->parse.fin = h[0] >> 7;
     rsv1 = h[0] & 0x40;
 
     if (ngx_ws_check_header(ws, h) != NGX_OK) {
@@ -155,19 +147,19 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
         h += 2;
     }
 
-    ngx_memcpy(ws->mask, h, 4);
+    ngx_memcpy(ws->parse.mask, h, 4);
 
     *pos += need - saved;
-    ws->hlen = 0;
+    ws->parse.hlen = 0;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
                    "ws frame op:%ui fin:%ui len:%uL",
-                   ws->opcode, (ngx_uint_t) ws->fin, len);
+                   ws->parse.opcode, (ngx_uint_t) ws->parse.fin, len);
 
-    ws->frame_left = len;
-    ws->mask_off = 0;
+    ws->parse.frame_left = len;
+    ws->parse.mask_off = 0;
 
-    if (ws->opcode & 0x8) {
+    if (ws->parse.opcode & 0x8) {
 
         /* a non-minimal length form is tolerated, a long payload is not */
 
@@ -177,7 +169,7 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
             return NGX_WS_PARSE_ERROR;
         }
 
-        ws->ctl_len = 0;
+        ws->parse.ctl_len = 0;
 
     } else {
 
@@ -186,7 +178,7 @@ ngx_ws_state_head(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
         }
     }
 
-    ws->state = ngx_ws_st_payload;
+    ws->parse.state = ngx_ws_st_payload;
 
     if (len == 0) {
         return ngx_ws_frame_complete(ws);
@@ -208,47 +200,37 @@ ngx_ws_data_frame(ngx_ws_conn_t *ws, uint64_t len, ngx_uint_t rsv1)
         return NGX_ERROR;
     }
 
-    if (ws->opcode != NGX_WS_OP_CONT) {
-        ws->msg_opcode = ws->opcode;
-        ws->in_message = 1;
-        ws->msg_len = 0;
-        ws->utf8_state = NGX_WS_UTF8_ACCEPT;
+    if (ws->parse.opcode != NGX_WS_OP_CONT) {
+        ws->msg.opcode = ws->parse.opcode;
+        ws->parse.in_message = 1;
+        ws->msg.len = 0;
+        ws->parse.utf8_state = NGX_WS_UTF8_ACCEPT;
 
         if (rsv1 && ngx_ws_inflate_begin(ws) != NGX_OK) {
             return NGX_ERROR;
         }
     }
 
-    if (ws->deflate && ws->deflate->inflating) {
+    if (ngx_ws_inflating(ws)) {
 
-        /*
-         * the inflated size is checked as it grows; the compressed
-         * size must stay within what a compressor makes of
-         * ws_max_message_size bytes at worst, or a message of empty
-         * blocks would never end
-         */
+        /* the inflated size is checked as it grows */
 
-        if (len > ngx_ws_deflate_bound(ws->conf->max_message_size)
-                  - ws->deflate->received)
-        {
-            ngx_ws_parse_error(ws, NGX_WS_CLOSE_TOO_BIG,
-                               "too large compressed message");
+        if (ngx_ws_inflate_frame(ws, len) != NGX_OK) {
             return NGX_ERROR;
         }
 
-        ws->deflate->received += (size_t) len;
         len_check = 0;
 
     } else {
         len_check = len;
     }
 
-    if (len_check > ws->conf->max_message_size - ws->msg_len) {
+    if (len_check > ws->conf->max_message_size - ws->msg.len) {
         ngx_ws_parse_error(ws, NGX_WS_CLOSE_TOO_BIG, "too large message");
         return NGX_ERROR;
     }
 
-    if (ngx_ws_reserve(ws, ws->msg_len + (size_t) len_check) != NGX_OK) {
+    if (ngx_ws_reserve(ws, ws->msg.len + (size_t) len_check) != NGX_OK) {
         ngx_ws_parse_error(ws, NGX_WS_CLOSE_INTERNAL, NULL);
         return NGX_ERROR;
     }
@@ -282,7 +264,7 @@ ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h)
     switch (opcode) {
 
     case NGX_WS_OP_CONT:
-        if (!ws->in_message) {
+        if (!ws->parse.in_message) {
             ngx_ws_parse_error(ws, NGX_WS_CLOSE_PROTOCOL,
                                "continuation frame without a message");
             return NGX_ERROR;
@@ -291,7 +273,7 @@ ngx_ws_check_header(ngx_ws_conn_t *ws, u_char *h)
 
     case NGX_WS_OP_TEXT:
     case NGX_WS_OP_BINARY:
-        if (ws->in_message) {
+        if (ws->parse.in_message) {
             ngx_ws_parse_error(ws, NGX_WS_CLOSE_PROTOCOL,
                                "new data frame inside a fragmented message");
             return NGX_ERROR;
@@ -332,31 +314,31 @@ ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
     u_char  *dst, *src;
 
     src = *pos;
-    n = (size_t) ngx_min((uint64_t) (end - src), ws->frame_left);
+    n = (size_t) ngx_min((uint64_t) (end - src), ws->parse.frame_left);
 
     /* the bytes are charged to ws_limit_bytes before they are used */
 
-    if (ws->conf->limit_bytes && ws->opcode != NGX_WS_OP_CLOSE
-        && !ws->charged)
+    if (ws->conf->limit_bytes && ws->parse.opcode != NGX_WS_OP_CLOSE
+        && !ws->parse.charged)
     {
-        ws->parse_bytes = n;
+        ws->parse.bytes = n;
         return NGX_WS_PARSE_BYTES;
     }
 
-    ws->charged = 0;
+    ws->parse.charged = 0;
 
-    if (ws->opcode & 0x8) {
-        dst = ws->ctl + ws->ctl_len;
-        ws->ctl_len += n;
+    if (ws->parse.opcode & 0x8) {
+        dst = ws->parse.ctl + ws->parse.ctl_len;
+        ws->parse.ctl_len += n;
 
-    } else if (ws->deflate && ws->deflate->inflating) {
+    } else if (ngx_ws_inflating(ws)) {
 
         /* unmasked in place, then inflated into the message */
 
-        ngx_ws_unmask(src, src, n, ws->mask, ws->mask_off);
+        ngx_ws_unmask(src, src, n, ws->parse.mask, ws->parse.mask_off);
 
-        ws->mask_off = (ws->mask_off + n) & 3;
-        ws->frame_left -= n;
+        ws->parse.mask_off = (ws->parse.mask_off + n) & 3;
+        ws->parse.frame_left -= n;
 
         if (ngx_ws_inflate(ws, src, n, 0) != NGX_OK) {
             return NGX_WS_PARSE_ERROR;
@@ -364,34 +346,35 @@ ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
 
         *pos = src + n;
 
-        if (ws->frame_left == 0) {
+        if (ws->parse.frame_left == 0) {
             return ngx_ws_frame_complete(ws);
         }
 
         return NGX_WS_PARSE_AGAIN;
 
     } else {
-        dst = ws->msg_start + ws->msg_len;
-        ws->msg_len += n;
+        dst = ws->msg.start + ws->msg.len;
+        ws->msg.len += n;
     }
 
-    ngx_ws_unmask(dst, src, n, ws->mask, ws->mask_off);
+    ngx_ws_unmask(dst, src, n, ws->parse.mask, ws->parse.mask_off);
 
-    ws->mask_off = (ws->mask_off + n) & 3;
-    ws->frame_left -= n;
+    ws->parse.mask_off = (ws->parse.mask_off + n) & 3;
+    ws->parse.frame_left -= n;
     *pos = src + n;
 
-    if (!(ws->opcode & 0x8) && ws->msg_opcode == NGX_WS_OP_TEXT) {
-        ws->utf8_state = ngx_ws_utf8_validate(ws->utf8_state, dst, n);
+    if (!(ws->parse.opcode & 0x8) && ws->msg.opcode == NGX_WS_OP_TEXT) {
+        ws->parse.utf8_state = ngx_ws_utf8_validate(ws->parse.utf8_state,
+                                                    dst, n);
 
-        if (ws->utf8_state == NGX_WS_UTF8_REJECT) {
+        if (ws->parse.utf8_state == NGX_WS_UTF8_REJECT) {
             ngx_ws_parse_error(ws, NGX_WS_CLOSE_BAD_DATA,
                                "invalid UTF-8 in text message");
             return NGX_WS_PARSE_ERROR;
         }
     }
 
-    if (ws->frame_left == 0) {
+    if (ws->parse.frame_left == 0) {
         return ngx_ws_frame_complete(ws);
     }
 
@@ -404,31 +387,31 @@ ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
 static ngx_ws_parse_e
 ngx_ws_frame_complete(ngx_ws_conn_t *ws)
 {
-    ws->state = ngx_ws_st_head;
+    ws->parse.state = ngx_ws_st_head;
 
-    if (ws->opcode & 0x8) {
+    if (ws->parse.opcode & 0x8) {
         return NGX_WS_PARSE_CONTROL;
     }
 
-    if (!ws->fin) {
+    if (!ws->parse.fin) {
         return NGX_WS_PARSE_AGAIN;
     }
 
-    if (ws->deflate && ws->deflate->inflating) {
+    if (ngx_ws_inflating(ws)) {
         if (ngx_ws_inflate(ws, NULL, 0, 1) != NGX_OK) {
             return NGX_WS_PARSE_ERROR;
         }
     }
 
-    if (ws->msg_opcode == NGX_WS_OP_TEXT
-        && ws->utf8_state != NGX_WS_UTF8_ACCEPT)
+    if (ws->msg.opcode == NGX_WS_OP_TEXT
+        && ws->parse.utf8_state != NGX_WS_UTF8_ACCEPT)
     {
         ngx_ws_parse_error(ws, NGX_WS_CLOSE_BAD_DATA,
                            "invalid UTF-8 in text message");
         return NGX_WS_PARSE_ERROR;
     }
 
-    ws->in_message = 0;
+    ws->parse.in_message = 0;
 
     return NGX_WS_PARSE_MESSAGE;
 }

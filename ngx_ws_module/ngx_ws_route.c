@@ -19,6 +19,10 @@
  * message, or a copy of it, and reports failure by the close code to end
  * the connection with.  The channels of ws_subscribe and ws_publish are
  * joined earlier, by the handshake, so that a bad name gets 400.
+ *
+ * A message is ws->msg.opcode, ws->msg.start and ws->msg.len, in pool
+ * (NULL for an empty message): the pool is the route's, to hand to a route
+ * that keeps the message (ws_pass without ws_echo, ws_echo) or to destroy.
  */
 
 
@@ -62,8 +66,8 @@ ngx_ws_route_open(ngx_ws_conn_t *ws)
 
 /*
  * A complete data message from the client, once the read loop has counted
- * it and it is within ws_limit_messages.  The message is ws->msg_opcode,
- * ws->msg_start and ws->msg_len, in pool (NULL for an empty message): the
+ * it and it is within ws_limit_messages.  The message is ws->msg.opcode,
+ * ws->msg.start and ws->msg.len, in pool (NULL for an empty message): the
  * pool is this function's, to hand to a route that keeps the message
  * (ws_pass without ws_echo, ws_echo) or to destroy.  Returns NGX_OK or the
  * close code.
@@ -77,8 +81,8 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
     /* ws_publish: into the channel, for its subscribers */
 
     if (ws->publish.len) {
-        rc = ngx_ws_channel_publish_message(ws, ws->msg_opcode, ws->msg_start,
-                                            ws->msg_len);
+        rc = ngx_ws_channel_publish_message(ws, ws->msg.opcode, ws->msg.start,
+                                            ws->msg.len);
 
         if (rc != NGX_OK) {
             if (pool) {
@@ -95,8 +99,8 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
     if (ws->session && ws->conf->pass.len) {
 
         if (!ws->conf->echo) {
-            if (ngx_ws_session_message(ws, ws->msg_opcode, pool, ws->msg_start,
-                                       ws->msg_len)
+            if (ngx_ws_session_message(ws, ws->msg.opcode, pool, ws->msg.start,
+                                       ws->msg.len)
                 != NGX_OK)
             {
                 return NGX_WS_CLOSE_INTERNAL;
@@ -105,8 +109,8 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
             return NGX_OK;
         }
 
-        if (ngx_ws_session_message(ws, ws->msg_opcode, NULL, ws->msg_start,
-                                   ws->msg_len)
+        if (ngx_ws_session_message(ws, ws->msg.opcode, NULL, ws->msg.start,
+                                   ws->msg.len)
             != NGX_OK)
         {
             if (pool) {
@@ -120,8 +124,8 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
     /* ws_echo: back to the client */
 
     if (ws->conf->echo) {
-        if (ngx_ws_send_message(ws, ws->msg_opcode, pool, ws->msg_start,
-                                ws->msg_len)
+        if (ngx_ws_send_message(ws, ws->msg.opcode, pool, ws->msg.start,
+                                ws->msg.len)
             == NGX_ERROR)
         {
             return NGX_WS_CLOSE_INTERNAL;

@@ -1167,7 +1167,7 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
         }
 
         ctx->reply_pool = NULL;
-        ws->last_data = ngx_current_msec;
+        ws->timer.last_data = ngx_current_msec;
     }
 
     if (ctx->part) {

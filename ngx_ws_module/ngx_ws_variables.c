@@ -34,16 +34,16 @@ static ngx_http_variable_t  ngx_ws_vars[] = {
       offsetof(ngx_ws_conn_t, subprotocol), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ws_messages_in"), NULL, ngx_ws_variable_uint64,
-      offsetof(ngx_ws_conn_t, messages_in), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      offsetof(ngx_ws_conn_t, stat.messages_in), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ws_messages_out"), NULL, ngx_ws_variable_uint64,
-      offsetof(ngx_ws_conn_t, messages_out), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      offsetof(ngx_ws_conn_t, stat.messages_out), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ws_bytes_in"), NULL, ngx_ws_variable_uint64,
-      offsetof(ngx_ws_conn_t, bytes_in), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      offsetof(ngx_ws_conn_t, stat.bytes_in), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ws_bytes_out"), NULL, ngx_ws_variable_uint64,
-      offsetof(ngx_ws_conn_t, bytes_out), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      offsetof(ngx_ws_conn_t, stat.bytes_out), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ws_close_code"), NULL, ngx_ws_variable_close_code,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -236,7 +236,7 @@ ngx_ws_variable_duration(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     ws = ngx_ws_variable_conn(r);
 
-    if (ws == NULL || ws->start_sec == 0) {
+    if (ws == NULL || ws->stat.start_sec == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -248,8 +248,8 @@ ngx_ws_variable_duration(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     tp = ngx_timeofday();
 
-    ms = (ngx_msec_int_t) ((tp->sec - ws->start_sec) * 1000
-                           + (tp->msec - ws->start_msec));
+    ms = (ngx_msec_int_t) ((tp->sec - ws->stat.start_sec) * 1000
+                           + (tp->msec - ws->stat.start_msec));
     ms = ngx_max(ms, 0);
 
     v->len = ngx_sprintf(p, "%T.%03M", (time_t) ms / 1000, ms % 1000) - p;
@@ -279,7 +279,7 @@ ngx_ws_variable_channels(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     }
 
     if (ngx_queue_empty(&ws->subs)) {
-        list = ws->channels;
+        list = ws->stat.channels;
 
     } else if (ngx_ws_channels_list(ws, r->pool, &list) != NGX_OK) {
         return NGX_ERROR;
