@@ -343,7 +343,7 @@ static ngx_uint_t
 ngx_ws_ref_has_token(ngx_list_t *headers, ngx_str_t *name, ngx_str_t *token,
     ngx_uint_t caseless)
 {
-    u_char           *p, *last, *start, *end;
+    u_char           *p, *last, *start, *end, c1, c2;
     ngx_uint_t        i, k, match;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
@@ -390,9 +390,11 @@ ngx_ws_ref_has_token(ngx_list_t *headers, ngx_str_t *name, ngx_str_t *token,
                     match = 1;
 
                     for (k = 0; k < token->len; k++) {
-                        if (caseless
-                            ? ngx_tolower(start[k]) != ngx_tolower(token->data[k])
-                            : start[k] != token->data[k])
+                        c1 = start[k];
+                        c2 = token->data[k];
+
+                        if (caseless ? ngx_tolower(c1) != ngx_tolower(c2)
+                                     : c1 != c2)
                         {
                             match = 0;
                             break;
