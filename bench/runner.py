@@ -444,6 +444,30 @@ SERVERS = {c.key: c for c in (WsModule, LuaResty, NodeProxy, Nchan, EpollC)}
 TITLES_FANOUT = {OURS: WsModuleChannels.title, 'nchan': Nchan.title}
 ECHO_SERVERS = [OURS, 'lua-resty', 'node-ws', 'epoll-c']
 CONNS_SERVERS = [OURS, 'nchan', 'lua-resty', 'epoll-c']
+FANOUT_CLASSES = [WsModuleChannels, Nchan]
+
+BASE = 'ws_module-base'
+
+
+def use_base(path):
+    """--base: another build of the module instead of the peers, run in
+    the same runs as WS_MODULE (an A/B comparison)"""
+
+    class WsModuleBase(WsModule):
+        key = BASE
+        title = 'ngx_ws_module base build (ws_echo)'
+        modules = (path,)
+
+    class WsModuleChannelsBase(WsModuleChannels):
+        key = BASE
+        title = 'ngx_ws_module base build (channels)'
+        modules = (path,)
+
+    SERVERS[BASE] = WsModuleBase
+    TITLES_FANOUT[BASE] = WsModuleChannelsBase.title
+    ECHO_SERVERS[:] = [OURS, BASE]
+    CONNS_SERVERS[:] = [OURS, BASE]
+    FANOUT_CLASSES[:] = [WsModuleChannels, WsModuleChannelsBase]
 
 
 # ---------------------------------------------------------------------------
@@ -626,9 +650,9 @@ def fanout_scenario(name, runs, tmp, duration):
     commands = {}
     configs = {}
     servers = []
-    ours_ok = WsModuleChannels.supported(tmp)
-    classes = ([WsModuleChannels] if ours_ok else []) + [Nchan]
-    for cls in classes:
+    ok = {cls: not hasattr(cls, 'supported') or cls.supported(tmp)
+          for cls in FANOUT_CLASSES}
+    for cls in [c for c in FANOUT_CLASSES if ok[c]]:
         s = cls(1, True, tmp)
         try:
             s.start()
@@ -684,10 +708,10 @@ def fanout_scenario(name, runs, tmp, duration):
             s.stop()
     for subs in (1000, 10000):
         for rate in (100, 1000):
-            for cls in (WsModuleChannels, Nchan):
+            for cls in FANOUT_CLASSES:
                 case = {'subscribers': subs, 'rate': rate, 'server': cls.key,
                         'runs': results.get((subs, rate, cls.key), [])}
-                if cls is WsModuleChannels and not ours_ok:
+                if not ok[cls]:
                     case['failed'] = 'n/a (channels not implemented)'
                 elif cls.key not in [x.key for x in servers]:
                     case['failed'] = 'did not start'
@@ -1101,6 +1125,28 @@ def write_results():
 
 # ---------------------------------------------------------------------------
 
+def ab_report(name, sc):
+    """--base: WS_MODULE against the base build, case by case (ratios
+    ours / base: above 1 is more for ours)"""
+    figures = {'echo': ('msg_s', 'p99_us', 'server_us_per_msg'),
+               'conns': ('connect_rate', 'VmRSS_per_conn'),
+               'fanout': ('deliveries_s', 'p99_us', 'server_cpu', 'losses')}
+    what = ('workers', 'conns', 'size', 'subscribers', 'rate')
+    for c in sc['cases']:
+        if c['server'] != OURS:
+            continue
+        base = next((b for b in sc['cases'] if b['server'] == BASE
+                     and all(b.get(k) == c.get(k) for k in what)), {})
+        parts = []
+        for k in figures[sc['kind']]:
+            v, ref = med(c, k), med(base, k) if base else None
+            parts.append('%s %s / %s = %s' % (k, fmt(v, 2), fmt(ref, 2),
+                                              ratio(v, ref)))
+        case = ' '.join('%s=%s' % (k, c[k]) for k in what if k in c)
+        log('%s %s: %s; errors %s / %s' % (name, case, '; '.join(parts),
+                                           errors_of(c), errors_of(base)))
+
+
 def cmd_sample(args):
     """--on-hold hook: the memory of the given processes, as JSON."""
     pids = [int(p) for p in args.pids.split(',') if p]
@@ -1113,6 +1159,9 @@ def main():
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--quick', action='store_true',
                     help='half the durations (a first look, not for RESULTS.md)')
+    ap.add_argument('--base', metavar='SO',
+                    help='A/B: this build of the module against WS_MODULE, '
+                         'no peers; results/ab-SCENARIO.json, not RESULTS.md')
     ap.add_argument('scenario', nargs='+',
                     help='echo-32 echo-4k conns-10k conns-50k fanout all report')
     args, rest = ap.parse_known_args()
@@ -1135,6 +1184,11 @@ def main():
 
     if args.runs < 1:
         ap.error('--runs must be at least 1')
+
+    if args.base:
+        if not os.path.isfile(args.base):
+            ap.error('--base %s: no such file' % args.base)
+        use_base(os.path.abspath(args.base))
 
     k = 0.5 if args.quick else 1.0
     os.makedirs(RESULTS_DIR, exist_ok=True)
@@ -1170,12 +1224,17 @@ def main():
             sc['seconds'] = round(time.time() - ts, 1)
             sc['waited_for_quiet'] = round(_quiet_waited[0], 1)
             _quiet_waited[0] = 0.0
-            with open(os.path.join(RESULTS_DIR, name + '.json'), 'w') as f:
+            if args.base:
+                sc['base'] = os.path.abspath(args.base)
+                ab_report(name, sc)
+            with open(os.path.join(RESULTS_DIR, ('ab-' if args.base else '')
+                                   + name + '.json'), 'w') as f:
                 json.dump(sc, f, indent=1, sort_keys=True)
             log('scenario %s took %.0f s' % (name, time.time() - ts))
         stop_all()
 
-    write_results()
+    if not args.base:
+        write_results()
     log('total %.0f s' % (time.time() - t0))
     return 0
 

@@ -267,16 +267,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     wmcf = ngx_http_get_module_main_conf(ws->request, ngx_ws_module);
 
-    if (wmcf->recv_buffer == NULL) {
-        /* one receive buffer per worker, shared by all connections */
-
-        wmcf->recv_buffer = ngx_palloc(ngx_cycle->pool,
-                                       NGX_WS_RECV_BUFFER_SIZE);
-        if (wmcf->recv_buffer == NULL) {
-            ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
-            return;
-        }
-    }
+    /* one receive buffer per worker, shared by all connections */
 
     buf = wmcf->recv_buffer;
 

@@ -188,6 +188,12 @@ static void ngx_ws_zfree(voidpf opaque, voidpf address);
 
 static ngx_str_t  ngx_ws_extensions = ngx_string("Sec-WebSocket-Extensions");
 
+/*
+ * Caches of the worker process, not of a cycle: malloc()ed, not in a
+ * cycle's pool, and the shared deflaters are found by the values of their
+ * parameters, not by a configuration's address.
+ */
+
 static u_char                  *ngx_ws_inflate_buf;
 static ngx_ws_worker_stream_t   ngx_ws_worker_streams[NGX_WS_DEFLATE_STREAMS];
 

@@ -66,7 +66,8 @@ static ngx_str_t  ngx_ws_origin = ngx_string("Origin");
  * (no system call per connection) by each worker when it starts and when
  * the buffer is used up: workers forked from one master never share bytes.
  * /dev/urandom, opened when the worker starts, is for systems without
- * getrandom().
+ * getrandom().  State of the process, not of a cycle: set at init_process,
+ * wiped and closed at exit_process.
  */
 
 static u_char      ngx_ws_random[NGX_WS_RANDOM_SIZE];
@@ -309,8 +310,7 @@ static ngx_ws_conn_t *
 ngx_ws_handshake_conn(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
     ngx_str_t *proto)
 {
-    ngx_ws_conn_t       *ws;
-    ngx_ws_main_conf_t  *wmcf;
+    ngx_ws_conn_t  *ws;
 
     ws = ngx_pcalloc(r->pool, sizeof(ngx_ws_conn_t));
     if (ws == NULL) {
@@ -335,8 +335,6 @@ ngx_ws_handshake_conn(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
         return NULL;
     }
 
-    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
-
     if (proto) {
         ws->subprotocol = *proto;
     }
@@ -344,10 +342,6 @@ ngx_ws_handshake_conn(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
     if (ngx_ws_ctx_set_conn(r, ws) != NGX_OK) {
         return NULL;
     }
-
-    /* error log lines name the connection: see ngx_ws_log_error() */
-    wmcf->log_handler = r->log_handler;
-    r->log_handler = ngx_ws_log_error;
 
     ws->out.head = NULL;
     ws->out.last = &ws->out.head;
@@ -369,6 +363,16 @@ ngx_ws_handshake_send(ngx_http_request_t *r, ngx_ws_conn_t *ws,
     ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
     r->headers_out.content_length_n = -1;
     r->keepalive = 0;
+
+    /*
+     * error log lines of a 101 name the connection: see ngx_ws_log_error();
+     * set with the status, after the refusals (an error_page's internal
+     * redirect would clear the ctx that keeps nginx's handler)
+     */
+
+    if (ngx_ws_ctx_set_log_handler(r, ngx_ws_log_error) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (ngx_ws_add_header(r, "Upgrade", &ngx_ws_websocket) != NGX_OK
         || ngx_ws_add_header(r, "Sec-WebSocket-Accept", accept) != NGX_OK

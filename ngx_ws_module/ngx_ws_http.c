@@ -256,3 +256,43 @@ ngx_ws_ctx_set_event(ngx_http_request_t *r, ngx_ws_event_ctx_t *event)
 
     return NGX_OK;
 }
+
+
+/*
+ * Puts handler in place of the request's log handler, which is kept for
+ * ngx_ws_ctx_log_handler(): per request, as nginx set it for this one.
+ */
+
+ngx_int_t
+ngx_ws_ctx_set_log_handler(ngx_http_request_t *r,
+    ngx_http_log_handler_pt handler)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 1);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->log_handler = r->log_handler;
+    r->log_handler = handler;
+
+    return NGX_OK;
+}
+
+
+/*
+ * nginx's log handler of r, replaced by ngx_ws_ctx_set_log_handler(), or
+ * NULL: not replaced, or the ctx was cleared since (an internal redirect
+ * to an error_page after a failed upgrade)
+ */
+
+ngx_http_log_handler_pt
+ngx_ws_ctx_log_handler(ngx_http_request_t *r)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 0);
+
+    return ctx ? ctx->log_handler : NULL;
+}

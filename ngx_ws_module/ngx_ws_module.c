@@ -803,6 +803,23 @@ ngx_ws_set_uri(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_ws_init(ngx_conf_t *cf)
 {
+    ngx_ws_main_conf_t  *wmcf;
+
+    /*
+     * The read buffer of all connections, one per worker process (the
+     * memory is the process's own).  Allocated with the configuration, so
+     * every cycle has its own and nothing writes the configuration at run
+     * time; not at init_process, which is not called again for the cycle
+     * of a reload with master_process off.
+     */
+
+    wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_module);
+
+    wmcf->recv_buffer = ngx_palloc(cf->pool, NGX_WS_RECV_BUFFER_SIZE);
+    if (wmcf->recv_buffer == NULL) {
+        return NGX_ERROR;
+    }
+
     if (ngx_ws_status_add_zone(cf) != NGX_OK) {
         return NGX_ERROR;
     }

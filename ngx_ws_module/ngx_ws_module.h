@@ -186,7 +186,6 @@ typedef struct ngx_ws_deflate_s  ngx_ws_deflate_t;   /* ngx_ws_deflate.c */
 typedef struct {
     u_char                     *recv_buffer;
     ngx_array_t                 zones;            /* ngx_ws_zone_t * */
-    ngx_http_log_handler_pt     log_handler;      /* nginx's, for requests */
 
     /* ngx_ws_status.c: the counters' zone, and this worker's slot or -1 */
     ngx_shm_zone_t             *status_zone;
@@ -322,14 +321,16 @@ typedef struct ngx_ws_event_ctx_s  ngx_ws_event_ctx_t;
 /*
  * The one type in the module's ctx slot of a request: what
  * ws_auth_request learned (before the upgrade), the WebSocket (after it),
- * or, on the fake request of an upstream event, that event.  Read and set
- * with ngx_ws_ctx_*() only.
+ * or, on the fake request of an upstream event, that event; and nginx's
+ * log handler of the request once ngx_ws_log_error() has replaced it.
+ * Read and set with ngx_ws_ctx_*() only.
  */
 
 typedef struct {
     ngx_ws_auth_ctx_t          *auth;
     ngx_ws_conn_t              *ws;
     ngx_ws_event_ctx_t         *event;
+    ngx_http_log_handler_pt     log_handler;
 } ngx_ws_ctx_t;
 
 
@@ -561,6 +562,9 @@ ngx_int_t ngx_ws_ctx_set_auth(ngx_http_request_t *r, ngx_ws_auth_ctx_t *auth);
 ngx_int_t ngx_ws_ctx_set_conn(ngx_http_request_t *r, ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_ctx_set_event(ngx_http_request_t *r,
     ngx_ws_event_ctx_t *event);
+ngx_int_t ngx_ws_ctx_set_log_handler(ngx_http_request_t *r,
+    ngx_http_log_handler_pt handler);
+ngx_http_log_handler_pt ngx_ws_ctx_log_handler(ngx_http_request_t *r);
 
 ngx_int_t ngx_ws_fake_origin(ngx_ws_fake_origin_t *o, ngx_http_request_t *r,
     ngx_pool_t *pool);

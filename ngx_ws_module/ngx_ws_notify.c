@@ -46,6 +46,11 @@ static void ngx_ws_reap_handler(ngx_event_t *ev);
 static void ngx_ws_notify_handler(ngx_event_t *ev);
 
 
+/*
+ * The worker's reap timer, armed at init_process: a worker has one cycle,
+ * and the handler reads the zones of ngx_cycle at each run.
+ */
+
 static ngx_event_t  ngx_ws_reap_event;
 static void        *ngx_ws_reap_ident[4];
 

@@ -40,9 +40,9 @@ ngx_int_t
 ngx_ws_fake_origin(ngx_ws_fake_origin_t *o, ngx_http_request_t *r,
     ngx_pool_t *pool)
 {
-    ngx_connection_t       *c;
-    ngx_ws_main_conf_t     *wmcf;
-    ngx_http_connection_t  *hc;
+    ngx_connection_t         *c;
+    ngx_http_connection_t    *hc;
+    ngx_http_log_handler_pt   handler;
 
     c = r->connection;
 
@@ -52,8 +52,8 @@ ngx_ws_fake_origin(ngx_ws_fake_origin_t *o, ngx_http_request_t *r,
     o->listening = c->listening;
     o->log_handler = c->log->handler;
     /* nginx's own: the fake requests have no ws to name */
-    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
-    o->request_log_handler = wmcf->log_handler;
+    handler = ngx_ws_ctx_log_handler(r);
+    o->request_log_handler = handler ? handler : r->log_handler;
     o->limit_conn_status = r->main->limit_conn_status;
     o->limit_req_status = r->main->limit_req_status;
 

@@ -304,13 +304,15 @@ u_char *
 ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr, u_char *buf,
     size_t len)
 {
-    u_char              *p;
-    ngx_ws_conn_t       *ws;
-    ngx_ws_main_conf_t  *wmcf;
+    u_char                   *p;
+    ngx_ws_conn_t            *ws;
+    ngx_http_log_handler_pt   handler;
 
-    wmcf = ngx_http_get_module_main_conf(r, ngx_ws_module);
+    /* NULL only if an internal redirect cleared the ctx: no context then */
 
-    p = wmcf->log_handler(r, sr, buf, len);
+    handler = ngx_ws_ctx_log_handler(r);
+
+    p = handler ? handler(r, sr, buf, len) : buf;
 
     ws = ngx_ws_ctx_conn(r->main);
 

@@ -12,6 +12,7 @@ use lib 't/lib';
 use WsFrame ();
 use Test::NgxWs::Numbered ();
 use Test::NgxWs::Client ();
+use Test::NgxWs::Proc qw(nginx_rss);
 use Test::Nginx::Socket;
 
 use Errno ();
@@ -36,19 +37,6 @@ run_tests();
 
 use constant TCP_INFO => 11;          # Linux
 use constant TCP_ESTABLISHED => 1;
-
-# The resident size of the nginx process (master_process is off: it is the
-# worker), in KiB.
-sub nginx_rss {
-    my $pidfile = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid";
-    open my $fh, '<', $pidfile or die "$pidfile: $!";
-    chomp(my $pid = <$fh>);
-    open my $st, '<', "/proc/$pid/status" or die "/proc/$pid/status: $!";
-    while (<$st>) {
-        return $1 if /^VmRSS:\s+(\d+) kB/;
-    }
-    die "no VmRSS for $pid";
-}
 
 sub tcp_state {
     my ($sock) = @_;

@@ -10,6 +10,7 @@
 use lib 't/lib';
 use WsFrame ();
 use Test::NgxWs::Client ();
+use Test::NgxWs::Proc qw(master_pid workers_of gone);
 use Test::Nginx::Socket;
 
 use Time::HiRes ();
@@ -47,41 +48,11 @@ sub checks {
     return $n;
 }
 
-sub master_pid {
-    my $file = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid";
-    open my $fh, '<', $file or die "$file: $!";
-    chomp(my $pid = <$fh>);
-    return $pid;
-}
-
-# A process that has exited, even if nobody has reaped it yet.
-sub gone {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 1;
-    my $stat = <$fh> // return 1;     # exited while we read
-    return $stat =~ /^\d+ \(.*\) [ZX] /s ? 1 : 0;
-}
-
 sub wait_gone {
     my ($pid, $timeout) = @_;
     my $deadline = Time::HiRes::time() + $timeout;
     Time::HiRes::sleep(0.01) until gone($pid) || Time::HiRes::time() > $deadline;
     return gone($pid);
-}
-
-sub children {
-    my ($ppid) = @_;
-    my @pids;
-
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        my ($pid, $state, $parent) = $line =~ /^(\d+) \(.*\) (\S) (\d+) /s
-            or next;
-        push @pids, $pid if $parent == $ppid && $state ne 'Z';
-    }
-
-    return sort { $a <=> $b } @pids;
 }
 
 sub client {
@@ -103,7 +74,7 @@ sub reload {
     # forking it when the listening socket already accepts
     my $a = client();
     my $b = client();
-    my ($old) = children($master);
+    my ($old) = workers_of($master);
 
     $a->send_text('before');
     my $f = $a->read_frame(2);
@@ -135,7 +106,7 @@ sub quit_worker {
     my $master = master_pid();
 
     my $a = client();
-    my ($worker) = children($master);
+    my ($worker) = workers_of($master);
 
     kill 'QUIT', $worker or die "kill QUIT $worker: $!";
 
@@ -149,7 +120,7 @@ sub quit_worker {
     my @new;
 
     until (Time::HiRes::time() > $deadline) {
-        @new = grep { $_ != $worker } children($master);
+        @new = grep { $_ != $worker } workers_of($master);
         last if gone($worker) && @new;
         Time::HiRes::sleep(0.01);
     }

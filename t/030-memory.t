@@ -10,6 +10,8 @@
 use lib 't/lib';
 use WsFrame ();
 use Test::NgxWs::Client ();
+use Test::NgxWs::Proc qw(nginx_rss);
+use Test::NgxWs::Rounds qw(write_all read_exactly rounds);
 use Test::Nginx::Socket;
 
 use IO::Select ();
@@ -33,17 +35,6 @@ use constant WARMUP => 10_000;
 use constant MESSAGES => 100_000;
 use constant CONNECTIONS => 1_000;
 use constant BOUND_KB => 1024;
-
-sub nginx_rss {
-    my $pidfile = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid";
-    open my $fh, '<', $pidfile or die "$pidfile: $!";
-    chomp(my $pid = <$fh>);
-    open my $st, '<', "/proc/$pid/status" or die "/proc/$pid/status: $!";
-    while (<$st>) {
-        return $1 if /^VmRSS:\s+(\d+) kB/;
-    }
-    die "no VmRSS for $pid";
-}
 
 # One batch of client frames and the exact bytes the server must send back.
 sub batch {
@@ -76,41 +67,6 @@ sub batch {
     }
 
     return ($out, $back);
-}
-
-sub write_all {
-    my ($s, $data) = @_;
-    my $off = 0;
-    while ($off < length $data) {
-        my $n = syswrite($s, $data, length($data) - $off, $off);
-        die "write: $!" unless defined $n;
-        $off += $n;
-    }
-}
-
-sub read_exactly {
-    my ($s, $len, $sel) = @_;
-    my $buf = '';
-    while (length $buf < $len) {
-        $sel->can_read(5) or return $buf;
-        my $n = sysread($s, $buf, $len - length $buf, length $buf);
-        return $buf unless $n;
-    }
-    return $buf;
-}
-
-# Sends $rounds batches and returns how many came back different.
-sub rounds {
-    my ($s, $rounds, $out, $back) = @_;
-    my $sel = IO::Select->new($s);
-    my $bad = 0;
-
-    for (1 .. $rounds) {
-        write_all($s, $out);
-        $bad++ if read_exactly($s, length $back, $sel) ne $back;
-    }
-
-    return $bad;
 }
 
 sub memory {

@@ -15,6 +15,8 @@
 use lib 't/lib';
 use WsFrame ();
 use Test::NgxWs::Client ();
+use Test::NgxWs::Proc qw(nginx_rss);
+use Test::NgxWs::Rounds qw(write_all);
 use Test::Nginx::Socket;
 
 use IO::Select ();
@@ -41,27 +43,6 @@ use constant MESSAGES => 20_000;
 use constant CONNECTIONS => 500;
 use constant HELD => 200;
 use constant BOUND_KB => 1024;
-
-sub nginx_rss {
-    my $pidfile = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid";
-    open my $fh, '<', $pidfile or die "$pidfile: $!";
-    chomp(my $pid = <$fh>);
-    open my $st, '<', "/proc/$pid/status" or die "/proc/$pid/status: $!";
-    while (<$st>) {
-        return $1 if /^VmRSS:\s+(\d+) kB/;
-    }
-    die "no VmRSS for $pid";
-}
-
-sub write_all {
-    my ($s, $data) = @_;
-    my $off = 0;
-    while ($off < length $data) {
-        my $n = syswrite($s, $data, length($data) - $off, $off);
-        die "write: $!" unless defined $n;
-        $off += $n;
-    }
-}
 
 # Reads $n frames (with $buf holding what was read beyond them).
 sub read_frames {

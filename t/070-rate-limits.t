@@ -16,6 +16,7 @@ use lib 't/lib';
 use WsFrame ();
 use Test::NgxWs::Numbered ();
 use Test::NgxWs::Client ();
+use Test::NgxWs::Proc qw(master_pid);
 use Test::Nginx::Socket;
 
 use IO::Select ();
@@ -104,13 +105,6 @@ sub limit_line {
 }
 
 sub close_1008 { "\x88\x0c\x03\xf0rate limit" }
-
-sub worker_pid {
-    my $pidfile = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid";
-    open my $fh, '<', $pidfile or die "$pidfile: $!";
-    chomp(my $pid = <$fh>);
-    return $pid;
-}
 
 # user + system CPU time of a process, in seconds
 sub cpu_time {
@@ -248,7 +242,7 @@ sub backpressure {
                    "TCP stopped the flooding client (after $off of "
                    . length($data) . " bytes)");
 
-    my $pid = worker_pid();
+    my $pid = master_pid();      # master_process off: the worker
     my $cpu0 = cpu_time($pid);
     Time::HiRes::sleep(1);
     my $cpu = cpu_time($pid) - $cpu0;

@@ -14,6 +14,7 @@
 use lib 't/lib';
 use WsFrame ();
 use Test::NgxWs::Client ();
+use Test::NgxWs::Proc qw(master_pid);
 use Test::Nginx::Socket;
 
 use IO::Select ();
@@ -263,13 +264,6 @@ sub no_pongs {
     Test::More::is($live->wait_close(1), 1000,
                    'and closes normally');
     $_->close for @c, $live;
-}
-
-sub master_pid {
-    my $file = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid";
-    open my $fh, '<', $file or die "$file: $!";
-    chomp(my $pid = <$fh>);
-    return $pid;
 }
 
 # A connection paused by ws_limit_messages (1r/m) holds a message unread;

@@ -20,6 +20,7 @@
 use lib 't/lib';
 use Test::Nginx::Socket;
 use Test::NgxWs::App ();
+use Test::NgxWs::Proc qw(master_pid workers_of rss_kb);
 
 use File::Temp ();
 use POSIX ();
@@ -50,46 +51,6 @@ run_tests();
 
 
 use constant RSS_BOUND_KB => 2048;
-
-sub master_pid {
-    my $file = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid";
-    open my $fh, '<', $file or die "$file: $!";
-    chomp(my $pid = <$fh>);
-    return $pid;
-}
-
-sub workers_of {
-    my ($ppid) = @_;
-    my @pids;
-
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        my ($pid, $state, $parent) = $line =~ /^(\d+) \(.*\) (\S) (\d+) /s
-            or next;
-        push @pids, $pid if $parent == $ppid && $state ne 'Z';
-    }
-
-    return sort { $a <=> $b } @pids;
-}
-
-# The workers' resident memory without the shared memory they have touched
-# (VmRSS - RssShmem): the pages of the channel zone count in every worker's
-# VmRSS as the slab allocator reaches them, which is not a leak.  In list
-# context also the summed RssShmem.
-sub rss_kb {
-    my ($kb, $shm) = (0, 0);
-
-    for my $pid (@_) {
-        open my $st, '<', "/proc/$pid/status" or return -1;
-        while (my $line = <$st>) {
-            $kb += $1 if $line =~ /^VmRSS:\s+(\d+) kB/;
-            $shm += $1 if $line =~ /^RssShmem:\s+(\d+) kB/;
-        }
-    }
-
-    return wantarray ? ($kb - $shm, $shm) : $kb - $shm;
-}
 
 # sockets held by the workers
 sub sockets {

@@ -21,6 +21,7 @@
 use lib 't/lib';
 use WsFrame ();
 use Test::NgxWs::Client ();
+use Test::NgxWs::Proc qw(nginx_rss);
 use Test::Nginx::Socket;
 
 use IO::Select ();
@@ -58,21 +59,6 @@ sub bound_kb {
     my ($send_buffer_kb) = @_;
     my $kb = $send_buffer_kb + 1536;
     return $ENV{ASAN_OPTIONS} ? 2 * $kb : $kb;
-}
-
-# VmRSS - RssShmem of the worker, in KiB
-sub nginx_rss {
-    my $pidfile = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid";
-    open my $fh, '<', $pidfile or die "$pidfile: $!";
-    chomp(my $pid = <$fh>);
-    open my $st, '<', "/proc/$pid/status" or die "/proc/$pid/status: $!";
-    my ($kb, $shm) = (undef, 0);
-    while (<$st>) {
-        $kb = $1 if /^VmRSS:\s+(\d+) kB/;
-        $shm = $1 if /^RssShmem:\s+(\d+) kB/;
-    }
-    die "no VmRSS for $pid" unless defined $kb;
-    return $kb - $shm;
 }
 
 # One echo on a fresh connection, so that the worker's one-time
@@ -170,7 +156,7 @@ sub read_until {
 sub ping_flood {
     warm_up('/ws');
 
-    my $rss0 = nginx_rss();
+    my $rss0 = nginx_rss(private => 1);
     my $s = connect_small('/ws');
     my $total = 16 * 1024 * 1024;
 
@@ -179,7 +165,7 @@ sub ping_flood {
     # the worker has read what it could (a stalled one long since)
     Time::HiRes::sleep(0.3);
 
-    my $grown = nginx_rss() - $rss0;
+    my $grown = nginx_rss(private => 1) - $rss0;
     my $bound = bound_kb(1024);
 
     Test::More::ok($grown < $bound,
@@ -205,13 +191,13 @@ sub ping_flood {
 sub empty_flood {
     warm_up('/ws', 'hello');
 
-    my $rss0 = nginx_rss();
+    my $rss0 = nginx_rss(private => 1);
     my $s = connect_small('/ws');
     my $total = 16 * 1024 * 1024;
     my $frame = WsFrame::ws_text('');
 
     my $written = flood($s, $frame x ($total / length $frame), 1, 10);
-    my $grown = nginx_rss() - $rss0;
+    my $grown = nginx_rss(private => 1) - $rss0;
     my $bound = bound_kb(1024);
 
     Test::More::ok($written < $total,
@@ -275,7 +261,7 @@ sub channel_flood {
     my $pub = Test::NgxWs::Client->new(path => '/pub', timeout => 10);
     $pub->send_text('warm-up');
 
-    my $rss0 = nginx_rss();
+    my $rss0 = nginx_rss(private => 1);
     my $s = connect_small('/sub', $ENV{TEST_NGINX_SMALL_PORT});
     my $n = 40000;
 
@@ -289,7 +275,7 @@ sub channel_flood {
 
     Time::HiRes::sleep(0.3);
 
-    my $grown = nginx_rss() - $rss0;
+    my $grown = nginx_rss(private => 1) - $rss0;
     my $bound = bound_kb(256);
 
     Test::More::ok($f && $grown < $bound,

@@ -9,6 +9,7 @@ use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::App ();
 use Test::NgxWs::Client ();
+use Test::NgxWs::Proc qw(master_pid workers_of gone);
 
 use Time::HiRes ();
 
@@ -28,37 +29,6 @@ no_long_string();
 
 run_tests();
 
-
-sub master_pid {
-    my $file = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid";
-    open my $fh, '<', $file or die "$file: $!";
-    chomp(my $pid = <$fh>);
-    return $pid;
-}
-
-# A process that has exited, even if nobody has reaped it yet.
-sub gone {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 1;
-    my $stat = <$fh> // '';
-    return $stat =~ /^\d+ \(.*\) [ZX] /s ? 1 : 0;
-}
-
-# the master's worker processes
-sub workers_of {
-    my ($ppid) = @_;
-    my @pids;
-
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        my ($pid, $state, $parent) = $line =~ /^(\d+) \(.*\) (\S) (\d+) /s
-            or next;
-        push @pids, $pid if $parent == $ppid && $state !~ /[ZX]/;
-    }
-
-    return sort { $a <=> $b } @pids;
-}
 
 sub id_of {
     my ($rec) = @_;

@@ -2,7 +2,7 @@ package Test::NgxWs::Channels;
 
 # Helpers shared by the channel tests (t/200-channels-*.t to
 # t/204-channels-*.t): the plan count of a file's blocks, the master and
-# worker pids, a plain HTTP client for the ws_publisher endpoint, opening
+# worker pids (from Test::NgxWs::Proc, exported again), a plain HTTP client for the ws_publisher endpoint, opening
 # subscribers until both workers hold some, and checks on the frames the
 # subscribers receive and on their closing.  All are exported, so the .t
 # files call them unqualified; what only one file needs stays in that file.
@@ -18,6 +18,7 @@ use Test::More ();
 use Time::HiRes ();
 
 use Test::NgxWs::Client ();
+use Test::NgxWs::Proc qw(master_pid workers_of gone);
 use WsFrame ();
 
 our $VERSION = '0.01';
@@ -63,38 +64,6 @@ sub checks {
     }
 
     return $n;
-}
-
-# The pid of the test's nginx master.
-sub master_pid {
-    my $file = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/nginx.pid";
-    open my $fh, '<', $file or die "$file: $!";
-    chomp(my $pid = <$fh>);
-    return $pid;
-}
-
-# The live worker processes of the master.
-sub workers_of {
-    my ($ppid) = @_;
-    my @pids;
-
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        my ($pid, $state, $parent) = $line =~ /^(\d+) \(.*\) (\S) (\d+) /s
-            or next;
-        push @pids, $pid if $parent == $ppid && $state ne 'Z';
-    }
-
-    return sort { $a <=> $b } @pids;
-}
-
-# A process that has exited, even if nobody has reaped it yet.
-sub gone {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 1;
-    my $stat = <$fh> // return 1;     # exited while we read
-    return $stat =~ /^\d+ \(.*\) [ZX] /s ? 1 : 0;
 }
 
 # The command line of a process, as ps shows it ("... shutting down").
