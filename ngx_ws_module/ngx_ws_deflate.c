@@ -708,12 +708,12 @@ ngx_ws_deflate_accept(ngx_ws_conn_t *ws, ngx_ws_offer_t *offer,
 }
 
 
-/* a data frame of a compressed message is coming */
+/* a data frame of a compressed message is coming (ngx_ws_inflating()) */
 
 ngx_uint_t
-ngx_ws_inflating(ngx_ws_conn_t *ws)
+ngx_ws_deflate_inflating(ngx_ws_deflate_t *deflate)
 {
-    return ws->deflate && ws->deflate->inflating;
+    return deflate->inflating;
 }
 
 
@@ -1303,7 +1303,7 @@ ngx_ws_deflate_negotiate(ngx_http_request_t *r, ngx_ws_conn_t *ws,
 
 
 ngx_uint_t
-ngx_ws_inflating(ngx_ws_conn_t *ws)
+ngx_ws_deflate_inflating(ngx_ws_deflate_t *deflate)
 {
     return 0;
 }

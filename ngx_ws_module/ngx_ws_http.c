@@ -188,17 +188,6 @@ ngx_ws_ctx_auth(ngx_http_request_t *r)
 }
 
 
-ngx_ws_conn_t *
-ngx_ws_ctx_conn(ngx_http_request_t *r)
-{
-    ngx_ws_ctx_t  *ctx;
-
-    ctx = ngx_ws_ctx(r, 0);
-
-    return ctx ? ctx->ws : NULL;
-}
-
-
 ngx_ws_event_ctx_t *
 ngx_ws_ctx_event(ngx_http_request_t *r)
 {

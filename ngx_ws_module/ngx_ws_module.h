@@ -556,7 +556,6 @@ ngx_uint_t ngx_ws_content_opcode(ngx_str_t *type);
 ngx_uint_t ngx_ws_module_header(ngx_str_t *name);
 ngx_uint_t ngx_ws_header_name_eq(u_char *a, u_char *b, size_t n);
 ngx_ws_auth_ctx_t *ngx_ws_ctx_auth(ngx_http_request_t *r);
-ngx_ws_conn_t *ngx_ws_ctx_conn(ngx_http_request_t *r);
 ngx_ws_event_ctx_t *ngx_ws_ctx_event(ngx_http_request_t *r);
 ngx_int_t ngx_ws_ctx_set_auth(ngx_http_request_t *r, ngx_ws_auth_ctx_t *auth);
 ngx_int_t ngx_ws_ctx_set_conn(ngx_http_request_t *r, ngx_ws_conn_t *ws);
@@ -608,7 +607,12 @@ ngx_int_t ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size);
 
 ngx_int_t ngx_ws_deflate_negotiate(ngx_http_request_t *r, ngx_ws_conn_t *ws,
     ngx_str_t *answer);
-ngx_uint_t ngx_ws_inflating(ngx_ws_conn_t *ws);
+ngx_uint_t ngx_ws_deflate_inflating(ngx_ws_deflate_t *deflate);
+
+/* per frame: a connection without permessage-deflate pays no call */
+#define ngx_ws_inflating(ws)                                                  \
+    ((ws)->deflate && ngx_ws_deflate_inflating((ws)->deflate))
+
 ngx_int_t ngx_ws_inflate_begin(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_inflate_frame(ngx_ws_conn_t *ws, uint64_t len);
 ngx_int_t ngx_ws_inflate(ngx_ws_conn_t *ws, u_char *in, size_t len,
@@ -643,6 +647,19 @@ void ngx_ws_stat_event(ngx_uint_t status);
 extern ngx_ws_stats_t  *ngx_ws_stats;
 extern ngx_ws_routes_t  ngx_ws_routes;
 extern ngx_module_t     ngx_ws_module;
+
+
+/* the WebSocket of a request: on every read and write event, so inline */
+
+static ngx_inline ngx_ws_conn_t *
+ngx_ws_ctx_conn(ngx_http_request_t *r)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_ws_module);
+
+    return ctx ? ctx->ws : NULL;
+}
 
 
 #endif /* _NGX_WS_MODULE_H_INCLUDED_ */

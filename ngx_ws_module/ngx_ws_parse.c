@@ -211,7 +211,7 @@ ngx_ws_data_frame(ngx_ws_conn_t *ws, uint64_t len, ngx_uint_t rsv1)
         }
     }
 
-    if (ngx_ws_inflating(ws)) {
+    if ngx_ws_inflating(ws) {
 
         /* the inflated size is checked as it grows */
 
@@ -331,7 +331,7 @@ ngx_ws_state_payload(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
         dst = ws->parse.ctl + ws->parse.ctl_len;
         ws->parse.ctl_len += n;
 
-    } else if (ngx_ws_inflating(ws)) {
+    } else if ngx_ws_inflating(ws) {
 
         /* unmasked in place, then inflated into the message */
 
@@ -397,7 +397,7 @@ ngx_ws_frame_complete(ngx_ws_conn_t *ws)
         return NGX_WS_PARSE_AGAIN;
     }
 
-    if (ngx_ws_inflating(ws)) {
+    if ngx_ws_inflating(ws) {
         if (ngx_ws_inflate(ws, NULL, 0, 1) != NGX_OK) {
             return NGX_WS_PARSE_ERROR;
         }
