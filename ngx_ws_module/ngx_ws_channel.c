@@ -374,6 +374,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 {
     uint64_t                upto;
     ngx_int_t               rc;
+    ngx_uint_t              behind;
     ngx_ws_sub_t           *sub;
     ngx_ws_spool_t         *spool, *fresh;
     ngx_connection_t       *c;
@@ -474,10 +475,25 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 
     upto = spool->last_id;
 
+    /*
+     * A client can be ahead of this worker: it comes from another worker
+     * (a reload, a reconnect) that has delivered messages this one has
+     * only been woken for.  They are delivered to this worker's
+     * subscribers first, so that the new one neither gets them again nor
+     * takes its id for one from a former channel.
+     */
+    behind = (last_id > 0 && (uint64_t) last_id > upto
+              && (uint64_t) last_id <= cn->last_id);
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (fresh) {
         ngx_free(fresh);
+    }
+
+    if (behind) {
+        ngx_ws_channel_deliver(spool);
+        upto = spool->last_id;
     }
 
     sub->spool = spool;
