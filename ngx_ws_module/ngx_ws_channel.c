@@ -374,6 +374,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 {
     uint64_t                upto;
     ngx_int_t               rc;
+    ngx_uint_t              behind;
     ngx_ws_sub_t           *sub;
     ngx_ws_spool_t         *spool, *fresh;
     ngx_connection_t       *c;
@@ -474,10 +475,25 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 
     upto = spool->last_id;
 
+    /*
+     * A client can be ahead of this worker: it comes from another worker
+     * (a reload, a reconnect) that has delivered messages this one has
+     * only been woken for.  They are delivered to this worker's
+     * subscribers first, so that the new one neither gets them again nor
+     * takes its id for one from a former channel.
+     */
+    behind = (last_id > 0 && (uint64_t) last_id > upto
+              && (uint64_t) last_id <= cn->last_id);
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (fresh) {
         ngx_free(fresh);
+    }
+
+    if (behind) {
+        ngx_ws_channel_deliver(spool);
+        upto = spool->last_id;
     }
 
     sub->spool = spool;
@@ -742,6 +758,105 @@ ngx_ws_channels_list(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *list)
     }
 
     list->len = len - 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The close reason of a draining worker: "resume:" and, for each channel
+ * of the connection (not its ws_push one), "NAME=ID" with the id of the
+ * last message queued to it, comma-separated, NAME percent-encoded but
+ * for A-Z a-z 0-9 - . _ ~ : @ /.  It is a ws_last_id value as it is: every
+ * message up to ID is written before the Close, nothing after it is, so a
+ * client that comes back with it misses nothing and gets nothing twice.
+ * NGX_DECLINED when there is no channel or the list does not fit in size
+ * bytes with the final NUL (a Close reason is at most 123 bytes).
+ */
+
+ngx_int_t
+ngx_ws_channels_resume_hint(ngx_ws_conn_t *ws, u_char *buf, size_t size)
+{
+    u_char          *p, *last, *n, *end, *id;
+    ngx_uint_t       any;
+    ngx_queue_t     *q;
+    ngx_ws_sub_t    *sub;
+    ngx_ws_spool_t  *spool;
+    u_char           num[NGX_INT64_LEN + 2];
+
+    static u_char    hex[] = "0123456789ABCDEF";
+
+    if (size < sizeof("resume:")) {
+        return NGX_DECLINED;
+    }
+
+    p = buf;
+    last = buf + size - 1;                 /* room for the NUL */
+    any = 0;
+
+    p = ngx_cpymem(p, "resume:", sizeof("resume:") - 1);
+
+    for (q = ngx_queue_head(&ws->subs);
+         q != ngx_queue_sentinel(&ws->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, link);
+        spool = sub->spool;
+
+        if (spool->push) {
+            continue;
+        }
+
+        if (any) {
+            if (p == last) {
+                return NGX_DECLINED;
+            }
+
+            *p++ = ',';
+        }
+
+        any = 1;
+
+        end = spool->name.data + spool->name.len;
+
+        for (n = spool->name.data; n < end; n++) {
+
+            if ((*n >= 'A' && *n <= 'Z') || (*n >= 'a' && *n <= 'z')
+                || (*n >= '0' && *n <= '9')
+                || *n == '-' || *n == '.' || *n == '_' || *n == '~'
+                || *n == ':' || *n == '@' || *n == '/')
+            {
+                if (p == last) {
+                    return NGX_DECLINED;
+                }
+
+                *p++ = *n;
+                continue;
+            }
+
+            if (last - p < 3) {
+                return NGX_DECLINED;
+            }
+
+            *p++ = '%';
+            *p++ = hex[*n >> 4];
+            *p++ = hex[*n & 0xf];
+        }
+
+        id = ngx_sprintf(num, "=%uL", spool->last_id);
+
+        if ((size_t) (last - p) < (size_t) (id - num)) {
+            return NGX_DECLINED;
+        }
+
+        p = ngx_cpymem(p, num, id - num);
+    }
+
+    if (!any) {
+        return NGX_DECLINED;
+    }
+
+    *p = '\0';
 
     return NGX_OK;
 }

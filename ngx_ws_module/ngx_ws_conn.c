@@ -35,6 +35,7 @@ static ngx_int_t ngx_ws_valid_close_code(ngx_uint_t code);
 static void ngx_ws_ping_handler(ngx_event_t *ev);
 static void ngx_ws_idle_handler(ngx_event_t *ev);
 static void ngx_ws_close_timeout_handler(ngx_event_t *ev);
+static ngx_msec_t ngx_ws_drain_delay(ngx_ws_conn_t *ws);
 static void ngx_ws_shutdown_handler(ngx_event_t *ev);
 static void ngx_ws_init_timer(ngx_ws_conn_t *ws, ngx_event_t *ev,
     ngx_event_handler_pt handler, ngx_uint_t cancelable);
@@ -124,6 +125,7 @@ ngx_ws_init_timer(ngx_ws_conn_t *ws, ngx_event_t *ev,
 void
 ngx_ws_read_handler(ngx_event_t *rev)
 {
+    ngx_msec_t           delay;
     ngx_ws_conn_t       *ws;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
@@ -142,10 +144,15 @@ ngx_ws_read_handler(ngx_event_t *rev)
         }
 
         if (!ws->close_sent && !ws->timer.shutdown.timer_set) {
+            delay = ngx_ws_drain_delay(ws);
 
-            if (ws->conf->shutdown_delay) {
-                /* keep serving a while: clients may then leave by themselves */
-                ngx_add_timer(&ws->timer.shutdown, ws->conf->shutdown_delay);
+            if (delay) {
+                /*
+                 * keep serving a while: clients may then leave by
+                 * themselves, and the others come back spread over
+                 * ws_drain_window rather than all at once
+                 */
+                ngx_add_timer(&ws->timer.shutdown, delay);
 
             } else {
                 ngx_ws_shutdown_handler(&ws->timer.shutdown);
@@ -1001,10 +1008,42 @@ ngx_ws_idle_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * When a worker that shuts down closes a connection: ws_shutdown_delay,
+ * then a time drawn uniformly from 0 to ws_drain_window, so that the
+ * clients of a reloaded worker do not all come back in the same instant.
+ */
+
+static ngx_msec_t
+ngx_ws_drain_delay(ngx_ws_conn_t *ws)
+{
+    ngx_msec_t  delay;
+
+    delay = ws->conf->shutdown_delay;
+
+    if (ws->conf->drain_window) {
+        delay += (ngx_msec_t) ((uint64_t) ngx_random()
+                               % ((uint64_t) ws->conf->drain_window + 1));
+    }
+
+    return delay;
+}
+
+
+/*
+ * The close of a worker that shuts down: 1012 when a reload retired it
+ * (the new workers are there: come back now), 1001 when nginx stops.  The
+ * reason, when the routes have one, tells the client where to resume
+ * from; otherwise it only says why.
+ */
+
 static void
 ngx_ws_shutdown_handler(ngx_event_t *ev)
 {
+    ngx_uint_t      code;
     ngx_ws_conn_t  *ws;
+    const char     *reason;
+    u_char          hint[NGX_WS_MAX_CONTROL - 1];
 
     ws = ev->data;
 
@@ -1012,12 +1051,23 @@ ngx_ws_shutdown_handler(ngx_event_t *ev)
         return;
     }
 
-    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
-                  "worker is shutting down, closing with %d",
-                  NGX_WS_CLOSE_GOING_AWAY);
+    if (ngx_ws_status_retired()) {
+        code = NGX_WS_CLOSE_RESTART;
+        reason = "server restarting";
 
-    ngx_ws_end(ws, NGX_WS_GOODBYE, NGX_WS_CLOSE_GOING_AWAY,
-               "server shutting down");
+    } else {
+        code = NGX_WS_CLOSE_GOING_AWAY;
+        reason = "server shutting down";
+    }
+
+    if (ngx_ws_routes.drain(ws, hint, sizeof(hint)) == NGX_OK) {
+        reason = (const char *) hint;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                  "worker is shutting down, closing with %ui", code);
+
+    ngx_ws_end(ws, NGX_WS_GOODBYE, code, reason);
     ngx_ws_handle_output(ws);
 }
 

@@ -23,6 +23,7 @@ static char *ngx_ws_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_ws_check_size(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_ws_set_uri(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_ws_init(ngx_conf_t *cf);
+static ngx_int_t ngx_ws_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_ws_init_process(ngx_cycle_t *cycle);
 static void ngx_ws_exit_process(ngx_cycle_t *cycle);
 static char *ngx_ws_subscribe(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -170,6 +171,13 @@ static ngx_command_t  ngx_ws_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_loc_conf_t, shutdown_delay),
+      NULL },
+
+    { ngx_string("ws_drain_window"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, drain_window),
       NULL },
 
     { ngx_string("ws_close_timeout"),
@@ -379,7 +387,7 @@ ngx_module_t  ngx_ws_module = {
     ngx_ws_commands,                       /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    ngx_ws_notify_init_module,             /* init module */
+    ngx_ws_init_module,                    /* init module */
     ngx_ws_init_process,                   /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -449,6 +457,7 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->idle_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->close_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->shutdown_delay = NGX_CONF_UNSET_MSEC;
+    wlcf->drain_window = NGX_CONF_UNSET_MSEC;
     wlcf->pass_queue = NGX_CONF_UNSET_UINT;
     wlcf->pass_error = NGX_CONF_UNSET_UINT;
     wlcf->auth_pass_headers = NGX_CONF_UNSET_PTR;
@@ -499,6 +508,7 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 0);
     ngx_conf_merge_msec_value(conf->close_timeout, prev->close_timeout, 5000);
     ngx_conf_merge_msec_value(conf->shutdown_delay, prev->shutdown_delay, 0);
+    ngx_conf_merge_msec_value(conf->drain_window, prev->drain_window, 0);
 
     ngx_conf_merge_uint_value(conf->pass_queue, prev->pass_queue, 16);
     ngx_conf_merge_uint_value(conf->pass_error, prev->pass_error,
@@ -833,6 +843,22 @@ ngx_ws_init(ngx_conf_t *cf)
     }
 
     return ngx_ws_auth_init(cf);
+}
+
+
+/*
+ * In the master (or the single process), once a new cycle is past the
+ * point where it can fail: its generation, then the zones' socket pairs.
+ */
+
+static ngx_int_t
+ngx_ws_init_module(ngx_cycle_t *cycle)
+{
+    if (ngx_ws_status_init_module(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_ws_notify_init_module(cycle);
 }
 
 

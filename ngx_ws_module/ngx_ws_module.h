@@ -28,6 +28,7 @@
 #define NGX_WS_CLOSE_POLICY       1008
 #define NGX_WS_CLOSE_TOO_BIG      1009
 #define NGX_WS_CLOSE_INTERNAL     1011
+#define NGX_WS_CLOSE_RESTART      1012
 
 /* a frame header is at most 2 + 8 + 4 bytes */
 #define NGX_WS_MAX_HEADER         14
@@ -270,6 +271,7 @@ typedef struct {
     ngx_msec_t                  close_timeout;
     ngx_msec_t                  send_timeout;
     ngx_msec_t                  shutdown_delay;
+    ngx_msec_t                  drain_window;
 
     ngx_str_t                   pass;              /* ws_pass */
     ngx_str_t                   on_connect;
@@ -502,17 +504,24 @@ struct ngx_ws_conn_s {
  *            route's): NGX_OK or the close code to fail the connection;
  *   leave    the connection takes nothing more from others: its close
  *            handshake is over, or a route set ws->unsubscribe;
+ *   drain    the worker shuts down and is about to close the connection:
+ *            NGX_OK with the close reason that tells the client where to
+ *            resume from written to buf (at most size bytes with the
+ *            final NUL), or NGX_DECLINED;
  *   close    the connection is about to be freed.
  */
 
 typedef ngx_int_t (*ngx_ws_open_pt)(ngx_ws_conn_t *ws);
 typedef ngx_int_t (*ngx_ws_message_pt)(ngx_ws_conn_t *ws, ngx_pool_t *pool);
+typedef ngx_int_t (*ngx_ws_drain_pt)(ngx_ws_conn_t *ws, u_char *buf,
+    size_t size);
 typedef void (*ngx_ws_close_pt)(ngx_ws_conn_t *ws);
 
 typedef struct {
     ngx_ws_open_pt              open;
     ngx_ws_message_pt           message;
     ngx_ws_close_pt             leave;
+    ngx_ws_drain_pt             drain;
     ngx_ws_close_pt             close;
 } ngx_ws_routes_t;
 
@@ -594,6 +603,8 @@ void ngx_ws_channel_part(ngx_ws_conn_t *ws, ngx_str_t *name);
 void ngx_ws_channels_release(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_channels_list(ngx_ws_conn_t *ws, ngx_pool_t *pool,
     ngx_str_t *list);
+ngx_int_t ngx_ws_channels_resume_hint(ngx_ws_conn_t *ws, u_char *buf,
+    size_t size);
 ngx_int_t ngx_ws_channel_publish_message(ngx_ws_conn_t *ws,
     ngx_uint_t opcode, u_char *data, size_t len);
 ngx_int_t ngx_ws_publisher_handler(ngx_http_request_t *r);
@@ -635,6 +646,8 @@ void ngx_ws_free_output(ngx_ws_conn_t *ws);
 
 
 ngx_int_t ngx_ws_status_add_zone(ngx_conf_t *cf);
+ngx_int_t ngx_ws_status_init_module(ngx_cycle_t *cycle);
+ngx_uint_t ngx_ws_status_retired(void);
 ngx_int_t ngx_ws_status_init_process(ngx_cycle_t *cycle);
 void ngx_ws_status_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_status_handler(ngx_http_request_t *r);

@@ -43,6 +43,9 @@ ngx_ws_route_init(ngx_conf_t *cf)
      */
     ngx_ws_routes.leave = ngx_ws_channels_release;
 
+    /* a draining worker's close reason: where the channels resume from */
+    ngx_ws_routes.drain = ngx_ws_channels_resume_hint;
+
     ngx_ws_routes.close = ngx_ws_route_close;
 
     return NGX_OK;

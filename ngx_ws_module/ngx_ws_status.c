@@ -40,6 +40,7 @@ typedef struct {
 typedef struct {
     ngx_ws_stats_t              exited;
     ngx_uint_t                  reloads;
+    ngx_atomic_t                generation;        /* of the newest cycle */
     u_char                      slots[1];          /* NGX_WS_STATUS_STRIDE */
 } ngx_ws_stat_sh_t;
 
@@ -47,6 +48,7 @@ typedef struct {
 typedef struct {
     ngx_slab_pool_t            *shpool;
     ngx_ws_stat_sh_t           *sh;
+    ngx_atomic_uint_t           generation;        /* of this cycle */
 } ngx_ws_status_ctx_t;
 
 
@@ -183,6 +185,60 @@ static ngx_ws_stat_slot_t *
 ngx_ws_status_slot(ngx_ws_stat_sh_t *sh, ngx_uint_t i)
 {
     return (ngx_ws_stat_slot_t *) (sh->slots + i * NGX_WS_STATUS_STRIDE);
+}
+
+
+/*
+ * A worker cannot tell a reload from a shutdown by its signal: both are
+ * SIGQUIT.  So every cycle takes a generation number from the status
+ * zone, which a reload keeps: at init_module, in the master, once the
+ * cycle can no longer fail (a configuration that fails to load makes no
+ * generation) and before the old workers are signalled.  A worker that
+ * shuts down while the zone holds a newer generation than its own has
+ * been retired by a reload: its clients are told to come back at once.
+ */
+
+ngx_int_t
+ngx_ws_status_init_module(ngx_cycle_t *cycle)
+{
+    ngx_ws_main_conf_t   *wmcf;
+    ngx_ws_status_ctx_t  *ctx;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_module);
+
+    if (wmcf == NULL || wmcf->status_zone == NULL) {
+        return NGX_OK;
+    }
+
+    ctx = wmcf->status_zone->data;
+
+    ctx->generation = ngx_atomic_fetch_add(&ctx->sh->generation, 1) + 1;
+
+    return NGX_OK;
+}
+
+
+/* the worker's cycle is no longer the newest one: it was reloaded */
+
+ngx_uint_t
+ngx_ws_status_retired(void)
+{
+    ngx_ws_main_conf_t   *wmcf;
+    ngx_ws_status_ctx_t  *ctx;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_ws_module);
+
+    if (wmcf == NULL || wmcf->status_zone == NULL) {
+        return 0;
+    }
+
+    ctx = wmcf->status_zone->data;
+
+    if (ctx->sh == NULL) {
+        return 0;
+    }
+
+    return (ngx_atomic_uint_t) ctx->sh->generation != ctx->generation;
 }
 
 

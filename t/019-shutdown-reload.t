@@ -1,5 +1,7 @@
-# A worker that stops (reload, quit) sends every open WebSocket Close 1001
-# "server shutting down", logs "worker is shutting down, closing with 1001",
+# A worker that stops sends every open WebSocket a Close: 1012 "server
+# restarting" when a reload retired it, 1001 "server shutting down" when
+# nginx quits or the worker alone is told to quit; it logs "worker is
+# shutting down, closing with CODE",
 # closes each connection when the client answers or after ws_close_timeout,
 # and exits; worker_shutdown_timeout still ends what is left.  New
 # connections after a reload are served by the new worker.
@@ -60,10 +62,13 @@ sub client {
 }
 
 sub close_is {
-    my ($c, $name) = @_;
+    my ($c, $name, $want_code) = @_;
     my ($code, $reason) = $c->wait_close(3);
-    Test::More::is_deeply([$code, $reason], [1001, 'server shutting down'],
-                          "$name gets Close 1001 \"server shutting down\"");
+    $want_code //= 1001;
+    my $want = $want_code == 1012 ? 'server restarting'
+                                  : 'server shutting down';
+    Test::More::is_deeply([$code, $reason], [$want_code, $want],
+                          "$name gets Close $want_code \"$want\"");
 }
 
 # TEST 1: HUP to the master
@@ -83,14 +88,14 @@ sub reload {
 
     kill 'HUP', $master or die "kill HUP $master: $!";
 
-    close_is($a, 'on reload, a client');
+    close_is($a, 'on reload, a client', 1012);
     $a->send_close(1001);
     Test::More::ok($a->wait_eof(1),
                    'the server closes TCP once the client answers');
     $a->close;
 
     my $t0 = Time::HiRes::time();
-    close_is($b, 'on reload, another client');
+    close_is($b, 'on reload, another client', 1012);
     my $eof = $b->wait_eof(3);
     my $dt = Time::HiRes::time() - $t0;
     $b->close;
@@ -181,7 +186,7 @@ sub shutdown_timeout {
     my $t0 = Time::HiRes::time();
     kill 'HUP', $master or die "kill HUP $master: $!";
 
-    close_is($a, 'on reload, a client');
+    close_is($a, 'on reload, a client', 1012);
     my $eof = $a->wait_eof(3);
     my $dt = Time::HiRes::time() - $t0;
     $a->close;
@@ -193,7 +198,7 @@ sub shutdown_timeout {
 
 __DATA__
 
-=== TEST 1: reload (HUP): Close 1001 to open connections, new connections are served
+=== TEST 1: reload (HUP): Close 1012 to open connections, new connections are served
 --- config
     location /ws {
         websocket;
@@ -208,7 +213,7 @@ WsFrame::ws_handshake('/ws') . WsFrame::ws_text('new worker') . WsFrame::ws_clos
 --- response_body eval
 WsFrame::srv_text('new worker') . "\x88\x02\x03\xe8"
 --- error_log
-worker is shutting down, closing with 1001
+worker is shutting down, closing with 1012
 client did not answer close in time
 --- no_error_log
 [error]
@@ -278,7 +283,7 @@ WsFrame::ws_handshake('/ws') . WsFrame::ws_text('new worker') . WsFrame::ws_clos
 --- response_body eval
 WsFrame::srv_text('new worker') . "\x88\x02\x03\xe8"
 --- error_log
-worker is shutting down, closing with 1001
+worker is shutting down, closing with 1012
 --- no_error_log
 [error]
 [alert]

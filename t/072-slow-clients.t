@@ -267,7 +267,7 @@ sub no_pongs {
 }
 
 # A connection paused by ws_limit_messages (1r/m) holds a message unread;
-# on reload its worker sends Close 1001 and must read the client's answer
+# on reload its worker sends Close 1012 and must read the client's answer
 # (the pause is lifted) and close at once, not after ws_close_timeout.
 sub paused_quit {
     my $c = Test::NgxWs::Client->new(path => '/ws', timeout => 3);
@@ -284,8 +284,8 @@ sub paused_quit {
     kill 'HUP', master_pid() or die "kill HUP: $!";
 
     my ($code, $reason) = $c->wait_close(3);
-    Test::More::is_deeply([$code, $reason], [1001, 'server shutting down'],
-                          'on reload the paused client gets Close 1001');
+    Test::More::is_deeply([$code, $reason], [1012, 'server restarting'],
+                          'on reload the paused client gets Close 1012');
 
     my $t0 = Time::HiRes::time();
     $c->send_close(1001);
@@ -416,7 +416,7 @@ WsFrame::ws_handshake('/other') . WsFrame::ws_text('after')
 WsFrame::srv_text('after') . WsFrame::srv_close(1000)
 --- error_log
 exceeded ws_limit_messages, delaying reading
-worker is shutting down, closing with 1001
+worker is shutting down, closing with 1012
 --- no_error_log
 client did not answer close in time
 [error]

@@ -1,6 +1,6 @@
 # Upstream events across a reload (master_process on): the old worker
-# closes its WebSockets with 1001, still delivers the events it has queued
-# and then the disconnect (code 1001, closed by the server), and exits; the
+# closes its WebSockets with 1012, still delivers the events it has queued
+# and then the disconnect (code 1012, closed by the server), and exits; the
 # new worker's connections get ids of their own.  The app is t/backends/app.js (see Test::NgxWs::App); the client
 # runs in the block's --- init, its checks are counted by --- init_tests.
 
@@ -53,8 +53,8 @@ sub reload {
 
     my ($code, $reason) = $a->wait_close(5);
     Test::More::is(($code // '') . ' ' . ($reason // ''),
-                   '1001 server shutting down',
-                   'the old worker sends Close 1001');
+                   '1012 server restarting',
+                   'the old worker sends Close 1012');
     $a->send_close(1001);
     $a->wait_eof(5);
 
@@ -64,7 +64,7 @@ sub reload {
                    . "/app/message message #1 seq=1 text \"one\"\n"
                    . "/app/message message #1 seq=2 text"
                    . " \"?delay=300&body=late&ct=text/plain\"\n"
-                   . "/app/disconnect disconnect #1 code=1001 by=server\n",
+                   . "/app/disconnect disconnect #1 code=1012 by=server\n",
                    'the old worker delivers the queued event, then the'
                    . ' disconnect');
 
@@ -96,7 +96,7 @@ sub reload {
 
 __DATA__
 
-=== TEST 1: a reload: Close 1001, the queued event and the disconnect still delivered, new ids after
+=== TEST 1: a reload: Close 1012, the queued event and the disconnect still delivered, new ids after
 --- config
     location /ws {
         websocket;
@@ -130,7 +130,7 @@ WsFrame::srv_text('three') . WsFrame::srv_close(1000)
 /app/message message #1 seq=1 text "three"
 /app/disconnect disconnect #1 code=1000 by=client
 --- error_log
-worker is shutting down, closing with 1001
+worker is shutting down, closing with 1012
 --- no_error_log
 [error]
 [alert]

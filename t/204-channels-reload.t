@@ -1,7 +1,8 @@
 # Channels across reloads, and ws_push.  With ws_shutdown_delay, the
 # subscribers held by the old workers after `nginx -s reload` (HUP to the
 # master) keep receiving the messages published through the new workers
-# until the delay has passed, then get Close 1001; the zone keeps its channels and history across a reload when its
+# until the delay has passed, then get Close 1012 with the id to resume
+# from as the reason (1001 on quit); the zone keeps its channels and history across a reload when its
 # size is unchanged, and a resized zone starts empty.  With ws_push, POST
 # /pub?id=CONNECTION_ID reaches that one connection in whichever worker
 # holds it, and answers 404 once it has gone; connection ids and channel
@@ -57,8 +58,8 @@ sub start_nginx {
 
 # TEST 1: with ws_shutdown_delay, subscribers of the old workers keep
 # receiving after a reload, also what the new workers publish, then get
-# Close 1001 when the delay has passed; on quit the same happens to the
-# new workers' subscribers.
+# Close 1012 "resume:room=3" when the delay has passed; on quit the same
+# happens to the new workers' subscribers, with 1001.
 sub across_reload {
     my $master = master_pid();
     my @old = spread('/sub', 6, 2);
@@ -97,7 +98,7 @@ sub across_reload {
     all_got_ok('old and new subscribers get the next message',
                [ @old, $fresh ], t('after 2'));
 
-    # ws_shutdown_delay 1s: then Close 1001
+    # ws_shutdown_delay 1s: then Close 1012, the id of "after 2" to resume
     my ($bad, $first);
 
     for my $c (@old) {
@@ -110,14 +111,14 @@ sub across_reload {
 
         my $got = 'close ' . ($code // 'none') . ' "' . ($reason // '') . '"'
                   . (@extra ? ', before it: ' . desc(@extra) : '');
-        $bad //= $got if $got ne 'close 1001 "server shutting down"';
+        $bad //= $got if $got ne 'close 1012 "resume:room=3"';
     }
 
     Test::More::is(($bad // 'all closed')
                    . ($first >= 0.9 ? '' : sprintf(', after %.2f s', $first)),
                    'all closed',
                    'after ws_shutdown_delay the old subscribers get Close'
-                   . sprintf(' 1001 "server shutting down" (%.2f s)', $first));
+                   . sprintf(' 1012 "resume:room=3" (%.2f s)', $first));
 
     my $deadline = Time::HiRes::time() + 3;
     Time::HiRes::sleep(0.01)
@@ -140,7 +141,7 @@ sub across_reload {
     Test::More::is('close ' . ($code // 'none') . ' "' . ($reason // '') . '"'
                    . (@extra ? ', before it: ' . desc(@extra) : '')
                    . ($dt >= 0.9 ? '' : sprintf(', after %.2f s', $dt)),
-                   'close 1001 "server shutting down"',
+                   'close 1001 "resume:room=3"',
                    'on quit, the new subscriber gets Close 1001 after the'
                    . sprintf(' delay (%.2f s)', $dt));
 
@@ -298,7 +299,7 @@ sub push {
 
 __DATA__
 
-=== TEST 1: ws_shutdown_delay: old workers' subscribers get messages published by new workers, then 1001
+=== TEST 1: ws_shutdown_delay: old workers' subscribers get messages published by new workers, then 1012
 --- http_config
     ws_zone chat 1m;
 --- config

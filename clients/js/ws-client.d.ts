@@ -83,6 +83,12 @@ export interface WsClientOptions {
         unsubscribe?: (channel: string) => string | ArrayBufferLike;
     };
     shouldReconnect?: (ev: CloseInfo & { dead?: boolean }) => boolean;
+    /**
+     * ms: after Close 1012 (Service Restart: a reload) the client
+     * reconnects after a random wait below this, not the backoff;
+     * default 1000
+     */
+    restartJitter?: number;
     random?: () => number;
     timers?: Partial<Timers>;
 }
@@ -181,4 +187,6 @@ export function parseEnvelope(text: string):
 export function parseHistoryLost(text: string):
     { event: 'history_lost'; channel: string; last_id: number;
       first_id: number } | null;
+export function parseResumeReason(reason: string):
+    Map<string, number> | null;
 export function messageSize(data: unknown): number;

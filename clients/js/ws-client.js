@@ -30,6 +30,8 @@ const DEFAULT_COMMANDS = {
 
 const HISTORY_LOST = '{"event":"history_lost",';
 const OPEN = 1;                             // WebSocket.OPEN
+const SERVICE_RESTART = 1012;               // a reload retired the worker
+const DEFAULT_RESTART_JITTER = 1000;        // ms
 
 const textEncoder = new TextEncoder();
 
@@ -60,6 +62,44 @@ export function lastIdValue(lastIds, form = 'auto') {
 
     return entries.map(([name, id]) => encodeURIComponent(name) + '=' + id)
                   .join(',');
+}
+
+// The ids in the reason of a server's Close when it shuts down or
+// reloads: "resume:NAME=ID,..." (NAME percent-encoded), as a Map NAME ->
+// ID; null for another reason.  Every message up to ID was sent before
+// the Close.
+
+export function parseResumeReason(reason) {
+    if (typeof reason !== 'string' || !reason.startsWith('resume:')) {
+        return null;
+    }
+
+    const ids = new Map();
+
+    for (const entry of reason.slice(7).split(',')) {
+        const eq = entry.lastIndexOf('=');
+
+        if (eq <= 0 || !/^[0-9]+$/.test(entry.slice(eq + 1))) {
+            return null;
+        }
+
+        const id = Number(entry.slice(eq + 1));
+        let name;
+
+        try {
+            name = decodeURIComponent(entry.slice(0, eq));
+        } catch (e) {
+            return null;
+        }
+
+        if (!Number.isSafeInteger(id)) {
+            return null;
+        }
+
+        ids.set(name, id);
+    }
+
+    return ids;
 }
 
 // The URL with the argument "name" set to "value" (already encoded), any
@@ -194,6 +234,8 @@ export class WsClient {
                                ? 10000 : o.connectTimeout;
         this._closeTimeout = o.closeTimeout || 5000;
         this._resubscribe = o.resubscribe !== false;
+        this._restartJitter = o.restartJitter === undefined
+                              ? DEFAULT_RESTART_JITTER : o.restartJitter;
         this._shouldReconnect = o.shouldReconnect
             || ((ev) => !(ev.code >= 4000 && ev.code <= 4999));
 
@@ -718,16 +760,38 @@ export class WsClient {
             this._attempt = 0;
         }
 
+        if (this._resume) {
+            // a server that shuts down says where each channel resumes
+            // from: all its channels, also those without an envelope
+            const ids = parseResumeReason(ev.reason);
+
+            if (ids) {
+                for (const [name, id] of ids) {
+                    this._lastIds.set(name, id);
+                }
+            }
+        }
+
         if (!this._shouldReconnect(ev)) {
             this._finish(ev);
+            return;
+        }
+
+        if (ev.code === SERVICE_RESTART) {
+            // a reload: new workers are there, come back at once
+            this._attempt = 0;
+            this._failed(ev, Math.floor(this._random()
+                                        * this._restartJitter));
             return;
         }
 
         this._failed(ev);
     }
 
-    _failed(ev) {
-        if (this._attempt >= this._backoff.maxAttempts) {
+    _failed(ev, restart) {
+        if (restart === undefined
+            && this._attempt >= this._backoff.maxAttempts)
+        {
             this._emit('close', { ...ev, dead: !!ev.dead,
                                   willReconnect: false });
             this._state = 'closed';
@@ -736,8 +800,10 @@ export class WsClient {
             return;
         }
 
-        const delay = backoffDelay(this._attempt, this._backoff,
-                                   this._random);
+        const delay = restart !== undefined
+                      ? restart
+                      : backoffDelay(this._attempt, this._backoff,
+                                     this._random);
 
         this._attempt++;
         this._state = 'waiting';

@@ -5,7 +5,8 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 
 import { WsClient, backoffDelay, lastIdValue, withArgument, parseEnvelope,
-         parseHistoryLost, messageSize } from '../ws-client.js';
+         parseHistoryLost, parseResumeReason, messageSize }
+    from '../ws-client.js';
 
 class Clock {
     constructor() {
@@ -468,4 +469,46 @@ test('a URL function that throws is a failed attempt, retried', () => {
     clock.advance(500);
     assert.equal(c.state, 'connecting');
     assert.equal(made[0].url, 'ws://h/x?t=2');
+});
+
+test('1012: back after restartJitter, not the backoff; the reason\'s ids',
+     () => {
+    const s = setup({ backoff: { base: 5000, max: 5000 }, restartJitter: 300,
+                      envelope: false });
+
+    s.last().open();
+    s.last().drop(1006);                    // a failure: the backoff
+    s.clock.advance(4999);
+    assert.equal(s.made.length, 1);
+    s.clock.advance(1);
+    assert.equal(s.made.length, 2);
+
+    s.last().open();
+    s.last().message('no id');
+    s.last().drop(1012, 'resume:room%3A42=17');
+    s.clock.advance(299);
+    assert.equal(s.made.length, 2);
+    s.clock.advance(1);
+    assert.equal(s.made.length, 3, 'back after the jitter');
+    assert.match(s.last().url, /\?room=42&last_id=17$/);
+    assert.deepEqual(s.c.lastIds, { 'room:42': 17 });
+
+    s.last().open();
+    s.last().drop(1001, 'resume:room%3A42=18,b=2');
+    assert.deepEqual(s.c.lastIds, { 'room:42': 18, b: 2 });
+    s.clock.advance(4999);
+    assert.equal(s.made.length, 3, '1001: the backoff');
+    s.clock.advance(1);
+    assert.equal(s.made.length, 4);
+    assert.match(s.last().url, /last_id=room%3A42=18,b=2$/);
+});
+
+test('parseResumeReason', () => {
+    assert.deepEqual(parseResumeReason('resume:a=1,x%2Cy%3Dz=20'),
+                     new Map([['a', 1], ['x,y=z', 20]]));
+    assert.equal(parseResumeReason('server restarting'), null);
+    assert.equal(parseResumeReason('resume:a'), null);
+    assert.equal(parseResumeReason('resume:a=x'), null);
+    assert.equal(parseResumeReason('resume:%E0%A4%A=1'), null);
+    assert.equal(parseResumeReason(undefined), null);
 });
