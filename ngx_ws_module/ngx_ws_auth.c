@@ -87,6 +87,8 @@ ngx_ws_auth_handler(ngx_http_request_t *r)
         r->keepalive = 0;
 
         if (ctx->status == NGX_HTTP_FORBIDDEN) {
+            ngx_ws_security_refused(r, NGX_HTTP_FORBIDDEN,
+                                    "ws auth request denied the upgrade");
             ngx_ws_stat_reject(NGX_HTTP_FORBIDDEN);
             return ctx->status;
         }
@@ -115,12 +117,16 @@ ngx_ws_auth_handler(ngx_http_request_t *r)
                 r->headers_out.www_authenticate = ho;
             }
 
+            ngx_ws_security_refused(r, NGX_HTTP_UNAUTHORIZED,
+                                    "ws auth request asked for "
+                                    "authentication");
             ngx_ws_stat_reject(NGX_HTTP_UNAUTHORIZED);
             return ctx->status;
         }
 
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ws auth request unexpected status: %ui", ctx->status);
+        ngx_ws_security_refused(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                "ws auth request unexpected status: %ui",
+                                ctx->status);
 
         ngx_ws_stat_reject(NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -1316,9 +1316,8 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     if (ws->out.mem && ws->out.mem + mem > limit) {
 
         if (ws->conf->slow_subscriber == NGX_WS_SLOW_CLOSE) {
-            ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
-                          "subscriber is too slow, closing with %d",
-                          NGX_WS_CLOSE_POLICY);
+            ngx_ws_security_closed(ws, NGX_WS_CLOSE_POLICY, 0,
+                                   "subscriber is too slow");
 
             (void) ngx_ws_drop_output(ws, 0);
             ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_POLICY, NULL);

@@ -182,8 +182,7 @@ ngx_ws_write_handler(ngx_event_t *wev)
         c->timedout = 1;
 
         c->log->action = "sending WebSocket frames";
-        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                      "client timed out");
+        ngx_ws_security_closed(ws, 0, NGX_ETIMEDOUT, "client timed out");
         c->log->action = "processing WebSocket";
 
         ngx_ws_set_end(ws, NGX_WS_END_TIMEOUT);
@@ -616,6 +615,11 @@ ngx_ws_message(ngx_ws_conn_t *ws)
     code = ngx_ws_routes.message(ws, pool);
 
     if (code != NGX_OK) {
+        if (code == NGX_WS_CLOSE_TOO_BIG || code == NGX_WS_CLOSE_POLICY) {
+            /* the route logged why */
+            ngx_ws_security_closed(ws, code, 0, "message refused");
+        }
+
         ngx_ws_end(ws, NGX_WS_FAIL, (ngx_uint_t) code, NULL);
         return NGX_ERROR;
     }
@@ -900,14 +904,16 @@ ngx_ws_set_state(ngx_ws_conn_t *ws, ngx_ws_conn_state_e state)
 static void
 ngx_ws_client_error(ngx_ws_conn_t *ws, ngx_uint_t code, const char *what)
 {
-    ngx_uint_t  level;
+    if (what == NULL) {
+        /* logged by the caller */
 
-    if (what) {
-        /* a client's mistake is info, a limit it ran into is warn */
-        level = (code == NGX_WS_CLOSE_TOO_BIG || code == NGX_WS_CLOSE_POLICY)
-                ? NGX_LOG_WARN : NGX_LOG_INFO;
+    } else if (code == NGX_WS_CLOSE_TOO_BIG || code == NGX_WS_CLOSE_POLICY) {
+        /* a limit it ran into: a security event */
+        ngx_ws_security_closed(ws, code, 0, "client sent %s", what);
 
-        ngx_log_error(level, ws->connection->log, 0,
+    } else {
+        /* a client's mistake */
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "client sent %s, closing with %ui", what, code);
     }
 

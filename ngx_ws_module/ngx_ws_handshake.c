@@ -124,8 +124,8 @@ ngx_ws_handshake(ngx_http_request_t *r)
     proto = ngx_ws_select_subprotocol(r, wlcf);
 
     if (proto == NULL && wlcf->subprotocol_required) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent no acceptable subprotocol");
+        ngx_ws_security_refused(r, NGX_HTTP_BAD_REQUEST,
+                                "client sent no acceptable subprotocol");
         return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
     }
 
@@ -170,8 +170,16 @@ ngx_ws_handshake(ngx_http_request_t *r)
             r->keepalive = 0;
 
             /* NGX_DECLINED: an invalid channel name */
-            return (rc == NGX_DECLINED) ? NGX_HTTP_BAD_REQUEST
-                                        : NGX_HTTP_SERVICE_UNAVAILABLE;
+
+            if (rc == NGX_DECLINED) {
+                ngx_ws_security_refused(r, NGX_HTTP_BAD_REQUEST,
+                                        "invalid channel name");
+                return NGX_HTTP_BAD_REQUEST;
+            }
+
+            ngx_ws_security_refused(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "channels could not be joined");
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
         }
     }
 
@@ -192,49 +200,49 @@ ngx_ws_check_request(ngx_http_request_t *r, ngx_str_t *key)
     ngx_table_elt_t  *h;
 
     if (r->method != NGX_HTTP_GET) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent WebSocket handshake with method "
-                      "other than GET");
+        ngx_ws_security_refused(r, NGX_HTTP_NOT_ALLOWED,
+                                "client sent WebSocket handshake with method "
+                                "other than GET");
         return ngx_ws_reject(r, NGX_HTTP_NOT_ALLOWED, "Allow", "GET");
     }
 
     if (r->http_version < NGX_HTTP_VERSION_11) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent WebSocket handshake over HTTP/1.0");
+        ngx_ws_security_refused(r, 426, "client sent WebSocket handshake "
+                                "over HTTP/1.0");
         return ngx_ws_reject(r, 426, "Upgrade", "websocket");
     }
 
     if (r->http_version >= NGX_HTTP_VERSION_20) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent WebSocket handshake over HTTP/2 or later");
+        ngx_ws_security_refused(r, 426, "client sent WebSocket handshake "
+                                "over HTTP/2 or later");
         return ngx_ws_reject(r, 426, "Upgrade", "websocket");
     }
 
     if (!ngx_ws_has_token(r, &ngx_ws_upgrade, &ngx_ws_websocket, 1)
         || !ngx_ws_has_token(r, &ngx_ws_connection, &ngx_ws_upgrade_token, 1))
     {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent request without WebSocket upgrade");
+        ngx_ws_security_refused(r, 426, "client sent request without "
+                                "WebSocket upgrade");
         return ngx_ws_reject(r, 426, "Upgrade", "websocket");
     }
 
     if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent WebSocket handshake with a body");
+        ngx_ws_security_refused(r, NGX_HTTP_BAD_REQUEST,
+                                "client sent WebSocket handshake with a body");
         return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
     }
 
     n = ngx_ws_find_headers(r, &ngx_ws_key, &h);
 
     if (n == 0) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent no Sec-WebSocket-Key header");
+        ngx_ws_security_refused(r, NGX_HTTP_BAD_REQUEST,
+                                "client sent no Sec-WebSocket-Key header");
         return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
     }
 
     if (n > 1) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent duplicate Sec-WebSocket-Key header");
+        ngx_ws_security_refused(r, NGX_HTTP_BAD_REQUEST, "client sent "
+                                "duplicate Sec-WebSocket-Key header");
         return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
     }
 
@@ -242,22 +250,22 @@ ngx_ws_check_request(ngx_http_request_t *r, ngx_str_t *key)
     ngx_ws_trim(key);
 
     if (ngx_ws_check_key(r, key) != NGX_OK) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent invalid Sec-WebSocket-Key header");
+        ngx_ws_security_refused(r, NGX_HTTP_BAD_REQUEST,
+                                "client sent invalid Sec-WebSocket-Key header");
         return ngx_ws_reject(r, NGX_HTTP_BAD_REQUEST, NULL, NULL);
     }
 
     n = ngx_ws_find_headers(r, &ngx_ws_version, &h);
 
     if (n == 0) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent no Sec-WebSocket-Version header");
+        ngx_ws_security_refused(r, 426,
+                                "client sent no Sec-WebSocket-Version header");
         return ngx_ws_reject(r, 426, "Sec-WebSocket-Version", "13");
     }
 
     if (n > 1) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent duplicate Sec-WebSocket-Version header");
+        ngx_ws_security_refused(r, 426, "client sent duplicate "
+                                "Sec-WebSocket-Version header");
         return ngx_ws_reject(r, 426, "Sec-WebSocket-Version", "13");
     }
 
@@ -265,9 +273,8 @@ ngx_ws_check_request(ngx_http_request_t *r, ngx_str_t *key)
     ngx_ws_trim(&v);
 
     if (v.len != 2 || v.data[0] != '1' || v.data[1] != '3') {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent unsupported Sec-WebSocket-Version \"%V\"",
-                      &h->value);
+        ngx_ws_security_refused(r, 426, "client sent unsupported "
+                                "Sec-WebSocket-Version \"%V\"", &h->value);
         return ngx_ws_reject(r, 426, "Sec-WebSocket-Version", "13");
     }
 
@@ -574,14 +581,14 @@ ngx_ws_check_origin(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf)
             return NGX_OK;
         }
 
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent no Origin header");
+        ngx_ws_security_refused(r, NGX_HTTP_FORBIDDEN,
+                                "client sent no Origin header");
         return NGX_HTTP_FORBIDDEN;
     }
 
     if (n > 1) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "client sent duplicate Origin header");
+        ngx_ws_security_refused(r, NGX_HTTP_FORBIDDEN,
+                                "client sent duplicate Origin header");
         return NGX_HTTP_FORBIDDEN;
     }
 
@@ -644,8 +651,8 @@ ngx_ws_check_origin(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf)
 
 forbidden:
 
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "client sent disallowed Origin \"%V\"", &h->value);
+    ngx_ws_security_refused(r, NGX_HTTP_FORBIDDEN,
+                            "client sent disallowed Origin \"%V\"", &h->value);
 
     return NGX_HTTP_FORBIDDEN;
 }

@@ -256,9 +256,8 @@ ngx_ws_limit_update(ngx_ws_conn_t *ws)
 static ngx_int_t
 ngx_ws_limit_close(ngx_ws_conn_t *ws, const char *what)
 {
-    ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
-                  "connection %V exceeded %s, closing with %d",
-                  &ws->id, what, NGX_WS_CLOSE_POLICY);
+    ngx_ws_security_closed(ws, NGX_WS_CLOSE_POLICY, 0,
+                           "connection %V exceeded %s", &ws->id, what);
 
     return NGX_WS_CLOSE_POLICY;
 }

@@ -55,6 +55,17 @@ static ngx_conf_enum_t  ngx_ws_limit_actions[] = {
 };
 
 
+/* ws_security_log_level: as limit_req_log_level */
+
+static ngx_conf_enum_t  ngx_ws_security_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_num_bounds_t  ngx_ws_pass_queue_bounds = {
     ngx_conf_check_num_bounds, 1, 65536
 };
@@ -362,6 +373,13 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, deflate_takeover),
       NULL },
 
+    { ngx_string("ws_security_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, security_log_level),
+      &ngx_ws_security_log_levels },
+
       ngx_null_command
 };
 
@@ -475,6 +493,8 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->deflate_min_length = NGX_CONF_UNSET_SIZE;
     wlcf->deflate_takeover = NGX_CONF_UNSET;
 
+    wlcf->security_log_level = NGX_CONF_UNSET_UINT;
+
     return wlcf;
 }
 
@@ -538,6 +558,9 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->deflate_min_length,
                               prev->deflate_min_length, 32);
     ngx_conf_merge_value(conf->deflate_takeover, prev->deflate_takeover, 1);
+
+    ngx_conf_merge_uint_value(conf->security_log_level,
+                              prev->security_log_level, NGX_LOG_ERR);
 
     if (conf->last_id == NULL && conf->subscribe) {
         ngx_http_compile_complex_value_t   ccv;
@@ -839,6 +862,10 @@ ngx_ws_init(ngx_conf_t *cf)
     }
 
     if (ngx_ws_route_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ws_seclog_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -300,6 +300,8 @@ typedef struct {
     ngx_uint_t                  deflate_mem_level;
     size_t                      deflate_min_length;
     ngx_flag_t                  deflate_takeover;
+
+    ngx_uint_t                  security_log_level;
 } ngx_ws_loc_conf_t;
 
 
@@ -558,6 +560,12 @@ ngx_int_t ngx_ws_channel_names(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
 ngx_int_t ngx_ws_add_variables(ngx_conf_t *cf);
 u_char *ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
     u_char *buf, size_t len);
+
+ngx_int_t ngx_ws_seclog_init(ngx_conf_t *cf);
+void ngx_cdecl ngx_ws_security_refused(ngx_http_request_t *r,
+    ngx_int_t status, const char *fmt, ...);
+void ngx_cdecl ngx_ws_security_closed(ngx_ws_conn_t *ws, ngx_uint_t code,
+    ngx_err_t err, const char *fmt, ...);
 
 ngx_table_elt_t *ngx_ws_find_header(ngx_list_t *headers, ngx_str_t *name,
     ngx_table_elt_t *after);

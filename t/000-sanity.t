@@ -22,6 +22,10 @@ plan tests => repeat_each() * (6 + 3 * 3 + 11 * 2 + 4 + 4)
 no_shuffle();
 no_long_string();
 
+# refusals were info lines: the tests keep that level (t/130 checks the
+# default, error)
+config_preamble('ws_security_log_level info;');
+
 # A multi-step exchange with Test::NgxWs::Client: CLIENT_TESTS checks.
 sub client_exchange {
     my %c = (port => $ENV{TEST_NGINX_SERVER_PORT}, timeout => 2);

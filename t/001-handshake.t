@@ -24,6 +24,10 @@ plan tests => repeat_each() * (blocks() * 6 + 4) + KEEPALIVE_TESTS;
 no_shuffle();
 no_long_string();
 
+# refusals were info lines: the tests keep that level (t/130 checks the
+# default, error)
+config_preamble('ws_security_log_level info;');
+
 # A handshake as the second request of a keep-alive connection.
 sub handshake_after_keepalive {
     my $ws = Test::NgxWs::Client->new(port => $ENV{TEST_NGINX_SERVER_PORT},

@@ -13,6 +13,10 @@ plan tests => repeat_each() * (blocks() * 5 - 3);
 
 no_shuffle();
 no_long_string();
+
+# refusals were info lines: the tests keep that level (t/130 checks the
+# default, error)
+config_preamble('ws_security_log_level info;');
 run_tests();
 
 __DATA__

@@ -17,6 +17,10 @@ plan tests => repeat_each() * checks();
 no_shuffle();
 no_long_string();
 
+# limits were warn lines: the tests keep that level (t/130 checks the
+# default, error)
+config_preamble('ws_security_log_level warn;');
+
 run_tests();
 
 

@@ -101,6 +101,10 @@ for my $block (blocks()) {
 
 plan tests => repeat_each() * $tests;
 
+# limits were warn lines (refusals info): the tests keep warn (t/130
+# checks the default, error)
+config_preamble('ws_security_log_level warn;');
+
 run_tests();
 
 __DATA__

@@ -37,6 +37,10 @@ add_block_preprocessor(sub {
 EOF_CONFIG
 });
 
+# limits were warn lines (refusals info): the tests keep warn (t/130
+# checks the default, error)
+config_preamble('ws_security_log_level warn;');
+
 run_tests();
 
 __DATA__

@@ -34,6 +34,10 @@ plan tests => repeat_each() * (5 + 7 + blocks() * 4);
 no_shuffle();
 no_long_string();
 
+# limits were warn lines (refusals info): the tests keep warn (t/130
+# checks the default, error)
+config_preamble('ws_security_log_level warn;');
+
 run_tests();
 
 

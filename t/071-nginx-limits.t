@@ -31,6 +31,10 @@ plan tests => repeat_each() * Test::NgxWs::App::count_tests(blocks());
 no_shuffle();
 no_long_string();
 
+# limits were warn lines (refusals info): the tests keep warn (t/130
+# checks the default, error)
+config_preamble('ws_security_log_level warn;');
+
 run_tests();
 
 

@@ -587,6 +587,7 @@ Test::NgxWs::TLS::server(<<'_EOC_');
             websocket;
             ws_echo on;
             ws_max_message_size 1k;
+            ws_security_log_level warn;
         }
 _EOC_
 --- init

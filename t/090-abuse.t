@@ -47,6 +47,10 @@ plan tests => INIT_TESTS + repeat_each() * (blocks() * 2 + 5);
 no_shuffle();
 no_long_string();
 
+# limits were warn lines (refusals info): the tests keep warn (t/130
+# checks the default, error)
+config_preamble('ws_security_log_level warn;');
+
 run_tests();
 
 

@@ -20,6 +20,10 @@ plan tests => repeat_each() * Test::NgxWs::App::count_tests(blocks());
 no_shuffle();
 no_long_string();
 
+# refusals were info lines: the tests keep that level (t/130 checks the
+# default, error)
+config_preamble('ws_security_log_level info;');
+
 add_block_preprocessor(sub {
     my $block = shift;
 

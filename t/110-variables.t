@@ -31,6 +31,10 @@ add_block_preprocessor(sub {
 _EOC_
 });
 
+# limits were warn lines (refusals info): the tests keep warn (t/130
+# checks the default, error)
+config_preamble('ws_security_log_level warn;');
+
 run_tests();
 
 

@@ -30,6 +30,10 @@ plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
 no_shuffle();
 no_long_string();
 
+# refusals and the send timeout were info lines: the tests keep that level
+# (t/130 checks the default, error)
+config_preamble('ws_security_log_level info;');
+
 run_tests();
 
 

@@ -39,6 +39,10 @@ plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
 no_shuffle();
 no_long_string();
 
+# limits were warn lines (refusals info): the tests keep warn (t/130
+# checks the default, error)
+config_preamble('ws_security_log_level warn;');
+
 run_tests();
 
 
