@@ -186,11 +186,30 @@ export class Nginx {
         return `ws://127.0.0.1:${this.port}${p}`;
     }
 
+    // A kept-alive connection that nginx closes as idle (a reload retires
+    // its worker) can take the next request with it before nginx read it:
+    // that one request is sent again, on a new connection.  A request
+    // that nginx did read is never sent twice: its answer came.
+
     async publish(channel, body, type = 'text/plain') {
-        const r = await fetch(`http://127.0.0.1:${this.port}/pub?channel=`
-                              + encodeURIComponent(channel),
-                              { method: 'POST', body,
-                                headers: { 'Content-Type': type } });
+        const url = `http://127.0.0.1:${this.port}/pub?channel=`
+                    + encodeURIComponent(channel);
+        const init = { method: 'POST', body,
+                       headers: { 'Content-Type': type } };
+        let r;
+
+        try {
+            r = await fetch(url, init);
+
+        } catch (e) {
+            const code = e.cause && e.cause.code;
+
+            if (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET') {
+                throw e;
+            }
+
+            r = await fetch(url, init);
+        }
 
         if (r.status !== 200) {
             throw new Error('publish: ' + r.status);
