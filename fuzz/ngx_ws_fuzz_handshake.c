@@ -169,6 +169,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         wlcf->subprotocols = NULL;
     }
 
+    /* a refusal reads its log level from the request's location */
+
+    wlcf->security_log_level = NGX_LOG_ERR;
+
+    ngx_ws_module.ctx_index = 0;
+
+    r->loc_conf = ngx_pcalloc(pool, sizeof(void *));
+    if (r->loc_conf == NULL) {
+        abort();
+    }
+
+    r->loc_conf[0] = wlcf;
+
     /* the order of ngx_ws_handshake_handler() */
 
     n = ngx_ws_has_token(r, &ngx_ws_upgrade, &ngx_ws_websocket, 1);
