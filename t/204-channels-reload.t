@@ -15,7 +15,7 @@
 
 use lib 't/lib';
 use Test::Nginx::Socket;
-use Test::NgxWs::Channels qw(:DEFAULT gone title reload);
+use Test::NgxWs::Channels qw(:DEFAULT gone title reload start_nginx);
 
 use IO::Socket::INET ();
 use Time::HiRes ();
@@ -40,21 +40,6 @@ run_tests();
 
 # --- scenarios ----------------------------------------------------------
 
-sub start_nginx {
-    my $root = $ENV{TEST_NGINX_SERVER_ROOT};
-
-    system($ENV{TEST_NGINX_BINARY}, '-p', "$root/", '-c',
-           "$root/conf/nginx.conf", '-e', "$root/logs/error.log") == 0
-        or die "cannot start nginx again";
-
-    my $deadline = Time::HiRes::time() + 3;
-
-    until (Time::HiRes::time() > $deadline) {
-        last if IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                      PeerPort => $ENV{TEST_NGINX_SERVER_PORT});
-        Time::HiRes::sleep(0.02);
-    }
-}
 
 # TEST 1: with ws_shutdown_delay, subscribers of the old workers keep
 # receiving after a reload, also what the new workers publish, then get

@@ -13,7 +13,7 @@
 
 use lib 't/lib';
 use Test::Nginx::Socket;
-use Test::NgxWs::Channels qw(:DEFAULT gone reload);
+use Test::NgxWs::Channels qw(:DEFAULT gone reload start_nginx);
 
 use IO::Select ();
 use IO::Socket::INET ();
@@ -40,21 +40,6 @@ run_tests();
 
 # --- helpers ------------------------------------------------------------
 
-sub start_nginx {
-    my $root = $ENV{TEST_NGINX_SERVER_ROOT};
-
-    system($ENV{TEST_NGINX_BINARY}, '-p', "$root/", '-c',
-           "$root/conf/nginx.conf", '-e', "$root/logs/error.log") == 0
-        or die "cannot start nginx again";
-
-    my $deadline = Time::HiRes::time() + 3;
-
-    until (Time::HiRes::time() > $deadline) {
-        last if IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                      PeerPort => $ENV{TEST_NGINX_SERVER_PORT});
-        Time::HiRes::sleep(0.02);
-    }
-}
 
 # Reads what the connections have, all at once, until $until (a time) or
 # until $done->() is true; calls $on_frame->($c, $frame, $now) for each

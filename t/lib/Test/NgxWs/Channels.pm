@@ -30,7 +30,7 @@ our @EXPORT = qw(
 );
 
 # on demand: t/120 has a reload() of its own
-our @EXPORT_OK = qw(gone title reload);
+our @EXPORT_OK = qw(gone title reload start_nginx);
 
 # The sum of the numbers.
 sub sum { my $n = 0; $n += $_ for @_; $n }
@@ -74,6 +74,23 @@ sub title {
     my $t = <$fh> // '';
     $t =~ s/\0+/ /g;
     return $t;
+}
+
+# Starts the suite's nginx again (after a quit) and waits for its port.
+sub start_nginx {
+    my $root = $ENV{TEST_NGINX_SERVER_ROOT};
+
+    system($ENV{TEST_NGINX_BINARY}, '-p', "$root/", '-c',
+           "$root/conf/nginx.conf", '-e', "$root/logs/error.log") == 0
+        or die "cannot start nginx again";
+
+    my $deadline = Time::HiRes::time() + 3;
+
+    until (Time::HiRes::time() > $deadline) {
+        last if IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $ENV{TEST_NGINX_SERVER_PORT});
+        Time::HiRes::sleep(0.02);
+    }
 }
 
 # HUP to the master; waits until two new workers run and every old one
