@@ -737,7 +737,7 @@ export class WsClient {
 
     _wake() {
         if (this._state === 'open') {
-            this._armLiveness(true);
+            this._armLiveness(true, true);
             return;
         }
 
@@ -968,9 +968,10 @@ export class WsClient {
     // have handled what arrived yet: the silence starts again from then,
     // as if the heartbeat's interval had just passed (the heartbeat goes
     // out now).  Once: if nothing arrives before the next timer, late or
-    // not, the connection is dead.
+    // not, the connection is dead.  With "probe" (the page is back), the
+    // heartbeat goes out unless something arrived in the last lateTimer ms.
 
-    _armLiveness(late = false) {
+    _armLiveness(late = false, probe = false) {
         this._clearTimer('_liveTimer');
 
         if (!this._idleTimeout && !this._heartbeat) {
@@ -1004,7 +1005,9 @@ export class WsClient {
             const since = now - Math.max(this._lastReceived,
                                          this._lastHeartbeat);
 
-            if (since >= hb.interval) {
+            if (since >= hb.interval
+                || (probe && now - this._lastReceived > this._lateTimer))
+            {
                 this._lastHeartbeat = now;
 
                 if (this._ws.readyState === OPEN) {
