@@ -10,6 +10,8 @@ export interface WebSocketLike {
     onclose: ((ev: { code: number; reason: string;
                      wasClean: boolean }) => void) | null;
     send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void;
+    /** bytes handed to send() and not yet sent on the network */
+    readonly bufferedAmount?: number;
     close(code?: number, reason?: string): void;
     terminate?(): void;
 }
@@ -54,6 +56,19 @@ export interface Timers {
     now(): number;
 }
 
+/**
+ * The browser around the client (default: window, navigator.onLine and
+ * document.visibilityState; null in Node): the client waits while
+ * offline and checks its connection when the page is visible again.
+ */
+export interface Environment {
+    online(): boolean;
+    visible(): boolean;
+    /** returns a function that removes the listener */
+    on(type: 'online' | 'offline' | 'visibilitychange' | 'resume',
+       fn: () => void): () => void;
+}
+
 export type LastIdForm = 'auto' | 'plain' | 'channels';
 
 export interface CloseInfo {
@@ -91,6 +106,20 @@ export interface WsClientOptions {
     restartJitter?: number;
     random?: () => number;
     timers?: Partial<Timers>;
+    /** null: ignore the browser (always online and visible) */
+    environment?: Environment | null;
+    /** ms: the most to wait before reconnecting on "online" (default 500) */
+    onlineJitter?: number;
+    /**
+     * ms: a liveness timer that fires this much later than due was held
+     * back (a background tab): the silence is measured again from then,
+     * once (default 1000)
+     */
+    lateTimer?: number;
+    /** bytes: sendAsync() and drained() resolve at or below (65536) */
+    highWaterMark?: number;
+    /** ms between looks at bufferedAmount while a producer waits (20) */
+    drainInterval?: number;
 }
 
 export interface OpenEvent {
@@ -145,6 +174,10 @@ export interface WsClientEvents {
     close: CloseEvent;
     reconnecting: ReconnectingEvent;
     giveup: { attempts: number };
+    /** the device went offline: no attempt until it is online again */
+    offline: Record<string, never>;
+    /** it is back: a reconnect follows after a jitter */
+    online: Record<string, never>;
     error: { error: ClientError | Error };
 }
 
@@ -160,6 +193,10 @@ export class WsClient {
     readonly channels: string[];
     readonly queued: { messages: number; bytes: number };
     readonly socket: WebSocketLike | null;
+    /** the socket's bufferedAmount plus the queue's bytes */
+    readonly bufferedAmount: number;
+    /** false while waiting for the device to come online */
+    readonly online: boolean;
 
     on<K extends keyof WsClientEvents>(
         type: K, fn: (ev: WsClientEvents[K]) => void): () => void;
@@ -172,9 +209,46 @@ export class WsClient {
     close(code?: number, reason?: string): void;
     reconnect(): void;
     send(data: string | ArrayBufferLike | ArrayBufferView | Blob): boolean;
+    /** send() returning bufferedAmount after it, -1 when refused */
+    write(data: string | ArrayBufferLike | ArrayBufferView | Blob): number;
+    /**
+     * send(), then resolves with bufferedAmount once it is at most
+     * `below` (default highWaterMark); rejects with the ClientError when
+     * refused or when the client closes first
+     */
+    sendAsync(data: string | ArrayBufferLike | ArrayBufferView | Blob,
+              below?: number): Promise<number>;
+    /** resolves once bufferedAmount is at most `below` */
+    drained(below?: number): Promise<number>;
     subscribe(channel: string): boolean;
     unsubscribe(channel: string): boolean;
+    /** a view: its own subscriptions and listeners on this connection */
+    view(): WsView;
 }
+
+export interface WsViewEvents {
+    message: MessageEvent;
+    gap: GapEvent;
+}
+
+export class WsView {
+    private constructor();
+    readonly client: WsClient;
+    /** its subscriptions */
+    readonly channels: string[];
+    /** the command is sent only for the first view (or client) to hold it */
+    subscribe(channel: string): boolean;
+    /** the command is sent only when no view (or client) holds it */
+    unsubscribe(channel: string): boolean;
+    /** unsubscribes all its channels and drops its listeners */
+    close(): void;
+    on<K extends keyof WsViewEvents>(
+        type: K, fn: (ev: WsViewEvents[K]) => void): () => void;
+    off<K extends keyof WsViewEvents>(
+        type: K, fn: (ev: WsViewEvents[K]) => void): void;
+}
+
+export function browserEnvironment(g?: unknown): Environment | null;
 
 export function backoffDelay(attempt: number, backoff?: BackoffOptions,
                              random?: () => number): number;

@@ -1,7 +1,10 @@
 // The client of ngx_ws_module's channels: a WebSocket that reconnects with
 // backoff, resumes each channel from the last message id it saw, notices a
 // connection that went silent, and queues (within bounds) what is sent
-// while it is away.  No dependencies; browsers and Node >= 18.
+// while it is away.  In a browser it also waits while the device is
+// offline, copes with the timers of a background tab, and lets several
+// views of a page share its one connection.  No dependencies; browsers and
+// Node >= 18.
 // Reference: docs/client.md.
 //
 //   import { WsClient } from './ws-client.js';
@@ -32,6 +35,10 @@ const HISTORY_LOST = '{"event":"history_lost",';
 const OPEN = 1;                             // WebSocket.OPEN
 const SERVICE_RESTART = 1012;               // a reload retired the worker
 const DEFAULT_RESTART_JITTER = 1000;        // ms
+const DEFAULT_ONLINE_JITTER = 500;          // ms
+const DEFAULT_LATE_TIMER = 1000;            // ms
+const DEFAULT_HIGH_WATER_MARK = 65536;      // bytes
+const DEFAULT_DRAIN_INTERVAL = 20;          // ms
 
 const textEncoder = new TextEncoder();
 
@@ -193,6 +200,35 @@ export function messageSize(data) {
     return 0;
 }
 
+// The browser around the client: whether the device is online and the
+// page visible, and their events ("online", "offline" on the window,
+// "visibilitychange", "resume" on the document); null where there is no
+// window (Node), which then behaves as always online and visible.
+
+export function browserEnvironment(g = globalThis) {
+    if (typeof g.addEventListener !== 'function') {
+        return null;
+    }
+
+    const doc = g.document;
+    const nav = g.navigator;
+
+    return {
+        online: () => !(nav && nav.onLine === false),
+        visible: () => !(doc && doc.visibilityState === 'hidden'),
+        on: (type, fn) => {
+            const target = type === 'online' || type === 'offline' ? g : doc;
+
+            if (!target || typeof target.addEventListener !== 'function') {
+                return () => {};
+            }
+
+            target.addEventListener(type, fn);
+            return () => target.removeEventListener(type, fn);
+        }
+    };
+}
+
 function clientError(code, message, extra) {
     const e = new Error(message);
 
@@ -238,6 +274,15 @@ export class WsClient {
                               ? DEFAULT_RESTART_JITTER : o.restartJitter;
         this._shouldReconnect = o.shouldReconnect
             || ((ev) => !(ev.code >= 4000 && ev.code <= 4999));
+        this._env = o.environment === undefined ? browserEnvironment()
+                                                : o.environment;
+        this._onlineJitter = o.onlineJitter === undefined
+                             ? DEFAULT_ONLINE_JITTER : o.onlineJitter;
+        this._lateTimer = o.lateTimer === undefined
+                          ? DEFAULT_LATE_TIMER : o.lateTimer;
+        this._highWaterMark = o.highWaterMark === undefined
+                              ? DEFAULT_HIGH_WATER_MARK : o.highWaterMark;
+        this._drainInterval = o.drainInterval || DEFAULT_DRAIN_INTERVAL;
 
         this._heartbeat = null;
 
@@ -257,7 +302,9 @@ export class WsClient {
 
         this._listeners = new Map();
         this._lastIds = new Map(Object.entries(o.lastIds || {}));
-        this._channels = new Set();           // runtime subscriptions
+        this._channels = new Map();           // runtime subscription -> refs
+        this._own = new Set();                // those of subscribe()
+        this._views = new Set();
         this._queue = [];
         this._queueBytes = 0;
 
@@ -270,7 +317,12 @@ export class WsClient {
         this._openedAt = 0;
         this._lastReceived = 0;
         this._lastHeartbeat = 0;
+        this._graceFrom = 0;
         this._closeRequest = null;
+        this._offline = false;                // waiting for "online"
+        this._unwatch = null;
+        this._drainWaiters = [];
+        this._drainTimer = null;
 
         if (o.autoConnect !== false) {
             this.connect();
@@ -288,11 +340,27 @@ export class WsClient {
     }
 
     get channels() {
-        return [...this._channels];
+        return [...this._channels.keys()];
     }
 
     get queued() {
         return { messages: this._queue.length, bytes: this._queueBytes };
+    }
+
+    // Bytes not yet handed to the network: the socket's bufferedAmount and
+    // the client's own queue.
+
+    get bufferedAmount() {
+        const ws = this._ws;
+        const socket = ws !== null && typeof ws.bufferedAmount === 'number'
+                       ? ws.bufferedAmount : 0;
+
+        return socket + this._queueBytes;
+    }
+
+    // false while the client waits for the device to come online
+    get online() {
+        return !this._offline;
     }
 
     get socket() {
@@ -335,7 +403,8 @@ export class WsClient {
 
         this._closeRequest = null;
         this._attempt = 0;
-        this._open();
+        this._watch();
+        this._start();
     }
 
     // Closes for good (no reconnect): an open connection with a close
@@ -406,7 +475,7 @@ export class WsClient {
         }
 
         if (this._state === 'waiting') {
-            this._open();
+            this._start();
         }
     }
 
@@ -416,38 +485,92 @@ export class WsClient {
     // would discard the message silently: it is queued instead.
 
     send(data) {
+        return this._send(data) === null;
+    }
+
+    // send() that tells how much waits: the bytes of bufferedAmount after
+    // it, or -1 when the message was refused.
+
+    write(data) {
+        return this._send(data) === null ? this.bufferedAmount : -1;
+    }
+
+    // send() for a producer that must not run ahead of the network: the
+    // promise resolves (with bufferedAmount) once no more than "below"
+    // bytes wait, and rejects with the error when the message is refused
+    // or the client closes first.
+
+    sendAsync(data, below = this._highWaterMark) {
+        const error = this._send(data);
+
+        if (error !== null) {
+            return Promise.reject(error);
+        }
+
+        return this.drained(below);
+    }
+
+    drained(below = this._highWaterMark) {
+        const amount = this.bufferedAmount;
+
+        if (amount <= below) {
+            return Promise.resolve(amount);
+        }
+
+        if (this._state === 'closed' || this._state === 'idle') {
+            return Promise.reject(clientError('closed',
+                                              'the client is closed'));
+        }
+
+        return new Promise((resolve, reject) => {
+            this._drainWaiters.push({ below, resolve, reject });
+            this._pollDrain();
+        });
+    }
+
+    // A view: a part of the page with its own runtime subscriptions and
+    // listeners, on this client's connection.
+
+    view() {
+        const v = new WsView(this);
+
+        this._views.add(v);
+        return v;
+    }
+
+    // Sends now or queues: null, or the error it reported.
+
+    _send(data) {
         if (this._state === 'open' && this._ws.readyState === OPEN) {
             this._ws.send(data);
-            return true;
+            return null;
         }
 
         const size = messageSize(data);
         const q = this._queueLimits;
+        let error;
 
         if (this._state === 'closed' || this._state === 'idle') {
-            this._emit('error', {
-                error: clientError('closed', 'the client is closed',
-                                   { data })
-            });
-            return false;
+            error = clientError('closed', 'the client is closed', { data });
+            this._emit('error', { error });
+            return error;
         }
 
         if (this._queue.length + 1 > q.maxMessages
             || this._queueBytes + size > q.maxBytes)
         {
-            this._emit('error', {
-                error: clientError('queue_full',
-                                   'send queue full ('
-                                   + this._queue.length + ' messages, '
-                                   + this._queueBytes + ' bytes)',
-                                   { data })
-            });
-            return false;
+            error = clientError('queue_full',
+                                'send queue full ('
+                                + this._queue.length + ' messages, '
+                                + this._queueBytes + ' bytes)',
+                                { data });
+            this._emit('error', { error });
+            return error;
         }
 
         this._queue.push({ data, size });
         this._queueBytes += size;
-        return true;
+        return null;
     }
 
     // Asks the server (a ws_pass application) to subscribe this connection
@@ -455,7 +578,41 @@ export class WsClient {
     // command is not queued: it is sent when the connection opens.
 
     subscribe(channel) {
-        this._channels.add(channel);
+        if (this._own.has(channel)) {
+            return this._channels.has(channel) || this._acquire(channel);
+        }
+
+        this._own.add(channel);
+        return this._acquire(channel);
+    }
+
+    // Drops what subscribe() took; the command goes when no view holds
+    // the channel either.  A channel nobody subscribed to (one of the
+    // location's own) gets the command.
+
+    unsubscribe(channel) {
+        if (this._own.delete(channel)) {
+            return this._release(channel);
+        }
+
+        if (this._channels.has(channel)) {
+            return true;                      /* a view still needs it */
+        }
+
+        return this.send(this._commands.unsubscribe(channel));
+    }
+
+    // One more holder of a runtime subscription: the command goes for the
+    // first.
+
+    _acquire(channel) {
+        const refs = this._channels.get(channel) || 0;
+
+        this._channels.set(channel, refs + 1);
+
+        if (refs > 0) {
+            return true;
+        }
 
         if (this._state !== 'open' && this._resubscribe
             && this._state !== 'closed' && this._state !== 'idle')
@@ -466,7 +623,14 @@ export class WsClient {
         return this.send(this._commands.subscribe(channel));
     }
 
-    unsubscribe(channel) {
+    _release(channel) {
+        const refs = this._channels.get(channel) || 0;
+
+        if (refs > 1) {
+            this._channels.set(channel, refs - 1);
+            return true;
+        }
+
         const runtime = this._channels.delete(channel);
 
         if (this._state !== 'open' && runtime && this._resubscribe
@@ -479,20 +643,139 @@ export class WsClient {
     }
 
     _emit(type, ev) {
-        const set = this._listeners.get(type);
+        emit(this._listeners, type, ev, this._setTimeout);
+    }
 
-        if (!set) {
+    // Follows the browser (see browserEnvironment) while the client runs.
+
+    _watch() {
+        const env = this._env;
+
+        if (env === null || this._unwatch !== null) {
             return;
         }
 
-        for (const fn of [...set]) {
-            try {
-                fn(ev);
-            } catch (e) {
-                /* a listener's bug must not break the client: report it
-                 * the way an uncaught error would be */
-                this._setTimeout(() => { throw e; }, 0);
+        const offs = [
+            env.on('offline', () => this._wentOffline()),
+            env.on('online', () => this._cameOnline()),
+            env.on('visibilitychange', () => {
+                if (env.visible()) {
+                    this._wake();
+                }
+            }),
+            env.on('resume', () => this._wake())      /* unfrozen */
+        ];
+
+        this._unwatch = () => offs.forEach((off) => off());
+    }
+
+    _stopWatching() {
+        if (this._unwatch !== null) {
+            this._unwatch();
+            this._unwatch = null;
+        }
+    }
+
+    _isOnline() {
+        return this._env === null || this._env.online();
+    }
+
+    // Opens a socket, unless the device is offline: then waits for
+    // "online".
+
+    _start() {
+        if (this._isOnline()) {
+            this._open();
+            return;
+        }
+
+        this._state = 'waiting';
+
+        if (!this._offline) {
+            this._offline = true;
+            this._emit('offline', {});
+        }
+    }
+
+    // The device lost its network: the socket cannot work (the browser
+    // may not say so for minutes), no attempt is made until "online".
+
+    _wentOffline() {
+        if (this._state === 'waiting') {
+            this._clearTimer('_retryTimer');
+            this._start();
+            return;
+        }
+
+        if (this._state === 'open' || this._state === 'connecting') {
+            this._abandon(this._ws, { code: 1006, wasClean: false,
+                                      reason: 'offline' });
+        }
+    }
+
+    _cameOnline() {
+        if (this._state !== 'waiting' || !this._offline) {
+            return;
+        }
+
+        this._offline = false;
+        this._emit('online', {});
+
+        if (this._state !== 'waiting') {
+            return;                           /* closed by a listener */
+        }
+
+        // a network that came back: the failures before do not count, the
+        // jitter keeps the pages of one network apart
+        this._attempt = 0;
+        this._schedule(Math.floor(this._random() * this._onlineJitter));
+    }
+
+    // The page is visible again or was unfrozen: its timers may have been
+    // held back for minutes.  An open connection is checked as after a
+    // late timer; a pending reconnect happens now.
+
+    _wake() {
+        if (this._state === 'open') {
+            this._armLiveness(true, true);
+            return;
+        }
+
+        if (this._state === 'waiting' && this._retryTimer !== null) {
+            this._clearTimer('_retryTimer');
+            this._start();
+        }
+    }
+
+    _pollDrain() {
+        if (this._drainTimer !== null || this._state !== 'open') {
+            return;                           /* _onOpen checks again */
+        }
+
+        this._drainTimer = this._setTimeout(() => {
+            this._drainTimer = null;
+            this._checkDrain();
+        }, this._drainInterval);
+    }
+
+    _checkDrain() {
+        if (this._drainWaiters.length === 0) {
+            return;
+        }
+
+        const amount = this.bufferedAmount;
+
+        this._drainWaiters = this._drainWaiters.filter((w) => {
+            if (amount <= w.below) {
+                w.resolve(amount);
+                return false;
             }
+
+            return true;
+        });
+
+        if (this._drainWaiters.length) {
+            this._pollDrain();
         }
     }
 
@@ -575,6 +858,7 @@ export class WsClient {
         this._openedAt = this._now();
         this._lastReceived = this._openedAt;
         this._lastHeartbeat = this._openedAt;
+        this._graceFrom = 0;
 
         this._emit('open', { url: this._openUrl });
 
@@ -583,7 +867,7 @@ export class WsClient {
         }
 
         if (this._resubscribe) {
-            for (const channel of this._channels) {
+            for (const channel of this._channels.keys()) {
                 ws.send(this._commands.subscribe(channel));
             }
         }
@@ -598,6 +882,7 @@ export class WsClient {
         }
 
         this._armLiveness();
+        this._checkDrain();
     }
 
     _onMessage(ws, ev) {
@@ -628,10 +913,10 @@ export class WsClient {
 
             if (lost) {
                 this._lastIds.set(lost.channel, lost.first_id - 1);
-                this._emit('gap', { channel: lost.channel,
-                                    lastId: lost.last_id,
-                                    firstId: lost.first_id,
-                                    reason: 'history_lost' });
+                this._emitChannel('gap', lost.channel, {
+                    channel: lost.channel, lastId: lost.last_id,
+                    firstId: lost.first_id, reason: 'history_lost'
+                });
                 return;
             }
         }
@@ -648,20 +933,45 @@ export class WsClient {
         this._lastIds.set(env.channel, env.id);
 
         if (last !== undefined && env.id !== last + 1) {
-            this._emit('gap', { channel: env.channel, lastId: last,
-                                firstId: env.id,
-                                reason: env.id > last ? 'skipped' : 'reset' });
+            this._emitChannel('gap', env.channel, {
+                channel: env.channel, lastId: last, firstId: env.id,
+                reason: env.id > last ? 'skipped' : 'reset'
+            });
         }
 
-        this._emit('message', { data: env.data, binary: false,
-                                channel: env.channel, id: env.id });
+        this._emitChannel('message', env.channel, {
+            data: env.data, binary: false, channel: env.channel, id: env.id
+        });
+    }
+
+    // To the client's listeners, then to those of the views subscribed to
+    // the channel.
+
+    _emitChannel(type, channel, ev) {
+        this._emit(type, ev);
+
+        for (const v of [...this._views]) {
+            if (v._channels.has(channel)) {
+                v._emit(type, ev);
+            }
+        }
     }
 
     // Liveness: with a heartbeat, "message" goes out when nothing arrived
     // for "interval"; with idleTimeout, nothing arriving for that long
-    // means the connection is dead.
+    // means the connection is dead.  Time is what the clock says when a
+    // timer fires, never a count of timers.
+    //
+    // A timer that fires more than lateTimer ms after its time (a
+    // background tab's timers run once a minute, a frozen page's not at
+    // all) has not watched the connection meanwhile, and the page may not
+    // have handled what arrived yet: the silence starts again from then,
+    // as if the heartbeat's interval had just passed (the heartbeat goes
+    // out now).  Once: if nothing arrives before the next timer, late or
+    // not, the connection is dead.  With "probe" (the page is back), the
+    // heartbeat goes out unless something arrived in the last lateTimer ms.
 
-    _armLiveness() {
+    _armLiveness(late = false, probe = false) {
         this._clearTimer('_liveTimer');
 
         if (!this._idleTimeout && !this._heartbeat) {
@@ -669,7 +979,13 @@ export class WsClient {
         }
 
         const now = this._now();
-        const silent = now - this._lastReceived;
+
+        if (late && !(this._graceFrom > this._lastReceived)) {
+            this._graceFrom = now - (this._heartbeat
+                                     ? this._heartbeat.interval : 0);
+        }
+
+        const silent = now - Math.max(this._lastReceived, this._graceFrom);
         let wait = Infinity;
 
         if (this._idleTimeout) {
@@ -689,7 +1005,9 @@ export class WsClient {
             const since = now - Math.max(this._lastReceived,
                                          this._lastHeartbeat);
 
-            if (since >= hb.interval) {
+            if (since >= hb.interval
+                || (probe && now - this._lastReceived > this._lateTimer))
+            {
                 this._lastHeartbeat = now;
 
                 if (this._ws.readyState === OPEN) {
@@ -702,11 +1020,13 @@ export class WsClient {
             }
         }
 
+        const due = now + Math.max(wait, 1);
+
         this._liveTimer = this._setTimeout(() => {
             this._liveTimer = null;
 
             if (this._state === 'open') {
-                this._armLiveness();
+                this._armLiveness(this._now() - due > this._lateTimer);
             }
         }, Math.max(wait, 1));
     }
@@ -796,7 +1116,7 @@ export class WsClient {
                                   willReconnect: false });
             this._state = 'closed';
             this._emit('giveup', { attempts: this._attempt });
-            this._dropQueue();
+            this._ended();
             return;
         }
 
@@ -805,7 +1125,6 @@ export class WsClient {
                       : backoffDelay(this._attempt, this._backoff,
                                      this._random);
 
-        this._attempt++;
         this._state = 'waiting';
         this._emit('close', { ...ev, dead: !!ev.dead, willReconnect: true });
 
@@ -813,13 +1132,28 @@ export class WsClient {
             return;                           /* closed by a listener */
         }
 
+        if (!this._isOnline()) {
+            this._start();                    /* no attempt until online */
+            return;
+        }
+
+        this._schedule(delay);
+    }
+
+    _schedule(delay) {
+        this._attempt++;
+        this._state = 'waiting';
         this._emit('reconnecting', { attempt: this._attempt, delay });
+
+        if (this._state !== 'waiting') {
+            return;                           /* closed by a listener */
+        }
 
         this._retryTimer = this._setTimeout(() => {
             this._retryTimer = null;
 
             if (this._state === 'waiting') {
-                this._open();
+                this._start();
             }
         }, delay);
     }
@@ -827,7 +1161,25 @@ export class WsClient {
     _finish(ev) {
         this._state = 'closed';
         this._emit('close', { ...ev, dead: !!ev.dead, willReconnect: false });
+        this._ended();
+    }
+
+    // Closed for good: the queue is reported, the waiting producers are
+    // told, the browser's events are not followed any more.
+
+    _ended() {
+        this._offline = false;
+        this._stopWatching();
+        this._clearTimer('_drainTimer');
         this._dropQueue();
+
+        const waiters = this._drainWaiters;
+
+        this._drainWaiters = [];
+
+        for (const w of waiters) {
+            w.reject(clientError('closed', 'the client is closed'));
+        }
     }
 
     _dropQueue() {
@@ -845,5 +1197,102 @@ export class WsClient {
                                + 'messages were not sent: the client closed',
                                { messages: dropped })
         });
+    }
+}
+
+// Calls the listeners of "type"; one that throws does not stop the others.
+
+function emit(listeners, type, ev, setTimeoutFn) {
+    const set = listeners.get(type);
+
+    if (!set) {
+        return;
+    }
+
+    for (const fn of [...set]) {
+        try {
+            fn(ev);
+        } catch (e) {
+            /* a listener's bug must not break the client: report it the
+             * way an uncaught error would be */
+            setTimeoutFn(() => { throw e; }, 0);
+        }
+    }
+}
+
+// A part of a page on the client's connection (client.view()): its own
+// runtime subscriptions, counted with those of the other views so that a
+// channel's subscribe command goes once and its unsubscribe command only
+// when no view holds it any more, and its own "message" and "gap"
+// listeners, which get only its channels' messages.
+
+export class WsView {
+    constructor(client) {
+        this._client = client;
+        this._channels = new Set();
+        this._listeners = new Map();
+        this._closed = false;
+    }
+
+    get client() {
+        return this._client;
+    }
+
+    get channels() {
+        return [...this._channels];
+    }
+
+    subscribe(channel) {
+        if (this._closed || this._channels.has(channel)) {
+            return !this._closed;
+        }
+
+        this._channels.add(channel);
+        return this._client._acquire(channel);
+    }
+
+    unsubscribe(channel) {
+        if (!this._channels.delete(channel)) {
+            return true;
+        }
+
+        return this._client._release(channel);
+    }
+
+    // Leaves all its channels and drops its listeners; the connection
+    // stays for the other views.
+
+    close() {
+        for (const channel of [...this._channels]) {
+            this.unsubscribe(channel);
+        }
+
+        this._closed = true;
+        this._listeners.clear();
+        this._client._views.delete(this);
+    }
+
+    on(type, fn) {
+        let set = this._listeners.get(type);
+
+        if (!set) {
+            set = new Set();
+            this._listeners.set(type, set);
+        }
+
+        set.add(fn);
+        return () => this.off(type, fn);
+    }
+
+    off(type, fn) {
+        const set = this._listeners.get(type);
+
+        if (set) {
+            set.delete(fn);
+        }
+    }
+
+    _emit(type, ev) {
+        emit(this._listeners, type, ev, this._client._setTimeout);
     }
 }

@@ -1,5 +1,5 @@
 // The client's logic without a network: a scripted WebSocket and a clock
-// the test moves by hand.
+// the test moves by hand (testlib/fake.js).
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,113 +8,7 @@ import { WsClient, backoffDelay, lastIdValue, withArgument, parseEnvelope,
          parseHistoryLost, parseResumeReason, messageSize }
     from '../ws-client.js';
 
-class Clock {
-    constructor() {
-        this.t = 1000;
-        this.timers = new Map();
-        this.seq = 0;
-    }
-
-    get api() {
-        return {
-            setTimeout: (f, ms) => {
-                const id = ++this.seq;
-                this.timers.set(id, { at: this.t + ms, f });
-                return id;
-            },
-            clearTimeout: (id) => this.timers.delete(id),
-            now: () => this.t
-        };
-    }
-
-    // moves time forward, running the timers that fall due, in order
-    advance(ms) {
-        const end = this.t + ms;
-
-        for (;;) {
-            let first = null;
-
-            for (const [id, tm] of this.timers) {
-                if (tm.at <= end && (first === null || tm.at < first[1].at)) {
-                    first = [id, tm];
-                }
-            }
-
-            if (first === null) {
-                break;
-            }
-
-            this.timers.delete(first[0]);
-            this.t = Math.max(this.t, first[1].at);
-            first[1].f();
-        }
-
-        this.t = end;
-    }
-}
-
-function fakeSockets() {
-    const made = [];
-
-    class FakeWebSocket {
-        constructor(url, protocols) {
-            this.url = url;
-            this.protocols = protocols;
-            this.sent = [];
-            this.closed = null;
-            this.readyState = 0;
-            made.push(this);
-        }
-
-        send(d) {
-            if (this.readyState !== 1) {
-                throw new Error('send on a socket that is not open');
-            }
-            this.sent.push(d);
-        }
-
-        close(code, reason) {
-            this.closed = { code, reason };
-        }
-
-        // the test's side
-        open() {
-            this.readyState = 1;
-            this.onopen && this.onopen({});
-        }
-
-        message(data) {
-            this.onmessage && this.onmessage({ data });
-        }
-
-        drop(code = 1006, reason = '') {
-            this.readyState = 3;
-            this.onclose && this.onclose({ code, reason, wasClean: false });
-        }
-    }
-
-    return { FakeWebSocket, made };
-}
-
-function setup(options = {}) {
-    const clock = new Clock();
-    const { FakeWebSocket, made } = fakeSockets();
-    const events = [];
-    const c = new WsClient('ws://h/rooms?room=42', {
-        WebSocket: FakeWebSocket, timers: clock.api, random: () => 1,
-        ...options
-    });
-
-    for (const type of ['open', 'close', 'reconnecting', 'message', 'gap',
-                        'error', 'giveup'])
-    {
-        c.on(type, (ev) => events.push([type, ev]));
-    }
-
-    return { c, clock, made, events,
-             last: () => made[made.length - 1],
-             types: () => events.map((e) => e[0]) };
-}
+import { Clock, fakeSockets, setup } from '../testlib/fake.js';
 
 test('backoff: full jitter under a ceiling that grows and is capped', () => {
     const b = { base: 100, max: 1000, factor: 2 };

@@ -35,6 +35,18 @@ const ids: Record<string, number> = c.lastIds;
 const n: number = backoffDelay(3, { base: 100 }) + c.queued.bytes;
 const v: string | null = lastIdValue(new Map([['a', 1]]), 'channels');
 
-console.log(ok, ids, n, v, c.state, c.channels);
+const view = c.view();
+const left: boolean = view.subscribe('news') && view.unsubscribe('news');
+view.on('message', (m) => console.log(m.channel, m.data));
+view.close();
+
+async function produce(): Promise<number> {
+    const waiting: number = c.write('x') + c.bufferedAmount;
+    await c.sendAsync(new Uint8Array(1024), 65536);
+    return waiting + await c.drained();
+}
+
+c.on('offline', () => console.log('offline', c.online));
+console.log(ok, ids, n, v, c.state, c.channels, left, produce());
 off();
 c.close(1000, 'bye');
