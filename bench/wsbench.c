@@ -2600,7 +2600,8 @@ reload_report(result_t *t, uint64_t conn_ok, uint64_t errors, double cli_cpu,
            "server_closed=%llu reconnects=%llu reconnect_fail=%llu "
            "peak_accept_100ms=%llu peak_close_100ms=%llu gap_p50_ms=%.1f "
            "gap_p99_ms=%.1f gap_max_ms=%.1f p50_us=%.1f p99_us=%.1f "
-           "max_us=%.1f pub_retries=%llu pub_reconnects=%llu "
+           "max_us=%.1f reconnect_p50_ms=%.1f reconnect_p99_ms=%.1f "
+           "client_stall_ms=%.1f pub_retries=%llu pub_reconnects=%llu "
            "double_pub=%llu client_cpu=%.3f rest_cpu=%.3f errors=%llu\n",
            (unsigned long long) subs, (unsigned long long) t->published,
            (unsigned long long) t->last_id, o.nreload, o.jitter,
@@ -2619,7 +2620,9 @@ reload_report(result_t *t, uint64_t conn_ok, uint64_t errors, double cli_cpu,
            h_percentile(&t->gap, 50) / 1e6, h_percentile(&t->gap, 99) / 1e6,
            (double) t->gap.max / 1e6,
            h_percentile(&t->h, 50) / 1e3, h_percentile(&t->h, 99) / 1e3,
-           (double) t->h.max / 1e3, (unsigned long long) t->pub_retries,
+           (double) t->h.max / 1e3, h_percentile(&t->rc_lat, 50) / 1e6,
+           h_percentile(&t->rc_lat, 99) / 1e6, (double) t->busy_max / 1e6,
+           (unsigned long long) t->pub_retries,
            (unsigned long long) t->pub_reconnects,
            (unsigned long long) t->double_pub, cli_cpu, rest_cpu,
            (unsigned long long) errors);
