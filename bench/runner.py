@@ -1054,7 +1054,11 @@ def reload_md(name, sc):
                'duplicates are the sum over the runs. "load" is the 1-minute '
                'load average before the run and "rest CPU" what the machine '
                'used besides the client during the run, nginx included (2 '
-               'cores).\n' % (
+               'cores); "client stall" is the longest time a client process '
+               'spent between two `epoll_wait` calls: when it is seconds '
+               'while the client used little CPU, the client was starved '
+               'and the gaps, accept rates and reconnect times are the '
+               'machine\'s rather than the server\'s.\n' % (
                    fmt(RELOAD_SUBS), fmt(RELOAD_RATE), sc.get('duration', 0),
                    ' and '.join('%g' % a for a in sc.get('reload_at', [])),
                    sc.get('procs', 2),
@@ -1063,15 +1067,15 @@ def reload_md(name, sc):
                '| reconnects | peak accepts /100 ms | server peak /100 ms '
                '| peak Closes /100 ms | longest gap p50 ms | p99 ms | max ms '
                '| reconnect p50 ms | p99 ms | delivery p99 ms | client CPU '
-               '| rest CPU | load | errors |')
-    out.append('|' + '---|' * 19)
+               '| client stall ms | rest CPU | load | errors |')
+    out.append('|' + '---|' * 20)
     for c in sc['cases']:
         if c.get('failed'):
             out.append('| %s | %g | %s |%s' % (c['window'], c['jitter'],
-                                               c['failed'], ' |' * 16))
+                                               c['failed'], ' |' * 17))
             continue
         out.append('| %s | %g s | %s | %s | %s | %s | %s | %s | %s | %s | %s '
-                   '| %s | %s | %s | %s | %s | %s | %s | %s |' % (
+                   '| %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
                        c['window'], c['jitter'], fmt(runs_sum(c, 'lost')),
                        fmt(runs_sum(c, 'duplicates')),
                        fmt(runs_sum(c, 'history_lost')),
@@ -1084,7 +1088,9 @@ def reload_md(name, sc):
                        fmt(med(c, 'reconnect_p50_ms')),
                        fmt(med(c, 'reconnect_p99_ms')),
                        fmt((med(c, 'p99_us') or 0) / 1000.0),
-                       fmt(med(c, 'client_cpu'), 2), fmt(med(c, 'rest_cpu'), 2),
+                       fmt(med(c, 'client_cpu'), 2),
+                       fmt(med(c, 'client_stall_ms')),
+                       fmt(med(c, 'rest_cpu'), 2),
                        fmt(med(c, 'loadavg'), 1), errors_of(c)))
     return out
 
