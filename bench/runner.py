@@ -23,7 +23,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -41,6 +43,14 @@ ECHO_DURATION = 2.0
 ECHO_WARMUP = 0.5
 CONNS_HOLD = 1.0
 FANOUT_DURATION = 2.0
+
+# reload-10k: subscribers, publish rate and time, the SIGHUPs, and the cases
+# (ws_drain_window, the clients' reconnect jitter in seconds)
+RELOAD_SUBS = 10000
+RELOAD_RATE = 10
+RELOAD_DURATION = 16.0
+RELOAD_AT = (3.0, 10.0)
+RELOAD_CASES = (('2s', 1.0), ('0', 1.0), ('0', 0.0))
 
 OURS = 'ws_module'
 
@@ -173,7 +183,7 @@ NGINX_CONF = """\
 {load_modules}
 worker_processes {workers};
 worker_rlimit_nofile 20000;
-error_log {dir}/error.log warn;
+{main_extra}error_log {dir}/error.log warn;
 pid {dir}/nginx.pid;
 
 events {{
@@ -255,13 +265,15 @@ class Server(object):
 
 class NginxServer(Server):
     modules = ()
+    main_extra = ''
     http_extra = ''
     locations = ''
 
     def conf(self):
         loads = ''.join('load_module %s;\n' % m for m in self.modules)
         return NGINX_CONF.format(
-            load_modules=loads, workers=self.workers, dir=self.dir,
+            load_modules=loads, main_extra=self.main_extra,
+            workers=self.workers, dir=self.dir,
             port=self.port, reuseport=' reuseport' if self.workers > 1 else '',
             http_extra=self.http_extra.format(dir=self.dir, bench=BENCH,
                                               port=self.port),
@@ -347,6 +359,76 @@ class WsModuleChannels(NginxServer):
         p = subprocess.run([NGINX, '-t', '-p', s.dir + '/', '-e', s.dir + '/error.log',
                             '-c', path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         return p.returncode == 0
+
+
+class WsModuleReload(NginxServer):
+    """Channels with the envelope and a drain window, 2 workers, reloaded
+    during the run (reload-10k)."""
+    key = OURS
+    title = 'ngx_ws_module (channels, reloaded)'
+    kinds = ('reload',)
+    modules = (MODULE,)
+    main_extra = 'worker_shutdown_timeout 60s;\n'
+    http_extra = """\
+    ws_zone bench 64m history=4096;
+    keepalive_requests 1000000;
+"""
+    locations = """\
+        location ~ ^/sub/(\\w+)$ {{{{
+            websocket;
+            ws_subscribe bench $1;
+            ws_envelope on;
+            ws_drain_window {window};
+        }}}}
+        location = /pub {{{{
+            ws_publisher bench;
+        }}}}
+        location = /ws-status {{{{
+            ws_status;
+            allow 127.0.0.1;
+            deny all;
+        }}}}"""
+
+    def __init__(self, window, tmp):
+        self.locations = self.locations.format(window=window)
+        NginxServer.__init__(self, 2, False, tmp)
+
+    def pub_url(self, chan):
+        return 'http://127.0.0.1:%d/pub?channel=%s' % (self.port, chan)
+
+
+class StatusSampler(threading.Thread):
+    """Samples ws_status's total connections_total every 100 ms: the
+    server's side of the accept rate."""
+
+    def __init__(self, port):
+        threading.Thread.__init__(self, daemon=True)
+        self.url = 'http://127.0.0.1:%d/ws-status' % port
+        self.samples = []
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            t = time.time()
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as f:
+                    total = json.load(f)['total']
+                self.samples.append((time.time(), total['connections_total'],
+                                     total['connections']))
+            except (OSError, ValueError, KeyError):
+                pass
+            self.done.wait(max(0.0, 0.1 - (time.time() - t)))
+
+    def peak_100ms(self):
+        """the most connections upgraded in 100 ms, from two samples
+        0.08 s or more apart"""
+        best = 0.0
+        s = self.samples
+        for a, b in zip(s, s[1:]):
+            dt = b[0] - a[0]
+            if dt >= 0.08:
+                best = max(best, (b[1] - a[1]) * 0.1 / dt)
+        return best
 
 
 class LuaResty(NginxServer):
@@ -720,6 +802,83 @@ def fanout_scenario(name, runs, tmp, duration):
             'configs': configs, 'duration': duration}
 
 
+def loadavg():
+    with open('/proc/loadavg') as f:
+        return float(f.read().split()[0])
+
+
+def reload_scenario(name, runs, tmp):
+    """ngx_ws_module alone, 2 workers, a fresh nginx per run: RELOAD_SUBS
+    subscribers with the envelope, a steady HTTP publish, SIGHUPs to the
+    master while it runs; per case of ws_drain_window and reconnect
+    jitter."""
+    cases = []
+    commands = {}
+    configs = {}
+    k = 0
+    procs = 2
+    for r in range(runs):
+        for window, jitter in RELOAD_CASES:
+            k += 1
+            chan = 'reload%d' % k
+            s = WsModuleReload(window, tmp)
+            case = next((c for c in cases if c['window'] == window
+                         and c['jitter'] == jitter), None)
+            if case is None:
+                case = {'window': window, 'jitter': jitter, 'server': OURS,
+                        'subscribers': RELOAD_SUBS, 'rate': RELOAD_RATE,
+                        'runs': []}
+                cases.append(case)
+            try:
+                s.start()
+            except Exception as e:
+                log('%s: %s' % (name, e))
+                s.stop()
+                case['failed'] = str(e)
+                continue
+            try:
+                argv = ['reload', '-c', str(RELOAD_SUBS), '-p', str(procs),
+                        '--src', ','.join(source_addrs(8)),
+                        '--pub-rate', str(RELOAD_RATE),
+                        '-t', str(RELOAD_DURATION), '--timeout', '15',
+                        '--jitter', str(jitter),
+                        '--reload-at', ','.join('%g' % a for a in RELOAD_AT),
+                        '--reload-pid', str(s.master.pid),
+                        '--pub', s.pub_url(chan),
+                        'ws://127.0.0.1:%d/sub/%s' % (s.port, chan)]
+                wait_quiet(limit=5)
+                load0 = loadavg()
+                sampler = StatusSampler(s.port)
+                sampler.start()
+                cmd, res, out = run_wsbench(argv, False, RELOAD_DURATION + 90)
+                sampler.done.set()
+                sampler.join()
+                res['server_peak_accept_100ms'] = round(sampler.peak_100ms(), 1)
+                res['server_connections_total'] = (sampler.samples[-1][1]
+                                                   if sampler.samples else 0)
+                res['loadavg'] = load0
+                res['server_errors'] = s.errors()
+                log('%s window %s jitter %g run %d: lost %d, duplicates %d, '
+                    'peak accept %d/100 ms (server %.0f), gap p99 %.0f ms max '
+                    '%.0f ms, load %.1f, errors %d %s' % (
+                        name, window, jitter, r + 1, res.get('lost', -1),
+                        res.get('duplicates', -1),
+                        res.get('peak_accept_100ms', 0),
+                        res['server_peak_accept_100ms'],
+                        res.get('gap_p99_ms', 0), res.get('gap_max_ms', 0),
+                        load0, res.get('errors', 0), res.get('first_error', '')))
+                case['runs'].append(res)
+                if r == 0:
+                    commands['%s window %s jitter %g' % (OURS, window, jitter)] = {
+                        'server': s.commands[:], 'client': [cmd]}
+                    configs[OURS] = s.configs.get('nginx.conf', '')
+            finally:
+                s.stop()
+    return {'kind': 'reload', 'cases': cases, 'commands': commands,
+            'configs': configs, 'duration': RELOAD_DURATION,
+            'reload_at': list(RELOAD_AT), 'procs': procs}
+
+
 # ---------------------------------------------------------------------------
 # RESULTS.md
 
@@ -863,6 +1022,79 @@ def conns_md(name, sc):
     return out
 
 
+def runs_max(case, key):
+    xs = [r.get(key) for r in case.get('runs', []) if r.get(key) is not None]
+    return max(xs) if xs else None
+
+
+def runs_sum(case, key):
+    xs = [r.get(key) for r in case.get('runs', []) if r.get(key) is not None]
+    return sum(xs) if xs else None
+
+
+def reload_md(name, sc):
+    out = []
+    out.append('%s subscribers of one channel (`ws_envelope on`, so that each '
+               'message carries its id) on ngx_ws_module with 2 workers, '
+               'a publisher POSTing %s msg/s for %g s, and SIGHUP to the '
+               'master (`nginx -s reload`) at %s s. A subscriber that gets '
+               'Close 1012 answers it and reconnects after a random 0 to '
+               '"jitter" s (the JavaScript client\'s `restartJitter` is 1 s) '
+               'with the reason\'s resume point as `last_id`. Per run: lost = '
+               'ids from 1 to the last published that a subscriber never got '
+               '(by 15 s after publishing ended), duplicates = ids a '
+               'subscriber got twice (both summed over the subscribers); '
+               'longest gap = per subscriber, the longest time between two '
+               'consecutive messages, then its median, p99 and max over the '
+               'subscribers; peak accepts = the most reconnects completed '
+               '(`101` read by the client) in any 100 ms, and on the server '
+               'side the growth of `connections_total` in ws_status, sampled '
+               'every 100 ms; reconnect = `connect()` to `101`. A fresh nginx '
+               'per run, %d client processes. Medians of %d runs; lost and '
+               'duplicates are the sum over the runs. "load" is the 1-minute '
+               'load average before the run and "rest CPU" what the machine '
+               'used besides the client during the run, nginx included (2 '
+               'cores); "client stall" is the longest time a client process '
+               'spent between two `epoll_wait` calls: when it is seconds '
+               'while the client used little CPU, the client was starved '
+               'and the gaps, accept rates and reconnect times are the '
+               'machine\'s rather than the server\'s.\n' % (
+                   fmt(RELOAD_SUBS), fmt(RELOAD_RATE), sc.get('duration', 0),
+                   ' and '.join('%g' % a for a in sc.get('reload_at', [])),
+                   sc.get('procs', 2),
+                   max([len(c['runs']) for c in sc['cases']] or [0])))
+    out.append('| ws_drain_window | jitter | lost | duplicates | history_lost '
+               '| reconnects | peak accepts /100 ms | server peak /100 ms '
+               '| peak Closes /100 ms | longest gap p50 ms | p99 ms | max ms '
+               '| reconnect p50 ms | p99 ms | delivery p99 ms | client CPU '
+               '| client stall ms | rest CPU | load | errors |')
+    out.append('|' + '---|' * 20)
+    for c in sc['cases']:
+        if c.get('failed'):
+            out.append('| %s | %g | %s |%s' % (c['window'], c['jitter'],
+                                               c['failed'], ' |' * 17))
+            continue
+        out.append('| %s | %g s | %s | %s | %s | %s | %s | %s | %s | %s | %s '
+                   '| %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+                       c['window'], c['jitter'], fmt(runs_sum(c, 'lost')),
+                       fmt(runs_sum(c, 'duplicates')),
+                       fmt(runs_sum(c, 'history_lost')),
+                       fmt(med(c, 'reconnects')),
+                       fmt(med(c, 'peak_accept_100ms')),
+                       fmt(med(c, 'server_peak_accept_100ms')),
+                       fmt(med(c, 'peak_close_100ms')),
+                       fmt(med(c, 'gap_p50_ms')), fmt(med(c, 'gap_p99_ms')),
+                       fmt(med(c, 'gap_max_ms')),
+                       fmt(med(c, 'reconnect_p50_ms')),
+                       fmt(med(c, 'reconnect_p99_ms')),
+                       fmt((med(c, 'p99_us') or 0) / 1000.0),
+                       fmt(med(c, 'client_cpu'), 2),
+                       fmt(med(c, 'client_stall_ms')),
+                       fmt(med(c, 'rest_cpu'), 2),
+                       fmt(med(c, 'loadavg'), 1), errors_of(c)))
+    return out
+
+
 def fanout_md(name, sc):
     out = []
     if sc.get('failed'):
@@ -952,6 +1184,26 @@ def headline(all_sc):
                     med(c, 'VmRSS_per_conn') / med(ours, 'VmRSS_per_conn')))
         out.append('- %s: ngx_ws_module %s B of worker RSS per idle connection; %s' % (
             name, fmt(med(ours, 'VmRSS_per_conn')), ', '.join(parts)))
+    sc = all_sc.get('reload-10k')
+    if sc:
+        by = {(c['window'], c['jitter']): c for c in sc['cases']
+              if c.get('runs')}
+        w, n = by.get(('2s', 1.0)), by.get(('0', 1.0))
+        if w:
+            out.append('- reload-10k: %s subscribers through %d reloads per '
+                       'run: lost %s, duplicates %s (%d runs); longest gap p99 '
+                       '%s ms, max %s ms; peak accepts per 100 ms %s with '
+                       'ws_drain_window 2s%s' % (
+                           fmt(RELOAD_SUBS), len(sc.get('reload_at', [])),
+                           fmt(runs_sum(w, 'lost')),
+                           fmt(runs_sum(w, 'duplicates')), len(w['runs']),
+                           fmt(med(w, 'gap_p99_ms')), fmt(med(w, 'gap_max_ms')),
+                           fmt(med(w, 'peak_accept_100ms')),
+                           ', %s without (lost %s, duplicates %s, gap p99 %s ms)'
+                           % (fmt(med(n, 'peak_accept_100ms')),
+                              fmt(runs_sum(n, 'lost')),
+                              fmt(runs_sum(n, 'duplicates')),
+                              fmt(med(n, 'gap_p99_ms'))) if n else ''))
     sc = all_sc.get('fanout')
     if sc:
         for subs in (1000, 10000):
@@ -977,20 +1229,53 @@ def headline(all_sc):
     return out
 
 
-SCENARIO_ORDER = ['echo-32', 'echo-4k', 'conns-10k', 'conns-50k', 'fanout']
+SCENARIO_ORDER = ['echo-32', 'echo-4k', 'conns-10k', 'conns-50k', 'fanout',
+                  'reload-10k']
 TITLES = {
     'echo-32': 'Echo, 32 B messages',
     'echo-4k': 'Echo, 4 KiB messages',
     'conns-10k': 'Idle connections: 10,000, 1 worker',
     'conns-50k': 'Idle connections: 50,000, 4 workers',
     'fanout': 'Fan-out: 64 B messages to 1,000 and 10,000 subscribers',
+    'reload-10k': 'Reloads under a steady publish: 10,000 subscribers',
 }
 
 
 def title_of(scenario, key):
     if scenario == 'fanout':
         return TITLES_FANOUT.get(key, key)
+    if scenario == 'reload-10k':
+        return key if key not in SERVERS else WsModuleReload.title
     return SERVERS[key].title
+
+
+def old_results():
+    """The sections of RESULTS.md as it is (## and ### headings to their
+    lines), so that a scenario whose results/NAME.json is not here (the
+    directory is not in git) keeps what its last run wrote."""
+    secs = {}
+    cur = None
+    try:
+        with open(RESULTS_MD) as f:
+            lines = f.read().split('\n')
+    except OSError:
+        return secs
+    for line in lines:
+        if line.startswith('## ') or line.startswith('### '):
+            cur = line
+            secs[cur] = []
+        elif cur is not None:
+            secs[cur].append(line)
+    for k in secs:
+        while secs[k] and not secs[k][-1].strip():
+            secs[k].pop()
+    return secs
+
+
+def headline_scenario(line):
+    """the scenario a headline line is about: '- echo-32, ...' is echo-32"""
+    m = re.match(r'- ([a-z0-9-]+)', line)
+    return m.group(1) if m else None
 
 
 def write_results():
@@ -1000,6 +1285,7 @@ def write_results():
         if os.path.exists(path):
             with open(path) as f:
                 all_sc[name] = json.load(f)
+    old = old_results()
 
     md = ['# ngx_ws_module benchmark results', '',
           'Generated by `bench/run` (see [README.md](README.md) for what each '
@@ -1010,7 +1296,12 @@ def write_results():
 
     md.append('## Headline')
     md.append('')
-    md.extend(headline(all_sc) or ['(no scenario run yet)'])
+    new = headline(all_sc)
+    lines = []
+    for name in SCENARIO_ORDER:
+        src = new if name in all_sc else old.get('## Headline', [])
+        lines.extend(l for l in src if headline_scenario(l) == name)
+    md.extend(lines or ['(no scenario run yet)'])
     md.append('')
 
     if os.path.exists(ANALYSIS_MD):
@@ -1051,6 +1342,11 @@ def write_results():
     for name in SCENARIO_ORDER:
         sc = all_sc.get(name)
         if not sc:
+            kept = old.get('## %s' % TITLES[name])
+            if kept:
+                md.append('## %s' % TITLES[name])
+                md.extend(kept)
+                md.append('')
             continue
         md.append('## %s' % TITLES[name])
         md.append('')
@@ -1068,6 +1364,8 @@ def write_results():
             md.extend(echo_md(name, sc))
         elif sc['kind'] == 'conns':
             md.extend(conns_md(name, sc))
+        elif sc['kind'] == 'reload':
+            md.extend(reload_md(name, sc))
         else:
             md.extend(fanout_md(name, sc))
         md.append('')
@@ -1078,8 +1376,11 @@ def write_results():
     for name in SCENARIO_ORDER:
         if name in all_sc and all_sc[name].get('versions'):
             v = all_sc[name]['versions']
-    for k, val in (v or versions()).items():
-        md.append('- %s: %s' % (k, val))
+    if v is None and old.get('## Machine and versions'):
+        md.extend(old['## Machine and versions'][1:])
+    else:
+        for k, val in (v or versions()).items():
+            md.append('- %s: %s' % (k, val))
     md.append('')
 
     md.append('## Commands')
@@ -1090,6 +1391,11 @@ def write_results():
     md.append('')
     for name in SCENARIO_ORDER:
         sc = all_sc.get(name)
+        if not sc and old.get('### %s' % name):
+            md.append('### %s' % name)
+            md.extend(old['### %s' % name])
+            md.append('')
+            continue
         if not sc or not sc.get('commands'):
             continue
         md.append('### %s' % name)
@@ -1117,6 +1423,12 @@ def write_results():
         md.append(conf.rstrip())
         md.append('```')
         md.append('')
+    for head, body in old.items():
+        m = re.match(r'### nginx\.conf of (.*) \(as in ([a-z0-9-]+)\)$', head)
+        if m and m.group(1) not in confs and m.group(2) not in all_sc:
+            md.append(head)
+            md.extend(body)
+            md.append('')
 
     with open(RESULTS_MD, 'w') as f:
         f.write('\n'.join(md) + '\n')
@@ -1132,6 +1444,8 @@ def ab_report(name, sc):
                'conns': ('connect_rate', 'VmRSS_per_conn'),
                'fanout': ('deliveries_s', 'p99_us', 'server_cpu', 'losses')}
     what = ('workers', 'conns', 'size', 'subscribers', 'rate')
+    if sc['kind'] not in figures:
+        return                          # reload-10k: ngx_ws_module alone
     for c in sc['cases']:
         if c['server'] != OURS:
             continue
@@ -1163,7 +1477,8 @@ def main():
                     help='A/B: this build of the module against WS_MODULE, '
                          'no peers; results/ab-SCENARIO.json, not RESULTS.md')
     ap.add_argument('scenario', nargs='+',
-                    help='echo-32 echo-4k conns-10k conns-50k fanout all report')
+                    help='echo-32 echo-4k conns-10k conns-50k fanout '
+                         'reload-10k all report')
     args, rest = ap.parse_known_args()
 
     if args.scenario and args.scenario[0] == 'sample':
@@ -1213,6 +1528,8 @@ def main():
                 sc = conns_scenario(name, 10000, 1, args.runs, tmp, CONNS_HOLD)
             elif name == 'conns-50k':
                 sc = conns_scenario(name, 50000, 4, args.runs, tmp, CONNS_HOLD)
+            elif name == 'reload-10k':
+                sc = reload_scenario(name, args.runs, tmp)
             else:
                 sc = fanout_scenario(name, args.runs, tmp, FANOUT_DURATION * k)
             sc['date'] = date0

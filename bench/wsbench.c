@@ -4,6 +4,7 @@
  *   wsbench echo   [options] ws://127.0.0.1:PORT/path
  *   wsbench conns  [options] ws://127.0.0.1:PORT/path
  *   wsbench fanout [options] --pub URL ws://127.0.0.1:PORT/sub-path
+ *   wsbench reload [options] --pub URL --reload-pid PID ws://.../sub-path
  *
  * One epoll loop per client process, non-blocking sockets, TCP_NODELAY.
  * A correct client: every frame masked with a fresh key, the handshake's
@@ -54,10 +55,16 @@
 #define MODE_ECHO    1
 #define MODE_CONNS   2
 #define MODE_FANOUT  3
+#define MODE_RELOAD  4
 
 #define MAX_PROCS    64
 #define MAX_SRC      64
 #define MAX_MSG      (16 * 1024 * 1024)
+#define MAX_RELOADS  16
+
+/* reload: closes and reconnects counted in 10 ms bins from the start */
+#define BIN_NS       10000000ull
+#define NBINS        18000
 
 /* ------------------------------------------------------------------ */
 /* options                                                             */
@@ -96,6 +103,12 @@ typedef struct {
     char         pub_host[64];
     char         pub_path[512];
     double       pub_rate;
+
+    /* reload */
+    double       jitter;        /* reconnect after up to this, after a Close */
+    pid_t        reload_pid;    /* the nginx master, sent SIGHUP */
+    double       reload_at[MAX_RELOADS];
+    int          nreload;
 } opts_t;
 
 static opts_t  o;
@@ -270,6 +283,26 @@ typedef struct {
     uint64_t  t_first;         /* fan-out: first and last delivery */
     uint64_t  t_last;
 
+    /* reload */
+    uint64_t  last_id;         /* publisher: the highest id answered */
+    uint64_t  pub_retries;     /* POSTs sent again on a new connection */
+    uint64_t  pub_reconnects;
+    uint64_t  restarts;        /* Close 1012 or 1001 received */
+    uint64_t  resume_reasons;  /* ... with "resume:..." */
+    uint64_t  plain_reasons;
+    uint64_t  resume_mismatch; /* resume id != the last id the client got */
+    uint64_t  reconnects;      /* 101s after the first one of a client */
+    uint64_t  reconnect_fail;
+    uint64_t  history_lost;
+    uint64_t  double_pub;      /* one publish delivered under two ids */
+    uint64_t  never;           /* subscribers that got nothing */
+    hist_t    gap;             /* per subscriber: its longest gap */
+    hist_t    rc_lat;          /* reconnects: connect() to 101 */
+    uint64_t  busy_max;        /* the longest time between two epoll_wait */
+    uint64_t  busy_cpu;        /* ... and the CPU time used meanwhile */
+    uint32_t  close_bins[NBINS];
+    uint32_t  accept_bins[NBINS];
+
     char      first_error[160];
     hist_t    h;
 } result_t;
@@ -332,6 +365,19 @@ struct conn_s {
     int        any_seq;
     int        pub_inflight;
 
+    /* reload: the subscriber outlives its connections */
+    uint8_t   *seen_seq;      /* bitmap of publisher sequence numbers */
+    char      *upath;         /* path with ?last_id= on a reconnect */
+    uint64_t   reconnect_at;
+    uint64_t   last_at;       /* its last message */
+    uint64_t   max_gap;
+    uint64_t   opened_at;     /* its last 101 */
+    uint64_t   connect_at;    /* its last connect() */
+    int        last_code;     /* the last Close code (0: none) */
+    int        opens;
+    int        ever_opened;
+    char       resume[128];   /* the last_id value to come back with */
+
     int        close_sent;
     int        close_rcvd;
     int        counted;
@@ -346,9 +392,13 @@ static uint64_t  t_measure0, t_measure1;
 static uint64_t  now;
 static uint64_t  seen_cap;          /* fan-out bitmap size, in messages */
 static uint64_t  sub_deadline;      /* fan-out: deliveries after it are lost */
+static uint64_t  t_base;            /* reload: time 0 of the bins */
+static int       reconnect_on;      /* reload: subscribers come back */
+static int       my_idx;            /* this client process */
 
 static void conn_fail(conn_t *c, int closed_by_server);
 static void conn_flush(conn_t *c);
+static void pub_answered(void);
 
 static void
 die(const char *fmt, ...)
@@ -624,7 +674,9 @@ send_pub_request(conn_t *c, uint64_t seq)
         put_frame(c, 1, 1, (uint8_t *) body, n);
     }
 
-    res.published++;
+    if (o.mode != MODE_RELOAD) {
+        res.published++;        /* reload: when answered */
+    }
 }
 
 /* 0: need more, 1: ok, -1: bad */
@@ -730,6 +782,26 @@ parse_http_responses(conn_t *c)
         if (status < 200 || status > 299) {
             res.pub_errors++;
             note_error("publisher: HTTP status %d", status);
+
+        } else if (o.mode == MODE_RELOAD) {
+            /* {"id":17,"subscribers":230} */
+            uint8_t   *id = memmem(p + hl, bl, "\"id\":", 5);
+            uint64_t   v;
+
+            if (id == NULL) {
+                res.pub_errors++;
+                note_error("publisher: no id in the answer");
+            } else {
+                v = strtoull((char *) id + 5, NULL, 10);
+                if (v > res.last_id) {
+                    res.last_id = v;
+                }
+            }
+            res.published++;
+        }
+
+        if (o.mode == MODE_RELOAD) {
+            pub_answered();
         }
 
         c->rpos += hl + bl;
@@ -848,6 +920,92 @@ on_delivery(conn_t *c, const uint8_t *p, size_t n)
     }
 }
 
+static inline unsigned
+bin_of(uint64_t t)
+{
+    uint64_t  b = t > t_base ? (t - t_base) / BIN_NS : 0;
+
+    return b < NBINS ? (unsigned) b : NBINS - 1;
+}
+
+static inline int
+bit_test_set(uint8_t *map, uint64_t i)
+{
+    int  was = (map[i >> 3] >> (i & 7)) & 1;
+
+    map[i >> 3] |= (uint8_t) (1u << (i & 7));
+    return was;
+}
+
+/*
+ * reload: {"channel":"NAME","id":17,"data":"<seq><send time>xxx..."}, the
+ * envelope; the id is the channel's, the data the publisher's
+ */
+static void
+on_reload_delivery(conn_t *c, const uint8_t *p, size_t n)
+{
+    char           tmp[17];
+    uint64_t       id, seq, ts;
+    const uint8_t *q, *d;
+
+    if (n >= 23 && memcmp(p, "{\"event\":\"history_lost\"", 23) == 0) {
+        res.history_lost++;
+        note_error("%.*s", (int) (n < 120 ? n : 120), (const char *) p);
+        return;
+    }
+
+    q = memmem(p, n, "\"id\":", 5);
+    d = memmem(p, n, "\"data\":\"", 8);
+    if (q == NULL || d == NULL || (size_t) (p + n - d) < 8 + 32 + 2) {
+        res.bad_echo++;
+        note_error("a message without the envelope: \"%.*s\"",
+                   (int) (n < 60 ? n : 60), (const char *) p);
+        return;
+    }
+
+    id = strtoull((const char *) q + 5, NULL, 10);
+    memcpy(tmp, d + 8, 16); tmp[16] = 0;
+    seq = strtoull(tmp, NULL, 16);
+    memcpy(tmp, d + 24, 16); tmp[16] = 0;
+    ts = strtoull(tmp, NULL, 16);
+
+    res.messages++;
+    res.bytes += n;
+    h_record(&res.h, now > ts ? now - ts : 0);
+
+    if (c->last_at && now - c->last_at > c->max_gap) {
+        c->max_gap = now - c->last_at;
+    }
+    c->last_at = now;
+
+    if (id == 0 || id >= seen_cap || seq >= seen_cap) {
+        res.out_of_range++;
+        note_error("id %llu or sequence %llu out of range",
+                   (unsigned long long) id, (unsigned long long) seq);
+        return;
+    }
+
+    if (bit_test_set(c->seen, id)) {
+        res.duplicates++;
+        note_error("id %llu received twice by one subscriber",
+                   (unsigned long long) id);
+        return;
+    }
+
+    res.unique++;
+
+    if (bit_test_set(c->seen_seq, seq)) {
+        /* not the module's: one POST sent twice published twice */
+        res.double_pub++;
+    }
+
+    if (id < c->max_seq) {
+        res.reordered++;
+    } else {
+        c->max_seq = id;
+    }
+}
+
 static void
 on_message(conn_t *c, int op, const uint8_t *p, size_t n)
 {
@@ -857,7 +1015,65 @@ on_message(conn_t *c, int op, const uint8_t *p, size_t n)
         on_echo(c, p, n);
     } else if (o.mode == MODE_FANOUT && !c->is_pub) {
         on_delivery(c, p, n);
+    } else if (o.mode == MODE_RELOAD && !c->is_pub) {
+        on_reload_delivery(c, p, n);
     }
+}
+
+/*
+ * reload: the server closed a subscriber (code 0: without a Close frame);
+ * it comes back after a random jitter with the resume point of the reason,
+ * or with the last id it got
+ */
+static void
+reload_lost(conn_t *c, int code, const uint8_t *reason, size_t len)
+{
+    uint64_t    v;
+    const char *eq;
+
+    if (code) {
+        res.close_bins[bin_of(now)]++;
+    }
+
+    c->last_code = code;
+
+    if (code == 1012 || code == 1001) {
+        res.restarts++;
+    } else {
+        res.server_closed++;
+        if (code) {
+            note_error("server closed the connection with %d \"%.*s\"", code,
+                       (int) len, (const char *) reason);
+        } else {
+            note_error("server closed the TCP connection");
+        }
+    }
+
+    if (len > 7 && len < 7 + sizeof(c->resume)
+        && memcmp(reason, "resume:", 7) == 0)
+    {
+        memcpy(c->resume, reason + 7, len - 7);
+        c->resume[len - 7] = 0;
+        res.resume_reasons++;
+
+        /* one channel: NAME=ID, ID the last one this client got */
+        eq = strrchr(c->resume, '=');
+        v = eq ? strtoull(eq + 1, NULL, 10) : 0;
+        if (v != c->max_seq) {
+            res.resume_mismatch++;
+        }
+
+    } else {
+        if (code) {
+            res.plain_reasons++;
+        }
+        snprintf(c->resume, sizeof(c->resume), "%llu",
+                 (unsigned long long) c->max_seq);
+    }
+
+    c->reconnect_at = now + 1
+                      + (o.jitter > 0 ? rnd() % (uint64_t) (o.jitter * 1e9)
+                                      : 0);
 }
 
 static void
@@ -981,7 +1197,17 @@ parse_frames(conn_t *c)
                 }
 
                 c->close_rcvd = 1;
-                if (!c->close_sent) {
+                if (o.mode == MODE_RELOAD && !c->close_sent && !c->is_pub) {
+                    reload_lost(c, code, p + 2, len >= 2 ? len - 2 : 0);
+                    c->state = C_CLOSING;
+                    c->deadline = now + 1000000000ull;
+                    send_close(c, len >= 2 ? code : 0);
+                    conn_flush(c);
+                    if (c->state == C_CLOSED) {
+                        return -1;
+                    }
+
+                } else if (!c->close_sent) {
                     /* the server started it: that is a failure here */
                     res.server_closed++;
                     note_error("server closed the connection with %d", code);
@@ -1082,6 +1308,25 @@ conn_close_fd(conn_t *c)
 static void
 conn_fail(conn_t *c, int closed_by_server)
 {
+    if (o.mode == MODE_RELOAD && reconnect_on) {
+        /* the load goes on: a subscriber or the publisher comes back */
+        if (c->is_pub) {
+            res.pub_reconnects++;
+
+        } else if (c->ever_opened
+                   && (c->state == C_CONNECTING || c->state == C_HANDSHAKE))
+        {
+            res.reconnect_fail++;
+            c->reconnect_at = now + 100000000ull + rnd() % 100000000ull;
+
+        } else if (c->state == C_OPEN) {
+            reload_lost(c, 0, NULL, 0);
+        }
+
+        conn_close_fd(c);
+        return;
+    }
+
     if (c->state == C_CONNECTING) {
         res.connect_fail++;
     } else if (c->state == C_HANDSHAKE) {
@@ -1112,7 +1357,9 @@ conn_flush(conn_t *c)
                 conn_close_fd(c);
                 return;
             }
-            note_error("write: %s", strerror(errno));
+            if (!reconnect_on) {
+                note_error("write: %s", strerror(errno));
+            }
             conn_fail(c, 1);
             return;
         }
@@ -1139,6 +1386,22 @@ conn_opened(conn_t *c)
         c->seen = calloc(seen_cap / 8 + 1, 1);
         if (c->seen == NULL) {
             die("out of memory");
+        }
+
+    } else if (o.mode == MODE_RELOAD && !c->is_pub) {
+        c->opens++;
+        c->opened_at = now;
+        if (c->ever_opened) {
+            h_record(&res.rc_lat, now - c->connect_at);
+            res.reconnects++;
+            res.accept_bins[bin_of(now)]++;
+        } else {
+            c->ever_opened = 1;
+            c->seen = calloc(seen_cap / 8 + 1, 1);
+            c->seen_seq = calloc(seen_cap / 8 + 1, 1);
+            if (c->seen == NULL || c->seen_seq == NULL) {
+                die("out of memory");
+            }
         }
     }
 }
@@ -1187,7 +1450,9 @@ conn_read(conn_t *c)
                 conn_close_fd(c);
                 return;
             }
-            note_error("read: %s", strerror(errno));
+            if (!reconnect_on) {
+                note_error("read: %s", strerror(errno));
+            }
             conn_fail(c, 1);
             return;
         }
@@ -1282,7 +1547,7 @@ conn_event(conn_t *c, uint32_t ev)
                 send_handshake(c, o.pub_host, o.pub_path);
             }
         } else {
-            send_handshake(c, o.host, o.path);
+            send_handshake(c, o.host, c->upath ? c->upath : o.path);
         }
     }
 
@@ -1302,14 +1567,29 @@ conn_event(conn_t *c, uint32_t ev)
 static int   ctl_fd = -1;        /* the parent writes a byte: go / finish */
 static int   ctl_signalled = 0;
 static int   tfd = -1;           /* fan-out publisher timer */
+static uint64_t  pub_due;        /* reload: POSTs due, not yet answered */
+static uint64_t  pub_seq;        /* reload: the next POST's sequence */
 
 static int
 loop_once(int timeout_ms)
 {
     struct epoll_event  evs[512];
     int                 n, i;
+    static uint64_t     t_back, c_back;
+    struct timespec     ts;
+    uint64_t            cpu;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    cpu = (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+    if (t_back && now_ns() - t_back > res.busy_max) {
+        res.busy_max = now_ns() - t_back;
+        res.busy_cpu = cpu - c_back;
+    }
 
     n = epoll_wait(ep, evs, 512, timeout_ms);
+    t_back = now_ns();
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    c_back = (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
     if (n < 0) {
         if (errno == EINTR) {
             return 0;
@@ -1336,6 +1616,11 @@ loop_once(int timeout_ms)
             conn_t   *pub = &conns[nconns - 1];
 
             if (read(tfd, &exp, 8) != 8) {
+                continue;
+            }
+
+            if (o.mode == MODE_RELOAD) {
+                pub_due += exp;
                 continue;
             }
 
@@ -1630,6 +1915,245 @@ run_fanout_publisher(void)
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* reload                                                              */
+
+/* a 2xx (or an error) answer to the POST in flight: the next one */
+static void
+pub_answered(void)
+{
+    pub_seq++;
+    if (pub_due) {
+        pub_due--;
+    }
+}
+
+/*
+ * the publisher keeps one POST in flight on a keep-alive connection; a
+ * connection that a reload closes is opened again and an unanswered
+ * POST sent again (a request nginx did not answer was not processed)
+ */
+static void
+pub_kick(conn_t *pub, struct in_addr *src)
+{
+    if (pub->state == C_CLOSED && (pub_due || pub->pub_inflight)) {
+        if (pub->pub_inflight) {
+            res.pub_retries++;
+            pub->pub_inflight = 0;
+        }
+        conn_start(pub, &o.pub_dst, src);
+        return;
+    }
+
+    if (pub->state == C_OPEN && pub->pub_inflight == 0 && pub_due) {
+        send_pub_request(pub, pub_seq);
+        conn_flush(pub);
+    }
+}
+
+static void
+run_reload_publisher(struct in_addr *src)
+{
+    struct itimerspec   its;
+    struct epoll_event  ev;
+    uint64_t            end, ns;
+    conn_t             *pub = &conns[0];
+
+    sending = 1;
+    reconnect_on = 1;
+    tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (tfd < 0) {
+        die("timerfd_create: %s", strerror(errno));
+    }
+
+    ns = (uint64_t) (1e9 / o.pub_rate);
+    memset(&its, 0, sizeof(its));
+    its.it_interval.tv_sec = (time_t) (ns / 1000000000ull);
+    its.it_interval.tv_nsec = (long) (ns % 1000000000ull);
+    its.it_value = its.it_interval;
+    timerfd_settime(tfd, 0, &its, NULL);
+
+    ev.events = EPOLLIN;
+    ev.data.ptr = &tfd;
+    epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+
+    now = now_ns();
+    end = now + (uint64_t) (o.duration * 1e9);
+
+    while (now < end) {
+        loop_once(5);
+        sweep_deadlines();
+        pub_kick(pub, src);
+    }
+
+    epoll_ctl(ep, EPOLL_CTL_DEL, tfd, NULL);
+    close(tfd);
+
+    /* what is due is still sent and answered */
+    end = now + (uint64_t) (o.timeout * 1e9);
+    while ((pub_due || pub->pub_inflight) && now < end) {
+        loop_once(5);
+        sweep_deadlines();
+        pub_kick(pub, src);
+    }
+
+    sending = 0;
+    reconnect_on = 0;
+
+    if (pub_due || pub->pub_inflight) {
+        res.pub_errors++;
+        note_error("publisher: messages left unpublished after --timeout");
+    }
+}
+
+/* subscribers whose jitter is over connect again, with their resume point */
+static void
+reload_sweep(void)
+{
+    conn_t  *c;
+    int      i;
+
+    for (i = 0; i < nconns; i++) {
+        c = &conns[i];
+
+        if (c->reconnect_at == 0 || now < c->reconnect_at) {
+            continue;
+        }
+
+        c->reconnect_at = 0;
+        if (c->fd >= 0) {
+            conn_close_fd(c);           /* the old one, still closing */
+        }
+
+        c->close_sent = c->close_rcvd = c->in_msg = c->counted = 0;
+        c->msg_len = 0;
+
+        if (c->upath == NULL) {
+            c->upath = xrealloc(NULL, sizeof(o.path) + sizeof(c->resume) + 16);
+        }
+        snprintf(c->upath, sizeof(o.path) + sizeof(c->resume) + 16,
+                 "%s%clast_id=%s", o.path, strchr(o.path, '?') ? '&' : '?',
+                 c->resume);
+
+        c->connect_at = now;
+        conn_start(c, &o.dst,
+                   o.nsrc ? &o.src[(my_idx + c->id) % o.nsrc] : NULL);
+    }
+}
+
+static void
+reload_loop(uint64_t until, uint64_t last_id)
+{
+    uint64_t  last_sweep = 0;
+    int       i, behind;
+
+    while (now < until) {
+        if (last_id) {
+            behind = 0;
+            for (i = 0; i < nconns; i++) {
+                behind += conns[i].max_seq < last_id;
+            }
+            if (!behind) {
+                return;
+            }
+        } else if (ctl_signalled) {
+            return;
+        }
+
+        loop_once(5);
+        reload_sweep();
+
+        if (now - last_sweep > 20000000ull) {
+            sweep_deadlines();
+            last_sweep = now;
+        }
+    }
+}
+
+/*
+ * subscribers: from "go" until the parent tells the last id published,
+ * then until every subscriber has it (or --timeout); the figures
+ */
+static void
+run_reload_subscribers(void)
+{
+    uint64_t  last_id = 0, id, lost;
+    conn_t   *c;
+    int       i;
+
+    reconnect_on = 1;
+    now = now_ns();
+
+    /* the publishing, and --timeout for its last answers */
+    reload_loop(now + (uint64_t) ((o.duration + o.timeout + 5) * 1e9), 0);
+
+    if (ctl_signalled) {
+        ctl_signalled = 0;
+        if (read(ctl_fd, &last_id, sizeof(last_id)) != sizeof(last_id)) {
+            die("no last id from the parent");
+        }
+    }
+
+    if (last_id >= seen_cap) {
+        die("last id %llu beyond the bitmaps", (unsigned long long) last_id);
+    }
+
+    if (last_id) {
+        reload_loop(now + (uint64_t) (o.timeout * 1e9), last_id);
+    }
+
+    reconnect_on = 0;
+
+    for (i = 0; i < nconns; i++) {
+        c = &conns[i];
+        c->reconnect_at = 0;
+        lost = 0;
+
+        if (c->seen == NULL) {
+            continue;               /* never connected: counted already */
+        }
+
+        for (id = 1; id <= last_id; id++) {
+            lost += !((c->seen[id >> 3] >> (id & 7)) & 1);
+        }
+
+        res.lost += lost;
+        if (lost == last_id && last_id) {
+            res.never++;
+        }
+
+        if (lost && getenv("WSBENCH_DEBUG")) {
+            uint64_t  first = 0, last = 0;
+
+            for (id = 1; id <= last_id; id++) {
+                if (!((c->seen[id >> 3] >> (id & 7)) & 1)) {
+                    first = first ? first : id;
+                    last = id;
+                }
+            }
+            fprintf(stderr, "wsbench: subscriber %d.%d lost %llu (ids %llu "
+                    "to %llu), got up to %llu, state %d, opens %d, last "
+                    "Close %d, last resume \"%s\", connected at %.3f s, "
+                    "101 at %.3f s, last message at %.3f s\n", my_idx, i,
+                    (unsigned long long) lost, (unsigned long long) first,
+                    (unsigned long long) last,
+                    (unsigned long long) c->max_seq, c->state, c->opens,
+                    c->last_code, c->resume,
+                    (double) (c->connect_at - t_base) / 1e9,
+                    (double) (c->opened_at - t_base) / 1e9,
+                    (double) (c->last_at - t_base) / 1e9);
+        }
+
+        if (c->max_gap) {
+            h_record(&res.gap, c->max_gap);
+        }
+    }
+
+    if (res.lost) {
+        note_error("%llu messages lost", (unsigned long long) res.lost);
+    }
+}
+
 static void
 child_main(int idx, int n, struct in_addr *src, int resfd, int cfd)
 {
@@ -1654,7 +2178,9 @@ child_main(int idx, int n, struct in_addr *src, int resfd, int cfd)
     ev.data.ptr = &ctl_fd;
     epoll_ctl(ep, EPOLL_CTL_ADD, ctl_fd, &ev);
 
-    is_publisher = (o.mode == MODE_FANOUT && n == 0);
+    my_idx = idx;
+    is_publisher = ((o.mode == MODE_FANOUT || o.mode == MODE_RELOAD)
+                    && n == 0);
 
     if (is_publisher) {
         nconns = 1;
@@ -1714,6 +2240,12 @@ child_main(int idx, int n, struct in_addr *src, int resfd, int cfd)
 
     } else if (o.mode == MODE_CONNS) {
         wait_ctl();         /* finish */
+
+    } else if (is_publisher && o.mode == MODE_RELOAD) {
+        run_reload_publisher(src);
+
+    } else if (o.mode == MODE_RELOAD) {
+        run_reload_subscribers();
 
     } else if (is_publisher) {
         run_fanout_publisher();
@@ -1795,8 +2327,28 @@ merge(result_t *to, const result_t *r)
     ADD(proto_err); ADD(server_closed); ADD(pongs_ok); ADD(pings_answered);
     ADD(close_clean); ADD(close_timeout); ADD(published); ADD(pub_errors);
     ADD(duplicates); ADD(reordered); ADD(unique); ADD(out_of_range);
-    ADD(late);
+    ADD(late); ADD(pub_retries); ADD(pub_reconnects); ADD(restarts);
+    ADD(resume_reasons); ADD(plain_reasons); ADD(resume_mismatch);
+    ADD(reconnects); ADD(reconnect_fail); ADD(history_lost);
+    ADD(double_pub); ADD(never);
 #undef ADD
+    {
+        int  i;
+
+        for (i = 0; i < NBINS; i++) {
+            to->close_bins[i] += r->close_bins[i];
+            to->accept_bins[i] += r->accept_bins[i];
+        }
+    }
+    if (r->busy_max > to->busy_max) {
+        to->busy_max = r->busy_max;
+        to->busy_cpu = r->busy_cpu;
+    }
+    if (r->last_id > to->last_id) {
+        to->last_id = r->last_id;
+    }
+    h_merge(&to->gap, &r->gap);
+    h_merge(&to->rc_lat, &r->rc_lat);
     if (r->connect_secs > to->connect_secs) {
         to->connect_secs = r->connect_secs;
     }
@@ -1929,6 +2481,155 @@ print_latency(const char *what, const hist_t *h)
            (double) h->max / 1e3);
 }
 
+/* the most in any 100 ms (10 bins) from bin "from" on */
+static uint64_t
+peak_100ms(const uint32_t *bins, unsigned from, unsigned *at)
+{
+    uint64_t  sum = 0, best = 0;
+    unsigned  i;
+
+    *at = from;
+    for (i = from; i < NBINS; i++) {
+        sum += bins[i];
+        if (i >= from + 10) {
+            sum -= bins[i - 10];
+        }
+        if (sum > best) {
+            best = sum;
+            *at = i >= from + 9 ? i - 9 : from;
+        }
+    }
+
+    return best;
+}
+
+static int
+reload_report(result_t *t, uint64_t conn_ok, uint64_t errors, double cli_cpu,
+    double rest_cpu, double go_s, const double *reload_s)
+{
+    uint64_t  acc, cls, subs = conn_ok > 0 ? conn_ok - 1 : 0;
+    unsigned  acc_at, cls_at, from, to, b, i;
+    int       k;
+
+    errors += t->duplicates + t->history_lost + t->out_of_range
+              + t->reconnect_fail + (o.nreload && t->restarts == 0);
+
+    acc = peak_100ms(t->accept_bins, 0, &acc_at);
+    cls = peak_100ms(t->close_bins, 0, &cls_at);
+
+    printf("reload: %llu subscribers, %llu messages published (ids up to "
+           "%llu), %d reload(s), reconnect jitter up to %.2f s\n",
+           (unsigned long long) subs, (unsigned long long) t->published,
+           (unsigned long long) t->last_id, o.nreload, o.jitter);
+    printf("closes by the server: %llu with 1012/1001 (%llu with a resume "
+           "point, %llu plain, %llu resume ids not the last id received), "
+           "%llu others\n",
+           (unsigned long long) t->restarts,
+           (unsigned long long) t->resume_reasons,
+           (unsigned long long) t->plain_reasons,
+           (unsigned long long) t->resume_mismatch,
+           (unsigned long long) t->server_closed);
+    printf("reconnects: %llu (failed attempts %llu); peak: %llu accepted "
+           "(101) in 100 ms at %.2f s, %llu Closes in 100 ms at %.2f s\n",
+           (unsigned long long) t->reconnects,
+           (unsigned long long) t->reconnect_fail, (unsigned long long) acc,
+           (double) acc_at * BIN_NS / 1e9 - go_s, (unsigned long long) cls,
+           (double) cls_at * BIN_NS / 1e9 - go_s);
+
+    for (k = 0; k < o.nreload; k++) {
+        from = (unsigned) (reload_s[k] * 1e9 / BIN_NS);
+        to = k + 1 < o.nreload ? (unsigned) (reload_s[k + 1] * 1e9 / BIN_NS)
+                               : from + 600;
+        if (to > NBINS) {
+            to = NBINS;
+        }
+        while (to > from && t->accept_bins[to - 1] == 0
+               && t->close_bins[to - 1] == 0)
+        {
+            to--;
+        }
+
+        printf("reload %d, per 100 ms from its SIGHUP: closes", k + 1);
+        for (b = from; b < to; b += 10) {
+            uint64_t  n = 0;
+
+            for (i = b; i < b + 10 && i < NBINS; i++) {
+                n += t->close_bins[i];
+            }
+            printf(" %llu", (unsigned long long) n);
+        }
+        printf("; accepts");
+        for (b = from; b < to; b += 10) {
+            uint64_t  n = 0;
+
+            for (i = b; i < b + 10 && i < NBINS; i++) {
+                n += t->accept_bins[i];
+            }
+            printf(" %llu", (unsigned long long) n);
+        }
+        printf("\n");
+    }
+
+    print_latency("reconnect, connect() to 101", &t->rc_lat);
+    printf("client: longest time between two epoll_wait calls %.1f ms "
+           "(%.1f ms of CPU)\n",
+           (double) t->busy_max / 1e6, (double) t->busy_cpu / 1e6);
+    print_latency("delivery", &t->h);
+    printf("longest gap per subscriber (ms): p50 %.1f  p99 %.1f  max %.1f\n",
+           h_percentile(&t->gap, 50) / 1e6, h_percentile(&t->gap, 99) / 1e6,
+           (double) t->gap.max / 1e6);
+    printf("lost %llu (subscribers that got nothing: %llu), duplicates %llu, "
+           "reordered %llu, history_lost %llu; publisher: %llu POSTs sent "
+           "again, %llu published twice\n",
+           (unsigned long long) t->lost, (unsigned long long) t->never,
+           (unsigned long long) t->duplicates,
+           (unsigned long long) t->reordered,
+           (unsigned long long) t->history_lost,
+           (unsigned long long) t->pub_retries,
+           (unsigned long long) t->double_pub);
+    printf("CPU while publishing (cores): client %.2f, the rest of the "
+           "machine (nginx included) %.2f\n", cli_cpu, rest_cpu);
+    if (t->first_error[0]) {
+        printf("first error: %s\n", t->first_error);
+    }
+
+    printf("result mode=reload subscribers=%llu published=%llu last_id=%llu "
+           "reloads=%d jitter=%.3f deliveries=%llu lost=%llu duplicates=%llu "
+           "reordered=%llu history_lost=%llu never=%llu restarts=%llu "
+           "resume_reasons=%llu plain_reasons=%llu resume_mismatch=%llu "
+           "server_closed=%llu reconnects=%llu reconnect_fail=%llu "
+           "peak_accept_100ms=%llu peak_close_100ms=%llu gap_p50_ms=%.1f "
+           "gap_p99_ms=%.1f gap_max_ms=%.1f p50_us=%.1f p99_us=%.1f "
+           "max_us=%.1f reconnect_p50_ms=%.1f reconnect_p99_ms=%.1f "
+           "client_stall_ms=%.1f pub_retries=%llu pub_reconnects=%llu "
+           "double_pub=%llu client_cpu=%.3f rest_cpu=%.3f errors=%llu\n",
+           (unsigned long long) subs, (unsigned long long) t->published,
+           (unsigned long long) t->last_id, o.nreload, o.jitter,
+           (unsigned long long) t->messages, (unsigned long long) t->lost,
+           (unsigned long long) t->duplicates,
+           (unsigned long long) t->reordered,
+           (unsigned long long) t->history_lost,
+           (unsigned long long) t->never, (unsigned long long) t->restarts,
+           (unsigned long long) t->resume_reasons,
+           (unsigned long long) t->plain_reasons,
+           (unsigned long long) t->resume_mismatch,
+           (unsigned long long) t->server_closed,
+           (unsigned long long) t->reconnects,
+           (unsigned long long) t->reconnect_fail,
+           (unsigned long long) acc, (unsigned long long) cls,
+           h_percentile(&t->gap, 50) / 1e6, h_percentile(&t->gap, 99) / 1e6,
+           (double) t->gap.max / 1e6,
+           h_percentile(&t->h, 50) / 1e3, h_percentile(&t->h, 99) / 1e3,
+           (double) t->h.max / 1e3, h_percentile(&t->rc_lat, 50) / 1e6,
+           h_percentile(&t->rc_lat, 99) / 1e6, (double) t->busy_max / 1e6,
+           (unsigned long long) t->pub_retries,
+           (unsigned long long) t->pub_reconnects,
+           (unsigned long long) t->double_pub, cli_cpu, rest_cpu,
+           (unsigned long long) errors);
+
+    return errors ? 1 : 0;
+}
+
 static int
 parse_url(const char *url, struct sockaddr_in *sa, char *host, size_t hsz,
     char *path, size_t psz, int *is_ws)
@@ -1990,7 +2691,7 @@ static void
 usage(void)
 {
     fprintf(stderr,
-"usage: wsbench echo|conns|fanout [options] ws://127.0.0.1:PORT/path\n"
+"usage: wsbench echo|conns|fanout|reload [options] ws://127.0.0.1:PORT/path\n"
 "\n"
 "  -c, --conns N        connections (fanout: subscribers)        [echo 100]\n"
 "  -s, --size BYTES     message size                             [32]\n"
@@ -2019,6 +2720,10 @@ usage(void)
 "      --pub-rate N     fanout: messages per second              [100]\n"
 "      --server-pids P,.. echo, fanout: report these processes' CPU use\n"
 "                       over the measured time (and the client's own)\n"
+"      --reload-pid PID reload: the nginx master, sent SIGHUP\n"
+"      --reload-at T,.. reload: seconds after publishing starts   [none]\n"
+"      --jitter SEC     reload: a subscriber closed by the server\n"
+"                       reconnects after a random 0..SEC         [1]\n"
 "      --smoke          a 1 s sanity run: 2 connections, text, 200 B,\n"
 "                       2 in flight, 2 fragments, a Ping first\n"
 "\n"
@@ -2039,7 +2744,8 @@ main(int argc, char **argv)
         { "procs", 1, NULL, 'p' }, { "src", 1, NULL, 'S' },
         { "timeout", 1, NULL, 'X' }, { "pub", 1, NULL, 'B' },
         { "pub-rate", 1, NULL, 'R' }, { "smoke", 0, NULL, 'k' },
-        { "server-pids", 1, NULL, 'V' },
+        { "server-pids", 1, NULL, 'V' }, { "jitter", 1, NULL, 'J' },
+        { "reload-pid", 1, NULL, 'U' }, { "reload-at", 1, NULL, 'A' },
         { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 }
     };
     child_t          ch[MAX_PROCS + 1];
@@ -2060,6 +2766,8 @@ main(int argc, char **argv)
         o.mode = MODE_CONNS;
     } else if (strcmp(mode, "fanout") == 0) {
         o.mode = MODE_FANOUT;
+    } else if (strcmp(mode, "reload") == 0) {
+        o.mode = MODE_RELOAD;
     } else {
         usage();
     }
@@ -2074,6 +2782,7 @@ main(int argc, char **argv)
     o.hold = 2;
     o.timeout = 5;
     o.pub_rate = 100;
+    o.jitter = 1;
 
     optind = 2;
     while ((opt = getopt_long(argc, argv, "c:s:d:Pt:w:r:p:h", lo, NULL)) != -1)
@@ -2096,6 +2805,25 @@ main(int argc, char **argv)
         case 'B': o.pub_url = optarg; break;
         case 'R': o.pub_rate = atof(optarg); break;
         case 'k': o.smoke = 1; break;
+        case 'J': o.jitter = atof(optarg); break;
+        case 'U': o.reload_pid = (pid_t) atoi(optarg); break;
+        case 'A': {
+            char  *s = strdup(optarg), *tok, *save = NULL;
+
+            for (tok = strtok_r(s, ",", &save); tok;
+                 tok = strtok_r(NULL, ",", &save))
+            {
+                if (o.nreload == MAX_RELOADS || atof(tok) < 0
+                    || (o.nreload && atof(tok) <= o.reload_at[o.nreload - 1]))
+                {
+                    die("bad --reload-at (increasing seconds, at most %d)",
+                        MAX_RELOADS);
+                }
+                o.reload_at[o.nreload++] = atof(tok);
+            }
+            free(s);
+            break;
+        }
         case 'V': {
             char  *s = strdup(optarg), *tok, *save = NULL;
 
@@ -2157,9 +2885,9 @@ main(int argc, char **argv)
         o.warmup = 0.2;
     }
 
-    if (o.mode == MODE_FANOUT) {
+    if (o.mode == MODE_FANOUT || o.mode == MODE_RELOAD) {
         if (o.pub_url == NULL) {
-            die("fanout needs --pub URL");
+            die("%s needs --pub URL", mode);
         }
         if (parse_url(o.pub_url, &o.pub_dst, o.pub_host, sizeof(o.pub_host),
                       o.pub_path, sizeof(o.pub_path), &o.pub_ws) < 0)
@@ -2173,6 +2901,24 @@ main(int argc, char **argv)
             die("--pub-rate must be positive");
         }
         seen_cap = (uint64_t) (o.pub_rate * (o.duration + 1) * 1.2) + 1024;
+    }
+
+    if (o.mode == MODE_RELOAD) {
+        if (o.pub_ws) {
+            die("reload publishes with HTTP POST: --pub http://...");
+        }
+        if (o.nreload && o.reload_pid <= 0) {
+            die("--reload-at needs --reload-pid (the nginx master)");
+        }
+        if (o.nreload && o.reload_at[o.nreload - 1] >= o.duration) {
+            die("--reload-at: every reload within the publishing (-t)");
+        }
+        if (o.jitter < 0 || o.duration > 100 || o.timeout > 60) {
+            die("reload: --jitter >= 0, -t at most 100 s, --timeout 60 s");
+        }
+        /* the publisher falls behind while its connection is replaced */
+        seen_cap = (uint64_t) (o.pub_rate * (o.duration + o.timeout + 1) * 1.2)
+                   + 1024;
     }
 
     if (o.conns < 1 || o.depth < 1 || o.frag < 1 || o.duration <= 0
@@ -2216,7 +2962,8 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
-    nch = o.procs + (o.mode == MODE_FANOUT ? 1 : 0);
+    nch = o.procs + (o.mode == MODE_FANOUT || o.mode == MODE_RELOAD ? 1 : 0);
+    t_base = now_ns();
 
     for (i = 0; i < nch; i++) {
         int    rp[2], cp[2], n;
@@ -2278,7 +3025,7 @@ main(int argc, char **argv)
     {
         double  connect_time = secs_since(&t0);
         double  elapsed, srv0, cli0, mach0, srv_cpu = 0, cli_cpu = 0,
-                other_cpu = 0;
+                other_cpu = 0, go_s = 0, reload_s[MAX_RELOADS];
         uint64_t conn_ok = total.established, cfail = total.connect_fail,
                  hfail = total.handshake_fail;
 
@@ -2304,6 +3051,46 @@ main(int argc, char **argv)
             }
             signal_children(ch, nch);               /* go: idle */
             signal_children(ch, nch);               /* finish */
+
+        } else if (o.mode == MODE_RELOAD) {
+            pid_t            cpids[MAX_PROCS + 1];
+            struct timespec  tp;
+            uint8_t          msg[9];
+            double           at;
+
+            for (i = 0; i < nch; i++) {
+                cpids[i] = ch[i].pid;
+            }
+            signal_children(ch, nch);               /* go */
+            clock_gettime(CLOCK_MONOTONIC, &tp);
+            go_s = (double) (now_ns() - t_base) / 1e9;
+            cli0 = cpu_sum(cpids, nch);
+            mach0 = machine_cpu();
+
+            for (i = 0; i < o.nreload; i++) {
+                at = o.reload_at[i] - secs_since(&tp);
+                sleep_secs(at);
+                reload_s[i] = (double) (now_ns() - t_base) / 1e9;
+                if (kill(o.reload_pid, SIGHUP) < 0) {
+                    die("kill -HUP %d: %s", (int) o.reload_pid,
+                        strerror(errno));
+                }
+                printf("reload %d: SIGHUP to %d at %.2f s (%.2f s of the "
+                       "run)\n", i + 1, (int) o.reload_pid, reload_s[i] - go_s,
+                       reload_s[i]);
+            }
+
+            /* the publisher's last id, then the subscribers' figures */
+            read_result(&ch[o.procs], &r, 2);
+            cli_cpu = (cpu_sum(cpids, nch) - cli0) / secs_since(&tp);
+            other_cpu = (machine_cpu() - mach0) / secs_since(&tp) - cli_cpu;
+            msg[0] = 'g';
+            memcpy(msg + 1, &r.last_id, 8);
+            for (i = 0; i < o.procs; i++) {
+                if (write(ch[i].ctlfd, msg, 9) != 9) {
+                    die("cannot signal client process %d", (int) ch[i].pid);
+                }
+            }
 
         } else if (o.mode == MODE_FANOUT) {
             pid_t            cpids[MAX_PROCS + 1];
@@ -2346,7 +3133,7 @@ main(int argc, char **argv)
         }
 
         memset(&total, 0, sizeof(total));
-        if (o.mode == MODE_FANOUT) {
+        if (o.mode == MODE_FANOUT || o.mode == MODE_RELOAD) {
             merge(&total, &r);
         }
 
@@ -2371,7 +3158,7 @@ main(int argc, char **argv)
         elapsed = secs_since(&t0);
         (void) elapsed;
 
-        if (other_cpu < 0 || !o.nserver_pids) {
+        if (other_cpu < 0 || (!o.nserver_pids && o.mode != MODE_RELOAD)) {
             other_cpu = 0;      /* rounding, or the server is not known */
         }
 
@@ -2432,6 +3219,10 @@ main(int argc, char **argv)
                        (unsigned long long) total.close_clean,
                        (unsigned long long) total.close_timeout,
                        (unsigned long long) errors);
+
+            } else if (o.mode == MODE_RELOAD) {
+                return reload_report(&total, conn_ok, errors, cli_cpu,
+                                     other_cpu, go_s, reload_s);
 
             } else if (o.mode == MODE_CONNS) {
                 printf("held %llu connections for %.1f s; closed by the "

@@ -91,6 +91,16 @@ ngx_ws_conn_init(ngx_ws_conn_t *ws)
 
     if (ngx_ws_routes.open(ws) != NGX_OK) {
         ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
+
+    } else if (ngx_exiting) {
+        /*
+         * the worker began shutting down while the handshake was being
+         * read: ngx_close_idle_connections() has already been through the
+         * connections, so this one is closed the same way (1012 or 1001,
+         * with ws_drain_window) by the read handler posted below, or the
+         * worker would exit with it open, without a Close frame
+         */
+        c->close = 1;
     }
 
     c->read->handler = ngx_ws_read_handler;

@@ -1,13 +1,19 @@
 # The benchmark client (bench/wsbench) against the echo route, in its short
-# modes: the instrument of bench/run must work against the module it
-# measures.  --- init builds bench/wsbench (make -C bench) and runs one short
-# load; the verdict is its result line: no error of any kind (handshake,
-# echo content and order, Pong for its Ping, close handshake), and messages
-# went through.  No figure is compared with a threshold.
+# modes, and its reload mode against channels: the instrument of bench/run
+# must work against the module it measures.  --- init builds bench/wsbench
+# (make -C bench) and runs one short load; the verdict is its result line:
+# no error of any kind (handshake, echo content and order, Pong for its
+# Ping, close handshake; for the reload, no message lost or received twice
+# and every subscriber closed with 1012 and back), and messages went
+# through.  No figure is compared with a threshold.  nginx runs with a
+# master (the reload) and two workers.
 
 use lib 't/lib';
 use Test::Nginx::Socket;
+use Test::NgxWs::Proc ();
 
+master_on();
+workers(2);
 repeat_each(1);
 
 # the client's verdict in --- init, then status, body and no_error_log
@@ -41,6 +47,44 @@ sub run_wsbench {
                    && (!grep({ $_ eq '--smoke' } @args)
                        || ($r{pongs} // -1) == $conns),
                    "$name: no error, messages echoed")
+        or Test::More::diag($out);
+}
+
+# 50 subscribers with the envelope, 20 msg/s for 2 s, one reload at 0.5 s
+sub run_wsbench_reload {
+    my ($name) = @_;
+
+    my $build = `make -s -C bench wsbench 2>&1`;
+    if ($? != 0) {
+        Test::More::ok(0, "$name: bench/wsbench builds")
+            or Test::More::diag($build);
+        return;
+    }
+
+    my $base = "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}";
+    my $master = Test::NgxWs::Proc::master_pid();
+    my $cmd = join ' ', qw(timeout 60 bench/wsbench reload -c 50 -p 1
+                           --pub-rate 20 -t 2 --reload-at 0.5 --jitter 0.2
+                           --timeout 5),
+                        "--reload-pid $master",
+                        "--pub 'http://$base/pub?channel=smoke'",
+                        "ws://$base/sub/smoke";
+    my $out = `$cmd 2>&1`;
+    my $rc = $?;
+    my ($res) = $out =~ /^result (.*)$/m;
+    my %r = map { split /=/, $_, 2 } split ' ', ($res // '');
+
+    Test::More::ok($rc == 0
+                   && defined $r{errors} && $r{errors} eq '0'
+                   && ($r{published} // 0) > 0
+                   && ($r{last_id} // -1) == $r{published}
+                   && ($r{deliveries} // 0) >= 50 * $r{published}
+                   && ($r{lost} // -1) == 0
+                   && ($r{duplicates} // -1) == 0
+                   && ($r{restarts} // -1) == 50
+                   && ($r{resume_reasons} // -1) == 50
+                   && ($r{reconnects} // -1) == 50,
+                   "$name: nothing lost or twice, 50 closed with 1012 and back")
         or Test::More::diag($out);
 }
 
@@ -90,6 +134,35 @@ ok
 === TEST 3: 70,000-byte messages (64-bit lengths) in 3 fragments
 --- init
 main::run_wsbench('large', '/echo', qw(-c 2 -s 70000 --frag 3 -t 0.5 -w 0.1));
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: wsbench reload: 50 subscribers resume across a reload
+--- http_config
+    ws_zone smoke 1m history=256;
+--- config
+    location ~ ^/sub/(\w+)$ {
+        websocket;
+        ws_subscribe smoke $1;
+        ws_envelope on;
+        ws_drain_window 300ms;
+    }
+
+    location = /pub {
+        ws_publisher smoke;
+    }
+
+    location = /t {
+        return 200 "ok\n";
+    }
+--- init
+main::run_wsbench_reload('reload');
 --- request
 GET /t
 --- response_body
