@@ -289,6 +289,13 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, publisher),
       NULL },
 
+    { ngx_string("ws_connections"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_ws_push,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, connections),
+      NULL },
+
     { ngx_string("ws_last_id"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_set_complex_value_slot,
@@ -1004,7 +1011,7 @@ ngx_ws_publish_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* ws_push zone; ws_publisher zone */
+/* ws_push zone; ws_publisher zone; ws_connections zone */
 
 static char *
 ngx_ws_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -1035,6 +1042,16 @@ ngx_ws_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         clcf->handler = ngx_ws_publisher_handler;
+    }
+
+    if (cmd->offset == offsetof(ngx_ws_loc_conf_t, connections)) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->handler != NULL) {
+            return "conflicts with another content handler";
+        }
+
+        clcf->handler = ngx_ws_conns_handler;
     }
 
     return NGX_CONF_OK;

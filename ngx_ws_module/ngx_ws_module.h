@@ -149,6 +149,19 @@ typedef enum {
 #define NGX_WS_MODULE_VERSION      "0.1.0"
 
 
+/*
+ * A connection's counters as other workers see them (the connections API):
+ * in its record in shared memory, stored by the engine as they change.
+ */
+
+typedef struct {
+    uint64_t                    messages_in;
+    uint64_t                    messages_out;
+    uint64_t                    bytes_in;
+    uint64_t                    bytes_out;
+} ngx_ws_counters_t;
+
+
 /* counters of a worker for the status page (ngx_ws_status.c) */
 
 #define NGX_WS_STAT_REJECTS        8      /* ngx_ws_reject_codes + other */
@@ -286,6 +299,7 @@ typedef struct {
     ngx_ws_channel_conf_t      *publish;
     ngx_ws_zone_t              *push;
     ngx_ws_zone_t              *publisher;
+    ngx_ws_zone_t              *connections;      /* ws_connections */
     ngx_http_complex_value_t   *last_id;
     ngx_flag_t                  envelope;
     ngx_uint_t                  slow_subscriber;
@@ -472,6 +486,7 @@ struct ngx_ws_conn_s {
         uint64_t                bytes_in;         /* data payload bytes */
         uint64_t                bytes_out;
         ngx_str_t               channels;         /* at the close */
+        ngx_ws_counters_t      *shared;           /* in its record */
     } stat;
 
     /* channels */
@@ -616,6 +631,7 @@ ngx_int_t ngx_ws_channels_resume_hint(ngx_ws_conn_t *ws, u_char *buf,
 ngx_int_t ngx_ws_channel_publish_message(ngx_ws_conn_t *ws,
     ngx_uint_t opcode, u_char *data, size_t len);
 ngx_int_t ngx_ws_publisher_handler(ngx_http_request_t *r);
+ngx_int_t ngx_ws_conns_handler(ngx_http_request_t *r);
 
 #define NGX_WS_UTF8_ACCEPT  0
 #define NGX_WS_UTF8_REJECT  0xffffffff
