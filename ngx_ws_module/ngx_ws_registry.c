@@ -29,7 +29,6 @@
 
 static size_t ngx_ws_json_str_len(u_char *s, size_t len);
 static u_char *ngx_ws_json_str(u_char *p, u_char *s, size_t len);
-static u_char *ngx_ws_rec_field(ngx_ws_conn_rec_t *rec, ngx_uint_t f);
 
 
 /*
@@ -44,6 +43,7 @@ ngx_ws_registry_add(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name)
     u_char                    *p;
     size_t                     size, hlen;
     ngx_uint_t                 i;
+    ngx_listening_t           *ls;
     ngx_table_elt_t           *h;
     ngx_ws_conn_rec_t         *rec;
     ngx_http_request_t        *r;
@@ -123,6 +123,25 @@ ngx_ws_registry_add(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name)
     rec->pid = ngx_pid;
     rec->slot = zone->slot;
     rec->start = ngx_time();
+
+    rec->notify = (ws->conf->on_disconnect.len != 0);
+    rec->generation = ngx_ws_status_generation();
+    rec->location = ws->conf->push_location;
+    rec->listening = NGX_CONF_UNSET_UINT;
+
+    ls = ngx_cycle->listening.elts;
+
+    for (i = 0; i < ngx_cycle->listening.nelts; i++) {
+        if (&ls[i] == ws->connection->listening) {
+            rec->listening = i;
+            break;
+        }
+    }
+
+    if (ws->connection->socklen <= sizeof(ngx_sockaddr_t)) {
+        rec->socklen = ws->connection->socklen;
+        ngx_memcpy(&rec->sockaddr, ws->connection->sockaddr, rec->socklen);
+    }
 
     p = rec->data;
 
@@ -318,11 +337,10 @@ ngx_ws_registry_match(ngx_ws_conn_rec_t *rec, ngx_ws_conn_filter_t *flt)
     size_t   n;
 
     if (flt->location.len) {
+        p = ngx_ws_registry_field(rec, NGX_WS_REC_LOCATION, NULL);
+
         if (flt->location.len != rec->len[NGX_WS_REC_LOCATION]
-            || ngx_memcmp(flt->location.data,
-                          ngx_ws_rec_field(rec, NGX_WS_REC_LOCATION),
-                          flt->location.len)
-               != 0)
+            || ngx_memcmp(flt->location.data, p, flt->location.len) != 0)
         {
             return 0;
         }
@@ -350,7 +368,7 @@ ngx_ws_registry_match(ngx_ws_conn_rec_t *rec, ngx_ws_conn_filter_t *flt)
     }
 
     if (flt->header.len) {
-        p = ngx_ws_rec_field(rec, NGX_WS_REC_HEADERS);
+        p = ngx_ws_registry_field(rec, NGX_WS_REC_HEADERS, NULL);
         last = p + rec->len[NGX_WS_REC_HEADERS];
 
         for ( ;; ) {
@@ -394,10 +412,11 @@ ngx_ws_registry_json_len(ngx_ws_conn_rec_t *rec)
           + NGX_INT64_LEN * 7;
 
     for (i = 0; i < NGX_WS_REC_HEADERS; i++) {
-        len += ngx_ws_json_str_len(ngx_ws_rec_field(rec, i), rec->len[i]);
+        p = ngx_ws_registry_field(rec, i, NULL);
+        len += ngx_ws_json_str_len(p, rec->len[i]);
     }
 
-    p = ngx_ws_rec_field(rec, NGX_WS_REC_HEADERS);
+    p = ngx_ws_registry_field(rec, NGX_WS_REC_HEADERS, NULL);
     last = p + rec->len[NGX_WS_REC_HEADERS];
 
     while (p < last) {
@@ -433,7 +452,8 @@ ngx_ws_registry_json(u_char *p, ngx_ws_conn_rec_t *rec)
 
     for (i = 0; i < NGX_WS_REC_HEADERS; i++) {
         p = ngx_cpymem(p, names[i], ngx_strlen(names[i]));
-        p = ngx_ws_json_str(p, ngx_ws_rec_field(rec, i), rec->len[i]);
+        s = ngx_ws_registry_field(rec, i, NULL);
+        p = ngx_ws_json_str(p, s, rec->len[i]);
 
         if (i == NGX_WS_REC_ID) {
             p = ngx_sprintf(p, ",\"worker\":%P,\"start\":%T",
@@ -443,7 +463,7 @@ ngx_ws_registry_json(u_char *p, ngx_ws_conn_rec_t *rec)
 
     p = ngx_cpymem(p, ",\"headers\":{", sizeof(",\"headers\":{") - 1);
 
-    s = ngx_ws_rec_field(rec, NGX_WS_REC_HEADERS);
+    s = ngx_ws_registry_field(rec, NGX_WS_REC_HEADERS, NULL);
     last = s + rec->len[NGX_WS_REC_HEADERS];
 
     for (i = 0; s < last; i++) {
@@ -503,8 +523,10 @@ ngx_ws_json_str(u_char *p, u_char *s, size_t len)
 }
 
 
-static u_char *
-ngx_ws_rec_field(ngx_ws_conn_rec_t *rec, ngx_uint_t f)
+/* a string of the record; value, when given, gets it too */
+
+u_char *
+ngx_ws_registry_field(ngx_ws_conn_rec_t *rec, ngx_uint_t f, ngx_str_t *value)
 {
     u_char      *p;
     ngx_uint_t   i;
@@ -513,6 +535,11 @@ ngx_ws_rec_field(ngx_ws_conn_rec_t *rec, ngx_uint_t f)
 
     for (i = 0; i < f; i++) {
         p += rec->len[i];
+    }
+
+    if (value) {
+        value->data = p;
+        value->len = rec->len[f];
     }
 
     return p;

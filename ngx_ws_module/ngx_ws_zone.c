@@ -30,6 +30,7 @@ static void ngx_ws_channel_insert(ngx_rbtree_node_t *temp,
 static ngx_int_t ngx_ws_zone_evict(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *keep);
 static ngx_int_t ngx_ws_zone_evict_channel(ngx_ws_zone_t *zone);
+static void ngx_ws_zone_orphan(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec);
 static void ngx_ws_channel_drop_oldest(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node);
 
@@ -273,6 +274,7 @@ ngx_ws_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_ws_channel_insert);
     ngx_rbtree_init(&zone->sh->conns, &zone->sh->conns_sentinel,
                     ngx_rbtree_insert_value);
+    ngx_queue_init(&zone->sh->dead);
     ngx_queue_init(&zone->sh->lru);
 
     len = sizeof(" in ws_zone \"\"") + shm_zone->shm.name.len;
@@ -1043,10 +1045,37 @@ ngx_ws_zone_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot)
         }
 
         if (cn->push && cn->subscribers == 0) {
+
+            /*
+             * a dead worker's connection (not this worker's at its exit)
+             * whose location has ws_on_disconnect: its record waits for
+             * a worker to send the event (ngx_ws_orphans.c)
+             */
+
+            if (cn->rec && cn->rec->notify
+                && (ngx_int_t) slot != zone->slot)
+            {
+                ngx_ws_zone_orphan(zone, cn->rec);
+            }
+
             ngx_ws_channel_delete(zone, cn);
             continue;
         }
 
         ngx_ws_channel_trim(zone, cn);
     }
+}
+
+
+static void
+ngx_ws_zone_orphan(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec)
+{
+    rec->channel->rec = NULL;
+    rec->channel = NULL;
+
+    ngx_rbtree_delete(&zone->sh->conns, &rec->node);
+    zone->sh->nconns--;
+
+    ngx_queue_insert_tail(&zone->sh->dead, &rec->dead);
+    zone->sh->ndead++;
 }

@@ -90,6 +90,10 @@ typedef struct {
     ngx_rbtree_t                conns;            /* by channel uid */
     ngx_rbtree_node_t           conns_sentinel;
     ngx_uint_t                  nconns;
+
+    /* the records of dead workers' connections, for their events */
+    ngx_queue_t                 dead;
+    ngx_uint_t                  ndead;
 } ngx_ws_sh_t;
 
 
@@ -112,10 +116,20 @@ typedef struct {
 struct ngx_ws_conn_rec_s {
     ngx_rbtree_node_t           node;             /* key: channel uid */
     ngx_ws_channel_node_t      *channel;
+    ngx_queue_t                 dead;             /* its worker died */
     ngx_ws_counters_t           counters;         /* the owner's stores */
     ngx_pid_t                   pid;
     ngx_uint_t                  slot;
     time_t                      start;
+
+    /* what its disconnect event needs when its worker dies */
+    ngx_uint_t                  notify;           /* ws_on_disconnect */
+    ngx_uint_t                  generation;       /* of the configuration */
+    ngx_uint_t                  location;         /* in push_locations */
+    ngx_uint_t                  listening;        /* in cycle->listening */
+    socklen_t                   socklen;
+    ngx_sockaddr_t              sockaddr;
+
     u_char                     *channels;
     size_t                      channels_len;
     ngx_uint_t                  nchannels;
@@ -261,6 +275,8 @@ ngx_ws_conn_rec_t *ngx_ws_registry_after(ngx_ws_zone_t *zone,
     uint64_t after);
 ngx_ws_conn_rec_t *ngx_ws_registry_next(ngx_ws_zone_t *zone,
     ngx_ws_conn_rec_t *rec);
+u_char *ngx_ws_registry_field(ngx_ws_conn_rec_t *rec, ngx_uint_t f,
+    ngx_str_t *value);
 ngx_uint_t ngx_ws_registry_match(ngx_ws_conn_rec_t *rec,
     ngx_ws_conn_filter_t *flt);
 size_t ngx_ws_registry_json_len(ngx_ws_conn_rec_t *rec);
