@@ -26,7 +26,7 @@ worker_connections(1024);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 13);
+my %INIT_TESTS = (1 => 14);
 
 plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
 
@@ -210,6 +210,16 @@ sub crash {
 
     Test::More::is($msg, '200 hi', "the replacement worker ($new) serves");
 
+    # one closed through the connections API: its usual event says so
+    my $k = shift @live;
+    my $r = http('DELETE', "/conns?id=$id[$k]&code=4001&reason=bye");
+    my ($code, $reason) = $c[$k]->wait_close(3);
+    $c[$k]->send_close(4001);
+    $c[$k]->close;
+
+    Test::More::is(join(' ', $r->{status}, $code // '-', $reason // '-'),
+                   '202 4001 bye', 'a DELETE closes a live connection');
+
     close_all_ok('crash: the others leave', @c[@live], @other,
                  $n ? ($n) : ());
 
@@ -219,11 +229,12 @@ sub crash {
 
     $bad = undef;
 
-    for my $i (@live) {
+    for my $i ($k, @live) {
         my $lines = $ev->{ $id[$i] } // [];
+        my $how = $i == $k ? '4001 server' : '1000 client';
         $bad //= "$id[$i]: " . scalar(@$lines) . " events: @$lines"
             if @$lines != 1
-               || $lines->[0] ne "$id[$i] disconnect 1000 client - "
+               || $lines->[0] ne "$id[$i] disconnect $how - "
                                  . "$user{ $id[$i] } /sub";
     }
 
