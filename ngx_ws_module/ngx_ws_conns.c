@@ -342,7 +342,9 @@ ngx_ws_conns_close(ngx_http_request_t *r, ngx_ws_zone_t *zone, ngx_str_t *id)
 
     data[0] = (u_char) (code >> 8);
     data[1] = (u_char) code;
-    ngx_memcpy(data + 2, reason.data, reason.len);
+    if (reason.len) {
+        ngx_memcpy(data + 2, reason.data, reason.len);
+    }
 
     name.len = id->len + 1;
     name.data = ngx_pnalloc(r->pool, name.len);

@@ -175,7 +175,6 @@ ngx_ws_orphan_send(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec,
 {
     u_char                *p, *last;
     size_t                 n;
-    ngx_str_t              f[NGX_WS_REC_FIELDS];
     ngx_uint_t             i;
     ngx_listening_t       *ls;
     ngx_table_elt_t       *h;
@@ -184,6 +183,7 @@ ngx_ws_orphan_send(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec,
     ngx_ws_main_conf_t    *wmcf;
     ngx_http_conf_ctx_t   *ctx;
     ngx_ws_fake_origin_t   origin;
+    ngx_str_t              f[NGX_WS_REC_FIELDS];
 
     /* copies: the record is freed next */
 
@@ -196,7 +196,10 @@ ngx_ws_orphan_send(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec,
             return NGX_ERROR;
         }
 
-        ngx_memcpy(p, f[i].data, f[i].len);
+        if (f[i].len) {
+            ngx_memcpy(p, f[i].data, f[i].len);
+        }
+
         p[f[i].len] = '\0';
         f[i].data = p;
     }

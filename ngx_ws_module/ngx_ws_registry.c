@@ -147,7 +147,10 @@ ngx_ws_registry_add(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name)
 
     for (i = 0; i < NGX_WS_REC_HEADERS; i++) {
         rec->len[i] = f[i].len;
-        p = ngx_cpymem(p, f[i].data, f[i].len);
+
+        if (f[i].len) {
+            p = ngx_cpymem(p, f[i].data, f[i].len);
+        }
     }
 
     rec->len[NGX_WS_REC_HEADERS] = hlen;
@@ -348,7 +351,7 @@ ngx_ws_registry_match(ngx_ws_conn_rec_t *rec, ngx_ws_conn_filter_t *flt)
 
     if (flt->channel.len) {
         p = rec->channels;
-        last = p + rec->channels_len;
+        last = p ? p + rec->channels_len : NULL;
 
         for ( ;; ) {
             if (p == NULL || p >= last) {
@@ -426,7 +429,7 @@ ngx_ws_registry_json_len(ngx_ws_conn_rec_t *rec)
     }
 
     p = rec->channels;
-    last = p + rec->channels_len;
+    last = p ? p + rec->channels_len : NULL;
 
     while (p && p < last) {
         n = ngx_strlen(p);
@@ -482,7 +485,7 @@ ngx_ws_registry_json(u_char *p, ngx_ws_conn_rec_t *rec)
     p = ngx_cpymem(p, "},\"channels\":[", sizeof("},\"channels\":[") - 1);
 
     s = rec->channels;
-    last = s + rec->channels_len;
+    last = s ? s + rec->channels_len : NULL;
 
     for (i = 0; s && s < last; i++) {
         if (i) {
