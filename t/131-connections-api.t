@@ -23,7 +23,7 @@ worker_connections(1024);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (2 => 17, 3 => 4);
+my %INIT_TESTS = (2 => 17, 3 => 4, 4 => 3);
 
 plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
 
@@ -266,6 +266,33 @@ sub paging {
                    'closed connections leave the registry');
 }
 
+# TEST 4: the channels of a record follow the joins and leaves the
+# application asks for (X-WS-Subscribe, X-WS-Unsubscribe).
+sub joins {
+    my ($c, $id) = conn('/join', 'joiner');
+
+    my $channels = sub {
+        my $b = http('GET', "/conns?id=$id")->{body};
+        return $b =~ /"channels":\[([^\]]*)\]/ ? $1 : "none: $b";
+    };
+
+    $c->send_text('join');
+    $c->read_frame(2);                     # the reply
+
+    Test::More::is($channels->(), '"room","extra"',
+                   'X-WS-Subscribe: the record lists the channel joined');
+    Test::More::is(join(',', @{ page('channel=extra')->{ids} }), $id,
+                   'and channel= finds it');
+
+    $c->send_text('part');
+    $c->read_frame(2);
+
+    Test::More::is($channels->(), '"room"',
+                   'X-WS-Unsubscribe: the record no longer lists it');
+
+    $c->close;
+}
+
 __DATA__
 
 === TEST 1: the API is protected like any internal page
@@ -373,6 +400,51 @@ main::paging();
 --- request
 GET /conns?limit=5
 --- response_body_like: "count":0
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 4: a record's channels follow joins and leaves
+--- http_config
+    ws_zone chat 1m;
+    map $http_x_ws_seq $ws_join {
+        1        extra;
+        default  "";
+    }
+    map $http_x_ws_seq $ws_part {
+        2        extra;
+        default  "";
+    }
+--- config
+    location /join {
+        websocket;
+        ws_subscribe chat room;
+        ws_push chat;
+        ws_on_connect /_app/connect;
+        ws_pass /_app/message;
+    }
+    location /_app/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_be/;
+    }
+    location = /_be/connect {
+        return 200 $http_x_ws_connection_id;
+    }
+    location = /_be/message {
+        add_header X-WS-Subscribe $ws_join;
+        add_header X-WS-Unsubscribe $ws_part;
+        return 200 "seq $http_x_ws_seq";
+    }
+    location /conns {
+        ws_connections chat;
+    }
+--- init
+main::joins();
+--- request
+GET /conns?channel=extra
+--- response_body_like: "count":0,
 --- no_error_log
 [error]
 [alert]
