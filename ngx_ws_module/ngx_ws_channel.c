@@ -53,7 +53,7 @@ static ngx_ws_shared_t *ngx_ws_history_lost(ngx_str_t *name, int64_t last_id,
 static void ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
 static ngx_uint_t ngx_ws_frames_build(ngx_ws_spool_t *spool,
     ngx_ws_channel_node_t *cn, ngx_ws_frames_t *frames, ngx_uint_t raw,
-    ngx_uint_t env);
+    ngx_uint_t env, ngx_uint_t *close, u_char *reason);
 static void ngx_ws_frames_done(ngx_ws_frames_t *frames, ngx_uint_t n);
 static ngx_ws_shared_t *ngx_ws_frame_for(ngx_ws_conn_t *ws,
     ngx_ws_frames_t *f, ngx_ws_shared_t **tmp);
@@ -186,6 +186,10 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
         if (ngx_ws_subscribe_one(ws, wlcf->push, &name, 1, -1) != NGX_OK) {
             return NGX_ERROR;
         }
+
+        if (ngx_ws_registry_add(ws, wlcf->push, &name) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if (wlcf->subscribe == NULL) {
@@ -224,6 +228,8 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
             return NGX_OK;
         }
     }
+
+    ngx_ws_registry_channels(ws);
 
     return NGX_OK;
 }
@@ -696,6 +702,9 @@ ngx_ws_channels_release(ngx_ws_conn_t *ws)
     ngx_queue_t   *q;
     ngx_ws_sub_t  *sub;
 
+    /* its record goes with its push channel */
+    ws->stat.shared = NULL;
+
     if (ws->stat.channels.data == NULL && !ngx_queue_empty(&ws->subs)) {
         /* $ws_channels in the access log: what it was subscribed to */
         (void) ngx_ws_channels_list(ws, ws->request->pool, &ws->stat.channels);
@@ -933,7 +942,13 @@ ngx_ws_channel_join(ngx_ws_conn_t *ws, ngx_str_t *name)
         return NGX_DECLINED;
     }
 
-    return ngx_ws_subscribe_one(ws, zone, name, 0, -1);
+    if (ngx_ws_subscribe_one(ws, zone, name, 0, -1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_ws_registry_channels(ws);
+
+    return NGX_OK;
 }
 
 
@@ -955,6 +970,7 @@ ngx_ws_channel_part(ngx_ws_conn_t *ws, ngx_str_t *name)
             && ngx_strncmp(spool->name.data, name->data, name->len) == 0)
         {
             ngx_ws_unsubscribe_one(sub);
+            ngx_ws_registry_channels(ws);
             return;
         }
     }
@@ -985,13 +1001,14 @@ static void
 ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
 {
     uint64_t                first, missed;
-    ngx_uint_t              n, k, env, raw;
+    ngx_uint_t              n, k, env, raw, close;
     ngx_queue_t            *q;
     ngx_ws_sub_t           *sub;
     ngx_ws_zone_t          *zone;
     ngx_ws_frames_t         frames[64];
     ngx_ws_shared_t        *lost, *sh, *tmp;
     ngx_ws_channel_node_t  *cn;
+    u_char                  reason[NGX_WS_MAX_CONTROL];
 
     zone = spool->zone;
 
@@ -1044,7 +1061,8 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             spool->last_id = first - 1;
         }
 
-        n = ngx_ws_frames_build(spool, cn, frames, raw, env);
+        close = 0;
+        n = ngx_ws_frames_build(spool, cn, frames, raw, env, &close, reason);
 
         ngx_ws_channel_trim(zone, cn);
 
@@ -1099,6 +1117,26 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
         }
 
         ngx_ws_frames_done(frames, n);
+
+        if (close == 0) {
+            continue;
+        }
+
+        /* the connections API asked the owner to close the connection */
+
+        for (q = ngx_queue_head(&spool->subs);
+             q != ngx_queue_sentinel(&spool->subs);
+             q = ngx_queue_next(q))
+        {
+            sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
+
+            ngx_log_error(NGX_LOG_INFO, sub->ws->connection->log, 0,
+                          "ws connection closed through the connections "
+                          "API with %ui", close);
+
+            ngx_ws_set_end(sub->ws, NGX_WS_END_SERVER);
+            ngx_ws_end(sub->ws, NGX_WS_GOODBYE, close, (char *) reason);
+        }
     }
 }
 
@@ -1111,8 +1149,10 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
 
 static ngx_uint_t
 ngx_ws_frames_build(ngx_ws_spool_t *spool, ngx_ws_channel_node_t *cn,
-    ngx_ws_frames_t *frames, ngx_uint_t raw, ngx_uint_t env)
+    ngx_ws_frames_t *frames, ngx_uint_t raw, ngx_uint_t env,
+    ngx_uint_t *close, u_char *reason)
 {
+    size_t            len;
     uint64_t          bit;
     ngx_uint_t        n;
     ngx_ws_sh_msg_t  *m;
@@ -1124,6 +1164,30 @@ ngx_ws_frames_build(ngx_ws_spool_t *spool, ngx_ws_channel_node_t *cn,
          m && n < 64;
          m = ngx_ws_channel_next(cn, m))
     {
+        if (m->opcode == NGX_WS_OP_CLOSE) {
+
+            /*
+             * Only in a push channel (ngx_ws_conns.c): a code and a
+             * reason, ending a batch of its own once the frames before
+             * it are queued.
+             */
+
+            if (n) {
+                break;
+            }
+
+            if (m->len >= 2 && m->len <= NGX_WS_MAX_CONTROL) {
+                *close = (m->data[0] << 8) | m->data[1];
+                len = m->len - 2;
+                ngx_memcpy(reason, m->data + 2, len);
+                reason[len] = '\0';
+            }
+
+            m->pending &= ~bit;
+            spool->last_id = m->id;
+            break;
+        }
+
         frames[n].raw = raw ? ngx_ws_frame_msg(m, &spool->name, 0,
                                                ngx_cycle->log)
                             : NULL;

@@ -605,6 +605,11 @@ ngx_ws_message(ngx_ws_conn_t *ws)
     ngx_ws_stats->messages_in++;
     ngx_ws_stats->bytes_in += ws->msg.len;
 
+    if (ws->stat.shared) {
+        ws->stat.shared->messages_in = ws->stat.messages_in;
+        ws->stat.shared->bytes_in = ws->stat.bytes_in;
+    }
+
     if (ws->close_sent) {
         /* the close handshake has begun: data is discarded */
         if (pool) {

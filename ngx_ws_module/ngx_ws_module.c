@@ -289,6 +289,13 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, publisher),
       NULL },
 
+    { ngx_string("ws_connections"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_ws_push,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, connections),
+      NULL },
+
     { ngx_string("ws_last_id"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_set_complex_value_slot,
@@ -900,7 +907,11 @@ ngx_ws_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_ws_zone_init_process(cycle);
+    if (ngx_ws_zone_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_ws_orphans_init_process(cycle);
 }
 
 
@@ -1004,7 +1015,7 @@ ngx_ws_publish_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* ws_push zone; ws_publisher zone */
+/* ws_push zone; ws_publisher zone; ws_connections zone */
 
 static char *
 ngx_ws_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -1013,6 +1024,9 @@ ngx_ws_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t                 *value;
     ngx_ws_zone_t            **zp;
+    ngx_ws_loc_conf_t         *wlcf;
+    ngx_ws_main_conf_t        *wmcf;
+    ngx_http_conf_ctx_t       *ctx;
     ngx_http_core_loc_conf_t  *clcf;
 
     zp = (ngx_ws_zone_t **) (p + cmd->offset);
@@ -1035,6 +1049,45 @@ ngx_ws_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         clcf->handler = ngx_ws_publisher_handler;
+    }
+
+    if (cmd->offset == offsetof(ngx_ws_loc_conf_t, push)) {
+
+        /*
+         * the location by its index, the same in every worker of this
+         * configuration: a dead worker's connections get their disconnect
+         * events from another worker (ngx_ws_orphans.c)
+         */
+
+        wmcf = ngx_http_conf_get_module_main_conf(cf, ngx_ws_module);
+
+        if (wmcf->push_locations == NULL) {
+            wmcf->push_locations = ngx_array_create(cf->pool, 4,
+                                                   sizeof(ngx_http_conf_ctx_t));
+            if (wmcf->push_locations == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        ctx = ngx_array_push(wmcf->push_locations);
+        if (ctx == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *ctx = *(ngx_http_conf_ctx_t *) cf->ctx;
+
+        wlcf = conf;
+        wlcf->push_location = wmcf->push_locations->nelts - 1;
+    }
+
+    if (cmd->offset == offsetof(ngx_ws_loc_conf_t, connections)) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->handler != NULL) {
+            return "conflicts with another content handler";
+        }
+
+        clcf->handler = ngx_ws_conns_handler;
     }
 
     return NGX_CONF_OK;

@@ -24,6 +24,7 @@
 #define NGX_WS_CLOSE_GOING_AWAY   1001
 #define NGX_WS_CLOSE_PROTOCOL     1002
 #define NGX_WS_CLOSE_NO_STATUS    1005
+#define NGX_WS_CLOSE_ABNORMAL     1006
 #define NGX_WS_CLOSE_BAD_DATA     1007
 #define NGX_WS_CLOSE_POLICY       1008
 #define NGX_WS_CLOSE_TOO_BIG      1009
@@ -149,6 +150,19 @@ typedef enum {
 #define NGX_WS_MODULE_VERSION      "0.1.0"
 
 
+/*
+ * A connection's counters as other workers see them (the connections API):
+ * in its record in shared memory, stored by the engine as they change.
+ */
+
+typedef struct {
+    uint64_t                    messages_in;
+    uint64_t                    messages_out;
+    uint64_t                    bytes_in;
+    uint64_t                    bytes_out;
+} ngx_ws_counters_t;
+
+
 /* counters of a worker for the status page (ngx_ws_status.c) */
 
 #define NGX_WS_STAT_REJECTS        8      /* ngx_ws_reject_codes + other */
@@ -191,6 +205,9 @@ typedef struct {
     /* ngx_ws_status.c: the counters' zone, and this worker's slot or -1 */
     ngx_shm_zone_t             *status_zone;
     ngx_int_t                   status_slot;
+
+    /* the locations with ws_push, for the events of a dead worker's */
+    ngx_array_t                *push_locations;   /* ngx_http_conf_ctx_t */
 } ngx_ws_main_conf_t;
 
 
@@ -286,6 +303,8 @@ typedef struct {
     ngx_ws_channel_conf_t      *publish;
     ngx_ws_zone_t              *push;
     ngx_ws_zone_t              *publisher;
+    ngx_ws_zone_t              *connections;      /* ws_connections */
+    ngx_uint_t                  push_location;    /* in push_locations */
     ngx_http_complex_value_t   *last_id;
     ngx_flag_t                  envelope;
     ngx_uint_t                  slow_subscriber;
@@ -472,6 +491,7 @@ struct ngx_ws_conn_s {
         uint64_t                bytes_in;         /* data payload bytes */
         uint64_t                bytes_out;
         ngx_str_t               channels;         /* at the close */
+        ngx_ws_counters_t      *shared;           /* in its record */
     } stat;
 
     /* channels */
@@ -582,6 +602,10 @@ ngx_int_t ngx_ws_ctx_set_log_handler(ngx_http_request_t *r,
     ngx_http_log_handler_pt handler);
 ngx_http_log_handler_pt ngx_ws_ctx_log_handler(ngx_http_request_t *r);
 
+ngx_int_t ngx_ws_fake_origin_conf(ngx_ws_fake_origin_t *o,
+    ngx_http_conf_ctx_t *ctx, ngx_listening_t *ls, struct sockaddr *sa,
+    socklen_t socklen, ngx_str_t *addr_text, ngx_str_t *server,
+    ngx_pool_t *pool);
 ngx_int_t ngx_ws_fake_origin(ngx_ws_fake_origin_t *o, ngx_http_request_t *r,
     ngx_pool_t *pool);
 ngx_http_request_t *ngx_ws_fake_request(ngx_ws_fake_origin_t *o,
@@ -594,6 +618,10 @@ ngx_int_t ngx_ws_session_create(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     ngx_pool_t *pool, u_char *data, size_t len);
 void ngx_ws_session_detach(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_session_orphan(ngx_ws_loc_conf_t *wlcf, ngx_pool_t *pool,
+    ngx_ws_fake_origin_t *o, ngx_str_t *id, ngx_str_t *uri,
+    ngx_str_t *subprotocol, char *reason);
+ngx_int_t ngx_ws_orphans_init_process(ngx_cycle_t *cycle);
 
 ngx_int_t ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
 size_t ngx_ws_shared_mem(ngx_ws_shared_t *sh);
@@ -616,6 +644,7 @@ ngx_int_t ngx_ws_channels_resume_hint(ngx_ws_conn_t *ws, u_char *buf,
 ngx_int_t ngx_ws_channel_publish_message(ngx_ws_conn_t *ws,
     ngx_uint_t opcode, u_char *data, size_t len);
 ngx_int_t ngx_ws_publisher_handler(ngx_http_request_t *r);
+ngx_int_t ngx_ws_conns_handler(ngx_http_request_t *r);
 
 #define NGX_WS_UTF8_ACCEPT  0
 #define NGX_WS_UTF8_REJECT  0xffffffff
@@ -656,6 +685,7 @@ void ngx_ws_free_output(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_status_add_zone(ngx_conf_t *cf);
 ngx_int_t ngx_ws_status_init_module(ngx_cycle_t *cycle);
 ngx_uint_t ngx_ws_status_retired(void);
+ngx_uint_t ngx_ws_status_generation(void);
 ngx_int_t ngx_ws_status_init_process(ngx_cycle_t *cycle);
 void ngx_ws_status_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_status_handler(ngx_http_request_t *r);

@@ -162,6 +162,11 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
         ws->stat.bytes_out += size;
         ngx_ws_stats->messages_out++;
         ngx_ws_stats->bytes_out += size;
+
+        if (ws->stat.shared) {
+            ws->stat.shared->messages_out = ws->stat.messages_out;
+            ws->stat.shared->bytes_out = ws->stat.bytes_out;
+        }
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
@@ -631,6 +636,11 @@ ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     ngx_ws_stats->messages_out++;
     ngx_ws_stats->bytes_out += sh->payload;
     ngx_ws_stats->delivered++;
+
+    if (ws->stat.shared) {
+        ws->stat.shared->messages_out = ws->stat.messages_out;
+        ws->stat.shared->bytes_out = ws->stat.bytes_out;
+    }
 
     return NGX_OK;
 }

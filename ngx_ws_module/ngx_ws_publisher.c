@@ -20,10 +20,6 @@
 
 
 static void ngx_ws_publisher_body(ngx_http_request_t *r);
-static ngx_int_t ngx_ws_publisher_arg(ngx_http_request_t *r, char *name,
-    ngx_str_t *value);
-static ngx_int_t ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json,
-    size_t len);
 
 
 /* ws_publisher: POST publishes, GET tells, DELETE removes */
@@ -130,18 +126,10 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
 static void
 ngx_ws_publisher_body(ngx_http_request_t *r)
 {
-    u_char             *data, *p;
-    size_t              len;
-    ssize_t             n;
-    uint64_t            id;
-    ngx_int_t           rc;
     ngx_str_t           name, type;
-    ngx_buf_t          *b;
-    ngx_uint_t          opcode, subscribers, push;
-    ngx_chain_t        *cl;
+    ngx_uint_t          push;
     ngx_ws_zone_t      *zone;
     ngx_ws_loc_conf_t  *wlcf;
-    u_char              buf[128];
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
     zone = wlcf->publisher;
@@ -175,6 +163,31 @@ ngx_ws_publisher_body(ngx_http_request_t *r)
         ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
         return;
     }
+
+    ngx_ws_publisher_post(r, zone, &name, push);
+}
+
+
+/*
+ * The request body, read, goes to channel name (a connection's own with
+ * push): from ws_publisher and from the connections API (ngx_ws_conns.c).
+ * Finalizes the request.
+ */
+
+void
+ngx_ws_publisher_post(ngx_http_request_t *r, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_uint_t push)
+{
+    u_char       *data, *p;
+    size_t        len;
+    ssize_t       n;
+    uint64_t      id;
+    ngx_int_t     rc;
+    ngx_str_t     type;
+    ngx_buf_t    *b;
+    ngx_uint_t    opcode, subscribers;
+    ngx_chain_t  *cl;
+    u_char        buf[128];
 
     /* the body, in one piece */
 
@@ -248,7 +261,7 @@ ngx_ws_publisher_body(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_ws_publish(zone, &name, push, opcode, data, len, &id,
+    rc = ngx_ws_publish(zone, name, push, opcode, data, len, &id,
                         &subscribers);
 
     if (rc == NGX_DECLINED) {
@@ -271,7 +284,7 @@ ngx_ws_publisher_body(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_ws_publisher_arg(ngx_http_request_t *r, char *name, ngx_str_t *value)
 {
     u_char     *dst, *src;
@@ -299,7 +312,7 @@ ngx_ws_publisher_arg(ngx_http_request_t *r, char *name, ngx_str_t *value)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json, size_t len)
 {
     ngx_int_t     rc;

@@ -31,6 +31,10 @@ static ngx_int_t ngx_ws_fake_headers_in(ngx_ws_fake_origin_t *o,
 static ngx_int_t ngx_ws_fake_body(ngx_http_request_t *fr, u_char *data,
     size_t len);
 static void ngx_ws_fake_empty_handler(ngx_event_t *ev);
+static u_char *ngx_ws_fake_log_error(ngx_log_t *log, u_char *buf,
+    size_t len);
+static u_char *ngx_ws_fake_request_log_error(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len);
 static void ngx_ws_fake_request_empty_handler(ngx_http_request_t *r);
 
 
@@ -93,6 +97,54 @@ ngx_ws_fake_origin(ngx_ws_fake_origin_t *o, ngx_http_request_t *r,
     }
 
     return ngx_array_init(&o->headers, pool, 16, sizeof(ngx_table_elt_t));
+}
+
+
+/*
+ * An origin without a request: a location's configuration (ctx), the
+ * listening socket, the client's address and the server name, kept from a
+ * connection that another worker held (its worker died).  The log
+ * handlers are this file's: nginx's are not known here.  Nothing is left
+ * for limit_conn and limit_req to count: it is no client request.
+ */
+
+ngx_int_t
+ngx_ws_fake_origin_conf(ngx_ws_fake_origin_t *o, ngx_http_conf_ctx_t *ctx,
+    ngx_listening_t *ls, struct sockaddr *sa, socklen_t socklen,
+    ngx_str_t *addr_text, ngx_str_t *server, ngx_pool_t *pool)
+{
+    ngx_memzero(o, sizeof(ngx_ws_fake_origin_t));
+
+    o->main_conf = ctx->main_conf;
+    o->srv_conf = ctx->srv_conf;
+    o->loc_conf = ctx->loc_conf;
+    o->listening = ls;
+    o->log_handler = ngx_ws_fake_log_error;
+    o->request_log_handler = ngx_ws_fake_request_log_error;
+    o->hc.conf_ctx = ctx;
+
+    /* the values of limit_conn and limit_req for "passed" */
+    o->limit_conn_status = 1;
+    o->limit_req_status = 1;
+
+    o->sockaddr = ngx_pcalloc(pool, sizeof(ngx_sockaddr_t));
+    if (o->sockaddr == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (socklen && socklen <= sizeof(ngx_sockaddr_t)) {
+        ngx_memcpy(o->sockaddr, sa, socklen);
+        o->socklen = socklen;
+
+    } else {
+        o->sockaddr->sa_family = AF_UNSPEC;
+        o->socklen = sizeof(struct sockaddr);
+    }
+
+    o->addr_text = *addr_text;
+    o->server = *server;
+
+    return ngx_array_init(&o->headers, pool, 4, sizeof(ngx_table_elt_t));
 }
 
 
@@ -486,4 +538,51 @@ static void
 ngx_ws_fake_request_empty_handler(ngx_http_request_t *r)
 {
     return;
+}
+
+
+/* the log handlers of ngx_ws_fake_origin_conf()'s requests */
+
+static u_char *
+ngx_ws_fake_log_error(ngx_log_t *log, u_char *buf, size_t len)
+{
+    u_char              *p;
+    ngx_http_log_ctx_t  *ctx;
+
+    p = buf;
+
+    if (log->action) {
+        p = ngx_snprintf(p, len, " while %s", log->action);
+        len -= p - buf;
+        buf = p;
+    }
+
+    ctx = log->data;
+
+    p = ngx_snprintf(p, len, ", client: %V", &ctx->connection->addr_text);
+    len -= p - buf;
+
+    if (ctx->request) {
+        return ctx->request->log_handler(ctx->request, ctx->current_request,
+                                         p, len);
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_ws_fake_request_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
+    u_char *buf, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_snprintf(buf, len, ", request: \"%V\"", &r->request_line);
+
+    if (sr && sr != r) {
+        len -= p - buf;
+        p = ngx_snprintf(p, len, ", subrequest: \"%V\"", &sr->uri);
+    }
+
+    return p;
 }

@@ -242,6 +242,26 @@ ngx_ws_status_retired(void)
 }
 
 
+/* the generation of this worker's cycle, 0 without the status zone */
+
+ngx_uint_t
+ngx_ws_status_generation(void)
+{
+    ngx_ws_main_conf_t   *wmcf;
+    ngx_ws_status_ctx_t  *ctx;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_ws_module);
+
+    if (wmcf == NULL || wmcf->status_zone == NULL) {
+        return 0;
+    }
+
+    ctx = wmcf->status_zone->data;
+
+    return (ngx_uint_t) ctx->generation;
+}
+
+
 /* in each worker: take a free slot, or the slot of a worker that died */
 
 ngx_int_t

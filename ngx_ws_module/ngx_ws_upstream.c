@@ -70,6 +70,7 @@ struct ngx_ws_session_s {
     ngx_event_t                 next_ev;
 
     ngx_uint_t                  close_code;
+    char                       *disconnect_reason;   /* without the ws */
     unsigned                    closed_by_server:1;
     unsigned                    dispatching:1;   /* keeps it alive */
 };
@@ -335,6 +336,55 @@ ngx_ws_session_headers(ngx_ws_session_t *s, ngx_ws_conn_t *ws)
 
             ngx_strlow(nh->lowcase_key, nh->key.data, nh->key.len);
         }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The disconnect event of a connection that has no WebSocket here any
+ * more: its worker died (ngx_ws_orphans.c).  The pool holds the origin,
+ * the id, the URI and the subprotocol; the session frees it once the event
+ * is done, as a detached session does.
+ */
+
+ngx_int_t
+ngx_ws_session_orphan(ngx_ws_loc_conf_t *wlcf, ngx_pool_t *pool,
+    ngx_ws_fake_origin_t *o, ngx_str_t *id, ngx_str_t *uri,
+    ngx_str_t *subprotocol, char *reason)
+{
+    ngx_ws_session_t  *s;
+
+    s = ngx_pcalloc(pool, sizeof(ngx_ws_session_t));
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->log = ngx_palloc(pool, sizeof(ngx_log_t));
+    if (s->log == NULL) {
+        return NGX_ERROR;
+    }
+
+    *s->log = *ngx_cycle->log;
+
+    s->pool = pool;
+    s->conf = wlcf;
+    s->last = &s->head;
+    s->origin = *o;
+    s->id = *id;
+    s->uri = *uri;
+    s->subprotocol = *subprotocol;
+    s->close_code = NGX_WS_CLOSE_ABNORMAL;
+    s->closed_by_server = 1;
+    s->disconnect_reason = reason;
+
+    s->next_ev.handler = ngx_ws_session_next_handler;
+    s->next_ev.data = s;
+    s->next_ev.log = s->log;
+
+    if (ngx_ws_session_event(s, NGX_WS_EVENT_DISCONNECT) == NULL) {
+        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -761,6 +811,15 @@ ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
                                       (u_char *) (s->closed_by_server
                                                   ? "server" : "client"),
                                       6)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (s->disconnect_reason
+            && ngx_ws_fake_add_header(fr, "X-WS-Disconnect-Reason",
+                                      (u_char *) s->disconnect_reason,
+                                      ngx_strlen(s->disconnect_reason))
                != NGX_OK)
         {
             return NGX_ERROR;

@@ -27,11 +27,10 @@
 static ngx_int_t ngx_ws_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 static void ngx_ws_channel_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static void *ngx_ws_zone_alloc(ngx_ws_zone_t *zone, size_t size,
-    ngx_ws_channel_node_t *keep);
 static ngx_int_t ngx_ws_zone_evict(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *keep);
 static ngx_int_t ngx_ws_zone_evict_channel(ngx_ws_zone_t *zone);
+static void ngx_ws_zone_orphan(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec);
 static void ngx_ws_channel_drop_oldest(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node);
 
@@ -273,6 +272,9 @@ ngx_ws_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
                     ngx_ws_channel_insert);
+    ngx_rbtree_init(&zone->sh->conns, &zone->sh->conns_sentinel,
+                    ngx_rbtree_insert_value);
+    ngx_queue_init(&zone->sh->dead);
     ngx_queue_init(&zone->sh->lru);
 
     len = sizeof(" in ws_zone \"\"") + shm_zone->shm.name.len;
@@ -435,6 +437,7 @@ ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
     cn->subscribers = 0;
     cn->count = 0;
     cn->counts = NULL;
+    cn->rec = NULL;
     ngx_queue_init(&cn->msgs);
     ngx_memcpy(cn->name, name->data, name->len);
 
@@ -521,6 +524,10 @@ ngx_ws_channel_delete(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
     }
 
     ngx_ws_channel_free_counts(zone, cn);
+
+    if (cn->rec) {
+        ngx_ws_conn_rec_free(zone, cn->rec);
+    }
 
     node = (ngx_rbtree_node_t *)
                ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
@@ -684,7 +691,7 @@ ngx_ws_channel_next(ngx_ws_channel_node_t *cn, ngx_ws_sh_msg_t *m)
  * history may go.
  */
 
-static void *
+void *
 ngx_ws_zone_alloc(ngx_ws_zone_t *zone, size_t size,
     ngx_ws_channel_node_t *keep)
 {
@@ -959,6 +966,26 @@ ngx_ws_channel_del_subscriber(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
 }
 
 
+/* with the zone locked: a connection's record goes with its channel */
+
+void
+ngx_ws_conn_rec_free(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec)
+{
+    if (rec->channel) {
+        rec->channel->rec = NULL;
+    }
+
+    ngx_rbtree_delete(&zone->sh->conns, &rec->node);
+    zone->sh->nconns--;
+
+    if (rec->channels) {
+        ngx_slab_free_locked(zone->shpool, rec->channels);
+    }
+
+    ngx_slab_free_locked(zone->shpool, rec);
+}
+
+
 void
 ngx_ws_channel_free_counts(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
 {
@@ -1018,10 +1045,37 @@ ngx_ws_zone_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot)
         }
 
         if (cn->push && cn->subscribers == 0) {
+
+            /*
+             * a dead worker's connection (not this worker's at its exit)
+             * whose location has ws_on_disconnect: its record waits for
+             * a worker to send the event (ngx_ws_orphans.c)
+             */
+
+            if (cn->rec && cn->rec->notify
+                && (ngx_int_t) slot != zone->slot)
+            {
+                ngx_ws_zone_orphan(zone, cn->rec);
+            }
+
             ngx_ws_channel_delete(zone, cn);
             continue;
         }
 
         ngx_ws_channel_trim(zone, cn);
     }
+}
+
+
+static void
+ngx_ws_zone_orphan(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec)
+{
+    rec->channel->rec = NULL;
+    rec->channel = NULL;
+
+    ngx_rbtree_delete(&zone->sh->conns, &rec->node);
+    zone->sh->nconns--;
+
+    ngx_queue_insert_tail(&zone->sh->dead, &rec->dead);
+    zone->sh->ndead++;
 }

@@ -47,6 +47,9 @@ struct ngx_ws_sh_count_s {
 };
 
 
+typedef struct ngx_ws_conn_rec_s  ngx_ws_conn_rec_t;
+
+
 /* a channel in shared memory; overlays ngx_rbtree_node_t from color */
 
 typedef struct {
@@ -61,6 +64,7 @@ typedef struct {
     ngx_uint_t                  count;
     ngx_queue_t                 msgs;             /* oldest first */
     ngx_ws_sh_count_t          *counts;           /* per slot, of subscribers */
+    ngx_ws_conn_rec_t          *rec;              /* a push channel's */
     u_char                      name[1];
 } ngx_ws_channel_node_t;
 
@@ -81,7 +85,58 @@ typedef struct {
     uint64_t                    published;
     ngx_uint_t                  named;            /* channels not ws_push's */
     ngx_ws_sh_slot_t            slots[NGX_WS_MAX_SLOTS];
+
+    /* the connections of ws_push locations (ngx_ws_registry.c) */
+    ngx_rbtree_t                conns;            /* by channel uid */
+    ngx_rbtree_node_t           conns_sentinel;
+    ngx_uint_t                  nconns;
+
+    /* the records of dead workers' connections, for their events */
+    ngx_queue_t                 dead;
+    ngx_uint_t                  ndead;
 } ngx_ws_sh_t;
+
+
+/*
+ * What the zone knows of a connection of a ws_push location
+ * (ngx_ws_registry.c): hung on its push channel, freed with it.  The
+ * strings follow the struct, their lengths in len[]; identity headers are
+ * "name\0value\0" pairs, channels "name\0" in a block of their own.
+ */
+
+#define NGX_WS_REC_ID              0
+#define NGX_WS_REC_ADDR            1
+#define NGX_WS_REC_URI             2
+#define NGX_WS_REC_SERVER          3
+#define NGX_WS_REC_LOCATION        4
+#define NGX_WS_REC_SUBPROTOCOL     5
+#define NGX_WS_REC_HEADERS         6
+#define NGX_WS_REC_FIELDS          7
+
+struct ngx_ws_conn_rec_s {
+    ngx_rbtree_node_t           node;             /* key: channel uid */
+    ngx_ws_channel_node_t      *channel;
+    ngx_queue_t                 dead;             /* its worker died */
+    ngx_ws_counters_t           counters;         /* the owner's stores */
+    ngx_pid_t                   pid;
+    ngx_uint_t                  slot;
+    time_t                      start;
+
+    /* what its disconnect event needs when its worker dies */
+    ngx_uint_t                  notify;           /* ws_on_disconnect */
+    ngx_uint_t                  generation;       /* of the configuration */
+    ngx_uint_t                  location;         /* in push_locations */
+    ngx_uint_t                  listening;        /* in cycle->listening */
+    socklen_t                   socklen;
+    ngx_sockaddr_t              sockaddr;
+
+    u_char                     *channels;
+    size_t                      channels_len;
+    ngx_uint_t                  nchannels;
+    ngx_uint_t                  channels_cut;     /* more than were kept */
+    size_t                      len[NGX_WS_REC_FIELDS];
+    u_char                      data[1];
+};
 
 
 /*
@@ -190,6 +245,9 @@ void ngx_ws_channel_del_subscriber(ngx_ws_zone_t *zone,
 void ngx_ws_channel_free_counts(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node);
 void ngx_ws_zone_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot);
+void *ngx_ws_zone_alloc(ngx_ws_zone_t *zone, size_t size,
+    ngx_ws_channel_node_t *keep);
+void ngx_ws_conn_rec_free(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec);
 ngx_int_t ngx_ws_channel_put(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t push, ngx_uint_t opcode, u_char *data, size_t len,
     ngx_ws_stored_t *st);
@@ -199,11 +257,42 @@ ngx_int_t ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t push, ngx_uint_t opcode, u_char *data, size_t len,
     uint64_t *id, ngx_uint_t *subscribers);
 
+/* the registry of connections (ngx_ws_registry.c) */
+
+typedef struct {
+    ngx_str_t                   location;
+    ngx_str_t                   channel;
+    ngx_str_t                   header;           /* its name */
+    ngx_str_t                   value;
+} ngx_ws_conn_filter_t;
+
+ngx_int_t ngx_ws_registry_add(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
+    ngx_str_t *name);
+void ngx_ws_registry_channels(ngx_ws_conn_t *ws);
+ngx_ws_conn_rec_t *ngx_ws_registry_find(ngx_ws_zone_t *zone, ngx_str_t *id,
+    ngx_pool_t *pool);
+ngx_ws_conn_rec_t *ngx_ws_registry_after(ngx_ws_zone_t *zone,
+    uint64_t after);
+ngx_ws_conn_rec_t *ngx_ws_registry_next(ngx_ws_zone_t *zone,
+    ngx_ws_conn_rec_t *rec);
+u_char *ngx_ws_registry_field(ngx_ws_conn_rec_t *rec, ngx_uint_t f,
+    ngx_str_t *value);
+ngx_uint_t ngx_ws_registry_match(ngx_ws_conn_rec_t *rec,
+    ngx_ws_conn_filter_t *flt);
+size_t ngx_ws_registry_json_len(ngx_ws_conn_rec_t *rec);
+u_char *ngx_ws_registry_json(u_char *p, ngx_ws_conn_rec_t *rec);
+
 /* for the publisher endpoint (ngx_ws_publisher.c) */
 ngx_int_t ngx_ws_channel_name(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t level, char *who, ngx_log_t *log);
 void ngx_ws_zone_refused(ngx_ws_zone_t *zone, ngx_int_t rc, size_t len,
     ngx_log_t *log);
+void ngx_ws_publisher_post(ngx_http_request_t *r, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_uint_t push);
+ngx_int_t ngx_ws_publisher_arg(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
+ngx_int_t ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json,
+    size_t len);
 
 
 extern ngx_ws_wake_pt  ngx_ws_wake_handler;
