@@ -33,10 +33,25 @@
 #define NGX_WS_ORPHANS_MAX         8
 
 
+/* what an event needs of a record, copied out of the zone */
+
+typedef struct {
+    ngx_pid_t                   pid;
+    ngx_uint_t                  generation;
+    ngx_uint_t                  location;
+    ngx_uint_t                  listening;
+    socklen_t                   socklen;
+    ngx_sockaddr_t              sockaddr;
+    ngx_str_t                   f[NGX_WS_REC_FIELDS];
+} ngx_ws_orphan_t;
+
+
 static void ngx_ws_orphans_handler(ngx_event_t *ev);
 static ngx_int_t ngx_ws_orphan_take(ngx_ws_zone_t *zone);
-static ngx_int_t ngx_ws_orphan_send(ngx_ws_zone_t *zone,
-    ngx_ws_conn_rec_t *rec, ngx_pool_t *pool, ngx_str_t *id);
+static ngx_ws_orphan_t *ngx_ws_orphan_copy(ngx_ws_conn_rec_t *rec,
+    ngx_pool_t *pool);
+static ngx_int_t ngx_ws_orphan_send(ngx_ws_zone_t *zone, ngx_ws_orphan_t *o,
+    ngx_pool_t *pool);
 static void ngx_ws_orphan_done(void *data);
 
 
@@ -110,9 +125,9 @@ static ngx_int_t
 ngx_ws_orphan_take(ngx_ws_zone_t *zone)
 {
     ngx_int_t           rc;
-    ngx_str_t           id;
     ngx_pool_t         *pool;
     ngx_queue_t        *q;
+    ngx_ws_orphan_t    *o;
     ngx_ws_conn_rec_t  *rec;
 
     pool = ngx_create_pool(2048, ngx_cycle->log);
@@ -134,7 +149,9 @@ ngx_ws_orphan_take(ngx_ws_zone_t *zone)
 
     rec = ngx_queue_data(q, ngx_ws_conn_rec_t, dead);
 
-    rc = ngx_ws_orphan_send(zone, rec, pool, &id);
+    /* only a copy is made with the zone locked: the event is built after */
+
+    o = ngx_ws_orphan_copy(rec, pool);
 
     if (rec->channels) {
         ngx_slab_free_locked(zone->shpool, rec->channels);
@@ -144,6 +161,17 @@ ngx_ws_orphan_take(ngx_ws_zone_t *zone)
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
+    if (o == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "ws_zone \"%V\": could not copy the record of a dead "
+                      "worker's connection, its disconnect event is lost",
+                      &zone->name);
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_ws_orphan_send(zone, o, pool);
+
     if (rc == NGX_DECLINED) {
         ngx_destroy_pool(pool);
         return NGX_OK;
@@ -152,7 +180,7 @@ ngx_ws_orphan_take(ngx_ws_zone_t *zone)
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                       "ws could not send the disconnect event of %V, "
-                      "whose worker died", &id);
+                      "whose worker died", &o->f[NGX_WS_REC_ID]);
         ngx_destroy_pool(pool);
         return NGX_ERROR;
     }
@@ -163,19 +191,58 @@ ngx_ws_orphan_take(ngx_ws_zone_t *zone)
 }
 
 
+/* with the zone locked: the record is freed next */
+
+static ngx_ws_orphan_t *
+ngx_ws_orphan_copy(ngx_ws_conn_rec_t *rec, ngx_pool_t *pool)
+{
+    u_char           *p;
+    ngx_uint_t        i;
+    ngx_ws_orphan_t  *o;
+
+    o = ngx_palloc(pool, sizeof(ngx_ws_orphan_t));
+    if (o == NULL) {
+        return NULL;
+    }
+
+    o->pid = rec->pid;
+    o->generation = rec->generation;
+    o->location = rec->location;
+    o->listening = rec->listening;
+    o->socklen = rec->socklen;
+    ngx_memcpy(&o->sockaddr, &rec->sockaddr, sizeof(ngx_sockaddr_t));
+
+    for (i = 0; i < NGX_WS_REC_FIELDS; i++) {
+        (void) ngx_ws_registry_field(rec, i, &o->f[i]);
+
+        p = ngx_pnalloc(pool, o->f[i].len + 1);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (o->f[i].len) {
+            ngx_memcpy(p, o->f[i].data, o->f[i].len);
+        }
+
+        p[o->f[i].len] = '\0';
+        o->f[i].data = p;
+    }
+
+    return o;
+}
+
+
 /*
- * With the zone locked: the event is made from the record (copied into
- * pool) and queued; it is issued from a posted event, after the unlock.
- * NGX_DECLINED when it cannot be sent (logged).
+ * The event is made from the copy and queued; it is issued from a posted
+ * event.  NGX_DECLINED when it cannot be sent (logged).
  */
 
 static ngx_int_t
-ngx_ws_orphan_send(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec,
-    ngx_pool_t *pool, ngx_str_t *id)
+ngx_ws_orphan_send(ngx_ws_zone_t *zone, ngx_ws_orphan_t *o, ngx_pool_t *pool)
 {
     u_char                *p, *last;
     size_t                 n;
-    ngx_uint_t             i;
+    ngx_str_t             *f, *id;
     ngx_listening_t       *ls;
     ngx_table_elt_t       *h;
     ngx_ws_loc_conf_t     *wlcf;
@@ -183,45 +250,26 @@ ngx_ws_orphan_send(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec,
     ngx_ws_main_conf_t    *wmcf;
     ngx_http_conf_ctx_t   *ctx;
     ngx_ws_fake_origin_t   origin;
-    ngx_str_t              f[NGX_WS_REC_FIELDS];
 
-    /* copies: the record is freed next */
-
-    for (i = 0; i < NGX_WS_REC_FIELDS; i++) {
-        (void) ngx_ws_registry_field(rec, i, &f[i]);
-
-        p = ngx_pnalloc(pool, f[i].len + 1);
-        if (p == NULL) {
-            ngx_str_null(id);
-            return NGX_ERROR;
-        }
-
-        if (f[i].len) {
-            ngx_memcpy(p, f[i].data, f[i].len);
-        }
-
-        p[f[i].len] = '\0';
-        f[i].data = p;
-    }
-
-    *id = f[NGX_WS_REC_ID];
+    f = o->f;
+    id = &f[NGX_WS_REC_ID];
 
     wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_ws_module);
 
-    if (rec->generation != ngx_ws_status_generation()
+    if (o->generation != ngx_ws_status_generation()
         || wmcf->push_locations == NULL
-        || rec->location >= wmcf->push_locations->nelts)
+        || o->location >= wmcf->push_locations->nelts)
     {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "ws_zone \"%V\": the disconnect event of %V (worker "
                       "%P died) cannot be sent: the configuration it was "
                       "made with has been reloaded since", &zone->name, id,
-                      rec->pid);
+                      o->pid);
         return NGX_DECLINED;
     }
 
     ctx = wmcf->push_locations->elts;
-    ctx = &ctx[rec->location];
+    ctx = &ctx[o->location];
 
     wlcf = ctx->loc_conf[ngx_ws_module.ctx_index];
 
@@ -231,22 +279,22 @@ ngx_ws_orphan_send(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec,
 
     ls = NULL;
 
-    if (rec->listening < ngx_cycle->listening.nelts) {
+    if (o->listening < ngx_cycle->listening.nelts) {
         ls = ngx_cycle->listening.elts;
-        ls = &ls[rec->listening];
+        ls = &ls[o->listening];
     }
 
     if (ls == NULL) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "ws_zone \"%V\": the disconnect event of %V (worker "
                       "%P died) cannot be sent: its listening socket is "
-                      "not known", &zone->name, id, rec->pid);
+                      "not known", &zone->name, id, o->pid);
         return NGX_DECLINED;
     }
 
     if (ngx_ws_fake_origin_conf(&origin, ctx, ls,
-                                (struct sockaddr *) &rec->sockaddr,
-                                rec->socklen, &f[NGX_WS_REC_ADDR],
+                                (struct sockaddr *) &o->sockaddr,
+                                o->socklen, &f[NGX_WS_REC_ADDR],
                                 &f[NGX_WS_REC_SERVER], pool)
         != NGX_OK)
     {
@@ -303,7 +351,7 @@ ngx_ws_orphan_send(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec,
 
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                   "ws_zone \"%V\": sending the disconnect event of %V, "
-                  "whose worker %P died", &zone->name, id, rec->pid);
+                  "whose worker %P died", &zone->name, id, o->pid);
 
     return NGX_OK;
 }
