@@ -16,6 +16,8 @@
  *     evicted, which only a channel without subscribers and without
  *     messages some worker has still to read may be; a channel being
  *     stored into is never evicted by its own store;
+ *   - a new channel's ids start at a millisecond's, above those of a
+ *     channel of the same name the zone removed;
  *   - ids follow each other; the history is a suffix of what was
  *     published, with the same bytes, the same pending workers and at most
  *     "history" messages unless the oldest is still pending; no pending
@@ -198,6 +200,7 @@ ngx_ws_fz_zone_init(const u_char *conf)
 
     for (k = 0; k < NGX_WS_FZ_CHANNELS; k++) {
         ngx_ws_fz_ch[k].exists = 0;
+        ngx_ws_fz_ch[k].last_id = 0;
         ngx_ws_fz_ch[k].nmsgs = 0;
         ngx_memzero(ngx_ws_fz_ch[k].subs, sizeof(ngx_ws_fz_ch[k].subs));
     }
@@ -249,6 +252,24 @@ ngx_ws_fz_pending(ngx_ws_fz_channel_t *ch)
     }
 
     return 0;
+}
+
+
+/*
+ * A channel just made: its ids start at a millisecond's, and a channel of
+ * that name that the zone removed had only ids below them (a connection's
+ * own channel has a name of its own: it is not made again).
+ */
+
+static void
+ngx_ws_fz_new_ids(ngx_ws_channel_node_t *cn, ngx_ws_fz_channel_t *ch)
+{
+    ngx_ws_fz_assert(cn->last_id == cn->base
+                     && cn->base % NGX_WS_IDS_PER_MS == 0
+                     && cn->base > 0,
+                     "a new channel's ids start at a millisecond's");
+    ngx_ws_fz_assert(ch->push || cn->base > ch->last_id,
+                     "a channel made again has ids above its former ones");
 }
 
 
@@ -491,11 +512,12 @@ ngx_ws_fz_subscribe(ngx_uint_t k, ngx_uint_t s)
             return;
         }
 
-        ngx_ws_fz_assert(cn->last_id == 0 && cn->count == 0, "a new channel");
+        ngx_ws_fz_assert(cn->count == 0, "a new channel");
+        ngx_ws_fz_new_ids(cn, ch);
 
         ch->exists = 1;
         ch->uid = cn->uid;
-        ch->last_id = 0;
+        ch->last_id = cn->last_id;
         ch->nmsgs = 0;
     }
 
@@ -604,9 +626,11 @@ ngx_ws_fz_publish(ngx_uint_t k, size_t len)
             return;
         }
 
+        ngx_ws_fz_new_ids(cn, ch);
+
         ch->exists = 1;
         ch->uid = cn->uid;
-        ch->last_id = 0;
+        ch->last_id = cn->last_id;
         ch->nmsgs = 0;
     }
 

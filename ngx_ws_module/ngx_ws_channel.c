@@ -531,7 +531,7 @@ ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_ws_spool_t *spool,
     ngx_str_t *name, ngx_uint_t push, int64_t last_id, uint64_t upto)
 {
     size_t                  size, limit;
-    uint64_t                first;
+    uint64_t                first, from;
     ngx_uint_t              k, nreplay, more, beyond, skipped, skip;
     ngx_ws_sh_msg_t        *m;
     ngx_ws_shared_t        *replay[64], *lost;
@@ -540,7 +540,12 @@ ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_ws_spool_t *spool,
 
     c = ws->connection;
 
-    /* an id from the future: the channel was deleted and made anew */
+    /*
+     * An id from the future: one of the channel as it was before a
+     * restart, a resize or a delete, when the clock was set back.  An id
+     * of a former channel is otherwise below the current one's base: it
+     * is caught below, as history lost.
+     */
     beyond = ((uint64_t) last_id > upto);
 
     /*
@@ -572,7 +577,11 @@ ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_ws_spool_t *spool,
 
         first = ngx_ws_channel_first(zone, cn);
 
-        if ((uint64_t) last_id + 1 < first || beyond) {
+        /* "0" asks for the whole history: lost only if some of it is gone */
+
+        from = last_id ? (uint64_t) last_id : cn->base;
+
+        if (from + 1 < first || beyond) {
             lost = ngx_ws_history_lost(name, last_id, first, c->log);
             last_id = first - 1;
             beyond = 0;

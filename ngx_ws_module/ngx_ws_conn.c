@@ -1029,6 +1029,82 @@ ngx_ws_idle_handler(ngx_event_t *ev)
 }
 
 
+
+/*
+ * A fast shutdown (SIGTERM) ends the worker without closing its
+ * connections: each WebSocket of the worker is sent a Close 1001 first,
+ * best effort and without waiting (ngx_ws_close_now()), with the reason
+ * that tells where to resume when the routes have one, and then, without
+ * TLS, a FIN, so that the Close is not lost to a reset when nginx closes
+ * the socket.
+ */
+
+void
+ngx_ws_conn_exit_process(ngx_cycle_t *cycle)
+{
+    size_t               len;
+    ngx_int_t            rc;
+    ngx_uint_t           i, n;
+    ngx_ws_conn_t       *ws;
+    ngx_connection_t    *c;
+    u_char              *reason;
+    u_char               hint[NGX_WS_MAX_CONTROL - 1];
+
+    if (!ngx_terminate) {
+        return;
+    }
+
+    n = 0;
+    c = cycle->connections;
+
+    for (i = 0; i < cycle->connection_n; i++) {
+
+        if (c[i].fd == (ngx_socket_t) -1
+            || c[i].read->handler != ngx_ws_read_handler)
+        {
+            continue;
+        }
+
+        ws = ngx_ws_ctx_conn(c[i].data);
+
+        if (ws == NULL || ws->close_sent || ws->close_received
+            || ws->conn_state != NGX_WS_CONN_OPEN)
+        {
+            continue;
+        }
+
+        reason = (u_char *) "server shutting down";
+        len = sizeof("server shutting down") - 1;
+
+        if (ngx_ws_routes.drain(ws, hint, sizeof(hint)) == NGX_OK) {
+            reason = hint;
+            len = ngx_strlen(hint);
+        }
+
+        rc = ngx_ws_close_now(ws, NGX_WS_CLOSE_GOING_AWAY, reason, len);
+
+        ngx_log_error(NGX_LOG_INFO, c[i].log, 0,
+                      "worker is terminating, %s 1001",
+                      rc == NGX_OK ? "closed with" : "could not close with");
+
+        if (rc == NGX_OK) {
+            n++;
+#if (NGX_HTTP_SSL)
+            if (c[i].ssl == NULL)
+#endif
+            {
+                (void) ngx_shutdown_socket(c[i].fd, NGX_WRITE_SHUTDOWN);
+            }
+        }
+    }
+
+    if (n) {
+        ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
+                      "worker is terminating: %ui WebSocket connections "
+                      "were sent Close 1001", n);
+    }
+}
+
 /*
  * When a worker that shuts down closes a connection: ws_shutdown_delay,
  * then a time drawn uniformly from 0 to ws_drain_window, so that the

@@ -918,6 +918,7 @@ ngx_ws_init_process(ngx_cycle_t *cycle)
 static void
 ngx_ws_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_ws_conn_exit_process(cycle);
     ngx_ws_zone_exit_process(cycle);
     ngx_ws_status_exit_process(cycle);
     ngx_ws_random_exit_process(cycle);

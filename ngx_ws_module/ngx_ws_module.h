@@ -554,6 +554,7 @@ void ngx_ws_random_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_random_id(ngx_pool_t *pool, ngx_log_t *log, ngx_str_t *id);
 
 void ngx_ws_conn_init(ngx_ws_conn_t *ws);
+void ngx_ws_conn_exit_process(ngx_cycle_t *cycle);
 void ngx_ws_read_handler(ngx_event_t *rev);
 void ngx_ws_write_handler(ngx_event_t *wev);
 void ngx_ws_end(ngx_ws_conn_t *ws, ngx_uint_t how, ngx_uint_t code,
@@ -679,6 +680,8 @@ ngx_int_t ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len);
 ngx_int_t ngx_ws_send_close(ngx_ws_conn_t *ws, ngx_uint_t code,
     const char *reason);
 ngx_int_t ngx_ws_flush(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_close_now(ngx_ws_conn_t *ws, ngx_uint_t code,
+    u_char *reason, size_t len);
 void ngx_ws_free_output(ngx_ws_conn_t *ws);
 
 

@@ -646,6 +646,61 @@ ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
 }
 
 
+
+/*
+ * A fast shutdown (SIGTERM) waits for nothing: a Close is written once,
+ * straight to the socket (with TLS, one SSL_write()), and whatever cannot
+ * be written at once is given up.  Nothing is written when a frame has
+ * been partly written (the Close would land inside it) or TLS holds bytes
+ * not written yet.
+ */
+
+ngx_int_t
+ngx_ws_close_now(ngx_ws_conn_t *ws, ngx_uint_t code, u_char *reason,
+    size_t len)
+{
+    size_t             total;
+    ssize_t            n;
+    ngx_ws_msg_t      *m;
+    ngx_connection_t  *c;
+    u_char             frame[2 + NGX_WS_MAX_CONTROL];
+
+    c = ws->connection;
+
+    if (ws->close_sent || c->error || ngx_ws_ssl_buffered(c)) {
+        return NGX_DECLINED;
+    }
+
+    total = 0;
+
+    for (m = ws->out.head; m; m = m->next) {
+        total += m->size;
+    }
+
+    if (total != ws->out.queued) {
+        /* the first frame is partly written */
+        return NGX_DECLINED;
+    }
+
+    if (len > NGX_WS_MAX_CONTROL - 2) {
+        len = 0;
+    }
+
+    frame[0] = 0x80 | NGX_WS_OP_CLOSE;
+    frame[1] = (u_char) (2 + len);
+    frame[2] = (u_char) (code >> 8);
+    frame[3] = (u_char) code;
+    ngx_memcpy(frame + 4, reason, len);
+
+    ws->close_sent = 1;
+    ws->closed_by_server = 1;
+    ws->close_code = code;
+
+    n = c->send(c, frame, 4 + len);
+
+    return (n == (ssize_t) (4 + len)) ? NGX_OK : NGX_AGAIN;
+}
+
 /*
  * Drops the frames that have not started to be written, oldest first,
  * until the queue holds no more than limit bytes of memory; returns how

@@ -24,10 +24,20 @@
  * query arguments, in the request line, the upstream and the referrer,
  * replaced by "***".  Headers are never logged, Authorization and Cookie
  * included.
+ *
+ * The access log is written in the log phase, with $request, $request_uri,
+ * $args, $query_string and $http_referer as the client sent them: for the
+ * same requests, a log phase handler that runs before nginx's access log
+ * masks the fields these variables read, and forgets their cached values.
  */
 
 
 static ngx_int_t ngx_ws_seclog_rewrite(ngx_http_request_t *r);
+static ngx_int_t ngx_ws_seclog_log_phase(ngx_http_request_t *r);
+static ngx_int_t ngx_ws_seclog_mask_field(ngx_http_request_t *r,
+    ngx_str_t *s, ngx_uint_t query);
+static u_char *ngx_ws_seclog_mask_query(u_char *p, u_char *last,
+    u_char *src, u_char *stop);
 static u_char *ngx_ws_seclog_handler(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
 static u_char *ngx_ws_seclog_mask(u_char *p, u_char *last, ngx_str_t *s);
@@ -58,10 +68,26 @@ static ngx_str_t  ngx_ws_seclog_words[] = {
 };
 
 
+/* the variables of the access log that read what the log phase masks */
+
+static ngx_str_t  ngx_ws_seclog_vars[] = {
+    ngx_string("request"),
+    ngx_string("request_uri"),
+    ngx_string("args"),
+    ngx_string("query_string"),
+    ngx_string("http_referer"),
+    ngx_null_string
+};
+
+static ngx_int_t  ngx_ws_seclog_var_index[sizeof(ngx_ws_seclog_vars)
+                                          / sizeof(ngx_str_t)];
+
+
 ngx_int_t
 ngx_ws_seclog_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
+    ngx_uint_t                  i;
+    ngx_http_handler_pt        *h, *first;
     ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
@@ -72,6 +98,29 @@ ngx_ws_seclog_init(ngx_conf_t *cf)
     }
 
     *h = ngx_ws_seclog_rewrite;
+
+    /*
+     * the log phase handlers run in the order they were added, and nginx's
+     * access log was added first: the mask goes before it
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    first = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+    ngx_memmove(first + 1, first, (h - first) * sizeof(ngx_http_handler_pt));
+    *first = ngx_ws_seclog_log_phase;
+
+    for (i = 0; ngx_ws_seclog_vars[i].len; i++) {
+        ngx_ws_seclog_var_index[i] =
+                       ngx_http_get_variable_index(cf, &ngx_ws_seclog_vars[i]);
+
+        if (ngx_ws_seclog_var_index[i] == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
 
     return NGX_OK;
 }
@@ -91,6 +140,109 @@ ngx_ws_seclog_rewrite(ngx_http_request_t *r)
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * Before the access log of a request whose error log lines are masked (a
+ * WebSocket location's, and its subrequests' with log_subrequest on): the
+ * request line, the URI, the query and the referrer lose the values of
+ * secret query arguments.  Nothing reads them after the log phase but the
+ * log handlers.
+ */
+
+static ngx_int_t
+ngx_ws_seclog_log_phase(ngx_http_request_t *r)
+{
+    ngx_str_t                 referer;
+    ngx_uint_t                i, changed;
+    ngx_http_log_handler_pt   handler;
+
+    /* after the 101 the connection's own handler calls ours */
+
+    handler = r->main->log_handler;
+
+    if (handler == ngx_ws_log_error) {
+        handler = ngx_ws_ctx_log_handler(r->main);
+    }
+
+    if (handler != ngx_ws_seclog_handler) {
+        return NGX_OK;
+    }
+
+    changed = 0;
+
+    if (ngx_ws_seclog_mask_field(r, &r->request_line, 0) == NGX_OK) {
+        changed = 1;
+    }
+
+    if (ngx_ws_seclog_mask_field(r, &r->unparsed_uri, 0) == NGX_OK) {
+        changed = 1;
+    }
+
+    if (ngx_ws_seclog_mask_field(r, &r->args, 1) == NGX_OK) {
+        changed = 1;
+    }
+
+    if (r->headers_in.referer) {
+        referer = r->headers_in.referer->value;
+
+        if (ngx_ws_seclog_mask_field(r, &referer, 0) == NGX_OK) {
+            r->headers_in.referer->value = referer;
+            changed = 1;
+        }
+    }
+
+    if (changed && r->variables) {
+        for (i = 0; ngx_ws_seclog_vars[i].len; i++) {
+            r->variables[ngx_ws_seclog_var_index[i]].valid = 0;
+            r->variables[ngx_ws_seclog_var_index[i]].not_found = 0;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * s masked in a copy from the request's pool: NGX_OK when a value was
+ * masked, NGX_DECLINED when there was nothing to mask (or no memory: the
+ * access log is then written as it would be without the module)
+ */
+
+static ngx_int_t
+ngx_ws_seclog_mask_field(ngx_http_request_t *r, ngx_str_t *s,
+    ngx_uint_t query)
+{
+    u_char  *p, *last;
+    size_t   size;
+
+    if (s->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    /* an empty value grows the most: "a=" becomes "a=***" */
+
+    size = s->len * 3 + 4;
+
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_DECLINED;
+    }
+
+    last = query ? ngx_ws_seclog_mask_query(p, p + size, s->data,
+                                            s->data + s->len)
+                 : ngx_ws_seclog_mask(p, p + size, s);
+
+    if ((size_t) (last - p) == s->len && ngx_memcmp(p, s->data, s->len) == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    s->data = p;
+    s->len = last - p;
+
+    return NGX_OK;
 }
 
 
@@ -243,7 +395,7 @@ ngx_ws_seclog_handler(ngx_http_request_t *r, ngx_http_request_t *sr,
 static u_char *
 ngx_ws_seclog_mask(u_char *p, u_char *last, ngx_str_t *s)
 {
-    u_char  *src, *end, *stop, *name, *value;
+    u_char  *src, *end, *stop, *value;
 
     src = s->data;
     end = s->data + s->len;
@@ -261,6 +413,19 @@ ngx_ws_seclog_mask(u_char *p, u_char *last, ngx_str_t *s)
     for (stop = src; stop < end && *stop != ' ' && *stop != '#'; stop++) {
         /* void */
     }
+
+    p = ngx_ws_seclog_mask_query(p, last, src, stop);
+
+    return ngx_ws_seclog_copy(p, last, stop, end - stop);
+}
+
+
+/* a query, "name=value&...", with the values of secret arguments masked */
+
+static u_char *
+ngx_ws_seclog_mask_query(u_char *p, u_char *last, u_char *src, u_char *stop)
+{
+    u_char  *name, *value;
 
     while (src < stop) {
         name = src;
@@ -292,7 +457,7 @@ ngx_ws_seclog_mask(u_char *p, u_char *last, ngx_str_t *s)
         }
     }
 
-    return ngx_ws_seclog_copy(p, last, stop, end - stop);
+    return p;
 }
 
 

@@ -31,6 +31,7 @@ static ngx_int_t ngx_ws_zone_evict(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *keep);
 static ngx_int_t ngx_ws_zone_evict_channel(ngx_ws_zone_t *zone);
 static void ngx_ws_zone_orphan(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec);
+static uint64_t ngx_ws_channel_base(ngx_ws_zone_t *zone);
 static void ngx_ws_channel_drop_oldest(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node);
 
@@ -432,7 +433,8 @@ ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
     cn->push = push ? 1 : 0;
     cn->len = (u_short) name->len;
     cn->uid = ++zone->sh->uids;
-    cn->last_id = 0;
+    cn->base = ngx_ws_channel_base(zone);
+    cn->last_id = cn->base;
     cn->workers = 0;
     cn->subscribers = 0;
     cn->count = 0;
@@ -452,6 +454,38 @@ ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
     *rc = NGX_OK;
 
     return cn;
+}
+
+
+/*
+ * The id before the first message of a channel made now: the time in
+ * milliseconds times NGX_WS_IDS_PER_MS, and in any case a later
+ * millisecond than every id of a channel this zone has removed, so that a
+ * channel deleted and made anew, even after the clock was set back, never
+ * gives an id again.  Across a restart or a zone resize nothing is known of
+ * the former ids but the clock: it must not go back by more than the time
+ * nginx was down.
+ */
+
+static uint64_t
+ngx_ws_channel_base(ngx_ws_zone_t *zone)
+{
+    uint64_t     ms;
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    ms = 0;
+
+    if (tp->sec > NGX_WS_IDS_EPOCH) {
+        ms = (uint64_t) (tp->sec - NGX_WS_IDS_EPOCH) * 1000 + tp->msec;
+    }
+
+    if (ms <= zone->sh->ids / NGX_WS_IDS_PER_MS) {
+        ms = zone->sh->ids / NGX_WS_IDS_PER_MS + 1;
+    }
+
+    return ms * NGX_WS_IDS_PER_MS;
 }
 
 
@@ -538,6 +572,12 @@ ngx_ws_channel_delete(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
 
     if (!cn->push) {
         zone->sh->named--;
+
+        /* a channel of that name made later goes on from a later epoch */
+
+        if (cn->last_id > zone->sh->ids) {
+            zone->sh->ids = cn->last_id;
+        }
     }
 
     ngx_slab_free_locked(zone->shpool, node);

@@ -23,6 +23,19 @@
 #define NGX_WS_NAMES_UTF8           1
 
 
+/*
+ * Message ids carry the time their channel was made: a channel's first
+ * message is (ms since 2024-01-01T00:00:00Z) * NGX_WS_IDS_PER_MS + 1 and
+ * the next ones follow by one, so that an id of a channel as it was before
+ * a restart, a zone resize or a delete is never taken for one of the
+ * channel as it is now.  The ids stay below 2^53 (JSON numbers) for about
+ * 70 years.
+ */
+
+#define NGX_WS_IDS_EPOCH            1704067200
+#define NGX_WS_IDS_PER_MS           4096
+
+
 /* a message in shared memory */
 
 typedef struct {
@@ -58,6 +71,7 @@ typedef struct {
     u_short                     len;
     ngx_queue_t                 queue;            /* LRU */
     uint64_t                    uid;              /* never reused */
+    uint64_t                    base;             /* the id before the 1st */
     uint64_t                    last_id;
     uint64_t                    workers;          /* slots with subscribers */
     ngx_uint_t                  subscribers;
@@ -83,6 +97,7 @@ typedef struct {
     uint64_t                    uids;
     ngx_uint_t                  channels;
     uint64_t                    published;
+    uint64_t                    ids;              /* of channels removed */
     ngx_uint_t                  named;            /* channels not ws_push's */
     ngx_ws_sh_slot_t            slots[NGX_WS_MAX_SLOTS];
 

@@ -1,7 +1,9 @@
 # A worker that stops sends every open WebSocket a Close: 1012 "server
 # restarting" when a reload retired it, 1001 "server shutting down" when
 # nginx quits or the worker alone is told to quit; it logs "worker is
-# shutting down, closing with CODE",
+# shutting down, closing with CODE"; on a fast shutdown (TERM, nginx -s
+# stop) each WebSocket is still sent a Close 1001, written at once without
+# waiting ("worker is terminating, closed with 1001"),
 # closes each connection when the client answers or after ws_close_timeout,
 # and exits; worker_shutdown_timeout still ends what is left.  New
 # connections after a reload are served by the new worker.
@@ -23,8 +25,9 @@ master_on();
 workers(1);
 repeat_each(1);
 
-# the init clients: 6 checks in TEST 1, 3 in TEST 2, 4 in TEST 3, 2 in TEST 4
-plan tests => repeat_each() * (checks() + 6 + 3 + 4 + 2);
+# the init clients: 6 checks in TEST 1, 3 in TEST 2, 4 in TEST 3, 2 in TEST 4,
+# 4 in TEST 5
+plan tests => repeat_each() * (checks() + 6 + 3 + 4 + 2 + 4);
 
 no_shuffle();
 no_long_string();
@@ -176,6 +179,42 @@ sub quit_master {
     }
 }
 
+# TEST 5: nginx -s stop (TERM to the master): no drain, but each
+# WebSocket gets a Close 1001 before its socket is closed, also one whose
+# client has not read what it was sent.
+sub stop_master {
+    my $master = master_pid();
+    my $root = $ENV{TEST_NGINX_SERVER_ROOT};
+
+    my $a = client();
+    my $b = client();
+    $b->send_text('unread echo');
+
+    Time::HiRes::sleep(0.1);
+    kill 'TERM', $master or die "kill TERM $master: $!";
+
+    close_is($a, 'on nginx -s stop, a client');
+    Test::More::ok($a->wait_eof(2), 'then the connection is closed');
+    $a->close;
+
+    close_is($b, 'on nginx -s stop, a client with an unread message');
+    $b->close;
+
+    Test::More::ok(wait_gone($master, 3), 'nginx exits');
+
+    system($ENV{TEST_NGINX_BINARY}, '-p', "$root/", '-c',
+           "$root/conf/nginx.conf", '-e', "$root/logs/error.log") == 0
+        or die "cannot start nginx again";
+
+    my $deadline = Time::HiRes::time() + 3;
+
+    until (Time::HiRes::time() > $deadline) {
+        last if IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $ENV{TEST_NGINX_SERVER_PORT});
+        Time::HiRes::sleep(0.02);
+    }
+}
+
 # TEST 4: worker_shutdown_timeout ends a close handshake that would wait
 # longer
 sub shutdown_timeout {
@@ -288,3 +327,25 @@ worker is shutting down, closing with 1012
 [error]
 [alert]
 client did not answer close in time
+
+
+
+=== TEST 5: stop (TERM to the master): Close 1001 at once, then nginx exits
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_close_timeout 10s;
+    }
+--- init
+main::stop_master();
+--- raw_request eval
+WsFrame::ws_handshake('/ws') . WsFrame::ws_text('restarted') . WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_text('restarted') . "\x88\x02\x03\xe8"
+--- error_log
+worker is terminating, closed with 1001
+--- no_error_log
+[error]
+[alert]

@@ -18,10 +18,12 @@ use lib 't/lib';
 use WsFrame ();
 use Test::NgxWs::Client ();
 use Test::NgxWs::TLS ();
+use Test::NgxWs::Proc qw(master_pid gone);
 use Test::Nginx::Socket;
 
 use Digest::MD5 ();
 use IO::Select ();
+use IO::Socket::INET ();
 use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
@@ -446,6 +448,40 @@ sub test_vanish {
     echo_works('vanish mid-write');
 }
 
+# nginx -s stop (TERM): the Close 1001 is written at once over TLS too,
+# one SSL_write, before nginx exits; then nginx is started again for the
+# block's request.
+sub test_stop {
+    my $ws = client();
+    $ws->send_text('before');
+    $ws->read_frame;
+
+    my $pid = master_pid();
+    kill 'TERM', $pid or die "kill TERM $pid: $!";
+
+    my @close = $ws->wait_close(3);
+    Test::More::is_deeply(\@close, [ 1001, 'server shutting down' ],
+                          'stop: close frame 1001');
+    $ws->close;
+
+    my $deadline = Time::HiRes::time() + 3;
+    Time::HiRes::sleep(0.02) until gone($pid) || Time::HiRes::time() > $deadline;
+    Test::More::ok(gone($pid), 'stop: nginx exits');
+
+    my $root = $ENV{TEST_NGINX_SERVER_ROOT};
+    system($ENV{TEST_NGINX_BINARY}, '-p', "$root/", '-c',
+           "$root/conf/nginx.conf", '-e', "$root/logs/error.log") == 0
+        or die "cannot start nginx again";
+
+    $deadline = Time::HiRes::time() + 3;
+
+    until (Time::HiRes::time() > $deadline) {
+        last if IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $ENV{TEST_NGINX_SERVER_PORT});
+        Time::HiRes::sleep(0.02);
+    }
+}
+
 __DATA__
 
 === TEST 1: handshake, small echoes, ping, close, close_notify
@@ -667,6 +703,26 @@ main::test_vanish();
 --- init_checks: 3
 --- error_log
 client closed connection without a close frame
+--- no_error_log
+[error]
+[crit]
+[alert]
+
+
+
+=== TEST 12: nginx -s stop: Close 1001 over TLS before nginx exits
+--- http_config eval
+Test::NgxWs::TLS::server(<<'_EOC_');
+        location /ws {
+            websocket;
+            ws_echo on;
+        }
+_EOC_
+--- init
+main::test_stop();
+--- init_checks: 2
+--- error_log
+worker is terminating, closed with 1001
 --- no_error_log
 [error]
 [crit]

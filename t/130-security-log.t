@@ -19,7 +19,9 @@ repeat_each(1);
 # SECRETS no_error_log patterns; TESTs 9, 10 and 13 add four more
 use constant SECRETS => 5;
 
-plan tests => repeat_each() * (blocks() * (4 + SECRETS) + 4);
+# TESTs 17 to 19 check the access log: one access_log and three
+# no_access_log patterns each
+plan tests => repeat_each() * (blocks() * (4 + SECRETS) + 4 + 3 * 4);
 
 no_shuffle();
 no_long_string();
@@ -47,6 +49,23 @@ sub hs {
         'Cookie: sid=s3cr3t-cookie',
         'Referer: https://app.example/page?access_token=s3cr3t-tok&x=y',
         @{ $o{headers} // [] } ]);
+}
+
+# the access log format of TESTs 17 to 19: every variable that holds the
+# query or the referrer
+our $LOG_FORMAT = 'log_format secrets \'request="$request" '
+                  . 'request_uri="$request_uri" args="$args" '
+                  . 'query_string="$query_string" referer="$http_referer" '
+                  . 'status=$status\';';
+
+# the line of a request to $URI with the secrets masked
+sub access_masked {
+    my ($status) = @_;
+    my $q = 'room=lobby&token=\*\*\*&apiKey=\*\*\*&Sig=\*\*\*&n=1';
+    my $re = qq{request="GET /ws\\?$q HTTP/1\\.1" request_uri="/ws\\?$q" }
+             . qq{args="$q" query_string="$q" referer="https://app\\.example}
+             . qq{/page\\?access_token=\\*\\*\\*&x=y" status=$status\$};
+    return qr/$re/;
 }
 
 # the fields nginx's log handler writes, as ours writes them
@@ -342,3 +361,87 @@ main::hs()
 qr/\[error\] .*ws security: subscriber is too slow, ws: [0-9a-f]{32}, closing with 1008, ${\ main::fields()}$/m
 --- grep_error_log_out
 ws security:
+
+
+
+=== TEST 17: the access log of an upgraded connection has the secrets masked
+--- http_config eval
+$main::LOG_FORMAT
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_max_frame_size 100;
+        access_log logs/access.log secrets;
+    }
+--- raw_request eval
+main::hs() . WsFrame::ws_text('x' x 101)
+--- error_code: 101
+--- response_body eval
+"\x88\x02\x03\xf1"
+--- error_log eval
+qr/\[error\] .*ws security: client sent too large frame, closing with 1009 while processing WebSocket, ${\ main::fields()}, ws: [0-9a-f]{32}$/m
+--- grep_error_log_out
+ws security:
+--- access_log eval
+main::access_masked(101)
+--- no_access_log
+s3cr3t-tok
+s3cr3t-key
+s3cr3t-sig
+
+
+
+=== TEST 18: the access log of a refused handshake has the secrets masked
+--- http_config eval
+$main::LOG_FORMAT
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_origins https://app.example;
+        access_log logs/access.log secrets;
+    }
+--- raw_request eval
+main::hs(undef, origin => 'https://evil.example')
+--- error_code: 403
+--- response_body_like: 403 Forbidden
+--- error_log eval
+qr/\[error\] .*ws security: client sent disallowed Origin "https:\/\/evil\.example", refused with 403, ${\ main::fields()}$/m
+--- grep_error_log_out
+ws security:
+--- access_log eval
+main::access_masked(403)
+--- no_access_log
+s3cr3t-tok
+s3cr3t-key
+s3cr3t-sig
+
+
+
+=== TEST 19: the default (combined) access log, with ws_auth_request and log_subrequest on
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_auth_request /auth;
+        log_subrequest on;
+    }
+    location = /auth {
+        internal;
+        return 403;
+    }
+--- raw_request eval
+main::hs()
+--- error_code: 403
+--- response_body_like: 403 Forbidden
+--- error_log eval
+qr/\[error\] .*ws security: ws auth request denied the upgrade, refused with 403, ${\ main::fields()}$/m
+--- grep_error_log_out
+ws security:
+--- access_log eval
+qr{"GET /ws\?room=lobby&token=\*\*\*&apiKey=\*\*\*&Sig=\*\*\*&n=1 HTTP/1\.1" 403 .* "https://app\.example/page\?access_token=\*\*\*&x=y"}
+--- no_access_log
+s3cr3t-tok
+s3cr3t-key
+s3cr3t-sig

@@ -35,6 +35,9 @@ plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
 no_shuffle();
 no_long_string();
 
+# ids are compared relative to their channel's (Test::NgxWs::Channels)
+add_block_preprocessor(\&rel_bodies);
+
 run_tests();
 
 
@@ -64,10 +67,10 @@ sub publish_all {
 sub resume {
     publish_all('room', map { "m$_" } 1 .. 6);       # history 4: m3..m6
 
-    my @mid = spread('/sub?last_id=4', 8, 2);
-    my $latest = client('/sub?last_id=6');
+    my @mid = spread('/sub?last_id=' . id_of('room', 4), 8, 2);
+    my $latest = client('/sub?last_id=' . id_of('room', 6));
     my $live = client('/sub');
-    my $edge = client('/sub?last_id=2');
+    my $edge = client('/sub?last_id=' . id_of('room', 2));
 
     both_workers_ok('resume', @mid);
 
@@ -92,10 +95,11 @@ sub header {
     publish_all('room', map { "m$_" } 1 .. 6);
 
     my @h = map {
-        Test::NgxWs::Client->new(path => '/sse?last_id=1', timeout => 3,
-                                 headers => { 'Last-Event-ID' => 4 })
+        Test::NgxWs::Client->new(path => '/sse?last_id=' . id_of('room', 1),
+                                 timeout => 3,
+                                 headers => { 'Last-Event-ID' => id_of('room', 4) })
     } 1 .. 2;
-    my $arg = client('/sse?last_id=4');
+    my $arg = client('/sse?last_id=' . id_of('room', 4));
 
     publish('room', 'm7');
 
@@ -111,7 +115,7 @@ sub header {
 sub beyond {
     publish_all('room', map { "m$_" } 1 .. 6);       # history 4: m3..m6
 
-    my @one = spread('/sub?last_id=1', 8, 2);
+    my @one = spread('/sub?last_id=' . id_of('room', 1), 8, 2);
     my $zero = client('/sub?last_id=0');
 
     both_workers_ok('beyond', @one);
@@ -179,7 +183,7 @@ sub envelope {
     publish_all('room', $special, 'fifth');          # history 4: 2..5
 
     my @env = spread('/env?last_id=0', 6, 2);
-    my @plain = spread('/sub?last_id=3', 6, 2);
+    my @plain = spread('/sub?last_id=' . id_of('room', 3), 6, 2);
 
     both_workers_ok('envelope', @env, @plain);
 
@@ -200,7 +204,8 @@ sub envelope {
         [1, '{"channel":"room","id":6,"data":"live"}']));
 
     for my $i (0 .. $#env) {
-        my $got = desc(unwrap(read_frames($env[$i], 6, $deadline)));
+        my $got = desc(unwrap(map { { %$_, payload => rel($_->{payload}) } }
+                              read_frames($env[$i], 6, $deadline)));
         $bad_env //= "connection $i got: $got" if $got ne $want_env;
     }
 
@@ -228,8 +233,8 @@ sub ttl {
                    . '{"channel":"room","subscribers":0,"last_id":3,"history":1}',
                    'GET: the expired messages are not in the history');
 
-    my $two = client('/sub?last_id=2');
-    my $one = client('/sub?last_id=1');
+    my $two = client('/sub?last_id=' . id_of('room', 2));
+    my $one = client('/sub?last_id=' . id_of('room', 1));
 
     all_got_ok('last_id=2: m3 only, nothing lost', [ $two ], t('m3'));
     all_got_ok('last_id=1: m2 expired: history_lost, then m3', [ $one ],
@@ -238,8 +243,8 @@ sub ttl {
     Time::HiRes::sleep(2.1);                            # m3 expires too
 
     # the history is empty: first_id is the id of the next message
-    my $three = client('/sub?last_id=3');
-    my $late = client('/sub?last_id=2');
+    my $three = client('/sub?last_id=' . id_of('room', 3));
+    my $late = client('/sub?last_id=' . id_of('room', 2));
     publish_all('room', 'm4');
 
     all_got_ok('later messages are live', [ $two, $one ], t('m4'));
@@ -257,7 +262,7 @@ sub long_history {
     publish_all('room', map { "m$_" } 1 .. 100);
 
     my @all = (client('/sub?last_id=0'), client('/sub?last_id=0'));
-    my $ten = client('/sub?last_id=10');
+    my $ten = client('/sub?last_id=' . id_of('room', 10));
 
     publish_all('room', 'm101');
 
@@ -276,7 +281,7 @@ sub long_history {
 sub stale {
     publish_all('room', qw(m1 m2 m3));
 
-    my $c = client('/sub?last_id=50');
+    my $c = client('/sub?last_id=' . id_of('room', 50));
     my $bad = client('/sub?last_id=abc');
     publish_all('room', 'm4');
 
@@ -297,7 +302,7 @@ sub long_name {
     publish_all($name, qw(m1 m2));                   # history 1: m2
 
     my $c = client("/sub?ch=$name&last_id=0");
-    my $e = client("/env?ch=$name&last_id=1");
+    my $e = client("/env?ch=$name&last_id=" . id_of($name, 1));
 
     all_got_ok('history_lost names the 200-byte channel', [ $c ],
                lost($name, 0, 2), t('m2'));
@@ -314,9 +319,14 @@ sub per_channel {
     publish_all('b,2', map { "b$_" } 1 .. 4);
     publish_all('c', map { "c$_" } 1 .. 4);
 
-    my $named = client('/multi?last_id=a%3A1=2,b%2C2=3');
-    my $mixed = client('/multi?last_id=1,c=4');
-    my $bad = client('/multi?last_id=a%3A1=x,3,=2');
+    my ($a1, $b1, $c1) = map { id_of($_, 0) } 'a:1', 'b,2', 'c';
+    my $named = client('/multi?last_id=a%3A1=' . ($a1 + 2)
+                       . ',b%2C2=' . ($b1 + 3));
+    # ids of several channels differ: the plain entry is b,2's
+    my $mixed = client('/multi?last_id=' . ($b1 + 1) . ',a%3A1=' . ($a1 + 1)
+                       . ',c=' . ($c1 + 4));
+    my $bad = client('/multi?last_id=a%3A1=x,' . ($a1 + 3) . ',=2,b%2C2='
+                     . ($b1 + 3) . ',c=' . ($c1 + 3));
     my $none = client('/multi?last_id=zzz=1');
 
     publish('c', 'c5');

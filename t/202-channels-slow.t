@@ -43,6 +43,9 @@ no_long_string();
 # checks the default, error)
 config_preamble('ws_security_log_level warn;');
 
+# ids are compared relative to their channel's (Test::NgxWs::Channels)
+add_block_preprocessor(\&rel_bodies);
+
 run_tests();
 
 

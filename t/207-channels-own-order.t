@@ -10,6 +10,7 @@
 use lib 't/lib';
 use WsFrame ();
 use Test::Nginx::Socket;
+use Test::NgxWs::Channels ();
 
 $SIG{PIPE} = 'IGNORE';
 
@@ -38,6 +39,9 @@ _EOC_
     $block->set_value('no_error_log', "[error]\n[alert]\n")
         unless defined $block->no_error_log;
 });
+
+# ids are compared relative to their channel's (Test::NgxWs::Channels)
+add_block_preprocessor(\&Test::NgxWs::Channels::rel_bodies);
 
 run_tests();
 

@@ -89,7 +89,10 @@ test('resume after the connection is lost: nothing missed, nothing twice',
     await next(c, 'open');
     await subscribers('room:a', 1);
 
-    for (let i = 1; i <= 3; i++) {
+    // ids carry the channel's epoch: the first is base + 1
+    const base = (await nginx.publish('room:a', 'm1')).id - 1;
+
+    for (let i = 2; i <= 3; i++) {
         await nginx.publish('room:a', 'm' + i);
     }
     await until(() => got.messages.length === 3, 15000, '3 messages');
@@ -109,13 +112,14 @@ test('resume after the connection is lost: nothing missed, nothing twice',
     await new Promise((r) => setTimeout(r, 100));   // nothing more comes
 
     assert.deepEqual(got.messages.map((m) => [m.channel, m.id, m.data]),
-                     [1, 2, 3, 4, 5, 6, 7].map((i) => ['room:a', i, 'm' + i]));
+                     [1, 2, 3, 4, 5, 6, 7].map((i) => ['room:a', base + i,
+                                                      'm' + i]));
     assert.deepEqual(got.gaps, []);
     assert.equal(got.opens.length, 2);
     assert.match(got.opens[0], /\?room=a$/);
-    assert.match(got.opens[1], /\?room=a&last_id=3$/);
+    assert.match(got.opens[1], new RegExp(`\\?room=a&last_id=${base + 3}$`));
     assert.equal(got.closes[0].willReconnect, true);
-    assert.deepEqual(c.lastIds, { 'room:a': 7 });
+    assert.deepEqual(c.lastIds, { 'room:a': base + 7 });
     c.close();
 });
 
@@ -125,7 +129,7 @@ test('too much missed: history_lost is a gap, then what is left',
 
     await next(c, 'open');
     await subscribers('room:b', 1);
-    await nginx.publish('room:b', 'first');
+    const base = (await nginx.publish('room:b', 'first')).id - 1;
     await until(() => got.messages.length === 1, 15000, 'a message');
 
     await proxy.down();
@@ -138,9 +142,10 @@ test('too much missed: history_lost is a gap, then what is left',
     await proxy.up();
     await until(() => got.messages.length === 9, 15000, 'the replay');
 
-    assert.deepEqual(got.gaps, [{ channel: 'room:b', lastId: 1, firstId: 6,
+    assert.deepEqual(got.gaps, [{ channel: 'room:b', lastId: base + 1,
+                                  firstId: base + 6,
                                   reason: 'history_lost' }]);
-    assert.deepEqual(got.messages.slice(1).map((m) => m.id),
+    assert.deepEqual(got.messages.slice(1).map((m) => m.id - base),
                      [6, 7, 8, 9, 10, 11, 12, 13]);
     c.close();
 });
@@ -151,7 +156,7 @@ test('a server restart: reconnect, and the reset channel is a gap',
 
     await next(c, 'open');
     await subscribers('room:c', 1);
-    await nginx.publish('room:c', 'x');
+    const x = (await nginx.publish('room:c', 'x')).id;
     await nginx.publish('room:c', 'y');
     await until(() => got.messages.length === 2, 15000, '2 messages');
 
@@ -169,15 +174,17 @@ test('a server restart: reconnect, and the reset channel is a gap',
     assert.equal(got.closes[0].code, 1001);
     assert.equal(got.closes[0].willReconnect, true);
     await until(() => got.opens.length === 2, 15000, 'the reconnect');
-    assert.match(got.opens[1], /last_id=2$/);
+    assert.match(got.opens[1], new RegExp(`last_id=${x + 1}$`));
     await subscribers('room:c', 1);
-    await nginx.publish('room:c', 'after');
+    const after = (await nginx.publish('room:c', 'after')).id;
     await until(() => got.messages.length === 3, 15000, 'a new message');
 
-    assert.deepEqual(got.gaps, [{ channel: 'room:c', lastId: 2, firstId: 1,
-                                  reason: 'history_lost' }]);
+    // the channel made anew has ids of a later epoch
+    assert.ok(after > x + 1, `${after} follows ${x + 1}`);
+    assert.deepEqual(got.gaps, [{ channel: 'room:c', lastId: x + 1,
+                                  firstId: after, reason: 'history_lost' }]);
     assert.deepEqual(got.messages.map((m) => [m.id, m.data]),
-                     [[1, 'x'], [2, 'y'], [1, 'after']]);
+                     [[x, 'x'], [x + 1, 'y'], [after, 'after']]);
     c.close();
 });
 
@@ -187,14 +194,14 @@ test('two channels on one connection keep their own ids',
 
     await next(c, 'open');
     await subscribers('ticker', 1);
-    await nginx.publish('room:d', 'r1');
+    const base = (await nginx.publish('room:d', 'r1')).id - 1;
     await nginx.publish('ticker', 't');
     await nginx.publish('room:d', 'r2');
     await until(() => got.messages.length === 3, 15000, '3 messages');
 
     const ticker = c.lastIds.ticker;
 
-    assert.deepEqual(c.lastIds, { 'room:d': 2, ticker });
+    assert.deepEqual(c.lastIds, { 'room:d': base + 2, ticker });
     assert.deepEqual(got.messages.map((m) => [m.channel, m.data]),
                      [['room:d', 'r1'], ['ticker', 't'], ['room:d', 'r2']]);
     c.close();
@@ -206,7 +213,7 @@ test('two channels resume each from its own id (last_id=NAME=N,...)',
 
     await next(c, 'open');
     await subscribers('room:e', 1);
-    await nginx.publish('room:e', 'e1');
+    const base = (await nginx.publish('room:e', 'e1')).id - 1;
     await nginx.publish('ticker', 't1');
     await nginx.publish('room:e', 'e2');
     await until(() => got.messages.length === 3, 15000, '3 messages');
@@ -224,13 +231,13 @@ test('two channels resume each from its own id (last_id=NAME=N,...)',
     await new Promise((r) => setTimeout(r, 100));
 
     assert.equal(got.opens[1].slice(got.opens[1].indexOf('?')),
-                 `?room=e&last_id=room%3Ae=2,ticker=${tick}`);
+                 `?room=e&last_id=room%3Ae=${base + 2},ticker=${tick}`);
     assert.deepEqual(got.messages.slice(3).map((m) => [m.channel, m.id,
                                                        m.data]).sort(),
-                     [['room:e', 3, 'e3'], ['ticker', tick + 1, 't2'],
+                     [['room:e', base + 3, 'e3'], ['ticker', tick + 1, 't2'],
                       ['ticker', tick + 2, 't3']]);
     assert.equal(got.messages.length, 6);
     assert.deepEqual(got.gaps, []);
-    assert.deepEqual(c.lastIds, { 'room:e': 3, ticker: tick + 2 });
+    assert.deepEqual(c.lastIds, { 'room:e': base + 3, ticker: tick + 2 });
     c.close();
 });

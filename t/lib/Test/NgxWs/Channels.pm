@@ -26,7 +26,7 @@ our $VERSION = '0.01';
 our @EXPORT = qw(
     sum checks master_pid workers_of http publish answer client spread
     both_workers_ok wait_unsubscribed desc first_diff read_frames
-    all_got_ok close_all_ok t
+    all_got_ok close_all_ok t rel id_of rel_bodies
 );
 
 # on demand: t/120 has a reload() of its own
@@ -188,16 +188,113 @@ sub http {
 
 sub publish {
     my ($channel, $body, %o) = @_;
-    return http('POST', "/pub?channel=$channel" . ($o{args} // ''),
-                body => $body,
-                exists $o{type} ? (type => $o{type}) : (type => 'text/plain'));
+    my $r = http('POST', "/pub?channel=$channel" . ($o{args} // ''),
+                 body => $body,
+                 exists $o{type} ? (type => $o{type})
+                                 : (type => 'text/plain'));
+
+    learn($channel, $1) if $r->{body} =~ /^\{"id":(\d+),/;
+
+    return $r;
+}
+
+# Message ids carry the time their channel was made (docs/channels.md,
+# "Messages and ids"): (ms since 2024-01-01) * 4096 + N for the channel's
+# N-th message.  The tests compare N: rel() turns every id of a channel
+# made within the last hour (and not in the future) into its N, and any
+# other number in an id's place into "raw:NUMBER", which no expectation
+# has (0, the id a client may send, stays 0).  id_of() makes an id from N
+# with the base of a channel learnt from its last publisher answer.
+
+my $IDS_EPOCH = 1704067200;
+my %BASE;
+
+sub epoch_seq {
+    my ($id) = @_;
+    my $ms = int($id / 4096);
+    my $now = int(Time::HiRes::time() * 1000) - $IDS_EPOCH * 1000;
+
+    return undef if $ms > $now + 1000 || $ms < $now - 3600 * 1000;
+    return $id - $ms * 4096;
+}
+
+sub rel_id {
+    my ($id) = @_;
+    return $id if $id eq '0';
+    my $n = epoch_seq($id);
+    return defined $n ? $n : "raw:$id";
+}
+
+sub rel {
+    my ($s) = @_;
+    $s =~ s/("(?:id|last_id|first_id)":)(\d+)/$1 . rel_id($2)/ge;
+    $s =~ s/(resume:\S*)/my $r = $1; $r =~ s{=(\d+)}{'=' . rel_id($1)}ge; $r/ge;
+    return $s;
+}
+
+# rel() on the payloads of a stream of server frames: a frame whose payload
+# changes is framed again (unfragmented, no RSV bits), the others are kept
+# byte for byte.
+sub rel_frames {
+    my ($data) = @_;
+    my $out = '';
+
+    while (length $data) {
+        my $size = WsFrame::frame_size($data);
+        return $out . $data unless defined $size;
+
+        my $raw = substr $data, 0, $size, '';
+        my ($f) = WsFrame::decode($raw);
+        my $p = rel($f->{payload});
+
+        $out .= ($p eq $f->{payload} || !$f->{fin} || $f->{rsv})
+                ? $raw : WsFrame::srv_frame($f->{opcode}, $p);
+    }
+
+    return $out;
+}
+
+# A block preprocessor: the response bodies of a block without filters of
+# its own are compared with their ids made relative by rel(), in the
+# payloads of the frames for a raw WebSocket request.
+sub rel_bodies {
+    my ($block) = @_;
+
+    return if defined $block->response_body_filters;
+
+    $block->set_value('response_body_filters',
+                      defined $block->raw_request ? \&rel_frames : \&rel);
+}
+
+# A frame (from read_frames()) with rel() applied to its payload and reason.
+sub rel_frame {
+    my ($f) = @_;
+    my %r = %$f;
+
+    $r{payload} = rel($r{payload}) if defined $r{payload};
+    $r{reason} = rel($r{reason}) if defined $r{reason};
+
+    return \%r;
+}
+
+sub learn {
+    my ($channel, $id) = @_;
+    my $n = epoch_seq($id);
+    $BASE{$channel} = $id - $n if defined $n;
+}
+
+sub id_of {
+    my ($channel, $n) = @_;
+    die "id_of: no id of channel $channel seen yet\n"
+        unless defined $BASE{$channel};
+    return $BASE{$channel} + $n;
 }
 
 # "200 application/json BODY", to compare publisher answers in one string;
 # the body ends with a newline, which is left out.
 sub answer {
     my ($r) = @_;
-    my $body = $r->{body};
+    my $body = rel($r->{body});
     $body =~ s/\n\z// or $body .= ' (no final newline)';
     return "$r->{status} " . ($r->{headers}{'content-type'} // '-')
            . " $body";
@@ -308,7 +405,7 @@ sub all_got_ok {
 
     for my $i (0 .. $#$conns) {
         my @got = read_frames($conns->[$i], scalar @want, $deadline);
-        my $got = desc(@got);
+        my $got = desc(map { rel_frame($_) } @got);
         $bad //= "connection $i: " . first_diff($got, $want) if $got ne $want;
     }
 
