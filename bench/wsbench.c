@@ -285,6 +285,7 @@ typedef struct {
 
     /* reload */
     uint64_t  last_id;         /* publisher: the highest id answered */
+    uint64_t  first_id;        /* publisher: the lowest id answered */
     uint64_t  pub_retries;     /* POSTs sent again on a new connection */
     uint64_t  pub_reconnects;
     uint64_t  restarts;        /* Close 1012 or 1001 received */
@@ -391,6 +392,25 @@ static int       sending = 0;       /* echo: keep the loop going */
 static uint64_t  t_measure0, t_measure1;
 static uint64_t  now;
 static uint64_t  seen_cap;          /* fan-out bitmap size, in messages */
+
+/*
+ * Channel ids start at a time-based base (docs/channels.md, "Messages and
+ * ids"), so the bitmaps are indexed from id_base: the first id this process
+ * receives, less ID_SLACK for subscribers that lag behind the first one.
+ */
+#define ID_SLACK  4096
+static uint64_t  id_base;
+static int       id_base_set;
+
+static uint64_t
+id_index(uint64_t id)
+{
+    if (!id_base_set) {
+        id_base = id > ID_SLACK ? id - ID_SLACK : 0;
+        id_base_set = 1;
+    }
+    return id < id_base ? UINT64_MAX : id - id_base;
+}
 static uint64_t  sub_deadline;      /* fan-out: deliveries after it are lost */
 static uint64_t  t_base;            /* reload: time 0 of the bins */
 static int       reconnect_on;      /* reload: subscribers come back */
@@ -796,6 +816,9 @@ parse_http_responses(conn_t *c)
                 if (v > res.last_id) {
                     res.last_id = v;
                 }
+                if (res.first_id == 0 || v < res.first_id) {
+                    res.first_id = v;
+                }
             }
             res.published++;
         }
@@ -945,7 +968,7 @@ static void
 on_reload_delivery(conn_t *c, const uint8_t *p, size_t n)
 {
     char           tmp[17];
-    uint64_t       id, seq, ts;
+    uint64_t       id, idx, seq, ts;
     const uint8_t *q, *d;
 
     if (n >= 23 && memcmp(p, "{\"event\":\"history_lost\"", 23) == 0) {
@@ -978,14 +1001,16 @@ on_reload_delivery(conn_t *c, const uint8_t *p, size_t n)
     }
     c->last_at = now;
 
-    if (id == 0 || id >= seen_cap || seq >= seen_cap) {
+    idx = id ? id_index(id) : UINT64_MAX;
+
+    if (idx >= seen_cap || seq >= seen_cap) {
         res.out_of_range++;
         note_error("id %llu or sequence %llu out of range",
                    (unsigned long long) id, (unsigned long long) seq);
         return;
     }
 
-    if (bit_test_set(c->seen, id)) {
+    if (bit_test_set(c->seen, idx)) {
         res.duplicates++;
         note_error("id %llu received twice by one subscriber",
                    (unsigned long long) id);
@@ -2074,10 +2099,22 @@ reload_loop(uint64_t until, uint64_t last_id)
  * subscribers: from "go" until the parent tells the last id published,
  * then until every subscriber has it (or --timeout); the figures
  */
+static int
+seen_id(conn_t *c, uint64_t id)
+{
+    uint64_t  i;
+
+    if (!id_base_set || id < id_base) {
+        return 0;
+    }
+    i = id - id_base;
+    return i < seen_cap && ((c->seen[i >> 3] >> (i & 7)) & 1);
+}
+
 static void
 run_reload_subscribers(void)
 {
-    uint64_t  last_id = 0, id, lost;
+    uint64_t  last_id = 0, first_id = 0, id, lost, n;
     conn_t   *c;
     int       i;
 
@@ -2089,12 +2126,17 @@ run_reload_subscribers(void)
 
     if (ctl_signalled) {
         ctl_signalled = 0;
-        if (read(ctl_fd, &last_id, sizeof(last_id)) != sizeof(last_id)) {
-            die("no last id from the parent");
+        if (read(ctl_fd, &last_id, sizeof(last_id)) != sizeof(last_id)
+            || read(ctl_fd, &first_id, sizeof(first_id)) != sizeof(first_id))
+        {
+            die("no first and last ids from the parent");
         }
     }
 
-    if (last_id >= seen_cap) {
+    /* the ids published, first_id .. last_id, are what must arrive */
+    n = last_id ? last_id - first_id + 1 : 0;
+
+    if (last_id && id_base_set && last_id - id_base >= seen_cap) {
         die("last id %llu beyond the bitmaps", (unsigned long long) last_id);
     }
 
@@ -2113,20 +2155,20 @@ run_reload_subscribers(void)
             continue;               /* never connected: counted already */
         }
 
-        for (id = 1; id <= last_id; id++) {
-            lost += !((c->seen[id >> 3] >> (id & 7)) & 1);
+        for (id = first_id; last_id && id <= last_id; id++) {
+            lost += !seen_id(c, id);
         }
 
         res.lost += lost;
-        if (lost == last_id && last_id) {
+        if (lost == n && n) {
             res.never++;
         }
 
         if (lost && getenv("WSBENCH_DEBUG")) {
             uint64_t  first = 0, last = 0;
 
-            for (id = 1; id <= last_id; id++) {
-                if (!((c->seen[id >> 3] >> (id & 7)) & 1)) {
+            for (id = first_id; id <= last_id; id++) {
+                if (!seen_id(c, id)) {
                     first = first ? first : id;
                     last = id;
                 }
@@ -2346,6 +2388,9 @@ merge(result_t *to, const result_t *r)
     }
     if (r->last_id > to->last_id) {
         to->last_id = r->last_id;
+    }
+    if (r->first_id && (to->first_id == 0 || r->first_id < to->first_id)) {
+        to->first_id = r->first_id;
     }
     h_merge(&to->gap, &r->gap);
     h_merge(&to->rc_lat, &r->rc_lat);
@@ -2900,7 +2945,8 @@ main(int argc, char **argv)
         if (o.pub_rate <= 0) {
             die("--pub-rate must be positive");
         }
-        seen_cap = (uint64_t) (o.pub_rate * (o.duration + 1) * 1.2) + 1024;
+        seen_cap = (uint64_t) (o.pub_rate * (o.duration + 1) * 1.2) + 1024
+                   + ID_SLACK;
     }
 
     if (o.mode == MODE_RELOAD) {
@@ -2918,7 +2964,7 @@ main(int argc, char **argv)
         }
         /* the publisher falls behind while its connection is replaced */
         seen_cap = (uint64_t) (o.pub_rate * (o.duration + o.timeout + 1) * 1.2)
-                   + 1024;
+                   + 1024 + ID_SLACK;
     }
 
     if (o.conns < 1 || o.depth < 1 || o.frag < 1 || o.duration <= 0
@@ -3055,7 +3101,7 @@ main(int argc, char **argv)
         } else if (o.mode == MODE_RELOAD) {
             pid_t            cpids[MAX_PROCS + 1];
             struct timespec  tp;
-            uint8_t          msg[9];
+            uint8_t          msg[17];
             double           at;
 
             for (i = 0; i < nch; i++) {
@@ -3086,8 +3132,9 @@ main(int argc, char **argv)
             other_cpu = (machine_cpu() - mach0) / secs_since(&tp) - cli_cpu;
             msg[0] = 'g';
             memcpy(msg + 1, &r.last_id, 8);
+            memcpy(msg + 9, &r.first_id, 8);
             for (i = 0; i < o.procs; i++) {
-                if (write(ch[i].ctlfd, msg, 9) != 9) {
+                if (write(ch[i].ctlfd, msg, 17) != 17) {
                     die("cannot signal client process %d", (int) ch[i].pid);
                 }
             }

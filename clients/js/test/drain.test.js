@@ -72,20 +72,31 @@ test('a reload during a steady publish: 1012, back at once, nothing lost '
     await until(() => clients.every(({ got }) => got.opens.length === 1),
                 5000, 'all open');
 
+    // Publish until every client is back from the reload, then 30 more: a
+    // count, not a clock, shapes the test, so that a busy machine only
+    // makes it longer.
     let n = 0;
     let first;
-    let reloaded = false;
-    const end = Date.now() + 1500;
+    let more = -1;
+    const deadline = Date.now() + 20000;
 
-    while (Date.now() < end) {
+    while (more !== 0) {
+        assert.ok(Date.now() < deadline, 'all back within 20 s');
         n++;
         const { id } = await nginx.publish('feed', 'm' + n);
 
         first ??= id;               // ids carry the channel's epoch
 
-        if (!reloaded && n === 50) {
-            reloaded = true;
+        if (n === 50) {
             process.kill(nginx.proc.pid, 'SIGHUP');
+        }
+
+        if (more > 0) {
+            more--;
+        } else if (n > 50
+                   && clients.every(({ got }) => got.opens.length === 2))
+        {
+            more = 30;
         }
 
         await sleep(5);
@@ -108,7 +119,8 @@ test('a reload during a steady publish: 1012, back at once, nothing lost '
 
         const wait = got.opens[1][0] - got.closes[0][0];
         gap = Math.max(gap, wait);
-        assert.ok(wait < 1000, `${what}: back within ${wait} ms`);
+        // the backoff is a minute: only the 1012 path comes back this soon
+        assert.ok(wait < 5000, `${what}: back within ${wait} ms`);
 
         const last = Number(got.closes[0][2].split('=')[1]);
         assert.match(got.opens[1][1], new RegExp(`last_id=${last}$`), what);
@@ -123,6 +135,5 @@ test('a reload during a steady publish: 1012, back at once, nothing lost '
         c.close();
     }
 
-    assert.ok(n > 100, `${n} messages published`);
     t.diagnostic(`longest reconnect: ${gap} ms`);
 });
