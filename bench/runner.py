@@ -1041,7 +1041,7 @@ def reload_md(name, sc):
                'Close 1012 answers it and reconnects after a random 0 to '
                '"jitter" s (the JavaScript client\'s `restartJitter` is 1 s) '
                'with the reason\'s resume point as `last_id`. Per run: lost = '
-               'ids from 1 to the last published that a subscriber never got '
+               'ids from the first to the last published that a subscriber never got '
                '(by 15 s after publishing ended), duplicates = ids a '
                'subscriber got twice (both summed over the subscribers); '
                'longest gap = per subscriber, the longest time between two '
