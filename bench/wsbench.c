@@ -2638,8 +2638,8 @@ reload_report(result_t *t, uint64_t conn_ok, uint64_t errors, double cli_cpu,
         printf("first error: %s\n", t->first_error);
     }
 
-    printf("result mode=reload subscribers=%llu published=%llu last_id=%llu "
-           "reloads=%d jitter=%.3f deliveries=%llu lost=%llu duplicates=%llu "
+    printf("result mode=reload subscribers=%llu published=%llu "
+           "first_id=%llu last_id=%llu reloads=%d jitter=%.3f deliveries=%llu lost=%llu duplicates=%llu "
            "reordered=%llu history_lost=%llu never=%llu restarts=%llu "
            "resume_reasons=%llu plain_reasons=%llu resume_mismatch=%llu "
            "server_closed=%llu reconnects=%llu reconnect_fail=%llu "
@@ -2649,6 +2649,7 @@ reload_report(result_t *t, uint64_t conn_ok, uint64_t errors, double cli_cpu,
            "client_stall_ms=%.1f pub_retries=%llu pub_reconnects=%llu "
            "double_pub=%llu client_cpu=%.3f rest_cpu=%.3f errors=%llu\n",
            (unsigned long long) subs, (unsigned long long) t->published,
+           (unsigned long long) t->first_id,
            (unsigned long long) t->last_id, o.nreload, o.jitter,
            (unsigned long long) t->messages, (unsigned long long) t->lost,
            (unsigned long long) t->duplicates,

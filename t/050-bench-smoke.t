@@ -77,7 +77,10 @@ sub run_wsbench_reload {
     Test::More::ok($rc == 0
                    && defined $r{errors} && $r{errors} eq '0'
                    && ($r{published} // 0) > 0
-                   && ($r{last_id} // -1) == $r{published}
+                   # consecutive ids from the channel's time-based base
+                   && ($r{first_id} // 0) > 0
+                   && ($r{last_id} // -1) - $r{first_id} + 1
+                      == $r{published}
                    && ($r{deliveries} // 0) >= 50 * $r{published}
                    && ($r{lost} // -1) == 0
                    && ($r{duplicates} // -1) == 0
