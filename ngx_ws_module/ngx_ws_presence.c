@@ -322,7 +322,7 @@ ngx_ws_presence_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
            + cn->len + ngx_escape_json(NULL, cn->name, cn->len)
            + len + ngx_escape_json(NULL, id, len)
            + (reason ? ngx_strlen(reason) : 0)
-           + zone->presence_suffix.len;
+           + cn->len + zone->presence_suffix.len;      /* the companion */
 
     buf = ngx_alloc(size, log);
     if (buf == NULL) {
