@@ -69,6 +69,10 @@ static void ngx_ws_channel_wake(ngx_ws_zone_t *zone, uint64_t uid);
 static void ngx_ws_spool_deliver_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_ws_publisher_subscribed(ngx_ws_conn_t *ws,
     ngx_ws_zone_t *zone);
+static ngx_int_t ngx_ws_presence_identity(ngx_ws_conn_t *ws);
+static ngx_uint_t ngx_ws_subscribed(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_uint_t push);
+static char *ngx_ws_presence_reason(ngx_ws_conn_t *ws);
 
 
 /* the channel code is woken by ngx_ws_notify.c through a handler */
@@ -171,6 +175,10 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
         }
     }
 
+    if (wlcf->presence && ngx_ws_presence_identity(ws) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (wlcf->push) {
         p = ngx_pnalloc(r->pool, ws->id.len + 1);
         if (p == NULL) {
@@ -232,6 +240,87 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
     ngx_ws_registry_channels(ws);
 
     return NGX_OK;
+}
+
+
+/*
+ * The connection's identity for presence (ws_presence), evaluated once.
+ * An empty one, one over the zone's max_member bytes, or one that is not
+ * printable UTF-8 leaves the connection anonymous: counted as a
+ * subscriber, not as a member.
+ */
+
+static ngx_int_t
+ngx_ws_presence_identity(ngx_ws_conn_t *ws)
+{
+    u_char         *p, *last;
+    ngx_str_t       id;
+    ngx_ws_zone_t  *zone;
+
+    ngx_str_null(&ws->member);
+
+    if (ngx_http_complex_value(ws->request, ws->conf->presence, &id)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (id.len == 0) {
+        return NGX_OK;
+    }
+
+    zone = ngx_ws_channel_zone(ws);
+
+    if (zone && id.len > zone->max_member) {
+        ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                      "ws_presence identity of %uz bytes is over "
+                      "max_member=%uz of ws_zone \"%V\": the connection "
+                      "is not a member", id.len, zone->max_member,
+                      &zone->name);
+        return NGX_OK;
+    }
+
+    last = id.data + id.len;
+
+    for (p = id.data; p < last; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            break;
+        }
+    }
+
+    if (p != last
+        || ngx_ws_utf8_validate(NGX_WS_UTF8_ACCEPT, id.data, id.len)
+           != NGX_WS_UTF8_ACCEPT)
+    {
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "ws_presence identity is not printable UTF-8: "
+                      "the connection is not a member");
+        return NGX_OK;
+    }
+
+    ws->member = id;
+
+    return NGX_OK;
+}
+
+
+/* why a member's connection leaves a channel */
+
+static char *
+ngx_ws_presence_reason(ngx_ws_conn_t *ws)
+{
+    switch (ws->end) {
+
+    case NGX_WS_END_OPEN:
+    case NGX_WS_END_CLIENT:
+        return "leave";
+
+    case NGX_WS_END_TIMEOUT:
+        return "timeout";
+
+    default:
+        return "closed";
+    }
 }
 
 
@@ -374,22 +463,15 @@ ngx_ws_last_id(ngx_pool_t *pool, ngx_str_t *value, ngx_str_t *name)
 }
 
 
-static ngx_int_t
-ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
-    ngx_uint_t push, int64_t last_id)
+/* already a subscriber: nothing to do */
+
+static ngx_uint_t
+ngx_ws_subscribed(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_uint_t push)
 {
-    uint64_t                upto;
-    ngx_int_t               rc;
-    ngx_uint_t              behind;
-    ngx_ws_sub_t           *sub;
-    ngx_ws_spool_t         *spool, *fresh;
-    ngx_connection_t       *c;
-    ngx_queue_t            *q;
-    ngx_ws_channel_node_t  *cn;
-
-    c = ws->connection;
-
-    /* already a subscriber: nothing to do */
+    ngx_queue_t     *q;
+    ngx_ws_sub_t    *sub;
+    ngx_ws_spool_t  *spool;
 
     for (q = ngx_queue_head(&ws->subs);
          q != ngx_queue_sentinel(&ws->subs);
@@ -402,8 +484,31 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
             && spool->name.len == name->len
             && ngx_strncmp(spool->name.data, name->data, name->len) == 0)
         {
-            return NGX_OK;
+            return 1;
         }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_uint_t push, int64_t last_id)
+{
+    uint64_t                upto;
+    ngx_int_t               rc, joined;
+    ngx_uint_t              behind;
+    ngx_ws_sub_t           *sub;
+    ngx_ws_stored_t         st;
+    ngx_ws_spool_t         *spool, *fresh;
+    ngx_connection_t       *c;
+    ngx_ws_channel_node_t  *cn;
+
+    c = ws->connection;
+
+    if (ngx_ws_subscribed(ws, zone, name, push)) {
+        return NGX_OK;
     }
 
     if (zone->slot == -1) {
@@ -477,6 +582,16 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
         cn->workers |= (uint64_t) 1 << zone->slot;
     }
 
+    /* a member joins after its spool: it gets its own join event */
+
+    sub->member = 0;
+    joined = NGX_DECLINED;
+
+    if (ws->member.len && !push) {
+        joined = ngx_ws_presence_join(zone, cn, &ws->member, c->log,
+                                      &sub->member, &st);
+    }
+
     /* what a reconnecting client missed is sent after subscribing */
 
     upto = spool->last_id;
@@ -495,6 +610,10 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 
     if (fresh) {
         ngx_free(fresh);
+    }
+
+    if (joined == NGX_OK) {
+        ngx_ws_channel_notify(zone, st.workers, st.uid);
     }
 
     if (behind) {
@@ -883,24 +1002,40 @@ ngx_ws_channels_resume_hint(ngx_ws_conn_t *ws, u_char *buf, size_t size)
 static void
 ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub)
 {
+    ngx_int_t               left;
+    ngx_uint_t              member;
+    ngx_ws_conn_t          *ws;
     ngx_ws_zone_t          *zone;
     ngx_ws_spool_t         *spool;
+    ngx_ws_stored_t         st;
     ngx_ws_channel_node_t  *cn;
 
     spool = sub->spool;
     zone = spool->zone;
+    ws = sub->ws;
+    member = sub->member;
 
     ngx_queue_remove(&sub->queue);
     ngx_queue_remove(&sub->link);
     ngx_free(sub);
 
     spool->nsubs--;
+    left = NGX_DECLINED;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     cn = ngx_ws_channel_lookup(zone, &spool->name, spool->push);
 
     if (cn && cn->uid == spool->uid) {
+
+        /* while it is still counted: the channel cannot be evicted */
+
+        if (member) {
+            left = ngx_ws_presence_part(zone, cn, &ws->member,
+                                        ngx_ws_presence_reason(ws),
+                                        ws->connection->log, &st);
+        }
+
         ngx_ws_channel_del_subscriber(zone, cn);
 
         if (spool->nsubs == 0) {
@@ -913,6 +1048,10 @@ ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub)
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (left == NGX_OK) {
+        ngx_ws_channel_notify(zone, st.workers, st.uid);
+    }
 
     if (spool->nsubs == 0) {
         if (spool->deliver_ev.posted) {

@@ -303,6 +303,13 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, last_id),
       NULL },
 
+    { ngx_string("ws_presence"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, presence),
+      NULL },
+
     { ngx_string("ws_envelope"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -487,6 +494,7 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->pass_error = NGX_CONF_UNSET_UINT;
     wlcf->auth_pass_headers = NGX_CONF_UNSET_PTR;
     wlcf->last_id = NGX_CONF_UNSET_PTR;
+    wlcf->presence = NGX_CONF_UNSET_PTR;
     wlcf->envelope = NGX_CONF_UNSET;
     wlcf->slow_subscriber = NGX_CONF_UNSET_UINT;
     wlcf->limit_messages = NGX_CONF_UNSET_PTR;
@@ -546,6 +554,7 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              NULL);
 
     ngx_conf_merge_ptr_value(conf->last_id, prev->last_id, NULL);
+    ngx_conf_merge_ptr_value(conf->presence, prev->presence, NULL);
     ngx_conf_merge_value(conf->envelope, prev->envelope, 0);
     ngx_conf_merge_uint_value(conf->slow_subscriber, prev->slow_subscriber,
                               NGX_WS_SLOW_CLOSE);

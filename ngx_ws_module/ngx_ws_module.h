@@ -306,6 +306,7 @@ typedef struct {
     ngx_ws_zone_t              *connections;      /* ws_connections */
     ngx_uint_t                  push_location;    /* in push_locations */
     ngx_http_complex_value_t   *last_id;
+    ngx_http_complex_value_t   *presence;
     ngx_flag_t                  envelope;
     ngx_uint_t                  slow_subscriber;
 
@@ -497,6 +498,7 @@ struct ngx_ws_conn_s {
     /* channels */
     ngx_queue_t                 subs;             /* ngx_ws_sub_t */
     ngx_str_t                   publish;
+    ngx_str_t                   member;           /* ws_presence, or "" */
 
     /* how it ended, for the variables and the status page too */
     ngx_uint_t                  close_code;       /* sent */

@@ -44,6 +44,7 @@ static uint64_t ngx_ws_proc_start(ngx_pid_t pid, u_char *state);
 static void ngx_ws_zone_reap(ngx_ws_zone_t *zone);
 static void ngx_ws_reap_handler(ngx_event_t *ev);
 static void ngx_ws_notify_handler(ngx_event_t *ev);
+static void ngx_ws_presence_wake(ngx_ws_zone_t *zone);
 
 
 /*
@@ -260,6 +261,7 @@ ngx_ws_zone_take_slot(ngx_cycle_t *cycle, ngx_ws_zone_t *zone)
         pid = slot->pid;
 
         if (pid != 0 && (pid == ngx_pid || ngx_ws_slot_gone(slot, pid))) {
+            ngx_ws_presence_forget_slot(zone, k, "crash");
             ngx_ws_zone_forget_slot(zone, k);
             slot->pid = 0;
             gone[n++] = pid;
@@ -279,6 +281,8 @@ ngx_ws_zone_take_slot(ngx_cycle_t *cycle, ngx_ws_zone_t *zone)
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_ws_presence_wake(zone);
 
     for (k = 0; k < n; k++) {
         ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
@@ -438,11 +442,14 @@ ngx_ws_zone_reap(ngx_ws_zone_t *zone)
         gone = (slot->pid == pid && ngx_ws_slot_gone(slot, pid));
 
         if (gone) {
+            ngx_ws_presence_forget_slot(zone, k, "crash");
             ngx_ws_zone_forget_slot(zone, k);
             slot->pid = 0;
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_ws_presence_wake(zone);
 
         if (gone) {
             ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
@@ -498,11 +505,44 @@ ngx_ws_zone_exit_process(ngx_cycle_t *cycle)
         ngx_shmtx_lock(&zone->shpool->mutex);
 
         if (zone->sh->slots[zone->slot].pid == ngx_pid) {
+            ngx_ws_presence_forget_slot(zone, zone->slot, "closed");
             ngx_ws_zone_forget_slot(zone, zone->slot);
             zone->sh->slots[zone->slot].pid = 0;
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_ws_presence_wake(zone);
+    }
+}
+
+
+/*
+ * Presence events stored while a dead worker's slot was taken back
+ * (ngx_ws_presence_forget_slot()): the workers with subscribers of their
+ * channels look at every channel, this one too.
+ */
+
+static void
+ngx_ws_presence_wake(ngx_ws_zone_t *zone)
+{
+    uint64_t  wake;
+
+    wake = zone->presence_wake;
+
+    if (wake == 0) {
+        return;
+    }
+
+    zone->presence_wake = 0;
+
+    ngx_ws_zone_notify(zone, wake, 0);
+
+    if (zone->slot != -1 && (wake & ((uint64_t) 1 << zone->slot))
+        && zone->sh->slots[zone->slot].pid == ngx_pid
+        && ngx_ws_wake_handler)
+    {
+        ngx_ws_wake_handler(zone, 0);
     }
 }
 

@@ -20,6 +20,7 @@
 
 
 static void ngx_ws_publisher_body(ngx_http_request_t *r);
+static ngx_uint_t ngx_ws_publisher_flag(ngx_http_request_t *r, char *name);
 
 
 /* ws_publisher: POST publishes, GET tells, DELETE removes */
@@ -27,11 +28,12 @@ static void ngx_ws_publisher_body(ngx_http_request_t *r);
 ngx_int_t
 ngx_ws_publisher_handler(ngx_http_request_t *r)
 {
-    u_char                 *p, *json;
+    u_char                 *p, *json, *members;
+    size_t                  len;
     uint64_t                workers, uid, last_id;
     ngx_int_t               rc;
     ngx_str_t               name;
-    ngx_uint_t              subscribers, count;
+    ngx_uint_t              subscribers, count, listing;
     ngx_ws_zone_t          *zone;
     ngx_ws_loc_conf_t      *wlcf;
     ngx_ws_channel_node_t  *cn;
@@ -73,6 +75,11 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
         return NGX_HTTP_BAD_REQUEST;
     }
 
+    listing = (r->method == NGX_HTTP_GET
+               && ngx_ws_publisher_flag(r, "members"));
+    members = NULL;
+    len = 0;
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     cn = ngx_ws_channel_lookup(zone, &name, 0);
@@ -80,6 +87,18 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
     if (cn == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_HTTP_NOT_FOUND;
+    }
+
+    if (listing) {
+        /* the worker's own memory: nothing in the zone is waited for */
+
+        members = ngx_pnalloc(r->pool, ngx_ws_presence_json_len(cn));
+        if (members == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        len = ngx_ws_presence_json(members, cn) - members;
     }
 
     ngx_ws_channel_trim(zone, cn);
@@ -108,7 +127,7 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
 
     json = ngx_pnalloc(r->pool, name.len
                                 + ngx_escape_json(NULL, name.data, name.len)
-                                + 128);
+                                + len + 128);
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -116,10 +135,50 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
     p = ngx_cpymem(json, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
     p = (u_char *) ngx_escape_json(p, name.data, name.len);
     p = ngx_sprintf(p, "\",\"subscribers\":%ui,\"last_id\":%uL,"
-                    "\"history\":%ui}\n",
+                    "\"history\":%ui",
                     subscribers, last_id, count);
 
+    if (listing) {
+        p = ngx_cpymem(p, ",\"members\":", sizeof(",\"members\":") - 1);
+        p = ngx_cpymem(p, members, len);
+    }
+
+    *p++ = '}';
+    *p++ = LF;
+
     return ngx_ws_publisher_json(r, json, p - json);
+}
+
+
+/* an argument without a value, "?channel=a&members" */
+
+static ngx_uint_t
+ngx_ws_publisher_flag(ngx_http_request_t *r, char *name)
+{
+    u_char  *p, *last, *end;
+    size_t   len;
+
+    len = ngx_strlen(name);
+    p = r->args.data;
+    last = p + r->args.len;
+
+    while (p < last) {
+        end = ngx_strlchr(p, last, '&');
+
+        if (end == NULL) {
+            end = last;
+        }
+
+        if ((size_t) (end - p) >= len && ngx_strncmp(p, name, len) == 0
+            && (p + len == end || p[len] == '='))
+        {
+            return 1;
+        }
+
+        p = end + 1;
+    }
+
+    return 0;
 }
 
 

@@ -23,6 +23,8 @@ static ngx_int_t ngx_ws_variable_duration(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_ws_variable_channels(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_ws_variable_auth(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_variable_t  ngx_ws_vars[] = {
@@ -59,6 +61,9 @@ static ngx_http_variable_t  ngx_ws_vars[] = {
 
     { ngx_string("ws_channels"), NULL, ngx_ws_variable_channels,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_auth_"), NULL, ngx_ws_variable_auth,
+      0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
 
       ngx_http_null_variable
 };
@@ -322,4 +327,69 @@ ngx_ws_log_error(ngx_http_request_t *r, ngx_http_request_t *sr, u_char *buf,
     }
 
     return p;
+}
+
+
+/*
+ * $ws_auth_NAME: a header of the ws_auth_request response kept with
+ * ws_auth_pass_header, NAME lower-case with "_" for "-" as in
+ * $upstream_http_NAME.  It is known from the end of the auth subrequest
+ * on, before the 101 (ws_presence is evaluated then).
+ */
+
+static ngx_int_t
+ngx_ws_variable_auth(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    ngx_str_t *var = (ngx_str_t *) data;
+
+    u_char           *name, ch;
+    size_t            len, i;
+    ngx_uint_t        k;
+    ngx_ws_conn_t    *ws;
+    ngx_table_elt_t  *h;
+
+    v->not_found = 1;
+
+    ws = ngx_ws_ctx_conn(r->main);
+
+    if (ws == NULL || ws->auth == NULL) {
+        return NGX_OK;
+    }
+
+    name = var->data + sizeof("ws_auth_") - 1;
+    len = var->len - (sizeof("ws_auth_") - 1);
+
+    h = ws->auth->headers.elts;
+
+    for (k = 0; k < ws->auth->headers.nelts; k++) {
+
+        if (h[k].key.len != len) {
+            continue;
+        }
+
+        for (i = 0; i < len; i++) {
+            ch = ngx_tolower(h[k].key.data[i]);
+
+            if (ch == '-') {
+                ch = '_';
+            }
+
+            if (ch != name[i]) {
+                break;
+            }
+        }
+
+        if (i == len) {
+            v->len = h[k].value.len;
+            v->valid = 1;
+            v->no_cacheable = 0;
+            v->not_found = 0;
+            v->data = h[k].value.data;
+
+            return NGX_OK;
+        }
+    }
+
+    return NGX_OK;
 }

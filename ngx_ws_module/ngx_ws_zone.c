@@ -24,6 +24,8 @@
  */
 
 
+static ngx_int_t ngx_ws_zone_presence_param(ngx_conf_t *cf,
+    ngx_ws_zone_t *zone, ngx_str_t *v);
 static ngx_int_t ngx_ws_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 static void ngx_ws_channel_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
@@ -33,6 +35,8 @@ static ngx_int_t ngx_ws_zone_evict_channel(ngx_ws_zone_t *zone);
 static void ngx_ws_zone_orphan(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec);
 static uint64_t ngx_ws_channel_base(ngx_ws_zone_t *zone);
 static void ngx_ws_channel_drop_oldest(ngx_ws_zone_t *zone,
+    ngx_ws_channel_node_t *node);
+static void ngx_ws_channel_free_members(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node);
 
 
@@ -167,9 +171,11 @@ ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
+        /* the rest: presence, or an invalid parameter */
+
+        if (ngx_ws_zone_presence_param(cf, zone, &value[i]) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (ngx_shared_memory_add(cf, &value[1], size, &ngx_ws_module) == NULL) {
@@ -179,6 +185,74 @@ ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     zone->shm_zone->init = ngx_ws_init_zone;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The parameters of ws_zone for presence: max_members=, max_member= and
+ * presence_events=; NGX_ERROR for anything else.
+ */
+
+static ngx_int_t
+ngx_ws_zone_presence_param(ngx_conf_t *cf, ngx_ws_zone_t *zone, ngx_str_t *v)
+{
+    ngx_int_t  n;
+    ngx_str_t  s;
+
+    if (ngx_strncmp(v->data, "max_members=", 12) == 0) {
+        n = ngx_atoi(v->data + 12, v->len - 12);
+
+        if (n < 1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid max_members \"%V\"", v);
+            return NGX_ERROR;
+        }
+
+        zone->max_members = n;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(v->data, "max_member=", 11) == 0) {
+        n = ngx_atoi(v->data + 11, v->len - 11);
+
+        if (n < 1 || n > 4096) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid max_member \"%V\"", v);
+            return NGX_ERROR;
+        }
+
+        zone->max_member = n;
+        return NGX_OK;
+    }
+
+    if (ngx_strcmp(v->data, "presence_events=off") == 0) {
+        zone->presence_events = NGX_WS_PRESENCE_OFF;
+        return NGX_OK;
+    }
+
+    if (ngx_strcmp(v->data, "presence_events=channel") == 0) {
+        zone->presence_events = NGX_WS_PRESENCE_CHANNEL;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(v->data, "presence_events=companion:", 26) == 0) {
+        s.data = v->data + 26;
+        s.len = v->len - 26;
+
+        if (s.len == 0 || s.len > 64) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid presence_events \"%V\"", v);
+            return NGX_ERROR;
+        }
+
+        zone->presence_events = NGX_WS_PRESENCE_COMPANION;
+        zone->presence_suffix = s;
+        return NGX_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", v);
+    return NGX_ERROR;
 }
 
 
@@ -222,6 +296,9 @@ ngx_ws_zone_ref(ngx_conf_t *cf, ngx_str_t *name, ngx_ws_zone_t **zp)
     zone->shm_zone = shm_zone;
     zone->index = wmcf->zones.nelts;
     zone->slot = -1;
+    zone->max_members = 1000;
+    zone->max_member = 128;
+    zone->presence_events = NGX_WS_PRESENCE_OFF;
 
     shm_zone->data = zone;
 
@@ -440,6 +517,8 @@ ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
     cn->count = 0;
     cn->counts = NULL;
     cn->rec = NULL;
+    cn->members = NULL;
+    cn->nmembers = 0;
     ngx_queue_init(&cn->msgs);
     ngx_memcpy(cn->name, name->data, name->len);
 
@@ -558,6 +637,7 @@ ngx_ws_channel_delete(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
     }
 
     ngx_ws_channel_free_counts(zone, cn);
+    ngx_ws_channel_free_members(zone, cn);
 
     if (cn->rec) {
         ngx_ws_conn_rec_free(zone, cn->rec);
@@ -1036,6 +1116,31 @@ ngx_ws_channel_free_counts(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
         cn->counts = c->next;
         ngx_slab_free_locked(zone->shpool, c);
     }
+}
+
+
+/* a deleted channel's members go without events */
+
+static void
+ngx_ws_channel_free_members(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
+{
+    ngx_ws_sh_count_t   *c;
+    ngx_ws_sh_member_t  *m;
+
+    while (cn->members) {
+        m = cn->members;
+        cn->members = m->next;
+
+        while (m->counts) {
+            c = m->counts;
+            m->counts = c->next;
+            ngx_slab_free_locked(zone->shpool, c);
+        }
+
+        ngx_slab_free_locked(zone->shpool, m);
+    }
+
+    cn->nmembers = 0;
 }
 
 

@@ -22,6 +22,10 @@
 #define NGX_WS_NAMES_ASCII          0
 #define NGX_WS_NAMES_UTF8           1
 
+#define NGX_WS_PRESENCE_OFF         0
+#define NGX_WS_PRESENCE_CHANNEL     1
+#define NGX_WS_PRESENCE_COMPANION   2
+
 
 /*
  * Message ids carry the time their channel was made: a channel's first
@@ -63,6 +67,19 @@ struct ngx_ws_sh_count_s {
 typedef struct ngx_ws_conn_rec_s  ngx_ws_conn_rec_t;
 
 
+/* a member of a channel (ngx_ws_presence.c): an identity, its count */
+
+typedef struct ngx_ws_sh_member_s  ngx_ws_sh_member_t;
+
+struct ngx_ws_sh_member_s {
+    ngx_ws_sh_member_t         *next;
+    ngx_ws_sh_count_t          *counts;           /* per slot */
+    ngx_uint_t                  n;                /* its subscriptions */
+    size_t                      len;
+    u_char                      id[1];
+};
+
+
 /* a channel in shared memory; overlays ngx_rbtree_node_t from color */
 
 typedef struct {
@@ -79,6 +96,8 @@ typedef struct {
     ngx_queue_t                 msgs;             /* oldest first */
     ngx_ws_sh_count_t          *counts;           /* per slot, of subscribers */
     ngx_ws_conn_rec_t          *rec;              /* a push channel's */
+    ngx_ws_sh_member_t         *members;          /* with ws_presence */
+    ngx_uint_t                  nmembers;
     u_char                      name[1];
 } ngx_ws_channel_node_t;
 
@@ -187,6 +206,13 @@ struct ngx_ws_zone_s {
     size_t                      max_message;
     ngx_uint_t                  names;            /* NGX_WS_NAMES_* */
 
+    /* presence (ngx_ws_presence.c) */
+    ngx_uint_t                  max_members;      /* per channel */
+    size_t                      max_member;       /* an identity's bytes */
+    ngx_uint_t                  presence_events;  /* NGX_WS_PRESENCE_* */
+    ngx_str_t                   presence_suffix;  /* of the companion */
+    uint64_t                    presence_wake;    /* slots to wake */
+
     /* per worker */
     ngx_int_t                   slot;
     ngx_rbtree_t                spools;           /* by channel uid */
@@ -231,6 +257,7 @@ typedef struct {
     ngx_queue_t                 link;             /* in the connection */
     ngx_ws_spool_t             *spool;
     ngx_ws_conn_t              *ws;
+    ngx_uint_t                  member;           /* counted as a member */
 } ngx_ws_sub_t;
 
 
@@ -296,6 +323,18 @@ ngx_uint_t ngx_ws_registry_match(ngx_ws_conn_rec_t *rec,
     ngx_ws_conn_filter_t *flt);
 size_t ngx_ws_registry_json_len(ngx_ws_conn_rec_t *rec);
 u_char *ngx_ws_registry_json(u_char *p, ngx_ws_conn_rec_t *rec);
+
+/* presence: the members of channels (ngx_ws_presence.c) */
+ngx_int_t ngx_ws_presence_join(ngx_ws_zone_t *zone,
+    ngx_ws_channel_node_t *cn, ngx_str_t *id, ngx_log_t *log,
+    ngx_uint_t *member, ngx_ws_stored_t *st);
+ngx_int_t ngx_ws_presence_part(ngx_ws_zone_t *zone,
+    ngx_ws_channel_node_t *cn, ngx_str_t *id, char *reason, ngx_log_t *log,
+    ngx_ws_stored_t *st);
+void ngx_ws_presence_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot,
+    char *reason);
+size_t ngx_ws_presence_json_len(ngx_ws_channel_node_t *cn);
+u_char *ngx_ws_presence_json(u_char *p, ngx_ws_channel_node_t *cn);
 
 /* for the publisher endpoint (ngx_ws_publisher.c) */
 ngx_int_t ngx_ws_channel_name(ngx_ws_zone_t *zone, ngx_str_t *name,
