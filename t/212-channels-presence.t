@@ -31,6 +31,9 @@ plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
 no_shuffle();
 no_long_string();
 
+# ids are compared relative to their channel's (Test::NgxWs::Channels)
+add_block_preprocessor(\&rel_bodies);
+
 run_tests();
 
 

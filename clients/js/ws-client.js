@@ -932,7 +932,9 @@ export class WsClient {
 
         this._lastIds.set(env.channel, env.id);
 
-        if (last !== undefined && env.id !== last + 1) {
+        // 0 asks for the whole history: ids start at the channel's epoch,
+        // and a history that lost its start says so with history_lost
+        if (last !== undefined && last !== 0 && env.id !== last + 1) {
             this._emitChannel('gap', env.channel, {
                 channel: env.channel, lastId: last, firstId: env.id,
                 reason: env.id > last ? 'skipped' : 'reset'

@@ -232,6 +232,19 @@ test('history_lost is a gap; the replay after it is not', () => {
     assert.deepEqual(c.lastIds, { r: 10 });
 });
 
+test('last id 0 (the whole history): the first id is not a gap', () => {
+    const { c, last, events } = setup({ lastIds: { r: 0 } });
+
+    assert.equal(last().url, 'ws://h/rooms?room=42&last_id=0');
+    last().open();
+    // ids carry the channel's epoch (docs/channels.md)
+    last().message('{"channel":"r","id":378441215741953,"data":"x"}');
+    last().message('{"channel":"r","id":378441215741954,"data":"y"}');
+    assert.deepEqual(events.slice(1).map((e) => e[0]),
+                     ['message', 'message']);
+    assert.deepEqual(c.lastIds, { r: 378441215741954 });
+});
+
 test('a silent connection is dead after idleTimeout', () => {
     const { clock, last, events, made } = setup({ idleTimeout: 1000 });
 
