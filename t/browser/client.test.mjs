@@ -25,7 +25,8 @@ const puppeteer = createRequire(path.join(top, 'build/npm/'))
                   ('puppeteer-core');
 
 const SLOT = 5;
-const PERIOD = 6000;            // ms: the "minute" of a throttled page
+const PERIOD = 60000;           // ms: a throttled page's timers, at most
+                                // once a minute as in Chromium
 const HWM = 262144;             // bytes: the producer's highWaterMark
 const CHUNK = 65536;            // bytes: one message of the producer
 
@@ -226,7 +227,7 @@ test('offline for 30 s: no attempt, one resume when online, nothing lost',
 });
 
 test('a hidden, throttled, then frozen page keeps its connection',
-     { timeout: 120000 }, async () => {
+     { timeout: 360000 }, async () => {
     const page = await open();
 
     // Chromium's intensive throttling, emulated: while the page is hidden
@@ -297,11 +298,11 @@ test('a hidden, throttled, then frozen page keeps its connection',
 
     const hiddenAt = await now();
 
-    // 4 periods hidden; a message a period, 1.5 s after the timers ran:
-    // when they run again, 4.5 s have passed without anything received
-    // (the server's pings are answered by the browser, unseen), more
+    // 3 minutes hidden; a message a minute, 15 s after the timers ran:
+    // when they run again, 45 s have passed without anything received
+    // (the server's pings are answered by the browser, unseen), far more
     // than the 2 s after which a connection is dead
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 3; i++) {
         await phase(PERIOD / 4);
         await publish();
     }
@@ -312,10 +313,10 @@ test('a hidden, throttled, then frozen page keeps its connection',
         (f) => f[0] > t && f[1] === 'hidden').length, hiddenAt);
 
     // the emulation held the timers back: one fire a period
-    assert.ok(fired >= 3 && fired <= 5, 'timers fired ' + fired
-              + ' times in 4 periods');
+    assert.ok(fired >= 2 && fired <= 4, 'timers fired ' + fired
+              + ' times in 3 periods');
     assert.deepEqual(await log(page), ['open'], 'not closed as dead');
-    assert.ok(await sentSince(hiddenAt) >= 3, 'a heartbeat a period');
+    assert.ok(await sentSince(hiddenAt) >= 2, 'a heartbeat a period');
     assert.equal(await made(page), 1);
 
     // visible again: checked at once (a heartbeat goes out)
@@ -345,7 +346,7 @@ test('a hidden, throttled, then frozen page keeps its connection',
     await page.cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
 
     for (let i = 0; i < 3; i++) {
-        await sleep(PERIOD / 3);
+        await sleep(2000);
         await publish();
     }
 
