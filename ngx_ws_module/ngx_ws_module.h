@@ -372,6 +372,7 @@ typedef struct {
     ngx_array_t                *routes;           /* ngx_ws_route_t */
     ngx_ws_route_t             *route_default;
     ngx_ws_route_t             *route_binary;
+    ngx_uint_t                  route_pass;       /* a pass route */
     ngx_str_t                   route_field;
     ngx_str_t                   route_correlation;
     ngx_uint_t                  route_error;      /* 0 reply, or close */

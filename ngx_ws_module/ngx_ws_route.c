@@ -99,7 +99,7 @@ static ngx_int_t
 ngx_ws_route_open(ngx_ws_conn_t *ws)
 {
     if (ws->conf->pass.len || ws->conf->on_connect.len
-        || ws->conf->on_disconnect.len || ws->conf->routes)
+        || ws->conf->on_disconnect.len || ws->conf->route_pass)
     {
         return ngx_ws_session_create(ws);
     }
@@ -815,6 +815,7 @@ ngx_ws_route_merge(ngx_conf_t *cf, ngx_ws_loc_conf_t *conf,
 
     conf->route_default = NULL;
     conf->route_binary = NULL;
+    conf->route_pass = 0;
 
     if (conf->routes == NULL) {
         return NGX_CONF_OK;
@@ -830,6 +831,10 @@ ngx_ws_route_merge(ngx_conf_t *cf, ngx_ws_loc_conf_t *conf,
     rt = conf->routes->elts;
 
     for (i = 0; i < conf->routes->nelts; i++) {
+        if (rt[i].action == NGX_WS_ROUTE_PASS) {
+            conf->route_pass = 1;
+        }
+
         if (rt[i].value.len == 7
             && ngx_strncmp(rt[i].value.data, "default", 7) == 0)
         {
