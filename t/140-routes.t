@@ -14,6 +14,10 @@ use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::App ();
 use Test::NgxWs::Client ();
+use Test::NgxWs::Proc qw(nginx_rss);
+use Test::NgxWs::Rounds qw(write_all read_exactly rounds);
+
+use IO::Select ();
 
 $SIG{PIPE} = 'IGNORE';
 
@@ -48,6 +52,49 @@ sub status_traffic {
     $c->read_frame(3) for 1 .. 5;
     $c->send_close(1000);
     $c->read_frame(3);
+}
+
+# TEST 11: routes whose arguments hold variables, evaluated per message,
+# and error messages with correlation ids: the worker's memory stays flat
+sub memory {
+    my ($out, $back) = ('', '');
+
+    for my $i (0 .. 99) {
+        my $k = $i % 3;
+        if ($k == 0) {
+            $out .= WsFrame::ws_text(qq({"type":"ping","id":$i}));
+            $back .= WsFrame::srv_text(qq({"type":"pong","id":"$i","r":"r1"}));
+        } elsif ($k == 1) {
+            $out .= WsFrame::ws_text(qq({"type":"nope$i","id":"x$i"}));
+            $back .= err('unknown_type', qq(,"id":"x$i"));
+        } else {
+            $out .= WsFrame::ws_text(qq({"type":"typing","n":$i}));
+            $back .= WsFrame::srv_text(qq({"type":"typing","n":$i}));
+        }
+    }
+
+    my $c = Test::NgxWs::Client->new(path => '/ws?room=r1', timeout => 5);
+    my $s = $c->socket;
+
+    my $bad = rounds($s, 100, $out, $back);
+    my $rss1 = nginx_rss();
+
+    $bad += rounds($s, 1000, $out, $back);
+    my $rss2 = nginx_rss();
+
+    write_all($s, WsFrame::ws_close(1000));
+    my $closed = read_exactly($s, 4, IO::Select->new($s));
+    $c->close;
+
+    Test::More::ok($bad == 0 && $closed eq "\x88\x02\x03\xe8",
+                   "100,000 routed messages answered exactly ($bad batches"
+                   . ' different)');
+    Test::More::cmp_ok($rss2 - $rss1, '<=', 1024,
+                       'worker RSS after 100,000 routed messages is within'
+                       . ' 1 MiB of the RSS after 10,000');
+    Test::More::diag(sprintf('worker VmRSS: %d KiB after 10000 routed'
+                             . ' messages, %d KiB after 110000 (%+d KiB)',
+                             $rss1, $rss2, $rss2 - $rss1));
 }
 
 __DATA__
@@ -351,6 +398,29 @@ WsFrame::ws_handshake('/ws') . WsFrame::ws_text('{"x":1}') . WsFrame::ws_close(1
 --- error_code: 101
 --- response_body eval
 main::err('bad_target') . WsFrame::srv_close(1000)
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 11: memory stays flat with per-message variables in routes and error messages with correlation ids
+--- http_config
+    ws_zone realtime 1m;
+--- config
+    location /ws {
+        websocket;
+        ws_subscribe realtime room:$arg_room;
+        ws_route_correlation id;
+        ws_route ping reply '{"type":"pong","id":"$ws_message_correlation","r":"$arg_room"}';
+        ws_route typing publish realtime room:$arg_room;
+    }
+--- init
+main::memory();
+--- init_tests: 2
+--- request
+GET /ws
+--- error_code: 426
 --- no_error_log
 [error]
 [alert]
