@@ -42,6 +42,54 @@ typedef struct {
 } ref_t;
 
 
+/* vectors with known answers, checked once at start */
+
+typedef struct {
+    const char     *in;
+    ngx_int_t       rc;
+    ngx_uint_t      found;             /* of "type" */
+    const char     *type;
+    ngx_uint_t      id_found;
+    const char     *id;
+} vector_t;
+
+
+static vector_t  vectors[] = {
+    { " {\"type\":\"chat\",\"id\":\"c1\"}", NGX_OK,
+      NGX_WS_JSON_STRING, "chat", NGX_WS_JSON_STRING, "c1" },
+    { " {\"id\": 42 ,\"type\":\"x\"}", NGX_OK,
+      NGX_WS_JSON_STRING, "x", NGX_WS_JSON_OTHER, "42" },
+    { " {\"t\\u0079pe\":\"\\u00e9\\ud83d\\ude00\\n\"}", NGX_OK,
+      NGX_WS_JSON_STRING, "\xc3\xa9\xf0\x9f\x98\x80\n", 0, "" },
+    { " {\"type\":\"a\",\"type\":\"b\",\"id\":null}", NGX_OK,
+      NGX_WS_JSON_STRING, "a", NGX_WS_JSON_OTHER, "null" },
+    { " {\"type\":\"a\",\"id\":[1,{}]  garbage", NGX_OK,
+      NGX_WS_JSON_STRING, "a", NGX_WS_JSON_OTHER, "[1,{}]" },
+    { " {\"a\":{\"type\":\"inner\"}}", NGX_OK, 0, "", 0, "" },
+    { " {}", NGX_OK, 0, "", 0, "" },
+    { " {\"type\":{\"k\":[]}}", NGX_OK, NGX_WS_JSON_OTHER, "{\"k\":[]}",
+      0, "" },
+    { " {\"a\":01,\"type\":\"x\"}", NGX_WS_JSON_INVALID, 0, "", 0, "" },
+    { " {\"a\":1,}", NGX_WS_JSON_INVALID, 0, "", 0, "" },
+    { " {\"type\":\"\\ud83d\"}", NGX_WS_JSON_INVALID, 0, "", 0, "" },
+    { " {\"type\":\"\\ude00\"}", NGX_WS_JSON_INVALID, 0, "", 0, "" },
+    { " {\"type\":\"a\tb\"}", NGX_WS_JSON_INVALID, 0, "", 0, "" },
+    { " {\"type\":\"\\x\"}", NGX_WS_JSON_INVALID, 0, "", 0, "" },
+    { " {\"a\":1} x", NGX_WS_JSON_INVALID, 0, "", 0, "" },
+    { " [1]", NGX_WS_JSON_INVALID, 0, "", 0, "" },
+    { "", NGX_WS_JSON_INVALID, 0, "", 0, "" },
+    { " {\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+      NGX_OK, 0, "", 0, "" },
+    { " {\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+      NGX_WS_JSON_DEEP, 0, "", 0, "" },
+    { " {\"type\":\"x\",\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+      NGX_WS_JSON_DEEP, 0, "", 0, "" },
+    { " {\"type\":\"x\",\"id\":1,\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+      NGX_OK, NGX_WS_JSON_STRING, "x", NGX_WS_JSON_OTHER, "1" }
+};
+
+
+static void vectors_check(void);
 static void ref_ws(ref_t *r);
 static ngx_int_t ref_string(ref_t *r, u_char **out, size_t *outlen);
 static ngx_int_t ref_value(ref_t *r, ngx_uint_t depth);
@@ -52,8 +100,53 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     ngx_ws_fuzz_init();
+    vectors_check();
 
     return 0;
+}
+
+
+static void
+vectors_check(void)
+{
+    size_t                len;
+    ngx_int_t             rc;
+    ngx_uint_t            i;
+    ngx_pool_t           *pool;
+    vector_t             *v;
+    ngx_ws_json_field_t   f[2];
+
+    for (i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        v = &vectors[i];
+
+        pool = ngx_create_pool(1024, ngx_cycle->log);
+        if (pool == NULL) {
+            abort();
+        }
+
+        ngx_str_set(&f[0].name, "type");
+        ngx_str_set(&f[1].name, "id");
+
+        len = strlen(v->in);
+        rc = ngx_ws_json_fields((u_char *) v->in, len, f, 2, pool);
+
+        if (rc != v->rc
+            || (rc == NGX_OK
+                && (f[0].found != v->found || f[1].found != v->id_found
+                    || f[0].value.len != strlen(v->type)
+                    || ngx_memcmp(f[0].value.data, v->type,
+                                  f[0].value.len) != 0
+                    || f[1].value.len != strlen(v->id)
+                    || ngx_memcmp(f[1].value.data, v->id,
+                                  f[1].value.len) != 0)))
+        {
+            fprintf(stderr, "json: vector %d \"%s\": rc %d\n", (int) i,
+                    v->in, (int) rc);
+            abort();
+        }
+
+        ngx_destroy_pool(pool);
+    }
 }
 
 

@@ -415,6 +415,7 @@ ngx_ws_status_fold(ngx_ws_stats_t *to, ngx_ws_stats_t *from)
 void
 ngx_ws_stat_route(ngx_str_t *name, ngx_uint_t err)
 {
+    size_t  len;
     u_char  key[NGX_WS_STAT_ROUTE_NAME];
 
     if (name == NULL) {
@@ -424,7 +425,19 @@ ngx_ws_stat_route(ngx_str_t *name, ngx_uint_t err)
 
     /* the first NGX_WS_STAT_ROUTES names are counted, truncated */
 
-    ngx_cpystrn(key, name->data, ngx_min(name->len + 1, sizeof(key)));
+    len = name->len;
+
+    if (len >= sizeof(key)) {
+        len = sizeof(key) - 1;
+
+        /* not in the middle of a UTF-8 character */
+        while (len && (name->data[len] & 0xc0) == 0x80) {
+            len--;
+        }
+    }
+
+    ngx_memcpy(key, name->data, len);
+    key[len] = '\0';
 
     ngx_ws_stat_route_add(ngx_ws_stats, key, 1);
 }
