@@ -62,6 +62,10 @@ ngx_ws_json_fields(u_char *p, size_t len, ngx_ws_json_field_t *f,
         f[i].value.data = NULL;
     }
 
+    if (len == 0) {
+        return NGX_WS_JSON_INVALID;
+    }
+
     left = n;
 
     j.p = p;

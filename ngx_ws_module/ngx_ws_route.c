@@ -236,7 +236,7 @@ ngx_ws_route_typed(ngx_ws_conn_t *ws, ngx_pool_t *pool)
         return ngx_ws_route_run(ws, rt, pool);
     }
 
-    if (pool == NULL) {
+    if (ws->msg.len == 0) {
         /* an empty text message is not JSON */
         return ngx_ws_route_error(ws, NGX_WS_ROUTE_ERR_INVALID, pool, 0);
     }
