@@ -136,11 +136,13 @@ vectors_check(void)
             || (rc == NGX_OK
                 && (f[0].found != v->found || f[1].found != v->id_found
                     || f[0].value.len != strlen(v->type)
-                    || ngx_memcmp(f[0].value.data, v->type,
-                                  f[0].value.len) != 0
+                    || (f[0].value.len
+                        && ngx_memcmp(f[0].value.data, v->type,
+                                      f[0].value.len) != 0)
                     || f[1].value.len != strlen(v->id)
-                    || ngx_memcmp(f[1].value.data, v->id,
-                                  f[1].value.len) != 0)))
+                    || (f[1].value.len
+                        && ngx_memcmp(f[1].value.data, v->id,
+                                      f[1].value.len) != 0))))
         {
             fprintf(stderr, "json: vector %d \"%s\": rc %d\n", (int) i,
                     v->in, (int) rc);
