@@ -635,6 +635,7 @@ char *ngx_ws_route_error_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_ws_route_merge(ngx_conf_t *cf, ngx_ws_loc_conf_t *conf,
     ngx_ws_loc_conf_t *prev);
+ngx_int_t ngx_ws_route_typed(ngx_ws_conn_t *ws, ngx_pool_t *pool);
 
 ngx_ws_parse_e ngx_ws_parse(ngx_ws_conn_t *ws, u_char **pos, u_char *end);
 

@@ -30,7 +30,6 @@
 static ngx_int_t ngx_ws_route_open(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool);
 static void ngx_ws_route_close(ngx_ws_conn_t *ws);
-static ngx_int_t ngx_ws_route_typed(ngx_ws_conn_t *ws, ngx_pool_t *pool);
 static ngx_ws_route_t *ngx_ws_route_find(ngx_ws_loc_conf_t *wlcf,
     ngx_str_t *type);
 static ngx_uint_t ngx_ws_route_safe(ngx_str_t *s);
@@ -122,7 +121,11 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
 {
     ngx_int_t  rc;
 
-    /* ws_route: by the message's type, and nothing else */
+    /*
+     * ws_route: by the message's type, and nothing else; an external
+     * function, so that the compiler does not inline it here and give
+     * every message of the other routes its stack frame
+     */
 
     if (ws->conf->routes) {
         return ngx_ws_route_typed(ws, pool);
@@ -214,7 +217,7 @@ ngx_ws_route_close(ngx_ws_conn_t *ws)
  * $ws_message_correlation variables while the route runs.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_ws_route_typed(ngx_ws_conn_t *ws, ngx_pool_t *pool)
 {
     ngx_int_t             rc;
