@@ -68,7 +68,7 @@ static void ngx_ws_channel_deliver(ngx_ws_spool_t *spool);
 static void ngx_ws_channel_wake(ngx_ws_zone_t *zone, uint64_t uid);
 static void ngx_ws_spool_deliver_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_ws_publisher_subscribed(ngx_ws_conn_t *ws,
-    ngx_ws_zone_t *zone);
+    ngx_str_t *name, ngx_ws_zone_t *zone);
 static ngx_int_t ngx_ws_presence_identity(ngx_ws_conn_t *ws);
 static ngx_uint_t ngx_ws_subscribed(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t push);
@@ -1817,7 +1817,8 @@ ngx_ws_channel_wake(ngx_ws_zone_t *zone, uint64_t uid)
  */
 
 static ngx_uint_t
-ngx_ws_publisher_subscribed(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone)
+ngx_ws_publisher_subscribed(ngx_ws_conn_t *ws, ngx_str_t *name,
+    ngx_ws_zone_t *zone)
 {
     ngx_queue_t     *q;
     ngx_ws_sub_t    *sub;
@@ -1831,9 +1832,8 @@ ngx_ws_publisher_subscribed(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone)
         spool = sub->spool;
 
         if (spool->zone == zone && !spool->push
-            && spool->name.len == ws->publish.len
-            && ngx_strncmp(spool->name.data, ws->publish.data,
-                           ws->publish.len) == 0)
+            && spool->name.len == name->len
+            && ngx_strncmp(spool->name.data, name->data, name->len) == 0)
         {
             return spool->deliver_ev.posted;
         }
@@ -1857,25 +1857,49 @@ ngx_int_t
 ngx_ws_channel_publish_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     u_char *data, size_t len)
 {
-    uint64_t        id;
-    ngx_int_t       rc;
-    ngx_uint_t      n;
-    ngx_ws_zone_t  *zone;
+    ngx_int_t  rc;
 
     if (ws->publish.len == 0) {
         return NGX_OK;
     }
 
-    zone = ws->conf->publish->zone;
+    rc = ngx_ws_channel_publish_to(ws, ws->conf->publish->zone, &ws->publish,
+                                   opcode, data, len);
 
-    rc = ngx_ws_publish(zone, &ws->publish, 0, opcode, data, len, &id, &n);
+    return (rc == NGX_ABORT) ? NGX_BUSY : rc;
+}
+
+
+/*
+ * A message of the connection to a channel of a zone (ws_publish, a
+ * ws_route publish route): NGX_OK, NGX_DECLINED (too big), NGX_BUSY, or
+ * NGX_ABORT for an invalid name (a name made from variables).
+ */
+
+ngx_int_t
+ngx_ws_channel_publish_to(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_uint_t opcode, u_char *data, size_t len)
+{
+    uint64_t    id;
+    ngx_int_t   rc;
+    ngx_uint_t  n;
+
+    if (name != &ws->publish
+        && ngx_ws_channel_name(zone, name, NGX_LOG_INFO, "client",
+                               ws->connection->log)
+           != NGX_OK)
+    {
+        return NGX_ABORT;
+    }
+
+    rc = ngx_ws_publish(zone, name, 0, opcode, data, len, &id, &n);
 
     if (rc == NGX_OK) {
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
                        "ws published to \"%V\" id:%uL subscribers:%ui",
-                       &ws->publish, id, n);
+                       name, id, n);
 
-        if (ngx_ws_publisher_subscribed(ws, zone)) {
+        if (ngx_ws_publisher_subscribed(ws, name, zone)) {
             ws->own_wait = 1;
         }
 

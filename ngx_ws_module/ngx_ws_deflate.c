@@ -642,7 +642,8 @@ ngx_ws_deflate_accept(ngx_ws_conn_t *ws, ngx_ws_offer_t *offer,
                          && wlcf->deflate_takeover
                          && wlcf->subscribe == NULL && wlcf->push == NULL
                          && wlcf->pass.len == 0 && wlcf->on_connect.len == 0
-                         && wlcf->on_disconnect.len == 0;
+                         && wlcf->on_disconnect.len == 0
+                         && !wlcf->route_pass;
 
     if (!d->server_takeover) {
         p = ngx_cpymem(p, "; server_no_context_takeover",

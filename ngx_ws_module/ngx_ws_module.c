@@ -107,6 +107,35 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, echo),
       NULL },
 
+    { ngx_string("ws_route"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_ws_route_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_route_field"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, route_field),
+      NULL },
+
+    { ngx_string("ws_route_correlation"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, route_correlation),
+      NULL },
+
+    { ngx_string("ws_route_error"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
+                        |NGX_CONF_TAKE12,
+      ngx_ws_route_error_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ws_origins"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_ws_origins,
@@ -510,6 +539,9 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
 
     wlcf->security_log_level = NGX_CONF_UNSET_UINT;
 
+    wlcf->routes = NGX_CONF_UNSET_PTR;
+    wlcf->route_error = NGX_CONF_UNSET_UINT;
+
     return wlcf;
 }
 
@@ -577,6 +609,10 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_uint_value(conf->security_log_level,
                               prev->security_log_level, NGX_LOG_ERR);
+
+    if (ngx_ws_route_merge(cf, conf, prev) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->last_id == NULL && conf->subscribe) {
         ngx_http_compile_complex_value_t   ccv;

@@ -170,6 +170,20 @@ typedef struct {
 #define NGX_WS_STAT_ENDS           6      /* NGX_WS_END_* */
 #define NGX_WS_STAT_EVENTS         3      /* ok, failed, timed out */
 
+/* why a message found no route: ngx_ws_route_errors[], the status page */
+#define NGX_WS_ROUTE_ERR_INVALID   0      /* not JSON, not an object */
+#define NGX_WS_ROUTE_ERR_DEEP      1
+#define NGX_WS_ROUTE_ERR_NO_FIELD  2
+#define NGX_WS_ROUTE_ERR_NOT_STR   3
+#define NGX_WS_ROUTE_ERR_BAD       4      /* control characters, too long */
+#define NGX_WS_ROUTE_ERR_UNKNOWN   5
+#define NGX_WS_ROUTE_ERR_BINARY    6
+#define NGX_WS_ROUTE_ERR_TARGET    7      /* bad URI or channel name */
+#define NGX_WS_STAT_ROUTE_ERRORS   8
+
+#define NGX_WS_STAT_ROUTES         32     /* route names counted */
+#define NGX_WS_STAT_ROUTE_NAME     32
+
 typedef struct {
     uint64_t                    connections;      /* open now */
     uint64_t                    connections_total;
@@ -183,6 +197,12 @@ typedef struct {
     uint64_t                    closes[NGX_WS_STAT_CLOSES];
     uint64_t                    ends[NGX_WS_STAT_ENDS];
     uint64_t                    events[NGX_WS_STAT_EVENTS];
+
+    /* ws_route: messages per route name (the first ones), errors */
+    uint64_t                    routed[NGX_WS_STAT_ROUTES];
+    u_char                      route_names[NGX_WS_STAT_ROUTES]
+                                           [NGX_WS_STAT_ROUTE_NAME];
+    uint64_t                    route_errors[NGX_WS_STAT_ROUTE_ERRORS];
 } ngx_ws_stats_t;
 
 
@@ -268,6 +288,32 @@ typedef struct {
 } ngx_ws_origin_t;
 
 
+/* ws_route: a route by message type (ngx_ws_route.c) */
+
+#define NGX_WS_ROUTE_ECHO          0
+#define NGX_WS_ROUTE_PASS          1
+#define NGX_WS_ROUTE_PUBLISH       2
+#define NGX_WS_ROUTE_REPLY         3
+
+typedef struct {
+    ngx_str_t                   value;            /* type, default, binary */
+    ngx_uint_t                  action;           /* NGX_WS_ROUTE_* */
+    ngx_http_complex_value_t    arg;              /* URI, channel, reply */
+    ngx_ws_zone_t              *zone;             /* publish */
+} ngx_ws_route_t;
+
+
+/* what an upstream event of a routed message carries, in its pool */
+
+typedef struct {
+    ngx_str_t                   uri;
+    ngx_str_t                   args;
+    ngx_str_t                   route;            /* X-WS-Route */
+    ngx_str_t                   type;             /* X-WS-Message-Type-Field */
+    ngx_str_t                   correlation;      /* X-WS-Correlation-Id */
+} ngx_ws_routed_t;
+
+
 typedef struct {
     ngx_flag_t                  enable;
     ngx_flag_t                  echo;
@@ -322,6 +368,15 @@ typedef struct {
     ngx_flag_t                  deflate_takeover;
 
     ngx_uint_t                  security_log_level;
+
+    ngx_array_t                *routes;           /* ngx_ws_route_t */
+    ngx_ws_route_t             *route_default;
+    ngx_ws_route_t             *route_binary;
+    ngx_uint_t                  route_pass;       /* a pass route */
+    ngx_str_t                   route_field;
+    ngx_str_t                   route_correlation;
+    ngx_uint_t                  route_error;      /* 0 reply, or close */
+    ngx_uint_t                  route_error_code; /* 0: by the case */
 } ngx_ws_loc_conf_t;
 
 
@@ -495,6 +550,12 @@ struct ngx_ws_conn_s {
         ngx_ws_counters_t      *shared;           /* in its record */
     } stat;
 
+    /* the message being routed by type (ngx_ws_route.c), for variables */
+    struct {
+        ngx_str_t               type;             /* the field's value */
+        ngx_str_t               correlation;
+    } route;
+
     /* channels */
     ngx_queue_t                 subs;             /* ngx_ws_sub_t */
     ngx_str_t                   publish;
@@ -569,6 +630,12 @@ void ngx_ws_set_end(ngx_ws_conn_t *ws, ngx_uint_t end);
 ngx_uint_t ngx_ws_end_code(ngx_ws_conn_t *ws);
 
 ngx_int_t ngx_ws_route_init(ngx_conf_t *cf);
+char *ngx_ws_route_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_ws_route_error_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_ws_route_merge(ngx_conf_t *cf, ngx_ws_loc_conf_t *conf,
+    ngx_ws_loc_conf_t *prev);
+ngx_int_t ngx_ws_route_typed(ngx_ws_conn_t *ws, ngx_pool_t *pool);
 
 ngx_ws_parse_e ngx_ws_parse(ngx_ws_conn_t *ws, u_char **pos, u_char *end);
 
@@ -620,6 +687,8 @@ ngx_int_t ngx_ws_fake_add_header(ngx_http_request_t *r, char *name,
 ngx_int_t ngx_ws_session_create(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     ngx_pool_t *pool, u_char *data, size_t len);
+ngx_int_t ngx_ws_session_routed(ngx_ws_conn_t *ws, ngx_uint_t opcode,
+    ngx_pool_t *pool, u_char *data, size_t len, ngx_ws_routed_t *routed);
 void ngx_ws_session_detach(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_session_orphan(ngx_ws_loc_conf_t *wlcf, ngx_pool_t *pool,
     ngx_ws_fake_origin_t *o, ngx_str_t *id, ngx_str_t *uri,
@@ -646,6 +715,8 @@ ngx_int_t ngx_ws_channels_resume_hint(ngx_ws_conn_t *ws, u_char *buf,
     size_t size);
 ngx_int_t ngx_ws_channel_publish_message(ngx_ws_conn_t *ws,
     ngx_uint_t opcode, u_char *data, size_t len);
+ngx_int_t ngx_ws_channel_publish_to(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_uint_t opcode, u_char *data, size_t len);
 ngx_int_t ngx_ws_publisher_handler(ngx_http_request_t *r);
 ngx_int_t ngx_ws_conns_handler(ngx_http_request_t *r);
 
@@ -698,9 +769,11 @@ char *ngx_ws_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 void ngx_ws_stat_reject(ngx_uint_t status);
 void ngx_ws_stat_close(ngx_uint_t code, ngx_uint_t end);
 void ngx_ws_stat_event(ngx_uint_t status);
+void ngx_ws_stat_route(ngx_str_t *name, ngx_uint_t err);
 
 
 extern ngx_ws_stats_t  *ngx_ws_stats;
+extern ngx_str_t        ngx_ws_route_errors[];
 extern ngx_ws_routes_t  ngx_ws_routes;
 extern ngx_module_t     ngx_ws_module;
 

@@ -66,6 +66,8 @@ static ngx_int_t ngx_ws_status_init_zone(ngx_shm_zone_t *shm_zone,
 static ngx_ws_stat_slot_t *ngx_ws_status_slot(ngx_ws_stat_sh_t *sh,
     ngx_uint_t i);
 static void ngx_ws_status_fold(ngx_ws_stats_t *to, ngx_ws_stats_t *from);
+static void ngx_ws_stat_route_add(ngx_ws_stats_t *st, u_char *key,
+    uint64_t n);
 static void ngx_ws_status_reap(ngx_ws_stat_sh_t *sh);
 static ngx_uint_t ngx_ws_status_format(ngx_http_request_t *r);
 static void ngx_ws_status_print(ngx_ws_out_t *o, ngx_http_request_t *r,
@@ -395,6 +397,70 @@ ngx_ws_status_fold(ngx_ws_stats_t *to, ngx_ws_stats_t *from)
     for (i = 0; i < NGX_WS_STAT_EVENTS; i++) {
         to->events[i] += from->events[i];
     }
+
+    for (i = 0; i < NGX_WS_STAT_ROUTE_ERRORS; i++) {
+        to->route_errors[i] += from->route_errors[i];
+    }
+
+    /* routes by name: the names may be in other places, or new */
+
+    for (i = 0; i < NGX_WS_STAT_ROUTES && from->route_names[i][0]; i++) {
+        ngx_ws_stat_route_add(to, from->route_names[i], from->routed[i]);
+    }
+}
+
+
+/* a message went a route (name), or found none (err) */
+
+void
+ngx_ws_stat_route(ngx_str_t *name, ngx_uint_t err)
+{
+    size_t  len;
+    u_char  key[NGX_WS_STAT_ROUTE_NAME];
+
+    if (name == NULL) {
+        ngx_ws_stats->route_errors[err]++;
+        return;
+    }
+
+    /* the first NGX_WS_STAT_ROUTES names are counted, truncated */
+
+    len = name->len;
+
+    if (len >= sizeof(key)) {
+        len = sizeof(key) - 1;
+
+        /* not in the middle of a UTF-8 character */
+        while (len && (name->data[len] & 0xc0) == 0x80) {
+            len--;
+        }
+    }
+
+    ngx_memcpy(key, name->data, len);
+    key[len] = '\0';
+
+    ngx_ws_stat_route_add(ngx_ws_stats, key, 1);
+}
+
+
+static void
+ngx_ws_stat_route_add(ngx_ws_stats_t *st, u_char *key, uint64_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_WS_STAT_ROUTES; i++) {
+
+        if (st->route_names[i][0] == '\0') {
+            ngx_cpystrn(st->route_names[i], key, NGX_WS_STAT_ROUTE_NAME);
+            st->routed[i] = n;
+            return;
+        }
+
+        if (ngx_strcmp(st->route_names[i], key) == 0) {
+            st->routed[i] += n;
+            return;
+        }
+    }
 }
 
 
@@ -699,9 +765,25 @@ ngx_ws_status_json_stats(ngx_ws_out_t *o, ngx_ws_stats_t *st,
 
     ngx_ws_out(o, "},\"upstream_events\":{\"ok\":%uL,\"failed\":%uL,"
                "\"timed_out\":%uL},\"channel_messages\":{\"delivered\":%uL,"
-               "\"dropped\":%uL}}",
+               "\"dropped\":%uL},\"routes\":{",
                st->events[0], st->events[1], st->events[2], st->delivered,
                st->dropped);
+
+    for (i = 0; i < NGX_WS_STAT_ROUTES && st->route_names[i][0]; i++) {
+        ngx_ws_out(o, "%s\"%s\":%uL", i ? "," : "", st->route_names[i],
+                   st->routed[i]);
+    }
+
+    ngx_ws_out(o, "},\"route_errors\":{");
+
+    for (i = 0, k = 0; i < NGX_WS_STAT_ROUTE_ERRORS; i++) {
+        if (st->route_errors[i]) {
+            ngx_ws_out(o, "%s\"%V\":%uL", k++ ? "," : "",
+                       &ngx_ws_route_errors[i], st->route_errors[i]);
+        }
+    }
+
+    ngx_ws_out(o, "}}");
 }
 
 
@@ -834,6 +916,32 @@ ngx_ws_status_prom_stats(ngx_ws_out_t *o, ngx_ws_stat_sh_t *sh,
             ngx_ws_out(o, "ngx_ws_upstream_events_total{worker=\"%s\","
                        "result=\"%s\"} %uL\n", worker,
                        ngx_ws_event_label[k], st->events[k]);
+        }
+    }
+
+    ngx_ws_prom_head(o, "ngx_ws_routed_messages_total", "counter",
+                     "Messages routed by ws_route, by route.");
+
+    for (w = 0; w <= n; w++) {
+        st = ngx_ws_status_worker(sh, slots, n, w, worker);
+
+        for (k = 0; k < NGX_WS_STAT_ROUTES && st->route_names[k][0]; k++) {
+            ngx_ws_out(o, "ngx_ws_routed_messages_total{worker=\"%s\","
+                       "route=\"%s\"} %uL\n", worker, st->route_names[k],
+                       st->routed[k]);
+        }
+    }
+
+    ngx_ws_prom_head(o, "ngx_ws_route_errors_total", "counter",
+                     "Messages ws_route found no route for, by why.");
+
+    for (w = 0; w <= n; w++) {
+        st = ngx_ws_status_worker(sh, slots, n, w, worker);
+
+        for (k = 0; k < NGX_WS_STAT_ROUTE_ERRORS; k++) {
+            ngx_ws_out(o, "ngx_ws_route_errors_total{worker=\"%s\","
+                       "error=\"%V\"} %uL\n", worker,
+                       &ngx_ws_route_errors[k], st->route_errors[k]);
         }
     }
 }

@@ -45,6 +45,7 @@ struct ngx_ws_event_s {
     u_char                     *data;
     size_t                      len;
     uint64_t                    seq;
+    ngx_ws_routed_t            *routed;          /* ws_route, in pool */
 };
 
 
@@ -103,6 +104,8 @@ static ngx_int_t ngx_ws_session_headers(ngx_ws_session_t *s,
 static ngx_ws_event_t *ngx_ws_session_event(ngx_ws_session_t *s,
     ngx_uint_t type);
 static void ngx_ws_session_enqueue(ngx_ws_session_t *s, ngx_ws_event_t *ev);
+static ngx_int_t ngx_ws_session_queue(ngx_ws_conn_t *ws, ngx_uint_t opcode,
+    ngx_pool_t *pool, u_char *data, size_t len, ngx_ws_routed_t *routed);
 static void ngx_ws_session_next_handler(ngx_event_t *ev);
 static ngx_int_t ngx_ws_session_dispatch(ngx_ws_session_t *s,
     ngx_ws_event_t *ev);
@@ -440,6 +443,14 @@ ngx_int_t
 ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     u_char *data, size_t len)
 {
+    return ngx_ws_session_queue(ws, opcode, pool, data, len, NULL);
+}
+
+
+static ngx_int_t
+ngx_ws_session_queue(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
+    u_char *data, size_t len, ngx_ws_routed_t *routed)
+{
     u_char            *p;
     ngx_ws_event_t    *ev;
     ngx_ws_session_t  *s;
@@ -481,6 +492,7 @@ ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     ev->data = data;
     ev->len = len;
     ev->seq = ++s->seq;
+    ev->routed = routed;
 
     if (s->queued >= s->conf->pass_queue) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
@@ -489,6 +501,20 @@ ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A message of a ws_route pass route: to its own URI, with the route, the
+ * type and the correlation id as headers; routed and the strings it
+ * points to are in pool, which must not be NULL.
+ */
+
+ngx_int_t
+ngx_ws_session_routed(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
+    u_char *data, size_t len, ngx_ws_routed_t *routed)
+{
+    return ngx_ws_session_queue(ws, opcode, pool, data, len, routed);
 }
 
 
@@ -620,10 +646,12 @@ ngx_ws_session_dispatch(ngx_ws_session_t *s, ngx_ws_event_t *ev)
     ps->data = ctx;
 
     uri = (ev->type == NGX_WS_EVENT_CONNECT) ? &s->conf->on_connect
+          : (ev->routed) ? &ev->routed->uri
           : (ev->type == NGX_WS_EVENT_MESSAGE) ? &s->conf->pass
           : &s->conf->on_disconnect;
 
-    if (ngx_http_subrequest(fr, uri, NULL, &sr, ps,
+    if (ngx_http_subrequest(fr, uri, ev->routed ? &ev->routed->args : NULL,
+                            &sr, ps,
                             NGX_HTTP_SUBREQUEST_IN_MEMORY
                             |NGX_HTTP_SUBREQUEST_WAITED)
         != NGX_OK)
@@ -674,6 +702,7 @@ ngx_ws_event_request(ngx_ws_session_t *s, ngx_ws_event_t *ev)
     ngx_http_request_t  *fr;
 
     uri = (ev->type == NGX_WS_EVENT_CONNECT) ? &s->conf->on_connect
+          : (ev->routed) ? &ev->routed->uri
           : (ev->type == NGX_WS_EVENT_MESSAGE) ? &s->conf->pass
           : &s->conf->on_disconnect;
 
@@ -795,6 +824,33 @@ ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
             {
                 return NGX_ERROR;
             }
+        }
+    }
+
+    if (ev->routed) {
+        if (ngx_ws_fake_add_header(fr, "X-WS-Route", ev->routed->route.data,
+                                   ev->routed->route.len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ev->routed->type.len
+            && ngx_ws_fake_add_header(fr, "X-WS-Message-Type-Field",
+                                      ev->routed->type.data,
+                                      ev->routed->type.len)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ev->routed->correlation.len
+            && ngx_ws_fake_add_header(fr, "X-WS-Correlation-Id",
+                                      ev->routed->correlation.data,
+                                      ev->routed->correlation.len)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
         }
     }
 

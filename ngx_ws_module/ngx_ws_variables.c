@@ -62,6 +62,13 @@ static ngx_http_variable_t  ngx_ws_vars[] = {
     { ngx_string("ws_channels"), NULL, ngx_ws_variable_channels,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("ws_message_type"), NULL, ngx_ws_variable_str,
+      offsetof(ngx_ws_conn_t, route.type), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_message_correlation"), NULL, ngx_ws_variable_str,
+      offsetof(ngx_ws_conn_t, route.correlation), NGX_HTTP_VAR_NOCACHEABLE,
+      0 },
+
     { ngx_string("ws_auth_"), NULL, ngx_ws_variable_auth,
       0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
 
