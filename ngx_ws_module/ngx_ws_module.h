@@ -322,6 +322,11 @@ typedef struct {
     ngx_flag_t                  deflate_takeover;
 
     ngx_uint_t                  security_log_level;
+
+    /* EventSource subscribers (ngx_ws_sse.c) */
+    ngx_flag_t                  sse;
+    ngx_msec_t                  sse_retry;
+    ngx_msec_t                  sse_heartbeat;
 } ngx_ws_loc_conf_t;
 
 
@@ -354,6 +359,7 @@ typedef struct {
     ngx_ws_auth_ctx_t          *auth;
     ngx_ws_conn_t              *ws;
     ngx_ws_event_ctx_t         *event;
+    void                       *sse;              /* an event stream's */
     ngx_http_log_handler_pt     log_handler;
 } ngx_ws_ctx_t;
 
@@ -598,6 +604,8 @@ ngx_uint_t ngx_ws_header_name_eq(u_char *a, u_char *b, size_t n);
 ngx_ws_auth_ctx_t *ngx_ws_ctx_auth(ngx_http_request_t *r);
 ngx_ws_event_ctx_t *ngx_ws_ctx_event(ngx_http_request_t *r);
 ngx_int_t ngx_ws_ctx_set_auth(ngx_http_request_t *r, ngx_ws_auth_ctx_t *auth);
+void *ngx_ws_ctx_sse(ngx_http_request_t *r);
+ngx_int_t ngx_ws_ctx_set_sse(ngx_http_request_t *r, void *sse);
 ngx_int_t ngx_ws_ctx_set_conn(ngx_http_request_t *r, ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_ctx_set_event(ngx_http_request_t *r,
     ngx_ws_event_ctx_t *event);
@@ -636,6 +644,9 @@ ngx_int_t ngx_ws_notify_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_zone_init_process(ngx_cycle_t *cycle);
 void ngx_ws_zone_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_channel_init_conf(ngx_conf_t *cf);
+ngx_int_t ngx_ws_sse_init_conf(ngx_conf_t *cf);
+char *ngx_ws_sse_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_ws_check_origin(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf);
 ngx_int_t ngx_ws_channels_init(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_channel_join(ngx_ws_conn_t *ws, ngx_str_t *name);
 void ngx_ws_channel_part(ngx_ws_conn_t *ws, ngx_str_t *name);
