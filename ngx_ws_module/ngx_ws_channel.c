@@ -64,6 +64,9 @@ static ngx_uint_t ngx_ws_frames_build(ngx_ws_spool_t *spool,
     ngx_uint_t env, ngx_ws_transport_t **want, ngx_uint_t *close,
     u_char *reason);
 static void ngx_ws_frames_done(ngx_ws_frames_t *frames, ngx_uint_t n);
+static void ngx_ws_lost_done(ngx_ws_shared_t **hlost);
+static void ngx_ws_frames_wanted(ngx_ws_spool_t *spool, ngx_uint_t *raw,
+    ngx_uint_t *env, ngx_ws_transport_t **want);
 static ngx_ws_shared_t *ngx_ws_frame_for(ngx_ws_conn_t *ws,
     ngx_ws_frames_t *f, ngx_ws_shared_t **tmp);
 static void ngx_ws_queue_one(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
@@ -1201,28 +1204,7 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
 
     zone = spool->zone;
 
-    /* which frames are wanted */
-
-    env = 0;
-    raw = 0;
-    ngx_memzero(want, sizeof(want));
-
-    for (q = ngx_queue_head(&spool->subs);
-         q != ngx_queue_sentinel(&spool->subs);
-         q = ngx_queue_next(q))
-    {
-        sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
-
-        if (sub->ws == NULL) {
-            want[sub->transport->index] = sub->transport;
-
-        } else if (sub->ws->conf->envelope) {
-            env = 1;
-
-        } else {
-            raw = 1;
-        }
-    }
+    ngx_ws_frames_wanted(spool, &raw, &env, want);
 
     for ( ;; ) {
         n = 0;
@@ -1256,11 +1238,10 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
                    : NULL;
 
             for (t = 0; t < NGX_WS_TRANSPORTS; t++) {
-                if (want[t]) {
-                    hlost[t] = ngx_ws_history_lost_t(&spool->name,
-                                                     spool->last_id, first,
-                                                     want[t], ngx_cycle->log);
-                }
+                hlost[t] = want[t] ? ngx_ws_history_lost_t(&spool->name,
+                                         spool->last_id, first, want[t],
+                                         ngx_cycle->log)
+                                   : NULL;
             }
 
             spool->last_id = first - 1;
@@ -1328,12 +1309,7 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             ngx_ws_shared_done(lost);
         }
 
-        for (t = 0; t < NGX_WS_TRANSPORTS; t++) {
-            if (hlost[t]) {
-                ngx_ws_shared_done(hlost[t]);
-            }
-        }
-
+        ngx_ws_lost_done(hlost);
         ngx_ws_frames_done(frames, n);
 
         if (close == 0) {
@@ -1358,6 +1334,51 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
 
             ngx_ws_set_end(sub->ws, NGX_WS_END_SERVER);
             ngx_ws_end(sub->ws, NGX_WS_GOODBYE, close, (char *) reason);
+        }
+    }
+}
+
+
+static void
+ngx_ws_lost_done(ngx_ws_shared_t **hlost)
+{
+    ngx_uint_t  t;
+
+    for (t = 0; t < NGX_WS_TRANSPORTS; t++) {
+        if (hlost[t]) {
+            ngx_ws_shared_done(hlost[t]);
+        }
+    }
+}
+
+
+/* which frames the subscribers of a spool want */
+
+static void
+ngx_ws_frames_wanted(ngx_ws_spool_t *spool, ngx_uint_t *raw, ngx_uint_t *env,
+    ngx_ws_transport_t **want)
+{
+    ngx_queue_t   *q;
+    ngx_ws_sub_t  *sub;
+
+    *raw = 0;
+    *env = 0;
+    ngx_memzero(want, NGX_WS_TRANSPORTS * sizeof(ngx_ws_transport_t *));
+
+    for (q = ngx_queue_head(&spool->subs);
+         q != ngx_queue_sentinel(&spool->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
+
+        if (sub->ws == NULL) {
+            want[sub->transport->index] = sub->transport;
+
+        } else if (sub->ws->conf->envelope) {
+            *env = 1;
+
+        } else {
+            *raw = 1;
         }
     }
 }

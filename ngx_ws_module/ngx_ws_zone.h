@@ -263,8 +263,11 @@ typedef struct ngx_ws_sub_s  ngx_ws_sub_t;
  * or NGX_DONE when the subscriber is ending (it stops getting messages).
  * end() ends a subscriber that missed a message or whose channel was
  * deleted.  A history_lost event comes to format() as a message of
- * opcode 0, its JSON in data, its id the last one lost.  Neither deliver() nor end() may free the subscription: the
- * transport unsubscribes later, from an event of its own.
+ * opcode 0, its JSON in data, its id the last one lost.  Neither
+ * deliver() nor end() may free the subscription: the transport
+ * unsubscribes later, from an event of its own.  The transports register
+ * in ngx_ws_transports[] at configuration time; slot 1 is free for
+ * long-polling.
  */
 
 #define NGX_WS_TRANSPORTS           2
