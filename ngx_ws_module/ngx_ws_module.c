@@ -338,6 +338,20 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, sse_retry),
       NULL },
 
+    { ngx_string("ws_longpoll"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_ws_longpoll_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_longpoll_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, longpoll_timeout),
+      NULL },
+
     { ngx_string("ws_sse_heartbeat"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -507,6 +521,7 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->send_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->sse_retry = NGX_CONF_UNSET_MSEC;
     wlcf->sse_heartbeat = NGX_CONF_UNSET_MSEC;
+    wlcf->longpoll_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->ping_interval = NGX_CONF_UNSET_MSEC;
     wlcf->pong_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->idle_timeout = NGX_CONF_UNSET_MSEC;
@@ -604,6 +619,8 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->sse_retry, prev->sse_retry, 0);
     ngx_conf_merge_msec_value(conf->sse_heartbeat, prev->sse_heartbeat,
                               15000);
+    ngx_conf_merge_msec_value(conf->longpoll_timeout,
+                              prev->longpoll_timeout, 30000);
 
     if (conf->last_id == NULL && conf->subscribe) {
         ngx_http_compile_complex_value_t   ccv;
@@ -625,7 +642,8 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if (((conf->subscribe && !conf->sse) || conf->publish || conf->push)
+    if (((conf->subscribe && !conf->sse && !conf->longpoll)
+         || conf->publish || conf->push)
         && !conf->enable)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -907,6 +925,10 @@ ngx_ws_init(ngx_conf_t *cf)
     }
 
     if (ngx_ws_sse_init_conf(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ws_longpoll_init_conf(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

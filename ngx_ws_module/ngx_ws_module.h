@@ -327,6 +327,10 @@ typedef struct {
     ngx_flag_t                  sse;
     ngx_msec_t                  sse_retry;
     ngx_msec_t                  sse_heartbeat;
+
+    /* long-poll subscribers (ngx_ws_longpoll.c) */
+    ngx_flag_t                  longpoll;
+    ngx_msec_t                  longpoll_timeout;
 } ngx_ws_loc_conf_t;
 
 
@@ -646,6 +650,9 @@ void ngx_ws_zone_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_channel_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_ws_sse_init_conf(ngx_conf_t *cf);
 char *ngx_ws_sse_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_ws_sse_cors(ngx_http_request_t *r);
+ngx_int_t ngx_ws_longpoll_init_conf(ngx_conf_t *cf);
+char *ngx_ws_longpoll_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_ws_check_origin(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf);
 ngx_int_t ngx_ws_channels_init(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_channel_join(ngx_ws_conn_t *ws, ngx_str_t *name);

@@ -120,7 +120,7 @@ ngx_ws_sse_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    if (clcf->handler != NULL || wlcf->enable) {
+    if (clcf->handler != NULL || wlcf->enable || wlcf->longpoll) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ws_sse\" conflicts with another content "
                            "handler in this location");
@@ -376,9 +376,7 @@ ngx_ws_sse_subscribe(ngx_http_request_t *r, ngx_ws_sse_ctx_t *ctx)
 static ngx_int_t
 ngx_ws_sse_header(ngx_http_request_t *r)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *origin;
+    ngx_table_elt_t  *h;
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = -1;
@@ -407,7 +405,22 @@ ngx_ws_sse_header(ngx_http_request_t *r)
     ngx_str_set(&h->key, "X-Accel-Buffering");
     ngx_str_set(&h->value, "no");
 
-    /* CORS: an Origin that ws_origins allowed is allowed to read */
+    if (ngx_ws_sse_cors(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_send_header(r);
+}
+
+
+/* CORS: an Origin that ws_origins allowed is allowed to read the answer */
+
+ngx_int_t
+ngx_ws_sse_cors(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *origin;
 
     origin = NULL;
 
@@ -467,7 +480,7 @@ ngx_ws_sse_header(ngx_http_request_t *r)
         ngx_str_set(&h->value, "Origin");
     }
 
-    return ngx_http_send_header(r);
+    return NGX_OK;
 }
 
 
