@@ -511,6 +511,7 @@ ngx_ws_longpoll_answer(ngx_http_request_t *r, ngx_ws_longpoll_ctx_t *ctx)
     static u_char      hex[] = "0123456789ABCDEF";
 
     ctx->answered = 1;
+    ngx_ws_stats->longpoll_total++;
 
     len = sizeof("],\"last_id\":\"\"}\n") - 1;
 

@@ -183,6 +183,11 @@ typedef struct {
     uint64_t                    closes[NGX_WS_STAT_CLOSES];
     uint64_t                    ends[NGX_WS_STAT_ENDS];
     uint64_t                    events[NGX_WS_STAT_EVENTS];
+
+    /* the other transports (ngx_ws_sse.c, ngx_ws_longpoll.c) */
+    uint64_t                    sse;              /* streams open now */
+    uint64_t                    sse_total;
+    uint64_t                    longpoll_total;   /* polls answered */
 } ngx_ws_stats_t;
 
 

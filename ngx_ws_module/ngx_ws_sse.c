@@ -226,6 +226,9 @@ ngx_ws_sse_handler(ngx_http_request_t *r)
 
     ctx->streaming = 1;
 
+    ngx_ws_stats->sse++;
+    ngx_ws_stats->sse_total++;
+
     r->main->count++;
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_ws_sse_write;
@@ -1049,6 +1052,10 @@ ngx_ws_sse_cleanup(void *data)
 
     ngx_queue_t        *q;
     ngx_ws_sse_item_t  *it;
+
+    if (ctx->streaming && ngx_ws_stats->sse) {
+        ngx_ws_stats->sse--;
+    }
 
     if (ctx->ping.timer_set) {
         ngx_del_timer(&ctx->ping);

@@ -32,7 +32,7 @@ workers(2);
 worker_connections(1024);
 repeat_each(1);
 
-my %INIT_TESTS = (1 => 10, 2 => 6, 3 => 5, 4 => 4, 5 => 3, 6 => 3,
+my %INIT_TESTS = (1 => 10, 2 => 6, 3 => 5, 4 => 4, 5 => 5, 6 => 3,
                   7 => 4, 8 => 5, 9 => 4, 10 => 1);
 
 plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
@@ -229,6 +229,10 @@ sub workers2 {
     Test::More::ok(!grep({ ($per{$_} // 0) < 2 } @w),
                    'streams on both workers');
 
+    my $st = http('GET', '/status')->{body};
+    my ($open) = $st =~ /^\{[^\[]*"sse_streams":(\d+)/;
+    Test::More::is($open, scalar @s, 'ws_status counts the open streams');
+
     publish('w', 'all');
     my $got = grep {
         my @m = $_->wait_messages(1);
@@ -239,6 +243,10 @@ sub workers2 {
     $_->close for @s;
     wait_unsubscribed('w');
     Test::More::is(count('w'), 0, 'closed streams leave the channel');
+
+    $st = http('GET', '/status')->{body};
+    Test::More::like($st, qr/^\{[^\[]*"sse_streams":0,"sse_total":${\ scalar @s},/,
+                     'and are not counted as open any more');
 }
 
 sub count {
@@ -485,6 +493,9 @@ event stream ends: channel deleted
     }
     location /pub {
         ws_publisher chat;
+    }
+    location /status {
+        ws_status;
     }
 --- init
 main::workers2();
