@@ -5,8 +5,8 @@
 # as its own event, binary messages in base64, delivery from both workers,
 # a reader that does not read closed without delaying a fast one, the
 # stream ended by a channel deletion and by a reload (then resumed),
-# ws_auth_request and ws_origins before any output, and the memory of a
-# worker flat over many messages.
+# ws_auth_request and ws_origins before any output, limit_conn, ws_status
+# counts, and the memory of a worker flat over many messages.
 #
 # nginx runs with a master and two workers.  The scenarios run in each
 # block's --- init and their checks are the first tests of the block.
@@ -33,7 +33,7 @@ worker_connections(1024);
 repeat_each(1);
 
 my %INIT_TESTS = (1 => 10, 2 => 6, 3 => 5, 4 => 4, 5 => 5, 6 => 3,
-                  7 => 4, 8 => 5, 9 => 4, 10 => 1);
+                  7 => 4, 8 => 5, 9 => 4, 10 => 1, 11 => 3);
 
 plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
 
@@ -380,6 +380,24 @@ sub badname {
     $s->close;
 }
 
+# TEST 11: nginx's limit_conn counts a stream for as long as it lasts.
+sub limited {
+    my $s = sse(path => '/lim?ch=l');
+    my $t = sse(path => '/lim?ch=l');
+    Test::More::is("$s->{status} $t->{status}", '200 503',
+                   'limit_conn 1: a second stream gets 503');
+
+    $s->close;
+    $t->close;
+    wait_unsubscribed('l');
+
+    my $u = sse(path => '/lim?ch=l');
+    Test::More::is($u->{status}, 200, 'once the first ended, another opens');
+    $u->close;
+    wait_unsubscribed('l');
+    Test::More::is(count('l'), 0, 'and leaves');
+}
+
 __DATA__
 
 === TEST 1: the header, retry line, events, heartbeats, HTTP/1.0
@@ -638,6 +656,30 @@ main::badname();
 --- request
 GET /pub?channel=q
 --- error_code: 404
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 11: limit_conn applies to streams
+--- http_config
+    ws_zone chat 1m;
+    limit_conn_zone $binary_remote_addr zone=perip:1m;
+--- config
+    location /lim {
+        limit_conn perip 1;
+        ws_sse;
+        ws_subscribe chat $arg_ch;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::limited();
+--- request
+GET /pub?channel=l
+--- response_body_like: ^\{"channel":"l","subscribers":0,
 --- no_error_log
 [alert]
 [crit]
