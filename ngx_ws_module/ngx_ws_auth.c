@@ -66,7 +66,10 @@ ngx_ws_auth_handler(ngx_http_request_t *r)
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
 
-    if (!wlcf->enable || wlcf->auth_request.len == 0 || r != r->main) {
+    if ((!wlcf->enable && !wlcf->sse && !wlcf->longpoll)
+        || wlcf->auth_request.len == 0
+        || r != r->main)
+    {
         return NGX_DECLINED;
     }
 

@@ -31,6 +31,10 @@ typedef struct {
     ngx_ws_shared_t            *zraw;
     ngx_ws_shared_t            *zenv;
     ngx_uint_t                  zkey;
+
+    /* formatted once for the subscribers of each other transport */
+    ngx_ws_shared_t            *http[NGX_WS_TRANSPORTS];
+    uint64_t                    id;
 } ngx_ws_frames_t;
 
 
@@ -48,22 +52,36 @@ static ngx_int_t ngx_ws_subscribe_name(ngx_ws_conn_t *ws, ngx_uint_t i,
     ngx_str_t *name);
 static ngx_ws_shared_t *ngx_ws_frame_msg(ngx_ws_sh_msg_t *m,
     ngx_str_t *channel, ngx_uint_t envelope, ngx_log_t *log);
+static ngx_ws_shared_t *ngx_ws_history_lost_t(ngx_str_t *name,
+    int64_t last_id, uint64_t first, ngx_ws_transport_t *t, ngx_log_t *log);
+static ngx_int_t ngx_ws_http_replay(ngx_ws_sub_t *sub, ngx_str_t *name,
+    int64_t last_id, uint64_t upto, ngx_log_t *log);
 static ngx_ws_shared_t *ngx_ws_history_lost(ngx_str_t *name, int64_t last_id,
     uint64_t first, ngx_log_t *log);
 static void ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
 static ngx_uint_t ngx_ws_frames_build(ngx_ws_spool_t *spool,
     ngx_ws_channel_node_t *cn, ngx_ws_frames_t *frames, ngx_uint_t raw,
-    ngx_uint_t env, ngx_uint_t *close, u_char *reason);
+    ngx_uint_t env, ngx_ws_transport_t **want, ngx_uint_t *close,
+    u_char *reason);
 static void ngx_ws_frames_done(ngx_ws_frames_t *frames, ngx_uint_t n);
+static void ngx_ws_lost_done(ngx_ws_shared_t **hlost);
+static void ngx_ws_frames_wanted(ngx_ws_spool_t *spool, ngx_uint_t *raw,
+    ngx_uint_t *env, ngx_ws_transport_t **want);
 static ngx_ws_shared_t *ngx_ws_frame_for(ngx_ws_conn_t *ws,
     ngx_ws_frames_t *f, ngx_ws_shared_t **tmp);
 static void ngx_ws_queue_one(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
 static void ngx_ws_shared_done(ngx_ws_shared_t *sh);
 static void ngx_ws_spool_gone(ngx_ws_spool_t *spool);
 static void ngx_ws_subscriber_fail(ngx_ws_conn_t *ws);
+static void ngx_ws_deliver_http(ngx_ws_sub_t *sub, ngx_ws_shared_t *lost,
+    uint64_t lost_id, ngx_ws_frames_t *frames, ngx_uint_t n,
+    ngx_uint_t missed);
 static int64_t ngx_ws_last_id(ngx_pool_t *pool, ngx_str_t *value,
     ngx_str_t *name);
 static ngx_ws_spool_t *ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid);
+static ngx_ws_spool_t *ngx_ws_spool_make(ngx_ws_zone_t *zone,
+    ngx_ws_channel_node_t *cn, ngx_str_t *name, ngx_uint_t push,
+    ngx_ws_spool_t **fresh);
 static void ngx_ws_channel_deliver(ngx_ws_spool_t *spool);
 static void ngx_ws_channel_wake(ngx_ws_zone_t *zone, uint64_t uid);
 static void ngx_ws_spool_deliver_handler(ngx_event_t *ev);
@@ -76,6 +94,9 @@ static char *ngx_ws_presence_reason(ngx_ws_conn_t *ws);
 
 
 /* the channel code is woken by ngx_ws_notify.c through a handler */
+
+ngx_ws_transport_t  *ngx_ws_transports[NGX_WS_TRANSPORTS];
+
 
 ngx_int_t
 ngx_ws_channel_init_conf(ngx_conf_t *cf)
@@ -114,6 +135,49 @@ ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid)
     }
 
     return NULL;
+}
+
+
+/*
+ * The worker's spool of a channel, made from *fresh (then set to NULL)
+ * for the first subscriber here; the zone is locked.
+ */
+
+static ngx_ws_spool_t *
+ngx_ws_spool_make(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
+    ngx_str_t *name, ngx_uint_t push, ngx_ws_spool_t **fresh)
+{
+    ngx_ws_spool_t  *spool;
+
+    spool = ngx_ws_spool_find(zone, cn->uid);
+
+    if (spool) {
+        return spool;
+    }
+
+    spool = *fresh;
+    *fresh = NULL;
+
+    ngx_memzero(spool, sizeof(ngx_ws_spool_t));
+    spool->node.key = (ngx_rbtree_key_t) cn->uid;
+    spool->zone = zone;
+    spool->uid = cn->uid;
+    spool->last_id = cn->last_id;
+    spool->push = push;
+    spool->name.data = (u_char *) spool + sizeof(ngx_ws_spool_t);
+    spool->name.len = name->len;
+    ngx_memcpy(spool->name.data, name->data, name->len);
+    ngx_queue_init(&spool->subs);
+
+    spool->deliver_ev.handler = ngx_ws_spool_deliver_handler;
+    spool->deliver_ev.data = spool;
+    spool->deliver_ev.log = ngx_cycle->log;
+
+    ngx_rbtree_insert(&zone->spools, &spool->node);
+
+    cn->workers |= (uint64_t) 1 << zone->slot;
+
+    return spool;
 }
 
 
@@ -556,31 +620,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    spool = ngx_ws_spool_find(zone, cn->uid);
-
-    if (spool == NULL) {
-        spool = fresh;
-        fresh = NULL;
-
-        ngx_memzero(spool, sizeof(ngx_ws_spool_t));
-        spool->node.key = (ngx_rbtree_key_t) cn->uid;
-        spool->zone = zone;
-        spool->uid = cn->uid;
-        spool->last_id = cn->last_id;
-        spool->push = push;
-        spool->name.data = (u_char *) spool + sizeof(ngx_ws_spool_t);
-        spool->name.len = name->len;
-        ngx_memcpy(spool->name.data, name->data, name->len);
-        ngx_queue_init(&spool->subs);
-
-        spool->deliver_ev.handler = ngx_ws_spool_deliver_handler;
-        spool->deliver_ev.data = spool;
-        spool->deliver_ev.log = ngx_cycle->log;
-
-        ngx_rbtree_insert(&zone->spools, &spool->node);
-
-        cn->workers |= (uint64_t) 1 << zone->slot;
-    }
+    spool = ngx_ws_spool_make(zone, cn, name, push, &fresh);
 
     /* a member joins after its spool: it gets its own join event */
 
@@ -622,6 +662,8 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     }
 
     sub->spool = spool;
+    sub->transport = NULL;
+    sub->data = NULL;
     sub->ws = ws;
     ngx_queue_insert_tail(&spool->subs, &sub->queue);
     ngx_queue_insert_tail(&ws->subs, &sub->link);
@@ -1149,40 +1191,26 @@ static void
 ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
 {
     uint64_t                first, missed;
-    ngx_uint_t              n, k, env, raw, close;
+    ngx_uint_t              n, k, t, env, raw, close;
     ngx_queue_t            *q;
     ngx_ws_sub_t           *sub;
     ngx_ws_zone_t          *zone;
     ngx_ws_frames_t         frames[64];
     ngx_ws_shared_t        *lost, *sh, *tmp;
+    ngx_ws_shared_t        *hlost[NGX_WS_TRANSPORTS];
+    ngx_ws_transport_t     *want[NGX_WS_TRANSPORTS];
     ngx_ws_channel_node_t  *cn;
     u_char                  reason[NGX_WS_MAX_CONTROL];
 
     zone = spool->zone;
 
-    /* which frames are wanted */
-
-    env = 0;
-    raw = 0;
-
-    for (q = ngx_queue_head(&spool->subs);
-         q != ngx_queue_sentinel(&spool->subs);
-         q = ngx_queue_next(q))
-    {
-        sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
-
-        if (sub->ws->conf->envelope) {
-            env = 1;
-
-        } else {
-            raw = 1;
-        }
-    }
+    ngx_ws_frames_wanted(spool, &raw, &env, want);
 
     for ( ;; ) {
         n = 0;
         lost = NULL;
         missed = 0;
+        ngx_memzero(hlost, sizeof(hlost));
 
         ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -1204,13 +1232,24 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
         if (spool->last_id + 1 < first) {
             /* evicted before this worker read them (the zone was full) */
             missed = first - spool->last_id - 1;
-            lost = ngx_ws_history_lost(&spool->name, spool->last_id, first,
-                                       ngx_cycle->log);
+            lost = (raw || env)
+                   ? ngx_ws_history_lost(&spool->name, spool->last_id, first,
+                                         ngx_cycle->log)
+                   : NULL;
+
+            for (t = 0; t < NGX_WS_TRANSPORTS; t++) {
+                hlost[t] = want[t] ? ngx_ws_history_lost_t(&spool->name,
+                                         spool->last_id, first, want[t],
+                                         ngx_cycle->log)
+                                   : NULL;
+            }
+
             spool->last_id = first - 1;
         }
 
         close = 0;
-        n = ngx_ws_frames_build(spool, cn, frames, raw, env, &close, reason);
+        n = ngx_ws_frames_build(spool, cn, frames, raw, env, want, &close,
+                                reason);
 
         ngx_ws_channel_trim(zone, cn);
 
@@ -1221,7 +1260,7 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
                           "ws worker missed %uL messages of channel \"%V\"",
                           missed, &spool->name);
 
-            if (lost == NULL) {
+            if (lost == NULL && (raw || env)) {
                 ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                               "ws history_lost event of channel \"%V\" "
                               "could not be framed", &spool->name);
@@ -1233,6 +1272,12 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
              q = ngx_queue_next(q))
         {
             sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
+
+            if (sub->ws == NULL) {
+                ngx_ws_deliver_http(sub, hlost[sub->transport->index],
+                                    first - 1, frames, n, missed);
+                continue;
+            }
 
             if (missed && lost == NULL) {
                 ngx_ws_subscriber_fail(sub->ws);
@@ -1264,6 +1309,7 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             ngx_ws_shared_done(lost);
         }
 
+        ngx_ws_lost_done(hlost);
         ngx_ws_frames_done(frames, n);
 
         if (close == 0) {
@@ -1278,12 +1324,61 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
         {
             sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
 
+            if (sub->ws == NULL) {
+                continue;
+            }
+
             ngx_log_error(NGX_LOG_INFO, sub->ws->connection->log, 0,
                           "ws connection closed through the connections "
                           "API with %ui", close);
 
             ngx_ws_set_end(sub->ws, NGX_WS_END_SERVER);
             ngx_ws_end(sub->ws, NGX_WS_GOODBYE, close, (char *) reason);
+        }
+    }
+}
+
+
+static void
+ngx_ws_lost_done(ngx_ws_shared_t **hlost)
+{
+    ngx_uint_t  t;
+
+    for (t = 0; t < NGX_WS_TRANSPORTS; t++) {
+        if (hlost[t]) {
+            ngx_ws_shared_done(hlost[t]);
+        }
+    }
+}
+
+
+/* which frames the subscribers of a spool want */
+
+static void
+ngx_ws_frames_wanted(ngx_ws_spool_t *spool, ngx_uint_t *raw, ngx_uint_t *env,
+    ngx_ws_transport_t **want)
+{
+    ngx_queue_t   *q;
+    ngx_ws_sub_t  *sub;
+
+    *raw = 0;
+    *env = 0;
+    ngx_memzero(want, NGX_WS_TRANSPORTS * sizeof(ngx_ws_transport_t *));
+
+    for (q = ngx_queue_head(&spool->subs);
+         q != ngx_queue_sentinel(&spool->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
+
+        if (sub->ws == NULL) {
+            want[sub->transport->index] = sub->transport;
+
+        } else if (sub->ws->conf->envelope) {
+            *env = 1;
+
+        } else {
+            *raw = 1;
         }
     }
 }
@@ -1298,11 +1393,11 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
 static ngx_uint_t
 ngx_ws_frames_build(ngx_ws_spool_t *spool, ngx_ws_channel_node_t *cn,
     ngx_ws_frames_t *frames, ngx_uint_t raw, ngx_uint_t env,
-    ngx_uint_t *close, u_char *reason)
+    ngx_ws_transport_t **want, ngx_uint_t *close, u_char *reason)
 {
     size_t            len;
     uint64_t          bit;
-    ngx_uint_t        n;
+    ngx_uint_t        n, t;
     ngx_ws_sh_msg_t  *m;
 
     bit = (uint64_t) 1 << spool->zone->slot;
@@ -1346,6 +1441,14 @@ ngx_ws_frames_build(ngx_ws_spool_t *spool, ngx_ws_channel_node_t *cn,
         frames[n].zenv = NULL;
         frames[n].zkey = 0;
 
+        frames[n].id = m->id;
+
+        for (t = 0; t < NGX_WS_TRANSPORTS; t++) {
+            frames[n].http[t] = want[t] ? want[t]->format(m, &spool->name,
+                                                          ngx_cycle->log)
+                                        : NULL;
+        }
+
         if ((raw && frames[n].raw == NULL)
             || (env && frames[n].env == NULL))
         {
@@ -1368,9 +1471,15 @@ ngx_ws_frames_build(ngx_ws_spool_t *spool, ngx_ws_channel_node_t *cn,
 static void
 ngx_ws_frames_done(ngx_ws_frames_t *frames, ngx_uint_t n)
 {
-    ngx_uint_t  k;
+    ngx_uint_t  k, t;
 
     for (k = 0; k < n; k++) {
+        for (t = 0; t < NGX_WS_TRANSPORTS; t++) {
+            if (frames[k].http[t]) {
+                ngx_ws_shared_done(frames[k].http[t]);
+            }
+        }
+
         if (frames[k].raw) {
             ngx_ws_shared_done(frames[k].raw);
         }
@@ -1467,6 +1576,11 @@ ngx_ws_spool_gone(ngx_ws_spool_t *spool)
          q = ngx_queue_next(q))
     {
         sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
+
+        if (sub->ws == NULL) {
+            sub->transport->end(sub, "channel deleted");
+            continue;
+        }
 
         if (!sub->ws->close_sent) {
             ngx_log_error(NGX_LOG_INFO, sub->ws->connection->log, 0,
@@ -1673,6 +1787,16 @@ static ngx_ws_shared_t *
 ngx_ws_history_lost(ngx_str_t *name, int64_t last_id, uint64_t first,
     ngx_log_t *log)
 {
+    return ngx_ws_history_lost_t(name, last_id, first, NULL, log);
+}
+
+
+/* the same event as a WebSocket frame, or formatted by a transport */
+
+static ngx_ws_shared_t *
+ngx_ws_history_lost_t(ngx_str_t *name, int64_t last_id, uint64_t first,
+    ngx_ws_transport_t *t, ngx_log_t *log)
+{
     u_char           *p;
     size_t            len;
     ngx_ws_sh_msg_t  *m;
@@ -1701,10 +1825,17 @@ ngx_ws_history_lost(ngx_str_t *name, int64_t last_id, uint64_t first,
     p = ngx_sprintf(p, "\",\"last_id\":%L,\"first_id\":%uL}",
                     last_id, first);
 
-    m->opcode = NGX_WS_OP_TEXT;
     m->len = p - m->data;
 
-    sh = ngx_ws_frame_msg(m, NULL, 0, log);
+    if (t) {
+        m->opcode = 0;
+        m->id = first - 1;
+        sh = t->format(m, name, log);
+
+    } else {
+        m->opcode = NGX_WS_OP_TEXT;
+        sh = ngx_ws_frame_msg(m, NULL, 0, log);
+    }
 
     ngx_destroy_pool(pool);
 
@@ -1911,4 +2042,273 @@ ngx_ws_channel_publish_to(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     /* the caller closes with 1009 for NGX_DECLINED, 1013 otherwise */
 
     return (rc == NGX_WS_ZONE_TOO_BIG) ? NGX_DECLINED : NGX_BUSY;
+}
+
+
+/*
+ * Hands a batch to a subscriber of another transport; one that would miss
+ * a message it cannot be told of is ended.
+ */
+
+static void
+ngx_ws_deliver_http(ngx_ws_sub_t *sub, ngx_ws_shared_t *lost,
+    uint64_t lost_id, ngx_ws_frames_t *frames, ngx_uint_t n,
+    ngx_uint_t missed)
+{
+    ngx_uint_t           k, idx;
+    ngx_ws_transport_t  *t;
+
+    t = sub->transport;
+    idx = t->index;
+
+    if (missed) {
+        if (lost == NULL) {
+            t->end(sub, "history_lost event could not be formatted");
+            return;
+        }
+
+        sub->last_id = lost_id;
+
+        if (t->deliver(sub, lost) != NGX_OK) {
+            return;
+        }
+    }
+
+    for (k = 0; k < n; k++) {
+        if (frames[k].http[idx] == NULL) {
+            t->end(sub, "a message could not be formatted");
+            return;
+        }
+
+        sub->last_id = frames[k].id;
+
+        if (t->deliver(sub, frames[k].http[idx]) != NGX_OK) {
+            return;
+        }
+    }
+}
+
+
+/*
+ * A subscriber of another transport joins a channel: it gets the messages
+ * after last_id (or only new ones for -1), as a WebSocket subscriber does,
+ * then every new one through t->deliver().  Returns NULL on failure (the
+ * zone is full, no memory), logged.
+ */
+
+ngx_ws_sub_t *
+ngx_ws_channel_subscribe(ngx_ws_zone_t *zone, ngx_str_t *name,
+    int64_t last_id, ngx_ws_transport_t *t, void *data, ngx_queue_t *subs,
+    ngx_log_t *log)
+{
+    uint64_t                upto;
+    ngx_int_t               rc;
+    ngx_uint_t              behind;
+    ngx_ws_sub_t           *sub;
+    ngx_ws_spool_t         *spool, *fresh;
+    ngx_ws_channel_node_t  *cn;
+
+    if (zone->slot == -1) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "ws_zone \"%V\" is not usable in this worker",
+                      &zone->name);
+        return NULL;
+    }
+
+    fresh = ngx_alloc(sizeof(ngx_ws_spool_t) + name->len, log);
+    if (fresh == NULL) {
+        return NULL;
+    }
+
+    sub = ngx_alloc(sizeof(ngx_ws_sub_t), log);
+    if (sub == NULL) {
+        ngx_free(fresh);
+        return NULL;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    cn = ngx_ws_channel_lookup(zone, name, 0);
+
+    if (cn == NULL) {
+        cn = ngx_ws_channel_create(zone, name, 0, &rc);
+
+        if (cn == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_free(fresh);
+            ngx_free(sub);
+
+            ngx_ws_zone_refused(zone, rc, 0, log);
+            return NULL;
+        }
+    }
+
+    if (ngx_ws_channel_add_subscriber(zone, cn) != NGX_OK) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_free(fresh);
+        ngx_free(sub);
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "ws zone \"%V\" is full", &zone->name);
+        return NULL;
+    }
+
+    spool = ngx_ws_spool_make(zone, cn, name, 0, &fresh);
+
+    upto = spool->last_id;
+
+    /* ahead of this worker: as in ngx_ws_subscribe_one() */
+    behind = (last_id > 0 && (uint64_t) last_id > upto
+              && (uint64_t) last_id <= cn->last_id);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (fresh) {
+        ngx_free(fresh);
+    }
+
+    if (behind) {
+        ngx_ws_channel_deliver(spool);
+        upto = spool->last_id;
+    }
+
+    sub->spool = spool;
+    sub->ws = NULL;
+    sub->transport = t;
+    sub->data = data;
+    sub->member = 0;
+    sub->last_id = (last_id < 0) ? upto : (uint64_t) last_id;
+    ngx_queue_insert_tail(&spool->subs, &sub->queue);
+    ngx_queue_insert_tail(subs, &sub->link);
+    spool->nsubs++;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "ws subscribe \"%V\" uid:%uL last_id:%L",
+                   name, spool->uid, last_id);
+
+    if (last_id >= 0 && (uint64_t) last_id != upto) {
+        ngx_ws_http_replay(sub, name, last_id, upto, log);
+    }
+
+    return sub;
+}
+
+
+/* what a subscriber of another transport missed, in batches of 64 */
+
+static ngx_int_t
+ngx_ws_http_replay(ngx_ws_sub_t *sub, ngx_str_t *name, int64_t last_id,
+    uint64_t upto, ngx_log_t *log)
+{
+    uint64_t                first, from, ids[64], lost_id;
+    ngx_int_t               rc;
+    ngx_uint_t              k, n, more, beyond, failed;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_spool_t         *spool;
+    ngx_ws_sh_msg_t        *m;
+    ngx_ws_shared_t        *batch[64], *lost;
+    ngx_ws_transport_t     *t;
+    ngx_ws_channel_node_t  *cn;
+
+    spool = sub->spool;
+    zone = spool->zone;
+    t = sub->transport;
+
+    beyond = ((uint64_t) last_id > upto);
+
+    for ( ;; ) {
+        n = 0;
+        lost = NULL;
+        lost_id = 0;
+        failed = 0;
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        cn = ngx_ws_channel_lookup(zone, name, 0);
+
+        if (cn == NULL || cn->uid != spool->uid) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_OK;
+        }
+
+        ngx_ws_channel_trim(zone, cn);
+
+        first = ngx_ws_channel_first(zone, cn);
+
+        from = last_id ? (uint64_t) last_id : cn->base;
+
+        if (from + 1 < first || beyond) {
+            lost = ngx_ws_history_lost_t(name, last_id, first, t, log);
+            failed = (lost == NULL);
+            lost_id = first - 1;
+            last_id = first - 1;
+            beyond = 0;
+        }
+
+        for (m = ngx_ws_channel_after(cn, last_id);
+             m && m->id <= upto && n < 64 && !failed;
+             m = ngx_ws_channel_next(cn, m))
+        {
+            last_id = m->id;
+
+            if (zone->ttl && ngx_time() - m->time > zone->ttl) {
+                continue;
+            }
+
+            batch[n] = t->format(m, name, log);
+
+            if (batch[n] == NULL) {
+                failed = 1;
+                break;
+            }
+
+            ids[n++] = m->id;
+        }
+
+        more = (m != NULL && m->id <= upto);
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        rc = NGX_OK;
+
+        if (lost) {
+            sub->last_id = lost_id;
+            rc = t->deliver(sub, lost);
+            ngx_ws_shared_done(lost);
+        }
+
+        for (k = 0; k < n; k++) {
+            if (rc == NGX_OK) {
+                sub->last_id = ids[k];
+                rc = t->deliver(sub, batch[k]);
+            }
+
+            ngx_ws_shared_done(batch[k]);
+        }
+
+        if (failed && rc == NGX_OK) {
+            t->end(sub, "a message could not be formatted");
+            return NGX_OK;
+        }
+
+        if (!more || rc != NGX_OK) {
+            return NGX_OK;
+        }
+    }
+}
+
+
+/* a subscriber of another transport leaves (from its own event) */
+
+void
+ngx_ws_channel_unsubscribe(ngx_ws_sub_t *sub)
+{
+    ngx_ws_unsubscribe_one(sub);
+}
+
+
+int64_t
+ngx_ws_channel_last_id(ngx_pool_t *pool, ngx_str_t *value, ngx_str_t *name)
+{
+    return ngx_ws_last_id(pool, value, name);
 }

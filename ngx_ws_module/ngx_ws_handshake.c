@@ -39,8 +39,6 @@ static ngx_uint_t ngx_ws_has_token(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *token, ngx_uint_t caseless);
 static void ngx_ws_trim(ngx_str_t *s);
 static ngx_int_t ngx_ws_check_key(ngx_http_request_t *r, ngx_str_t *key);
-static ngx_int_t ngx_ws_check_origin(ngx_http_request_t *r,
-    ngx_ws_loc_conf_t *wlcf);
 static ngx_int_t ngx_ws_match_origin(ngx_ws_origin_t *o, ngx_str_t *scheme,
     ngx_str_t *host, ngx_str_t *port);
 static ngx_str_t *ngx_ws_select_subprotocol(ngx_http_request_t *r,
@@ -565,7 +563,7 @@ ngx_ws_check_key(ngx_http_request_t *r, ngx_str_t *key)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_ws_check_origin(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf)
 {
     u_char           *p, *last, *colon;

@@ -215,6 +215,33 @@ ngx_ws_ctx_set_auth(ngx_http_request_t *r, ngx_ws_auth_ctx_t *auth)
 }
 
 
+void *
+ngx_ws_ctx_sse(ngx_http_request_t *r)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 0);
+
+    return ctx ? ctx->sse : NULL;
+}
+
+
+ngx_int_t
+ngx_ws_ctx_set_sse(ngx_http_request_t *r, void *sse)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 1);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->sse = sse;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_ws_ctx_set_conn(ngx_http_request_t *r, ngx_ws_conn_t *ws)
 {

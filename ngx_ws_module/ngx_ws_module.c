@@ -353,6 +353,41 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, slow_subscriber),
       &ngx_ws_slow_subscribers },
 
+    { ngx_string("ws_sse"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_ws_sse_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_sse_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, sse_retry),
+      NULL },
+
+    { ngx_string("ws_longpoll"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_ws_longpoll_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_longpoll_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, longpoll_timeout),
+      NULL },
+
+    { ngx_string("ws_sse_heartbeat"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, sse_heartbeat),
+      NULL },
+
     { ngx_string("ws_limit_messages"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_ws_limit_conf,
@@ -513,6 +548,9 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->max_message_size = NGX_CONF_UNSET_SIZE;
     wlcf->send_buffer = NGX_CONF_UNSET_SIZE;
     wlcf->send_timeout = NGX_CONF_UNSET_MSEC;
+    wlcf->sse_retry = NGX_CONF_UNSET_MSEC;
+    wlcf->sse_heartbeat = NGX_CONF_UNSET_MSEC;
+    wlcf->longpoll_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->ping_interval = NGX_CONF_UNSET_MSEC;
     wlcf->pong_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->idle_timeout = NGX_CONF_UNSET_MSEC;
@@ -610,6 +648,12 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->security_log_level,
                               prev->security_log_level, NGX_LOG_ERR);
 
+    ngx_conf_merge_msec_value(conf->sse_retry, prev->sse_retry, 0);
+    ngx_conf_merge_msec_value(conf->sse_heartbeat, prev->sse_heartbeat,
+                              15000);
+    ngx_conf_merge_msec_value(conf->longpoll_timeout,
+                              prev->longpoll_timeout, 30000);
+
     if (ngx_ws_route_merge(cf, conf, prev) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
@@ -634,7 +678,10 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if ((conf->subscribe || conf->publish || conf->push) && !conf->enable) {
+    if (((conf->subscribe && !conf->sse && !conf->longpoll)
+         || conf->publish || conf->push)
+        && !conf->enable)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ws_subscribe\", \"ws_publish\" and "
                            "\"ws_push\" need \"websocket\" "
@@ -910,6 +957,14 @@ ngx_ws_init(ngx_conf_t *cf)
     }
 
     if (ngx_ws_channel_init_conf(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ws_sse_init_conf(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ws_longpoll_init_conf(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -203,6 +203,10 @@ typedef struct {
     u_char                      route_names[NGX_WS_STAT_ROUTES]
                                            [NGX_WS_STAT_ROUTE_NAME];
     uint64_t                    route_errors[NGX_WS_STAT_ROUTE_ERRORS];
+    /* the other transports (ngx_ws_sse.c, ngx_ws_longpoll.c) */
+    uint64_t                    sse;              /* streams open now */
+    uint64_t                    sse_total;
+    uint64_t                    longpoll_total;   /* polls answered */
 } ngx_ws_stats_t;
 
 
@@ -377,6 +381,14 @@ typedef struct {
     ngx_str_t                   route_correlation;
     ngx_uint_t                  route_error;      /* 0 reply, or close */
     ngx_uint_t                  route_error_code; /* 0: by the case */
+    /* EventSource subscribers (ngx_ws_sse.c) */
+    ngx_flag_t                  sse;
+    ngx_msec_t                  sse_retry;
+    ngx_msec_t                  sse_heartbeat;
+
+    /* long-poll subscribers (ngx_ws_longpoll.c) */
+    ngx_flag_t                  longpoll;
+    ngx_msec_t                  longpoll_timeout;
 } ngx_ws_loc_conf_t;
 
 
@@ -409,6 +421,7 @@ typedef struct {
     ngx_ws_auth_ctx_t          *auth;
     ngx_ws_conn_t              *ws;
     ngx_ws_event_ctx_t         *event;
+    void                       *sse;              /* an event stream's */
     ngx_http_log_handler_pt     log_handler;
 } ngx_ws_ctx_t;
 
@@ -665,6 +678,8 @@ ngx_uint_t ngx_ws_header_name_eq(u_char *a, u_char *b, size_t n);
 ngx_ws_auth_ctx_t *ngx_ws_ctx_auth(ngx_http_request_t *r);
 ngx_ws_event_ctx_t *ngx_ws_ctx_event(ngx_http_request_t *r);
 ngx_int_t ngx_ws_ctx_set_auth(ngx_http_request_t *r, ngx_ws_auth_ctx_t *auth);
+void *ngx_ws_ctx_sse(ngx_http_request_t *r);
+ngx_int_t ngx_ws_ctx_set_sse(ngx_http_request_t *r, void *sse);
 ngx_int_t ngx_ws_ctx_set_conn(ngx_http_request_t *r, ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_ctx_set_event(ngx_http_request_t *r,
     ngx_ws_event_ctx_t *event);
@@ -705,6 +720,12 @@ ngx_int_t ngx_ws_notify_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_zone_init_process(ngx_cycle_t *cycle);
 void ngx_ws_zone_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_channel_init_conf(ngx_conf_t *cf);
+ngx_int_t ngx_ws_sse_init_conf(ngx_conf_t *cf);
+char *ngx_ws_sse_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_ws_sse_cors(ngx_http_request_t *r);
+ngx_int_t ngx_ws_longpoll_init_conf(ngx_conf_t *cf);
+char *ngx_ws_longpoll_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_ws_check_origin(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf);
 ngx_int_t ngx_ws_channels_init(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_channel_join(ngx_ws_conn_t *ws, ngx_str_t *name);
 void ngx_ws_channel_part(ngx_ws_conn_t *ws, ngx_str_t *name);

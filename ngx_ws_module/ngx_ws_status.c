@@ -381,6 +381,8 @@ ngx_ws_status_fold(ngx_ws_stats_t *to, ngx_ws_stats_t *from)
     to->bytes_out += from->bytes_out;
     to->delivered += from->delivered;
     to->dropped += from->dropped;
+    to->sse_total += from->sse_total;
+    to->longpoll_total += from->longpoll_total;
 
     for (i = 0; i < NGX_WS_STAT_REJECTS; i++) {
         to->rejected[i] += from->rejected[i];
@@ -674,11 +676,13 @@ ngx_ws_status_print(ngx_ws_out_t *o, ngx_http_request_t *r,
 
     total = sh->exited;
     total.connections = 0;
+    total.sse = 0;
 
     for (i = 0; i < n; i++) {
         slot = ngx_ws_status_slot(sh, slots[i]);
         ngx_ws_status_fold(&total, &slot->stats);
         total.connections += slot->stats.connections;
+        total.sse += slot->stats.sse;
     }
 
     ngx_ws_out(o, "{\"version\":\"%s\",\"nginx\":\"%s\",\"pid\":%P,"
@@ -783,7 +787,14 @@ ngx_ws_status_json_stats(ngx_ws_out_t *o, ngx_ws_stats_t *st,
         }
     }
 
-    ngx_ws_out(o, "}}");
+    ngx_ws_out(o, "},\"transports\":{");
+
+    if (!counters_only) {
+        ngx_ws_out(o, "\"sse_streams\":%uL,", st->sse);
+    }
+
+    ngx_ws_out(o, "\"sse_total\":%uL,\"longpoll_total\":%uL}}",
+               st->sse_total, st->longpoll_total);
 }
 
 
@@ -829,7 +840,13 @@ ngx_ws_status_prom_stats(ngx_ws_out_t *o, ngx_ws_stat_sh_t *sh,
           offsetof(ngx_ws_stats_t, delivered) },
         { "ngx_ws_channel_messages_dropped_total", "counter",
           "Channel messages dropped for slow subscribers.",
-          offsetof(ngx_ws_stats_t, dropped) }
+          offsetof(ngx_ws_stats_t, dropped) },
+        { "ngx_ws_sse_streams_total", "counter",
+          "EventSource streams started.",
+          offsetof(ngx_ws_stats_t, sse_total) },
+        { "ngx_ws_longpoll_answers_total", "counter",
+          "Long-poll requests answered.",
+          offsetof(ngx_ws_stats_t, longpoll_total) }
     };
 
     for (i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {

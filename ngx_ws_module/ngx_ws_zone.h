@@ -252,13 +252,46 @@ typedef struct {
 
 /* one subscription of one connection */
 
+typedef struct ngx_ws_sub_s  ngx_ws_sub_t;
+
+
+/*
+ * A transport that is not a WebSocket (ngx_ws_sse.c): the channel code
+ * formats each message once per worker with format() (the zone is
+ * locked) and hands the same buffer to every subscriber of the transport
+ * with deliver(), which takes a reference (sh->refs) and returns NGX_OK,
+ * or NGX_DONE when the subscriber is ending (it stops getting messages).
+ * end() ends a subscriber that missed a message or whose channel was
+ * deleted.  A history_lost event comes to format() as a message of
+ * opcode 0, its JSON in data, its id the last one lost.  Neither
+ * deliver() nor end() may free the subscription: the transport
+ * unsubscribes later, from an event of its own.  The transports register
+ * in ngx_ws_transports[] at configuration time; slot 1 is free for
+ * long-polling.
+ */
+
+#define NGX_WS_TRANSPORTS           2
+
 typedef struct {
+    ngx_ws_shared_t          *(*format)(ngx_ws_sh_msg_t *m,
+                                        ngx_str_t *channel, ngx_log_t *log);
+    ngx_int_t                 (*deliver)(ngx_ws_sub_t *sub,
+                                         ngx_ws_shared_t *sh);
+    void                      (*end)(ngx_ws_sub_t *sub, char *why);
+    ngx_uint_t                  index;            /* in ngx_ws_transports */
+} ngx_ws_transport_t;
+
+
+struct ngx_ws_sub_s {
     ngx_queue_t                 queue;            /* in the spool */
     ngx_queue_t                 link;             /* in the connection */
     ngx_ws_spool_t             *spool;
-    ngx_ws_conn_t              *ws;
+    ngx_ws_conn_t              *ws;               /* or NULL: */
+    ngx_ws_transport_t         *transport;        /* another transport's */
+    void                       *data;             /* the transport's */
+    uint64_t                    last_id;          /* handed to it, if so */
     ngx_uint_t                  member;           /* counted as a member */
-} ngx_ws_sub_t;
+};
 
 
 ngx_ws_channel_node_t *ngx_ws_channel_lookup(ngx_ws_zone_t *zone,
@@ -349,7 +382,17 @@ ngx_int_t ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json,
     size_t len);
 
 
-extern ngx_ws_wake_pt  ngx_ws_wake_handler;
+/* subscribers of other transports (ngx_ws_sse.c) */
+ngx_ws_sub_t *ngx_ws_channel_subscribe(ngx_ws_zone_t *zone, ngx_str_t *name,
+    int64_t last_id, ngx_ws_transport_t *t, void *data, ngx_queue_t *subs,
+    ngx_log_t *log);
+void ngx_ws_channel_unsubscribe(ngx_ws_sub_t *sub);
+int64_t ngx_ws_channel_last_id(ngx_pool_t *pool, ngx_str_t *value,
+    ngx_str_t *name);
+
+
+extern ngx_ws_wake_pt       ngx_ws_wake_handler;
+extern ngx_ws_transport_t  *ngx_ws_transports[NGX_WS_TRANSPORTS];
 
 
 #endif /* _NGX_WS_ZONE_H_INCLUDED_ */
