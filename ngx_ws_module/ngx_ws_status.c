@@ -76,6 +76,8 @@ static void ngx_ws_status_json_stats(ngx_ws_out_t *o, ngx_ws_stats_t *st,
     ngx_uint_t counters_only);
 static void ngx_ws_status_prom_stats(ngx_ws_out_t *o, ngx_ws_stat_sh_t *sh,
     ngx_uint_t *slots, ngx_uint_t n);
+static void ngx_ws_status_prom_routes(ngx_ws_out_t *o, ngx_ws_stat_sh_t *sh,
+    ngx_uint_t *slots, ngx_uint_t n);
 static ngx_ws_stats_t *ngx_ws_status_worker(ngx_ws_stat_sh_t *sh,
     ngx_uint_t *slots, ngx_uint_t n, ngx_uint_t w, u_char *label);
 static void ngx_ws_status_zones(ngx_ws_out_t *o, ngx_http_request_t *r);
@@ -935,6 +937,20 @@ ngx_ws_status_prom_stats(ngx_ws_out_t *o, ngx_ws_stat_sh_t *sh,
                        ngx_ws_event_label[k], st->events[k]);
         }
     }
+
+    ngx_ws_status_prom_routes(o, sh, slots, n);
+}
+
+
+/* ws_route: messages per route name, and those without a route */
+
+static void
+ngx_ws_status_prom_routes(ngx_ws_out_t *o, ngx_ws_stat_sh_t *sh,
+    ngx_uint_t *slots, ngx_uint_t n)
+{
+    ngx_uint_t       k, w;
+    ngx_ws_stats_t  *st;
+    u_char           worker[NGX_INT_T_LEN + 1];
 
     ngx_ws_prom_head(o, "ngx_ws_routed_messages_total", "counter",
                      "Messages routed by ws_route, by route.");
