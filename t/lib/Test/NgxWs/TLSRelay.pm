@@ -89,12 +89,14 @@ sub start {
                                       Listen => 64, ReuseAddr => 1)
         or die "Test::NgxWs::TLSRelay: cannot listen on 127.0.0.1:$Port: $!";
 
+    my $parent = $$;
+
     $Pid = fork // die "fork: $!";
 
     if ($Pid == 0) {
         $SIG{PIPE} = 'IGNORE';
         $SIG{TERM} = sub { POSIX::_exit(0) };
-        eval { relay(); 1 } or print STDERR "TLS relay: $@";
+        eval { relay($parent); 1 } or print STDERR "TLS relay: $@";
         POSIX::_exit(0);
     }
 
@@ -116,11 +118,15 @@ sub stop {
 # to be written each way, and whether each side has ended.
 
 sub relay {
+    my ($parent) = @_;
+
     require IO::Socket::SSL;
 
     my @pairs;
 
-    while (1) {
+    # a relay whose test was killed goes with it, rather than hold the
+    # port for the runs that follow
+    while (getppid() == $parent) {
         my $rsel = IO::Select->new($Listener);
         my $wsel = IO::Select->new;
         my $pending = 0;
