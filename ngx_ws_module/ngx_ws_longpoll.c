@@ -124,35 +124,10 @@ ngx_ws_longpoll_handler(ngx_http_request_t *r)
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
 
-    if (r != r->main) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ws_longpoll location cannot serve a subrequest");
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    if (wlcf->subscribe == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ws_longpoll location has no ws_subscribe channel");
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_ws_sse_request_check(r, wlcf, "ws_longpoll");
 
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    if (wlcf->origins != NULL) {
-        rc = ngx_ws_check_origin(r, wlcf);
-
-        if (rc != NGX_OK) {
-            ngx_ws_stat_reject(rc);
-            return rc;
-        }
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_ws_longpoll_ctx_t));

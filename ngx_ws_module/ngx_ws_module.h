@@ -723,6 +723,8 @@ ngx_int_t ngx_ws_channel_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_ws_sse_init_conf(ngx_conf_t *cf);
 char *ngx_ws_sse_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_ws_sse_cors(ngx_http_request_t *r);
+ngx_int_t ngx_ws_sse_request_check(ngx_http_request_t *r,
+    ngx_ws_loc_conf_t *wlcf, char *directive);
 ngx_int_t ngx_ws_longpoll_init_conf(ngx_conf_t *cf);
 char *ngx_ws_longpoll_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_ws_check_origin(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf);

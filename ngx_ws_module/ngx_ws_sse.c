@@ -134,20 +134,21 @@ ngx_ws_sse_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static ngx_int_t
-ngx_ws_sse_handler(ngx_http_request_t *r)
-{
-    u_char              *p;
-    ngx_int_t            rc;
-    ngx_ws_sse_ctx_t    *ctx;
-    ngx_ws_loc_conf_t   *wlcf;
-    ngx_pool_cleanup_t  *cln;
+/*
+ * What an EventSource or long-poll request must be, before anything is
+ * subscribed: a main GET or HEAD request of a location with channels, from
+ * an allowed Origin; its body, if any, discarded.
+ */
 
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
+ngx_int_t
+ngx_ws_sse_request_check(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
+    char *directive)
+{
+    ngx_int_t  rc;
 
     if (r != r->main) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ws_sse location cannot serve a subrequest");
+                      "%s location cannot serve a subrequest", directive);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -157,7 +158,7 @@ ngx_ws_sse_handler(ngx_http_request_t *r)
 
     if (wlcf->subscribe == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ws_sse location has no ws_subscribe channel");
+                      "%s location has no ws_subscribe channel", directive);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -174,6 +175,27 @@ ngx_ws_sse_handler(ngx_http_request_t *r)
             ngx_ws_stat_reject(rc);
             return rc;
         }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_ws_sse_handler(ngx_http_request_t *r)
+{
+    u_char              *p;
+    ngx_int_t            rc;
+    ngx_ws_sse_ctx_t    *ctx;
+    ngx_ws_loc_conf_t   *wlcf;
+    ngx_pool_cleanup_t  *cln;
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_ws_module);
+
+    rc = ngx_ws_sse_request_check(r, wlcf, "ws_sse");
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_ws_sse_ctx_t));
