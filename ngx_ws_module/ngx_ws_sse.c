@@ -277,7 +277,6 @@ ngx_ws_sse_subscribe(ngx_http_request_t *r, ngx_ws_sse_ctx_t *ctx)
     ngx_str_t              *names, resume;
     ngx_ws_zone_t         **zones;
     ngx_uint_t              i, n;
-    ngx_list_part_t        *part;
     ngx_table_elt_t        *h;
     ngx_ws_auth_ctx_t      *auth;
     ngx_ws_channel_conf_t  *cc;
@@ -330,27 +329,10 @@ ngx_ws_sse_subscribe(ngx_http_request_t *r, ngx_ws_sse_ctx_t *ctx)
 
     ngx_str_null(&resume);
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == ngx_ws_sse_last_event_id.len
-            && ngx_strncasecmp(h[i].key.data, ngx_ws_sse_last_event_id.data,
-                               h[i].key.len) == 0)
-        {
-            resume = h[i].value;
-        }
+    h = ngx_ws_find_header(&r->headers_in.headers,
+                           &ngx_ws_sse_last_event_id, NULL);
+    if (h) {
+        resume = h->value;
     }
 
     if (resume.len == 0
