@@ -3,6 +3,7 @@
 # location's zone.  The location publishes every client message to the
 # channel "news" (ws_publish), so a client hears its own messages exactly
 # while it is subscribed to "news".
+# With ws_presence, such an unsubscription is a presence leave.
 
 use lib 't/lib';
 use WsFrame ();
@@ -155,4 +156,38 @@ WsFrame::srv_text('ok') . WsFrame::srv_close(1000)
 --- error_log
 upstream asked to subscribe to "news", but the location has no ws_zone
 --- no_error_log
+[alert]
+
+
+
+=== TEST 5: an unsubscription by the application is a presence leave, reason "leave"
+--- http_config
+    ws_zone chat 1m presence_events=companion:.presence;
+--- config
+    location /ws {
+        websocket;
+        ws_presence $arg_user;
+        ws_subscribe chat news.presence;
+        ws_subscribe chat news;
+        ws_pass /app/message;
+    }
+
+    location /app/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_APP_PORT;
+    }
+--- raw_request eval
+[WsFrame::ws_handshake('/ws?user=alice'),
+ WsFrame::ws_text('?status=204&hdr=X-WS-Unsubscribe:news'),
+ WsFrame::ws_close(1000)]
+--- raw_request_middle_delay: 0.3
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_text('{"event":"join","channel":"news","member":"alice"}')
+. WsFrame::srv_text('{"event":"leave","channel":"news","member":"alice","reason":"leave"}')
+. WsFrame::srv_close(1000)
+--- app_log
+/app/message message #1 seq=1 text "?status=204&hdr=X-WS-Unsubscribe:news"
+--- no_error_log
+[error]
 [alert]
