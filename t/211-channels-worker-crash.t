@@ -4,7 +4,10 @@
 # worker-died and the identity headers kept at the handshake; push to
 # their ids answers 404, the subscriber counts and the connections API no
 # longer count them, the zone's memory comes back to its level, and the
-# replacement worker serves.
+# replacement worker serves.  An old worker of a reload killed while it
+# still holds connections: their events cannot be sent (the locations they
+# name belong to the configuration before), which the log says, and they
+# still leave their channels.
 #
 # The application is nginx itself: the events are proxied to a location of
 # the same server whose access log records them.
@@ -15,6 +18,7 @@
 use lib 't/lib';
 use Test::Nginx::Socket;
 use Test::NgxWs::Channels;
+use Test::NgxWs::Channels qw(gone title reload);
 
 use Time::HiRes ();
 
@@ -26,7 +30,7 @@ worker_connections(1024);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 14);
+my %INIT_TESTS = (1 => 14, 2 => 3);
 
 plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
 
@@ -52,7 +56,7 @@ sub kill_worker {
 
     while (Time::HiRes::time() < $deadline) {
         my @new = grep { !$before{$_} } workers_of($master);
-        return $new[0] if @new && Test::NgxWs::Channels::gone($victim);
+        return $new[0] if @new && gone($victim);
         Time::HiRes::sleep(0.01);
     }
 
@@ -253,6 +257,47 @@ sub crash {
                    'the zone uses as much memory as before the connections');
 }
 
+# An old worker that waits out ws_shutdown_delay after a reload, with one
+# connection, is killed: the new workers find its death, the event of the
+# connection cannot be sent and the log says why, the channel is left.
+sub stale {
+    my ($c, $id) = conn('dave');
+    my $victim = worker_of($c);
+
+    my $log = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/events.log";
+    open my $trunc, '>', $log or die "$log: $!";
+    close $trunc;
+
+    reload();
+
+    Test::More::ok(!gone($victim) && title($victim) =~ /shutting down/,
+                   "stale: the old worker $victim still holds its connection");
+
+    kill 'KILL', $victim or die "kill KILL $victim: $!";
+
+    my $err = "$ENV{TEST_NGINX_SERVER_ROOT}/logs/error.log";
+    my $warned = wait_until(5, sub {
+        open my $fh, '<', $err or return 0;
+        local $/;
+        my $all = <$fh>;
+        return index($all, "the disconnect event of $id (worker $victim "
+                           . 'died) cannot be sent: the configuration it '
+                           . 'was made with has been reloaded since') >= 0;
+    });
+
+    Time::HiRes::sleep(0.3);
+
+    Test::More::is(join(' ', defined $warned ? 'warned' : 'not warned',
+                        scalar keys %{ events() }),
+                   'warned 0',
+                   "stale: no event for $id, and the reason at warn");
+
+    Test::More::ok(wait_until(3, sub { subscribers_of('room') eq '0' }),
+                   'stale: its subscription is taken back');
+
+    $c->close;
+}
+
 __DATA__
 
 === TEST 1: a killed worker's connections get their disconnect events, once
@@ -309,5 +354,64 @@ GET /conns
 --- error_log
 is gone, its slot and subscribers are taken back
 sending the disconnect event of
+--- no_error_log eval
+['[error]', qr/\[alert\](?!.* exited on signal 9)/, '[crit]']
+
+
+
+=== TEST 2: an old worker of a reload killed: its events cannot be sent, and the log says so
+--- http_config
+    ws_zone chat 1m;
+    log_format ws_events '$http_x_ws_connection_id $http_x_ws_event '
+                         '$http_x_ws_close_code $http_x_ws_closed_by '
+                         '$http_x_ws_disconnect_reason $http_x_user '
+                         '$http_x_ws_uri';
+--- config
+    location /sub {
+        websocket;
+        ws_auth_request /auth;
+        ws_auth_pass_header X-User;
+        ws_subscribe chat room;
+        ws_push chat;
+        ws_on_connect /_app/connect;
+        ws_on_disconnect /_app/disconnect;
+        ws_shutdown_delay 30s;
+        add_header X-Worker $pid always;
+    }
+    location = /auth {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_auth;
+    }
+    location = /_auth {
+        add_header X-User $http_x_test_user;
+        return 204;
+    }
+    location /_app/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_be/;
+    }
+    location = /_be/connect {
+        return 200 $http_x_ws_connection_id;
+    }
+    location = /_be/disconnect {
+        access_log logs/events.log ws_events;
+        return 204;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+    location /conns {
+        ws_connections chat;
+    }
+    location /status {
+        ws_status;
+    }
+--- init
+main::stale();
+--- request
+GET /conns
+--- response_body_like: "count":0,
+--- error_log
+cannot be sent: the configuration it was made with has been reloaded since
 --- no_error_log eval
 ['[error]', qr/\[alert\](?!.* exited on signal 9)/, '[crit]']
