@@ -172,8 +172,10 @@ ngx_ws_longpoll_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->n || ctx->full || r->header_only) {
-        /* messages after the last id: at once */
+    /* r->header_only is only set by the header filter */
+
+    if (ctx->n || ctx->full || r->method == NGX_HTTP_HEAD) {
+        /* messages after the last id, or only a header: at once */
         ngx_ws_longpoll_leave(ctx);
         return ngx_ws_longpoll_answer(r, ctx);
     }
