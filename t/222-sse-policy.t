@@ -127,6 +127,7 @@ sub logged {
     http('GET', '/pub?channel=a');
     Test::More::unlike(join("\n", log_lines('streams.log', qr/^- /, 1)),
                        qr/id=[^-]/, 'other requests: no stream variables');
+    wait_unsubscribed('a');
 }
 
 # TEST 2: a reload spreads the ends of the old workers' streams over
@@ -258,6 +259,7 @@ sub gzipped {
                    "the event comes at once, not when a buffer fills"
                    . sprintf(' (%.3f s)', $dt));
     $s->close;
+    wait_unsubscribed('g');
 }
 
 __DATA__
