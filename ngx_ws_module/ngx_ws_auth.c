@@ -91,7 +91,10 @@ ngx_ws_auth_handler(ngx_http_request_t *r)
 
         if (ctx->status == NGX_HTTP_FORBIDDEN) {
             ngx_ws_security_refused(r, NGX_HTTP_FORBIDDEN,
-                                    "ws auth request denied the upgrade");
+                                    "ws auth request denied the %s",
+                                    wlcf->sse ? "event stream"
+                                    : wlcf->longpoll ? "long poll"
+                                    : "upgrade");
             ngx_ws_stat_reject(NGX_HTTP_FORBIDDEN);
             return ctx->status;
         }

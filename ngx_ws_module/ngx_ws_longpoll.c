@@ -25,6 +25,7 @@
 
 
 typedef struct {
+    ngx_ws_stream_t             st;               /* first */
     ngx_http_request_t         *request;
     ngx_ws_loc_conf_t          *conf;
     ngx_queue_t                 subs;             /* ngx_ws_sub_t link */
@@ -62,6 +63,7 @@ static ngx_int_t ngx_ws_longpoll_answer(ngx_http_request_t *r,
 static void ngx_ws_longpoll_write(ngx_http_request_t *r);
 static void ngx_ws_longpoll_timer(ngx_event_t *ev);
 static void ngx_ws_longpoll_leave(ngx_ws_longpoll_ctx_t *ctx);
+static void ngx_ws_longpoll_drain(ngx_ws_stream_t *st);
 static void ngx_ws_longpoll_cleanup(void *data);
 
 
@@ -162,8 +164,18 @@ ngx_ws_longpoll_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ctx->n || ctx->full || r->header_only) {
-        /* messages after the last id: at once */
+    ctx->st.transport = NGX_WS_STREAM_LONGPOLL;
+    ctx->st.drain = ngx_ws_longpoll_drain;
+
+    if (ngx_ws_stream_start(r, &ctx->st, ctx->names, ctx->nnames) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* r->header_only is only set by the header filter */
+
+    if (ctx->n || ctx->full || r->method == NGX_HTTP_HEAD) {
+        /* messages after the last id, or only a header: at once */
         ngx_ws_longpoll_leave(ctx);
         return ngx_ws_longpoll_answer(r, ctx);
     }
@@ -175,10 +187,40 @@ ngx_ws_longpoll_handler(ngx_http_request_t *r)
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_ws_longpoll_write;
 
-    /* looked at every second: a worker that shuts down answers at once */
+    /*
+     * a worker that shuts down answers at once: told through the
+     * connection (ngx_ws_longpoll_drain), or, for HTTP/2, seen by the
+     * timer, which looks every second
+     */
     ngx_add_timer(&ctx->timer, ngx_min(wlcf->longpoll_timeout, 1000));
 
+    ngx_ws_stream_watch(r, &ctx->st);
+
     return NGX_DONE;
+}
+
+
+/* the worker shuts down: the answer now, with the last_id to go on from */
+
+static void
+ngx_ws_longpoll_drain(ngx_ws_stream_t *st)
+{
+    ngx_ws_longpoll_ctx_t  *ctx;
+
+    ctx = (ngx_ws_longpoll_ctx_t *) st;
+
+    if (ctx->answered) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                  "long poll answered: the worker is shutting down");
+
+    if (ctx->st.reason.len == 0) {
+        ngx_str_set(&ctx->st.reason, "shutdown");
+    }
+
+    ngx_post_event(ctx->request->connection->write, &ngx_posted_events);
 }
 
 
@@ -462,6 +504,11 @@ ngx_ws_longpoll_end(ngx_ws_sub_t *sub, char *why)
     ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
                   "long poll answered: %s", why);
 
+    if (ctx->st.reason.len == 0) {
+        ctx->st.reason.data = (u_char *) why;
+        ctx->st.reason.len = ngx_strlen(why);
+    }
+
     ctx->full = 1;
 
     if (ctx->waiting) {
@@ -487,6 +534,19 @@ ngx_ws_longpoll_answer(ngx_http_request_t *r, ngx_ws_longpoll_ctx_t *ctx)
 
     ctx->answered = 1;
     ngx_ws_stats->longpoll_total++;
+
+    ctx->st.end = NGX_WS_END_SERVER;
+    ctx->st.messages_out = ctx->n;
+    ctx->st.bytes_out = ctx->size;
+
+    if (ctx->st.reason.len == 0) {
+        if (ctx->n) {
+            ngx_str_set(&ctx->st.reason, "messages");
+
+        } else {
+            ngx_str_set(&ctx->st.reason, "timeout");
+        }
+    }
 
     len = sizeof("],\"last_id\":\"\"}\n") - 1;
 
@@ -602,6 +662,8 @@ ngx_ws_longpoll_write(ngx_http_request_t *r)
         ngx_del_timer(&ctx->timer);
     }
 
+    ngx_ws_stream_unwatch(r);
+
     r->write_event_handler = ngx_http_request_empty_handler;
 
     ngx_http_finalize_request(r, ngx_ws_longpoll_answer(r, ctx));
@@ -619,6 +681,11 @@ ngx_ws_longpoll_timer(ngx_event_t *ev)
 
     if (left > 0 && !ngx_exiting && !ngx_terminate && !ngx_quit) {
         ngx_add_timer(ev, ngx_min((ngx_msec_t) left, 1000));
+        return;
+    }
+
+    if (left > 0) {
+        ngx_ws_longpoll_drain(&ctx->st);
         return;
     }
 

@@ -214,6 +214,30 @@ typedef struct {
 #define NGX_WS_LIMIT_CLOSE         1
 
 
+/*
+ * An EventSource or long-poll request (the first member of its context):
+ * what its $ws_* variables show, and how a worker that shuts down ends it.
+ */
+
+#define NGX_WS_STREAM_SSE          1
+#define NGX_WS_STREAM_LONGPOLL     2
+
+typedef struct ngx_ws_stream_s   ngx_ws_stream_t;
+
+struct ngx_ws_stream_s {
+    ngx_str_t                   id;
+    ngx_str_t                   channels;         /* "a,b" */
+    ngx_str_t                   reason;           /* why it ended */
+    uint64_t                    messages_out;
+    uint64_t                    bytes_out;
+    time_t                      start_sec;
+    ngx_msec_t                  start_msec;
+    ngx_uint_t                  end;              /* NGX_WS_END_* */
+    ngx_uint_t                  transport;        /* NGX_WS_STREAM_* */
+    void                      (*drain)(ngx_ws_stream_t *st);
+};
+
+
 typedef struct ngx_ws_conn_s     ngx_ws_conn_t;
 typedef struct ngx_ws_msg_s      ngx_ws_msg_t;
 typedef struct ngx_ws_session_s  ngx_ws_session_t;
@@ -725,6 +749,11 @@ char *ngx_ws_sse_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_ws_sse_cors(ngx_http_request_t *r);
 ngx_int_t ngx_ws_sse_request_check(ngx_http_request_t *r,
     ngx_ws_loc_conf_t *wlcf, char *directive);
+ngx_int_t ngx_ws_stream_start(ngx_http_request_t *r, ngx_ws_stream_t *st,
+    ngx_str_t *names, ngx_uint_t n);
+void ngx_ws_stream_watch(ngx_http_request_t *r, ngx_ws_stream_t *st);
+void ngx_ws_stream_unwatch(ngx_http_request_t *r);
+ngx_msec_t ngx_ws_stream_drain_delay(ngx_ws_loc_conf_t *wlcf);
 ngx_int_t ngx_ws_longpoll_init_conf(ngx_conf_t *cf);
 char *ngx_ws_longpoll_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_ws_check_origin(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf);

@@ -33,6 +33,7 @@ struct ngx_ws_sse_item_s {
 
 
 typedef struct {
+    ngx_ws_stream_t             st;               /* first */
     ngx_http_request_t         *request;
     ngx_ws_loc_conf_t          *conf;
     ngx_queue_t                 subs;             /* ngx_ws_sub_t link */
@@ -53,6 +54,7 @@ typedef struct {
     unsigned                    closing:1;        /* closed at once */
     unsigned                    streaming:1;      /* the header is sent */
     unsigned                    flushed:1;
+    unsigned                    draining:1;       /* the worker exits */
 
     /* the channels in ws_subscribe order, for the id of a multi stream */
     ngx_str_t                  *names;
@@ -81,6 +83,10 @@ static void ngx_ws_sse_reclaim(ngx_ws_sse_ctx_t *ctx);
 static void ngx_ws_sse_release(ngx_ws_sse_ctx_t *ctx,
     ngx_ws_sse_item_t *it);
 static void ngx_ws_sse_ping(ngx_event_t *ev);
+static void ngx_ws_sse_stop(ngx_ws_sse_ctx_t *ctx, ngx_uint_t end,
+    char *why);
+static void ngx_ws_sse_drain(ngx_ws_stream_t *st);
+static void ngx_ws_stream_read_handler(ngx_event_t *rev);
 static void ngx_ws_sse_cleanup(void *data);
 
 
@@ -93,6 +99,9 @@ static ngx_ws_transport_t  ngx_ws_sse_transport = {
 
 
 static u_char  ngx_ws_sse_ping_line[] = ": ping\n\n";
+
+/* the read handler of an HTTP/1 request, called by the stream's own */
+static ngx_event_handler_pt  ngx_ws_stream_http_handler;
 static ngx_str_t  ngx_ws_sse_last_event_id = ngx_string("Last-Event-ID");
 
 
@@ -240,6 +249,14 @@ ngx_ws_sse_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    ctx->st.transport = NGX_WS_STREAM_SSE;
+    ctx->st.drain = ngx_ws_sse_drain;
+
+    if (ngx_ws_stream_start(r, &ctx->st, ctx->names, ctx->nnames) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     rc = ngx_ws_sse_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
@@ -261,7 +278,202 @@ ngx_ws_sse_handler(ngx_http_request_t *r)
 
     ngx_post_event(r->connection->write, &ngx_posted_events);
 
+    ngx_ws_stream_watch(r, &ctx->st);
+
     return NGX_DONE;
+}
+
+
+/*
+ * What the $ws_* variables show of an EventSource or long-poll request:
+ * an id of the same form as a WebSocket's, its channels, its start.
+ */
+
+ngx_int_t
+ngx_ws_stream_start(ngx_http_request_t *r, ngx_ws_stream_t *st,
+    ngx_str_t *names, ngx_uint_t n)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   i;
+    ngx_time_t  *tp;
+
+    if (ngx_ws_random_id(r->pool, r->connection->log, &st->id) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        len += names[i].len + 1;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    st->channels.data = p;
+
+    for (i = 0; i < n; i++) {
+        p = ngx_cpymem(p, names[i].data, names[i].len);
+        *p++ = ',';
+    }
+
+    st->channels.len = len - 1;
+
+    tp = ngx_timeofday();
+    st->start_sec = tp->sec;
+    st->start_msec = tp->msec;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A worker that shuts down (a reload, a graceful stop) closes the idle
+ * connections: a waiting stream is one, and is told by its drain hook
+ * instead of being closed at once.  HTTP/1 only: an HTTP/2 stream is not
+ * a connection of its own, its timer sees ngx_exiting.
+ */
+
+void
+ngx_ws_stream_watch(ngx_http_request_t *r, ngx_ws_stream_t *st)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (r->http_version >= NGX_HTTP_VERSION_20
+        || c->read->handler == ngx_ws_stream_read_handler)
+    {
+        return;
+    }
+
+    ngx_ws_stream_http_handler = c->read->handler;
+    c->read->handler = ngx_ws_stream_read_handler;
+    c->idle = 1;
+
+    if (ngx_exiting) {
+        /* the idle connections have been closed already */
+        st->drain(st);
+    }
+}
+
+
+void
+ngx_ws_stream_unwatch(ngx_http_request_t *r)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (c->read->handler == ngx_ws_stream_read_handler) {
+        c->read->handler = ngx_ws_stream_http_handler;
+        c->idle = 0;
+    }
+}
+
+
+static void
+ngx_ws_stream_read_handler(ngx_event_t *rev)
+{
+    ngx_ws_stream_t     *st;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    c = rev->data;
+    r = c->data;
+
+    if (c->close && !c->error) {
+        st = ngx_ws_ctx_sse(r);
+
+        if (st) {
+            c->close = 0;
+            c->idle = 0;
+            st->drain(st);
+            return;
+        }
+    }
+
+    /* worker_shutdown_timeout, or the request's own events */
+
+    ngx_ws_stream_http_handler(rev);
+}
+
+
+/*
+ * ws_shutdown_delay, then a moment drawn uniformly from ws_drain_window,
+ * as for a WebSocket: the clients of a reloaded worker do not all come
+ * back in the same instant.
+ */
+
+ngx_msec_t
+ngx_ws_stream_drain_delay(ngx_ws_loc_conf_t *wlcf)
+{
+    ngx_msec_t  delay;
+
+    delay = wlcf->shutdown_delay;
+
+    if (wlcf->drain_window) {
+        delay += (ngx_msec_t) ((uint64_t) ngx_random()
+                               % ((uint64_t) wlcf->drain_window + 1));
+    }
+
+    return delay;
+}
+
+
+/* the worker shuts down: the stream ends, with its last chunk, in a while */
+
+static void
+ngx_ws_sse_drain(ngx_ws_stream_t *st)
+{
+    ngx_msec_t         delay;
+    ngx_ws_sse_ctx_t  *ctx;
+
+    ctx = (ngx_ws_sse_ctx_t *) st;
+
+    if (ctx->draining || ctx->ending || ctx->closing) {
+        return;
+    }
+
+    ctx->draining = 1;
+
+    if (ctx->ping.timer_set) {
+        ngx_del_timer(&ctx->ping);
+    }
+
+    delay = ngx_ws_stream_drain_delay(ctx->conf);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "event stream ends in %M", delay);
+
+    /*
+     * the heartbeat timer, not cancelable: the worker waits for it, and
+     * for the last chunk it writes (a posted event alone would not keep
+     * the worker, even for no delay)
+     */
+    ngx_add_timer(&ctx->ping, delay ? delay : 1);
+}
+
+
+static void
+ngx_ws_sse_stop(ngx_ws_sse_ctx_t *ctx, ngx_uint_t end, char *why)
+{
+    if (ctx->closing || ctx->ending) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                  "event stream ends: %s", why);
+
+    ctx->st.end = end;
+    ctx->st.reason.data = (u_char *) why;
+    ctx->st.reason.len = ngx_strlen(why);
+
+    ctx->ending = 1;
+    ngx_post_event(ctx->request->connection->write, &ngx_posted_events);
 }
 
 
@@ -634,6 +846,8 @@ ngx_ws_sse_deliver(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh)
         ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
                       "event stream subscriber is too slow, closing");
 
+        ctx->st.end = NGX_WS_END_LIMIT;
+        ngx_str_set(&ctx->st.reason, "too slow");
         ctx->closing = 1;
         ngx_post_event(ctx->request->connection->write, &ngx_posted_events);
 
@@ -769,19 +983,7 @@ ngx_ws_sse_id_line(ngx_ws_sse_ctx_t *ctx, ngx_ws_sub_t *cur, size_t *len)
 static void
 ngx_ws_sse_end(ngx_ws_sub_t *sub, char *why)
 {
-    ngx_ws_sse_ctx_t  *ctx;
-
-    ctx = sub->data;
-
-    if (ctx->closing || ctx->ending) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
-                  "event stream ends: %s", why);
-
-    ctx->ending = 1;
-    ngx_post_event(ctx->request->connection->write, &ngx_posted_events);
+    ngx_ws_sse_stop(sub->data, NGX_WS_END_SERVER, why);
 }
 
 
@@ -880,6 +1082,8 @@ ngx_ws_sse_write(ngx_http_request_t *r)
     if (wev->timedout) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "event stream client timed out");
+        ctx->st.end = NGX_WS_END_TIMEOUT;
+        ngx_str_set(&ctx->st.reason, "send timeout");
         c->timedout = 1;
         ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
         return;
@@ -910,11 +1114,15 @@ ngx_ws_sse_write(ngx_http_request_t *r)
                 ngx_http_finalize_request(r, NGX_ERROR);
                 return;
             }
+
+            ngx_ws_sse_reclaim(ctx);
         }
 
         if (wev->timer_set) {
             ngx_del_timer(wev);
         }
+
+        ngx_ws_stream_unwatch(r);
 
         r->keepalive = 0;
         r->write_event_handler = ngx_http_request_empty_handler;
@@ -982,6 +1190,12 @@ ngx_ws_sse_reclaim(ngx_ws_sse_ctx_t *ctx)
             ctx->last = &ctx->head;
         }
 
+        if (it->sh) {
+            /* an event written: $ws_messages_out, $ws_bytes_out */
+            ctx->st.messages_out++;
+            ctx->st.bytes_out += it->size;
+        }
+
         ngx_ws_sse_release(ctx, it);
     }
 }
@@ -1013,9 +1227,9 @@ ngx_ws_sse_release(ngx_ws_sse_ctx_t *ctx, ngx_ws_sse_item_t *it)
 
 /*
  * A comment line every ws_sse_heartbeat keeps proxies from closing the
- * stream; a worker that shuts down ends its streams here (the timer is
- * not cancelable: the worker waits for it), and the browsers reconnect
- * with Last-Event-ID.
+ * stream.  When the worker shuts down the same timer (not cancelable: the
+ * worker waits for it) ends the stream at its moment of ws_drain_window,
+ * and the browsers reconnect with Last-Event-ID.
  */
 
 static void
@@ -1025,11 +1239,15 @@ ngx_ws_sse_ping(ngx_event_t *ev)
 
     ctx = ev->data;
 
+    if (ctx->draining) {
+        ngx_ws_sse_stop(ctx, NGX_WS_END_SERVER,
+                        "the worker is shutting down");
+        return;
+    }
+
     if (ngx_exiting || ngx_terminate || ngx_quit) {
-        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
-                      "event stream ends: the worker is shutting down");
-        ctx->ending = 1;
-        ngx_post_event(ctx->request->connection->write, &ngx_posted_events);
+        /* not told by its connection (HTTP/2) */
+        ngx_ws_sse_drain(&ctx->st);
         return;
     }
 

@@ -11,6 +11,9 @@
 
 
 static ngx_ws_conn_t *ngx_ws_variable_conn(ngx_http_request_t *r);
+static ngx_ws_stream_t *ngx_ws_variable_stream(ngx_http_request_t *r);
+static ngx_int_t ngx_ws_variable_transport(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_ws_variable_str(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_ws_variable_uint64(ngx_http_request_t *r,
@@ -69,6 +72,9 @@ static ngx_http_variable_t  ngx_ws_vars[] = {
       offsetof(ngx_ws_conn_t, route.correlation), NGX_HTTP_VAR_NOCACHEABLE,
       0 },
 
+    { ngx_string("ws_transport"), NULL, ngx_ws_variable_transport,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("ws_auth_"), NULL, ngx_ws_variable_auth,
       0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
 
@@ -112,23 +118,96 @@ ngx_ws_variable_conn(ngx_http_request_t *r)
 }
 
 
+/* an EventSource or long-poll request of this location, once it is one */
+
+static ngx_ws_stream_t *
+ngx_ws_variable_stream(ngx_http_request_t *r)
+{
+    ngx_ws_stream_t    *st;
+    ngx_ws_loc_conf_t  *wlcf;
+
+    wlcf = ngx_http_get_module_loc_conf(r->main, ngx_ws_module);
+
+    if (!wlcf->sse && !wlcf->longpoll) {
+        return NULL;
+    }
+
+    st = ngx_ws_ctx_sse(r->main);
+
+    return (st && st->transport) ? st : NULL;
+}
+
+
+/* "websocket", "sse" or "longpoll" */
+
+static ngx_int_t
+ngx_ws_variable_transport(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_ws_stream_t  *st;
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    if (ngx_ws_variable_conn(r)) {
+        v->len = sizeof("websocket") - 1;
+        v->data = (u_char *) "websocket";
+        return NGX_OK;
+    }
+
+    st = ngx_ws_variable_stream(r);
+
+    if (st == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (st->transport == NGX_WS_STREAM_SSE) {
+        v->len = sizeof("sse") - 1;
+        v->data = (u_char *) "sse";
+
+    } else {
+        v->len = sizeof("longpoll") - 1;
+        v->data = (u_char *) "longpoll";
+    }
+
+    return NGX_OK;
+}
+
+
 /* an ngx_str_t of the connection, at offset data */
 
 static ngx_int_t
 ngx_ws_variable_str(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    ngx_str_t      *s;
-    ngx_ws_conn_t  *ws;
+    ngx_str_t        *s;
+    ngx_ws_conn_t    *ws;
+    ngx_ws_stream_t  *st;
 
     ws = ngx_ws_variable_conn(r);
 
-    if (ws == NULL) {
+    if (ws) {
+        s = (ngx_str_t *) ((u_char *) ws + data);
+
+    } else if ((st = ngx_ws_variable_stream(r)) == NULL) {
+        s = NULL;
+
+    } else if (data == offsetof(ngx_ws_conn_t, id)) {
+        s = &st->id;
+
+    } else if (data == offsetof(ngx_ws_conn_t, close_reason)) {
+        s = &st->reason;
+
+    } else {
+        s = NULL;
+    }
+
+    if (s == NULL || (ws == NULL && s->len == 0)) {
         v->not_found = 1;
         return NGX_OK;
     }
-
-    s = (ngx_str_t *) ((u_char *) ws + data);
 
     v->len = s->len;
     v->valid = 1;
@@ -144,12 +223,25 @@ static ngx_int_t
 ngx_ws_variable_uint64(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    u_char         *p;
-    ngx_ws_conn_t  *ws;
+    u_char           *p;
+    uint64_t          n;
+    ngx_ws_conn_t    *ws;
+    ngx_ws_stream_t  *st;
 
     ws = ngx_ws_variable_conn(r);
 
-    if (ws == NULL) {
+    if (ws) {
+        n = *(uint64_t *) ((u_char *) ws + data);
+
+    } else if ((st = ngx_ws_variable_stream(r)) != NULL
+               && (data == offsetof(ngx_ws_conn_t, stat.messages_out)
+                   || data == offsetof(ngx_ws_conn_t, stat.bytes_out)))
+    {
+        /* a stream only sends */
+        n = (data == offsetof(ngx_ws_conn_t, stat.messages_out))
+            ? st->messages_out : st->bytes_out;
+
+    } else {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -159,7 +251,7 @@ ngx_ws_variable_uint64(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "%uL", *(uint64_t *) ((u_char *) ws + data)) - p;
+    v->len = ngx_sprintf(p, "%uL", n) - p;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
@@ -216,20 +308,33 @@ static ngx_int_t
 ngx_ws_variable_closed_by(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_ws_conn_t  *ws;
+    ngx_uint_t        end;
+    ngx_ws_conn_t    *ws;
+    ngx_ws_stream_t  *st;
 
     ws = ngx_ws_variable_conn(r);
 
-    if (ws == NULL || ws->end == NGX_WS_END_OPEN) {
+    if (ws) {
+        end = ws->end;
+
+    } else if ((st = ngx_ws_variable_stream(r)) != NULL) {
+        /* a stream the server did not end was left by its client */
+        end = st->end ? st->end : NGX_WS_END_CLIENT;
+
+    } else {
+        end = NGX_WS_END_OPEN;
+    }
+
+    if (end == NGX_WS_END_OPEN) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->len = ngx_ws_end_names[ws->end].len;
+    v->len = ngx_ws_end_names[end].len;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
-    v->data = ngx_ws_end_names[ws->end].data;
+    v->data = ngx_ws_end_names[end].data;
 
     return NGX_OK;
 }
@@ -241,14 +346,31 @@ static ngx_int_t
 ngx_ws_variable_duration(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    u_char         *p;
-    ngx_time_t     *tp;
-    ngx_msec_int_t  ms;
-    ngx_ws_conn_t  *ws;
+    u_char           *p;
+    time_t            sec;
+    ngx_msec_t        msec;
+    ngx_time_t       *tp;
+    ngx_msec_int_t    ms;
+    ngx_ws_conn_t    *ws;
+    ngx_ws_stream_t  *st;
 
     ws = ngx_ws_variable_conn(r);
+    st = ws ? NULL : ngx_ws_variable_stream(r);
 
-    if (ws == NULL || ws->stat.start_sec == 0) {
+    if (ws) {
+        sec = ws->stat.start_sec;
+        msec = ws->stat.start_msec;
+
+    } else if (st) {
+        sec = st->start_sec;
+        msec = st->start_msec;
+
+    } else {
+        sec = 0;
+        msec = 0;
+    }
+
+    if (sec == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -260,8 +382,7 @@ ngx_ws_variable_duration(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     tp = ngx_timeofday();
 
-    ms = (ngx_msec_int_t) ((tp->sec - ws->stat.start_sec) * 1000
-                           + (tp->msec - ws->stat.start_msec));
+    ms = (ngx_msec_int_t) ((tp->sec - sec) * 1000 + (tp->msec - msec));
     ms = ngx_max(ms, 0);
 
     v->len = ngx_sprintf(p, "%T.%03M", (time_t) ms / 1000, ms % 1000) - p;
@@ -280,17 +401,23 @@ static ngx_int_t
 ngx_ws_variable_channels(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    ngx_str_t       list;
-    ngx_ws_conn_t  *ws;
+    ngx_str_t         list;
+    ngx_ws_conn_t    *ws;
+    ngx_ws_stream_t  *st;
 
     ws = ngx_ws_variable_conn(r);
 
     if (ws == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
+        st = ngx_ws_variable_stream(r);
 
-    if (ngx_queue_empty(&ws->subs)) {
+        if (st == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        list = st->channels;
+
+    } else if (ngx_queue_empty(&ws->subs)) {
         list = ws->stat.channels;
 
     } else if (ngx_ws_channels_list(ws, r->pool, &list) != NGX_OK) {
