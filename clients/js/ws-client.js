@@ -949,23 +949,21 @@ export class WsClient {
             this._armUpgrade();
         }
 
-        if (ws.canSend === false) {
-            return;                           /* the queue waits */
-        }
-
         if (this._resubscribe && this.transport === 'websocket') {
             for (const channel of this._channels.keys()) {
                 ws.send(this._commands.subscribe(channel));
             }
         }
 
-        const queue = this._queue;
+        if (ws.canSend !== false) {           /* else the queue waits */
+            const queue = this._queue;
 
-        this._queue = [];
-        this._queueBytes = 0;
+            this._queue = [];
+            this._queueBytes = 0;
 
-        for (const m of queue) {
-            ws.send(m.data);
+            for (const m of queue) {
+                ws.send(m.data);
+            }
         }
 
         this._armLiveness();

@@ -365,3 +365,22 @@ test('helpers: stream ids, poll entries, base64', () => {
                      { channel: 'r', id: 3, data: 'x', binary: false });
     assert.deepEqual([...new Uint8Array(fromBase64('AP9i'))], [0, 255, 98]);
 });
+
+test('without sendUrl, what is sent waits for a WebSocket', async () => {
+    const { c, clock, ws, es, posts } = setup({
+        sendUrl: undefined, fallbackAfter: 1, upgradeInterval: 1000
+    });
+
+    ws[0].drop();
+    clock.advance(100);
+    es[0].open();
+    assert.equal(c.send('later'), true);
+    await tick();
+    assert.equal(posts().length, 0);
+    assert.deepEqual(c.queued, { messages: 1, bytes: 5 });
+    clock.advance(1000);
+    ws[1].open();                           // the probe
+    ws[2].open();
+    assert.deepEqual(ws[2].sent, ['later']);
+    c.close();
+});
