@@ -15,7 +15,9 @@
 //   {"type":"who"}                         answered with the room's users
 //   ping                                   answered with pong (heartbeat)
 // and receives, in envelopes of its room's channel, {"type":"say",...}
-// and {"type":"presence","room":...,"users":[...]} messages.
+// and {"type":"presence","room":...,"users":[...]} messages.  A page
+// without a WebSocket (a proxy refused it) follows its room on /events or
+// /poll and POSTs its "say" commands to /say?room=NAME&user=NAME.
 'use strict';
 const http = require('http');
 
@@ -76,6 +78,30 @@ http.createServer((req, res) => {
             {
                 return reply(res, 403, {}, '');
             }
+            return reply(res, 204, {}, '');
+        }
+
+        if (req.url.split('?')[0] === '/say') {
+            // a command POSTed by a page on EventSource or long-poll
+            const args = new URL(h['x-original-uri'] || '/',
+                                 'http://x').searchParams;
+            const room = args.get('room'), user = args.get('user');
+            let cmd;
+
+            try {
+                cmd = JSON.parse(body);
+            } catch (e) {
+                cmd = {};
+            }
+
+            if (!name.test(room || '') || !name.test(user || '')
+                || cmd.type !== 'say' || typeof cmd.text !== 'string'
+                || cmd.text.length > 2000)
+            {
+                return reply(res, 400, {}, '');
+            }
+            publish(room, { type: 'say', user, text: cmd.text,
+                            at: Date.now() });
             return reply(res, 204, {}, '');
         }
 

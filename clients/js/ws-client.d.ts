@@ -77,8 +77,49 @@ export interface CloseInfo {
     wasClean: boolean;
 }
 
+export type Transport = 'websocket' | 'eventsource' | 'longpoll';
+
+export interface EventSourceLike {
+    readonly readyState: number;
+    onopen: ((ev: unknown) => void) | null;
+    onmessage: ((ev: { data: string; lastEventId: string }) => void) | null;
+    onerror: ((ev: unknown) => void) | null;
+    addEventListener(type: string,
+                     fn: (ev: { data: string; lastEventId: string }) => void)
+        : void;
+    close(): void;
+}
+
+export interface EventSourceConstructor {
+    new (url: string, init?: { withCredentials?: boolean }): EventSourceLike;
+}
+
 export interface WsClientOptions {
     WebSocket?: WebSocketConstructor;
+    /** the ws_sse location: the fallback when WebSockets fail */
+    eventSourceUrl?: string | (() => string);
+    /** the ws_longpoll location: the fallback after EventSource */
+    longPollUrl?: string | (() => string);
+    /** where a message is POSTed without a WebSocket (ws_publisher, app) */
+    sendUrl?: string | ((data: unknown) => string);
+    /** allowed, best first (default all three that have a URL) */
+    transports?: Transport[];
+    /** quick failures in a row before the next transport (default 2) */
+    fallbackAfter?: number;
+    /** ms on a fallback before the better one is probed (60000; 0 never) */
+    upgradeInterval?: number;
+    /** ms: a long-poll without an answer is given up (default 60000) */
+    pollTimeout?: number;
+    /** ms a first poll is held before the transport counts as open (1000) */
+    pollOpen?: number;
+    /** the channel of an EventSource stream of one channel */
+    channel?: string;
+    /** EventSource, long-poll and POST with credentials (cross-origin) */
+    withCredentials?: boolean;
+    EventSource?: EventSourceConstructor;
+    fetch?: (url: string, init?: any) => Promise<{
+        ok: boolean; status: number; json(): Promise<any>
+    }>;
     protocols?: string | string[];
     autoConnect?: boolean;
     backoff?: BackoffOptions;
@@ -124,6 +165,14 @@ export interface WsClientOptions {
 
 export interface OpenEvent {
     url: string;
+    transport: Transport;
+}
+
+export interface TransportEvent {
+    transport: Transport;
+    previous: Transport;
+    /** failed, all failed (back to the first), upgrade, connect */
+    reason: string;
 }
 
 export interface MessageEvent {
@@ -158,7 +207,10 @@ export interface ReconnectingEvent {
 }
 
 export interface ClientError extends Error {
-    code: 'queue_full' | 'closed' | 'not_sent' | 'socket' | string;
+    code: 'queue_full' | 'closed' | 'not_sent' | 'socket' | 'send_failed'
+        | string;
+    /** send_failed: the HTTP status of the POST */
+    status?: number;
     /** queue_full, closed: the message that was refused */
     data?: unknown;
     /** not_sent: the messages that were queued */
@@ -179,6 +231,8 @@ export interface WsClientEvents {
     /** it is back: a reconnect follows after a jitter */
     online: Record<string, never>;
     error: { error: ClientError | Error };
+    /** the client moved to another transport */
+    transport: TransportEvent;
 }
 
 export type WsClientState =
@@ -193,6 +247,10 @@ export class WsClient {
     readonly channels: string[];
     readonly queued: { messages: number; bytes: number };
     readonly socket: WebSocketLike | null;
+    /** the transport in use (or the next attempt's) */
+    readonly transport: Transport;
+    /** those it may use, best first */
+    readonly transports: Transport[];
     /** the socket's bufferedAmount plus the queue's bytes */
     readonly bufferedAmount: number;
     /** false while waiting for the device to come online */
@@ -264,3 +322,6 @@ export function parseHistoryLost(text: string):
 export function parseResumeReason(reason: string):
     Map<string, number> | null;
 export function messageSize(data: unknown): number;
+export function fromBase64(text: string): ArrayBuffer;
+export function pollEntry(m: unknown): object;
+export function streamId(id: string): object;

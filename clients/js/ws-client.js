@@ -5,6 +5,10 @@
 // offline, copes with the timers of a background tab, and lets several
 // views of a page share its one connection.  No dependencies; browsers and
 // Node >= 18.
+// Where WebSockets do not get through (a proxy that refuses or strips
+// the upgrade), it falls back to EventSource (sending with HTTP POST), then
+// to long-polling, with the same events and resume, and tries the better
+// transport again later.
 // Reference: docs/client.md.
 //
 //   import { WsClient } from './ws-client.js';
@@ -39,6 +43,11 @@ const DEFAULT_ONLINE_JITTER = 500;          // ms
 const DEFAULT_LATE_TIMER = 1000;            // ms
 const DEFAULT_HIGH_WATER_MARK = 65536;      // bytes
 const DEFAULT_DRAIN_INTERVAL = 20;          // ms
+const DEFAULT_FALLBACK_AFTER = 2;           // quick failures of a transport
+const DEFAULT_UPGRADE_INTERVAL = 60000;     // ms on a fallback transport
+const DEFAULT_POLL_TIMEOUT = 60000;         // ms: one long-poll at most
+const DEFAULT_POLL_OPEN = 1000;             // ms held: the poll got through
+const TRANSPORTS = ['websocket', 'eventsource', 'longpoll'];
 
 const textEncoder = new TextEncoder();
 
@@ -245,11 +254,29 @@ export class WsClient {
         this.options = o;
 
         this._WebSocket = o.WebSocket || globalThis.WebSocket;
+        this._EventSource = o.EventSource || globalThis.EventSource;
+        this._fetch = o.fetch || (typeof globalThis.fetch === 'function'
+                                  ? (u, i) => globalThis.fetch(u, i) : null);
+        this._urls = { eventsource: o.eventSourceUrl,
+                       longpoll: o.longPollUrl };
+        this._sendUrl = o.sendUrl || null;
+        this._transports = (o.transports || TRANSPORTS).filter(
+            (t) => this._available(t));
 
-        if (typeof this._WebSocket !== 'function') {
+        if (this._transports.length === 0) {
             throw new TypeError('no WebSocket implementation: pass one as '
                                 + 'options.WebSocket');
         }
+
+        this._fallbackAfter = o.fallbackAfter || DEFAULT_FALLBACK_AFTER;
+        this._upgradeInterval = o.upgradeInterval === undefined
+                                ? DEFAULT_UPGRADE_INTERVAL
+                                : o.upgradeInterval;
+        this._pollTimeout = o.pollTimeout || DEFAULT_POLL_TIMEOUT;
+        this._pollOpen = o.pollOpen === undefined ? DEFAULT_POLL_OPEN
+                                                  : o.pollOpen;
+        this._channel = o.channel || null;
+        this._withCredentials = !!o.withCredentials;
 
         this._protocols = o.protocols;
         this._backoff = { ...DEFAULT_BACKOFF, ...o.backoff };
@@ -323,6 +350,11 @@ export class WsClient {
         this._unwatch = null;
         this._drainWaiters = [];
         this._drainTimer = null;
+        this._tIndex = 0;                     // this._transports[]
+        this._tFailures = 0;                  // its quick failures in a row
+        this._upgradeTimer = null;
+        this._probe = null;
+        this._rawLastId = null;               // of a stream of no name
 
         if (o.autoConnect !== false) {
             this.connect();
@@ -367,6 +399,15 @@ export class WsClient {
         return this._ws;
     }
 
+    // "websocket", "eventsource" or "longpoll": the one in use or next
+    get transport() {
+        return this._transports[this._tIndex];
+    }
+
+    get transports() {
+        return [...this._transports];
+    }
+
     on(type, fn) {
         let set = this._listeners.get(type);
 
@@ -403,6 +444,7 @@ export class WsClient {
 
         this._closeRequest = null;
         this._attempt = 0;
+        this._setTransport(0, 'connect');
         this._watch();
         this._start();
     }
@@ -420,6 +462,7 @@ export class WsClient {
 
         this._closeRequest = { code, reason };
         this._clearTimer('_retryTimer');
+        this._stopUpgrade();
 
         if (ws === null) {
             this._finish({ code, reason, wasClean: true });
@@ -541,7 +584,9 @@ export class WsClient {
     // Sends now or queues: null, or the error it reported.
 
     _send(data) {
-        if (this._state === 'open' && this._ws.readyState === OPEN) {
+        if (this._state === 'open' && this._ws.readyState === OPEN
+            && this._ws.canSend !== false)
+        {
             this._ws.send(data);
             return null;
         }
@@ -786,15 +831,51 @@ export class WsClient {
         }
     }
 
-    _url() {
-        const url = typeof this.url === 'function' ? this.url() : this.url;
+    // Whether a transport can be used: its URL and implementation.
+
+    _available(t) {
+        switch (t) {
+        case 'websocket':
+            return typeof this._WebSocket === 'function';
+        case 'eventsource':
+            return !!this._urls.eventsource
+                   && typeof this._EventSource === 'function';
+        case 'longpoll':
+            return !!this._urls.longpoll && typeof this._fetch === 'function';
+        }
+
+        return false;
+    }
+
+    _url(kind = this.transport) {
+        const u = kind === 'websocket' ? this.url : this._urls[kind];
+        const url = typeof u === 'function' ? u() : u;
 
         if (!this._resume) {
             return url;
         }
 
-        return withArgument(url, this._lastIdArg,
-                            lastIdValue(this._lastIds, this._lastIdForm));
+        let value = lastIdValue(this._lastIds, this._lastIdForm);
+
+        if (value === null && kind !== 'websocket') {
+            value = this._rawLastId;          /* ids of a stream of no name */
+        }
+
+        return withArgument(url, this._lastIdArg, value);
+    }
+
+    _makeSocket(kind, url) {
+        if (kind === 'eventsource') {
+            return new EventSourceSocket(this, url);
+        }
+
+        if (kind === 'longpoll') {
+            return new LongPollSocket(this, url);
+        }
+
+        return this._protocols === undefined
+               ? new this._WebSocket(url)
+               : new this._WebSocket(url, this._protocols);
     }
 
     _open() {
@@ -804,9 +885,7 @@ export class WsClient {
 
         try {
             url = this._url();
-            ws = this._protocols === undefined
-                 ? new this._WebSocket(url)
-                 : new this._WebSocket(url, this._protocols);
+            ws = this._makeSocket(this.transport, url);
         } catch (e) {
             this._emit('error', { error: e });
             this._ws = null;
@@ -860,25 +939,31 @@ export class WsClient {
         this._lastHeartbeat = this._openedAt;
         this._graceFrom = 0;
 
-        this._emit('open', { url: this._openUrl });
+        this._emit('open', { url: this._openUrl, transport: this.transport });
 
         if (this._ws !== ws || this._state !== 'open') {
             return;                           /* closed by a listener */
         }
 
-        if (this._resubscribe) {
+        if (this._tIndex > 0) {
+            this._armUpgrade();
+        }
+
+        if (this._resubscribe && this.transport === 'websocket') {
             for (const channel of this._channels.keys()) {
                 ws.send(this._commands.subscribe(channel));
             }
         }
 
-        const queue = this._queue;
+        if (ws.canSend !== false) {           /* else the queue waits */
+            const queue = this._queue;
 
-        this._queue = [];
-        this._queueBytes = 0;
+            this._queue = [];
+            this._queueBytes = 0;
 
-        for (const m of queue) {
-            ws.send(m.data);
+            for (const m of queue) {
+                ws.send(m.data);
+            }
         }
 
         this._armLiveness();
@@ -891,6 +976,11 @@ export class WsClient {
         }
 
         this._lastReceived = this._now();
+
+        if (ev.entry) {
+            this._onEntry(ev.entry);          /* EventSource, long-poll */
+            return;
+        }
 
         let data = ev.data;
 
@@ -912,11 +1002,7 @@ export class WsClient {
             const lost = parseHistoryLost(data);
 
             if (lost) {
-                this._lastIds.set(lost.channel, lost.first_id - 1);
-                this._emitChannel('gap', lost.channel, {
-                    channel: lost.channel, lastId: lost.last_id,
-                    firstId: lost.first_id, reason: 'history_lost'
-                });
+                this._lost(lost);
                 return;
             }
         }
@@ -928,22 +1014,102 @@ export class WsClient {
             return;
         }
 
-        const last = this._lastIds.get(env.channel);
+        this._deliver(env.channel, env.id, env.data, false);
+    }
 
-        this._lastIds.set(env.channel, env.id);
+    _lost(lost) {
+        this._lastIds.set(lost.channel, lost.first_id - 1);
+        this._emitChannel('gap', lost.channel, {
+            channel: lost.channel, lastId: lost.last_id,
+            firstId: lost.first_id, reason: 'history_lost'
+        });
+    }
+
+    _deliver(channel, id, data, binary) {
+        const last = this._lastIds.get(channel);
+
+        this._lastIds.set(channel, id);
 
         // 0 asks for the whole history: ids start at the channel's epoch,
         // and a history that lost its start says so with history_lost
-        if (last !== undefined && last !== 0 && env.id !== last + 1) {
-            this._emitChannel('gap', env.channel, {
-                channel: env.channel, lastId: last, firstId: env.id,
-                reason: env.id > last ? 'skipped' : 'reset'
+        if (last !== undefined && last !== 0 && id !== last + 1) {
+            this._emitChannel('gap', channel, {
+                channel, lastId: last, firstId: id,
+                reason: id > last ? 'skipped' : 'reset'
             });
         }
 
-        this._emitChannel('message', env.channel, {
-            data: env.data, binary: false, channel: env.channel, id: env.id
-        });
+        this._emitChannel('message', channel, { data, binary, channel, id });
+    }
+
+    // A message of the EventSource or long-poll transport: { lost }, or
+    // { data, binary } with "channel" and "id" (long-poll), "id" (an
+    // EventSource stream of one channel) or "ids" (of several: the
+    // channel is the one whose id moved) or "raw" (an id of no known
+    // form).
+
+    _onEntry(e) {
+        if (e.lost) {
+            this._lost(e.lost);
+            return;
+        }
+
+        if (e.position !== undefined) {       /* where a long-poll ended */
+            const ids = parseResumeReason('resume:' + e.position);
+
+            if (ids === null) {
+                this._rawLastId = e.position;
+                return;
+            }
+
+            for (const [name, id] of ids) {
+                this._lastIds.set(name, id);
+            }
+
+            return;
+        }
+
+        let channel = e.channel;
+        let id = e.id;
+
+        if (e.ids) {
+            for (const [name, n] of e.ids) {
+                if (channel === undefined && this._lastIds.get(name) !== n) {
+                    channel = name;
+                    id = n;
+                }
+            }
+
+            for (const [name, n] of e.ids) {
+                if (name !== channel) {
+                    this._lastIds.set(name, n);
+                }
+            }
+        } else if (channel === undefined && id !== undefined) {
+            channel = this._streamChannel();
+        }
+
+        if (channel === undefined || channel === null || id === undefined) {
+            if (e.raw !== undefined || (id !== undefined && channel === null)) {
+                this._rawLastId = e.raw !== undefined ? e.raw : String(id);
+            }
+
+            this._emit('message', { data: e.data, binary: e.binary });
+            return;
+        }
+
+        this._deliver(channel, id, e.data, e.binary);
+    }
+
+    // The channel of an EventSource stream whose ids carry no name: the
+    // "channel" option, else the one channel whose id is known.
+
+    _streamChannel() {
+        if (this._channel !== null) {
+            return this._channel;
+        }
+
+        return this._lastIds.size === 1 ? [...this._lastIds.keys()][0] : null;
     }
 
     // To the client's listeners, then to those of the views subscribed to
@@ -976,8 +1142,10 @@ export class WsClient {
     _armLiveness(late = false, probe = false) {
         this._clearTimer('_liveTimer');
 
-        if (!this._idleTimeout && !this._heartbeat) {
-            return;
+        if ((!this._idleTimeout && !this._heartbeat)
+            || this.transport !== 'websocket')
+        {
+            return;                           /* the others watch their own */
         }
 
         const now = this._now();
@@ -1046,6 +1214,10 @@ export class WsClient {
     }
 
     _detach(ws) {
+        if (typeof ws.takeUnsent === 'function') {
+            this._requeue(ws.takeUnsent());
+        }
+
         ws.onopen = ws.onmessage = ws.onclose = null;
         ws.onerror = () => {};                /* late errors: not ours */
 
@@ -1063,6 +1235,10 @@ export class WsClient {
     _socketGone(ws, ev) {
         if (ws !== this._ws) {
             return;
+        }
+
+        if (typeof ws.takeUnsent === 'function') {
+            this._requeue(ws.takeUnsent());
         }
 
         const wasOpen = this._state === 'open';
@@ -1107,7 +1283,164 @@ export class WsClient {
             return;
         }
 
+        this._fallback(ev, wasOpen);
         this._failed(ev);
+    }
+
+    // A transport that failed to open, or was cut before resetAfter,
+    // fallbackAfter times in a row is left for the next one; after the
+    // last, the first is tried again (the network itself may have failed).
+
+    _fallback(ev, wasOpen) {
+        if (this._transports.length < 2 || ev.reason === 'offline') {
+            return;
+        }
+
+        if (wasOpen
+            && this._now() - this._openedAt >= this._backoff.resetAfter)
+        {
+            this._tFailures = 0;
+            return;
+        }
+
+        if (++this._tFailures < this._fallbackAfter) {
+            return;
+        }
+
+        const last = this._tIndex === this._transports.length - 1;
+
+        this._setTransport(last ? 0 : this._tIndex + 1,
+                           last ? 'all failed' : 'failed');
+    }
+
+    _setTransport(i, reason) {
+        const previous = this.transport;
+
+        this._tIndex = i;
+        this._tFailures = 0;
+        this._stopUpgrade();
+
+        if (previous !== this.transport) {
+            this._emit('transport', { transport: this.transport, previous,
+                                      reason });
+        }
+    }
+
+    // On a fallback transport, the better ones are tried every
+    // upgradeInterval ms: a probe connection that opens (then closed at
+    // once) moves the client back to it.
+
+    _armUpgrade() {
+        if (this._upgradeTimer !== null || !(this._upgradeInterval > 0)) {
+            return;
+        }
+
+        this._upgradeTimer = this._setTimeout(() => {
+            this._upgradeTimer = null;
+            this._tryUpgrade(0);
+        }, this._upgradeInterval);
+    }
+
+    _stopUpgrade() {
+        this._clearTimer('_upgradeTimer');
+
+        if (this._probe !== null) {
+            this._probe(false);
+        }
+    }
+
+    _tryUpgrade(i) {
+        if (this._state !== 'open' || this._tIndex === 0) {
+            return;
+        }
+
+        if (i >= this._tIndex) {
+            this._armUpgrade();
+            return;
+        }
+
+        const kind = this._transports[i];
+
+        if (kind === 'longpoll') {
+            this._tryUpgrade(i + 1);
+            return;
+        }
+
+        this._probeTransport(kind, (ok) => {
+            if (!ok) {
+                this._tryUpgrade(i + 1);
+                return;
+            }
+
+            if (this._state === 'open' && i < this._tIndex) {
+                this._setTransport(i, 'upgrade');
+                this.reconnect();
+            }
+        });
+    }
+
+    _probeTransport(kind, done) {
+        let s = null;
+        let timer = null;
+
+        const end = (ok) => {
+            if (this._probe !== end) {
+                return;
+            }
+
+            this._probe = null;
+            this._clearTimeout(timer);
+
+            if (s !== null) {
+                s.onopen = s.onerror = s.onclose = null;
+
+                try {
+                    s.close();
+                } catch (e) {
+                    /* already closed */
+                }
+            }
+
+            done(ok);
+        };
+
+        this._probe = end;
+
+        try {
+            const url = this._url(kind);
+
+            if (kind === 'eventsource') {
+                s = new this._EventSource(url, {
+                    withCredentials: this._withCredentials
+                });
+            } else {
+                s = this._protocols === undefined
+                    ? new this._WebSocket(url)
+                    : new this._WebSocket(url, this._protocols);
+            }
+        } catch (e) {
+            this._probe = null;
+            done(false);
+            return;
+        }
+
+        s.onopen = () => end(true);
+        s.onerror = () => end(false);
+        s.onclose = () => end(false);
+        timer = this._setTimeout(() => end(false),
+                                 this._connectTimeout || 10000);
+    }
+
+    // Messages a transport had not sent when it was left go first when
+    // the next one opens.
+
+    _requeue(list) {
+        if (list.length === 0) {
+            return;
+        }
+
+        this._queue = list.concat(this._queue);
+        this._queueBytes += list.reduce((n, m) => n + m.size, 0);
     }
 
     _failed(ev, restart) {
@@ -1171,6 +1504,7 @@ export class WsClient {
 
     _ended() {
         this._offline = false;
+        this._stopUpgrade();
         this._stopWatching();
         this._clearTimer('_drainTimer');
         this._dropQueue();
@@ -1199,6 +1533,325 @@ export class WsClient {
                                + 'messages were not sent: the client closed',
                                { messages: dropped })
         });
+    }
+}
+
+// The bytes of a base64 string, as an ArrayBuffer.
+
+export function fromBase64(text) {
+    const bin = atob(text);
+    const bytes = new Uint8Array(bin.length);
+
+    for (let i = 0; i < bin.length; i++) {
+        bytes[i] = bin.charCodeAt(i);
+    }
+
+    return bytes.buffer;
+}
+
+// An entry of a long-poll answer (docs/transports.md) as the client takes
+// it (see WsClient._onEntry).
+
+export function pollEntry(m) {
+    if (m.event === 'history_lost') {
+        return { lost: m.data };
+    }
+
+    return { channel: m.channel, id: m.id, binary: !!m.binary,
+             data: m.binary ? fromBase64(m.data) : m.data };
+}
+
+// An EventSource event's id as the client takes it: "N" for a stream of
+// one channel, "NAME=N,..." for several.
+
+export function streamId(id) {
+    if (/^[0-9]+$/.test(id)) {
+        return { id: Number(id) };
+    }
+
+    const ids = id ? parseResumeReason('resume:' + id) : null;
+
+    return ids ? { ids } : id ? { raw: id } : {};
+}
+
+// What the EventSource and long-poll transports share: the part of the
+// WebSocket interface the client uses (readyState, send, close, bufferedAmount,
+// url, the on* handlers), and sending with HTTP POST to the sendUrl
+// option, one message at a time, in order.  Without sendUrl, canSend is
+// false and what is sent waits in the client's queue for a WebSocket.
+
+class HttpSocket {
+    constructor(client, url) {
+        this._client = client;
+        this.url = url;
+        this.readyState = 0;
+        this.bufferedAmount = 0;
+        this.canSend = client._sendUrl !== null;
+        this.onopen = this.onmessage = this.onclose = this.onerror = null;
+        this._out = [];                       // the first is in flight
+        this._busy = false;
+        this._taken = false;
+    }
+
+    send(data) {
+        const size = messageSize(data);
+
+        this._out.push({ data, size });
+        this.bufferedAmount += size;
+        this._pump();
+    }
+
+    close(code = 1000, reason = '') {
+        if (this.readyState === 3) {
+            return;
+        }
+
+        this.readyState = 3;
+        this._stop();
+        this._client._setTimeout(() => {
+            if (this.onclose) {
+                this.onclose({ code, reason, wasClean: true });
+            }
+        }, 0);
+    }
+
+    // What was not sent, for the next transport: a POST in flight goes on.
+
+    takeUnsent() {
+        const rest = this._out.slice(this._busy ? 1 : 0);
+
+        this._out = this._out.slice(0, this._busy ? 1 : 0);
+        this.bufferedAmount -= rest.reduce((n, m) => n + m.size, 0);
+        this._taken = true;
+        return rest;
+    }
+
+    _opened() {
+        if (this.readyState !== 0) {
+            return;
+        }
+
+        this.readyState = 1;
+
+        if (this.onopen) {
+            this.onopen({});
+        }
+
+        this._pump();
+    }
+
+    _entry(entry) {
+        if (this.onmessage) {
+            this.onmessage({ entry });
+        }
+    }
+
+    _gone(code, reason) {
+        if (this.readyState === 3) {
+            return;
+        }
+
+        this.readyState = 3;
+        this._stop();
+
+        if (this.onclose) {
+            this.onclose({ code, reason, wasClean: false });
+        }
+    }
+
+    _pump() {
+        if (this._busy || this._out.length === 0 || this.readyState !== 1) {
+            return;
+        }
+
+        const c = this._client;
+        const m = this._out[0];
+        const url = typeof c._sendUrl === 'function' ? c._sendUrl(m.data)
+                                                     : c._sendUrl;
+
+        this._busy = true;
+
+        c._fetch(url, {
+            method: 'POST',
+            body: m.data,
+            credentials: c._withCredentials ? 'include' : 'same-origin',
+            headers: { 'Content-Type': typeof m.data === 'string'
+                                       ? 'text/plain; charset=utf-8'
+                                       : 'application/octet-stream' }
+        }).then((res) => {
+            this._busy = false;
+            this._out.shift();
+            this.bufferedAmount -= m.size;
+
+            if (!res.ok) {
+                c._emit('error', {
+                    error: clientError('send_failed', 'POST ' + url
+                                       + ': ' + res.status,
+                                       { data: m.data, status: res.status })
+                });
+            }
+
+            this._pump();
+        }, (e) => {
+            // not known to have arrived: sent again, on this transport's
+            // successor
+            this._busy = false;
+
+            if (!this._taken) {
+                this._gone(1006, 'POST failed: ' + (e.message || e));
+                return;
+            }
+
+            this._out.shift();
+            this.bufferedAmount -= m.size;
+
+            if (c._state !== 'closed' && c._state !== 'idle') {
+                c._requeue([m]);
+            }
+        });
+    }
+}
+
+// Server-Sent Events (ws_sse): the client's EventSource is closed on its
+// first error, so that the client, not the browser, decides when and
+// from where it reconnects.
+
+class EventSourceSocket extends HttpSocket {
+    constructor(client, url) {
+        super(client, url);
+
+        const es = new client._EventSource(url, {
+            withCredentials: client._withCredentials
+        });
+
+        this._es = es;
+        es.onopen = () => this._opened();
+        es.onmessage = (e) => this._event(e, false);
+        es.addEventListener('binary', (e) => this._event(e, true));
+        es.addEventListener('history_lost', (e) => {
+            const lost = parseHistoryLost(e.data);
+
+            if (lost) {
+                this._entry({ lost });
+            }
+        });
+        es.onerror = () => this._gone(1006, es.readyState === 2
+                                            ? 'EventSource refused'
+                                            : 'EventSource cut');
+    }
+
+    _event(e, binary) {
+        this._entry({ ...streamId(e.lastEventId), binary,
+                      data: binary ? fromBase64(e.data) : e.data });
+    }
+
+    _stop() {
+        const es = this._es;
+
+        es.onopen = es.onmessage = es.onerror = null;
+        es.close();
+    }
+}
+
+// Long-polling (ws_longpoll): one GET after the other, each from the
+// position the answer before gave.  The transport is open at its first
+// answer, or once a poll has been held pollOpen ms (the server waits for
+// a message: the request got through).
+
+class LongPollSocket extends HttpSocket {
+    constructor(client, url) {
+        super(client, url);
+
+        this._abort = null;
+        this._timer = null;
+        this._openTimer = null;
+
+        if (client._pollOpen >= 0) {
+            this._openTimer = client._setTimeout(() => {
+                this._openTimer = null;
+                this._opened();
+            }, client._pollOpen);
+        }
+
+        this._poll(url);
+    }
+
+    _poll(url) {
+        const c = this._client;
+        const ac = typeof AbortController === 'function'
+                   ? new AbortController() : null;
+
+        this._abort = ac;
+        this._timer = c._setTimeout(() => {
+            this._timer = null;
+            this._gone(1006, 'no answer after ' + c._pollTimeout + ' ms');
+        }, c._pollTimeout);
+
+        c._fetch(url, {
+            method: 'GET',
+            cache: 'no-store',
+            credentials: c._withCredentials ? 'include' : 'same-origin',
+            headers: { Accept: 'application/json' },
+            signal: ac ? ac.signal : undefined
+        }).then((res) => {
+            if (!res.ok) {
+                throw new Error('long-poll: ' + res.status);
+            }
+
+            return res.json();
+        }).then((answer) => {
+            if (this.readyState === 3) {
+                return;
+            }
+
+            if (answer === null || !Array.isArray(answer.messages)) {
+                throw new Error('long-poll: not an answer');
+            }
+
+            this._clearTimers();
+            this._opened();
+
+            for (const m of answer.messages) {
+                if (this.readyState !== 1) {
+                    return;
+                }
+
+                this._entry(pollEntry(m));
+            }
+
+            if (this.readyState !== 1) {
+                return;
+            }
+
+            if (typeof answer.last_id === 'string' && answer.last_id) {
+                this._entry({ position: answer.last_id });
+            }
+
+            if (this.readyState === 1) {
+                this._poll(c._url('longpoll'));
+            }
+        }).catch((e) => {
+            this._gone(1006, String(e.message || e));
+        });
+    }
+
+    _clearTimers() {
+        const c = this._client;
+
+        for (const t of ['_timer', '_openTimer']) {
+            if (this[t] !== null) {
+                c._clearTimeout(this[t]);
+                this[t] = null;
+            }
+        }
+    }
+
+    _stop() {
+        this._clearTimers();
+
+        if (this._abort !== null) {
+            this._abort.abort();
+        }
     }
 }
 

@@ -50,3 +50,16 @@ c.on('offline', () => console.log('offline', c.online));
 console.log(ok, ids, n, v, c.state, c.channels, left, produce());
 off();
 c.close(1000, 'bye');
+
+// the fallback transports
+const f = new WsClient('wss://example.com/rooms?room=1', {
+    eventSourceUrl: '/events?room=1',
+    longPollUrl: () => '/poll?room=1',
+    sendUrl: (d) => '/send?channel=room:1&n=' + String(d).length,
+    transports: ['websocket', 'eventsource', 'longpoll'],
+    fallbackAfter: 2,
+    upgradeInterval: 60000,
+    channel: 'room:1'
+});
+f.on('transport', (t) => console.log(t.transport, t.previous, t.reason));
+f.on('open', (o) => console.log(o.transport, f.transport, f.transports));
