@@ -38,6 +38,7 @@ our %INIT_CHECKS = (
     two_workers  => 5,
     delay_shared => 4,
     memory       => 2,
+    with_http    => 3,
 );
 
 plan tests => repeat_each() * checks();
@@ -269,6 +270,27 @@ sub memory {
                                WARMUP, MESSAGES));
 }
 
+# TEST 6: alice's messages and her HTTP requests share the bucket of a
+# limit_req_zone (burst=1): two messages, then her request is over; bob's
+# is not
+sub with_http {
+    my $c = Test::NgxWs::Client->new(path => '/ws?user=alice');
+    my @echo = map { $c->send_text($_); my $f = $c->read_frame(3);
+                     $f ? $f->{payload} : undef } qw(m1 m2);
+
+    Test::More::is_deeply(\@echo, [qw(m1 m2)], 'two messages within burst=1');
+
+    my ($alice) = http_get('/api?user=alice');
+    my ($bob) = http_get('/api?user=bob');
+
+    Test::More::is($alice, 503, "alice's HTTP request finds her bucket full");
+    Test::More::is($bob, 200, "bob's does not");
+
+    $c->send_close(1000);
+    $c->wait_close(3);
+    $c->close;
+}
+
 __DATA__
 
 === TEST 1: close: one key, burst=2: three messages pass, the fourth gets 1008
@@ -406,3 +428,69 @@ WsFrame::srv_text('{"type":"t1"}') . "\x88\x02\x03\xe8"
 --- no_error_log
 [error]
 exceeded
+
+
+
+=== TEST 6: a message and an HTTP request with the same key share the bucket
+--- http_config
+    limit_req_zone $arg_user zone=u:1m rate=1r/m;
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_limit_message zone=u burst=1;
+    }
+    location /api {
+        limit_req zone=u burst=1 nodelay;
+        ws_status;
+    }
+--- init
+main::with_http();
+--- raw_request eval
+WsFrame::ws_handshake('/ws?user=carol') . WsFrame::ws_text('after')
+. WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+"\x81\x05after\x88\x02\x03\xe8"
+--- error_log eval
+qr/limiting requests, excess: (?:1\.9\d\d|2\.000) by zone "u"/
+--- no_error_log
+[alert]
+
+
+
+=== TEST 7: the zone must be declared by limit_req_zone
+--- config
+    location /ws {
+        websocket;
+        ws_limit_message zone=nope;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*zero size shared memory zone "nope"/
+
+
+
+=== TEST 8: a zone of another kind is refused
+--- http_config
+    limit_conn_zone $arg_user zone=conn:1m;
+--- config
+    location /ws {
+        websocket;
+        ws_limit_message zone=conn;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*the shared memory zone "conn" is already declared for a different use/
+
+
+
+=== TEST 9: ws_limit_message without zone, with an unknown parameter
+--- config
+    location /ws {
+        websocket;
+        ws_limit_message burst=5 nodelay;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid parameter "nodelay"/
