@@ -629,6 +629,11 @@ ngx_ws_message(ngx_ws_conn_t *ws)
 
     code = ngx_ws_routes.message(ws, pool);
 
+    if (code != NGX_OK && ws->limit.closed) {
+        /* ws_limit_message refused it, and logged why */
+        return ngx_ws_limit_verdict(ws, code);
+    }
+
     if (code != NGX_OK) {
         if (code == NGX_WS_CLOSE_TOO_BIG || code == NGX_WS_CLOSE_POLICY) {
             /* the route logged why */

@@ -409,6 +409,13 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, limit_action),
       &ngx_ws_limit_actions },
 
+    { ngx_string("ws_limit_message"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_ws_limit_zone_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ws_deflate"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -567,6 +574,7 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->limit_messages = NGX_CONF_UNSET_PTR;
     wlcf->limit_bytes = NGX_CONF_UNSET_PTR;
     wlcf->limit_action = NGX_CONF_UNSET_UINT;
+    wlcf->limit_zones = NGX_CONF_UNSET_PTR;
 
     wlcf->deflate = NGX_CONF_UNSET;
     wlcf->deflate_level = NGX_CONF_UNSET_UINT;
@@ -632,6 +640,7 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->limit_messages, prev->limit_messages,
                              NULL);
     ngx_conf_merge_ptr_value(conf->limit_bytes, prev->limit_bytes, NULL);
+    ngx_conf_merge_ptr_value(conf->limit_zones, prev->limit_zones, NULL);
     ngx_conf_merge_uint_value(conf->limit_action, prev->limit_action,
                               NGX_WS_LIMIT_DELAY);
 
@@ -989,6 +998,10 @@ static ngx_int_t
 ngx_ws_init_module(ngx_cycle_t *cycle)
 {
     if (ngx_ws_status_init_module(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ws_limit_init_module(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -207,6 +207,7 @@ typedef struct {
     uint64_t                    sse;              /* streams open now */
     uint64_t                    sse_total;
     uint64_t                    longpoll_total;   /* polls answered */
+    uint64_t                    limited;          /* ws_limit_message */
 } ngx_ws_stats_t;
 
 
@@ -256,6 +257,8 @@ typedef struct {
 
     /* the locations with ws_push, for the events of a dead worker's */
     ngx_array_t                *push_locations;   /* ngx_http_conf_ctx_t */
+
+    ngx_uint_t                  limit_zones;      /* ws_limit_message lines */
 } ngx_ws_main_conf_t;
 
 
@@ -306,6 +309,15 @@ typedef struct {
     uint64_t                    rate;             /* per second, x 1000 */
     uint64_t                    burst;            /* x 1000 */
 } ngx_ws_limit_t;
+
+
+/* ws_limit_message: a limit_req_zone shared by connections (ngx_ws_limit.c) */
+
+typedef struct {
+    ngx_shm_zone_t             *shm_zone;
+    ngx_uint_t                  burst;            /* x 1000 */
+    ngx_uint_t                  close;            /* 1008, not a delay */
+} ngx_ws_limit_zone_t;
 
 
 typedef struct {
@@ -387,6 +399,7 @@ typedef struct {
     ngx_ws_limit_t             *limit_messages;
     ngx_ws_limit_t             *limit_bytes;
     ngx_uint_t                  limit_action;
+    ngx_array_t                *limit_zones;      /* ngx_ws_limit_zone_t */
 
     ngx_flag_t                  deflate;
     ngx_uint_t                  deflate_level;
@@ -562,6 +575,8 @@ struct ngx_ws_conn_s {
         ngx_event_t             ev;
         unsigned                paused:1;         /* reading paused */
         unsigned                logged:1;
+        unsigned                zlogged:1;        /* ws_limit_message */
+        unsigned                closed:1;         /* ws_limit_message */
     } limit;
 
     /* keepalive, idle, close and shutdown timers */
@@ -680,6 +695,10 @@ char *ngx_ws_limit_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_ws_limit(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_limit_bytes(ngx_ws_conn_t *ws, size_t size);
 void ngx_ws_limit_lift(ngx_ws_conn_t *ws);
+char *ngx_ws_limit_zone_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_ws_limit_init_module(ngx_cycle_t *cycle);
+ngx_http_complex_value_t *ngx_ws_limit_zone_key(ngx_ws_limit_zone_t *lz);
+ngx_int_t ngx_ws_limit_message(ngx_ws_conn_t *ws, ngx_str_t *keys);
 
 ngx_int_t ngx_ws_auth_init(ngx_conf_t *cf);
 ngx_int_t ngx_ws_channel_names(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,

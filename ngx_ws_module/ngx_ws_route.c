@@ -33,6 +33,9 @@ static void ngx_ws_route_close(ngx_ws_conn_t *ws);
 static ngx_ws_route_t *ngx_ws_route_find(ngx_ws_loc_conf_t *wlcf,
     ngx_str_t *type);
 static ngx_uint_t ngx_ws_route_safe(ngx_str_t *s);
+static ngx_int_t ngx_ws_route_go(ngx_ws_conn_t *ws, ngx_ws_route_t *rt,
+    ngx_uint_t err, ngx_pool_t *pool, ngx_uint_t corr_string);
+static ngx_int_t ngx_ws_route_limit(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt,
     ngx_pool_t *pool);
 static ngx_int_t ngx_ws_route_value(ngx_ws_conn_t *ws, ngx_pool_t *pool,
@@ -129,6 +132,20 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
 
     if (ws->conf->routes) {
         return ngx_ws_route_typed(ws, pool);
+    }
+
+    /* ws_limit_message: charged before the message goes anywhere */
+
+    if (ws->conf->limit_zones) {
+        rc = ngx_ws_route_limit(ws);
+
+        if (rc != NGX_OK) {
+            if (pool) {
+                ngx_destroy_pool(pool);
+            }
+
+            return rc;
+        }
     }
 
     /* ws_publish: into the channel, for its subscribers */
@@ -230,18 +247,13 @@ ngx_ws_route_typed(ngx_ws_conn_t *ws, ngx_pool_t *pool)
     corr_string = 0;
 
     if (ws->msg.opcode == NGX_WS_OP_BINARY) {
-        rt = wlcf->route_binary;
-
-        if (rt == NULL) {
-            return ngx_ws_route_error(ws, NGX_WS_ROUTE_ERR_BINARY, pool, 0);
-        }
-
-        return ngx_ws_route_run(ws, rt, pool);
+        return ngx_ws_route_go(ws, wlcf->route_binary,
+                               NGX_WS_ROUTE_ERR_BINARY, pool, 0);
     }
 
     if (ws->msg.len == 0) {
         /* an empty text message is not JSON */
-        return ngx_ws_route_error(ws, NGX_WS_ROUTE_ERR_INVALID, pool, 0);
+        return ngx_ws_route_go(ws, NULL, NGX_WS_ROUTE_ERR_INVALID, pool, 0);
     }
 
     f[0].name = wlcf->route_field;
@@ -258,14 +270,14 @@ ngx_ws_route_typed(ngx_ws_conn_t *ws, ngx_pool_t *pool)
     if (rc != NGX_OK) {
         err = (rc == NGX_WS_JSON_DEEP) ? NGX_WS_ROUTE_ERR_DEEP
                                        : NGX_WS_ROUTE_ERR_INVALID;
-        return ngx_ws_route_error(ws, err, pool, 0);
+        return ngx_ws_route_go(ws, NULL, err, pool, 0);
     }
 
     /* a correlation id: a string or a number, or anything, as it is */
 
     if (n == 2 && f[1].found != NGX_WS_JSON_ABSENT) {
         if (!ngx_ws_route_safe(&f[1].value)) {
-            return ngx_ws_route_error(ws, NGX_WS_ROUTE_ERR_BAD, pool, 0);
+            return ngx_ws_route_go(ws, NULL, NGX_WS_ROUTE_ERR_BAD, pool, 0);
         }
 
         ws->route.correlation = f[1].value;
@@ -302,15 +314,89 @@ ngx_ws_route_typed(ngx_ws_conn_t *ws, ngx_pool_t *pool)
         rt = wlcf->route_default;
     }
 
-    if (rt == NULL) {
-        rc = ngx_ws_route_error(ws, err, pool, corr_string);
-
-    } else {
-        rc = ngx_ws_route_run(ws, rt, pool);
-    }
+    rc = ngx_ws_route_go(ws, rt, err, pool, corr_string);
 
     ngx_str_null(&ws->route.type);
     ngx_str_null(&ws->route.correlation);
+
+    return rc;
+}
+
+
+/*
+ * A message whose type is known: charged to ws_limit_message (the keys may
+ * use $ws_message_type), then its route, or the error when it has none.
+ */
+
+static ngx_int_t
+ngx_ws_route_go(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_uint_t err,
+    ngx_pool_t *pool, ngx_uint_t corr_string)
+{
+    ngx_int_t  rc;
+
+    if (ws->conf->limit_zones) {
+        rc = ngx_ws_route_limit(ws);
+
+        if (rc != NGX_OK) {
+            if (pool) {
+                ngx_destroy_pool(pool);
+            }
+
+            return rc;
+        }
+    }
+
+    if (rt == NULL) {
+        return ngx_ws_route_error(ws, err, pool, corr_string);
+    }
+
+    return ngx_ws_route_run(ws, rt, pool);
+}
+
+
+/*
+ * ws_limit_message: each zone's key evaluated for this message in a pool
+ * that is freed at once (a bucket keeps its own copy of the key), so that
+ * neither the connection's pool nor a message kept by a route grows.
+ * Returns NGX_OK, reading perhaps paused, or the close code.
+ */
+
+static ngx_int_t
+ngx_ws_route_limit(ngx_ws_conn_t *ws)
+{
+    ngx_int_t             rc;
+    ngx_str_t            *keys;
+    ngx_uint_t            i, n;
+    ngx_pool_t           *pool;
+    ngx_ws_limit_zone_t  *lz;
+
+    lz = ws->conf->limit_zones->elts;
+    n = ws->conf->limit_zones->nelts;
+
+    pool = ngx_create_pool(ngx_ws_pool_size(0), ws->connection->log);
+    if (pool == NULL) {
+        return NGX_WS_CLOSE_INTERNAL;
+    }
+
+    keys = ngx_palloc(pool, n * sizeof(ngx_str_t));
+    if (keys == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_WS_CLOSE_INTERNAL;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ngx_ws_route_value(ws, pool, ngx_ws_limit_zone_key(&lz[i]),
+                               &keys[i])
+            != NGX_OK)
+        {
+            ngx_destroy_pool(pool);
+            return NGX_WS_CLOSE_INTERNAL;
+        }
+    }
+
+    rc = ngx_ws_limit_message(ws, keys);
+
+    ngx_destroy_pool(pool);
 
     return rc;
 }

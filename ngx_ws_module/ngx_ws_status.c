@@ -385,6 +385,7 @@ ngx_ws_status_fold(ngx_ws_stats_t *to, ngx_ws_stats_t *from)
     to->dropped += from->dropped;
     to->sse_total += from->sse_total;
     to->longpoll_total += from->longpoll_total;
+    to->limited += from->limited;
 
     for (i = 0; i < NGX_WS_STAT_REJECTS; i++) {
         to->rejected[i] += from->rejected[i];
@@ -727,9 +728,9 @@ ngx_ws_status_json_stats(ngx_ws_out_t *o, ngx_ws_stats_t *st,
 
     ngx_ws_out(o, "\"connections_total\":%uL,\"messages_in\":%uL,"
                "\"messages_out\":%uL,\"bytes_in\":%uL,\"bytes_out\":%uL,"
-               "\"handshakes_rejected\":{",
+               "\"messages_limited\":%uL,\"handshakes_rejected\":{",
                st->connections_total, st->messages_in, st->messages_out,
-               st->bytes_in, st->bytes_out);
+               st->bytes_in, st->bytes_out, st->limited);
 
     for (i = 0, k = 0; i < NGX_WS_STAT_REJECTS; i++) {
         if (st->rejected[i] == 0) {
@@ -848,7 +849,10 @@ ngx_ws_status_prom_stats(ngx_ws_out_t *o, ngx_ws_stat_sh_t *sh,
           offsetof(ngx_ws_stats_t, sse_total) },
         { "ngx_ws_longpoll_answers_total", "counter",
           "Long-poll requests answered.",
-          offsetof(ngx_ws_stats_t, longpoll_total) }
+          offsetof(ngx_ws_stats_t, longpoll_total) },
+        { "ngx_ws_messages_limited_total", "counter",
+          "Messages over a ws_limit_message limit.",
+          offsetof(ngx_ws_stats_t, limited) }
     };
 
     for (i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
