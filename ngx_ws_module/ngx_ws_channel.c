@@ -1722,6 +1722,7 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
 static ngx_int_t
 ngx_ws_make_room(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh, size_t room)
 {
+    ngx_int_t   rc;
     ngx_uint_t  n, dropped;
 
     n = ngx_ws_conflate_output(ws, sh);
@@ -1746,13 +1747,13 @@ ngx_ws_make_room(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh, size_t room)
             /* the newest droppable one when no older one is left */
             ngx_ws_stats->dropped_droppable++;
             dropped++;
-            n = NGX_DECLINED;
+            rc = NGX_DECLINED;
             goto done;
         }
 
         if (ws->conf->slow_subscriber == NGX_WS_SLOW_CLOSE) {
             ngx_ws_slow_close(ws, sh);
-            n = NGX_DECLINED;
+            rc = NGX_DECLINED;
             goto done;
         }
 
@@ -1760,7 +1761,7 @@ ngx_ws_make_room(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh, size_t room)
                                             1 << NGX_WS_CLASS_NORMAL);
     }
 
-    n = NGX_OK;
+    rc = NGX_OK;
 
     if (ws->out.mem > room
         && ngx_ws_output_waiting(ws, 1 << NGX_WS_CLASS_CRITICAL))
@@ -1774,7 +1775,7 @@ ngx_ws_make_room(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh, size_t room)
             dropped++;
         }
 
-        n = NGX_DECLINED;
+        rc = NGX_DECLINED;
     }
 
 done:
@@ -1786,7 +1787,7 @@ done:
         ngx_ws_stats->dropped += dropped;
     }
 
-    return n;
+    return rc;
 }
 
 

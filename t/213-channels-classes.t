@@ -8,7 +8,9 @@
 # critical message it did not get, from the history, once.  A subscriber
 # that reads gets everything.  ws_status counts the droppable messages
 # dropped, the conflated ones and the closes; the worker's memory stays
-# flat over many such subscribers.  nginx runs with a master and one
+# flat over many such subscribers.  Typed routes give the class and key
+# with class= and conflate=, ws_publish locations with ws_publish_class
+# and ws_publish_conflate.  nginx runs with a master and one
 # worker; the scenarios run in each block's --- init and their checks are
 # the first tests of the block.
 
@@ -36,7 +38,7 @@ workers(1);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 10, 2 => 5, 3 => 2);
+my %INIT_TESTS = (1 => 10, 2 => 5, 3 => 2, 4 => 4);
 
 plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
 
@@ -117,7 +119,9 @@ sub slow_client {
 
     $resp =~ m{^HTTP/1\.1 101 } or die "handshake failed: $resp";
 
-    return { socket => $s, buf => substr($resp, index($resp, "\r\n\r\n") + 4) };
+    my $end = index($resp, "\r\n\r\n") + 4;
+
+    return { socket => $s, buf => substr($resp, $end) };
 }
 
 # What the slow client was sent, until EOF or $quiet seconds without data:
@@ -305,15 +309,19 @@ sub classes {
                    'ws_status counts the droppable messages dropped, the'
                    . ' conflated ones and the close');
 
+    # one line per worker: this one's
     $st = status('prometheus');
-    Test::More::like($st,
-                     qr/^ngx_ws_channel_messages_dropped_droppable_total\{worker="\d+"\} [1-9]\d*$/m,
+    my $w = qr/\{worker="\d+"\}/;
+
+    my $dd_total = 'ngx_ws_channel_messages_dropped_droppable_total';
+
+    Test::More::like($st, qr/^$dd_total$w [1-9]/m,
                      'Prometheus: droppable messages dropped');
     Test::More::like($st,
-                     qr/^ngx_ws_channel_messages_conflated_total\{worker="\d+"\} [1-9]\d*$/m,
+                     qr/^ngx_ws_channel_messages_conflated_total$w [1-9]/m,
                      'Prometheus: conflated messages');
     Test::More::like($st,
-                     qr/^ngx_ws_channel_critical_closes_total\{worker="\d+"\} 1$/m,
+                     qr/^ngx_ws_channel_critical_closes_total$w 1$/m,
                      'Prometheus: critical closes');
 
     wait_unsubscribed('room');
@@ -406,6 +414,92 @@ sub memory {
                        "memory: the worker's memory stays flat"
                        . " ($before KiB after 4 rounds, $after KiB after 24)");
 
+    $fast->close;
+    wait_unsubscribed('room');
+}
+
+# TEST 4: the class and key given by typed routes (class=, conflate=) and
+# by ws_publish_class and ws_publish_conflate.
+sub json_msg {
+    my ($type, $n) = @_;
+    my $m = qq({"type":"$type","n":$n,"pad":");
+    return $m . ('x' x (SIZE - 2 - length $m)) . '"}';
+}
+
+sub send_all {
+    my ($fast, $in, @msgs) = @_;
+    my $bad;
+
+    for my $m (@msgs) {
+        $in->send_text($m);
+        my $f = $fast->read_frame(3);
+        $bad //= ($f ? desc($f) : 'nothing') . " for $m"
+            unless $f && $f->{payload} eq $m;
+    }
+
+    return $bad;
+}
+
+sub types {
+    my ($frames, $type) = @_;
+    return map { $_->{payload} =~ /^\{"type":"$type","n":(\d+),/ ? $1 : () }
+           @$frames;
+}
+
+sub routes {
+    my $fast = client('/sub');
+    my $slow = slow_client('/sub');
+    my $in = client('/in?user=ann');
+
+    my $bad = fill($fast, 'X-WS-Class' => 'droppable');
+    $bad //= send_all($fast, $in,
+                      map { (json_msg('pos', $_), json_msg('hint', $_)) }
+                      1 .. 40);
+
+    my ($frames) = slow_drain($slow, 1);
+    my @pos = types($frames, 'pos');
+    my @hint = types($frames, 'hint');
+
+    Test::More::is(($pos[-1] // 'none') . (@pos < 40 ? ', conflated' : '')
+                   . ($bad ? ", $bad" : ''), '40, conflated',
+                   'conflate=: the latest position arrives, older ones were'
+                   . ' replaced (' . scalar(@pos) . ' of 40)');
+    Test::More::ok(@hint < 40, 'class=droppable: hints were dropped ('
+                               . scalar(@hint) . ' of 40 received)');
+
+    $bad = fill($fast, 'X-WS-Class' => 'droppable');
+    $bad //= send_all($fast, $in, map { json_msg('chat', $_) } 1 .. 100);
+    my $eof;
+    ($frames, $eof) = slow_drain($slow, 1);
+    my $close = @$frames && $frames->[-1]{opcode} == 8 ? $frames->[-1] : undef;
+
+    Test::More::like(($close ? "close $close->{code} $close->{reason}"
+                             : 'no Close') . ($eof ? ', EOF' : ', no EOF')
+                     . ($bad ? ", $bad" : ''),
+                     qr/^close 1013 resume:room=\d+, EOF$/,
+                     'class=critical: chat messages that cannot fit close'
+                     . ' it with 1013');
+    close $slow->{socket};
+
+    # ws_publish_class droppable, ws_publish_conflate $arg_user
+    $slow = slow_client('/sub');
+    my $in2 = client('/in2?user=bob');
+
+    $bad = fill($fast, 'X-WS-Class' => 'droppable');
+    $bad //= send_all($fast, $in2, map { json_msg('p', $_) } 1 .. 100);
+    ($frames, $eof) = slow_drain($slow, 1);
+    my @p = types($frames, 'p');
+
+    Test::More::is(($p[-1] // 'none') . (@p < 100 ? ', fewer' : '')
+                   . ($eof ? ', EOF' : ', open') . ($bad ? ", $bad" : ''),
+                   '100, fewer, open',
+                   'ws_publish_class, ws_publish_conflate: the latest'
+                   . ' arrives, older ones went, no close ('
+                   . scalar(@p) . ' of 100)');
+    close $slow->{socket};
+
+    $in->close;
+    $in2->close;
     $fast->close;
     wait_unsubscribed('room');
 }
@@ -535,6 +629,58 @@ main::memory();
 --- request
 GET /pub?channel=room
 --- response_body_like: ^\{"channel":"room","subscribers":0,
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 4: the class and key of typed routes and of ws_publish
+--- http_config
+    ws_zone chat 16m history=16;
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SMALL_PORT sndbuf=4k;
+        ws_security_log_level warn;
+
+        location /sub {
+            websocket;
+            ws_subscribe chat room;
+            ws_send_buffer 64k;
+            ws_slow_subscriber close;
+        }
+    }
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat room;
+        ws_send_buffer 64k;
+        ws_slow_subscriber close;
+    }
+    location /pub {
+        ws_publisher chat;
+        client_body_buffer_size 64k;
+    }
+    location /in {
+        websocket;
+        ws_route pos  publish chat room conflate=pos:$arg_user;
+        ws_route hint publish chat room class=droppable;
+        ws_route chat publish chat room class=critical;
+    }
+    location /in2 {
+        websocket;
+        ws_publish chat room;
+        ws_publish_class droppable;
+        ws_publish_conflate $arg_user;
+    }
+--- init
+main::routes();
+--- request
+GET /pub?channel=room
+--- response_body_like: ^\{"channel":"room","subscribers":0,
+--- error_log eval
+qr/\[warn\] .*critical message does not fit, .*closing with 1013/
 --- no_error_log
 [error]
 [alert]
