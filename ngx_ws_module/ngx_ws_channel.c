@@ -51,7 +51,7 @@ static ngx_ws_zone_t *ngx_ws_channel_zone(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_subscribe_name(ngx_ws_conn_t *ws, ngx_uint_t i,
     ngx_str_t *name);
 static ngx_ws_shared_t *ngx_ws_frame_msg(ngx_ws_sh_msg_t *m,
-    ngx_str_t *channel, ngx_uint_t envelope, ngx_log_t *log);
+    ngx_str_t *channel, uint64_t uid, ngx_uint_t envelope, ngx_log_t *log);
 static ngx_ws_shared_t *ngx_ws_history_lost_t(ngx_str_t *name,
     int64_t last_id, uint64_t first, ngx_ws_transport_t *t, ngx_log_t *log);
 static ngx_int_t ngx_ws_http_replay(ngx_ws_sub_t *sub, ngx_str_t *name,
@@ -59,6 +59,11 @@ static ngx_int_t ngx_ws_http_replay(ngx_ws_sub_t *sub, ngx_str_t *name,
 static ngx_ws_shared_t *ngx_ws_history_lost(ngx_str_t *name, int64_t last_id,
     uint64_t first, ngx_log_t *log);
 static void ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
+static ngx_int_t ngx_ws_make_room(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh,
+    size_t room);
+static void ngx_ws_slow_close(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
+static ngx_int_t ngx_ws_resume_reason(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh,
+    u_char *buf, size_t size);
 static ngx_uint_t ngx_ws_frames_build(ngx_ws_spool_t *spool,
     ngx_ws_channel_node_t *cn, ngx_ws_frames_t *frames, ngx_uint_t raw,
     ngx_uint_t env, ngx_ws_transport_t **want, ngx_uint_t *close,
@@ -91,6 +96,9 @@ static ngx_int_t ngx_ws_presence_identity(ngx_ws_conn_t *ws);
 static ngx_uint_t ngx_ws_subscribed(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t push);
 static char *ngx_ws_presence_reason(ngx_ws_conn_t *ws);
+
+
+#define NGX_WS_CLOSE_TRY_AGAIN  1013
 
 
 /* the channel code is woken by ngx_ws_notify.c through a handler */
@@ -776,8 +784,8 @@ ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_ws_spool_t *spool,
                 continue;
             }
 
-            replay[nreplay] = ngx_ws_frame_msg(m, name, ws->conf->envelope,
-                                               c->log);
+            replay[nreplay] = ngx_ws_frame_msg(m, name, spool->uid,
+                                               ws->conf->envelope, c->log);
             if (replay[nreplay]) {
                 size += ngx_ws_shared_mem(replay[nreplay]);
                 nreplay++;
@@ -817,8 +825,9 @@ ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_ws_spool_t *spool,
 /*
  * With ws_slow_subscriber drop, the oldest messages of a replay larger
  * than what ws_send_buffer has room for would be dropped as soon as they
- * are queued: they are skipped instead of copied, and counted as dropped.
- * Returns the first message to replay (at least the newest one).
+ * are queued: they are skipped instead of copied, and counted as dropped;
+ * not a critical message, nor what follows it.  Returns the first message
+ * to replay (at least the newest one).
  */
 
 static ngx_ws_sh_msg_t *
@@ -854,6 +863,17 @@ ngx_ws_replay_skip(ngx_ws_channel_node_t *cn, ngx_ws_sh_msg_t *from,
 
     if (start == NULL) {
         return from;
+    }
+
+    /* a critical message is never skipped */
+
+    for (q = &from->queue; q != &start->queue; q = ngx_queue_next(q)) {
+        m = ngx_queue_data(q, ngx_ws_sh_msg_t, queue);
+
+        if (m->cls == NGX_WS_CLASS_CRITICAL) {
+            start = m;
+            break;
+        }
     }
 
     /* the ids of a channel's history follow each other */
@@ -956,9 +976,25 @@ ngx_ws_channels_list(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *list)
 ngx_int_t
 ngx_ws_channels_resume_hint(ngx_ws_conn_t *ws, u_char *buf, size_t size)
 {
+    return ngx_ws_resume_reason(ws, NULL, buf, size);
+}
+
+
+/*
+ * The same when the frames not yet started are given up with sh, which was
+ * not queued (a slow subscriber's close): a channel resumes from before
+ * the first of them.
+ */
+
+static ngx_int_t
+ngx_ws_resume_reason(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh, u_char *buf,
+    size_t size)
+{
     u_char          *p, *last, *n, *end, *id;
+    uint64_t         upto;
     ngx_uint_t       any;
     ngx_queue_t     *q;
+    ngx_ws_msg_t    *m;
     ngx_ws_sub_t    *sub;
     ngx_ws_spool_t  *spool;
     u_char           num[NGX_INT64_LEN + 2];
@@ -1022,7 +1058,26 @@ ngx_ws_channels_resume_hint(ngx_ws_conn_t *ws, u_char *buf, size_t size)
             *p++ = hex[*n & 0xf];
         }
 
-        id = ngx_sprintf(num, "=%uL", spool->last_id);
+        upto = spool->last_id;
+
+        if (sh) {
+            if (sh->uid == spool->uid && sh->id <= upto) {
+                upto = sh->id - 1;
+            }
+
+            for (m = ws->out.head ? ws->out.head->next : NULL;
+                 m;
+                 m = m->next)
+            {
+                if (m->shared && m->shared->uid == spool->uid
+                    && m->shared->id <= upto)
+                {
+                    upto = m->shared->id - 1;
+                }
+            }
+        }
+
+        id = ngx_sprintf(num, "=%uL", upto);
 
         if ((size_t) (last - p) < (size_t) (id - num)) {
             return NGX_DECLINED;
@@ -1431,11 +1486,11 @@ ngx_ws_frames_build(ngx_ws_spool_t *spool, ngx_ws_channel_node_t *cn,
             break;
         }
 
-        frames[n].raw = raw ? ngx_ws_frame_msg(m, &spool->name, 0,
-                                               ngx_cycle->log)
+        frames[n].raw = raw ? ngx_ws_frame_msg(m, &spool->name, spool->uid,
+                                               0, ngx_cycle->log)
                             : NULL;
-        frames[n].env = env ? ngx_ws_frame_msg(m, &spool->name, 1,
-                                               ngx_cycle->log)
+        frames[n].env = env ? ngx_ws_frame_msg(m, &spool->name, spool->uid,
+                                               1, ngx_cycle->log)
                             : NULL;
         frames[n].zraw = NULL;
         frames[n].zenv = NULL;
@@ -1616,16 +1671,15 @@ ngx_ws_subscriber_fail(ngx_ws_conn_t *ws)
 
 
 /*
- * Queues a frame on a subscriber, applying ws_slow_subscriber when more
- * than ws_send_buffer of memory waits (ngx_ws_output.c); the subscriber
- * writes it on its own event.
+ * Queues a frame on a subscriber, making room by the messages' classes and
+ * ws_slow_subscriber when more than ws_send_buffer of memory waits
+ * (ngx_ws_output.c); the subscriber writes it on its own event.
  */
 
 static void
 ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
 {
-    size_t      limit, mem;
-    ngx_uint_t  n;
+    size_t  limit, mem;
 
     if (sh == NULL || ws->close_sent
         || ws->conn_state == NGX_WS_CONN_FINALIZED)
@@ -1639,27 +1693,10 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     /* a message larger than the limit still goes to a connection that
      * has nothing else waiting */
 
-    if (ws->out.mem && ws->out.mem + mem > limit) {
-
-        if (ws->conf->slow_subscriber == NGX_WS_SLOW_CLOSE) {
-            ngx_ws_security_closed(ws, NGX_WS_CLOSE_POLICY, 0,
-                                   "subscriber is too slow");
-
-            (void) ngx_ws_drop_output(ws, 0);
-            ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_POLICY, NULL);
-
-            /* it leaves its channels at once, not when its socket closes */
-            ws->unsubscribe = 1;
-            return;
-        }
-
-        n = ngx_ws_drop_output(ws, limit > mem ? limit - mem : 0);
-
-        if (n) {
-            ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
-                          "dropped %ui messages for a slow subscriber", n);
-            ngx_ws_stats->dropped += n;
-        }
+    if (ws->out.mem && ws->out.mem + mem > limit
+        && ngx_ws_make_room(ws, sh, limit > mem ? limit - mem : 0) != NGX_OK)
+    {
+        return;
     }
 
     if (ngx_ws_send_shared(ws, sh) == NGX_ERROR) {
@@ -1669,6 +1706,129 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     if (!ws->connection->write->posted) {
         ngx_post_event(ws->connection->write, &ngx_posted_events);
     }
+}
+
+
+/*
+ * Over ws_send_buffer (docs/message-policy.md): the queued frames of the
+ * new message's conflation key go first, then droppable frames, oldest
+ * first; then ws_slow_subscriber decides for the others, but a critical
+ * message is never dropped: the subscriber is closed with 1013 and where
+ * to resume in the reason.  NGX_OK when the frame is to be queued (there
+ * is room, or only the partly written frame waits), NGX_DECLINED when it
+ * was dropped or the subscriber closed.
+ */
+
+static ngx_int_t
+ngx_ws_make_room(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh, size_t room)
+{
+    ngx_int_t   rc;
+    ngx_uint_t  n, dropped;
+
+    n = ngx_ws_conflate_output(ws, sh);
+
+    if (n) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                       "ws conflated %ui messages", n);
+        ngx_ws_stats->conflated += n;
+
+        if (ws->out.mem <= room) {
+            return NGX_OK;
+        }
+    }
+
+    dropped = ngx_ws_drop_output_class(ws, room,
+                                       1 << NGX_WS_CLASS_DROPPABLE);
+    ngx_ws_stats->dropped_droppable += dropped;
+
+    if (ws->out.mem > room) {
+
+        if (sh->cls == NGX_WS_CLASS_DROPPABLE) {
+            /* the newest droppable one when no older one is left */
+            ngx_ws_stats->dropped_droppable++;
+            dropped++;
+            rc = NGX_DECLINED;
+            goto done;
+        }
+
+        if (ws->conf->slow_subscriber == NGX_WS_SLOW_CLOSE) {
+            ngx_ws_slow_close(ws, sh);
+            rc = NGX_DECLINED;
+            goto done;
+        }
+
+        dropped += ngx_ws_drop_output_class(ws, room,
+                                            1 << NGX_WS_CLASS_NORMAL);
+    }
+
+    rc = NGX_OK;
+
+    if (ws->out.mem > room
+        && ngx_ws_output_waiting(ws, 1 << NGX_WS_CLASS_CRITICAL))
+    {
+        /* critical messages hold the queue */
+
+        if (sh->cls == NGX_WS_CLASS_CRITICAL) {
+            ngx_ws_slow_close(ws, sh);
+
+        } else {
+            dropped++;
+        }
+
+        rc = NGX_DECLINED;
+    }
+
+done:
+
+    if (dropped) {
+        ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                      "dropped %ui messages for a slow subscriber",
+                      dropped);
+        ngx_ws_stats->dropped += dropped;
+    }
+
+    return rc;
+}
+
+
+/*
+ * A slow subscriber closed: with 1008 as ws_slow_subscriber close says,
+ * with 1013 when a critical message would be lost; then the reason tells
+ * where to resume, so that the client gets from the history what was not
+ * written.
+ */
+
+static void
+ngx_ws_slow_close(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
+{
+    char        *why;
+    ngx_uint_t   code, critical;
+    u_char       reason[NGX_WS_MAX_CONTROL - 2 + 1];
+
+    critical = (sh->cls == NGX_WS_CLASS_CRITICAL
+                || ngx_ws_output_waiting(ws, 1 << NGX_WS_CLASS_CRITICAL));
+
+    if (critical) {
+        code = NGX_WS_CLOSE_TRY_AGAIN;
+        why = "critical message does not fit";
+        ngx_ws_stats->critical_closes++;
+
+        if (ngx_ws_resume_reason(ws, sh, reason, sizeof(reason)) != NGX_OK) {
+            ngx_cpystrn(reason, (u_char *) why, sizeof(reason));
+        }
+
+    } else {
+        code = NGX_WS_CLOSE_POLICY;
+        why = "subscriber is too slow";
+    }
+
+    ngx_ws_security_closed(ws, code, 0, "%s", why);
+
+    (void) ngx_ws_drop_output(ws, 0);
+    ngx_ws_end(ws, NGX_WS_FAIL, code, critical ? (char *) reason : NULL);
+
+    /* it leaves its channels at once, not when its socket closes */
+    ws->unsubscribe = 1;
 }
 
 
@@ -1713,8 +1873,8 @@ ngx_ws_frame_mem(size_t len)
 /* a frame of a message, copied out of the zone (the mutex is held) */
 
 static ngx_ws_shared_t *
-ngx_ws_frame_msg(ngx_ws_sh_msg_t *m, ngx_str_t *channel, ngx_uint_t envelope,
-    ngx_log_t *log)
+ngx_ws_frame_msg(ngx_ws_sh_msg_t *m, ngx_str_t *channel, uint64_t uid,
+    ngx_uint_t envelope, ngx_log_t *log)
 {
     u_char           *p;
     size_t            len, extra;
@@ -1739,7 +1899,7 @@ ngx_ws_frame_msg(ngx_ws_sh_msg_t *m, ngx_str_t *channel, ngx_uint_t envelope,
     }
 
     sh = ngx_palloc(pool, sizeof(ngx_ws_shared_t));
-    p = ngx_pnalloc(pool, len + 10);
+    p = ngx_pnalloc(pool, len + 10 + m->key_len);
 
     if (sh == NULL || p == NULL) {
         ngx_destroy_pool(pool);
@@ -1749,6 +1909,19 @@ ngx_ws_frame_msg(ngx_ws_sh_msg_t *m, ngx_str_t *channel, ngx_uint_t envelope,
     sh->pool = pool;
     sh->refs = 0;
     sh->frame = p;
+
+    /* the class and key go with the frame into the queues */
+
+    sh->uid = uid;
+    sh->id = m->id;
+    sh->cls = m->cls;
+    sh->hash = m->hash;
+    sh->key_len = m->key_len;
+    sh->key = p + len + 10;
+
+    if (m->key_len) {
+        ngx_memcpy(sh->key, m->data + m->len, m->key_len);
+    }
 
     /* the header goes in front of the payload, written below */
 
@@ -1834,7 +2007,10 @@ ngx_ws_history_lost_t(ngx_str_t *name, int64_t last_id, uint64_t first,
 
     } else {
         m->opcode = NGX_WS_OP_TEXT;
-        sh = ngx_ws_frame_msg(m, NULL, 0, log);
+        m->cls = NGX_WS_CLASS_NORMAL;
+        m->key_len = 0;
+        m->hash = 0;
+        sh = ngx_ws_frame_msg(m, NULL, 0, 0, log);
     }
 
     ngx_destroy_pool(pool);
@@ -1857,10 +2033,22 @@ ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
     ngx_uint_t opcode, u_char *data, size_t len, uint64_t *id,
     ngx_uint_t *subscribers)
 {
+    return ngx_ws_publish_pol(zone, name, push, NULL, opcode, data, len, id,
+                              subscribers);
+}
+
+
+/* the same with a class and a conflation key (NULL: a normal message) */
+
+ngx_int_t
+ngx_ws_publish_pol(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
+    ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data, size_t len,
+    uint64_t *id, ngx_uint_t *subscribers)
+{
     ngx_int_t        rc;
     ngx_ws_stored_t  st;
 
-    rc = ngx_ws_channel_put(zone, name, push, opcode, data, len, &st);
+    rc = ngx_ws_channel_put(zone, name, push, pol, opcode, data, len, &st);
 
     if (rc != NGX_OK) {
         return rc;
@@ -1985,8 +2173,8 @@ ngx_ws_publisher_subscribed(ngx_ws_conn_t *ws, ngx_str_t *name,
  */
 
 ngx_int_t
-ngx_ws_channel_publish_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
-    u_char *data, size_t len)
+ngx_ws_channel_publish_message(ngx_ws_conn_t *ws, ngx_ws_policy_t *pol,
+    ngx_uint_t opcode, u_char *data, size_t len)
 {
     ngx_int_t  rc;
 
@@ -1994,8 +2182,8 @@ ngx_ws_channel_publish_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
         return NGX_OK;
     }
 
-    rc = ngx_ws_channel_publish_to(ws, ws->conf->publish->zone, &ws->publish,
-                                   opcode, data, len);
+    rc = ngx_ws_channel_publish_pol(ws, ws->conf->publish->zone, &ws->publish,
+                                    pol, opcode, data, len);
 
     return (rc == NGX_ABORT) ? NGX_BUSY : rc;
 }
@@ -2011,6 +2199,16 @@ ngx_int_t
 ngx_ws_channel_publish_to(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t opcode, u_char *data, size_t len)
 {
+    return ngx_ws_channel_publish_pol(ws, zone, name, NULL, opcode, data,
+                                      len);
+}
+
+
+ngx_int_t
+ngx_ws_channel_publish_pol(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data,
+    size_t len)
+{
     uint64_t    id;
     ngx_int_t   rc;
     ngx_uint_t  n;
@@ -2023,7 +2221,7 @@ ngx_ws_channel_publish_to(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
         return NGX_ABORT;
     }
 
-    rc = ngx_ws_publish(zone, name, 0, opcode, data, len, &id, &n);
+    rc = ngx_ws_publish_pol(zone, name, 0, pol, opcode, data, len, &id, &n);
 
     if (rc == NGX_OK) {
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
@@ -2312,3 +2510,30 @@ ngx_ws_channel_last_id(ngx_pool_t *pool, ngx_str_t *value, ngx_str_t *name)
 {
     return ngx_ws_last_id(pool, value, name);
 }
+
+
+/* "normal", "droppable" or "critical" (docs/message-policy.md) */
+
+ngx_int_t
+ngx_ws_policy_class(ngx_str_t *value, ngx_uint_t *cls)
+{
+    if (value->len == 6 && ngx_strncmp(value->data, "normal", 6) == 0) {
+        *cls = NGX_WS_CLASS_NORMAL;
+
+    } else if (value->len == 9
+               && ngx_strncmp(value->data, "droppable", 9) == 0)
+    {
+        *cls = NGX_WS_CLASS_DROPPABLE;
+
+    } else if (value->len == 8
+               && ngx_strncmp(value->data, "critical", 8) == 0)
+    {
+        *cls = NGX_WS_CLASS_CRITICAL;
+
+    } else {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+

@@ -1138,6 +1138,15 @@ ngx_ws_deflate_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     z->frame = p;
     z->payload = sh->payload;
 
+    /* the same message: its class and key, which lives as long as it */
+
+    z->uid = sh->uid;
+    z->id = sh->id;
+    z->hash = sh->hash;
+    z->cls = sh->cls;
+    z->key_len = sh->key_len;
+    z->key = sh->key;
+
     p = ngx_ws_frame_header(p, (u_char) (sh->frame[0] | 0x40), len);
     p = ngx_cpymem(p, payload, len);
 

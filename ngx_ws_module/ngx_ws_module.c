@@ -40,6 +40,14 @@ static ngx_conf_enum_t  ngx_ws_slow_subscribers[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_ws_publish_classes[] = {
+    { ngx_string("normal"), NGX_WS_CLASS_NORMAL },
+    { ngx_string("droppable"), NGX_WS_CLASS_DROPPABLE },
+    { ngx_string("critical"), NGX_WS_CLASS_CRITICAL },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_enum_t  ngx_ws_pass_errors[] = {
     { ngx_string("close"), NGX_WS_PASS_ERROR_CLOSE },
     { ngx_string("ignore"), NGX_WS_PASS_ERROR_IGNORE },
@@ -353,6 +361,20 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, slow_subscriber),
       &ngx_ws_slow_subscribers },
 
+    { ngx_string("ws_publish_class"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, publish_class),
+      &ngx_ws_publish_classes },
+
+    { ngx_string("ws_publish_conflate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, publish_conflate),
+      NULL },
+
     { ngx_string("ws_sse"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_ws_sse_conf,
@@ -571,6 +593,8 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->presence = NGX_CONF_UNSET_PTR;
     wlcf->envelope = NGX_CONF_UNSET;
     wlcf->slow_subscriber = NGX_CONF_UNSET_UINT;
+    wlcf->publish_class = NGX_CONF_UNSET_UINT;
+    wlcf->publish_conflate = NGX_CONF_UNSET_PTR;
     wlcf->limit_messages = NGX_CONF_UNSET_PTR;
     wlcf->limit_bytes = NGX_CONF_UNSET_PTR;
     wlcf->limit_action = NGX_CONF_UNSET_UINT;
@@ -636,6 +660,10 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->envelope, prev->envelope, 0);
     ngx_conf_merge_uint_value(conf->slow_subscriber, prev->slow_subscriber,
                               NGX_WS_SLOW_CLOSE);
+    ngx_conf_merge_uint_value(conf->publish_class, prev->publish_class,
+                              NGX_WS_CLASS_NORMAL);
+    ngx_conf_merge_ptr_value(conf->publish_conflate, prev->publish_conflate,
+                             NULL);
 
     ngx_conf_merge_ptr_value(conf->limit_messages, prev->limit_messages,
                              NULL);

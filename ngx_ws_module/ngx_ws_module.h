@@ -193,6 +193,9 @@ typedef struct {
     uint64_t                    bytes_out;
     uint64_t                    delivered;        /* channel messages */
     uint64_t                    dropped;
+    uint64_t                    dropped_droppable;  /* of dropped */
+    uint64_t                    conflated;
+    uint64_t                    critical_closes;
     uint64_t                    rejected[NGX_WS_STAT_REJECTS];
     uint64_t                    closes[NGX_WS_STAT_CLOSES];
     uint64_t                    ends[NGX_WS_STAT_ENDS];
@@ -294,7 +297,33 @@ typedef struct {
     u_char                     *frame;
     size_t                      len;
     size_t                      payload;          /* before compression */
+
+    /* a channel message's: its channel, id and class (message-policy.md) */
+    uint64_t                    uid;              /* or 0: not a message */
+    uint64_t                    id;
+    uint32_t                    hash;             /* of key */
+    ngx_uint_t                  cls;              /* NGX_WS_CLASS_* */
+    size_t                      key_len;
+    u_char                     *key;              /* conflation key */
 } ngx_ws_shared_t;
+
+
+/*
+ * The class of a channel message and its conflation key, given by the
+ * publisher (docs/message-policy.md): what goes first when a subscriber
+ * cannot keep up.
+ */
+
+#define NGX_WS_CLASS_NORMAL        0
+#define NGX_WS_CLASS_DROPPABLE     1
+#define NGX_WS_CLASS_CRITICAL      2
+
+#define NGX_WS_MAX_CONFLATE        64
+
+typedef struct {
+    ngx_uint_t                  cls;
+    ngx_str_t                   key;              /* empty: none */
+} ngx_ws_policy_t;
 
 
 typedef struct {
@@ -340,6 +369,8 @@ typedef struct {
     ngx_uint_t                  action;           /* NGX_WS_ROUTE_* */
     ngx_http_complex_value_t    arg;              /* URI, channel, reply */
     ngx_ws_zone_t              *zone;             /* publish */
+    ngx_uint_t                  cls;              /* publish class= */
+    ngx_http_complex_value_t   *conflate;         /* publish conflate= */
 } ngx_ws_route_t;
 
 
@@ -395,6 +426,8 @@ typedef struct {
     ngx_http_complex_value_t   *presence;
     ngx_flag_t                  envelope;
     ngx_uint_t                  slow_subscriber;
+    ngx_uint_t                  publish_class;    /* NGX_WS_CLASS_* */
+    ngx_http_complex_value_t   *publish_conflate;
 
     ngx_ws_limit_t             *limit_messages;
     ngx_ws_limit_t             *limit_bytes;
@@ -756,6 +789,10 @@ ngx_int_t ngx_ws_orphans_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
 size_t ngx_ws_shared_mem(ngx_ws_shared_t *sh);
 ngx_uint_t ngx_ws_drop_output(ngx_ws_conn_t *ws, size_t limit);
+ngx_uint_t ngx_ws_drop_output_class(ngx_ws_conn_t *ws, size_t limit,
+    ngx_uint_t classes);
+ngx_uint_t ngx_ws_conflate_output(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh);
+ngx_uint_t ngx_ws_output_waiting(ngx_ws_conn_t *ws, ngx_uint_t classes);
 
 char *ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_ws_zone_ref(ngx_conf_t *cf, ngx_str_t *name, ngx_ws_zone_t **zp);
@@ -785,9 +822,13 @@ ngx_int_t ngx_ws_channels_list(ngx_ws_conn_t *ws, ngx_pool_t *pool,
 ngx_int_t ngx_ws_channels_resume_hint(ngx_ws_conn_t *ws, u_char *buf,
     size_t size);
 ngx_int_t ngx_ws_channel_publish_message(ngx_ws_conn_t *ws,
-    ngx_uint_t opcode, u_char *data, size_t len);
+    ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data, size_t len);
 ngx_int_t ngx_ws_channel_publish_to(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t opcode, u_char *data, size_t len);
+ngx_int_t ngx_ws_channel_publish_pol(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data,
+    size_t len);
+ngx_int_t ngx_ws_policy_class(ngx_str_t *value, ngx_uint_t *cls);
 ngx_int_t ngx_ws_publisher_handler(ngx_http_request_t *r);
 ngx_int_t ngx_ws_conns_handler(ngx_http_request_t *r);
 

@@ -43,6 +43,7 @@ static void ngx_ws_enqueue(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
 static size_t ngx_ws_pool_mem(ngx_pool_t *pool);
 static ngx_uint_t ngx_ws_pool_holds(ngx_pool_t *pool, u_char *data);
 static void ngx_ws_msg_free(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
+static void ngx_ws_output_relink(ngx_ws_conn_t *ws);
 
 
 ngx_int_t
@@ -710,6 +711,21 @@ ngx_ws_close_now(ngx_ws_conn_t *ws, ngx_uint_t code, u_char *reason,
 ngx_uint_t
 ngx_ws_drop_output(ngx_ws_conn_t *ws, size_t limit)
 {
+    return ngx_ws_drop_output_class(ws, limit,
+                                    (1 << NGX_WS_CLASS_NORMAL)
+                                    | (1 << NGX_WS_CLASS_DROPPABLE)
+                                    | (1 << NGX_WS_CLASS_CRITICAL));
+}
+
+
+/*
+ * The same for the channel frames of the classes in the mask
+ * (1 << NGX_WS_CLASS_*) only.
+ */
+
+ngx_uint_t
+ngx_ws_drop_output_class(ngx_ws_conn_t *ws, size_t limit, ngx_uint_t classes)
+{
     ngx_uint_t      n;
     ngx_ws_msg_t  **mp, *m;
 
@@ -726,8 +742,9 @@ ngx_ws_drop_output(ngx_ws_conn_t *ws, size_t limit)
     while (*mp && ws->out.mem > limit) {
         m = *mp;
 
-        if (m->shared == NULL) {
-            /* only channel frames are dropped, never control frames */
+        /* only channel frames are dropped, never control frames */
+
+        if (m->shared == NULL || !(classes & (1 << m->shared->cls))) {
             mp = &m->next;
             continue;
         }
@@ -738,13 +755,92 @@ ngx_ws_drop_output(ngx_ws_conn_t *ws, size_t limit)
         n++;
     }
 
+    ngx_ws_output_relink(ws);
+
+    return n;
+}
+
+
+static void
+ngx_ws_output_relink(ngx_ws_conn_t *ws)
+{
+    ngx_ws_msg_t  *m;
+
     ws->out.last = &ws->out.head;
 
     for (m = ws->out.head; m; m = m->next) {
         ws->out.last = &m->next;
     }
+}
+
+
+/*
+ * A newer message of a conflation key replaces the frames of the same
+ * channel and key that have not started to be written: they are dropped,
+ * and the newer one, queued next by the caller, keeps the order of ids.
+ * Returns how many were dropped.
+ */
+
+ngx_uint_t
+ngx_ws_conflate_output(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
+{
+    ngx_uint_t        n;
+    ngx_ws_msg_t    **mp, *m;
+    ngx_ws_shared_t  *o;
+
+    if (ws->out.head == NULL || sh->key_len == 0) {
+        return 0;
+    }
+
+    n = 0;
+
+    for (mp = &ws->out.head->next; *mp; /* void */) {
+        m = *mp;
+        o = m->shared;
+
+        if (o == NULL || o->uid != sh->uid || o->hash != sh->hash
+            || o->key_len != sh->key_len
+            || ngx_memcmp(o->key, sh->key, sh->key_len) != 0)
+        {
+            mp = &m->next;
+            continue;
+        }
+
+        *mp = m->next;
+        ws->out.queued -= m->size;
+        ngx_ws_msg_free(ws, m);
+        n++;
+    }
+
+    if (n) {
+        ngx_ws_output_relink(ws);
+    }
 
     return n;
+}
+
+
+/*
+ * Whether channel frames of the classes in the mask wait that have not
+ * started to be written.
+ */
+
+ngx_uint_t
+ngx_ws_output_waiting(ngx_ws_conn_t *ws, ngx_uint_t classes)
+{
+    ngx_ws_msg_t  *m;
+
+    if (ws->out.head == NULL) {
+        return 0;
+    }
+
+    for (m = ws->out.head->next; m; m = m->next) {
+        if (m->shared && (classes & (1 << m->shared->cls))) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

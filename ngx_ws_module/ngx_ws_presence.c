@@ -365,7 +365,7 @@ ngx_ws_presence_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
         }
     }
 
-    rc = ngx_ws_channel_store(zone, to, NGX_WS_OP_TEXT, buf, p - buf);
+    rc = ngx_ws_channel_store(zone, to, NULL, NGX_WS_OP_TEXT, buf, p - buf);
 
     if (rc != NGX_OK) {
         goto failed;

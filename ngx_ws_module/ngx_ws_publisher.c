@@ -21,6 +21,8 @@
 
 static void ngx_ws_publisher_body(ngx_http_request_t *r);
 static ngx_uint_t ngx_ws_publisher_flag(ngx_http_request_t *r, char *name);
+static ngx_int_t ngx_ws_publisher_policy(ngx_http_request_t *r,
+    ngx_ws_policy_t *pol);
 
 
 /* ws_publisher: POST publishes, GET tells, DELETE removes */
@@ -228,6 +230,41 @@ ngx_ws_publisher_body(ngx_http_request_t *r)
 
 
 /*
+ * The message policy of a published message (docs/message-policy.md):
+ * "X-WS-Class: normal|droppable|critical" and "X-WS-Conflate: KEY".
+ */
+
+static ngx_int_t
+ngx_ws_publisher_policy(ngx_http_request_t *r, ngx_ws_policy_t *pol)
+{
+    ngx_table_elt_t  *h;
+
+    static ngx_str_t  cls = ngx_string("X-WS-Class");
+    static ngx_str_t  key = ngx_string("X-WS-Conflate");
+
+    pol->cls = NGX_WS_CLASS_NORMAL;
+    ngx_str_null(&pol->key);
+
+    h = ngx_ws_find_header(&r->headers_in.headers, &cls, NULL);
+
+    if (h && ngx_ws_policy_class(&h->value, &pol->cls) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "client sent an invalid X-WS-Class \"%V\"",
+                      &h->value);
+        return NGX_DECLINED;
+    }
+
+    h = ngx_ws_find_header(&r->headers_in.headers, &key, NULL);
+
+    if (h) {
+        pol->key = h->value;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The request body, read, goes to channel name (a connection's own with
  * push): from ws_publisher and from the connections API (ngx_ws_conns.c).
  * Finalizes the request.
@@ -240,13 +277,14 @@ ngx_ws_publisher_post(ngx_http_request_t *r, ngx_ws_zone_t *zone,
     u_char       *data, *p;
     size_t        len;
     ssize_t       n;
-    uint64_t      id;
-    ngx_int_t     rc;
-    ngx_str_t     type;
-    ngx_buf_t    *b;
-    ngx_uint_t    opcode, subscribers;
-    ngx_chain_t  *cl;
-    u_char        buf[128];
+    uint64_t         id;
+    ngx_int_t        rc;
+    ngx_str_t        type;
+    ngx_buf_t       *b;
+    ngx_uint_t       opcode, subscribers;
+    ngx_chain_t     *cl;
+    ngx_ws_policy_t  pol;
+    u_char           buf[128];
 
     /* the body, in one piece */
 
@@ -320,8 +358,13 @@ ngx_ws_publisher_post(ngx_http_request_t *r, ngx_ws_zone_t *zone,
         return;
     }
 
-    rc = ngx_ws_publish(zone, name, push, opcode, data, len, &id,
-                        &subscribers);
+    if (ngx_ws_publisher_policy(r, &pol) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_BAD_REQUEST);
+        return;
+    }
+
+    rc = ngx_ws_publish_pol(zone, name, push, &pol, opcode, data, len, &id,
+                            &subscribers);
 
     if (rc == NGX_DECLINED) {
         ngx_http_finalize_request(r, NGX_HTTP_NOT_FOUND);

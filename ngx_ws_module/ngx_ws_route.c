@@ -29,6 +29,9 @@
 
 static ngx_int_t ngx_ws_route_open(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool);
+static ngx_int_t ngx_ws_route_publish(ngx_ws_conn_t *ws);
+static char *ngx_ws_route_policy_conf(ngx_conf_t *cf, ngx_ws_route_t *rt,
+    ngx_uint_t from);
 static void ngx_ws_route_close(ngx_ws_conn_t *ws);
 static ngx_ws_route_t *ngx_ws_route_find(ngx_ws_loc_conf_t *wlcf,
     ngx_str_t *type);
@@ -95,6 +98,53 @@ ngx_ws_route_init(ngx_conf_t *cf)
 }
 
 
+/*
+ * ws_publish, with the class of ws_publish_class and the key of
+ * ws_publish_conflate, evaluated in a pool of the message's own
+ */
+
+static ngx_int_t
+ngx_ws_route_publish(ngx_ws_conn_t *ws)
+{
+    ngx_int_t         rc;
+    ngx_pool_t       *pool;
+    ngx_ws_policy_t   pol;
+
+    pol.cls = ws->conf->publish_class;
+    ngx_str_null(&pol.key);
+    pool = NULL;
+
+    if (ws->conf->publish_conflate
+        && ws->conf->publish_conflate->lengths == NULL)
+    {
+        pol.key = ws->conf->publish_conflate->value;
+
+    } else if (ws->conf->publish_conflate) {
+        pool = ngx_create_pool(ngx_ws_pool_size(0), ws->connection->log);
+        if (pool == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_ws_route_value(ws, pool, ws->conf->publish_conflate,
+                               &pol.key)
+            != NGX_OK)
+        {
+            ngx_destroy_pool(pool);
+            return NGX_ERROR;
+        }
+    }
+
+    rc = ngx_ws_channel_publish_message(ws, &pol, ws->msg.opcode,
+                                        ws->msg.start, ws->msg.len);
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+
+    return rc;
+}
+
+
 /* the upgrade: ws_pass, ws_on_connect and ws_on_disconnect need a session */
 
 static ngx_int_t
@@ -151,8 +201,7 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
     /* ws_publish: into the channel, for its subscribers */
 
     if (ws->publish.len) {
-        rc = ngx_ws_channel_publish_message(ws, ws->msg.opcode, ws->msg.start,
-                                            ws->msg.len);
+        rc = ngx_ws_route_publish(ws);
 
         if (rc != NGX_OK) {
             if (pool) {
@@ -453,6 +502,7 @@ ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool)
     u_char           *q;
     ngx_int_t         rc;
     ngx_str_t         value;
+    ngx_ws_policy_t   pol;
     ngx_ws_routed_t  *routed;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
@@ -503,8 +553,19 @@ ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool)
         return NGX_OK;
 
     case NGX_WS_ROUTE_PUBLISH:
-        rc = ngx_ws_channel_publish_to(ws, rt->zone, &value, ws->msg.opcode,
-                                       ws->msg.start, ws->msg.len);
+        pol.cls = rt->cls;
+        ngx_str_null(&pol.key);
+
+        if (rt->conflate
+            && ngx_ws_route_value(ws, pool, rt->conflate, &pol.key) != NGX_OK)
+        {
+            ngx_destroy_pool(pool);
+            return NGX_WS_CLOSE_INTERNAL;
+        }
+
+        rc = ngx_ws_channel_publish_pol(ws, rt->zone, &value, &pol,
+                                        ws->msg.opcode, ws->msg.start,
+                                        ws->msg.len);
 
         if (rc == NGX_ABORT) {
             return ngx_ws_route_error(ws, NGX_WS_ROUTE_ERR_TARGET, pool, 0);
@@ -753,7 +814,7 @@ ngx_ws_route_json_str(u_char *p, ngx_str_t *s)
 /*
  * ws_route VALUE echo;
  * ws_route VALUE pass URI;
- * ws_route VALUE publish ZONE CHANNEL;
+ * ws_route VALUE publish ZONE CHANNEL [class=CLASS] [conflate=KEY];
  * ws_route VALUE reply TEXT;
  *
  * VALUE "default" and "binary" are the routes of a type without a route
@@ -837,7 +898,15 @@ ngx_ws_route_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (cf->args->nelts != nargs) {
+    if (rt->action == NGX_WS_ROUTE_PUBLISH
+        && ngx_ws_route_policy_conf(cf, rt, nargs) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts < nargs
+        || (cf->args->nelts > nargs && rt->action != NGX_WS_ROUTE_PUBLISH))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid number of arguments for "
                            "ws_route action \"%V\"", action);
@@ -866,6 +935,67 @@ ngx_ws_route_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         {
             return "needs a URI that starts with \"/\"";
         }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ws_route ... publish ZONE CHANNEL [class=CLASS] [conflate=KEY] */
+
+static char *
+ngx_ws_route_policy_conf(ngx_conf_t *cf, ngx_ws_route_t *rt, ngx_uint_t from)
+{
+    ngx_str_t                         *value, s;
+    ngx_uint_t                         i;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    for (i = from; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "class=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            if (ngx_ws_policy_class(&s, &rt->cls) != NGX_OK) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid message class \"%V\"",
+                                   &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "conflate=", 9) == 0
+            && value[i].len > 9 && rt->conflate == NULL)
+        {
+            rt->conflate = ngx_palloc(cf->pool,
+                                      sizeof(ngx_http_complex_value_t));
+            if (rt->conflate == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &s;
+            ccv.complex_value = rt->conflate;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

@@ -383,6 +383,9 @@ ngx_ws_status_fold(ngx_ws_stats_t *to, ngx_ws_stats_t *from)
     to->bytes_out += from->bytes_out;
     to->delivered += from->delivered;
     to->dropped += from->dropped;
+    to->dropped_droppable += from->dropped_droppable;
+    to->conflated += from->conflated;
+    to->critical_closes += from->critical_closes;
     to->sse_total += from->sse_total;
     to->longpoll_total += from->longpoll_total;
     to->limited += from->limited;
@@ -772,9 +775,11 @@ ngx_ws_status_json_stats(ngx_ws_out_t *o, ngx_ws_stats_t *st,
 
     ngx_ws_out(o, "},\"upstream_events\":{\"ok\":%uL,\"failed\":%uL,"
                "\"timed_out\":%uL},\"channel_messages\":{\"delivered\":%uL,"
-               "\"dropped\":%uL},\"routes\":{",
+               "\"dropped\":%uL,\"dropped_droppable\":%uL,"
+               "\"conflated\":%uL,\"critical_closes\":%uL},\"routes\":{",
                st->events[0], st->events[1], st->events[2], st->delivered,
-               st->dropped);
+               st->dropped, st->dropped_droppable, st->conflated,
+               st->critical_closes);
 
     for (i = 0; i < NGX_WS_STAT_ROUTES && st->route_names[i][0]; i++) {
         ngx_ws_out(o, "%s\"%s\":%uL", i ? "," : "", st->route_names[i],
@@ -844,6 +849,15 @@ ngx_ws_status_prom_stats(ngx_ws_out_t *o, ngx_ws_stat_sh_t *sh,
         { "ngx_ws_channel_messages_dropped_total", "counter",
           "Channel messages dropped for slow subscribers.",
           offsetof(ngx_ws_stats_t, dropped) },
+        { "ngx_ws_channel_messages_dropped_droppable_total", "counter",
+          "Droppable channel messages dropped for slow subscribers.",
+          offsetof(ngx_ws_stats_t, dropped_droppable) },
+        { "ngx_ws_channel_messages_conflated_total", "counter",
+          "Channel messages replaced by a newer one of their key.",
+          offsetof(ngx_ws_stats_t, conflated) },
+        { "ngx_ws_channel_critical_closes_total", "counter",
+          "Subscribers closed because a critical message did not fit.",
+          offsetof(ngx_ws_stats_t, critical_closes) },
         { "ngx_ws_sse_streams_total", "counter",
           "EventSource streams started.",
           offsetof(ngx_ws_stats_t, sse_total) },

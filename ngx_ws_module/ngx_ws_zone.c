@@ -919,8 +919,9 @@ ngx_ws_zone_evict_channel(ngx_ws_zone_t *zone)
 
 ngx_int_t
 ngx_ws_channel_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
-    ngx_uint_t opcode, u_char *data, size_t len)
+    ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data, size_t len)
 {
+    size_t            klen;
     ngx_ws_sh_msg_t  *m;
 
     /* what can never be stored is refused before anything is evicted */
@@ -934,7 +935,15 @@ ngx_ws_channel_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
     ngx_queue_remove(&cn->queue);
     ngx_queue_insert_head(&zone->sh->lru, &cn->queue);
 
-    m = ngx_ws_zone_alloc(zone, offsetof(ngx_ws_sh_msg_t, data) + len, cn);
+    /*
+     * The conflation key, if any, follows the data: its first
+     * NGX_WS_MAX_CONFLATE bytes, and the hash of the whole
+     */
+
+    klen = pol ? ngx_min(pol->key.len, NGX_WS_MAX_CONFLATE) : 0;
+
+    m = ngx_ws_zone_alloc(zone, offsetof(ngx_ws_sh_msg_t, data) + len + klen,
+                          cn);
     if (m == NULL) {
         return NGX_BUSY;
     }
@@ -944,10 +953,17 @@ ngx_ws_channel_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
     m->time = ngx_time();
     m->opcode = opcode;
     m->len = len;
+    m->cls = (u_char) (pol ? pol->cls : NGX_WS_CLASS_NORMAL);
+    m->key_len = (u_char) klen;
+    m->hash = klen ? ngx_crc32_long(pol->key.data, pol->key.len) : 0;
 
     if (len) {
         /* an empty message has no buffer: data may be NULL */
         ngx_memcpy(m->data, data, len);
+    }
+
+    if (klen) {
+        ngx_memcpy(m->data + len, pol->key.data, klen);
     }
 
     ngx_queue_insert_tail(&cn->msgs, &m->queue);
@@ -970,7 +986,8 @@ ngx_ws_channel_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
 
 ngx_int_t
 ngx_ws_channel_put(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
-    ngx_uint_t opcode, u_char *data, size_t len, ngx_ws_stored_t *st)
+    ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data, size_t len,
+    ngx_ws_stored_t *st)
 {
     ngx_int_t               rc;
     ngx_ws_channel_node_t  *cn;
@@ -1003,7 +1020,7 @@ ngx_ws_channel_put(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
         return NGX_DECLINED;
     }
 
-    rc = ngx_ws_channel_store(zone, cn, opcode, data, len);
+    rc = ngx_ws_channel_store(zone, cn, pol, opcode, data, len);
 
     if (rc != NGX_OK) {
         ngx_shmtx_unlock(&zone->shpool->mutex);

@@ -49,6 +49,9 @@ typedef struct {
     time_t                      time;
     ngx_uint_t                  opcode;
     size_t                      len;
+    uint32_t                    hash;             /* of the key */
+    u_char                      cls;              /* NGX_WS_CLASS_* */
+    u_char                      key_len;          /* after the data */
     u_char                      data[1];
 } ngx_ws_sh_msg_t;
 
@@ -302,7 +305,8 @@ ngx_int_t ngx_ws_channel_name_check(ngx_ws_zone_t *zone, ngx_str_t *name,
     u_char *err, size_t size);
 void ngx_ws_channel_delete(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node);
 ngx_int_t ngx_ws_channel_store(ngx_ws_zone_t *zone,
-    ngx_ws_channel_node_t *node, ngx_uint_t opcode, u_char *data, size_t len);
+    ngx_ws_channel_node_t *node, ngx_ws_policy_t *pol, ngx_uint_t opcode,
+    u_char *data, size_t len);
 ngx_ws_sh_msg_t *ngx_ws_channel_after(ngx_ws_channel_node_t *node,
     uint64_t id);
 ngx_ws_sh_msg_t *ngx_ws_channel_next(ngx_ws_channel_node_t *node,
@@ -324,13 +328,16 @@ void *ngx_ws_zone_alloc(ngx_ws_zone_t *zone, size_t size,
     ngx_ws_channel_node_t *keep);
 void ngx_ws_conn_rec_free(ngx_ws_zone_t *zone, ngx_ws_conn_rec_t *rec);
 ngx_int_t ngx_ws_channel_put(ngx_ws_zone_t *zone, ngx_str_t *name,
-    ngx_uint_t push, ngx_uint_t opcode, u_char *data, size_t len,
-    ngx_ws_stored_t *st);
+    ngx_uint_t push, ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data,
+    size_t len, ngx_ws_stored_t *st);
 void ngx_ws_channel_notify(ngx_ws_zone_t *zone, uint64_t workers,
     uint64_t uid);
 ngx_int_t ngx_ws_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t push, ngx_uint_t opcode, u_char *data, size_t len,
     uint64_t *id, ngx_uint_t *subscribers);
+ngx_int_t ngx_ws_publish_pol(ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_uint_t push, ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data,
+    size_t len, uint64_t *id, ngx_uint_t *subscribers);
 
 /* the registry of connections (ngx_ws_registry.c) */
 
