@@ -385,6 +385,9 @@ ngx_ws_status_fold(ngx_ws_stats_t *to, ngx_ws_stats_t *from)
     to->dropped += from->dropped;
     to->sse_total += from->sse_total;
     to->longpoll_total += from->longpoll_total;
+    to->msgauth_requests += from->msgauth_requests;
+    to->msgauth_cached += from->msgauth_cached;
+    to->msgauth_denied += from->msgauth_denied;
 
     for (i = 0; i < NGX_WS_STAT_REJECTS; i++) {
         to->rejected[i] += from->rejected[i];
@@ -795,8 +798,11 @@ ngx_ws_status_json_stats(ngx_ws_out_t *o, ngx_ws_stats_t *st,
         ngx_ws_out(o, "\"sse_streams\":%uL,", st->sse);
     }
 
-    ngx_ws_out(o, "\"sse_total\":%uL,\"longpoll_total\":%uL}}",
-               st->sse_total, st->longpoll_total);
+    ngx_ws_out(o, "\"sse_total\":%uL,\"longpoll_total\":%uL},"
+               "\"message_auth\":{\"requests\":%uL,\"cached\":%uL,"
+               "\"denied\":%uL}}",
+               st->sse_total, st->longpoll_total, st->msgauth_requests,
+               st->msgauth_cached, st->msgauth_denied);
 }
 
 
@@ -848,7 +854,16 @@ ngx_ws_status_prom_stats(ngx_ws_out_t *o, ngx_ws_stat_sh_t *sh,
           offsetof(ngx_ws_stats_t, sse_total) },
         { "ngx_ws_longpoll_answers_total", "counter",
           "Long-poll requests answered.",
-          offsetof(ngx_ws_stats_t, longpoll_total) }
+          offsetof(ngx_ws_stats_t, longpoll_total) },
+        { "ngx_ws_message_auth_requests_total", "counter",
+          "Subrequests of ws_message_auth_request.",
+          offsetof(ngx_ws_stats_t, msgauth_requests) },
+        { "ngx_ws_message_auth_cached_total", "counter",
+          "Messages decided by a remembered ws_message_auth_request answer.",
+          offsetof(ngx_ws_stats_t, msgauth_cached) },
+        { "ngx_ws_message_auth_denied_total", "counter",
+          "Messages refused by ws_message_auth_request.",
+          offsetof(ngx_ws_stats_t, msgauth_denied) }
     };
 
     for (i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
