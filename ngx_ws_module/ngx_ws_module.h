@@ -667,7 +667,8 @@ ngx_int_t ngx_ws_route_typed(ngx_ws_conn_t *ws, ngx_pool_t *pool);
 
 /*
  * ws_message_auth_request (ngx_ws_msgauth.c): ngx_ws_msgauth_check()
- * answers NGX_OK (allowed), NGX_DECLINED (refused, *status says why),
+ * answers NGX_OK (allowed), NGX_DECLINED (refused, *status says why, and
+ * *cached whether the answer was remembered from an earlier message),
  * NGX_AGAIN (asked: the message and pool are held, parsing pauses, and
  * ngx_ws_msgauth_replay is called with them once the answer is in) or
  * NGX_ERROR.  The replay pointer is set by ngx_ws_route_init().
@@ -683,7 +684,7 @@ char *ngx_ws_msgauth_merge(ngx_conf_t *cf, ngx_ws_loc_conf_t *conf,
     ngx_ws_loc_conf_t *prev);
 ngx_int_t ngx_ws_msgauth_check(ngx_ws_conn_t *ws, ngx_pool_t *pool,
     ngx_str_t *type, ngx_str_t *route, ngx_str_t *channel,
-    ngx_uint_t *status);
+    ngx_uint_t *status, ngx_uint_t *cached);
 void ngx_ws_msgauth_revoke(ngx_ws_conn_t *ws, ngx_uint_t close);
 ngx_int_t ngx_ws_msgauth_identity(ngx_ws_conn_t *ws, ngx_str_t *name,
     ngx_str_t *value);
@@ -708,8 +709,8 @@ void ngx_cdecl ngx_ws_security_refused(ngx_http_request_t *r,
     ngx_int_t status, const char *fmt, ...);
 void ngx_cdecl ngx_ws_security_closed(ngx_ws_conn_t *ws, ngx_uint_t code,
     ngx_err_t err, const char *fmt, ...);
-void ngx_cdecl ngx_ws_security_denied(ngx_ws_conn_t *ws, ngx_uint_t status,
-    const char *fmt, ...);
+void ngx_cdecl ngx_ws_security_denied(ngx_ws_conn_t *ws, ngx_uint_t level,
+    ngx_uint_t status, const char *fmt, ...);
 
 ngx_table_elt_t *ngx_ws_find_header(ngx_list_t *headers, ngx_str_t *name,
     ngx_table_elt_t *after);

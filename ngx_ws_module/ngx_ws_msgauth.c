@@ -115,12 +115,14 @@ ngx_ws_replay_pt  ngx_ws_msgauth_replay;
 
 ngx_int_t
 ngx_ws_msgauth_check(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *type,
-    ngx_str_t *route, ngx_str_t *channel, ngx_uint_t *status)
+    ngx_str_t *route, ngx_str_t *channel, ngx_uint_t *status,
+    ngx_uint_t *cached)
 {
     u_char            *p;
     ngx_ws_msgauth_t  *ma;
 
     ma = ws->msgauth;
+    *cached = 0;
 
     if (ma == NULL) {
         ma = ngx_ws_msgauth_create(ws);
@@ -148,6 +150,7 @@ ngx_ws_msgauth_check(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *type,
 
         if (ngx_ws_msgauth_lookup(ma, status) == NGX_OK) {
             ngx_ws_stats->msgauth_cached++;
+            *cached = 1;
 
             return (*status >= NGX_HTTP_OK && *status < 300)
                    ? NGX_OK : NGX_DECLINED;

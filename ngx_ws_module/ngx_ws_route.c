@@ -549,7 +549,7 @@ ngx_ws_route_auth(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *type,
 {
     ngx_int_t    rc;
     ngx_str_t   *name;
-    ngx_uint_t   status;
+    ngx_uint_t   status, cached;
 
     static ngx_str_t  names[] = {
         ngx_string("unauthorized"),
@@ -559,7 +559,8 @@ ngx_ws_route_auth(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *type,
 
     status = 0;
 
-    rc = ngx_ws_msgauth_check(ws, pool, type, route, channel, &status);
+    rc = ngx_ws_msgauth_check(ws, pool, type, route, channel, &status,
+                              &cached);
 
     switch (rc) {
 
@@ -582,11 +583,15 @@ ngx_ws_route_auth(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *type,
 
     ngx_ws_stats->msgauth_denied++;
 
-    /* the type and the route are safe to log; the channel, the payload not */
+    /*
+     * the type and the route are safe to log; the channel and the payload
+     * not.  An answer at warn, its repeats from the cache at info: a
+     * client cannot fill the log by sending what it was refused.
+     */
 
-    ngx_ws_security_denied(ws, status, "message refused by "
-                           "ws_message_auth_request, route \"%V\", "
-                           "type \"%V\"", route, type);
+    ngx_ws_security_denied(ws, cached ? NGX_LOG_INFO : NGX_LOG_WARN, status,
+                           "message refused by ws_message_auth_request, "
+                           "route \"%V\", type \"%V\"", route, type);
 
     if (ws->conf->msgauth_error) {
         if (pool) {

@@ -238,7 +238,7 @@ sub memory {
 
 __DATA__
 
-=== TEST 1: allowed and refused by type, with the kept identity; a denial is remembered; error messages carry the correlation id; a warn line without the payload
+=== TEST 1: allowed and refused by type, with the kept identity; a denial is remembered; error messages carry the correlation id; a warn line without the payload, info for a refusal from the cache
 --- config
     location /ws {
         websocket;
@@ -274,6 +274,7 @@ GET /msgauth x-ws-type="secret" x-ws-route="secret" x-ws-channel=- x-ws-message-
 GET /msgauth x-ws-type="admin" x-ws-route="admin" x-ws-channel=- x-ws-message-type="text" x-user="alice"
 --- error_log eval
 [qr/\[warn\] .*ws security: message refused by ws_message_auth_request, route "secret", type "secret", status 403/,
+ qr/\[info\] .*ws security: message refused by ws_message_auth_request, route "secret", type "secret", status 403/,
  qr/\[warn\] .*ws security: message refused by ws_message_auth_request, route "admin", type "admin", status 401/]
 --- no_error_log
 TOPSECRETPAYLOAD
