@@ -289,7 +289,8 @@ ngx_ws_read(ngx_ws_conn_t *ws)
     buf = wmcf->recv_buffer;
 
     while (rev->ready && !ws->blocked && !ws->routes_full && !ws->route_wait
-           && !ws->limit.paused && !ws->own_wait && ws->conn_state < NGX_WS_CONN_ABORTED)
+           && !ws->limit.paused && !ws->own_wait
+           && ws->conn_state < NGX_WS_CONN_ABORTED)
     {
 
         n = c->recv(c, buf, NGX_WS_RECV_BUFFER_SIZE);
@@ -964,8 +965,9 @@ ngx_ws_ping_handler(ngx_event_t *ev)
         {
             /*
              * reading is paused (backpressure, a full ws_pass queue, a rate
-             * limit), or was just resumed and the read is posted: an answer
-             * may be waiting unread
+             * limit, a message waiting for ws_message_auth_request), or was
+             * just resumed and the read is posted: an answer may be waiting
+             * unread
              */
             ngx_add_timer(ev, ws->conf->pong_timeout);
             return;
