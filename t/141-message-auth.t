@@ -499,3 +499,33 @@ GET /done
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 9: an auth service that cannot be reached refuses the message as auth_failed, with an error line, and is not remembered
+--- config
+    location /ws {
+        websocket;
+        ws_auth_request /auth;
+        ws_auth_pass_header X-User;
+        ws_message_auth_request /msgauth-down;
+        ws_route chat echo;
+    }
+    location = /msgauth-down {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_DOWN_PORT;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws', headers => ['Authorization: Bearer alice'])
+. WsFrame::ws_text('{"type":"chat","n":1}')
+. WsFrame::ws_text('{"type":"chat","n":2}')
+. WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+main::err('auth_failed') . main::err('auth_failed') . WsFrame::srv_close(1000)
+--- grep_error_log eval: qr/ws message auth answered \d+, the message is refused/
+--- grep_error_log_out
+ws message auth answered 502, the message is refused
+ws message auth answered 502, the message is refused
+--- no_error_log
+[alert]
