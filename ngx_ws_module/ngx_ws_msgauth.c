@@ -324,9 +324,9 @@ ngx_ws_msgauth_ask(ngx_ws_msgauth_t *ma, ngx_str_t *type, ngx_str_t *route,
 {
     ngx_str_t                    *uri;
     ngx_connection_t             *fc;
-    ngx_ws_msgauth_ctx_t         *ctx;
     ngx_http_request_t           *fr, *sr;
     ngx_pool_cleanup_t           *cln;
+    ngx_ws_msgauth_ctx_t         *ctx;
     ngx_http_post_subrequest_t   *ps;
 
     static ngx_str_t  get = ngx_string("GET");
