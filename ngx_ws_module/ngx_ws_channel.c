@@ -22,6 +22,9 @@
 
 
 
+/* a Close message of a push channel without a code: a revocation */
+#define NGX_WS_PUSH_REVOKE         1
+
 
 typedef struct {
     ngx_ws_shared_t            *raw;
@@ -70,6 +73,8 @@ static ngx_uint_t ngx_ws_frames_build(ngx_ws_spool_t *spool,
     u_char *reason);
 static void ngx_ws_frames_done(ngx_ws_frames_t *frames, ngx_uint_t n);
 static void ngx_ws_lost_done(ngx_ws_shared_t **hlost);
+static void ngx_ws_push_control(ngx_ws_spool_t *spool, ngx_uint_t close,
+    u_char *reason);
 static void ngx_ws_frames_wanted(ngx_ws_spool_t *spool, ngx_uint_t *raw,
     ngx_uint_t *env, ngx_ws_transport_t **want);
 static ngx_ws_shared_t *ngx_ws_frame_for(ngx_ws_conn_t *ws,
@@ -1367,29 +1372,45 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
         ngx_ws_lost_done(hlost);
         ngx_ws_frames_done(frames, n);
 
-        if (close == 0) {
+        if (close) {
+            ngx_ws_push_control(spool, close, reason);
+        }
+    }
+}
+
+
+/*
+ * The connections API asked the owner to close the connection, or to
+ * forget the answers of ws_message_auth_request (NGX_WS_PUSH_REVOKE).
+ */
+
+static void
+ngx_ws_push_control(ngx_ws_spool_t *spool, ngx_uint_t close, u_char *reason)
+{
+    ngx_queue_t   *q;
+    ngx_ws_sub_t  *sub;
+
+    for (q = ngx_queue_head(&spool->subs);
+         q != ngx_queue_sentinel(&spool->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
+
+        if (sub->ws == NULL) {
             continue;
         }
 
-        /* the connections API asked the owner to close the connection */
-
-        for (q = ngx_queue_head(&spool->subs);
-             q != ngx_queue_sentinel(&spool->subs);
-             q = ngx_queue_next(q))
-        {
-            sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
-
-            if (sub->ws == NULL) {
-                continue;
-            }
-
-            ngx_log_error(NGX_LOG_INFO, sub->ws->connection->log, 0,
-                          "ws connection closed through the connections "
-                          "API with %ui", close);
-
-            ngx_ws_set_end(sub->ws, NGX_WS_END_SERVER);
-            ngx_ws_end(sub->ws, NGX_WS_GOODBYE, close, (char *) reason);
+        if (close == NGX_WS_PUSH_REVOKE) {
+            ngx_ws_msgauth_revoke(sub->ws, 0);
+            continue;
         }
+
+        ngx_log_error(NGX_LOG_INFO, sub->ws->connection->log, 0,
+                      "ws connection closed through the connections "
+                      "API with %ui", close);
+
+        ngx_ws_set_end(sub->ws, NGX_WS_END_SERVER);
+        ngx_ws_end(sub->ws, NGX_WS_GOODBYE, close, (char *) reason);
     }
 }
 
@@ -1475,7 +1496,9 @@ ngx_ws_frames_build(ngx_ws_spool_t *spool, ngx_ws_channel_node_t *cn,
             }
 
             if (m->len >= 2 && m->len <= NGX_WS_MAX_CONTROL) {
+                /* code 0: the message auth answers are revoked */
                 *close = (m->data[0] << 8) | m->data[1];
+                *close = *close ? *close : NGX_WS_PUSH_REVOKE;
                 len = m->len - 2;
                 ngx_memcpy(reason, m->data + 2, len);
                 reason[len] = '\0';

@@ -261,8 +261,9 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     /* input left over from when parsing paused, parsed where it lies */
 
-    if (ws->stash_len && !ws->routes_full && !ws->limit.paused && !ws->blocked
-        && !ws->own_wait && ws->conn_state < NGX_WS_CONN_CLOSED)
+    if (ws->stash_len && !ws->routes_full && !ws->route_wait
+        && !ws->limit.paused && !ws->blocked && !ws->own_wait
+        && ws->conn_state < NGX_WS_CONN_CLOSED)
     {
         len = ws->stash_len;
         ws->stash_len = 0;
@@ -287,8 +288,9 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     buf = wmcf->recv_buffer;
 
-    while (rev->ready && !ws->blocked && !ws->routes_full && !ws->limit.paused
-           && !ws->own_wait && ws->conn_state < NGX_WS_CONN_ABORTED)
+    while (rev->ready && !ws->blocked && !ws->routes_full && !ws->route_wait
+           && !ws->limit.paused && !ws->own_wait
+           && ws->conn_state < NGX_WS_CONN_ABORTED)
     {
 
         n = c->recv(c, buf, NGX_WS_RECV_BUFFER_SIZE);
@@ -346,7 +348,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         return;
     }
 
-    if (ws->blocked || ws->routes_full || ws->limit.paused) {
+    if (ws->blocked || ws->routes_full || ws->route_wait || ws->limit.paused) {
         if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
             if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
                 ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
@@ -435,8 +437,8 @@ ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 
     while (pos < end
            && (ws->parse.charged
-               || (!ws->routes_full && !ws->limit.paused && !ws->blocked
-                   && !ws->own_wait)))
+               || (!ws->routes_full && !ws->route_wait && !ws->limit.paused
+                   && !ws->blocked && !ws->own_wait)))
     {
         rc = ngx_ws_parse(ws, &pos, end);
 
@@ -963,13 +965,14 @@ ngx_ws_ping_handler(ngx_event_t *ev)
 
     if (ws->timer.ping_sent) {
 
-        if (ws->blocked || ws->routes_full || ws->limit.paused
-            || ws->connection->read->ready)
+        if (ws->blocked || ws->routes_full || ws->route_wait
+            || ws->limit.paused || ws->connection->read->ready)
         {
             /*
              * reading is paused (backpressure, a full ws_pass queue, a rate
-             * limit), or was just resumed and the read is posted: an answer
-             * may be waiting unread
+             * limit, a message waiting for ws_message_auth_request), or was
+             * just resumed and the read is posted: an answer may be waiting
+             * unread
              */
             ngx_add_timer(ev, ws->conf->pong_timeout);
             return;

@@ -312,7 +312,19 @@ ngx_ws_conns_close(ngx_http_request_t *r, ngx_ws_zone_t *zone, ngx_str_t *id)
 
     code = NGX_WS_CLOSE_NORMAL;
 
-    if (ngx_ws_publisher_arg(r, "code", &arg) == NGX_OK) {
+    /*
+     * ?auth=revoke: the answers of ws_message_auth_request are forgotten
+     * and the connection stays; a Close message without a code
+     */
+
+    if (ngx_ws_publisher_arg(r, "auth", &arg) == NGX_OK) {
+        if (arg.len != 6 || ngx_strncmp(arg.data, "revoke", 6) != 0) {
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        code = 0;
+
+    } else if (ngx_ws_publisher_arg(r, "code", &arg) == NGX_OK) {
         code = ngx_atoi(arg.data, arg.len);
 
         if (!((code >= 1000 && code <= 1003)
@@ -373,7 +385,8 @@ ngx_ws_conns_close(ngx_http_request_t *r, ngx_ws_zone_t *zone, ngx_str_t *id)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(b->last, "{\"closing\":true,\"code\":%i}\n", code);
+    p = code ? ngx_sprintf(b->last, "{\"closing\":true,\"code\":%i}\n", code)
+             : ngx_sprintf(b->last, "{\"revoked\":true}\n");
     b->last = p;
 
     out.buf = b;

@@ -284,6 +284,29 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, auth_pass_headers),
       NULL },
 
+    { ngx_string("ws_message_auth_request"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_ws_set_uri,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, msgauth),
+      NULL },
+
+    { ngx_string("ws_message_auth_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
+                        |NGX_CONF_TAKE12,
+      ngx_ws_msgauth_cache_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_message_auth_error"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
+                        |NGX_CONF_TAKE12,
+      ngx_ws_msgauth_error_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ws_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_ws_zone,
@@ -566,6 +589,7 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
      *     wlcf->on_connect = { 0, NULL };
      *     wlcf->on_disconnect = { 0, NULL };
      *     wlcf->auth_request = { 0, NULL };
+     *     wlcf->msgauth = { 0, NULL };
      */
 
     wlcf->echo = NGX_CONF_UNSET;
@@ -611,6 +635,9 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
 
     wlcf->routes = NGX_CONF_UNSET_PTR;
     wlcf->route_error = NGX_CONF_UNSET_UINT;
+
+    wlcf->msgauth_allow = NGX_CONF_UNSET_MSEC;
+    wlcf->msgauth_error = NGX_CONF_UNSET_UINT;
 
     return wlcf;
 }
@@ -692,6 +719,10 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->longpoll_timeout, 30000);
 
     if (ngx_ws_route_merge(cf, conf, prev) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_ws_msgauth_merge(cf, conf, prev) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

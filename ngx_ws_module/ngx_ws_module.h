@@ -211,6 +211,10 @@ typedef struct {
     uint64_t                    sse_total;
     uint64_t                    longpoll_total;   /* polls answered */
     uint64_t                    limited;          /* ws_limit_message */
+    /* ws_message_auth_request (ngx_ws_msgauth.c) */
+    uint64_t                    msgauth_requests; /* subrequests */
+    uint64_t                    msgauth_cached;   /* decisions reused */
+    uint64_t                    msgauth_denied;   /* messages refused */
 } ngx_ws_stats_t;
 
 
@@ -248,6 +252,7 @@ typedef struct ngx_ws_session_s  ngx_ws_session_t;
 typedef struct ngx_ws_zone_s     ngx_ws_zone_t;
 typedef struct ngx_ws_spool_s    ngx_ws_spool_t;
 typedef struct ngx_ws_deflate_s  ngx_ws_deflate_t;   /* ngx_ws_deflate.c */
+typedef struct ngx_ws_msgauth_s  ngx_ws_msgauth_t;   /* ngx_ws_msgauth.c */
 
 
 typedef struct {
@@ -451,6 +456,13 @@ typedef struct {
     ngx_str_t                   route_correlation;
     ngx_uint_t                  route_error;      /* 0 reply, or close */
     ngx_uint_t                  route_error_code; /* 0: by the case */
+
+    /* ws_message_auth_* (ngx_ws_msgauth.c) */
+    ngx_str_t                   msgauth;          /* the auth URI */
+    ngx_msec_t                  msgauth_allow;    /* cache times */
+    ngx_msec_t                  msgauth_deny;
+    ngx_uint_t                  msgauth_error;    /* 0 reply, or close */
+    ngx_uint_t                  msgauth_error_code;
     /* EventSource subscribers (ngx_ws_sse.c) */
     ngx_flag_t                  sse;
     ngx_msec_t                  sse_retry;
@@ -492,6 +504,7 @@ typedef struct {
     ngx_ws_conn_t              *ws;
     ngx_ws_event_ctx_t         *event;
     void                       *sse;              /* an event stream's */
+    void                       *msgauth;          /* a message's auth */
     ngx_http_log_handler_pt     log_handler;
 } ngx_ws_ctx_t;
 
@@ -550,6 +563,7 @@ struct ngx_ws_conn_s {
     ngx_ws_auth_ctx_t          *auth;
     ngx_ws_session_t           *session;          /* upstream events */
     ngx_ws_deflate_t           *deflate;          /* permessage-deflate */
+    ngx_ws_msgauth_t           *msgauth;          /* message auth, cache */
 
     /* input not parsed yet while parsing is paused */
     u_char                     *stash;
@@ -657,6 +671,8 @@ struct ngx_ws_conn_s {
     unsigned                    closed_by_server:1;
     unsigned                    blocked:1;        /* reading paused */
     unsigned                    routes_full:1;    /* parsing paused */
+    unsigned                    route_wait:1;     /* a message held */
+    unsigned                    route_replay:1;   /* and run again */
     unsigned                    own_wait:1;       /* for its own message */
     unsigned                    unsubscribe:1;    /* a slow subscriber */
 };
@@ -722,6 +738,31 @@ char *ngx_ws_route_merge(ngx_conf_t *cf, ngx_ws_loc_conf_t *conf,
     ngx_ws_loc_conf_t *prev);
 ngx_int_t ngx_ws_route_typed(ngx_ws_conn_t *ws, ngx_pool_t *pool);
 
+/*
+ * ws_message_auth_request (ngx_ws_msgauth.c): ngx_ws_msgauth_check()
+ * answers NGX_OK (allowed), NGX_DECLINED (refused, *status says why, and
+ * *cached whether the answer was remembered from an earlier message),
+ * NGX_AGAIN (asked: the message and pool are held, parsing pauses, and
+ * ngx_ws_msgauth_replay is called with them once the answer is in) or
+ * NGX_ERROR.  The replay pointer is set by ngx_ws_route_init().
+ */
+
+typedef ngx_int_t (*ngx_ws_replay_pt)(ngx_ws_conn_t *ws, ngx_pool_t *pool);
+
+char *ngx_ws_msgauth_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_ws_msgauth_error_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_ws_msgauth_merge(ngx_conf_t *cf, ngx_ws_loc_conf_t *conf,
+    ngx_ws_loc_conf_t *prev);
+ngx_int_t ngx_ws_msgauth_check(ngx_ws_conn_t *ws, ngx_pool_t *pool,
+    ngx_str_t *type, ngx_str_t *route, ngx_str_t *channel,
+    ngx_uint_t *status, ngx_uint_t *cached);
+void ngx_ws_msgauth_revoke(ngx_ws_conn_t *ws, ngx_uint_t close);
+ngx_int_t ngx_ws_msgauth_identity(ngx_ws_conn_t *ws, ngx_str_t *name,
+    ngx_str_t *value);
+void ngx_ws_msgauth_detach(ngx_ws_conn_t *ws);
+
 ngx_ws_parse_e ngx_ws_parse(ngx_ws_conn_t *ws, u_char **pos, u_char *end);
 
 char *ngx_ws_limit_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -745,6 +786,8 @@ void ngx_cdecl ngx_ws_security_refused(ngx_http_request_t *r,
     ngx_int_t status, const char *fmt, ...);
 void ngx_cdecl ngx_ws_security_closed(ngx_ws_conn_t *ws, ngx_uint_t code,
     ngx_err_t err, const char *fmt, ...);
+void ngx_cdecl ngx_ws_security_denied(ngx_ws_conn_t *ws, ngx_uint_t level,
+    ngx_uint_t status, const char *fmt, ...);
 
 ngx_table_elt_t *ngx_ws_find_header(ngx_list_t *headers, ngx_str_t *name,
     ngx_table_elt_t *after);
@@ -756,6 +799,8 @@ ngx_ws_event_ctx_t *ngx_ws_ctx_event(ngx_http_request_t *r);
 ngx_int_t ngx_ws_ctx_set_auth(ngx_http_request_t *r, ngx_ws_auth_ctx_t *auth);
 void *ngx_ws_ctx_sse(ngx_http_request_t *r);
 ngx_int_t ngx_ws_ctx_set_sse(ngx_http_request_t *r, void *sse);
+void *ngx_ws_ctx_msgauth(ngx_http_request_t *r);
+ngx_int_t ngx_ws_ctx_set_msgauth(ngx_http_request_t *r, void *msgauth);
 ngx_int_t ngx_ws_ctx_set_conn(ngx_http_request_t *r, ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_ctx_set_event(ngx_http_request_t *r,
     ngx_ws_event_ctx_t *event);
@@ -887,6 +932,7 @@ void ngx_ws_stat_route(ngx_str_t *name, ngx_uint_t err);
 extern ngx_ws_stats_t  *ngx_ws_stats;
 extern ngx_str_t        ngx_ws_route_errors[];
 extern ngx_ws_routes_t  ngx_ws_routes;
+extern ngx_ws_replay_pt ngx_ws_msgauth_replay;
 extern ngx_module_t     ngx_ws_module;
 
 

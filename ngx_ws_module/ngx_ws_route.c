@@ -40,10 +40,15 @@ static ngx_int_t ngx_ws_route_go(ngx_ws_conn_t *ws, ngx_ws_route_t *rt,
     ngx_uint_t err, ngx_pool_t *pool, ngx_uint_t corr_string);
 static ngx_int_t ngx_ws_route_limit(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt,
-    ngx_pool_t *pool);
+    ngx_pool_t *pool, ngx_uint_t corr_string);
+static ngx_int_t ngx_ws_route_auth(ngx_ws_conn_t *ws, ngx_pool_t *pool,
+    ngx_str_t *type, ngx_str_t *route, ngx_str_t *channel,
+    ngx_uint_t corr_string);
 static ngx_int_t ngx_ws_route_value(ngx_ws_conn_t *ws, ngx_pool_t *pool,
     ngx_http_complex_value_t *cv, ngx_str_t *value);
 static ngx_int_t ngx_ws_route_error(ngx_ws_conn_t *ws, ngx_uint_t err,
+    ngx_pool_t *pool, ngx_uint_t corr_string);
+static ngx_int_t ngx_ws_route_error_reply(ngx_ws_conn_t *ws, ngx_str_t *name,
     ngx_pool_t *pool, ngx_uint_t corr_string);
 static u_char *ngx_ws_route_json_str(u_char *p, ngx_str_t *s);
 
@@ -93,6 +98,9 @@ ngx_ws_route_init(ngx_conf_t *cf)
     ngx_ws_routes.drain = ngx_ws_channels_resume_hint;
 
     ngx_ws_routes.close = ngx_ws_route_close;
+
+    /* a message held for ws_message_auth_request comes back here */
+    ngx_ws_msgauth_replay = ngx_ws_route_message;
 
     return NGX_OK;
 }
@@ -174,6 +182,8 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
 {
     ngx_int_t  rc;
 
+    static ngx_str_t  none = ngx_null_string;
+
     /*
      * ws_route: by the message's type, and nothing else; an external
      * function, so that the compiler does not inline it here and give
@@ -186,7 +196,7 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
 
     /* ws_limit_message: charged before the message goes anywhere */
 
-    if (ws->conf->limit_zones) {
+    if (ws->conf->limit_zones && !ws->route_replay) {
         rc = ngx_ws_route_limit(ws);
 
         if (rc != NGX_OK) {
@@ -195,6 +205,16 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
             }
 
             return rc;
+        }
+    }
+
+    /* ws_message_auth_request: no type, the channel of ws_publish */
+
+    if (ws->conf->msgauth.len) {
+        rc = ngx_ws_route_auth(ws, pool, &none, &none, &ws->publish, 0);
+
+        if (rc != NGX_OK) {
+            return (rc == NGX_DONE) ? NGX_OK : rc;
         }
     }
 
@@ -266,6 +286,10 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
 static void
 ngx_ws_route_close(ngx_ws_conn_t *ws)
 {
+    if (ws->msgauth) {
+        ngx_ws_msgauth_detach(ws);
+    }
+
     if (ws->session) {
         ngx_ws_session_detach(ws);
     }
@@ -383,7 +407,7 @@ ngx_ws_route_go(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_uint_t err,
 {
     ngx_int_t  rc;
 
-    if (ws->conf->limit_zones) {
+    if (ws->conf->limit_zones && !ws->route_replay) {
         rc = ngx_ws_route_limit(ws);
 
         if (rc != NGX_OK) {
@@ -399,7 +423,7 @@ ngx_ws_route_go(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_uint_t err,
         return ngx_ws_route_error(ws, err, pool, corr_string);
     }
 
-    return ngx_ws_route_run(ws, rt, pool);
+    return ngx_ws_route_run(ws, rt, pool, corr_string);
 }
 
 
@@ -497,17 +521,46 @@ ngx_ws_route_safe(ngx_str_t *s)
 /* the message goes its route; the pool is the route's (NULL if empty) */
 
 static ngx_int_t
-ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool)
+ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool,
+    ngx_uint_t corr_string)
 {
     u_char           *q;
     ngx_int_t         rc;
-    ngx_str_t         value;
+    ngx_str_t         value, channel;
     ngx_ws_policy_t   pol;
     ngx_ws_routed_t  *routed;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
                    "ws route \"%V\" type:\"%V\"", &rt->value,
                    &ws->route.type);
+
+    /* ws_message_auth_request: by the type and the channel published to */
+
+    if (ws->conf->msgauth.len) {
+        ngx_str_null(&channel);
+
+        if (rt->action == NGX_WS_ROUTE_PUBLISH) {
+            if (pool == NULL) {
+                pool = ngx_create_pool(ngx_ws_pool_size(0),
+                                       ws->connection->log);
+                if (pool == NULL) {
+                    return NGX_WS_CLOSE_INTERNAL;
+                }
+            }
+
+            if (ngx_ws_route_value(ws, pool, &rt->arg, &channel) != NGX_OK) {
+                ngx_destroy_pool(pool);
+                return NGX_WS_CLOSE_INTERNAL;
+            }
+        }
+
+        rc = ngx_ws_route_auth(ws, pool, &ws->route.type, &rt->value,
+                               &channel, corr_string);
+
+        if (rc != NGX_OK) {
+            return (rc == NGX_DONE) ? NGX_OK : rc;
+        }
+    }
 
     if (rt->action == NGX_WS_ROUTE_ECHO) {
         ngx_ws_stat_route(&rt->value, 0);
@@ -630,6 +683,81 @@ ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool)
 
 
 /*
+ * ws_message_auth_request: NGX_OK when the message may go on, NGX_DONE
+ * when it is taken (held for the answer, or refused with an error
+ * message), or the close code.  The error message names the answer:
+ *
+ *     {"type":"error","error":"forbidden","id":"42"}
+ */
+
+static ngx_int_t
+ngx_ws_route_auth(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *type,
+    ngx_str_t *route, ngx_str_t *channel, ngx_uint_t corr_string)
+{
+    ngx_int_t    rc;
+    ngx_str_t   *name;
+    ngx_uint_t   status, cached;
+
+    static ngx_str_t  names[] = {
+        ngx_string("unauthorized"),
+        ngx_string("forbidden"),
+        ngx_string("auth_failed")
+    };
+
+    status = 0;
+
+    rc = ngx_ws_msgauth_check(ws, pool, type, route, channel, &status,
+                              &cached);
+
+    switch (rc) {
+
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_AGAIN:
+        return NGX_DONE;
+
+    case NGX_DECLINED:
+        break;
+
+    default:
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+
+        return NGX_WS_CLOSE_INTERNAL;
+    }
+
+    ngx_ws_stats->msgauth_denied++;
+
+    /*
+     * the type and the route are safe to log; the channel and the payload
+     * not.  An answer at warn, its repeats from the cache at info: a
+     * client cannot fill the log by sending what it was refused.
+     */
+
+    ngx_ws_security_denied(ws, cached ? NGX_LOG_INFO : NGX_LOG_WARN, status,
+                           "message refused by ws_message_auth_request, "
+                           "route \"%V\", type \"%V\"", route, type);
+
+    if (ws->conf->msgauth_error) {
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+
+        return ws->conf->msgauth_error_code;
+    }
+
+    name = (status == NGX_HTTP_UNAUTHORIZED) ? &names[0]
+           : (status == NGX_HTTP_FORBIDDEN) ? &names[1] : &names[2];
+
+    rc = ngx_ws_route_error_reply(ws, name, pool, corr_string);
+
+    return (rc == NGX_OK) ? NGX_DONE : rc;
+}
+
+
+/*
  * A complex value evaluated per message into the message's pool, not the
  * connection's, which would grow with every message: the request's pool
  * is lent for the evaluation, and the variables' cache is put back as it
@@ -688,10 +816,7 @@ static ngx_int_t
 ngx_ws_route_error(ngx_ws_conn_t *ws, ngx_uint_t err, ngx_pool_t *pool,
     ngx_uint_t corr_string)
 {
-    u_char             *p, *msg;
-    size_t              len;
     ngx_str_t          *name;
-    ngx_pool_t         *mpool;
     ngx_ws_loc_conf_t  *wlcf;
 
     wlcf = ws->conf;
@@ -711,6 +836,26 @@ ngx_ws_route_error(ngx_ws_conn_t *ws, ngx_uint_t err, ngx_pool_t *pool,
         return wlcf->route_error_code ? wlcf->route_error_code
                                       : ngx_ws_route_error_codes[err];
     }
+
+    return ngx_ws_route_error_reply(ws, name, pool, corr_string);
+}
+
+
+/*
+ * The error message of a message that found no route or was refused:
+ * the message's pool (or NULL) is destroyed once it is built.
+ */
+
+static ngx_int_t
+ngx_ws_route_error_reply(ngx_ws_conn_t *ws, ngx_str_t *name,
+    ngx_pool_t *pool, ngx_uint_t corr_string)
+{
+    u_char             *p, *msg;
+    size_t              len;
+    ngx_pool_t         *mpool;
+    ngx_ws_loc_conf_t  *wlcf;
+
+    wlcf = ws->conf;
 
     /* the message's pool holds the correlation id: it goes last */
 

@@ -297,6 +297,26 @@ ngx_ws_security_closed(ngx_ws_conn_t *ws, ngx_uint_t code, ngx_err_t err,
 }
 
 
+/*
+ * A message refused by ws_message_auth_request, at the level given
+ * whatever ws_security_log_level says; the caller names the route and the
+ * type, never the payload.  After the 101 the request's log handler names
+ * the connection.
+ */
+
+void ngx_cdecl
+ngx_ws_security_denied(ngx_ws_conn_t *ws, ngx_uint_t level,
+    ngx_uint_t status, const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    ngx_ws_seclog(ws->connection->log, level, 0, NULL, "status",
+                  (ngx_int_t) status, fmt, args);
+    va_end(args);
+}
+
+
 /* "ws security: <reason>[, ws: <id>][, <what> <code>]" */
 
 static void

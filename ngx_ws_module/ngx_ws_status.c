@@ -389,6 +389,9 @@ ngx_ws_status_fold(ngx_ws_stats_t *to, ngx_ws_stats_t *from)
     to->sse_total += from->sse_total;
     to->longpoll_total += from->longpoll_total;
     to->limited += from->limited;
+    to->msgauth_requests += from->msgauth_requests;
+    to->msgauth_cached += from->msgauth_cached;
+    to->msgauth_denied += from->msgauth_denied;
 
     for (i = 0; i < NGX_WS_STAT_REJECTS; i++) {
         to->rejected[i] += from->rejected[i];
@@ -801,8 +804,11 @@ ngx_ws_status_json_stats(ngx_ws_out_t *o, ngx_ws_stats_t *st,
         ngx_ws_out(o, "\"sse_streams\":%uL,", st->sse);
     }
 
-    ngx_ws_out(o, "\"sse_total\":%uL,\"longpoll_total\":%uL}}",
-               st->sse_total, st->longpoll_total);
+    ngx_ws_out(o, "\"sse_total\":%uL,\"longpoll_total\":%uL},"
+               "\"message_auth\":{\"requests\":%uL,\"cached\":%uL,"
+               "\"denied\":%uL}}",
+               st->sse_total, st->longpoll_total, st->msgauth_requests,
+               st->msgauth_cached, st->msgauth_denied);
 }
 
 
@@ -866,7 +872,16 @@ ngx_ws_status_prom_stats(ngx_ws_out_t *o, ngx_ws_stat_sh_t *sh,
           offsetof(ngx_ws_stats_t, longpoll_total) },
         { "ngx_ws_messages_limited_total", "counter",
           "Messages over a ws_limit_message limit.",
-          offsetof(ngx_ws_stats_t, limited) }
+          offsetof(ngx_ws_stats_t, limited) },
+        { "ngx_ws_message_auth_requests_total", "counter",
+          "Subrequests of ws_message_auth_request.",
+          offsetof(ngx_ws_stats_t, msgauth_requests) },
+        { "ngx_ws_message_auth_cached_total", "counter",
+          "Messages decided by a remembered ws_message_auth_request answer.",
+          offsetof(ngx_ws_stats_t, msgauth_cached) },
+        { "ngx_ws_message_auth_denied_total", "counter",
+          "Messages refused by ws_message_auth_request.",
+          offsetof(ngx_ws_stats_t, msgauth_denied) }
     };
 
     for (i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {

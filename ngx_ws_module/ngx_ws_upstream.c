@@ -93,7 +93,9 @@ struct ngx_ws_event_ctx_s {
     ngx_str_t                   close_reason;
     ngx_array_t                *join;            /* X-WS-Subscribe */
     ngx_array_t                *part;            /* X-WS-Unsubscribe */
+    ngx_array_t                *identity;        /* X-WS-Identity-* */
 
+    unsigned                    revoke:2;        /* X-WS-Revoke */
     unsigned                    done:1;
     unsigned                    finished:1;
 };
@@ -121,6 +123,8 @@ static void ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx,
     ngx_http_request_t *sr);
 static void ngx_ws_event_reply_names(ngx_ws_event_ctx_t *ctx,
     ngx_list_t *headers, ngx_str_t *header, ngx_array_t **list);
+static void ngx_ws_event_reply_auth(ngx_ws_event_ctx_t *ctx,
+    ngx_list_t *headers);
 static void ngx_ws_event_reply_close(ngx_ws_event_ctx_t *ctx,
     ngx_str_t *value, ngx_log_t *log);
 static void ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx,
@@ -129,6 +133,8 @@ static void ngx_ws_event_finish(ngx_http_request_t *fr);
 static void ngx_ws_event_cleanup(void *data);
 static void ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx);
 static void ngx_ws_session_done(ngx_ws_session_t *s);
+static ngx_int_t ngx_ws_event_apply_auth(ngx_ws_conn_t *ws,
+    ngx_ws_event_ctx_t *ctx);
 static ngx_uint_t ngx_ws_sendable_close_code(ngx_int_t code);
 static ngx_uint_t ngx_ws_auth_header(ngx_ws_loc_conf_t *wlcf,
     ngx_str_t *name);
@@ -971,7 +977,85 @@ ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
         ngx_ws_event_reply_close(ctx, &h->value, sr->connection->log);
     }
 
+    ngx_ws_event_reply_auth(ctx, headers);
+
     ngx_ws_event_reply_body(ctx, sr);
+}
+
+
+/*
+ * For ws_message_auth_request: "X-WS-Revoke: 1" forgets the answers of
+ * the connection, "X-WS-Revoke: close" closes it too; "X-WS-Identity-Name:
+ * value" gives the kept header Name a new value for the questions to come.
+ */
+
+static void
+ngx_ws_event_reply_auth(ngx_ws_event_ctx_t *ctx, ngx_list_t *headers)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *id;
+
+    part = &headers->part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        if (h[i].key.len == sizeof("X-WS-Revoke") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-Revoke",
+                               h[i].key.len)
+               == 0)
+        {
+            if (h[i].value.len == 5
+                && ngx_strncasecmp(h[i].value.data, (u_char *) "close", 5)
+                   == 0)
+            {
+                ctx->revoke = 2;
+
+            } else if (ctx->revoke == 0) {
+                ctx->revoke = 1;
+            }
+
+            continue;
+        }
+
+        if (h[i].key.len > sizeof("X-WS-Identity-") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-WS-Identity-",
+                               sizeof("X-WS-Identity-") - 1)
+               == 0)
+        {
+            if (ctx->identity == NULL) {
+                ctx->identity = ngx_array_create(ctx->connection->pool, 2,
+                                                 sizeof(ngx_table_elt_t));
+                if (ctx->identity == NULL) {
+                    return;
+                }
+            }
+
+            id = ngx_array_push(ctx->identity);
+            if (id == NULL) {
+                return;
+            }
+
+            *id = h[i];
+            id->key.data += sizeof("X-WS-Identity-") - 1;
+            id->key.len -= sizeof("X-WS-Identity-") - 1;
+        }
+    }
 }
 
 
@@ -1304,6 +1388,12 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
         }
     }
 
+    if ((ctx->identity || ctx->revoke)
+        && ngx_ws_event_apply_auth(ws, ctx) != NGX_OK)
+    {
+        return;
+    }
+
     if (ctx->close_code) {
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "upstream asked to close, closing with %ui",
@@ -1315,6 +1405,39 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
     }
 
     ngx_ws_handle_output(ws);
+}
+
+
+/* X-WS-Identity-* and X-WS-Revoke: NGX_DONE when the connection ends */
+
+static ngx_int_t
+ngx_ws_event_apply_auth(ngx_ws_conn_t *ws, ngx_ws_event_ctx_t *ctx)
+{
+    ngx_uint_t        i;
+    ngx_table_elt_t  *h;
+
+    if (ctx->identity) {
+        h = ctx->identity->elts;
+
+        for (i = 0; i < ctx->identity->nelts; i++) {
+            if (ngx_ws_msgauth_identity(ws, &h[i].key, &h[i].value)
+                == NGX_ERROR)
+            {
+                ngx_ws_end(ws, NGX_WS_GOODBYE, NGX_WS_CLOSE_INTERNAL, NULL);
+                return NGX_DONE;
+            }
+        }
+    }
+
+    if (ctx->revoke) {
+        ngx_ws_msgauth_revoke(ws, ctx->revoke == 2);
+
+        if (ctx->revoke == 2) {
+            return NGX_DONE;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
