@@ -1855,12 +1855,18 @@ ngx_ws_slow_close(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
 }
 
 
-/* a frame nobody took is freed at once */
+/*
+ * The maker of a frame holds a reference to it until the frame has been
+ * offered to every subscriber of the batch: a subscriber that drops the
+ * frame again within the batch (closed as slow, or its oldest messages
+ * dropped) must not free it under the subscribers that follow.  A frame
+ * nobody took is freed here.
+ */
 
 static void
 ngx_ws_shared_done(ngx_ws_shared_t *sh)
 {
-    if (sh->refs == 0) {
+    if (--sh->refs == 0) {
         ngx_destroy_pool(sh->pool);
     }
 }
@@ -1930,7 +1936,7 @@ ngx_ws_frame_msg(ngx_ws_sh_msg_t *m, ngx_str_t *channel, uint64_t uid,
     }
 
     sh->pool = pool;
-    sh->refs = 0;
+    sh->refs = 1;                   /* the maker's, until shared_done() */
     sh->frame = p;
 
     /* the class and key go with the frame into the queues */

@@ -1134,7 +1134,7 @@ ngx_ws_deflate_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     }
 
     z->pool = pool;
-    z->refs = 0;
+    z->refs = 1;                    /* the maker's, until shared_done() */
     z->frame = p;
     z->payload = sh->payload;
 

@@ -410,7 +410,7 @@ ngx_ws_longpoll_format(ngx_ws_sh_msg_t *m, ngx_str_t *channel,
     }
 
     sh->pool = pool;
-    sh->refs = 0;
+    sh->refs = 1;                   /* the maker's, until shared_done() */
     sh->frame = start;
     sh->len = p - start;
     sh->payload = 0;

@@ -41,6 +41,8 @@ static ngx_int_t ngx_ws_route_go(ngx_ws_conn_t *ws, ngx_ws_route_t *rt,
 static ngx_int_t ngx_ws_route_limit(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt,
     ngx_pool_t *pool, ngx_uint_t corr_string);
+static ngx_int_t ngx_ws_route_publish_to(ngx_ws_conn_t *ws,
+    ngx_ws_route_t *rt, ngx_pool_t *pool, ngx_str_t *channel);
 static ngx_int_t ngx_ws_route_auth(ngx_ws_conn_t *ws, ngx_pool_t *pool,
     ngx_str_t *type, ngx_str_t *route, ngx_str_t *channel,
     ngx_uint_t corr_string);
@@ -527,7 +529,6 @@ ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool,
     u_char           *q;
     ngx_int_t         rc;
     ngx_str_t         value, channel;
-    ngx_ws_policy_t   pol;
     ngx_ws_routed_t  *routed;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
@@ -606,34 +607,7 @@ ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool,
         return NGX_OK;
 
     case NGX_WS_ROUTE_PUBLISH:
-        pol.cls = rt->cls;
-        ngx_str_null(&pol.key);
-
-        if (rt->conflate
-            && ngx_ws_route_value(ws, pool, rt->conflate, &pol.key) != NGX_OK)
-        {
-            ngx_destroy_pool(pool);
-            return NGX_WS_CLOSE_INTERNAL;
-        }
-
-        rc = ngx_ws_channel_publish_pol(ws, rt->zone, &value, &pol,
-                                        ws->msg.opcode, ws->msg.start,
-                                        ws->msg.len);
-
-        if (rc == NGX_ABORT) {
-            return ngx_ws_route_error(ws, NGX_WS_ROUTE_ERR_TARGET, pool, 0);
-        }
-
-        ngx_destroy_pool(pool);
-
-        if (rc != NGX_OK) {
-            /* 1009: larger than the zone takes; 1013: try again later */
-            return (rc == NGX_DECLINED) ? NGX_WS_CLOSE_TOO_BIG : 1013;
-        }
-
-        ngx_ws_stat_route(&rt->value, 0);
-
-        return NGX_OK;
+        return ngx_ws_route_publish_to(ws, rt, pool, &value);
 
     default: /* NGX_WS_ROUTE_PASS */
         break;
@@ -677,6 +651,49 @@ ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool,
     {
         return NGX_WS_CLOSE_INTERNAL;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A publish route: the message goes into the channel named by value, with
+ * the route's class and conflation key; the pool is destroyed.
+ */
+
+static ngx_int_t
+ngx_ws_route_publish_to(ngx_ws_conn_t *ws, ngx_ws_route_t *rt,
+    ngx_pool_t *pool, ngx_str_t *channel)
+{
+    ngx_int_t         rc;
+    ngx_ws_policy_t   pol;
+
+    pol.cls = rt->cls;
+    ngx_str_null(&pol.key);
+
+    if (rt->conflate
+        && ngx_ws_route_value(ws, pool, rt->conflate, &pol.key) != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_WS_CLOSE_INTERNAL;
+    }
+
+    rc = ngx_ws_channel_publish_pol(ws, rt->zone, channel, &pol,
+                                    ws->msg.opcode, ws->msg.start,
+                                    ws->msg.len);
+
+    if (rc == NGX_ABORT) {
+        return ngx_ws_route_error(ws, NGX_WS_ROUTE_ERR_TARGET, pool, 0);
+    }
+
+    ngx_destroy_pool(pool);
+
+    if (rc != NGX_OK) {
+        /* 1009: larger than the zone takes; 1013: try again later */
+        return (rc == NGX_DECLINED) ? NGX_WS_CLOSE_TOO_BIG : 1013;
+    }
+
+    ngx_ws_stat_route(&rt->value, 0);
 
     return NGX_OK;
 }

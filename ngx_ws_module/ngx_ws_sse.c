@@ -794,7 +794,7 @@ ngx_ws_sse_format(ngx_ws_sh_msg_t *m, ngx_str_t *channel, ngx_log_t *log)
     *p++ = '\n';
 
     sh->pool = pool;
-    sh->refs = 0;
+    sh->refs = 1;                   /* the maker's, until shared_done() */
     sh->frame = start;
     sh->len = p - start;
 

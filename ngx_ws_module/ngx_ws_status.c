@@ -812,6 +812,69 @@ ngx_ws_status_json_stats(ngx_ws_out_t *o, ngx_ws_stats_t *st,
 }
 
 
+/* the counters of ngx_ws_stats_t printed as they are, per worker */
+
+typedef struct {
+    const char                 *name;
+    const char                 *type;
+    const char                 *help;
+    size_t                      offset;
+} ngx_ws_prom_counter_t;
+
+
+static ngx_ws_prom_counter_t  ngx_ws_prom_simple[] = {
+    { "ngx_ws_connections", "gauge", "WebSocket connections open now.",
+      offsetof(ngx_ws_stats_t, connections) },
+    { "ngx_ws_connections_total", "counter",
+      "WebSocket connections upgraded.",
+      offsetof(ngx_ws_stats_t, connections_total) },
+    { "ngx_ws_messages_received_total", "counter",
+      "Data messages received from clients.",
+      offsetof(ngx_ws_stats_t, messages_in) },
+    { "ngx_ws_messages_sent_total", "counter",
+      "Data messages queued for clients.",
+      offsetof(ngx_ws_stats_t, messages_out) },
+    { "ngx_ws_received_bytes_total", "counter",
+      "Payload bytes of the data messages received.",
+      offsetof(ngx_ws_stats_t, bytes_in) },
+    { "ngx_ws_sent_bytes_total", "counter",
+      "Payload bytes of the data messages queued.",
+      offsetof(ngx_ws_stats_t, bytes_out) },
+    { "ngx_ws_channel_messages_delivered_total", "counter",
+      "Channel messages queued for subscribers.",
+      offsetof(ngx_ws_stats_t, delivered) },
+    { "ngx_ws_channel_messages_dropped_total", "counter",
+      "Channel messages dropped for slow subscribers.",
+      offsetof(ngx_ws_stats_t, dropped) },
+    { "ngx_ws_channel_messages_dropped_droppable_total", "counter",
+      "Droppable channel messages dropped for slow subscribers.",
+      offsetof(ngx_ws_stats_t, dropped_droppable) },
+    { "ngx_ws_channel_messages_conflated_total", "counter",
+      "Channel messages replaced by a newer one of their key.",
+      offsetof(ngx_ws_stats_t, conflated) },
+    { "ngx_ws_channel_critical_closes_total", "counter",
+      "Subscribers closed because a critical message did not fit.",
+      offsetof(ngx_ws_stats_t, critical_closes) },
+    { "ngx_ws_sse_streams_total", "counter",
+      "EventSource streams started.",
+      offsetof(ngx_ws_stats_t, sse_total) },
+    { "ngx_ws_longpoll_answers_total", "counter",
+      "Long-poll requests answered.",
+      offsetof(ngx_ws_stats_t, longpoll_total) },
+    { "ngx_ws_messages_limited_total", "counter",
+      "Messages over a ws_limit_message limit.",
+      offsetof(ngx_ws_stats_t, limited) },
+    { "ngx_ws_message_auth_requests_total", "counter",
+      "Subrequests of ws_message_auth_request.",
+      offsetof(ngx_ws_stats_t, msgauth_requests) },
+    { "ngx_ws_message_auth_cached_total", "counter",
+      "Messages decided by a remembered ws_message_auth_request answer.",
+      offsetof(ngx_ws_stats_t, msgauth_cached) },
+    { "ngx_ws_message_auth_denied_total", "counter",
+      "Messages refused by ws_message_auth_request.",
+      offsetof(ngx_ws_stats_t, msgauth_denied) }
+};
+
 /* the Prometheus text format, version 0.0.4 */
 
 #define ngx_ws_prom_head(o, name, type, help)                                 \
@@ -822,79 +885,26 @@ static void
 ngx_ws_status_prom_stats(ngx_ws_out_t *o, ngx_ws_stat_sh_t *sh,
     ngx_uint_t *slots, ngx_uint_t n)
 {
-    ngx_uint_t       i, k, w;
-    ngx_ws_stats_t  *st;
-    u_char           worker[NGX_INT_T_LEN + 1];
+    ngx_uint_t              i, k, w;
+    ngx_ws_stats_t         *st;
+    ngx_ws_prom_counter_t  *c;
+    u_char                  worker[NGX_INT_T_LEN + 1];
 
-    static struct {
-        const char  *name;
-        const char  *type;
-        const char  *help;
-        size_t       offset;
-    } simple[] = {
-        { "ngx_ws_connections", "gauge", "WebSocket connections open now.",
-          offsetof(ngx_ws_stats_t, connections) },
-        { "ngx_ws_connections_total", "counter",
-          "WebSocket connections upgraded.",
-          offsetof(ngx_ws_stats_t, connections_total) },
-        { "ngx_ws_messages_received_total", "counter",
-          "Data messages received from clients.",
-          offsetof(ngx_ws_stats_t, messages_in) },
-        { "ngx_ws_messages_sent_total", "counter",
-          "Data messages queued for clients.",
-          offsetof(ngx_ws_stats_t, messages_out) },
-        { "ngx_ws_received_bytes_total", "counter",
-          "Payload bytes of the data messages received.",
-          offsetof(ngx_ws_stats_t, bytes_in) },
-        { "ngx_ws_sent_bytes_total", "counter",
-          "Payload bytes of the data messages queued.",
-          offsetof(ngx_ws_stats_t, bytes_out) },
-        { "ngx_ws_channel_messages_delivered_total", "counter",
-          "Channel messages queued for subscribers.",
-          offsetof(ngx_ws_stats_t, delivered) },
-        { "ngx_ws_channel_messages_dropped_total", "counter",
-          "Channel messages dropped for slow subscribers.",
-          offsetof(ngx_ws_stats_t, dropped) },
-        { "ngx_ws_channel_messages_dropped_droppable_total", "counter",
-          "Droppable channel messages dropped for slow subscribers.",
-          offsetof(ngx_ws_stats_t, dropped_droppable) },
-        { "ngx_ws_channel_messages_conflated_total", "counter",
-          "Channel messages replaced by a newer one of their key.",
-          offsetof(ngx_ws_stats_t, conflated) },
-        { "ngx_ws_channel_critical_closes_total", "counter",
-          "Subscribers closed because a critical message did not fit.",
-          offsetof(ngx_ws_stats_t, critical_closes) },
-        { "ngx_ws_sse_streams_total", "counter",
-          "EventSource streams started.",
-          offsetof(ngx_ws_stats_t, sse_total) },
-        { "ngx_ws_longpoll_answers_total", "counter",
-          "Long-poll requests answered.",
-          offsetof(ngx_ws_stats_t, longpoll_total) },
-        { "ngx_ws_messages_limited_total", "counter",
-          "Messages over a ws_limit_message limit.",
-          offsetof(ngx_ws_stats_t, limited) },
-        { "ngx_ws_message_auth_requests_total", "counter",
-          "Subrequests of ws_message_auth_request.",
-          offsetof(ngx_ws_stats_t, msgauth_requests) },
-        { "ngx_ws_message_auth_cached_total", "counter",
-          "Messages decided by a remembered ws_message_auth_request answer.",
-          offsetof(ngx_ws_stats_t, msgauth_cached) },
-        { "ngx_ws_message_auth_denied_total", "counter",
-          "Messages refused by ws_message_auth_request.",
-          offsetof(ngx_ws_stats_t, msgauth_denied) }
-    };
+    for (i = 0; i < sizeof(ngx_ws_prom_simple) / sizeof(ngx_ws_prom_simple[0]);
+         i++)
+    {
+        c = &ngx_ws_prom_simple[i];
 
-    for (i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
-        ngx_ws_out(o, "# HELP %s %s\n# TYPE %s %s\n", simple[i].name,
-                   simple[i].help, simple[i].name, simple[i].type);
+        ngx_ws_out(o, "# HELP %s %s\n# TYPE %s %s\n", c->name, c->help,
+                   c->name, c->type);
 
         /* an exited worker has no connections open */
 
         for (w = 0; w < n + (i ? 1 : 0); w++) {
             st = ngx_ws_status_worker(sh, slots, n, w, worker);
 
-            ngx_ws_out(o, "%s{worker=\"%s\"} %uL\n", simple[i].name, worker,
-                       *(uint64_t *) ((u_char *) st + simple[i].offset));
+            ngx_ws_out(o, "%s{worker=\"%s\"} %uL\n", c->name, worker,
+                       *(uint64_t *) ((u_char *) st + c->offset));
         }
     }
 
