@@ -67,9 +67,15 @@ def log(msg):
 # ---------------------------------------------------------------------------
 # ports, source addresses, /proc
 
+# BENCH_PORTS=A-B: the servers' ports from that range (a machine shared
+# with other test runs that have ranges of their own)
+PORTS = tuple(int(p) for p in
+              os.environ.get('BENCH_PORTS', '20000-32000').split('-', 1))
+
+
 def free_port():
     for _ in range(200):
-        port = random.randint(20000, 32000)
+        port = random.randint(PORTS[0], PORTS[-1])
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             s.bind(('127.0.0.1', port))
@@ -349,6 +355,9 @@ class WsModuleChannels(NginxServer):
     def pub_url(self, chan):
         return 'http://127.0.0.1:%d/pub?channel=%s' % (self.port, chan)
 
+    def sub_url(self, chan):
+        return 'ws://127.0.0.1:%d/sub/%s' % (self.port, chan)
+
     @classmethod
     def supported(cls, tmp):
         """nginx -t accepts the channel directives"""
@@ -359,6 +368,22 @@ class WsModuleChannels(NginxServer):
         p = subprocess.run([NGINX, '-t', '-p', s.dir + '/', '-e', s.dir + '/error.log',
                             '-c', path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         return p.returncode == 0
+
+
+class WsModuleSse(WsModuleChannels):
+    """The same channels, EventSource subscribers (ws_sse)."""
+    title = 'ngx_ws_module (ws_sse)'
+    locations = """\
+        location ~ ^/sse/(\\w+)$ {{
+            ws_sse;
+            ws_subscribe bench $1;
+        }}
+        location = /pub {{
+            ws_publisher bench;
+        }}"""
+
+    def sub_url(self, chan):
+        return 'http://127.0.0.1:%d/sse/%s' % (self.port, chan)
 
 
 class WsModuleReload(NginxServer):
@@ -500,6 +525,26 @@ class Nchan(NginxServer):
     def pub_url(self, chan):
         return 'http://127.0.0.1:%d/pub/%s' % (self.port, chan)
 
+    def sub_url(self, chan):
+        return 'ws://127.0.0.1:%d/sub/%s' % (self.port, chan)
+
+
+class NchanSse(Nchan):
+    title = 'nchan (eventsource subscribers)'
+    kinds = ('fanout',)
+    locations = """\
+        location ~ ^/sse/(\\w+)$ {{
+            nchan_subscriber eventsource;
+            nchan_channel_id $1;
+        }}
+        location ~ ^/pub/(\\w+)$ {{
+            nchan_publisher http;
+            nchan_channel_id $1;
+        }}"""
+
+    def sub_url(self, chan):
+        return 'http://127.0.0.1:%d/sse/%s' % (self.port, chan)
+
 
 class EpollC(Server):
     key = 'epoll-c'
@@ -524,9 +569,14 @@ class EpollC(Server):
 
 SERVERS = {c.key: c for c in (WsModule, LuaResty, NodeProxy, Nchan, EpollC)}
 TITLES_FANOUT = {OURS: WsModuleChannels.title, 'nchan': Nchan.title}
+TITLES_SSE = {OURS: WsModuleSse.title, 'nchan': NchanSse.title}
 ECHO_SERVERS = [OURS, 'lua-resty', 'node-ws', 'epoll-c']
 CONNS_SERVERS = [OURS, 'nchan', 'lua-resty', 'epoll-c']
 FANOUT_CLASSES = [WsModuleChannels, Nchan]
+SSE_CLASSES = [WsModuleSse, NchanSse]
+# (subscribers, msg/s): below and at the saturation of one worker
+FANOUT_CASES = ((1000, 100), (1000, 1000), (10000, 100), (10000, 1000))
+SSE_CASES = ((1000, 100), (1000, 1000), (10000, 10), (10000, 100))
 
 BASE = 'ws_module-base'
 
@@ -545,11 +595,18 @@ def use_base(path):
         title = 'ngx_ws_module base build (channels)'
         modules = (path,)
 
+    class WsModuleSseBase(WsModuleSse):
+        key = BASE
+        title = 'ngx_ws_module base build (ws_sse)'
+        modules = (path,)
+
     SERVERS[BASE] = WsModuleBase
     TITLES_FANOUT[BASE] = WsModuleChannelsBase.title
+    TITLES_SSE[BASE] = WsModuleSseBase.title
     ECHO_SERVERS[:] = [OURS, BASE]
     CONNS_SERVERS[:] = [OURS, BASE]
     FANOUT_CLASSES[:] = [WsModuleChannels, WsModuleChannelsBase]
+    SSE_CLASSES[:] = [WsModuleSse, WsModuleSseBase]
 
 
 # ---------------------------------------------------------------------------
@@ -725,16 +782,19 @@ def conns_scenario(name, conns, workers, runs, tmp, hold):
             'commands': commands, 'configs': configs, 'hold': hold}
 
 
-def fanout_scenario(name, runs, tmp, duration):
+def fanout_scenario(name, runs, tmp, duration, sse=False):
     """nchan, and ngx_ws_module when its build has channels; 1 worker each,
-    the runs interleaved."""
+    the runs interleaved.  sse: EventSource subscribers (wsbench sse)
+    instead of WebSocket ones, the same publisher."""
+    classes = SSE_CLASSES if sse else FANOUT_CLASSES
+    fcases = SSE_CASES if sse else FANOUT_CASES
     cases = []
     commands = {}
     configs = {}
     servers = []
     ok = {cls: not hasattr(cls, 'supported') or cls.supported(tmp)
-          for cls in FANOUT_CLASSES}
-    for cls in [c for c in FANOUT_CLASSES if ok[c]]:
+          for cls in classes}
+    for cls in [c for c in classes if ok[c]]:
         s = cls(1, True, tmp)
         try:
             s.start()
@@ -746,60 +806,60 @@ def fanout_scenario(name, runs, tmp, duration):
     k = 0
     try:
         for r in range(runs):
-            for subs in (1000, 10000):
-                for rate in (100, 1000):
-                    for s in servers:
+            for subs, rate in fcases:
+                for s in servers:
+                    k += 1
+                    chan = 'bench%d' % k
+                    argv = ['sse' if sse else 'fanout',
+                            '-c', str(subs), '-s', '64',
+                            '--pub-rate', str(rate), '-t', str(duration),
+                            '--timeout', '5', '--src', ','.join(source_addrs(2)),
+                            '--server-pids', ','.join(map(str, s.pids())),
+                            '--pub', s.pub_url(chan), s.sub_url(chan)]
+                    best = None
+                    for attempt in range(2):
+                        wait_quiet()
+                        cmd, res, out = run_wsbench(argv, True, duration + 120)
+                        if best is None or res.get('other_cpu', 0) < best[1].get('other_cpu', 0):
+                            best = (cmd, res, out)
+                        if res.get('other_cpu', 0) <= OTHER_CPU_MAX:
+                            break
+                        log('%s %s %d subs %d msg/s: other processes used '
+                            '%.2f cores: once more' % (name, s.key, subs, rate,
+                                                      res.get('other_cpu', 0)))
                         k += 1
                         chan = 'bench%d' % k
-                        argv = ['fanout', '-c', str(subs), '-s', '64',
-                                '--pub-rate', str(rate), '-t', str(duration),
-                                '--timeout', '5', '--src', ','.join(source_addrs(2)),
-                                '--server-pids', ','.join(map(str, s.pids())),
-                                '--pub', s.pub_url(chan),
-                                'ws://127.0.0.1:%d/sub/%s' % (s.port, chan)]
-                        best = None
-                        for attempt in range(2):
-                            wait_quiet()
-                            cmd, res, out = run_wsbench(argv, True, duration + 120)
-                            if best is None or res.get('other_cpu', 0) < best[1].get('other_cpu', 0):
-                                best = (cmd, res, out)
-                            if res.get('other_cpu', 0) <= OTHER_CPU_MAX:
-                                break
-                            log('%s %s %d subs %d msg/s: other processes used '
-                                '%.2f cores: once more' % (name, s.key, subs, rate,
-                                                          res.get('other_cpu', 0)))
-                            k += 1
-                            chan = 'bench%d' % k
-                            argv[-2] = s.pub_url(chan)
-                            argv[-1] = 'ws://127.0.0.1:%d/sub/%s' % (s.port, chan)
-                        cmd, res, out = best
-                        log('%s %s %d subs %d msg/s run %d: %.0f deliveries/s, '
-                            'p99 %.0f us, losses %d, errors %d %s' % (
-                                name, s.key, subs, rate, r + 1,
-                                res.get('deliveries_s', 0), res.get('p99_us', 0),
-                                res.get('losses', 0), res.get('errors', 0),
-                                res.get('first_error', '')))
-                        results.setdefault((subs, rate, s.key), []).append(res)
-                        if r == 0:
-                            commands.setdefault(s.key, {'server': s.commands[:],
-                                                        'client': []})
-                            commands[s.key]['client'].append(cmd)
+                        argv[-2] = s.pub_url(chan)
+                        argv[-1] = s.sub_url(chan)
+                    cmd, res, out = best
+                    log('%s %s %d subs %d msg/s run %d: %.0f deliveries/s, '
+                        'p99 %.0f us, losses %d, errors %d %s' % (
+                            name, s.key, subs, rate, r + 1,
+                            res.get('deliveries_s', 0), res.get('p99_us', 0),
+                            res.get('losses', 0), res.get('errors', 0),
+                            res.get('first_error', '')))
+                    results.setdefault((subs, rate, s.key), []).append(res)
+                    if r == 0:
+                        commands.setdefault(s.key, {'server': s.commands[:],
+                                                    'client': []})
+                        commands[s.key]['client'].append(cmd)
     finally:
         for s in servers:
             configs[s.key] = s.configs.get('nginx.conf', '')
             s.stop()
-    for subs in (1000, 10000):
-        for rate in (100, 1000):
-            for cls in FANOUT_CLASSES:
-                case = {'subscribers': subs, 'rate': rate, 'server': cls.key,
-                        'runs': results.get((subs, rate, cls.key), [])}
-                if not ok[cls]:
-                    case['failed'] = 'n/a (channels not implemented)'
-                elif cls.key not in [x.key for x in servers]:
-                    case['failed'] = 'did not start'
-                cases.append(case)
+    for subs, rate in fcases:
+        for cls in classes:
+            case = {'subscribers': subs, 'rate': rate, 'server': cls.key,
+                    'runs': results.get((subs, rate, cls.key), [])}
+            if not ok[cls]:
+                case['failed'] = 'n/a (%s not implemented)' % (
+                    'ws_sse' if sse else 'channels')
+            elif cls.key not in [x.key for x in servers]:
+                case['failed'] = 'did not start'
+            cases.append(case)
     return {'kind': 'fanout', 'cases': cases, 'commands': commands,
-            'configs': configs, 'duration': duration}
+            'configs': configs, 'duration': duration, 'sse': sse,
+            'titles': dict((cls.key, cls.title) for cls in classes)}
 
 
 def loadavg():
@@ -1099,7 +1159,12 @@ def fanout_md(name, sc):
     out = []
     if sc.get('failed'):
         return ['did not run: %s' % sc['failed']]
-    out.append('C subscribers on one channel, a publisher POSTing 64 B messages '
+    titles = sc.get('titles', TITLES_FANOUT)
+    out.append(('EventSource subscribers (`wsbench sse`: a GET, the chunked '
+                '`text/event-stream` parsed into events; an event whose id is '
+                'not above the one before is an error). '
+                if sc.get('sse') else '') +
+               'C subscribers on one channel, a publisher POSTing 64 B messages '
                'over one keep-alive HTTP connection at R msg/s for %g s; '
                'delivery latency is from the publisher\'s send time (in the '
                'message) to the subscriber\'s read; losses are deliveries that '
@@ -1115,7 +1180,7 @@ def fanout_md(name, sc):
                '| duplicates | reordered | server CPU | client CPU | other CPU | errors |')
     out.append('|' + '---|' * 19)
     for c in sc['cases']:
-        title = TITLES_FANOUT.get(c['server'], c['server'])
+        title = titles.get(c['server'], c['server'])
         if c.get('failed'):
             out.append('| %s | %s | %s | %s |%s' % (
                 fmt(c['subscribers']), fmt(c['rate']), title, c['failed'],
@@ -1226,17 +1291,42 @@ def headline(all_sc):
                                    fmt(med(nc, 'p99_us')),
                                    med(nc, 'p99_us') / med(ours, 'p99_us'),
                                    fmt(med(nc, 'losses'))))
+    sc = all_sc.get('sse-fanout')
+    for c in (sc or {}).get('cases', []):
+        if c['server'] != OURS:
+            continue
+        nc = next((x for x in sc['cases'] if x['server'] == 'nchan'
+                   and x['subscribers'] == c['subscribers']
+                   and x['rate'] == c['rate']), None)
+        if c.get('failed') or not c.get('runs'):
+            out.append('- sse-fanout %s subscribers at %s msg/s: ngx_ws_module %s' % (
+                fmt(c['subscribers']), fmt(c['rate']),
+                c.get('failed') or 'no run'))
+            continue
+        if nc and nc.get('runs'):
+            out.append('- sse-fanout %s subscribers at %s msg/s: ngx_ws_module %s '
+                       'deliveries/s, p99 %s us, losses %s; nchan (eventsource) %s '
+                       'deliveries/s (ours %sx), p99 %s us (ours %sx), losses %s' % (
+                           fmt(c['subscribers']), fmt(c['rate']),
+                           fmt(med(c, 'deliveries_s')), fmt(med(c, 'p99_us')),
+                           fmt(med(c, 'losses')), fmt(med(nc, 'deliveries_s')),
+                           ratio(med(c, 'deliveries_s'), med(nc, 'deliveries_s')),
+                           fmt(med(nc, 'p99_us')),
+                           ratio(med(c, 'p99_us'), med(nc, 'p99_us')),
+                           fmt(med(nc, 'losses'))))
     return out
 
 
 SCENARIO_ORDER = ['echo-32', 'echo-4k', 'conns-10k', 'conns-50k', 'fanout',
-                  'reload-10k']
+                  'sse-fanout', 'reload-10k']
 TITLES = {
     'echo-32': 'Echo, 32 B messages',
     'echo-4k': 'Echo, 4 KiB messages',
     'conns-10k': 'Idle connections: 10,000, 1 worker',
     'conns-50k': 'Idle connections: 50,000, 4 workers',
     'fanout': 'Fan-out: 64 B messages to 1,000 and 10,000 subscribers',
+    'sse-fanout': 'EventSource fan-out: 64 B messages to 1,000 and 10,000 '
+                  'subscribers',
     'reload-10k': 'Reloads under a steady publish: 10,000 subscribers',
 }
 
@@ -1244,6 +1334,8 @@ TITLES = {
 def title_of(scenario, key):
     if scenario == 'fanout':
         return TITLES_FANOUT.get(key, key)
+    if scenario == 'sse-fanout':
+        return TITLES_SSE.get(key, key)
     if scenario == 'reload-10k':
         return key if key not in SERVERS else WsModuleReload.title
     return SERVERS[key].title
@@ -1478,7 +1570,7 @@ def main():
                          'no peers; results/ab-SCENARIO.json, not RESULTS.md')
     ap.add_argument('scenario', nargs='+',
                     help='echo-32 echo-4k conns-10k conns-50k fanout '
-                         'reload-10k all report')
+                         'sse-fanout reload-10k all report')
     args, rest = ap.parse_known_args()
 
     if args.scenario and args.scenario[0] == 'sample':
@@ -1530,6 +1622,9 @@ def main():
                 sc = conns_scenario(name, 50000, 4, args.runs, tmp, CONNS_HOLD)
             elif name == 'reload-10k':
                 sc = reload_scenario(name, args.runs, tmp)
+            elif name == 'sse-fanout':
+                sc = fanout_scenario(name, args.runs, tmp, FANOUT_DURATION * k,
+                                     sse=True)
             else:
                 sc = fanout_scenario(name, args.runs, tmp, FANOUT_DURATION * k)
             sc['date'] = date0

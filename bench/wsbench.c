@@ -4,13 +4,17 @@
  *   wsbench echo   [options] ws://127.0.0.1:PORT/path
  *   wsbench conns  [options] ws://127.0.0.1:PORT/path
  *   wsbench fanout [options] --pub URL ws://127.0.0.1:PORT/sub-path
+ *   wsbench sse    [options] --pub URL http://127.0.0.1:PORT/sub-path
  *   wsbench reload [options] --pub URL --reload-pid PID ws://.../sub-path
  *
  * One epoll loop per client process, non-blocking sockets, TCP_NODELAY.
  * A correct client: every frame masked with a fresh key, the handshake's
  * status, Upgrade and Sec-WebSocket-Accept checked, Pings answered with
  * Pongs, fragmented server messages reassembled, messages optionally sent
- * fragmented, and the close handshake done at the end.
+ * fragmented, and the close handshake done at the end.  The sse mode is
+ * the fan-out with EventSource subscribers: a GET, a checked 200 with
+ * text/event-stream, a chunked (or close-delimited) body parsed into
+ * events whose ids must increase.
  *
  * Several client processes (--procs) share the load; each may bind its own
  * 127.0.0.x source address (--src) so that more connections than one
@@ -103,6 +107,7 @@ typedef struct {
     char         pub_host[64];
     char         pub_path[512];
     double       pub_rate;
+    int          sse;           /* EventSource subscribers */
 
     /* reload */
     double       jitter;        /* reconnect after up to this, after a Close */
@@ -282,6 +287,8 @@ typedef struct {
     uint64_t  late;            /* fan-out: delivered after the deadline */
     uint64_t  t_first;         /* fan-out: first and last delivery */
     uint64_t  t_last;
+    uint64_t  id_errors;       /* sse: an event id missing or not above */
+    uint64_t  heartbeats;      /* sse: comment lines (": ping") */
 
     /* reload */
     uint64_t  last_id;         /* publisher: the highest id answered */
@@ -365,6 +372,19 @@ struct conn_s {
     uint64_t   max_seq;
     int        any_seq;
     int        pub_inflight;
+
+    /* EventSource subscriber: the body, its lines (in msg), its events */
+    int        sse_chunked;
+    int        chunk_state;   /* 0: size line, 1: data, 2: CRLF after it */
+    uint64_t   chunk_left;
+    uint64_t   ev_id[4];      /* the numbers of the event's id line */
+    int        ev_nid;        /* 0: no id line yet, -1: no number in it */
+    uint64_t   last_ev_id[4];
+    int        last_nid;
+    int        ev_other;      /* an event type other than "message" */
+    int        ev_lines;      /* data lines */
+    size_t     ev_len;        /* the data, lines joined with LF */
+    uint8_t    ev_head[32];   /* ... its first 32 bytes */
 
     /* reload: the subscriber outlives its connections */
     uint8_t   *seen_seq;      /* bitmap of publisher sequence numbers */
@@ -656,6 +676,23 @@ send_handshake(conn_t *c, const char *host, const char *path)
     c->state = C_HANDSHAKE;
 }
 
+/* sse: the EventSource request, a plain GET as a browser sends it */
+static void
+send_sse_request(conn_t *c, const char *host, const char *path)
+{
+    int  n;
+
+    wreserve(c, 1024);
+    n = snprintf((char *) c->wbuf + c->wlen, 1024,
+                 "GET %s HTTP/1.1\r\n"
+                 "Host: %s\r\n"
+                 "Accept: text/event-stream\r\n"
+                 "Cache-Control: no-cache\r\n"
+                 "\r\n", path, host);
+    c->wlen += (size_t) n;
+    c->state = C_HANDSHAKE;
+}
+
 static void
 send_pub_request(conn_t *c, uint64_t seq)
 {
@@ -759,6 +796,67 @@ check_handshake(conn_t *c)
         note_error("bad handshake response: \"%.*s\"%s%s", l, (char *) p,
                    upgrade_ok ? "" : " (no Upgrade: websocket)",
                    accept_ok ? "" : " (bad Sec-WebSocket-Accept)");
+        return -1;
+    }
+
+    c->rpos += (size_t) (end + 4 - p);
+    return 1;
+}
+
+/* sse: the response header; 0: need more, 1: ok, -1: bad */
+static int
+check_sse_response(conn_t *c)
+{
+    uint8_t  *p = c->rbuf + c->rpos, *end, *line, *eol;
+    size_t    n = c->rlen - c->rpos;
+    int       status_ok = 0, type_ok = 0, l;
+
+    end = memmem(p, n, "\r\n\r\n", 4);
+    if (end == NULL) {
+        if (n > 16384) {
+            note_error("EventSource response header too long");
+            return -1;
+        }
+        return 0;
+    }
+
+    if (n >= 12 && (memcmp(p, "HTTP/1.1 200", 12) == 0
+                    || memcmp(p, "HTTP/1.0 200", 12) == 0))
+    {
+        status_ok = 1;
+    }
+
+    for (line = p; line < end; line = eol + 2) {
+        eol = memmem(line, (size_t) (end + 2 - line), "\r\n", 2);
+        if (eol == NULL) {
+            break;
+        }
+
+        if (eol - line > 13
+            && strncasecmp((char *) line, "Content-Type:", 13) == 0)
+        {
+            if (memmem(line + 13, (size_t) (eol - line - 13),
+                       "text/event-stream", 17))
+            {
+                type_ok = 1;
+            }
+
+        } else if (eol - line > 18
+                   && strncasecmp((char *) line, "Transfer-Encoding:", 18)
+                      == 0)
+        {
+            if (memmem(line + 18, (size_t) (eol - line - 18), "chunked", 7)) {
+                c->sse_chunked = 1;
+            }
+        }
+    }
+
+    if (!(status_ok && type_ok)) {
+        for (l = 0; l < 60 && p + l < end && p[l] != '\r'; l++) {
+            /* the status line */
+        }
+        note_error("bad EventSource response: \"%.*s\"%s", l, (char *) p,
+                   type_ok ? "" : " (no Content-Type: text/event-stream)");
         return -1;
     }
 
@@ -941,6 +1039,260 @@ on_delivery(conn_t *c, const uint8_t *p, size_t n)
         c->max_seq = seq;
         c->any_seq = 1;
     }
+}
+
+/*
+ * sse: an event id as numbers: "378447094706177" (ngx_ws_module) is one,
+ * "1733400000:3" (nchan: seconds and a counter) two; ids compare as tuples
+ */
+static int
+sse_parse_id(const uint8_t *p, size_t n, uint64_t *id)
+{
+    size_t  i = 0;
+    int     k = 0;
+
+    while (i < n && k < 4) {
+        if (p[i] < '0' || p[i] > '9') {
+            i++;
+            continue;
+        }
+        id[k] = 0;
+        while (i < n && p[i] >= '0' && p[i] <= '9') {
+            id[k] = id[k] * 10 + (uint64_t) (p[i] - '0');
+            i++;
+        }
+        k++;
+    }
+
+    return k ? k : -1;
+}
+
+static int
+sse_id_above(const uint64_t *a, int na, const uint64_t *b, int nb)
+{
+    int  i;
+
+    for (i = 0; i < na && i < nb; i++) {
+        if (a[i] != b[i]) {
+            return a[i] > b[i];
+        }
+    }
+    return na > nb;
+}
+
+/* sse: an empty line ends an event; a "message" is a delivery */
+static void
+sse_dispatch(conn_t *c)
+{
+    if (c->ev_lines == 0) {
+        /* a retry: block or an id alone: no event */
+
+    } else if (c->ev_other) {
+        res.proto_err++;
+        note_error("unexpected event type in the stream");
+
+    } else {
+        if (c->ev_nid <= 0) {
+            res.id_errors++;
+            note_error("event without an id");
+
+        } else if (c->last_nid
+                   && !sse_id_above(c->ev_id, c->ev_nid, c->last_ev_id,
+                                    c->last_nid))
+        {
+            res.id_errors++;
+            note_error("event id not above the previous one");
+        }
+
+        if (c->ev_nid > 0) {
+            memcpy(c->last_ev_id, c->ev_id, sizeof(c->ev_id));
+            c->last_nid = c->ev_nid;
+        }
+
+        on_delivery(c, c->ev_head, c->ev_len);
+    }
+
+    c->ev_nid = 0;
+    c->ev_other = 0;
+    c->ev_lines = 0;
+    c->ev_len = 0;
+}
+
+static void
+sse_line(conn_t *c, const uint8_t *p, size_t n)
+{
+    const uint8_t  *v, *colon;
+    size_t          fl, vl, k;
+
+    if (n == 0) {
+        sse_dispatch(c);
+        return;
+    }
+
+    if (p[0] == ':') {
+        res.heartbeats++;
+        return;
+    }
+
+    colon = memchr(p, ':', n);
+    fl = colon ? (size_t) (colon - p) : n;
+    v = colon ? colon + 1 : p + n;
+    vl = (size_t) (p + n - v);
+    if (vl && *v == ' ') {
+        v++;
+        vl--;
+    }
+
+    if (fl == 4 && memcmp(p, "data", 4) == 0) {
+        if (c->ev_lines++) {
+            if (c->ev_len < sizeof(c->ev_head)) {
+                c->ev_head[c->ev_len] = '\n';
+            }
+            c->ev_len++;
+        }
+        if (c->ev_len < sizeof(c->ev_head)) {
+            k = sizeof(c->ev_head) - c->ev_len;
+            memcpy(c->ev_head + c->ev_len, v, vl < k ? vl : k);
+        }
+        c->ev_len += vl;
+
+    } else if (fl == 2 && memcmp(p, "id", 2) == 0) {
+        c->ev_nid = sse_parse_id(v, vl, c->ev_id);
+
+    } else if (fl == 5 && memcmp(p, "event", 5) == 0) {
+        c->ev_other = !(vl == 7 && memcmp(v, "message", 7) == 0);
+    }
+
+    /* retry: and unknown fields are ignored, as a browser does */
+}
+
+/* sse: body bytes into lines (LF, CR LF); a partial line waits in msg */
+static int
+sse_feed(conn_t *c, const uint8_t *p, size_t n)
+{
+    const uint8_t  *eol, *line;
+    size_t          k, len;
+
+    while (n) {
+        eol = memchr(p, '\n', n);
+        k = eol ? (size_t) (eol - p) : n;
+
+        if (c->msg_len + k > 65536) {
+            res.proto_err++;
+            note_error("event stream line longer than 64 KiB");
+            conn_fail(c, 0);
+            return -1;
+        }
+
+        if (eol == NULL || c->msg_len) {
+            if (c->msg_cap < c->msg_len + k) {
+                c->msg_cap = c->msg_len + k + 256;
+                c->msg = xrealloc(c->msg, c->msg_cap);
+            }
+            memcpy(c->msg + c->msg_len, p, k);
+            c->msg_len += k;
+            if (eol == NULL) {
+                return 0;
+            }
+            line = c->msg;
+            len = c->msg_len;
+
+        } else {
+            line = p;
+            len = k;
+        }
+
+        if (len && line[len - 1] == '\r') {
+            len--;
+        }
+
+        sse_line(c, line, len);
+        c->msg_len = 0;
+        p += k + 1;
+        n -= k + 1;
+    }
+
+    return 0;
+}
+
+/* sse: the body, chunked or not; -1 when the connection is gone */
+static int
+parse_sse(conn_t *c)
+{
+    uint8_t   *p, *eol, *e;
+    size_t     n, k;
+    uint64_t   size;
+
+    for ( ;; ) {
+        p = c->rbuf + c->rpos;
+        n = c->rlen - c->rpos;
+
+        if (n == 0) {
+            return 0;
+        }
+
+        if (!c->sse_chunked || c->chunk_state == 1) {
+            k = c->sse_chunked && c->chunk_left < n ? c->chunk_left : n;
+            c->rpos += k;
+            if (sse_feed(c, p, k) < 0) {
+                return -1;
+            }
+            if (c->sse_chunked) {
+                c->chunk_left -= k;
+                if (c->chunk_left == 0) {
+                    c->chunk_state = 2;
+                }
+            }
+            continue;
+        }
+
+        if (c->chunk_state == 2) {
+            if (n < 2) {
+                return 0;
+            }
+            if (p[0] != '\r' || p[1] != '\n') {
+                res.proto_err++;
+                note_error("no CRLF after a chunk of the event stream");
+                conn_fail(c, 0);
+                return -1;
+            }
+            c->rpos += 2;
+            c->chunk_state = 0;
+            continue;
+        }
+
+        eol = memmem(p, n, "\r\n", 2);
+        if (eol == NULL) {
+            if (n > 64) {
+                goto bad_size;
+            }
+            return 0;
+        }
+
+        size = strtoull((char *) p, (char **) &e, 16);
+        if (e == p || (e < eol && *e != ';' && *e != ' ')) {
+            goto bad_size;
+        }
+
+        c->rpos += (size_t) (eol + 2 - p);
+
+        if (size == 0) {
+            /* the last chunk: the server ended the stream */
+            note_error("server ended the event stream");
+            conn_fail(c, 1);
+            return -1;
+        }
+
+        c->chunk_left = size;
+        c->chunk_state = 1;
+    }
+
+bad_size:
+
+    res.proto_err++;
+    note_error("bad chunk size line in the event stream");
+    conn_fail(c, 0);
+    return -1;
 }
 
 static inline unsigned
@@ -1498,7 +1850,7 @@ conn_read(conn_t *c)
                 continue;
             }
 
-            rc = check_handshake(c);
+            rc = o.sse ? check_sse_response(c) : check_handshake(c);
             if (rc < 0) {
                 conn_fail(c, 0);
                 return;
@@ -1518,7 +1870,7 @@ conn_read(conn_t *c)
             continue;
         }
 
-        if (parse_frames(c) < 0) {
+        if ((o.sse ? parse_sse(c) : parse_frames(c)) < 0) {
             return;
         }
 
@@ -1571,6 +1923,8 @@ conn_event(conn_t *c, uint32_t ev)
             } else {
                 send_handshake(c, o.pub_host, o.pub_path);
             }
+        } else if (o.sse) {
+            send_sse_request(c, o.host, o.path);
         } else {
             send_handshake(c, o.host, c->upath ? c->upath : o.path);
         }
@@ -1790,7 +2144,8 @@ close_all(void)
         if (c->state == C_OPEN || c->state == C_HANDSHAKE
             || c->state == C_CONNECTING)
         {
-            if (c->state != C_OPEN || (c->is_pub && c->http_pub)) {
+            /* plain HTTP ends with the TCP connection */
+            if (c->state != C_OPEN || (c->is_pub && c->http_pub) || o.sse) {
                 conn_close_fd(c);
                 continue;
             }
@@ -2372,7 +2727,7 @@ merge(result_t *to, const result_t *r)
     ADD(late); ADD(pub_retries); ADD(pub_reconnects); ADD(restarts);
     ADD(resume_reasons); ADD(plain_reasons); ADD(resume_mismatch);
     ADD(reconnects); ADD(reconnect_fail); ADD(history_lost);
-    ADD(double_pub); ADD(never);
+    ADD(double_pub); ADD(never); ADD(id_errors); ADD(heartbeats);
 #undef ADD
     {
         int  i;
@@ -2738,6 +3093,8 @@ usage(void)
 {
     fprintf(stderr,
 "usage: wsbench echo|conns|fanout|reload [options] ws://127.0.0.1:PORT/path\n"
+"       wsbench sse [options] --pub URL http://127.0.0.1:PORT/path\n"
+"                       (fanout with EventSource subscribers)\n"
 "\n"
 "  -c, --conns N        connections (fanout: subscribers)        [echo 100]\n"
 "  -s, --size BYTES     message size                             [32]\n"
@@ -2812,6 +3169,9 @@ main(int argc, char **argv)
         o.mode = MODE_CONNS;
     } else if (strcmp(mode, "fanout") == 0) {
         o.mode = MODE_FANOUT;
+    } else if (strcmp(mode, "sse") == 0) {
+        o.mode = MODE_FANOUT;
+        o.sse = 1;
     } else if (strcmp(mode, "reload") == 0) {
         o.mode = MODE_RELOAD;
     } else {
@@ -2911,9 +3271,10 @@ main(int argc, char **argv)
 
     o.url = argv[optind];
     if (parse_url(o.url, &o.dst, o.host, sizeof(o.host), o.path,
-                  sizeof(o.path), &is_ws) < 0 || !is_ws)
+                  sizeof(o.path), &is_ws) < 0 || is_ws == o.sse)
     {
-        die("bad URL \"%s\" (ws://127.0.0.1:PORT/path)", o.url);
+        die("bad URL \"%s\" (%s://127.0.0.1:PORT/path)", o.url,
+            o.sse ? "http" : "ws");
     }
 
     if (o.smoke) {
@@ -3213,7 +3574,7 @@ main(int argc, char **argv)
         {
             uint64_t  errors = cfail + hfail + total.bad_echo + total.lost
                                + total.proto_err + total.server_closed
-                               + total.pub_errors
+                               + total.pub_errors + total.id_errors
                                + (o.smoke ? (uint64_t) o.conns - total.pongs_ok
                                           : 0);
 
@@ -3325,15 +3686,22 @@ main(int argc, char **argv)
                        (unsigned long long) total.late,
                        (unsigned long long) total.duplicates,
                        (unsigned long long) total.reordered);
+                if (o.sse) {
+                    printf("event ids not increasing or missing: %llu, "
+                           "heartbeats %llu\n",
+                           (unsigned long long) total.id_errors,
+                           (unsigned long long) total.heartbeats);
+                }
                 if (total.first_error[0]) {
                     printf("first error: %s\n", total.first_error);
                 }
-                printf("result mode=fanout subscribers=%llu published=%llu "
+                printf("result mode=%s subscribers=%llu published=%llu "
                        "deliveries=%llu deliveries_s=%.1f p50_us=%.1f "
                        "p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
                        "losses=%llu late=%llu duplicates=%llu reordered=%llu "
                        "client_cpu=%.3f server_cpu=%.3f other_cpu=%.3f "
-                       "errors=%llu\n",
+                       "id_errors=%llu heartbeats=%llu errors=%llu\n",
+                       o.sse ? "sse" : "fanout",
                        (unsigned long long) (conn_ok - 1),
                        (unsigned long long) total.published,
                        (unsigned long long) total.messages,
@@ -3347,7 +3715,10 @@ main(int argc, char **argv)
                        (unsigned long long) total.late,
                        (unsigned long long) total.duplicates,
                        (unsigned long long) total.reordered,
-                       cli_cpu, srv_cpu, other_cpu, (unsigned long long) errors);
+                       cli_cpu, srv_cpu, other_cpu,
+                       (unsigned long long) total.id_errors,
+                       (unsigned long long) total.heartbeats,
+                       (unsigned long long) errors);
             }
 
             return errors ? 1 : 0;

@@ -1,12 +1,13 @@
 # The benchmark client (bench/wsbench) against the echo route, in its short
-# modes, and its reload mode against channels: the instrument of bench/run
-# must work against the module it measures.  --- init builds bench/wsbench
-# (make -C bench) and runs one short load; the verdict is its result line:
-# no error of any kind (handshake, echo content and order, Pong for its
-# Ping, close handshake; for the reload, no message lost or received twice
-# and every subscriber closed with 1012 and back), and messages went
-# through.  No figure is compared with a threshold.  nginx runs with a
-# master (the reload) and two workers.
+# modes, its reload mode against channels and its sse mode against ws_sse:
+# the instrument of bench/run must work against the module it measures.
+# --- init builds bench/wsbench (make -C bench) and runs one short load; the
+# verdict is its result line: no error of any kind (handshake, echo content
+# and order, Pong for its Ping, close handshake; for the reload, no message
+# lost or received twice and every subscriber closed with 1012 and back; for
+# EventSource, every message to every subscriber with increasing ids), and
+# messages went through.  No figure is compared with a threshold.  nginx
+# runs with a master (the reload) and two workers.
 
 use lib 't/lib';
 use Test::Nginx::Socket;
@@ -91,6 +92,43 @@ sub run_wsbench_reload {
         or Test::More::diag($out);
 }
 
+# 20 EventSource subscribers, 20 msg/s for 1 s: every message to each,
+# in order, every event with an id above the one before
+sub run_wsbench_sse {
+    my ($name) = @_;
+
+    my $build = `make -s -C bench wsbench 2>&1`;
+    if ($? != 0) {
+        Test::More::ok(0, "$name: bench/wsbench builds")
+            or Test::More::diag($build);
+        return;
+    }
+
+    my $base = "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}";
+    my $cmd = join ' ', qw(timeout 30 bench/wsbench sse -c 20 --pub-rate 20
+                           -t 1 --timeout 5),
+                        "--pub 'http://$base/pub?channel=smoke'",
+                        "http://$base/sse/smoke";
+    my $out = `$cmd 2>&1`;
+    my $rc = $?;
+    my ($res) = $out =~ /^result (.*)$/m;
+    my %r = map { split /=/, $_, 2 } split ' ', ($res // '');
+
+    Test::More::ok($rc == 0
+                   && ($r{mode} // '') eq 'sse'
+                   && defined $r{errors} && $r{errors} eq '0'
+                   && ($r{subscribers} // -1) == 20
+                   && ($r{published} // 0) > 0
+                   && ($r{deliveries} // -1) == 20 * $r{published}
+                   && ($r{losses} // -1) == 0
+                   && ($r{late} // -1) == 0
+                   && ($r{duplicates} // -1) == 0
+                   && ($r{reordered} // -1) == 0
+                   && ($r{id_errors} // -1) == 0,
+                   "$name: every message to every subscriber, ids increasing")
+        or Test::More::diag($out);
+}
+
 add_block_preprocessor(sub {
     my $block = shift;
 
@@ -166,6 +204,33 @@ ok
     }
 --- init
 main::run_wsbench_reload('reload');
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: wsbench sse: 20 EventSource subscribers, nothing lost, ids increase
+--- http_config
+    ws_zone smoke 1m;
+--- config
+    location ~ ^/sse/(\w+)$ {
+        ws_sse;
+        ws_subscribe smoke $1;
+    }
+
+    location = /pub {
+        ws_publisher smoke;
+    }
+
+    location = /t {
+        return 200 "ok\n";
+    }
+--- init
+main::run_wsbench_sse('sse');
 --- request
 GET /t
 --- response_body
