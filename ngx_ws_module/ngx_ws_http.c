@@ -242,6 +242,33 @@ ngx_ws_ctx_set_sse(ngx_http_request_t *r, void *sse)
 }
 
 
+void *
+ngx_ws_ctx_snapshot(ngx_http_request_t *r)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 0);
+
+    return ctx ? ctx->snapshot : NULL;
+}
+
+
+ngx_int_t
+ngx_ws_ctx_set_snapshot(ngx_http_request_t *r, void *snapshot)
+{
+    ngx_ws_ctx_t  *ctx;
+
+    ctx = ngx_ws_ctx(r, 1);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->snapshot = snapshot;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_ws_ctx_set_conn(ngx_http_request_t *r, ngx_ws_conn_t *ws)
 {

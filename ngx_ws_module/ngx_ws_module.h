@@ -85,6 +85,9 @@ ngx_ws_frame_header(u_char *p, u_char first, size_t len)
                                               : 1024)
 
 
+#define NGX_WS_SNAPSHOT_CLOSE      0
+#define NGX_WS_SNAPSHOT_CONTINUE   1
+
 #define NGX_WS_PASS_ERROR_CLOSE    0
 #define NGX_WS_PASS_ERROR_IGNORE   1
 #define NGX_WS_PASS_ERROR_MESSAGE  2
@@ -207,6 +210,9 @@ typedef struct {
     uint64_t                    sse;              /* streams open now */
     uint64_t                    sse_total;
     uint64_t                    longpoll_total;   /* polls answered */
+    /* ws_snapshot (ngx_ws_snapshot.c) */
+    uint64_t                    snapshots_sent;
+    uint64_t                    snapshots_failed;
 } ngx_ws_stats_t;
 
 
@@ -359,6 +365,8 @@ typedef struct {
     ngx_http_complex_value_t   *presence;
     ngx_flag_t                  envelope;
     ngx_uint_t                  slow_subscriber;
+    ngx_http_complex_value_t   *snapshot;         /* ws_snapshot */
+    ngx_uint_t                  snapshot_error;
 
     ngx_ws_limit_t             *limit_messages;
     ngx_ws_limit_t             *limit_bytes;
@@ -422,6 +430,7 @@ typedef struct {
     ngx_ws_conn_t              *ws;
     ngx_ws_event_ctx_t         *event;
     void                       *sse;              /* an event stream's */
+    void                       *snapshot;         /* ngx_ws_snapshot.c */
     ngx_http_log_handler_pt     log_handler;
 } ngx_ws_ctx_t;
 
@@ -680,6 +689,8 @@ ngx_ws_event_ctx_t *ngx_ws_ctx_event(ngx_http_request_t *r);
 ngx_int_t ngx_ws_ctx_set_auth(ngx_http_request_t *r, ngx_ws_auth_ctx_t *auth);
 void *ngx_ws_ctx_sse(ngx_http_request_t *r);
 ngx_int_t ngx_ws_ctx_set_sse(ngx_http_request_t *r, void *sse);
+void *ngx_ws_ctx_snapshot(ngx_http_request_t *r);
+ngx_int_t ngx_ws_ctx_set_snapshot(ngx_http_request_t *r, void *snapshot);
 ngx_int_t ngx_ws_ctx_set_conn(ngx_http_request_t *r, ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_ctx_set_event(ngx_http_request_t *r,
     ngx_ws_event_ctx_t *event);
@@ -705,6 +716,9 @@ ngx_int_t ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
 ngx_int_t ngx_ws_session_routed(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     ngx_pool_t *pool, u_char *data, size_t len, ngx_ws_routed_t *routed);
 void ngx_ws_session_detach(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_origin_headers(ngx_ws_fake_origin_t *o, ngx_pool_t *pool,
+    ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_snapshot_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_ws_session_orphan(ngx_ws_loc_conf_t *wlcf, ngx_pool_t *pool,
     ngx_ws_fake_origin_t *o, ngx_str_t *id, ngx_str_t *uri,
     ngx_str_t *subprotocol, char *reason);

@@ -385,6 +385,8 @@ ngx_ws_status_fold(ngx_ws_stats_t *to, ngx_ws_stats_t *from)
     to->dropped += from->dropped;
     to->sse_total += from->sse_total;
     to->longpoll_total += from->longpoll_total;
+    to->snapshots_sent += from->snapshots_sent;
+    to->snapshots_failed += from->snapshots_failed;
 
     for (i = 0; i < NGX_WS_STAT_REJECTS; i++) {
         to->rejected[i] += from->rejected[i];
@@ -771,9 +773,10 @@ ngx_ws_status_json_stats(ngx_ws_out_t *o, ngx_ws_stats_t *st,
 
     ngx_ws_out(o, "},\"upstream_events\":{\"ok\":%uL,\"failed\":%uL,"
                "\"timed_out\":%uL},\"channel_messages\":{\"delivered\":%uL,"
-               "\"dropped\":%uL},\"routes\":{",
+               "\"dropped\":%uL},\"snapshots\":{\"sent\":%uL,"
+               "\"failed\":%uL},\"routes\":{",
                st->events[0], st->events[1], st->events[2], st->delivered,
-               st->dropped);
+               st->dropped, st->snapshots_sent, st->snapshots_failed);
 
     for (i = 0; i < NGX_WS_STAT_ROUTES && st->route_names[i][0]; i++) {
         ngx_ws_out(o, "%s\"%s\":%uL", i ? "," : "", st->route_names[i],
@@ -843,6 +846,12 @@ ngx_ws_status_prom_stats(ngx_ws_out_t *o, ngx_ws_stat_sh_t *sh,
         { "ngx_ws_channel_messages_dropped_total", "counter",
           "Channel messages dropped for slow subscribers.",
           offsetof(ngx_ws_stats_t, dropped) },
+        { "ngx_ws_snapshots_sent_total", "counter",
+          "Channel snapshots (ws_snapshot) sent to subscribers.",
+          offsetof(ngx_ws_stats_t, snapshots_sent) },
+        { "ngx_ws_snapshots_failed_total", "counter",
+          "Channel snapshots (ws_snapshot) that failed.",
+          offsetof(ngx_ws_stats_t, snapshots_failed) },
         { "ngx_ws_sse_streams_total", "counter",
           "EventSource streams started.",
           offsetof(ngx_ws_stats_t, sse_total) },
