@@ -104,6 +104,8 @@ static void ngx_ws_subscriber_fail(ngx_ws_conn_t *ws);
 static void ngx_ws_deliver_http(ngx_ws_sub_t *sub, ngx_ws_shared_t *lost,
     uint64_t lost_id, ngx_ws_frames_t *frames, ngx_uint_t n,
     ngx_uint_t missed);
+static void ngx_ws_deliver_ws(ngx_ws_sub_t *sub, ngx_ws_shared_t *lost,
+    ngx_ws_frames_t *frames, ngx_uint_t n, ngx_uint_t missed);
 static int64_t ngx_ws_last_id(ngx_pool_t *pool, ngx_str_t *value,
     ngx_str_t *name);
 static ngx_ws_spool_t *ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid);
@@ -1240,12 +1242,12 @@ static void
 ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
 {
     uint64_t                first, missed;
-    ngx_uint_t              n, k, t, env, raw, close;
+    ngx_uint_t              n, t, env, raw, close;
     ngx_queue_t            *q;
     ngx_ws_sub_t           *sub;
     ngx_ws_zone_t          *zone;
     ngx_ws_frames_t         frames[64];
-    ngx_ws_shared_t        *lost, *sh, *tmp;
+    ngx_ws_shared_t        *lost;
     ngx_ws_shared_t        *hlost[NGX_WS_TRANSPORTS];
     ngx_ws_transport_t     *want[NGX_WS_TRANSPORTS];
     ngx_ws_channel_node_t  *cn;
@@ -1328,35 +1330,7 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
                 continue;
             }
 
-            if (sub->hold) {
-                ngx_ws_hold_frames(sub, missed, frames, n);
-                continue;
-            }
-
-            if (missed && lost == NULL) {
-                ngx_ws_subscriber_fail(sub->ws);
-                continue;
-            }
-
-            if (lost) {
-                ngx_ws_queue_one(sub->ws, lost);
-            }
-
-            for (k = 0; k < n; k++) {
-                sh = ngx_ws_frame_for(sub->ws, &frames[k], &tmp);
-
-                if (sh == NULL) {
-                    /* a gap in its messages would go unseen */
-                    ngx_ws_subscriber_fail(sub->ws);
-                    break;
-                }
-
-                ngx_ws_queue_frame(sub->ws, sh);
-
-                if (tmp) {
-                    ngx_ws_shared_done(tmp);
-                }
-            }
+            ngx_ws_deliver_ws(sub, lost, frames, n, missed);
         }
 
         if (lost) {
@@ -2096,6 +2070,51 @@ ngx_ws_channel_publish_to(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     /* the caller closes with 1009 for NGX_DECLINED, 1013 otherwise */
 
     return (rc == NGX_WS_ZONE_TOO_BIG) ? NGX_DECLINED : NGX_BUSY;
+}
+
+
+/*
+ * Hands a batch to a WebSocket subscriber: queued for it, or held while its
+ * snapshot is on its way; one that would miss a message it cannot be told
+ * of (the history_lost event or a frame could not be made) is ended.
+ */
+
+static void
+ngx_ws_deliver_ws(ngx_ws_sub_t *sub, ngx_ws_shared_t *lost,
+    ngx_ws_frames_t *frames, ngx_uint_t n, ngx_uint_t missed)
+{
+    ngx_uint_t        k;
+    ngx_ws_shared_t  *sh, *tmp;
+
+    if (sub->hold) {
+        ngx_ws_hold_frames(sub, missed, frames, n);
+        return;
+    }
+
+    if (missed && lost == NULL) {
+        ngx_ws_subscriber_fail(sub->ws);
+        return;
+    }
+
+    if (lost) {
+        ngx_ws_queue_one(sub->ws, lost);
+    }
+
+    for (k = 0; k < n; k++) {
+        sh = ngx_ws_frame_for(sub->ws, &frames[k], &tmp);
+
+        if (sh == NULL) {
+            /* a gap in its messages would go unseen */
+            ngx_ws_subscriber_fail(sub->ws);
+            return;
+        }
+
+        ngx_ws_queue_frame(sub->ws, sh);
+
+        if (tmp) {
+            ngx_ws_shared_done(tmp);
+        }
+    }
 }
 
 
