@@ -283,6 +283,13 @@ static ngx_command_t  ngx_ws_commands[] = {
       offsetof(ngx_ws_loc_conf_t, snapshot_error),
       &ngx_ws_snapshot_errors },
 
+    { ngx_string("ws_snapshot_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, snapshot_timeout),
+      NULL },
+
     { ngx_string("ws_auth_request"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_ws_set_uri,
@@ -585,6 +592,7 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->presence = NGX_CONF_UNSET_PTR;
     wlcf->snapshot = NGX_CONF_UNSET_PTR;
     wlcf->snapshot_error = NGX_CONF_UNSET_UINT;
+    wlcf->snapshot_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->envelope = NGX_CONF_UNSET;
     wlcf->slow_subscriber = NGX_CONF_UNSET_UINT;
     wlcf->limit_messages = NGX_CONF_UNSET_PTR;
@@ -651,6 +659,8 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->snapshot, prev->snapshot, NULL);
     ngx_conf_merge_uint_value(conf->snapshot_error, prev->snapshot_error,
                               NGX_WS_SNAPSHOT_CLOSE);
+    ngx_conf_merge_msec_value(conf->snapshot_timeout, prev->snapshot_timeout,
+                              10000);
     ngx_conf_merge_value(conf->envelope, prev->envelope, 0);
     ngx_conf_merge_uint_value(conf->slow_subscriber, prev->slow_subscriber,
                               NGX_WS_SLOW_CLOSE);

@@ -367,6 +367,7 @@ typedef struct {
     ngx_uint_t                  slow_subscriber;
     ngx_http_complex_value_t   *snapshot;         /* ws_snapshot */
     ngx_uint_t                  snapshot_error;
+    ngx_msec_t                  snapshot_timeout;
 
     ngx_ws_limit_t             *limit_messages;
     ngx_ws_limit_t             *limit_bytes;

@@ -17,7 +17,8 @@
  * event it is issued from a fake request (ngx_ws_request.c), in a pool of
  * its own that outlives the connection if need be.  The channel code holds
  * the subscriber's messages until the answer is handed back with
- * ngx_ws_channel_snapshot().
+ * ngx_ws_channel_snapshot().  ws_snapshot_timeout bounds the wait: the
+ * request is then terminated, whatever its upstream is doing.
  */
 
 
@@ -34,6 +35,9 @@ typedef struct {
     int64_t                     last_id;
 
     ngx_event_t                 start_ev;
+    ngx_event_t                 timer_ev;         /* ws_snapshot_timeout */
+    ngx_msec_t                  timeout;
+    ngx_http_request_t         *request;          /* the fake one */
 
     ngx_uint_t                  status;
     ngx_uint_t                  bad_id;
@@ -41,12 +45,14 @@ typedef struct {
 
     unsigned                    done:1;
     unsigned                    finished:1;
+    unsigned                    timed_out:1;
 } ngx_ws_snap_ctx_t;
 
 
 static ngx_ws_sub_t **ngx_ws_snapshot_begin(ngx_ws_conn_t *ws,
     ngx_ws_sub_t *sub, ngx_str_t *name, int64_t last_id);
 static void ngx_ws_snapshot_start_handler(ngx_event_t *ev);
+static void ngx_ws_snapshot_timeout_handler(ngx_event_t *ev);
 static ngx_int_t ngx_ws_snapshot_headers(ngx_ws_snap_ctx_t *ctx,
     ngx_http_request_t *fr);
 static ngx_int_t ngx_ws_snapshot_response(ngx_http_request_t *sr,
@@ -92,6 +98,7 @@ ngx_ws_snapshot_begin(ngx_ws_conn_t *ws, ngx_ws_sub_t *sub, ngx_str_t *name,
     ctx->pool = pool;
     ctx->sub = sub;
     ctx->last_id = last_id;
+    ctx->timeout = ws->conf->snapshot_timeout;
 
     ctx->log = ngx_palloc(pool, sizeof(ngx_log_t));
     if (ctx->log == NULL) {
@@ -225,6 +232,16 @@ ngx_ws_snapshot_start_handler(ngx_event_t *ev)
                    "ws snapshot of \"%V\" from \"%V\"", &ctx->channel,
                    &ctx->uri);
 
+    ctx->request = fr;
+
+    if (ctx->timeout) {
+        ctx->timer_ev.handler = ngx_ws_snapshot_timeout_handler;
+        ctx->timer_ev.data = ctx;
+        ctx->timer_ev.log = ctx->log;
+
+        ngx_add_timer(&ctx->timer_ev, ctx->timeout);
+    }
+
     ngx_http_run_posted_requests(fc);
 
     return;
@@ -247,6 +264,40 @@ failed:
     ngx_ws_snapshot_outcome(ctx);
 
     ngx_destroy_pool(ctx->pool);
+}
+
+
+/*
+ * ws_snapshot_timeout: the subscriber goes on as for a failed snapshot
+ * (ws_snapshot_error), and the request is ended with its upstream, which
+ * proxy_read_timeout alone would let trickle on without a bound.
+ */
+
+static void
+ngx_ws_snapshot_timeout_handler(ngx_event_t *ev)
+{
+    ngx_connection_t    *fc;
+    ngx_ws_snap_ctx_t   *ctx;
+    ngx_http_request_t  *fr;
+
+    ctx = ev->data;
+    fr = ctx->request;
+    fc = fr->connection;
+
+    if (ctx->finished) {
+        return;
+    }
+
+    ctx->finished = 1;
+    ctx->timed_out = 1;
+    ctx->status = NGX_HTTP_GATEWAY_TIME_OUT;
+
+    ngx_ws_snapshot_outcome(ctx);
+
+    /* NGX_ERROR terminates it, the subrequest and its upstream with it */
+
+    ngx_http_finalize_request(fr, NGX_ERROR);
+    ngx_http_run_posted_requests(fc);
 }
 
 
@@ -429,6 +480,10 @@ ngx_ws_snapshot_free(void *data)
 {
     ngx_ws_snap_ctx_t *ctx = data;
 
+    if (ctx->timer_ev.timer_set) {
+        ngx_del_timer(&ctx->timer_ev);
+    }
+
     ngx_destroy_pool(ctx->pool);
 }
 
@@ -441,6 +496,10 @@ ngx_ws_snapshot_outcome(ngx_ws_snap_ctx_t *ctx)
     ngx_uint_t     level;
     ngx_ws_sub_t  *sub;
 
+    if (ctx->timer_ev.timer_set) {
+        ngx_del_timer(&ctx->timer_ev);
+    }
+
     sub = ctx->sub;
 
     if (sub == NULL) {
@@ -448,6 +507,15 @@ ngx_ws_snapshot_outcome(ngx_ws_snap_ctx_t *ctx)
     }
 
     ctx->sub = NULL;
+
+    if (ctx->timed_out) {
+        ngx_log_error(NGX_LOG_ERR, sub->ws->connection->log, 0,
+                      "ws snapshot of channel \"%V\" timed out after %M ms",
+                      &ctx->channel, ctx->timeout);
+
+        ngx_ws_channel_snapshot(sub, NULL);
+        return;
+    }
 
     if (ctx->status < NGX_HTTP_OK || ctx->status >= 300) {
         level = (ctx->status >= 500) ? NGX_LOG_ERR : NGX_LOG_WARN;
