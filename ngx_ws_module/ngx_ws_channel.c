@@ -2499,21 +2499,16 @@ ngx_ws_hold_frame(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh, uint64_t id)
 
 overflow:
 
-    /* what is let go is replayed from the history after the snapshot */
+    /*
+     * Nothing more is held: all is replayed from the history after the
+     * snapshot.  What is held stays until then (it is within
+     * ws_send_buffer): released here, a frame of the batch being
+     * delivered could be freed under the other subscribers.
+     */
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
-                   "ws snapshot hold over, %ui frames let go", hold->nheld);
+                   "ws snapshot hold over after %ui frames", hold->nheld);
 
-    for (k = 0; k < hold->nheld; k++) {
-        ngx_ws_shared_t  *h = hold->held[k].sh;
-
-        if (--h->refs == 0) {
-            ngx_destroy_pool(h->pool);
-        }
-    }
-
-    hold->nheld = 0;
-    hold->mem = 0;
     hold->overflow = 1;
 }
 
@@ -2663,7 +2658,7 @@ ngx_ws_channel_snapshot(ngx_ws_sub_t *sub, ngx_ws_snapshot_t *snap)
     }
 
     for (k = 0; k < hold->nheld && !ws->close_sent; k++) {
-        if (hold->held[k].id > after) {
+        if (!hold->overflow && hold->held[k].id > after) {
             ngx_ws_queue_frame(ws, hold->held[k].sh);
         }
     }
