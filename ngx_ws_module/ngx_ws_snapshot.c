@@ -284,7 +284,8 @@ ngx_ws_snapshot_timeout_handler(ngx_event_t *ev)
     fr = ctx->request;
     fc = fr->connection;
 
-    if (ctx->finished) {
+    if (ctx->finished || ctx->done) {
+        /* the answer is in, its parent request about to hand it over */
         return;
     }
 
