@@ -382,7 +382,7 @@ sub joined {
 # TEST 10: the snapshot never comes: after ws_snapshot_timeout the
 # subscriber goes on without (ws_snapshot_error continue), long before
 # proxy_read_timeout, and the request is ended with its upstream.
-sub timeout {
+sub never_comes {
     publish_all('room', qw(a1));
 
     my $base = devnull_fds();
@@ -758,7 +758,7 @@ GET /pub?channel=room
         ws_status;
     }
 --- init
-main::timeout();
+main::never_comes();
 --- request
 GET /pub?channel=room
 --- response_body
