@@ -41,6 +41,34 @@ typedef struct {
 } ngx_ws_frames_t;
 
 
+/*
+ * A WebSocket subscriber waiting for its snapshot (ws_snapshot): the
+ * frames of the channel are held here, referenced, up to ws_send_buffer;
+ * beyond that they are let go (overflow) and the history is replayed
+ * instead once the snapshot has come.
+ */
+
+typedef struct {
+    ngx_ws_shared_t            *sh;
+    uint64_t                    id;
+} ngx_ws_held_t;
+
+typedef struct {
+    ngx_ws_sub_t              **owner;            /* the snapshot's */
+    ngx_ws_held_t              *held;
+    ngx_uint_t                  nheld;
+    ngx_uint_t                  nalloc;
+    size_t                      mem;
+    uint64_t                    start;            /* delivered here then */
+    uint64_t                    chan_last;        /* the channel's then */
+    int64_t                     last_id;          /* the client's, or -1 */
+    ngx_uint_t                  overflow;
+} ngx_ws_hold_t;
+
+
+ngx_ws_snapshot_start_pt  ngx_ws_snapshot_start;
+
+
 static ngx_int_t ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t push, int64_t last_id);
 static ngx_int_t ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
@@ -86,6 +114,8 @@ static void ngx_ws_subscriber_fail(ngx_ws_conn_t *ws);
 static void ngx_ws_deliver_http(ngx_ws_sub_t *sub, ngx_ws_shared_t *lost,
     uint64_t lost_id, ngx_ws_frames_t *frames, ngx_uint_t n,
     ngx_uint_t missed);
+static void ngx_ws_deliver_ws(ngx_ws_sub_t *sub, ngx_ws_shared_t *lost,
+    ngx_ws_frames_t *frames, ngx_uint_t n, ngx_uint_t missed);
 static int64_t ngx_ws_last_id(ngx_pool_t *pool, ngx_str_t *value,
     ngx_str_t *name);
 static ngx_ws_spool_t *ngx_ws_spool_find(ngx_ws_zone_t *zone, uint64_t uid);
@@ -101,6 +131,15 @@ static ngx_int_t ngx_ws_presence_identity(ngx_ws_conn_t *ws);
 static ngx_uint_t ngx_ws_subscribed(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t push);
 static char *ngx_ws_presence_reason(ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_hold_start(ngx_ws_sub_t *sub, ngx_str_t *name,
+    int64_t last_id, uint64_t upto, uint64_t chan_last);
+static void ngx_ws_hold_frames(ngx_ws_sub_t *sub, ngx_uint_t missed,
+    ngx_ws_frames_t *frames, ngx_uint_t n);
+static void ngx_ws_hold_frame(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh,
+    uint64_t id);
+static void ngx_ws_hold_free(ngx_ws_sub_t *sub);
+static ngx_ws_shared_t *ngx_ws_snapshot_frame(ngx_ws_snapshot_t *snap,
+    ngx_str_t *name, uint64_t id, ngx_uint_t envelope, ngx_log_t *log);
 
 
 #define NGX_WS_CLOSE_TRY_AGAIN  1013
@@ -573,7 +612,7 @@ static ngx_int_t
 ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t push, int64_t last_id)
 {
-    uint64_t                upto;
+    uint64_t                upto, chan_last;
     ngx_int_t               rc, joined;
     ngx_uint_t              behind;
     ngx_ws_sub_t           *sub;
@@ -659,6 +698,8 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     behind = (last_id > 0 && (uint64_t) last_id > upto
               && (uint64_t) last_id <= cn->last_id);
 
+    chan_last = cn->last_id;
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (fresh) {
@@ -677,6 +718,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     sub->spool = spool;
     sub->transport = NULL;
     sub->data = NULL;
+    sub->hold = NULL;
     sub->ws = ws;
     ngx_queue_insert_tail(&spool->subs, &sub->queue);
     ngx_queue_insert_tail(&ws->subs, &sub->link);
@@ -685,6 +727,11 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "ws subscribe \"%V\" uid:%uL last_id:%L",
                    name, spool->uid, last_id);
+
+    if (!push && ws->conf->snapshot && ngx_ws_snapshot_start) {
+        /* the replay waits for the snapshot */
+        return ngx_ws_hold_start(sub, name, last_id, upto, chan_last);
+    }
 
     if (last_id < 0 || (uint64_t) last_id == upto) {
         return NGX_OK;
@@ -1117,6 +1164,10 @@ ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub)
     ws = sub->ws;
     member = sub->member;
 
+    if (sub->hold) {
+        ngx_ws_hold_free(sub);
+    }
+
     ngx_queue_remove(&sub->queue);
     ngx_queue_remove(&sub->link);
     ngx_free(sub);
@@ -1251,12 +1302,12 @@ static void
 ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
 {
     uint64_t                first, missed;
-    ngx_uint_t              n, k, t, env, raw, close;
+    ngx_uint_t              n, t, env, raw, close;
     ngx_queue_t            *q;
     ngx_ws_sub_t           *sub;
     ngx_ws_zone_t          *zone;
     ngx_ws_frames_t         frames[64];
-    ngx_ws_shared_t        *lost, *sh, *tmp;
+    ngx_ws_shared_t        *lost;
     ngx_ws_shared_t        *hlost[NGX_WS_TRANSPORTS];
     ngx_ws_transport_t     *want[NGX_WS_TRANSPORTS];
     ngx_ws_channel_node_t  *cn;
@@ -1339,30 +1390,7 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
                 continue;
             }
 
-            if (missed && lost == NULL) {
-                ngx_ws_subscriber_fail(sub->ws);
-                continue;
-            }
-
-            if (lost) {
-                ngx_ws_queue_one(sub->ws, lost);
-            }
-
-            for (k = 0; k < n; k++) {
-                sh = ngx_ws_frame_for(sub->ws, &frames[k], &tmp);
-
-                if (sh == NULL) {
-                    /* a gap in its messages would go unseen */
-                    ngx_ws_subscriber_fail(sub->ws);
-                    break;
-                }
-
-                ngx_ws_queue_frame(sub->ws, sh);
-
-                if (tmp) {
-                    ngx_ws_shared_done(tmp);
-                }
-            }
+            ngx_ws_deliver_ws(sub, lost, frames, n, missed);
         }
 
         if (lost) {
@@ -2273,6 +2301,51 @@ ngx_ws_channel_publish_pol(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
 
 
 /*
+ * Hands a batch to a WebSocket subscriber: queued for it, or held while its
+ * snapshot is on its way; one that would miss a message it cannot be told
+ * of (the history_lost event or a frame could not be made) is ended.
+ */
+
+static void
+ngx_ws_deliver_ws(ngx_ws_sub_t *sub, ngx_ws_shared_t *lost,
+    ngx_ws_frames_t *frames, ngx_uint_t n, ngx_uint_t missed)
+{
+    ngx_uint_t        k;
+    ngx_ws_shared_t  *sh, *tmp;
+
+    if (sub->hold) {
+        ngx_ws_hold_frames(sub, missed, frames, n);
+        return;
+    }
+
+    if (missed && lost == NULL) {
+        ngx_ws_subscriber_fail(sub->ws);
+        return;
+    }
+
+    if (lost) {
+        ngx_ws_queue_one(sub->ws, lost);
+    }
+
+    for (k = 0; k < n; k++) {
+        sh = ngx_ws_frame_for(sub->ws, &frames[k], &tmp);
+
+        if (sh == NULL) {
+            /* a gap in its messages would go unseen */
+            ngx_ws_subscriber_fail(sub->ws);
+            return;
+        }
+
+        ngx_ws_queue_frame(sub->ws, sh);
+
+        if (tmp) {
+            ngx_ws_shared_done(tmp);
+        }
+    }
+}
+
+
+/*
  * Hands a batch to a subscriber of another transport; one that would miss
  * a message it cannot be told of is ended.
  */
@@ -2404,6 +2477,7 @@ ngx_ws_channel_subscribe(ngx_ws_zone_t *zone, ngx_str_t *name,
     sub->transport = t;
     sub->data = data;
     sub->member = 0;
+    sub->hold = NULL;
     sub->last_id = (last_id < 0) ? upto : (uint64_t) last_id;
     ngx_queue_insert_tail(&spool->subs, &sub->queue);
     ngx_queue_insert_tail(subs, &sub->link);
@@ -2566,3 +2640,343 @@ ngx_ws_policy_class(ngx_str_t *value, ngx_uint_t *cls)
     return NGX_OK;
 }
 
+
+/*
+ * ws_snapshot: the subscriber gets nothing of the channel until its
+ * snapshot has come (or failed); the snapshot request is started, and what
+ * the channel delivers meanwhile is held (ngx_ws_hold_frame()).
+ */
+
+static ngx_int_t
+ngx_ws_hold_start(ngx_ws_sub_t *sub, ngx_str_t *name, int64_t last_id,
+    uint64_t upto, uint64_t chan_last)
+{
+    ngx_ws_hold_t  *hold;
+
+    hold = ngx_calloc(sizeof(ngx_ws_hold_t), sub->ws->connection->log);
+    if (hold == NULL) {
+        return NGX_ERROR;
+    }
+
+    hold->start = upto;
+    hold->chan_last = chan_last;
+    hold->last_id = last_id;
+
+    sub->hold = hold;
+
+    hold->owner = ngx_ws_snapshot_start(sub->ws, sub, name, last_id);
+
+    if (hold->owner == NULL) {
+        ngx_log_error(NGX_LOG_ERR, sub->ws->connection->log, 0,
+                      "ws snapshot of channel \"%V\" could not be asked for",
+                      name);
+        ngx_ws_channel_snapshot(sub, NULL);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a batch while the snapshot is awaited; a gap comes back as history_lost */
+
+static void
+ngx_ws_hold_frames(ngx_ws_sub_t *sub, ngx_uint_t missed,
+    ngx_ws_frames_t *frames, ngx_uint_t n)
+{
+    ngx_uint_t        k;
+    ngx_ws_shared_t  *sh, *tmp;
+
+    if (missed) {
+        ngx_ws_hold_frame(sub, NULL, 0);
+    }
+
+    for (k = 0; k < n; k++) {
+        sh = ngx_ws_frame_for(sub->ws, &frames[k], &tmp);
+        ngx_ws_hold_frame(sub, sh, frames[k].id);
+
+        if (tmp) {
+            ngx_ws_shared_done(tmp);
+        }
+    }
+}
+
+
+/* a frame of the channel while the snapshot is awaited; NULL: let go */
+
+static void
+ngx_ws_hold_frame(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh, uint64_t id)
+{
+    size_t          mem;
+    ngx_uint_t      k;
+    ngx_ws_conn_t  *ws;
+    ngx_ws_hold_t  *hold;
+    ngx_ws_held_t  *held;
+
+    hold = sub->hold;
+    ws = sub->ws;
+
+    if (hold->overflow) {
+        return;
+    }
+
+    mem = sh ? ngx_ws_shared_mem(sh) : 0;
+
+    if (sh == NULL || ws->out.mem + hold->mem + mem > ws->conf->send_buffer) {
+        goto overflow;
+    }
+
+    if (hold->nheld == hold->nalloc) {
+        k = hold->nalloc ? 2 * hold->nalloc : 16;
+
+        held = ngx_alloc(k * sizeof(ngx_ws_held_t), ws->connection->log);
+        if (held == NULL) {
+            goto overflow;
+        }
+
+        if (hold->held) {
+            ngx_memcpy(held, hold->held, hold->nheld * sizeof(ngx_ws_held_t));
+            ngx_free(hold->held);
+        }
+
+        hold->held = held;
+        hold->nalloc = k;
+    }
+
+    sh->refs++;
+    hold->held[hold->nheld].sh = sh;
+    hold->held[hold->nheld].id = id;
+    hold->nheld++;
+    hold->mem += mem;
+
+    return;
+
+overflow:
+
+    /*
+     * Nothing more is held: all is replayed from the history after the
+     * snapshot.  What is held stays until then (it is within
+     * ws_send_buffer): released here, a frame of the batch being
+     * delivered could be freed under the other subscribers.
+     */
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                   "ws snapshot hold over after %ui frames", hold->nheld);
+
+    hold->overflow = 1;
+}
+
+
+static void
+ngx_ws_hold_free(ngx_ws_sub_t *sub)
+{
+    ngx_uint_t        k;
+    ngx_ws_hold_t    *hold;
+    ngx_ws_shared_t  *sh;
+
+    hold = sub->hold;
+    sub->hold = NULL;
+
+    if (hold->owner) {
+        /* the snapshot, still on its way, goes nowhere */
+        *hold->owner = NULL;
+    }
+
+    for (k = 0; k < hold->nheld; k++) {
+        sh = hold->held[k].sh;
+
+        if (--sh->refs == 0) {
+            ngx_destroy_pool(sh->pool);
+        }
+    }
+
+    if (hold->held) {
+        ngx_free(hold->held);
+    }
+
+    ngx_free(hold);
+}
+
+
+/*
+ * The snapshot came (snap), or failed (NULL).  The client gets the
+ * snapshot, then every message after the id it reflects: from the history
+ * up to what this worker had delivered when the subscriber joined, then
+ * what was held since.
+ */
+
+void
+ngx_ws_channel_snapshot(ngx_ws_sub_t *sub, ngx_ws_snapshot_t *snap)
+{
+    int64_t           from;
+    uint64_t          upto, after;
+    ngx_uint_t        k, resume;
+    ngx_ws_conn_t    *ws;
+    ngx_ws_hold_t    *hold;
+    ngx_ws_spool_t   *spool;
+    ngx_ws_shared_t  *sh;
+
+    ws = sub->ws;
+    spool = sub->spool;
+    hold = sub->hold;
+
+    hold->owner = NULL;
+
+    if (snap == NULL) {
+        ngx_ws_stats->snapshots_failed++;
+
+        if (ws->conf->snapshot_error == NGX_WS_SNAPSHOT_CLOSE) {
+            ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
+                          "no snapshot of channel \"%V\", closing with %d",
+                          &spool->name, NGX_WS_CLOSE_INTERNAL);
+
+            ngx_ws_hold_free(sub);
+            ngx_ws_end(ws, NGX_WS_GOODBYE, NGX_WS_CLOSE_INTERNAL, NULL);
+            ws->unsubscribe = 1;
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                      "no snapshot of channel \"%V\", going on without",
+                      &spool->name);
+    }
+
+    /* what other workers published meanwhile, held too */
+    ngx_ws_channel_deliver(spool);
+
+    if (sub->hold == NULL || ws->close_sent) {
+        if (sub->hold) {
+            ngx_ws_hold_free(sub);
+        }
+
+        return;
+    }
+
+    /*
+     * Where the client resumes: the snapshot's id; a snapshot without
+     * X-WS-Snapshot-Id reflects the channel as it was when it was asked
+     * for; without a snapshot (an empty reply, a failure), the client's
+     * last id or the moment it joined.
+     */
+
+    resume = 0;
+
+    if (snap && snap->has_id) {
+        from = (int64_t) snap->id;
+
+        if (snap->id > spool->last_id) {
+            ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                          "upstream sent X-WS-Snapshot-Id %uL of channel "
+                          "\"%V\" ahead of its last id %uL",
+                          snap->id, &spool->name, spool->last_id);
+            from = (int64_t) spool->last_id;
+        }
+
+    } else if (snap && snap->len) {
+        from = (int64_t) hold->chan_last;
+
+    } else if (hold->last_id >= 0) {
+        from = hold->last_id;
+        resume = 1;
+
+    } else {
+        from = (int64_t) hold->start;
+    }
+
+    if (snap && snap->len) {
+        sh = ngx_ws_snapshot_frame(snap, &spool->name, (uint64_t) from,
+                                   ws->conf->envelope, ws->connection->log);
+        if (sh == NULL) {
+            ngx_ws_hold_free(sub);
+            ngx_ws_subscriber_fail(ws);
+            return;
+        }
+
+        ngx_ws_queue_one(ws, sh);
+        ngx_ws_shared_done(sh);
+
+        ngx_ws_stats->snapshots_sent++;
+    }
+
+    /* the history covers up to upto, the held frames what follows */
+
+    upto = hold->overflow ? spool->last_id : hold->start;
+    after = upto;
+
+    if ((uint64_t) from < upto || (resume && (uint64_t) from != upto)) {
+        (void) ngx_ws_replay(ws, spool->zone, spool, &spool->name,
+                             spool->push, from, upto);
+
+    } else {
+        after = (uint64_t) from;
+    }
+
+    for (k = 0; k < hold->nheld && !ws->close_sent; k++) {
+        if (!hold->overflow && hold->held[k].id > after) {
+            ngx_ws_queue_frame(ws, hold->held[k].sh);
+        }
+    }
+
+    if (sub->hold) {
+        ngx_ws_hold_free(sub);
+    }
+}
+
+
+/* {"event":"snapshot","channel":"...","id":N,"data":"..."}, or as it is */
+
+static ngx_ws_shared_t *
+ngx_ws_snapshot_frame(ngx_ws_snapshot_t *snap, ngx_str_t *name, uint64_t id,
+    ngx_uint_t envelope, ngx_log_t *log)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_pool_t       *pool;
+    ngx_ws_sh_msg_t  *m;
+    ngx_ws_shared_t  *sh;
+
+    envelope = (envelope && snap->opcode == NGX_WS_OP_TEXT);
+
+    len = snap->len;
+
+    if (envelope) {
+        len = sizeof("{\"event\":\"snapshot\",\"channel\":\"\",\"id\":,"
+                     "\"data\":\"\"}") - 1
+              + name->len + ngx_escape_json(NULL, name->data, name->len)
+              + NGX_INT64_LEN
+              + snap->len + ngx_escape_json(NULL, snap->data, snap->len);
+    }
+
+    pool = ngx_create_pool(ngx_ws_pool_size(len), log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    m = ngx_palloc(pool, offsetof(ngx_ws_sh_msg_t, data) + len);
+    if (m == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    if (envelope) {
+        p = ngx_cpymem(m->data, "{\"event\":\"snapshot\",\"channel\":\"",
+                       sizeof("{\"event\":\"snapshot\",\"channel\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, name->data, name->len);
+        p = ngx_sprintf(p, "\",\"id\":%uL,\"data\":\"", id);
+        p = (u_char *) ngx_escape_json(p, snap->data, snap->len);
+        *p++ = '"';
+        *p++ = '}';
+
+    } else {
+        p = ngx_cpymem(m->data, snap->data, snap->len);
+    }
+
+    m->len = p - m->data;
+    m->opcode = envelope ? NGX_WS_OP_TEXT : snap->opcode;
+    m->id = id;
+
+    sh = ngx_ws_frame_msg(m, NULL, 0, log);
+
+    ngx_destroy_pool(pool);
+
+    return sh;
+}

@@ -216,18 +216,18 @@ ngx_ws_ctx_set_auth(ngx_http_request_t *r, ngx_ws_auth_ctx_t *auth)
 
 
 void *
-ngx_ws_ctx_sse(ngx_http_request_t *r)
+ngx_ws_ctx_part(ngx_http_request_t *r, ngx_uint_t part)
 {
     ngx_ws_ctx_t  *ctx;
 
     ctx = ngx_ws_ctx(r, 0);
 
-    return ctx ? ctx->sse : NULL;
+    return ctx ? ctx->part[part] : NULL;
 }
 
 
 ngx_int_t
-ngx_ws_ctx_set_sse(ngx_http_request_t *r, void *sse)
+ngx_ws_ctx_set_part(ngx_http_request_t *r, ngx_uint_t part, void *data)
 {
     ngx_ws_ctx_t  *ctx;
 
@@ -236,34 +236,7 @@ ngx_ws_ctx_set_sse(ngx_http_request_t *r, void *sse)
         return NGX_ERROR;
     }
 
-    ctx->sse = sse;
-
-    return NGX_OK;
-}
-
-
-void *
-ngx_ws_ctx_msgauth(ngx_http_request_t *r)
-{
-    ngx_ws_ctx_t  *ctx;
-
-    ctx = ngx_ws_ctx(r, 0);
-
-    return ctx ? ctx->msgauth : NULL;
-}
-
-
-ngx_int_t
-ngx_ws_ctx_set_msgauth(ngx_http_request_t *r, void *msgauth)
-{
-    ngx_ws_ctx_t  *ctx;
-
-    ctx = ngx_ws_ctx(r, 1);
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->msgauth = msgauth;
+    ctx->part[part] = data;
 
     return NGX_OK;
 }

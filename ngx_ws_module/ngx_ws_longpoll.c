@@ -150,7 +150,7 @@ ngx_ws_longpoll_handler(ngx_http_request_t *r)
     cln->handler = ngx_ws_longpoll_cleanup;
     cln->data = ctx;
 
-    if (ngx_ws_ctx_set_sse(r, ctx) != NGX_OK) {
+    if (ngx_ws_ctx_set_part(r, NGX_WS_CTX_SSE, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -650,7 +650,7 @@ ngx_ws_longpoll_write(ngx_http_request_t *r)
 {
     ngx_ws_longpoll_ctx_t  *ctx;
 
-    ctx = ngx_ws_ctx_sse(r);
+    ctx = ngx_ws_ctx_part(r, NGX_WS_CTX_SSE);
 
     if (ctx->answered) {
         return;

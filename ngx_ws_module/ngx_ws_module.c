@@ -56,6 +56,13 @@ static ngx_conf_enum_t  ngx_ws_pass_errors[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_ws_snapshot_errors[] = {
+    { ngx_string("close"), NGX_WS_SNAPSHOT_CLOSE },
+    { ngx_string("continue"), NGX_WS_SNAPSHOT_CONTINUE },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_enum_t  ngx_ws_limit_actions[] = {
     { ngx_string("delay"), NGX_WS_LIMIT_DELAY },
     { ngx_string("close"), NGX_WS_LIMIT_CLOSE },
@@ -269,6 +276,27 @@ static ngx_command_t  ngx_ws_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_loc_conf_t, pass_error),
       &ngx_ws_pass_errors },
+
+    { ngx_string("ws_snapshot"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, snapshot),
+      NULL },
+
+    { ngx_string("ws_snapshot_error"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, snapshot_error),
+      &ngx_ws_snapshot_errors },
+
+    { ngx_string("ws_snapshot_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, snapshot_timeout),
+      NULL },
 
     { ngx_string("ws_auth_request"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -615,6 +643,9 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->auth_pass_headers = NGX_CONF_UNSET_PTR;
     wlcf->last_id = NGX_CONF_UNSET_PTR;
     wlcf->presence = NGX_CONF_UNSET_PTR;
+    wlcf->snapshot = NGX_CONF_UNSET_PTR;
+    wlcf->snapshot_error = NGX_CONF_UNSET_UINT;
+    wlcf->snapshot_timeout = NGX_CONF_UNSET_MSEC;
     wlcf->envelope = NGX_CONF_UNSET;
     wlcf->slow_subscriber = NGX_CONF_UNSET_UINT;
     wlcf->publish_class = NGX_CONF_UNSET_UINT;
@@ -684,6 +715,11 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->last_id, prev->last_id, NULL);
     ngx_conf_merge_ptr_value(conf->presence, prev->presence, NULL);
+    ngx_conf_merge_ptr_value(conf->snapshot, prev->snapshot, NULL);
+    ngx_conf_merge_uint_value(conf->snapshot_error, prev->snapshot_error,
+                              NGX_WS_SNAPSHOT_CLOSE);
+    ngx_conf_merge_msec_value(conf->snapshot_timeout, prev->snapshot_timeout,
+                              10000);
     ngx_conf_merge_value(conf->envelope, prev->envelope, 0);
     ngx_conf_merge_uint_value(conf->slow_subscriber, prev->slow_subscriber,
                               NGX_WS_SLOW_CLOSE);
@@ -1025,6 +1061,10 @@ ngx_ws_init(ngx_conf_t *cf)
     }
 
     if (ngx_ws_channel_init_conf(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ws_snapshot_init_conf(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

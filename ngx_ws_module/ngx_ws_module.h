@@ -85,6 +85,9 @@ ngx_ws_frame_header(u_char *p, u_char first, size_t len)
                                               : 1024)
 
 
+#define NGX_WS_SNAPSHOT_CLOSE      0
+#define NGX_WS_SNAPSHOT_CONTINUE   1
+
 #define NGX_WS_PASS_ERROR_CLOSE    0
 #define NGX_WS_PASS_ERROR_IGNORE   1
 #define NGX_WS_PASS_ERROR_MESSAGE  2
@@ -215,6 +218,9 @@ typedef struct {
     uint64_t                    msgauth_requests; /* subrequests */
     uint64_t                    msgauth_cached;   /* decisions reused */
     uint64_t                    msgauth_denied;   /* messages refused */
+    /* ws_snapshot (ngx_ws_snapshot.c) */
+    uint64_t                    snapshots_sent;
+    uint64_t                    snapshots_failed;
 } ngx_ws_stats_t;
 
 
@@ -433,6 +439,9 @@ typedef struct {
     ngx_uint_t                  slow_subscriber;
     ngx_uint_t                  publish_class;    /* NGX_WS_CLASS_* */
     ngx_http_complex_value_t   *publish_conflate;
+    ngx_http_complex_value_t   *snapshot;         /* ws_snapshot */
+    ngx_uint_t                  snapshot_error;
+    ngx_msec_t                  snapshot_timeout;
 
     ngx_ws_limit_t             *limit_messages;
     ngx_ws_limit_t             *limit_bytes;
@@ -499,12 +508,23 @@ typedef struct ngx_ws_event_ctx_s  ngx_ws_event_ctx_t;
  * Read and set with ngx_ws_ctx_*() only.
  */
 
+/*
+ * What else a request of the module may carry, each kind its own: an event
+ * stream or a long poll (ngx_ws_sse.c, ngx_ws_longpoll.c), the subrequest
+ * of a message's authorization (ngx_ws_msgauth.c), that of a snapshot
+ * (ngx_ws_snapshot.c).
+ */
+
+#define NGX_WS_CTX_SSE             0
+#define NGX_WS_CTX_MSGAUTH         1
+#define NGX_WS_CTX_SNAPSHOT        2
+#define NGX_WS_CTX_PARTS           3
+
 typedef struct {
     ngx_ws_auth_ctx_t          *auth;
     ngx_ws_conn_t              *ws;
     ngx_ws_event_ctx_t         *event;
-    void                       *sse;              /* an event stream's */
-    void                       *msgauth;          /* a message's auth */
+    void                       *part[NGX_WS_CTX_PARTS];
     ngx_http_log_handler_pt     log_handler;
 } ngx_ws_ctx_t;
 
@@ -797,10 +817,9 @@ ngx_uint_t ngx_ws_header_name_eq(u_char *a, u_char *b, size_t n);
 ngx_ws_auth_ctx_t *ngx_ws_ctx_auth(ngx_http_request_t *r);
 ngx_ws_event_ctx_t *ngx_ws_ctx_event(ngx_http_request_t *r);
 ngx_int_t ngx_ws_ctx_set_auth(ngx_http_request_t *r, ngx_ws_auth_ctx_t *auth);
-void *ngx_ws_ctx_sse(ngx_http_request_t *r);
-ngx_int_t ngx_ws_ctx_set_sse(ngx_http_request_t *r, void *sse);
-void *ngx_ws_ctx_msgauth(ngx_http_request_t *r);
-ngx_int_t ngx_ws_ctx_set_msgauth(ngx_http_request_t *r, void *msgauth);
+void *ngx_ws_ctx_part(ngx_http_request_t *r, ngx_uint_t part);
+ngx_int_t ngx_ws_ctx_set_part(ngx_http_request_t *r, ngx_uint_t part,
+    void *data);
 ngx_int_t ngx_ws_ctx_set_conn(ngx_http_request_t *r, ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_ctx_set_event(ngx_http_request_t *r,
     ngx_ws_event_ctx_t *event);
@@ -826,6 +845,9 @@ ngx_int_t ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
 ngx_int_t ngx_ws_session_routed(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     ngx_pool_t *pool, u_char *data, size_t len, ngx_ws_routed_t *routed);
 void ngx_ws_session_detach(ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_origin_headers(ngx_ws_fake_origin_t *o, ngx_pool_t *pool,
+    ngx_ws_conn_t *ws);
+ngx_int_t ngx_ws_snapshot_init_conf(ngx_conf_t *cf);
 ngx_int_t ngx_ws_session_orphan(ngx_ws_loc_conf_t *wlcf, ngx_pool_t *pool,
     ngx_ws_fake_origin_t *o, ngx_str_t *id, ngx_str_t *uri,
     ngx_str_t *subprotocol, char *reason);

@@ -369,7 +369,7 @@ ngx_ws_msgauth_ask(ngx_ws_msgauth_t *ma, ngx_str_t *type, ngx_str_t *route,
             && ngx_ws_msgauth_add(fr, "X-WS-Route", route) != NGX_OK)
         || (channel->len
             && ngx_ws_msgauth_add(fr, "X-WS-Channel", channel) != NGX_OK)
-        || ngx_ws_ctx_set_msgauth(fr, ctx) != NGX_OK)
+        || ngx_ws_ctx_set_part(fr, NGX_WS_CTX_MSGAUTH, ctx) != NGX_OK)
     {
         ngx_ws_fake_request_free(fr);
         return NGX_ERROR;
@@ -489,7 +489,7 @@ ngx_ws_msgauth_finish(ngx_http_request_t *fr)
 {
     ngx_ws_msgauth_ctx_t  *ctx;
 
-    ctx = ngx_ws_ctx_msgauth(fr);
+    ctx = ngx_ws_ctx_part(fr, NGX_WS_CTX_MSGAUTH);
 
     if (ctx->finished || fr->postponed) {
         return;

@@ -225,7 +225,7 @@ ngx_ws_sse_handler(ngx_http_request_t *r)
     cln->handler = ngx_ws_sse_cleanup;
     cln->data = ctx;
 
-    if (ngx_ws_ctx_set_sse(r, ctx) != NGX_OK) {
+    if (ngx_ws_ctx_set_part(r, NGX_WS_CTX_SSE, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -386,7 +386,7 @@ ngx_ws_stream_read_handler(ngx_event_t *rev)
     r = c->data;
 
     if (c->close && !c->error) {
-        st = ngx_ws_ctx_sse(r);
+        st = ngx_ws_ctx_part(r, NGX_WS_CTX_SSE);
 
         if (st) {
             c->close = 0;
@@ -1077,7 +1077,7 @@ ngx_ws_sse_write(ngx_http_request_t *r)
 
     c = r->connection;
     wev = c->write;
-    ctx = ngx_ws_ctx_sse(r);
+    ctx = ngx_ws_ctx_part(r, NGX_WS_CTX_SSE);
 
     if (wev->timedout) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,

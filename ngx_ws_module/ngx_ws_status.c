@@ -392,6 +392,8 @@ ngx_ws_status_fold(ngx_ws_stats_t *to, ngx_ws_stats_t *from)
     to->msgauth_requests += from->msgauth_requests;
     to->msgauth_cached += from->msgauth_cached;
     to->msgauth_denied += from->msgauth_denied;
+    to->snapshots_sent += from->snapshots_sent;
+    to->snapshots_failed += from->snapshots_failed;
 
     for (i = 0; i < NGX_WS_STAT_REJECTS; i++) {
         to->rejected[i] += from->rejected[i];
@@ -779,10 +781,11 @@ ngx_ws_status_json_stats(ngx_ws_out_t *o, ngx_ws_stats_t *st,
     ngx_ws_out(o, "},\"upstream_events\":{\"ok\":%uL,\"failed\":%uL,"
                "\"timed_out\":%uL},\"channel_messages\":{\"delivered\":%uL,"
                "\"dropped\":%uL,\"dropped_droppable\":%uL,"
-               "\"conflated\":%uL,\"critical_closes\":%uL},\"routes\":{",
+               "\"conflated\":%uL,\"critical_closes\":%uL},"
+               "\"snapshots\":{\"sent\":%uL,\"failed\":%uL},\"routes\":{",
                st->events[0], st->events[1], st->events[2], st->delivered,
                st->dropped, st->dropped_droppable, st->conflated,
-               st->critical_closes);
+               st->critical_closes, st->snapshots_sent, st->snapshots_failed);
 
     for (i = 0; i < NGX_WS_STAT_ROUTES && st->route_names[i][0]; i++) {
         ngx_ws_out(o, "%s\"%s\":%uL", i ? "," : "", st->route_names[i],
@@ -855,6 +858,12 @@ static ngx_ws_prom_counter_t  ngx_ws_prom_simple[] = {
     { "ngx_ws_channel_critical_closes_total", "counter",
       "Subscribers closed because a critical message did not fit.",
       offsetof(ngx_ws_stats_t, critical_closes) },
+    { "ngx_ws_snapshots_sent_total", "counter",
+      "Channel snapshots (ws_snapshot) sent to subscribers.",
+      offsetof(ngx_ws_stats_t, snapshots_sent) },
+    { "ngx_ws_snapshots_failed_total", "counter",
+      "Channel snapshots (ws_snapshot) that failed.",
+      offsetof(ngx_ws_stats_t, snapshots_failed) },
     { "ngx_ws_sse_streams_total", "counter",
       "EventSource streams started.",
       offsetof(ngx_ws_stats_t, sse_total) },

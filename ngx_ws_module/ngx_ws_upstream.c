@@ -250,13 +250,20 @@ failed:
 static ngx_int_t
 ngx_ws_session_headers(ngx_ws_session_t *s, ngx_ws_conn_t *ws)
 {
+    return ngx_ws_origin_headers(&s->origin, s->pool, ws);
+}
+
+
+/* the same for other requests without a client (ws_snapshot) */
+
+ngx_int_t
+ngx_ws_origin_headers(ngx_ws_fake_origin_t *o, ngx_pool_t *pool,
+    ngx_ws_conn_t *ws)
+{
     size_t            len;
     ngx_uint_t        i, k;
-    ngx_pool_t       *pool;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *nh;
-
-    pool = s->pool;
 
     part = &ws->request->headers_in.headers.part;
     h = part->elts;
@@ -298,11 +305,11 @@ ngx_ws_session_headers(ngx_ws_session_t *s, ngx_ws_conn_t *ws)
             continue;
         }
 
-        if (ngx_ws_auth_header(s->conf, &h[i].key)) {
+        if (ngx_ws_auth_header(ws->conf, &h[i].key)) {
             continue;
         }
 
-        nh = ngx_array_push(&s->origin.headers);
+        nh = ngx_array_push(&o->headers);
         if (nh == NULL) {
             return NGX_ERROR;
         }
@@ -327,7 +334,7 @@ ngx_ws_session_headers(ngx_ws_session_t *s, ngx_ws_conn_t *ws)
         h = ws->auth->headers.elts;
 
         for (i = 0; i < ws->auth->headers.nelts; i++) {
-            nh = ngx_array_push(&s->origin.headers);
+            nh = ngx_array_push(&o->headers);
             if (nh == NULL) {
                 return NGX_ERROR;
             }

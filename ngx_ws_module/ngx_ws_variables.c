@@ -132,7 +132,7 @@ ngx_ws_variable_stream(ngx_http_request_t *r)
         return NULL;
     }
 
-    st = ngx_ws_ctx_sse(r->main);
+    st = ngx_ws_ctx_part(r->main, NGX_WS_CTX_SSE);
 
     return (st && st->transport) ? st : NULL;
 }

@@ -294,7 +294,33 @@ struct ngx_ws_sub_s {
     void                       *data;             /* the transport's */
     uint64_t                    last_id;          /* handed to it, if so */
     ngx_uint_t                  member;           /* counted as a member */
+    void                       *hold;             /* waits for a snapshot */
 };
+
+
+/*
+ * ws_snapshot: ngx_ws_snapshot.c sets ngx_ws_snapshot_start at
+ * configuration time; the channel code calls it when a WebSocket joins a
+ * channel and holds the subscriber's messages until the outcome comes back
+ * through ngx_ws_channel_snapshot() (NULL: it failed).  It returns where to
+ * say that the subscription is gone (set to NULL), or NULL if it could not
+ * start.
+ */
+
+typedef struct {
+    ngx_uint_t                  opcode;
+    u_char                     *data;
+    size_t                      len;
+    uint64_t                    id;
+    unsigned                    has_id:1;
+} ngx_ws_snapshot_t;
+
+typedef ngx_ws_sub_t **(*ngx_ws_snapshot_start_pt)(ngx_ws_conn_t *ws,
+    ngx_ws_sub_t *sub, ngx_str_t *name, int64_t last_id);
+
+extern ngx_ws_snapshot_start_pt  ngx_ws_snapshot_start;
+
+void ngx_ws_channel_snapshot(ngx_ws_sub_t *sub, ngx_ws_snapshot_t *snap);
 
 
 ngx_ws_channel_node_t *ngx_ws_channel_lookup(ngx_ws_zone_t *zone,
