@@ -2056,6 +2056,9 @@ ngx_ws_history_lost_t(ngx_str_t *name, int64_t last_id, uint64_t first,
                     last_id, first);
 
     m->len = p - m->data;
+    m->cls = NGX_WS_CLASS_NORMAL;
+    m->key_len = 0;
+    m->hash = 0;
 
     if (t) {
         m->opcode = 0;
@@ -2064,9 +2067,6 @@ ngx_ws_history_lost_t(ngx_str_t *name, int64_t last_id, uint64_t first,
 
     } else {
         m->opcode = NGX_WS_OP_TEXT;
-        m->cls = NGX_WS_CLASS_NORMAL;
-        m->key_len = 0;
-        m->hash = 0;
         sh = ngx_ws_frame_msg(m, NULL, 0, 0, log);
     }
 
@@ -2973,8 +2973,11 @@ ngx_ws_snapshot_frame(ngx_ws_snapshot_t *snap, ngx_str_t *name, uint64_t id,
     m->len = p - m->data;
     m->opcode = envelope ? NGX_WS_OP_TEXT : snap->opcode;
     m->id = id;
+    m->cls = NGX_WS_CLASS_NORMAL;
+    m->key_len = 0;
+    m->hash = 0;
 
-    sh = ngx_ws_frame_msg(m, NULL, 0, log);
+    sh = ngx_ws_frame_msg(m, NULL, 0, 0, log);
 
     ngx_destroy_pool(pool);
 
