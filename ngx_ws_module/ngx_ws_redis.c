@@ -777,6 +777,11 @@ ngx_ws_redis_timeout_handler(ngx_event_t *ev)
 {
     ngx_ws_redis_t  *rd = ev->data;
 
+    if (rd->state != NGX_WS_REDIS_READY) {
+        /* while connecting, redis_connect_timeout= applies */
+        return;
+    }
+
     ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                   "redis \"%V\" timed out with %ui commands in flight",
                   &rd->conf->addr, rd->inflight);
