@@ -24,6 +24,8 @@
  */
 
 
+static ngx_int_t ngx_ws_zone_more_param(ngx_conf_t *cf, ngx_ws_zone_t *zone,
+    ngx_str_t *v);
 static ngx_int_t ngx_ws_zone_presence_param(ngx_conf_t *cf,
     ngx_ws_zone_t *zone, ngx_str_t *v);
 static ngx_int_t ngx_ws_init_zone(ngx_shm_zone_t *shm_zone, void *data);
@@ -171,11 +173,15 @@ ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        /* the rest: presence, or an invalid parameter */
+        /* the rest: Redis, presence, or an invalid parameter */
 
-        if (ngx_ws_zone_presence_param(cf, zone, &value[i]) != NGX_OK) {
+        if (ngx_ws_zone_more_param(cf, zone, &value[i]) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
+    }
+
+    if (ngx_ws_redis_check(cf, zone->redis, &value[1]) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_shared_memory_add(cf, &value[1], size, &ngx_ws_module) == NULL) {
@@ -185,6 +191,23 @@ ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     zone->shm_zone->init = ngx_ws_init_zone;
 
     return NGX_CONF_OK;
+}
+
+
+/* the parameters of ws_zone for Redis (ngx_ws_redis.c), or for presence */
+
+static ngx_int_t
+ngx_ws_zone_more_param(ngx_conf_t *cf, ngx_ws_zone_t *zone, ngx_str_t *v)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_ws_redis_param(cf, &zone->redis, v);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_ws_zone_presence_param(cf, zone, v);
 }
 
 

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_ws_module.h"
+#include "ngx_ws_redis.h"
 
 
 /* ngx_ws_publish() and ngx_ws_channel_store() refusals, besides NGX_BUSY */
@@ -215,6 +216,8 @@ struct ngx_ws_zone_s {
     ngx_uint_t                  presence_events;  /* NGX_WS_PRESENCE_* */
     ngx_str_t                   presence_suffix;  /* of the companion */
     uint64_t                    presence_wake;    /* slots to wake */
+
+    ngx_ws_redis_conf_t        *redis;            /* redis=, or NULL */
 
     /* per worker */
     ngx_int_t                   slot;
