@@ -1333,6 +1333,14 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             return;
         }
 
+        if (spool->last_id < cn->sync_id) {
+            /*
+             * Redis-backed: the spool was made before its channel was
+             * synced with the stream; it goes on from there
+             */
+            spool->last_id = cn->sync_id;
+        }
+
         if (cn->last_id <= spool->last_id) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return;
@@ -2276,6 +2284,24 @@ ngx_ws_channel_publish_pol(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
            != NGX_OK)
     {
         return NGX_ABORT;
+    }
+
+    if (zone->redis) {
+        /*
+         * through Redis: delivered, here too, when read from the stream;
+         * refused (1013) while Redis is unavailable
+         */
+        rc = ngx_ws_redis_publish(zone, name, opcode, data, len, NULL,
+                                  NULL);
+        if (rc == NGX_OK) {
+            return NGX_OK;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "client message to channel \"%V\" refused: redis "
+                      "\"%V\" is unavailable", name, &zone->redis->addr);
+
+        return NGX_BUSY;
     }
 
     rc = ngx_ws_publish_pol(zone, name, 0, pol, opcode, data, len, &id, &n);

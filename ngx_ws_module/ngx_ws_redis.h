@@ -50,6 +50,7 @@ typedef struct {
     ngx_msec_t                  timeout;
 
     ngx_ws_redis_t             *conn;             /* this worker's */
+    void                       *reader;           /* ngx_ws_redis_bp.c */
 } ngx_ws_redis_conf_t;
 
 
@@ -68,6 +69,7 @@ struct ngx_ws_redis_s {
     ngx_connection_t           *c;                /* around its fd */
     ngx_log_t                  *log;
     ngx_uint_t                  state;            /* NGX_WS_REDIS_* */
+    ngx_uint_t                  quiet;            /* outages at info */
 
     ngx_event_t                 timer;            /* connect or reconnect */
     ngx_event_t                 timeout;          /* the oldest command's */
@@ -97,6 +99,9 @@ char *ngx_ws_redis_check(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
 ngx_int_t ngx_ws_redis_command(ngx_ws_redis_t *rd,
     ngx_ws_redis_reply_pt handler, void *data, int argc, const char **argv,
     const size_t *argvlen);
+ngx_ws_redis_t *ngx_ws_redis_open(ngx_ws_redis_conf_t *rcf, ngx_log_t *log,
+    ngx_uint_t quiet);
+void ngx_ws_redis_close(ngx_ws_redis_t *rd);
 ngx_int_t ngx_ws_redis_init_process(ngx_cycle_t *cycle);
 void ngx_ws_redis_exit_process(ngx_cycle_t *cycle);
 

@@ -1,0 +1,464 @@
+# The Redis backplane of a ws_zone (redis=): channels across two nginx
+# instances.  Instance A is the suite's nginx (a master, two workers);
+# instance B is a second nginx (a master, two workers) that this file
+# starts with a configuration of its own and stops by PID.  Both have the
+# zone "chat" on the same Redis (Debian's redis-server, started here,
+# stopped by PID).  Ports, next to the suite's:
+#   TEST_NGINX_REDIS_PORT       (server port + 5) the Redis server
+#   TEST_NGINX_REDIS_DOWN_PORT  (+ 6) bound, never listening: refused
+#   TEST_NGINX_B_PORT           (+ 10) instance B
+#
+# The scenarios run in each block's --- init and their checks are the
+# first tests of the block.
+
+use lib 't/lib';
+use Test::Nginx::Socket;
+use Test::NgxWs::Client ();
+use Test::NgxWs::Redis ();
+
+use File::Temp ();
+use POSIX ();
+use IO::Select ();
+use IO::Socket::INET ();
+use Time::HiRes ();
+
+$SIG{PIPE} = 'IGNORE';
+
+$ENV{TEST_NGINX_REDIS_PORT} //= server_port() + 5;
+$ENV{TEST_NGINX_REDIS_DOWN_PORT} //= server_port() + 6;
+$ENV{TEST_NGINX_B_PORT} //= server_port() + 10;
+
+our $Down = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                  LocalPort => $ENV{TEST_NGINX_REDIS_DOWN_PORT},
+                                  Proto => 'tcp', ReuseAddr => 1)
+    or die "cannot bind port $ENV{TEST_NGINX_REDIS_DOWN_PORT}: $!";
+
+# kept across a restart (TEST 3): an append-only file, written at once
+my @REDIS_ARGS = ('--appendonly', 'yes', '--appendfsync', 'always');
+our $Redis = Test::NgxWs::Redis::start($ENV{TEST_NGINX_REDIS_PORT},
+                                       @REDIS_ARGS);
+
+master_on();
+workers(2);
+repeat_each(1);
+
+# checks made by the --- init scenarios, per block
+my %INIT_TESTS = (1 => 5, 3 => 4, 4 => 2);
+
+# per block: TEST 1, 3, 4: 3 (status, body, no_error_log), TEST 2: 5
+plan tests => repeat_each() * (3 + 5 + 3 + 3)
+              + $INIT_TESTS{1} + $INIT_TESTS{3} + $INIT_TESTS{4};
+
+no_shuffle();
+no_long_string();
+
+run_tests();
+
+
+# --- instance B ---------------------------------------------------------
+
+our ($B_pid, $B_dir);
+
+sub start_b {
+    $B_dir = File::Temp::tempdir('ngx-ws-b-XXXXXX', TMPDIR => 1,
+                                 CLEANUP => 1);
+    mkdir "$B_dir/logs";
+
+    my $module = $ENV{TEST_NGINX_LOAD_MODULES} // '';
+    my $load = join '', map { "load_module $_;\n" } split ' ', $module;
+
+    open my $fh, '>', "$B_dir/nginx.conf" or die "$B_dir/nginx.conf: $!";
+    print $fh <<"EOF";
+$load
+daemon off;
+master_process on;
+worker_processes 2;
+pid $B_dir/logs/nginx.pid;
+error_log $B_dir/logs/error.log info;
+events { worker_connections 256; }
+http {
+    access_log off;
+    ws_zone chat 1m history=10 redis=127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
+    server {
+        listen 127.0.0.1:$ENV{TEST_NGINX_B_PORT};
+        location /sub {
+            websocket;
+            ws_subscribe chat room news;
+            ws_envelope on;
+        }
+        location /pub {
+            ws_publisher chat;
+        }
+    }
+}
+EOF
+    close $fh;
+
+    $B_pid = fork // die "fork: $!";
+
+    if ($B_pid == 0) {
+        { exec $ENV{TEST_NGINX_BINARY} // 'nginx', '-p', "$B_dir/", '-c',
+               "$B_dir/nginx.conf" };
+        POSIX::_exit(127);
+    }
+
+    Test::NgxWs::Redis::wait_port($ENV{TEST_NGINX_B_PORT}, 5)
+        or die "instance B did not start";
+}
+
+sub stop_b {
+    return unless $B_pid;
+    kill 'QUIT', $B_pid;
+    waitpid $B_pid, 0;
+    undef $B_pid;
+}
+
+sub b_log {
+    open my $fh, '<', "$B_dir/logs/error.log" or return '';
+    local $/;
+    return <$fh>;
+}
+
+END { stop_b() }
+
+
+# --- helpers ------------------------------------------------------------
+
+# POST to a publisher: "STATUS BODY" (the body without its newline)
+sub post {
+    my ($port, $channel, $body) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 3)
+        or die "connect: $!";
+
+    print $s "POST /pub?channel=$channel HTTP/1.1\r\nHost: localhost\r\n"
+             . "Connection: close\r\nContent-Type: text/plain\r\n"
+             . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+
+    my ($buf, $sel) = ('', IO::Select->new($s));
+    my $deadline = Time::HiRes::time() + 3;
+
+    while ((my $left = $deadline - Time::HiRes::time()) > 0) {
+        last unless $sel->can_read($left);
+        last unless sysread $s, $buf, 65536, length $buf;
+    }
+
+    my ($status) = $buf =~ m{^HTTP/1\.1 (\d+)};
+    my ($rbody) = $buf =~ /\r\n\r\n(.*?)\n?\z/s;
+
+    return ($status // 0) . ' ' . ($rbody // '');
+}
+
+# the same, again while Redis refuses it (503), for up to 8 s
+sub post_again {
+    my ($port, $channel, $body) = @_;
+    my $deadline = Time::HiRes::time() + 8;
+    my $r;
+
+    do {
+        $r = post($port, $channel, $body);
+        return $r if $r =~ /^200 /;
+        Time::HiRes::sleep(0.1);
+    } while (Time::HiRes::time() < $deadline);
+
+    return $r;
+}
+
+sub client {
+    my ($port, $path) = @_;
+    return Test::NgxWs::Client->new(port => $port, path => $path,
+                                    timeout => 3);
+}
+
+# the payloads of up to $n frames read within $secs, joined by "|"
+sub got {
+    my ($c, $n, $secs) = @_;
+    my $deadline = Time::HiRes::time() + ($secs // 3);
+    my @p;
+
+    while (@p < $n) {
+        my $left = $deadline - Time::HiRes::time();
+        last if $left <= 0;
+        my $f = $c->read_frame($left) or last;
+        push @p, $f->{payload};
+    }
+
+    return join '|', @p;
+}
+
+# ids relative to the first one given: "N" for the Nth after it
+sub rel_ids {
+    my ($base, $s) = @_;
+    $s =~ s/"id":(\d+)/'"id":' . ($1 - $base)/ge;
+    return $s;
+}
+
+# until a channel has a subscriber on an instance as its publisher counts
+sub wait_subscribed {
+    my ($port, $channel, $n) = @_;
+    my $deadline = Time::HiRes::time() + 3;
+
+    while (Time::HiRes::time() < $deadline) {
+        my $r = get_channel($port, $channel);
+        return 1 if $r =~ /"subscribers":$n\b/;
+        Time::HiRes::sleep(0.05);
+    }
+
+    return 0;
+}
+
+sub get_channel {
+    my ($port, $channel) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 3)
+        or return '';
+
+    print $s "GET /pub?channel=$channel HTTP/1.1\r\nHost: localhost\r\n"
+             . "Connection: close\r\n\r\n";
+
+    local $/;
+    return <$s> // '';
+}
+
+
+# --- scenarios ----------------------------------------------------------
+
+# TEST 1: published on A and on B, every subscriber of both gets every
+# message once, in the same order, with the same ids, following by one;
+# a client resumes on B with an id that A gave.
+sub across {
+    start_b();
+
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    my @subs = (client($port, '/sub'), client($port, '/sub'),
+                client($bport, '/sub'), client($bport, '/sub'));
+
+    # the readers sync the channel once it has subscribers
+    wait_subscribed($port, 'room', 2);
+    wait_subscribed($bport, 'room', 2);
+    Time::HiRes::sleep(0.5);
+
+    my @answers;
+    push @answers, post($port, 'room', 'a1');
+    push @answers, post($bport, 'room', 'b1');
+    push @answers, post($port, 'room', 'a2');
+    push @answers, post($bport, 'room', 'b2');
+    push @answers, post($port, 'room', 'a3');
+
+    my ($base) = $answers[0] =~ /"id":(\d+)/;
+    $base = defined $base ? $base - 1 : 0;
+
+    Test::More::is(join(' ', map { rel_ids($base, $_) =~ s/,"subscribers":\d+//r }
+                             @answers),
+                   '200 {"id":1} 200 {"id":2} 200 {"id":3} 200 {"id":4} '
+                   . '200 {"id":5}',
+                   'TEST 1: ids from Redis follow by one on both instances');
+
+    my $want = join '|', map {
+        '{"channel":"room","id":' . ($_ + 1) . ',"data":"'
+        . (qw(a1 b1 a2 b2 a3))[$_] . '"}'
+    } 0 .. 4;
+
+    my @got = map { rel_ids($base, got($_, 5)) } @subs;
+
+    Test::More::is("$got[0] / $got[1]", "$want / $want",
+                   'TEST 1: subscribers of A got all, in order');
+    Test::More::is("$got[2] / $got[3]", "$want / $want",
+                   'TEST 1: subscribers of B got the same, same ids');
+
+    # resumes on B from the second message, an id A answered
+    my $r = client($bport, '/sub?last_id=' . ($base + 2));
+    Test::More::is(rel_ids($base, got($r, 3)),
+                   join('|', (split /\|/, $want)[2 .. 4]),
+                   'TEST 1: a client resumes on B with an id from A');
+
+    my $log = b_log();
+    Test::More::unlike($log, qr/\[(alert|crit|emerg)\]|\[error\]/,
+                       'TEST 1: nothing wrong in the log of B');
+
+    $_->close for @subs, $r;
+}
+
+# TEST 3: Redis restarted (its data kept): publishes are refused while it
+# is down, come back after, and the subscribers of both instances get
+# every message, none twice, with no history_lost.
+sub restart {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    my $a = client($port, '/sub');
+    my $b = client($bport, '/sub');
+
+    wait_subscribed($port, 'news', 1);
+    wait_subscribed($bport, 'news', 1);
+    Time::HiRes::sleep(0.5);
+
+    my @ids;
+    for my $m ('n1', 'n2') {
+        push @ids, post($port, 'news', $m) =~ /"id":(\d+)/ ? $1 : 0;
+    }
+
+    kill 'KILL', $Redis;
+    waitpid $Redis, 0;
+    delete $Test::NgxWs::Redis::Pids{$Redis};
+
+    Time::HiRes::sleep(0.3);
+    my $refused = post($port, 'news', 'lost');
+
+    $Redis = Test::NgxWs::Redis::start($ENV{TEST_NGINX_REDIS_PORT},
+                                       @REDIS_ARGS);
+
+    # on each instance, the first publish that Redis takes again
+    my $r = post_again($bport, 'news', 'n3') . ' '
+            . post_again($port, 'news', 'n4');
+
+    my $base = $ids[0] - 1;
+    my $want = join '|', map {
+        '{"channel":"news","id":' . ($_ + 1) . ',"data":"n' . ($_ + 1) . '"}'
+    } 0 .. 3;
+
+    Test::More::is($refused, '503 {"error":"redis unavailable"}',
+                   'TEST 3: a publish while Redis is down is refused');
+    Test::More::like($r, qr/^200 \S+ 200 /,
+                     'TEST 3: publishes come back on both instances');
+    Test::More::is(rel_ids($base, got($a, 4, 6) . '/' . got($a, 1, 0.3)),
+                   "$want/",
+                   'TEST 3: the subscriber of A got every message once');
+    Test::More::is(rel_ids($base, got($b, 4, 3) . '/' . got($b, 1, 0.3)),
+                   "$want/",
+                   'TEST 3: the subscriber of B got every message once');
+
+    $a->close;
+    $b->close;
+}
+
+# TEST 4: Redis lost the channel (FLUSHALL, as a restart without
+# persistence would): the next message comes from a later epoch, and the
+# subscribers of both instances are told history_lost first, never
+# silently given the new message as the next one.
+sub flushed {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    my $a = client($port, '/sub');
+    my $b = client($bport, '/sub');
+
+    wait_subscribed($port, 'news', 1);
+    wait_subscribed($bport, 'news', 1);
+    Time::HiRes::sleep(0.5);
+
+    my ($id) = post($port, 'news', 'm1') =~ /"id":(\d+)/;
+    $id //= 0;
+
+    system('redis-cli', '-p', $ENV{TEST_NGINX_REDIS_PORT}, 'FLUSHALL') == 0
+        or die "redis-cli FLUSHALL failed";
+
+    my ($new) = post($port, 'news', 'm2') =~ /"id":(\d+)/;
+    $new //= 0;
+
+    my $want = '{"channel":"news","id":' . $id . ',"data":"m1"}|'
+               . '{"event":"history_lost","channel":"news","last_id":' . $id
+               . ',"first_id":' . $new . '}|'
+               . '{"channel":"news","id":' . $new . ',"data":"m2"}';
+
+    Test::More::is(got($a, 3, 3), $want,
+                   'TEST 4: A tells history_lost, then the new message');
+    Test::More::is(got($b, 3, 3), $want,
+                   'TEST 4: B tells history_lost, then the new message');
+
+    $a->close;
+    $b->close;
+}
+
+__DATA__
+
+=== TEST 1: two instances share a channel through Redis
+--- http_config
+    ws_zone chat 1m history=10 redis=127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat room news;
+        ws_envelope on;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::across();
+--- request
+GET /pub?channel=room
+--- response_body_like: ^\{"channel":"room","subscribers":\d+,
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: Redis down: the publisher answers 503 with a JSON body, once warned
+--- http_config
+    ws_zone chat 1m redis=127.0.0.1:$TEST_NGINX_REDIS_DOWN_PORT;
+--- config
+    location /pub {
+        ws_publisher chat;
+    }
+--- request
+POST /pub?channel=room
+hello
+--- error_code: 503
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"error":"redis unavailable"}
+--- wait: 0.3
+--- error_log eval
+qr/\[info\] .*message to channel "room" refused: redis "127\.0\.0\.1:\d+" is unavailable/
+--- no_error_log
+[alert]
+
+
+
+=== TEST 3: Redis restarted: refused meanwhile, then nothing lost, nothing twice
+--- http_config
+    ws_zone chat 1m history=10 redis=127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat news;
+        ws_envelope on;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::restart();
+--- request
+GET /pub?channel=news
+--- response_body_like: ^\{"channel":"news","subscribers":\d+,
+--- no_error_log
+[alert]
+
+
+
+=== TEST 4: Redis lost the channel: history_lost on both instances, never a silent gap
+--- http_config
+    ws_zone chat 1m history=10 redis=127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat news;
+        ws_envelope on;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::flushed();
+--- request
+GET /pub?channel=news
+--- response_body_like: ^\{"channel":"news","subscribers":\d+,
+--- no_error_log
+[alert]
