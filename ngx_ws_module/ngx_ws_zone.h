@@ -248,6 +248,7 @@ struct ngx_ws_spool_s {
     ngx_queue_t                 subs;
     ngx_uint_t                  nsubs;
     ngx_uint_t                  push;
+    ngx_uint_t                  resume;           /* subs wait for a sync */
     ngx_event_t                 deliver_ev;       /* posted by a publish */
 };
 
@@ -304,6 +305,7 @@ struct ngx_ws_sub_s {
     uint64_t                    last_id;          /* handed to it, if so */
     ngx_uint_t                  member;           /* counted as a member */
     void                       *hold;             /* waits for a snapshot */
+    int64_t                     resume;           /* waits for a sync, or -1 */
 };
 
 

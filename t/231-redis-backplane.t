@@ -43,7 +43,7 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 5, 3 => 4, 4 => 2);
+my %INIT_TESTS = (1 => 6, 3 => 4, 4 => 2);
 
 # per block: TEST 1, 3, 4: 3 (status, body, no_error_log), TEST 2: 5
 plan tests => repeat_each() * (3 + 5 + 3 + 3)
@@ -84,6 +84,11 @@ http {
         location /sub {
             websocket;
             ws_subscribe chat room news;
+            ws_envelope on;
+        }
+        location /late {
+            websocket;
+            ws_subscribe chat late;
             ws_envelope on;
         }
         location /pub {
@@ -275,6 +280,16 @@ sub across {
     Test::More::is(rel_ids($base, got($r, 3)),
                    join('|', (split /\|/, $want)[2 .. 4]),
                    'TEST 1: a client resumes on B with an id from A');
+
+    # resumes on B on a channel that had no subscriber there (nor on A)
+    my @late = map { post($port, 'late', "l$_") =~ /"id":(\d+)/ ? $1 : 0 }
+               1 .. 3;
+    my $l = client($bport, "/late?last_id=$late[0]");
+    Test::More::is(rel_ids($late[0], got($l, 2)),
+                   '{"channel":"late","id":1,"data":"l2"}|'
+                   . '{"channel":"late","id":2,"data":"l3"}',
+                   'TEST 1: a client resumes on B where the channel is new');
+    $l->close;
 
     my $log = b_log();
     Test::More::unlike($log, qr/\[(alert|crit|emerg)\]|\[error\]/,
