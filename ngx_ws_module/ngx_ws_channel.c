@@ -2371,6 +2371,11 @@ ngx_ws_channel_publish_pol(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
             return NGX_OK;
         }
 
+        if (rc == NGX_WS_ZONE_TOO_BIG) {
+            ngx_ws_zone_refused(zone, rc, len, ws->connection->log);
+            return NGX_DECLINED;
+        }
+
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "client message to channel \"%V\" refused: redis "
                       "\"%V\" is unavailable", name, &zone->redis->addr);

@@ -434,6 +434,12 @@ ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
         return;
     }
 
+    if (rc == NGX_WS_ZONE_TOO_BIG) {
+        ngx_ws_zone_refused(zone, rc, len, r->connection->log);
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+        return;
+    }
+
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "message to channel \"%V\" refused: redis \"%V\" %s",
                   name, &zone->redis->addr,

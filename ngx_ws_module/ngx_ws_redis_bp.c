@@ -66,6 +66,14 @@ typedef struct {
 } ngx_ws_redis_sync_t;
 
 
+/* a channel to read, from its last id */
+
+typedef struct {
+    ngx_str_t                   name;
+    uint64_t                    last;
+} ngx_ws_redis_chan_t;
+
+
 typedef struct {
     ngx_ws_redis_published_pt   handler;
     void                       *data;
@@ -75,6 +83,10 @@ typedef struct {
 static void ngx_ws_redis_tick(ngx_event_t *ev);
 static void ngx_ws_redis_round(ngx_ws_redis_reader_t *rr);
 static void ngx_ws_redis_round_done(ngx_ws_redis_reader_t *rr);
+static void ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr,
+    ngx_array_t *sync);
+static void ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr,
+    ngx_array_t *read);
 static void ngx_ws_redis_synced(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static void ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data);
@@ -320,23 +332,13 @@ ngx_ws_redis_tick(ngx_event_t *ev)
 static void
 ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
 {
-    int                     argc;
-    size_t                 *argvlen;
-    u_char                 *p, num[NGX_INT_T_LEN];
-    ngx_str_t               name;
-    ngx_uint_t              nsync, nread, i;
+    ngx_str_t              *name;
     ngx_pool_t             *pool;
     ngx_array_t             sync, read;
-    const char            **argv;
     ngx_queue_t            *q;
     ngx_ws_zone_t          *zone;
-    ngx_ws_redis_sync_t    *s;
+    ngx_ws_redis_chan_t    *ch;
     ngx_ws_channel_node_t  *cn;
-
-    struct {
-        ngx_str_t           name;
-        uint64_t            last;
-    }                      *ch;
 
     zone = rr->zone;
 
@@ -346,7 +348,8 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     }
 
     if (ngx_array_init(&sync, pool, 8, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_array_init(&read, pool, 16, sizeof(*ch)) != NGX_OK)
+        || ngx_array_init(&read, pool, 16, sizeof(ngx_ws_redis_chan_t))
+           != NGX_OK)
     {
         ngx_destroy_pool(pool);
         return;
@@ -364,89 +367,132 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
             continue;
         }
 
-        name.len = cn->len;
-        name.data = ngx_pnalloc(pool, cn->len);
+        if (!cn->synced) {
+            name = ngx_array_push(&sync);
 
-        if (name.data == NULL) {
+        } else {
+            ch = ngx_array_push(&read);
+
+            if (ch == NULL) {
+                break;
+            }
+
+            ch->last = cn->last_id;
+            name = &ch->name;
+        }
+
+        if (name == NULL) {
             break;
         }
 
-        ngx_memcpy(name.data, cn->name, cn->len);
+        name->len = cn->len;
+        name->data = ngx_pnalloc(pool, cn->len);
 
-        if (!cn->synced) {
-            if (ngx_array_push(&sync) != NULL) {
-                ((ngx_str_t *) sync.elts)[sync.nelts - 1] = name;
-            }
-
-            continue;
+        if (name->data == NULL) {
+            name->len = 0;
+            break;
         }
 
-        ch = ngx_array_push(&read);
-
-        if (ch != NULL) {
-            ch->name = name;
-            ch->last = cn->last_id;
-        }
+        ngx_memcpy(name->data, cn->name, cn->len);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    nsync = sync.nelts;
-    nread = read.nelts;
-
-    if (nsync == 0 && nread == 0) {
-        ngx_destroy_pool(pool);
-        return;
-    }
-
     rr->pool = pool;
 
-    argv = ngx_palloc(pool, (2 * nread + 6) * sizeof(char *));
-    argvlen = ngx_palloc(pool, (2 * nread + 6) * sizeof(size_t));
+    /* the new channels first; the next round reads them with the others */
 
-    if (argv == NULL || argvlen == NULL) {
-        goto failed;
+    if (sync.nelts) {
+        ngx_ws_redis_sync_send(rr, &sync);
+
+    } else if (read.nelts) {
+        ngx_ws_redis_read_send(rr, &read);
     }
 
-    if (nsync) {
-        p = ngx_sprintf(num, "%ui", ngx_max(zone->history, 1));
+    if (rr->busy == 0) {
+        /* nothing to do, or nothing could be sent: the next tick tries */
+        rr->pool = NULL;
+        ngx_destroy_pool(pool);
+    }
+}
 
-        for (i = 0; i < nsync; i++) {
-            s = ngx_palloc(pool, sizeof(ngx_ws_redis_sync_t));
-            if (s == NULL) {
-                goto failed;
-            }
 
-            s->rr = rr;
-            s->name = ((ngx_str_t *) sync.elts)[i];
+/* one script per channel new to the instance */
 
-            argv[0] = "EVAL";
-            argvlen[0] = 4;
-            argv[1] = ngx_ws_redis_sync_lua;
-            argvlen[1] = sizeof(ngx_ws_redis_sync_lua) - 1;
-            argv[2] = "2";
-            argvlen[2] = 1;
-            argv[3] = (char *) ngx_ws_redis_key(pool, zone, &s->name, 'n',
-                                                &argvlen[3]);
-            argv[4] = (char *) ngx_ws_redis_key(pool, zone, &s->name, 's',
-                                                &argvlen[4]);
-            argv[5] = (char *) num;
-            argvlen[5] = p - num;
+static void
+ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr, ngx_array_t *sync)
+{
+    u_char               *p, num[NGX_INT_T_LEN];
+    size_t                argvlen[6];
+    ngx_str_t            *names;
+    ngx_uint_t            i;
+    const char           *argv[6];
+    ngx_ws_zone_t        *zone;
+    ngx_ws_redis_sync_t  *s;
 
-            if (argv[3] == NULL || argv[4] == NULL) {
-                goto failed;
-            }
+    zone = rr->zone;
+    names = sync->elts;
 
-            if (ngx_ws_redis_command(rr->rd, ngx_ws_redis_synced, s, 6, argv,
-                                     argvlen)
-                != NGX_OK)
-            {
-                goto failed;
-            }
+    p = ngx_sprintf(num, "%ui", ngx_max(zone->history, 1));
 
-            rr->busy++;
+    for (i = 0; i < sync->nelts; i++) {
+        if (names[i].len == 0) {
+            continue;
         }
 
+        s = ngx_palloc(rr->pool, sizeof(ngx_ws_redis_sync_t));
+        if (s == NULL) {
+            return;
+        }
+
+        s->rr = rr;
+        s->name = names[i];
+
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = ngx_ws_redis_sync_lua;
+        argvlen[1] = sizeof(ngx_ws_redis_sync_lua) - 1;
+        argv[2] = "2";
+        argvlen[2] = 1;
+        argv[3] = (char *) ngx_ws_redis_key(rr->pool, zone, &s->name, 'n',
+                                            &argvlen[3]);
+        argv[4] = (char *) ngx_ws_redis_key(rr->pool, zone, &s->name, 's',
+                                            &argvlen[4]);
+        argv[5] = (char *) num;
+        argvlen[5] = p - num;
+
+        if (argv[3] == NULL || argv[4] == NULL
+            || ngx_ws_redis_command(rr->rd, ngx_ws_redis_synced, s, 6, argv,
+                                    argvlen)
+               != NGX_OK)
+        {
+            return;
+        }
+
+        rr->busy++;
+    }
+}
+
+
+/* XREAD COUNT n BLOCK ms STREAMS key... id... */
+
+static void
+ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
+{
+    int                   argc;
+    u_char               *p;
+    size_t               *argvlen;
+    ngx_uint_t            i, n;
+    const char          **argv;
+    ngx_ws_redis_chan_t  *ch;
+
+    ch = read->elts;
+    n = read->nelts;
+
+    argv = ngx_palloc(rr->pool, (2 * n + 6) * sizeof(char *));
+    argvlen = ngx_palloc(rr->pool, (2 * n + 6) * sizeof(size_t));
+
+    if (argv == NULL || argvlen == NULL) {
         return;
     }
 
@@ -464,22 +510,30 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     argvlen[5] = 7;
     argc = 6;
 
-    ch = read.elts;
+    for (i = 0; i < n; i++) {
+        if (ch[i].name.len == 0) {
+            n = i;
+            break;
+        }
 
-    for (i = 0; i < nread; i++) {
-        argv[argc] = (char *) ngx_ws_redis_key(pool, zone, &ch[i].name, 's',
+        argv[argc] = (char *) ngx_ws_redis_key(rr->pool, rr->zone,
+                                               &ch[i].name, 's',
                                                &argvlen[argc]);
         if (argv[argc] == NULL) {
-            goto failed;
+            return;
         }
 
         argc++;
     }
 
-    for (i = 0; i < nread; i++) {
-        p = ngx_pnalloc(pool, NGX_INT64_LEN + 2);
+    if (n == 0) {
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        p = ngx_pnalloc(rr->pool, NGX_INT64_LEN + 2);
         if (p == NULL) {
-            goto failed;
+            return;
         }
 
         argv[argc] = (char *) p;
@@ -488,22 +542,9 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
 
     if (ngx_ws_redis_command(rr->rd, ngx_ws_redis_read, rr, argc, argv,
                              argvlen)
-        != NGX_OK)
+        == NGX_OK)
     {
-        goto failed;
-    }
-
-    rr->busy++;
-
-    return;
-
-failed:
-
-    /* the commands sent are answered; the next tick tries again */
-
-    if (rr->busy == 0) {
-        rr->pool = NULL;
-        ngx_destroy_pool(pool);
+        rr->busy++;
     }
 }
 
@@ -533,8 +574,9 @@ ngx_ws_redis_synced(ngx_ws_redis_t *rd, void *reply, void *data)
 {
     ngx_ws_redis_sync_t *s = data;
 
-    uint64_t                last, workers, uid;
-    ngx_int_t               n;
+    size_t                  n;
+    uint64_t                last, oldest, workers, uid;
+    ngx_int_t               rc;
     redisReply             *r;
     ngx_ws_zone_t          *zone;
     ngx_ws_redis_reader_t  *rr;
@@ -560,13 +602,13 @@ ngx_ws_redis_synced(ngx_ws_redis_t *rd, void *reply, void *data)
         goto done;
     }
 
-    n = ngx_atoi((u_char *) r->element[0]->str, r->element[0]->len);
+    rc = ngx_atoi((u_char *) r->element[0]->str, r->element[0]->len);
 
-    if (n == NGX_ERROR) {
+    if (rc == NGX_ERROR) {
         goto done;
     }
 
-    last = (uint64_t) n;
+    last = (uint64_t) rc;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -577,15 +619,24 @@ ngx_ws_redis_synced(ngx_ws_redis_t *rd, void *reply, void *data)
         goto done;
     }
 
-    /* the history kept from Redis, before the messages to come */
+    /*
+     * The history kept from Redis (newest first in the reply), before the
+     * messages to come
+     */
 
-    ngx_ws_channel_reset(zone, cn, last);
+    n = r->element[1]->elements;
 
-    if (r->element[1]->elements) {
+    if (n && ngx_ws_redis_entry_id(r->element[1]->element[n - 1], &oldest)
+             == NGX_OK
+        && oldest > 0 && oldest <= last)
+    {
+        ngx_ws_channel_reset(zone, cn, oldest - 1);
         ngx_ws_redis_entries(rr, cn, r->element[1], 1);
+
+    } else {
+        ngx_ws_channel_reset(zone, cn, last);
     }
 
-    cn->base = cn->count ? ngx_ws_channel_first(NULL, cn) - 1 : last;
     cn->last_id = last;
     cn->sync_id = last;
 
@@ -596,7 +647,7 @@ ngx_ws_redis_synced(ngx_ws_redis_t *rd, void *reply, void *data)
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rd->log, 0,
                    "ws redis synced \"%V\" last:%uL kept:%uz",
-                   &s->name, last, r->element[1]->elements);
+                   &s->name, last, n);
 
     ngx_ws_redis_wake(zone, workers, uid);
 
@@ -707,7 +758,7 @@ ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr, ngx_ws_channel_node_t *cn,
             continue;
         }
 
-        if (id <= cn->last_id && cn->count) {
+        if (id <= cn->last_id) {
             /* read already */
             continue;
         }
@@ -742,10 +793,16 @@ ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr, ngx_ws_channel_node_t *cn,
         if (ngx_ws_channel_store_id(zone, cn, NULL, opcode, data, len, id)
             != NGX_OK)
         {
+            /*
+             * The zone is full (or the message over max_message): it is
+             * lost to this instance, and its workers say so, as a gap
+             */
             ngx_log_error(NGX_LOG_ERR, rr->tick.log, 0,
                           "ws_zone \"%V\": message %uL of channel \"%*s\" "
                           "from Redis could not be stored (%uz bytes)",
                           &zone->name, id, (size_t) cn->len, cn->name, len);
+
+            ngx_ws_channel_gap(zone, cn, id);
             continue;
         }
 
@@ -814,8 +871,9 @@ ngx_ws_redis_key(ngx_pool_t *pool, ngx_ws_zone_t *zone, ngx_str_t *name,
 
 /*
  * A message to a channel of a Redis-backed zone: the script is sent (the
- * handler gets its reply, the id, or NULL); NGX_DECLINED when Redis is
- * unavailable, NGX_BUSY with too many commands in flight, NGX_ERROR.
+ * handler, if any, gets the outcome); NGX_WS_ZONE_TOO_BIG over
+ * max_message, NGX_DECLINED when Redis is unavailable, NGX_BUSY with too
+ * many commands in flight, NGX_ERROR.
  */
 
 ngx_int_t
@@ -829,6 +887,10 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t opcode,
     const char          *argv[8];
     ngx_ws_redis_t      *rd;
     ngx_ws_redis_pub_t  *pub;
+
+    if (len > zone->max_message) {
+        return NGX_WS_ZONE_TOO_BIG;
+    }
 
     rd = zone->redis->conn;
 

@@ -1051,6 +1051,23 @@ ngx_ws_channel_reset(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
 
 
 /*
+ * A message of a Redis-backed channel that could not be stored: what was
+ * kept goes too, so that the workers behind see the gap as history lost.
+ */
+
+void
+ngx_ws_channel_gap(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
+    uint64_t id)
+{
+    while (cn->count) {
+        ngx_ws_channel_drop_oldest(zone, cn);
+    }
+
+    cn->last_id = id;
+}
+
+
+/*
  * Stores a message for ngx_ws_publish() (ngx_ws_channel.c), creating the
  * channel if need be, and returns in *st what the channel code needs to
  * wake the workers that have subscribers.  Refusals: NGX_DECLINED (no such

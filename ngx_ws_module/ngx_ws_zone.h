@@ -349,6 +349,8 @@ ngx_int_t ngx_ws_channel_store_id(ngx_ws_zone_t *zone,
     u_char *data, size_t len, uint64_t id);
 void ngx_ws_channel_reset(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node,
     uint64_t id);
+void ngx_ws_channel_gap(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node,
+    uint64_t id);
 ngx_ws_sh_msg_t *ngx_ws_channel_after(ngx_ws_channel_node_t *node,
     uint64_t id);
 ngx_ws_sh_msg_t *ngx_ws_channel_next(ngx_ws_channel_node_t *node,

@@ -43,11 +43,12 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 6, 3 => 4, 4 => 2);
+my %INIT_TESTS = (1 => 6, 3 => 4, 4 => 2, 5 => 2);
 
-# per block: TEST 1, 3, 4: 3 (status, body, no_error_log), TEST 2: 5
-plan tests => repeat_each() * (3 + 5 + 3 + 3)
-              + $INIT_TESTS{1} + $INIT_TESTS{3} + $INIT_TESTS{4};
+# per block: TEST 1, 3, 4, 5: 3 (status, body, no_error_log), TEST 2: 5
+plan tests => repeat_each() * (3 + 5 + 3 + 3 + 3)
+              + $INIT_TESTS{1} + $INIT_TESTS{3} + $INIT_TESTS{4}
+              + $INIT_TESTS{5};
 
 no_shuffle();
 no_long_string();
@@ -85,6 +86,7 @@ http {
             websocket;
             ws_subscribe chat room news;
             ws_envelope on;
+            add_header X-Worker \$pid always;
         }
         location /late {
             websocket;
@@ -389,6 +391,54 @@ sub flushed {
     $b->close;
 }
 
+# TEST 5: the worker of B that reads the streams is killed: another one
+# takes the lease over and goes on from what B stored; a subscriber of B's
+# other worker gets every message, in order, none twice.
+sub reader_dies {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    my @pids = b_log() =~ /\[info\] (\d+)#\d+: .*this worker reads the Redis/g;
+    my $reader = $pids[-1] // 0;
+
+    # a subscriber on the other worker
+    my ($b, @others);
+    for (1 .. 40) {
+        my $c = client($bport, '/sub');
+        if (($c->header('X-Worker') // 0) != $reader) {
+            $b = $c;
+            last;
+        }
+        push @others, $c;
+    }
+
+    my $a = client($port, '/sub');
+
+    wait_subscribed($bport, 'news', 1 + @others);
+    Time::HiRes::sleep(0.3);
+
+    my ($first) = post($port, 'news', 'k1') =~ /"id":(\d+)/;
+    $first //= 0;
+    got($b, 1) if $b;
+
+    kill 'KILL', $reader if $reader;
+
+    post($port, 'news', "k$_") for 2 .. 4;
+
+    my $want = join '|', map {
+        '{"channel":"news","id":' . $_ . ',"data":"k' . ($_ + 1) . '"}'
+    } 1 .. 3;
+
+    Test::More::ok($reader && $b, 'TEST 5: the reader and a subscriber '
+                                  . 'of the other worker are known');
+    Test::More::is($b ? rel_ids($first, got($b, 3, 4) . '/'
+                                        . got($b, 1, 0.3))
+                      : '', "$want/",
+                   'TEST 5: another worker reads on, nothing lost or twice');
+
+    $_->close for grep { $_ } $a, $b, @others;
+}
+
 __DATA__
 
 === TEST 1: two instances share a channel through Redis
@@ -472,6 +522,28 @@ GET /pub?channel=news
     }
 --- init
 main::flushed();
+--- request
+GET /pub?channel=news
+--- response_body_like: ^\{"channel":"news","subscribers":\d+,
+--- no_error_log
+[alert]
+
+
+
+=== TEST 5: the reading worker of B dies: another one reads on
+--- http_config
+    ws_zone chat 1m history=10 redis=127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat news;
+        ws_envelope on;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::reader_dies();
 --- request
 GET /pub?channel=news
 --- response_body_like: ^\{"channel":"news","subscribers":\d+,
