@@ -2881,7 +2881,6 @@ ngx_ws_hold_free(ngx_ws_sub_t *sub)
 
     hold = sub->hold;
     sub->hold = NULL;
-    sub->resume = -1;
 
     if (hold->owner) {
         /* the snapshot, still on its way, goes nowhere */
