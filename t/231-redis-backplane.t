@@ -12,6 +12,7 @@
 # first tests of the block.
 
 use lib 't/lib';
+use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::Client ();
 use Test::NgxWs::Redis ();
@@ -43,10 +44,11 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 6, 3 => 4, 4 => 2, 5 => 2);
+my %INIT_TESTS = (1 => 7, 3 => 4, 4 => 2, 5 => 2);
 
-# per block: TEST 1, 3, 4, 5: 3 (status, body, no_error_log), TEST 2: 5
-plan tests => repeat_each() * (3 + 5 + 3 + 3 + 3)
+# per block: TEST 1, 3, 4, 5: 3 (status, body, no_error_log), TEST 2: 5,
+# TEST 6: 4
+plan tests => repeat_each() * (3 + 5 + 3 + 3 + 3 + 4)
               + $INIT_TESTS{1} + $INIT_TESTS{3} + $INIT_TESTS{4}
               + $INIT_TESTS{5};
 
@@ -92,6 +94,10 @@ http {
             websocket;
             ws_subscribe chat late;
             ws_envelope on;
+        }
+        location /say {
+            websocket;
+            ws_publish chat room;
         }
         location /pub {
             ws_publisher chat;
@@ -276,6 +282,16 @@ sub across {
                    'TEST 1: subscribers of A got all, in order');
     Test::More::is("$got[2] / $got[3]", "$want / $want",
                    'TEST 1: subscribers of B got the same, same ids');
+
+    # a client of B publishes (ws_publish): the subscribers of A get it
+    # after the others, with the next id
+    my $say = client($bport, '/say');
+    $say->send_text('c1');
+    Test::More::is(rel_ids($base, got($subs[0], 1) . ' ' . got($subs[2], 1)),
+                   '{"channel":"room","id":6,"data":"c1"} '
+                   . '{"channel":"room","id":6,"data":"c1"}',
+                   'TEST 1: a client of B publishes to A and B');
+    $say->close;
 
     # resumes on B from the second message, an id A answered
     my $r = client($bport, '/sub?last_id=' . ($base + 2));
@@ -547,5 +563,25 @@ main::reader_dies();
 --- request
 GET /pub?channel=news
 --- response_body_like: ^\{"channel":"news","subscribers":\d+,
+--- no_error_log
+[alert]
+
+
+
+=== TEST 6: Redis down: a client's ws_publish message is refused with 1013
+--- http_config
+    ws_zone chat 1m redis=127.0.0.1:$TEST_NGINX_REDIS_DOWN_PORT;
+--- config
+    location /say {
+        websocket;
+        ws_publish chat room;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/say') . WsFrame::ws_text("hi")
+--- error_code: 101
+--- response_body_like eval
+qr/\A\x88[\x02-\x7d]\x03\xf5/
+--- error_log eval
+qr/\[info\] .*client message to channel "room" refused: redis "127\.0\.0\.1:\d+" is unavailable/
 --- no_error_log
 [alert]
