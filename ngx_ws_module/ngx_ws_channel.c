@@ -2365,7 +2365,7 @@ ngx_ws_channel_publish_pol(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
          * through Redis: delivered, here too, when read from the stream;
          * refused (1013) while Redis is unavailable
          */
-        rc = ngx_ws_redis_publish(zone, name, opcode, data, len, NULL,
+        rc = ngx_ws_redis_publish(zone, name, pol, opcode, data, len, NULL,
                                   NULL);
         if (rc == NGX_OK) {
             return NGX_OK;

@@ -21,7 +21,8 @@
 
 static void ngx_ws_publisher_body(ngx_http_request_t *r);
 static void ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
-    ngx_str_t *name, ngx_uint_t opcode, u_char *data, size_t len);
+    ngx_str_t *name, ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data,
+    size_t len);
 static void ngx_ws_publisher_redis_done(void *data, ngx_int_t rc,
     uint64_t id);
 static void ngx_ws_publisher_unavailable(ngx_http_request_t *r);
@@ -370,7 +371,7 @@ ngx_ws_publisher_post(ngx_http_request_t *r, ngx_ws_zone_t *zone,
 
     if (zone->redis && !push) {
         /* through Redis: answered when Redis has taken it */
-        ngx_ws_publisher_redis(r, zone, name, opcode, data, len);
+        ngx_ws_publisher_redis(r, zone, name, &pol, opcode, data, len);
         return;
     }
 
@@ -412,7 +413,8 @@ typedef struct {
 
 static void
 ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
-    ngx_str_t *name, ngx_uint_t opcode, u_char *data, size_t len)
+    ngx_str_t *name, ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data,
+    size_t len)
 {
     ngx_int_t                  rc;
     ngx_ws_publisher_redis_t  *pr;
@@ -427,7 +429,7 @@ ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
     pr->zone = zone;
     pr->name = *name;
 
-    rc = ngx_ws_redis_publish(zone, name, opcode, data, len,
+    rc = ngx_ws_redis_publish(zone, name, pol, opcode, data, len,
                               ngx_ws_publisher_redis_done, pr);
 
     if (rc == NGX_OK) {

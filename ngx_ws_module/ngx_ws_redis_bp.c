@@ -103,7 +103,8 @@ static void ngx_ws_redis_wake(ngx_ws_zone_t *zone, uint64_t workers,
 
 /*
  * KEYS[1] the last id, KEYS[2] the stream; ARGV[1] MAXLEN, ARGV[2] the
- * opcode, ARGV[3] the data.  Lua numbers are doubles: the ids (below
+ * opcode, ARGV[3] the data, ARGV[4] the class, ARGV[5] the conflation key
+ * (ws_publish_class, X-WS-Class, X-WS-Key; empty: none).  Lua numbers are doubles: the ids (below
  * 2^53) are exact, but are formatted with %d, never by tostring().
  */
 
@@ -128,7 +129,8 @@ static char  ngx_ws_redis_publish_lua[] =
     "  redis.call('SET', KEYS[1], string.format('%d', n))\n"
     "end\n"
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1],"
-    " string.format('%d-0', n), 'o', ARGV[2], 'd', ARGV[3])\n"
+    " string.format('%d-0', n), 'o', ARGV[2], 'd', ARGV[3], 'c', ARGV[4],"
+    " 'k', ARGV[5])\n"
     "return n\n";
 
 
@@ -740,13 +742,14 @@ static void
 ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr, ngx_ws_channel_node_t *cn,
     redisReply *entries, ngx_uint_t newest_first)
 {
-    size_t          len;
-    u_char         *data;
-    uint64_t        id;
-    ngx_int_t       opcode;
-    ngx_uint_t      i, j, n;
-    redisReply     *e, *f;
-    ngx_ws_zone_t  *zone;
+    size_t            len;
+    u_char           *data;
+    uint64_t          id;
+    ngx_int_t         opcode, cls;
+    ngx_uint_t        i, j, n;
+    redisReply       *e, *f;
+    ngx_ws_zone_t    *zone;
+    ngx_ws_policy_t   pol;
 
     zone = rr->zone;
     n = entries->elements;
@@ -767,6 +770,9 @@ ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr, ngx_ws_channel_node_t *cn,
         opcode = NGX_WS_OP_TEXT;
         data = NULL;
         len = 0;
+        pol.cls = NGX_WS_CLASS_NORMAL;
+        pol.key.len = 0;
+        pol.key.data = NULL;
 
         for (i = 0; i + 1 < f->elements; i += 2) {
             if (f->element[i]->type != REDIS_REPLY_STRING
@@ -783,6 +789,20 @@ ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr, ngx_ws_channel_node_t *cn,
             } else if (f->element[i]->str[0] == 'd') {
                 data = (u_char *) f->element[i + 1]->str;
                 len = f->element[i + 1]->len;
+
+            } else if (f->element[i]->str[0] == 'c') {
+                cls = ngx_atoi((u_char *) f->element[i + 1]->str,
+                               f->element[i + 1]->len);
+
+                if (cls == NGX_WS_CLASS_DROPPABLE
+                    || cls == NGX_WS_CLASS_CRITICAL)
+                {
+                    pol.cls = cls;
+                }
+
+            } else if (f->element[i]->str[0] == 'k') {
+                pol.key.data = (u_char *) f->element[i + 1]->str;
+                pol.key.len = f->element[i + 1]->len;
             }
         }
 
@@ -790,7 +810,7 @@ ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr, ngx_ws_channel_node_t *cn,
             opcode = NGX_WS_OP_BINARY;
         }
 
-        if (ngx_ws_channel_store_id(zone, cn, NULL, opcode, data, len, id)
+        if (ngx_ws_channel_store_id(zone, cn, &pol, opcode, data, len, id)
             != NGX_OK)
         {
             /*
@@ -877,14 +897,16 @@ ngx_ws_redis_key(ngx_pool_t *pool, ngx_ws_zone_t *zone, ngx_str_t *name,
  */
 
 ngx_int_t
-ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t opcode,
-    u_char *data, size_t len, ngx_ws_redis_published_pt handler, void *hdata)
+ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data, size_t len,
+    ngx_ws_redis_published_pt handler, void *hdata)
 {
     u_char              *p, max[NGX_INT_T_LEN], op[NGX_INT_T_LEN];
-    size_t               argvlen[8];
+    u_char               cls[NGX_INT_T_LEN];
+    size_t               argvlen[10];
     ngx_int_t            rc;
     ngx_pool_t          *pool;
-    const char          *argv[8];
+    const char          *argv[10];
     ngx_ws_redis_t      *rd;
     ngx_ws_redis_pub_t  *pub;
 
@@ -931,6 +953,13 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t opcode,
     argv[7] = (char *) (data ? data : (u_char *) "");
     argvlen[7] = len;
 
+    p = ngx_sprintf(cls, "%ui", pol ? pol->cls : NGX_WS_CLASS_NORMAL);
+    argv[8] = (char *) cls;
+    argvlen[8] = p - cls;
+
+    argv[9] = (pol && pol->key.len) ? (char *) pol->key.data : "";
+    argvlen[9] = (pol && pol->key.len) ? pol->key.len : 0;
+
     if (handler) {
         pub = ngx_alloc(sizeof(ngx_ws_redis_pub_t), rd->log);
         if (pub == NULL) {
@@ -944,7 +973,7 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t opcode,
 
     /* hiredis copies the arguments into its buffer */
 
-    rc = ngx_ws_redis_command(rd, ngx_ws_redis_published, pub, 8, argv,
+    rc = ngx_ws_redis_command(rd, ngx_ws_redis_published, pub, 10, argv,
                               argvlen);
 
     if (rc != NGX_OK && pub) {
@@ -1019,8 +1048,9 @@ ngx_ws_redis_bp_exit_process(ngx_cycle_t *cycle)
 
 
 ngx_int_t
-ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t opcode,
-    u_char *data, size_t len, ngx_ws_redis_published_pt handler, void *hdata)
+ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data, size_t len,
+    ngx_ws_redis_published_pt handler, void *hdata)
 {
     return NGX_DECLINED;
 }

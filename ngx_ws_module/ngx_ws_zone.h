@@ -442,7 +442,7 @@ typedef void (*ngx_ws_redis_published_pt)(void *data, ngx_int_t rc,
 ngx_int_t ngx_ws_redis_bp_init_process(ngx_cycle_t *cycle);
 void ngx_ws_redis_bp_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
-    ngx_uint_t opcode, u_char *data, size_t len,
+    ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data, size_t len,
     ngx_ws_redis_published_pt handler, void *hdata);
 
 

@@ -44,7 +44,7 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 7, 3 => 4, 4 => 2, 5 => 2);
+my %INIT_TESTS = (1 => 8, 3 => 4, 4 => 2, 5 => 2);
 
 # per block: TEST 1, 3, 4, 5: 3 (status, body, no_error_log), TEST 2: 5,
 # TEST 6: 4
@@ -139,7 +139,7 @@ END { stop_b() }
 
 # POST to a publisher: "STATUS BODY" (the body without its newline)
 sub post {
-    my ($port, $channel, $body) = @_;
+    my ($port, $channel, $body, $headers) = @_;
 
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
                                   Proto => 'tcp', Timeout => 3)
@@ -147,6 +147,7 @@ sub post {
 
     print $s "POST /pub?channel=$channel HTTP/1.1\r\nHost: localhost\r\n"
              . "Connection: close\r\nContent-Type: text/plain\r\n"
+             . ($headers // '')
              . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
 
     my ($buf, $sel) = ('', IO::Select->new($s));
@@ -265,8 +266,8 @@ sub across {
     my ($base) = $answers[0] =~ /"id":(\d+)/;
     $base = defined $base ? $base - 1 : 0;
 
-    Test::More::is(join(' ', map { rel_ids($base, $_) =~ s/,"subscribers":\d+//r }
-                             @answers),
+    Test::More::is(join(' ', map { s/,"subscribers":\d+//r }
+                             map { rel_ids($base, $_) } @answers),
                    '200 {"id":1} 200 {"id":2} 200 {"id":3} 200 {"id":4} '
                    . '200 {"id":5}',
                    'TEST 1: ids from Redis follow by one on both instances');
@@ -308,6 +309,18 @@ sub across {
                    . '{"channel":"late","id":2,"data":"l3"}',
                    'TEST 1: a client resumes on B where the channel is new');
     $l->close;
+
+    # the class and the conflation key go with the message
+    post($port, 'late', 'l4',
+         "X-WS-Class: critical\r\nX-WS-Conflate: k1\r\n");
+    open my $cli, '-|', 'redis-cli', '-p', $ENV{TEST_NGINX_REDIS_PORT},
+         '--no-raw', 'XREVRANGE', '{ws:chat:late}:s', '+', '-', 'COUNT', 1
+        or die "redis-cli: $!";
+    my $entry = join ' ', map { /"([^"]*)"/ ? $1 : () } <$cli>;
+    close $cli;
+    Test::More::like($entry, qr/ o 1 d l4 c 2 k k1\z/,
+                     'TEST 1: the stream entry has the opcode, data, class '
+                     . 'and key');
 
     my $log = b_log();
     Test::More::unlike($log, qr/\[(alert|crit|emerg)\]|\[error\]/,
