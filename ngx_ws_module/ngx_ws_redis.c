@@ -322,6 +322,13 @@ ngx_ws_redis_init_process(ngx_cycle_t *cycle)
             continue;
         }
 
+        if (zones[i]->slot >= 0) {
+            rcf->stat = &zones[i]->sh->redis;
+            rcf->slot = zones[i]->slot;
+            rcf->stat->connected[rcf->slot] = 0;
+            rcf->stat->inflight[rcf->slot] = 0;
+        }
+
         rcf->conn = ngx_ws_redis_open(rcf, cycle->log, 0);
 
         if (rcf->conn == NULL) {
@@ -569,6 +576,12 @@ ngx_ws_redis_command(ngx_ws_redis_t *rd, ngx_ws_redis_reply_pt handler,
     rd->inflight++;
     rd->commands++;
 
+    if (rd->conf->stat) {
+        (void) ngx_atomic_fetch_add(&rd->conf->stat->commands, 1);
+        (void) ngx_atomic_fetch_add(&rd->conf->stat->inflight[rd->conf->slot],
+                                    1);
+    }
+
     if (!rd->timeout.timer_set) {
         ngx_add_timer(&rd->timeout, rd->conf->timeout);
     }
@@ -584,10 +597,11 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
 {
     ngx_ws_redis_cmd_t *cmd = data;
 
-    void            *cdata;
-    ngx_msec_t       now;
-    ngx_ws_redis_t  *rd;
-    ngx_ws_redis_reply_pt  handler;
+    void                   *cdata;
+    ngx_msec_t              now;
+    ngx_ws_redis_t         *rd;
+    ngx_ws_redis_stat_t    *st;
+    ngx_ws_redis_reply_pt   handler;
 
     rd = ac->data;
 
@@ -598,6 +612,12 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     handler = cmd->handler;
     cdata = cmd->data;
+    st = rd->conf->stat;
+
+    if (st) {
+        (void) ngx_atomic_fetch_add(&st->inflight[rd->conf->slot],
+                                    (ngx_atomic_int_t) -1);
+    }
 
     if (r != NULL) {
         now = ngx_current_msec;
@@ -606,6 +626,18 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
         if (((redisReply *) r)->type == REDIS_REPLY_ERROR) {
             rd->errors++;
+        }
+
+        if (st) {
+            st->rtt = rd->rtt;
+
+            if (st->rtt_max < rd->rtt) {
+                st->rtt_max = rd->rtt;
+            }
+
+            if (((redisReply *) r)->type == REDIS_REPLY_ERROR) {
+                (void) ngx_atomic_fetch_add(&st->errors, 1);
+            }
         }
 
         if (rd->timeout.timer_set) {
@@ -660,6 +692,15 @@ ngx_ws_redis_hello(ngx_ws_redis_t *rd, void *reply, void *data)
 
     rd->state = NGX_WS_REDIS_READY;
     rd->connects++;
+
+    if (rd->conf->stat) {
+        (void) ngx_atomic_fetch_add(&rd->conf->stat->connects, 1);
+        (void) ngx_atomic_fetch_add(&rd->conf->stat->reconnects,
+                                    rd->connects > 1);
+        (void) ngx_atomic_fetch_add(
+                          &rd->conf->stat->connected[rd->conf->slot], 1);
+        rd->counted = 1;
+    }
 
     if (rd->quiet) {
         rd->reconnects += (rd->connects > 1);
@@ -962,6 +1003,12 @@ ngx_ws_redis_cleanup(void *data)
 
     rd->c = NULL;
     rd->ac = NULL;
+
+    if (rd->counted) {
+        rd->counted = 0;
+        (void) ngx_atomic_fetch_add(&rd->conf->stat->connected[rd->conf->slot],
+                                    (ngx_atomic_int_t) -1);
+    }
 
     ngx_free_connection(c);
     c->fd = (ngx_socket_t) -1;

@@ -11,6 +11,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
+#include "ngx_ws_module.h"
 
 
 /* commands a connection has sent and not had answered, at most */
@@ -37,6 +38,27 @@ typedef void (*ngx_ws_redis_reply_pt)(ngx_ws_redis_t *rd, void *reply,
     void *data);
 
 
+/*
+ * The Redis figures of an instance, in the zone's shared memory (for
+ * ws_status): counters for all the connections of the zone, the state of
+ * each worker's connections by slot.
+ */
+
+typedef struct {
+    ngx_atomic_t                connects;
+    ngx_atomic_t                reconnects;
+    ngx_atomic_t                commands;
+    ngx_atomic_t                errors;
+    ngx_atomic_t                read;             /* messages from streams */
+    ngx_atomic_t                gaps;             /* lost by Redis */
+    ngx_atomic_t                refused;          /* publishes, Redis away */
+    ngx_atomic_t                rtt;              /* ms, the last reply's */
+    ngx_atomic_t                rtt_max;
+    ngx_atomic_t                connected[NGX_WS_MAX_SLOTS];
+    ngx_atomic_t                inflight[NGX_WS_MAX_SLOTS];
+} ngx_ws_redis_stat_t;
+
+
 /* redis= and its companions of a ws_zone line */
 
 typedef struct {
@@ -51,6 +73,8 @@ typedef struct {
 
     ngx_ws_redis_t             *conn;             /* this worker's */
     void                       *reader;           /* ngx_ws_redis_bp.c */
+    ngx_ws_redis_stat_t        *stat;             /* in the zone */
+    ngx_uint_t                  slot;             /* this worker's */
 } ngx_ws_redis_conf_t;
 
 
@@ -74,6 +98,7 @@ struct ngx_ws_redis_s {
     ngx_event_t                 timer;            /* connect or reconnect */
     ngx_event_t                 timeout;          /* the oldest command's */
 
+    ngx_uint_t                  counted;          /* as connected */
     ngx_uint_t                  failures;         /* in a row */
     ngx_uint_t                  outage;           /* warned about it */
 

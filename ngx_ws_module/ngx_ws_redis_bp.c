@@ -810,6 +810,11 @@ ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr, ngx_ws_channel_node_t *cn,
             opcode = NGX_WS_OP_BINARY;
         }
 
+        if (id != cn->last_id + 1) {
+            /* trimmed before it was read, or lost by Redis */
+            (void) ngx_atomic_fetch_add(&zone->sh->redis.gaps, 1);
+        }
+
         if (ngx_ws_channel_store_id(zone, cn, &pol, opcode, data, len, id)
             != NGX_OK)
         {
@@ -827,6 +832,7 @@ ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr, ngx_ws_channel_node_t *cn,
         }
 
         zone->sh->published++;
+        (void) ngx_atomic_fetch_add(&zone->sh->redis.read, 1);
     }
 }
 
@@ -916,8 +922,12 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
 
     rd = zone->redis->conn;
 
-    if (rd == NULL || rd->state != NGX_WS_REDIS_READY) {
-        return NGX_DECLINED;
+    if (rd == NULL || rd->state != NGX_WS_REDIS_READY
+        || rd->inflight == NGX_WS_REDIS_MAX_INFLIGHT)
+    {
+        (void) ngx_atomic_fetch_add(&zone->sh->redis.refused, 1);
+        return (rd && rd->state == NGX_WS_REDIS_READY) ? NGX_BUSY
+                                                        : NGX_DECLINED;
     }
 
     pool = ngx_create_pool(512, rd->log);

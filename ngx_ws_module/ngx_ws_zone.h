@@ -138,6 +138,7 @@ typedef struct {
     /* the worker reading the zone's Redis streams (ngx_ws_redis_bp.c) */
     ngx_pid_t                   redis_reader;
     uint64_t                    redis_lease;      /* ms, wall clock */
+    ngx_ws_redis_stat_t         redis;
 } ngx_ws_sh_t;
 
 

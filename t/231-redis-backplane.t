@@ -44,7 +44,7 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 8, 3 => 4, 4 => 2, 5 => 2);
+my %INIT_TESTS = (1 => 10, 3 => 4, 4 => 2, 5 => 2);
 
 # per block: TEST 1, 3, 4, 5: 3 (status, body, no_error_log), TEST 2: 5,
 # TEST 6: 4
@@ -101,6 +101,9 @@ http {
         }
         location /pub {
             ws_publisher chat;
+        }
+        location /status {
+            ws_status;
         }
     }
 }
@@ -223,13 +226,14 @@ sub wait_subscribed {
 }
 
 sub get_channel {
-    my ($port, $channel) = @_;
+    my ($port, $channel, $uri) = @_;
 
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
                                   Proto => 'tcp', Timeout => 3)
         or return '';
 
-    print $s "GET /pub?channel=$channel HTTP/1.1\r\nHost: localhost\r\n"
+    $uri //= "/pub?channel=$channel";
+    print $s "GET $uri HTTP/1.1\r\nHost: localhost\r\n"
              . "Connection: close\r\n\r\n";
 
     local $/;
@@ -321,6 +325,21 @@ sub across {
     Test::More::like($entry, qr/ o 1 d l4 c 2 k k1\z/,
                      'TEST 1: the stream entry has the opcode, data, class '
                      . 'and key');
+
+    # ws_status of B: its reader, its three connections (a worker's each,
+    # the reader's), what it read from the streams
+    my $st = get_channel($bport, '', '/status');
+    Test::More::like($st, qr/"name":"chat",.*"redis":\{"reader":[1-9]\d*,
+                             "connections":3,"in_flight":\d+,"connects":\d+,
+                             "reconnects":0,"commands":\d+,"errors":0,
+                             "rtt_ms":\d+,"rtt_max_ms":\d+,"read":(\d+),
+                             "gaps":0,"refused":0\}/x,
+                     'TEST 1: ws_status of B shows its Redis figures');
+    my ($read) = $st =~ /"read":(\d+)/;
+    my $prom = get_channel($bport, '', '/status?format=prometheus');
+    Test::More::like($prom,
+                     qr/^ngx_ws_zone_redis_read_total\{zone="chat"\} $read$/m,
+                     'TEST 1: and in the Prometheus format');
 
     my $log = b_log();
     Test::More::unlike($log, qr/\[(alert|crit|emerg)\]|\[error\]/,
