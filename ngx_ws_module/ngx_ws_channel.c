@@ -754,8 +754,9 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 
 
 /*
- * A channel of a Redis-backed zone was synced: the subscribers that came
- * with an id before get what they missed, up to where the spool starts.
+ * A channel of a Redis-backed zone was synced: the subscribers (of every
+ * transport) that came with an id before get what they missed, up to
+ * where the spool starts.
  */
 
 static void
@@ -796,14 +797,23 @@ ngx_ws_channel_resume(ngx_ws_spool_t *spool)
         next = ngx_queue_next(q);
         sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
 
-        if (sub->ws == NULL || sub->resume < 0) {
+        if (sub->resume < 0) {
             continue;
         }
 
         from = sub->resume;
         sub->resume = -1;
 
-        if ((uint64_t) from != upto && !sub->ws->close_sent) {
+        if ((uint64_t) from == upto) {
+            continue;
+        }
+
+        if (sub->ws == NULL) {
+            /* EventSource, long-polling */
+            (void) ngx_ws_http_replay(sub, &spool->name, from, upto,
+                                      ngx_cycle->log);
+
+        } else if (!sub->ws->close_sent) {
             (void) ngx_ws_replay(sub->ws, zone, spool, &spool->name,
                                  spool->push, from, upto);
         }
@@ -2508,7 +2518,7 @@ ngx_ws_channel_subscribe(ngx_ws_zone_t *zone, ngx_str_t *name,
 {
     uint64_t                upto;
     ngx_int_t               rc;
-    ngx_uint_t              behind;
+    ngx_uint_t              behind, unsynced;
     ngx_ws_sub_t           *sub;
     ngx_ws_spool_t         *spool, *fresh;
     ngx_ws_channel_node_t  *cn;
@@ -2566,6 +2576,8 @@ ngx_ws_channel_subscribe(ngx_ws_zone_t *zone, ngx_str_t *name,
     behind = (last_id > 0 && (uint64_t) last_id > upto
               && (uint64_t) last_id <= cn->last_id);
 
+    unsynced = (zone->redis && !cn->synced);
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (fresh) {
@@ -2592,6 +2604,13 @@ ngx_ws_channel_subscribe(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
                    "ws subscribe \"%V\" uid:%uL last_id:%L",
                    name, spool->uid, last_id);
+
+    if (unsynced && last_id >= 0) {
+        /* replayed once the channel is synced (ngx_ws_channel_resume()) */
+        sub->resume = last_id;
+        spool->resume = 1;
+        return sub;
+    }
 
     if (last_id >= 0 && (uint64_t) last_id != upto) {
         ngx_ws_http_replay(sub, name, last_id, upto, log);

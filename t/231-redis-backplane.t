@@ -16,6 +16,7 @@ use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::Client ();
 use Test::NgxWs::Redis ();
+use Test::NgxWs::Sse ();
 
 use File::Temp ();
 use POSIX ();
@@ -44,7 +45,7 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 10, 3 => 4, 4 => 2, 5 => 2);
+my %INIT_TESTS = (1 => 11, 3 => 4, 4 => 2, 5 => 2);
 
 # per block: TEST 1, 3, 4, 5: 3 (status, body, no_error_log), TEST 2: 5,
 # TEST 6: 4
@@ -98,6 +99,10 @@ http {
         location /say {
             websocket;
             ws_publish chat room;
+        }
+        location /sse {
+            ws_sse;
+            ws_subscribe chat late2;
         }
         location /pub {
             ws_publisher chat;
@@ -313,6 +318,17 @@ sub across {
                    . '{"channel":"late","id":2,"data":"l3"}',
                    'TEST 1: a client resumes on B where the channel is new');
     $l->close;
+
+    # the same for an EventSource subscriber
+    my @late2 = map { post($port, 'late2', "e$_") =~ /"id":(\d+)/ ? $1 : 0 }
+                1 .. 3;
+    my $e = Test::NgxWs::Sse->new(port => $bport, path => '/sse',
+                                  headers => { 'Last-Event-ID' => $late2[0] });
+    Test::More::is(join('|', map { ($_->{id} - $late2[0]) . ":$_->{data}" }
+                             $e->wait_messages(2, 3)),
+                   '1:e2|2:e3',
+                   'TEST 1: an EventSource subscriber resumes on B too');
+    $e->close;
 
     # the class and the conflation key go with the message
     post($port, 'late', 'l4',
