@@ -45,13 +45,13 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 11, 3 => 4, 4 => 2, 5 => 2);
+my %INIT_TESTS = (1 => 11, 3 => 4, 4 => 2, 5 => 2, 7 => 2);
 
-# per block: TEST 1, 3, 4, 5: 3 (status, body, no_error_log), TEST 2: 5,
-# TEST 6: 4
-plan tests => repeat_each() * (3 + 5 + 3 + 3 + 3 + 4)
+# per block: TEST 1, 3, 4, 5, 7: 3 (status, body, no_error_log), TEST 2:
+# 5, TEST 6: 4
+plan tests => repeat_each() * (3 + 5 + 3 + 3 + 3 + 4 + 3)
               + $INIT_TESTS{1} + $INIT_TESTS{3} + $INIT_TESTS{4}
-              + $INIT_TESTS{5};
+              + $INIT_TESTS{5} + $INIT_TESTS{7};
 
 no_shuffle();
 no_long_string();
@@ -503,6 +503,61 @@ sub reader_dies {
     $_->close for grep { $_ } $a, $b, @others;
 }
 
+# TEST 7: B is reloaded: its old workers close their subscribers with a
+# resume point (as for a local zone), its new workers take the reading
+# over; a subscriber of a new worker gets what A publishes once, and the
+# old subscriber, back with its resume point, gets what it missed once.
+sub reloaded {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    my $a = client($port, '/sub');
+    my $old = client($bport, '/sub');
+
+    wait_subscribed($bport, 'news', 1);
+    Time::HiRes::sleep(0.3);
+
+    my ($first) = post($port, 'news', 'r1') =~ /"id":(\d+)/;
+    $first //= 0;
+    got($old, 1);
+
+    my $readers = () = b_log() =~ /this worker reads the Redis/g;
+
+    kill 'HUP', $B_pid;
+
+    # until a worker of the new generation reads
+    my $deadline = Time::HiRes::time() + 5;
+    while (Time::HiRes::time() < $deadline) {
+        my $n = () = b_log() =~ /this worker reads the Redis/g;
+        last if $n > $readers;
+        Time::HiRes::sleep(0.05);
+    }
+
+    my ($resume) = got($old, 1) =~ /\bnews=(\d+)/;
+    $resume //= 0;
+
+    my $new = client($bport, '/sub');
+    wait_subscribed($bport, 'news', 1);
+    Time::HiRes::sleep(0.3);
+
+    post($port, 'news', "r$_") for 2 .. 3;
+
+    my $back = client($bport, "/sub?last_id=news=$resume");
+
+    my $want = '{"channel":"news","id":1,"data":"r2"}|'
+               . '{"channel":"news","id":2,"data":"r3"}';
+
+    Test::More::is(rel_ids($first, got($new, 2) . '/' . got($new, 1, 0.3)),
+                   "$want/", 'TEST 7: the subscriber of a new worker');
+    Test::More::is(($resume - $first) . ' '
+                   . rel_ids($first, got($back, 2) . '/'
+                                     . got($back, 1, 0.3)),
+                   "0 $want/",
+                   'TEST 7: the old one resumes from its close reason');
+
+    $_->close for $a, $old, $new, $back;
+}
+
 __DATA__
 
 === TEST 1: two instances share a channel through Redis
@@ -631,5 +686,27 @@ WsFrame::ws_handshake('/say') . WsFrame::ws_text("hi")
 qr/\A\x88[\x02-\x7d]\x03\xf5/
 --- error_log eval
 qr/\[info\] .*client message to channel "room" refused: redis "127\.0\.0\.1:\d+" is unavailable/
+--- no_error_log
+[alert]
+
+
+
+=== TEST 7: B reloaded: its new workers read on, old and new subscribers get everything once
+--- http_config
+    ws_zone chat 1m history=10 redis=127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat news;
+        ws_envelope on;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::reloaded();
+--- request
+GET /pub?channel=news
+--- response_body_like: ^\{"channel":"news","subscribers":\d+,
 --- no_error_log
 [alert]
