@@ -184,6 +184,14 @@ ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (zone->redis && zone->presence_events != NGX_WS_PRESENCE_OFF) {
+        /* they would be stored locally, with ids that are Redis's */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ws_zone \"%V\": presence_events= does not work "
+                           "with redis= yet", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_shared_memory_add(cf, &value[1], size, &ngx_ws_module) == NULL) {
         return NGX_CONF_ERROR;
     }

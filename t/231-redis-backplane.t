@@ -48,8 +48,8 @@ repeat_each(1);
 my %INIT_TESTS = (1 => 11, 3 => 4, 4 => 2, 5 => 2, 7 => 2);
 
 # per block: TEST 1, 3, 4, 5, 7: 3 (status, body, no_error_log), TEST 2:
-# 5, TEST 6: 4
-plan tests => repeat_each() * (3 + 5 + 3 + 3 + 3 + 4 + 3)
+# 5, TEST 6: 4, TEST 8 (must_die): 2
+plan tests => repeat_each() * (3 + 5 + 3 + 3 + 3 + 4 + 3 + 2)
               + $INIT_TESTS{1} + $INIT_TESTS{3} + $INIT_TESTS{4}
               + $INIT_TESTS{5} + $INIT_TESTS{7};
 
@@ -710,3 +710,17 @@ GET /pub?channel=news
 --- response_body_like: ^\{"channel":"news","subscribers":\d+,
 --- no_error_log
 [alert]
+
+
+
+=== TEST 8: presence events with redis= fail nginx -t (not built yet)
+--- http_config
+    ws_zone chat 1m redis=127.0.0.1:$TEST_NGINX_REDIS_PORT presence_events=channel;
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*ws_zone "chat": presence_events= does not work with redis= yet/
