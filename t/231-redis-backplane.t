@@ -5,7 +5,8 @@
 # zone "chat" on the same Redis (Debian's redis-server, started here,
 # stopped by PID).  Ports, next to the suite's:
 #   TEST_NGINX_REDIS_PORT       (server port + 5) the Redis server
-#   TEST_NGINX_REDIS_DOWN_PORT  (+ 6) bound, never listening: refused
+#   TEST_NGINX_REDIS_DOWN_PORT  (any free port) bound, never listening:
+#                               refused
 #   TEST_NGINX_B_PORT           (+ 10) instance B
 #
 # The scenarios run in each block's --- init and their checks are the
@@ -27,13 +28,15 @@ use Time::HiRes ();
 $SIG{PIPE} = 'IGNORE';
 
 $ENV{TEST_NGINX_REDIS_PORT} //= server_port() + 5;
-$ENV{TEST_NGINX_REDIS_DOWN_PORT} //= server_port() + 6;
 $ENV{TEST_NGINX_B_PORT} //= server_port() + 10;
 
-our $Down = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                  LocalPort => $ENV{TEST_NGINX_REDIS_DOWN_PORT},
-                                  Proto => 'tcp', ReuseAddr => 1)
-    or die "cannot bind port $ENV{TEST_NGINX_REDIS_DOWN_PORT}: $!";
+# a port of the kernel's choice, bound and never listening: nginx's
+# connect() there is refused (a fixed port may be taken by some
+# connection's ephemeral port)
+our $Down = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp')
+    or die "cannot bind a port: $!";
+$ENV{TEST_NGINX_REDIS_DOWN_PORT} //= $Down->sockport;
 
 # kept across a restart (TEST 3): an append-only file, written at once
 my @REDIS_ARGS = ('--appendonly', 'yes', '--appendfsync', 'always');
