@@ -39,7 +39,8 @@ our $Down = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
 $ENV{TEST_NGINX_REDIS_DOWN_PORT} //= $Down->sockport;
 
 # kept across a restart (TEST 3): an append-only file, written at once
-my @REDIS_ARGS = ('--appendonly', 'yes', '--appendfsync', 'always');
+my @REDIS_ARGS = ('--appendonly', 'yes', '--appendfsync', 'always',
+                  '--enable-debug-command', 'local');       # TEST 9
 our $Redis = Test::NgxWs::Redis::start($ENV{TEST_NGINX_REDIS_PORT},
                                        @REDIS_ARGS);
 
@@ -48,13 +49,14 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 11, 3 => 4, 4 => 2, 5 => 2, 7 => 2);
+my %INIT_TESTS = (1 => 11, 3 => 4, 4 => 2, 5 => 2, 7 => 2, 9 => 3);
 
 # per block: TEST 1, 3, 4, 5, 7: 3 (status, body, no_error_log), TEST 2:
-# 5, TEST 6: 4, TEST 8 (must_die): 2
-plan tests => repeat_each() * (3 + 5 + 3 + 3 + 3 + 4 + 3 + 2)
-              + $INIT_TESTS{1} + $INIT_TESTS{3} + $INIT_TESTS{4}
-              + $INIT_TESTS{5} + $INIT_TESTS{7};
+# 5, TEST 6: 4, TEST 8 (must_die): 2, TEST 9: 3 (status, body, error_log)
+plan tests => repeat_each() * (3 + 5 + 3 + 3 + 3 + 4 + 3 + 2 + 3)
+              + sum(values %INIT_TESTS);
+
+sub sum { my $n = 0; $n += $_ for @_; $n }
 
 no_shuffle();
 no_long_string();
@@ -561,6 +563,48 @@ sub reloaded {
     $_->close for $a, $old, $new, $back;
 }
 
+# TEST 9: Redis stalls (DEBUG SLEEP) longer than redis_timeout: a publish
+# is answered 503 after the timeout, the worker meanwhile echoes at once,
+# and publishes work again once Redis answers.
+sub stalled {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+
+    Test::More::like(post($port, 'news', 's0'), qr/^200 /,
+                     'TEST 9: a publish before');
+
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        exec 'redis-cli', '-p', $ENV{TEST_NGINX_REDIS_PORT}, 'DEBUG',
+             'SLEEP', '1.5';
+        POSIX::_exit(127);
+    }
+
+    Time::HiRes::sleep(0.2);
+
+    my $echo = client($port, '/echo');
+    my $t0 = Time::HiRes::time();
+    my $r = post($port, 'news', 's1');
+    my $took = Time::HiRes::time() - $t0;
+
+    $echo->send_text('ping');
+    my $t1 = Time::HiRes::time();
+    my $e = got($echo, 1, 1);
+    my $echoed = Time::HiRes::time() - $t1;
+
+    waitpid $pid, 0;
+
+    Test::More::is(sprintf('%s %s %s', $r, ($took >= 0.3 && $took < 1.2)
+                                           ? 'in time' : "after ${took}s",
+                           ($e eq 'ping' && $echoed < 0.2) ? 'echoed'
+                                                           : "echo: $e"),
+                   '503 {"error":"redis unavailable"} in time echoed',
+                   'TEST 9: 503 after redis_timeout, no stall meanwhile');
+    Test::More::like(post_again($port, 'news', 's2'), qr/^200 /,
+                     'TEST 9: publishes work again');
+
+    $echo->close;
+}
+
 __DATA__
 
 === TEST 1: two instances share a channel through Redis
@@ -727,3 +771,25 @@ GET /pub?channel=news
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*ws_zone "chat": presence_events= does not work with redis= yet/
+
+
+
+=== TEST 9: Redis stalls: 503 after redis_timeout, the worker does not
+--- http_config
+    ws_zone chat 1m redis=127.0.0.1:$TEST_NGINX_REDIS_PORT redis_timeout=500ms;
+--- config
+    location /echo {
+        websocket;
+        ws_echo on;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::stalled();
+--- request
+GET /pub?channel=news
+--- error_code: 404
+--- response_body_like: Not Found
+--- error_log eval
+qr/\[error\] .*redis "127\.0\.0\.1:\d+" timed out with \d+ commands in flight/
