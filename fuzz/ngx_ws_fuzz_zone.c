@@ -652,8 +652,8 @@ ngx_ws_fz_publish(ngx_uint_t k, size_t len)
     used = ngx_ws_fz_used(zone->shpool);
     uid = cn->uid;
 
-    rc = ngx_ws_channel_store(zone, cn, NGX_WS_OP_BINARY, ngx_ws_fz_body,
-                              len);
+    rc = ngx_ws_channel_store(zone, cn, NULL, NGX_WS_OP_BINARY,
+                              ngx_ws_fz_body, len);
 
     /* whatever the answer, the channel stored into is still there */
 

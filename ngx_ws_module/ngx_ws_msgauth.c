@@ -141,8 +141,18 @@ ngx_ws_msgauth_check(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *type,
     }
 
     if (type->len + channel->len <= NGX_WS_MSGAUTH_KEY) {
-        p = ngx_cpymem(ma->qkey, type->data, type->len);
-        ngx_memcpy(p, channel->data, channel->len);
+        /* an empty type or channel may have no data at all */
+
+        p = ma->qkey;
+
+        if (type->len) {
+            p = ngx_cpymem(p, type->data, type->len);
+        }
+
+        if (channel->len) {
+            ngx_memcpy(p, channel->data, channel->len);
+        }
+
         ma->qtlen = type->len;
         ma->qlen = type->len + channel->len;
 
@@ -439,7 +449,10 @@ ngx_ws_msgauth_add(ngx_http_request_t *fr, char *name, ngx_str_t *value)
         return NGX_ERROR;
     }
 
-    ngx_memcpy(p, value->data, value->len);
+    if (value->len) {
+        ngx_memcpy(p, value->data, value->len);
+    }
+
     p[value->len] = '\0';
 
     return ngx_ws_fake_add_header(fr, name, p, value->len);
@@ -766,7 +779,11 @@ ngx_ws_msgauth_identity(ngx_ws_conn_t *ws, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    *ngx_cpymem(nh->value.data, value->data, value->len) = '\0';
+    if (value->len) {
+        ngx_memcpy(nh->value.data, value->data, value->len);
+    }
+
+    nh->value.data[value->len] = '\0';
     nh->value.len = value->len;
 
     ngx_ws_msgauth_revoke(ws, 0);
