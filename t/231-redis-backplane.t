@@ -574,8 +574,8 @@ sub stalled {
 
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        exec 'redis-cli', '-p', $ENV{TEST_NGINX_REDIS_PORT}, 'DEBUG',
-             'SLEEP', '1.5';
+        { exec 'redis-cli', '-p', $ENV{TEST_NGINX_REDIS_PORT}, 'DEBUG',
+               'SLEEP', '1.5' }
         POSIX::_exit(127);
     }
 
