@@ -74,6 +74,7 @@ static ngx_int_t ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
 static ngx_int_t ngx_ws_replay(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_ws_spool_t *spool, ngx_str_t *name, ngx_uint_t push, int64_t last_id,
     uint64_t upto);
+static void ngx_ws_channel_resume(ngx_ws_spool_t *spool);
 static ngx_ws_sh_msg_t *ngx_ws_replay_skip(ngx_ws_channel_node_t *cn,
     ngx_ws_sh_msg_t *from, uint64_t upto, size_t room, ngx_uint_t *skipped);
 static size_t ngx_ws_frame_mem(size_t len);
@@ -614,7 +615,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 {
     uint64_t                upto, chan_last;
     ngx_int_t               rc, joined;
-    ngx_uint_t              behind;
+    ngx_uint_t              behind, unsynced;
     ngx_ws_sub_t           *sub;
     ngx_ws_stored_t         st;
     ngx_ws_spool_t         *spool, *fresh;
@@ -700,6 +701,9 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
 
     chan_last = cn->last_id;
 
+    /* Redis-backed, new to the instance: the history comes with the sync */
+    unsynced = (zone->redis && !push && !cn->synced);
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (fresh) {
@@ -719,6 +723,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     sub->transport = NULL;
     sub->data = NULL;
     sub->hold = NULL;
+    sub->resume = -1;
     sub->ws = ws;
     ngx_queue_insert_tail(&spool->subs, &sub->queue);
     ngx_queue_insert_tail(&ws->subs, &sub->link);
@@ -733,11 +738,86 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
         return ngx_ws_hold_start(sub, name, last_id, upto, chan_last);
     }
 
+    if (unsynced && last_id >= 0) {
+        /* replayed once the channel is synced (ngx_ws_channel_resume()) */
+        sub->resume = last_id;
+        spool->resume = 1;
+        return NGX_OK;
+    }
+
     if (last_id < 0 || (uint64_t) last_id == upto) {
         return NGX_OK;
     }
 
     return ngx_ws_replay(ws, zone, spool, name, push, last_id, upto);
+}
+
+
+/*
+ * A channel of a Redis-backed zone was synced: the subscribers (of every
+ * transport) that came with an id before get what they missed, up to
+ * where the spool starts.
+ */
+
+static void
+ngx_ws_channel_resume(ngx_ws_spool_t *spool)
+{
+    int64_t                 from;
+    uint64_t                upto;
+    ngx_queue_t            *q, *next;
+    ngx_ws_sub_t           *sub;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_channel_node_t  *cn;
+
+    zone = spool->zone;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    cn = ngx_ws_channel_lookup(zone, &spool->name, spool->push);
+
+    if (cn == NULL || cn->uid != spool->uid || !cn->synced) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    if (spool->last_id < cn->sync_id) {
+        spool->last_id = cn->sync_id;
+    }
+
+    upto = spool->last_id;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    spool->resume = 0;
+
+    for (q = ngx_queue_head(&spool->subs);
+         q != ngx_queue_sentinel(&spool->subs);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
+
+        if (sub->resume < 0) {
+            continue;
+        }
+
+        from = sub->resume;
+        sub->resume = -1;
+
+        if ((uint64_t) from == upto) {
+            continue;
+        }
+
+        if (sub->ws == NULL) {
+            /* EventSource, long-polling */
+            (void) ngx_ws_http_replay(sub, &spool->name, from, upto,
+                                      ngx_cycle->log);
+
+        } else if (!sub->ws->close_sent) {
+            (void) ngx_ws_replay(sub->ws, zone, spool, &spool->name,
+                                 spool->push, from, upto);
+        }
+    }
 }
 
 
@@ -1315,6 +1395,10 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
 
     zone = spool->zone;
 
+    if (spool->resume) {
+        ngx_ws_channel_resume(spool);
+    }
+
     ngx_ws_frames_wanted(spool, &raw, &env, want);
 
     for ( ;; ) {
@@ -1331,6 +1415,14 @@ ngx_ws_channel_deliver(ngx_ws_spool_t *spool)
             ngx_shmtx_unlock(&zone->shpool->mutex);
             ngx_ws_spool_gone(spool);
             return;
+        }
+
+        if (spool->last_id < cn->sync_id) {
+            /*
+             * Redis-backed: the spool was made before its channel was
+             * synced with the stream; it goes on from there
+             */
+            spool->last_id = cn->sync_id;
         }
 
         if (cn->last_id <= spool->last_id) {
@@ -2278,6 +2370,29 @@ ngx_ws_channel_publish_pol(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
         return NGX_ABORT;
     }
 
+    if (zone->redis) {
+        /*
+         * through Redis: delivered, here too, when read from the stream;
+         * refused (1013) while Redis is unavailable
+         */
+        rc = ngx_ws_redis_publish(zone, name, pol, opcode, data, len, NULL,
+                                  NULL);
+        if (rc == NGX_OK) {
+            return NGX_OK;
+        }
+
+        if (rc == NGX_WS_ZONE_TOO_BIG) {
+            ngx_ws_zone_refused(zone, rc, len, ws->connection->log);
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "client message to channel \"%V\" refused: redis "
+                      "\"%V\" is unavailable", name, &zone->redis->addr);
+
+        return NGX_BUSY;
+    }
+
     rc = ngx_ws_publish_pol(zone, name, 0, pol, opcode, data, len, &id, &n);
 
     if (rc == NGX_OK) {
@@ -2403,7 +2518,7 @@ ngx_ws_channel_subscribe(ngx_ws_zone_t *zone, ngx_str_t *name,
 {
     uint64_t                upto;
     ngx_int_t               rc;
-    ngx_uint_t              behind;
+    ngx_uint_t              behind, unsynced;
     ngx_ws_sub_t           *sub;
     ngx_ws_spool_t         *spool, *fresh;
     ngx_ws_channel_node_t  *cn;
@@ -2461,6 +2576,8 @@ ngx_ws_channel_subscribe(ngx_ws_zone_t *zone, ngx_str_t *name,
     behind = (last_id > 0 && (uint64_t) last_id > upto
               && (uint64_t) last_id <= cn->last_id);
 
+    unsynced = (zone->redis && !cn->synced);
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (fresh) {
@@ -2478,6 +2595,7 @@ ngx_ws_channel_subscribe(ngx_ws_zone_t *zone, ngx_str_t *name,
     sub->data = data;
     sub->member = 0;
     sub->hold = NULL;
+    sub->resume = -1;
     sub->last_id = (last_id < 0) ? upto : (uint64_t) last_id;
     ngx_queue_insert_tail(&spool->subs, &sub->queue);
     ngx_queue_insert_tail(subs, &sub->link);
@@ -2486,6 +2604,13 @@ ngx_ws_channel_subscribe(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
                    "ws subscribe \"%V\" uid:%uL last_id:%L",
                    name, spool->uid, last_id);
+
+    if (unsynced && last_id >= 0) {
+        /* replayed once the channel is synced (ngx_ws_channel_resume()) */
+        sub->resume = last_id;
+        spool->resume = 1;
+        return sub;
+    }
 
     if (last_id >= 0 && (uint64_t) last_id != upto) {
         ngx_ws_http_replay(sub, name, last_id, upto, log);

@@ -1127,6 +1127,10 @@ ngx_ws_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_ws_redis_bp_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_ws_orphans_init_process(cycle);
 }
 
@@ -1135,6 +1139,7 @@ static void
 ngx_ws_exit_process(ngx_cycle_t *cycle)
 {
     ngx_ws_conn_exit_process(cycle);
+    ngx_ws_redis_bp_exit_process(cycle);
     ngx_ws_redis_exit_process(cycle);
     ngx_ws_zone_exit_process(cycle);
     ngx_ws_status_exit_process(cycle);

@@ -20,6 +20,12 @@
 
 
 static void ngx_ws_publisher_body(ngx_http_request_t *r);
+static void ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data,
+    size_t len);
+static void ngx_ws_publisher_redis_done(void *data, ngx_int_t rc,
+    uint64_t id);
+static void ngx_ws_publisher_unavailable(ngx_http_request_t *r);
 static ngx_uint_t ngx_ws_publisher_flag(ngx_http_request_t *r, char *name);
 static ngx_int_t ngx_ws_publisher_policy(ngx_http_request_t *r,
     ngx_ws_policy_t *pol);
@@ -363,6 +369,12 @@ ngx_ws_publisher_post(ngx_http_request_t *r, ngx_ws_zone_t *zone,
         return;
     }
 
+    if (zone->redis && !push) {
+        /* through Redis: answered when Redis has taken it */
+        ngx_ws_publisher_redis(r, zone, name, &pol, opcode, data, len);
+        return;
+    }
+
     rc = ngx_ws_publish_pol(zone, name, push, &pol, opcode, data, len, &id,
                             &subscribers);
 
@@ -383,6 +395,103 @@ ngx_ws_publisher_post(ngx_http_request_t *r, ngx_ws_zone_t *zone,
                      id, subscribers);
 
     ngx_http_finalize_request(r, ngx_ws_publisher_json(r, buf, p - buf));
+}
+
+
+/*
+ * To a Redis-backed zone: the request waits for Redis's answer (the body's
+ * reference keeps it); 503 with a JSON body when Redis is unavailable or
+ * fails.  "subscribers" counts those of this instance.
+ */
+
+typedef struct {
+    ngx_http_request_t         *r;
+    ngx_ws_zone_t              *zone;
+    ngx_str_t                   name;
+} ngx_ws_publisher_redis_t;
+
+
+static void
+ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data,
+    size_t len)
+{
+    ngx_int_t                  rc;
+    ngx_ws_publisher_redis_t  *pr;
+
+    pr = ngx_palloc(r->pool, sizeof(ngx_ws_publisher_redis_t));
+    if (pr == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    pr->r = r;
+    pr->zone = zone;
+    pr->name = *name;
+
+    rc = ngx_ws_redis_publish(zone, name, pol, opcode, data, len,
+                              ngx_ws_publisher_redis_done, pr);
+
+    if (rc == NGX_OK) {
+        return;
+    }
+
+    if (rc == NGX_WS_ZONE_TOO_BIG) {
+        ngx_ws_zone_refused(zone, rc, len, r->connection->log);
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "message to channel \"%V\" refused: redis \"%V\" %s",
+                  name, &zone->redis->addr,
+                  (rc == NGX_BUSY) ? "has too many commands in flight"
+                                   : "is unavailable");
+
+    ngx_ws_publisher_unavailable(r);
+}
+
+
+static void
+ngx_ws_publisher_redis_done(void *data, ngx_int_t rc, uint64_t id)
+{
+    ngx_ws_publisher_redis_t *pr = data;
+
+    u_char                 *p, buf[128];
+    ngx_uint_t              n;
+    ngx_http_request_t     *r;
+    ngx_ws_channel_node_t  *cn;
+
+    r = pr->r;
+
+    if (rc != NGX_OK) {
+        ngx_ws_publisher_unavailable(r);
+        return;
+    }
+
+    ngx_shmtx_lock(&pr->zone->shpool->mutex);
+
+    cn = ngx_ws_channel_lookup(pr->zone, &pr->name, 0);
+    n = cn ? cn->subscribers : 0;
+
+    ngx_shmtx_unlock(&pr->zone->shpool->mutex);
+
+    p = ngx_snprintf(buf, sizeof(buf), "{\"id\":%uL,\"subscribers\":%ui}\n",
+                     id, n);
+
+    ngx_http_finalize_request(r, ngx_ws_publisher_json(r, buf, p - buf));
+}
+
+
+static void
+ngx_ws_publisher_unavailable(ngx_http_request_t *r)
+{
+    static u_char  json[] = "{\"error\":\"redis unavailable\"}\n";
+
+    r->headers_out.status = NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    ngx_http_finalize_request(r,
+                              ngx_ws_publisher_json(r, json, sizeof(json) - 1));
 }
 
 
@@ -430,7 +539,10 @@ ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json, size_t len)
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    r->headers_out.status = NGX_HTTP_OK;
+    if (r->headers_out.status == 0) {
+        r->headers_out.status = NGX_HTTP_OK;
+    }
+
     r->headers_out.content_length_n = len;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;

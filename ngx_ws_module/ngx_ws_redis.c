@@ -44,6 +44,10 @@
 #define NGX_WS_REDIS_BACKOFF_MIN     100
 #define NGX_WS_REDIS_BACKOFF_MAX     5000
 
+/* a quiet connection tells of its outages at info */
+#define ngx_ws_redis_level(rd, level)                                         \
+    ((rd)->quiet ? (ngx_uint_t) NGX_LOG_INFO : (ngx_uint_t) (level))
+
 
 static ngx_int_t ngx_ws_redis_param_addr(ngx_conf_t *cf,
     ngx_ws_redis_conf_t *rcf, ngx_str_t *addr);
@@ -296,7 +300,6 @@ ngx_ws_redis_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t            i;
     ngx_ws_zone_t       **zones;
-    ngx_ws_redis_t       *rd;
     ngx_ws_main_conf_t   *wmcf;
     ngx_ws_redis_conf_t  *rcf;
 
@@ -319,30 +322,73 @@ ngx_ws_redis_init_process(ngx_cycle_t *cycle)
             continue;
         }
 
-        rd = ngx_pcalloc(cycle->pool, sizeof(ngx_ws_redis_t));
-        if (rd == NULL) {
-            return NGX_ERROR;
+        if (zones[i]->slot >= 0) {
+            rcf->stat = &zones[i]->sh->redis;
+            rcf->slot = zones[i]->slot;
+            rcf->stat->connected[rcf->slot] = 0;
+            rcf->stat->inflight[rcf->slot] = 0;
         }
 
-        rd->conf = rcf;
-        rd->log = cycle->log;
+        rcf->conn = ngx_ws_redis_open(rcf, cycle->log, 0);
 
-        rd->timer.handler = ngx_ws_redis_timer_handler;
-        rd->timer.data = rd;
-        rd->timer.log = cycle->log;
-        rd->timer.cancelable = 1;
-
-        rd->timeout.handler = ngx_ws_redis_timeout_handler;
-        rd->timeout.data = rd;
-        rd->timeout.log = cycle->log;
-        rd->timeout.cancelable = 1;
-
-        rcf->conn = rd;
-
-        ngx_ws_redis_connect(rd);
+        if (rcf->conn == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
+}
+
+
+/* a connection, being made */
+
+ngx_ws_redis_t *
+ngx_ws_redis_open(ngx_ws_redis_conf_t *rcf, ngx_log_t *log, ngx_uint_t quiet)
+{
+    ngx_ws_redis_t  *rd;
+
+    rd = ngx_calloc(sizeof(ngx_ws_redis_t), log);
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    rd->conf = rcf;
+    rd->log = log;
+    rd->quiet = quiet;
+
+    rd->timer.handler = ngx_ws_redis_timer_handler;
+    rd->timer.data = rd;
+    rd->timer.log = log;
+    rd->timer.cancelable = 1;
+
+    rd->timeout.handler = ngx_ws_redis_timeout_handler;
+    rd->timeout.data = rd;
+    rd->timeout.log = log;
+    rd->timeout.cancelable = 1;
+
+    ngx_ws_redis_connect(rd);
+
+    return rd;
+}
+
+
+/*
+ * Closes a connection and frees it: its commands in flight are answered
+ * NULL first.  Not from within a reply handler of its own.
+ */
+
+void
+ngx_ws_redis_close(ngx_ws_redis_t *rd)
+{
+    rd->state = NGX_WS_REDIS_CLOSED;
+
+    ngx_ws_redis_drop(rd);
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    ngx_free(rd);
 }
 
 
@@ -368,13 +414,9 @@ ngx_ws_redis_exit_process(ngx_cycle_t *cycle)
         }
 
         rd = zones[i]->redis->conn;
-        rd->state = NGX_WS_REDIS_CLOSED;
+        zones[i]->redis->conn = NULL;
 
-        ngx_ws_redis_drop(rd);
-
-        if (rd->timer.timer_set) {
-            ngx_del_timer(&rd->timer);
-        }
+        ngx_ws_redis_close(rd);
     }
 }
 
@@ -534,6 +576,12 @@ ngx_ws_redis_command(ngx_ws_redis_t *rd, ngx_ws_redis_reply_pt handler,
     rd->inflight++;
     rd->commands++;
 
+    if (rd->conf->stat) {
+        (void) ngx_atomic_fetch_add(&rd->conf->stat->commands, 1);
+        (void) ngx_atomic_fetch_add(&rd->conf->stat->inflight[rd->conf->slot],
+                                    1);
+    }
+
     if (!rd->timeout.timer_set) {
         ngx_add_timer(&rd->timeout, rd->conf->timeout);
     }
@@ -549,10 +597,11 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
 {
     ngx_ws_redis_cmd_t *cmd = data;
 
-    void            *cdata;
-    ngx_msec_t       now;
-    ngx_ws_redis_t  *rd;
-    ngx_ws_redis_reply_pt  handler;
+    void                   *cdata;
+    ngx_msec_t              now;
+    ngx_ws_redis_t         *rd;
+    ngx_ws_redis_stat_t    *st;
+    ngx_ws_redis_reply_pt   handler;
 
     rd = ac->data;
 
@@ -563,6 +612,12 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     handler = cmd->handler;
     cdata = cmd->data;
+    st = rd->conf->stat;
+
+    if (st) {
+        (void) ngx_atomic_fetch_add(&st->inflight[rd->conf->slot],
+                                    (ngx_atomic_int_t) -1);
+    }
 
     if (r != NULL) {
         now = ngx_current_msec;
@@ -571,6 +626,18 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
         if (((redisReply *) r)->type == REDIS_REPLY_ERROR) {
             rd->errors++;
+        }
+
+        if (st) {
+            st->rtt = rd->rtt;
+
+            if (st->rtt_max < rd->rtt) {
+                st->rtt_max = rd->rtt;
+            }
+
+            if (((redisReply *) r)->type == REDIS_REPLY_ERROR) {
+                (void) ngx_atomic_fetch_add(&st->errors, 1);
+            }
         }
 
         if (rd->timeout.timer_set) {
@@ -602,7 +669,7 @@ ngx_ws_redis_hello(ngx_ws_redis_t *rd, void *reply, void *data)
     }
 
     if (r->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+        ngx_log_error(ngx_ws_redis_level(rd, NGX_LOG_ERR), rd->log, 0,
                       "redis \"%V\": %s refused: %*s", &rd->conf->addr,
                       what ? what : "PING", (size_t) r->len, r->str);
 
@@ -626,7 +693,23 @@ ngx_ws_redis_hello(ngx_ws_redis_t *rd, void *reply, void *data)
     rd->state = NGX_WS_REDIS_READY;
     rd->connects++;
 
-    if (rd->outage || rd->connects > 1) {
+    if (rd->conf->stat) {
+        (void) ngx_atomic_fetch_add(&rd->conf->stat->connects, 1);
+        (void) ngx_atomic_fetch_add(&rd->conf->stat->reconnects,
+                                    rd->connects > 1);
+        (void) ngx_atomic_fetch_add(
+                          &rd->conf->stat->connected[rd->conf->slot], 1);
+        rd->counted = 1;
+    }
+
+    if (rd->quiet) {
+        rd->reconnects += (rd->connects > 1);
+
+        ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                      "redis \"%V\": stream reader connected",
+                      &rd->conf->addr);
+
+    } else if (rd->outage || rd->connects > 1) {
         rd->reconnects += (rd->connects > 1);
 
         ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
@@ -673,7 +756,14 @@ ngx_ws_redis_failed(ngx_ws_redis_t *rd, const char *why)
         return;
     }
 
-    if (why != NULL && !rd->outage) {
+    if (why != NULL && rd->quiet) {
+        /* the worker's own connection tells of the outage */
+        ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                      "redis \"%V\": stream reader disconnected (%s)",
+                      &rd->conf->addr, why);
+        rd->outage = 1;
+
+    } else if (why != NULL && !rd->outage) {
         ngx_log_error(NGX_LOG_WARN, rd->log, 0,
                       "redis \"%V\" unavailable: %s; channels of the zone "
                       "refuse publishes until it is back", &rd->conf->addr,
@@ -752,7 +842,13 @@ ngx_ws_redis_timer_handler(ngx_event_t *ev)
     ngx_ws_redis_t  *rd = ev->data;
 
     if (rd->state == NGX_WS_REDIS_CONNECTING) {
-        if (!rd->outage) {
+        if (rd->quiet) {
+            ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                          "redis \"%V\": stream reader's connect timed out",
+                          &rd->conf->addr);
+            rd->outage = 1;
+
+        } else if (!rd->outage) {
             ngx_log_error(NGX_LOG_WARN, rd->log, 0,
                           "redis \"%V\" unavailable: connect timed out; "
                           "channels of the zone refuse publishes until it "
@@ -907,6 +1003,12 @@ ngx_ws_redis_cleanup(void *data)
 
     rd->c = NULL;
     rd->ac = NULL;
+
+    if (rd->counted) {
+        rd->counted = 0;
+        (void) ngx_atomic_fetch_add(&rd->conf->stat->connected[rd->conf->slot],
+                                    (ngx_atomic_int_t) -1);
+    }
 
     ngx_free_connection(c);
     c->fd = (ngx_socket_t) -1;

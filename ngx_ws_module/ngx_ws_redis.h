@@ -11,6 +11,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
+#include "ngx_ws_module.h"
 
 
 /* commands a connection has sent and not had answered, at most */
@@ -37,6 +38,27 @@ typedef void (*ngx_ws_redis_reply_pt)(ngx_ws_redis_t *rd, void *reply,
     void *data);
 
 
+/*
+ * The Redis figures of an instance, in the zone's shared memory (for
+ * ws_status): counters for all the connections of the zone, the state of
+ * each worker's connections by slot.
+ */
+
+typedef struct {
+    ngx_atomic_t                connects;
+    ngx_atomic_t                reconnects;
+    ngx_atomic_t                commands;
+    ngx_atomic_t                errors;
+    ngx_atomic_t                read;             /* messages from streams */
+    ngx_atomic_t                gaps;             /* lost by Redis */
+    ngx_atomic_t                refused;          /* publishes, Redis away */
+    ngx_atomic_t                rtt;              /* ms, the last reply's */
+    ngx_atomic_t                rtt_max;
+    ngx_atomic_t                connected[NGX_WS_MAX_SLOTS];
+    ngx_atomic_t                inflight[NGX_WS_MAX_SLOTS];
+} ngx_ws_redis_stat_t;
+
+
 /* redis= and its companions of a ws_zone line */
 
 typedef struct {
@@ -50,6 +72,9 @@ typedef struct {
     ngx_msec_t                  timeout;
 
     ngx_ws_redis_t             *conn;             /* this worker's */
+    void                       *reader;           /* ngx_ws_redis_bp.c */
+    ngx_ws_redis_stat_t        *stat;             /* in the zone */
+    ngx_uint_t                  slot;             /* this worker's */
 } ngx_ws_redis_conf_t;
 
 
@@ -68,10 +93,12 @@ struct ngx_ws_redis_s {
     ngx_connection_t           *c;                /* around its fd */
     ngx_log_t                  *log;
     ngx_uint_t                  state;            /* NGX_WS_REDIS_* */
+    ngx_uint_t                  quiet;            /* outages at info */
 
     ngx_event_t                 timer;            /* connect or reconnect */
     ngx_event_t                 timeout;          /* the oldest command's */
 
+    ngx_uint_t                  counted;          /* as connected */
     ngx_uint_t                  failures;         /* in a row */
     ngx_uint_t                  outage;           /* warned about it */
 
@@ -97,6 +124,9 @@ char *ngx_ws_redis_check(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
 ngx_int_t ngx_ws_redis_command(ngx_ws_redis_t *rd,
     ngx_ws_redis_reply_pt handler, void *data, int argc, const char **argv,
     const size_t *argvlen);
+ngx_ws_redis_t *ngx_ws_redis_open(ngx_ws_redis_conf_t *rcf, ngx_log_t *log,
+    ngx_uint_t quiet);
+void ngx_ws_redis_close(ngx_ws_redis_t *rd);
 ngx_int_t ngx_ws_redis_init_process(ngx_cycle_t *cycle);
 void ngx_ws_redis_exit_process(ngx_cycle_t *cycle);
 

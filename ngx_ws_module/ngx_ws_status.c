@@ -26,6 +26,7 @@
 #define NGX_WS_STATUS_STRIDE  ngx_align(sizeof(ngx_ws_stat_slot_t), 128)
 
 #define NGX_WS_ZONE_METRICS       7
+#define NGX_WS_REDIS_METRICS      11
 
 #define NGX_WS_FORMAT_JSON        0
 #define NGX_WS_FORMAT_PROMETHEUS  1
@@ -81,6 +82,8 @@ static void ngx_ws_status_prom_routes(ngx_ws_out_t *o, ngx_ws_stat_sh_t *sh,
 static ngx_ws_stats_t *ngx_ws_status_worker(ngx_ws_stat_sh_t *sh,
     ngx_uint_t *slots, ngx_uint_t n, ngx_uint_t w, u_char *label);
 static void ngx_ws_status_zones(ngx_ws_out_t *o, ngx_http_request_t *r);
+static void ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone,
+    ngx_uint_t m, ngx_uint_t first);
 static void ngx_ws_out(ngx_ws_out_t *o, const char *fmt, ...);
 
 
@@ -1057,7 +1060,7 @@ ngx_ws_status_zones(ngx_ws_out_t *o, ngx_http_request_t *r)
     size_t                  used, size;
     uint64_t                subscribers, messages, bytes, published;
     uint64_t               *values, *p;
-    ngx_uint_t              i, k, m, channels;
+    ngx_uint_t              i, k, m, channels, first;
     ngx_queue_t            *q;
     ngx_ws_zone_t         **zones, *zone;
     ngx_rbtree_node_t      *node, *root, *sentinel;
@@ -1141,9 +1144,15 @@ ngx_ws_status_zones(ngx_ws_out_t *o, ngx_http_request_t *r)
             ngx_ws_out(o, "%s{\"name\":\"%V\",\"size\":%uz,\"used\":%uz,"
                        "\"free\":%uz,\"channels\":%ui,\"subscribers\":%uL,"
                        "\"published\":%uL,\"history_messages\":%uL,"
-                       "\"history_bytes\":%uL}",
+                       "\"history_bytes\":%uL",
                        i ? "," : "", &zone->name, size, used, size - used,
                        channels, subscribers, published, messages, bytes);
+
+            if (zone->redis) {
+                ngx_ws_status_redis(o, zone, 0, 0);
+            }
+
+            ngx_ws_out(o, "}");
             continue;
         }
 
@@ -1171,6 +1180,106 @@ ngx_ws_status_zones(ngx_ws_out_t *o, ngx_http_request_t *r)
                        &zones[k]->name, values[k * NGX_WS_ZONE_METRICS + m]);
         }
     }
+
+    for (m = 0; m < NGX_WS_REDIS_METRICS; m++) {
+        first = 1;
+
+        for (k = 0; k < i; k++) {
+            if (zones[k]->redis) {
+                ngx_ws_status_redis(o, zones[k], m + 1, first);
+                first = 0;
+            }
+        }
+    }
+}
+
+
+/*
+ * The Redis figures of a zone (ngx_ws_redis_stat_t): in JSON for metric
+ * 0, else the Prometheus line of metric m - 1 (after its HELP and TYPE
+ * for the first zone).  The gauges add up the slots of live workers.
+ */
+
+static void
+ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone, ngx_uint_t m,
+    ngx_uint_t first)
+{
+    uint64_t              v[NGX_WS_REDIS_METRICS];
+    ngx_uint_t            i;
+    ngx_ws_redis_stat_t  *st;
+
+    static struct {
+        const char  *json;
+        const char  *name;
+        const char  *type;
+        const char  *help;
+    } metrics[NGX_WS_REDIS_METRICS] = {
+        { "connections", "ngx_ws_zone_redis_connections", "gauge",
+          "Connections to Redis that are ready, all workers." },
+        { "in_flight", "ngx_ws_zone_redis_in_flight", "gauge",
+          "Redis commands sent and not answered yet." },
+        { "connects", "ngx_ws_zone_redis_connects_total", "counter",
+          "Connections made to Redis." },
+        { "reconnects", "ngx_ws_zone_redis_reconnects_total", "counter",
+          "Connections made to Redis again after one was lost." },
+        { "commands", "ngx_ws_zone_redis_commands_total", "counter",
+          "Commands sent to Redis." },
+        { "errors", "ngx_ws_zone_redis_errors_total", "counter",
+          "Error replies from Redis." },
+        { "rtt_ms", "ngx_ws_zone_redis_rtt_milliseconds", "gauge",
+          "Round trip of the last Redis reply." },
+        { "rtt_max_ms", "ngx_ws_zone_redis_rtt_max_milliseconds", "gauge",
+          "Longest round trip of a Redis reply." },
+        { "read", "ngx_ws_zone_redis_read_total", "counter",
+          "Messages read from the Redis streams and stored." },
+        { "gaps", "ngx_ws_zone_redis_gaps_total", "counter",
+          "Gaps in the Redis streams: messages Redis lost or trimmed." },
+        { "refused", "ngx_ws_zone_redis_refused_total", "counter",
+          "Publishes refused while Redis was unavailable." }
+    };
+
+    st = &zone->sh->redis;
+
+    v[0] = 0;
+    v[1] = 0;
+
+    for (i = 0; i < NGX_WS_MAX_SLOTS; i++) {
+        if (zone->sh->slots[i].pid) {
+            v[0] += st->connected[i];
+            v[1] += st->inflight[i];
+        }
+    }
+
+    v[2] = st->connects;
+    v[3] = st->reconnects;
+    v[4] = st->commands;
+    v[5] = st->errors;
+    v[6] = st->rtt;
+    v[7] = st->rtt_max;
+    v[8] = st->read;
+    v[9] = st->gaps;
+    v[10] = st->refused;
+
+    if (m == 0) {
+        ngx_ws_out(o, ",\"redis\":{\"reader\":%P", zone->sh->redis_reader);
+
+        for (i = 0; i < NGX_WS_REDIS_METRICS; i++) {
+            ngx_ws_out(o, ",\"%s\":%uL", metrics[i].json, v[i]);
+        }
+
+        ngx_ws_out(o, "}");
+        return;
+    }
+
+    m--;
+
+    if (first) {
+        ngx_ws_out(o, "# HELP %s %s\n# TYPE %s %s\n", metrics[m].name,
+                   metrics[m].help, metrics[m].name, metrics[m].type);
+    }
+
+    ngx_ws_out(o, "%s{zone=\"%V\"} %uL\n", metrics[m].name, &zone->name,
+               v[m]);
 }
 
 

@@ -184,6 +184,14 @@ ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (zone->redis && zone->presence_events != NGX_WS_PRESENCE_OFF) {
+        /* they would be stored locally, with ids that are Redis's */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ws_zone \"%V\": presence_events= does not work "
+                           "with redis= yet", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_shared_memory_add(cf, &value[1], size, &ngx_ws_module) == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -533,8 +541,14 @@ ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
     cn->push = push ? 1 : 0;
     cn->len = (u_short) name->len;
     cn->uid = ++zone->sh->uids;
-    cn->base = ngx_ws_channel_base(zone);
+    /*
+     * The ids of a channel of a Redis-backed zone are Redis's: they are
+     * known once the channel is synced with its stream (ngx_ws_redis_bp.c)
+     */
+    cn->base = (zone->redis && !push) ? 0 : ngx_ws_channel_base(zone);
     cn->last_id = cn->base;
+    cn->synced = 0;
+    cn->sync_id = 0;
     cn->workers = 0;
     cn->subscribers = 0;
     cn->count = 0;
@@ -944,6 +958,24 @@ ngx_int_t
 ngx_ws_channel_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
     ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data, size_t len)
 {
+    return ngx_ws_channel_store_id(zone, cn, pol, opcode, data, len,
+                                   cn->last_id + 1);
+}
+
+
+/*
+ * The same with the id given (a Redis stream's, above the channel's last
+ * one): an id that does not follow the last one is a gap that Redis lost
+ * (trimmed before it was read, or gone with a restart); the messages kept
+ * go too, so that every worker behind sees the gap as history lost
+ * instead of skipping it.
+ */
+
+ngx_int_t
+ngx_ws_channel_store_id(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
+    ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data, size_t len,
+    uint64_t id)
+{
     size_t            klen;
     ngx_ws_sh_msg_t  *m;
 
@@ -971,7 +1003,14 @@ ngx_ws_channel_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
         return NGX_BUSY;
     }
 
-    m->id = ++cn->last_id;
+    if (id != cn->last_id + 1) {
+        while (cn->count) {
+            ngx_ws_channel_drop_oldest(zone, cn);
+        }
+    }
+
+    m->id = id;
+    cn->last_id = id;
     m->pending = cn->workers;
     m->time = ngx_time();
     m->opcode = opcode;
@@ -995,6 +1034,44 @@ ngx_ws_channel_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
     ngx_ws_channel_trim(zone, cn);
 
     return NGX_OK;
+}
+
+
+/*
+ * A channel of a Redis-backed zone is synced with its stream: what was
+ * kept goes (the history is read again from the stream), its ids go on
+ * from Redis's last one.
+ */
+
+void
+ngx_ws_channel_reset(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
+    uint64_t id)
+{
+    while (cn->count) {
+        ngx_ws_channel_drop_oldest(zone, cn);
+    }
+
+    cn->base = id;
+    cn->last_id = id;
+    cn->sync_id = id;
+    cn->synced = 1;
+}
+
+
+/*
+ * A message of a Redis-backed channel that could not be stored: what was
+ * kept goes too, so that the workers behind see the gap as history lost.
+ */
+
+void
+ngx_ws_channel_gap(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
+    uint64_t id)
+{
+    while (cn->count) {
+        ngx_ws_channel_drop_oldest(zone, cn);
+    }
+
+    cn->last_id = id;
 }
 
 
@@ -1114,6 +1191,11 @@ ngx_ws_channel_del_subscriber(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn)
 
         cn->subscribers--;
 
+        if (cn->subscribers == 0) {
+            /* Redis's stream is read again when subscribers come back */
+            cn->synced = 0;
+        }
+
         if (--c->n == 0) {
             *cp = c->next;
             ngx_slab_free_locked(zone->shpool, c);
@@ -1223,6 +1305,7 @@ ngx_ws_zone_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot)
 
             if (c->slot == slot) {
                 cn->subscribers -= ngx_min(c->n, cn->subscribers);
+                cn->synced = cn->subscribers ? cn->synced : 0;
                 *cp = c->next;
                 ngx_slab_free_locked(zone->shpool, c);
                 break;

@@ -102,6 +102,8 @@ typedef struct {
     ngx_ws_conn_rec_t          *rec;              /* a push channel's */
     ngx_ws_sh_member_t         *members;          /* with ws_presence */
     ngx_uint_t                  nmembers;
+    ngx_uint_t                  synced;           /* with Redis */
+    uint64_t                    sync_id;          /* Redis's id then */
     u_char                      name[1];
 } ngx_ws_channel_node_t;
 
@@ -132,6 +134,11 @@ typedef struct {
     /* the records of dead workers' connections, for their events */
     ngx_queue_t                 dead;
     ngx_uint_t                  ndead;
+
+    /* the worker reading the zone's Redis streams (ngx_ws_redis_bp.c) */
+    ngx_pid_t                   redis_reader;
+    uint64_t                    redis_lease;      /* ms, wall clock */
+    ngx_ws_redis_stat_t         redis;
 } ngx_ws_sh_t;
 
 
@@ -242,6 +249,7 @@ struct ngx_ws_spool_s {
     ngx_queue_t                 subs;
     ngx_uint_t                  nsubs;
     ngx_uint_t                  push;
+    ngx_uint_t                  resume;           /* subs wait for a sync */
     ngx_event_t                 deliver_ev;       /* posted by a publish */
 };
 
@@ -298,6 +306,7 @@ struct ngx_ws_sub_s {
     uint64_t                    last_id;          /* handed to it, if so */
     ngx_uint_t                  member;           /* counted as a member */
     void                       *hold;             /* waits for a snapshot */
+    int64_t                     resume;           /* waits for a sync, or -1 */
 };
 
 
@@ -336,6 +345,13 @@ void ngx_ws_channel_delete(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node);
 ngx_int_t ngx_ws_channel_store(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *node, ngx_ws_policy_t *pol, ngx_uint_t opcode,
     u_char *data, size_t len);
+ngx_int_t ngx_ws_channel_store_id(ngx_ws_zone_t *zone,
+    ngx_ws_channel_node_t *node, ngx_ws_policy_t *pol, ngx_uint_t opcode,
+    u_char *data, size_t len, uint64_t id);
+void ngx_ws_channel_reset(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node,
+    uint64_t id);
+void ngx_ws_channel_gap(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *node,
+    uint64_t id);
 ngx_ws_sh_msg_t *ngx_ws_channel_after(ngx_ws_channel_node_t *node,
     uint64_t id);
 ngx_ws_sh_msg_t *ngx_ws_channel_next(ngx_ws_channel_node_t *node,
@@ -416,6 +432,19 @@ ngx_int_t ngx_ws_publisher_arg(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
 ngx_int_t ngx_ws_publisher_json(ngx_http_request_t *r, u_char *json,
     size_t len);
+
+
+/* the backplane of a Redis-backed zone (ngx_ws_redis_bp.c) */
+
+/* the outcome of a publish: NGX_OK and its id, or NGX_ERROR */
+typedef void (*ngx_ws_redis_published_pt)(void *data, ngx_int_t rc,
+    uint64_t id);
+
+ngx_int_t ngx_ws_redis_bp_init_process(ngx_cycle_t *cycle);
+void ngx_ws_redis_bp_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data, size_t len,
+    ngx_ws_redis_published_pt handler, void *hdata);
 
 
 /* subscribers of other transports (ngx_ws_sse.c) */

@@ -4,7 +4,8 @@
 # next to nginx's and stopped by PID:
 #   TEST_NGINX_REDIS_PORT       (server port + 5) up all along, with a
 #                               password ("secret")
-#   TEST_NGINX_REDIS_DOWN_PORT  (+ 6) bound, never listening: refused
+#   TEST_NGINX_REDIS_DOWN_PORT  (any free port) bound, never listening:
+#                               refused
 #   TEST_NGINX_REDIS_LATE_PORT  (+ 7) started by TEST 7 once nginx runs
 #   TEST_NGINX_REDIS_AGAIN_PORT (+ 8) killed and started again by TEST 8
 
@@ -16,14 +17,16 @@ use Test::NgxWs::Redis ();
 use IO::Socket::INET ();
 
 $ENV{TEST_NGINX_REDIS_PORT} //= server_port() + 5;
-$ENV{TEST_NGINX_REDIS_DOWN_PORT} //= server_port() + 6;
 $ENV{TEST_NGINX_REDIS_LATE_PORT} //= server_port() + 7;
 $ENV{TEST_NGINX_REDIS_AGAIN_PORT} //= server_port() + 8;
 
-our $Down = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                  LocalPort => $ENV{TEST_NGINX_REDIS_DOWN_PORT},
-                                  Proto => 'tcp', ReuseAddr => 1)
-    or die "cannot bind port $ENV{TEST_NGINX_REDIS_DOWN_PORT}: $!";
+# a port of the kernel's choice, bound and never listening: nginx's
+# connect() there is refused (a fixed port may be taken by some
+# connection's ephemeral port)
+our $Down = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp')
+    or die "cannot bind a port: $!";
+$ENV{TEST_NGINX_REDIS_DOWN_PORT} //= $Down->sockport;
 
 Test::NgxWs::Redis::start($ENV{TEST_NGINX_REDIS_PORT},
                           '--requirepass', 'secret');

@@ -54,6 +54,7 @@ sub wait_port {
 sub start {
     my ($port, @args) = @_;
 
+    dir();                              # before the fork: one for all
     my $pid = fork // die "fork: $!";
     exec_redis($port, @args) if $pid == 0;
 
@@ -67,6 +68,7 @@ sub start {
 sub start_later {
     my ($port, $delay, @args) = @_;
 
+    dir();
     my $pid = fork // die "fork: $!";
 
     if ($pid == 0) {
@@ -84,6 +86,7 @@ sub start_later {
 sub restart_later {
     my ($old, $port, $delay, $pause, @args) = @_;
 
+    dir();
     my $pid = fork // die "fork: $!";
 
     if ($pid == 0) {
