@@ -1,7 +1,8 @@
 # Redis Sentinel for a Redis-backed zone (redis_sentinel= redis_master=):
 # the configuration, the master found through the sentinels, its role
 # checked, and a failover.  Started here, stopped by PID (Debian's
-# redis-server, also as a sentinel), on ports next to the suite's:
+# redis-server, also as a sentinel), on ports next to the suite's (or
+# the next free ones):
 #   TEST_NGINX_REDIS_PORT        (server port + 5) the first master
 #   TEST_NGINX_REPLICA_PORT      (+ 6) its replica, promoted by TEST 6
 #   TEST_NGINX_SENTINEL_PORT     (+ 7) a sentinel watching "mymaster"
@@ -27,11 +28,32 @@ use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
 
-$ENV{TEST_NGINX_REDIS_PORT} //= server_port() + 5;
-$ENV{TEST_NGINX_REPLICA_PORT} //= server_port() + 6;
-$ENV{TEST_NGINX_SENTINEL_PORT} //= server_port() + 7;
-$ENV{TEST_NGINX_FAKE_PORT} //= server_port() + 8;
-$ENV{TEST_NGINX_B_PORT} //= server_port() + 10;
+# the first free one from there: on a busy machine, a port of the range
+# may be some connection's ephemeral port
+our %Taken;
+
+sub free_port {
+    my ($from) = @_;
+
+    for my $p ($from .. $from + 90) {
+        next if $Taken{$p};
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $p, Proto => 'tcp',
+                                      Listen => 1)
+            or next;
+        close $s;
+        $Taken{$p} = 1;
+        return $p;
+    }
+
+    die "no free port from $from";
+}
+
+$ENV{TEST_NGINX_REDIS_PORT} //= free_port(server_port() + 5);
+$ENV{TEST_NGINX_REPLICA_PORT} //= free_port(server_port() + 6);
+$ENV{TEST_NGINX_SENTINEL_PORT} //= free_port(server_port() + 7);
+$ENV{TEST_NGINX_FAKE_PORT} //= free_port(server_port() + 8);
+$ENV{TEST_NGINX_B_PORT} //= free_port(server_port() + 10);
 
 our $Down = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
                                   Proto => 'tcp')
