@@ -67,7 +67,7 @@ static void ngx_ws_redis_cleanup(void *data);
 static void ngx_ws_redis_connected(const redisAsyncContext *ac, int status);
 static void ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data);
 static void ngx_ws_redis_hello(ngx_ws_redis_t *rd, void *reply, void *data);
-static void ngx_ws_redis_failed(ngx_ws_redis_t *rd, const char *why);
+static void ngx_ws_redis_retry(ngx_ws_redis_t *rd, ngx_uint_t drop);
 static void ngx_ws_redis_drop(ngx_ws_redis_t *rd);
 
 #endif
@@ -430,9 +430,11 @@ ngx_ws_redis_exit_process(ngx_cycle_t *cycle)
 static void
 ngx_ws_redis_connect(ngx_ws_redis_t *rd)
 {
-    int                   argc;
+    int                   argc, port;
+    char                 *host;
     const char           *argv[3];
     size_t                argvlen[3];
+    ngx_int_t             rc;
     u_char                db[NGX_INT_T_LEN];
     ngx_connection_t     *c;
     redisAsyncContext    *ac;
@@ -441,11 +443,19 @@ ngx_ws_redis_connect(ngx_ws_redis_t *rd)
     rcf = rd->conf;
     rd->state = NGX_WS_REDIS_CONNECTING;
 
-    if (rcf->port) {
-        ac = redisAsyncConnect((char *) rcf->host, rcf->port);
+    host = (char *) rcf->host;
+    port = rcf->port;
+
+    if (rcf->hooks) {
+        /* a sentinel, or the master it named */
+        rcf->hooks->target(rd, &host, &port);
+    }
+
+    if (port) {
+        ac = redisAsyncConnect(host, port);
 
     } else {
-        ac = redisAsyncConnectUnix((char *) rcf->host);
+        ac = redisAsyncConnectUnix(host);
     }
 
     if (ac == NULL) {
@@ -492,6 +502,16 @@ ngx_ws_redis_connect(ngx_ws_redis_t *rd)
 
     ngx_add_timer(&rd->timer, rcf->connect_timeout);
 
+    if (rcf->hooks) {
+        rd->starting = 1;
+        rc = rcf->hooks->start(rd);
+        rd->starting = 0;
+
+        if (rc == NGX_DONE) {
+            return;
+        }
+    }
+
     if (rcf->password.len) {
         argc = 1;
         argv[0] = "AUTH";
@@ -527,6 +547,12 @@ ngx_ws_redis_connect(ngx_ws_redis_t *rd)
         }
     }
 
+    if (rcf->hooks) {
+        rd->starting = 1;
+        rcf->hooks->check(rd);
+        rd->starting = 0;
+    }
+
     argv[0] = "PING";
     argvlen[0] = 4;
 
@@ -551,7 +577,7 @@ ngx_ws_redis_command(ngx_ws_redis_t *rd, ngx_ws_redis_reply_pt handler,
 
     if (rd == NULL || rd->ac == NULL
         || (rd->state != NGX_WS_REDIS_READY
-            && handler != ngx_ws_redis_hello))
+            && handler != ngx_ws_redis_hello && !rd->starting))
     {
         return NGX_DECLINED;
     }
@@ -599,11 +625,20 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     void                   *cdata;
     ngx_msec_t              now;
+    ngx_uint_t              readonly;
+    redisReply             *rr;
     ngx_ws_redis_t         *rd;
     ngx_ws_redis_stat_t    *st;
     ngx_ws_redis_reply_pt   handler;
 
     rd = ac->data;
+    rr = r;
+
+    /* with Sentinel, a master demoted to a replica: ask again */
+
+    readonly = (rr != NULL && rd->conf->hooks != NULL
+                && rr->type == REDIS_REPLY_ERROR && rr->len >= 8
+                && ngx_strncmp(rr->str, "READONLY", 8) == 0);
 
     /* replies come in the order of the commands: cmd is the oldest */
 
@@ -653,6 +688,14 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
     }
 
     handler(rd, r, cdata);
+
+    if (readonly && rd->state == NGX_WS_REDIS_READY) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "redis \"%V\": READONLY from %s:%d, a replica now",
+                      &rd->conf->addr, rd->master, rd->master_port);
+        rd->outage = 1;
+        ngx_ws_redis_failed(rd, NULL);
+    }
 }
 
 
@@ -746,13 +789,21 @@ ngx_ws_redis_connected(const redisAsyncContext *ac, int status)
  * when the cause was logged already.
  */
 
-static void
+void
 ngx_ws_redis_failed(ngx_ws_redis_t *rd, const char *why)
 {
     ngx_msec_t  delay;
     ngx_uint_t  i;
 
     if (rd->state == NGX_WS_REDIS_CLOSED) {
+        return;
+    }
+
+    if (rd->conf->hooks != NULL && rd->state != NGX_WS_REDIS_IDLE
+        && rd->conf->hooks->failed(rd, why) == NGX_AGAIN)
+    {
+        /* the hooks told of it: the next sentinel at once */
+        ngx_ws_redis_retry(rd, why == NULL);
         return;
     }
 
@@ -802,6 +853,41 @@ ngx_ws_redis_failed(ngx_ws_redis_t *rd, const char *why)
     /* from hiredis's own callbacks (why set), hiredis frees the context */
 
     if (why == NULL) {
+        ngx_ws_redis_drop(rd);
+    }
+}
+
+
+/*
+ * From a reply handler of the connection's start (the hooks'): this
+ * connection ends, the next one is made at once.
+ */
+
+void
+ngx_ws_redis_next(ngx_ws_redis_t *rd)
+{
+    ngx_ws_redis_retry(rd, 1);
+}
+
+
+/* drop: not from hiredis's own callbacks, where hiredis frees the context */
+
+static void
+ngx_ws_redis_retry(ngx_ws_redis_t *rd, ngx_uint_t drop)
+{
+    if (rd->state == NGX_WS_REDIS_CLOSED) {
+        return;
+    }
+
+    rd->state = NGX_WS_REDIS_IDLE;
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    ngx_add_timer(&rd->timer, 1);
+
+    if (drop) {
         ngx_ws_redis_drop(rd);
     }
 }

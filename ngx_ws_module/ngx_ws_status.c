@@ -84,6 +84,8 @@ static ngx_ws_stats_t *ngx_ws_status_worker(ngx_ws_stat_sh_t *sh,
 static void ngx_ws_status_zones(ngx_ws_out_t *o, ngx_http_request_t *r);
 static void ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone,
     ngx_uint_t m, ngx_uint_t first);
+static void ngx_ws_status_sentinel(ngx_ws_out_t *o, ngx_ws_zone_t **zones,
+    ngx_uint_t n);
 static void ngx_ws_out(ngx_ws_out_t *o, const char *fmt, ...);
 
 
@@ -1191,6 +1193,8 @@ ngx_ws_status_zones(ngx_ws_out_t *o, ngx_http_request_t *r)
             }
         }
     }
+
+    ngx_ws_status_sentinel(o, zones, i);
 }
 
 
@@ -1267,6 +1271,11 @@ ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone, ngx_uint_t m,
             ngx_ws_out(o, ",\"%s\":%uL", metrics[i].json, v[i]);
         }
 
+        if (zone->redis->sentinels) {
+            ngx_ws_out(o, ",\"master\":\"%s\",\"failovers\":%uA",
+                       st->master, st->failovers);
+        }
+
         ngx_ws_out(o, "}");
         return;
     }
@@ -1280,6 +1289,57 @@ ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone, ngx_uint_t m,
 
     ngx_ws_out(o, "%s{zone=\"%V\"} %uL\n", metrics[m].name, &zone->name,
                v[m]);
+}
+
+
+/*
+ * The Prometheus lines of the zones with redis_sentinel=: the masters
+ * that followed the first one found, and the master now (as a label)
+ */
+
+static void
+ngx_ws_status_sentinel(ngx_ws_out_t *o, ngx_ws_zone_t **zones, ngx_uint_t n)
+{
+    ngx_uint_t            k, m, first;
+    ngx_ws_redis_stat_t  *st;
+
+    for (m = 0; m < 2; m++) {
+        first = 1;
+
+        for (k = 0; k < n; k++) {
+            if (zones[k]->redis == NULL
+                || zones[k]->redis->sentinels == NULL)
+            {
+                continue;
+            }
+
+            if (first && m == 0) {
+                ngx_ws_out(o, "# HELP ngx_ws_zone_redis_failovers_total "
+                           "Masters named by Redis Sentinel after the "
+                           "first.\n# TYPE ngx_ws_zone_redis_failovers_total "
+                           "counter\n");
+
+            } else if (first) {
+                ngx_ws_out(o, "# HELP ngx_ws_zone_redis_master "
+                           "The Redis master that Sentinel named last.\n"
+                           "# TYPE ngx_ws_zone_redis_master gauge\n");
+            }
+
+            first = 0;
+            st = &zones[k]->sh->redis;
+
+            if (m == 0) {
+                ngx_ws_out(o, "ngx_ws_zone_redis_failovers_total"
+                           "{zone=\"%V\"} %uA\n", &zones[k]->name,
+                           st->failovers);
+
+            } else {
+                ngx_ws_out(o, "ngx_ws_zone_redis_master{zone=\"%V\","
+                           "address=\"%s\"} 1\n", &zones[k]->name,
+                           st->master);
+            }
+        }
+    }
 }
 
 

@@ -180,6 +180,12 @@ ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
+    if (ngx_ws_redis_sentinel_check(cf, zone->redis, &value[1])
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_ws_redis_check(cf, zone->redis, &value[1]) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
@@ -208,6 +214,12 @@ static ngx_int_t
 ngx_ws_zone_more_param(ngx_conf_t *cf, ngx_ws_zone_t *zone, ngx_str_t *v)
 {
     ngx_int_t  rc;
+
+    rc = ngx_ws_redis_sentinel_param(cf, &zone->redis, v);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     rc = ngx_ws_redis_param(cf, &zone->redis, v);
 
