@@ -495,6 +495,21 @@ ngx_ws_fake_body(ngx_http_request_t *fr, u_char *data, size_t len)
 }
 
 
+/*
+ * A body the caller built in the request's pool after the request was
+ * made (the events of a websocket-events request), instead of the one
+ * given to ngx_ws_fake_request().
+ */
+
+ngx_int_t
+ngx_ws_fake_request_body(ngx_http_request_t *fr, u_char *data, size_t len)
+{
+    fr->headers_in.content_length_n = len;
+
+    return ngx_ws_fake_body(fr, data, len);
+}
+
+
 /* a header of the caller's, added after the origin's */
 
 ngx_int_t
