@@ -1396,7 +1396,7 @@ ngx_ws_event_reply_close(ngx_ws_event_ctx_t *ctx, ngx_str_t *value,
 }
 
 
-/* the reply outlives the fake request: a pool of its own */
+/* the reply outlives the fake request: a pool of its own (but see below) */
 
 static void
 ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
@@ -1412,6 +1412,16 @@ ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
     len = b->last - b->pos;
 
     if (len == 0) {
+        return;
+    }
+
+    if (ctx->session->conf->pass_format == NGX_WS_PASS_FORMAT_EVENTS) {
+        /*
+         * its events are copied one by one into messages: read where it
+         * is, in the fake request's pool, which lives until they are
+         */
+        ctx->reply = b->pos;
+        ctx->reply_len = len;
         return;
     }
 
