@@ -5,6 +5,7 @@
 # together in the next request (in order), CLOSE from the app closes with its
 # code, the client's Close reaches the app as CLOSE and a vanished client as
 # DISCONNECT, and a malformed reply closes with 1011 and an error log line.
+# Memory stays flat over many batched messages on one connection.
 # The app is t/backends/wse-app.js, started here and stopped by its PID.
 
 use lib 't/lib';
@@ -12,6 +13,8 @@ use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::App ();
 use Test::NgxWs::Client ();
+use Test::NgxWs::Proc qw(nginx_rss);
+use Test::NgxWs::Rounds qw(write_all read_exactly rounds);
 
 use File::Temp ();
 use IO::Select ();
@@ -37,6 +40,13 @@ add_block_preprocessor(sub {
     open my $fh, '>', $AppLog or die "$AppLog: $!";
     close $fh;
 
+    $block->set_value('http_config', <<'CONF' . ($block->http_config // ''));
+    upstream wse_app {
+        server 127.0.0.1:$TEST_NGINX_APP_PORT;
+        keepalive 8;
+    }
+CONF
+
     $block->set_value('config', <<'CONF' . ($block->config // ''));
     location = /ok {
         return 200 "ok\n";
@@ -44,7 +54,7 @@ add_block_preprocessor(sub {
 
     location = /app/events {
         internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_APP_PORT/events;
+        proxy_pass http://wse_app/events;
         proxy_http_version 1.1;
         proxy_set_header Connection "";
     }
@@ -245,6 +255,47 @@ sub app_disconnect {
     Test::More::is($c->close_frame, undef, 'without a Close frame');
 }
 
+# TEST 8: rounds of 100 pipelined messages: they wait behind the request
+# out, go in batches, come back in order; the worker's RSS after the last
+# round is within 1 MiB of what it was after the warm-up.
+sub memory {
+    my ($out, $back) = ('', '');
+
+    for my $i (1 .. 100) {
+        $out .= WsFrame::ws_text("m$i");
+        $back .= WsFrame::srv_text("echo:m$i");
+    }
+
+    my $c = Test::NgxWs::Client->new(path => '/ws', timeout => 5);
+    my $s = $c->socket;
+    my $t0 = Time::HiRes::time();
+
+    my $bad = rounds($s, 20, $out, $back);
+    my $rss1 = nginx_rss();
+    $bad += rounds($s, 180, $out, $back);
+    my $rss2 = nginx_rss();
+    my $dt = Time::HiRes::time() - $t0;
+
+    write_all($s, WsFrame::ws_close(1000));
+    my $closed = read_exactly($s, 4, IO::Select->new($s));
+    $c->close;
+
+    my $requests = () = app_requests(1);
+
+    Test::More::ok($bad == 0 && $closed eq "\x88\x02\x03\xe8",
+                   "20,000 messages answered in order ($bad rounds"
+                   . ' different)');
+    Test::More::cmp_ok($requests, '<', 10_000, 'in fewer requests than'
+                       . ' messages');
+    Test::More::cmp_ok($rss2 - $rss1, '<=', 1024, 'worker RSS after 20,000'
+                       . ' messages is within 1 MiB of the RSS after 2,000');
+
+    Test::More::diag(sprintf('worker VmRSS: %d KiB after 2,000 messages, %d'
+                             . ' KiB after 20,000 (%+d KiB); %d requests,'
+                             . ' %.1f s', $rss1, $rss2, $rss2 - $rss1,
+                             $requests, $dt));
+}
+
 __DATA__
 
 === TEST 1: OPEN is accepted, TEXT and BINARY go both ways, the client's Close reaches the app as CLOSE with its code
@@ -385,3 +436,23 @@ ok
 upstream sent DISCONNECT, closing the connection
 --- no_error_log
 [error]
+
+
+
+=== TEST 8: memory stays flat over 20,000 batched messages
+--- config
+    location /ws {
+        websocket;
+        ws_pass /app/events;
+        ws_pass_format websocket-events;
+    }
+--- init
+main::memory();
+--- init_tests: 3
+--- request
+GET /ok
+--- response_body
+ok
+--- no_error_log
+[error]
+[alert]
