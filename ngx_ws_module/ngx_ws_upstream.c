@@ -97,7 +97,6 @@ struct ngx_ws_session_s {
 struct ngx_ws_event_ctx_s {
     ngx_ws_session_t           *session;
     ngx_ws_event_t             *event;           /* and ->next: a batch */
-    ngx_uint_t                  batch;           /* events in the request */
     ngx_connection_t           *connection;      /* fake */
 
     ngx_uint_t                  status;
@@ -768,7 +767,6 @@ ngx_ws_session_dispatch(ngx_ws_session_t *s, ngx_ws_event_t *ev,
 
     fc = fr->connection;
     ctx = ngx_ws_ctx_event(fr);
-    ctx->batch = n;
 
     ps = ngx_palloc(fr->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
