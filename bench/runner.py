@@ -567,7 +567,123 @@ class EpollC(Server):
         return []
 
 
+class AppEcho(object):
+    """The Node HTTP app of the app scenario (bench/servers/app-echo.js),
+    started by the server that uses it, in its CPU set."""
+
+    def start_app(self):
+        self.backend = free_port()
+        self.app = self.spawn(['node', os.path.join(BENCH, 'servers', 'app-echo.js'),
+                               str(self.backend)])
+        if not wait_port(self.backend, 10):
+            raise RuntimeError('app-echo.js did not start')
+
+
+class WsModuleApp(AppEcho, NginxServer):
+    """ws_pass in the websocket-events format, to the Node HTTP app through
+    an upstream with keepalive."""
+    key = OURS
+    title = 'ngx_ws_module ws_pass (websocket-events) -> Node HTTP app'
+    kinds = ('app',)
+    modules = (MODULE,)
+    pass_format = 'websocket-events'
+    locations = """\
+        location /echo {{
+            websocket;
+            ws_pass /app;
+            ws_pass_format %s;
+        }}
+        location = /app {{
+            internal;
+            proxy_pass http://app/events;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}"""
+
+    def start(self):
+        self.start_app()
+        self.locations = WsModuleApp.locations % self.pass_format
+        self.http_extra = ('    upstream app {{\n'
+                           '        server 127.0.0.1:%d;\n'
+                           '        keepalive 128;\n'
+                           '    }}\n'
+                           '    keepalive_requests 1000000;\n' % self.backend)
+        NginxServer.start(self)
+
+    def pids(self):
+        return NginxServer.pids(self) + [self.app.pid]
+
+
+class WsModuleAppHeaders(WsModuleApp):
+    """The same with the headers format: one request per message."""
+    key = OURS + '-headers'
+    title = 'ngx_ws_module ws_pass (headers) -> Node HTTP app'
+    pass_format = 'headers'
+
+
+class PushpinApp(AppEcho, Server):
+    """Debian's pushpin in its WebSocket-over-HTTP mode (route option
+    over_http) to the same Node HTTP app; its own configuration, run and
+    log directories in the temporary directory, its internal ports moved
+    by port_offset, and its own zurl."""
+    key = 'pushpin'
+    title = 'Pushpin (WebSocket-over-HTTP) -> Node HTTP app'
+    kinds = ('app',)
+
+    def start(self):
+        self.start_app()
+        conf = os.path.join(self.dir, 'pushpin.conf')
+        routes = os.path.join(self.dir, 'routes')
+        for d in ('run', 'log'):
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
+        with open(routes, 'w') as f:
+            f.write('* 127.0.0.1:%d,over_http\n' % self.backend)
+        with open('/etc/pushpin/pushpin.conf') as f:
+            text = f.read()
+        offset = random.randrange(20000, 30000, 10)
+        subs = (('rundir', os.path.join(self.dir, 'run')),
+                ('logdir', os.path.join(self.dir, 'log')),
+                ('port_offset', str(offset)),
+                ('ipc_prefix', 'bench%d-' % self.port),
+                ('routesfile', routes),
+                ('services', 'condure,zurl,pushpin-proxy,pushpin-handler'),
+                ('updates_check', 'off'))
+        for k, v in subs:
+            text = re.sub(r'(?m)^%s=.*$' % k, '%s=%s' % (k, v), text)
+        text = text.replace('{libdir}', '/usr/lib/pushpin')
+        # the proxy reaches the app through this run's zurl
+        text = text.replace('[proxy]\n', '[proxy]\n'
+                            'zurl_out_specs=ipc://{rundir}/{ipc_prefix}zurl-in\n'
+                            'zurl_out_stream_specs=ipc://{rundir}/{ipc_prefix}zurl-in-stream\n'
+                            'zurl_in_specs=ipc://{rundir}/{ipc_prefix}zurl-out\n', 1)
+        with open(conf, 'w') as f:
+            f.write(text)
+        self.configs['pushpin.conf'] = text
+        self.proc = self.spawn(['pushpin', '--config', conf,
+                                '--port', '127.0.0.1:%d' % self.port])
+        if not wait_port(self.port, 20):
+            raise RuntimeError('pushpin did not start')
+        time.sleep(1.0)         # its proxy and handler connect after condure
+
+    def pids(self):
+        return [self.proc.pid] + children_of(self.proc.pid) + [self.app.pid]
+
+    def errors(self):
+        return []
+
+
+class NodeProxyApp(NodeProxy):
+    """nginx proxy_pass -> a Node ws app that echoes (the WebSocket
+    connection held by the app itself), the servers pinned alike."""
+    kinds = ('app',)
+
+
 SERVERS = {c.key: c for c in (WsModule, LuaResty, NodeProxy, Nchan, EpollC)}
+APP_SERVERS = [OURS, OURS + '-headers', 'pushpin', 'node-ws']
+APP_CLASSES = {OURS: WsModuleApp, OURS + '-headers': WsModuleAppHeaders,
+               'pushpin': PushpinApp, 'node-ws': NodeProxyApp}
+# messages in flight per connection, at 100 connections, 64 B
+APP_DEPTHS = (1, 4)
 TITLES_FANOUT = {OURS: WsModuleChannels.title, 'nchan': Nchan.title}
 TITLES_SSE = {OURS: WsModuleSse.title, 'nchan': NchanSse.title}
 ECHO_SERVERS = [OURS, 'lua-resty', 'node-ws', 'epoll-c']
@@ -714,6 +830,61 @@ def echo_scenario(name, size, runs, tmp, durations):
                               'runs': results.get((conns, s.key), []),
                               'server_errors': errs})
     return {'kind': 'echo', 'size': size, 'cases': cases, 'commands': commands,
+            'configs': configs, 'durations': {'duration': dur, 'warmup': warm}}
+
+
+def app_scenario(name, runs, tmp, durations):
+    """The application path: 100 connections x 1 and x 4 messages in
+    flight, 64 B, through each server to the same Node app (the Node ws app
+    for proxy_pass); every server process and the app pinned to CPU 0, the
+    client to CPU 1.  Servers are started one at a time (pushpin and the
+    others would share the core)."""
+    dur, warm = durations
+    cases = []
+    commands = {}
+    configs = {}
+    results = {}
+    for key in APP_SERVERS:
+        s = APP_CLASSES[key](1, True, tmp)
+        try:
+            s.start()
+        except Exception as e:
+            log('%s: %s' % (key, e))
+            s.stop()
+            for depth in APP_DEPTHS:
+                cases.append({'depth': depth, 'server': key, 'runs': [],
+                              'failed': str(e)})
+            continue
+        pids = s.pids()
+        for r in range(runs):
+            for depth in APP_DEPTHS:
+                argv = ['echo', '-c', '100', '-s', '64', '-d', str(depth),
+                        '-t', str(dur), '-w', str(warm),
+                        '--src', source_addrs(1)[0],
+                        '--server-pids', ','.join(map(str, pids)),
+                        s.url('echo')]
+                wait_quiet()
+                cmd, res, out = run_wsbench(argv, True, dur + warm + 60)
+                log('%s %s d%d run %d: %.0f msg/s p99 %.0f us, server %.2f '
+                    'cores, other %.2f, errors %d %s' % (
+                        name, key, depth, r + 1, res.get('msg_s', 0),
+                        res.get('p99_us', 0), res.get('server_cpu', 0),
+                        res.get('other_cpu', 0), res.get('errors', 0),
+                        res.get('first_error', '')))
+                results.setdefault((depth, key), []).append(res)
+                if r == 0:
+                    cmds = commands.setdefault(key, {'server': list(s.commands),
+                                                     'client': []})
+                    cmds['client'].append(cmd)
+        errs = s.errors()
+        s.stop()
+        configs.update({key: s.configs.get('nginx.conf',
+                                           s.configs.get('pushpin.conf', ''))})
+        for depth in APP_DEPTHS:
+            cases.append({'depth': depth, 'server': key,
+                          'runs': results.get((depth, key), []),
+                          'server_errors': errs})
+    return {'kind': 'app', 'cases': cases, 'commands': commands,
             'configs': configs, 'durations': {'duration': dur, 'warmup': warm}}
 
 
@@ -1047,6 +1218,35 @@ def echo_md(name, sc):
     return out
 
 
+def app_md(name, sc):
+    out = []
+    d = sc['durations']
+    out.append('100 connections, closed loop with 1 or 4 binary 64 B messages '
+               'in flight per connection, each echoed by the application; %g s '
+               'measured after %g s of warm-up; median of %d runs. The server '
+               'processes and the Node app all on CPU 0, the client on CPU 1. '
+               '"x proxy_pass" divides by nginx proxy_pass -> Node ws.\n' % (
+                   d['duration'], d['warmup'],
+                   max([len(c['runs']) for c in sc['cases']] or [0])))
+    out.append('| in flight | server | msg/s | x proxy_pass | x Pushpin '
+               '| p50 us | p99 us | server+app CPU (cores) | other CPU | errors |')
+    out.append('|' + '---|' * 10)
+    for depth in APP_DEPTHS:
+        rows = [c for c in sc['cases'] if c['depth'] == depth]
+        by = {c['server']: c for c in rows}
+        ref = med(by['node-ws'], 'msg_s') if 'node-ws' in by else None
+        pp = med(by['pushpin'], 'msg_s') if 'pushpin' in by else None
+        for c in sorted(rows, key=lambda c: APP_SERVERS.index(c['server'])):
+            out.append('| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+                depth, APP_CLASSES[c['server']].title,
+                fmt(med(c, 'msg_s')), ratio(med(c, 'msg_s'), ref),
+                ratio(med(c, 'msg_s'), pp),
+                fmt(med(c, 'p50_us')), fmt(med(c, 'p99_us')),
+                fmt(med(c, 'server_cpu'), 2), fmt(med(c, 'other_cpu'), 2),
+                errors_of(c)))
+    return out
+
+
 def conns_md(name, sc):
     out = []
     out.append('%s idle connections to the echo location (nchan: websocket '
@@ -1314,11 +1514,28 @@ def headline(all_sc):
                            fmt(med(nc, 'p99_us')),
                            ratio(med(c, 'p99_us'), med(nc, 'p99_us')),
                            fmt(med(nc, 'losses'))))
+    sc = all_sc.get('app')
+    for depth in APP_DEPTHS if sc else ():
+        by = {c['server']: c for c in sc['cases'] if c['depth'] == depth}
+        ours = by.get(OURS)
+        if not ours or not ours.get('runs'):
+            continue
+        m = med(ours, 'msg_s')
+        parts = []
+        for k, label in ((OURS + '-headers', 'the headers format'),
+                         ('node-ws', 'proxy_pass -> Node ws'),
+                         ('pushpin', 'Pushpin')):
+            c = by.get(k)
+            if c and c.get('runs'):
+                parts.append('%sx %s' % (ratio(m, med(c, 'msg_s')), label))
+        out.append('- app, 100 conns x %d in flight: ngx_ws_module (websocket-events) '
+                   '%s msg/s, p99 %s us; %s' % (depth, fmt(m), fmt(med(ours, 'p99_us')),
+                                                '; '.join(parts)))
     return out
 
 
 SCENARIO_ORDER = ['echo-32', 'echo-4k', 'conns-10k', 'conns-50k', 'fanout',
-                  'sse-fanout', 'reload-10k']
+                  'sse-fanout', 'reload-10k', 'app']
 TITLES = {
     'echo-32': 'Echo, 32 B messages',
     'echo-4k': 'Echo, 4 KiB messages',
@@ -1328,6 +1545,7 @@ TITLES = {
     'sse-fanout': 'EventSource fan-out: 64 B messages to 1,000 and 10,000 '
                   'subscribers',
     'reload-10k': 'Reloads under a steady publish: 10,000 subscribers',
+    'app': 'The application path: 100 connections to an HTTP app, 64 B',
 }
 
 
@@ -1338,6 +1556,8 @@ def title_of(scenario, key):
         return TITLES_SSE.get(key, key)
     if scenario == 'reload-10k':
         return key if key not in SERVERS else WsModuleReload.title
+    if scenario == 'app':
+        return APP_CLASSES[key].title if key in APP_CLASSES else key
     return SERVERS[key].title
 
 
@@ -1458,6 +1678,8 @@ def write_results():
             md.extend(conns_md(name, sc))
         elif sc['kind'] == 'reload':
             md.extend(reload_md(name, sc))
+        elif sc['kind'] == 'app':
+            md.extend(app_md(name, sc))
         else:
             md.extend(fanout_md(name, sc))
         md.append('')
@@ -1570,7 +1792,7 @@ def main():
                          'no peers; results/ab-SCENARIO.json, not RESULTS.md')
     ap.add_argument('scenario', nargs='+',
                     help='echo-32 echo-4k conns-10k conns-50k fanout '
-                         'sse-fanout reload-10k all report')
+                         'sse-fanout reload-10k app all report')
     args, rest = ap.parse_known_args()
 
     if args.scenario and args.scenario[0] == 'sample':
@@ -1622,6 +1844,8 @@ def main():
                 sc = conns_scenario(name, 50000, 4, args.runs, tmp, CONNS_HOLD)
             elif name == 'reload-10k':
                 sc = reload_scenario(name, args.runs, tmp)
+            elif name == 'app':
+                sc = app_scenario(name, args.runs, tmp, (ECHO_DURATION * k, ECHO_WARMUP))
             elif name == 'sse-fanout':
                 sc = fanout_scenario(name, args.runs, tmp, FANOUT_DURATION * k,
                                      sse=True)

@@ -56,6 +56,13 @@ static ngx_conf_enum_t  ngx_ws_pass_errors[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_ws_pass_formats[] = {
+    { ngx_string("headers"), NGX_WS_PASS_FORMAT_HEADERS },
+    { ngx_string("websocket-events"), NGX_WS_PASS_FORMAT_EVENTS },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_enum_t  ngx_ws_snapshot_errors[] = {
     { ngx_string("close"), NGX_WS_SNAPSHOT_CLOSE },
     { ngx_string("continue"), NGX_WS_SNAPSHOT_CONTINUE },
@@ -276,6 +283,13 @@ static ngx_command_t  ngx_ws_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_loc_conf_t, pass_error),
       &ngx_ws_pass_errors },
+
+    { ngx_string("ws_pass_format"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, pass_format),
+      &ngx_ws_pass_formats },
 
     { ngx_string("ws_snapshot"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -640,6 +654,7 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->drain_window = NGX_CONF_UNSET_MSEC;
     wlcf->pass_queue = NGX_CONF_UNSET_UINT;
     wlcf->pass_error = NGX_CONF_UNSET_UINT;
+    wlcf->pass_format = NGX_CONF_UNSET_UINT;
     wlcf->auth_pass_headers = NGX_CONF_UNSET_PTR;
     wlcf->last_id = NGX_CONF_UNSET_PTR;
     wlcf->presence = NGX_CONF_UNSET_PTR;
@@ -708,6 +723,8 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->pass_queue, prev->pass_queue, 16);
     ngx_conf_merge_uint_value(conf->pass_error, prev->pass_error,
                               NGX_WS_PASS_ERROR_CLOSE);
+    ngx_conf_merge_uint_value(conf->pass_format, prev->pass_format,
+                              NGX_WS_PASS_FORMAT_HEADERS);
 
     ngx_conf_merge_str_value(conf->auth_request, prev->auth_request, "");
     ngx_conf_merge_ptr_value(conf->auth_pass_headers, prev->auth_pass_headers,
