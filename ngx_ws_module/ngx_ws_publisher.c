@@ -121,6 +121,10 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
+    if (zone->redis) {
+        ngx_ws_redis_channel_gone(zone, &name);
+    }
+
     ngx_ws_channel_notify(zone, workers, uid);
 
     p = ngx_snprintf(buf, sizeof(buf),

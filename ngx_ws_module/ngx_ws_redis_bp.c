@@ -1513,8 +1513,11 @@ ngx_ws_redis_conn_seen(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t on)
     rd = zone->redis->conn;
 
     if (rd == NULL || rd->state != NGX_WS_REDIS_READY) {
-        /* told with the others when Redis is back */
-        zone->sh->redis_resync = on ? 1 : zone->sh->redis_resync;
+        if (on) {
+            /* told with the others when Redis is back */
+            zone->sh->redis_resync = 1;
+        }
+
         return;
     }
 
@@ -1531,12 +1534,56 @@ ngx_ws_redis_conn_seen(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t on)
     argv[3] = "1";
     argvlen[3] = 1;
 
+    if ((argv[1] == NULL
+         || ngx_ws_redis_command(rd, ngx_ws_redis_told, zone, on ? 4 : 3,
+                                 argv, argvlen)
+            != NGX_OK)
+        && on)
+    {
+        zone->sh->redis_resync = 1;
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+/*
+ * A channel of this instance went with its subscribers (ws_publisher's
+ * DELETE): its count goes too, the reader will not see it any more
+ */
+
+void
+ngx_ws_redis_channel_gone(ngx_ws_zone_t *zone, ngx_str_t *name)
+{
+    size_t           argvlen[3];
+    ngx_pool_t      *pool;
+    const char      *argv[3];
+    ngx_ws_redis_t  *rd;
+
+    rd = zone->redis->conn;
+
+    if (rd == NULL || rd->state != NGX_WS_REDIS_READY) {
+        zone->sh->redis_resync = 1;
+        return;
+    }
+
+    pool = ngx_create_pool(256, rd->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    argv[0] = "HDEL";
+    argvlen[0] = 4;
+    argv[1] = (char *) ngx_ws_redis_key(pool, zone, name, 'c', &argvlen[1]);
+    argv[2] = (char *) ngx_ws_redis_inst(zone);
+    argvlen[2] = NGX_WS_REDIS_INST_LEN;
+
     if (argv[1] == NULL
-        || ngx_ws_redis_command(rd, ngx_ws_redis_told, zone, on ? 4 : 3,
-                                argv, argvlen)
+        || ngx_ws_redis_command(rd, ngx_ws_redis_told, zone, 3, argv,
+                                argvlen)
            != NGX_OK)
     {
-        zone->sh->redis_resync = on ? 1 : zone->sh->redis_resync;
+        zone->sh->redis_resync = 1;
     }
 
     ngx_destroy_pool(pool);
@@ -1548,9 +1595,8 @@ ngx_ws_redis_conn_seen(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t on)
 static void
 ngx_ws_redis_inbox(ngx_ws_redis_reader_t *rr, redisReply *entries)
 {
-    u_char           *p, *last;
+    u_char           *p, *last, *data;
     size_t            len;
-    u_char           *data;
     uint64_t          ms, seq;
     ngx_int_t         rc, opcode;
     ngx_str_t         name;
@@ -2065,6 +2111,12 @@ ngx_ws_redis_push(ngx_ws_zone_t *zone, ngx_str_t *id, ngx_uint_t opcode,
 
 void
 ngx_ws_redis_conn_seen(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t on)
+{
+}
+
+
+void
+ngx_ws_redis_channel_gone(ngx_ws_zone_t *zone, ngx_str_t *name)
 {
 }
 

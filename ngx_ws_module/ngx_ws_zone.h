@@ -466,6 +466,7 @@ ngx_int_t ngx_ws_redis_push(ngx_ws_zone_t *zone, ngx_str_t *id,
     ngx_ws_redis_pushed_pt handler, void *hdata);
 void ngx_ws_redis_conn_seen(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t on);
+void ngx_ws_redis_channel_gone(ngx_ws_zone_t *zone, ngx_str_t *name);
 
 /*
  * the subscribers of a channel on the other live instances, and its last
