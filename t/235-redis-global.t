@@ -5,7 +5,8 @@
 # live instance, and forgets an instance that died within its ttl (3 s).
 # Instance A is the suite's nginx (a master, two workers); instance B is a
 # second nginx (a master, two workers) that this file starts with a
-# configuration of its own and stops by PID (TEST 2 kills it).  Both have
+# configuration of its own and stops by PID (TEST 2 kills it, TEST 3
+# starts it again).  Both have
 # the zone "chat" on the same Redis (Debian's redis-server, started here,
 # stopped by PID).  Ports, next to the suite's:
 #   TEST_NGINX_REDIS_PORT       (server port + 5) the Redis server
@@ -37,11 +38,11 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 11, 2 => 7);
+my %INIT_TESTS = (1 => 11, 2 => 7, 3 => 5);
 
-# per block: TEST 1: 3 (status, body, no_error_log), TEST 2: 2 (status,
-# no_error_log), TEST 3 (must_die): 2
-plan tests => repeat_each() * (3 + 2 + 2) + sum(values %INIT_TESTS);
+# per block: TEST 1: 3 (status, body, no_error_log), TEST 2, 3: 2 (status,
+# no_error_log), TEST 4 (must_die): 2
+plan tests => repeat_each() * (3 + 2 + 2 + 2) + sum(values %INIT_TESTS);
 
 sub sum { my $n = 0; $n += $_ for @_; $n }
 
@@ -216,6 +217,22 @@ sub count_is {
     return $got;
 }
 
+# the same until it answers 200 (Redis back, the other instance's
+# connections told again), for up to $secs
+sub req_ok {
+    my ($secs, @args) = @_;
+    my $deadline = Time::HiRes::time() + $secs;
+    my $r;
+
+    do {
+        $r = req(@args);
+        return $r if $r =~ /^200 /;
+        Time::HiRes::sleep(0.1);
+    } while (Time::HiRes::time() < $deadline);
+
+    return $r;
+}
+
 sub client {
     my ($port, $path) = @_;
     return Test::NgxWs::Client->new(port => $port, path => $path,
@@ -332,6 +349,41 @@ sub counts {
     $_->close for @a, @b, $c;
 }
 
+# TEST 3: Redis restarted without its data: each instance finds that Redis
+# forgot it and tells it its connections and counts again; a push from A
+# reaches a connection of B, and A counts the subscriber of B, again.
+sub restarted {
+    start_b();
+
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    my $a = client($port, '/sub');
+    my $s = client($bport, '/sub');
+    my $c = client($bport, '/push');
+    my $id = $c->header('X-Id') // '';
+
+    Test::More::is(req_found($port, 'POST', "/pub?id=$id", 'before'),
+                   '200 {"id":null,"subscribers":1}',
+                   'TEST 3: a push from A to B before');
+    next_frame($c);
+
+    Test::NgxWs::Redis::stop($Redis);
+    $Redis = Test::NgxWs::Redis::start($ENV{TEST_NGINX_REDIS_PORT});
+
+    Test::More::is(req_ok(10, $port, 'POST', "/pub?id=$id", 'after'),
+                   '200 {"id":null,"subscribers":1}',
+                   'TEST 3: and after Redis lost everything');
+    Test::More::is(next_frame($c), 'after', 'TEST 3: which B delivers');
+    Test::More::is(count_is($port, 'room', 2, 5), 2,
+                   'TEST 3: A counts the subscriber of B again');
+
+    Test::More::unlike(b_log(), qr/\[(alert|crit|emerg)\]/,
+                       'TEST 3: nothing wrong in the log of B');
+
+    $_->close for $a, $s, $c;
+}
+
 
 __DATA__
 
@@ -381,7 +433,28 @@ GET /pub?channel=nobody
 
 
 
-=== TEST 3: ws_snapshot on a Redis-backed zone fails nginx -t (not built)
+=== TEST 3: Redis restarted without its data: connections and counts told again
+--- http_config
+    ws_zone chat 1m redis=127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat room;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::restarted();
+--- request
+GET /pub?channel=nobody
+--- error_code: 404
+--- no_error_log
+[alert]
+
+
+
+=== TEST 4: ws_snapshot on a Redis-backed zone fails nginx -t (not built)
 --- http_config
     ws_zone chat 1m redis=127.0.0.1:$TEST_NGINX_REDIS_PORT;
 --- config
