@@ -30,10 +30,12 @@ static void ngx_ws_publisher_pushed(void *data, ngx_int_t rc);
 static ngx_int_t ngx_ws_publisher_count(ngx_http_request_t *r,
     ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t listing);
 static void ngx_ws_publisher_counted(void *data, ngx_int_t rc,
-    ngx_uint_t subscribers, uint64_t last_id);
+    ngx_uint_t subscribers, uint64_t last_id, ngx_array_t *members);
 static ngx_int_t ngx_ws_publisher_tell(ngx_http_request_t *r,
     ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t listing,
-    ngx_uint_t remote, uint64_t remote_id);
+    ngx_uint_t remote, uint64_t remote_id, ngx_array_t *others);
+static u_char *ngx_ws_publisher_members(ngx_http_request_t *r,
+    ngx_ws_channel_node_t *cn, ngx_array_t *others, size_t *len);
 static ngx_uint_t ngx_ws_publisher_flag(ngx_http_request_t *r, char *name);
 static ngx_int_t ngx_ws_publisher_policy(ngx_http_request_t *r,
     ngx_ws_policy_t *pol);
@@ -99,7 +101,7 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
             return ngx_ws_publisher_count(r, zone, &name, listing);
         }
 
-        return ngx_ws_publisher_tell(r, zone, &name, listing, 0, 0);
+        return ngx_ws_publisher_tell(r, zone, &name, listing, 0, 0, NULL);
     }
 
     /* DELETE: the channel as this instance's zone has it */
@@ -138,13 +140,14 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
 /*
  * GET ?channel=: what the zone has of the channel; remote counts the
  * subscribers of the other instances of a Redis-backed zone, remote_id the
- * channel's last id in Redis (0: none).  404 for a channel nobody has.
+ * channel's last id in Redis (0: none), others their members (or NULL).
+ * 404 for a channel nobody has.
  */
 
 static ngx_int_t
 ngx_ws_publisher_tell(ngx_http_request_t *r, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t listing, ngx_uint_t remote,
-    uint64_t remote_id)
+    uint64_t remote_id, ngx_array_t *others)
 {
     u_char                 *p, *json, *members;
     size_t                  len;
@@ -167,19 +170,28 @@ ngx_ws_publisher_tell(ngx_http_request_t *r, ngx_ws_zone_t *zone,
         return NGX_HTTP_NOT_FOUND;
     }
 
-    if (cn) {
-        if (listing) {
-            /* the worker's own memory: nothing in the zone is waited for */
+    if (listing && others) {
+        /* the instance's members and those of the others */
 
-            members = ngx_pnalloc(r->pool, ngx_ws_presence_json_len(cn));
-            if (members == NULL) {
-                ngx_shmtx_unlock(&zone->shpool->mutex);
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            len = ngx_ws_presence_json(members, cn) - members;
+        members = ngx_ws_publisher_members(r, cn, others, &len);
+        if (members == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+    } else if (listing && cn) {
+        /* the worker's own memory: nothing in the zone is waited for */
+
+        members = ngx_pnalloc(r->pool, ngx_ws_presence_json_len(cn));
+        if (members == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        len = ngx_ws_presence_json(members, cn) - members;
+    }
+
+    if (cn) {
         ngx_ws_channel_trim(zone, cn);
 
         subscribers = cn->subscribers;
@@ -195,7 +207,7 @@ ngx_ws_publisher_tell(ngx_http_request_t *r, ngx_ws_zone_t *zone,
         last_id = remote_id;
     }
 
-    if (listing && cn == NULL) {
+    if (listing && members == NULL) {
         members = (u_char *) "[]";
         len = 2;
     }
@@ -253,7 +265,7 @@ ngx_ws_publisher_count(ngx_http_request_t *r, ngx_ws_zone_t *zone,
 
     r->main->count++;
 
-    if (ngx_ws_redis_count(zone, name, ngx_ws_publisher_counted, pc)
+    if (ngx_ws_redis_count(zone, name, listing, ngx_ws_publisher_counted, pc)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -269,7 +281,7 @@ ngx_ws_publisher_count(ngx_http_request_t *r, ngx_ws_zone_t *zone,
 
 static void
 ngx_ws_publisher_counted(void *data, ngx_int_t rc, ngx_uint_t subscribers,
-    uint64_t last_id)
+    uint64_t last_id, ngx_array_t *members)
 {
     ngx_ws_publisher_count_t *pc = data;
 
@@ -281,7 +293,107 @@ ngx_ws_publisher_counted(void *data, ngx_int_t rc, ngx_uint_t subscribers,
     ngx_http_finalize_request(pc->r,
                               ngx_ws_publisher_tell(pc->r, pc->zone,
                                                     &pc->name, pc->listing,
-                                                    subscribers, last_id));
+                                                    subscribers, last_id,
+                                                    members));
+}
+
+
+/*
+ * With the zone locked: the members of the channel on this instance (cn,
+ * or NULL) and on the others, the connections of an identity summed, as
+ * JSON: [{"id":"alice","connections":3},...]
+ */
+
+static u_char *
+ngx_ws_publisher_members(ngx_http_request_t *r, ngx_ws_channel_node_t *cn,
+    ngx_array_t *others, size_t *len)
+{
+    u_char                 *json, *p;
+    size_t                  size;
+    ngx_uint_t              i, k, n;
+    ngx_array_t             all;
+    ngx_ws_sh_member_t     *m;
+    ngx_ws_redis_member_t  *o, *a;
+
+    if (ngx_array_init(&all, r->pool, 8, sizeof(ngx_ws_redis_member_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    for (m = cn ? cn->members : NULL; m; m = m->next) {
+        a = ngx_array_push(&all);
+        if (a == NULL) {
+            return NULL;
+        }
+
+        a->id.len = m->len;
+        a->id.data = ngx_pnalloc(r->pool, m->len);
+        if (a->id.data == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(a->id.data, m->id, m->len);
+        a->n = m->n;
+    }
+
+    n = all.nelts;
+    o = others->elts;
+
+    for (i = 0; i < others->nelts; i++) {
+        a = all.elts;
+
+        for (k = 0; k < n; k++) {
+            if (a[k].id.len == o[i].id.len
+                && ngx_strncmp(a[k].id.data, o[i].id.data, o[i].id.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k < n) {
+            a[k].n += o[i].n;
+            continue;
+        }
+
+        /* the others' ids are distinct already, and kept by the caller */
+
+        a = ngx_array_push(&all);
+        if (a == NULL) {
+            return NULL;
+        }
+
+        *a = o[i];
+    }
+
+    a = all.elts;
+    size = sizeof("[]") - 1;
+
+    for (k = 0; k < all.nelts; k++) {
+        size += sizeof("{\"id\":\"\",\"connections\":},") - 1 + NGX_INT_T_LEN
+                + a[k].id.len
+                + ngx_escape_json(NULL, a[k].id.data, a[k].id.len);
+    }
+
+    json = ngx_pnalloc(r->pool, size);
+    if (json == NULL) {
+        return NULL;
+    }
+
+    p = json;
+    *p++ = '[';
+
+    for (k = 0; k < all.nelts; k++) {
+        p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, a[k].id.data, a[k].id.len);
+        p = ngx_sprintf(p, "\",\"connections\":%ui}%s", a[k].n,
+                        (k + 1 < all.nelts) ? "," : "");
+    }
+
+    *p++ = ']';
+    *len = p - json;
+
+    return json;
 }
 
 

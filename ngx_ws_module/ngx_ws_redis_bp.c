@@ -117,6 +117,9 @@ static void ngx_ws_redis_resync(ngx_ws_redis_reader_t *rr,
     ngx_ws_redis_t *rd, ngx_pool_t *pool);
 static void ngx_ws_redis_counts(ngx_ws_redis_reader_t *rr,
     ngx_ws_redis_t *rd, ngx_pool_t *pool);
+static ngx_int_t ngx_ws_redis_tell(ngx_ws_redis_t *rd, ngx_ws_zone_t *zone,
+    ngx_pool_t *pool, ngx_str_t *name, char kind, ngx_uint_t n,
+    ngx_ws_sh_member_t *m);
 static void ngx_ws_redis_inbox(ngx_ws_redis_reader_t *rr,
     redisReply *entries);
 static void ngx_ws_redis_pushed(ngx_ws_redis_t *rd, void *reply,
@@ -1228,6 +1231,9 @@ ngx_ws_redis_share(ngx_ws_redis_reader_t *rr, uint64_t now)
         return;
     }
 
+    /* made now: what follows asks for it with the zone locked */
+    (void) ngx_ws_redis_inst(zone);
+
     pool = ngx_create_pool(4096, rr->tick.log);
     if (pool == NULL) {
         return;
@@ -1383,6 +1389,10 @@ ngx_ws_redis_resync(ngx_ws_redis_reader_t *rr, ngx_ws_redis_t *rd,
 
         if (!cn->push) {
             cn->redis_count = (ngx_uint_t) -1;
+
+            if (cn->members || cn->members_gen) {
+                cn->redis_members = cn->members_gen - 1;
+            }
         }
     }
 
@@ -1428,20 +1438,14 @@ static void
 ngx_ws_redis_counts(ngx_ws_redis_reader_t *rr, ngx_ws_redis_t *rd,
     ngx_pool_t *pool)
 {
-    u_char                 *p, num[NGX_INT_T_LEN];
-    size_t                  argvlen[4];
     ngx_str_t               name;
     ngx_uint_t              sent;
     ngx_queue_t            *q;
-    const char             *argv[4];
     ngx_ws_zone_t          *zone;
     ngx_ws_channel_node_t  *cn;
 
     zone = rr->zone;
     sent = 0;
-
-    argv[2] = (char *) ngx_ws_redis_inst(zone);
-    argvlen[2] = NGX_WS_REDIS_INST_LEN;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -1453,43 +1457,101 @@ ngx_ws_redis_counts(ngx_ws_redis_reader_t *rr, ngx_ws_redis_t *rd,
     {
         cn = ngx_queue_data(q, ngx_ws_channel_node_t, queue);
 
-        if (cn->push || cn->subscribers == cn->redis_count) {
+        if (cn->push) {
             continue;
         }
 
         name.data = cn->name;
         name.len = cn->len;
 
-        argv[1] = (char *) ngx_ws_redis_key(pool, zone, &name, 'c',
-                                            &argvlen[1]);
-        if (argv[1] == NULL) {
-            break;
+        if (cn->subscribers != cn->redis_count) {
+            if (ngx_ws_redis_tell(rd, zone, pool, &name, 'c',
+                                  cn->subscribers, NULL)
+                != NGX_OK)
+            {
+                break;
+            }
+
+            cn->redis_count = cn->subscribers;
+            sent++;
         }
 
-        if (cn->subscribers) {
-            p = ngx_sprintf(num, "%ui", cn->subscribers);
-            argv[0] = "HSET";
-            argvlen[0] = 4;
-            argv[3] = (char *) num;
-            argvlen[3] = p - num;
+        if (cn->members_gen != cn->redis_members) {
+            if (ngx_ws_redis_tell(rd, zone, pool, &name, 'm',
+                                  cn->nmembers, cn->members)
+                != NGX_OK)
+            {
+                break;
+            }
 
-        } else {
-            argv[0] = "HDEL";
-            argvlen[0] = 4;
+            cn->redis_members = cn->members_gen;
+            sent++;
         }
-
-        if (ngx_ws_redis_command(rd, ngx_ws_redis_told, zone,
-                                 cn->subscribers ? 4 : 3, argv, argvlen)
-            != NGX_OK)
-        {
-            break;
-        }
-
-        cn->redis_count = cn->subscribers;
-        sent++;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * With the zone locked: the instance's field of the channel's hash kind,
+ * HSET or HDEL for none: 'c', its subscribers (n); 'm', its members (n of
+ * them, from m), as lines "CONNECTIONS<tab>ID"
+ */
+
+static ngx_int_t
+ngx_ws_redis_tell(ngx_ws_redis_t *rd, ngx_ws_zone_t *zone, ngx_pool_t *pool,
+    ngx_str_t *name, char kind, ngx_uint_t n, ngx_ws_sh_member_t *m)
+{
+    u_char              *p;
+    size_t               argvlen[4], len;
+    const char          *argv[4];
+    ngx_ws_sh_member_t  *mm;
+
+    argv[0] = n ? "HSET" : "HDEL";
+    argvlen[0] = 4;
+    argv[1] = (char *) ngx_ws_redis_key(pool, zone, name, kind, &argvlen[1]);
+    argv[2] = (char *) ngx_ws_redis_inst(zone);
+    argvlen[2] = NGX_WS_REDIS_INST_LEN;
+
+    if (argv[1] == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (n && kind == 'c') {
+        p = ngx_pnalloc(pool, NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        argv[3] = (char *) p;
+        argvlen[3] = ngx_sprintf(p, "%ui", n) - p;
+
+    } else if (n) {
+        len = 0;
+
+        for (mm = m; mm; mm = mm->next) {
+            len += NGX_INT_T_LEN + 2 + mm->len;
+        }
+
+        p = ngx_pnalloc(pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        argv[3] = (char *) p;
+
+        for (mm = m; mm; mm = mm->next) {
+            p = ngx_sprintf(p, "%ui\t", mm->n);
+            p = ngx_cpymem(p, mm->id, mm->len);
+            *p++ = LF;
+        }
+
+        argvlen[3] = p - (u_char *) argv[3];
+    }
+
+    return ngx_ws_redis_command(rd, ngx_ws_redis_told, zone, n ? 4 : 3,
+                                argv, argvlen);
 }
 
 
@@ -1555,9 +1617,7 @@ ngx_ws_redis_conn_seen(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t on)
 void
 ngx_ws_redis_channel_gone(ngx_ws_zone_t *zone, ngx_str_t *name)
 {
-    size_t           argvlen[3];
     ngx_pool_t      *pool;
-    const char      *argv[3];
     ngx_ws_redis_t  *rd;
 
     rd = zone->redis->conn;
@@ -1572,16 +1632,8 @@ ngx_ws_redis_channel_gone(ngx_ws_zone_t *zone, ngx_str_t *name)
         return;
     }
 
-    argv[0] = "HDEL";
-    argvlen[0] = 4;
-    argv[1] = (char *) ngx_ws_redis_key(pool, zone, name, 'c', &argvlen[1]);
-    argv[2] = (char *) ngx_ws_redis_inst(zone);
-    argvlen[2] = NGX_WS_REDIS_INST_LEN;
-
-    if (argv[1] == NULL
-        || ngx_ws_redis_command(rd, ngx_ws_redis_told, zone, 3, argv,
-                                argvlen)
-           != NGX_OK)
+    if (ngx_ws_redis_tell(rd, zone, pool, name, 'c', 0, NULL) != NGX_OK
+        || ngx_ws_redis_tell(rd, zone, pool, name, 'm', 0, NULL) != NGX_OK)
     {
         zone->sh->redis_resync = 1;
     }
@@ -1847,6 +1899,8 @@ typedef struct {
     ngx_ws_redis_counted_pt     handler;
     void                       *data;
     ngx_array_t                 live;             /* of ngx_str_t */
+    ngx_array_t                 members;          /* the others' */
+    ngx_uint_t                  want;             /* the answers */
     ngx_uint_t                  pending;
     ngx_uint_t                  step;
     ngx_uint_t                  failed;
@@ -1857,8 +1911,16 @@ typedef struct {
 } ngx_ws_redis_counting_t;
 
 
+static ngx_int_t ngx_ws_redis_counted_live(ngx_ws_redis_counting_t *ct,
+    redisReply *r);
+static ngx_int_t ngx_ws_redis_counted_fields(ngx_ws_redis_counting_t *ct,
+    ngx_ws_redis_t *rd, redisReply *r);
+static ngx_int_t ngx_ws_redis_members(ngx_ws_redis_counting_t *ct,
+    u_char *p, size_t len);
+
+
 ngx_int_t
-ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name,
+ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t members,
     ngx_ws_redis_counted_pt handler, void *hdata)
 {
     size_t                    argvlen[4];
@@ -1870,7 +1932,7 @@ ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name,
     rd = zone->redis->conn;
 
     if (rd == NULL || rd->state != NGX_WS_REDIS_READY
-        || rd->inflight + 3 > NGX_WS_REDIS_MAX_INFLIGHT)
+        || rd->inflight + 4 > NGX_WS_REDIS_MAX_INFLIGHT)
     {
         return (rd && rd->state == NGX_WS_REDIS_READY) ? NGX_BUSY
                                                         : NGX_DECLINED;
@@ -1883,7 +1945,10 @@ ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name,
 
     ct = ngx_pcalloc(pool, sizeof(ngx_ws_redis_counting_t));
     if (ct == NULL
-        || ngx_array_init(&ct->live, pool, 4, sizeof(ngx_str_t)) != NGX_OK)
+        || ngx_array_init(&ct->live, pool, 4, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&ct->members, pool, 8,
+                          sizeof(ngx_ws_redis_member_t))
+           != NGX_OK)
     {
         ngx_destroy_pool(pool);
         return NGX_ERROR;
@@ -1893,6 +1958,7 @@ ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name,
     ct->zone = zone;
     ct->handler = handler;
     ct->data = hdata;
+    ct->want = members ? 4 : 3;
 
     ct->key = ngx_ws_redis_key(pool, zone, name, 'c', &ct->key_len);
 
@@ -1946,6 +2012,25 @@ ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name,
         ct->failed = 1;
     }
 
+    if (!members) {
+        return NGX_OK;
+    }
+
+    argv[0] = "HGETALL";
+    argvlen[0] = 7;
+    argv[1] = (char *) ngx_ws_redis_key(pool, zone, name, 'm', &argvlen[1]);
+
+    if (argv[1]
+        && ngx_ws_redis_command(rd, ngx_ws_redis_counted, ct, 2, argv,
+                                argvlen)
+           == NGX_OK)
+    {
+        ct->pending++;
+
+    } else {
+        ct->failed = 1;
+    }
+
     return NGX_OK;
 }
 
@@ -1957,13 +2042,8 @@ ngx_ws_redis_counted(ngx_ws_redis_t *rd, void *reply, void *data)
 {
     ngx_ws_redis_counting_t *ct = data;
 
-    u_char          *inst;
-    size_t           argvlen[2 + NGX_WS_REDIS_RESYNC_BATCH];
-    ngx_int_t        n;
-    ngx_str_t       *s, *live;
-    ngx_uint_t       i, k, argc;
-    redisReply      *r, *f, *v;
-    const char      *argv[2 + NGX_WS_REDIS_RESYNC_BATCH];
+    ngx_int_t    n;
+    redisReply  *r;
 
     r = reply;
     ct->step++;
@@ -1986,93 +2066,20 @@ ngx_ws_redis_counted(ngx_ws_redis_t *rd, void *reply, void *data)
     switch (ct->step) {
 
     case 1:
-        if (r->type != REDIS_REPLY_ARRAY) {
+        if (r->type != REDIS_REPLY_ARRAY
+            || ngx_ws_redis_counted_live(ct, r) != NGX_OK)
+        {
             ct->failed = 1;
-            break;
-        }
-
-        for (i = 0; i < r->elements; i++) {
-            if (r->element[i]->type != REDIS_REPLY_STRING) {
-                continue;
-            }
-
-            s = ngx_array_push(&ct->live);
-            if (s == NULL) {
-                ct->failed = 1;
-                break;
-            }
-
-            s->len = r->element[i]->len;
-            s->data = ngx_pnalloc(ct->pool, s->len);
-            if (s->data == NULL) {
-                ct->failed = 1;
-                break;
-            }
-
-            ngx_memcpy(s->data, r->element[i]->str, s->len);
         }
 
         break;
 
     case 2:
-        if (r->type != REDIS_REPLY_ARRAY) {
+    case 4:
+        if (r->type != REDIS_REPLY_ARRAY
+            || ngx_ws_redis_counted_fields(ct, rd, r) != NGX_OK)
+        {
             ct->failed = 1;
-            break;
-        }
-
-        /* this instance's count is its zone's; the dead are dropped */
-
-        inst = ngx_ws_redis_inst(ct->zone);
-        live = ct->live.elts;
-        argv[0] = "HDEL";
-        argvlen[0] = 4;
-        argv[1] = (char *) ct->key;
-        argvlen[1] = ct->key_len;
-        argc = 2;
-
-        for (i = 0; i + 1 < r->elements; i += 2) {
-            f = r->element[i];
-            v = r->element[i + 1];
-
-            if (f->type != REDIS_REPLY_STRING
-                || v->type != REDIS_REPLY_STRING)
-            {
-                continue;
-            }
-
-            if (f->len == NGX_WS_REDIS_INST_LEN
-                && ngx_strncmp(f->str, inst, NGX_WS_REDIS_INST_LEN) == 0)
-            {
-                continue;
-            }
-
-            for (k = 0; k < ct->live.nelts; k++) {
-                if (live[k].len == f->len
-                    && ngx_strncmp(live[k].data, f->str, f->len) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (k == ct->live.nelts) {
-                if (argc < 2 + NGX_WS_REDIS_RESYNC_BATCH) {
-                    argv[argc] = f->str;
-                    argvlen[argc++] = f->len;
-                }
-
-                continue;
-            }
-
-            n = ngx_atoi((u_char *) v->str, v->len);
-
-            if (n > 0) {
-                ct->subscribers += n;
-            }
-        }
-
-        if (argc > 2) {
-            (void) ngx_ws_redis_command(rd, ngx_ws_redis_told, ct->zone,
-                                        argc, argv, argvlen);
         }
 
         break;
@@ -2093,9 +2100,187 @@ done:
     }
 
     ct->handler(ct->data, ct->failed ? NGX_ERROR : NGX_OK, ct->subscribers,
-                ct->last_id);
+                ct->last_id, (ct->want == 4) ? &ct->members : NULL);
 
     ngx_destroy_pool(ct->pool);
+}
+
+
+/* the live instances, copied: the reply goes after the handler */
+
+static ngx_int_t
+ngx_ws_redis_counted_live(ngx_ws_redis_counting_t *ct, redisReply *r)
+{
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    for (i = 0; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        s = ngx_array_push(&ct->live);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        s->len = r->element[i]->len;
+        s->data = ngx_pnalloc(ct->pool, s->len);
+        if (s->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(s->data, r->element[i]->str, s->len);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * HGETALL of the counts (step 2) or of the members (step 4), one field per
+ * instance: this instance's is its zone's own, those of the live others
+ * are added, those of the dead are dropped (from the counts)
+ */
+
+static ngx_int_t
+ngx_ws_redis_counted_fields(ngx_ws_redis_counting_t *ct, ngx_ws_redis_t *rd,
+    redisReply *r)
+{
+    u_char       *inst;
+    size_t        argvlen[2 + NGX_WS_REDIS_RESYNC_BATCH];
+    ngx_int_t     n;
+    ngx_str_t    *live;
+    ngx_uint_t    i, k, argc;
+    redisReply   *f, *v;
+    const char   *argv[2 + NGX_WS_REDIS_RESYNC_BATCH];
+
+    inst = ngx_ws_redis_inst(ct->zone);
+    live = ct->live.elts;
+
+    argv[0] = "HDEL";
+    argvlen[0] = 4;
+    argv[1] = (char *) ct->key;
+    argvlen[1] = ct->key_len;
+    argc = 2;
+
+    for (i = 0; i + 1 < r->elements; i += 2) {
+        f = r->element[i];
+        v = r->element[i + 1];
+
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+            || (f->len == NGX_WS_REDIS_INST_LEN
+                && ngx_strncmp(f->str, inst, NGX_WS_REDIS_INST_LEN) == 0))
+        {
+            continue;
+        }
+
+        for (k = 0; k < ct->live.nelts; k++) {
+            if (live[k].len == f->len
+                && ngx_strncmp(live[k].data, f->str, f->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k == ct->live.nelts) {
+            if (ct->step == 2 && argc < 2 + NGX_WS_REDIS_RESYNC_BATCH) {
+                argv[argc] = f->str;
+                argvlen[argc++] = f->len;
+            }
+
+            continue;
+        }
+
+        if (ct->step == 4) {
+            if (ngx_ws_redis_members(ct, (u_char *) v->str, v->len)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        n = ngx_atoi((u_char *) v->str, v->len);
+
+        if (n > 0) {
+            ct->subscribers += n;
+        }
+    }
+
+    if (argc > 2) {
+        (void) ngx_ws_redis_command(rd, ngx_ws_redis_told, ct->zone, argc,
+                                    argv, argvlen);
+    }
+
+    return NGX_OK;
+}
+
+
+/* "CONNECTIONS<tab>ID" lines of an instance: added to the members */
+
+static ngx_int_t
+ngx_ws_redis_members(ngx_ws_redis_counting_t *ct, u_char *p, size_t len)
+{
+    u_char                 *last, *tab, *lf;
+    ngx_int_t               n;
+    ngx_uint_t              k;
+    ngx_ws_redis_member_t  *m;
+
+    last = p + len;
+
+    for ( /* void */ ; p < last; p = lf + 1) {
+        lf = ngx_strlchr(p, last, LF);
+
+        if (lf == NULL) {
+            lf = last;
+        }
+
+        tab = ngx_strlchr(p, lf, '\t');
+
+        if (tab == NULL || tab + 1 == lf) {
+            continue;
+        }
+
+        n = ngx_atoi(p, tab - p);
+
+        if (n <= 0) {
+            continue;
+        }
+
+        tab++;
+        m = ct->members.elts;
+
+        for (k = 0; k < ct->members.nelts; k++) {
+            if (m[k].id.len == (size_t) (lf - tab)
+                && ngx_strncmp(m[k].id.data, tab, lf - tab) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k < ct->members.nelts) {
+            m[k].n += n;
+            continue;
+        }
+
+        m = ngx_array_push(&ct->members);
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        m->id.len = lf - tab;
+        m->id.data = ngx_pnalloc(ct->pool, m->id.len);
+        if (m->id.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(m->id.data, tab, m->id.len);
+        m->n = n;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -2122,7 +2307,7 @@ ngx_ws_redis_channel_gone(ngx_ws_zone_t *zone, ngx_str_t *name)
 
 
 ngx_int_t
-ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name,
+ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t members,
     ngx_ws_redis_counted_pt handler, void *hdata)
 {
     return NGX_DECLINED;

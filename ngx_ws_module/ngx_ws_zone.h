@@ -105,6 +105,8 @@ typedef struct {
     ngx_uint_t                  synced;           /* with Redis */
     uint64_t                    sync_id;          /* Redis's id then */
     ngx_uint_t                  redis_count;      /* subscribers told */
+    ngx_uint_t                  members_gen;      /* changes of members */
+    ngx_uint_t                  redis_members;    /* members_gen told */
     u_char                      name[1];
 } ngx_ws_channel_node_t;
 
@@ -468,15 +470,21 @@ void ngx_ws_redis_conn_seen(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t on);
 void ngx_ws_redis_channel_gone(ngx_ws_zone_t *zone, ngx_str_t *name);
 
+typedef struct {
+    ngx_str_t                   id;
+    ngx_uint_t                  n;                /* its connections */
+} ngx_ws_redis_member_t;
+
 /*
- * the subscribers of a channel on the other live instances, and its last
- * id in Redis (0: none); rc as above
+ * the subscribers of a channel on the other live instances, its last id
+ * in Redis (0: none) and, when asked for, the members on the other live
+ * instances (ngx_ws_redis_member_t, valid during the call); rc as above
  */
 typedef void (*ngx_ws_redis_counted_pt)(void *data, ngx_int_t rc,
-    ngx_uint_t subscribers, uint64_t last_id);
+    ngx_uint_t subscribers, uint64_t last_id, ngx_array_t *members);
 
 ngx_int_t ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name,
-    ngx_ws_redis_counted_pt handler, void *hdata);
+    ngx_uint_t members, ngx_ws_redis_counted_pt handler, void *hdata);
 
 
 /* subscribers of other transports (ngx_ws_sse.c) */

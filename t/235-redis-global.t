@@ -2,7 +2,8 @@
 # connection id reaches it from any instance (ws_publisher's POST ?id=,
 # the connections API's POST and DELETE ?id=), 404 when no live instance
 # has it; the publisher's GET ?channel= counts the subscribers of every
-# live instance, and forgets an instance that died within its ttl (3 s).
+# live instance and lists their members (&members), and forgets an
+# instance that died within its ttl (3 s).
 # Instance A is the suite's nginx (a master, two workers); instance B is a
 # second nginx (a master, two workers) that this file starts with a
 # configuration of its own and stops by PID (TEST 2 kills it, TEST 3
@@ -38,7 +39,7 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 11, 2 => 7, 3 => 5);
+my %INIT_TESTS = (1 => 11, 2 => 8, 3 => 5);
 
 # per block: TEST 1: 3 (status, body, no_error_log), TEST 2, 3: 2 (status,
 # no_error_log), TEST 4 (must_die): 2
@@ -86,6 +87,7 @@ http {
         location /sub {
             websocket;
             ws_subscribe chat room;
+            ws_presence \$arg_user;
         }
         location /pub {
             ws_publisher chat;
@@ -233,6 +235,25 @@ sub req_ok {
     return $r;
 }
 
+# the members that an instance's publisher lists, "id:connections" sorted,
+# once they are $want, or what they were after 3 s
+sub members_are {
+    my ($port, $channel, $want) = @_;
+    my $deadline = Time::HiRes::time() + 3;
+    my $got;
+
+    do {
+        my $r = req($port, 'GET', "/pub?channel=$channel&members");
+        $got = join ' ', sort map { "$_->[0]:$_->[1]" }
+               map { [ /"id":"([^"]*)","connections":(\d+)/ ] }
+               $r =~ /(\{"id":"[^"]*","connections":\d+\})/g;
+        return $got if $got eq $want;
+        Time::HiRes::sleep(0.1);
+    } while (Time::HiRes::time() < $deadline);
+
+    return $got;
+}
+
 sub client {
     my ($port, $path) = @_;
     return Test::NgxWs::Client->new(port => $port, path => $path,
@@ -311,13 +332,17 @@ sub counts {
     my $port = $ENV{TEST_NGINX_SERVER_PORT};
     my $bport = $ENV{TEST_NGINX_B_PORT};
 
-    my @a = map { client($port, '/sub') } 1 .. 2;
-    my @b = map { client($bport, '/sub') } 1 .. 3;
+    my @a = map { client($port, "/sub?user=$_") } qw(alice bob);
+    my @b = map { client($bport, "/sub?user=$_") } qw(alice carol dave);
 
     Test::More::is(count_is($port, 'room', 5), 5,
                    'TEST 2: A counts its 2 and the 3 of B');
     Test::More::is(count_is($bport, 'room', 5), 5,
                    'TEST 2: B counts the same');
+    Test::More::is(members_are($port, 'room',
+                               'alice:2 bob:1 carol:1 dave:1'),
+                   'alice:2 bob:1 carol:1 dave:1',
+                   'TEST 2: A lists the members of both, alice twice');
 
     $_->close for @b;
     @b = ();
@@ -419,6 +444,7 @@ GET /conns
     location /sub {
         websocket;
         ws_subscribe chat room;
+        ws_presence $arg_user;
     }
     location /pub {
         ws_publisher chat;
