@@ -315,6 +315,11 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
         if (ngx_ws_registry_add(ws, wlcf->push, &name) != NGX_OK) {
             return NGX_ERROR;
         }
+
+        if (wlcf->push->redis) {
+            /* for pushes from the other instances */
+            ngx_ws_redis_conn_seen(wlcf->push, &name, 1);
+        }
     }
 
     if (wlcf->subscribe == NULL) {
@@ -1287,6 +1292,10 @@ ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub)
     }
 
     if (spool->nsubs == 0) {
+        if (spool->push && zone->redis) {
+            ngx_ws_redis_conn_seen(zone, &spool->name, 0);
+        }
+
         if (spool->deliver_ev.posted) {
             ngx_delete_posted_event(&spool->deliver_ev);
         }

@@ -47,6 +47,13 @@
 #define NGX_WS_REDIS_BLOCK          "100"
 #define NGX_WS_REDIS_READ_COUNT     "256"
 #define NGX_WS_REDIS_MIN_MAXLEN     128
+#define NGX_WS_REDIS_BEAT           1000
+#define NGX_WS_REDIS_INST_TTL       "3000"
+#define NGX_WS_REDIS_INST_LEN       16
+#define NGX_WS_REDIS_INBOX_MAX      "1024"
+#define NGX_WS_REDIS_MAX_ID         64
+#define NGX_WS_REDIS_RESYNC_BATCH   256
+#define NGX_WS_REDIS_COUNTS_TICK    256
 
 
 #if (NGX_WS_HAVE_HIREDIS)
@@ -99,6 +106,26 @@ static void ngx_ws_redis_published(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static void ngx_ws_redis_wake(ngx_ws_zone_t *zone, uint64_t workers,
     uint64_t uid);
+static u_char *ngx_ws_redis_inst(ngx_ws_zone_t *zone);
+static u_char *ngx_ws_redis_zkey(ngx_pool_t *pool, ngx_ws_zone_t *zone,
+    char *kind, ngx_uint_t inst, size_t *len);
+static void ngx_ws_redis_share(ngx_ws_redis_reader_t *rr, uint64_t now);
+static void ngx_ws_redis_beaten(ngx_ws_redis_t *rd, void *reply,
+    void *data);
+static void ngx_ws_redis_told(ngx_ws_redis_t *rd, void *reply, void *data);
+static void ngx_ws_redis_resync(ngx_ws_redis_reader_t *rr,
+    ngx_ws_redis_t *rd, ngx_pool_t *pool);
+static void ngx_ws_redis_counts(ngx_ws_redis_reader_t *rr,
+    ngx_ws_redis_t *rd, ngx_pool_t *pool);
+static ngx_int_t ngx_ws_redis_tell(ngx_ws_redis_t *rd, ngx_ws_zone_t *zone,
+    ngx_pool_t *pool, ngx_str_t *name, char kind, ngx_uint_t n,
+    ngx_ws_sh_member_t *m);
+static void ngx_ws_redis_inbox(ngx_ws_redis_reader_t *rr,
+    redisReply *entries);
+static void ngx_ws_redis_pushed(ngx_ws_redis_t *rd, void *reply,
+    void *data);
+static void ngx_ws_redis_counted(ngx_ws_redis_t *rd, void *reply,
+    void *data);
 
 
 /*
@@ -315,6 +342,10 @@ ngx_ws_redis_tick(ngx_event_t *ev)
         rr->rd = NULL;
     }
 
+    if (leader) {
+        ngx_ws_redis_share(rr, now);
+    }
+
     if (rr->rd && rr->rd->state == NGX_WS_REDIS_READY && rr->busy == 0) {
         ngx_ws_redis_round(rr);
     }
@@ -407,7 +438,8 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     if (sync.nelts) {
         ngx_ws_redis_sync_send(rr, &sync);
 
-    } else if (read.nelts) {
+    } else {
+        /* the channels' streams, if any, and the instance's inbox */
         ngx_ws_redis_read_send(rr, &read);
     }
 
@@ -491,8 +523,8 @@ ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
     ch = read->elts;
     n = read->nelts;
 
-    argv = ngx_palloc(rr->pool, (2 * n + 6) * sizeof(char *));
-    argvlen = ngx_palloc(rr->pool, (2 * n + 6) * sizeof(size_t));
+    argv = ngx_palloc(rr->pool, (2 * n + 8) * sizeof(char *));
+    argvlen = ngx_palloc(rr->pool, (2 * n + 8) * sizeof(size_t));
 
     if (argv == NULL || argvlen == NULL) {
         return;
@@ -528,9 +560,13 @@ ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
         argc++;
     }
 
-    if (n == 0) {
+    argv[argc] = (char *) ngx_ws_redis_zkey(rr->pool, rr->zone, "q", 1,
+                                            &argvlen[argc]);
+    if (argv[argc] == NULL) {
         return;
     }
+
+    argc++;
 
     for (i = 0; i < n; i++) {
         p = ngx_pnalloc(rr->pool, NGX_INT64_LEN + 2);
@@ -541,6 +577,16 @@ ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
         argv[argc] = (char *) p;
         argvlen[argc++] = ngx_sprintf(p, "%uL-0", ch[i].last) - p;
     }
+
+    p = ngx_pnalloc(rr->pool, 2 * NGX_INT64_LEN + 1);
+    if (p == NULL) {
+        return;
+    }
+
+    argv[argc] = (char *) p;
+    argvlen[argc++] = ngx_sprintf(p, "%uL-%uL", rr->zone->sh->redis_inbox[0],
+                                  rr->zone->sh->redis_inbox[1])
+                      - p;
 
     if (ngx_ws_redis_command(rr->rd, ngx_ws_redis_read, rr, argc, argv,
                              argvlen)
@@ -703,6 +749,12 @@ ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data)
         }
 
         len = k->element[0]->len;
+
+        if (len > plen && k->element[0]->str[plen - 1] == '}') {
+            /* "{ws:ZONE}:q:INST", the instance's inbox */
+            ngx_ws_redis_inbox(rr, k->element[1]);
+            continue;
+        }
 
         if (len < plen + 3) {
             continue;
@@ -1042,7 +1094,1225 @@ ngx_ws_redis_published(ngx_ws_redis_t *rd, void *reply, void *data)
 }
 
 
+/*
+ * The instance among the others (docs/cluster.md, "Across instances").
+ * Each instance of a zone has an id, random, kept in the zone; its reader
+ * writes a heartbeat every second: the instance in the sorted set
+ * "{ws:ZONE}:insts" (score: when it expires, by Redis's clock), and the
+ * expiry of its two keys: "{ws:ZONE}:i:INST", a hash of its connections
+ * (ws_push), and "{ws:ZONE}:q:INST", its inbox, a stream that its reader
+ * reads with the channels.  A message or a Close to a connection that is
+ * not here goes, by a script, to the inbox of the live instance that has
+ * it.  The subscribers of a channel on each instance are in the hash
+ * "{ws:ZONE:NAME}:c", written when they change (at most once a tick); the
+ * publisher's GET sums those of the live instances.
+ */
+
+static u_char *
+ngx_ws_redis_inst(ngx_ws_zone_t *zone)
+{
+    u_char    *p;
+    uint32_t   a, b;
+
+    p = zone->sh->redis_inst;
+
+    if (p[0] == '\0') {
+        a = (uint32_t) ngx_random() ^ ((uint32_t) ngx_pid << 16);
+        b = (uint32_t) ngx_random() ^ (uint32_t) ngx_time();
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        if (p[0] == '\0') {
+            (void) ngx_sprintf(p, "%08xD%08xD", a, b);
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+    }
+
+    return p;
+}
+
+
+/* "{ws:ZONE}:KIND", or "{ws:ZONE}:KIND:INST" with this instance's id */
+
+static u_char *
+ngx_ws_redis_zkey(ngx_pool_t *pool, ngx_ws_zone_t *zone, char *kind,
+    ngx_uint_t inst, size_t *len)
+{
+    u_char  *key, *p;
+
+    key = ngx_pnalloc(pool, sizeof("{ws:}::") + zone->name.len
+                            + ngx_strlen(kind) + NGX_WS_REDIS_INST_LEN);
+    if (key == NULL) {
+        return NULL;
+    }
+
+    p = ngx_sprintf(key, "{ws:%V}:%s", &zone->name, kind);
+
+    if (inst) {
+        p = ngx_sprintf(p, ":%*s", (size_t) NGX_WS_REDIS_INST_LEN,
+                        ngx_ws_redis_inst(zone));
+    }
+
+    *len = p - key;
+
+    return key;
+}
+
+
+/*
+ * KEYS[1] the instances, KEYS[2] this one's connections, KEYS[3] its
+ * inbox; ARGV[1] the instance, ARGV[2] the ttl (ms).  {lapsed, kept}:
+ * lapsed when the others may have taken it for dead (its counts may have
+ * been dropped), kept when its connections are still known.
+ */
+
+static char  ngx_ws_redis_beat_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local old = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+    "local lapsed = 0\n"
+    "if not old or tonumber(old) < now then lapsed = 1 end\n"
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "local kept = redis.call('PEXPIRE', KEYS[2], ARGV[2])\n"
+    "redis.call('PEXPIRE', KEYS[3], ARGV[2])\n"
+    "return {lapsed, kept}\n";
+
+
+/* KEYS[1] the instances: the live ones */
+
+static char  ngx_ws_redis_live_lua[] =
+    "local t = redis.call('TIME')\n"
+    "return redis.call('ZRANGEBYSCORE', KEYS[1], tonumber(t[1]) * 1000"
+    " + math.floor(tonumber(t[2]) / 1000), '+inf')\n";
+
+
+/*
+ * KEYS[1] the instances; ARGV[1] "{ws:ZONE}:", ARGV[2] the connection id,
+ * ARGV[3] the opcode, ARGV[4] the data, ARGV[5] this instance (which has
+ * not got it).  1 when a live instance has the connection, else 0.
+ */
+
+static char  ngx_ws_redis_push_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now,"
+    " '+inf')) do\n"
+    "  if m ~= ARGV[5]"
+    " and redis.call('HEXISTS', ARGV[1] .. 'i:' .. m, ARGV[2]) == 1 then\n"
+    "    redis.call('XADD', ARGV[1] .. 'q:' .. m, 'MAXLEN', '~', '"
+    NGX_WS_REDIS_INBOX_MAX "', '*', 'i', ARGV[2], 'o', ARGV[3],"
+    " 'd', ARGV[4])\n"
+    "    return 1\n"
+    "  end\n"
+    "end\n"
+    "return 0\n";
+
+
+/* the reader, every tick: the heartbeat, and the counts that changed */
+
+static void
+ngx_ws_redis_share(ngx_ws_redis_reader_t *rr, uint64_t now)
+{
+    size_t           argvlen[8];
+    ngx_pool_t      *pool;
+    const char      *argv[8];
+    ngx_ws_zone_t   *zone;
+    ngx_ws_redis_t  *rd;
+
+    zone = rr->zone;
+    rd = zone->redis->conn;
+
+    if (rd == NULL || rd->state != NGX_WS_REDIS_READY
+        || rd->inflight > NGX_WS_REDIS_MAX_INFLIGHT / 2)
+    {
+        return;
+    }
+
+    /* made now: what follows asks for it with the zone locked */
+    (void) ngx_ws_redis_inst(zone);
+
+    pool = ngx_create_pool(4096, rr->tick.log);
+    if (pool == NULL) {
+        return;
+    }
+
+    if (now >= zone->sh->redis_beat + NGX_WS_REDIS_BEAT) {
+        zone->sh->redis_beat = now;
+
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = ngx_ws_redis_beat_lua;
+        argvlen[1] = sizeof(ngx_ws_redis_beat_lua) - 1;
+        argv[2] = "3";
+        argvlen[2] = 1;
+        argv[3] = (char *) ngx_ws_redis_zkey(pool, zone, "insts", 0,
+                                             &argvlen[3]);
+        argv[4] = (char *) ngx_ws_redis_zkey(pool, zone, "i", 1,
+                                             &argvlen[4]);
+        argv[5] = (char *) ngx_ws_redis_zkey(pool, zone, "q", 1,
+                                             &argvlen[5]);
+        argv[6] = (char *) ngx_ws_redis_inst(zone);
+        argvlen[6] = NGX_WS_REDIS_INST_LEN;
+        argv[7] = NGX_WS_REDIS_INST_TTL;
+        argvlen[7] = sizeof(NGX_WS_REDIS_INST_TTL) - 1;
+
+        if (argv[3] && argv[4] && argv[5]) {
+            (void) ngx_ws_redis_command(rd, ngx_ws_redis_beaten, zone, 8,
+                                        argv, argvlen);
+        }
+    }
+
+    if (zone->sh->redis_resync) {
+        zone->sh->redis_resync = 0;
+        ngx_ws_redis_resync(rr, rd, pool);
+    }
+
+    ngx_ws_redis_counts(rr, rd, pool);
+
+    ngx_destroy_pool(pool);
+}
+
+
+/* {lapsed, kept} */
+
+static void
+ngx_ws_redis_beaten(ngx_ws_redis_t *rd, void *reply, void *data)
+{
+    ngx_ws_zone_t *zone = data;
+
+    redisReply  *r;
+
+    r = reply;
+
+    if (r == NULL) {
+        return;
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+        || r->element[0]->type != REDIS_REPLY_INTEGER
+        || r->element[1]->type != REDIS_REPLY_INTEGER)
+    {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "redis \"%V\": heartbeat of ws_zone \"%V\" failed: %*s",
+                      &zone->redis->addr, &zone->name,
+                      (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
+                      r->str);
+        return;
+    }
+
+    if (r->element[0]->integer
+        || (r->element[1]->integer == 0 && zone->sh->nconns))
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                       "ws redis instance lapsed or forgotten: resync");
+
+        zone->sh->redis_resync = 1;
+    }
+}
+
+
+/* a write of the counts or connections failed: all are written again */
+
+static void
+ngx_ws_redis_told(ngx_ws_redis_t *rd, void *reply, void *data)
+{
+    ngx_ws_zone_t *zone = data;
+
+    redisReply  *r;
+
+    r = reply;
+
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        if (r) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "redis \"%V\": ws_zone \"%V\" not shared: %*s",
+                          &zone->redis->addr, &zone->name, (size_t) r->len,
+                          r->str);
+        }
+
+        zone->sh->redis_resync = 1;
+    }
+}
+
+
+/*
+ * After Redis forgot the instance (restarted, or the instance lapsed):
+ * its connections are told again and its counts are written again
+ */
+
+static void
+ngx_ws_redis_resync(ngx_ws_redis_reader_t *rr, ngx_ws_redis_t *rd,
+    ngx_pool_t *pool)
+{
+    int                     argc;
+    size_t                 *argvlen;
+    ngx_uint_t              n;
+    ngx_queue_t            *q;
+    const char            **argv;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_conn_rec_t      *rec;
+    ngx_ws_channel_node_t  *cn;
+
+    zone = rr->zone;
+
+    n = 2 + 2 * NGX_WS_REDIS_RESYNC_BATCH;
+
+    argv = ngx_palloc(pool, n * sizeof(char *));
+    argvlen = ngx_palloc(pool, n * sizeof(size_t));
+
+    if (argv == NULL || argvlen == NULL) {
+        zone->sh->redis_resync = 1;
+        return;
+    }
+
+    argv[0] = "HSET";
+    argvlen[0] = 4;
+    argv[1] = (char *) ngx_ws_redis_zkey(pool, zone, "i", 1, &argvlen[1]);
+
+    if (argv[1] == NULL) {
+        zone->sh->redis_resync = 1;
+        return;
+    }
+
+    argc = 2;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru);
+         q = ngx_queue_next(q))
+    {
+        cn = ngx_queue_data(q, ngx_ws_channel_node_t, queue);
+
+        if (!cn->push) {
+            cn->redis_count = (ngx_uint_t) -1;
+
+            if (cn->members || cn->members_gen) {
+                cn->redis_members = cn->members_gen - 1;
+            }
+        }
+    }
+
+    for (rec = ngx_ws_registry_after(zone, 0);
+         rec;
+         rec = ngx_ws_registry_next(zone, rec))
+    {
+        cn = rec->channel;
+
+        if (cn == NULL || cn->len < 2) {
+            continue;
+        }
+
+        /* hiredis copies the arguments before the zone is unlocked */
+
+        argv[argc] = (char *) cn->name + 1;
+        argvlen[argc++] = cn->len - 1;
+        argv[argc] = "1";
+        argvlen[argc++] = 1;
+
+        if (argc == (int) n) {
+            (void) ngx_ws_redis_command(rd, ngx_ws_redis_told, zone, argc,
+                                        argv, argvlen);
+            argc = 2;
+        }
+    }
+
+    if (argc > 2) {
+        (void) ngx_ws_redis_command(rd, ngx_ws_redis_told, zone, argc, argv,
+                                    argvlen);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * The subscribers of the channels whose count changed since it was told:
+ * HSET "{ws:ZONE:NAME}:c" INST N, or HDEL when none are left
+ */
+
+static void
+ngx_ws_redis_counts(ngx_ws_redis_reader_t *rr, ngx_ws_redis_t *rd,
+    ngx_pool_t *pool)
+{
+    ngx_str_t               name;
+    ngx_uint_t              sent;
+    ngx_queue_t            *q;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_channel_node_t  *cn;
+
+    zone = rr->zone;
+    sent = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru)
+         && sent < NGX_WS_REDIS_COUNTS_TICK
+         && rd->inflight < NGX_WS_REDIS_MAX_INFLIGHT / 2;
+         q = ngx_queue_next(q))
+    {
+        cn = ngx_queue_data(q, ngx_ws_channel_node_t, queue);
+
+        if (cn->push) {
+            continue;
+        }
+
+        name.data = cn->name;
+        name.len = cn->len;
+
+        if (cn->subscribers != cn->redis_count) {
+            if (ngx_ws_redis_tell(rd, zone, pool, &name, 'c',
+                                  cn->subscribers, NULL)
+                != NGX_OK)
+            {
+                break;
+            }
+
+            cn->redis_count = cn->subscribers;
+            sent++;
+        }
+
+        if (cn->members_gen != cn->redis_members) {
+            if (ngx_ws_redis_tell(rd, zone, pool, &name, 'm',
+                                  cn->nmembers, cn->members)
+                != NGX_OK)
+            {
+                break;
+            }
+
+            cn->redis_members = cn->members_gen;
+            sent++;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * With the zone locked: the instance's field of the channel's hash kind,
+ * HSET or HDEL for none: 'c', its subscribers (n); 'm', its members (n of
+ * them, from m), as lines "CONNECTIONS<tab>ID"
+ */
+
+static ngx_int_t
+ngx_ws_redis_tell(ngx_ws_redis_t *rd, ngx_ws_zone_t *zone, ngx_pool_t *pool,
+    ngx_str_t *name, char kind, ngx_uint_t n, ngx_ws_sh_member_t *m)
+{
+    u_char              *p;
+    size_t               argvlen[4], len;
+    const char          *argv[4];
+    ngx_ws_sh_member_t  *mm;
+
+    argv[0] = n ? "HSET" : "HDEL";
+    argvlen[0] = 4;
+    argv[1] = (char *) ngx_ws_redis_key(pool, zone, name, kind, &argvlen[1]);
+    argv[2] = (char *) ngx_ws_redis_inst(zone);
+    argvlen[2] = NGX_WS_REDIS_INST_LEN;
+
+    if (argv[1] == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (n && kind == 'c') {
+        p = ngx_pnalloc(pool, NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        argv[3] = (char *) p;
+        argvlen[3] = ngx_sprintf(p, "%ui", n) - p;
+
+    } else if (n) {
+        len = 0;
+
+        for (mm = m; mm; mm = mm->next) {
+            len += NGX_INT_T_LEN + 2 + mm->len;
+        }
+
+        p = ngx_pnalloc(pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        argv[3] = (char *) p;
+
+        for (mm = m; mm; mm = mm->next) {
+            p = ngx_sprintf(p, "%ui\t", mm->n);
+            p = ngx_cpymem(p, mm->id, mm->len);
+            *p++ = LF;
+        }
+
+        argvlen[3] = p - (u_char *) argv[3];
+    }
+
+    return ngx_ws_redis_command(rd, ngx_ws_redis_told, zone, n ? 4 : 3,
+                                argv, argvlen);
+}
+
+
+/*
+ * A connection of this instance's ws_push zone came (on) or went: its id
+ * in the instance's hash, so that the others find it.  name is "@ID".
+ */
+
+void
+ngx_ws_redis_conn_seen(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t on)
+{
+    size_t           argvlen[4];
+    ngx_pool_t      *pool;
+    const char      *argv[4];
+    ngx_ws_redis_t  *rd;
+
+    if (zone->redis == NULL || zone->sh == NULL || name->len < 2) {
+        return;
+    }
+
+    rd = zone->redis->conn;
+
+    if (rd == NULL || rd->state != NGX_WS_REDIS_READY) {
+        if (on) {
+            /* told with the others when Redis is back */
+            zone->sh->redis_resync = 1;
+        }
+
+        return;
+    }
+
+    pool = ngx_create_pool(256, rd->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    argv[0] = on ? "HSET" : "HDEL";
+    argvlen[0] = 4;
+    argv[1] = (char *) ngx_ws_redis_zkey(pool, zone, "i", 1, &argvlen[1]);
+    argv[2] = (char *) name->data + 1;
+    argvlen[2] = name->len - 1;
+    argv[3] = "1";
+    argvlen[3] = 1;
+
+    if ((argv[1] == NULL
+         || ngx_ws_redis_command(rd, ngx_ws_redis_told, zone, on ? 4 : 3,
+                                 argv, argvlen)
+            != NGX_OK)
+        && on)
+    {
+        zone->sh->redis_resync = 1;
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+/*
+ * A channel of this instance went with its subscribers (ws_publisher's
+ * DELETE): its count goes too, the reader will not see it any more
+ */
+
+void
+ngx_ws_redis_channel_gone(ngx_ws_zone_t *zone, ngx_str_t *name)
+{
+    ngx_pool_t      *pool;
+    ngx_ws_redis_t  *rd;
+
+    rd = zone->redis->conn;
+
+    if (rd == NULL || rd->state != NGX_WS_REDIS_READY) {
+        zone->sh->redis_resync = 1;
+        return;
+    }
+
+    pool = ngx_create_pool(256, rd->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    if (ngx_ws_redis_tell(rd, zone, pool, name, 'c', 0, NULL) != NGX_OK
+        || ngx_ws_redis_tell(rd, zone, pool, name, 'm', 0, NULL) != NGX_OK)
+    {
+        zone->sh->redis_resync = 1;
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+/* the reader: messages and Closes to the connections of this instance */
+
+static void
+ngx_ws_redis_inbox(ngx_ws_redis_reader_t *rr, redisReply *entries)
+{
+    u_char           *p, *last, *data;
+    size_t            len;
+    uint64_t          ms, seq;
+    ngx_int_t         rc, opcode;
+    ngx_str_t         name;
+    ngx_uint_t        i, j;
+    redisReply       *e, *f;
+    ngx_ws_zone_t    *zone;
+    ngx_ws_stored_t   st;
+
+    zone = rr->zone;
+
+    for (j = 0; j < entries->elements; j++) {
+        e = entries->element[j];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+            || e->element[0]->type != REDIS_REPLY_STRING
+            || e->element[1]->type != REDIS_REPLY_ARRAY)
+        {
+            continue;
+        }
+
+        /* "MS-SEQ": where the next read starts */
+
+        p = (u_char *) e->element[0]->str;
+        last = p + e->element[0]->len;
+        ms = 0;
+        seq = 0;
+
+        for ( /* void */ ; p < last && *p >= '0' && *p <= '9'; p++) {
+            ms = ms * 10 + (*p - '0');
+        }
+
+        if (p < last && *p == '-') {
+            for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
+                seq = seq * 10 + (*p - '0');
+            }
+        }
+
+        zone->sh->redis_inbox[0] = ms;
+        zone->sh->redis_inbox[1] = seq;
+
+        f = e->element[1];
+        opcode = NGX_ERROR;
+        data = NULL;
+        len = 0;
+        ngx_str_null(&name);
+
+        for (i = 0; i + 1 < f->elements; i += 2) {
+            if (f->element[i]->type != REDIS_REPLY_STRING
+                || f->element[i]->len != 1
+                || f->element[i + 1]->type != REDIS_REPLY_STRING)
+            {
+                continue;
+            }
+
+            switch (f->element[i]->str[0]) {
+
+            case 'i':
+                name.data = (u_char *) f->element[i + 1]->str;
+                name.len = f->element[i + 1]->len;
+                break;
+
+            case 'o':
+                opcode = ngx_atoi((u_char *) f->element[i + 1]->str,
+                                  f->element[i + 1]->len);
+                break;
+
+            case 'd':
+                data = (u_char *) f->element[i + 1]->str;
+                len = f->element[i + 1]->len;
+                break;
+            }
+        }
+
+        if (name.len == 0 || name.len > NGX_WS_REDIS_MAX_ID
+            || (opcode != NGX_WS_OP_TEXT && opcode != NGX_WS_OP_BINARY
+                && opcode != NGX_WS_OP_CLOSE))
+        {
+            continue;
+        }
+
+        p = ngx_pnalloc(rr->pool, name.len + 1);
+        if (p == NULL) {
+            return;
+        }
+
+        *p = '@';
+        ngx_memcpy(p + 1, name.data, name.len);
+        name.data = p;
+        name.len++;
+
+        rc = ngx_ws_channel_put(zone, &name, 1, NULL, opcode, data, len,
+                                &st);
+
+        if (rc == NGX_OK) {
+            ngx_ws_redis_wake(zone, st.workers, st.uid);
+            continue;
+        }
+
+        if (rc == NGX_DECLINED) {
+            /* it went meanwhile, or its worker died: forgotten */
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rr->tick.log, 0,
+                           "ws redis push to gone \"%V\"", &name);
+
+            ngx_ws_redis_conn_seen(zone, &name, 0);
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, rr->tick.log, 0,
+                      "ws_zone \"%V\": a message from another instance to "
+                      "connection \"%V\" could not be stored (%uz bytes)",
+                      &zone->name, &name, len);
+    }
+}
+
+
+/*
+ * A message (or a Close, opcode 8) to connection id, which is not on this
+ * instance: to the live instance that has it.  The handler gets NGX_OK,
+ * NGX_DECLINED when no instance has it, or NGX_ERROR.  Returns as
+ * ngx_ws_redis_publish().
+ */
+
+typedef struct {
+    ngx_ws_redis_pushed_pt      handler;
+    void                       *data;
+} ngx_ws_redis_push_t;
+
+
+ngx_int_t
+ngx_ws_redis_push(ngx_ws_zone_t *zone, ngx_str_t *id, ngx_uint_t opcode,
+    u_char *data, size_t len, ngx_ws_redis_pushed_pt handler, void *hdata)
+{
+    u_char               *p, op[NGX_INT_T_LEN];
+    size_t                argvlen[9];
+    ngx_int_t             rc;
+    ngx_pool_t           *pool;
+    const char           *argv[9];
+    ngx_ws_redis_t       *rd;
+    ngx_ws_redis_push_t  *ps;
+
+    if (len > zone->max_message) {
+        return NGX_WS_ZONE_TOO_BIG;
+    }
+
+    rd = zone->redis->conn;
+
+    if (rd == NULL || rd->state != NGX_WS_REDIS_READY
+        || rd->inflight == NGX_WS_REDIS_MAX_INFLIGHT)
+    {
+        (void) ngx_atomic_fetch_add(&zone->sh->redis.refused, 1);
+        return (rd && rd->state == NGX_WS_REDIS_READY) ? NGX_BUSY
+                                                        : NGX_DECLINED;
+    }
+
+    pool = ngx_create_pool(512, rd->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_ws_redis_push_lua;
+    argvlen[1] = sizeof(ngx_ws_redis_push_lua) - 1;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = (char *) ngx_ws_redis_zkey(pool, zone, "insts", 0,
+                                         &argvlen[3]);
+    /* "{ws:ZONE}:" */
+    argv[4] = argv[3];
+    argvlen[4] = argvlen[3] - (sizeof("insts") - 1);
+    argv[5] = (char *) id->data;
+    argvlen[5] = id->len;
+
+    p = ngx_sprintf(op, "%ui", opcode);
+    argv[6] = (char *) op;
+    argvlen[6] = p - op;
+
+    argv[7] = (char *) (data ? data : (u_char *) "");
+    argvlen[7] = len;
+    argv[8] = (char *) ngx_ws_redis_inst(zone);
+    argvlen[8] = NGX_WS_REDIS_INST_LEN;
+
+    ps = ngx_alloc(sizeof(ngx_ws_redis_push_t), rd->log);
+
+    if (argv[3] == NULL || ps == NULL) {
+        goto done;
+    }
+
+    ps->handler = handler;
+    ps->data = hdata;
+
+    rc = ngx_ws_redis_command(rd, ngx_ws_redis_pushed, ps, 9, argv, argvlen);
+
+done:
+
+    if (rc != NGX_OK && ps) {
+        ngx_free(ps);
+    }
+
+    ngx_destroy_pool(pool);
+
+    return rc;
+}
+
+
+static void
+ngx_ws_redis_pushed(ngx_ws_redis_t *rd, void *reply, void *data)
+{
+    ngx_ws_redis_push_t *ps = data;
+
+    void                    *hdata;
+    redisReply              *r;
+    ngx_ws_redis_pushed_pt   handler;
+
+    r = reply;
+    handler = ps->handler;
+    hdata = ps->data;
+    ngx_free(ps);
+
+    if (r && r->type == REDIS_REPLY_INTEGER) {
+        handler(hdata, r->integer ? NGX_OK : NGX_DECLINED);
+        return;
+    }
+
+    if (r) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "redis \"%V\": a message to a connection of another "
+                      "instance was not sent: %*s", &rd->conf->addr,
+                      (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
+                      r->str);
+    }
+
+    handler(hdata, NGX_ERROR);
+}
+
+
+/*
+ * The subscribers of a channel on the other live instances and its last
+ * id in Redis: three commands, pipelined (the instances, the counts, the
+ * last id), answered in order; the handler is called at the last.
+ */
+
+typedef struct {
+    ngx_pool_t                 *pool;
+    ngx_ws_zone_t              *zone;
+    ngx_ws_redis_counted_pt     handler;
+    void                       *data;
+    ngx_array_t                 live;             /* of ngx_str_t */
+    ngx_array_t                 members;          /* the others' */
+    ngx_uint_t                  want;             /* the answers */
+    ngx_uint_t                  pending;
+    ngx_uint_t                  step;
+    ngx_uint_t                  failed;
+    ngx_uint_t                  subscribers;
+    uint64_t                    last_id;
+    u_char                     *key;              /* the counts' */
+    size_t                      key_len;
+} ngx_ws_redis_counting_t;
+
+
+static ngx_int_t ngx_ws_redis_counted_live(ngx_ws_redis_counting_t *ct,
+    redisReply *r);
+static ngx_int_t ngx_ws_redis_counted_fields(ngx_ws_redis_counting_t *ct,
+    ngx_ws_redis_t *rd, redisReply *r);
+static ngx_int_t ngx_ws_redis_members(ngx_ws_redis_counting_t *ct,
+    u_char *p, size_t len);
+
+
+ngx_int_t
+ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t members,
+    ngx_ws_redis_counted_pt handler, void *hdata)
+{
+    size_t                    argvlen[4];
+    ngx_pool_t               *pool;
+    const char               *argv[4];
+    ngx_ws_redis_t           *rd;
+    ngx_ws_redis_counting_t  *ct;
+
+    rd = zone->redis->conn;
+
+    if (rd == NULL || rd->state != NGX_WS_REDIS_READY
+        || rd->inflight + 4 > NGX_WS_REDIS_MAX_INFLIGHT)
+    {
+        return (rd && rd->state == NGX_WS_REDIS_READY) ? NGX_BUSY
+                                                        : NGX_DECLINED;
+    }
+
+    pool = ngx_create_pool(1024, rd->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    ct = ngx_pcalloc(pool, sizeof(ngx_ws_redis_counting_t));
+    if (ct == NULL
+        || ngx_array_init(&ct->live, pool, 4, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&ct->members, pool, 8,
+                          sizeof(ngx_ws_redis_member_t))
+           != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    ct->pool = pool;
+    ct->zone = zone;
+    ct->handler = handler;
+    ct->data = hdata;
+    ct->want = members ? 4 : 3;
+
+    ct->key = ngx_ws_redis_key(pool, zone, name, 'c', &ct->key_len);
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_ws_redis_live_lua;
+    argvlen[1] = sizeof(ngx_ws_redis_live_lua) - 1;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = (char *) ngx_ws_redis_zkey(pool, zone, "insts", 0, &argvlen[3]);
+
+    if (ct->key == NULL || argv[3] == NULL
+        || ngx_ws_redis_command(rd, ngx_ws_redis_counted, ct, 4, argv,
+                                argvlen)
+           != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    /* from here, the last answer calls the handler */
+
+    ct->pending = 1;
+
+    argv[0] = "HGETALL";
+    argvlen[0] = 7;
+    argv[1] = (char *) ct->key;
+    argvlen[1] = ct->key_len;
+
+    if (ngx_ws_redis_command(rd, ngx_ws_redis_counted, ct, 2, argv, argvlen)
+        == NGX_OK)
+    {
+        ct->pending++;
+
+    } else {
+        ct->failed = 1;
+    }
+
+    argv[0] = "GET";
+    argvlen[0] = 3;
+    argv[1] = (char *) ngx_ws_redis_key(pool, zone, name, 'n', &argvlen[1]);
+
+    if (argv[1]
+        && ngx_ws_redis_command(rd, ngx_ws_redis_counted, ct, 2, argv,
+                                argvlen)
+           == NGX_OK)
+    {
+        ct->pending++;
+
+    } else {
+        ct->failed = 1;
+    }
+
+    if (!members) {
+        return NGX_OK;
+    }
+
+    argv[0] = "HGETALL";
+    argvlen[0] = 7;
+    argv[1] = (char *) ngx_ws_redis_key(pool, zone, name, 'm', &argvlen[1]);
+
+    if (argv[1]
+        && ngx_ws_redis_command(rd, ngx_ws_redis_counted, ct, 2, argv,
+                                argvlen)
+           == NGX_OK)
+    {
+        ct->pending++;
+
+    } else {
+        ct->failed = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the answers, in order: the live instances, the counts, the last id */
+
+static void
+ngx_ws_redis_counted(ngx_ws_redis_t *rd, void *reply, void *data)
+{
+    ngx_ws_redis_counting_t *ct = data;
+
+    ngx_int_t    n;
+    redisReply  *r;
+
+    r = reply;
+    ct->step++;
+
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        if (r) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "redis \"%V\": counting failed: %*s",
+                          &rd->conf->addr, (size_t) r->len, r->str);
+        }
+
+        ct->failed = 1;
+        goto done;
+    }
+
+    if (ct->failed) {
+        goto done;
+    }
+
+    switch (ct->step) {
+
+    case 1:
+        if (r->type != REDIS_REPLY_ARRAY
+            || ngx_ws_redis_counted_live(ct, r) != NGX_OK)
+        {
+            ct->failed = 1;
+        }
+
+        break;
+
+    case 2:
+    case 4:
+        if (r->type != REDIS_REPLY_ARRAY
+            || ngx_ws_redis_counted_fields(ct, rd, r) != NGX_OK)
+        {
+            ct->failed = 1;
+        }
+
+        break;
+
+    case 3:
+        if (r->type == REDIS_REPLY_STRING) {
+            n = ngx_atoi((u_char *) r->str, r->len);
+            ct->last_id = (n > 0) ? (uint64_t) n : 0;
+        }
+
+        break;
+    }
+
+done:
+
+    if (--ct->pending) {
+        return;
+    }
+
+    ct->handler(ct->data, ct->failed ? NGX_ERROR : NGX_OK, ct->subscribers,
+                ct->last_id, (ct->want == 4) ? &ct->members : NULL);
+
+    ngx_destroy_pool(ct->pool);
+}
+
+
+/* the live instances, copied: the reply goes after the handler */
+
+static ngx_int_t
+ngx_ws_redis_counted_live(ngx_ws_redis_counting_t *ct, redisReply *r)
+{
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    for (i = 0; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        s = ngx_array_push(&ct->live);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        s->len = r->element[i]->len;
+        s->data = ngx_pnalloc(ct->pool, s->len);
+        if (s->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(s->data, r->element[i]->str, s->len);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * HGETALL of the counts (step 2) or of the members (step 4), one field per
+ * instance: this instance's is its zone's own, those of the live others
+ * are added, those of the dead are dropped (from the counts)
+ */
+
+static ngx_int_t
+ngx_ws_redis_counted_fields(ngx_ws_redis_counting_t *ct, ngx_ws_redis_t *rd,
+    redisReply *r)
+{
+    u_char       *inst;
+    size_t        argvlen[2 + NGX_WS_REDIS_RESYNC_BATCH];
+    ngx_int_t     n;
+    ngx_str_t    *live;
+    ngx_uint_t    i, k, argc;
+    redisReply   *f, *v;
+    const char   *argv[2 + NGX_WS_REDIS_RESYNC_BATCH];
+
+    inst = ngx_ws_redis_inst(ct->zone);
+    live = ct->live.elts;
+
+    argv[0] = "HDEL";
+    argvlen[0] = 4;
+    argv[1] = (char *) ct->key;
+    argvlen[1] = ct->key_len;
+    argc = 2;
+
+    for (i = 0; i + 1 < r->elements; i += 2) {
+        f = r->element[i];
+        v = r->element[i + 1];
+
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+            || (f->len == NGX_WS_REDIS_INST_LEN
+                && ngx_strncmp(f->str, inst, NGX_WS_REDIS_INST_LEN) == 0))
+        {
+            continue;
+        }
+
+        for (k = 0; k < ct->live.nelts; k++) {
+            if (live[k].len == f->len
+                && ngx_strncmp(live[k].data, f->str, f->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k == ct->live.nelts) {
+            if (ct->step == 2 && argc < 2 + NGX_WS_REDIS_RESYNC_BATCH) {
+                argv[argc] = f->str;
+                argvlen[argc++] = f->len;
+            }
+
+            continue;
+        }
+
+        if (ct->step == 4) {
+            if (ngx_ws_redis_members(ct, (u_char *) v->str, v->len)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        n = ngx_atoi((u_char *) v->str, v->len);
+
+        if (n > 0) {
+            ct->subscribers += n;
+        }
+    }
+
+    if (argc > 2) {
+        (void) ngx_ws_redis_command(rd, ngx_ws_redis_told, ct->zone, argc,
+                                    argv, argvlen);
+    }
+
+    return NGX_OK;
+}
+
+
+/* "CONNECTIONS<tab>ID" lines of an instance: added to the members */
+
+static ngx_int_t
+ngx_ws_redis_members(ngx_ws_redis_counting_t *ct, u_char *p, size_t len)
+{
+    u_char                 *last, *tab, *lf;
+    ngx_int_t               n;
+    ngx_uint_t              k;
+    ngx_ws_redis_member_t  *m;
+
+    last = p + len;
+
+    for ( /* void */ ; p < last; p = lf + 1) {
+        lf = ngx_strlchr(p, last, LF);
+
+        if (lf == NULL) {
+            lf = last;
+        }
+
+        tab = ngx_strlchr(p, lf, '\t');
+
+        if (tab == NULL || tab + 1 == lf) {
+            continue;
+        }
+
+        n = ngx_atoi(p, tab - p);
+
+        if (n <= 0) {
+            continue;
+        }
+
+        tab++;
+        m = ct->members.elts;
+
+        for (k = 0; k < ct->members.nelts; k++) {
+            if (m[k].id.len == (size_t) (lf - tab)
+                && ngx_strncmp(m[k].id.data, tab, lf - tab) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k < ct->members.nelts) {
+            m[k].n += n;
+            continue;
+        }
+
+        m = ngx_array_push(&ct->members);
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        m->id.len = lf - tab;
+        m->id.data = ngx_pnalloc(ct->pool, m->id.len);
+        if (m->id.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(m->id.data, tab, m->id.len);
+        m->n = n;
+    }
+
+    return NGX_OK;
+}
+
+
 #else /* !(NGX_WS_HAVE_HIREDIS): no zone has redis= */
+
+ngx_int_t
+ngx_ws_redis_push(ngx_ws_zone_t *zone, ngx_str_t *id, ngx_uint_t opcode,
+    u_char *data, size_t len, ngx_ws_redis_pushed_pt handler, void *hdata)
+{
+    return NGX_DECLINED;
+}
+
+
+void
+ngx_ws_redis_conn_seen(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t on)
+{
+}
+
+
+void
+ngx_ws_redis_channel_gone(ngx_ws_zone_t *zone, ngx_str_t *name)
+{
+}
+
+
+ngx_int_t
+ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t members,
+    ngx_ws_redis_counted_pt handler, void *hdata)
+{
+    return NGX_DECLINED;
+}
+
 
 ngx_int_t
 ngx_ws_redis_bp_init_process(ngx_cycle_t *cycle)

@@ -561,6 +561,9 @@ ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
     cn->last_id = cn->base;
     cn->synced = 0;
     cn->sync_id = 0;
+    cn->redis_count = 0;
+    cn->members_gen = 0;
+    cn->redis_members = 0;
     cn->workers = 0;
     cn->subscribers = 0;
     cn->count = 0;
