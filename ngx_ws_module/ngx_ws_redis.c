@@ -442,6 +442,7 @@ ngx_ws_redis_connect(ngx_ws_redis_t *rd)
 
     rcf = rd->conf;
     rd->state = NGX_WS_REDIS_CONNECTING;
+    rd->greeted = 0;
 
     host = (char *) rcf->host;
     port = rcf->port;
@@ -556,8 +557,17 @@ ngx_ws_redis_connect(ngx_ws_redis_t *rd)
     argv[0] = "PING";
     argvlen[0] = 4;
 
-    (void) ngx_ws_redis_command(rd, ngx_ws_redis_hello, NULL, 1, argv,
-                                argvlen);
+    if (ngx_ws_redis_command(rd, ngx_ws_redis_hello, NULL, 1, argv, argvlen)
+        == NGX_OK)
+    {
+        /*
+         * the worker's first connection: what comes before it is ready
+         * (a publish just after a start or a reload) waits behind PING
+         * rather than being refused; after a failure, callers are
+         * answered at once until the server is back
+         */
+        rd->greeted = (rd->connects == 0 && rd->failures == 0);
+    }
 }
 
 
@@ -566,7 +576,8 @@ ngx_ws_redis_connect(ngx_ws_redis_t *rd)
  * the reply or with NULL; NGX_DECLINED when not connected, NGX_BUSY with
  * NGX_WS_REDIS_MAX_INFLIGHT in flight, NGX_ERROR if hiredis refused it.
  * Commands other than those of the connection's start wait for it to be
- * ready.
+ * ready, but for the worker's first connection, where they are queued
+ * behind its start (and answered NULL if it fails).
  */
 
 ngx_int_t
@@ -577,7 +588,8 @@ ngx_ws_redis_command(ngx_ws_redis_t *rd, ngx_ws_redis_reply_pt handler,
 
     if (rd == NULL || rd->ac == NULL
         || (rd->state != NGX_WS_REDIS_READY
-            && handler != ngx_ws_redis_hello && !rd->starting))
+            && handler != ngx_ws_redis_hello && !rd->starting
+            && !(rd->state == NGX_WS_REDIS_CONNECTING && rd->greeted)))
     {
         return NGX_DECLINED;
     }

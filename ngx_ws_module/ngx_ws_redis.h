@@ -26,6 +26,11 @@
 #define NGX_WS_REDIS_READY          2
 #define NGX_WS_REDIS_CLOSED         3             /* the worker exits */
 
+/* commands may be given: ready, or queued behind the first start */
+#define ngx_ws_redis_usable(rd)                                             \
+    ((rd)->state == NGX_WS_REDIS_READY                                      \
+     || ((rd)->state == NGX_WS_REDIS_CONNECTING && (rd)->greeted))
+
 
 typedef struct ngx_ws_redis_s  ngx_ws_redis_t;
 typedef struct ngx_ws_redis_hooks_s  ngx_ws_redis_hooks_t;
@@ -135,6 +140,7 @@ struct ngx_ws_redis_s {
     ngx_uint_t                  failures;         /* in a row */
     ngx_uint_t                  outage;           /* warned about it */
     ngx_uint_t                  starting;         /* in the hooks' start */
+    ngx_uint_t                  greeted;          /* first start queued */
 
     /* redis_sentinel=: the sentinel to ask, the master it named */
     ngx_uint_t                  sentinel;

@@ -974,12 +974,12 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
 
     rd = zone->redis->conn;
 
-    if (rd == NULL || rd->state != NGX_WS_REDIS_READY
+    if (rd == NULL || !ngx_ws_redis_usable(rd)
         || rd->inflight == NGX_WS_REDIS_MAX_INFLIGHT)
     {
         (void) ngx_atomic_fetch_add(&zone->sh->redis.refused, 1);
-        return (rd && rd->state == NGX_WS_REDIS_READY) ? NGX_BUSY
-                                                        : NGX_DECLINED;
+        return (rd && ngx_ws_redis_usable(rd)) ? NGX_BUSY
+                                                      : NGX_DECLINED;
     }
 
     pool = ngx_create_pool(512, rd->log);
@@ -1795,12 +1795,12 @@ ngx_ws_redis_push(ngx_ws_zone_t *zone, ngx_str_t *id, ngx_uint_t opcode,
 
     rd = zone->redis->conn;
 
-    if (rd == NULL || rd->state != NGX_WS_REDIS_READY
+    if (rd == NULL || !ngx_ws_redis_usable(rd)
         || rd->inflight == NGX_WS_REDIS_MAX_INFLIGHT)
     {
         (void) ngx_atomic_fetch_add(&zone->sh->redis.refused, 1);
-        return (rd && rd->state == NGX_WS_REDIS_READY) ? NGX_BUSY
-                                                        : NGX_DECLINED;
+        return (rd && ngx_ws_redis_usable(rd)) ? NGX_BUSY
+                                                      : NGX_DECLINED;
     }
 
     pool = ngx_create_pool(512, rd->log);
@@ -1931,11 +1931,11 @@ ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t members,
 
     rd = zone->redis->conn;
 
-    if (rd == NULL || rd->state != NGX_WS_REDIS_READY
+    if (rd == NULL || !ngx_ws_redis_usable(rd)
         || rd->inflight + 4 > NGX_WS_REDIS_MAX_INFLIGHT)
     {
-        return (rd && rd->state == NGX_WS_REDIS_READY) ? NGX_BUSY
-                                                        : NGX_DECLINED;
+        return (rd && ngx_ws_redis_usable(rd)) ? NGX_BUSY
+                                                      : NGX_DECLINED;
     }
 
     pool = ngx_create_pool(1024, rd->log);
