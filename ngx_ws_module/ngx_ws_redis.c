@@ -74,9 +74,9 @@ static void ngx_ws_redis_drop(ngx_ws_redis_t *rd);
 
 
 /*
- * A parameter of ws_zone: NGX_OK if it is one of redis=, redis_user=,
- * redis_password=, redis_db=, redis_connect_timeout=, redis_timeout=;
- * NGX_DECLINED if it is none.
+ * A parameter of ws_zone: NGX_OK if it is one of redis=, redis_cluster=,
+ * redis_user=, redis_password=, redis_db=, redis_connect_timeout=,
+ * redis_timeout=; NGX_DECLINED if it is none.
  */
 
 ngx_int_t
@@ -120,11 +120,22 @@ ngx_ws_redis_param(ngx_conf_t *cf, ngx_ws_redis_conf_t **rcfp, ngx_str_t *v)
     if (ngx_strncmp(v->data, "redis=", 6) == 0) {
         if (rcf->addr.len) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate \"redis=\" in \"%V\"", v);
+                               "duplicate \"redis=\" in \"%V\"%s", v,
+                               rcf->seeds ? " after \"redis_cluster=\"" : "");
             return NGX_ERROR;
         }
 
         return ngx_ws_redis_param_addr(cf, rcf, &s);
+    }
+
+    if (ngx_strncmp(v->data, "redis_cluster=", 14) == 0 && s.len) {
+#if (NGX_WS_HAVE_HIREDIS)
+        return ngx_ws_redis_cluster_param(cf, rcf, &s);
+#else
+        /* refused by ngx_ws_redis_check(): hiredis is missing */
+        rcf->addr = s;
+        return NGX_OK;
+#endif
     }
 
     if (ngx_strncmp(v->data, "redis_user=", 11) == 0 && s.len) {
@@ -265,6 +276,14 @@ ngx_ws_redis_check(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
         return NGX_CONF_ERROR;
     }
 
+    if (rcf->seeds && rcf->db > 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ws_zone \"%V\": redis_db= does not work with "
+                           "redis_cluster= (a cluster has database 0 only)",
+                           zone);
+        return NGX_CONF_ERROR;
+    }
+
     if (rcf->user.len && rcf->password.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "ws_zone \"%V\": redis_user= needs "
@@ -327,6 +346,16 @@ ngx_ws_redis_init_process(ngx_cycle_t *cycle)
             rcf->slot = zones[i]->slot;
             rcf->stat->connected[rcf->slot] = 0;
             rcf->stat->inflight[rcf->slot] = 0;
+        }
+
+        if (rcf->seeds) {
+            rcf->cluster = ngx_ws_redis_cluster_open(rcf, cycle->log, 0);
+
+            if (rcf->cluster == NULL) {
+                return NGX_ERROR;
+            }
+
+            continue;
         }
 
         rcf->conn = ngx_ws_redis_open(rcf, cycle->log, 0);
@@ -409,6 +438,11 @@ ngx_ws_redis_exit_process(ngx_cycle_t *cycle)
     zones = wmcf->zones.elts;
 
     for (i = 0; i < wmcf->zones.nelts; i++) {
+        if (zones[i]->redis && zones[i]->redis->cluster) {
+            ngx_ws_redis_cluster_close(zones[i]->redis->cluster);
+            zones[i]->redis->cluster = NULL;
+        }
+
         if (zones[i]->redis == NULL || zones[i]->redis->conn == NULL) {
             continue;
         }

@@ -28,6 +28,7 @@
 
 
 typedef struct ngx_ws_redis_s  ngx_ws_redis_t;
+typedef struct ngx_ws_redis_cluster_s  ngx_ws_redis_cluster_t;
 
 /*
  * The reply to a command (a redisReply), or NULL when the connection went
@@ -54,6 +55,8 @@ typedef struct {
     ngx_atomic_t                refused;          /* publishes, Redis away */
     ngx_atomic_t                rtt;              /* ms, the last reply's */
     ngx_atomic_t                rtt_max;
+    ngx_atomic_t                moved;            /* cluster redirects */
+    ngx_atomic_t                asked;
     ngx_atomic_t                connected[NGX_WS_MAX_SLOTS];
     ngx_atomic_t                inflight[NGX_WS_MAX_SLOTS];
 } ngx_ws_redis_stat_t;
@@ -75,6 +78,9 @@ typedef struct {
     void                       *reader;           /* ngx_ws_redis_bp.c */
     ngx_ws_redis_stat_t        *stat;             /* in the zone */
     ngx_uint_t                  slot;             /* this worker's */
+
+    ngx_array_t                *seeds;            /* redis_cluster= */
+    ngx_ws_redis_cluster_t     *cluster;          /* this worker's */
 } ngx_ws_redis_conf_t;
 
 
@@ -129,6 +135,21 @@ ngx_ws_redis_t *ngx_ws_redis_open(ngx_ws_redis_conf_t *rcf, ngx_log_t *log,
 void ngx_ws_redis_close(ngx_ws_redis_t *rd);
 ngx_int_t ngx_ws_redis_init_process(ngx_cycle_t *cycle);
 void ngx_ws_redis_exit_process(ngx_cycle_t *cycle);
+
+/* Redis Cluster (ngx_ws_redis_cluster.c, hiredis builds only) */
+
+ngx_int_t ngx_ws_redis_cluster_param(ngx_conf_t *cf,
+    ngx_ws_redis_conf_t *rcf, ngx_str_t *seeds);
+ngx_ws_redis_cluster_t *ngx_ws_redis_cluster_open(ngx_ws_redis_conf_t *rcf,
+    ngx_log_t *log, ngx_uint_t quiet);
+void ngx_ws_redis_cluster_close(ngx_ws_redis_cluster_t *cl);
+ngx_uint_t ngx_ws_redis_cluster_slot(u_char *key, size_t len);
+ngx_ws_redis_t *ngx_ws_redis_cluster_conn(ngx_ws_redis_cluster_t *cl,
+    ngx_uint_t slot);
+ngx_uint_t ngx_ws_redis_cluster_ready(ngx_ws_redis_cluster_t *cl);
+ngx_int_t ngx_ws_redis_cluster_command(ngx_ws_redis_cluster_t *cl,
+    ngx_uint_t slot, ngx_ws_redis_reply_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen);
 
 
 #endif /* _NGX_WS_REDIS_H_INCLUDED_ */

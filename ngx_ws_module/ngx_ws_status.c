@@ -1267,6 +1267,12 @@ ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone, ngx_uint_t m,
             ngx_ws_out(o, ",\"%s\":%uL", metrics[i].json, v[i]);
         }
 
+        if (zone->redis->seeds) {
+            /* Redis Cluster: redirections (ngx_ws_redis_cluster.c) */
+            ngx_ws_out(o, ",\"cluster\":{\"moved\":%uA,\"asked\":%uA}",
+                       st->moved, st->asked);
+        }
+
         ngx_ws_out(o, "}");
         return;
     }
