@@ -5,10 +5,12 @@
 # with a configuration of its own and stopped by PID.  Both name only the
 # first master; they learn the others from its slot map.  Ports, next to
 # the suite's:
-#   TEST_NGINX_CLUSTER_PORT     (server port + 5) the first master, the
-#                               others on the next two ports; their
-#                               cluster bus ports from server port + 11
-#   TEST_NGINX_B_PORT           (+ 10) instance B
+#   TEST_NGINX_B_PORT           instance B: the first free port from
+#                               server port + 10
+#   TEST_NGINX_CLUSTER_PORT     the first master: the next free one; the
+#                               other masters and the cluster bus ports
+#                               on the next free ones (a port of the range
+#                               may be some connection's ephemeral port)
 #
 # The scenarios run in each block's --- init and their checks are the
 # first tests of the block.
@@ -27,10 +29,26 @@ use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
 
-$ENV{TEST_NGINX_CLUSTER_PORT} //= server_port() + 5;
-$ENV{TEST_NGINX_B_PORT} //= server_port() + 10;
+# the next port from $Next that can be listened on
+our $Next = server_port() + 10;
 
-our @Ports = map { $ENV{TEST_NGINX_CLUSTER_PORT} + $_ } 0 .. 2;
+sub free_port {
+    for (; $Next < server_port() + 100; $Next++) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $Next, ReuseAddr => 1,
+                                      Listen => 1, Proto => 'tcp')
+            or next;
+        close $s;
+        return $Next++;
+    }
+
+    die 'no free port';
+}
+
+$ENV{TEST_NGINX_B_PORT} //= free_port();
+$ENV{TEST_NGINX_CLUSTER_PORT} //= free_port();
+
+our @Ports = ($ENV{TEST_NGINX_CLUSTER_PORT}, free_port(), free_port());
 our %Redis;
 
 start_cluster();
@@ -72,7 +90,6 @@ sub cli {
 
 sub start_cluster {
     my $dir = Test::NgxWs::Redis::dir();
-    my $bus = server_port() + 11;
 
     for my $i (0 .. 2) {
         my $port = $Ports[$i];
@@ -80,7 +97,7 @@ sub start_cluster {
         $Redis{$port} = Test::NgxWs::Redis::start($port,
             '--cluster-enabled', 'yes',
             '--cluster-config-file', "$dir/nodes-$port.conf",
-            '--cluster-port', $bus + $i,
+            '--cluster-port', free_port(),
             '--cluster-node-timeout', 2000);
     }
 
