@@ -58,11 +58,12 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 8, 2 => 6);
+my %INIT_TESTS = (1 => 8, 2 => 6, 6 => 5);
 
-# per block: TEST 1, 2: 3 (status, body, no_error_log); TEST 3, 4, 5
+# per block: TEST 1, 2, 6: 3 (status, body, no_error_log); TEST 3, 4, 5
 # (must_die): 2 each
-plan tests => repeat_each() * (3 + 3 + 2 + 2 + 2) + sum(values %INIT_TESTS);
+plan tests => repeat_each() * (3 + 3 + 2 + 2 + 2 + 3)
+              + sum(values %INIT_TESTS);
 
 sub sum { my $n = 0; $n += $_ for @_; $n }
 
@@ -88,17 +89,47 @@ sub cli {
     return $out;
 }
 
+# a master's arguments: the cluster bus on a port of its own, its data
+# kept across a restart (TEST 6), the slots of the others served while
+# one is down
+our %Args;
+
+sub node_args {
+    my ($port) = @_;
+    my $dir = Test::NgxWs::Redis::dir();
+
+    $Args{$port} //= [
+        '--cluster-enabled', 'yes',
+        '--cluster-config-file', "$dir/nodes-$port.conf",
+        '--cluster-port', free_port(),
+        '--cluster-node-timeout', 2000,
+        '--cluster-require-full-coverage', 'no',
+        '--appendonly', 'yes', '--appendfsync', 'always',
+        '--appendfilename', "appendonly-$port.aof",
+        '--appenddirname', "aof-$port",
+    ];
+
+    return @{ $Args{$port} };
+}
+
+sub wait_cluster_ok {
+    my $deadline = Time::HiRes::time() + 15;
+
+    for my $port (@Ports) {
+        until (cli($port, 'CLUSTER', 'INFO') =~ /^cluster_state:ok/m) {
+            die "cluster not ok on $port" if Time::HiRes::time() > $deadline;
+            Time::HiRes::sleep(0.1);
+        }
+    }
+}
+
 sub start_cluster {
     my $dir = Test::NgxWs::Redis::dir();
 
     for my $i (0 .. 2) {
         my $port = $Ports[$i];
         unlink "$dir/nodes-$port.conf";
-        $Redis{$port} = Test::NgxWs::Redis::start($port,
-            '--cluster-enabled', 'yes',
-            '--cluster-config-file', "$dir/nodes-$port.conf",
-            '--cluster-port', free_port(),
-            '--cluster-node-timeout', 2000);
+        $Redis{$port} = Test::NgxWs::Redis::start($port, node_args($port));
     }
 
     my $pid = fork // die "fork: $!";
@@ -116,14 +147,7 @@ sub start_cluster {
     die "redis-cli --cluster create failed" if $?;
 
     # every node sees the cluster as ok
-    my $deadline = Time::HiRes::time() + 15;
-
-    for my $port (@Ports) {
-        until (cli($port, 'CLUSTER', 'INFO') =~ /^cluster_state:ok/m) {
-            die "cluster not ok on $port" if Time::HiRes::time() > $deadline;
-            Time::HiRes::sleep(0.1);
-        }
-    }
+    wait_cluster_ok();
 }
 
 # the port of the master that holds a key's slot, by its key count
@@ -282,6 +306,21 @@ sub post {
     $rbody =~ s/,"subscribers":\d+//;
 
     return ($status // 0) . ' ' . $rbody;
+}
+
+# the same, again while it is refused (503), for up to 10 s
+sub post_again {
+    my ($port, $channel, $body) = @_;
+    my $deadline = Time::HiRes::time() + 10;
+    my $r;
+
+    do {
+        $r = post($port, $channel, $body);
+        return $r if $r =~ /^200 /;
+        Time::HiRes::sleep(0.1);
+    } while (Time::HiRes::time() < $deadline);
+
+    return $r;
 }
 
 # the id a publish answered (0 if none)
@@ -491,6 +530,66 @@ sub resharding {
     $_->close for @Subs;
 }
 
+# TEST 6: a master goes (killed) and comes back: the channels of the
+# other masters go on meanwhile, its own are refused (503), and once it is
+# back every instance reconnects to it and delivers them again
+sub master_down {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    @Subs = (client($port, '/sub'), client($bport, '/sub'));
+
+    for my $c (qw(a b c)) {
+        wait_subscribed($port, $c, 1);
+        wait_subscribed($bport, $c, 1);
+    }
+
+    Time::HiRes::sleep(0.5);
+
+    my $dead = owner('{ws:chat:c}:s');
+    my @alive = grep { owner("{ws:chat:$_}:s") != $dead } qw(a b);
+    my $ch = $alive[0];
+
+    kill 'KILL', $Redis{$dead};
+    waitpid $Redis{$dead}, 0;
+    delete $Test::NgxWs::Redis::Pids{ $Redis{$dead} };
+    Time::HiRes::sleep(0.3);
+
+    my $refused = post($port, 'c', 'lost');
+    my $ok = post($port, $ch, "${ch}x") . ' ' . post($bport, $ch, "${ch}y");
+
+    my %base = ($ch => id_of($ok) - 1);
+    my $want = "$ch=${ch}x\@1,${ch}y\@2";
+    my @got = map { by_channel(\%base, frames($_, 2)) } @Subs;
+
+    Test::More::is("$refused / " . ($ok =~ s/"id":\d+/"id":N/gr)
+                   . " / $got[0] / $got[1]",
+                   '503 {"error":"redis unavailable"} / 200 {"id":N} '
+                   . "200 {\"id\":N} / $want / $want",
+                   'TEST 6: the channels of the other masters go on');
+
+    $Redis{$dead} = Test::NgxWs::Redis::start($dead, node_args($dead));
+    wait_cluster_ok();
+
+    my $back = post_again($bport, 'c', 'c4') . ' ' . post_again($port, 'c', 'c5');
+    Test::More::like($back, qr/^200 \{"id":\d+\} 200 \{"id":\d+\}$/,
+                     'TEST 6: its channels are published again');
+
+    %base = (c => id_of($back) - 1);
+    @got = map { by_channel(\%base, frames($_, 2)) } @Subs;
+    Test::More::is(join(' / ', @got), 'c=c4@1,c5@2 / c=c4@1,c5@2',
+                   'TEST 6: and delivered on both instances');
+
+    my $log = b_log();
+    my @warned = $log =~ /\[warn\] .*redis "127\.0\.0\.1:$dead" unavailable: connection lost/g;
+    Test::More::is(scalar @warned, 2,
+                   'TEST 6: B: one warn line per worker for the outage');
+    Test::More::like($log, qr/\[notice\] .*redis "127\.0\.0\.1:$dead" connected again after \d+ attempts/,
+                     'TEST 6: B: and a notice on the return');
+
+    $_->close for @Subs;
+}
+
 __DATA__
 
 === TEST 1: channels spread over three masters, across two instances
@@ -579,3 +678,25 @@ qr/\[emerg\] .*invalid node "127\.0\.0\.1:99999" in redis_cluster=/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*ws_zone "chat": redis_db= does not work with redis_cluster=/
+
+
+
+=== TEST 6: a master killed and restarted
+--- http_config
+    ws_zone chat 1m history=10 redis_cluster=127.0.0.1:$TEST_NGINX_CLUSTER_PORT;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat a b c;
+        ws_envelope on;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::master_down();
+--- request
+GET /pub?channel=c
+--- response_body_like: ^\{"channel":"c","subscribers":\d+,
+--- no_error_log
+[alert]
