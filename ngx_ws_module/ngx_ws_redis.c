@@ -271,8 +271,8 @@ ngx_ws_redis_check(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
 
     if (rcf->addr.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ws_zone \"%V\": redis_* parameters need redis=",
-                           zone);
+                           "ws_zone \"%V\": redis_* parameters need redis= "
+                           "or redis_cluster=", zone);
         return NGX_CONF_ERROR;
     }
 

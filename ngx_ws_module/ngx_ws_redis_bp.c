@@ -60,6 +60,8 @@ typedef struct {
     ngx_event_t                 poll;             /* the next round */
     ngx_uint_t                  busy;             /* commands in flight */
     ngx_uint_t                  got;              /* entries, this round */
+    ngx_uint_t                  failed;           /* an XREAD, this round */
+    ngx_uint_t                  failing;          /* since a round */
     ngx_pool_t                 *pool;             /* of the round */
 } ngx_ws_redis_reader_t;
 
@@ -428,6 +430,7 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
 
     rr->pool = pool;
     rr->got = 0;
+    rr->failed = 0;
 
     /* the new channels first; the next round reads them with the others */
 
@@ -706,13 +709,18 @@ ngx_ws_redis_round_done(ngx_ws_redis_reader_t *rr)
         rr->pool = NULL;
     }
 
+    if (!rr->failed) {
+        rr->failing = 0;
+    }
+
     if (!ngx_ws_redis_bp_ready(rr)) {
         return;
     }
 
-    if (rr->cl && !rr->got) {
-        /* no XREAD waited for news: a pause */
-        ngx_add_timer(&rr->poll, NGX_WS_REDIS_POLL);
+    if (rr->cl && (!rr->got || rr->failed)) {
+        /* no XREAD waited for news: a pause, longer after an error */
+        ngx_add_timer(&rr->poll, rr->failed ? NGX_WS_REDIS_TICK
+                                            : NGX_WS_REDIS_POLL);
         return;
     }
 
@@ -874,7 +882,7 @@ ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data)
     size_t                  len, plen;
     uint64_t                workers, uid;
     ngx_str_t               name;
-    ngx_uint_t              i;
+    ngx_uint_t              i, level;
     redisReply             *r, *k;
     ngx_ws_zone_t          *zone;
     ngx_ws_channel_node_t  *cn;
@@ -887,10 +895,16 @@ ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data)
     }
 
     if (r->type != REDIS_REPLY_ARRAY) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "redis \"%V\": XREAD failed: %*s", &zone->redis->addr,
+        /* once at error until a round reads without one, e.g. CLUSTERDOWN */
+        level = rr->failing ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, rd->log, 0,
+                      "redis \"%V\": XREAD failed: %*s", &rd->conf->addr,
                       (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
                       r->str);
+
+        rr->failing = 1;
+        rr->failed = 1;
         goto done;
     }
 
