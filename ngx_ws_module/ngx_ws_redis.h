@@ -19,6 +19,11 @@
 #define NGX_WS_REDIS_MAX_INFLIGHT   1024
 
 
+/* the nodes of a Redis Cluster a worker knows, at most */
+
+#define NGX_WS_REDIS_MAX_NODES      32
+
+
 /* the states of a connection */
 
 #define NGX_WS_REDIS_IDLE           0             /* waiting to reconnect */
@@ -62,6 +67,14 @@ typedef struct {
 } ngx_ws_redis_stat_t;
 
 
+/* a node of redis_cluster= */
+
+typedef struct {
+    u_char                     *host;             /* an IP */
+    int                         port;
+} ngx_ws_redis_seed_t;
+
+
 /* redis= and its companions of a ws_zone line */
 
 typedef struct {
@@ -79,7 +92,8 @@ typedef struct {
     ngx_ws_redis_stat_t        *stat;             /* in the zone */
     ngx_uint_t                  slot;             /* this worker's */
 
-    ngx_array_t                *seeds;            /* redis_cluster= */
+    ngx_array_t                *seeds;            /* redis_cluster=, of
+                                                     ngx_ws_redis_seed_t */
     ngx_ws_redis_cluster_t     *cluster;          /* this worker's */
 } ngx_ws_redis_conf_t;
 
@@ -138,8 +152,6 @@ void ngx_ws_redis_exit_process(ngx_cycle_t *cycle);
 
 /* Redis Cluster (ngx_ws_redis_cluster.c, hiredis builds only) */
 
-ngx_int_t ngx_ws_redis_cluster_param(ngx_conf_t *cf,
-    ngx_ws_redis_conf_t *rcf, ngx_str_t *seeds);
 ngx_ws_redis_cluster_t *ngx_ws_redis_cluster_open(ngx_ws_redis_conf_t *rcf,
     ngx_log_t *log, ngx_uint_t quiet);
 void ngx_ws_redis_cluster_close(ngx_ws_redis_cluster_t *cl);

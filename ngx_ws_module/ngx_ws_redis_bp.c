@@ -202,6 +202,17 @@ ngx_ws_redis_bp_init_process(ngx_cycle_t *cycle)
 
         rr->zone = zones[i];
 
+        /* on a cluster: this worker's connections to its nodes */
+
+        if (zones[i]->redis->seeds) {
+            zones[i]->redis->cluster =
+                    ngx_ws_redis_cluster_open(zones[i]->redis, cycle->log, 0);
+
+            if (zones[i]->redis->cluster == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
         rr->tick.handler = ngx_ws_redis_tick;
         rr->tick.data = rr;
         rr->tick.log = cycle->log;
@@ -253,6 +264,11 @@ ngx_ws_redis_bp_exit_process(ngx_cycle_t *cycle)
         }
 
         ngx_ws_redis_bp_close(rr);
+
+        if (zone->redis->cluster) {
+            ngx_ws_redis_cluster_close(zone->redis->cluster);
+            zone->redis->cluster = NULL;
+        }
 
         if (zone->sh == NULL) {
             continue;

@@ -36,9 +36,7 @@
  */
 
 
-#define NGX_WS_REDIS_PORT            6379
 #define NGX_WS_REDIS_SLOTS           16384
-#define NGX_WS_REDIS_MAX_NODES       32
 #define NGX_WS_REDIS_NO_NODE         0xff
 #define NGX_WS_REDIS_REDIRECTS       5
 
@@ -46,12 +44,6 @@
 #define NGX_WS_REDIS_CLUSTER_TICK    100
 #define NGX_WS_REDIS_CLUSTER_START   20
 #define NGX_WS_REDIS_CLUSTER_CHECK   1000
-
-
-typedef struct {
-    u_char                     *host;
-    int                         port;
-} ngx_ws_redis_seed_t;
 
 
 typedef struct {
@@ -107,89 +99,6 @@ static ngx_int_t ngx_ws_redis_cluster_redirect(ngx_ws_redis_t *rd,
 static void ngx_ws_redis_cluster_asking(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static uint16_t ngx_ws_redis_crc16(u_char *p, size_t len);
-
-
-/* redis_cluster=HOST:PORT[,HOST:PORT...]: the seeds, resolved now */
-
-ngx_int_t
-ngx_ws_redis_cluster_param(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
-    ngx_str_t *seeds)
-{
-    size_t                len;
-    u_char               *p, *last, *comma;
-    ngx_url_t             u;
-    ngx_ws_redis_seed_t  *seed;
-
-    if (rcf->addr.len) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"redis_cluster=\" goes with no other "
-                           "\"redis=\" or \"redis_cluster=\"");
-        return NGX_ERROR;
-    }
-
-    rcf->seeds = ngx_array_create(cf->pool, 4, sizeof(ngx_ws_redis_seed_t));
-    if (rcf->seeds == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = seeds->data;
-    last = seeds->data + seeds->len;
-
-    do {
-        comma = ngx_strlchr(p, last, ',');
-
-        if (comma == NULL) {
-            comma = last;
-        }
-
-        ngx_memzero(&u, sizeof(ngx_url_t));
-
-        u.url.data = p;
-        u.url.len = comma - p;
-        u.default_port = NGX_WS_REDIS_PORT;
-
-        if (u.url.len == 0 || ngx_parse_url(cf->pool, &u) != NGX_OK
-            || u.naddrs == 0 || u.uri.len
-            || u.addrs[0].sockaddr->sa_family == AF_UNIX)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid node \"%V\" in redis_cluster=\"%V\"%s"
-                               "%s", &u.url, seeds, u.err ? ": " : "",
-                               u.err ? u.err : "");
-            return NGX_ERROR;
-        }
-
-        if (rcf->seeds->nelts == NGX_WS_REDIS_MAX_NODES) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "more than %d nodes in redis_cluster=",
-                               NGX_WS_REDIS_MAX_NODES);
-            return NGX_ERROR;
-        }
-
-        seed = ngx_array_push(rcf->seeds);
-        if (seed == NULL) {
-            return NGX_ERROR;
-        }
-
-        seed->host = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-        if (seed->host == NULL) {
-            return NGX_ERROR;
-        }
-
-        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
-                            seed->host, NGX_SOCKADDR_STRLEN, 0);
-        seed->host[len] = '\0';
-        seed->port = ngx_inet_get_port(u.addrs[0].sockaddr);
-
-        p = comma + 1;
-
-    } while (comma < last);
-
-    /* for the log lines that name the zone's Redis */
-    rcf->addr = *seeds;
-
-    return NGX_OK;
-}
 
 
 /* the slot of a key: CRC16 of its hash tag ({...}) or of the whole key */
