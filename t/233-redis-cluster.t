@@ -7,6 +7,7 @@
 # the suite's:
 #   TEST_NGINX_B_PORT           instance B: the first free port from
 #                               server port + 10
+#   TEST_NGINX_DOWN_PORT        (any free port) bound, never listening
 #   TEST_NGINX_CLUSTER_PORT     the first master: the next free one; the
 #                               other masters and the cluster bus ports
 #                               on the next free ones (a port of the range
@@ -48,6 +49,13 @@ sub free_port {
 $ENV{TEST_NGINX_B_PORT} //= free_port();
 $ENV{TEST_NGINX_CLUSTER_PORT} //= free_port();
 
+# a port of the kernel's choice, bound and never listening: a seed there
+# is refused (TEST 7)
+our $Down = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp')
+    or die "cannot bind a port: $!";
+$ENV{TEST_NGINX_DOWN_PORT} //= $Down->sockport;
+
 our @Ports = ($ENV{TEST_NGINX_CLUSTER_PORT}, free_port(), free_port());
 our %Redis;
 
@@ -58,11 +66,11 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 8, 2 => 6, 6 => 5);
+my %INIT_TESTS = (1 => 8, 2 => 6, 6 => 5, 7 => 1);
 
-# per block: TEST 1, 2, 6: 3 (status, body, no_error_log); TEST 3, 4, 5
-# (must_die): 2 each
-plan tests => repeat_each() * (3 + 3 + 2 + 2 + 2 + 3)
+# per block: TEST 1, 2, 6, 7: 3 (status, body, no_error_log); TEST 3, 4,
+# 5 (must_die): 2 each
+plan tests => repeat_each() * (3 + 3 + 2 + 2 + 2 + 3 + 3)
               + sum(values %INIT_TESTS);
 
 sub sum { my $n = 0; $n += $_ for @_; $n }
@@ -593,6 +601,20 @@ sub master_down {
     $_->close for @Subs;
 }
 
+# TEST 7: the first seed refuses connections: the map comes from the
+# second one, and every worker publishes
+sub dead_seed {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+
+    my @r = (post_again($port, 'a', 'd0'));
+    Time::HiRes::sleep(0.3);
+    push @r, post($port, 'a', "d$_") for 1 .. 6;
+
+    Test::More::is(join(' ', map { s/"id":\d+/"id":N/r } @r),
+                   join(' ', ('200 {"id":N}') x 7),
+                   'TEST 7: publishes work with the first seed down');
+}
+
 __DATA__
 
 === TEST 1: channels spread over three masters, across two instances
@@ -703,3 +725,21 @@ GET /pub?channel=c
 --- response_body_like: ^\{"channel":"c","subscribers":\d+,
 --- no_error_log
 [alert]
+
+
+
+=== TEST 7: a seed down: the others give the map
+--- http_config
+    ws_zone chat 1m history=10 redis_cluster=127.0.0.1:$TEST_NGINX_DOWN_PORT,127.0.0.1:$TEST_NGINX_CLUSTER_PORT;
+--- config
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::dead_seed();
+--- request
+POST /pub?channel=a
+hello
+--- response_body_like: ^\{"id":\d+,"subscribers":0\}$
+--- error_log eval
+qr/\[warn\] .*redis "127\.0\.0\.1:\d+" unavailable: Connection refused/
