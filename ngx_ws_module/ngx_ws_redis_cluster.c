@@ -360,9 +360,9 @@ ngx_ws_redis_cluster_slots(ngx_ws_redis_t *rd, void *reply, void *data)
 
     size_t       len;
     u_char      *host;
+    long long    start, end, s;
     ngx_uint_t   i, n, masters, changed, level;
     redisReply  *r, *range, *m;
-    long long    start, end, s;
 
     r = reply;
 
