@@ -96,7 +96,7 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
                && ngx_ws_publisher_flag(r, "members"));
 
     if (r->method == NGX_HTTP_GET) {
-        if (zone->redis) {
+        if (ngx_ws_redis_shares(zone->redis)) {
             /* with the subscribers of the other instances */
             return ngx_ws_publisher_count(r, zone, &name, listing);
         }
@@ -123,7 +123,7 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (zone->redis) {
+    if (ngx_ws_redis_shares(zone->redis)) {
         ngx_ws_redis_channel_gone(zone, &name);
     }
 
@@ -617,7 +617,7 @@ ngx_ws_publisher_post(ngx_http_request_t *r, ngx_ws_zone_t *zone,
     rc = ngx_ws_publish_pol(zone, name, push, &pol, opcode, data, len, &id,
                             &subscribers);
 
-    if (rc == NGX_DECLINED && push && zone->redis) {
+    if (rc == NGX_DECLINED && push && ngx_ws_redis_shares(zone->redis)) {
         /* not here: to the instance that has it, through Redis */
         ngx_ws_publisher_push(r, zone, name, opcode, data, len);
         return;

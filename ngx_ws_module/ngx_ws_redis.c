@@ -51,6 +51,8 @@
 
 static ngx_int_t ngx_ws_redis_param_addr(ngx_conf_t *cf,
     ngx_ws_redis_conf_t *rcf, ngx_str_t *addr);
+static ngx_int_t ngx_ws_redis_param_seeds(ngx_conf_t *cf,
+    ngx_ws_redis_conf_t *rcf, ngx_str_t *seeds);
 
 #if (NGX_WS_HAVE_HIREDIS)
 
@@ -74,9 +76,9 @@ static void ngx_ws_redis_drop(ngx_ws_redis_t *rd);
 
 
 /*
- * A parameter of ws_zone: NGX_OK if it is one of redis=, redis_user=,
- * redis_password=, redis_db=, redis_connect_timeout=, redis_timeout=;
- * NGX_DECLINED if it is none.
+ * A parameter of ws_zone: NGX_OK if it is one of redis=, redis_cluster=,
+ * redis_user=, redis_password=, redis_db=, redis_connect_timeout=,
+ * redis_timeout=; NGX_DECLINED if it is none.
  */
 
 ngx_int_t
@@ -120,11 +122,16 @@ ngx_ws_redis_param(ngx_conf_t *cf, ngx_ws_redis_conf_t **rcfp, ngx_str_t *v)
     if (ngx_strncmp(v->data, "redis=", 6) == 0) {
         if (rcf->addr.len) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate \"redis=\" in \"%V\"", v);
+                               "duplicate \"redis=\" in \"%V\"%s", v,
+                               rcf->seeds ? " after \"redis_cluster=\"" : "");
             return NGX_ERROR;
         }
 
         return ngx_ws_redis_param_addr(cf, rcf, &s);
+    }
+
+    if (ngx_strncmp(v->data, "redis_cluster=", 14) == 0 && s.len) {
+        return ngx_ws_redis_param_seeds(cf, rcf, &s);
     }
 
     if (ngx_strncmp(v->data, "redis_user=", 11) == 0 && s.len) {
@@ -248,6 +255,92 @@ ngx_ws_redis_param_addr(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
 }
 
 
+/*
+ * redis_cluster=HOST[:PORT][,HOST[:PORT]...]: the seeds of a Redis
+ * Cluster (ngx_ws_redis_cluster.c), resolved now
+ */
+
+static ngx_int_t
+ngx_ws_redis_param_seeds(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
+    ngx_str_t *seeds)
+{
+    size_t                len;
+    u_char               *p, *last, *comma;
+    ngx_url_t             u;
+    ngx_ws_redis_seed_t  *seed;
+
+    if (rcf->addr.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"redis_cluster=\" goes with no other "
+                           "\"redis=\" or \"redis_cluster=\"");
+        return NGX_ERROR;
+    }
+
+    rcf->seeds = ngx_array_create(cf->pool, 4, sizeof(ngx_ws_redis_seed_t));
+    if (rcf->seeds == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = seeds->data;
+    last = seeds->data + seeds->len;
+
+    do {
+        comma = ngx_strlchr(p, last, ',');
+
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url.data = p;
+        u.url.len = comma - p;
+        u.default_port = NGX_WS_REDIS_PORT;
+
+        if (u.url.len == 0 || ngx_parse_url(cf->pool, &u) != NGX_OK
+            || u.naddrs == 0 || u.uri.len
+            || u.addrs[0].sockaddr->sa_family == AF_UNIX)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid node \"%V\" in redis_cluster=\"%V\"%s"
+                               "%s", &u.url, seeds, u.err ? ": " : "",
+                               u.err ? u.err : "");
+            return NGX_ERROR;
+        }
+
+        if (rcf->seeds->nelts == NGX_WS_REDIS_MAX_NODES) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "more than %d nodes in redis_cluster=",
+                               NGX_WS_REDIS_MAX_NODES);
+            return NGX_ERROR;
+        }
+
+        seed = ngx_array_push(rcf->seeds);
+        if (seed == NULL) {
+            return NGX_ERROR;
+        }
+
+        seed->host = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (seed->host == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                            seed->host, NGX_SOCKADDR_STRLEN, 0);
+        seed->host[len] = '\0';
+        seed->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+
+        p = comma + 1;
+
+    } while (comma < last);
+
+    /* for the log lines that name the zone's Redis */
+    rcf->addr = *seeds;
+
+    return NGX_OK;
+}
+
+
 /* at the end of a ws_zone line: the redis_* need redis=, and hiredis */
 
 char *
@@ -260,7 +353,15 @@ ngx_ws_redis_check(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
 
     if (rcf->addr.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ws_zone \"%V\": redis_* parameters need redis=",
+                           "ws_zone \"%V\": redis_* parameters need redis=, "
+                           "redis_cluster= or redis_sentinel=", zone);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->seeds && rcf->db > 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ws_zone \"%V\": redis_db= does not work with "
+                           "redis_cluster= (a cluster has database 0 only)",
                            zone);
         return NGX_CONF_ERROR;
     }
@@ -327,6 +428,11 @@ ngx_ws_redis_init_process(ngx_cycle_t *cycle)
             rcf->slot = zones[i]->slot;
             rcf->stat->connected[rcf->slot] = 0;
             rcf->stat->inflight[rcf->slot] = 0;
+        }
+
+        if (rcf->seeds) {
+            /* a cluster: ngx_ws_redis_bp_init_process() connects */
+            continue;
         }
 
         rcf->conn = ngx_ws_redis_open(rcf, cycle->log, 0);

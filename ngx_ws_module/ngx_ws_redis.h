@@ -19,6 +19,11 @@
 #define NGX_WS_REDIS_MAX_INFLIGHT   1024
 
 
+/* the nodes of a Redis Cluster a worker knows, at most */
+
+#define NGX_WS_REDIS_MAX_NODES      32
+
+
 /* the states of a connection */
 
 #define NGX_WS_REDIS_IDLE           0             /* waiting to reconnect */
@@ -34,6 +39,7 @@
 
 typedef struct ngx_ws_redis_s  ngx_ws_redis_t;
 typedef struct ngx_ws_redis_hooks_s  ngx_ws_redis_hooks_t;
+typedef struct ngx_ws_redis_cluster_s  ngx_ws_redis_cluster_t;
 
 /*
  * The reply to a command (a redisReply), or NULL when the connection went
@@ -60,6 +66,8 @@ typedef struct {
     ngx_atomic_t                refused;          /* publishes, Redis away */
     ngx_atomic_t                rtt;              /* ms, the last reply's */
     ngx_atomic_t                rtt_max;
+    ngx_atomic_t                moved;            /* cluster redirects */
+    ngx_atomic_t                asked;
     ngx_atomic_t                connected[NGX_WS_MAX_SLOTS];
     ngx_atomic_t                inflight[NGX_WS_MAX_SLOTS];
 
@@ -68,6 +76,14 @@ typedef struct {
     ngx_atomic_t                master_lock;
     u_char                      master[NGX_SOCKADDR_STRLEN + 1];
 } ngx_ws_redis_stat_t;
+
+
+/* a node of redis_cluster= */
+
+typedef struct {
+    u_char                     *host;             /* an IP */
+    int                         port;
+} ngx_ws_redis_seed_t;
 
 
 /* redis= and its companions of a ws_zone line */
@@ -93,7 +109,18 @@ typedef struct {
     void                       *reader;           /* ngx_ws_redis_bp.c */
     ngx_ws_redis_stat_t        *stat;             /* in the zone */
     ngx_uint_t                  slot;             /* this worker's */
+
+    ngx_array_t                *seeds;            /* redis_cluster=, of
+                                                     ngx_ws_redis_seed_t */
+    ngx_ws_redis_cluster_t     *cluster;          /* this worker's */
 } ngx_ws_redis_conf_t;
+
+/*
+ * The instances of a zone on one Redis (redis= or Sentinel) share their
+ * connections and counts through it (a heartbeat, an inbox per instance);
+ * on a cluster they share the channels only.
+ */
+#define ngx_ws_redis_shares(rcf)  ((rcf) != NULL && (rcf)->seeds == NULL)
 
 
 typedef struct {
@@ -182,6 +209,19 @@ char *ngx_ws_redis_sentinel_check(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
     ngx_str_t *zone);
 ngx_int_t ngx_ws_redis_init_process(ngx_cycle_t *cycle);
 void ngx_ws_redis_exit_process(ngx_cycle_t *cycle);
+
+/* Redis Cluster (ngx_ws_redis_cluster.c, hiredis builds only) */
+
+ngx_ws_redis_cluster_t *ngx_ws_redis_cluster_open(ngx_ws_redis_conf_t *rcf,
+    ngx_log_t *log, ngx_uint_t quiet);
+void ngx_ws_redis_cluster_close(ngx_ws_redis_cluster_t *cl);
+ngx_uint_t ngx_ws_redis_cluster_slot(u_char *key, size_t len);
+ngx_ws_redis_t *ngx_ws_redis_cluster_conn(ngx_ws_redis_cluster_t *cl,
+    ngx_uint_t slot);
+ngx_uint_t ngx_ws_redis_cluster_ready(ngx_ws_redis_cluster_t *cl);
+ngx_int_t ngx_ws_redis_cluster_command(ngx_ws_redis_cluster_t *cl,
+    ngx_uint_t slot, ngx_ws_redis_reply_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen);
 
 
 #endif /* _NGX_WS_REDIS_H_INCLUDED_ */

@@ -54,6 +54,7 @@
 #define NGX_WS_REDIS_MAX_ID         64
 #define NGX_WS_REDIS_RESYNC_BATCH   256
 #define NGX_WS_REDIS_COUNTS_TICK    256
+#define NGX_WS_REDIS_POLL           10            /* ms, on a cluster */
 
 
 #if (NGX_WS_HAVE_HIREDIS)
@@ -61,10 +62,24 @@
 typedef struct {
     ngx_ws_zone_t              *zone;
     ngx_ws_redis_t             *rd;               /* while the reader */
+    ngx_ws_redis_cluster_t     *cl;               /* or, on a cluster */
     ngx_event_t                 tick;
+    ngx_event_t                 poll;             /* the next round */
     ngx_uint_t                  busy;             /* commands in flight */
+    ngx_uint_t                  got;              /* entries, this round */
+    ngx_uint_t                  failed;           /* an XREAD, this round */
+    ngx_uint_t                  failing;          /* since a round */
     ngx_pool_t                 *pool;             /* of the round */
 } ngx_ws_redis_reader_t;
+
+
+typedef struct {
+    ngx_uint_t                  slot;
+    u_char                     *key;
+    size_t                      len;
+    u_char                     *id;
+    size_t                      idlen;
+} ngx_ws_redis_stream_t;
 
 
 typedef struct {
@@ -94,6 +109,12 @@ static void ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr,
     ngx_array_t *sync);
 static void ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr,
     ngx_array_t *read);
+static void ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr,
+    ngx_array_t *read);
+static ngx_int_t ngx_ws_redis_stream_cmp(const void *one, const void *two);
+static void ngx_ws_redis_poll(ngx_event_t *ev);
+static ngx_uint_t ngx_ws_redis_bp_ready(ngx_ws_redis_reader_t *rr);
+static void ngx_ws_redis_bp_close(ngx_ws_redis_reader_t *rr);
 static void ngx_ws_redis_synced(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static void ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data);
@@ -208,10 +229,26 @@ ngx_ws_redis_bp_init_process(ngx_cycle_t *cycle)
 
         rr->zone = zones[i];
 
+        /* on a cluster: this worker's connections to its nodes */
+
+        if (zones[i]->redis->seeds) {
+            zones[i]->redis->cluster =
+                    ngx_ws_redis_cluster_open(zones[i]->redis, cycle->log, 0);
+
+            if (zones[i]->redis->cluster == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
         rr->tick.handler = ngx_ws_redis_tick;
         rr->tick.data = rr;
         rr->tick.log = cycle->log;
         rr->tick.cancelable = 1;
+
+        rr->poll.handler = ngx_ws_redis_poll;
+        rr->poll.data = rr;
+        rr->poll.log = cycle->log;
+        rr->poll.cancelable = 1;
 
         zones[i]->redis->reader = rr;
 
@@ -253,9 +290,11 @@ ngx_ws_redis_bp_exit_process(ngx_cycle_t *cycle)
             ngx_del_timer(&rr->tick);
         }
 
-        if (rr->rd) {
-            ngx_ws_redis_close(rr->rd);
-            rr->rd = NULL;
+        ngx_ws_redis_bp_close(rr);
+
+        if (zone->redis->cluster) {
+            ngx_ws_redis_cluster_close(zone->redis->cluster);
+            zone->redis->cluster = NULL;
         }
 
         if (zone->sh == NULL) {
@@ -328,25 +367,31 @@ ngx_ws_redis_tick(ngx_event_t *ev)
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (leader && rr->rd == NULL) {
+    if (leader && rr->rd == NULL && rr->cl == NULL) {
         ngx_log_error(NGX_LOG_INFO, ev->log, 0,
                       "ws_zone \"%V\": this worker reads the Redis streams",
                       &zone->name);
 
         /* the worker's own connection tells of outages: this one quietly */
-        rr->rd = ngx_ws_redis_open(zone->redis, ev->log, 1);
 
-    } else if (!leader && rr->rd) {
+        if (zone->redis->seeds) {
+            rr->cl = ngx_ws_redis_cluster_open(zone->redis, ev->log, 1);
+
+        } else {
+            rr->rd = ngx_ws_redis_open(zone->redis, ev->log, 1);
+        }
+
+    } else if (!leader) {
         /* in flight, they are answered NULL: the round ends */
-        ngx_ws_redis_close(rr->rd);
-        rr->rd = NULL;
+        ngx_ws_redis_bp_close(rr);
     }
 
-    if (leader) {
+    if (leader && rr->rd) {
+        /* the instance's heartbeat and counts: one Redis (not a cluster) */
         ngx_ws_redis_share(rr, now);
     }
 
-    if (rr->rd && rr->rd->state == NGX_WS_REDIS_READY && rr->busy == 0) {
+    if (ngx_ws_redis_bp_ready(rr) && rr->busy == 0 && !rr->poll.timer_set) {
         ngx_ws_redis_round(rr);
     }
 
@@ -432,11 +477,19 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     rr->pool = pool;
+    rr->got = 0;
+    rr->failed = 0;
 
     /* the new channels first; the next round reads them with the others */
 
     if (sync.nelts) {
         ngx_ws_redis_sync_send(rr, &sync);
+
+    } else if (rr->cl) {
+        /* on a cluster, the channels' streams, slot by slot */
+        if (read.nelts) {
+            ngx_ws_redis_read_send_cluster(rr, &read);
+        }
 
     } else {
         /* the channels' streams, if any, and the instance's inbox */
@@ -495,10 +548,23 @@ ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr, ngx_array_t *sync)
         argv[5] = (char *) num;
         argvlen[5] = p - num;
 
-        if (argv[3] == NULL || argv[4] == NULL
-            || ngx_ws_redis_command(rr->rd, ngx_ws_redis_synced, s, 6, argv,
-                                    argvlen)
-               != NGX_OK)
+        if (argv[3] == NULL || argv[4] == NULL) {
+            return;
+        }
+
+        if (rr->cl) {
+            /* a master away: the others' channels are synced still */
+            if (ngx_ws_redis_cluster_command(rr->cl,
+                    ngx_ws_redis_cluster_slot((u_char *) argv[3], argvlen[3]),
+                    ngx_ws_redis_synced, s, 6, argv, argvlen)
+                != NGX_OK)
+            {
+                continue;
+            }
+
+        } else if (ngx_ws_redis_command(rr->rd, ngx_ws_redis_synced, s, 6,
+                                        argv, argvlen)
+                   != NGX_OK)
         {
             return;
         }
@@ -597,6 +663,106 @@ ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
 }
 
 
+/*
+ * On a Redis Cluster, streams of different slots cannot be read by one
+ * XREAD (CROSSSLOT), nor can several XREAD ... BLOCK wait on one
+ * connection: the channels are grouped by slot, one XREAD without BLOCK
+ * per slot, pipelined on the connection to the slot's master, so one
+ * command per slot in use and per round.  A round that read nothing is
+ * followed by the next after NGX_WS_REDIS_POLL ms.
+ */
+
+static void
+ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
+{
+    int                     argc;
+    u_char                 *p;
+    size_t                 *argvlen;
+    ngx_uint_t              i, j, k, n;
+    const char            **argv;
+    ngx_ws_redis_chan_t    *ch;
+    ngx_ws_redis_stream_t  *st;
+
+    ch = read->elts;
+    n = read->nelts;
+
+    st = ngx_palloc(rr->pool, n * sizeof(ngx_ws_redis_stream_t));
+    argv = ngx_palloc(rr->pool, (2 * n + 4) * sizeof(char *));
+    argvlen = ngx_palloc(rr->pool, (2 * n + 4) * sizeof(size_t));
+
+    if (st == NULL || argv == NULL || argvlen == NULL) {
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ch[i].name.len == 0) {
+            n = i;
+            break;
+        }
+
+        st[i].key = ngx_ws_redis_key(rr->pool, rr->zone, &ch[i].name, 's',
+                                     &st[i].len);
+        p = ngx_pnalloc(rr->pool, NGX_INT64_LEN + 2);
+
+        if (st[i].key == NULL || p == NULL) {
+            return;
+        }
+
+        st[i].id = p;
+        st[i].idlen = ngx_sprintf(p, "%uL-0", ch[i].last) - p;
+        st[i].slot = ngx_ws_redis_cluster_slot(st[i].key, st[i].len);
+    }
+
+    ngx_sort(st, n, sizeof(ngx_ws_redis_stream_t), ngx_ws_redis_stream_cmp);
+
+    argv[0] = "XREAD";
+    argvlen[0] = 5;
+    argv[1] = "COUNT";
+    argvlen[1] = 5;
+    argv[2] = NGX_WS_REDIS_READ_COUNT;
+    argvlen[2] = sizeof(NGX_WS_REDIS_READ_COUNT) - 1;
+    argv[3] = "STREAMS";
+    argvlen[3] = 7;
+
+    for (i = 0; i < n; i = j) {
+        for (j = i + 1; j < n && st[j].slot == st[i].slot; j++) {
+            /* void */
+        }
+
+        argc = 4;
+
+        for (k = i; k < j; k++) {
+            argv[argc] = (char *) st[k].key;
+            argvlen[argc++] = st[k].len;
+        }
+
+        for (k = i; k < j; k++) {
+            argv[argc] = (char *) st[k].id;
+            argvlen[argc++] = st[k].idlen;
+        }
+
+        /* a master away: the channels of the others are read still */
+
+        if (ngx_ws_redis_cluster_command(rr->cl, st[i].slot,
+                                         ngx_ws_redis_read, rr, argc, argv,
+                                         argvlen)
+            == NGX_OK)
+        {
+            rr->busy++;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_ws_redis_stream_cmp(const void *one, const void *two)
+{
+    const ngx_ws_redis_stream_t  *a = one, *b = two;
+
+    return (ngx_int_t) a->slot - (ngx_int_t) b->slot;
+}
+
+
 static void
 ngx_ws_redis_round_done(ngx_ws_redis_reader_t *rr)
 {
@@ -609,8 +775,75 @@ ngx_ws_redis_round_done(ngx_ws_redis_reader_t *rr)
         rr->pool = NULL;
     }
 
-    if (rr->rd && rr->rd->state == NGX_WS_REDIS_READY) {
+    if (!rr->failed) {
+        rr->failing = 0;
+    }
+
+    if (!ngx_ws_redis_bp_ready(rr)) {
+        return;
+    }
+
+    if (rr->cl && (!rr->got || rr->failed)) {
+        /* no XREAD waited for news: a pause, longer after an error */
+        ngx_add_timer(&rr->poll, rr->failed ? NGX_WS_REDIS_TICK
+                                            : NGX_WS_REDIS_POLL);
+        return;
+    }
+
+    ngx_ws_redis_round(rr);
+}
+
+
+static void
+ngx_ws_redis_poll(ngx_event_t *ev)
+{
+    ngx_ws_redis_reader_t *rr = ev->data;
+
+    if (ngx_ws_redis_bp_ready(rr) && rr->busy == 0) {
         ngx_ws_redis_round(rr);
+    }
+}
+
+
+/* the reader's connection (or cluster) is ready for a round */
+
+static ngx_uint_t
+ngx_ws_redis_bp_ready(ngx_ws_redis_reader_t *rr)
+{
+    if (rr->cl) {
+        return ngx_ws_redis_cluster_ready(rr->cl);
+    }
+
+    return rr->rd && rr->rd->state == NGX_WS_REDIS_READY;
+}
+
+
+/* the worker is the reader no more, or exits */
+
+static void
+ngx_ws_redis_bp_close(ngx_ws_redis_reader_t *rr)
+{
+    ngx_ws_redis_t          *rd;
+    ngx_ws_redis_cluster_t  *cl;
+
+    rd = rr->rd;
+    cl = rr->cl;
+
+    /* not ready from now on: the NULL answers start no round */
+
+    rr->rd = NULL;
+    rr->cl = NULL;
+
+    if (rd) {
+        ngx_ws_redis_close(rd);
+    }
+
+    if (cl) {
+        ngx_ws_redis_cluster_close(cl);
+    }
+
+    if (rr->poll.timer_set) {
+        ngx_del_timer(&rr->poll);
     }
 }
 
@@ -715,7 +948,7 @@ ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data)
     size_t                  len, plen;
     uint64_t                workers, uid;
     ngx_str_t               name;
-    ngx_uint_t              i;
+    ngx_uint_t              i, level;
     redisReply             *r, *k;
     ngx_ws_zone_t          *zone;
     ngx_ws_channel_node_t  *cn;
@@ -728,10 +961,16 @@ ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data)
     }
 
     if (r->type != REDIS_REPLY_ARRAY) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "redis \"%V\": XREAD failed: %*s", &zone->redis->addr,
+        /* once at error until a round reads without one, e.g. CLUSTERDOWN */
+        level = rr->failing ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, rd->log, 0,
+                      "redis \"%V\": XREAD failed: %*s", &rd->conf->addr,
                       (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
                       r->str);
+
+        rr->failing = 1;
+        rr->failed = 1;
         goto done;
     }
 
@@ -774,6 +1013,7 @@ ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data)
 
         ngx_ws_redis_entries(rr, cn, k->element[1], 0);
 
+        rr->got = 1;
         workers = cn->workers;
         uid = cn->uid;
 
@@ -963,6 +1203,7 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
     u_char               cls[NGX_INT_T_LEN];
     size_t               argvlen[10];
     ngx_int_t            rc;
+    ngx_uint_t           slot;
     ngx_pool_t          *pool;
     const char          *argv[10];
     ngx_ws_redis_t      *rd;
@@ -972,17 +1213,7 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
         return NGX_WS_ZONE_TOO_BIG;
     }
 
-    rd = zone->redis->conn;
-
-    if (rd == NULL || !ngx_ws_redis_usable(rd)
-        || rd->inflight == NGX_WS_REDIS_MAX_INFLIGHT)
-    {
-        (void) ngx_atomic_fetch_add(&zone->sh->redis.refused, 1);
-        return (rd && ngx_ws_redis_usable(rd)) ? NGX_BUSY
-                                                      : NGX_DECLINED;
-    }
-
-    pool = ngx_create_pool(512, rd->log);
+    pool = ngx_create_pool(512, ngx_cycle->log);
     if (pool == NULL) {
         return NGX_ERROR;
     }
@@ -1000,6 +1231,24 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
 
     if (argv[3] == NULL || argv[4] == NULL) {
         rc = NGX_ERROR;
+        goto done;
+    }
+
+    /* on a cluster: the connection to the master of the channel's slot */
+
+    slot = 0;
+    rd = zone->redis->conn;
+
+    if (zone->redis->cluster) {
+        slot = ngx_ws_redis_cluster_slot((u_char *) argv[3], argvlen[3]);
+        rd = ngx_ws_redis_cluster_conn(zone->redis->cluster, slot);
+    }
+
+    if (rd == NULL || !ngx_ws_redis_usable(rd)
+        || rd->inflight == NGX_WS_REDIS_MAX_INFLIGHT)
+    {
+        (void) ngx_atomic_fetch_add(&zone->sh->redis.refused, 1);
+        rc = (rd && ngx_ws_redis_usable(rd)) ? NGX_BUSY : NGX_DECLINED;
         goto done;
     }
 
@@ -1035,8 +1284,15 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
 
     /* hiredis copies the arguments into its buffer */
 
-    rc = ngx_ws_redis_command(rd, ngx_ws_redis_published, pub, 10, argv,
-                              argvlen);
+    if (zone->redis->cluster) {
+        rc = ngx_ws_redis_cluster_command(zone->redis->cluster, slot,
+                                          ngx_ws_redis_published, pub, 10,
+                                          argv, argvlen);
+
+    } else {
+        rc = ngx_ws_redis_command(rd, ngx_ws_redis_published, pub, 10, argv,
+                                  argvlen);
+    }
 
     if (rc != NGX_OK && pub) {
         ngx_free(pub);

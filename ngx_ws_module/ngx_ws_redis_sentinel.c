@@ -262,8 +262,9 @@ ngx_ws_redis_sentinel_check(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
 
     if (rcf->sentinels && rcf->addr.len) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ws_zone \"%V\": redis= and redis_sentinel= "
-                           "exclude each other", zone);
+                           "ws_zone \"%V\": %s and redis_sentinel= "
+                           "exclude each other", zone,
+                           rcf->seeds ? "redis_cluster=" : "redis=");
         return NGX_CONF_ERROR;
     }
 

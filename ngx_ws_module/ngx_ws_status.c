@@ -1276,6 +1276,12 @@ ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone, ngx_uint_t m,
                        st->master, st->failovers);
         }
 
+        if (zone->redis->seeds) {
+            /* Redis Cluster: redirections (ngx_ws_redis_cluster.c) */
+            ngx_ws_out(o, ",\"cluster\":{\"moved\":%uA,\"asked\":%uA}",
+                       st->moved, st->asked);
+        }
+
         ngx_ws_out(o, "}");
         return;
     }

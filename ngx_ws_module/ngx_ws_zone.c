@@ -24,6 +24,8 @@
  */
 
 
+static char *ngx_ws_zone_check(ngx_conf_t *cf, ngx_ws_zone_t *zone,
+    ngx_str_t *name);
 static ngx_int_t ngx_ws_zone_more_param(ngx_conf_t *cf, ngx_ws_zone_t *zone,
     ngx_str_t *v);
 static ngx_int_t ngx_ws_zone_presence_param(ngx_conf_t *cf,
@@ -180,21 +182,7 @@ ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (ngx_ws_redis_sentinel_check(cf, zone->redis, &value[1])
-        != NGX_CONF_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_ws_redis_check(cf, zone->redis, &value[1]) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (zone->redis && zone->presence_events != NGX_WS_PRESENCE_OFF) {
-        /* they would be stored locally, with ids that are Redis's */
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ws_zone \"%V\": presence_events= does not work "
-                           "with redis= yet", &value[1]);
+    if (ngx_ws_zone_check(cf, zone, &value[1]) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -203,6 +191,31 @@ ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     zone->shm_zone->init = ngx_ws_init_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the parameters of a ws_zone line, taken together */
+
+static char *
+ngx_ws_zone_check(ngx_conf_t *cf, ngx_ws_zone_t *zone, ngx_str_t *name)
+{
+    if (ngx_ws_redis_sentinel_check(cf, zone->redis, name) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_ws_redis_check(cf, zone->redis, name) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->redis && zone->presence_events != NGX_WS_PRESENCE_OFF) {
+        /* they would be stored locally, with ids that are Redis's */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ws_zone \"%V\": presence_events= does not work "
+                           "with redis= yet", name);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

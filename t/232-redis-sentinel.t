@@ -80,8 +80,8 @@ repeat_each(1);
 # checks made by the --- init scenario of TEST 6
 my $INIT_TESTS = 12;
 
-# per block: must_die blocks 2, TEST 5 and 6: 4
-plan tests => repeat_each() * (4 * 2 + 4 + 4) + $INIT_TESTS;
+# per block: must_die blocks (TEST 1-4, 7) 2, TEST 5 and 6: 4
+plan tests => repeat_each() * (5 * 2 + 4 + 4) + $INIT_TESTS;
 
 no_shuffle();
 no_long_string();
@@ -588,3 +588,18 @@ GET /status
 qr/\[notice\] .*redis "mymaster": the master is 127\.0\.0\.1:\d+ now, was 127\.0\.0\.1:\d+/
 --- no_error_log
 [alert]
+
+
+
+=== TEST 7: redis_cluster= and redis_sentinel= exclude each other
+--- http_config
+    ws_zone chat 1m redis_cluster=127.0.0.1:7000 redis_sentinel=127.0.0.1
+        redis_master=m;
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*ws_zone "chat": redis_cluster= and redis_sentinel= exclude each other/

@@ -1,0 +1,745 @@
+# A ws_zone on a Redis Cluster (redis_cluster=): three masters started
+# here (Debian's redis-server, --cluster-enabled yes, joined with
+# redis-cli --cluster create, stopped by PID) and two nginx instances:
+# A, the suite's (a master, two workers), and B, started by this file
+# with a configuration of its own and stopped by PID.  Both name only the
+# first master; they learn the others from its slot map.  Ports, next to
+# the suite's:
+#   TEST_NGINX_B_PORT           instance B: the first free port from
+#                               server port + 10
+#   TEST_NGINX_DOWN_PORT        (any free port) bound, never listening
+#   TEST_NGINX_CLUSTER_PORT     the first master: the next free one; the
+#                               other masters and the cluster bus ports
+#                               on the next free ones (a port of the range
+#                               may be some connection's ephemeral port)
+#
+# The scenarios run in each block's --- init and their checks are the
+# first tests of the block.
+
+use lib 't/lib';
+use WsFrame ();
+use Test::Nginx::Socket;
+use Test::NgxWs::Client ();
+use Test::NgxWs::Redis ();
+
+use File::Temp ();
+use POSIX ();
+use IO::Select ();
+use IO::Socket::INET ();
+use Time::HiRes ();
+
+$SIG{PIPE} = 'IGNORE';
+
+# the next port from $Next that can be listened on
+our $Next = server_port() + 10;
+
+sub free_port {
+    for (; $Next < server_port() + 100; $Next++) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $Next, ReuseAddr => 1,
+                                      Listen => 1, Proto => 'tcp')
+            or next;
+        close $s;
+        return $Next++;
+    }
+
+    die 'no free port';
+}
+
+$ENV{TEST_NGINX_B_PORT} //= free_port();
+$ENV{TEST_NGINX_CLUSTER_PORT} //= free_port();
+
+# a port of the kernel's choice, bound and never listening: a seed there
+# is refused (TEST 7)
+our $Down = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp')
+    or die "cannot bind a port: $!";
+$ENV{TEST_NGINX_DOWN_PORT} //= $Down->sockport;
+
+our @Ports = ($ENV{TEST_NGINX_CLUSTER_PORT}, free_port(), free_port());
+our %Redis;
+
+start_cluster();
+
+master_on();
+workers(2);
+repeat_each(1);
+
+# checks made by the --- init scenarios, per block
+my %INIT_TESTS = (1 => 8, 2 => 6, 6 => 5, 7 => 1);
+
+# per block: TEST 1, 2, 6, 7: 3 (status, body, no_error_log); TEST 3, 4,
+# 5 (must_die): 2 each
+plan tests => repeat_each() * (3 + 3 + 2 + 2 + 2 + 3 + 3)
+              + sum(values %INIT_TESTS);
+
+sub sum { my $n = 0; $n += $_ for @_; $n }
+
+no_shuffle();
+no_long_string();
+
+run_tests();
+
+
+# --- the cluster --------------------------------------------------------
+
+# redis-cli's answer, one line per element (--raw)
+sub cli {
+    my ($port, @args) = @_;
+
+    open my $fh, '-|', 'redis-cli', '-p', $port, '--raw', @args
+        or die "redis-cli: $!";
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    $out =~ s/\n\z//;
+
+    return $out;
+}
+
+# a master's arguments: the cluster bus on a port of its own, its data
+# kept across a restart (TEST 6), the slots of the others served while
+# one is down
+our %Args;
+
+sub node_args {
+    my ($port) = @_;
+    my $dir = Test::NgxWs::Redis::dir();
+
+    $Args{$port} //= [
+        '--cluster-enabled', 'yes',
+        '--cluster-config-file', "$dir/nodes-$port.conf",
+        '--cluster-port', free_port(),
+        '--cluster-node-timeout', 2000,
+        '--cluster-require-full-coverage', 'no',
+        '--appendonly', 'yes', '--appendfsync', 'always',
+        '--appendfilename', "appendonly-$port.aof",
+        '--appenddirname', "aof-$port",
+    ];
+
+    return @{ $Args{$port} };
+}
+
+sub wait_cluster_ok {
+    my $deadline = Time::HiRes::time() + 15;
+
+    for my $port (@Ports) {
+        until (cli($port, 'CLUSTER', 'INFO') =~ /^cluster_state:ok/m) {
+            die "cluster not ok on $port" if Time::HiRes::time() > $deadline;
+            Time::HiRes::sleep(0.1);
+        }
+    }
+}
+
+sub start_cluster {
+    my $dir = Test::NgxWs::Redis::dir();
+
+    for my $i (0 .. 2) {
+        my $port = $Ports[$i];
+        unlink "$dir/nodes-$port.conf";
+        $Redis{$port} = Test::NgxWs::Redis::start($port, node_args($port));
+    }
+
+    my $pid = fork // die "fork: $!";
+
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', '/dev/null';
+        { exec 'redis-cli', '--cluster', 'create',
+               (map { "127.0.0.1:$_" } @Ports),
+               '--cluster-replicas', 0, '--cluster-yes' };
+        POSIX::_exit(127);
+    }
+
+    waitpid $pid, 0;
+    die "redis-cli --cluster create failed" if $?;
+
+    # every node sees the cluster as ok
+    wait_cluster_ok();
+}
+
+# the port of the master that holds a key's slot, by its key count
+sub owner {
+    my ($key) = @_;
+    my $slot = cli($Ports[0], 'CLUSTER', 'KEYSLOT', $key);
+
+    my @own = grep {
+        cli($_, 'CLUSTER', 'COUNTKEYSINSLOT', $slot) > 0
+    } @Ports;
+
+    return join ',', @own;
+}
+
+# the end of a migration: the target first, then the others (so that no
+# node sends a client back to where it came from)
+sub finish {
+    my ($slot, $to, $tid) = @_;
+
+    cli($_, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $tid)
+        for $to, grep { $_ != $to } @Ports;
+}
+
+sub node_id {
+    my ($port) = @_;
+    return cli($port, 'CLUSTER', 'MYID');
+}
+
+# the slot of a channel's keys goes from its master to another one; with
+# $finish 0 it stays half way: MIGRATING on the source, IMPORTING on the
+# target, its keys on the target (so the source answers ASK)
+sub migrate {
+    my ($channel, $finish) = @_;
+    my $key = "{ws:chat:$channel}:s";
+    my $slot = cli($Ports[0], 'CLUSTER', 'KEYSLOT', $key);
+    my $from = owner($key);
+    my ($to) = grep { $_ != $from } @Ports;
+    my ($fid, $tid) = (node_id($from), node_id($to));
+
+    cli($to, 'CLUSTER', 'SETSLOT', $slot, 'IMPORTING', $fid);
+    cli($from, 'CLUSTER', 'SETSLOT', $slot, 'MIGRATING', $tid);
+
+    my @keys = split /\n/,
+               cli($from, 'CLUSTER', 'GETKEYSINSLOT', $slot, 100);
+    cli($from, 'MIGRATE', '127.0.0.1', $to, '', 0, 5000, 'KEYS', @keys)
+        if @keys;
+
+    finish($slot, $to, $tid) if $finish;
+
+    return ($from, $to, $slot, $tid);
+}
+
+
+# --- instance B ---------------------------------------------------------
+
+our ($B_pid, $B_dir);
+
+sub start_b {
+    $B_dir = File::Temp::tempdir('ngx-ws-b-XXXXXX', TMPDIR => 1,
+                                 CLEANUP => 1);
+    mkdir "$B_dir/logs";
+
+    my $module = $ENV{TEST_NGINX_LOAD_MODULES} // '';
+    my $load = join '', map { "load_module $_;\n" } split ' ', $module;
+
+    open my $fh, '>', "$B_dir/nginx.conf" or die "$B_dir/nginx.conf: $!";
+    print $fh <<"EOF";
+$load
+daemon off;
+master_process on;
+worker_processes 2;
+pid $B_dir/logs/nginx.pid;
+error_log $B_dir/logs/error.log info;
+events { worker_connections 256; }
+http {
+    access_log off;
+    ws_zone chat 1m history=10
+            redis_cluster=127.0.0.1:$ENV{TEST_NGINX_CLUSTER_PORT};
+    server {
+        listen 127.0.0.1:$ENV{TEST_NGINX_B_PORT};
+        location /sub {
+            websocket;
+            ws_subscribe chat a b c;
+            ws_envelope on;
+        }
+        location /late {
+            websocket;
+            ws_subscribe chat late;
+            ws_envelope on;
+        }
+        location /pub {
+            ws_publisher chat;
+        }
+        location /status {
+            ws_status;
+        }
+    }
+}
+EOF
+    close $fh;
+
+    $B_pid = fork // die "fork: $!";
+
+    if ($B_pid == 0) {
+        { exec $ENV{TEST_NGINX_BINARY} // 'nginx', '-p', "$B_dir/", '-c',
+               "$B_dir/nginx.conf" };
+        POSIX::_exit(127);
+    }
+
+    Test::NgxWs::Redis::wait_port($ENV{TEST_NGINX_B_PORT}, 5)
+        or die "instance B did not start";
+}
+
+sub stop_b {
+    return unless $B_pid;
+    kill 'QUIT', $B_pid;
+    waitpid $B_pid, 0;
+    undef $B_pid;
+}
+
+sub b_log {
+    open my $fh, '<', "$B_dir/logs/error.log" or return '';
+    local $/;
+    return <$fh>;
+}
+
+END { stop_b() }
+
+
+# --- helpers ------------------------------------------------------------
+
+# POST to a publisher: "STATUS BODY" (the body without its newline)
+sub post {
+    my ($port, $channel, $body) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 3)
+        or die "connect: $!";
+
+    print $s "POST /pub?channel=$channel HTTP/1.1\r\nHost: localhost\r\n"
+             . "Connection: close\r\nContent-Type: text/plain\r\n"
+             . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+
+    my ($buf, $sel) = ('', IO::Select->new($s));
+    my $deadline = Time::HiRes::time() + 3;
+
+    while ((my $left = $deadline - Time::HiRes::time()) > 0) {
+        last unless $sel->can_read($left);
+        last unless sysread $s, $buf, 65536, length $buf;
+    }
+
+    my ($status) = $buf =~ m{^HTTP/1\.1 (\d+)};
+    my ($rbody) = $buf =~ /\r\n\r\n(.*?)\n?\z/s;
+
+    $rbody //= '';
+    $rbody =~ s/,"subscribers":\d+//;
+
+    return ($status // 0) . ' ' . $rbody;
+}
+
+# the same, again while it is refused (503), for up to 10 s
+sub post_again {
+    my ($port, $channel, $body) = @_;
+    my $deadline = Time::HiRes::time() + 10;
+    my $r;
+
+    do {
+        $r = post($port, $channel, $body);
+        return $r if $r =~ /^200 /;
+        Time::HiRes::sleep(0.1);
+    } while (Time::HiRes::time() < $deadline);
+
+    return $r;
+}
+
+# the id a publish answered (0 if none)
+sub id_of {
+    my ($answer) = @_;
+    return $answer =~ /"id":(\d+)/ ? $1 : 0;
+}
+
+sub client {
+    my ($port, $path) = @_;
+    return Test::NgxWs::Client->new(port => $port, path => $path,
+                                    timeout => 3);
+}
+
+# the payloads of up to $n frames read within $secs
+sub frames {
+    my ($c, $n, $secs) = @_;
+    my $deadline = Time::HiRes::time() + ($secs // 3);
+    my @p;
+
+    while (@p < $n) {
+        my $left = $deadline - Time::HiRes::time();
+        last if $left <= 0;
+        my $f = $c->read_frame($left) or last;
+        push @p, $f->{payload};
+    }
+
+    return @p;
+}
+
+# per channel, "channel:data@id-relative-to-base" in the order received
+sub by_channel {
+    my ($base, @p) = @_;
+    my %ch;
+
+    for (@p) {
+        my ($c, $id, $d) = /"channel":"(\w+)","id":(\d+),"data":"([^"]*)"/
+            or next;
+        push @{ $ch{$c} }, "$d@" . ($id - $base->{$c});
+    }
+
+    return join ' ', map { "$_=" . join(',', @{ $ch{$_} }) } sort keys %ch;
+}
+
+sub get {
+    my ($port, $uri) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 3)
+        or return '';
+
+    print $s "GET $uri HTTP/1.1\r\nHost: localhost\r\n"
+             . "Connection: close\r\n\r\n";
+
+    local $/;
+    return <$s> // '';
+}
+
+# until a channel has $n subscribers on an instance
+sub wait_subscribed {
+    my ($port, $channel, $n) = @_;
+    my $deadline = Time::HiRes::time() + 3;
+
+    while (Time::HiRes::time() < $deadline) {
+        return 1 if get($port, "/pub?channel=$channel")
+                    =~ /"subscribers":$n\b/;
+        Time::HiRes::sleep(0.05);
+    }
+
+    return 0;
+}
+
+
+# --- scenarios ----------------------------------------------------------
+
+our (%Base, @Subs);
+
+# TEST 1: channels on the three masters, published on A (and B), reach
+# the subscribers of both instances in order with the same ids; a client
+# resumes on B with an id A gave
+sub across {
+    start_b();
+
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    @Subs = (client($port, '/sub'), client($bport, '/sub'),
+             client($bport, '/sub'));
+
+    for my $c (qw(a b c)) {
+        wait_subscribed($port, $c, 1);
+        wait_subscribed($bport, $c, 2);
+    }
+
+    Time::HiRes::sleep(0.5);
+
+    my @answers;
+
+    for my $round (1 .. 3) {
+        for my $c (qw(a b c)) {
+            push @answers, [$c, post($round == 2 ? $bport : $port, $c,
+                                     "$c$round")];
+        }
+    }
+
+    %Base = ();
+
+    for (@answers) {
+        $Base{ $_->[0] } //= id_of($_->[1]) - 1;
+    }
+
+    Test::More::is(join(' ', map { "$_->[0]:" . (id_of($_->[1])
+                                                 - $Base{ $_->[0] }) }
+                             @answers),
+                   'a:1 b:1 c:1 a:2 b:2 c:2 a:3 b:3 c:3',
+                   'TEST 1: ids follow by one in each channel, on A and B');
+
+    # the keys of the three channels are on three different masters
+    my @owners = map { owner("{ws:chat:$_}:s") } qw(a b c);
+    Test::More::is(join(' ', sort { $a <=> $b } @owners),
+                   join(' ', @Ports),
+                   'TEST 1: the channels are on the three masters');
+
+    my $want = 'a=a1@1,a2@2,a3@3 b=b1@1,b2@2,b3@3 c=c1@1,c2@2,c3@3';
+    my @got = map { by_channel(\%Base, frames($_, 9)) } @Subs;
+
+    Test::More::is($got[0], $want, 'TEST 1: the subscriber of A got all');
+    Test::More::is("$got[1] / $got[2]", "$want / $want",
+                   'TEST 1: the subscribers of B got the same, same ids');
+
+    # resumes on B from the first message of a channel new to B
+    my @late = map { id_of(post($port, 'late', "l$_")) } 1 .. 3;
+    my $l = client($bport, "/late?last_id=$late[0]");
+    Test::More::is(by_channel({ late => $late[0] }, frames($l, 2)),
+                   'late=l2@1,l3@2',
+                   'TEST 1: a client resumes on B with an id from A');
+    $l->close;
+
+    # B: two workers and the reader, each connected to the three masters;
+    # the routing by slot needed no redirection
+    my $st = get($bport, '/status');
+    Test::More::like($st, qr/"redis":\{"reader":[1-9]\d*,"connections":9,
+                             .*"gaps":0,"refused":0,
+                             "cluster":\{"moved":0,"asked":0\}\}/x,
+                     'TEST 1: ws_status of B: 9 connections, no redirection');
+
+    Test::More::like(b_log(), qr/\[info\]\ .*redis\ cluster\ "127\.0\.0\.1:\d+":
+                                 \ slot\ map\ from\ [\d.:]+:\ 3\ masters,
+                                 \ 0\ slots\ without\ one/x,
+                     'TEST 1: B learned the map of the cluster');
+    Test::More::unlike(b_log(), qr/\[(alert|crit|emerg|error)\]/,
+                       'TEST 1: nothing wrong in the log of B');
+
+    # the suite's nginx is restarted for the next block
+    $Subs[0]->close;
+}
+
+# TEST 2: a slot moves to another master (MOVED), another is half way
+# (ASK): publishes go on from both instances, and the subscribers of both
+# get every message once, in order
+sub resharding {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    # the suite's nginx was restarted: A's subscriber again
+    $Subs[0] = client($port, '/sub');
+    wait_subscribed($port, 'a', 1);
+    Time::HiRes::sleep(0.5);
+
+    my ($from, $to) = migrate('a', 1);
+    my ($bfrom, $bto, $bslot, $btid) = migrate('b', 0);
+
+    my @r;
+    push @r, post($port, 'a', 'a4'), post($bport, 'a', 'a5');
+    push @r, post($port, 'b', 'b4'), post($bport, 'b', 'b5');
+
+    Test::More::is(join(' ', map { $_ =~ s/"id":\d+/"id":N/r } @r),
+                   join(' ', ('200 {"id":N}') x 4),
+                   'TEST 2: publishes answered during the resharding');
+    Test::More::is(join(' ', map { id_of($r[$_]) - id_of($r[0]) } 0 .. 1)
+                   . ' ' . join(' ', map { id_of($r[$_]) - id_of($r[2]) }
+                                     2 .. 3),
+                   '0 1 0 1', 'TEST 2: the ids follow on, on both');
+
+    Test::More::is(owner('{ws:chat:a}:s') . ' ' . owner('{ws:chat:b}:s'),
+                   "$to $bto", 'TEST 2: the keys are on the new masters');
+
+    my $want = 'a=a4@4,a5@5 b=b4@4,b5@5';
+    my @got = map { by_channel(\%Base, frames($_, 4)) } @Subs;
+
+    Test::More::is(join(' / ', @got), join(' / ', ($want) x 3),
+                   'TEST 2: the subscribers of A and B got them in order');
+
+    finish($bslot, $bto, $btid);
+
+    my $st = get($port, '/status') . get($bport, '/status');
+    my @moved = $st =~ /"moved":(\d+)/g;
+    my @asked = $st =~ /"asked":(\d+)/g;
+    Test::More::ok(@moved == 2 && $moved[0] > 0 && $moved[1] > 0
+                   && $asked[0] + $asked[1] > 0,
+                   "TEST 2: ws_status counts the redirections (moved @moved,"
+                   . " asked @asked)");
+
+    Test::More::unlike(b_log(), qr/\[(alert|crit|emerg|error)\]/,
+                       'TEST 2: nothing wrong in the log of B');
+
+    $_->close for @Subs;
+}
+
+# TEST 6: a master goes (killed) and comes back: the channels of the
+# other masters go on meanwhile, its own are refused (503), and once it is
+# back every instance reconnects to it and delivers them again
+sub master_down {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    @Subs = (client($port, '/sub'), client($bport, '/sub'));
+
+    for my $c (qw(a b c)) {
+        wait_subscribed($port, $c, 1);
+        wait_subscribed($bport, $c, 1);
+    }
+
+    Time::HiRes::sleep(0.5);
+
+    my $dead = owner('{ws:chat:c}:s');
+    my @alive = grep { owner("{ws:chat:$_}:s") != $dead } qw(a b);
+    my $ch = $alive[0];
+
+    kill 'KILL', $Redis{$dead};
+    waitpid $Redis{$dead}, 0;
+    delete $Test::NgxWs::Redis::Pids{ $Redis{$dead} };
+    Time::HiRes::sleep(0.3);
+
+    my $refused = post($port, 'c', 'lost');
+    my $ok = post($port, $ch, "${ch}x") . ' ' . post($bport, $ch, "${ch}y");
+
+    my %base = ($ch => id_of($ok) - 1);
+    my $want = "$ch=${ch}x\@1,${ch}y\@2";
+    my @got = map { by_channel(\%base, frames($_, 2)) } @Subs;
+
+    Test::More::is("$refused / " . ($ok =~ s/"id":\d+/"id":N/gr)
+                   . " / $got[0] / $got[1]",
+                   '503 {"error":"redis unavailable"} / 200 {"id":N} '
+                   . "200 {\"id\":N} / $want / $want",
+                   'TEST 6: the channels of the other masters go on');
+
+    $Redis{$dead} = Test::NgxWs::Redis::start($dead, node_args($dead));
+    wait_cluster_ok();
+
+    my $back = post_again($bport, 'c', 'c4') . ' ' . post_again($port, 'c', 'c5');
+    Test::More::like($back, qr/^200 \{"id":\d+\} 200 \{"id":\d+\}$/,
+                     'TEST 6: its channels are published again');
+
+    %base = (c => id_of($back) - 1);
+    @got = map { by_channel(\%base, frames($_, 2)) } @Subs;
+    Test::More::is(join(' / ', @got), 'c=c4@1,c5@2 / c=c4@1,c5@2',
+                   'TEST 6: and delivered on both instances');
+
+    my $log = b_log();
+    my @warned = $log =~ /\[warn\] .*redis "127\.0\.0\.1:$dead" unavailable: connection lost/g;
+    my @failed = $log =~ /\[error\] .*XREAD failed/g;
+    Test::More::ok(@warned >= 2 && @failed <= 1,
+                   'TEST 6: B: a warn line per worker for the outage, '
+                   . 'at most one error line from the reader ('
+                   . scalar(@warned) . ', ' . scalar(@failed) . ')');
+    Test::More::like($log, qr/\[notice\] .*redis "127\.0\.0\.1:$dead" connected again after \d+ attempts/,
+                     'TEST 6: B: and a notice on the return');
+
+    $_->close for @Subs;
+}
+
+# TEST 7: the first seed refuses connections: the map comes from the
+# second one, and every worker publishes
+sub dead_seed {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+
+    my @r = (post_again($port, 'a', 'd0'));
+    Time::HiRes::sleep(0.3);
+    push @r, post($port, 'a', "d$_") for 1 .. 6;
+
+    Test::More::is(join(' ', map { s/"id":\d+/"id":N/r } @r),
+                   join(' ', ('200 {"id":N}') x 7),
+                   'TEST 7: publishes work with the first seed down');
+}
+
+__DATA__
+
+=== TEST 1: channels spread over three masters, across two instances
+--- http_config
+    ws_zone chat 1m history=10 redis_cluster=127.0.0.1:$TEST_NGINX_CLUSTER_PORT;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat a b c;
+        ws_envelope on;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::across();
+--- request
+GET /pub?channel=a
+--- response_body_like: ^\{"channel":"a","subscribers":\d+,
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: MOVED and ASK while slots move
+--- http_config
+    ws_zone chat 1m history=10 redis_cluster=127.0.0.1:$TEST_NGINX_CLUSTER_PORT;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat a b c;
+        ws_envelope on;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+    location /status {
+        ws_status;
+    }
+--- init
+main::resharding();
+--- request
+GET /status
+--- response_body_like: "cluster":\{"moved":\d+,"asked":\d+\}
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: redis= and redis_cluster= together fail nginx -t
+--- http_config
+    ws_zone chat 1m redis=127.0.0.1:$TEST_NGINX_CLUSTER_PORT redis_cluster=127.0.0.1:$TEST_NGINX_CLUSTER_PORT;
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"redis_cluster=" goes with no other "redis=" or "redis_cluster="/
+
+
+
+=== TEST 4: a bad node address fails nginx -t
+--- http_config
+    ws_zone chat 1m redis_cluster=127.0.0.1:$TEST_NGINX_CLUSTER_PORT,127.0.0.1:99999;
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid node "127\.0\.0\.1:99999" in redis_cluster=/
+
+
+
+=== TEST 5: redis_db= with redis_cluster= fails nginx -t
+--- http_config
+    ws_zone chat 1m redis_cluster=127.0.0.1:$TEST_NGINX_CLUSTER_PORT redis_db=2;
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*ws_zone "chat": redis_db= does not work with redis_cluster=/
+
+
+
+=== TEST 6: a master killed and restarted
+--- http_config
+    ws_zone chat 1m history=10 redis_cluster=127.0.0.1:$TEST_NGINX_CLUSTER_PORT;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat a b c;
+        ws_envelope on;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::master_down();
+--- request
+GET /pub?channel=c
+--- response_body_like: ^\{"channel":"c","subscribers":\d+,
+--- no_error_log
+[alert]
+
+
+
+=== TEST 7: a seed down: the others give the map
+--- http_config
+    ws_zone chat 1m history=10 redis_cluster=127.0.0.1:$TEST_NGINX_DOWN_PORT,127.0.0.1:$TEST_NGINX_CLUSTER_PORT;
+--- config
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::dead_seed();
+--- request
+POST /pub?channel=a
+hello
+--- response_body_like: ^\{"id":\d+,"subscribers":0\}$
+--- error_log eval
+qr/\[warn\] .*redis "127\.0\.0\.1:\d+" unavailable: Connection refused/
