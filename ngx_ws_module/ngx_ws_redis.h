@@ -54,6 +54,7 @@ typedef struct {
     ngx_atomic_t                refused;          /* publishes, Redis away */
     ngx_atomic_t                rtt;              /* ms, the last reply's */
     ngx_atomic_t                rtt_max;
+    ngx_atomic_t                backfilled;       /* read after a return */
     ngx_atomic_t                connected[NGX_WS_MAX_SLOTS];
     ngx_atomic_t                inflight[NGX_WS_MAX_SLOTS];
 } ngx_ws_redis_stat_t;
@@ -101,6 +102,7 @@ struct ngx_ws_redis_s {
     ngx_uint_t                  counted;          /* as connected */
     ngx_uint_t                  failures;         /* in a row */
     ngx_uint_t                  outage;           /* warned about it */
+    ngx_uint_t                  refused;          /* AUTH... logged */
 
     /* commands in flight, oldest first (replies come in order) */
     ngx_ws_redis_cmd_t          cmds[NGX_WS_REDIS_MAX_INFLIGHT];
