@@ -1099,15 +1099,25 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
     pub->argv[4] = (char *) p;
     p = ngx_sprintf(p, "{ws:%V:%V}:s", &zone->name, name);
     pub->argv[5] = (char *) p;
-    p = ngx_sprintf(p, "%ui", ngx_max(zone->history, NGX_WS_REDIS_MIN_MAXLEN));
+    p = ngx_sprintf(p, "%ui",
+                    ngx_max(zone->history, NGX_WS_REDIS_MIN_MAXLEN));
     pub->argv[6] = (char *) p;
     p = ngx_sprintf(p, "%ui", opcode);
     pub->argv[7] = (char *) p;
-    p = ngx_cpymem(p, data, len);
+
+    if (len) {
+        /* data may be NULL when empty */
+        p = ngx_cpymem(p, data, len);
+    }
+
     pub->argv[8] = (char *) p;
     p = ngx_sprintf(p, "%ui", pol ? pol->cls : NGX_WS_CLASS_NORMAL);
     pub->argv[9] = (char *) p;
-    p = ngx_cpymem(p, klen ? pol->key.data : (u_char *) "", klen);
+
+    if (klen) {
+        p = ngx_cpymem(p, pol->key.data, klen);
+    }
+
     pub->argv[10] = (char *) p;
     p = ngx_sprintf(p, "%uL", (uint64_t) zone->ttl * 1000);
 
