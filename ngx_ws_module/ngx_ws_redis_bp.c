@@ -1149,6 +1149,7 @@ ngx_ws_redis_published(ngx_ws_redis_t *rd, void *reply, void *data)
     ngx_ws_redis_pub_t *pub = data;
 
     void                       *hdata;
+    size_t                      len;
     redisReply                 *r;
     ngx_ws_zone_t              *zone;
     ngx_ws_redis_published_pt   handler;
@@ -1186,6 +1187,7 @@ ngx_ws_redis_published(ngx_ws_redis_t *rd, void *reply, void *data)
     handler = pub->handler;
     hdata = pub->data;
     zone = pub->zone;
+    len = pub->argvlen[7];
 
     ngx_free(pub);
 
@@ -1209,6 +1211,18 @@ ngx_ws_redis_published(ngx_ws_redis_t *rd, void *reply, void *data)
                       "redis \"%V\": a message may not have been published, "
                       "the connection went before its answer",
                       &rd->conf->addr);
+        return;
+    }
+
+    if (r->type == REDIS_REPLY_ERROR && r->len >= 18
+        && ngx_strncmp(r->str, "ERR Protocol error", 18) == 0)
+    {
+        /* Redis closes the connection after it: made again, as on a loss */
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "redis \"%V\" refused a message of %uz bytes and "
+                      "closes the connection: %*s (over its "
+                      "proto-max-bulk-len?)", &rd->conf->addr, len,
+                      (size_t) r->len, r->str);
         return;
     }
 

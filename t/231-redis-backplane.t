@@ -569,7 +569,8 @@ sub reloaded {
 sub stalled {
     my $port = $ENV{TEST_NGINX_SERVER_PORT};
 
-    Test::More::like(post($port, 'news', 's0'), qr/^200 /,
+    # (after the worker's connection is made)
+    Test::More::like(post_again($port, 'news', 's0'), qr/^200 /,
                      'TEST 9: a publish before');
 
     my $pid = fork // die "fork: $!";

@@ -43,10 +43,10 @@ repeat_each(1);
 
 # checks made by the --- init scenarios, per block
 my %INIT_TESTS = (1 => 2, 2 => 3, 3 => 3, 4 => 3, 5 => 3, 6 => 3, 7 => 3,
-                  8 => 2);
+                  8 => 2, 9 => 2);
 
 # per block: 4 (status, body, two log checks)
-plan tests => repeat_each() * 4 * 8 + sum(values %INIT_TESTS);
+plan tests => repeat_each() * 4 * 9 + sum(values %INIT_TESTS);
 
 sub sum { my $n = 0; $n += $_ for @_; $n }
 
@@ -295,7 +295,8 @@ sub in_minute { my ($t) = @_; ($t > 50000 && $t <= 60000) ? 'ttl' : $t }
 sub ttl {
     my $port = $ENV{TEST_NGINX_SERVER_PORT};
 
-    my $r = post($port, 'kept', 'k1');
+    # the worker's connection may be made still
+    my $r = post_again($port, 'kept', 'k1');
 
     Test::More::is(join(' ', $r =~ /^200 / ? 'published' : $r,
                         in_minute(rcli('PTTL', '{ws:chat:kept}:n')),
@@ -621,6 +622,39 @@ sub lost {
     $_->close for $a, $b;
 }
 
+# TEST 9: a message over Redis's own limit (proto-max-bulk-len, here
+# 1mb, under max_message): Redis answers a protocol error and drops the
+# connection; the publisher answers 503, a warn names the cause (and one
+# the loss of the connection, as for any), nginx connects again and
+# publishes go on at once, with no refusal state.
+sub too_big {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+
+    rcli('CONFIG', 'SET', 'proto-max-bulk-len', '1mb');
+
+    my $r0 = post_again($port, 'big', 'before');
+    my $off = a_log_size();
+    my $r = post($port, 'big', 'x' x (1536 * 1024));
+    my $back = post_again($port, 'big', 'after');
+    my $log = a_log_since($off);
+
+    rcli('CONFIG', 'SET', 'proto-max-bulk-len', '512mb');
+
+    Test::More::is(join(' | ', $r0 =~ /^200 / ? 'ok' : $r0, $r,
+                        $back =~ /^200 / ? 'ok' : $back),
+                   'ok | 503 {"error":"redis unavailable"} | ok',
+                   'TEST 9: 503 for the message, then publishes again');
+    my $cause = qr/\[warn\] [^\n]*refused a message of 1572864 bytes and /
+                . qr/closes the connection: ERR Protocol error[^\n]*/
+                . qr/proto-max-bulk-len/;
+
+    Test::More::is(count(qr/$cause/, $log)
+                   . ' ' . count(qr/\[warn\] [^\n]*redis/, $log)
+                   . ' ' . count(qr/refuses publishes/, $log),
+                   '1 2 0',
+                   'TEST 9: one warn naming the cause, one for the loss');
+}
+
 __DATA__
 
 === TEST 1: ttl= gives the keys of a channel a time to live in Redis
@@ -818,6 +852,27 @@ GET /status
     }
 --- init
 main::lost();
+--- request
+GET /status
+--- response_body_like: "redis":\{"reader"
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 9: a message over Redis's limit: 503, the connection made again
+--- http_config
+    ws_zone chat 8m history=10 max_message=2m redis=127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /pub {
+        ws_publisher chat;
+    }
+    location /status {
+        ws_status;
+    }
+--- init
+main::too_big();
 --- request
 GET /status
 --- response_body_like: "redis":\{"reader"
