@@ -21,8 +21,9 @@
  *
  * A channel is two keys, with the same hash tag: "{ws:ZONE:NAME}:n", the
  * channel's last id, and "{ws:ZONE:NAME}:s", its stream.  A publish is one
- * script (EVAL): INCR of the last id, XADD of the message to the stream
- * with that id as the entry's id ("ID-0"), MAXLEN ~ the history.  So ids
+ * script (EVALSHA, EVAL if Redis lost it): INCR of the last id, XADD of
+ * the message to the stream with that id as the entry's id ("ID-0"),
+ * MAXLEN ~ the history, PEXPIRE of both with ttl=.  So ids
  * follow by one in each channel, as the delivery code expects everywhere
  * (gaps are history lost), they are the same on every instance, and the
  * entry id is the message id.  A channel's first id is taken from Redis's
@@ -71,7 +72,7 @@ typedef struct {
     ngx_uint_t                  sync_failing;     /* logged at error */
 
     /*
-     * Redis answered a publish with an error (OOM, READONLY, NOAUTH...):
+     * Redis answered a publish with an error (OOM, READONLY, ...):
      * publishes are refused at once, as in an outage, until a probe write
      * succeeds
      */
