@@ -2397,7 +2397,9 @@ ngx_ws_channel_publish_pol(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
 
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "client message to channel \"%V\" refused: redis "
-                      "\"%V\" is unavailable", name, &zone->redis->addr);
+                      "\"%V\" %s", name, &zone->redis->addr,
+                      (rc == NGX_BUSY) ? "has too many commands in flight"
+                                       : "is unavailable");
 
         return NGX_BUSY;
     }

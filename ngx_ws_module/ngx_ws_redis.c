@@ -825,12 +825,19 @@ ngx_ws_redis_hello(ngx_ws_redis_t *rd, void *reply, void *data)
     char        *what = data;
     redisReply  *r = reply;
 
+    ngx_uint_t   level;
+
     if (r == NULL || rd->state != NGX_WS_REDIS_CONNECTING) {
         return;
     }
 
     if (r->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(ngx_ws_redis_level(rd, NGX_LOG_ERR), rd->log, 0,
+        /* at error once until a connection is made, not at each attempt */
+        level = rd->refused ? NGX_LOG_INFO
+                            : ngx_ws_redis_level(rd, NGX_LOG_ERR);
+        rd->refused = 1;
+
+        ngx_log_error(level, rd->log, 0,
                       "redis \"%V\": %s refused: %*s", &rd->conf->addr,
                       what ? what : "PING", (size_t) r->len, r->str);
 
@@ -884,6 +891,7 @@ ngx_ws_redis_hello(ngx_ws_redis_t *rd, void *reply, void *data)
 
     rd->failures = 0;
     rd->outage = 0;
+    rd->refused = 0;
 }
 
 

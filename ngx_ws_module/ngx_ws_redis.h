@@ -68,6 +68,7 @@ typedef struct {
     ngx_atomic_t                rtt_max;
     ngx_atomic_t                moved;            /* cluster redirects */
     ngx_atomic_t                asked;
+    ngx_atomic_t                backfilled;       /* read after a return */
     ngx_atomic_t                connected[NGX_WS_MAX_SLOTS];
     ngx_atomic_t                inflight[NGX_WS_MAX_SLOTS];
 
@@ -175,6 +176,7 @@ struct ngx_ws_redis_s {
     ngx_uint_t                  asking;           /* connected to one */
     int                         master_port;      /* 0: ask */
     u_char                      master[NGX_SOCKADDR_STRLEN + 1];
+    ngx_uint_t                  refused;          /* AUTH... logged */
 
     /* commands in flight, oldest first (replies come in order) */
     ngx_ws_redis_cmd_t          cmds[NGX_WS_REDIS_MAX_INFLIGHT];

@@ -11,6 +11,7 @@
 #include "ngx_ws_zone.h"
 
 #if (NGX_WS_HAVE_HIREDIS)
+#include <ngx_sha1.h>
 #include <hiredis/hiredis.h>
 #endif
 
@@ -20,8 +21,9 @@
  *
  * A channel is two keys, with the same hash tag: "{ws:ZONE:NAME}:n", the
  * channel's last id, and "{ws:ZONE:NAME}:s", its stream.  A publish is one
- * script (EVAL): INCR of the last id, XADD of the message to the stream
- * with that id as the entry's id ("ID-0"), MAXLEN ~ the history.  So ids
+ * script (EVALSHA, EVAL if Redis lost it): INCR of the last id, XADD of
+ * the message to the stream with that id as the entry's id ("ID-0"),
+ * MAXLEN ~ the history, PEXPIRE of both with ttl=.  So ids
  * follow by one in each channel, as the delivery code expects everywhere
  * (gaps are history lost), they are the same on every instance, and the
  * entry id is the message id.  A channel's first id is taken from Redis's
@@ -46,6 +48,7 @@
 #define NGX_WS_REDIS_LEASE          1000
 #define NGX_WS_REDIS_BLOCK          "100"
 #define NGX_WS_REDIS_READ_COUNT     "256"
+#define NGX_WS_REDIS_READ_MAX       256
 #define NGX_WS_REDIS_MIN_MAXLEN     128
 #define NGX_WS_REDIS_BEAT           1000
 #define NGX_WS_REDIS_INST_TTL       "3000"
@@ -55,6 +58,8 @@
 #define NGX_WS_REDIS_RESYNC_BATCH   256
 #define NGX_WS_REDIS_COUNTS_TICK    256
 #define NGX_WS_REDIS_POLL           10            /* ms, on a cluster */
+#define NGX_WS_REDIS_PROBE          500
+#define NGX_WS_REDIS_PROBE_KEY_LEN  128
 
 
 #if (NGX_WS_HAVE_HIREDIS)
@@ -70,6 +75,22 @@ typedef struct {
     ngx_uint_t                  failed;           /* an XREAD, this round */
     ngx_uint_t                  failing;          /* since a round */
     ngx_pool_t                 *pool;             /* of the round */
+
+    /* the reader's connections counted, and reads to count as backfill */
+    uint64_t                    connects;
+    ngx_uint_t                  backfill;
+
+    /* the sync script is sent with EVAL (not EVALSHA) after NOSCRIPT */
+    ngx_uint_t                  sync_eval;
+    ngx_uint_t                  sync_failing;     /* logged at error */
+
+    /*
+     * Redis answered a publish with an error (OOM, READONLY, ...):
+     * publishes are refused at once, as in an outage, until a probe write
+     * succeeds
+     */
+    ngx_uint_t                  refusing;
+    ngx_event_t                 probe;
 } ngx_ws_redis_reader_t;
 
 
@@ -96,9 +117,21 @@ typedef struct {
 } ngx_ws_redis_chan_t;
 
 
+/*
+ * A publish in flight: the arguments are kept after the script's sha1,
+ * so that it can be sent again with EVAL when Redis lost the script
+ * (NOSCRIPT, after a SCRIPT FLUSH or a restart)
+ */
+
+#define NGX_WS_REDIS_PUB_ARGS       11
+
 typedef struct {
     ngx_ws_redis_published_pt   handler;
     void                       *data;
+    ngx_ws_zone_t              *zone;
+    ngx_uint_t                  eval;             /* sent with EVAL */
+    const char                 *argv[NGX_WS_REDIS_PUB_ARGS];
+    size_t                      argvlen[NGX_WS_REDIS_PUB_ARGS];
 } ngx_ws_redis_pub_t;
 
 
@@ -118,7 +151,7 @@ static void ngx_ws_redis_bp_close(ngx_ws_redis_reader_t *rr);
 static void ngx_ws_redis_synced(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static void ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data);
-static void ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr,
+static ngx_uint_t ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr,
     ngx_ws_channel_node_t *cn, redisReply *entries, ngx_uint_t newest_first);
 static ngx_int_t ngx_ws_redis_entry_id(redisReply *e, uint64_t *id);
 static u_char *ngx_ws_redis_key(ngx_pool_t *pool, ngx_ws_zone_t *zone,
@@ -147,13 +180,23 @@ static void ngx_ws_redis_pushed(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static void ngx_ws_redis_counted(ngx_ws_redis_t *rd, void *reply,
     void *data);
+static ngx_int_t ngx_ws_redis_noscript(redisReply *r);
+static void ngx_ws_redis_refuse(ngx_ws_zone_t *zone, ngx_log_t *log,
+    redisReply *r);
+static void ngx_ws_redis_accept(ngx_ws_zone_t *zone, ngx_log_t *log);
+static void ngx_ws_redis_probe(ngx_event_t *ev);
+static void ngx_ws_redis_probed(ngx_ws_redis_t *rd, void *reply,
+    void *data);
+static void ngx_ws_redis_sha1(u_char *sha, char *script, size_t len);
 
 
 /*
  * KEYS[1] the last id, KEYS[2] the stream; ARGV[1] MAXLEN, ARGV[2] the
  * opcode, ARGV[3] the data, ARGV[4] the class, ARGV[5] the conflation key
- * (ws_publish_class, X-WS-Class, X-WS-Key; empty: none).  Lua numbers are doubles: the ids (below
- * 2^53) are exact, but are formatted with %d, never by tostring().
+ * (ws_publish_class, X-WS-Class, X-WS-Key; empty: none), ARGV[6] the
+ * keys' time to live in ms (ttl=; "0": none).  Lua numbers are doubles:
+ * the ids (below 2^53) are exact, but are formatted with %d, never by
+ * tostring().
  */
 
 #define NGX_WS_REDIS_FIRST_ID                                                 \
@@ -179,20 +222,37 @@ static char  ngx_ws_redis_publish_lua[] =
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1],"
     " string.format('%d-0', n), 'o', ARGV[2], 'd', ARGV[3], 'c', ARGV[4],"
     " 'k', ARGV[5])\n"
+    "if ARGV[6] ~= '0' then\n"
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[6])\n"
+    "  redis.call('PEXPIRE', KEYS[2], ARGV[6])\n"
+    "end\n"
     "return n\n";
 
 
-/* KEYS as above, ARGV[1] how many entries: {last id, newest entries} */
+/*
+ * KEYS as above, ARGV[1] how many entries, ARGV[2] the time to live of a
+ * last id made here: {last id, newest entries}
+ */
 
 static char  ngx_ws_redis_sync_lua[] =
     NGX_WS_REDIS_FIRST_ID
     "local n = redis.call('GET', KEYS[1])\n"
     "if not n then\n"
     "  n = string.format('%d', first(KEYS[2]))\n"
-    "  redis.call('SET', KEYS[1], n)\n"
+    "  if ARGV[2] ~= '0' then\n"
+    "    redis.call('SET', KEYS[1], n, 'PX', ARGV[2])\n"
+    "  else\n"
+    "    redis.call('SET', KEYS[1], n)\n"
+    "  end\n"
     "end\n"
     "return {n, redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT',"
     " ARGV[1])}\n";
+
+
+/* their sha1s, in hex, for EVALSHA */
+
+static u_char  ngx_ws_redis_publish_sha[40];
+static u_char  ngx_ws_redis_sync_sha[40];
 
 
 /* in each worker, for each Redis-backed zone: a candidate reader */
@@ -214,6 +274,11 @@ ngx_ws_redis_bp_init_process(ngx_cycle_t *cycle)
     if (wmcf == NULL) {
         return NGX_OK;
     }
+
+    ngx_ws_redis_sha1(ngx_ws_redis_publish_sha, ngx_ws_redis_publish_lua,
+                      sizeof(ngx_ws_redis_publish_lua) - 1);
+    ngx_ws_redis_sha1(ngx_ws_redis_sync_sha, ngx_ws_redis_sync_lua,
+                      sizeof(ngx_ws_redis_sync_lua) - 1);
 
     zones = wmcf->zones.elts;
 
@@ -249,6 +314,10 @@ ngx_ws_redis_bp_init_process(ngx_cycle_t *cycle)
         rr->poll.data = rr;
         rr->poll.log = cycle->log;
         rr->poll.cancelable = 1;
+        rr->probe.handler = ngx_ws_redis_probe;
+        rr->probe.data = rr;
+        rr->probe.log = cycle->log;
+        rr->probe.cancelable = 1;
 
         zones[i]->redis->reader = rr;
 
@@ -288,6 +357,10 @@ ngx_ws_redis_bp_exit_process(ngx_cycle_t *cycle)
 
         if (rr->tick.timer_set) {
             ngx_del_timer(&rr->tick);
+        }
+
+        if (rr->probe.timer_set) {
+            ngx_del_timer(&rr->probe);
         }
 
         ngx_ws_redis_bp_close(rr);
@@ -384,6 +457,7 @@ ngx_ws_redis_tick(ngx_event_t *ev)
     } else if (!leader) {
         /* in flight, they are answered NULL: the round ends */
         ngx_ws_redis_bp_close(rr);
+        rr->connects = 0;
     }
 
     if (leader && rr->rd) {
@@ -419,6 +493,15 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     ngx_ws_channel_node_t  *cn;
 
     zone = rr->zone;
+
+    if (rr->rd && rr->rd->connects != rr->connects) {
+        /*
+         * (re)connected: the first reads bring what was missed meanwhile
+         * (one Redis; a cluster's nodes come and go one by one)
+         */
+        rr->connects = rr->rd->connects;
+        rr->backfill = 1;
+    }
 
     pool = ngx_create_pool(4096, rr->tick.log);
     if (pool == NULL) {
@@ -509,11 +592,11 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
 static void
 ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr, ngx_array_t *sync)
 {
-    u_char               *p, num[NGX_INT_T_LEN];
-    size_t                argvlen[6];
+    u_char               *p, *t, num[NGX_INT_T_LEN], ttl[NGX_INT64_LEN];
+    size_t                argvlen[7];
     ngx_str_t            *names;
     ngx_uint_t            i;
-    const char           *argv[6];
+    const char           *argv[7];
     ngx_ws_zone_t        *zone;
     ngx_ws_redis_sync_t  *s;
 
@@ -521,6 +604,7 @@ ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr, ngx_array_t *sync)
     names = sync->elts;
 
     p = ngx_sprintf(num, "%ui", ngx_max(zone->history, 1));
+    t = ngx_sprintf(ttl, "%uL", (uint64_t) zone->ttl * 1000);
 
     for (i = 0; i < sync->nelts; i++) {
         if (names[i].len == 0) {
@@ -535,10 +619,20 @@ ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr, ngx_array_t *sync)
         s->rr = rr;
         s->name = names[i];
 
-        argv[0] = "EVAL";
-        argvlen[0] = 4;
-        argv[1] = ngx_ws_redis_sync_lua;
-        argvlen[1] = sizeof(ngx_ws_redis_sync_lua) - 1;
+        if (rr->sync_eval) {
+            /* Redis lost the script: sent in full, which loads it */
+            argv[0] = "EVAL";
+            argvlen[0] = 4;
+            argv[1] = ngx_ws_redis_sync_lua;
+            argvlen[1] = sizeof(ngx_ws_redis_sync_lua) - 1;
+
+        } else {
+            argv[0] = "EVALSHA";
+            argvlen[0] = 7;
+            argv[1] = (char *) ngx_ws_redis_sync_sha;
+            argvlen[1] = sizeof(ngx_ws_redis_sync_sha);
+        }
+
         argv[2] = "2";
         argvlen[2] = 1;
         argv[3] = (char *) ngx_ws_redis_key(rr->pool, zone, &s->name, 'n',
@@ -547,6 +641,8 @@ ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr, ngx_array_t *sync)
                                             &argvlen[4]);
         argv[5] = (char *) num;
         argvlen[5] = p - num;
+        argv[6] = (char *) ttl;
+        argvlen[6] = t - ttl;
 
         if (argv[3] == NULL || argv[4] == NULL) {
             return;
@@ -556,13 +652,13 @@ ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr, ngx_array_t *sync)
             /* a master away: the others' channels are synced still */
             if (ngx_ws_redis_cluster_command(rr->cl,
                     ngx_ws_redis_cluster_slot((u_char *) argv[3], argvlen[3]),
-                    ngx_ws_redis_synced, s, 6, argv, argvlen)
+                    ngx_ws_redis_synced, s, 7, argv, argvlen)
                 != NGX_OK)
             {
                 continue;
             }
 
-        } else if (ngx_ws_redis_command(rr->rd, ngx_ws_redis_synced, s, 6,
+        } else if (ngx_ws_redis_command(rr->rd, ngx_ws_redis_synced, s, 7,
                                         argv, argvlen)
                    != NGX_OK)
         {
@@ -858,6 +954,7 @@ ngx_ws_redis_synced(ngx_ws_redis_t *rd, void *reply, void *data)
     size_t                  n;
     uint64_t                last, oldest, workers, uid;
     ngx_int_t               rc;
+    ngx_uint_t              level;
     redisReply             *r;
     ngx_ws_zone_t          *zone;
     ngx_ws_redis_reader_t  *rr;
@@ -871,17 +968,30 @@ ngx_ws_redis_synced(ngx_ws_redis_t *rd, void *reply, void *data)
         goto done;
     }
 
+    if (ngx_ws_redis_noscript(r)) {
+        /* the next round sends it in full; the channel waits till then */
+        rr->sync_eval = 1;
+        goto done;
+    }
+
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
         || r->element[0]->type != REDIS_REPLY_STRING
         || r->element[1]->type != REDIS_REPLY_ARRAY)
     {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+        /* retried each round: logged at error once for the series */
+        level = rr->sync_failing ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, rd->log, 0,
                       "redis \"%V\": channel \"%V\" not synced: %*s",
                       &zone->redis->addr, &s->name,
                       (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
                       r->str);
+        rr->sync_failing = 1;
         goto done;
     }
+
+    rr->sync_eval = 0;
+    rr->sync_failing = 0;
 
     rc = ngx_atoi((u_char *) r->element[0]->str, r->element[0]->len);
 
@@ -912,7 +1022,7 @@ ngx_ws_redis_synced(ngx_ws_redis_t *rd, void *reply, void *data)
         && oldest > 0 && oldest <= last)
     {
         ngx_ws_channel_reset(zone, cn, oldest - 1);
-        ngx_ws_redis_entries(rr, cn, r->element[1], 1);
+        (void) ngx_ws_redis_entries(rr, cn, r->element[1], 1);
 
     } else {
         ngx_ws_channel_reset(zone, cn, last);
@@ -948,7 +1058,7 @@ ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data)
     size_t                  len, plen;
     uint64_t                workers, uid;
     ngx_str_t               name;
-    ngx_uint_t              i, level;
+    ngx_uint_t              i, n, full, level;
     redisReply             *r, *k;
     ngx_ws_zone_t          *zone;
     ngx_ws_channel_node_t  *cn;
@@ -956,7 +1066,13 @@ ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data)
     zone = rr->zone;
     r = reply;
 
-    if (r == NULL || r->type == REDIS_REPLY_NIL) {
+    if (r == NULL) {
+        goto done;
+    }
+
+    if (r->type == REDIS_REPLY_NIL) {
+        /* nothing new: caught up */
+        rr->backfill = 0;
         goto done;
     }
 
@@ -976,6 +1092,7 @@ ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data)
 
     /* "{ws:" zone ":" name "}:s" */
     plen = sizeof("{ws::") - 1 + zone->name.len;
+    full = 0;
 
     for (i = 0; i < r->elements; i++) {
         k = r->element[i];
@@ -1011,7 +1128,15 @@ ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data)
             continue;
         }
 
-        ngx_ws_redis_entries(rr, cn, k->element[1], 0);
+        n = ngx_ws_redis_entries(rr, cn, k->element[1], 0);
+
+        if (rr->backfill) {
+            (void) ngx_atomic_fetch_add(&zone->sh->redis.backfilled, n);
+        }
+
+        if (k->element[1]->elements >= NGX_WS_REDIS_READ_MAX) {
+            full = 1;
+        }
 
         rr->got = 1;
         workers = cn->workers;
@@ -1022,15 +1147,22 @@ ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data)
         ngx_ws_redis_wake(zone, workers, uid);
     }
 
+    /* a stream read in full has more: the backfill goes on */
+
+    rr->backfill = full;
+
 done:
 
     ngx_ws_redis_round_done(rr);
 }
 
 
-/* with the zone locked: stream entries into the channel, oldest first */
+/*
+ * With the zone locked: stream entries into the channel, oldest first;
+ * the number stored
+ */
 
-static void
+static ngx_uint_t
 ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr, ngx_ws_channel_node_t *cn,
     redisReply *entries, ngx_uint_t newest_first)
 {
@@ -1038,13 +1170,14 @@ ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr, ngx_ws_channel_node_t *cn,
     u_char           *data;
     uint64_t          id;
     ngx_int_t         opcode, cls;
-    ngx_uint_t        i, j, n;
+    ngx_uint_t        i, j, n, stored;
     redisReply       *e, *f;
     ngx_ws_zone_t    *zone;
     ngx_ws_policy_t   pol;
 
     zone = rr->zone;
     n = entries->elements;
+    stored = 0;
 
     for (j = 0; j < n; j++) {
         e = entries->element[newest_first ? n - 1 - j : j];
@@ -1125,7 +1258,10 @@ ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr, ngx_ws_channel_node_t *cn,
 
         zone->sh->published++;
         (void) ngx_atomic_fetch_add(&zone->sh->redis.read, 1);
+        stored++;
     }
+
+    return stored;
 }
 
 
@@ -1190,8 +1326,9 @@ ngx_ws_redis_key(ngx_pool_t *pool, ngx_ws_zone_t *zone, ngx_str_t *name,
 /*
  * A message to a channel of a Redis-backed zone: the script is sent (the
  * handler, if any, gets the outcome); NGX_WS_ZONE_TOO_BIG over
- * max_message, NGX_DECLINED when Redis is unavailable, NGX_BUSY with too
- * many commands in flight, NGX_ERROR.
+ * max_message, NGX_DECLINED when Redis is unavailable or refuses writes,
+ * NGX_BUSY with too many commands in flight, NGX_ERROR.  The script goes
+ * by its sha1 (EVALSHA), and again in full (EVAL) if Redis lost it.
  */
 
 ngx_int_t
@@ -1199,40 +1336,83 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data, size_t len,
     ngx_ws_redis_published_pt handler, void *hdata)
 {
-    u_char              *p, max[NGX_INT_T_LEN], op[NGX_INT_T_LEN];
-    u_char               cls[NGX_INT_T_LEN];
-    size_t               argvlen[10];
-    ngx_int_t            rc;
-    ngx_uint_t           slot;
-    ngx_pool_t          *pool;
-    const char          *argv[10];
-    ngx_ws_redis_t      *rd;
-    ngx_ws_redis_pub_t  *pub;
+    u_char                 *p;
+    size_t                  size, klen;
+    ngx_int_t               rc;
+    ngx_uint_t              i, slot;
+    ngx_ws_redis_t         *rd;
+    ngx_ws_redis_pub_t     *pub;
+    ngx_ws_redis_reader_t  *rr;
 
     if (len > zone->max_message) {
         return NGX_WS_ZONE_TOO_BIG;
     }
 
-    pool = ngx_create_pool(512, ngx_cycle->log);
-    if (pool == NULL) {
+    rr = zone->redis->reader;
+
+    if (rr != NULL && rr->refusing) {
+        (void) ngx_atomic_fetch_add(&zone->sh->redis.refused, 1);
+        return NGX_DECLINED;
+    }
+
+    klen = (pol && pol->key.len) ? pol->key.len : 0;
+
+    size = 2 * (sizeof("{ws::}:s") - 1 + zone->name.len + name->len)
+           + 4 * NGX_INT64_LEN + len + klen;
+
+    pub = ngx_alloc(sizeof(ngx_ws_redis_pub_t) + size, ngx_cycle->log);
+    if (pub == NULL) {
         return NGX_ERROR;
     }
 
-    pub = NULL;
+    pub->handler = handler;
+    pub->data = hdata;
+    pub->zone = zone;
+    pub->eval = 0;
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_ws_redis_publish_lua;
-    argvlen[1] = sizeof(ngx_ws_redis_publish_lua) - 1;
-    argv[2] = "2";
-    argvlen[2] = 1;
-    argv[3] = (char *) ngx_ws_redis_key(pool, zone, name, 'n', &argvlen[3]);
-    argv[4] = (char *) ngx_ws_redis_key(pool, zone, name, 's', &argvlen[4]);
+    pub->argv[0] = "EVALSHA";
+    pub->argvlen[0] = sizeof("EVALSHA") - 1;
+    pub->argv[1] = (char *) ngx_ws_redis_publish_sha;
+    pub->argvlen[1] = sizeof(ngx_ws_redis_publish_sha);
+    pub->argv[2] = "2";
+    pub->argvlen[2] = 1;
 
-    if (argv[3] == NULL || argv[4] == NULL) {
-        rc = NGX_ERROR;
-        goto done;
+    /* the other arguments are copied after the structure */
+
+    p = (u_char *) &pub[1];
+
+    pub->argv[3] = (char *) p;
+    p = ngx_sprintf(p, "{ws:%V:%V}:n", &zone->name, name);
+    pub->argv[4] = (char *) p;
+    p = ngx_sprintf(p, "{ws:%V:%V}:s", &zone->name, name);
+    pub->argv[5] = (char *) p;
+    p = ngx_sprintf(p, "%ui",
+                    ngx_max(zone->history, NGX_WS_REDIS_MIN_MAXLEN));
+    pub->argv[6] = (char *) p;
+    p = ngx_sprintf(p, "%ui", opcode);
+    pub->argv[7] = (char *) p;
+
+    if (len) {
+        /* data may be NULL when empty */
+        p = ngx_cpymem(p, data, len);
     }
+
+    pub->argv[8] = (char *) p;
+    p = ngx_sprintf(p, "%ui", pol ? pol->cls : NGX_WS_CLASS_NORMAL);
+    pub->argv[9] = (char *) p;
+
+    if (klen) {
+        p = ngx_cpymem(p, pol->key.data, klen);
+    }
+
+    pub->argv[10] = (char *) p;
+    p = ngx_sprintf(p, "%uL", (uint64_t) zone->ttl * 1000);
+
+    for (i = 3; i < NGX_WS_REDIS_PUB_ARGS - 1; i++) {
+        pub->argvlen[i] = pub->argv[i + 1] - pub->argv[i];
+    }
+
+    pub->argvlen[i] = (char *) p - pub->argv[i];
 
     /* on a cluster: the connection to the master of the channel's slot */
 
@@ -1240,7 +1420,8 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
     rd = zone->redis->conn;
 
     if (zone->redis->cluster) {
-        slot = ngx_ws_redis_cluster_slot((u_char *) argv[3], argvlen[3]);
+        slot = ngx_ws_redis_cluster_slot((u_char *) pub->argv[3],
+                                         pub->argvlen[3]);
         rd = ngx_ws_redis_cluster_conn(zone->redis->cluster, slot);
     }
 
@@ -1248,59 +1429,27 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
         || rd->inflight == NGX_WS_REDIS_MAX_INFLIGHT)
     {
         (void) ngx_atomic_fetch_add(&zone->sh->redis.refused, 1);
-        rc = (rd && ngx_ws_redis_usable(rd)) ? NGX_BUSY : NGX_DECLINED;
-        goto done;
-    }
-
-    p = ngx_sprintf(max, "%ui",
-                    ngx_max(zone->history, NGX_WS_REDIS_MIN_MAXLEN));
-    argv[5] = (char *) max;
-    argvlen[5] = p - max;
-
-    p = ngx_sprintf(op, "%ui", opcode);
-    argv[6] = (char *) op;
-    argvlen[6] = p - op;
-
-    argv[7] = (char *) (data ? data : (u_char *) "");
-    argvlen[7] = len;
-
-    p = ngx_sprintf(cls, "%ui", pol ? pol->cls : NGX_WS_CLASS_NORMAL);
-    argv[8] = (char *) cls;
-    argvlen[8] = p - cls;
-
-    argv[9] = (pol && pol->key.len) ? (char *) pol->key.data : "";
-    argvlen[9] = (pol && pol->key.len) ? pol->key.len : 0;
-
-    if (handler) {
-        pub = ngx_alloc(sizeof(ngx_ws_redis_pub_t), rd->log);
-        if (pub == NULL) {
-            rc = NGX_ERROR;
-            goto done;
-        }
-
-        pub->handler = handler;
-        pub->data = hdata;
+        ngx_free(pub);
+        return (rd && ngx_ws_redis_usable(rd)) ? NGX_BUSY : NGX_DECLINED;
     }
 
     /* hiredis copies the arguments into its buffer */
 
     if (zone->redis->cluster) {
         rc = ngx_ws_redis_cluster_command(zone->redis->cluster, slot,
-                                          ngx_ws_redis_published, pub, 10,
-                                          argv, argvlen);
+                                          ngx_ws_redis_published, pub,
+                                          NGX_WS_REDIS_PUB_ARGS, pub->argv,
+                                          pub->argvlen);
 
     } else {
-        rc = ngx_ws_redis_command(rd, ngx_ws_redis_published, pub, 10, argv,
-                                  argvlen);
+        rc = ngx_ws_redis_command(rd, ngx_ws_redis_published, pub,
+                                  NGX_WS_REDIS_PUB_ARGS, pub->argv,
+                                  pub->argvlen);
     }
 
-    if (rc != NGX_OK && pub) {
+    if (rc != NGX_OK) {
         ngx_free(pub);
     }
-
-done:
-
-    ngx_destroy_pool(pool);
 
     return rc;
 }
@@ -1314,39 +1463,253 @@ ngx_ws_redis_published(ngx_ws_redis_t *rd, void *reply, void *data)
     ngx_ws_redis_pub_t *pub = data;
 
     void                       *hdata;
+    size_t                      len;
     redisReply                 *r;
+    ngx_ws_zone_t              *zone;
     ngx_ws_redis_published_pt   handler;
 
     r = reply;
 
-    if (pub) {
-        handler = pub->handler;
-        hdata = pub->data;
-        ngx_free(pub);
+    if (r != NULL && !pub->eval && ngx_ws_redis_noscript(r)) {
 
-        if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
-            handler(hdata, NGX_OK, (uint64_t) r->integer);
+        /*
+         * Redis lost the script (SCRIPT FLUSH, a restart): the same
+         * publish, with the script; the publishes sent after this one
+         * meet NOSCRIPT too and follow it in their order
+         */
+
+        ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                      "redis \"%V\": publish script not loaded (%*s), "
+                      "sent again in full", &rd->conf->addr,
+                      (size_t) r->len, r->str);
+
+        pub->eval = 1;
+        pub->argv[0] = "EVAL";
+        pub->argvlen[0] = sizeof("EVAL") - 1;
+        pub->argv[1] = ngx_ws_redis_publish_lua;
+        pub->argvlen[1] = sizeof(ngx_ws_redis_publish_lua) - 1;
+
+        if (ngx_ws_redis_command(rd, ngx_ws_redis_published, pub,
+                                 NGX_WS_REDIS_PUB_ARGS, pub->argv,
+                                 pub->argvlen)
+            == NGX_OK)
+        {
             return;
         }
+    }
 
+    handler = pub->handler;
+    hdata = pub->data;
+    zone = pub->zone;
+    len = pub->argvlen[7];
+
+    ngx_free(pub);
+
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+        ngx_ws_redis_accept(zone, rd->log);
+
+        if (handler) {
+            handler(hdata, NGX_OK, (uint64_t) r->integer);
+        }
+
+        return;
+    }
+
+    if (handler) {
         handler(hdata, NGX_ERROR, 0);
     }
 
     if (r == NULL) {
-        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+        /* the outage itself is logged once by the connection */
+        ngx_log_error(NGX_LOG_INFO, rd->log, 0,
                       "redis \"%V\": a message may not have been published, "
                       "the connection went before its answer",
                       &rd->conf->addr);
         return;
     }
 
-    if (r->type != REDIS_REPLY_INTEGER) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "redis \"%V\": a message was not published: %*s",
-                      &rd->conf->addr,
-                      (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
-                      r->str);
+    if (r->type == REDIS_REPLY_ERROR && r->len >= 18
+        && ngx_strncmp(r->str, "ERR Protocol error", 18) == 0)
+    {
+        /* Redis closes the connection after it: made again, as on a loss */
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "redis \"%V\" refused a message of %uz bytes and "
+                      "closes the connection: %*s (over its "
+                      "proto-max-bulk-len?)", &rd->conf->addr, len,
+                      (size_t) r->len, r->str);
+        return;
     }
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        ngx_ws_redis_refuse(zone, rd->log, r);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "redis \"%V\": a message was not published: "
+                  "unexpected reply of type %d", &rd->conf->addr, r->type);
+}
+
+
+static ngx_int_t
+ngx_ws_redis_noscript(redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && r->len >= 8
+           && ngx_strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+
+/*
+ * Redis answered a publish with an error (OOM, READONLY, ...): the
+ * publishes of this worker are refused at once, as in an outage, until a
+ * probe write goes through; logged at warn once for the series
+ */
+
+static void
+ngx_ws_redis_refuse(ngx_ws_zone_t *zone, ngx_log_t *log, redisReply *r)
+{
+    ngx_ws_redis_reader_t  *rr;
+
+    rr = zone->redis->reader;
+
+    if (zone->redis->cluster) {
+        /*
+         * a node of a cluster refused it: the other nodes' channels go
+         * on, so only this message is refused (the probe would ask some
+         * other node)
+         */
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "redis \"%V\": a message was not published: %*s",
+                      &zone->redis->addr, (size_t) r->len, r->str);
+        return;
+    }
+
+    if (rr == NULL || rr->refusing) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "redis \"%V\": a message was not published: %*s",
+                      &zone->redis->addr, (size_t) r->len, r->str);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "redis \"%V\" refuses publishes: %*s; channels of the "
+                  "zone refuse publishes until it takes them again",
+                  &zone->redis->addr, (size_t) r->len, r->str);
+
+    rr->refusing = 1;
+
+    if (!rr->probe.timer_set) {
+        ngx_add_timer(&rr->probe, NGX_WS_REDIS_PROBE);
+    }
+}
+
+
+/* a publish or a probe went through */
+
+static void
+ngx_ws_redis_accept(ngx_ws_zone_t *zone, ngx_log_t *log)
+{
+    ngx_ws_redis_reader_t  *rr;
+
+    rr = zone->redis->reader;
+
+    if (rr == NULL || !rr->refusing) {
+        return;
+    }
+
+    rr->refusing = 0;
+
+    if (rr->probe.timer_set) {
+        ngx_del_timer(&rr->probe);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "redis \"%V\" takes publishes again", &zone->redis->addr);
+}
+
+
+/* while Redis refuses publishes: a write of a key that expires */
+
+static void
+ngx_ws_redis_probe(ngx_event_t *ev)
+{
+    ngx_ws_redis_reader_t *rr = ev->data;
+
+    u_char          *p;
+    size_t           argvlen[5];
+    const char      *argv[5];
+    ngx_ws_zone_t   *zone;
+    u_char           key[NGX_WS_REDIS_PROBE_KEY_LEN];
+
+    zone = rr->zone;
+
+    if (!rr->refusing || ngx_exiting) {
+        return;
+    }
+
+    p = ngx_snprintf(key, sizeof(key), "{ws:%V}:probe", &zone->name);
+
+    argv[0] = "SET";
+    argvlen[0] = 3;
+    argv[1] = (char *) key;
+    argvlen[1] = p - key;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = "PX";
+    argvlen[3] = 2;
+    argv[4] = "1000";
+    argvlen[4] = 4;
+
+    if (ngx_ws_redis_command(zone->redis->conn, ngx_ws_redis_probed, rr, 5,
+                             argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_add_timer(&rr->probe, NGX_WS_REDIS_PROBE);
+    }
+}
+
+
+static void
+ngx_ws_redis_probed(ngx_ws_redis_t *rd, void *reply, void *data)
+{
+    ngx_ws_redis_reader_t *rr = data;
+
+    redisReply  *r;
+
+    r = reply;
+
+    if (r != NULL && r->type == REDIS_REPLY_STATUS) {
+        ngx_ws_redis_accept(rr->zone, rd->log);
+        return;
+    }
+
+    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                       "ws redis \"%V\" still refuses: %*s",
+                       &rd->conf->addr, (size_t) r->len, r->str);
+    }
+
+    if (rd->state != NGX_WS_REDIS_CLOSED && !ngx_exiting
+        && !rr->probe.timer_set)
+    {
+        ngx_add_timer(&rr->probe, NGX_WS_REDIS_PROBE);
+    }
+}
+
+
+/* the hex sha1 of a script, as EVALSHA names it */
+
+static void
+ngx_ws_redis_sha1(u_char *sha, char *script, size_t len)
+{
+    u_char      digest[20];
+    ngx_sha1_t  sha1;
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, script, len);
+    ngx_sha1_final(digest, &sha1);
+
+    (void) ngx_hex_dump(sha, digest, sizeof(digest));
 }
 
 

@@ -26,7 +26,7 @@
 #define NGX_WS_STATUS_STRIDE  ngx_align(sizeof(ngx_ws_stat_slot_t), 128)
 
 #define NGX_WS_ZONE_METRICS       7
-#define NGX_WS_REDIS_METRICS      11
+#define NGX_WS_REDIS_METRICS      12
 
 #define NGX_WS_FORMAT_JSON        0
 #define NGX_WS_FORMAT_PROMETHEUS  1
@@ -1239,7 +1239,9 @@ ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone, ngx_uint_t m,
         { "gaps", "ngx_ws_zone_redis_gaps_total", "counter",
           "Gaps in the Redis streams: messages Redis lost or trimmed." },
         { "refused", "ngx_ws_zone_redis_refused_total", "counter",
-          "Publishes refused while Redis was unavailable." }
+          "Publishes refused while Redis was unavailable." },
+        { "backfilled", "ngx_ws_zone_redis_backfilled_total", "counter",
+          "Messages read from the streams after the reader came back." }
     };
 
     st = &zone->sh->redis;
@@ -1263,6 +1265,7 @@ ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone, ngx_uint_t m,
     v[8] = st->read;
     v[9] = st->gaps;
     v[10] = st->refused;
+    v[11] = st->backfilled;
 
     if (m == 0) {
         ngx_ws_out(o, ",\"redis\":{\"reader\":%P", zone->sh->redis_reader);

@@ -355,7 +355,7 @@ sub across {
                              "connections":3,"in_flight":\d+,"connects":\d+,
                              "reconnects":0,"commands":\d+,"errors":0,
                              "rtt_ms":\d+,"rtt_max_ms":\d+,"read":(\d+),
-                             "gaps":0,"refused":0\}/x,
+                             "gaps":0,"refused":0,"backfilled":\d+\}/x,
                      'TEST 1: ws_status of B shows its Redis figures');
     my ($read) = $st =~ /"read":(\d+)/;
     my $prom = get_channel($bport, '', '/status?format=prometheus');
@@ -570,7 +570,8 @@ sub reloaded {
 sub stalled {
     my $port = $ENV{TEST_NGINX_SERVER_PORT};
 
-    Test::More::like(post($port, 'news', 's0'), qr/^200 /,
+    # (after the worker's connection is made)
+    Test::More::like(post_again($port, 'news', 's0'), qr/^200 /,
                      'TEST 9: a publish before');
 
     my $pid = fork // die "fork: $!";

@@ -471,7 +471,7 @@ sub across {
     # the routing by slot needed no redirection
     my $st = get($bport, '/status');
     Test::More::like($st, qr/"redis":\{"reader":[1-9]\d*,"connections":9,
-                             .*"gaps":0,"refused":0,
+                             .*"gaps":0,"refused":0,"backfilled":\d+,
                              "cluster":\{"moved":0,"asked":0\}\}/x,
                      'TEST 1: ws_status of B: 9 connections, no redirection');
 
