@@ -1480,7 +1480,8 @@ def redis_fanout_md(name, sc):
                'run (connects and idle polls included) divided by the '
                'messages published. Redis conns: the TCP connections to '
                'Redis held by A and by B (master and worker). Servers and '
-               'Redis pinned to CPU 0, client to CPU 1; median of %d runs.'
+               'Redis pinned to CPU 0, client to CPU 1; median of %d runs, '
+               'except lost, late and duplicates: their sum over the runs.'
                % (sc.get('redis', 'redis-server'), sc.get('duration', 0),
                   sc.get('settle', 0), sc.get('late_grace', 0),
                   max([len(c['runs']) for c in sc['cases']] or [0])))
@@ -1507,8 +1508,9 @@ def redis_fanout_md(name, sc):
                   med(ours, 'deliveries_s') if ours else None),
             fmt(med(c, 'p50_us')), fmt(med(c, 'p99_us')),
             ratio(med(c, 'p99_us'), med(ours, 'p99_us') if ours else None),
-            fmt(med(c, 'max_us')), fmt(med(c, 'lost')), fmt(med(c, 'late')),
-            fmt(med(c, 'duplicates')), fmt(med(c, 'reordered')),
+            fmt(med(c, 'max_us')), fmt(runs_sum(c, 'lost')),
+            fmt(runs_sum(c, 'late')), fmt(runs_sum(c, 'duplicates')),
+            fmt(med(c, 'reordered')),
             fmt(med(c, 'server_cpu'), 2), fmt(med(c, 'pub_cpu'), 2),
             fmt(med(c, 'redis_cpu'), 2), fmt(med(c, 'redis_cmds_per_msg'), 1),
             '%s+%s' % (fmt(med(c, 'redis_conns_pub')),
@@ -1619,21 +1621,23 @@ def headline(all_sc):
                            c.get('failed') or 'no run'))
             continue
         line = ('- redis-fanout %s subscribers at %s msg/s (publish on A, '
-                'subscribers on B, one Redis%s): ngx_ws_module %s '
+                'subscribers on B, one Redis%s; lost, late, duplicates: sum '
+                'of %d runs): ngx_ws_module %s '
                 'deliveries/s, p99 %s us, lost %s, late %s, duplicates %s' % (
                     fmt(c['subscribers']), fmt(c['rate']),
-                    ', --quick' if sc.get('quick') else '',
+                    ', --quick' if sc.get('quick') else '', len(c['runs']),
                     fmt(med(c, 'deliveries_s')), fmt(med(c, 'p99_us')),
-                    fmt(med(c, 'lost')), fmt(med(c, 'late')),
-                    fmt(med(c, 'duplicates'))))
+                    fmt(runs_sum(c, 'lost')), fmt(runs_sum(c, 'late')),
+                    fmt(runs_sum(c, 'duplicates'))))
         if nc and nc.get('runs'):
             d, nd = med(c, 'deliveries_s'), med(nc, 'deliveries_s')
             p, np_ = med(c, 'p99_us'), med(nc, 'p99_us')
             line += ('; nchan (Redis) %s deliveries/s, p99 %s us, lost %s, '
                      'late %s, duplicates %s; ours/nchan: deliveries %s, '
                      'p99 %s (goal: deliveries >= 1, p99 <= 0.5: %s)' % (
-                         fmt(nd), fmt(np_), fmt(med(nc, 'lost')),
-                         fmt(med(nc, 'late')), fmt(med(nc, 'duplicates')),
+                         fmt(nd), fmt(np_), fmt(runs_sum(nc, 'lost')),
+                         fmt(runs_sum(nc, 'late')),
+                         fmt(runs_sum(nc, 'duplicates')),
                          ratio(d, nd), ratio(p, np_),
                          'met' if d and nd and p and np_ and d >= nd * 0.99
                          and p <= 0.5 * np_ else 'not met'))
