@@ -1474,29 +1474,33 @@ def redis_fanout_md(name, sc):
                'nothing came for 1 s); **late**: received, but more than 5 s '
                'after publishing ended (not counted in lost, nor in the '
                'deliveries and latency); duplicates: a message received twice '
-               'by a subscriber. CPU while publishing, in cores: B (the '
+               'by a subscriber; notices: messages from the server that '
+               'are not the publisher\'s (ngx_ws_module\'s `history_lost` '
+               'to a subscriber that fell behind what the stream keeps). '
+               'CPU while publishing, in cores: B (the '
                'subscribers\' instance), A (the publishing one), Redis. '
                'Redis cmds/msg: commands Redis processed during the client '
                'run (connects and idle polls included) divided by the '
                'messages published. Redis conns: the TCP connections to '
                'Redis held by A and by B (master and worker). Servers and '
                'Redis pinned to CPU 0, client to CPU 1; median of %d runs, '
-               'except lost, late and duplicates: their sum over the runs.'
+               'except lost, late, duplicates and notices: their sum over '
+               'the runs.'
                % (sc.get('redis', 'redis-server'), sc.get('duration', 0),
                   sc.get('settle', 0), sc.get('late_grace', 0),
                   max([len(c['runs']) for c in sc['cases']] or [0])))
     out.append('')
     out.append('| subscribers | msg/s | server | published | deliveries/s '
                '| x ours | p50 us | p99 us | x ours | max us | lost | late '
-               '| duplicates | reordered | B CPU | A CPU | Redis CPU '
+               '| duplicates | reordered | notices | B CPU | A CPU | Redis CPU '
                '| Redis cmds/msg | Redis conns A+B | other CPU | errors |')
-    out.append('|' + '---|' * 21)
+    out.append('|' + '---|' * 22)
     for c in sc['cases']:
         title = titles.get(c['server'], c['server'])
         if c.get('failed') or not c.get('runs'):
             out.append('| %s | %s | %s | %s |%s' % (
                 fmt(c['subscribers']), fmt(c['rate']), title,
-                c.get('failed') or 'no run', ' |' * 17))
+                c.get('failed') or 'no run', ' |' * 18))
             continue
         ours = next((x for x in sc['cases'] if x['server'] == OURS
                      and x['subscribers'] == c['subscribers']
@@ -1510,7 +1514,7 @@ def redis_fanout_md(name, sc):
             ratio(med(c, 'p99_us'), med(ours, 'p99_us') if ours else None),
             fmt(med(c, 'max_us')), fmt(runs_sum(c, 'lost')),
             fmt(runs_sum(c, 'late')), fmt(runs_sum(c, 'duplicates')),
-            fmt(med(c, 'reordered')),
+            fmt(med(c, 'reordered')), fmt(runs_sum(c, 'notices')),
             fmt(med(c, 'server_cpu'), 2), fmt(med(c, 'pub_cpu'), 2),
             fmt(med(c, 'redis_cpu'), 2), fmt(med(c, 'redis_cmds_per_msg'), 1),
             '%s+%s' % (fmt(med(c, 'redis_conns_pub')),

@@ -28,6 +28,7 @@
 #define _GNU_SOURCE
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -298,6 +299,8 @@ typedef struct {
     uint64_t  unique;
     uint64_t  out_of_range;
     uint64_t  late;            /* fan-out: delivered after the deadline */
+    uint64_t  notices;         /* fan-out: server messages that are not
+                                  the publisher's (history_lost) */
     uint64_t  t_first;         /* fan-out: first and last delivery */
     uint64_t  t_last;
     uint64_t  id_errors;       /* sse: an event id missing or not above */
@@ -1005,12 +1008,25 @@ static void
 on_delivery(conn_t *c, const uint8_t *p, size_t n)
 {
     char      tmp[17];
+    size_t    i;
     uint64_t  seq, ts;
 
     if (n < 32) {
         res.bad_echo++;
         note_error("delivery shorter than 32 bytes");
         return;
+    }
+
+    /*
+     * the publisher's messages start with 32 hexadecimal digits; another
+     * one is the server's (ngx_ws_module's {"event":"history_lost",...}
+     * when a subscriber fell behind what is kept): not a delivery
+     */
+    for (i = 0; i < 32; i++) {
+        if (!isxdigit(p[i])) {
+            res.notices++;
+            return;
+        }
     }
 
     memcpy(tmp, p, 16); tmp[16] = 0;
@@ -2748,7 +2764,7 @@ merge(result_t *to, const result_t *r)
     ADD(proto_err); ADD(server_closed); ADD(pongs_ok); ADD(pings_answered);
     ADD(close_clean); ADD(close_timeout); ADD(published); ADD(pub_errors);
     ADD(duplicates); ADD(reordered); ADD(unique); ADD(out_of_range);
-    ADD(late); ADD(pub_retries); ADD(pub_reconnects); ADD(restarts);
+    ADD(late); ADD(notices); ADD(pub_retries); ADD(pub_reconnects); ADD(restarts);
     ADD(resume_reasons); ADD(plain_reasons); ADD(resume_mismatch);
     ADD(reconnects); ADD(reconnect_fail); ADD(history_lost);
     ADD(double_pub); ADD(never); ADD(id_errors); ADD(heartbeats);
@@ -3755,11 +3771,12 @@ main(int argc, char **argv)
                        "server %.2f, other processes %.2f\n", cli_cpu, srv_cpu,
                        other_cpu);
                 printf("losses %llu (of which %llu late), duplicates %llu, "
-                       "reordered %llu\n",
+                       "reordered %llu, server notices %llu\n",
                        (unsigned long long) losses,
                        (unsigned long long) total.late,
                        (unsigned long long) total.duplicates,
-                       (unsigned long long) total.reordered);
+                       (unsigned long long) total.reordered,
+                       (unsigned long long) total.notices);
                 if (o.sse) {
                     printf("event ids not increasing or missing: %llu, "
                            "heartbeats %llu\n",
@@ -3775,7 +3792,8 @@ main(int argc, char **argv)
                        "losses=%llu lost=%llu late=%llu duplicates=%llu "
                        "reordered=%llu "
                        "client_cpu=%.3f server_cpu=%.3f other_cpu=%.3f "
-                       "id_errors=%llu heartbeats=%llu errors=%llu",
+                       "id_errors=%llu heartbeats=%llu notices=%llu "
+                       "errors=%llu",
                        o.sse ? "sse" : "fanout",
                        (unsigned long long) (conn_ok - 1),
                        (unsigned long long) total.published,
@@ -3795,6 +3813,7 @@ main(int argc, char **argv)
                        cli_cpu, srv_cpu, other_cpu,
                        (unsigned long long) total.id_errors,
                        (unsigned long long) total.heartbeats,
+                       (unsigned long long) total.notices,
                        (unsigned long long) errors);
                 for (i = 0; i < o.ngroups; i++) {
                     printf(" %s_cpu=%.3f", o.groups[i].name,
