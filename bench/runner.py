@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -34,6 +35,8 @@ ECHO_EPOLL = os.path.join(BENCH, 'echo-epoll')
 NGINX = os.environ.get('NGINX', '/usr/sbin/nginx')
 MODULE = os.environ.get('WS_MODULE', os.path.join(ROOT, 'build', 'ngx_ws_module.so'))
 MODDIR = '/usr/lib/nginx/modules'
+REDIS_SERVER = os.environ.get('REDIS_SERVER', '/usr/bin/redis-server')
+REDIS_CLI = os.environ.get('REDIS_CLI', '/usr/bin/redis-cli')
 RESULTS_DIR = os.path.join(BENCH, 'results')
 RESULTS_MD = os.path.join(BENCH, 'RESULTS.md')
 ANALYSIS_MD = os.path.join(BENCH, 'analysis.md')
@@ -546,6 +549,95 @@ class NchanSse(Nchan):
         return 'http://127.0.0.1:%d/sse/%s' % (self.port, chan)
 
 
+class RedisServer(Server):
+    """Debian's redis-server for redis-fanout, on a free port, without
+    persistence; stopped by its PID like the servers."""
+    key = 'redis'
+    title = 'redis-server'
+
+    def __init__(self, pin, tmp):
+        Server.__init__(self, 1, pin, tmp)
+
+    def start(self):
+        self.proc = self.spawn([REDIS_SERVER, '--port', str(self.port),
+                                '--bind', '127.0.0.1', '--save', '',
+                                '--appendonly', 'no', '--dir', self.dir,
+                                '--logfile', os.path.join(self.dir, 'redis.log'),
+                                '--daemonize', 'no', '--maxclients', '1000'])
+        if not wait_port(self.port, 10):
+            raise RuntimeError('redis-server did not start')
+
+    def pids(self):
+        return [self.proc.pid]
+
+    def info(self):
+        """INFO as a dict (numbers as floats)"""
+        p = subprocess.run([REDIS_CLI, '-p', str(self.port), 'INFO', 'all'],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           timeout=10)
+        out = {}
+        for line in p.stdout.decode('utf-8', 'replace').splitlines():
+            k, sep, v = line.strip().partition(':')
+            if sep and not k.startswith('#'):
+                try:
+                    out[k] = float(v)
+                except ValueError:
+                    out[k] = v
+        return out
+
+    def errors(self):
+        return []
+
+
+def tcp_conns_to(pids, port):
+    """how many established TCP connections these processes hold to
+    127.0.0.1:port (from /proc/net/tcp and the processes' descriptors)"""
+    inodes = set()
+    with open('/proc/net/tcp') as f:
+        next(f)
+        for line in f:
+            v = line.split()
+            if v[3] == '01' and int(v[2].split(':')[1], 16) == port:
+                inodes.add(v[9])
+    n = 0
+    for pid in pids:
+        try:
+            fds = os.listdir('/proc/%d/fd' % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith('socket:[') and link[8:-1] in inodes:
+                n += 1
+    return n
+
+
+class WsModuleRedis(WsModuleChannels):
+    """redis-fanout: the fan-out configuration with the zone on Redis"""
+    title = 'ngx_ws_module (channels, ws_zone redis=)'
+
+    def __init__(self, workers, pin, tmp, redis_port=6379):
+        self.http_extra = WsModuleChannels.http_extra.replace(
+            'ws_zone bench 64m;',
+            'ws_zone bench 64m redis=127.0.0.1:%d;' % redis_port)
+        WsModuleChannels.__init__(self, workers, pin, tmp)
+
+
+class NchanRedis(Nchan):
+    """redis-fanout: nchan with its Redis backend"""
+    title = 'nchan (websocket subscribers, nchan_use_redis)'
+    kinds = ('fanout',)
+
+    def __init__(self, workers, pin, tmp, redis_port=6379):
+        self.http_extra = Nchan.http_extra + (
+            '    nchan_redis_url "redis://127.0.0.1:%d";\n'
+            '    nchan_use_redis on;\n' % redis_port)
+        Nchan.__init__(self, workers, pin, tmp)
+
+
 class EpollC(Server):
     key = 'epoll-c'
     title = 'bench/echo-epoll.c (minimal C epoll echo)'
@@ -690,9 +782,17 @@ ECHO_SERVERS = [OURS, 'lua-resty', 'node-ws', 'epoll-c']
 CONNS_SERVERS = [OURS, 'nchan', 'lua-resty', 'epoll-c']
 FANOUT_CLASSES = [WsModuleChannels, Nchan]
 SSE_CLASSES = [WsModuleSse, NchanSse]
+REDIS_CLASSES = [WsModuleRedis, NchanRedis]
+TITLES_REDIS = {OURS: WsModuleRedis.title, 'nchan': NchanRedis.title}
 # (subscribers, msg/s): below and at the saturation of one worker
 FANOUT_CASES = ((1000, 100), (1000, 1000), (10000, 100), (10000, 1000))
 SSE_CASES = ((1000, 100), (1000, 1000), (10000, 10), (10000, 100))
+REDIS_CASES = FANOUT_CASES
+# redis-fanout: the wait between the subscribers' 101 and the first publish
+# (a server subscribes in Redis after it answered the handshake), and how
+# long subscribers listen on after the deadline to tell late from lost
+REDIS_SETTLE = 1.0
+REDIS_LATE_GRACE = 5.0
 
 BASE = 'ws_module-base'
 
@@ -716,7 +816,14 @@ def use_base(path):
         title = 'ngx_ws_module base build (ws_sse)'
         modules = (path,)
 
+    class WsModuleRedisBase(WsModuleRedis):
+        key = BASE
+        title = 'ngx_ws_module base build (channels, ws_zone redis=)'
+        modules = (path,)
+
     SERVERS[BASE] = WsModuleBase
+    TITLES_REDIS[BASE] = WsModuleRedisBase.title
+    REDIS_CLASSES[:] = [WsModuleRedis, WsModuleRedisBase]
     TITLES_FANOUT[BASE] = WsModuleChannelsBase.title
     TITLES_SSE[BASE] = WsModuleSseBase.title
     ECHO_SERVERS[:] = [OURS, BASE]
@@ -1031,6 +1138,151 @@ def fanout_scenario(name, runs, tmp, duration, sse=False):
     return {'kind': 'fanout', 'cases': cases, 'commands': commands,
             'configs': configs, 'duration': duration, 'sse': sse,
             'titles': dict((cls.key, cls.title) for cls in classes)}
+
+
+def wait_redis_ready(server, timeout=15.0):
+    """until the instance publishes through Redis: a POST to a channel of
+    its own answered other than 503 (both servers answer 503 while their
+    Redis connection is not up)"""
+    end = time.time() + timeout
+    url = server.pub_url('ready%d' % server.port)
+    while time.time() < end:
+        try:
+            req = urllib.request.Request(url, data=b'ready', method='POST')
+            with urllib.request.urlopen(req, timeout=2):
+                return True
+        except urllib.error.HTTPError as e:
+            if e.code != 503:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def redis_fanout_scenario(name, runs, tmp, duration, subs_only=None):
+    """Cross-instance fan-out: one redis-server, and for each server kind
+    two nginx instances on it (1 worker each): A gets the HTTP publishes,
+    B holds the subscribers.  Servers and Redis pinned to CPU 0, the
+    client to CPU 1, as in fanout; the runs interleaved."""
+    fcases = [c for c in REDIS_CASES if not subs_only or c[0] in subs_only]
+    cases = []
+    commands = {}
+    configs = {}
+    pairs = []
+    redis = RedisServer(True, tmp)
+    try:
+        redis.start()
+    except Exception as e:
+        log('%s: %s' % (name, e))
+        redis.stop()
+        return {'kind': 'redis-fanout', 'failed': 'redis-server: %s' % e,
+                'cases': [], 'commands': {}, 'configs': {}}
+    ok = {cls: not hasattr(cls, 'supported') or cls.supported(tmp)
+          for cls in REDIS_CLASSES}
+    for cls in [c for c in REDIS_CLASSES if ok[c]]:
+        a = cls(1, True, tmp, redis.port)
+        b = cls(1, True, tmp, redis.port)
+        try:
+            a.start()
+            b.start()
+            for s in (a, b):
+                if not wait_redis_ready(s):
+                    raise RuntimeError('%s: not connected to Redis after '
+                                       '15 s: %s' % (cls.key, s.errors()))
+            pairs.append((a, b))
+        except Exception as e:
+            log('%s: %s' % (cls.key, e))
+            a.stop()
+            b.stop()
+    results = {}
+    k = 0
+    try:
+        for r in range(runs):
+            for subs, rate in fcases:
+                for a, b in pairs:
+                    best = None
+                    for attempt in range(2):
+                        k += 1
+                        chan = 'rbench%d' % k
+                        procs = (subs + 17999) // 18000
+                        argv = ['fanout', '-c', str(subs), '-p', str(procs),
+                                '-s', '64', '--pub-rate', str(rate),
+                                '-t', str(duration), '--timeout', '5',
+                                '--late-grace', str(REDIS_LATE_GRACE),
+                                '--settle', str(REDIS_SETTLE),
+                                '--src', ','.join(source_addrs(
+                                    max(2, (subs + 3999) // 4000))),
+                                '--server-pids', ','.join(map(str, b.pids())),
+                                '--cpu-pids', 'pub=' + ','.join(
+                                    map(str, a.pids())),
+                                '--cpu-pids', 'redis=%d' % redis.proc.pid,
+                                '--pub', a.pub_url(chan), b.sub_url(chan)]
+                        wait_quiet()
+                        i0 = redis.info()
+                        t0 = time.time()
+                        cmd, res, out = run_wsbench(argv, True, duration + 120)
+                        i1 = redis.info()
+                        res['redis_cmds'] = (i1.get('total_commands_processed', 0)
+                                             - i0.get('total_commands_processed', 0))
+                        res['redis_cmds_per_msg'] = (res['redis_cmds']
+                                                     / res['published']
+                                                     if res.get('published') else None)
+                        res['redis_wall_s'] = round(time.time() - t0, 2)
+                        res['redis_clients'] = i1.get('connected_clients', 0) - 1
+                        res['redis_conns_pub'] = tcp_conns_to(
+                            [a.master.pid] + a.pids(), redis.port)
+                        res['redis_conns_sub'] = tcp_conns_to(
+                            [b.master.pid] + b.pids(), redis.port)
+                        res['redis_used_memory'] = i1.get('used_memory', 0)
+                        res['pub_s'] = (res.get('published', 0) / duration)
+                        if best is None or res.get('other_cpu', 0) < best[1].get('other_cpu', 0):
+                            best = (cmd, res, out)
+                        if res.get('other_cpu', 0) <= OTHER_CPU_MAX:
+                            break
+                        log('%s %s %d subs %d msg/s: other processes used '
+                            '%.2f cores: once more' % (name, a.key, subs, rate,
+                                                      res.get('other_cpu', 0)))
+                    cmd, res, out = best
+                    log('%s %s %d subs %d msg/s run %d: %.0f deliveries/s, '
+                        'p99 %.0f us, lost %d, late %d, duplicates %d, '
+                        'redis %.2f cores %.1f cmds/msg, errors %d %s' % (
+                            name, a.key, subs, rate, r + 1,
+                            res.get('deliveries_s', 0), res.get('p99_us', 0),
+                            res.get('lost', -1), res.get('late', 0),
+                            res.get('duplicates', 0), res.get('redis_cpu', 0),
+                            res.get('redis_cmds_per_msg') or 0,
+                            res.get('errors', 0), res.get('first_error', '')))
+                    results.setdefault((subs, rate, a.key), []).append(res)
+                    if r == 0:
+                        commands.setdefault(a.key, {
+                            'server': ['# redis-server'] + redis.commands[:]
+                            + ['# instance A (publishes)'] + a.commands[:]
+                            + ['# instance B (subscribers)'] + b.commands[:],
+                            'client': []})
+                        commands[a.key]['client'].append(cmd)
+    finally:
+        for a, b in pairs:
+            configs[a.key] = a.configs.get('nginx.conf', '')
+            a.stop()
+            b.stop()
+        redis.stop()
+    for subs, rate in fcases:
+        for cls in REDIS_CLASSES:
+            case = {'subscribers': subs, 'rate': rate, 'server': cls.key,
+                    'runs': results.get((subs, rate, cls.key), [])}
+            if not ok[cls]:
+                case['failed'] = 'n/a (ws_zone redis= not accepted by this build)'
+            elif cls.key not in [x[0].key for x in pairs]:
+                case['failed'] = 'did not start'
+            cases.append(case)
+    return {'kind': 'redis-fanout', 'cases': cases, 'commands': commands,
+            'configs': configs, 'duration': duration,
+            'settle': REDIS_SETTLE, 'late_grace': REDIS_LATE_GRACE,
+            'redis': ' '.join(subprocess.run(
+                [REDIS_SERVER, '--version'],
+                stdout=subprocess.PIPE).stdout.decode().split()[:3]),
+            'titles': dict((cls.key, cls.title) for cls in REDIS_CLASSES)}
 
 
 def loadavg():
@@ -1403,6 +1655,74 @@ def fanout_md(name, sc):
     return out
 
 
+def redis_fanout_md(name, sc):
+    out = []
+    if sc.get('failed'):
+        return ['did not run: %s' % sc['failed']]
+    titles = sc.get('titles', TITLES_REDIS)
+    out.append('Two nginx instances per server kind on one %s (Debian\'s, '
+               'no persistence), 1 worker each: instance A gets the publishes '
+               '(64 B messages POSTed over one keep-alive HTTP connection at '
+               'R msg/s for %g s), instance B holds the C WebSocket '
+               'subscribers of the channel, so that every message goes '
+               'A -> Redis -> B. Publishing starts %g s after the last '
+               'subscriber\'s `101` (both servers subscribe in Redis after '
+               'the handshake). Latency: from the publisher\'s send time to '
+               'the subscriber\'s read. **lost**: never received (a '
+               'subscriber listens until 5 s after publishing ended, then '
+               '%g s more, and stops earlier once publishing ended and '
+               'nothing came for 1 s); **late**: received, but more than 5 s '
+               'after publishing ended (not counted in lost, nor in the '
+               'deliveries and latency); duplicates: a message received twice '
+               'by a subscriber; notices: messages from the server that '
+               'are not the publisher\'s (ngx_ws_module\'s `history_lost` '
+               'to a subscriber that fell behind what the stream keeps). '
+               'CPU while publishing, in cores: B (the '
+               'subscribers\' instance), A (the publishing one), Redis. '
+               'Redis cmds/msg: commands Redis processed during the client '
+               'run (connects and idle polls included) divided by the '
+               'messages published. Redis conns: the TCP connections to '
+               'Redis held by A and by B (master and worker). Servers and '
+               'Redis pinned to CPU 0, client to CPU 1; median of %d runs, '
+               'except lost, late, duplicates and notices: their sum over '
+               'the runs.'
+               % (sc.get('redis', 'redis-server'), sc.get('duration', 0),
+                  sc.get('settle', 0), sc.get('late_grace', 0),
+                  max([len(c['runs']) for c in sc['cases']] or [0])))
+    out.append('')
+    out.append('| subscribers | msg/s | server | published | deliveries/s '
+               '| x ours | p50 us | p99 us | x ours | max us | lost | late '
+               '| duplicates | reordered | notices | B CPU | A CPU | Redis CPU '
+               '| Redis cmds/msg | Redis conns A+B | other CPU | errors |')
+    out.append('|' + '---|' * 22)
+    for c in sc['cases']:
+        title = titles.get(c['server'], c['server'])
+        if c.get('failed') or not c.get('runs'):
+            out.append('| %s | %s | %s | %s |%s' % (
+                fmt(c['subscribers']), fmt(c['rate']), title,
+                c.get('failed') or 'no run', ' |' * 18))
+            continue
+        ours = next((x for x in sc['cases'] if x['server'] == OURS
+                     and x['subscribers'] == c['subscribers']
+                     and x['rate'] == c['rate'] and x.get('runs')), None)
+        out.append('| %s |' % ' | '.join((
+            fmt(c['subscribers']), fmt(c['rate']), title,
+            fmt(med(c, 'published')), fmt(med(c, 'deliveries_s')),
+            ratio(med(c, 'deliveries_s'),
+                  med(ours, 'deliveries_s') if ours else None),
+            fmt(med(c, 'p50_us')), fmt(med(c, 'p99_us')),
+            ratio(med(c, 'p99_us'), med(ours, 'p99_us') if ours else None),
+            fmt(med(c, 'max_us')), fmt(runs_sum(c, 'lost')),
+            fmt(runs_sum(c, 'late')), fmt(runs_sum(c, 'duplicates')),
+            fmt(med(c, 'reordered')), fmt(runs_sum(c, 'notices')),
+            fmt(med(c, 'server_cpu'), 2), fmt(med(c, 'pub_cpu'), 2),
+            fmt(med(c, 'redis_cpu'), 2), fmt(med(c, 'redis_cmds_per_msg'), 1),
+            '%s+%s' % (fmt(med(c, 'redis_conns_pub')),
+                       fmt(med(c, 'redis_conns_sub'))),
+            fmt(med(c, 'other_cpu'), 2), errors_of(c))))
+    return out
+
+
 def headline(all_sc):
     out = []
     for name in ('echo-32', 'echo-4k'):
@@ -1491,6 +1811,41 @@ def headline(all_sc):
                                    fmt(med(nc, 'p99_us')),
                                    med(nc, 'p99_us') / med(ours, 'p99_us'),
                                    fmt(med(nc, 'losses'))))
+    sc = all_sc.get('redis-fanout')
+    for c in (sc or {}).get('cases', []):
+        if c['server'] != OURS:
+            continue
+        nc = next((x for x in sc['cases'] if x['server'] == 'nchan'
+                   and x['subscribers'] == c['subscribers']
+                   and x['rate'] == c['rate']), None)
+        if c.get('failed') or not c.get('runs'):
+            out.append('- redis-fanout %s subscribers at %s msg/s: '
+                       'ngx_ws_module %s' % (
+                           fmt(c['subscribers']), fmt(c['rate']),
+                           c.get('failed') or 'no run'))
+            continue
+        line = ('- redis-fanout %s subscribers at %s msg/s (publish on A, '
+                'subscribers on B, one Redis%s; lost, late, duplicates: sum '
+                'of %d runs): ngx_ws_module %s '
+                'deliveries/s, p99 %s us, lost %s, late %s, duplicates %s' % (
+                    fmt(c['subscribers']), fmt(c['rate']),
+                    ', --quick' if sc.get('quick') else '', len(c['runs']),
+                    fmt(med(c, 'deliveries_s')), fmt(med(c, 'p99_us')),
+                    fmt(runs_sum(c, 'lost')), fmt(runs_sum(c, 'late')),
+                    fmt(runs_sum(c, 'duplicates'))))
+        if nc and nc.get('runs'):
+            d, nd = med(c, 'deliveries_s'), med(nc, 'deliveries_s')
+            p, np_ = med(c, 'p99_us'), med(nc, 'p99_us')
+            line += ('; nchan (Redis) %s deliveries/s, p99 %s us, lost %s, '
+                     'late %s, duplicates %s; ours/nchan: deliveries %s, '
+                     'p99 %s (goal: deliveries >= 1, p99 <= 0.5: %s)' % (
+                         fmt(nd), fmt(np_), fmt(runs_sum(nc, 'lost')),
+                         fmt(runs_sum(nc, 'late')),
+                         fmt(runs_sum(nc, 'duplicates')),
+                         ratio(d, nd), ratio(p, np_),
+                         'met' if d and nd and p and np_ and d >= nd * 0.99
+                         and p <= 0.5 * np_ else 'not met'))
+        out.append(line)
     sc = all_sc.get('sse-fanout')
     for c in (sc or {}).get('cases', []):
         if c['server'] != OURS:
@@ -1535,7 +1890,7 @@ def headline(all_sc):
 
 
 SCENARIO_ORDER = ['echo-32', 'echo-4k', 'conns-10k', 'conns-50k', 'fanout',
-                  'sse-fanout', 'reload-10k', 'app']
+                  'sse-fanout', 'redis-fanout', 'reload-10k', 'app']
 TITLES = {
     'echo-32': 'Echo, 32 B messages',
     'echo-4k': 'Echo, 4 KiB messages',
@@ -1544,6 +1899,8 @@ TITLES = {
     'fanout': 'Fan-out: 64 B messages to 1,000 and 10,000 subscribers',
     'sse-fanout': 'EventSource fan-out: 64 B messages to 1,000 and 10,000 '
                   'subscribers',
+    'redis-fanout': 'Fan-out across two instances through Redis: 1,000 '
+                    'and 10,000 subscribers',
     'reload-10k': 'Reloads under a steady publish: 10,000 subscribers',
     'app': 'The application path: 100 connections to an HTTP app, 64 B',
 }
@@ -1554,6 +1911,8 @@ def title_of(scenario, key):
         return TITLES_FANOUT.get(key, key)
     if scenario == 'sse-fanout':
         return TITLES_SSE.get(key, key)
+    if scenario == 'redis-fanout':
+        return TITLES_REDIS.get(key, key)
     if scenario == 'reload-10k':
         return key if key not in SERVERS else WsModuleReload.title
     if scenario == 'app':
@@ -1680,6 +2039,8 @@ def write_results():
             md.extend(reload_md(name, sc))
         elif sc['kind'] == 'app':
             md.extend(app_md(name, sc))
+        elif sc['kind'] == 'redis-fanout':
+            md.extend(redis_fanout_md(name, sc))
         else:
             md.extend(fanout_md(name, sc))
         md.append('')
@@ -1756,7 +2117,9 @@ def ab_report(name, sc):
     ours / base: above 1 is more for ours)"""
     figures = {'echo': ('msg_s', 'p99_us', 'server_us_per_msg'),
                'conns': ('connect_rate', 'VmRSS_per_conn'),
-               'fanout': ('deliveries_s', 'p99_us', 'server_cpu', 'losses')}
+               'fanout': ('deliveries_s', 'p99_us', 'server_cpu', 'losses'),
+               'redis-fanout': ('deliveries_s', 'p99_us', 'server_cpu',
+                                'redis_cpu', 'lost', 'late')}
     what = ('workers', 'conns', 'size', 'subscribers', 'rate')
     if sc['kind'] not in figures:
         return                          # reload-10k: ngx_ws_module alone
@@ -1787,12 +2150,16 @@ def main():
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--quick', action='store_true',
                     help='half the durations (a first look, not for RESULTS.md)')
+    ap.add_argument('--subscribers', metavar='N,N',
+                    type=lambda v: [int(x) for x in v.split(',')],
+                    help='redis-fanout: only the cases with these '
+                         'subscriber counts (1000, 10000)')
     ap.add_argument('--base', metavar='SO',
                     help='A/B: this build of the module against WS_MODULE, '
                          'no peers; results/ab-SCENARIO.json, not RESULTS.md')
     ap.add_argument('scenario', nargs='+',
                     help='echo-32 echo-4k conns-10k conns-50k fanout '
-                         'sse-fanout reload-10k app all report')
+                         'sse-fanout redis-fanout reload-10k app all report')
     args, rest = ap.parse_known_args()
 
     if args.scenario and args.scenario[0] == 'sample':
@@ -1846,6 +2213,10 @@ def main():
                 sc = reload_scenario(name, args.runs, tmp)
             elif name == 'app':
                 sc = app_scenario(name, args.runs, tmp, (ECHO_DURATION * k, ECHO_WARMUP))
+            elif name == 'redis-fanout':
+                sc = redis_fanout_scenario(name, args.runs, tmp,
+                                           FANOUT_DURATION * k,
+                                           args.subscribers)
             elif name == 'sse-fanout':
                 sc = fanout_scenario(name, args.runs, tmp, FANOUT_DURATION * k,
                                      sse=True)
