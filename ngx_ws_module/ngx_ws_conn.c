@@ -39,6 +39,7 @@ static ngx_msec_t ngx_ws_drain_delay(ngx_ws_conn_t *ws);
 static void ngx_ws_shutdown_handler(ngx_event_t *ev);
 static void ngx_ws_init_timer(ngx_ws_conn_t *ws, ngx_event_t *ev,
     ngx_event_handler_pt handler, ngx_uint_t cancelable);
+static void ngx_ws_output(ngx_ws_conn_t *ws, ngx_uint_t now);
 
 
 /* set by ngx_ws_route_init() at configuration time */
@@ -200,7 +201,13 @@ ngx_ws_write_handler(ngx_event_t *wev)
         return;
     }
 
-    ngx_ws_handle_output(ws);
+    /* the socket may have become writable while the event was posted */
+
+    if (wev->posted) {
+        ngx_delete_posted_event(wev);
+    }
+
+    ngx_ws_output(ws, 1);
 }
 
 
@@ -505,12 +512,33 @@ ngx_ws_resume(ngx_ws_conn_t *ws)
  * closed (the request and ws are freed with it): write the queue, then
  * close the connection when a close is complete or it was aborted, or
  * stop or resume reading for backpressure.
+ *
+ * The queue is written at the end of the turn of the event loop, by the
+ * write event: a handler that leaves frames queued (the echoes of a read,
+ * an upstream reply, a channel delivery, a Pong) posts it, or moves it to
+ * the back of ngx_posted_events if it was posted already, so that what
+ * the other handlers of the same turn queue for the connection, and the
+ * posted events they add (a paused read, a channel delivery), leave with
+ * it in one writev() (with TLS, one flush of SSL_write()s).  No timer is
+ * involved: the posted events run before the event loop waits again, so a
+ * lone frame is not delayed.  Nothing is deferred when there is nothing
+ * to write now (an empty queue, a socket that takes no more) or while the
+ * worker is exiting: ngx_close_idle_connections() calls the read handler
+ * from outside a turn, and the Close must not wait for the next event.
  */
 
 void
 ngx_ws_handle_output(ngx_ws_conn_t *ws)
 {
+    ngx_ws_output(ws, 0);
+}
+
+
+static void
+ngx_ws_output(ngx_ws_conn_t *ws, ngx_uint_t now)
+{
     ngx_int_t          rc;
+    ngx_event_t       *wev;
     ngx_connection_t  *c;
 
     if (ws->conn_state == NGX_WS_CONN_FINALIZED) {
@@ -531,6 +559,19 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
     if (ws->unsubscribe) {
         ws->unsubscribe = 0;
         ngx_ws_routes.leave(ws);
+    }
+
+    wev = c->write;
+
+    if (!now && ws->out.head && wev->ready && !c->error && !ngx_exiting) {
+
+        if (wev->posted) {
+            ngx_delete_posted_event(wev);
+        }
+
+        ngx_post_event(wev, &ngx_posted_events);
+
+        return;
     }
 
     rc = ngx_ws_flush(ws);
