@@ -538,9 +538,8 @@ ngx_ws_resume(ngx_ws_conn_t *ws)
  * (ngx_ws_read_handler()): all the frames its input asked for are queued
  * already.  No timer is involved: the posted events run before the event
  * loop waits again, so a lone frame is not delayed.  Nothing is deferred
- * when there is nothing
- * to write now (an empty queue, a socket that takes no more), for an
- * aborted connection, or while the worker is exiting:
+ * when there is nothing to write now (an empty queue, a socket that takes
+ * no more), for an aborted connection, or while the worker is exiting:
  * ngx_close_idle_connections() calls the read handler from outside a
  * turn, and the Close must not wait for the next event.  The rest of the
  * job (a lifted rate limit, leaving the channels) is the write handler's
