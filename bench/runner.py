@@ -868,9 +868,11 @@ def median(xs):
 # ---------------------------------------------------------------------------
 # scenarios
 
-def echo_scenario(name, size, runs, tmp, durations):
+def echo_scenario(name, size, runs, tmp, durations, conns_list=(100, 1000),
+                  depth=1):
     """For 1 and 2 workers: every server is started, then the runs interleave
-    servers and cases so that drift hits them alike."""
+    servers and cases so that drift hits them alike.  depth: messages in
+    flight per connection (echo-pipe: 16)."""
     dur, warm = durations
     cases = []
     commands = {}
@@ -886,16 +888,17 @@ def echo_scenario(name, size, runs, tmp, durations):
             except Exception as e:  # a peer that cannot start is reported
                 log('%s: %s' % (key, e))
                 s.stop()
-                for conns in (100, 1000):
+                for conns in conns_list:
                     cases.append({'workers': workers, 'conns': conns, 'size': size,
                                   'server': key, 'runs': [],
                                   'failed': str(e)})
         results = {}
         for r in range(runs):
-            for conns in (100, 1000):
+            for conns in conns_list:
                 for s in servers:
                     pids = s.pids()
                     argv = ['echo', '-c', str(conns), '-s', str(size),
+                            '-d', str(depth),
                             '-t', str(dur), '-w', str(warm),
                             '--src', source_addrs(1)[0],
                             '--server-pids', ','.join(map(str, pids)),
@@ -931,12 +934,14 @@ def echo_scenario(name, size, runs, tmp, durations):
             s.stop()
             if workers == 1:
                 configs.update({s.key: s.configs.get('nginx.conf', '')})
-            for conns in (100, 1000):
+            for conns in conns_list:
                 cases.append({'workers': workers, 'conns': conns, 'size': size,
                               'server': s.key,
                               'runs': results.get((conns, s.key), []),
                               'server_errors': errs})
-    return {'kind': 'echo', 'size': size, 'cases': cases, 'commands': commands,
+    return {'kind': 'echo', 'size': size, 'depth': depth,
+            'conns_list': list(conns_list),
+            'cases': cases, 'commands': commands,
             'configs': configs, 'durations': {'duration': dur, 'warmup': warm}}
 
 
@@ -1439,10 +1444,13 @@ def errors_of(case):
 def echo_md(name, sc):
     out = []
     d = sc['durations']
-    out.append('Closed loop, one message in flight per connection, binary %d B '
+    depth = sc.get('depth', 1)
+    out.append('Closed loop, %s per connection, binary %d B '
                'messages; %g s measured after %g s of warm-up; median of %d runs. '
                '"x ours" divides by ngx_ws_module\'s figure: above 1 is better '
                'for the peer on msg/s, worse on latency and CPU.\n' % (
+                   'one message in flight' if depth == 1 else
+                   '%d messages in flight (a new one for each echo)' % depth,
                    sc['size'], d['duration'], d['warmup'],
                    max([len(c['runs']) for c in sc['cases']] or [0])))
     out.append('| workers | conns | server | msg/s | x ours | MB/s | p50 us | p90 us '
@@ -1450,7 +1458,7 @@ def echo_md(name, sc):
                '| server CPU us/msg | x ours | client CPU | other CPU | errors |')
     out.append('|' + '---|' * 18)
     for workers in (1, 2):
-        for conns in (100, 1000):
+        for conns in sc.get('conns_list', (100, 1000)):
             rows = [c for c in sc['cases'] if c['workers'] == workers and c['conns'] == conns]
             ours = next((c for c in rows if c['server'] == OURS), None)
             ref_m = med(ours, 'msg_s') if ours else None
@@ -1725,7 +1733,7 @@ def redis_fanout_md(name, sc):
 
 def headline(all_sc):
     out = []
-    for name in ('echo-32', 'echo-4k'):
+    for name in ('echo-32', 'echo-4k', 'echo-pipe'):
         sc = all_sc.get(name)
         if not sc:
             continue
@@ -1889,11 +1897,13 @@ def headline(all_sc):
     return out
 
 
-SCENARIO_ORDER = ['echo-32', 'echo-4k', 'conns-10k', 'conns-50k', 'fanout',
-                  'sse-fanout', 'redis-fanout', 'reload-10k', 'app']
+SCENARIO_ORDER = ['echo-32', 'echo-4k', 'echo-pipe', 'conns-10k', 'conns-50k',
+                  'fanout', 'sse-fanout', 'redis-fanout', 'reload-10k', 'app']
 TITLES = {
     'echo-32': 'Echo, 32 B messages',
     'echo-4k': 'Echo, 4 KiB messages',
+    'echo-pipe': 'Pipelined echo, 64 B messages, 100 connections x 16 in '
+                 'flight',
     'conns-10k': 'Idle connections: 10,000, 1 worker',
     'conns-50k': 'Idle connections: 50,000, 4 workers',
     'fanout': 'Fan-out: 64 B messages to 1,000 and 10,000 subscribers',
@@ -2158,7 +2168,7 @@ def main():
                     help='A/B: this build of the module against WS_MODULE, '
                          'no peers; results/ab-SCENARIO.json, not RESULTS.md')
     ap.add_argument('scenario', nargs='+',
-                    help='echo-32 echo-4k conns-10k conns-50k fanout '
+                    help='echo-32 echo-4k echo-pipe conns-10k conns-50k fanout '
                          'sse-fanout redis-fanout reload-10k app all report')
     args, rest = ap.parse_known_args()
 
@@ -2205,6 +2215,9 @@ def main():
                 sc = echo_scenario(name, 32, args.runs, tmp, (ECHO_DURATION * k, ECHO_WARMUP))
             elif name == 'echo-4k':
                 sc = echo_scenario(name, 4096, args.runs, tmp, (ECHO_DURATION * k, ECHO_WARMUP))
+            elif name == 'echo-pipe':
+                sc = echo_scenario(name, 64, args.runs, tmp,
+                                   (ECHO_DURATION * k, ECHO_WARMUP), (100,), 16)
             elif name == 'conns-10k':
                 sc = conns_scenario(name, 10000, 1, args.runs, tmp, CONNS_HOLD)
             elif name == 'conns-50k':

@@ -224,6 +224,8 @@ typedef struct {
     /* ws_snapshot (ngx_ws_snapshot.c) */
     uint64_t                    snapshots_sent;
     uint64_t                    snapshots_failed;
+    /* writes of the output queues: send_chain() calls (ngx_ws_output.c) */
+    uint64_t                    writes;
 } ngx_ws_stats_t;
 
 

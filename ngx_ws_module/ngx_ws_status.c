@@ -384,6 +384,7 @@ ngx_ws_status_fold(ngx_ws_stats_t *to, ngx_ws_stats_t *from)
     to->connections_total += from->connections_total;
     to->messages_in += from->messages_in;
     to->messages_out += from->messages_out;
+    to->writes += from->writes;
     to->bytes_in += from->bytes_in;
     to->bytes_out += from->bytes_out;
     to->delivered += from->delivered;
@@ -741,9 +742,10 @@ ngx_ws_status_json_stats(ngx_ws_out_t *o, ngx_ws_stats_t *st,
 
     ngx_ws_out(o, "\"connections_total\":%uL,\"messages_in\":%uL,"
                "\"messages_out\":%uL,\"bytes_in\":%uL,\"bytes_out\":%uL,"
-               "\"messages_limited\":%uL,\"handshakes_rejected\":{",
+               "\"messages_limited\":%uL,\"writes\":%uL,"
+               "\"handshakes_rejected\":{",
                st->connections_total, st->messages_in, st->messages_out,
-               st->bytes_in, st->bytes_out, st->limited);
+               st->bytes_in, st->bytes_out, st->limited, st->writes);
 
     for (i = 0, k = 0; i < NGX_WS_STAT_REJECTS; i++) {
         if (st->rejected[i] == 0) {
@@ -842,6 +844,9 @@ static ngx_ws_prom_counter_t  ngx_ws_prom_simple[] = {
     { "ngx_ws_messages_sent_total", "counter",
       "Data messages queued for clients.",
       offsetof(ngx_ws_stats_t, messages_out) },
+    { "ngx_ws_writes_total", "counter",
+      "Writes of the output queues to clients (writev or SSL_write).",
+      offsetof(ngx_ws_stats_t, writes) },
     { "ngx_ws_received_bytes_total", "counter",
       "Payload bytes of the data messages received.",
       offsetof(ngx_ws_stats_t, bytes_in) },
