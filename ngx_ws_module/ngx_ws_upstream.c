@@ -1823,7 +1823,7 @@ ngx_ws_wse_check(ngx_ws_conn_t *ws, ngx_ws_event_ctx_t *ctx,
 
     ev = ctx->event;
     pos = ctx->reply;
-    last = pos + ctx->reply_len;
+    last = ctx->reply_len ? pos + ctx->reply_len : pos;  /* NULL if empty */
     err = NULL;
 
     while ((rc = ngx_ws_wse_next(&pos, last, &type, &content, &err))
@@ -1923,7 +1923,7 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
     }
 
     pos = ctx->reply;
-    last = pos + ctx->reply_len;
+    last = ctx->reply_len ? pos + ctx->reply_len : pos;
 
     while (ngx_ws_wse_next(&pos, last, &type, &content, &err) == NGX_OK) {
 
