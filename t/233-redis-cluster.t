@@ -432,15 +432,16 @@ sub req {
 }
 
 # the same until it answers other than 404 (the other instance's
-# heartbeat, its connection's record), for up to 3 s
+# heartbeat, its connection's record) or 503 (the slot map not known
+# yet), for up to 5 s
 sub req_found {
     my @args = @_;
-    my $deadline = Time::HiRes::time() + 3;
+    my $deadline = Time::HiRes::time() + 5;
     my $r;
 
     do {
         $r = req(@args);
-        return $r unless $r =~ /^404 /;
+        return $r unless $r =~ /^(404|503) /;
         Time::HiRes::sleep(0.1);
     } while (Time::HiRes::time() < $deadline);
 
