@@ -117,11 +117,11 @@ typedef struct {
 } ngx_ws_redis_conf_t;
 
 /*
- * The instances of a zone on one Redis (redis= or Sentinel) share their
- * connections and counts through it (a heartbeat, an inbox per instance);
- * on a cluster they share the channels only.
+ * The instances of a Redis-backed zone (redis=, Sentinel or
+ * redis_cluster=) share their connections and counts through it (a
+ * heartbeat, an inbox per instance)
  */
-#define ngx_ws_redis_shares(rcf)  ((rcf) != NULL && (rcf)->seeds == NULL)
+#define ngx_ws_redis_shares(rcf)  ((rcf) != NULL)
 
 
 typedef struct {

@@ -163,6 +163,11 @@ static void ngx_ws_redis_wake(ngx_ws_zone_t *zone, uint64_t workers,
 static u_char *ngx_ws_redis_inst(ngx_ws_zone_t *zone);
 static u_char *ngx_ws_redis_zkey(ngx_pool_t *pool, ngx_ws_zone_t *zone,
     char *kind, ngx_uint_t inst, size_t *len);
+static ngx_ws_redis_t *ngx_ws_redis_zconn(ngx_ws_zone_t *zone);
+static ngx_int_t ngx_ws_redis_zcommand(ngx_ws_zone_t *zone,
+    ngx_ws_redis_t *rd, const char *key, size_t len,
+    ngx_ws_redis_reply_pt handler, void *data, int argc, const char **argv,
+    const size_t *argvlen);
 static void ngx_ws_redis_share(ngx_ws_redis_reader_t *rr, uint64_t now);
 static void ngx_ws_redis_beaten(ngx_ws_redis_t *rd, void *reply,
     void *data);
@@ -460,8 +465,8 @@ ngx_ws_redis_tick(ngx_event_t *ev)
         rr->connects = 0;
     }
 
-    if (leader && rr->rd) {
-        /* the instance's heartbeat and counts: one Redis (not a cluster) */
+    if (leader && (rr->rd || rr->cl)) {
+        /* the instance's heartbeat and counts */
         ngx_ws_redis_share(rr, now);
     }
 
@@ -569,10 +574,8 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
         ngx_ws_redis_sync_send(rr, &sync);
 
     } else if (rr->cl) {
-        /* on a cluster, the channels' streams, slot by slot */
-        if (read.nelts) {
-            ngx_ws_redis_read_send_cluster(rr, &read);
-        }
+        /* on a cluster, the channels' streams, slot by slot, the inbox */
+        ngx_ws_redis_read_send_cluster(rr, &read);
 
     } else {
         /* the channels' streams, if any, and the instance's inbox */
@@ -783,8 +786,9 @@ ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
     n = read->nelts;
 
     st = ngx_palloc(rr->pool, n * sizeof(ngx_ws_redis_stream_t));
-    argv = ngx_palloc(rr->pool, (2 * n + 4) * sizeof(char *));
-    argvlen = ngx_palloc(rr->pool, (2 * n + 4) * sizeof(size_t));
+    /* (the inbox's XREAD takes 6) */
+    argv = ngx_palloc(rr->pool, (2 * n + 6) * sizeof(char *));
+    argvlen = ngx_palloc(rr->pool, (2 * n + 6) * sizeof(size_t));
 
     if (st == NULL || argv == NULL || argvlen == NULL) {
         return;
@@ -846,6 +850,29 @@ ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
         {
             rr->busy++;
         }
+    }
+
+    /* the instance's inbox, in the slot of the zone's keys */
+
+    argv[4] = (char *) ngx_ws_redis_zkey(rr->pool, rr->zone, "q", 1,
+                                         &argvlen[4]);
+    p = ngx_pnalloc(rr->pool, 2 * NGX_INT64_LEN + 1);
+
+    if (argv[4] == NULL || p == NULL) {
+        return;
+    }
+
+    argv[5] = (char *) p;
+    argvlen[5] = ngx_sprintf(p, "%uL-%uL", rr->zone->sh->redis_inbox[0],
+                             rr->zone->sh->redis_inbox[1])
+                 - p;
+
+    if (ngx_ws_redis_cluster_command(rr->cl,
+            ngx_ws_redis_cluster_slot((u_char *) argv[4], argvlen[4]),
+            ngx_ws_redis_read, rr, 6, argv, argvlen)
+        == NGX_OK)
+    {
+        rr->busy++;
     }
 }
 
@@ -1830,6 +1857,65 @@ static char  ngx_ws_redis_push_lua[] =
     "return 0\n";
 
 
+/*
+ * The connection for the zone's keys "{ws:ZONE}:...": the one Redis, or
+ * on a cluster the master of their slot (one hash tag: one slot), if it
+ * is ready
+ */
+
+static ngx_ws_redis_t *
+ngx_ws_redis_zconn(ngx_ws_zone_t *zone)
+{
+    u_char      *key, buf[128];
+    size_t       len;
+    ngx_uint_t   slot;
+
+    if (zone->redis->cluster == NULL) {
+        return zone->redis->conn;
+    }
+
+    /* the slot of the hash tag "ws:ZONE" */
+
+    len = sizeof("ws:") - 1 + zone->name.len;
+    key = (len <= sizeof(buf)) ? buf : ngx_alloc(len, ngx_cycle->log);
+
+    if (key == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(ngx_cpymem(key, "ws:", 3), zone->name.data, zone->name.len);
+
+    slot = ngx_ws_redis_cluster_slot(key, len);
+
+    if (key != buf) {
+        ngx_free(key);
+    }
+
+    return ngx_ws_redis_cluster_conn(zone->redis->cluster, slot);
+}
+
+
+/*
+ * A command of the cross-instance features: to the one Redis (rd), or on
+ * a cluster to the master of the slot of its key (which may be another
+ * than rd's: one command touches the keys of one slot)
+ */
+
+static ngx_int_t
+ngx_ws_redis_zcommand(ngx_ws_zone_t *zone, ngx_ws_redis_t *rd,
+    const char *key, size_t len, ngx_ws_redis_reply_pt handler, void *data,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    if (zone->redis->cluster) {
+        return ngx_ws_redis_cluster_command(zone->redis->cluster,
+                   ngx_ws_redis_cluster_slot((u_char *) key, len),
+                   handler, data, argc, argv, argvlen);
+    }
+
+    return ngx_ws_redis_command(rd, handler, data, argc, argv, argvlen);
+}
+
+
 /* the reader, every tick: the heartbeat, and the counts that changed */
 
 static void
@@ -1842,7 +1928,7 @@ ngx_ws_redis_share(ngx_ws_redis_reader_t *rr, uint64_t now)
     ngx_ws_redis_t  *rd;
 
     zone = rr->zone;
-    rd = zone->redis->conn;
+    rd = ngx_ws_redis_zconn(zone);
 
     if (rd == NULL || rd->state != NGX_WS_REDIS_READY
         || rd->inflight > NGX_WS_REDIS_MAX_INFLIGHT / 2)
@@ -1879,8 +1965,9 @@ ngx_ws_redis_share(ngx_ws_redis_reader_t *rr, uint64_t now)
         argvlen[7] = sizeof(NGX_WS_REDIS_INST_TTL) - 1;
 
         if (argv[3] && argv[4] && argv[5]) {
-            (void) ngx_ws_redis_command(rd, ngx_ws_redis_beaten, zone, 8,
-                                        argv, argvlen);
+            (void) ngx_ws_redis_zcommand(zone, rd, argv[3], argvlen[3],
+                                         ngx_ws_redis_beaten, zone, 8, argv,
+                                         argvlen);
         }
     }
 
@@ -2033,15 +2120,17 @@ ngx_ws_redis_resync(ngx_ws_redis_reader_t *rr, ngx_ws_redis_t *rd,
         argvlen[argc++] = 1;
 
         if (argc == (int) n) {
-            (void) ngx_ws_redis_command(rd, ngx_ws_redis_told, zone, argc,
-                                        argv, argvlen);
+            (void) ngx_ws_redis_zcommand(zone, rd, argv[1], argvlen[1],
+                                         ngx_ws_redis_told, zone, argc, argv,
+                                         argvlen);
             argc = 2;
         }
     }
 
     if (argc > 2) {
-        (void) ngx_ws_redis_command(rd, ngx_ws_redis_told, zone, argc, argv,
-                                    argvlen);
+        (void) ngx_ws_redis_zcommand(zone, rd, argv[1], argvlen[1],
+                                     ngx_ws_redis_told, zone, argc, argv,
+                                     argvlen);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -2169,8 +2258,11 @@ ngx_ws_redis_tell(ngx_ws_redis_t *rd, ngx_ws_zone_t *zone, ngx_pool_t *pool,
         argvlen[3] = p - (u_char *) argv[3];
     }
 
-    return ngx_ws_redis_command(rd, ngx_ws_redis_told, zone, n ? 4 : 3,
-                                argv, argvlen);
+    /* on a cluster: to the channel's slot */
+
+    return ngx_ws_redis_zcommand(zone, rd, argv[1], argvlen[1],
+                                 ngx_ws_redis_told, zone, n ? 4 : 3, argv,
+                                 argvlen);
 }
 
 
@@ -2191,7 +2283,7 @@ ngx_ws_redis_conn_seen(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t on)
         return;
     }
 
-    rd = zone->redis->conn;
+    rd = ngx_ws_redis_zconn(zone);
 
     if (rd == NULL || rd->state != NGX_WS_REDIS_READY) {
         if (on) {
@@ -2216,8 +2308,9 @@ ngx_ws_redis_conn_seen(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t on)
     argvlen[3] = 1;
 
     if ((argv[1] == NULL
-         || ngx_ws_redis_command(rd, ngx_ws_redis_told, zone, on ? 4 : 3,
-                                 argv, argvlen)
+         || ngx_ws_redis_zcommand(zone, rd, argv[1], argvlen[1],
+                                  ngx_ws_redis_told, zone, on ? 4 : 3, argv,
+                                  argvlen)
             != NGX_OK)
         && on)
     {
@@ -2239,7 +2332,9 @@ ngx_ws_redis_channel_gone(ngx_ws_zone_t *zone, ngx_str_t *name)
     ngx_pool_t      *pool;
     ngx_ws_redis_t  *rd;
 
-    rd = zone->redis->conn;
+    /* on a cluster: the connection is for the log, the commands routed */
+
+    rd = ngx_ws_redis_zconn(zone);
 
     if (rd == NULL || rd->state != NGX_WS_REDIS_READY) {
         zone->sh->redis_resync = 1;
@@ -2412,7 +2507,7 @@ ngx_ws_redis_push(ngx_ws_zone_t *zone, ngx_str_t *id, ngx_uint_t opcode,
         return NGX_WS_ZONE_TOO_BIG;
     }
 
-    rd = zone->redis->conn;
+    rd = ngx_ws_redis_zconn(zone);
 
     if (rd == NULL || !ngx_ws_redis_usable(rd)
         || rd->inflight == NGX_WS_REDIS_MAX_INFLIGHT)
@@ -2461,7 +2556,8 @@ ngx_ws_redis_push(ngx_ws_zone_t *zone, ngx_str_t *id, ngx_uint_t opcode,
     ps->handler = handler;
     ps->data = hdata;
 
-    rc = ngx_ws_redis_command(rd, ngx_ws_redis_pushed, ps, 9, argv, argvlen);
+    rc = ngx_ws_redis_zcommand(zone, rd, argv[3], argvlen[3],
+                               ngx_ws_redis_pushed, ps, 9, argv, argvlen);
 
 done:
 
@@ -2508,8 +2604,11 @@ ngx_ws_redis_pushed(ngx_ws_redis_t *rd, void *reply, void *data)
 
 /*
  * The subscribers of a channel on the other live instances and its last
- * id in Redis: three commands, pipelined (the instances, the counts, the
- * last id), answered in order; the handler is called at the last.
+ * id in Redis: three commands (four with the members), pipelined (the
+ * instances, the counts, the last id, the members), answered in order;
+ * the handler is called at the last.  On a cluster, the instances are in
+ * the slot of the zone's keys and the others in the channel's: the
+ * channel's are sent when the instances are known, to keep the order.
  */
 
 typedef struct {
@@ -2527,9 +2626,12 @@ typedef struct {
     uint64_t                    last_id;
     u_char                     *key;              /* the counts' */
     size_t                      key_len;
+    ngx_str_t                   name;             /* the channel */
 } ngx_ws_redis_counting_t;
 
 
+static void ngx_ws_redis_count_channel(ngx_ws_redis_counting_t *ct,
+    ngx_ws_redis_t *rd);
 static ngx_int_t ngx_ws_redis_counted_live(ngx_ws_redis_counting_t *ct,
     redisReply *r);
 static ngx_int_t ngx_ws_redis_counted_fields(ngx_ws_redis_counting_t *ct,
@@ -2548,7 +2650,7 @@ ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t members,
     ngx_ws_redis_t           *rd;
     ngx_ws_redis_counting_t  *ct;
 
-    rd = zone->redis->conn;
+    rd = ngx_ws_redis_zconn(zone);
 
     if (rd == NULL || !ngx_ws_redis_usable(rd)
         || rd->inflight + 4 > NGX_WS_REDIS_MAX_INFLIGHT)
@@ -2581,6 +2683,9 @@ ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t members,
 
     ct->key = ngx_ws_redis_key(pool, zone, name, 'c', &ct->key_len);
 
+    ct->name.len = name->len;
+    ct->name.data = ngx_pstrdup(pool, name);
+
     argv[0] = "EVAL";
     argvlen[0] = 4;
     argv[1] = ngx_ws_redis_live_lua;
@@ -2589,9 +2694,9 @@ ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t members,
     argvlen[2] = 1;
     argv[3] = (char *) ngx_ws_redis_zkey(pool, zone, "insts", 0, &argvlen[3]);
 
-    if (ct->key == NULL || argv[3] == NULL
-        || ngx_ws_redis_command(rd, ngx_ws_redis_counted, ct, 4, argv,
-                                argvlen)
+    if (ct->key == NULL || ct->name.data == NULL || argv[3] == NULL
+        || ngx_ws_redis_zcommand(zone, rd, argv[3], argvlen[3],
+                                 ngx_ws_redis_counted, ct, 4, argv, argvlen)
            != NGX_OK)
     {
         ngx_destroy_pool(pool);
@@ -2602,46 +2707,70 @@ ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t members,
 
     ct->pending = 1;
 
+    if (zone->redis->cluster == NULL) {
+        ngx_ws_redis_count_channel(ct, rd);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the channel's counts, last id and members, after the live instances */
+
+static void
+ngx_ws_redis_count_channel(ngx_ws_redis_counting_t *ct, ngx_ws_redis_t *rd)
+{
+    size_t          argvlen[2];
+    const char     *argv[2];
+    ngx_ws_zone_t  *zone;
+
+    zone = ct->zone;
+
     argv[0] = "HGETALL";
     argvlen[0] = 7;
     argv[1] = (char *) ct->key;
     argvlen[1] = ct->key_len;
 
-    if (ngx_ws_redis_command(rd, ngx_ws_redis_counted, ct, 2, argv, argvlen)
+    if (ngx_ws_redis_zcommand(zone, rd, argv[1], argvlen[1],
+                              ngx_ws_redis_counted, ct, 2, argv, argvlen)
         == NGX_OK)
     {
         ct->pending++;
 
     } else {
         ct->failed = 1;
+        return;
     }
 
     argv[0] = "GET";
     argvlen[0] = 3;
-    argv[1] = (char *) ngx_ws_redis_key(pool, zone, name, 'n', &argvlen[1]);
+    argv[1] = (char *) ngx_ws_redis_key(ct->pool, zone, &ct->name, 'n',
+                                        &argvlen[1]);
 
     if (argv[1]
-        && ngx_ws_redis_command(rd, ngx_ws_redis_counted, ct, 2, argv,
-                                argvlen)
+        && ngx_ws_redis_zcommand(zone, rd, argv[1], argvlen[1],
+                                 ngx_ws_redis_counted, ct, 2, argv, argvlen)
            == NGX_OK)
     {
         ct->pending++;
 
     } else {
         ct->failed = 1;
+        return;
     }
 
-    if (!members) {
-        return NGX_OK;
+    if (ct->want != 4) {
+        return;
     }
 
     argv[0] = "HGETALL";
     argvlen[0] = 7;
-    argv[1] = (char *) ngx_ws_redis_key(pool, zone, name, 'm', &argvlen[1]);
+    argv[1] = (char *) ngx_ws_redis_key(ct->pool, zone, &ct->name, 'm',
+                                        &argvlen[1]);
 
     if (argv[1]
-        && ngx_ws_redis_command(rd, ngx_ws_redis_counted, ct, 2, argv,
-                                argvlen)
+        && ngx_ws_redis_zcommand(zone, rd, argv[1], argvlen[1],
+                                 ngx_ws_redis_counted, ct, 2, argv, argvlen)
            == NGX_OK)
     {
         ct->pending++;
@@ -2649,8 +2778,6 @@ ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t members,
     } else {
         ct->failed = 1;
     }
-
-    return NGX_OK;
 }
 
 
@@ -2689,6 +2816,12 @@ ngx_ws_redis_counted(ngx_ws_redis_t *rd, void *reply, void *data)
             || ngx_ws_redis_counted_live(ct, r) != NGX_OK)
         {
             ct->failed = 1;
+            break;
+        }
+
+        if (ct->zone->redis->cluster) {
+            /* now the channel's, in its slot, answered in order there */
+            ngx_ws_redis_count_channel(ct, rd);
         }
 
         break;

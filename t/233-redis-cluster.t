@@ -66,11 +66,11 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 8, 2 => 6, 6 => 5, 7 => 1);
+my %INIT_TESTS = (1 => 8, 2 => 6, 6 => 5, 7 => 1, 8 => 15);
 
-# per block: TEST 1, 2, 6, 7: 3 (status, body, no_error_log); TEST 3, 4,
-# 5 (must_die): 2 each
-plan tests => repeat_each() * (3 + 3 + 2 + 2 + 2 + 3 + 3)
+# per block: TEST 1, 2, 6, 7, 8: 3 (status, body, no_error_log); TEST 3,
+# 4, 5 (must_die): 2 each
+plan tests => repeat_each() * (3 + 3 + 2 + 2 + 2 + 3 + 3 + 3)
               + sum(values %INIT_TESTS);
 
 sub sum { my $n = 0; $n += $_ for @_; $n }
@@ -252,6 +252,19 @@ http {
         location /status {
             ws_status;
         }
+        location /push {
+            websocket;
+            ws_push chat;
+            add_header X-Id \$ws_connection_id always;
+        }
+        location /room {
+            websocket;
+            ws_subscribe chat room;
+            ws_presence \$arg_user;
+        }
+        location /conns {
+            ws_connections chat;
+        }
     }
 }
 EOF
@@ -385,6 +398,100 @@ sub get {
 
     local $/;
     return <$s> // '';
+}
+
+# a request: "STATUS BODY" (the body without its newline; '' for an
+# error page)
+sub req {
+    my ($port, $method, $uri, $body) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 3)
+        or die "connect: $!";
+
+    print $s "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
+             . "Connection: close\r\nContent-Type: text/plain\r\n"
+             . (defined $body ? 'Content-Length: ' . length($body)
+                                . "\r\n\r\n$body"
+                              : "\r\n");
+
+    my ($buf, $sel) = ('', IO::Select->new($s));
+    my $deadline = Time::HiRes::time() + 3;
+
+    while ((my $left = $deadline - Time::HiRes::time()) > 0) {
+        last unless $sel->can_read($left);
+        last unless sysread $s, $buf, 65536, length $buf;
+    }
+
+    my ($status) = $buf =~ m{^HTTP/1\.1 (\d+)};
+    my ($rbody) = $buf =~ /\r\n\r\n(.*?)\n?\z/s;
+
+    $rbody = '' if ($status // 0) >= 400 && ($rbody // '') =~ /<html>/;
+
+    return ($status // 0) . ' ' . ($rbody // '');
+}
+
+# the same until it answers other than 404 (the other instance's
+# heartbeat, its connection's record) or 503 (the slot map not known
+# yet), for up to 5 s
+sub req_found {
+    my @args = @_;
+    my $deadline = Time::HiRes::time() + 5;
+    my $r;
+
+    do {
+        $r = req(@args);
+        return $r unless $r =~ /^(404|503) /;
+        Time::HiRes::sleep(0.1);
+    } while (Time::HiRes::time() < $deadline);
+
+    return $r;
+}
+
+# the subscribers that an instance's publisher counts for a channel, once
+# it is $n, or what it was after 3 s
+sub count_is {
+    my ($port, $channel, $n) = @_;
+    my $deadline = Time::HiRes::time() + 3;
+    my $got;
+
+    do {
+        my $r = req($port, 'GET', "/pub?channel=$channel");
+        $got = $r =~ /"subscribers":(\d+)/ ? $1 : $r;
+        return $got if $got eq $n;
+        Time::HiRes::sleep(0.1);
+    } while (Time::HiRes::time() < $deadline);
+
+    return $got;
+}
+
+# the members that an instance's publisher lists, "id:connections" sorted,
+# once they are $want, or what they were after 3 s
+sub members_are {
+    my ($port, $channel, $want) = @_;
+    my $deadline = Time::HiRes::time() + 3;
+    my $got;
+
+    do {
+        my $r = req($port, 'GET', "/pub?channel=$channel&members");
+        $got = join ' ', sort map { "$_->[0]:$_->[1]" }
+               map { [ /"id":"([^"]*)","connections":(\d+)/ ] }
+               $r =~ /(\{"id":"[^"]*","connections":\d+\})/g;
+        return $got if $got eq $want;
+        Time::HiRes::sleep(0.1);
+    } while (Time::HiRes::time() < $deadline);
+
+    return $got;
+}
+
+# the payload of the next frame within 3 s ("close CODE REASON" for a
+# Close), or ''
+sub next_frame {
+    my ($c) = @_;
+    my $f = $c->read_frame(3) or return '';
+    return $f->{payload} unless $f->{opcode} == 8;
+    my ($code, $reason) = unpack 'n a*', $f->{payload};
+    return "close $code $reason";
 }
 
 # until a channel has $n subscribers on an instance
@@ -615,6 +722,84 @@ sub dead_seed {
                    'TEST 7: publishes work with the first seed down');
 }
 
+# TEST 8: across instances on the cluster as on one Redis: a message, a
+# message through the connections API and a Close from A to a connection
+# of B, 404 once it is gone and for an id nobody has, B to A; the
+# subscribers and members of both instances counted on each
+sub global {
+    start_b() unless $B_pid;
+
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+    my $t = 'TEST 8:';
+
+    # B's log from here (TEST 6 left an error there, the cluster down)
+    my $from = length b_log();
+
+    my $c = client($bport, '/push');
+    my $id = $c->header('X-Id') // '';
+
+    Test::More::is(req_found($port, 'POST', "/pub?id=$id", 'hello'),
+                   '200 {"id":null,"subscribers":1}',
+                   "$t POST ?id= on A to a connection of B");
+    Test::More::is(next_frame($c), 'hello', "$t which gets it");
+
+    Test::More::is(req($port, 'POST', "/conns?id=$id", 'second'),
+                   '200 {"id":null,"subscribers":1}',
+                   "$t the connections API of A, POST ?id=");
+    Test::More::is(next_frame($c), 'second', "$t which gets it too");
+
+    Test::More::is(req($port, 'DELETE', "/conns?id=$id&code=4001"
+                                        . '&reason=moved'),
+                   '202 {"closing":true,"code":4001}',
+                   "$t DELETE ?id= on A of a connection of B");
+    Test::More::is(next_frame($c), 'close 4001 moved',
+                   "$t B closes it with that code and reason");
+    $c->close;
+
+    Time::HiRes::sleep(0.5);
+
+    Test::More::is(req($port, 'POST', "/pub?id=$id", 'late'), '404 ',
+                   "$t 404 when it is gone from B");
+    Test::More::is(req($port, 'DELETE',
+                       '/conns?id=0123456789abcdef0123456789abcdef'),
+                   '404 ', "$t 404 for an id that no instance has");
+
+    my $a = client($port, '/push');
+    my $aid = $a->header('X-Id') // '';
+
+    Test::More::is(req_found($bport, 'POST', "/pub?id=$aid", 'from b'),
+                   '200 {"id":null,"subscribers":1}',
+                   "$t POST ?id= on B to a connection of A");
+    Test::More::is(next_frame($a), 'from b', "$t which gets it");
+    $a->close;
+
+    # counts: "room" and the zone's keys are in different slots
+
+    my @a = map { client($port, "/room?user=$_") } qw(alice bob);
+    my @b = map { client($bport, "/room?user=$_") } qw(alice carol dave);
+
+    Test::More::is(count_is($port, 'room', 5), 5,
+                   "$t A counts its 2 and the 3 of B");
+    Test::More::is(count_is($bport, 'room', 5), 5,
+                   "$t B counts the same");
+    Test::More::is(members_are($port, 'room',
+                               'alice:2 bob:1 carol:1 dave:1'),
+                   'alice:2 bob:1 carol:1 dave:1',
+                   "$t A lists the members of both, alice twice");
+
+    $_->close for @b;
+
+    Test::More::is(count_is($port, 'room', 2), 2,
+                   "$t the subscribers that left B are not counted");
+
+    $_->close for @a;
+
+    Test::More::unlike(substr(b_log(), $from),
+                       qr/\[(alert|crit|emerg|error)\]/,
+                       "$t nothing wrong in the log of B");
+}
+
 __DATA__
 
 === TEST 1: channels spread over three masters, across two instances
@@ -743,3 +928,33 @@ hello
 --- response_body_like: ^\{"id":\d+,"subscribers":0\}$
 --- error_log eval
 qr/\[warn\] .*redis "127\.0\.0\.1:\d+" unavailable: Connection refused/
+
+
+
+=== TEST 8: push, Close and counts across instances on the cluster
+--- http_config
+    ws_zone chat 1m history=10 redis_cluster=127.0.0.1:$TEST_NGINX_CLUSTER_PORT;
+--- config
+    location /push {
+        websocket;
+        ws_push chat;
+        add_header X-Id $ws_connection_id always;
+    }
+    location /room {
+        websocket;
+        ws_subscribe chat room;
+        ws_presence $arg_user;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+    location /conns {
+        ws_connections chat;
+    }
+--- init
+main::global();
+--- request
+GET /conns
+--- response_body_like: ^\{"connections":\[
+--- no_error_log
+[error]
