@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <ngx_sha1.h>
 #include "ngx_ws_module.h"
 #include "ngx_ws_zone.h"
 
@@ -39,6 +40,17 @@
  * The reader is elected in shared memory: a lease of a second, renewed
  * every 100 ms by its holder; any worker takes it when it is free or
  * expired (its holder died, or exits).  A worker that exits gives it up.
+ *
+ * Redis may lose its latest writes (a failover with asynchronous
+ * replication, a restart from a snapshot or from an append-only file that
+ * missed the last second): the last id of a channel goes back below ids
+ * the instance read, and the next publish would give such an id again,
+ * with other data.  So after each connection of the reader, before it
+ * reads, each channel it reads is checked (one script per channel): when
+ * Redis's last id is below the instance's, or the entry under the
+ * instance's last id holds other data (it was given again already), the
+ * channel moves to a new epoch of ids in Redis and the instance's
+ * subscribers are told history_lost from their last id.
  */
 
 
@@ -57,6 +69,7 @@ typedef struct {
     ngx_event_t                 tick;
     ngx_uint_t                  busy;             /* commands in flight */
     ngx_pool_t                 *pool;             /* of the round */
+    uint64_t                    checked;          /* rd->connects then */
 } ngx_ws_redis_reader_t;
 
 
@@ -71,7 +84,15 @@ typedef struct {
 typedef struct {
     ngx_str_t                   name;
     uint64_t                    last;
+    u_char                      sha1[40];         /* of its data */
+    ngx_uint_t                  known;            /* the data was kept */
 } ngx_ws_redis_chan_t;
+
+
+typedef struct {
+    ngx_ws_redis_reader_t      *rr;
+    ngx_ws_redis_chan_t        *ch;
+} ngx_ws_redis_check_t;
 
 
 typedef struct {
@@ -87,6 +108,12 @@ static void ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr,
     ngx_array_t *sync);
 static void ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr,
     ngx_array_t *read);
+static void ngx_ws_redis_check_send(ngx_ws_redis_reader_t *rr,
+    ngx_array_t *read);
+static void ngx_ws_redis_checked(ngx_ws_redis_t *rd, void *reply,
+    void *data);
+static void ngx_ws_redis_last_sha1(ngx_ws_channel_node_t *cn,
+    ngx_ws_redis_chan_t *ch);
 static void ngx_ws_redis_synced(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static void ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data);
@@ -145,6 +172,40 @@ static char  ngx_ws_redis_sync_lua[] =
     "end\n"
     "return {n, redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT',"
     " ARGV[1])}\n";
+
+
+/*
+ * KEYS as above, ARGV[1] the instance's last id, ARGV[2] the SHA-1 (hex)
+ * of the data of that message, or empty.  0: Redis agrees (or the entry
+ * was trimmed, or a new epoch follows it: the reader sees the gap); else
+ * the id to read on from.  Redis behind the instance: its ids would be
+ * given again, the channel moves to a new epoch.  The entry holds other
+ * data (its id was given again already): the instance reads on from
+ * Redis's last id, or from a new epoch if that is the entry itself.
+ */
+
+static char  ngx_ws_redis_check_lua[] =
+    NGX_WS_REDIS_FIRST_ID
+    "local n = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "local l = tonumber(ARGV[1])\n"
+    "if n >= l then\n"
+    "  if ARGV[2] == '' then return 0 end\n"
+    "  local id = ARGV[1] .. '-0'\n"
+    "  local e = redis.call('XRANGE', KEYS[2], id, id)\n"
+    "  if not e[1] then return 0 end\n"
+    "  local d = ''\n"
+    "  for i = 1, #e[1][2], 2 do\n"
+    "    if e[1][2][i] == 'd' then d = e[1][2][i + 1] end\n"
+    "  end\n"
+    "  if redis.sha1hex(d) == ARGV[2] then return 0 end\n"
+    "  if n > l then return n end\n"
+    "end\n"
+    "local f = first(KEYS[2])\n"
+    "if f > n then\n"
+    "  n = f\n"
+    "  redis.call('SET', KEYS[1], string.format('%d', n))\n"
+    "end\n"
+    "return n\n";
 
 
 /* in each worker, for each Redis-backed zone: a candidate reader */
@@ -308,6 +369,7 @@ ngx_ws_redis_tick(ngx_event_t *ev)
 
         /* the worker's own connection tells of outages: this one quietly */
         rr->rd = ngx_ws_redis_open(zone->redis, ev->log, 1);
+        rr->checked = 0;
 
     } else if (!leader && rr->rd) {
         /* in flight, they are answered NULL: the round ends */
@@ -380,6 +442,7 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
             }
 
             ch->last = cn->last_id;
+            ngx_ws_redis_last_sha1(cn, ch);
             name = &ch->name;
         }
 
@@ -402,13 +465,24 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
 
     rr->pool = pool;
 
-    /* the new channels first; the next round reads them with the others */
+    /*
+     * After a connection is made, the channels read are checked first (Redis
+     * may have lost writes); then the new channels are synced; the next
+     * round reads them with the others
+     */
 
-    if (sync.nelts) {
-        ngx_ws_redis_sync_send(rr, &sync);
+    if (rr->checked != rr->rd->connects) {
+        rr->checked = rr->rd->connects;
+        ngx_ws_redis_check_send(rr, &read);
+    }
 
-    } else if (read.nelts) {
-        ngx_ws_redis_read_send(rr, &read);
+    if (rr->busy == 0) {
+        if (sync.nelts) {
+            ngx_ws_redis_sync_send(rr, &sync);
+
+        } else if (read.nelts) {
+            ngx_ws_redis_read_send(rr, &read);
+        }
     }
 
     if (rr->busy == 0) {
@@ -548,6 +622,167 @@ ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
     {
         rr->busy++;
     }
+}
+
+
+/* the SHA-1 of the data of the channel's last message, if it is kept */
+
+static void
+ngx_ws_redis_last_sha1(ngx_ws_channel_node_t *cn, ngx_ws_redis_chan_t *ch)
+{
+    u_char            digest[20];
+    ngx_sha1_t        sha1;
+    ngx_ws_sh_msg_t  *m;
+
+    ch->known = 0;
+
+    if (cn->count == 0) {
+        return;
+    }
+
+    m = ngx_queue_data(ngx_queue_last(&cn->msgs), ngx_ws_sh_msg_t, queue);
+
+    if (m->id != cn->last_id) {
+        return;
+    }
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, m->data, m->len);
+    ngx_sha1_final(digest, &sha1);
+
+    ngx_hex_dump(ch->sha1, digest, 20);
+    ch->known = 1;
+}
+
+
+/* one script per channel read, after the connection was made */
+
+static void
+ngx_ws_redis_check_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
+{
+    u_char                *p;
+    size_t                 argvlen[7];
+    ngx_uint_t             i;
+    const char            *argv[7];
+    ngx_ws_zone_t         *zone;
+    ngx_ws_redis_chan_t   *ch;
+    ngx_ws_redis_check_t  *k;
+
+    zone = rr->zone;
+    ch = read->elts;
+
+    for (i = 0; i < read->nelts; i++) {
+        if (ch[i].name.len == 0) {
+            break;
+        }
+
+        k = ngx_palloc(rr->pool, sizeof(ngx_ws_redis_check_t));
+        p = ngx_pnalloc(rr->pool, NGX_INT64_LEN);
+
+        if (k == NULL || p == NULL) {
+            return;
+        }
+
+        k->rr = rr;
+        k->ch = &ch[i];
+
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = ngx_ws_redis_check_lua;
+        argvlen[1] = sizeof(ngx_ws_redis_check_lua) - 1;
+        argv[2] = "2";
+        argvlen[2] = 1;
+        argv[3] = (char *) ngx_ws_redis_key(rr->pool, zone, &ch[i].name, 'n',
+                                            &argvlen[3]);
+        argv[4] = (char *) ngx_ws_redis_key(rr->pool, zone, &ch[i].name, 's',
+                                            &argvlen[4]);
+        argv[5] = (char *) p;
+        argvlen[5] = ngx_sprintf(p, "%uL", ch[i].last) - p;
+        argv[6] = (char *) ch[i].sha1;
+        argvlen[6] = ch[i].known ? 40 : 0;
+
+        if (argv[3] == NULL || argv[4] == NULL
+            || ngx_ws_redis_command(rr->rd, ngx_ws_redis_checked, k, 7, argv,
+                                    argvlen)
+               != NGX_OK)
+        {
+            return;
+        }
+
+        rr->busy++;
+    }
+}
+
+
+/*
+ * 0: Redis has what the instance read; else Redis lost writes, and the
+ * instance reads on from the id given (a new epoch, or the ids given again
+ * after the loss): what it kept goes, and its subscribers are told
+ * history_lost from their last id
+ */
+
+static void
+ngx_ws_redis_checked(ngx_ws_redis_t *rd, void *reply, void *data)
+{
+    ngx_ws_redis_check_t *k = data;
+
+    uint64_t                workers, uid, last;
+    redisReply             *r;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_redis_reader_t  *rr;
+    ngx_ws_channel_node_t  *cn;
+
+    rr = k->rr;
+    zone = rr->zone;
+    r = reply;
+
+    if (r == NULL) {
+        goto done;
+    }
+
+    if (r->type != REDIS_REPLY_INTEGER) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "redis \"%V\": channel \"%V\" not checked: %*s",
+                      &zone->redis->addr, &k->ch->name,
+                      (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
+                      r->str);
+        goto done;
+    }
+
+    if (r->integer <= 0) {
+        goto done;
+    }
+
+    last = (uint64_t) r->integer;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    cn = ngx_ws_channel_lookup(zone, &k->ch->name, 0);
+
+    if (cn == NULL || !cn->synced || cn->last_id >= last) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        goto done;
+    }
+
+    ngx_ws_channel_gap(zone, cn, last);
+
+    workers = cn->workers;
+    uid = cn->uid;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    (void) ngx_atomic_fetch_add(&zone->sh->redis.gaps, 1);
+
+    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                  "redis \"%V\" lost messages of channel \"%V\" that "
+                  "this instance read (up to id %uL): read on after %uL",
+                  &zone->redis->addr, &k->ch->name, k->ch->last, last);
+
+    ngx_ws_redis_wake(zone, workers, uid);
+
+done:
+
+    ngx_ws_redis_round_done(rr);
 }
 
 
