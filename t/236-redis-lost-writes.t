@@ -385,7 +385,7 @@ sub reused {
 
 __DATA__
 
-=== TEST 1: Redis restarts without its last write: history_lost on both instances
+=== TEST 1: Redis restarts without its last write: history_lost on both
 --- http_config
     ws_zone chat 1m history=10 redis=127.0.0.1:$TEST_NGINX_REDIS_PORT;
 --- config
