@@ -59,6 +59,7 @@
 #define NGX_WS_REDIS_BLOCK          "100"
 #define NGX_WS_REDIS_READ_COUNT     "256"
 #define NGX_WS_REDIS_MIN_MAXLEN     128
+#define NGX_WS_REDIS_CHECK_BATCH    128           /* channels per script */
 
 
 #if (NGX_WS_HAVE_HIREDIS)
@@ -89,9 +90,12 @@ typedef struct {
 } ngx_ws_redis_chan_t;
 
 
+/* the channels of one check script */
+
 typedef struct {
     ngx_ws_redis_reader_t      *rr;
     ngx_ws_redis_chan_t        *ch;
+    ngx_uint_t                  n;
 } ngx_ws_redis_check_t;
 
 
@@ -175,37 +179,44 @@ static char  ngx_ws_redis_sync_lua[] =
 
 
 /*
- * KEYS as above, ARGV[1] the instance's last id, ARGV[2] the SHA-1 (hex)
- * of the data of that message, or empty.  0: Redis agrees (or the entry
- * was trimmed, or a new epoch follows it: the reader sees the gap); else
- * the id to read on from.  Redis behind the instance: its ids would be
- * given again, the channel moves to a new epoch.  The entry holds other
- * data (its id was given again already): the instance reads on from
- * Redis's last id, or from a new epoch if that is the entry itself.
+ * For each channel, KEYS as above and ARGV: the instance's last id, the
+ * SHA-1 (hex) of the data of that message, or empty.  For each, 0: Redis
+ * agrees (or the entry was trimmed, or a new epoch follows it: the reader
+ * sees the gap); else the id to read on from.  Redis behind the instance:
+ * its ids would be given again, the channel moves to a new epoch.  The
+ * entry holds other data (its id was given again already): the instance
+ * reads on from Redis's last id, or from a new epoch if that is the entry
+ * itself.
  */
 
 static char  ngx_ws_redis_check_lua[] =
     NGX_WS_REDIS_FIRST_ID
-    "local n = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
-    "local l = tonumber(ARGV[1])\n"
-    "if n >= l then\n"
-    "  if ARGV[2] == '' then return 0 end\n"
-    "  local id = ARGV[1] .. '-0'\n"
-    "  local e = redis.call('XRANGE', KEYS[2], id, id)\n"
-    "  if not e[1] then return 0 end\n"
-    "  local d = ''\n"
-    "  for i = 1, #e[1][2], 2 do\n"
-    "    if e[1][2][i] == 'd' then d = e[1][2][i + 1] end\n"
+    "local function check(nk, sk, a, h)\n"
+    "  local n = tonumber(redis.call('GET', nk) or '0')\n"
+    "  if n >= tonumber(a) then\n"
+    "    if h == '' then return 0 end\n"
+    "    local id = a .. '-0'\n"
+    "    local e = redis.call('XRANGE', sk, id, id)\n"
+    "    if not e[1] then return 0 end\n"
+    "    local d = ''\n"
+    "    for i = 1, #e[1][2], 2 do\n"
+    "      if e[1][2][i] == 'd' then d = e[1][2][i + 1] end\n"
+    "    end\n"
+    "    if redis.sha1hex(d) == h then return 0 end\n"
+    "    if n > tonumber(a) then return n end\n"
     "  end\n"
-    "  if redis.sha1hex(d) == ARGV[2] then return 0 end\n"
-    "  if n > l then return n end\n"
+    "  local f = first(sk)\n"
+    "  if f > n then\n"
+    "    n = f\n"
+    "    redis.call('SET', nk, string.format('%d', n))\n"
+    "  end\n"
+    "  return n\n"
     "end\n"
-    "local f = first(KEYS[2])\n"
-    "if f > n then\n"
-    "  n = f\n"
-    "  redis.call('SET', KEYS[1], string.format('%d', n))\n"
+    "local r = {}\n"
+    "for i = 1, #KEYS, 2 do\n"
+    "  r[#r + 1] = check(KEYS[i], KEYS[i + 1], ARGV[i], ARGV[i + 1])\n"
     "end\n"
-    "return n\n";
+    "return r\n";
 
 
 /* in each worker, for each Redis-backed zone: a candidate reader */
@@ -655,15 +666,20 @@ ngx_ws_redis_last_sha1(ngx_ws_channel_node_t *cn, ngx_ws_redis_chan_t *ch)
 }
 
 
-/* one script per channel read, after the connection was made */
+/*
+ * After the connection was made: the channels read, in scripts of up to
+ * NGX_WS_REDIS_CHECK_BATCH channels; all again at the next round if one
+ * could not be sent
+ */
 
 static void
 ngx_ws_redis_check_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
 {
+    int                    argc;
     u_char                *p;
-    size_t                 argvlen[7];
-    ngx_uint_t             i;
-    const char            *argv[7];
+    size_t                *argvlen;
+    ngx_uint_t             i, j, n, total;
+    const char           **argv;
     ngx_ws_zone_t         *zone;
     ngx_ws_redis_chan_t   *ch;
     ngx_ws_redis_check_t  *k;
@@ -671,46 +687,76 @@ ngx_ws_redis_check_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
     zone = rr->zone;
     ch = read->elts;
 
-    for (i = 0; i < read->nelts; i++) {
-        if (ch[i].name.len == 0) {
+    for (total = 0; total < read->nelts; total++) {
+        if (ch[total].name.len == 0) {
             break;
         }
+    }
+
+    for (i = 0; i < total; i += n) {
+        n = ngx_min(total - i, NGX_WS_REDIS_CHECK_BATCH);
 
         k = ngx_palloc(rr->pool, sizeof(ngx_ws_redis_check_t));
-        p = ngx_pnalloc(rr->pool, NGX_INT64_LEN);
+        argv = ngx_palloc(rr->pool, (4 * n + 3) * sizeof(char *));
+        argvlen = ngx_palloc(rr->pool, (4 * n + 3) * sizeof(size_t));
+        p = ngx_pnalloc(rr->pool, (n + 1) * NGX_INT64_LEN);
 
-        if (k == NULL || p == NULL) {
-            return;
+        if (k == NULL || argv == NULL || argvlen == NULL || p == NULL) {
+            goto failed;
         }
 
         k->rr = rr;
         k->ch = &ch[i];
+        k->n = n;
 
         argv[0] = "EVAL";
         argvlen[0] = 4;
         argv[1] = ngx_ws_redis_check_lua;
         argvlen[1] = sizeof(ngx_ws_redis_check_lua) - 1;
-        argv[2] = "2";
-        argvlen[2] = 1;
-        argv[3] = (char *) ngx_ws_redis_key(rr->pool, zone, &ch[i].name, 'n',
-                                            &argvlen[3]);
-        argv[4] = (char *) ngx_ws_redis_key(rr->pool, zone, &ch[i].name, 's',
-                                            &argvlen[4]);
-        argv[5] = (char *) p;
-        argvlen[5] = ngx_sprintf(p, "%uL", ch[i].last) - p;
-        argv[6] = (char *) ch[i].sha1;
-        argvlen[6] = ch[i].known ? 40 : 0;
+        argv[2] = (char *) p;
+        argvlen[2] = ngx_sprintf(p, "%ui", 2 * n) - p;
+        p += argvlen[2];
+        argc = 3;
 
-        if (argv[3] == NULL || argv[4] == NULL
-            || ngx_ws_redis_command(rr->rd, ngx_ws_redis_checked, k, 7, argv,
-                                    argvlen)
-               != NGX_OK)
+        for (j = i; j < i + n; j++) {
+            argv[argc] = (char *) ngx_ws_redis_key(rr->pool, zone,
+                                                   &ch[j].name, 'n',
+                                                   &argvlen[argc]);
+            argv[argc + 1] = (char *) ngx_ws_redis_key(rr->pool, zone,
+                                                       &ch[j].name, 's',
+                                                       &argvlen[argc + 1]);
+
+            if (argv[argc] == NULL || argv[argc + 1] == NULL) {
+                goto failed;
+            }
+
+            argc += 2;
+        }
+
+        for (j = i; j < i + n; j++) {
+            argv[argc] = (char *) p;
+            argvlen[argc] = ngx_sprintf(p, "%uL", ch[j].last) - p;
+            p += argvlen[argc];
+            argv[argc + 1] = (char *) ch[j].sha1;
+            argvlen[argc + 1] = ch[j].known ? 40 : 0;
+            argc += 2;
+        }
+
+        if (ngx_ws_redis_command(rr->rd, ngx_ws_redis_checked, k, argc, argv,
+                                 argvlen)
+            != NGX_OK)
         {
-            return;
+            goto failed;
         }
 
         rr->busy++;
     }
+
+    return;
+
+failed:
+
+    rr->checked = 0;
 }
 
 
@@ -727,8 +773,10 @@ ngx_ws_redis_checked(ngx_ws_redis_t *rd, void *reply, void *data)
     ngx_ws_redis_check_t *k = data;
 
     uint64_t                workers, uid, last;
-    redisReply             *r;
+    ngx_uint_t              i;
+    redisReply             *r, *e;
     ngx_ws_zone_t          *zone;
+    ngx_ws_redis_chan_t    *ch;
     ngx_ws_redis_reader_t  *rr;
     ngx_ws_channel_node_t  *cn;
 
@@ -740,45 +788,50 @@ ngx_ws_redis_checked(ngx_ws_redis_t *rd, void *reply, void *data)
         goto done;
     }
 
-    if (r->type != REDIS_REPLY_INTEGER) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != k->n) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "redis \"%V\": channel \"%V\" not checked: %*s",
-                      &zone->redis->addr, &k->ch->name,
+                      "redis \"%V\": channels not checked: %*s",
+                      &zone->redis->addr,
                       (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
                       r->str);
         goto done;
     }
 
-    if (r->integer <= 0) {
-        goto done;
-    }
+    for (i = 0; i < k->n; i++) {
+        e = r->element[i];
+        ch = &k->ch[i];
 
-    last = (uint64_t) r->integer;
+        if (e->type != REDIS_REPLY_INTEGER || e->integer <= 0) {
+            continue;
+        }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+        last = (uint64_t) e->integer;
 
-    cn = ngx_ws_channel_lookup(zone, &k->ch->name, 0);
+        ngx_shmtx_lock(&zone->shpool->mutex);
 
-    if (cn == NULL || !cn->synced || cn->last_id >= last) {
+        cn = ngx_ws_channel_lookup(zone, &ch->name, 0);
+
+        if (cn == NULL || !cn->synced || cn->last_id >= last) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            continue;
+        }
+
+        ngx_ws_channel_gap(zone, cn, last);
+
+        workers = cn->workers;
+        uid = cn->uid;
+
         ngx_shmtx_unlock(&zone->shpool->mutex);
-        goto done;
+
+        (void) ngx_atomic_fetch_add(&zone->sh->redis.gaps, 1);
+
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "redis \"%V\" lost messages of channel \"%V\" that "
+                      "this instance read (up to id %uL): read on after %uL",
+                      &zone->redis->addr, &ch->name, ch->last, last);
+
+        ngx_ws_redis_wake(zone, workers, uid);
     }
-
-    ngx_ws_channel_gap(zone, cn, last);
-
-    workers = cn->workers;
-    uid = cn->uid;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    (void) ngx_atomic_fetch_add(&zone->sh->redis.gaps, 1);
-
-    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                  "redis \"%V\" lost messages of channel \"%V\" that "
-                  "this instance read (up to id %uL): read on after %uL",
-                  &zone->redis->addr, &k->ch->name, k->ch->last, last);
-
-    ngx_ws_redis_wake(zone, workers, uid);
 
 done:
 

@@ -61,10 +61,10 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 3, 2 => 3);
+my %INIT_TESTS = (1 => 3, 2 => 3, 3 => 4);
 
 # per block: 3 (status, body, no_error_log)
-plan tests => repeat_each() * (3 + 3) + sum(values %INIT_TESTS);
+plan tests => repeat_each() * (3 + 3 + 3) + sum(values %INIT_TESTS);
 
 sub sum { my $n = 0; $n += $_ for @_; $n }
 
@@ -96,7 +96,7 @@ master_process on;
 worker_processes 2;
 pid $B_dir/logs/nginx.pid;
 error_log $B_dir/logs/error.log info;
-events { worker_connections 256; }
+events { worker_connections 1024; }
 http {
     access_log off;
     ws_zone chat 1m history=10 redis=127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
@@ -106,6 +106,10 @@ http {
             websocket;
             ws_subscribe chat news;
             ws_envelope on;
+        }
+        location /many {
+            websocket;
+            ws_subscribe chat \$arg_c;
         }
         location /pub {
             ws_publisher chat;
@@ -383,6 +387,51 @@ sub reused {
     $b->close;
 }
 
+# TEST 3: the same with 300 more channels read by B, made after "news" so
+# that it is checked in the last script (128 channels each): still found.
+sub many {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    my ($a, $b, $n1, $n2) = two_read(3);
+
+    my @many = map { client($bport, "/many?c=c$_") } 1 .. 300;
+
+    Test::More::ok(wait_for(sub {
+        http($bport, "GET /status HTTP/1.1\r\nHost: localhost\r\n"
+                     . "Connection: close\r\n\r\n")
+        =~ /"channels":301,/
+    }), 'TEST 3: B has the 300 channels');
+
+    # until B's reader synced them
+    Time::HiRes::sleep(1);
+
+    my %gaps = (a => figure($port, 'gaps'), b => figure($bport, 'gaps'));
+
+    cli('EVAL', "redis.call('DEL', KEYS[2])\n"
+                . "redis.call('XADD', KEYS[2], ARGV[1] .. '-0', 'o', '1',"
+                . " 'd', 'm1', 'c', '0', 'k', '')\n"
+                . "redis.call('XADD', KEYS[2], ARGV[2] .. '-0', 'o', '1',"
+                . " 'd', 'other', 'c', '0', 'k', '')\n"
+                . "redis.call('SET', KEYS[1], ARGV[2])\n",
+        2, '{ws:chat:news}:n', '{ws:chat:news}:s', $n1, $n2);
+    cli('CLIENT', 'KILL', 'TYPE', 'normal');
+
+    Test::More::ok(wait_for(sub { figure($port, 'gaps') > $gaps{a}
+                                  && figure($bport, 'gaps') > $gaps{b} }),
+                   'TEST 3: both instances counted the loss');
+    Time::HiRes::sleep(0.2);
+
+    my $n4 = publish($port, 'news', 'm4');
+
+    my $want = lost($n2, $n4) . '|' . msg($n4, 'm4');
+
+    Test::More::is(got($a, 2) . ' / ' . got($b, 2), "$want / $want",
+                   'TEST 3: history_lost on both instances, then m4');
+
+    $_->close for $a, $b, @many;
+}
+
 __DATA__
 
 === TEST 1: Redis restarts without its last write: history_lost on both
@@ -427,6 +476,31 @@ GET /pub?channel=news
     }
 --- init
 main::reused();
+--- request
+GET /pub?channel=news
+--- response_body_like: ^\{"channel":"news","subscribers":\d+,
+--- no_error_log
+[alert]
+
+
+
+=== TEST 3: the same with 300 more channels on B: found in the last check script
+--- http_config
+    ws_zone chat 1m history=10 redis=127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat news;
+        ws_envelope on;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+    location /status {
+        ws_status;
+    }
+--- init
+main::many();
 --- request
 GET /pub?channel=news
 --- response_body_like: ^\{"channel":"news","subscribers":\d+,
