@@ -51,6 +51,14 @@
  * instance's last id holds other data (it was given again already), the
  * channel moves to a new epoch of ids in Redis and the instance's
  * subscribers are told history_lost from their last id.
+ *
+ * So that the reader does not name every channel in each XREAD, a publish
+ * is followed by a notice, the channel's name, in the zone's stream
+ * "{ws:ZONE}:d" (MAXLEN ~ 100000); the reader waits on that stream and
+ * reads the streams of the channels it names.  Every channel is read
+ * besides: after a connection, after a sync, when a read or a wait for
+ * notices was cut by its COUNT, and every second (a notice that was not
+ * written, e.g. the connection went between the two commands).
  */
 
 
@@ -60,6 +68,9 @@
 #define NGX_WS_REDIS_READ_COUNT     "256"
 #define NGX_WS_REDIS_MIN_MAXLEN     128
 #define NGX_WS_REDIS_CHECK_BATCH    128           /* channels per script */
+#define NGX_WS_REDIS_NOTICE_COUNT   "1024"
+#define NGX_WS_REDIS_NOTICE_MAXLEN  "100000"
+#define NGX_WS_REDIS_FULL_READ      1000          /* ms, at least that often */
 
 
 #if (NGX_WS_HAVE_HIREDIS)
@@ -71,6 +82,12 @@ typedef struct {
     ngx_uint_t                  busy;             /* commands in flight */
     ngx_pool_t                 *pool;             /* of the round */
     uint64_t                    checked;          /* rd->connects then */
+
+    /* the zone's notices read up to, "MS-SEQ"; 0: to be asked */
+    size_t                      notice_len;
+    u_char                      notice[2 * NGX_INT64_LEN + 2];
+    ngx_uint_t                  full;             /* read all channels */
+    ngx_msec_t                  full_at;          /* at least by then */
 } ngx_ws_redis_reader_t;
 
 
@@ -112,6 +129,13 @@ static void ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr,
     ngx_array_t *sync);
 static void ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr,
     ngx_array_t *read);
+static void ngx_ws_redis_notice_send(ngx_ws_redis_reader_t *rr);
+static void ngx_ws_redis_notices(ngx_ws_redis_t *rd, void *reply,
+    void *data);
+static void ngx_ws_redis_noticed(ngx_ws_redis_t *rd, void *reply,
+    void *data);
+static u_char *ngx_ws_redis_notice_key(ngx_pool_t *pool,
+    ngx_ws_zone_t *zone, size_t *len);
 static void ngx_ws_redis_check_send(ngx_ws_redis_reader_t *rr,
     ngx_array_t *read);
 static void ngx_ws_redis_checked(ngx_ws_redis_t *rd, void *reply,
@@ -484,15 +508,32 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
 
     if (rr->checked != rr->rd->connects) {
         rr->checked = rr->rd->connects;
+        rr->notice_len = 0;
         ngx_ws_redis_check_send(rr, &read);
     }
 
     if (rr->busy == 0) {
         if (sync.nelts) {
             ngx_ws_redis_sync_send(rr, &sync);
+            rr->full = 1;
 
-        } else if (read.nelts) {
+        } else if (read.nelts == 0) {
+            /* void */
+
+        } else if (rr->notice_len == 0) {
+            /* where the notices are, before all is read once */
+            ngx_ws_redis_notice_send(rr);
+            rr->full = 1;
+
+        } else if (rr->full
+                   || (ngx_msec_int_t) (ngx_current_msec - rr->full_at) >= 0)
+        {
+            rr->full = 0;
+            rr->full_at = ngx_current_msec + NGX_WS_REDIS_FULL_READ;
             ngx_ws_redis_read_send(rr, &read);
+
+        } else {
+            ngx_ws_redis_notice_send(rr);
         }
     }
 
@@ -576,12 +617,14 @@ ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
     ch = read->elts;
     n = read->nelts;
 
-    argv = ngx_palloc(rr->pool, (2 * n + 6) * sizeof(char *));
-    argvlen = ngx_palloc(rr->pool, (2 * n + 6) * sizeof(size_t));
+    argv = ngx_palloc(rr->pool, (2 * n + 4) * sizeof(char *));
+    argvlen = ngx_palloc(rr->pool, (2 * n + 4) * sizeof(size_t));
 
     if (argv == NULL || argvlen == NULL) {
         return;
     }
+
+    /* the wait is on the notices: this one answers at once */
 
     argv[0] = "XREAD";
     argvlen[0] = 5;
@@ -589,13 +632,9 @@ ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
     argvlen[1] = 5;
     argv[2] = NGX_WS_REDIS_READ_COUNT;
     argvlen[2] = sizeof(NGX_WS_REDIS_READ_COUNT) - 1;
-    argv[3] = "BLOCK";
-    argvlen[3] = 5;
-    argv[4] = NGX_WS_REDIS_BLOCK;
-    argvlen[4] = sizeof(NGX_WS_REDIS_BLOCK) - 1;
-    argv[5] = "STREAMS";
-    argvlen[5] = 7;
-    argc = 6;
+    argv[3] = "STREAMS";
+    argvlen[3] = 7;
+    argc = 4;
 
     for (i = 0; i < n; i++) {
         if (ch[i].name.len == 0) {
@@ -633,6 +672,231 @@ ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
     {
         rr->busy++;
     }
+}
+
+
+/*
+ * The wait for notices (XREAD BLOCK), or, before the first, the id of the
+ * last one (XREVRANGE)
+ */
+
+static void
+ngx_ws_redis_notice_send(ngx_ws_redis_reader_t *rr)
+{
+    int          argc;
+    size_t       argvlen[9];
+    const char  *argv[9];
+
+    argv[1] = (char *) ngx_ws_redis_notice_key(rr->pool, rr->zone,
+                                               &argvlen[1]);
+    if (argv[1] == NULL) {
+        return;
+    }
+
+    if (rr->notice_len == 0) {
+        argv[0] = "XREVRANGE";
+        argvlen[0] = 9;
+        argv[2] = "+";
+        argvlen[2] = 1;
+        argv[3] = "-";
+        argvlen[3] = 1;
+        argv[4] = "COUNT";
+        argvlen[4] = 5;
+        argv[5] = "1";
+        argvlen[5] = 1;
+        argc = 6;
+
+    } else {
+        argv[7] = argv[1];
+        argvlen[7] = argvlen[1];
+        argv[0] = "XREAD";
+        argvlen[0] = 5;
+        argv[1] = "COUNT";
+        argvlen[1] = 5;
+        argv[2] = NGX_WS_REDIS_NOTICE_COUNT;
+        argvlen[2] = sizeof(NGX_WS_REDIS_NOTICE_COUNT) - 1;
+        argv[3] = "BLOCK";
+        argvlen[3] = 5;
+        argv[4] = NGX_WS_REDIS_BLOCK;
+        argvlen[4] = sizeof(NGX_WS_REDIS_BLOCK) - 1;
+        argv[5] = "STREAMS";
+        argvlen[5] = 7;
+        argv[6] = argv[7];
+        argvlen[6] = argvlen[7];
+        argv[7] = (char *) rr->notice;
+        argvlen[7] = rr->notice_len;
+        argc = 8;
+    }
+
+    if (ngx_ws_redis_command(rr->rd, ngx_ws_redis_notices, rr, argc, argv,
+                             argvlen)
+        == NGX_OK)
+    {
+        rr->busy++;
+    }
+}
+
+
+/*
+ * XREVRANGE: [[id, fields]] or []; XREAD: [[key, [[id, ["c", name]],
+ * ...]]] or nil.  The channels named that the instance reads are read
+ * at once.
+ */
+
+static void
+ngx_ws_redis_notices(ngx_ws_redis_t *rd, void *reply, void *data)
+{
+    ngx_ws_redis_reader_t *rr = data;
+
+    ngx_str_t               name;
+    ngx_uint_t              i, j, n;
+    redisReply             *r, *e, *f, *id;
+    ngx_array_t             read;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_redis_chan_t    *ch;
+    ngx_ws_channel_node_t  *cn;
+
+    zone = rr->zone;
+    r = reply;
+
+    if (r == NULL || r->type == REDIS_REPLY_NIL) {
+        goto done;
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "redis \"%V\": notices not read: %*s",
+                      &zone->redis->addr,
+                      (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
+                      r->str);
+        goto done;
+    }
+
+    if (rr->notice_len == 0) {
+        /* XREVRANGE: from the last notice, or from the start */
+
+        id = NULL;
+
+        if (r->elements && r->element[0]->type == REDIS_REPLY_ARRAY
+            && r->element[0]->elements == 2
+            && r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+        {
+            id = r->element[0]->element[0];
+        }
+
+        if (id && id->len < sizeof(rr->notice)) {
+            rr->notice_len = ngx_cpymem(rr->notice, id->str, id->len)
+                             - rr->notice;
+
+        } else {
+            rr->notice_len = ngx_cpymem(rr->notice, "0-0", 3) - rr->notice;
+        }
+
+        goto done;
+    }
+
+    if (r->elements != 1 || r->element[0]->type != REDIS_REPLY_ARRAY
+        || r->element[0]->elements != 2
+        || r->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
+    {
+        goto done;
+    }
+
+    r = r->element[0]->element[1];
+    n = r->elements;
+
+    if (n >= (ngx_uint_t) ngx_atoi((u_char *) NGX_WS_REDIS_NOTICE_COUNT,
+                                   sizeof(NGX_WS_REDIS_NOTICE_COUNT) - 1))
+    {
+        /* more than a wait takes: all channels are read next */
+        rr->full = 1;
+    }
+
+    if (ngx_array_init(&read, rr->pool, 16, sizeof(ngx_ws_redis_chan_t))
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        e = r->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+            || e->element[0]->type != REDIS_REPLY_STRING
+            || e->element[1]->type != REDIS_REPLY_ARRAY
+            || e->element[1]->elements != 2)
+        {
+            continue;
+        }
+
+        id = e->element[0];
+
+        if (id->len < sizeof(rr->notice)) {
+            rr->notice_len = ngx_cpymem(rr->notice, id->str, id->len)
+                             - rr->notice;
+        }
+
+        f = e->element[1]->element[1];
+
+        if (f->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        name.data = (u_char *) f->str;
+        name.len = f->len;
+
+        ch = read.elts;
+
+        for (j = 0; j < read.nelts; j++) {
+            if (ch[j].name.len == name.len
+                && ngx_strncmp(ch[j].name.data, name.data, name.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (j < read.nelts) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        cn = ngx_ws_channel_lookup(zone, &name, 0);
+
+        if (cn == NULL || !cn->synced || cn->subscribers == 0) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            continue;
+        }
+
+        ch = ngx_array_push(&read);
+
+        if (ch == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            break;
+        }
+
+        ch->last = cn->last_id;
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        /* the reply lives until the handler returns */
+
+        ch->name.len = name.len;
+        ch->name.data = ngx_pstrdup(rr->pool, &name);
+
+        if (ch->name.data == NULL) {
+            read.nelts--;
+            break;
+        }
+    }
+
+    if (read.nelts) {
+        ngx_ws_redis_read_send(rr, &read);
+    }
+
+done:
+
+    ngx_ws_redis_round_done(rr);
 }
 
 
@@ -1010,6 +1274,14 @@ ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data)
 
         ngx_ws_redis_entries(rr, cn, k->element[1], 0);
 
+        if (k->element[1]->elements
+            >= (size_t) ngx_atoi((u_char *) NGX_WS_REDIS_READ_COUNT,
+                                 sizeof(NGX_WS_REDIS_READ_COUNT) - 1))
+        {
+            /* more to read */
+            rr->full = 1;
+        }
+
         workers = cn->workers;
         uid = cn->uid;
 
@@ -1183,6 +1455,26 @@ ngx_ws_redis_key(ngx_pool_t *pool, ngx_ws_zone_t *zone, ngx_str_t *name,
 }
 
 
+/* "{ws:ZONE}:d", the zone's notices */
+
+static u_char *
+ngx_ws_redis_notice_key(ngx_pool_t *pool, ngx_ws_zone_t *zone, size_t *len)
+{
+    u_char  *key, *p;
+
+    key = ngx_pnalloc(pool, sizeof("{ws:}:d") - 1 + zone->name.len);
+    if (key == NULL) {
+        return NULL;
+    }
+
+    p = ngx_sprintf(key, "{ws:%V}:d", &zone->name);
+
+    *len = p - key;
+
+    return key;
+}
+
+
 /*
  * A message to a channel of a Redis-backed zone: the script is sent (the
  * handler, if any, gets the outcome); NGX_WS_ZONE_TOO_BIG over
@@ -1278,11 +1570,51 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
         ngx_free(pub);
     }
 
+    if (rc == NGX_OK) {
+        /* the notice for the readers; if it is not sent, they read later */
+
+        argv[0] = "XADD";
+        argvlen[0] = 4;
+        argv[1] = (char *) ngx_ws_redis_notice_key(pool, zone, &argvlen[1]);
+        argv[2] = "MAXLEN";
+        argvlen[2] = 6;
+        argv[3] = "~";
+        argvlen[3] = 1;
+        argv[4] = NGX_WS_REDIS_NOTICE_MAXLEN;
+        argvlen[4] = sizeof(NGX_WS_REDIS_NOTICE_MAXLEN) - 1;
+        argv[5] = "*";
+        argvlen[5] = 1;
+        argv[6] = "c";
+        argvlen[6] = 1;
+        argv[7] = (char *) name->data;
+        argvlen[7] = name->len;
+
+        if (argv[1]) {
+            (void) ngx_ws_redis_command(rd, ngx_ws_redis_noticed, NULL, 8,
+                                        argv, argvlen);
+        }
+    }
+
 done:
 
     ngx_destroy_pool(pool);
 
     return rc;
+}
+
+
+static void
+ngx_ws_redis_noticed(ngx_ws_redis_t *rd, void *reply, void *data)
+{
+    redisReply  *r;
+
+    r = reply;
+
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "redis \"%V\": a notice was not written: %*s",
+                      &rd->conf->addr, (size_t) r->len, r->str);
+    }
 }
 
 
