@@ -62,11 +62,11 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 2, 2 => 6);
+my %INIT_TESTS = (1 => 2, 2 => 6, 3 => 4);
 
 # per block: 3 (status, body, no_error_log): A's channel as its
-# publisher sees it (TEST 1), A's Redis figures (TEST 2)
-plan tests => repeat_each() * (3 + 3) + sum(values %INIT_TESTS);
+# publisher sees it (TEST 1), A's Redis figures (TEST 2, 3)
+plan tests => repeat_each() * (3 + 3 + 3) + sum(values %INIT_TESTS);
 
 sub sum { my $n = 0; $n += $_ for @_; $n }
 
@@ -105,7 +105,7 @@ master_process on;
 worker_processes 2;
 pid $B_dir/logs/nginx.pid;
 error_log $B_dir/logs/error.log info;
-events { worker_connections 256; }
+events { worker_connections 1024; }
 http {
     access_log off;
     ws_zone chat 16m history=16
@@ -118,6 +118,13 @@ $sub
         location /in {
             websocket;
             ws_route chat publish chat room;
+        }
+        location /many {
+            websocket;
+            ws_subscribe chat \$arg_c;
+        }
+        location /pub {
+            ws_publisher chat;
         }
     }
     server {
@@ -449,6 +456,71 @@ sub slow_on_b {
     $fast->close;
 }
 
+# TEST 3: the reader of B waits on the zone's notices: with 300 channels
+# read by B, a message published on A reaches B's subscriber at once (the
+# reading of all channels, once a second, would take half a second on
+# average); a message written to a stream without its notice (as when the
+# connection went between the two commands) still arrives, within that
+# second; Redis holds the notices in the zone's stream.
+sub notices {
+    start_b();
+
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    my @many = map { client($bport, "/many?c=c$_") } 1 .. 300;
+    my $hot = client($bport, "/many?c=hot");
+
+    wait_subscribed($bport, 1);
+    Time::HiRes::sleep(1);
+
+    my (@took, $bad);
+
+    for my $i (1 .. 9) {
+        my $t0 = Time::HiRes::time();
+        my $st = http($port, "POST /pub?channel=hot HTTP/1.1\r\n"
+                             . "Host: localhost\r\nConnection: close\r\n"
+                             . "Content-Length: 2\r\n\r\nh$i");
+        my $f = $hot->read_data(3);
+        push @took, Time::HiRes::time() - $t0;
+        $bad //= "h$i: " . ($f ? desc($f) : 'nothing')
+            unless $f && $f->{payload} eq "h$i";
+        Time::HiRes::sleep(0.05 + rand(0.2));
+    }
+
+    my @sorted = sort { $a <=> $b } @took;
+    my $median = $sorted[4];
+
+    Test::More::is($bad // 'all', 'all',
+                   'TEST 3: B\'s subscriber got the 9 messages');
+    Test::More::ok($median < 0.25,
+                   sprintf('TEST 3: at once (median %.3f s, the slowest '
+                           . '%.3f s)', $median, $sorted[-1]));
+
+    # straight into the stream, after the last id, without a notice
+    my ($last) = http($bport, "GET /pub?channel=hot HTTP/1.1\r\n"
+                              . "Host: localhost\r\n"
+                              . "Connection: close\r\n\r\n")
+                 =~ /"last_id":(\d+)/;
+    $last //= 0;
+
+    system('redis-cli', '-p', $ENV{TEST_NGINX_REDIS_PORT}, 'XADD',
+           '{ws:chat:hot}:s', ($last + 1) . '-0', 'o', '1', 'd', 'quiet',
+           'c', '0', 'k', '') == 0
+        or die "redis-cli XADD failed";
+
+    my $f = $hot->read_data(3);
+    Test::More::is($f ? $f->{payload} : 'nothing', 'quiet',
+                   'TEST 3: a message without a notice arrives too');
+
+    my ($n) = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} XLEN '{ws:chat}:d'`
+              =~ /(\d+)/;
+    Test::More::ok(($n // 0) >= 9, 'TEST 3: the notices are in {ws:chat}:d ('
+                                   . ($n // 0) . ')');
+
+    $_->close for $hot, @many;
+}
+
 __DATA__
 
 === TEST 1: typed routes of both instances publish through Redis
@@ -498,6 +570,26 @@ GET /pub?channel=room
     }
 --- init
 main::slow_on_b();
+--- request
+GET /status
+--- response_body_like: "redis":\{"reader":\d+,"connections":3,
+--- no_error_log
+[alert]
+
+
+
+=== TEST 3: B's reader waits on the notices: at once among 300 channels
+--- http_config
+    ws_zone chat 16m history=16 redis=127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location /pub {
+        ws_publisher chat;
+    }
+    location /status {
+        ws_status;
+    }
+--- init
+main::notices();
 --- request
 GET /status
 --- response_body_like: "redis":\{"reader":\d+,"connections":3,
