@@ -432,6 +432,7 @@ static void
 ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
 {
     ngx_str_t              *name;
+    ngx_uint_t              check;
     ngx_pool_t             *pool;
     ngx_array_t             sync, read;
     ngx_queue_t            *q;
@@ -440,6 +441,9 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     ngx_ws_channel_node_t  *cn;
 
     zone = rr->zone;
+
+    /* the channels are checked after a connection (Redis lost writes?) */
+    check = (rr->checked != rr->rd->connects);
 
     pool = ngx_create_pool(4096, rr->tick.log);
     if (pool == NULL) {
@@ -477,7 +481,12 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
             }
 
             ch->last = cn->last_id;
-            ngx_ws_redis_last_sha1(cn, ch);
+            ch->known = 0;
+
+            if (check) {
+                ngx_ws_redis_last_sha1(cn, ch);
+            }
+
             name = &ch->name;
         }
 
@@ -506,7 +515,7 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
      * round reads them with the others
      */
 
-    if (rr->checked != rr->rd->connects) {
+    if (check) {
         rr->checked = rr->rd->connects;
         rr->notice_len = 0;
         ngx_ws_redis_check_send(rr, &read);
