@@ -134,6 +134,8 @@ static void ngx_ws_redis_notices(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static void ngx_ws_redis_noticed(ngx_ws_redis_t *rd, void *reply,
     void *data);
+static void ngx_ws_redis_notice_add(ngx_ws_redis_reader_t *rr,
+    ngx_array_t *read, redisReply *e);
 static u_char *ngx_ws_redis_notice_key(ngx_pool_t *pool,
     ngx_ws_zone_t *zone, size_t *len);
 static void ngx_ws_redis_check_send(ngx_ws_redis_reader_t *rr,
@@ -757,13 +759,10 @@ ngx_ws_redis_notices(ngx_ws_redis_t *rd, void *reply, void *data)
 {
     ngx_ws_redis_reader_t *rr = data;
 
-    ngx_str_t               name;
-    ngx_uint_t              i, j, n;
-    redisReply             *r, *e, *f, *id;
-    ngx_array_t             read;
-    ngx_ws_zone_t          *zone;
-    ngx_ws_redis_chan_t    *ch;
-    ngx_ws_channel_node_t  *cn;
+    ngx_uint_t      i, n;
+    redisReply     *r, *id;
+    ngx_array_t     read;
+    ngx_ws_zone_t  *zone;
 
     zone = rr->zone;
     r = reply;
@@ -828,75 +827,7 @@ ngx_ws_redis_notices(ngx_ws_redis_t *rd, void *reply, void *data)
     }
 
     for (i = 0; i < n; i++) {
-        e = r->element[i];
-
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
-            || e->element[0]->type != REDIS_REPLY_STRING
-            || e->element[1]->type != REDIS_REPLY_ARRAY
-            || e->element[1]->elements != 2)
-        {
-            continue;
-        }
-
-        id = e->element[0];
-
-        if (id->len < sizeof(rr->notice)) {
-            rr->notice_len = ngx_cpymem(rr->notice, id->str, id->len)
-                             - rr->notice;
-        }
-
-        f = e->element[1]->element[1];
-
-        if (f->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-
-        name.data = (u_char *) f->str;
-        name.len = f->len;
-
-        ch = read.elts;
-
-        for (j = 0; j < read.nelts; j++) {
-            if (ch[j].name.len == name.len
-                && ngx_strncmp(ch[j].name.data, name.data, name.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (j < read.nelts) {
-            continue;
-        }
-
-        ngx_shmtx_lock(&zone->shpool->mutex);
-
-        cn = ngx_ws_channel_lookup(zone, &name, 0);
-
-        if (cn == NULL || !cn->synced || cn->subscribers == 0) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            continue;
-        }
-
-        ch = ngx_array_push(&read);
-
-        if (ch == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            break;
-        }
-
-        ch->last = cn->last_id;
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
-        /* the reply lives until the handler returns */
-
-        ch->name.len = name.len;
-        ch->name.data = ngx_pstrdup(rr->pool, &name);
-
-        if (ch->name.data == NULL) {
-            read.nelts--;
-            break;
-        }
+        ngx_ws_redis_notice_add(rr, &read, r->element[i]);
     }
 
     if (read.nelts) {
@@ -906,6 +837,86 @@ ngx_ws_redis_notices(ngx_ws_redis_t *rd, void *reply, void *data)
 done:
 
     ngx_ws_redis_round_done(rr);
+}
+
+
+/* a notice: its channel to read, if the instance reads it (once) */
+
+static void
+ngx_ws_redis_notice_add(ngx_ws_redis_reader_t *rr, ngx_array_t *read,
+    redisReply *e)
+{
+    ngx_str_t               name;
+    ngx_uint_t              j;
+    redisReply             *id, *f;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_redis_chan_t    *ch;
+    ngx_ws_channel_node_t  *cn;
+
+    zone = rr->zone;
+
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+        || e->element[0]->type != REDIS_REPLY_STRING
+        || e->element[1]->type != REDIS_REPLY_ARRAY
+        || e->element[1]->elements != 2)
+    {
+        return;
+    }
+
+    id = e->element[0];
+
+    if (id->len < sizeof(rr->notice)) {
+        rr->notice_len = ngx_cpymem(rr->notice, id->str, id->len)
+                         - rr->notice;
+    }
+
+    f = e->element[1]->element[1];
+
+    if (f->type != REDIS_REPLY_STRING) {
+        return;
+    }
+
+    name.data = (u_char *) f->str;
+    name.len = f->len;
+
+    ch = read->elts;
+
+    for (j = 0; j < read->nelts; j++) {
+        if (ch[j].name.len == name.len
+            && ngx_strncmp(ch[j].name.data, name.data, name.len) == 0)
+        {
+            return;
+        }
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    cn = ngx_ws_channel_lookup(zone, &name, 0);
+
+    if (cn == NULL || !cn->synced || cn->subscribers == 0) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    ch = ngx_array_push(read);
+
+    if (ch == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    ch->last = cn->last_id;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    /* the reply lives until the handler returns */
+
+    ch->name.len = name.len;
+    ch->name.data = ngx_pstrdup(rr->pool, &name);
+
+    if (ch->name.data == NULL) {
+        read->nelts--;
+    }
 }
 
 
