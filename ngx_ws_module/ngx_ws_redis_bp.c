@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <ngx_sha1.h>
 #include "ngx_ws_module.h"
 #include "ngx_ws_zone.h"
 
@@ -23,7 +24,8 @@
  * channel's last id, and "{ws:ZONE:NAME}:s", its stream.  A publish is one
  * script (EVALSHA, EVAL if Redis lost it): INCR of the last id, XADD of
  * the message to the stream with that id as the entry's id ("ID-0"),
- * MAXLEN ~ the history, PEXPIRE of both with ttl=.  So ids
+ * MAXLEN ~ the history, PEXPIRE of both with ttl=, and on one Redis the
+ * notice (below).  So ids
  * follow by one in each channel, as the delivery code expects everywhere
  * (gaps are history lost), they are the same on every instance, and the
  * entry id is the message id.  A channel's first id is taken from Redis's
@@ -41,6 +43,30 @@
  * The reader is elected in shared memory: a lease of a second, renewed
  * every 100 ms by its holder; any worker takes it when it is free or
  * expired (its holder died, or exits).  A worker that exits gives it up.
+ *
+ * Redis may lose its latest writes (a failover with asynchronous
+ * replication, a restart from a snapshot or from an append-only file that
+ * missed the last second): the last id of a channel goes back below ids
+ * the instance read, and the next publish would give such an id again,
+ * with other data.  So after each connection of the reader to one Redis
+ * (or Sentinel's master; not yet on a cluster), before it reads, each
+ * channel it reads is checked (scripts of up to 128 channels): when
+ * Redis's last id is below the instance's, or the entry under the
+ * instance's last id holds other data (it was given again already), the
+ * channel moves to a new epoch of ids in Redis and the instance's
+ * subscribers are told history_lost from their last id.
+ *
+ * So that the reader does not name every channel in each XREAD, the
+ * publish script also adds a notice, the channel's name, to the zone's
+ * stream "{ws:ZONE}:d" (MAXLEN ~ 100000), in the same command, so a
+ * publish is still one command in flight; the reader waits on that stream
+ * and reads the streams of the channels it names.  Every channel is read
+ * besides: after a connection, after a sync, when a read or a wait for
+ * notices was cut by its COUNT, and every second (a message written
+ * without its notice, or a notice trimmed before it was read).  The wait
+ * for notices reads the instance's inbox too.  On a cluster there are no
+ * notices (their stream would be in one slot, on one master): the reader
+ * polls the channels' streams slot by slot.
  */
 
 
@@ -60,6 +86,10 @@
 #define NGX_WS_REDIS_POLL           10            /* ms, on a cluster */
 #define NGX_WS_REDIS_PROBE          500
 #define NGX_WS_REDIS_PROBE_KEY_LEN  128
+#define NGX_WS_REDIS_CHECK_BATCH    128           /* channels per script */
+#define NGX_WS_REDIS_NOTICE_COUNT   "1024"
+#define NGX_WS_REDIS_NOTICE_MAXLEN  "100000"
+#define NGX_WS_REDIS_FULL_READ      1000          /* ms, at least that often */
 
 
 #if (NGX_WS_HAVE_HIREDIS)
@@ -91,6 +121,13 @@ typedef struct {
      */
     ngx_uint_t                  refusing;
     ngx_event_t                 probe;
+    uint64_t                    checked;          /* rd->connects then */
+
+    /* the zone's notices read up to, "MS-SEQ"; 0: to be asked */
+    size_t                      notice_len;
+    u_char                      notice[2 * NGX_INT64_LEN + 2];
+    ngx_uint_t                  full;             /* read all channels */
+    ngx_msec_t                  full_at;          /* at least by then */
 } ngx_ws_redis_reader_t;
 
 
@@ -114,7 +151,18 @@ typedef struct {
 typedef struct {
     ngx_str_t                   name;
     uint64_t                    last;
+    u_char                      sha1[40];         /* of its data */
+    ngx_uint_t                  known;            /* the data was kept */
 } ngx_ws_redis_chan_t;
+
+
+/* the channels of one check script */
+
+typedef struct {
+    ngx_ws_redis_reader_t      *rr;
+    ngx_ws_redis_chan_t        *ch;
+    ngx_uint_t                  n;
+} ngx_ws_redis_check_t;
 
 
 /*
@@ -123,7 +171,7 @@ typedef struct {
  * (NOSCRIPT, after a SCRIPT FLUSH or a restart)
  */
 
-#define NGX_WS_REDIS_PUB_ARGS       11
+#define NGX_WS_REDIS_PUB_ARGS       13
 
 typedef struct {
     ngx_ws_redis_published_pt   handler;
@@ -138,6 +186,8 @@ typedef struct {
 static void ngx_ws_redis_tick(ngx_event_t *ev);
 static void ngx_ws_redis_round(ngx_ws_redis_reader_t *rr);
 static void ngx_ws_redis_round_done(ngx_ws_redis_reader_t *rr);
+static void ngx_ws_redis_round_send(ngx_ws_redis_reader_t *rr,
+    ngx_array_t *sync, ngx_array_t *read);
 static void ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr,
     ngx_array_t *sync);
 static void ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr,
@@ -148,6 +198,19 @@ static ngx_int_t ngx_ws_redis_stream_cmp(const void *one, const void *two);
 static void ngx_ws_redis_poll(ngx_event_t *ev);
 static ngx_uint_t ngx_ws_redis_bp_ready(ngx_ws_redis_reader_t *rr);
 static void ngx_ws_redis_bp_close(ngx_ws_redis_reader_t *rr);
+static void ngx_ws_redis_notice_send(ngx_ws_redis_reader_t *rr);
+static void ngx_ws_redis_notices(ngx_ws_redis_t *rd, void *reply,
+    void *data);
+static void ngx_ws_redis_notice_add(ngx_ws_redis_reader_t *rr,
+    ngx_array_t *read, redisReply *e);
+static u_char *ngx_ws_redis_notice_key(ngx_pool_t *pool,
+    ngx_ws_zone_t *zone, size_t *len);
+static void ngx_ws_redis_check_send(ngx_ws_redis_reader_t *rr,
+    ngx_array_t *read);
+static void ngx_ws_redis_checked(ngx_ws_redis_t *rd, void *reply,
+    void *data);
+static void ngx_ws_redis_last_sha1(ngx_ws_channel_node_t *cn,
+    ngx_ws_redis_chan_t *ch);
 static void ngx_ws_redis_synced(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static void ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data);
@@ -199,9 +262,12 @@ static void ngx_ws_redis_sha1(u_char *sha, char *script, size_t len);
  * KEYS[1] the last id, KEYS[2] the stream; ARGV[1] MAXLEN, ARGV[2] the
  * opcode, ARGV[3] the data, ARGV[4] the class, ARGV[5] the conflation key
  * (ws_publish_class, X-WS-Class, X-WS-Key; empty: none), ARGV[6] the
- * keys' time to live in ms (ttl=; "0": none).  Lua numbers are doubles:
- * the ids (below 2^53) are exact, but are formatted with %d, never by
- * tostring().
+ * keys' time to live in ms (ttl=; "0": none), ARGV[7] the channel's name
+ * and ARGV[8] the zone's stream of notices, "{ws:ZONE}:d", to which the
+ * name is added (one Redis; empty on a cluster, where that key is in
+ * another slot: so it is an argument, not one of the KEYS).  Lua numbers
+ * are doubles: the ids (below 2^53) are exact, but are formatted with %d,
+ * never by tostring().
  */
 
 #define NGX_WS_REDIS_FIRST_ID                                                 \
@@ -231,6 +297,10 @@ static char  ngx_ws_redis_publish_lua[] =
     "  redis.call('PEXPIRE', KEYS[1], ARGV[6])\n"
     "  redis.call('PEXPIRE', KEYS[2], ARGV[6])\n"
     "end\n"
+    "if ARGV[8] ~= '' then\n"
+    "  redis.call('XADD', ARGV[8], 'MAXLEN', '~', '"
+    NGX_WS_REDIS_NOTICE_MAXLEN "', '*', 'c', ARGV[7])\n"
+    "end\n"
     "return n\n";
 
 
@@ -258,6 +328,47 @@ static char  ngx_ws_redis_sync_lua[] =
 
 static u_char  ngx_ws_redis_publish_sha[40];
 static u_char  ngx_ws_redis_sync_sha[40];
+
+
+/*
+ * For each channel, KEYS as above and ARGV: the instance's last id, the
+ * SHA-1 (hex) of the data of that message, or empty.  For each, 0: Redis
+ * agrees (or the entry was trimmed, or a new epoch follows it: the reader
+ * sees the gap); else the id to read on from.  Redis behind the instance:
+ * its ids would be given again, the channel moves to a new epoch.  The
+ * entry holds other data (its id was given again already): the instance
+ * reads on from Redis's last id, or from a new epoch if that is the entry
+ * itself.
+ */
+
+static char  ngx_ws_redis_check_lua[] =
+    NGX_WS_REDIS_FIRST_ID
+    "local function check(nk, sk, a, h)\n"
+    "  local n = tonumber(redis.call('GET', nk) or '0')\n"
+    "  if n >= tonumber(a) then\n"
+    "    if h == '' then return 0 end\n"
+    "    local id = a .. '-0'\n"
+    "    local e = redis.call('XRANGE', sk, id, id)\n"
+    "    if not e[1] then return 0 end\n"
+    "    local d = ''\n"
+    "    for i = 1, #e[1][2], 2 do\n"
+    "      if e[1][2][i] == 'd' then d = e[1][2][i + 1] end\n"
+    "    end\n"
+    "    if redis.sha1hex(d) == h then return 0 end\n"
+    "    if n > tonumber(a) then return n end\n"
+    "  end\n"
+    "  local f = first(sk)\n"
+    "  if f > n then\n"
+    "    n = f\n"
+    "    redis.call('SET', nk, string.format('%d', n))\n"
+    "  end\n"
+    "  return n\n"
+    "end\n"
+    "local r = {}\n"
+    "for i = 1, #KEYS, 2 do\n"
+    "  r[#r + 1] = check(KEYS[i], KEYS[i + 1], ARGV[i], ARGV[i + 1])\n"
+    "end\n"
+    "return r\n";
 
 
 /* in each worker, for each Redis-backed zone: a candidate reader */
@@ -457,6 +568,7 @@ ngx_ws_redis_tick(ngx_event_t *ev)
 
         } else {
             rr->rd = ngx_ws_redis_open(zone->redis, ev->log, 1);
+            rr->checked = 0;
         }
 
     } else if (!leader) {
@@ -490,6 +602,7 @@ static void
 ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
 {
     ngx_str_t              *name;
+    ngx_uint_t              check;
     ngx_pool_t             *pool;
     ngx_array_t             sync, read;
     ngx_queue_t            *q;
@@ -507,6 +620,12 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
         rr->connects = rr->rd->connects;
         rr->backfill = 1;
     }
+
+    /*
+     * The channels are checked after a connection (Redis lost writes?);
+     * one Redis (or Sentinel's master) only, not a cluster
+     */
+    check = (rr->rd && rr->checked != rr->rd->connects);
 
     pool = ngx_create_pool(4096, rr->tick.log);
     if (pool == NULL) {
@@ -544,6 +663,12 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
             }
 
             ch->last = cn->last_id;
+            ch->known = 0;
+
+            if (check) {
+                ngx_ws_redis_last_sha1(cn, ch);
+            }
+
             name = &ch->name;
         }
 
@@ -568,24 +693,68 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     rr->got = 0;
     rr->failed = 0;
 
-    /* the new channels first; the next round reads them with the others */
+    /*
+     * After a connection is made, the channels read are checked first (Redis
+     * may have lost writes); then the new channels are synced; the next
+     * round reads them with the others
+     */
 
-    if (sync.nelts) {
-        ngx_ws_redis_sync_send(rr, &sync);
+    if (check) {
+        rr->checked = rr->rd->connects;
+        rr->notice_len = 0;
+        ngx_ws_redis_check_send(rr, &read);
+    }
 
-    } else if (rr->cl) {
-        /* on a cluster, the channels' streams, slot by slot, the inbox */
-        ngx_ws_redis_read_send_cluster(rr, &read);
-
-    } else {
-        /* the channels' streams, if any, and the instance's inbox */
-        ngx_ws_redis_read_send(rr, &read);
+    if (rr->busy == 0) {
+        ngx_ws_redis_round_send(rr, &sync, &read);
     }
 
     if (rr->busy == 0) {
         /* nothing to do, or nothing could be sent: the next tick tries */
         rr->pool = NULL;
         ngx_destroy_pool(pool);
+    }
+}
+
+
+/*
+ * The new channels first (the next round reads them with the others).  On
+ * a cluster, the channels' streams slot by slot, without notices.  On one
+ * Redis: where the notices are, once; then all streams (with the
+ * instance's inbox) after a connection, a sync, a read cut by its COUNT
+ * or once a second; else the wait for notices and the inbox.
+ */
+
+static void
+ngx_ws_redis_round_send(ngx_ws_redis_reader_t *rr, ngx_array_t *sync,
+    ngx_array_t *read)
+{
+    if (sync->nelts) {
+        ngx_ws_redis_sync_send(rr, sync);
+        rr->full = 1;
+        return;
+    }
+
+    if (rr->cl) {
+        /* the channels' streams, slot by slot, and the instance's inbox */
+        ngx_ws_redis_read_send_cluster(rr, read);
+        return;
+    }
+
+    if (rr->notice_len == 0) {
+        ngx_ws_redis_notice_send(rr);
+        rr->full = 1;
+
+    } else if (read->nelts
+               && (rr->full
+                   || (ngx_msec_int_t) (ngx_current_msec - rr->full_at) >= 0))
+    {
+        rr->full = 0;
+        rr->full_at = ngx_current_msec + NGX_WS_REDIS_FULL_READ;
+        ngx_ws_redis_read_send(rr, read);
+
+    } else {
+        ngx_ws_redis_notice_send(rr);
     }
 }
 
@@ -695,19 +864,17 @@ ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
         return;
     }
 
+    /* the wait is on the notices: this one answers at once */
+
     argv[0] = "XREAD";
     argvlen[0] = 5;
     argv[1] = "COUNT";
     argvlen[1] = 5;
     argv[2] = NGX_WS_REDIS_READ_COUNT;
     argvlen[2] = sizeof(NGX_WS_REDIS_READ_COUNT) - 1;
-    argv[3] = "BLOCK";
-    argvlen[3] = 5;
-    argv[4] = NGX_WS_REDIS_BLOCK;
-    argvlen[4] = sizeof(NGX_WS_REDIS_BLOCK) - 1;
-    argv[5] = "STREAMS";
-    argvlen[5] = 7;
-    argc = 6;
+    argv[3] = "STREAMS";
+    argvlen[3] = 7;
+    argc = 4;
 
     for (i = 0; i < n; i++) {
         if (ch[i].name.len == 0) {
@@ -877,12 +1044,481 @@ ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
 }
 
 
+/*
+ * The wait for notices and for the instance's inbox (XREAD BLOCK), or,
+ * before the first, the id of the last notice (XREVRANGE)
+ */
+
+static void
+ngx_ws_redis_notice_send(ngx_ws_redis_reader_t *rr)
+{
+    int             argc;
+    u_char         *p;
+    size_t          argvlen[10];
+    const char     *argv[10];
+    ngx_ws_zone_t  *zone;
+
+    zone = rr->zone;
+
+    argv[1] = (char *) ngx_ws_redis_notice_key(rr->pool, zone, &argvlen[1]);
+    if (argv[1] == NULL) {
+        return;
+    }
+
+    if (rr->notice_len == 0) {
+        argv[0] = "XREVRANGE";
+        argvlen[0] = 9;
+        argv[2] = "+";
+        argvlen[2] = 1;
+        argv[3] = "-";
+        argvlen[3] = 1;
+        argv[4] = "COUNT";
+        argvlen[4] = 5;
+        argv[5] = "1";
+        argvlen[5] = 1;
+        argc = 6;
+
+    } else {
+        argv[6] = argv[1];
+        argvlen[6] = argvlen[1];
+        argv[7] = (char *) ngx_ws_redis_zkey(rr->pool, zone, "q", 1,
+                                             &argvlen[7]);
+        p = ngx_pnalloc(rr->pool, 2 * NGX_INT64_LEN + 1);
+
+        if (argv[7] == NULL || p == NULL) {
+            return;
+        }
+
+        argv[0] = "XREAD";
+        argvlen[0] = 5;
+        argv[1] = "COUNT";
+        argvlen[1] = 5;
+        argv[2] = NGX_WS_REDIS_NOTICE_COUNT;
+        argvlen[2] = sizeof(NGX_WS_REDIS_NOTICE_COUNT) - 1;
+        argv[3] = "BLOCK";
+        argvlen[3] = 5;
+        argv[4] = NGX_WS_REDIS_BLOCK;
+        argvlen[4] = sizeof(NGX_WS_REDIS_BLOCK) - 1;
+        argv[5] = "STREAMS";
+        argvlen[5] = 7;
+        argv[8] = (char *) rr->notice;
+        argvlen[8] = rr->notice_len;
+        argv[9] = (char *) p;
+        argvlen[9] = ngx_sprintf(p, "%uL-%uL", zone->sh->redis_inbox[0],
+                                 zone->sh->redis_inbox[1])
+                     - p;
+        argc = 10;
+    }
+
+    if (ngx_ws_redis_command(rr->rd, ngx_ws_redis_notices, rr, argc, argv,
+                             argvlen)
+        == NGX_OK)
+    {
+        rr->busy++;
+    }
+}
+
+
+/*
+ * XREVRANGE: [[id, fields]] or []; XREAD: [[key, [[id, ["c", name]],
+ * ...]], [inbox, entries]] or nil.  The channels named that the instance
+ * reads are read at once.
+ */
+
+static void
+ngx_ws_redis_notices(ngx_ws_redis_t *rd, void *reply, void *data)
+{
+    ngx_ws_redis_reader_t *rr = data;
+
+    size_t          dlen;
+    ngx_uint_t      i, n, level;
+    redisReply     *r, *id, *k;
+    ngx_array_t     read;
+    ngx_ws_zone_t  *zone;
+
+    zone = rr->zone;
+    r = reply;
+
+    if (r == NULL || r->type == REDIS_REPLY_NIL) {
+        goto done;
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY) {
+        /* once at error until a round reads without one */
+        level = rr->failing ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, rd->log, 0,
+                      "redis \"%V\": notices not read: %*s",
+                      &zone->redis->addr,
+                      (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
+                      r->str);
+
+        rr->failing = 1;
+        rr->failed = 1;
+        goto done;
+    }
+
+    if (rr->notice_len == 0) {
+        /* XREVRANGE: from the last notice, or from the start */
+
+        id = NULL;
+
+        if (r->elements && r->element[0]->type == REDIS_REPLY_ARRAY
+            && r->element[0]->elements == 2
+            && r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+        {
+            id = r->element[0]->element[0];
+        }
+
+        if (id && id->len < sizeof(rr->notice)) {
+            rr->notice_len = ngx_cpymem(rr->notice, id->str, id->len)
+                             - rr->notice;
+
+        } else {
+            rr->notice_len = ngx_cpymem(rr->notice, "0-0", 3) - rr->notice;
+        }
+
+        goto done;
+    }
+
+    if (ngx_array_init(&read, rr->pool, 16, sizeof(ngx_ws_redis_chan_t))
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    /* "{ws:ZONE}:d"; the other stream is the instance's inbox */
+    dlen = sizeof("{ws:}:d") - 1 + zone->name.len;
+
+    for (i = 0; i < r->elements; i++) {
+        k = r->element[i];
+
+        if (k->type != REDIS_REPLY_ARRAY || k->elements != 2
+            || k->element[0]->type != REDIS_REPLY_STRING
+            || k->element[1]->type != REDIS_REPLY_ARRAY)
+        {
+            continue;
+        }
+
+        if (k->element[0]->len != dlen) {
+            ngx_ws_redis_inbox(rr, k->element[1]);
+            continue;
+        }
+
+        k = k->element[1];
+
+        if (k->elements
+            >= (size_t) ngx_atoi((u_char *) NGX_WS_REDIS_NOTICE_COUNT,
+                                 sizeof(NGX_WS_REDIS_NOTICE_COUNT) - 1))
+        {
+            /* more than a wait takes: all channels are read next */
+            rr->full = 1;
+        }
+
+        for (n = 0; n < k->elements; n++) {
+            ngx_ws_redis_notice_add(rr, &read, k->element[n]);
+        }
+    }
+
+    if (read.nelts) {
+        ngx_ws_redis_read_send(rr, &read);
+    }
+
+done:
+
+    ngx_ws_redis_round_done(rr);
+}
+
+
+/* a notice: its channel to read, if the instance reads it (once) */
+
+static void
+ngx_ws_redis_notice_add(ngx_ws_redis_reader_t *rr, ngx_array_t *read,
+    redisReply *e)
+{
+    ngx_str_t               name;
+    ngx_uint_t              j;
+    redisReply             *id, *f;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_redis_chan_t    *ch;
+    ngx_ws_channel_node_t  *cn;
+
+    zone = rr->zone;
+
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+        || e->element[0]->type != REDIS_REPLY_STRING
+        || e->element[1]->type != REDIS_REPLY_ARRAY
+        || e->element[1]->elements != 2)
+    {
+        return;
+    }
+
+    id = e->element[0];
+
+    if (id->len < sizeof(rr->notice)) {
+        rr->notice_len = ngx_cpymem(rr->notice, id->str, id->len)
+                         - rr->notice;
+    }
+
+    f = e->element[1]->element[1];
+
+    if (f->type != REDIS_REPLY_STRING) {
+        return;
+    }
+
+    name.data = (u_char *) f->str;
+    name.len = f->len;
+
+    ch = read->elts;
+
+    for (j = 0; j < read->nelts; j++) {
+        if (ch[j].name.len == name.len
+            && ngx_strncmp(ch[j].name.data, name.data, name.len) == 0)
+        {
+            return;
+        }
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    cn = ngx_ws_channel_lookup(zone, &name, 0);
+
+    if (cn == NULL || !cn->synced || cn->subscribers == 0) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    ch = ngx_array_push(read);
+
+    if (ch == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    ch->last = cn->last_id;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    /* the reply lives until the handler returns */
+
+    ch->name.len = name.len;
+    ch->name.data = ngx_pstrdup(rr->pool, &name);
+
+    if (ch->name.data == NULL) {
+        read->nelts--;
+    }
+}
+
+
 static ngx_int_t
 ngx_ws_redis_stream_cmp(const void *one, const void *two)
 {
     const ngx_ws_redis_stream_t  *a = one, *b = two;
 
     return (ngx_int_t) a->slot - (ngx_int_t) b->slot;
+}
+
+
+/* the SHA-1 of the data of the channel's last message, if it is kept */
+
+static void
+ngx_ws_redis_last_sha1(ngx_ws_channel_node_t *cn, ngx_ws_redis_chan_t *ch)
+{
+    u_char            digest[20];
+    ngx_sha1_t        sha1;
+    ngx_ws_sh_msg_t  *m;
+
+    ch->known = 0;
+
+    if (cn->count == 0) {
+        return;
+    }
+
+    m = ngx_queue_data(ngx_queue_last(&cn->msgs), ngx_ws_sh_msg_t, queue);
+
+    if (m->id != cn->last_id) {
+        return;
+    }
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, m->data, m->len);
+    ngx_sha1_final(digest, &sha1);
+
+    ngx_hex_dump(ch->sha1, digest, 20);
+    ch->known = 1;
+}
+
+
+/*
+ * After the connection was made: the channels read, in scripts of up to
+ * NGX_WS_REDIS_CHECK_BATCH channels; all again at the next round if one
+ * could not be sent
+ */
+
+static void
+ngx_ws_redis_check_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
+{
+    int                    argc;
+    u_char                *p;
+    size_t                *argvlen;
+    ngx_uint_t             i, j, n, total;
+    const char           **argv;
+    ngx_ws_zone_t         *zone;
+    ngx_ws_redis_chan_t   *ch;
+    ngx_ws_redis_check_t  *k;
+
+    zone = rr->zone;
+    ch = read->elts;
+
+    for (total = 0; total < read->nelts; total++) {
+        if (ch[total].name.len == 0) {
+            break;
+        }
+    }
+
+    for (i = 0; i < total; i += n) {
+        n = ngx_min(total - i, NGX_WS_REDIS_CHECK_BATCH);
+
+        k = ngx_palloc(rr->pool, sizeof(ngx_ws_redis_check_t));
+        argv = ngx_palloc(rr->pool, (4 * n + 3) * sizeof(char *));
+        argvlen = ngx_palloc(rr->pool, (4 * n + 3) * sizeof(size_t));
+        p = ngx_pnalloc(rr->pool, (n + 1) * NGX_INT64_LEN);
+
+        if (k == NULL || argv == NULL || argvlen == NULL || p == NULL) {
+            goto failed;
+        }
+
+        k->rr = rr;
+        k->ch = &ch[i];
+        k->n = n;
+
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = ngx_ws_redis_check_lua;
+        argvlen[1] = sizeof(ngx_ws_redis_check_lua) - 1;
+        argv[2] = (char *) p;
+        argvlen[2] = ngx_sprintf(p, "%ui", 2 * n) - p;
+        p += argvlen[2];
+        argc = 3;
+
+        for (j = i; j < i + n; j++) {
+            argv[argc] = (char *) ngx_ws_redis_key(rr->pool, zone,
+                                                   &ch[j].name, 'n',
+                                                   &argvlen[argc]);
+            argv[argc + 1] = (char *) ngx_ws_redis_key(rr->pool, zone,
+                                                       &ch[j].name, 's',
+                                                       &argvlen[argc + 1]);
+
+            if (argv[argc] == NULL || argv[argc + 1] == NULL) {
+                goto failed;
+            }
+
+            argc += 2;
+        }
+
+        for (j = i; j < i + n; j++) {
+            argv[argc] = (char *) p;
+            argvlen[argc] = ngx_sprintf(p, "%uL", ch[j].last) - p;
+            p += argvlen[argc];
+            argv[argc + 1] = (char *) ch[j].sha1;
+            argvlen[argc + 1] = ch[j].known ? 40 : 0;
+            argc += 2;
+        }
+
+        if (ngx_ws_redis_command(rr->rd, ngx_ws_redis_checked, k, argc, argv,
+                                 argvlen)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        rr->busy++;
+    }
+
+    return;
+
+failed:
+
+    rr->checked = 0;
+}
+
+
+/*
+ * 0: Redis has what the instance read; else Redis lost writes, and the
+ * instance reads on from the id given (a new epoch, or the ids given again
+ * after the loss): what it kept goes, and its subscribers are told
+ * history_lost from their last id
+ */
+
+static void
+ngx_ws_redis_checked(ngx_ws_redis_t *rd, void *reply, void *data)
+{
+    ngx_ws_redis_check_t *k = data;
+
+    uint64_t                workers, uid, last;
+    ngx_uint_t              i;
+    redisReply             *r, *e;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_redis_chan_t    *ch;
+    ngx_ws_redis_reader_t  *rr;
+    ngx_ws_channel_node_t  *cn;
+
+    rr = k->rr;
+    zone = rr->zone;
+    r = reply;
+
+    if (r == NULL) {
+        goto done;
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != k->n) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "redis \"%V\": channels not checked: %*s",
+                      &zone->redis->addr,
+                      (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
+                      r->str);
+        goto done;
+    }
+
+    for (i = 0; i < k->n; i++) {
+        e = r->element[i];
+        ch = &k->ch[i];
+
+        if (e->type != REDIS_REPLY_INTEGER || e->integer <= 0) {
+            continue;
+        }
+
+        last = (uint64_t) e->integer;
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        cn = ngx_ws_channel_lookup(zone, &ch->name, 0);
+
+        if (cn == NULL || !cn->synced || cn->last_id >= last) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            continue;
+        }
+
+        ngx_ws_channel_gap(zone, cn, last);
+
+        workers = cn->workers;
+        uid = cn->uid;
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        (void) ngx_atomic_fetch_add(&zone->sh->redis.gaps, 1);
+
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "redis \"%V\" lost messages of channel \"%V\" that "
+                      "this instance read (up to id %uL): read on after %uL",
+                      &zone->redis->addr, &ch->name, ch->last, last);
+
+        ngx_ws_redis_wake(zone, workers, uid);
+    }
+
+done:
+
+    ngx_ws_redis_round_done(rr);
 }
 
 
@@ -906,7 +1542,7 @@ ngx_ws_redis_round_done(ngx_ws_redis_reader_t *rr)
         return;
     }
 
-    if (rr->cl && (!rr->got || rr->failed)) {
+    if (rr->failed || (rr->cl && !rr->got)) {
         /* no XREAD waited for news: a pause, longer after an error */
         ngx_add_timer(&rr->poll, rr->failed ? NGX_WS_REDIS_TICK
                                             : NGX_WS_REDIS_POLL);
@@ -1162,7 +1798,9 @@ ngx_ws_redis_read(ngx_ws_redis_t *rd, void *reply, void *data)
         }
 
         if (k->element[1]->elements >= NGX_WS_REDIS_READ_MAX) {
+            /* more to read: all channels are read next */
             full = 1;
+            rr->full = 1;
         }
 
         rr->got = 1;
@@ -1350,6 +1988,26 @@ ngx_ws_redis_key(ngx_pool_t *pool, ngx_ws_zone_t *zone, ngx_str_t *name,
 }
 
 
+/* "{ws:ZONE}:d", the zone's notices */
+
+static u_char *
+ngx_ws_redis_notice_key(ngx_pool_t *pool, ngx_ws_zone_t *zone, size_t *len)
+{
+    u_char  *key, *p;
+
+    key = ngx_pnalloc(pool, sizeof("{ws:}:d") - 1 + zone->name.len);
+    if (key == NULL) {
+        return NULL;
+    }
+
+    p = ngx_sprintf(key, "{ws:%V}:d", &zone->name);
+
+    *len = p - key;
+
+    return key;
+}
+
+
 /*
  * A message to a channel of a Redis-backed zone: the script is sent (the
  * handler, if any, gets the outcome); NGX_WS_ZONE_TOO_BIG over
@@ -1385,7 +2043,8 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
     klen = (pol && pol->key.len) ? pol->key.len : 0;
 
     size = 2 * (sizeof("{ws::}:s") - 1 + zone->name.len + name->len)
-           + 4 * NGX_INT64_LEN + len + klen;
+           + 4 * NGX_INT64_LEN + len + klen
+           + name->len + sizeof("{ws:}:d") - 1 + zone->name.len;
 
     pub = ngx_alloc(sizeof(ngx_ws_redis_pub_t) + size, ngx_cycle->log);
     if (pub == NULL) {
@@ -1434,6 +2093,14 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
 
     pub->argv[10] = (char *) p;
     p = ngx_sprintf(p, "%uL", (uint64_t) zone->ttl * 1000);
+    pub->argv[11] = (char *) p;
+    p = ngx_cpymem(p, name->data, name->len);
+    pub->argv[12] = (char *) p;
+
+    if (zone->redis->cluster == NULL) {
+        /* the notice for the readers, by the script itself */
+        p = ngx_sprintf(p, "{ws:%V}:d", &zone->name);
+    }
 
     for (i = 3; i < NGX_WS_REDIS_PUB_ARGS - 1; i++) {
         pub->argvlen[i] = pub->argv[i + 1] - pub->argv[i];

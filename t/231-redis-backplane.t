@@ -790,8 +790,8 @@ qr/\[emerg\] .*ws_zone "chat": presence_events= does not work with redis= yet/
 --- init
 main::stalled();
 --- request
-GET /pub?channel=never
---- error_code: 404
---- response_body_like: Not Found
+GET /pub
+--- error_code: 400
+--- response_body_like: Bad Request
 --- error_log eval
 qr/\[error\] .*redis "127\.0\.0\.1:\d+" timed out with \d+ commands in flight/
