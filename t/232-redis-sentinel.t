@@ -457,6 +457,14 @@ sub failover {
                    "$after/",
                    'TEST 6: the subscriber of B got both, ids going on');
 
+    # a worker with no traffic comes back at its own backoff's pace (up to
+    # 5 s plus jitter): the connections of both instances are counted
+    # once all are back
+    for my $p ($port, $bport) {
+        wait_for(sub { http($p, 'GET', '/status')
+                       =~ /"redis":\{"reader":\d+,"connections":3,/ }, 12);
+    }
+
     Test::More::like(http($bport, 'GET', '/status'),
                      qr/"connections":3,.*"master":"\Q$new\E",
                         "failovers":1\}/x,
