@@ -3388,62 +3388,46 @@ static void
 ngx_ws_redis_count_channel(ngx_ws_redis_counting_t *ct, ngx_ws_redis_t *rd)
 {
     size_t          argvlen[2];
+    ngx_uint_t      i;
     const char     *argv[2];
     ngx_ws_zone_t  *zone;
 
+    /* the counts (:c), the last id (:n), and the members (:m) if asked */
+    static const struct {
+        char       *command;
+        char        kind;
+    } reads[] = {
+        { "HGETALL", 'c' },
+        { "GET", 'n' },
+        { "HGETALL", 'm' }
+    };
+
     zone = ct->zone;
 
-    argv[0] = "HGETALL";
-    argvlen[0] = 7;
-    argv[1] = (char *) ct->key;
-    argvlen[1] = ct->key_len;
+    for (i = 0; i < ct->want - 1; i++) {
+        argv[0] = reads[i].command;
+        argvlen[0] = ngx_strlen(reads[i].command);
 
-    if (ngx_ws_redis_zcommand(zone, rd, argv[1], argvlen[1],
-                              ngx_ws_redis_counted, ct, 2, argv, argvlen)
-        == NGX_OK)
-    {
+        if (reads[i].kind == 'c') {
+            argv[1] = (char *) ct->key;
+            argvlen[1] = ct->key_len;
+
+        } else {
+            argv[1] = (char *) ngx_ws_redis_key(ct->pool, zone, &ct->name,
+                                                reads[i].kind, &argvlen[1]);
+        }
+
+        if (argv[1] == NULL
+            || ngx_ws_redis_zcommand(zone, rd, argv[1], argvlen[1],
+                                     ngx_ws_redis_counted, ct, 2, argv,
+                                     argvlen)
+               != NGX_OK)
+        {
+            ct->failed = 1;
+            return;
+        }
+
         ct->pending++;
-
-    } else {
-        ct->failed = 1;
-        return;
-    }
-
-    argv[0] = "GET";
-    argvlen[0] = 3;
-    argv[1] = (char *) ngx_ws_redis_key(ct->pool, zone, &ct->name, 'n',
-                                        &argvlen[1]);
-
-    if (argv[1]
-        && ngx_ws_redis_zcommand(zone, rd, argv[1], argvlen[1],
-                                 ngx_ws_redis_counted, ct, 2, argv, argvlen)
-           == NGX_OK)
-    {
-        ct->pending++;
-
-    } else {
-        ct->failed = 1;
-        return;
-    }
-
-    if (ct->want != 4) {
-        return;
-    }
-
-    argv[0] = "HGETALL";
-    argvlen[0] = 7;
-    argv[1] = (char *) ngx_ws_redis_key(ct->pool, zone, &ct->name, 'm',
-                                        &argvlen[1]);
-
-    if (argv[1]
-        && ngx_ws_redis_zcommand(zone, rd, argv[1], argvlen[1],
-                                 ngx_ws_redis_counted, ct, 2, argv, argvlen)
-           == NGX_OK)
-    {
-        ct->pending++;
-
-    } else {
-        ct->failed = 1;
     }
 }
 
