@@ -76,6 +76,35 @@ static void ngx_ws_redis_drop(ngx_ws_redis_t *rd);
 
 
 /*
+ * A ws_zone's Redis configuration, made with its defaults at its first
+ * redis_* parameter
+ */
+
+ngx_ws_redis_conf_t *
+ngx_ws_redis_conf(ngx_conf_t *cf, ngx_ws_redis_conf_t **rcfp)
+{
+    ngx_ws_redis_conf_t  *rcf;
+
+    if (*rcfp) {
+        return *rcfp;
+    }
+
+    rcf = ngx_pcalloc(cf->pool, sizeof(ngx_ws_redis_conf_t));
+    if (rcf == NULL) {
+        return NULL;
+    }
+
+    rcf->db = -1;
+    rcf->connect_timeout = NGX_CONF_UNSET_MSEC;
+    rcf->timeout = NGX_CONF_UNSET_MSEC;
+
+    *rcfp = rcf;
+
+    return rcf;
+}
+
+
+/*
  * A parameter of ws_zone: NGX_OK if it is one of redis=, redis_cluster=,
  * redis_user=, redis_password=, redis_db=, redis_connect_timeout=,
  * redis_timeout=; NGX_DECLINED if it is none.
@@ -95,19 +124,9 @@ ngx_ws_redis_param(ngx_conf_t *cf, ngx_ws_redis_conf_t **rcfp, ngx_str_t *v)
         return NGX_DECLINED;
     }
 
-    rcf = *rcfp;
-
+    rcf = ngx_ws_redis_conf(cf, rcfp);
     if (rcf == NULL) {
-        rcf = ngx_pcalloc(cf->pool, sizeof(ngx_ws_redis_conf_t));
-        if (rcf == NULL) {
-            return NGX_ERROR;
-        }
-
-        rcf->db = -1;
-        rcf->connect_timeout = NGX_CONF_UNSET_MSEC;
-        rcf->timeout = NGX_CONF_UNSET_MSEC;
-
-        *rcfp = rcf;
+        return NGX_ERROR;
     }
 
     s.data = (u_char *) ngx_strchr(v->data, '=');

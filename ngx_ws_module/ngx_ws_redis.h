@@ -193,6 +193,8 @@ struct ngx_ws_redis_s {
 };
 
 
+ngx_ws_redis_conf_t *ngx_ws_redis_conf(ngx_conf_t *cf,
+    ngx_ws_redis_conf_t **rcfp);
 ngx_int_t ngx_ws_redis_param(ngx_conf_t *cf, ngx_ws_redis_conf_t **rcfp,
     ngx_str_t *v);
 char *ngx_ws_redis_check(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,

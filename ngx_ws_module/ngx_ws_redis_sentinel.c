@@ -100,21 +100,9 @@ ngx_ws_redis_sentinel_param(ngx_conf_t *cf, ngx_ws_redis_conf_t **rcfp,
         return NGX_DECLINED;
     }
 
-    rcf = *rcfp;
-
+    rcf = ngx_ws_redis_conf(cf, rcfp);
     if (rcf == NULL) {
-        /* the defaults of ngx_ws_redis_param() */
-
-        rcf = ngx_pcalloc(cf->pool, sizeof(ngx_ws_redis_conf_t));
-        if (rcf == NULL) {
-            return NGX_ERROR;
-        }
-
-        rcf->db = -1;
-        rcf->connect_timeout = NGX_CONF_UNSET_MSEC;
-        rcf->timeout = NGX_CONF_UNSET_MSEC;
-
-        *rcfp = rcf;
+        return NGX_ERROR;
     }
 
     s.data = (u_char *) ngx_strchr(v->data, '=');
