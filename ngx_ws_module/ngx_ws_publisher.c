@@ -26,6 +26,9 @@ static void ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
 static void ngx_ws_publisher_redis_done(void *data, ngx_int_t rc,
     uint64_t id);
 static void ngx_ws_publisher_unavailable(ngx_http_request_t *r);
+static void ngx_ws_publisher_refused(ngx_http_request_t *r,
+    ngx_ws_zone_t *zone, ngx_int_t rc, size_t len, char *what,
+    ngx_str_t *name);
 static void ngx_ws_publisher_pushed(void *data, ngx_int_t rc);
 static ngx_int_t ngx_ws_publisher_count(ngx_http_request_t *r,
     ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t listing);
@@ -677,10 +680,18 @@ ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
     rc = ngx_ws_redis_publish(zone, name, pol, opcode, data, len,
                               ngx_ws_publisher_redis_done, pr);
 
-    if (rc == NGX_OK) {
-        return;
+    if (rc != NGX_OK) {
+        ngx_ws_publisher_refused(r, zone, rc, len, "channel", name);
     }
+}
 
+
+/* a message that Redis did not take: 413, or 503 with a JSON body */
+
+static void
+ngx_ws_publisher_refused(ngx_http_request_t *r, ngx_ws_zone_t *zone,
+    ngx_int_t rc, size_t len, char *what, ngx_str_t *name)
+{
     if (rc == NGX_WS_ZONE_TOO_BIG) {
         ngx_ws_zone_refused(zone, rc, len, r->connection->log);
         ngx_http_finalize_request(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
@@ -688,8 +699,8 @@ ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "message to channel \"%V\" refused: redis \"%V\" %s",
-                  name, &zone->redis->addr,
+                  "message to %s \"%V\" refused: redis \"%V\" %s",
+                  what, name, &zone->redis->addr,
                   (rc == NGX_BUSY) ? "has too many commands in flight"
                                    : "is unavailable");
 
@@ -749,23 +760,9 @@ ngx_ws_publisher_push(ngx_http_request_t *r, ngx_ws_zone_t *zone,
     rc = ngx_ws_redis_push(zone, &id, opcode, data, len,
                            ngx_ws_publisher_pushed, r);
 
-    if (rc == NGX_OK) {
-        return;
+    if (rc != NGX_OK) {
+        ngx_ws_publisher_refused(r, zone, rc, len, "connection", &id);
     }
-
-    if (rc == NGX_WS_ZONE_TOO_BIG) {
-        ngx_ws_zone_refused(zone, rc, len, r->connection->log);
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "message to connection \"%V\" refused: redis \"%V\" %s",
-                  &id, &zone->redis->addr,
-                  (rc == NGX_BUSY) ? "has too many commands in flight"
-                                   : "is unavailable");
-
-    ngx_ws_publisher_unavailable(r);
 }
 
 
