@@ -223,6 +223,7 @@ ngx_uint_t ngx_ws_redis_cluster_slot(u_char *key, size_t len);
 ngx_ws_redis_t *ngx_ws_redis_cluster_conn(ngx_ws_redis_cluster_t *cl,
     ngx_uint_t slot);
 ngx_uint_t ngx_ws_redis_cluster_ready(ngx_ws_redis_cluster_t *cl);
+uint64_t ngx_ws_redis_cluster_connects(ngx_ws_redis_cluster_t *cl);
 ngx_int_t ngx_ws_redis_cluster_command(ngx_ws_redis_cluster_t *cl,
     ngx_uint_t slot, ngx_ws_redis_reply_pt handler, void *data, int argc,
     const char **argv, const size_t *argvlen);

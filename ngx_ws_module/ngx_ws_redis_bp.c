@@ -49,8 +49,9 @@
  * missed the last second): the last id of a channel goes back below ids
  * the instance read, and the next publish would give such an id again,
  * with other data.  So after each connection of the reader to one Redis
- * (or Sentinel's master; not yet on a cluster), before it reads, each
- * channel it reads is checked (scripts of up to 128 channels): when
+ * (or Sentinel's master; on a cluster, to any node), before it reads,
+ * each channel it reads is checked (scripts of up to 128 channels, of one
+ * slot each on a cluster): when
  * Redis's last id is below the instance's, or the entry under the
  * instance's last id holds other data (it was given again already), the
  * channel moves to a new epoch of ids in Redis and the instance's
@@ -121,7 +122,7 @@ typedef struct {
      */
     ngx_uint_t                  refusing;
     ngx_event_t                 probe;
-    uint64_t                    checked;          /* rd->connects then */
+    uint64_t                    checked;          /* connects then */
 
     /* the zone's notices read up to, "MS-SEQ"; 0: to be asked */
     size_t                      notice_len;
@@ -153,6 +154,7 @@ typedef struct {
     uint64_t                    last;
     u_char                      sha1[40];         /* of its data */
     ngx_uint_t                  known;            /* the data was kept */
+    ngx_uint_t                  slot;             /* on a cluster */
 } ngx_ws_redis_chan_t;
 
 
@@ -195,6 +197,7 @@ static void ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr,
 static void ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr,
     ngx_array_t *read);
 static ngx_int_t ngx_ws_redis_stream_cmp(const void *one, const void *two);
+static ngx_int_t ngx_ws_redis_chan_cmp(const void *one, const void *two);
 static void ngx_ws_redis_poll(ngx_event_t *ev);
 static ngx_uint_t ngx_ws_redis_bp_ready(ngx_ws_redis_reader_t *rr);
 static void ngx_ws_redis_bp_close(ngx_ws_redis_reader_t *rr);
@@ -568,8 +571,9 @@ ngx_ws_redis_tick(ngx_event_t *ev)
 
         } else {
             rr->rd = ngx_ws_redis_open(zone->redis, ev->log, 1);
-            rr->checked = 0;
         }
+
+        rr->checked = 0;
 
     } else if (!leader) {
         /* in flight, they are answered NULL: the round ends */
@@ -601,6 +605,7 @@ ngx_ws_redis_tick(ngx_event_t *ev)
 static void
 ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
 {
+    uint64_t                connects;
     ngx_str_t              *name;
     ngx_uint_t              check;
     ngx_pool_t             *pool;
@@ -622,10 +627,12 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     }
 
     /*
-     * The channels are checked after a connection (Redis lost writes?);
-     * one Redis (or Sentinel's master) only, not a cluster
+     * The channels are checked after a connection (Redis lost writes?): to
+     * one Redis (or Sentinel's master), or to any node of a cluster
      */
-    check = (rr->rd && rr->checked != rr->rd->connects);
+    connects = rr->rd ? rr->rd->connects
+                      : (rr->cl ? ngx_ws_redis_cluster_connects(rr->cl) : 0);
+    check = ((rr->rd || rr->cl) && rr->checked != connects);
 
     pool = ngx_create_pool(4096, rr->tick.log);
     if (pool == NULL) {
@@ -700,7 +707,7 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
      */
 
     if (check) {
-        rr->checked = rr->rd->connects;
+        rr->checked = connects;
         rr->notice_len = 0;
         ngx_ws_redis_check_send(rr, &read);
     }
@@ -1319,6 +1326,15 @@ ngx_ws_redis_stream_cmp(const void *one, const void *two)
 }
 
 
+static ngx_int_t
+ngx_ws_redis_chan_cmp(const void *one, const void *two)
+{
+    const ngx_ws_redis_chan_t  *a = one, *b = two;
+
+    return (ngx_int_t) a->slot - (ngx_int_t) b->slot;
+}
+
+
 /* the SHA-1 of the data of the channel's last message, if it is kept */
 
 static void
@@ -1352,7 +1368,9 @@ ngx_ws_redis_last_sha1(ngx_ws_channel_node_t *cn, ngx_ws_redis_chan_t *ch)
 /*
  * After the connection was made: the channels read, in scripts of up to
  * NGX_WS_REDIS_CHECK_BATCH channels; all again at the next round if one
- * could not be sent
+ * could not be sent.  On a cluster a script may touch one slot only: the
+ * channels are sorted by slot and each script goes to its slot's master;
+ * the channels of a master not connected are checked when it connects
  */
 
 static void
@@ -1360,7 +1378,8 @@ ngx_ws_redis_check_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
 {
     int                    argc;
     u_char                *p;
-    size_t                *argvlen;
+    size_t                *argvlen, len;
+    ngx_int_t              rc;
     ngx_uint_t             i, j, n, total;
     const char           **argv;
     ngx_ws_zone_t         *zone;
@@ -1374,10 +1393,33 @@ ngx_ws_redis_check_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
         if (ch[total].name.len == 0) {
             break;
         }
+
+        if (rr->cl) {
+            p = ngx_ws_redis_key(rr->pool, zone, &ch[total].name, 'n', &len);
+            if (p == NULL) {
+                goto failed;
+            }
+
+            ch[total].slot = ngx_ws_redis_cluster_slot(p, len);
+        }
+    }
+
+    if (rr->cl) {
+        ngx_sort(ch, total, sizeof(ngx_ws_redis_chan_t),
+                 ngx_ws_redis_chan_cmp);
     }
 
     for (i = 0; i < total; i += n) {
         n = ngx_min(total - i, NGX_WS_REDIS_CHECK_BATCH);
+
+        if (rr->cl) {
+            /* the channels of one slot */
+            for (j = i + 1; j < i + n && ch[j].slot == ch[i].slot; j++) {
+                /* void */
+            }
+
+            n = j - i;
+        }
 
         k = ngx_palloc(rr->pool, sizeof(ngx_ws_redis_check_t));
         argv = ngx_palloc(rr->pool, (4 * n + 3) * sizeof(char *));
@@ -1425,10 +1467,21 @@ ngx_ws_redis_check_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
             argc += 2;
         }
 
-        if (ngx_ws_redis_command(rr->rd, ngx_ws_redis_checked, k, argc, argv,
-                                 argvlen)
-            != NGX_OK)
-        {
+        if (rr->cl) {
+            rc = ngx_ws_redis_cluster_command(rr->cl, ch[i].slot,
+                                              ngx_ws_redis_checked, k, argc,
+                                              argv, argvlen);
+            if (rc == NGX_DECLINED) {
+                /* its master is away: checked when it connects */
+                continue;
+            }
+
+        } else {
+            rc = ngx_ws_redis_command(rr->rd, ngx_ws_redis_checked, k, argc,
+                                      argv, argvlen);
+        }
+
+        if (rc != NGX_OK) {
             goto failed;
         }
 
@@ -1474,7 +1527,7 @@ ngx_ws_redis_checked(ngx_ws_redis_t *rd, void *reply, void *data)
     if (r->type != REDIS_REPLY_ARRAY || r->elements != k->n) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "redis \"%V\": channels not checked: %*s",
-                      &zone->redis->addr,
+                      rr->cl ? &rd->conf->addr : &zone->redis->addr,
                       (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
                       r->str);
         goto done;
@@ -1511,7 +1564,8 @@ ngx_ws_redis_checked(ngx_ws_redis_t *rd, void *reply, void *data)
         ngx_log_error(NGX_LOG_WARN, rd->log, 0,
                       "redis \"%V\" lost messages of channel \"%V\" that "
                       "this instance read (up to id %uL): read on after %uL",
-                      &zone->redis->addr, &ch->name, ch->last, last);
+                      rr->cl ? &rd->conf->addr : &zone->redis->addr,
+                      &ch->name, ch->last, last);
 
         ngx_ws_redis_wake(zone, workers, uid);
     }

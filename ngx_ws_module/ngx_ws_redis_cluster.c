@@ -507,6 +507,29 @@ ngx_ws_redis_cluster_ready(ngx_ws_redis_cluster_t *cl)
 
 
 /*
+ * The connections made to the nodes so far, summed: it grows with each
+ * (re)connection of any node (the reader checks its channels then)
+ */
+
+uint64_t
+ngx_ws_redis_cluster_connects(ngx_ws_redis_cluster_t *cl)
+{
+    uint64_t    n;
+    ngx_uint_t  i;
+
+    n = 0;
+
+    for (i = 0; i < cl->nnodes; i++) {
+        if (cl->nodes[i].rd) {
+            n += cl->nodes[i].rd->connects;
+        }
+    }
+
+    return n;
+}
+
+
+/*
  * A command to the master of a slot, as ngx_ws_redis_command() answers:
  * NGX_DECLINED when that master is not connected (or the map unknown)
  */

@@ -66,11 +66,11 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 8, 2 => 6, 6 => 5, 7 => 1, 8 => 15);
+my %INIT_TESTS = (1 => 8, 2 => 6, 6 => 5, 7 => 1, 8 => 15, 9 => 4);
 
-# per block: TEST 1, 2, 6, 7, 8: 3 (status, body, no_error_log); TEST 3,
-# 4, 5 (must_die): 2 each
-plan tests => repeat_each() * (3 + 3 + 2 + 2 + 2 + 3 + 3 + 3)
+# per block: TEST 1, 2, 6, 7, 8, 9: 3 (status, body, no_error_log); TEST
+# 3, 4, 5 (must_die): 2 each
+plan tests => repeat_each() * (3 + 3 + 2 + 2 + 2 + 3 + 3 + 3 + 3)
               + sum(values %INIT_TESTS);
 
 sub sum { my $n = 0; $n += $_ for @_; $n }
@@ -816,6 +816,94 @@ sub global {
                        "$t nothing wrong in the log of B");
 }
 
+# TEST 9: a master loses the last write of a channel and took another
+# message under its id before the instances connected to it again (what
+# a failover with asynchronous replication leaves; here its counter and
+# stream are rolled back and written, then its client connections
+# killed): the reader of each instance checks the channel when its
+# connection to that master is made again, both count the loss before
+# anything more is published, and the subscribers of both instances get
+# history_lost, then the next message, never the other one under the id
+# they saw
+sub lost_writes {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    @Subs = (client($port, '/sub'), client($bport, '/sub'));
+
+    wait_subscribed($port, 'a', 1);
+    wait_subscribed($bport, 'a', 1);
+    Time::HiRes::sleep(0.5);
+
+    my $n1 = id_of(post_again($port, 'a', 'r1'));
+    my $n2 = id_of(post($port, 'a', 'r2'));
+
+    my $want = msg($n1, 'r1') . '|' . msg($n2, 'r2');
+    my @got = map { join '|', frames($_, 2) } @Subs;
+
+    Test::More::is("$got[0] / $got[1]", "$want / $want",
+                   'TEST 9: both instances read the two messages');
+
+    my %gaps = (a => gaps($port), b => gaps($bport));
+    my $master = owner('{ws:chat:a}:s');
+
+    cli($master, 'EVAL',
+        "local e = redis.call('XRANGE', KEYS[2], '-', ARGV[1] .. '-0')\n"
+        . "redis.call('DEL', KEYS[2])\n"
+        . "for _, x in ipairs(e) do\n"
+        . "  redis.call('XADD', KEYS[2], x[1], unpack(x[2]))\n"
+        . "end\n"
+        . "redis.call('XADD', KEYS[2], ARGV[2] .. '-0', 'o', '1',"
+        . " 'd', 'other', 'c', '0', 'k', '')\n"
+        . "redis.call('SET', KEYS[1], ARGV[2])\n",
+        2, '{ws:chat:a}:n', '{ws:chat:a}:s', $n1, $n2);
+    cli($master, 'CLIENT', 'KILL', 'TYPE', 'normal');
+
+    my $deadline = Time::HiRes::time() + 8;
+
+    until (gaps($port) > $gaps{a} && gaps($bport) > $gaps{b}) {
+        last if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.05);
+    }
+
+    Test::More::is((gaps($port) - $gaps{a}) . ' ' . (gaps($bport) - $gaps{b}),
+                   '1 1', 'TEST 9: both instances counted the loss');
+    Time::HiRes::sleep(0.2);
+
+    my $n3 = id_of(post_again($port, 'a', 'r3'));
+
+    $want = lost($n2, $n3) . '|' . msg($n3, 'r3');
+    @got = map { join '|', frames($_, 2) } @Subs;
+
+    Test::More::is("$got[0] / $got[1]", "$want / $want",
+                   'TEST 9: history_lost on both instances, then r3');
+
+    Test::More::like(b_log(), qr/\[warn\]\ .*redis\ "127\.0\.0\.1:$master"
+                                 \ lost\ messages\ of\ channel\ "a"\ that
+                                 \ this\ instance\ read\ \(up\ to\ id\ $n2\):
+                                 \ read\ on\ after\ \d+/x,
+                     'TEST 9: B logged the loss, naming the master');
+
+    $_->close for @Subs;
+}
+
+# the gaps counted by an instance's reader (ws_status)
+sub gaps {
+    my ($port) = @_;
+    return get($port, '/status') =~ /"gaps":(\d+)/ ? $1 : 0;
+}
+
+sub msg {
+    my ($id, $data) = @_;
+    return '{"channel":"a","id":' . $id . ',"data":"' . $data . '"}';
+}
+
+sub lost {
+    my ($last, $first) = @_;
+    return '{"event":"history_lost","channel":"a","last_id":' . $last
+           . ',"first_id":' . $first . '}';
+}
+
 __DATA__
 
 === TEST 1: channels spread over three masters, across two instances
@@ -972,5 +1060,30 @@ main::global();
 --- request
 GET /conns
 --- response_body_like: ^\{"connections":\[
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: a master lost writes: checked when its connections are made again
+--- http_config
+    ws_zone chat 1m history=10 redis_cluster=127.0.0.1:$TEST_NGINX_CLUSTER_PORT;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat a b c;
+        ws_envelope on;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+    location /status {
+        ws_status;
+    }
+--- init
+main::lost_writes();
+--- request
+GET /status
+--- response_body_like: "gaps":1,
 --- no_error_log
 [error]
