@@ -31,7 +31,7 @@ use Time::HiRes ();
 
 our @EXPORT_OK = qw(start_b stop_b kill_b b_log b_pid b_dir
                     req get post again post_again req_found count_is
-                    members_are wait_subscribed wait_for client got
+                    members_are wait_subscribed wait_for client frames got
                     next_frame rel_ids free_port sum);
 
 our ($B_pid, $B_dir, %Taken);
@@ -212,12 +212,10 @@ sub post_again {
     return again($secs // 8, sub { post($port, $channel, $body) }, qr/^200 /);
 }
 
-# req() again while the thing is not found, for up to $secs (3); $miss:
-# the statuses that mean so (404)
+# req() again while it is 404 (not found), for up to 3 s
 sub req_found {
-    my ($secs, $miss, @args) = @_;
-    $miss //= qr/^404 /;
-    return again($secs // 3, sub { req(@args) }, sub { $_[0] !~ $miss });
+    my @args = @_;
+    return again(3, sub { req(@args) }, sub { $_[0] !~ /^404 / });
 }
 
 # the subscribers a publisher counts on a channel, until $n (up to $secs)
@@ -284,8 +282,8 @@ sub client {
                                     timeout => 3);
 }
 
-# the payloads of up to $n frames read within $secs (3), joined by "|"
-sub got {
+# the payloads of up to $n frames read within $secs (3)
+sub frames {
     my ($c, $n, $secs) = @_;
     my $deadline = Time::HiRes::time() + ($secs // 3);
     my @p;
@@ -297,8 +295,11 @@ sub got {
         push @p, $f->{payload};
     }
 
-    return join '|', @p;
+    return @p;
 }
+
+# the same, joined by "|"
+sub got { join '|', frames(@_) }
 
 # the next frame's payload, "close CODE REASON" for a close, '' for none
 sub next_frame {
