@@ -18,7 +18,8 @@ use Test::Nginx::Socket;
 use Test::NgxWs::Client ();
 use Test::NgxWs::Redis ();
 use Test::NgxWs::Sse ();
-use Test::NgxWs::Instances qw(stop_b b_log b_pid get post post_again client
+use Test::NgxWs::Instances qw(stop_b b_log b_reader client_not_on
+                               b_pid get post post_again client
                                got rel_ids wait_subscribed sum);
 
 use POSIX ();
@@ -315,19 +316,10 @@ sub reader_dies {
     my $port = $ENV{TEST_NGINX_SERVER_PORT};
     my $bport = $ENV{TEST_NGINX_B_PORT};
 
-    my @pids = b_log() =~ /\[info\] (\d+)#\d+: .*this worker reads the Redis/g;
-    my $reader = $pids[-1] // 0;
+    my $reader = b_reader();
 
     # a subscriber on the other worker
-    my ($b, @others);
-    for (1 .. 40) {
-        my $c = client($bport, '/sub');
-        if (($c->header('X-Worker') // 0) != $reader) {
-            $b = $c;
-            last;
-        }
-        push @others, $c;
-    }
+    my ($b, @others) = client_not_on($bport, '/sub', $reader);
 
     my $a = client($port, '/sub');
 

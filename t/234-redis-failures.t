@@ -20,7 +20,8 @@ use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::Client ();
 use Test::NgxWs::Redis qw(cli);
-use Test::NgxWs::Instances qw(stop_b b_log get post post_again client got
+use Test::NgxWs::Instances qw(stop_b b_log b_reader client_not_on
+                               get post post_again client got
                                rel_ids wait_subscribed sum);
 
 use POSIX ();
@@ -376,19 +377,10 @@ sub backfill {
     my $port = $ENV{TEST_NGINX_SERVER_PORT};
     my $bport = $ENV{TEST_NGINX_B_PORT};
 
-    my @pids = b_log() =~ /\[info\] (\d+)#\d+: .*this worker reads the Redis/g;
-    my $reader = $pids[-1] // 0;
+    my $reader = b_reader();
 
     # a subscriber on the other worker
-    my ($b, @others);
-    for (1 .. 40) {
-        my $c = client($bport, '/back');
-        if (($c->header('X-Worker') // 0) != $reader) {
-            $b = $c;
-            last;
-        }
-        push @others, $c;
-    }
+    my ($b, @others) = client_not_on($bport, '/back', $reader);
 
     wait_subscribed($bport, 'back', 1 + @others);
     Time::HiRes::sleep(0.5);

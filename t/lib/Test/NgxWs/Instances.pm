@@ -29,10 +29,10 @@ use Test::NgxWs::Client ();
 use Test::NgxWs::Redis ();
 use Time::HiRes ();
 
-our @EXPORT_OK = qw(start_b stop_b kill_b b_log b_pid b_dir
+our @EXPORT_OK = qw(start_b stop_b kill_b b_log b_pid b_dir b_reader
                     req get post again post_again req_found count_is
                     members_are wait_subscribed wait_for client frames got
-                    next_frame rel_ids free_port sum);
+                    next_frame rel_ids free_port sum client_not_on);
 
 our ($B_pid, $B_dir, %Taken);
 
@@ -121,6 +121,13 @@ sub b_log {
 }
 
 sub b_pid { $B_pid }
+
+# the PID of B's worker that reads the Redis streams (the last one that
+# said so in its log), or 0
+sub b_reader {
+    my @pids = b_log() =~ /\[info\] (\d+)#\d+: .*this worker reads the Redis/g;
+    return $pids[-1] // 0;
+}
 
 sub b_dir { $B_dir }
 
@@ -280,6 +287,21 @@ sub client {
     my ($port, $path) = @_;
     return Test::NgxWs::Client->new(port => $port, path => $path,
                                     timeout => 3);
+}
+
+# a client on a worker other than $pid (by the X-Worker: its location
+# adds), in up to 40 tries: (it or undef, the clients opened on the way)
+sub client_not_on {
+    my ($port, $path, $pid) = @_;
+    my @others;
+
+    for (1 .. 40) {
+        my $c = client($port, $path);
+        return ($c, @others) if ($c->header('X-Worker') // 0) != $pid;
+        push @others, $c;
+    }
+
+    return (undef, @others);
 }
 
 # the payloads of up to $n frames read within $secs (3)
