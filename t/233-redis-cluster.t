@@ -23,7 +23,7 @@ use Test::NgxWs::Client ();
 use Test::NgxWs::Redis qw(cli_line);
 use Test::NgxWs::Instances qw(stop_b b_log get req again count_is
                                members_are wait_subscribed client frames
-                               next_frame sum);
+                               sum push_both_ways);
 
 use POSIX ();
 use IO::Socket::INET ();
@@ -523,43 +523,8 @@ sub global {
     # B's log from here (TEST 6 left an error there, the cluster down)
     my $from = length b_log();
 
-    my $c = client($bport, '/push');
-    my $id = $c->header('X-Id') // '';
-
-    Test::More::is(req_found($port, 'POST', "/pub?id=$id", 'hello'),
-                   '200 {"id":null,"subscribers":1}',
-                   "$t POST ?id= on A to a connection of B");
-    Test::More::is(next_frame($c), 'hello', "$t which gets it");
-
-    Test::More::is(req_found($port, 'POST', "/conns?id=$id", 'second'),
-                   '200 {"id":null,"subscribers":1}',
-                   "$t the connections API of A, POST ?id=");
-    Test::More::is(next_frame($c), 'second', "$t which gets it too");
-
-    Test::More::is(req_ready($port, 'DELETE', "/conns?id=$id&code=4001"
-                                        . '&reason=moved'),
-                   '202 {"closing":true,"code":4001}',
-                   "$t DELETE ?id= on A of a connection of B");
-    Test::More::is(next_frame($c), 'close 4001 moved',
-                   "$t B closes it with that code and reason");
-    $c->close;
-
-    Time::HiRes::sleep(0.5);
-
-    Test::More::is(req_ready($port, 'POST', "/pub?id=$id", 'late'), '404 ',
-                   "$t 404 when it is gone from B");
-    Test::More::is(req_ready($port, 'DELETE',
-                       '/conns?id=0123456789abcdef0123456789abcdef'),
-                   '404 ', "$t 404 for an id that no instance has");
-
-    my $a = client($port, '/push');
-    my $aid = $a->header('X-Id') // '';
-
-    Test::More::is(req_found($bport, 'POST', "/pub?id=$aid", 'from b'),
-                   '200 {"id":null,"subscribers":1}',
-                   "$t POST ?id= on B to a connection of A");
-    Test::More::is(next_frame($a), 'from b', "$t which gets it");
-    $a->close;
+    push_both_ways($t, first => \&req_found, conns => \&req_found,
+                   then => \&req_ready);
 
     # counts: "room" and the zone's keys are in different slots
 

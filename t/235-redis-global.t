@@ -21,7 +21,8 @@ use Test::Nginx::Socket;
 use Test::NgxWs::Client ();
 use Test::NgxWs::Redis ();
 use Test::NgxWs::Instances qw(stop_b kill_b b_log req again req_found
-                               count_is members_are client next_frame sum);
+                               count_is members_are client next_frame sum
+                               push_both_ways);
 
 use Time::HiRes ();
 
@@ -95,47 +96,7 @@ sub req_ok {
 sub push_across {
     start_b();
 
-    my $port = $ENV{TEST_NGINX_SERVER_PORT};
-    my $bport = $ENV{TEST_NGINX_B_PORT};
-
-    my $c = client($bport, '/push');
-    my $id = $c->header('X-Id') // '';
-
-    Test::More::is(req_found($port, 'POST', "/pub?id=$id", 'hello'),
-                   '200 {"id":null,"subscribers":1}',
-                   'TEST 1: POST ?id= on A to a connection of B');
-    Test::More::is(next_frame($c), 'hello', 'TEST 1: which gets it');
-
-    Test::More::is(req($port, 'POST', "/conns?id=$id", 'second'),
-                   '200 {"id":null,"subscribers":1}',
-                   'TEST 1: the connections API of A, POST ?id=');
-    Test::More::is(next_frame($c), 'second', 'TEST 1: which gets it too');
-
-    Test::More::is(req($port, 'DELETE', "/conns?id=$id&code=4001"
-                                        . '&reason=moved'),
-                   '202 {"closing":true,"code":4001}',
-                   'TEST 1: DELETE ?id= on A of a connection of B');
-    Test::More::is(next_frame($c), 'close 4001 moved',
-                   'TEST 1: B closes it with that code and reason');
-    $c->close;
-
-    Time::HiRes::sleep(0.5);
-
-    Test::More::is(req($port, 'POST', "/pub?id=$id", 'late'), '404 ',
-                   'TEST 1: 404 when it is gone from B');
-    Test::More::is(req($port, 'DELETE',
-                       '/conns?id=0123456789abcdef0123456789abcdef'),
-                   '404 ', 'TEST 1: 404 for an id that no instance has');
-
-    # the other way: B to a connection of A
-    my $a = client($port, '/push');
-    my $aid = $a->header('X-Id') // '';
-
-    Test::More::is(req_found($bport, 'POST', "/pub?id=$aid", 'from b'),
-                   '200 {"id":null,"subscribers":1}',
-                   'TEST 1: POST ?id= on B to a connection of A');
-    Test::More::is(next_frame($a), 'from b', 'TEST 1: which gets it');
-    $a->close;
+    push_both_ways('TEST 1:', first => \&req_found);
 
     Test::More::unlike(b_log(), qr/\[(alert|crit|emerg|error)\]/,
                        'TEST 1: nothing wrong in the log of B');

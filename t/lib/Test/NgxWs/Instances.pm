@@ -25,6 +25,7 @@ use File::Temp ();
 use IO::Select ();
 use IO::Socket::INET ();
 use POSIX ();
+use Test::More ();
 use Test::NgxWs::Client ();
 use Test::NgxWs::Redis ();
 use Time::HiRes ();
@@ -32,7 +33,8 @@ use Time::HiRes ();
 our @EXPORT_OK = qw(start_b stop_b kill_b b_log b_pid b_dir b_reader
                     req get post again post_again req_found count_is
                     members_are wait_subscribed wait_for client frames got
-                    next_frame rel_ids free_port sum client_not_on);
+                    next_frame rel_ids free_port sum client_not_on
+                    push_both_ways);
 
 our ($B_pid, $B_dir, %Taken);
 
@@ -337,6 +339,64 @@ sub rel_ids {
     my ($base, $s) = @_;
     $s =~ s/"id":(\d+)/'"id":' . ($1 - $base)/ge;
     return $s;
+}
+
+
+# --- scenarios ----------------------------------------------------------
+
+# pushes across the instances (10 checks): a message, a message through
+# the connections API and a Close from A to a connection of B, 404 once it
+# is gone and for an id no instance has; a message from B to a connection
+# of A.  Both have ws_push at /push (X-Id: the connection's id) and
+# ws_connections at /conns.  $t: the tests' prefix ("TEST 1:"); the
+# requests are made with %how's first (the first one to a connection of
+# the other instance), conns (the connections API's POST) and then (the
+# others), req() where not given.
+sub push_both_ways {
+    my ($t, %how) = @_;
+    my ($first, $conns, $then) = map { $how{$_} // \&req }
+                                 qw(first conns then);
+
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    my $c = client($bport, '/push');
+    my $id = $c->header('X-Id') // '';
+
+    Test::More::is($first->($port, 'POST', "/pub?id=$id", 'hello'),
+                   '200 {"id":null,"subscribers":1}',
+                   "$t POST ?id= on A to a connection of B");
+    Test::More::is(next_frame($c), 'hello', "$t which gets it");
+
+    Test::More::is($conns->($port, 'POST', "/conns?id=$id", 'second'),
+                   '200 {"id":null,"subscribers":1}',
+                   "$t the connections API of A, POST ?id=");
+    Test::More::is(next_frame($c), 'second', "$t which gets it too");
+
+    Test::More::is($then->($port, 'DELETE', "/conns?id=$id&code=4001"
+                                            . '&reason=moved'),
+                   '202 {"closing":true,"code":4001}',
+                   "$t DELETE ?id= on A of a connection of B");
+    Test::More::is(next_frame($c), 'close 4001 moved',
+                   "$t B closes it with that code and reason");
+    $c->close;
+
+    Time::HiRes::sleep(0.5);
+
+    Test::More::is($then->($port, 'POST', "/pub?id=$id", 'late'), '404 ',
+                   "$t 404 when it is gone from B");
+    Test::More::is($then->($port, 'DELETE',
+                           '/conns?id=0123456789abcdef0123456789abcdef'),
+                   '404 ', "$t 404 for an id that no instance has");
+
+    my $a = client($port, '/push');
+    my $aid = $a->header('X-Id') // '';
+
+    Test::More::is($first->($bport, 'POST', "/pub?id=$aid", 'from b'),
+                   '200 {"id":null,"subscribers":1}',
+                   "$t POST ?id= on B to a connection of A");
+    Test::More::is(next_frame($a), 'from b', "$t which gets it");
+    $a->close;
 }
 
 
