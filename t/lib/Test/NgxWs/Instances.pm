@@ -9,7 +9,11 @@ package Test::NgxWs::Instances;
 #
 #   use Test::NgxWs::Instances qw(start_b stop_b b_log req post client);
 #
-#   start_b($http, connections => 1024);   # $http: inside "http { }"
+#   sub start_b {                         # a file's own, usually
+#       Test::NgxWs::Instances::start_b(<<"EOF", connections => 1024);
+#       ws_zone ...;  server { listen ...$ENV{TEST_NGINX_B_PORT}; ... }
+#   EOF
+#   }
 #   kill 'HUP', b_pid();  my $log = b_log();  stop_b();  # or kill_b()
 #   my $r = req($port, 'GET', '/pub?channel=a');   # "STATUS BODY"
 #   my $r = post($port, 'room', 'hi');             # POST /pub?channel=
@@ -30,7 +34,7 @@ use Test::NgxWs::Client ();
 use Test::NgxWs::Redis ();
 use Time::HiRes ();
 
-our @EXPORT_OK = qw(start_b stop_b kill_b b_log b_pid b_dir b_reader
+our @EXPORT_OK = qw(start_b stop_b kill_b b_log b_pid b_reader
                     req get post again post_again req_found count_is
                     members_are wait_subscribed wait_for client frames got
                     next_frame rel_ids free_port sum client_not_on
@@ -130,8 +134,6 @@ sub b_reader {
     my @pids = b_log() =~ /\[info\] (\d+)#\d+: .*this worker reads the Redis/g;
     return $pids[-1] // 0;
 }
-
-sub b_dir { $B_dir }
 
 END { stop_b() }
 
