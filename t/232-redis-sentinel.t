@@ -18,11 +18,11 @@ use lib 't/lib';
 use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::Client ();
-use Test::NgxWs::Redis ();
+use Test::NgxWs::Redis qw(cli);
+use Test::NgxWs::Instances qw(stop_b b_log req again wait_for client got
+                               rel_ids wait_subscribed free_port);
 
-use File::Temp ();
 use POSIX ();
-use IO::Select ();
 use IO::Socket::INET ();
 use Time::HiRes ();
 
@@ -30,25 +30,6 @@ $SIG{PIPE} = 'IGNORE';
 
 # the first free one from there: on a busy machine, a port of the range
 # may be some connection's ephemeral port
-our %Taken;
-
-sub free_port {
-    my ($from) = @_;
-
-    for my $p ($from .. $from + 90) {
-        next if $Taken{$p};
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => $p, Proto => 'tcp',
-                                      Listen => 1)
-            or next;
-        close $s;
-        $Taken{$p} = 1;
-        return $p;
-    }
-
-    die "no free port from $from";
-}
-
 $ENV{TEST_NGINX_REDIS_PORT} //= free_port(server_port() + 5);
 $ENV{TEST_NGINX_REPLICA_PORT} //= free_port(server_port() + 6);
 $ENV{TEST_NGINX_SENTINEL_PORT} //= free_port(server_port() + 7);
@@ -90,31 +71,6 @@ run_tests();
 
 
 # --- Redis, sentinels ---------------------------------------------------
-
-# redis-cli's answer, in its raw form
-sub cli {
-    my ($port, @args) = @_;
-
-    open my $fh, '-|', 'redis-cli', '-p', $port, @args
-        or die "redis-cli: $!";
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-
-    return $out;
-}
-
-sub wait_for {
-    my ($check, $secs) = @_;
-    my $deadline = Time::HiRes::time() + ($secs // 10);
-
-    until ($check->()) {
-        return 0 if Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.1);
-    }
-
-    return 1;
-}
 
 # a sentinel (redis-server --sentinel) with a config file of its own
 sub start_sentinel {
@@ -208,27 +164,8 @@ sub resp_command {
 
 # --- instance B ---------------------------------------------------------
 
-our ($B_pid, $B_dir);
-
 sub start_b {
-    $B_dir = File::Temp::tempdir('ngx-ws-b-XXXXXX', TMPDIR => 1,
-                                 CLEANUP => 1);
-    mkdir "$B_dir/logs";
-
-    my $module = $ENV{TEST_NGINX_LOAD_MODULES} // '';
-    my $load = join '', map { "load_module $_;\n" } split ' ', $module;
-
-    open my $fh, '>', "$B_dir/nginx.conf" or die "$B_dir/nginx.conf: $!";
-    print $fh <<"EOF";
-$load
-daemon off;
-master_process on;
-worker_processes 2;
-pid $B_dir/logs/nginx.pid;
-error_log $B_dir/logs/error.log info;
-events { worker_connections 256; }
-http {
-    access_log off;
+    Test::NgxWs::Instances::start_b(<<"EOF");
     ws_zone chat 1m history=10 redis_master=mymaster
         redis_sentinel=127.0.0.1:$ENV{TEST_NGINX_REDIS_DOWN_PORT},127.0.0.1:$ENV{TEST_NGINX_SENTINEL_PORT};
     server {
@@ -245,36 +182,8 @@ http {
             ws_status;
         }
     }
-}
 EOF
-    close $fh;
-
-    $B_pid = fork // die "fork: $!";
-
-    if ($B_pid == 0) {
-        { exec $ENV{TEST_NGINX_BINARY} // 'nginx', '-p', "$B_dir/", '-c',
-               "$B_dir/nginx.conf" };
-        POSIX::_exit(127);
-    }
-
-    Test::NgxWs::Redis::wait_port($ENV{TEST_NGINX_B_PORT}, 5)
-        or die "instance B did not start";
 }
-
-sub stop_b {
-    return unless $B_pid;
-    kill 'QUIT', $B_pid;
-    waitpid $B_pid, 0;
-    undef $B_pid;
-}
-
-sub b_log {
-    open my $fh, '<', "$B_dir/logs/error.log" or return '';
-    local $/;
-    return <$fh>;
-}
-
-END { stop_b() }
 
 
 # --- helpers ------------------------------------------------------------
@@ -282,29 +191,7 @@ END { stop_b() }
 # an HTTP request: "STATUS BODY" (the body without its last newline)
 sub http {
     my ($port, $method, $uri, $body) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 3)
-        or return '0 ';
-
-    print $s "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
-             . "Connection: close\r\nContent-Type: text/plain\r\n"
-             . (defined $body ? 'Content-Length: ' . length($body)
-                                . "\r\n\r\n$body"
-                              : "\r\n");
-
-    my ($buf, $sel) = ('', IO::Select->new($s));
-    my $deadline = Time::HiRes::time() + 3;
-
-    while ((my $left = $deadline - Time::HiRes::time()) > 0) {
-        last unless $sel->can_read($left);
-        last unless sysread $s, $buf, 65536, length $buf;
-    }
-
-    my ($status) = $buf =~ m{^HTTP/1\.1 (\d+)};
-    my ($rbody) = $buf =~ /\r\n\r\n(.*?)\n?\z/s;
-
-    return ($status // 0) . ' ' . ($rbody // '');
+    return req($port, $method, $uri, $body, refused => '0 ', keep_html => 1);
 }
 
 sub post { http($_[0], 'POST', "/pub?channel=$_[1]", $_[2]) }
@@ -312,54 +199,7 @@ sub post { http($_[0], 'POST', "/pub?channel=$_[1]", $_[2]) }
 # the same, again while it is refused, for up to $secs
 sub post_again {
     my ($port, $channel, $body, $secs) = @_;
-    my $deadline = Time::HiRes::time() + ($secs // 15);
-    my $r;
-
-    do {
-        $r = post($port, $channel, $body);
-        return $r if $r =~ /^200 /;
-        Time::HiRes::sleep(0.1);
-    } while (Time::HiRes::time() < $deadline);
-
-    return $r;
-}
-
-sub client {
-    my ($port, $path) = @_;
-    return Test::NgxWs::Client->new(port => $port, path => $path,
-                                    timeout => 3);
-}
-
-# the payloads of up to $n frames read within $secs, joined by "|"
-sub got {
-    my ($c, $n, $secs) = @_;
-    my $deadline = Time::HiRes::time() + ($secs // 3);
-    my @p;
-
-    while (@p < $n) {
-        my $left = $deadline - Time::HiRes::time();
-        last if $left <= 0;
-        my $f = $c->read_frame($left) or last;
-        push @p, $f->{payload};
-    }
-
-    return join '|', @p;
-}
-
-# ids relative to $base: "N" for the Nth after it
-sub rel_ids {
-    my ($base, $s) = @_;
-    $s =~ s/"id":(\d+)/'"id":' . ($1 - $base)/ge;
-    return $s;
-}
-
-sub wait_subscribed {
-    my ($port, $channel, $n) = @_;
-
-    return wait_for(sub {
-        http($port, 'GET', "/pub?channel=$channel")
-            =~ /"subscribers":$n\b/
-    }, 3);
+    return again($secs // 15, sub { post($port, $channel, $body) }, qr/^200 /);
 }
 
 

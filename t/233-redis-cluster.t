@@ -20,11 +20,12 @@ use lib 't/lib';
 use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::Client ();
-use Test::NgxWs::Redis ();
+use Test::NgxWs::Redis qw(cli_line);
+use Test::NgxWs::Instances qw(stop_b b_log get req again count_is
+                               members_are wait_subscribed client frames
+                               sum push_both_ways);
 
-use File::Temp ();
 use POSIX ();
-use IO::Select ();
 use IO::Socket::INET ();
 use Time::HiRes ();
 
@@ -73,8 +74,6 @@ my %INIT_TESTS = (1 => 8, 2 => 6, 6 => 5, 7 => 1, 8 => 15, 9 => 4);
 plan tests => repeat_each() * (3 + 3 + 2 + 2 + 2 + 3 + 3 + 3 + 3)
               + sum(values %INIT_TESTS);
 
-sub sum { my $n = 0; $n += $_ for @_; $n }
-
 no_shuffle();
 no_long_string();
 
@@ -86,15 +85,7 @@ run_tests();
 # redis-cli's answer, one line per element (--raw)
 sub cli {
     my ($port, @args) = @_;
-
-    open my $fh, '-|', 'redis-cli', '-p', $port, '--raw', @args
-        or die "redis-cli: $!";
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    $out =~ s/\n\z//;
-
-    return $out;
+    return cli_line($port, '--raw', @args);
 }
 
 # a master's arguments: the cluster bus on a port of its own, its data
@@ -211,27 +202,8 @@ sub migrate {
 
 # --- instance B ---------------------------------------------------------
 
-our ($B_pid, $B_dir);
-
 sub start_b {
-    $B_dir = File::Temp::tempdir('ngx-ws-b-XXXXXX', TMPDIR => 1,
-                                 CLEANUP => 1);
-    mkdir "$B_dir/logs";
-
-    my $module = $ENV{TEST_NGINX_LOAD_MODULES} // '';
-    my $load = join '', map { "load_module $_;\n" } split ' ', $module;
-
-    open my $fh, '>', "$B_dir/nginx.conf" or die "$B_dir/nginx.conf: $!";
-    print $fh <<"EOF";
-$load
-daemon off;
-master_process on;
-worker_processes 2;
-pid $B_dir/logs/nginx.pid;
-error_log $B_dir/logs/error.log info;
-events { worker_connections 256; }
-http {
-    access_log off;
+    Test::NgxWs::Instances::start_b(<<"EOF");
     ws_zone chat 1m history=10
             redis_cluster=127.0.0.1:$ENV{TEST_NGINX_CLUSTER_PORT};
     server {
@@ -266,110 +238,32 @@ http {
             ws_connections chat;
         }
     }
-}
 EOF
-    close $fh;
-
-    $B_pid = fork // die "fork: $!";
-
-    if ($B_pid == 0) {
-        { exec $ENV{TEST_NGINX_BINARY} // 'nginx', '-p', "$B_dir/", '-c',
-               "$B_dir/nginx.conf" };
-        POSIX::_exit(127);
-    }
-
-    Test::NgxWs::Redis::wait_port($ENV{TEST_NGINX_B_PORT}, 5)
-        or die "instance B did not start";
 }
-
-sub stop_b {
-    return unless $B_pid;
-    kill 'QUIT', $B_pid;
-    waitpid $B_pid, 0;
-    undef $B_pid;
-}
-
-sub b_log {
-    open my $fh, '<', "$B_dir/logs/error.log" or return '';
-    local $/;
-    return <$fh>;
-}
-
-END { stop_b() }
 
 
 # --- helpers ------------------------------------------------------------
 
-# POST to a publisher: "STATUS BODY" (the body without its newline)
+# POST to a publisher: "STATUS BODY" (without the subscribers counted)
 sub post {
     my ($port, $channel, $body) = @_;
+    my $r = Test::NgxWs::Instances::post($port, $channel, $body);
 
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 3)
-        or die "connect: $!";
+    $r =~ s/,"subscribers":\d+//;
 
-    print $s "POST /pub?channel=$channel HTTP/1.1\r\nHost: localhost\r\n"
-             . "Connection: close\r\nContent-Type: text/plain\r\n"
-             . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
-
-    my ($buf, $sel) = ('', IO::Select->new($s));
-    my $deadline = Time::HiRes::time() + 3;
-
-    while ((my $left = $deadline - Time::HiRes::time()) > 0) {
-        last unless $sel->can_read($left);
-        last unless sysread $s, $buf, 65536, length $buf;
-    }
-
-    my ($status) = $buf =~ m{^HTTP/1\.1 (\d+)};
-    my ($rbody) = $buf =~ /\r\n\r\n(.*?)\n?\z/s;
-
-    $rbody //= '';
-    $rbody =~ s/,"subscribers":\d+//;
-
-    return ($status // 0) . ' ' . $rbody;
+    return $r;
 }
 
 # the same, again while it is refused (503), for up to 10 s
 sub post_again {
     my ($port, $channel, $body) = @_;
-    my $deadline = Time::HiRes::time() + 10;
-    my $r;
-
-    do {
-        $r = post($port, $channel, $body);
-        return $r if $r =~ /^200 /;
-        Time::HiRes::sleep(0.1);
-    } while (Time::HiRes::time() < $deadline);
-
-    return $r;
+    return again(10, sub { post($port, $channel, $body) }, qr/^200 /);
 }
 
 # the id a publish answered (0 if none)
 sub id_of {
     my ($answer) = @_;
     return $answer =~ /"id":(\d+)/ ? $1 : 0;
-}
-
-sub client {
-    my ($port, $path) = @_;
-    return Test::NgxWs::Client->new(port => $port, path => $path,
-                                    timeout => 3);
-}
-
-# the payloads of up to $n frames read within $secs
-sub frames {
-    my ($c, $n, $secs) = @_;
-    my $deadline = Time::HiRes::time() + ($secs // 3);
-    my @p;
-
-    while (@p < $n) {
-        my $left = $deadline - Time::HiRes::time();
-        last if $left <= 0;
-        my $f = $c->read_frame($left) or last;
-        push @p, $f->{payload};
-    }
-
-    return @p;
 }
 
 # per channel, "channel:data@id-relative-to-base" in the order received
@@ -386,142 +280,19 @@ sub by_channel {
     return join ' ', map { "$_=" . join(',', @{ $ch{$_} }) } sort keys %ch;
 }
 
-sub get {
-    my ($port, $uri) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 3)
-        or return '';
-
-    print $s "GET $uri HTTP/1.1\r\nHost: localhost\r\n"
-             . "Connection: close\r\n\r\n";
-
-    local $/;
-    return <$s> // '';
-}
-
-# a request: "STATUS BODY" (the body without its newline; '' for an
-# error page)
-sub req {
-    my ($port, $method, $uri, $body) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 3)
-        or die "connect: $!";
-
-    print $s "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
-             . "Connection: close\r\nContent-Type: text/plain\r\n"
-             . (defined $body ? 'Content-Length: ' . length($body)
-                                . "\r\n\r\n$body"
-                              : "\r\n");
-
-    my ($buf, $sel) = ('', IO::Select->new($s));
-    my $deadline = Time::HiRes::time() + 3;
-
-    while ((my $left = $deadline - Time::HiRes::time()) > 0) {
-        last unless $sel->can_read($left);
-        last unless sysread $s, $buf, 65536, length $buf;
-    }
-
-    my ($status) = $buf =~ m{^HTTP/1\.1 (\d+)};
-    my ($rbody) = $buf =~ /\r\n\r\n(.*?)\n?\z/s;
-
-    $rbody = '' if ($status // 0) >= 400 && ($rbody // '') =~ /<html>/;
-
-    return ($status // 0) . ' ' . ($rbody // '');
-}
-
-# the same until it answers other than 404 (the other instance's
-# heartbeat, its connection's record) or 503 (the slot map not known
-# yet), for up to 5 s
-# the same, until it is not a 503 (a worker that does not know the slot
-# map again yet, after TEST 6's master restart)
+# req() until it is not a 503 (a worker that does not know the slot map
+# again yet, after TEST 6's master restart), for up to 5 s
 sub req_ready {
     my @args = @_;
-    my $deadline = Time::HiRes::time() + 5;
-    my $r;
-
-    do {
-        $r = req(@args);
-        return $r unless $r =~ /^503 /;
-        Time::HiRes::sleep(0.1);
-    } while (Time::HiRes::time() < $deadline);
-
-    return $r;
+    return again(5, sub { req(@args) }, sub { $_[0] !~ /^503 / });
 }
 
+# req() until it answers other than 404 (the other instance's heartbeat,
+# its connection's record) or 503 (the slot map not known yet), for up
+# to 5 s
 sub req_found {
     my @args = @_;
-    my $deadline = Time::HiRes::time() + 5;
-    my $r;
-
-    do {
-        $r = req(@args);
-        return $r unless $r =~ /^(404|503) /;
-        Time::HiRes::sleep(0.1);
-    } while (Time::HiRes::time() < $deadline);
-
-    return $r;
-}
-
-# the subscribers that an instance's publisher counts for a channel, once
-# it is $n, or what it was after 3 s
-sub count_is {
-    my ($port, $channel, $n) = @_;
-    my $deadline = Time::HiRes::time() + 3;
-    my $got;
-
-    do {
-        my $r = req($port, 'GET', "/pub?channel=$channel");
-        $got = $r =~ /"subscribers":(\d+)/ ? $1 : $r;
-        return $got if $got eq $n;
-        Time::HiRes::sleep(0.1);
-    } while (Time::HiRes::time() < $deadline);
-
-    return $got;
-}
-
-# the members that an instance's publisher lists, "id:connections" sorted,
-# once they are $want, or what they were after 3 s
-sub members_are {
-    my ($port, $channel, $want) = @_;
-    my $deadline = Time::HiRes::time() + 3;
-    my $got;
-
-    do {
-        my $r = req($port, 'GET', "/pub?channel=$channel&members");
-        $got = join ' ', sort map { "$_->[0]:$_->[1]" }
-               map { [ /"id":"([^"]*)","connections":(\d+)/ ] }
-               $r =~ /(\{"id":"[^"]*","connections":\d+\})/g;
-        return $got if $got eq $want;
-        Time::HiRes::sleep(0.1);
-    } while (Time::HiRes::time() < $deadline);
-
-    return $got;
-}
-
-# the payload of the next frame within 3 s ("close CODE REASON" for a
-# Close), or ''
-sub next_frame {
-    my ($c) = @_;
-    my $f = $c->read_frame(3) or return '';
-    return $f->{payload} unless $f->{opcode} == 8;
-    my ($code, $reason) = unpack 'n a*', $f->{payload};
-    return "close $code $reason";
-}
-
-# until a channel has $n subscribers on an instance
-sub wait_subscribed {
-    my ($port, $channel, $n) = @_;
-    my $deadline = Time::HiRes::time() + 3;
-
-    while (Time::HiRes::time() < $deadline) {
-        return 1 if get($port, "/pub?channel=$channel")
-                    =~ /"subscribers":$n\b/;
-        Time::HiRes::sleep(0.05);
-    }
-
-    return 0;
+    return again(5, sub { req(@args) }, sub { $_[0] !~ /^(404|503) / });
 }
 
 
@@ -743,7 +514,7 @@ sub dead_seed {
 # of B, 404 once it is gone and for an id nobody has, B to A; the
 # subscribers and members of both instances counted on each
 sub global {
-    start_b() unless $B_pid;
+    start_b();
 
     my $port = $ENV{TEST_NGINX_SERVER_PORT};
     my $bport = $ENV{TEST_NGINX_B_PORT};
@@ -752,43 +523,8 @@ sub global {
     # B's log from here (TEST 6 left an error there, the cluster down)
     my $from = length b_log();
 
-    my $c = client($bport, '/push');
-    my $id = $c->header('X-Id') // '';
-
-    Test::More::is(req_found($port, 'POST', "/pub?id=$id", 'hello'),
-                   '200 {"id":null,"subscribers":1}',
-                   "$t POST ?id= on A to a connection of B");
-    Test::More::is(next_frame($c), 'hello', "$t which gets it");
-
-    Test::More::is(req_found($port, 'POST', "/conns?id=$id", 'second'),
-                   '200 {"id":null,"subscribers":1}',
-                   "$t the connections API of A, POST ?id=");
-    Test::More::is(next_frame($c), 'second', "$t which gets it too");
-
-    Test::More::is(req_ready($port, 'DELETE', "/conns?id=$id&code=4001"
-                                        . '&reason=moved'),
-                   '202 {"closing":true,"code":4001}',
-                   "$t DELETE ?id= on A of a connection of B");
-    Test::More::is(next_frame($c), 'close 4001 moved',
-                   "$t B closes it with that code and reason");
-    $c->close;
-
-    Time::HiRes::sleep(0.5);
-
-    Test::More::is(req_ready($port, 'POST', "/pub?id=$id", 'late'), '404 ',
-                   "$t 404 when it is gone from B");
-    Test::More::is(req_ready($port, 'DELETE',
-                       '/conns?id=0123456789abcdef0123456789abcdef'),
-                   '404 ', "$t 404 for an id that no instance has");
-
-    my $a = client($port, '/push');
-    my $aid = $a->header('X-Id') // '';
-
-    Test::More::is(req_found($bport, 'POST', "/pub?id=$aid", 'from b'),
-                   '200 {"id":null,"subscribers":1}',
-                   "$t POST ?id= on B to a connection of A");
-    Test::More::is(next_frame($a), 'from b', "$t which gets it");
-    $a->close;
+    push_both_ways($t, first => \&req_found, conns => \&req_found,
+                   then => \&req_ready);
 
     # counts: "room" and the zone's keys are in different slots
 

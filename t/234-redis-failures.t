@@ -19,12 +19,12 @@ use lib 't/lib';
 use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::Client ();
-use Test::NgxWs::Redis ();
+use Test::NgxWs::Redis qw(cli);
+use Test::NgxWs::Instances qw(stop_b b_log b_reader client_not_on
+                               get post post_again client got
+                               rel_ids wait_subscribed sum);
 
-use File::Temp ();
 use POSIX ();
-use IO::Select ();
-use IO::Socket::INET ();
 use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
@@ -48,8 +48,6 @@ my %INIT_TESTS = (1 => 2, 2 => 3, 3 => 3, 4 => 3, 5 => 3, 6 => 3, 7 => 3,
 # per block: 4 (status, body, two log checks)
 plan tests => repeat_each() * 4 * 9 + sum(values %INIT_TESTS);
 
-sub sum { my $n = 0; $n += $_ for @_; $n }
-
 no_shuffle();
 no_long_string();
 
@@ -58,29 +56,8 @@ run_tests();
 
 # --- instance B ---------------------------------------------------------
 
-our ($B_pid, $B_dir);
-
 sub start_b {
-    return if $B_pid;
-
-    $B_dir = File::Temp::tempdir('ngx-ws-b-XXXXXX', TMPDIR => 1,
-                                 CLEANUP => 1);
-    mkdir "$B_dir/logs";
-
-    my $module = $ENV{TEST_NGINX_LOAD_MODULES} // '';
-    my $load = join '', map { "load_module $_;\n" } split ' ', $module;
-
-    open my $fh, '>', "$B_dir/nginx.conf" or die "$B_dir/nginx.conf: $!";
-    print $fh <<"EOF";
-$load
-daemon off;
-master_process on;
-worker_processes 2;
-pid $B_dir/logs/nginx.pid;
-error_log $B_dir/logs/error.log info;
-events { worker_connections 256; }
-http {
-    access_log off;
+    Test::NgxWs::Instances::start_b(<<"EOF");
     ws_zone chat 1m history=10 redis=127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
     server {
         listen 127.0.0.1:$ENV{TEST_NGINX_B_PORT};
@@ -112,36 +89,8 @@ http {
             ws_status;
         }
     }
-}
 EOF
-    close $fh;
-
-    $B_pid = fork // die "fork: $!";
-
-    if ($B_pid == 0) {
-        { exec $ENV{TEST_NGINX_BINARY} // 'nginx', '-p', "$B_dir/", '-c',
-               "$B_dir/nginx.conf" };
-        POSIX::_exit(127);
-    }
-
-    Test::NgxWs::Redis::wait_port($ENV{TEST_NGINX_B_PORT}, 5)
-        or die "instance B did not start";
 }
-
-sub stop_b {
-    return unless $B_pid;
-    kill 'QUIT', $B_pid;
-    waitpid $B_pid, 0;
-    undef $B_pid;
-}
-
-sub b_log {
-    open my $fh, '<', "$B_dir/logs/error.log" or return '';
-    local $/;
-    return <$fh>;
-}
-
-END { stop_b() }
 
 
 # --- helpers ------------------------------------------------------------
@@ -161,80 +110,10 @@ sub a_log_since {
 
 sub count { my ($re, $s) = @_; my $n = () = $s =~ /$re/g; $n }
 
-# redis-cli, its output without the last newline
+# redis-cli on the Redis of the zone, its output
 sub rcli {
     my @args = @_;
-    open my $fh, '-|', 'redis-cli', '-p', $ENV{TEST_NGINX_REDIS_PORT},
-         '--no-auth-warning', @args
-        or die "redis-cli: $!";
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    chomp $out;
-    return $out;
-}
-
-# POST to a publisher: "STATUS BODY" (the body without its newline)
-sub post {
-    my ($port, $channel, $body) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 3)
-        or die "connect: $!";
-
-    print $s "POST /pub?channel=$channel HTTP/1.1\r\nHost: localhost\r\n"
-             . "Connection: close\r\nContent-Type: text/plain\r\n"
-             . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
-
-    my ($buf, $sel) = ('', IO::Select->new($s));
-    my $deadline = Time::HiRes::time() + 3;
-
-    while ((my $left = $deadline - Time::HiRes::time()) > 0) {
-        last unless $sel->can_read($left);
-        last unless sysread $s, $buf, 65536, length $buf;
-    }
-
-    my ($status) = $buf =~ m{^HTTP/1\.1 (\d+)};
-    my ($rbody) = $buf =~ /\r\n\r\n(.*?)\n?\z/s;
-
-    return ($status // 0) . ' ' . ($rbody // '');
-}
-
-# the same, again while it is refused (503), for up to 8 s
-sub post_again {
-    my ($port, $channel, $body) = @_;
-    my $deadline = Time::HiRes::time() + 8;
-    my $r;
-
-    do {
-        $r = post($port, $channel, $body);
-        return $r if $r =~ /^200 /;
-        Time::HiRes::sleep(0.1);
-    } while (Time::HiRes::time() < $deadline);
-
-    return $r;
-}
-
-sub client {
-    my ($port, $path) = @_;
-    return Test::NgxWs::Client->new(port => $port, path => $path,
-                                    timeout => 3);
-}
-
-# the payloads of up to $n frames read within $secs, joined by "|"
-sub got {
-    my ($c, $n, $secs) = @_;
-    my $deadline = Time::HiRes::time() + ($secs // 3);
-    my @p;
-
-    while (@p < $n) {
-        my $left = $deadline - Time::HiRes::time();
-        last if $left <= 0;
-        my $f = $c->read_frame($left) or last;
-        push @p, $f->{payload};
-    }
-
-    return join '|', @p;
+    return cli($ENV{TEST_NGINX_REDIS_PORT}, '--no-auth-warning', @args);
 }
 
 # a client of A publishes one message (ws_publish): the close code it
@@ -246,41 +125,6 @@ sub say_code {
     my $f = $c->read_frame(1);
     $c->close;
     return ($f && $f->{opcode} == 8) ? unpack('n', $f->{payload}) : 'none';
-}
-
-# ids relative to the first one given: "N" for the Nth after it
-sub rel_ids {
-    my ($base, $s) = @_;
-    $s =~ s/"id":(\d+)/'"id":' . ($1 - $base)/ge;
-    return $s;
-}
-
-# until a channel has a subscriber on an instance as its publisher counts
-sub wait_subscribed {
-    my ($port, $channel, $n) = @_;
-    my $deadline = Time::HiRes::time() + 3;
-
-    while (Time::HiRes::time() < $deadline) {
-        my $r = get($port, "/pub?channel=$channel");
-        return 1 if $r =~ /"subscribers":$n\b/;
-        Time::HiRes::sleep(0.05);
-    }
-
-    return 0;
-}
-
-sub get {
-    my ($port, $uri) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 3)
-        or return '';
-
-    print $s "GET $uri HTTP/1.1\r\nHost: localhost\r\n"
-             . "Connection: close\r\n\r\n";
-
-    local $/;
-    return <$s> // '';
 }
 
 # a time to live in ms, as "ttl" when it is within the minute ttl= gave
@@ -533,19 +377,10 @@ sub backfill {
     my $port = $ENV{TEST_NGINX_SERVER_PORT};
     my $bport = $ENV{TEST_NGINX_B_PORT};
 
-    my @pids = b_log() =~ /\[info\] (\d+)#\d+: .*this worker reads the Redis/g;
-    my $reader = $pids[-1] // 0;
+    my $reader = b_reader();
 
     # a subscriber on the other worker
-    my ($b, @others);
-    for (1 .. 40) {
-        my $c = client($bport, '/back');
-        if (($c->header('X-Worker') // 0) != $reader) {
-            $b = $c;
-            last;
-        }
-        push @others, $c;
-    }
+    my ($b, @others) = client_not_on($bport, '/back', $reader);
 
     wait_subscribed($bport, 'back', 1 + @others);
     Time::HiRes::sleep(0.5);

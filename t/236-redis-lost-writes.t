@@ -18,35 +18,12 @@ use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::Client ();
 use Test::NgxWs::Redis ();
+use Test::NgxWs::Instances qw(stop_b req get again client got wait_subscribed
+                               free_port sum);
 
-use File::Temp ();
-use POSIX ();
-use IO::Select ();
-use IO::Socket::INET ();
 use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
-
-# the first free one from there: on a busy machine, a port of the range
-# may be some connection's ephemeral port
-our %Taken;
-
-sub free_port {
-    my ($from) = @_;
-
-    for my $p ($from .. $from + 90) {
-        next if $Taken{$p};
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => $p, Proto => 'tcp',
-                                      Listen => 1)
-            or next;
-        close $s;
-        $Taken{$p} = 1;
-        return $p;
-    }
-
-    die "no free port from $from";
-}
 
 $ENV{TEST_NGINX_REDIS_PORT} //= free_port(server_port() + 5);
 $ENV{TEST_NGINX_B_PORT} //= free_port(server_port() + 10);
@@ -66,8 +43,6 @@ my %INIT_TESTS = (1 => 3, 2 => 3, 3 => 4);
 # per block: 3 (status, body, no_error_log)
 plan tests => repeat_each() * (3 + 3 + 3) + sum(values %INIT_TESTS);
 
-sub sum { my $n = 0; $n += $_ for @_; $n }
-
 no_shuffle();
 no_long_string();
 
@@ -76,29 +51,8 @@ run_tests();
 
 # --- instance B ---------------------------------------------------------
 
-our ($B_pid, $B_dir);
-
 sub start_b {
-    return if $B_pid;
-
-    $B_dir = File::Temp::tempdir('ngx-ws-b-XXXXXX', TMPDIR => 1,
-                                 CLEANUP => 1);
-    mkdir "$B_dir/logs";
-
-    my $module = $ENV{TEST_NGINX_LOAD_MODULES} // '';
-    my $load = join '', map { "load_module $_;\n" } split ' ', $module;
-
-    open my $fh, '>', "$B_dir/nginx.conf" or die "$B_dir/nginx.conf: $!";
-    print $fh <<"EOF";
-$load
-daemon off;
-master_process on;
-worker_processes 2;
-pid $B_dir/logs/nginx.pid;
-error_log $B_dir/logs/error.log info;
-events { worker_connections 1024; }
-http {
-    access_log off;
+    Test::NgxWs::Instances::start_b(<<"EOF", connections => 1024);
     ws_zone chat 1m history=10 redis=127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
     server {
         listen 127.0.0.1:$ENV{TEST_NGINX_B_PORT};
@@ -118,81 +72,24 @@ http {
             ws_status;
         }
     }
-}
 EOF
-    close $fh;
-
-    $B_pid = fork // die "fork: $!";
-
-    if ($B_pid == 0) {
-        { exec $ENV{TEST_NGINX_BINARY} // 'nginx', '-p', "$B_dir/", '-c',
-               "$B_dir/nginx.conf" };
-        POSIX::_exit(127);
-    }
-
-    Test::NgxWs::Redis::wait_port($ENV{TEST_NGINX_B_PORT}, 5)
-        or die "instance B did not start";
 }
-
-sub stop_b {
-    return unless $B_pid;
-    kill 'QUIT', $B_pid;
-    waitpid $B_pid, 0;
-    undef $B_pid;
-}
-
-END { stop_b() }
 
 
 # --- helpers ------------------------------------------------------------
-
-sub http {
-    my ($port, $req) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 3)
-        or return '';
-
-    print $s $req;
-
-    my ($buf, $sel) = ('', IO::Select->new($s));
-    my $deadline = Time::HiRes::time() + 3;
-
-    while ((my $left = $deadline - Time::HiRes::time()) > 0) {
-        last unless $sel->can_read($left);
-        last unless sysread $s, $buf, 65536, length $buf;
-    }
-
-    return $buf;
-}
 
 # POST to a publisher: "STATUS BODY" (the body without its newline)
 sub post {
     my ($port, $channel, $body) = @_;
 
-    my $buf = http($port, "POST /pub?channel=$channel HTTP/1.1\r\n"
-                          . "Host: localhost\r\nConnection: close\r\n"
-                          . "Content-Type: text/plain\r\n"
-                          . 'Content-Length: ' . length($body)
-                          . "\r\n\r\n$body");
-
-    my ($status) = $buf =~ m{^HTTP/1\.1 (\d+)};
-    my ($rbody) = $buf =~ /\r\n\r\n(.*?)\n?\z/s;
-
-    return ($status // 0) . ' ' . ($rbody // '');
+    return req($port, 'POST', "/pub?channel=$channel", $body,
+               refused => '0 ', keep_html => 1);
 }
 
 # the id a publish was given, again while Redis refuses it, up to 8 s
 sub publish {
     my ($port, $channel, $body) = @_;
-    my $deadline = Time::HiRes::time() + 8;
-    my $r = post($port, $channel, $body);
-
-    while ($r !~ /^200 / && Time::HiRes::time() < $deadline) {
-        Time::HiRes::sleep(0.1);
-        $r = post($port, $channel, $body);
-    }
-
+    my $r = again(8, sub { post($port, $channel, $body) }, qr/^200 /);
     my ($id) = $r =~ /"id":(\d+)/;
     return $id // 0;
 }
@@ -200,67 +97,17 @@ sub publish {
 # a figure of the zone's Redis in ws_status
 sub figure {
     my ($port, $name) = @_;
-    my ($n) = http($port, "GET /status HTTP/1.1\r\nHost: localhost\r\n"
-                          . "Connection: close\r\n\r\n")
-              =~ /"$name":(\d+)/;
+    my ($n) = get($port, '/status') =~ /"$name":(\d+)/;
     return $n // 0;
 }
 
-sub cli {
-    my (@args) = @_;
+# redis-cli on the zone's Redis
+sub cli { Test::NgxWs::Redis::cli($ENV{TEST_NGINX_REDIS_PORT}, @_) }
 
-    open my $fh, '-|', 'redis-cli', '-p', $ENV{TEST_NGINX_REDIS_PORT}, @args
-        or die "redis-cli: $!";
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-
-    return $out;
-}
-
+# until $check->() is true, up to $secs (8)
 sub wait_for {
     my ($check, $secs) = @_;
-    my $deadline = Time::HiRes::time() + ($secs // 8);
-
-    until ($check->()) {
-        return 0 if Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
-
-    return 1;
-}
-
-sub client {
-    my ($port, $path) = @_;
-    return Test::NgxWs::Client->new(port => $port, path => $path,
-                                    timeout => 3);
-}
-
-# the payloads of up to $n frames read within $secs, joined by "|"
-sub got {
-    my ($c, $n, $secs) = @_;
-    my $deadline = Time::HiRes::time() + ($secs // 3);
-    my @p;
-
-    while (@p < $n) {
-        my $left = $deadline - Time::HiRes::time();
-        last if $left <= 0;
-        my $f = $c->read_frame($left) or last;
-        push @p, $f->{payload};
-    }
-
-    return join '|', @p;
-}
-
-# until a channel has $n subscribers on an instance, as its publisher says
-sub wait_subscribed {
-    my ($port, $channel, $n) = @_;
-
-    return wait_for(sub {
-        http($port, "GET /pub?channel=$channel HTTP/1.1\r\n"
-                    . "Host: localhost\r\nConnection: close\r\n\r\n")
-        =~ /"subscribers":$n\b/
-    }, 3);
+    return Test::NgxWs::Instances::wait_for($check, $secs // 8, 0.05);
 }
 
 sub msg {
@@ -355,10 +202,23 @@ sub restarted {
 sub reused {
     start_b();
 
+    my ($a, $b, $n1, $n2) = two_read(2);
+
+    reused_read(2, $a, $b, $n1, $n2);
+
+    $a->close;
+    $b->close;
+}
+
+# the stream rewritten behind the instances' backs: m2's id given to
+# another message, the readers' connection killed; both count the loss and
+# their subscribers $a and $b get history_lost, then m4 (checks of TEST
+# $test)
+sub reused_read {
+    my ($test, $a, $b, $n1, $n2) = @_;
+
     my $port = $ENV{TEST_NGINX_SERVER_PORT};
     my $bport = $ENV{TEST_NGINX_B_PORT};
-
-    my ($a, $b, $n1, $n2) = two_read(2);
 
     my %gaps = (a => figure($port, 'gaps'), b => figure($bport, 'gaps'));
 
@@ -373,7 +233,7 @@ sub reused {
 
     Test::More::ok(wait_for(sub { figure($port, 'gaps') > $gaps{a}
                                   && figure($bport, 'gaps') > $gaps{b} }),
-                   'TEST 2: both instances counted the loss');
+                   "TEST $test: both instances counted the loss");
     Time::HiRes::sleep(0.2);
 
     my $n4 = publish($port, 'news', 'm4');
@@ -381,16 +241,12 @@ sub reused {
     my $want = lost($n2, $n4) . '|' . msg($n4, 'm4');
 
     Test::More::is(got($a, 2) . ' / ' . got($b, 2), "$want / $want",
-                   'TEST 2: history_lost on both instances, then m4');
-
-    $a->close;
-    $b->close;
+                   "TEST $test: history_lost on both instances, then m4");
 }
 
 # TEST 3: the same with 300 more channels read by B, made after "news" so
 # that it is checked in the last script (128 channels each): still found.
 sub many {
-    my $port = $ENV{TEST_NGINX_SERVER_PORT};
     my $bport = $ENV{TEST_NGINX_B_PORT};
 
     my ($a, $b, $n1, $n2) = two_read(3);
@@ -398,36 +254,13 @@ sub many {
     my @many = map { client($bport, "/many?c=c$_") } 1 .. 300;
 
     Test::More::ok(wait_for(sub {
-        http($bport, "GET /status HTTP/1.1\r\nHost: localhost\r\n"
-                     . "Connection: close\r\n\r\n")
-        =~ /"channels":301,/
+        get($bport, '/status') =~ /"channels":301,/
     }), 'TEST 3: B has the 300 channels');
 
     # until B's reader synced them
     Time::HiRes::sleep(1);
 
-    my %gaps = (a => figure($port, 'gaps'), b => figure($bport, 'gaps'));
-
-    cli('EVAL', "redis.call('DEL', KEYS[2])\n"
-                . "redis.call('XADD', KEYS[2], ARGV[1] .. '-0', 'o', '1',"
-                . " 'd', 'm1', 'c', '0', 'k', '')\n"
-                . "redis.call('XADD', KEYS[2], ARGV[2] .. '-0', 'o', '1',"
-                . " 'd', 'other', 'c', '0', 'k', '')\n"
-                . "redis.call('SET', KEYS[1], ARGV[2])\n",
-        2, '{ws:chat:news}:n', '{ws:chat:news}:s', $n1, $n2);
-    cli('CLIENT', 'KILL', 'TYPE', 'normal');
-
-    Test::More::ok(wait_for(sub { figure($port, 'gaps') > $gaps{a}
-                                  && figure($bport, 'gaps') > $gaps{b} }),
-                   'TEST 3: both instances counted the loss');
-    Time::HiRes::sleep(0.2);
-
-    my $n4 = publish($port, 'news', 'm4');
-
-    my $want = lost($n2, $n4) . '|' . msg($n4, 'm4');
-
-    Test::More::is(got($a, 2) . ' / ' . got($b, 2), "$want / $want",
-                   'TEST 3: history_lost on both instances, then m4');
+    reused_read(3, $a, $b, $n1, $n2);
 
     $_->close for $a, $b, @many;
 }

@@ -21,35 +21,12 @@ use Test::Nginx::Socket;
 use Test::NgxWs::Client ();
 use Test::NgxWs::Redis ();
 use Test::NgxWs::Slow;
+use Test::NgxWs::Instances qw(stop_b b_log req get client wait_subscribed
+                               free_port sum);
 
-use File::Temp ();
-use POSIX ();
-use IO::Select ();
-use IO::Socket::INET ();
 use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
-
-# the first free one from there: on a busy machine, a port of the range
-# may be some connection's ephemeral port
-our %Taken;
-
-sub free_port {
-    my ($from) = @_;
-
-    for my $p ($from .. $from + 90) {
-        next if $Taken{$p};
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => $p, Proto => 'tcp',
-                                      Listen => 1)
-            or next;
-        close $s;
-        $Taken{$p} = 1;
-        return $p;
-    }
-
-    die "no free port from $from";
-}
 
 $ENV{TEST_NGINX_REDIS_PORT} //= free_port(server_port() + 5);
 $ENV{TEST_NGINX_B_PORT} //= free_port(server_port() + 10);
@@ -68,8 +45,6 @@ my %INIT_TESTS = (1 => 2, 2 => 6, 3 => 4);
 # publisher sees it (TEST 1), A's Redis figures (TEST 2, 3)
 plan tests => repeat_each() * (3 + 3 + 3) + sum(values %INIT_TESTS);
 
-sub sum { my $n = 0; $n += $_ for @_; $n }
-
 no_shuffle();
 no_long_string();
 
@@ -78,18 +53,7 @@ run_tests();
 
 # --- instance B ---------------------------------------------------------
 
-our ($B_pid, $B_dir);
-
 sub start_b {
-    return if $B_pid;
-
-    $B_dir = File::Temp::tempdir('ngx-ws-b-XXXXXX', TMPDIR => 1,
-                                 CLEANUP => 1);
-    mkdir "$B_dir/logs";
-
-    my $module = $ENV{TEST_NGINX_LOAD_MODULES} // '';
-    my $load = join '', map { "load_module $_;\n" } split ' ', $module;
-
     my $sub = <<'EOF';
             websocket;
             ws_subscribe chat room;
@@ -97,17 +61,7 @@ sub start_b {
             ws_slow_subscriber drop;
 EOF
 
-    open my $fh, '>', "$B_dir/nginx.conf" or die "$B_dir/nginx.conf: $!";
-    print $fh <<"EOF";
-$load
-daemon off;
-master_process on;
-worker_processes 2;
-pid $B_dir/logs/nginx.pid;
-error_log $B_dir/logs/error.log info;
-events { worker_connections 1024; }
-http {
-    access_log off;
+    Test::NgxWs::Instances::start_b(<<"EOF", connections => 1024);
     ws_zone chat 16m history=16
             redis=127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
     server {
@@ -133,36 +87,8 @@ $sub
 $sub
         }
     }
-}
 EOF
-    close $fh;
-
-    $B_pid = fork // die "fork: $!";
-
-    if ($B_pid == 0) {
-        { exec $ENV{TEST_NGINX_BINARY} // 'nginx', '-p', "$B_dir/", '-c',
-               "$B_dir/nginx.conf" };
-        POSIX::_exit(127);
-    }
-
-    Test::NgxWs::Redis::wait_port($ENV{TEST_NGINX_B_PORT}, 5)
-        or die "instance B did not start";
 }
-
-sub stop_b {
-    return unless $B_pid;
-    kill 'QUIT', $B_pid;
-    waitpid $B_pid, 0;
-    undef $B_pid;
-}
-
-sub b_log {
-    open my $fh, '<', "$B_dir/logs/error.log" or return '';
-    local $/;
-    return <$fh>;
-}
-
-END { stop_b() }
 
 
 # --- helpers ------------------------------------------------------------
@@ -171,66 +97,15 @@ use constant FILLERS => 4;
 use constant FILLER => 32000;     # more than the kernel buffers hold
 use constant SIZE => 1000;
 
-sub client {
-    my ($port, $path) = @_;
-    return Test::NgxWs::Client->new(port => $port, path => $path,
-                                    timeout => 3);
-}
-
-sub http {
-    my ($port, $req) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 3)
-        or return '';
-    binmode $s;
-
-    my $off = 0;
-    while ($off < length $req) {
-        my $n = syswrite $s, $req, length($req) - $off, $off;
-        return '' unless defined $n;
-        $off += $n;
-    }
-
-    my ($buf, $sel) = ('', IO::Select->new($s));
-    my $deadline = Time::HiRes::time() + 3;
-
-    while ((my $left = $deadline - Time::HiRes::time()) > 0) {
-        last unless $sel->can_read($left);
-        last unless sysread $s, $buf, 65536, length $buf;
-    }
-
-    return $buf;
-}
-
 # a POST to A's publisher with message policy headers: its status
 sub pub {
     my ($body, %h) = @_;
+    my $headers = join '', map { "$_: $h{$_}\r\n" } sort keys %h;
 
-    my $req = "POST /pub?channel=room HTTP/1.1\r\nHost: localhost\r\n"
-              . "Connection: close\r\nContent-Type: text/plain\r\n"
-              . 'Content-Length: ' . length($body) . "\r\n";
-    $req .= "$_: $h{$_}\r\n" for sort keys %h;
-
-    my ($status) = http($ENV{TEST_NGINX_SERVER_PORT}, "$req\r\n$body")
-                   =~ m{^HTTP/1\.1 (\d+)};
+    my ($status) = req($ENV{TEST_NGINX_SERVER_PORT}, 'POST',
+                       '/pub?channel=room', $body, headers => $headers,
+                       refused => '0 ', keep_html => 1) =~ /^(\d+) /;
     return $status // 0;
-}
-
-# until the channel has $n subscribers on an instance
-sub wait_subscribed {
-    my ($port, $n) = @_;
-    my $deadline = Time::HiRes::time() + 3;
-
-    while (Time::HiRes::time() < $deadline) {
-        return 1 if http($port, "GET /pub?channel=room HTTP/1.1\r\n"
-                                . "Host: localhost\r\n"
-                                . "Connection: close\r\n\r\n")
-                    =~ /"subscribers":$n\b/;
-        Time::HiRes::sleep(0.05);
-    }
-
-    return 0;
 }
 
 sub desc {
@@ -338,8 +213,8 @@ sub routes_across {
 
     my @subs = (client($port, '/sub'), client($bport, '/sub'));
 
-    wait_subscribed($port, 1);
-    wait_subscribed($bport, 1);
+    wait_subscribed($port, 'room', 1);
+    wait_subscribed($bport, 'room', 1);
     Time::HiRes::sleep(0.5);
 
     my $ina = client($port, '/in');
@@ -380,7 +255,7 @@ sub slow_on_b {
     my $fast = client($bport, '/sub');
     my $slow = slow_client('/sub', $ENV{TEST_NGINX_B_SMALL_PORT});
 
-    wait_subscribed($bport, 2);
+    wait_subscribed($bport, 'room', 2);
     Time::HiRes::sleep(0.5);
 
     my $bad = fill($fast);
@@ -471,16 +346,14 @@ sub notices {
     my @many = map { client($bport, "/many?c=c$_") } 1 .. 300;
     my $hot = client($bport, "/many?c=hot");
 
-    wait_subscribed($bport, 1);
+    wait_subscribed($bport, 'room', 1);
     Time::HiRes::sleep(1);
 
     my (@took, $bad);
 
     for my $i (1 .. 9) {
         my $t0 = Time::HiRes::time();
-        my $st = http($port, "POST /pub?channel=hot HTTP/1.1\r\n"
-                             . "Host: localhost\r\nConnection: close\r\n"
-                             . "Content-Length: 2\r\n\r\nh$i");
+        req($port, 'POST', '/pub?channel=hot', "h$i", refused => '0 ');
         my $f = $hot->read_data(3);
         push @took, Time::HiRes::time() - $t0;
         $bad //= "h$i: " . ($f ? desc($f) : 'nothing')
@@ -498,10 +371,7 @@ sub notices {
                            . '%.3f s)', $median, $sorted[-1]));
 
     # straight into the stream, after the last id, without a notice
-    my ($last) = http($bport, "GET /pub?channel=hot HTTP/1.1\r\n"
-                              . "Host: localhost\r\n"
-                              . "Connection: close\r\n\r\n")
-                 =~ /"last_id":(\d+)/;
+    my ($last) = get($bport, '/pub?channel=hot') =~ /"last_id":(\d+)/;
     $last //= 0;
 
     system('redis-cli', '-p', $ENV{TEST_NGINX_REDIS_PORT}, 'XADD',
