@@ -762,7 +762,7 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     void                   *cdata;
     ngx_msec_t              now;
-    ngx_uint_t              readonly;
+    ngx_uint_t              readonly, noscript;
     redisReply             *rr;
     ngx_ws_redis_t         *rd;
     ngx_ws_redis_stat_t    *st;
@@ -796,7 +796,14 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
         rd->rtt = now - cmd->start;
         rd->rtt_max = ngx_max(rd->rtt_max, rd->rtt);
 
-        if (((redisReply *) r)->type == REDIS_REPLY_ERROR) {
+        /*
+         * NOSCRIPT is no error: the caller sends the script in full
+         * (EVALSHA first, ngx_ws_redis_bp.c)
+         */
+        noscript = rr->type == REDIS_REPLY_ERROR && rr->len >= 8
+                   && ngx_strncmp(rr->str, "NOSCRIPT", 8) == 0;
+
+        if (rr->type == REDIS_REPLY_ERROR && !noscript) {
             rd->errors++;
         }
 
@@ -807,7 +814,7 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
                 st->rtt_max = rd->rtt;
             }
 
-            if (((redisReply *) r)->type == REDIS_REPLY_ERROR) {
+            if (rr->type == REDIS_REPLY_ERROR && !noscript) {
                 (void) ngx_atomic_fetch_add(&st->errors, 1);
             }
         }

@@ -114,6 +114,7 @@ typedef struct {
     /* the sync script is sent with EVAL (not EVALSHA) after NOSCRIPT */
     ngx_uint_t                  sync_eval;
     ngx_uint_t                  sync_failing;     /* logged at error */
+    ngx_uint_t                  share_failing;    /* logged at error */
 
     /*
      * Redis answered a publish with an error (OOM, READONLY, ...):
@@ -2710,9 +2711,12 @@ ngx_ws_redis_beaten(ngx_ws_redis_t *rd, void *reply, void *data)
 {
     ngx_ws_zone_t *zone = data;
 
-    redisReply  *r;
+    redisReply             *r;
+    ngx_uint_t              level;
+    ngx_ws_redis_reader_t  *rr;
 
     r = reply;
+    rr = zone->redis->reader;
 
     if (r == NULL) {
         return;
@@ -2722,12 +2726,24 @@ ngx_ws_redis_beaten(ngx_ws_redis_t *rd, void *reply, void *data)
         || r->element[0]->type != REDIS_REPLY_INTEGER
         || r->element[1]->type != REDIS_REPLY_INTEGER)
     {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+        /* at error once, then at info until a heartbeat goes through */
+        level = (rr && rr->share_failing) ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, rd->log, 0,
                       "redis \"%V\": heartbeat of ws_zone \"%V\" failed: %*s",
                       &zone->redis->addr, &zone->name,
                       (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
                       r->str);
+
+        if (rr) {
+            rr->share_failing = 1;
+        }
+
         return;
+    }
+
+    if (rr) {
+        rr->share_failing = 0;
     }
 
     if (r->element[0]->integer
@@ -2748,16 +2764,25 @@ ngx_ws_redis_told(ngx_ws_redis_t *rd, void *reply, void *data)
 {
     ngx_ws_zone_t *zone = data;
 
-    redisReply  *r;
+    redisReply             *r;
+    ngx_uint_t              level;
+    ngx_ws_redis_reader_t  *rr;
 
     r = reply;
+    rr = zone->redis->reader;
 
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
         if (r) {
-            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+            level = (rr && rr->share_failing) ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+            ngx_log_error(level, rd->log, 0,
                           "redis \"%V\": ws_zone \"%V\" not shared: %*s",
                           &zone->redis->addr, &zone->name, (size_t) r->len,
                           r->str);
+
+            if (rr) {
+                rr->share_failing = 1;
+            }
         }
 
         zone->sh->redis_resync = 1;

@@ -259,10 +259,13 @@ sub oom {
                             rcli('CONFIG', 'SET', 'maxmemory', '1') },
                       sub { rcli('CONFIG', 'SET', 'maxmemory', '0') });
 
+    # (the instance's heartbeat, a write too, may fail once meanwhile: an
+    # error line of its own, not one per message)
     Test::More::is(count(qr/\[warn\] [^\n]*refuses publishes: [^\n]*OOM/,
                          $log)
-                   . ' ' . count(qr/\[(?:warn|error)\] [^\n]*redis/, $log),
-                   '1 1', 'TEST 3: one warn naming OOM, no line per message');
+                   . ' ' . count(qr/\[(?:warn|error)\] [^\n]*redis "[^\n]*message/,
+                                 $log),
+                   '1 0', 'TEST 3: one warn naming OOM, no line per message');
     Test::More::like(a_log_since(0),
                      qr/\[notice\] .*redis "127\.0\.0\.1:\d+" takes publishes again/,
                      'TEST 3: the return is told');
