@@ -2325,7 +2325,7 @@ ngx_ws_publisher_subscribed(ngx_ws_conn_t *ws, ngx_str_t *name,
  * posted like every other.  A client subscribed to the channel it publishes
  * to must still get its message before anything that follows it on the
  * connection (the Pong for a Ping sent after it, the echo of its Close, a
- * Close for a protocol error): ws->own_wait stops the read loop at the end
+ * Close for a protocol error): NGX_WS_HOLD_OWN stops the read loop at the end
  * of this message, and the read loop resumes from a read event it posts
  * behind the channel's delivery event (ngx_ws_read() in ngx_ws_conn.c).
  */
@@ -2412,7 +2412,7 @@ ngx_ws_channel_publish_pol(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
                        name, id, n);
 
         if (ngx_ws_publisher_subscribed(ws, name, zone)) {
-            ws->own_wait = 1;
+            ws->hold |= NGX_WS_HOLD_OWN;
         }
 
         return NGX_OK;

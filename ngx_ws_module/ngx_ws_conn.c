@@ -174,7 +174,7 @@ ngx_ws_read_handler(ngx_event_t *rev)
 
     ngx_ws_read(ws);
 
-    if (ws->own_wait || c->write->posted) {
+    if ((ws->hold & NGX_WS_HOLD_OWN) || c->write->posted) {
         /* the output of this read waits for more of the same turn */
         ngx_ws_handle_output(ws);
         return;
@@ -230,7 +230,7 @@ ngx_ws_write_handler(ngx_event_t *wev)
  * it is consumed or parsing pauses.
  *
  * One pause ends within the same turn of the event loop: a client
- * subscribed to the channel it publishes to (ws->own_wait, set by
+ * subscribed to the channel it publishes to (NGX_WS_HOLD_OWN, set by
  * ngx_ws_channel_publish_message()).  Its message is delivered, to it and
  * to every other subscriber here, from the channel's posted delivery event,
  * never from this call stack; but it must reach the client before anything
@@ -261,7 +261,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
     rev = c->read;
 
     /* posted behind the delivery of the client's own message: it is queued */
-    ws->own_wait = 0;
+    ws->hold &= ~NGX_WS_HOLD_OWN;
 
     /* frames the client sent right behind the handshake */
 
@@ -281,8 +281,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     /* input left over from when parsing paused, parsed where it lies */
 
-    if (ws->stash_len && !ws->routes_full && !ws->route_wait
-        && !ws->limit.paused && !ws->blocked && !ws->own_wait
+    if (ws->stash_len && ws->hold == 0
         && ws->conn_state < NGX_WS_CONN_CLOSED)
     {
         len = ws->stash_len;
@@ -308,8 +307,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     buf = wmcf->recv_buffer;
 
-    while (rev->ready && !ws->blocked && !ws->routes_full && !ws->route_wait
-           && !ws->limit.paused && !ws->own_wait
+    while (rev->ready && ws->hold == 0
            && ws->conn_state < NGX_WS_CONN_ABORTED)
     {
 
@@ -357,7 +355,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         return;
     }
 
-    if (ws->own_wait) {
+    if (ws->hold & NGX_WS_HOLD_OWN) {
         /* behind the delivery event, even if something posted it before */
 
         if (rev->posted) {
@@ -368,7 +366,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         return;
     }
 
-    if (ws->blocked || ws->routes_full || ws->route_wait || ws->limit.paused) {
+    if (ws->hold) {
         if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
             if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
                 ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
@@ -443,11 +441,11 @@ ngx_ws_parse_stash(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
  * Drives the parser over input and acts on what it finds: the rate limits
  * are charged, control frames answered, complete messages routed, and the
  * connection failed with the code the parser gives.  Returns where it
- * stopped: end, or earlier when the routes filled up (ws->routes_full), a
- * rate limit stopped the reading (ws->limit.paused), the output queue is full
- * (ws->blocked) or the message was published to a channel the client is
- * subscribed to (ws->own_wait, see ngx_ws_read()); NULL when the connection
- * failed or the client's Close was read.
+ * stopped: end, or earlier when something holds the input (ws->hold: the
+ * routes filled up, a rate limit stopped the reading, the output queue is
+ * full, a message waits for its authorization, or the message was published
+ * to a channel the client is subscribed to, see ngx_ws_read()); NULL when
+ * the connection failed or the client's Close was read.
  */
 
 u_char *
@@ -455,11 +453,7 @@ ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 {
     ngx_ws_parse_e  rc;
 
-    while (pos < end
-           && (ws->parse.charged
-               || (!ws->routes_full && !ws->route_wait && !ws->limit.paused
-                   && !ws->blocked && !ws->own_wait)))
-    {
+    while (pos < end && (ws->parse.charged || ws->hold == 0)) {
         rc = ngx_ws_parse(ws, &pos, end);
 
         switch (rc) {
@@ -510,11 +504,11 @@ ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end)
 void
 ngx_ws_resume(ngx_ws_conn_t *ws)
 {
-    if (!ws->routes_full) {
+    if (!(ws->hold & NGX_WS_HOLD_ROUTES)) {
         return;
     }
 
-    ws->routes_full = 0;
+    ws->hold &= ~NGX_WS_HOLD_ROUTES;
 
     ngx_post_event(ws->connection->read, &ngx_posted_events);
 }
@@ -588,7 +582,7 @@ ngx_ws_output(ngx_ws_conn_t *ws)
 
     c = ws->connection;
 
-    if (ws->limit.paused && ws->close_sent) {
+    if ((ws->hold & NGX_WS_HOLD_LIMIT) && ws->close_sent) {
         ngx_ws_limit_lift(ws);
     }
 
@@ -621,22 +615,22 @@ ngx_ws_output(ngx_ws_conn_t *ws)
     /* the memory behind the queue, not only its bytes (ngx_ws_output.c) */
 
     if (ws->out.mem > ws->conf->send_buffer) {
-        if (!ws->blocked) {
+        if (!(ws->hold & NGX_WS_HOLD_OUTPUT)) {
             ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
                            "ws reading paused queued:%uz mem:%uz",
                            ws->out.queued, ws->out.mem);
-            ws->blocked = 1;
+            ws->hold |= NGX_WS_HOLD_OUTPUT;
         }
 
         return;
     }
 
-    if (ws->blocked) {
+    if (ws->hold & NGX_WS_HOLD_OUTPUT) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
                        "ws reading resumed queued:%uz mem:%uz",
                        ws->out.queued, ws->out.mem);
 
-        ws->blocked = 0;
+        ws->hold &= ~NGX_WS_HOLD_OUTPUT;
 
         if (c->read->ready || ws->stash_len) {
             ngx_post_event(c->read, &ngx_posted_events);
@@ -1029,8 +1023,7 @@ ngx_ws_ping_handler(ngx_event_t *ev)
 
     if (ws->timer.ping_sent) {
 
-        if (ws->blocked || ws->routes_full || ws->route_wait
-            || ws->limit.paused || ws->connection->read->ready)
+        if ((ws->hold & ~NGX_WS_HOLD_OWN) || ws->connection->read->ready)
         {
             /*
              * reading is paused (backpressure, a full ws_pass queue, a rate
@@ -1082,7 +1075,7 @@ ngx_ws_idle_handler(ngx_event_t *ev)
 
     idle = ngx_current_msec - ws->timer.last_data;
 
-    if (ws->limit.paused) {
+    if (ws->hold & NGX_WS_HOLD_LIMIT) {
         idle = 0;
     }
 

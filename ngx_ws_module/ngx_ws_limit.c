@@ -213,9 +213,9 @@ invalid:
 /*
  * Charges a data message (when it is complete) or a Ping or Pong to
  * ws_limit_messages.  Returns the verdict, and the read loop acts on it:
- * NGX_OK, go on (ws->limit.paused says whether reading is to stop after
- * this frame), or the close code to fail the connection with (1008, with
- * ws_limit_action close).
+ * NGX_OK, go on (NGX_WS_HOLD_LIMIT in ws->hold says whether reading is to
+ * stop after this frame), or the close code to fail the connection with
+ * (1008, with ws_limit_action close).
  */
 
 ngx_int_t
@@ -360,7 +360,7 @@ ngx_ws_limit_delay(ngx_ws_conn_t *ws)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "ws reading paused for %s: %Mms", what, delay);
 
-    ws->limit.paused = 1;
+    ws->hold |= NGX_WS_HOLD_LIMIT;
 
     ws->limit.ev.handler = ngx_ws_limit_handler;
     ws->limit.ev.data = ws;
@@ -406,7 +406,7 @@ ngx_ws_limit_handler(ngx_event_t *ev)
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0, "ws reading resumed");
 
-    ws->limit.paused = 0;
+    ws->hold &= ~NGX_WS_HOLD_LIMIT;
 
     /* the client's silence is measured from when we read again */
     ws->timer.last_recv = ngx_current_msec;
@@ -425,8 +425,8 @@ ngx_ws_limit_lift(ngx_ws_conn_t *ws)
         ngx_del_timer(&ws->limit.ev);
     }
 
-    if (ws->limit.paused) {
-        ws->limit.paused = 0;
+    if (ws->hold & NGX_WS_HOLD_LIMIT) {
+        ws->hold &= ~NGX_WS_HOLD_LIMIT;
         ngx_post_event(ws->connection->read, &ngx_posted_events);
     }
 }
@@ -933,7 +933,7 @@ ngx_ws_limit_pause(ngx_ws_conn_t *ws, ngx_msec_t delay)
         ngx_del_timer(ev);
     }
 
-    ws->limit.paused = 1;
+    ws->hold |= NGX_WS_HOLD_LIMIT;
 
     ev->handler = ngx_ws_limit_handler;
     ev->data = ws;

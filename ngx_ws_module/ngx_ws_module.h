@@ -577,6 +577,19 @@ typedef enum {
     (ws)->parse.err_reason = (reason)
 
 
+/*
+ * Why the input of a connection is not parsed now (ws->hold, a mask): any
+ * bit stops the parser at the next message and the reading of the socket;
+ * the part that set a bit clears it and posts the read event
+ */
+
+#define NGX_WS_HOLD_OUTPUT      0x01    /* the output queue is full */
+#define NGX_WS_HOLD_ROUTES      0x02    /* the ws_pass queue is full */
+#define NGX_WS_HOLD_AUTH        0x04    /* ws_message_auth_request waits */
+#define NGX_WS_HOLD_LIMIT       0x08    /* a rate limit paused reading */
+#define NGX_WS_HOLD_OWN         0x10    /* its own publish goes first */
+
+
 struct ngx_ws_conn_s {
     ngx_http_request_t         *request;
     ngx_connection_t           *connection;
@@ -646,7 +659,6 @@ struct ngx_ws_conn_s {
         uint64_t                bexcess;          /* bytes */
         ngx_msec_t              last;
         ngx_event_t             ev;
-        unsigned                paused:1;         /* reading paused */
         unsigned                logged:1;
         unsigned                zlogged:1;        /* ws_limit_message */
         unsigned                closed:1;         /* ws_limit_message */
@@ -695,11 +707,9 @@ struct ngx_ws_conn_s {
     unsigned                    close_sent:1;     /* our Close queued */
     unsigned                    close_received:1; /* the client's read */
     unsigned                    closed_by_server:1;
-    unsigned                    blocked:1;        /* reading paused */
-    unsigned                    routes_full:1;    /* parsing paused */
-    unsigned                    route_wait:1;     /* a message held */
-    unsigned                    route_replay:1;   /* and run again */
-    unsigned                    own_wait:1;       /* for its own message */
+    unsigned                    hold:5;           /* NGX_WS_HOLD_* */
+    unsigned                    route_replay:1;   /* a held message runs
+                                                     again */
     unsigned                    unsubscribe:1;    /* a slow subscriber */
 };
 

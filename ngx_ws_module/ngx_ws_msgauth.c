@@ -21,7 +21,7 @@
  * The subrequest is issued from a fake request of its own (as upstream
  * events are, ngx_ws_request.c), so that nothing grows in the WebSocket's
  * pool per question.  While the answer is awaited the message is held and
- * parsing pauses (ws->route_wait): messages keep their order.  The answer
+ * parsing pauses (NGX_WS_HOLD_AUTH): messages keep their order.  The answer
  * replays the held message through ngx_ws_msgauth_replay (the routes'
  * message handler), which finds its answer waiting.
  *
@@ -181,7 +181,7 @@ ngx_ws_msgauth_check(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *type,
     ma->opcode = ws->msg.opcode;
     ma->holding = 1;
 
-    ws->route_wait = 1;
+    ws->hold |= NGX_WS_HOLD_AUTH;
 
     if (ngx_ws_msgauth_ask(ma, type, route, channel) != NGX_OK) {
         /* the pool is the caller's again */
@@ -193,7 +193,7 @@ ngx_ws_msgauth_check(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *type,
             ngx_delete_posted_event(&ma->answered);
         }
 
-        ws->route_wait = 0;
+        ws->hold &= ~NGX_WS_HOLD_AUTH;
 
         return NGX_ERROR;
     }
@@ -621,7 +621,7 @@ ngx_ws_msgauth_answered_handler(ngx_event_t *ev)
     ma->held = NULL;
     ma->holding = 0;
 
-    ws->route_wait = 0;
+    ws->hold &= ~NGX_WS_HOLD_AUTH;
 
     if (pool) {
         pool->log = ws->connection->log;
@@ -656,7 +656,9 @@ ngx_ws_msgauth_answered_handler(ngx_event_t *ev)
 
         ngx_ws_end(ws, NGX_WS_FAIL, (ngx_uint_t) code, NULL);
 
-    } else if (!ws->route_wait && !ws->connection->read->posted) {
+    } else if (!(ws->hold & NGX_WS_HOLD_AUTH)
+               && !ws->connection->read->posted)
+    {
         /* what waits is parsed, then the socket read */
         ngx_post_event(ws->connection->read, &ngx_posted_events);
     }

@@ -188,11 +188,13 @@ ngx_ws_enqueue(ngx_ws_conn_t *ws, ngx_ws_msg_t *m)
 
     /* the parser stops after this frame, the reader before the next read */
 
-    if (ws->out.mem > ws->conf->send_buffer && !ws->blocked) {
+    if (ws->out.mem > ws->conf->send_buffer
+        && !(ws->hold & NGX_WS_HOLD_OUTPUT))
+    {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
                        "ws reading paused queued:%uz mem:%uz",
                        ws->out.queued, ws->out.mem);
-        ws->blocked = 1;
+        ws->hold |= NGX_WS_HOLD_OUTPUT;
     }
 }
 

@@ -553,7 +553,7 @@ ngx_ws_session_queue(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     if (s->queued >= s->conf->pass_queue) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
                        "ws pass queue full:%ui, reading paused", s->queued);
-        ws->routes_full = 1;
+        ws->hold |= NGX_WS_HOLD_ROUTES;
     }
 
     return NGX_OK;
