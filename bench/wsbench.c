@@ -287,7 +287,9 @@ typedef struct {
     uint64_t  sent;
     uint64_t  bad_echo;
     uint64_t  lost;            /* not echoed before the drain timeout */
-    uint64_t  sent_win;        /* open loop: sends scheduled in the window */
+    uint64_t  sent_win;        /* open loop: sends made in the window */
+    uint64_t  due_win;         /* ... sends due in it (sent sooner or later) */
+    uint64_t  answered_win;    /* ... echoes read in it */
     uint64_t  unanswered;      /* open loop: in flight at the last send */
     uint64_t  drained;         /* open loop: ... answered during the drain */
     uint64_t  proto_err;
@@ -1014,6 +1016,10 @@ on_open_echo(conn_t *c, const uint8_t *p, size_t n)
 
     if (open_last && now > open_last) {
         res.drained++;
+    }
+
+    if (now >= t_measure0 && now < t_measure1) {
+        res.answered_win++;
     }
 
     if (due >= t_measure0 && due < t_measure1) {
@@ -2435,6 +2441,9 @@ run_open(int idx)
             put_message(c, c->send_seq++);
             res.sent++;
             if (due >= t_measure0) {
+                res.due_win++;
+            }
+            if (now >= t_measure0 && now < t_measure1) {
                 res.sent_win++;
             }
             h_record(&res.lag, now - due);
@@ -3050,7 +3059,8 @@ merge(result_t *to, const result_t *r)
     }
     h_merge(&to->h, &r->h);
     h_merge(&to->lag, &r->lag);
-    ADD2(sent_win); ADD2(unanswered); ADD2(drained);
+    ADD2(sent_win); ADD2(due_win); ADD2(answered_win); ADD2(unanswered);
+    ADD2(drained);
 }
 
 /*
@@ -3381,15 +3391,17 @@ open_report(result_t *t, uint64_t conn_ok, uint64_t errors, double cli_cpu,
     double srv_cpu, double other_cpu)
 {
     double  sps = (double) t->sent_win / o.duration;
-    double  mps = (double) t->messages / o.duration;
+    double  mps = (double) t->answered_win / o.duration;
 
     printf("echo open loop: %d connections, %zu B %s messages, offered "
            "%.0f msg/s\n", o.conns, o.size, o.text ? "text" : "binary",
            o.open_rate);
-    printf("sent %.0f msg/s (%llu in %.1f s), answered %.0f msg/s; "
+    printf("in the %.1f s measured: sent %.0f msg/s, answered %.0f msg/s; "
+           "%llu messages due then, %llu of them answered (any time); "
            "in flight at the last send %llu, of which %llu answered in the "
-           "%.1f s drain (late), lost %llu\n",
-           sps, (unsigned long long) t->sent_win, o.duration, mps,
+           "%.1f s drain (late); lost %llu\n",
+           o.duration, sps, mps, (unsigned long long) t->due_win,
+           (unsigned long long) t->messages,
            (unsigned long long) t->unanswered,
            (unsigned long long) t->drained, o.drain,
            (unsigned long long) t->lost);
@@ -3401,15 +3413,17 @@ open_report(result_t *t, uint64_t conn_ok, uint64_t errors, double cli_cpu,
         printf("first error: %s\n", t->first_error);
     }
     printf("result mode=echo-open conns=%d size=%zu rate=%.1f duration=%.2f "
-           "drain=%.2f established=%llu sent=%llu sent_s=%.1f "
-           "messages=%llu msg_s=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
+           "drain=%.2f established=%llu due=%llu sent=%llu sent_s=%.1f "
+           "messages=%llu answered=%llu msg_s=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
            "p999_us=%.1f max_us=%.1f unanswered=%llu late=%llu lost=%llu "
            "lag_p99_us=%.1f lag_max_us=%.1f client_cpu=%.3f "
            "server_cpu=%.3f server_us_per_msg=%.3f other_cpu=%.3f "
            "close_clean=%llu close_timeout=%llu errors=%llu\n",
            o.conns, o.size, o.open_rate, o.duration, o.drain,
-           (unsigned long long) conn_ok, (unsigned long long) t->sent_win,
-           sps, (unsigned long long) t->messages, mps,
+           (unsigned long long) conn_ok, (unsigned long long) t->due_win,
+           (unsigned long long) t->sent_win, sps,
+           (unsigned long long) t->messages,
+           (unsigned long long) t->answered_win, mps,
            h_percentile(&t->h, 50) / 1e3, h_percentile(&t->h, 90) / 1e3,
            h_percentile(&t->h, 99) / 1e3, h_percentile(&t->h, 99.9) / 1e3,
            (double) t->h.max / 1e3, (unsigned long long) t->unanswered,
