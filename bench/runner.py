@@ -997,6 +997,105 @@ def echo_scenario(name, size, runs, tmp, durations, conns_list=(100, 1000),
             'configs': configs, 'durations': {'duration': dur, 'warmup': warm}}
 
 
+OPEN_CONNS = 100
+OPEN_SIZE = 32
+OPEN_SHARES = (0.1, 0.5, 0.9)
+OPEN_DRAIN = 2.0
+
+
+def echo_open_calibrate(servers, pin, dur, warm, quiet):
+    """closed-loop msg/s of every server, in this run: the offered rates
+    are shares of the slowest one's"""
+    rates = {}
+    for s in servers:
+        wait_quiet(quiet)
+        cmd, res, out = run_wsbench(
+            ['echo', '-c', str(OPEN_CONNS), '-s', str(OPEN_SIZE),
+             '-t', str(dur), '-w', str(warm), '--src', source_addrs(1)[0],
+             s.url('echo')], pin, dur + warm + 60)
+        if res.get('errors', 1) == 0 and res.get('msg_s'):
+            rates[s.key] = res['msg_s']
+        log('echo-open closed loop %s: %.0f msg/s, errors %d %s' % (
+            s.key, res.get('msg_s', 0), res.get('errors', 0),
+            res.get('first_error', '')))
+    return rates
+
+
+def echo_open_scenario(name, runs, tmp, durations, fixed_rates=None,
+                       quick=False):
+    """Open loop: every echo server, 1 worker pinned to CPU 0 and the
+    client to CPU 1, offered the same rates (shares of the slowest
+    server's closed-loop msg/s measured first in this run, or
+    --open-rates), the runs interleaved; latency from each message's due
+    send time, so a server that falls behind shows it in its tail."""
+    dur, warm = durations
+    quiet = 1.0 if quick else 15.0
+    servers, failed, cases = [], {}, []
+    commands, configs, results = {}, {}, {}
+    load0 = loadavg()
+    for key in ECHO_SERVERS:
+        s = SERVERS[key](1, True, tmp)
+        try:
+            s.start()
+            servers.append(s)
+        except Exception as e:  # a peer that cannot start is reported
+            log('%s: %s' % (key, e))
+            s.stop()
+            failed[key] = str(e)
+    closed, rates, shares = {}, [], []
+    try:
+        if fixed_rates:
+            rates = sorted(fixed_rates)
+        else:
+            closed = echo_open_calibrate(servers, True, dur, warm, quiet)
+            if closed:
+                slowest = min(closed.values())
+                rates = [max(1, int(round(slowest * f, -1)))
+                         for f in OPEN_SHARES]
+                shares = list(OPEN_SHARES)
+        for r in range(runs):
+            for rate in rates:
+                for s in servers:
+                    argv = ['echo', '--open-rate', str(rate),
+                            '-c', str(OPEN_CONNS), '-s', str(OPEN_SIZE),
+                            '-t', str(dur), '-w', str(warm),
+                            '--drain', str(OPEN_DRAIN),
+                            '--src', source_addrs(1)[0],
+                            '--server-pids', ','.join(map(str, s.pids())),
+                            s.url('echo')]
+                    wait_quiet(quiet)
+                    cmd, res, out = run_wsbench(argv, True,
+                                                dur + warm + OPEN_DRAIN + 60)
+                    log('%s %d msg/s %s run %d: sent %.0f/s, p99 %.0f us, '
+                        'max %.0f us, late %d, lost %d, errors %d %s' % (
+                            name, rate, s.key, r + 1, res.get('sent_s', 0),
+                            res.get('p99_us', 0), res.get('max_us', 0),
+                            res.get('late', 0), res.get('lost', 0),
+                            res.get('errors', 0), res.get('first_error', '')))
+                    results.setdefault((rate, s.key), []).append(res)
+                    if r == 0:
+                        cmds = commands.setdefault(
+                            s.key, {'server': s.commands[:], 'client': []})
+                        cmds['client'].append(cmd)
+    finally:
+        for s in servers:
+            configs[s.key] = s.configs.get('nginx.conf', '')
+            s.stop()
+    for rate in rates:
+        for key in ECHO_SERVERS:
+            case = {'rate': rate, 'server': key,
+                    'runs': results.get((rate, key), [])}
+            if key in failed:
+                case['failed'] = failed[key]
+            cases.append(case)
+    return {'kind': 'echo-open', 'cases': cases, 'commands': commands,
+            'configs': configs, 'rates': rates, 'shares': shares,
+            'closed_loop': closed, 'conns': OPEN_CONNS, 'size': OPEN_SIZE,
+            'drain': OPEN_DRAIN, 'fixed_rates': bool(fixed_rates),
+            'loadavg': [load0, loadavg()],
+            'durations': {'duration': dur, 'warmup': warm}}
+
+
 def app_scenario(name, runs, tmp, durations):
     """The application path: 100 connections x 1 and x 4 messages in
     flight, 64 B, through each server to the same Node app (the Node ws app
@@ -1255,7 +1354,8 @@ def fanout_scenario(name, runs, tmp, duration, sse=False):
                     argv = ['sse' if sse else 'fanout',
                             '-c', str(subs), '-s', '64',
                             '--pub-rate', str(rate), '-t', str(duration),
-                            '--timeout', '5', '--src', ','.join(source_addrs(2)),
+                            '--timeout', '5', '--late-grace', '5',
+                            '--src', ','.join(source_addrs(2)),
                             '--server-pids', ','.join(map(str, s.pids())),
                             '--pub', s.pub_url(chan), s.sub_url(chan)]
                     best = None
@@ -1637,6 +1737,60 @@ def echo_md(name, sc):
     return out
 
 
+def echo_open_md(name, sc):
+    out = []
+    d = sc['durations']
+    if not sc.get('rates'):
+        return ['did not run: no closed-loop rate to start from']
+    if sc.get('fixed_rates'):
+        how = 'rates given with `--open-rates`'
+    else:
+        slowest = min(sc['closed_loop'].values())
+        how = ('%s of the slowest server\'s closed-loop rate measured first '
+               'in the same run (%s msg/s; closed loop: %s)' % (
+                   ', '.join('%d %%' % round(f * 100) for f in sc['shares']),
+                   fmt(slowest), ', '.join(
+                       '%s %s' % (k, fmt(v))
+                       for k, v in sorted(sc['closed_loop'].items()))))
+    out.append('Open loop: %d connections, binary %d B messages, one worker '
+               'pinned to CPU 0, the client to CPU 1; every server offered the '
+               'same rates (%s). Each send has a time fixed in advance (round '
+               'robin over the connections, whatever came back) and its '
+               'round trip is counted from that time, so a server (or a '
+               'client) that falls behind shows it in the tail instead of '
+               'lowering its own load. %g s measured after %g s; after the '
+               'last send a %g s drain: an echo that comes in it is **late** '
+               '(delivered), one that never comes is **lost**. Median of %d '
+               'runs. Load average (1 min) at the start and end: %.2f, %.2f.\n'
+               % (sc['conns'], sc['size'], how, d['duration'], d['warmup'],
+                  sc.get('drain', 0),
+                  max([len(c['runs']) for c in sc['cases']] or [0]),
+                  sc['loadavg'][0], sc['loadavg'][1]))
+    out.append('| offered msg/s | server | sent msg/s | answered msg/s | p50 us '
+               '| p90 us | p99 us | x ours | p99.9 us | max us | late | lost '
+               '| client send lag p99 us | server CPU us/msg | other CPU '
+               '| errors |')
+    out.append('|' + '---|' * 16)
+    for rate in sc['rates']:
+        rows = [c for c in sc['cases'] if c['rate'] == rate]
+        ours = next((c for c in rows if c['server'] == OURS), None)
+        ref_p = med(ours, 'p99_us') if ours else None
+        for c in rows:
+            out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s '
+                       '| %s | %s | %s | %s | %s | %s |' % (
+                           fmt(rate), SERVERS[c['server']].title,
+                           fmt(med(c, 'sent_s')), fmt(med(c, 'msg_s')),
+                           fmt(med(c, 'p50_us')), fmt(med(c, 'p90_us')),
+                           fmt(med(c, 'p99_us')),
+                           ratio(med(c, 'p99_us'), ref_p),
+                           fmt(med(c, 'p999_us')), fmt(med(c, 'max_us')),
+                           fmt(med(c, 'late')), fmt(med(c, 'lost')),
+                           fmt(med(c, 'lag_p99_us')),
+                           fmt(med(c, 'server_us_per_msg'), 2),
+                           fmt(med(c, 'other_cpu'), 2), errors_of(c)))
+    return out
+
+
 def app_md(name, sc):
     out = []
     d = sc['durations']
@@ -1826,29 +1980,35 @@ def fanout_md(name, sc):
                'C subscribers on one channel, a publisher POSTing 64 B messages '
                'over one keep-alive HTTP connection at R msg/s for %g s; '
                'delivery latency is from the publisher\'s send time (in the '
-               'message) to the subscriber\'s read; losses are deliveries that '
-               'had not happened 5 s after publishing ended (the same deadline '
-               'for every server): when a server falls behind they are late '
-               'rather than dropped, and the latency shows it; '
+               'message: the time the publish was due, the publisher being '
+               'timer-driven whatever the answers, an open loop) to the '
+               'subscriber\'s read; "last" is, per message, the latency to '
+               'the last subscriber that got it (messages that reached every '
+               'subscriber); deliveries that had not happened 5 s after '
+               'publishing ended (the same deadline for every server) but '
+               'came in the next 5 s are **late**, those that never came '
+               '**lost** (older runs: "losses", both); '
                'median of %d runs; 1 worker, pinned to CPU 0, client on CPU 1. '
                'CPU is measured while publishing.\n' % (
                    sc.get('duration', 0),
                    max([len(c['runs']) for c in sc['cases']] or [0])))
     out.append('| subscribers | msg/s | server | published | deliveries/s | x ours '
-               '| p50 us | p90 us | p99 us | x ours | p99.9 us | max us | losses '
+               '| p50 us | p90 us | p99 us | x ours | p99.9 us | max us '
+               '| last p50 us | last p99 us | last max us | lost | late '
                '| duplicates | reordered | server CPU | client CPU | other CPU | errors |')
-    out.append('|' + '---|' * 19)
+    out.append('|' + '---|' * 23)
     for c in sc['cases']:
         title = titles.get(c['server'], c['server'])
         if c.get('failed'):
             out.append('| %s | %s | %s | %s |%s' % (
                 fmt(c['subscribers']), fmt(c['rate']), title, c['failed'],
-                ' |' * 15))
+                ' |' * 19))
             continue
         ours = next((x for x in sc['cases'] if x['server'] == OURS
                      and x['subscribers'] == c['subscribers']
                      and x['rate'] == c['rate'] and x.get('runs')), None)
-        out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+        lost = med(c, 'lost')
+        out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
             fmt(c['subscribers']), fmt(c['rate']), title, fmt(med(c, 'published')),
             fmt(med(c, 'deliveries_s')),
             ratio(med(c, 'deliveries_s'), med(ours, 'deliveries_s') if ours else None),
@@ -1856,7 +2016,11 @@ def fanout_md(name, sc):
             fmt(med(c, 'p99_us')),
             ratio(med(c, 'p99_us'), med(ours, 'p99_us') if ours else None),
             fmt(med(c, 'p999_us')), fmt(med(c, 'max_us')),
-            fmt(med(c, 'losses')), fmt(med(c, 'duplicates')), fmt(med(c, 'reordered')),
+            fmt(med(c, 'last_p50_us')), fmt(med(c, 'last_p99_us')),
+            fmt(med(c, 'last_max_us')),
+            fmt(lost if lost is not None else med(c, 'losses')),
+            fmt(med(c, 'late')),
+            fmt(med(c, 'duplicates')), fmt(med(c, 'reordered')),
             fmt(med(c, 'server_cpu'), 2), fmt(med(c, 'client_cpu'), 2),
             fmt(med(c, 'other_cpu'), 2), errors_of(c)))
     return out
@@ -2107,7 +2271,8 @@ def headline(all_sc):
     return out
 
 
-SCENARIO_ORDER = ['echo-32', 'echo-4k', 'echo-pipe', 'conns-10k', 'conns-50k',
+SCENARIO_ORDER = ['echo-32', 'echo-4k', 'echo-pipe', 'echo-open',
+                  'conns-10k', 'conns-50k',
                   'fanout', 'sse-fanout', 'redis-fanout', 'reload-10k', 'app',
                   'conns-100k']
 # not in `all`: a run holds its connections for --hold-minutes
@@ -2117,6 +2282,8 @@ TITLES = {
     'echo-4k': 'Echo, 4 KiB messages',
     'echo-pipe': 'Pipelined echo, 64 B messages, 100 connections x 16 in '
                  'flight',
+    'echo-open': 'Open-loop echo: every server at the same offered rates, '
+                 '32 B, 100 connections',
     'conns-10k': 'Idle connections: 10,000, 1 worker',
     'conns-50k': 'Idle connections: 50,000, 4 workers',
     'fanout': 'Fan-out: 64 B messages to 1,000 and 10,000 subscribers',
@@ -2269,6 +2436,8 @@ def write_results():
             md.extend(redis_fanout_md(name, sc))
         elif sc['kind'] == 'conns100k':
             md.extend(conns100k_md(name, sc))
+        elif sc['kind'] == 'echo-open':
+            md.extend(echo_open_md(name, sc))
         else:
             md.extend(fanout_md(name, sc))
         md.append('')
@@ -2345,7 +2514,9 @@ def ab_report(name, sc):
     ours / base: above 1 is more for ours)"""
     figures = {'echo': ('msg_s', 'p99_us', 'server_us_per_msg'),
                'conns': ('connect_rate', 'VmRSS_per_conn'),
-               'fanout': ('deliveries_s', 'p99_us', 'server_cpu', 'losses'),
+               'echo-open': ('sent_s', 'p99_us', 'max_us', 'lost', 'late'),
+               'fanout': ('deliveries_s', 'p99_us', 'last_p99_us',
+                          'server_cpu', 'lost', 'late'),
                'redis-fanout': ('deliveries_s', 'p99_us', 'server_cpu',
                                 'redis_cpu', 'lost', 'late')}
     what = ('workers', 'conns', 'size', 'subscribers', 'rate')
@@ -2388,8 +2559,12 @@ def main():
     ap.add_argument('--hold-minutes', type=float, default=None,
                     help='conns-100k: how long the connections are held '
                          '(default %g, 1 with --quick)' % C100K_HOLD_MIN)
+    ap.add_argument('--open-rates', metavar='R,R',
+                    type=lambda v: [int(x) for x in v.split(',')],
+                    help='echo-open: offer these msg/s instead of 10/50/90 %% '
+                         'of the slowest server\'s closed-loop rate')
     ap.add_argument('scenario', nargs='+',
-                    help='echo-32 echo-4k echo-pipe conns-10k conns-50k fanout '
+                    help='echo-32 echo-4k echo-pipe echo-open conns-10k conns-50k fanout '
                          'sse-fanout redis-fanout reload-10k app conns-100k all '
                          'report')
     args, rest = ap.parse_known_args()
@@ -2440,6 +2615,12 @@ def main():
             elif name == 'echo-pipe':
                 sc = echo_scenario(name, 64, args.runs, tmp,
                                    (ECHO_DURATION * k, ECHO_WARMUP), (100,), 16)
+            elif name == 'echo-open':
+                # --quick: 1 s runs after 0.3 s, at most 1 s waits for quiet
+                sc = echo_open_scenario(
+                    name, args.runs, tmp,
+                    (ECHO_DURATION * k, 0.3 if args.quick else ECHO_WARMUP),
+                    args.open_rates, args.quick)
             elif name == 'conns-10k':
                 sc = conns_scenario(name, 10000, 1, args.runs, tmp, CONNS_HOLD)
             elif name == 'conns-50k':

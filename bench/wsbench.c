@@ -100,6 +100,8 @@ typedef struct {
     int          nsrc;
     const char  *on_hold;
     int          smoke;
+    double       open_rate;     /* echo: open loop, messages/s in all */
+    double       drain;         /* echo open loop: wait after the last send */
     pid_t        server_pids[64];
     int          nserver_pids;
     /* fanout: more processes whose CPU is reported, group by group */
@@ -285,6 +287,11 @@ typedef struct {
     uint64_t  sent;
     uint64_t  bad_echo;
     uint64_t  lost;            /* not echoed before the drain timeout */
+    uint64_t  sent_win;        /* open loop: sends made in the window */
+    uint64_t  due_win;         /* ... sends due in it (sent sooner or later) */
+    uint64_t  answered_win;    /* ... echoes read in it */
+    uint64_t  unanswered;      /* open loop: in flight at the last send */
+    uint64_t  drained;         /* open loop: ... answered during the drain */
     uint64_t  proto_err;
     uint64_t  server_closed;   /* closed by the server before the end */
     uint64_t  pongs_ok;        /* smoke: Pong matched our Ping */
@@ -329,6 +336,7 @@ typedef struct {
 
     char      first_error[160];
     hist_t    h;
+    hist_t    lag;             /* open loop: a send's delay after its time */
 } result_t;
 
 static result_t  res;
@@ -448,6 +456,22 @@ id_index(uint64_t id)
     return id < id_base ? UINT64_MAX : id - id_base;
 }
 static uint64_t  sub_deadline;      /* fan-out: deliveries after it are lost */
+
+/*
+ * echo open loop: this process's j-th send is due at
+ * open_t0 + j * open_ns (j = seq * nconns + connection), whatever came back
+ */
+static uint64_t  open_t0;
+static double    open_ns;
+static uint64_t  open_last;         /* the last send done: the drain starts */
+
+/* fan-out: publish k is due at pub_t0 + (k + 1) * pub_ns (its timestamp) */
+static uint64_t  pub_t0;
+static uint64_t  pub_ns;
+
+/* fan-out: per message, this process's slowest first delivery and count */
+static uint64_t *last_lat;
+static uint32_t *last_got;
 static uint64_t  t_base;            /* reload: time 0 of the bins */
 static int       reconnect_on;      /* reload: subscribers come back */
 static int       my_idx;            /* this client process */
@@ -567,7 +591,7 @@ encode_seq(uint8_t *p, uint64_t seq)
 }
 
 static void
-send_message(conn_t *c, uint64_t seq)
+put_message(conn_t *c, uint64_t seq)
 {
     uint8_t  stackbuf[4096], *m;
     size_t   i, part, off;
@@ -597,7 +621,12 @@ send_message(conn_t *c, uint64_t seq)
     if (m != stackbuf) {
         free(m);
     }
+}
 
+static void
+send_message(conn_t *c, uint64_t seq)
+{
+    put_message(c, seq);
     c->ts[(c->ts_head + c->ts_n) % (unsigned) o.depth] = now;
     c->ts_n++;
     res.sent++;
@@ -725,8 +754,11 @@ send_pub_request(conn_t *c, uint64_t seq)
     {
         char  tmp[40];
 
+        /* fan-out: the time the publish was due, not when it was made */
         snprintf(tmp, sizeof(tmp), "%016llx%016llx",
-                 (unsigned long long) seq, (unsigned long long) now);
+                 (unsigned long long) seq,
+                 (unsigned long long) (o.mode == MODE_FANOUT && pub_ns
+                                       ? pub_t0 + (seq + 1) * pub_ns : now));
         memcpy(body, tmp, n < 32 ? n : 32);
     }
 
@@ -946,6 +978,57 @@ parse_http_responses(conn_t *c)
     }
 }
 
+static inline uint64_t
+open_due(const conn_t *c, uint64_t seq)
+{
+    return open_t0 + (uint64_t) ((double) (seq * (uint64_t) nconns
+                                           + (uint64_t) c->id) * open_ns);
+}
+
+/*
+ * open loop: the echo's sequence number gives its send time as scheduled
+ * (not as done: a client or a server that fell behind shows in the
+ * latency); echoes come back in order on a connection
+ */
+static void
+on_open_echo(conn_t *c, const uint8_t *p, size_t n)
+{
+    uint64_t  due;
+    uint8_t   want[8];
+
+    if (c->recv_seq >= c->send_seq) {
+        res.bad_echo++;
+        note_error("unexpected message from the server");
+        return;
+    }
+
+    encode_seq(want, c->recv_seq);
+    if (n != o.size || memcmp(p, want, 8) != 0
+        || memcmp(p + 8, pattern + 8, n - 8) != 0)
+    {
+        res.bad_echo++;
+        note_error("echo differs from message %llu sent (%zu bytes)",
+                   (unsigned long long) c->recv_seq, n);
+    }
+
+    due = open_due(c, c->recv_seq);
+    c->recv_seq++;
+
+    if (open_last && now > open_last) {
+        res.drained++;
+    }
+
+    if (now >= t_measure0 && now < t_measure1) {
+        res.answered_win++;
+    }
+
+    if (due >= t_measure0 && due < t_measure1) {
+        res.messages++;
+        res.bytes += n;
+        h_record(&res.h, now > due ? now - due : 0);
+    }
+}
+
 static void
 on_echo(conn_t *c, const uint8_t *p, size_t n)
 {
@@ -1045,6 +1128,10 @@ on_delivery(conn_t *c, const uint8_t *p, size_t n)
         }
         if (seq < seen_cap) {
             c->seen[seq >> 3] |= (uint8_t) (1u << (seq & 7));
+            last_got[seq]++;
+            if (now > ts && now - ts > last_lat[seq]) {
+                last_lat[seq] = now - ts;
+            }
         }
         res.late++;
         return;
@@ -1070,6 +1157,10 @@ on_delivery(conn_t *c, const uint8_t *p, size_t n)
 
     c->seen[seq >> 3] |= (uint8_t) (1u << (seq & 7));
     res.unique++;
+    last_got[seq]++;
+    if (now > ts && now - ts > last_lat[seq]) {
+        last_lat[seq] = now - ts;
+    }
 
     if (c->any_seq && seq < c->max_seq) {
         res.reordered++;
@@ -1428,7 +1519,9 @@ on_message(conn_t *c, int op, const uint8_t *p, size_t n)
 {
     (void) op;
 
-    if (o.mode == MODE_ECHO) {
+    if (o.mode == MODE_ECHO && o.open_rate > 0) {
+        on_open_echo(c, p, n);
+    } else if (o.mode == MODE_ECHO) {
         on_echo(c, p, n);
     } else if (o.mode == MODE_FANOUT && !c->is_pub) {
         on_delivery(c, p, n);
@@ -1795,7 +1888,7 @@ conn_opened(conn_t *c)
 
     if (o.mode == MODE_ECHO) {
         c->ts = xrealloc(NULL, sizeof(uint64_t) * (size_t) o.depth);
-        if (o.smoke) {
+        if (o.smoke && o.open_rate <= 0) {
             put_frame(c, 1, 9, (const uint8_t *) "wsbench-smoke", 13);
             c->ping_wait = 1;
         }
@@ -2034,8 +2127,8 @@ loop_once(int timeout_ms)
             uint64_t  exp = 0;
             conn_t   *pub = &conns[nconns - 1];
 
-            if (read(tfd, &exp, 8) != 8) {
-                continue;
+            if (read(tfd, &exp, 8) != 8 || o.open_rate > 0) {
+                continue;       /* open loop: run_open() sends */
             }
 
             if (o.mode == MODE_RELOAD) {
@@ -2085,10 +2178,9 @@ sweep_deadlines(void)
 }
 
 static void
-report(int fd)
+send_all(int fd, const void *buf, size_t left)
 {
-    const uint8_t  *p = (const uint8_t *) &res;
-    size_t          left = sizeof(res);
+    const uint8_t  *p = buf;
     ssize_t         n;
 
     while (left) {
@@ -2102,6 +2194,12 @@ report(int fd)
         p += n;
         left -= (size_t) n;
     }
+}
+
+static void
+report(int fd)
+{
+    send_all(fd, &res, sizeof(res));
 }
 
 static void
@@ -2285,6 +2383,141 @@ run_echo(void)
     }
 }
 
+/*
+ * echo, open loop: o.open_rate messages a second over all connections,
+ * each process its share, every send at a time fixed in advance (round
+ * robin over this process's connections) whether or not the echoes came
+ * back; then --drain seconds for the echoes still due: those are late but
+ * delivered, the rest are lost
+ */
+static void
+run_open(int idx)
+{
+    struct itimerspec   its;
+    struct epoll_event  ev;
+    uint64_t            j, jend, due, end, drain_end, last_sweep = 0;
+    uint64_t            inflight;
+    size_t              before;
+    double              rate;
+    int                 i, *dirty, ndirty;
+
+    rate = o.open_rate * (double) nconns / (double) o.conns;
+    open_ns = 1e9 / rate;
+
+    tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (tfd < 0) {
+        die("timerfd_create: %s", strerror(errno));
+    }
+    ev.events = EPOLLIN;
+    ev.data.ptr = &tfd;
+    epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+
+    dirty = xrealloc(NULL, sizeof(int) * (size_t) nconns);
+    ndirty = 0;
+
+    /* the processes' schedules interleave: process idx is idx sends late */
+    now = now_ns();
+    open_t0 = now + 1000000ull + (uint64_t) (1e9 * idx / o.open_rate);
+    t_measure0 = open_t0 + (uint64_t) (o.warmup * 1e9);
+    t_measure1 = t_measure0 + (uint64_t) (o.duration * 1e9);
+    end = t_measure1;
+    jend = (uint64_t) ((double) (end - open_t0) / open_ns);
+    memset(&its, 0, sizeof(its));
+
+    for (j = 0; j < jend; /* void */) {
+        while (j < jend) {
+            conn_t  *c = &conns[j % (uint64_t) nconns];
+
+            due = open_t0 + (uint64_t) ((double) j * open_ns);
+            if (due > now) {
+                break;
+            }
+            j++;
+            if (c->state != C_OPEN) {
+                res.lost++;     /* offered, never answered: closed */
+                continue;
+            }
+            before = c->wlen;
+            put_message(c, c->send_seq++);
+            res.sent++;
+            if (due >= t_measure0) {
+                res.due_win++;
+            }
+            if (now >= t_measure0 && now < t_measure1) {
+                res.sent_win++;
+            }
+            h_record(&res.lag, now - due);
+            if (before == 0) {
+                /* else in this batch already, or waiting for EPOLLOUT */
+                dirty[ndirty++] = c->id;
+            }
+        }
+
+        for (i = 0; i < ndirty; i++) {
+            if (conns[dirty[i]].state == C_OPEN) {
+                conn_flush(&conns[dirty[i]]);
+            }
+        }
+        ndirty = 0;
+
+        if (j >= jend) {
+            break;
+        }
+
+        due = open_t0 + (uint64_t) ((double) j * open_ns);
+        if (due > now_ns()) {
+            its.it_value.tv_sec = (time_t) (due / 1000000000ull);
+            its.it_value.tv_nsec = (long) (due % 1000000000ull);
+            timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
+            loop_once(1000);
+        } else {
+            loop_once(0);
+        }
+        now = now_ns();
+
+        if (now - last_sweep > 100000000ull) {
+            sweep_deadlines();
+            last_sweep = now;
+        }
+    }
+
+    open_last = now_ns();
+    epoll_ctl(ep, EPOLL_CTL_DEL, tfd, NULL);
+    close(tfd);
+    free(dirty);
+
+    for (i = 0; i < nconns; i++) {
+        res.unanswered += conns[i].send_seq - conns[i].recv_seq;
+    }
+
+    drain_end = open_last + (uint64_t) (o.drain * 1e9);
+    for ( ;; ) {
+        inflight = 0;
+        for (i = 0; i < nconns; i++) {
+            if (conns[i].state == C_OPEN) {
+                inflight += conns[i].send_seq - conns[i].recv_seq;
+            }
+        }
+        if (inflight == 0 || now > drain_end) {
+            break;
+        }
+        loop_once(20);
+        if (now - last_sweep > 100000000ull) {
+            sweep_deadlines();
+            last_sweep = now;
+        }
+    }
+
+    /* a connection the server closed loses what it had in flight too */
+    for (i = 0; i < nconns; i++) {
+        res.lost += conns[i].send_seq - conns[i].recv_seq;
+    }
+    if (res.lost) {
+        note_error("%llu messages not echoed within %.1fs of the last send",
+                   (unsigned long long) res.lost, o.drain);
+    }
+}
+
 static void
 run_fanout_publisher(void)
 {
@@ -2300,6 +2533,8 @@ run_fanout_publisher(void)
     }
 
     ns = (uint64_t) (1e9 / o.pub_rate);
+    pub_ns = ns;
+    pub_t0 = now_ns();
     memset(&its, 0, sizeof(its));
     its.it_interval.tv_sec = (time_t) (ns / 1000000000ull);
     its.it_interval.tv_nsec = (long) (ns % 1000000000ull);
@@ -2644,6 +2879,13 @@ child_main(int idx, int n, struct in_addr *src, int resfd, int cfd)
         if (conns == NULL) {
             die("out of memory");
         }
+        if (o.mode == MODE_FANOUT) {
+            last_lat = calloc(seen_cap, sizeof(uint64_t));
+            last_got = calloc(seen_cap, sizeof(uint32_t));
+            if (last_lat == NULL || last_got == NULL) {
+                die("out of memory");
+            }
+        }
         for (i = 0; i < n; i++) {
             conns[i].fd = -1;
             conns[i].id = i;
@@ -2672,7 +2914,10 @@ child_main(int idx, int n, struct in_addr *src, int resfd, int cfd)
 
     wait_ctl();             /* go */
 
-    if (o.mode == MODE_ECHO) {
+    if (o.mode == MODE_ECHO && o.open_rate > 0) {
+        run_open(idx);
+
+    } else if (o.mode == MODE_ECHO) {
         run_echo();
 
     } else if (o.mode == MODE_CONNS) {
@@ -2718,6 +2963,10 @@ child_main(int idx, int n, struct in_addr *src, int resfd, int cfd)
 
     res.kind = 2;
     report(resfd);
+    if (o.mode == MODE_FANOUT && !is_publisher) {
+        send_all(resfd, last_lat, seen_cap * sizeof(uint64_t));
+        send_all(resfd, last_got, seen_cap * sizeof(uint32_t));
+    }
     exit(0);
 }
 
@@ -2732,10 +2981,9 @@ typedef struct {
 } child_t;
 
 static void
-read_result(child_t *ch, result_t *r, uint32_t kind)
+read_all(child_t *ch, void *buf, size_t left)
 {
-    uint8_t  *p = (uint8_t *) r;
-    size_t    left = sizeof(*r);
+    uint8_t  *p = buf;
     ssize_t   n;
 
     while (left) {
@@ -2749,11 +2997,19 @@ read_result(child_t *ch, result_t *r, uint32_t kind)
         p += n;
         left -= (size_t) n;
     }
+}
+
+static void
+read_result(child_t *ch, result_t *r, uint32_t kind)
+{
+    read_all(ch, r, sizeof(*r));
 
     if (r->kind != kind) {
         die("client process %d: unexpected report", (int) ch->pid);
     }
 }
+
+#define ADD2(f)  to->f += r->f
 
 static void
 merge(result_t *to, const result_t *r)
@@ -2802,6 +3058,64 @@ merge(result_t *to, const result_t *r)
         memcpy(to->first_error, r->first_error, sizeof(to->first_error));
     }
     h_merge(&to->h, &r->h);
+    h_merge(&to->lag, &r->lag);
+    ADD2(sent_win); ADD2(due_win); ADD2(answered_win); ADD2(unanswered);
+    ADD2(drained);
+}
+
+/*
+ * fan-out: each subscriber process's slowest first delivery of every
+ * message and how many of its subscribers got it, merged: a message's
+ * latency to its last subscriber, when every subscriber got it
+ */
+static uint64_t  *all_lat;
+static uint32_t  *all_got;
+
+static void
+fanout_last_merge(child_t *ch, int first)
+{
+    uint64_t  i, *lat;
+    uint32_t *got;
+
+    if (first) {
+        all_lat = calloc(seen_cap, sizeof(uint64_t));
+        all_got = calloc(seen_cap, sizeof(uint32_t));
+    }
+    lat = xrealloc(NULL, seen_cap * sizeof(uint64_t));
+    got = xrealloc(NULL, seen_cap * sizeof(uint32_t));
+    if (all_lat == NULL || all_got == NULL) {
+        die("out of memory");
+    }
+
+    read_all(ch, lat, seen_cap * sizeof(uint64_t));
+    read_all(ch, got, seen_cap * sizeof(uint32_t));
+
+    for (i = 0; i < seen_cap; i++) {
+        if (lat[i] > all_lat[i]) {
+            all_lat[i] = lat[i];
+        }
+        all_got[i] += got[i];
+    }
+
+    free(lat);
+    free(got);
+}
+
+/* messages that reached every subscriber: the last one's latency */
+static uint64_t
+fanout_last(hist_t *h, uint64_t published, uint64_t subscribers)
+{
+    uint64_t  i, incomplete = 0;
+
+    for (i = 0; i < published && i < seen_cap; i++) {
+        if (all_got[i] >= subscribers && subscribers > 0) {
+            h_record(h, all_lat[i]);
+        } else {
+            incomplete++;
+        }
+    }
+
+    return incomplete;
 }
 
 static void
@@ -3071,6 +3385,59 @@ reload_report(result_t *t, uint64_t conn_ok, uint64_t errors, double cli_cpu,
     return errors ? 1 : 0;
 }
 
+/* echo, open loop: offered, achieved, latency from the due time, losses */
+static int
+open_report(result_t *t, uint64_t conn_ok, uint64_t errors, double cli_cpu,
+    double srv_cpu, double other_cpu)
+{
+    double  sps = (double) t->sent_win / o.duration;
+    double  mps = (double) t->answered_win / o.duration;
+
+    printf("echo open loop: %d connections, %zu B %s messages, offered "
+           "%.0f msg/s\n", o.conns, o.size, o.text ? "text" : "binary",
+           o.open_rate);
+    printf("in the %.1f s measured: sent %.0f msg/s, answered %.0f msg/s; "
+           "%llu messages due then, %llu of them answered (any time); "
+           "in flight at the last send %llu, of which %llu answered in the "
+           "%.1f s drain (late); lost %llu\n",
+           o.duration, sps, mps, (unsigned long long) t->due_win,
+           (unsigned long long) t->messages,
+           (unsigned long long) t->unanswered,
+           (unsigned long long) t->drained, o.drain,
+           (unsigned long long) t->lost);
+    print_latency("round trip from the due send time", &t->h);
+    print_latency("client send lag", &t->lag);
+    printf("CPU (cores): client %.2f, server %.2f, other processes %.2f\n",
+           cli_cpu, srv_cpu, other_cpu);
+    if (t->first_error[0]) {
+        printf("first error: %s\n", t->first_error);
+    }
+    printf("result mode=echo-open conns=%d size=%zu rate=%.1f duration=%.2f "
+           "drain=%.2f established=%llu due=%llu sent=%llu sent_s=%.1f "
+           "messages=%llu answered=%llu msg_s=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
+           "p999_us=%.1f max_us=%.1f unanswered=%llu late=%llu lost=%llu "
+           "lag_p99_us=%.1f lag_max_us=%.1f client_cpu=%.3f "
+           "server_cpu=%.3f server_us_per_msg=%.3f other_cpu=%.3f "
+           "close_clean=%llu close_timeout=%llu errors=%llu\n",
+           o.conns, o.size, o.open_rate, o.duration, o.drain,
+           (unsigned long long) conn_ok, (unsigned long long) t->due_win,
+           (unsigned long long) t->sent_win, sps,
+           (unsigned long long) t->messages,
+           (unsigned long long) t->answered_win, mps,
+           h_percentile(&t->h, 50) / 1e3, h_percentile(&t->h, 90) / 1e3,
+           h_percentile(&t->h, 99) / 1e3, h_percentile(&t->h, 99.9) / 1e3,
+           (double) t->h.max / 1e3, (unsigned long long) t->unanswered,
+           (unsigned long long) t->drained, (unsigned long long) t->lost,
+           h_percentile(&t->lag, 99) / 1e3, (double) t->lag.max / 1e3,
+           cli_cpu, srv_cpu,
+           mps > 0 && o.nserver_pids ? srv_cpu * 1e6 / mps : 0, other_cpu,
+           (unsigned long long) t->close_clean,
+           (unsigned long long) t->close_timeout,
+           (unsigned long long) errors);
+
+    return errors ? 1 : 0;
+}
+
 static int
 parse_url(const char *url, struct sockaddr_in *sa, char *host, size_t hsz,
     char *path, size_t psz, int *is_ws)
@@ -3200,6 +3567,7 @@ main(int argc, char **argv)
         { "server-pids", 1, NULL, 'V' }, { "jitter", 1, NULL, 'J' },
         { "cpu-pids", 1, NULL, 'G' }, { "late-grace", 1, NULL, 'g' }, { "settle", 1, NULL, 'L' },
         { "reload-pid", 1, NULL, 'U' }, { "reload-at", 1, NULL, 'A' },
+        { "open-rate", 1, NULL, 'Q' }, { "drain", 1, NULL, 'D' },
         { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 }
     };
     child_t          ch[MAX_PROCS + 1];
@@ -3240,6 +3608,7 @@ main(int argc, char **argv)
     o.timeout = 5;
     o.pub_rate = 100;
     o.jitter = 1;
+    o.drain = -1;
 
     optind = 2;
     while ((opt = getopt_long(argc, argv, "c:s:d:Pt:w:r:p:h", lo, NULL)) != -1)
@@ -3262,6 +3631,8 @@ main(int argc, char **argv)
         case 'B': o.pub_url = optarg; break;
         case 'R': o.pub_rate = atof(optarg); break;
         case 'k': o.smoke = 1; break;
+        case 'Q': o.open_rate = atof(optarg); break;
+        case 'D': o.drain = atof(optarg); break;
         case 'J': o.jitter = atof(optarg); break;
         case 'U': o.reload_pid = (pid_t) atoi(optarg); break;
         case 'A': {
@@ -3368,6 +3739,16 @@ main(int argc, char **argv)
         o.text = 1;
         o.duration = 1;
         o.warmup = 0.2;
+    }
+
+    if (o.drain < 0) {
+        o.drain = o.timeout;
+    }
+    if (o.open_rate < 0 || o.open_rate > 10000000
+        || (o.open_rate > 0 && (o.mode != MODE_ECHO || o.smoke || o.size < 8)))
+    {
+        die("--open-rate: echo mode, messages of 8 bytes or more, "
+            "at most 10,000,000/s");
     }
 
     if (o.mode == MODE_FANOUT || o.mode == MODE_RELOAD) {
@@ -3639,6 +4020,9 @@ main(int argc, char **argv)
         for (i = 0; i < o.procs; i++) {
             read_result(&ch[i], &r, 2);
             merge(&total, &r);
+            if (o.mode == MODE_FANOUT) {
+                fanout_last_merge(&ch[i], i == 0);
+            }
         }
 
         for (i = 0; i < nch; i++) {
@@ -3668,7 +4052,11 @@ main(int argc, char **argv)
                                + (o.smoke ? (uint64_t) o.conns - total.pongs_ok
                                           : 0);
 
-            if (o.mode == MODE_ECHO) {
+            if (o.mode == MODE_ECHO && o.open_rate > 0) {
+                return open_report(&total, conn_ok, errors, cli_cpu, srv_cpu,
+                                   other_cpu);
+
+            } else if (o.mode == MODE_ECHO) {
                 double  mps = (double) total.messages / o.duration;
 
                 printf("echo: %d connections, %zu B %s messages, depth %d%s%s\n",
@@ -3751,6 +4139,8 @@ main(int argc, char **argv)
                 uint64_t  losses = expected > total.unique
                                    ? expected - total.unique : 0;
 
+                static hist_t  last_h;
+                uint64_t       incomplete;
                 double  span = total.t_last > total.t_first
                                ? (double) (total.t_last - total.t_first) / 1e9
                                : o.duration;
@@ -3766,7 +4156,13 @@ main(int argc, char **argv)
                        (double) total.published / o.duration,
                        (unsigned long long) total.messages,
                        (double) total.messages / span);
+                memset(&last_h, 0, sizeof(last_h));
+                incomplete = fanout_last(&last_h, total.published,
+                                         conn_ok > 0 ? conn_ok - 1 : 0);
                 print_latency("delivery", &total.h);
+                print_latency("to the last subscriber", &last_h);
+                printf("messages not delivered to every subscriber: %llu\n",
+                       (unsigned long long) incomplete);
                 printf("CPU while publishing (cores): client %.2f, "
                        "server %.2f, other processes %.2f\n", cli_cpu, srv_cpu,
                        other_cpu);
@@ -3793,7 +4189,9 @@ main(int argc, char **argv)
                        "reordered=%llu "
                        "client_cpu=%.3f server_cpu=%.3f other_cpu=%.3f "
                        "id_errors=%llu heartbeats=%llu notices=%llu "
-                       "errors=%llu",
+                       "last_p50_us=%.1f last_p99_us=%.1f "
+                       "last_p999_us=%.1f last_max_us=%.1f "
+                       "last_incomplete=%llu errors=%llu",
                        o.sse ? "sse" : "fanout",
                        (unsigned long long) (conn_ok - 1),
                        (unsigned long long) total.published,
@@ -3814,6 +4212,11 @@ main(int argc, char **argv)
                        (unsigned long long) total.id_errors,
                        (unsigned long long) total.heartbeats,
                        (unsigned long long) total.notices,
+                       h_percentile(&last_h, 50) / 1e3,
+                       h_percentile(&last_h, 99) / 1e3,
+                       h_percentile(&last_h, 99.9) / 1e3,
+                       (double) last_h.max / 1e3,
+                       (unsigned long long) incomplete,
                        (unsigned long long) errors);
                 for (i = 0; i < o.ngroups; i++) {
                     printf(" %s_cpu=%.3f", o.groups[i].name,

@@ -199,6 +199,100 @@ sub run_wsbench_redis {
         or Test::More::diag($out);
 }
 
+# the open-loop echo (--open-rate): 10 connections offered 500 msg/s for
+# 1 s.  At that low rate the client must keep its schedule and the server
+# its pace: sends and echoes in the measured second within 10% of the
+# rate offered, every message due in it answered, nothing lost, latency
+# figures in order.  $silent: a location that takes messages and never
+# answers: every message must come out lost (and the exit status 1), so
+# the figures above can fail
+sub run_wsbench_open {
+    my ($name, $path, $silent) = @_;
+
+    my $build = `make -s -C bench wsbench 2>&1`;
+    if ($? != 0) {
+        Test::More::ok(0, "$name: bench/wsbench builds")
+            or Test::More::diag($build);
+        return;
+    }
+
+    my $url = "ws://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}$path";
+    my $out = `timeout 30 bench/wsbench echo --open-rate 500 -c 10 -t 1 -w 0.2 --drain 1 $url 2>&1`;
+    my $rc = $?;
+    my ($res) = $out =~ /^result (.*)$/m;
+    my %r = map { split /=/, $_, 2 } split ' ', ($res // '');
+    my $near = sub { my $v = shift // -1; $v >= 450 && $v <= 550 };
+
+    if ($silent) {
+        Test::More::ok($rc != 0
+                       && ($r{mode} // '') eq 'echo-open'
+                       && ($r{established} // -1) == 10
+                       && $near->($r{sent_s})
+                       && ($r{messages} // -1) == 0
+                       && ($r{late} // -1) == 0
+                       && ($r{answered} // -1) == 0
+                       && ($r{lost} // 0) >= $r{due}
+                       && ($r{lost} // 0) == $r{unanswered}
+                       && ($r{errors} // 0) >= $r{lost},
+                       "$name: every message lost, none late")
+            or Test::More::diag($out);
+        return;
+    }
+
+    Test::More::ok($rc == 0
+                   && ($r{mode} // '') eq 'echo-open'
+                   && defined $r{errors} && $r{errors} eq '0'
+                   && ($r{established} // -1) == 10
+                   && ($r{close_clean} // -1) == 10
+                   && $near->($r{sent_s})
+                   && $near->($r{msg_s})
+                   && ($r{due} // -1) >= 499 && $r{due} <= 501
+                   && ($r{messages} // -1) == $r{due}
+                   && ($r{lost} // -1) == 0
+                   && ($r{p50_us} // 0) > 0
+                   && $r{p50_us} <= $r{p99_us}
+                   && $r{p99_us} <= $r{max_us},
+                   "$name: the offered rate sent and echoed, nothing lost")
+        or Test::More::diag($out);
+}
+
+# the fan-out's latency to the last subscriber of each message: 20
+# subscribers, 20 msg/s for 1 s, every message to each, so the slowest
+# delivery of all is some message's last one, and a message's last
+# delivery comes no earlier than the median one
+sub run_wsbench_fanout_last {
+    my ($name) = @_;
+
+    my $build = `make -s -C bench wsbench 2>&1`;
+    if ($? != 0) {
+        Test::More::ok(0, "$name: bench/wsbench builds")
+            or Test::More::diag($build);
+        return;
+    }
+
+    my $base = "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}";
+    my $cmd = join ' ', qw(timeout 30 bench/wsbench fanout -c 20 -s 64
+                           --pub-rate 20 -t 1 --timeout 3 --late-grace 1),
+                        "--pub 'http://$base/pub?channel=last'",
+                        "ws://$base/sub/last";
+    my $out = `$cmd 2>&1`;
+    my $rc = $?;
+    my ($res) = $out =~ /^result (.*)$/m;
+    my %r = map { split /=/, $_, 2 } split ' ', ($res // '');
+
+    Test::More::ok($rc == 0
+                   && defined $r{errors} && $r{errors} eq '0'
+                   && ($r{published} // 0) > 0
+                   && ($r{deliveries} // -1) == 20 * $r{published}
+                   && ($r{lost} // -1) == 0
+                   && ($r{last_incomplete} // -1) == 0
+                   && ($r{last_p50_us} // 0) > 0
+                   && $r{last_p50_us} >= $r{p50_us}
+                   && $r{last_max_us} == $r{max_us},
+                   "$name: every message's latency to its last subscriber")
+        or Test::More::diag($out);
+}
+
 add_block_preprocessor(sub {
     my $block = shift;
 
@@ -206,6 +300,10 @@ add_block_preprocessor(sub {
     location /echo {
         websocket;
         ws_echo on;
+    }
+
+    location /silent {
+        websocket;
     }
 
     location = /t {
@@ -328,6 +426,57 @@ ok
     }
 --- init
 main::run_wsbench_redis('redis');
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: wsbench echo --open-rate: 500 msg/s offered, sent and echoed, nothing lost
+--- init
+main::run_wsbench_open('open', '/echo');
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: wsbench echo --open-rate against a location that never answers: all lost
+--- init
+main::run_wsbench_open('open-silent', '/silent', 1);
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: wsbench fanout: the latency to the last subscriber of every message
+--- http_config
+    ws_zone smoke 1m;
+--- config
+    location ~ ^/sub/(\w+)$ {
+        websocket;
+        ws_subscribe smoke $1;
+    }
+
+    location = /pub {
+        ws_publisher smoke;
+    }
+
+    location = /t {
+        return 200 "ok\n";
+    }
+--- init
+main::run_wsbench_fanout_last('fanout-last');
 --- request
 GET /t
 --- response_body
