@@ -695,6 +695,7 @@ struct ngx_ws_conn_s {
     unsigned                    route_replay:1;   /* and run again */
     unsigned                    own_wait:1;       /* for its own message */
     unsigned                    unsubscribe:1;    /* a slow subscriber */
+    unsigned                    compacted:1;      /* header buffer freed */
 };
 
 
@@ -836,6 +837,7 @@ ngx_int_t ngx_ws_fake_origin(ngx_ws_fake_origin_t *o, ngx_http_request_t *r,
 ngx_http_request_t *ngx_ws_fake_request(ngx_ws_fake_origin_t *o,
     ngx_log_t *log, ngx_str_t *uri, u_char *data, size_t len);
 void ngx_ws_fake_request_free(ngx_http_request_t *fr);
+ngx_int_t ngx_ws_request_compact(ngx_http_request_t *r);
 ngx_int_t ngx_ws_fake_add_header(ngx_http_request_t *r, char *name,
     u_char *value, size_t len);
 
