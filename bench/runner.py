@@ -42,6 +42,17 @@ ANALYSIS_MD = os.path.join(BENCH, 'analysis.md')
 ECHO_DURATION = 2.0
 ECHO_WARMUP = 0.5
 CONNS_HOLD = 1.0
+
+# conns-100k: connections, workers and client processes, how long they are
+# held (minutes; --hold-minutes, 1 with --quick), then the reload phase:
+# its subscribers' publish rate and time, and when the SIGHUP comes
+C100K_CONNS = 100000
+C100K_WORKERS = 6
+C100K_PROCS = 6
+C100K_HOLD_MIN = 10.0
+C100K_RELOAD_RATE = 2
+C100K_RELOAD_DURATION = 30.0
+C100K_RELOAD_AT = 8.0
 FANOUT_DURATION = 2.0
 
 # reload-10k: subscribers, publish rate and time, the SIGHUPs, and the cases
@@ -422,6 +433,47 @@ class WsModuleReload(NginxServer):
         return 'http://127.0.0.1:%d/pub?channel=%s' % (self.port, chan)
 
 
+class WsModule100k(NginxServer):
+    """conns-100k: 6 workers of 20,000 descriptors each, heartbeats
+    (ws_ping_interval), idle echo connections and channel subscribers with
+    the envelope, reloaded with ws_shutdown_delay."""
+    key = OURS
+    title = 'ngx_ws_module (100,000 connections, 6 workers)'
+    kinds = ('conns100k',)
+    modules = (MODULE,)
+    main_extra = 'worker_shutdown_timeout 60s;\n'
+    http_extra = """\
+    ws_zone bench 64m history=4096;
+    ws_ping_interval 20s;
+    ws_shutdown_delay 2s;
+    keepalive_requests 1000000;
+"""
+    locations = """\
+        location /echo {{
+            websocket;
+            ws_echo on;
+        }}
+        location ~ ^/sub/(\\w+)$ {{
+            websocket;
+            ws_subscribe bench $1;
+            ws_envelope on;
+        }}
+        location = /pub {{
+            ws_publisher bench;
+        }}
+        location = /ws-status {{
+            ws_status;
+            allow 127.0.0.1;
+            deny all;
+        }}"""
+
+    def __init__(self, tmp):
+        NginxServer.__init__(self, C100K_WORKERS, False, tmp)
+
+    def pub_url(self, chan):
+        return 'http://127.0.0.1:%d/pub?channel=%s' % (self.port, chan)
+
+
 class StatusSampler(threading.Thread):
     """Samples ws_status's total connections_total every 100 ms: the
     server's side of the accept rate."""
@@ -782,6 +834,113 @@ def conns_scenario(name, conns, workers, runs, tmp, hold):
             'commands': commands, 'configs': configs, 'hold': hold}
 
 
+def conns100k_scenario(name, runs, tmp, hold):
+    """ngx_ws_module alone, a fresh nginx per run: C100K_CONNS idle
+    connections held `hold` seconds with heartbeats on (worker RSS while
+    held, closes the clients did not ask for); then as many channel
+    subscribers and a reload (SIGHUP) with ws_shutdown_delay: every
+    subscriber must come back (reconnects, the peak accept rate)."""
+    case = {'server': OURS, 'conns': C100K_CONNS, 'workers': C100K_WORKERS,
+            'procs': C100K_PROCS, 'hold': hold, 'runs': []}
+    commands = {}
+    configs = {}
+    for r in range(runs):
+        s = WsModule100k(tmp)
+        try:
+            s.start()
+        except Exception as e:
+            log('%s: %s' % (name, e))
+            s.stop()
+            case['failed'] = str(e)
+            break
+        try:
+            res = {}
+            pids = s.pids()
+            run_wsbench(['conns', '-c', '200', '--hold', '0',
+                         '--src', source_addrs(1)[0], s.url('echo')], False, 60)
+            time.sleep(0.2)
+            before = mem_sum(pids)
+            sample = os.path.join(s.dir, 'held.json')
+            hook = '%s %s sample %s %s' % (
+                shlex.quote(sys.executable), shlex.quote(os.path.abspath(__file__)),
+                shlex.quote(sample), ','.join(map(str, pids)))
+            argv = ['conns', '-c', str(C100K_CONNS), '-p', str(C100K_PROCS),
+                    '--src', ','.join(source_addrs(C100K_PROCS * 2)),
+                    '--hold', '%g' % hold, '--timeout', '20',
+                    '--on-hold', hook, s.url('echo')]
+            wait_quiet(limit=5)
+            load0 = loadavg()
+            cmd1, held_res, out = run_wsbench(argv, False, hold + 900)
+            try:
+                with open(sample) as f:
+                    held = json.load(f)
+            except (OSError, ValueError):
+                held = None
+            n = held_res.get('established', 0)
+            res['established'] = n
+            res['connect_s'] = held_res.get('connect_s', 0)
+            res['connect_rate'] = held_res.get('connect_rate', 0)
+            res['connect_errors'] = held_res.get('errors', 0)
+            res['first_error'] = held_res.get('first_error', '')
+            # closed by the server while held: none is expected
+            res['unexpected_closes'] = held_res.get('server_closed', 0)
+            res['pings_answered'] = held_res.get('pings_answered', 0)
+            res['loadavg'] = load0
+            if held and n:
+                res['workers_rss_kib_before'] = before.get('VmRSS', 0)
+                res['workers_rss_kib_held'] = held.get('VmRSS', 0)
+                for k in ('VmRSS', 'RssAnon', 'Pss'):
+                    res['%s_per_conn' % k] = (held.get(k, 0) - before.get(k, 0)) * 1024.0 / n
+            log('%s run %d: %d of %d up in %.1fs (%.0f/s), workers %s KiB held, '
+                '%.0f B RSS/conn, %d closed by the server while held, %d pings '
+                'answered, errors %d %s' % (
+                    name, r + 1, n, C100K_CONNS, res['connect_s'],
+                    res['connect_rate'], fmt(res.get('workers_rss_kib_held', 0)),
+                    res.get('VmRSS_per_conn', 0), res['unexpected_closes'],
+                    res['pings_answered'], res['connect_errors'],
+                    res['first_error']))
+
+            # the reload: as many subscribers, one SIGHUP, every one back
+            chan = 'c100k%d' % r
+            argv = ['reload', '-c', str(C100K_CONNS), '-p', str(C100K_PROCS),
+                    '--src', ','.join(source_addrs(C100K_PROCS * 4)),
+                    '--pub-rate', str(C100K_RELOAD_RATE),
+                    '-t', '%g' % C100K_RELOAD_DURATION, '--timeout', '30',
+                    '--jitter', '1', '--reload-at', '%g' % C100K_RELOAD_AT,
+                    '--reload-pid', str(s.master.pid),
+                    '--pub', s.pub_url(chan),
+                    'ws://127.0.0.1:%d/sub/%s' % (s.port, chan)]
+            sampler = StatusSampler(s.port)
+            sampler.start()
+            cmd2, rel, out = run_wsbench(argv, False, C100K_RELOAD_DURATION + 600)
+            sampler.done.set()
+            sampler.join()
+            res['reload_established'] = rel.get('subscribers', 0)
+            for k in ('reconnects', 'reconnect_fail', 'restarts', 'lost',
+                      'duplicates', 'peak_accept_100ms', 'errors'):
+                res['reload_%s' % k] = rel.get(k, 0)
+            res['reload_first_error'] = rel.get('first_error', '')
+            res['reload_server_peak_accept_100ms'] = round(sampler.peak_100ms(), 1)
+            res['server_errors'] = s.errors()
+            log('%s run %d reload: %d subscribers, %d reconnects (%d failed and '
+                'retried), restarts %d, lost %d, duplicates %d, peak accepts '
+                '%d/100 ms (server %.0f), errors %d %s' % (
+                    name, r + 1, res['reload_established'],
+                    res['reload_reconnects'], res['reload_reconnect_fail'],
+                    res['reload_restarts'], res['reload_lost'],
+                    res['reload_duplicates'], res['reload_peak_accept_100ms'],
+                    res['reload_server_peak_accept_100ms'],
+                    res['reload_errors'], res['reload_first_error']))
+            case['runs'].append(res)
+            if r == 0:
+                commands[OURS] = {'server': s.commands[:], 'client': [cmd1, cmd2]}
+                configs[OURS] = s.configs.get('nginx.conf', '')
+        finally:
+            s.stop()
+    return {'kind': 'conns100k', 'cases': [case], 'commands': commands,
+            'configs': configs, 'hold': hold}
+
+
 def fanout_scenario(name, runs, tmp, duration, sse=False):
     """nchan, and ngx_ws_module when its build has channels; 1 worker each,
     the runs interleaved.  sse: EventSource subscribers (wsbench sse)
@@ -1082,6 +1241,46 @@ def conns_md(name, sc):
     return out
 
 
+def conns100k_md(name, sc):
+    c = sc['cases'][0]
+    out = []
+    out.append('%s idle connections to the echo location, %d nginx workers '
+               '(SO_REUSEPORT listeners, 20,000 descriptors each), %d client '
+               'processes on distinct 127.10.x.y source addresses, Pings every '
+               '20 s (`ws_ping_interval`), held %g s; then as many subscribers '
+               'of one channel (`ws_envelope on`, 2 msg/s published) and a '
+               'reload (SIGHUP) with `ws_shutdown_delay 2s`; a fresh server per '
+               'run; median of %d runs. Memory: the growth of the workers\' '
+               'VmRSS, summed, divided by the connections. Unexpected closes: '
+               'connections the server closed while they were held.\n' % (
+                   fmt(c['conns']), c['workers'], c['procs'], sc['hold'],
+                   len(c['runs'])))
+    if c.get('failed'):
+        out.append('Failed: %s' % c['failed'])
+        return out
+    out.append('| established | connect/s | workers RSS held (MiB) | RSS B/conn '
+               '| PSS B/conn | unexpected closes | Pings answered | reload: '
+               'subscribers | reconnects | failed reconnects (retried) | lost '
+               '| peak accepts /100 ms (client, server) | errors |')
+    out.append('|' + '---|' * 13)
+    held = med(c, 'workers_rss_kib_held')
+    out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s, %s '
+               '| %s |' % (
+                   fmt(med(c, 'established')), fmt(med(c, 'connect_rate')),
+                   fmt(held / 1024.0, 1) if held else 'n/a',
+                   fmt(med(c, 'VmRSS_per_conn')), fmt(med(c, 'Pss_per_conn')),
+                   fmt(runs_max(c, 'unexpected_closes')),
+                   fmt(med(c, 'pings_answered')),
+                   fmt(med(c, 'reload_established')),
+                   fmt(med(c, 'reload_reconnects')),
+                   fmt(med(c, 'reload_reconnect_fail')),
+                   fmt(runs_max(c, 'reload_lost')),
+                   fmt(med(c, 'reload_peak_accept_100ms')),
+                   fmt(med(c, 'reload_server_peak_accept_100ms')),
+                   fmt(runs_sum(c, 'connect_errors') or 0)))
+    return out
+
+
 def runs_max(case, key):
     xs = [r.get(key) for r in case.get('runs', []) if r.get(key) is not None]
     return max(xs) if xs else None
@@ -1249,6 +1448,17 @@ def headline(all_sc):
                     med(c, 'VmRSS_per_conn') / med(ours, 'VmRSS_per_conn')))
         out.append('- %s: ngx_ws_module %s B of worker RSS per idle connection; %s' % (
             name, fmt(med(ours, 'VmRSS_per_conn')), ', '.join(parts)))
+    sc = all_sc.get('conns-100k')
+    if sc and sc['cases'][0].get('runs'):
+        c = sc['cases'][0]
+        out.append('- conns-100k: %s connections held %g s by %d workers: %s B '
+                   'of worker RSS per connection, %s closed unexpectedly; after '
+                   'a reload %s reconnects, peak %s accepts per 100 ms' % (
+                       fmt(med(c, 'established')), sc['hold'], c['workers'],
+                       fmt(med(c, 'VmRSS_per_conn')),
+                       fmt(runs_max(c, 'unexpected_closes')),
+                       fmt(med(c, 'reload_reconnects')),
+                       fmt(med(c, 'reload_server_peak_accept_100ms'))))
     sc = all_sc.get('reload-10k')
     if sc:
         by = {(c['window'], c['jitter']): c for c in sc['cases']
@@ -1318,7 +1528,9 @@ def headline(all_sc):
 
 
 SCENARIO_ORDER = ['echo-32', 'echo-4k', 'conns-10k', 'conns-50k', 'fanout',
-                  'sse-fanout', 'reload-10k']
+                  'sse-fanout', 'reload-10k', 'conns-100k']
+# not in `all`: a run holds its connections for --hold-minutes
+NOT_IN_ALL = ('conns-100k',)
 TITLES = {
     'echo-32': 'Echo, 32 B messages',
     'echo-4k': 'Echo, 4 KiB messages',
@@ -1328,6 +1540,7 @@ TITLES = {
     'sse-fanout': 'EventSource fan-out: 64 B messages to 1,000 and 10,000 '
                   'subscribers',
     'reload-10k': 'Reloads under a steady publish: 10,000 subscribers',
+    'conns-100k': '100,000 connections held, then a reload: 6 workers',
 }
 
 
@@ -1338,6 +1551,8 @@ def title_of(scenario, key):
         return TITLES_SSE.get(key, key)
     if scenario == 'reload-10k':
         return key if key not in SERVERS else WsModuleReload.title
+    if scenario == 'conns-100k':
+        return WsModule100k.title
     return SERVERS[key].title
 
 
@@ -1458,6 +1673,8 @@ def write_results():
             md.extend(conns_md(name, sc))
         elif sc['kind'] == 'reload':
             md.extend(reload_md(name, sc))
+        elif sc['kind'] == 'conns100k':
+            md.extend(conns100k_md(name, sc))
         else:
             md.extend(fanout_md(name, sc))
         md.append('')
@@ -1568,9 +1785,12 @@ def main():
     ap.add_argument('--base', metavar='SO',
                     help='A/B: this build of the module against WS_MODULE, '
                          'no peers; results/ab-SCENARIO.json, not RESULTS.md')
+    ap.add_argument('--hold-minutes', type=float, default=None,
+                    help='conns-100k: how long the connections are held '
+                         '(default %g, 1 with --quick)' % C100K_HOLD_MIN)
     ap.add_argument('scenario', nargs='+',
                     help='echo-32 echo-4k conns-10k conns-50k fanout '
-                         'sse-fanout reload-10k all report')
+                         'sse-fanout reload-10k conns-100k all report')
     args, rest = ap.parse_known_args()
 
     if args.scenario and args.scenario[0] == 'sample':
@@ -1583,7 +1803,7 @@ def main():
     names = []
     for s in args.scenario:
         if s == 'all':
-            names.extend(SCENARIO_ORDER)
+            names.extend(n for n in SCENARIO_ORDER if n not in NOT_IN_ALL)
         elif s in SCENARIO_ORDER or s == 'report':
             names.append(s)
         else:
@@ -1622,6 +1842,13 @@ def main():
                 sc = conns_scenario(name, 50000, 4, args.runs, tmp, CONNS_HOLD)
             elif name == 'reload-10k':
                 sc = reload_scenario(name, args.runs, tmp)
+            elif name == 'conns-100k':
+                minutes = args.hold_minutes
+                if minutes is None:
+                    minutes = 1.0 if args.quick else C100K_HOLD_MIN
+                if not 0 < minutes <= 10:
+                    ap.error('--hold-minutes: more than 0, at most 10')
+                sc = conns100k_scenario(name, args.runs, tmp, minutes * 60)
             elif name == 'sse-fanout':
                 sc = fanout_scenario(name, args.runs, tmp, FANOUT_DURATION * k,
                                      sse=True)
