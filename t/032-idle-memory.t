@@ -103,6 +103,9 @@ __DATA__
     location /ws {
         websocket;
         ws_echo on;
+        # heartbeats on (their timer is armed), none sent while the test
+        # runs: the echoes are read as the next bytes on each socket
+        ws_ping_interval 5m;
     }
 --- log_level: warn
 --- init
