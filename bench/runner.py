@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -34,6 +35,8 @@ ECHO_EPOLL = os.path.join(BENCH, 'echo-epoll')
 NGINX = os.environ.get('NGINX', '/usr/sbin/nginx')
 MODULE = os.environ.get('WS_MODULE', os.path.join(ROOT, 'build', 'ngx_ws_module.so'))
 MODDIR = '/usr/lib/nginx/modules'
+REDIS_SERVER = os.environ.get('REDIS_SERVER', '/usr/bin/redis-server')
+REDIS_CLI = os.environ.get('REDIS_CLI', '/usr/bin/redis-cli')
 RESULTS_DIR = os.path.join(BENCH, 'results')
 RESULTS_MD = os.path.join(BENCH, 'RESULTS.md')
 ANALYSIS_MD = os.path.join(BENCH, 'analysis.md')
@@ -598,6 +601,95 @@ class NchanSse(Nchan):
         return 'http://127.0.0.1:%d/sse/%s' % (self.port, chan)
 
 
+class RedisServer(Server):
+    """Debian's redis-server for redis-fanout, on a free port, without
+    persistence; stopped by its PID like the servers."""
+    key = 'redis'
+    title = 'redis-server'
+
+    def __init__(self, pin, tmp):
+        Server.__init__(self, 1, pin, tmp)
+
+    def start(self):
+        self.proc = self.spawn([REDIS_SERVER, '--port', str(self.port),
+                                '--bind', '127.0.0.1', '--save', '',
+                                '--appendonly', 'no', '--dir', self.dir,
+                                '--logfile', os.path.join(self.dir, 'redis.log'),
+                                '--daemonize', 'no', '--maxclients', '1000'])
+        if not wait_port(self.port, 10):
+            raise RuntimeError('redis-server did not start')
+
+    def pids(self):
+        return [self.proc.pid]
+
+    def info(self):
+        """INFO as a dict (numbers as floats)"""
+        p = subprocess.run([REDIS_CLI, '-p', str(self.port), 'INFO', 'all'],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           timeout=10)
+        out = {}
+        for line in p.stdout.decode('utf-8', 'replace').splitlines():
+            k, sep, v = line.strip().partition(':')
+            if sep and not k.startswith('#'):
+                try:
+                    out[k] = float(v)
+                except ValueError:
+                    out[k] = v
+        return out
+
+    def errors(self):
+        return []
+
+
+def tcp_conns_to(pids, port):
+    """how many established TCP connections these processes hold to
+    127.0.0.1:port (from /proc/net/tcp and the processes' descriptors)"""
+    inodes = set()
+    with open('/proc/net/tcp') as f:
+        next(f)
+        for line in f:
+            v = line.split()
+            if v[3] == '01' and int(v[2].split(':')[1], 16) == port:
+                inodes.add(v[9])
+    n = 0
+    for pid in pids:
+        try:
+            fds = os.listdir('/proc/%d/fd' % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith('socket:[') and link[8:-1] in inodes:
+                n += 1
+    return n
+
+
+class WsModuleRedis(WsModuleChannels):
+    """redis-fanout: the fan-out configuration with the zone on Redis"""
+    title = 'ngx_ws_module (channels, ws_zone redis=)'
+
+    def __init__(self, workers, pin, tmp, redis_port=6379):
+        self.http_extra = WsModuleChannels.http_extra.replace(
+            'ws_zone bench 64m;',
+            'ws_zone bench 64m redis=127.0.0.1:%d;' % redis_port)
+        WsModuleChannels.__init__(self, workers, pin, tmp)
+
+
+class NchanRedis(Nchan):
+    """redis-fanout: nchan with its Redis backend"""
+    title = 'nchan (websocket subscribers, nchan_use_redis)'
+    kinds = ('fanout',)
+
+    def __init__(self, workers, pin, tmp, redis_port=6379):
+        self.http_extra = Nchan.http_extra + (
+            '    nchan_redis_url "redis://127.0.0.1:%d";\n'
+            '    nchan_use_redis on;\n' % redis_port)
+        Nchan.__init__(self, workers, pin, tmp)
+
+
 class EpollC(Server):
     key = 'epoll-c'
     title = 'bench/echo-epoll.c (minimal C epoll echo)'
@@ -619,16 +711,140 @@ class EpollC(Server):
         return []
 
 
+class AppEcho(object):
+    """The Node HTTP app of the app scenario (bench/servers/app-echo.js),
+    started by the server that uses it, in its CPU set."""
+
+    def start_app(self):
+        self.backend = free_port()
+        self.app = self.spawn(['node', os.path.join(BENCH, 'servers', 'app-echo.js'),
+                               str(self.backend)])
+        if not wait_port(self.backend, 10):
+            raise RuntimeError('app-echo.js did not start')
+
+
+class WsModuleApp(AppEcho, NginxServer):
+    """ws_pass in the websocket-events format, to the Node HTTP app through
+    an upstream with keepalive."""
+    key = OURS
+    title = 'ngx_ws_module ws_pass (websocket-events) -> Node HTTP app'
+    kinds = ('app',)
+    modules = (MODULE,)
+    pass_format = 'websocket-events'
+    locations = """\
+        location /echo {{
+            websocket;
+            ws_pass /app;
+            ws_pass_format %s;
+        }}
+        location = /app {{
+            internal;
+            proxy_pass http://app/events;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}"""
+
+    def start(self):
+        self.start_app()
+        self.locations = WsModuleApp.locations % self.pass_format
+        self.http_extra = ('    upstream app {{\n'
+                           '        server 127.0.0.1:%d;\n'
+                           '        keepalive 128;\n'
+                           '    }}\n'
+                           '    keepalive_requests 1000000;\n' % self.backend)
+        NginxServer.start(self)
+
+    def pids(self):
+        return NginxServer.pids(self) + [self.app.pid]
+
+
+class WsModuleAppHeaders(WsModuleApp):
+    """The same with the headers format: one request per message."""
+    key = OURS + '-headers'
+    title = 'ngx_ws_module ws_pass (headers) -> Node HTTP app'
+    pass_format = 'headers'
+
+
+class PushpinApp(AppEcho, Server):
+    """Debian's pushpin in its WebSocket-over-HTTP mode (route option
+    over_http) to the same Node HTTP app; its own configuration, run and
+    log directories in the temporary directory, its internal ports moved
+    by port_offset, and its own zurl."""
+    key = 'pushpin'
+    title = 'Pushpin (WebSocket-over-HTTP) -> Node HTTP app'
+    kinds = ('app',)
+
+    def start(self):
+        self.start_app()
+        conf = os.path.join(self.dir, 'pushpin.conf')
+        routes = os.path.join(self.dir, 'routes')
+        for d in ('run', 'log'):
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
+        with open(routes, 'w') as f:
+            f.write('* 127.0.0.1:%d,over_http\n' % self.backend)
+        with open('/etc/pushpin/pushpin.conf') as f:
+            text = f.read()
+        offset = random.randrange(20000, 30000, 10)
+        subs = (('rundir', os.path.join(self.dir, 'run')),
+                ('logdir', os.path.join(self.dir, 'log')),
+                ('port_offset', str(offset)),
+                ('ipc_prefix', 'bench%d-' % self.port),
+                ('routesfile', routes),
+                ('services', 'condure,zurl,pushpin-proxy,pushpin-handler'),
+                ('updates_check', 'off'))
+        for k, v in subs:
+            text = re.sub(r'(?m)^%s=.*$' % k, '%s=%s' % (k, v), text)
+        text = text.replace('{libdir}', '/usr/lib/pushpin')
+        # the proxy reaches the app through this run's zurl
+        text = text.replace('[proxy]\n', '[proxy]\n'
+                            'zurl_out_specs=ipc://{rundir}/{ipc_prefix}zurl-in\n'
+                            'zurl_out_stream_specs=ipc://{rundir}/{ipc_prefix}zurl-in-stream\n'
+                            'zurl_in_specs=ipc://{rundir}/{ipc_prefix}zurl-out\n', 1)
+        with open(conf, 'w') as f:
+            f.write(text)
+        self.configs['pushpin.conf'] = text
+        self.proc = self.spawn(['pushpin', '--config', conf,
+                                '--port', '127.0.0.1:%d' % self.port])
+        if not wait_port(self.port, 20):
+            raise RuntimeError('pushpin did not start')
+        time.sleep(1.0)         # its proxy and handler connect after condure
+
+    def pids(self):
+        return [self.proc.pid] + children_of(self.proc.pid) + [self.app.pid]
+
+    def errors(self):
+        return []
+
+
+class NodeProxyApp(NodeProxy):
+    """nginx proxy_pass -> a Node ws app that echoes (the WebSocket
+    connection held by the app itself), the servers pinned alike."""
+    kinds = ('app',)
+
+
 SERVERS = {c.key: c for c in (WsModule, LuaResty, NodeProxy, Nchan, EpollC)}
+APP_SERVERS = [OURS, OURS + '-headers', 'pushpin', 'node-ws']
+APP_CLASSES = {OURS: WsModuleApp, OURS + '-headers': WsModuleAppHeaders,
+               'pushpin': PushpinApp, 'node-ws': NodeProxyApp}
+# messages in flight per connection, at 100 connections, 64 B
+APP_DEPTHS = (1, 4)
 TITLES_FANOUT = {OURS: WsModuleChannels.title, 'nchan': Nchan.title}
 TITLES_SSE = {OURS: WsModuleSse.title, 'nchan': NchanSse.title}
 ECHO_SERVERS = [OURS, 'lua-resty', 'node-ws', 'epoll-c']
 CONNS_SERVERS = [OURS, 'nchan', 'lua-resty', 'epoll-c']
 FANOUT_CLASSES = [WsModuleChannels, Nchan]
 SSE_CLASSES = [WsModuleSse, NchanSse]
+REDIS_CLASSES = [WsModuleRedis, NchanRedis]
+TITLES_REDIS = {OURS: WsModuleRedis.title, 'nchan': NchanRedis.title}
 # (subscribers, msg/s): below and at the saturation of one worker
 FANOUT_CASES = ((1000, 100), (1000, 1000), (10000, 100), (10000, 1000))
 SSE_CASES = ((1000, 100), (1000, 1000), (10000, 10), (10000, 100))
+REDIS_CASES = FANOUT_CASES
+# redis-fanout: the wait between the subscribers' 101 and the first publish
+# (a server subscribes in Redis after it answered the handshake), and how
+# long subscribers listen on after the deadline to tell late from lost
+REDIS_SETTLE = 1.0
+REDIS_LATE_GRACE = 5.0
 
 BASE = 'ws_module-base'
 
@@ -652,7 +868,14 @@ def use_base(path):
         title = 'ngx_ws_module base build (ws_sse)'
         modules = (path,)
 
+    class WsModuleRedisBase(WsModuleRedis):
+        key = BASE
+        title = 'ngx_ws_module base build (channels, ws_zone redis=)'
+        modules = (path,)
+
     SERVERS[BASE] = WsModuleBase
+    TITLES_REDIS[BASE] = WsModuleRedisBase.title
+    REDIS_CLASSES[:] = [WsModuleRedis, WsModuleRedisBase]
     TITLES_FANOUT[BASE] = WsModuleChannelsBase.title
     TITLES_SSE[BASE] = WsModuleSseBase.title
     ECHO_SERVERS[:] = [OURS, BASE]
@@ -697,9 +920,11 @@ def median(xs):
 # ---------------------------------------------------------------------------
 # scenarios
 
-def echo_scenario(name, size, runs, tmp, durations):
+def echo_scenario(name, size, runs, tmp, durations, conns_list=(100, 1000),
+                  depth=1):
     """For 1 and 2 workers: every server is started, then the runs interleave
-    servers and cases so that drift hits them alike."""
+    servers and cases so that drift hits them alike.  depth: messages in
+    flight per connection (echo-pipe: 16)."""
     dur, warm = durations
     cases = []
     commands = {}
@@ -715,16 +940,17 @@ def echo_scenario(name, size, runs, tmp, durations):
             except Exception as e:  # a peer that cannot start is reported
                 log('%s: %s' % (key, e))
                 s.stop()
-                for conns in (100, 1000):
+                for conns in conns_list:
                     cases.append({'workers': workers, 'conns': conns, 'size': size,
                                   'server': key, 'runs': [],
                                   'failed': str(e)})
         results = {}
         for r in range(runs):
-            for conns in (100, 1000):
+            for conns in conns_list:
                 for s in servers:
                     pids = s.pids()
                     argv = ['echo', '-c', str(conns), '-s', str(size),
+                            '-d', str(depth),
                             '-t', str(dur), '-w', str(warm),
                             '--src', source_addrs(1)[0],
                             '--server-pids', ','.join(map(str, pids)),
@@ -760,12 +986,69 @@ def echo_scenario(name, size, runs, tmp, durations):
             s.stop()
             if workers == 1:
                 configs.update({s.key: s.configs.get('nginx.conf', '')})
-            for conns in (100, 1000):
+            for conns in conns_list:
                 cases.append({'workers': workers, 'conns': conns, 'size': size,
                               'server': s.key,
                               'runs': results.get((conns, s.key), []),
                               'server_errors': errs})
-    return {'kind': 'echo', 'size': size, 'cases': cases, 'commands': commands,
+    return {'kind': 'echo', 'size': size, 'depth': depth,
+            'conns_list': list(conns_list),
+            'cases': cases, 'commands': commands,
+            'configs': configs, 'durations': {'duration': dur, 'warmup': warm}}
+
+
+def app_scenario(name, runs, tmp, durations):
+    """The application path: 100 connections x 1 and x 4 messages in
+    flight, 64 B, through each server to the same Node app (the Node ws app
+    for proxy_pass); every server process and the app pinned to CPU 0, the
+    client to CPU 1.  Servers are started one at a time (pushpin and the
+    others would share the core)."""
+    dur, warm = durations
+    cases = []
+    commands = {}
+    configs = {}
+    results = {}
+    for key in APP_SERVERS:
+        s = APP_CLASSES[key](1, True, tmp)
+        try:
+            s.start()
+        except Exception as e:
+            log('%s: %s' % (key, e))
+            s.stop()
+            for depth in APP_DEPTHS:
+                cases.append({'depth': depth, 'server': key, 'runs': [],
+                              'failed': str(e)})
+            continue
+        pids = s.pids()
+        for r in range(runs):
+            for depth in APP_DEPTHS:
+                argv = ['echo', '-c', '100', '-s', '64', '-d', str(depth),
+                        '-t', str(dur), '-w', str(warm),
+                        '--src', source_addrs(1)[0],
+                        '--server-pids', ','.join(map(str, pids)),
+                        s.url('echo')]
+                wait_quiet()
+                cmd, res, out = run_wsbench(argv, True, dur + warm + 60)
+                log('%s %s d%d run %d: %.0f msg/s p99 %.0f us, server %.2f '
+                    'cores, other %.2f, errors %d %s' % (
+                        name, key, depth, r + 1, res.get('msg_s', 0),
+                        res.get('p99_us', 0), res.get('server_cpu', 0),
+                        res.get('other_cpu', 0), res.get('errors', 0),
+                        res.get('first_error', '')))
+                results.setdefault((depth, key), []).append(res)
+                if r == 0:
+                    cmds = commands.setdefault(key, {'server': list(s.commands),
+                                                     'client': []})
+                    cmds['client'].append(cmd)
+        errs = s.errors()
+        s.stop()
+        configs.update({key: s.configs.get('nginx.conf',
+                                           s.configs.get('pushpin.conf', ''))})
+        for depth in APP_DEPTHS:
+            cases.append({'depth': depth, 'server': key,
+                          'runs': results.get((depth, key), []),
+                          'server_errors': errs})
+    return {'kind': 'app', 'cases': cases, 'commands': commands,
             'configs': configs, 'durations': {'duration': dur, 'warmup': warm}}
 
 
@@ -1021,6 +1304,151 @@ def fanout_scenario(name, runs, tmp, duration, sse=False):
             'titles': dict((cls.key, cls.title) for cls in classes)}
 
 
+def wait_redis_ready(server, timeout=15.0):
+    """until the instance publishes through Redis: a POST to a channel of
+    its own answered other than 503 (both servers answer 503 while their
+    Redis connection is not up)"""
+    end = time.time() + timeout
+    url = server.pub_url('ready%d' % server.port)
+    while time.time() < end:
+        try:
+            req = urllib.request.Request(url, data=b'ready', method='POST')
+            with urllib.request.urlopen(req, timeout=2):
+                return True
+        except urllib.error.HTTPError as e:
+            if e.code != 503:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def redis_fanout_scenario(name, runs, tmp, duration, subs_only=None):
+    """Cross-instance fan-out: one redis-server, and for each server kind
+    two nginx instances on it (1 worker each): A gets the HTTP publishes,
+    B holds the subscribers.  Servers and Redis pinned to CPU 0, the
+    client to CPU 1, as in fanout; the runs interleaved."""
+    fcases = [c for c in REDIS_CASES if not subs_only or c[0] in subs_only]
+    cases = []
+    commands = {}
+    configs = {}
+    pairs = []
+    redis = RedisServer(True, tmp)
+    try:
+        redis.start()
+    except Exception as e:
+        log('%s: %s' % (name, e))
+        redis.stop()
+        return {'kind': 'redis-fanout', 'failed': 'redis-server: %s' % e,
+                'cases': [], 'commands': {}, 'configs': {}}
+    ok = {cls: not hasattr(cls, 'supported') or cls.supported(tmp)
+          for cls in REDIS_CLASSES}
+    for cls in [c for c in REDIS_CLASSES if ok[c]]:
+        a = cls(1, True, tmp, redis.port)
+        b = cls(1, True, tmp, redis.port)
+        try:
+            a.start()
+            b.start()
+            for s in (a, b):
+                if not wait_redis_ready(s):
+                    raise RuntimeError('%s: not connected to Redis after '
+                                       '15 s: %s' % (cls.key, s.errors()))
+            pairs.append((a, b))
+        except Exception as e:
+            log('%s: %s' % (cls.key, e))
+            a.stop()
+            b.stop()
+    results = {}
+    k = 0
+    try:
+        for r in range(runs):
+            for subs, rate in fcases:
+                for a, b in pairs:
+                    best = None
+                    for attempt in range(2):
+                        k += 1
+                        chan = 'rbench%d' % k
+                        procs = (subs + 17999) // 18000
+                        argv = ['fanout', '-c', str(subs), '-p', str(procs),
+                                '-s', '64', '--pub-rate', str(rate),
+                                '-t', str(duration), '--timeout', '5',
+                                '--late-grace', str(REDIS_LATE_GRACE),
+                                '--settle', str(REDIS_SETTLE),
+                                '--src', ','.join(source_addrs(
+                                    max(2, (subs + 3999) // 4000))),
+                                '--server-pids', ','.join(map(str, b.pids())),
+                                '--cpu-pids', 'pub=' + ','.join(
+                                    map(str, a.pids())),
+                                '--cpu-pids', 'redis=%d' % redis.proc.pid,
+                                '--pub', a.pub_url(chan), b.sub_url(chan)]
+                        wait_quiet()
+                        i0 = redis.info()
+                        t0 = time.time()
+                        cmd, res, out = run_wsbench(argv, True, duration + 120)
+                        i1 = redis.info()
+                        res['redis_cmds'] = (i1.get('total_commands_processed', 0)
+                                             - i0.get('total_commands_processed', 0))
+                        res['redis_cmds_per_msg'] = (res['redis_cmds']
+                                                     / res['published']
+                                                     if res.get('published') else None)
+                        res['redis_wall_s'] = round(time.time() - t0, 2)
+                        res['redis_clients'] = i1.get('connected_clients', 0) - 1
+                        res['redis_conns_pub'] = tcp_conns_to(
+                            [a.master.pid] + a.pids(), redis.port)
+                        res['redis_conns_sub'] = tcp_conns_to(
+                            [b.master.pid] + b.pids(), redis.port)
+                        res['redis_used_memory'] = i1.get('used_memory', 0)
+                        res['pub_s'] = (res.get('published', 0) / duration)
+                        if best is None or res.get('other_cpu', 0) < best[1].get('other_cpu', 0):
+                            best = (cmd, res, out)
+                        if res.get('other_cpu', 0) <= OTHER_CPU_MAX:
+                            break
+                        log('%s %s %d subs %d msg/s: other processes used '
+                            '%.2f cores: once more' % (name, a.key, subs, rate,
+                                                      res.get('other_cpu', 0)))
+                    cmd, res, out = best
+                    log('%s %s %d subs %d msg/s run %d: %.0f deliveries/s, '
+                        'p99 %.0f us, lost %d, late %d, duplicates %d, '
+                        'redis %.2f cores %.1f cmds/msg, errors %d %s' % (
+                            name, a.key, subs, rate, r + 1,
+                            res.get('deliveries_s', 0), res.get('p99_us', 0),
+                            res.get('lost', -1), res.get('late', 0),
+                            res.get('duplicates', 0), res.get('redis_cpu', 0),
+                            res.get('redis_cmds_per_msg') or 0,
+                            res.get('errors', 0), res.get('first_error', '')))
+                    results.setdefault((subs, rate, a.key), []).append(res)
+                    if r == 0:
+                        commands.setdefault(a.key, {
+                            'server': ['# redis-server'] + redis.commands[:]
+                            + ['# instance A (publishes)'] + a.commands[:]
+                            + ['# instance B (subscribers)'] + b.commands[:],
+                            'client': []})
+                        commands[a.key]['client'].append(cmd)
+    finally:
+        for a, b in pairs:
+            configs[a.key] = a.configs.get('nginx.conf', '')
+            a.stop()
+            b.stop()
+        redis.stop()
+    for subs, rate in fcases:
+        for cls in REDIS_CLASSES:
+            case = {'subscribers': subs, 'rate': rate, 'server': cls.key,
+                    'runs': results.get((subs, rate, cls.key), [])}
+            if not ok[cls]:
+                case['failed'] = 'n/a (ws_zone redis= not accepted by this build)'
+            elif cls.key not in [x[0].key for x in pairs]:
+                case['failed'] = 'did not start'
+            cases.append(case)
+    return {'kind': 'redis-fanout', 'cases': cases, 'commands': commands,
+            'configs': configs, 'duration': duration,
+            'settle': REDIS_SETTLE, 'late_grace': REDIS_LATE_GRACE,
+            'redis': ' '.join(subprocess.run(
+                [REDIS_SERVER, '--version'],
+                stdout=subprocess.PIPE).stdout.decode().split()[:3]),
+            'titles': dict((cls.key, cls.title) for cls in REDIS_CLASSES)}
+
+
 def loadavg():
     with open('/proc/loadavg') as f:
         return float(f.read().split()[0])
@@ -1175,10 +1603,13 @@ def errors_of(case):
 def echo_md(name, sc):
     out = []
     d = sc['durations']
-    out.append('Closed loop, one message in flight per connection, binary %d B '
+    depth = sc.get('depth', 1)
+    out.append('Closed loop, %s per connection, binary %d B '
                'messages; %g s measured after %g s of warm-up; median of %d runs. '
                '"x ours" divides by ngx_ws_module\'s figure: above 1 is better '
                'for the peer on msg/s, worse on latency and CPU.\n' % (
+                   'one message in flight' if depth == 1 else
+                   '%d messages in flight (a new one for each echo)' % depth,
                    sc['size'], d['duration'], d['warmup'],
                    max([len(c['runs']) for c in sc['cases']] or [0])))
     out.append('| workers | conns | server | msg/s | x ours | MB/s | p50 us | p90 us '
@@ -1186,7 +1617,7 @@ def echo_md(name, sc):
                '| server CPU us/msg | x ours | client CPU | other CPU | errors |')
     out.append('|' + '---|' * 18)
     for workers in (1, 2):
-        for conns in (100, 1000):
+        for conns in sc.get('conns_list', (100, 1000)):
             rows = [c for c in sc['cases'] if c['workers'] == workers and c['conns'] == conns]
             ours = next((c for c in rows if c['server'] == OURS), None)
             ref_m = med(ours, 'msg_s') if ours else None
@@ -1203,6 +1634,35 @@ def echo_md(name, sc):
                     ratio(med(c, 'server_us_per_msg'), ref_c),
                     fmt(med(c, 'client_cpu'), 2), fmt(med(c, 'other_cpu'), 2),
                     errors_of(c)))
+    return out
+
+
+def app_md(name, sc):
+    out = []
+    d = sc['durations']
+    out.append('100 connections, closed loop with 1 or 4 binary 64 B messages '
+               'in flight per connection, each echoed by the application; %g s '
+               'measured after %g s of warm-up; median of %d runs. The server '
+               'processes and the Node app all on CPU 0, the client on CPU 1. '
+               '"x proxy_pass" divides by nginx proxy_pass -> Node ws.\n' % (
+                   d['duration'], d['warmup'],
+                   max([len(c['runs']) for c in sc['cases']] or [0])))
+    out.append('| in flight | server | msg/s | x proxy_pass | x Pushpin '
+               '| p50 us | p99 us | server+app CPU (cores) | other CPU | errors |')
+    out.append('|' + '---|' * 10)
+    for depth in APP_DEPTHS:
+        rows = [c for c in sc['cases'] if c['depth'] == depth]
+        by = {c['server']: c for c in rows}
+        ref = med(by['node-ws'], 'msg_s') if 'node-ws' in by else None
+        pp = med(by['pushpin'], 'msg_s') if 'pushpin' in by else None
+        for c in sorted(rows, key=lambda c: APP_SERVERS.index(c['server'])):
+            out.append('| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+                depth, APP_CLASSES[c['server']].title,
+                fmt(med(c, 'msg_s')), ratio(med(c, 'msg_s'), ref),
+                ratio(med(c, 'msg_s'), pp),
+                fmt(med(c, 'p50_us')), fmt(med(c, 'p99_us')),
+                fmt(med(c, 'server_cpu'), 2), fmt(med(c, 'other_cpu'), 2),
+                errors_of(c)))
     return out
 
 
@@ -1402,9 +1862,77 @@ def fanout_md(name, sc):
     return out
 
 
+def redis_fanout_md(name, sc):
+    out = []
+    if sc.get('failed'):
+        return ['did not run: %s' % sc['failed']]
+    titles = sc.get('titles', TITLES_REDIS)
+    out.append('Two nginx instances per server kind on one %s (Debian\'s, '
+               'no persistence), 1 worker each: instance A gets the publishes '
+               '(64 B messages POSTed over one keep-alive HTTP connection at '
+               'R msg/s for %g s), instance B holds the C WebSocket '
+               'subscribers of the channel, so that every message goes '
+               'A -> Redis -> B. Publishing starts %g s after the last '
+               'subscriber\'s `101` (both servers subscribe in Redis after '
+               'the handshake). Latency: from the publisher\'s send time to '
+               'the subscriber\'s read. **lost**: never received (a '
+               'subscriber listens until 5 s after publishing ended, then '
+               '%g s more, and stops earlier once publishing ended and '
+               'nothing came for 1 s); **late**: received, but more than 5 s '
+               'after publishing ended (not counted in lost, nor in the '
+               'deliveries and latency); duplicates: a message received twice '
+               'by a subscriber; notices: messages from the server that '
+               'are not the publisher\'s (ngx_ws_module\'s `history_lost` '
+               'to a subscriber that fell behind what the stream keeps). '
+               'CPU while publishing, in cores: B (the '
+               'subscribers\' instance), A (the publishing one), Redis. '
+               'Redis cmds/msg: commands Redis processed during the client '
+               'run (connects and idle polls included) divided by the '
+               'messages published. Redis conns: the TCP connections to '
+               'Redis held by A and by B (master and worker). Servers and '
+               'Redis pinned to CPU 0, client to CPU 1; median of %d runs, '
+               'except lost, late, duplicates and notices: their sum over '
+               'the runs.'
+               % (sc.get('redis', 'redis-server'), sc.get('duration', 0),
+                  sc.get('settle', 0), sc.get('late_grace', 0),
+                  max([len(c['runs']) for c in sc['cases']] or [0])))
+    out.append('')
+    out.append('| subscribers | msg/s | server | published | deliveries/s '
+               '| x ours | p50 us | p99 us | x ours | max us | lost | late '
+               '| duplicates | reordered | notices | B CPU | A CPU | Redis CPU '
+               '| Redis cmds/msg | Redis conns A+B | other CPU | errors |')
+    out.append('|' + '---|' * 22)
+    for c in sc['cases']:
+        title = titles.get(c['server'], c['server'])
+        if c.get('failed') or not c.get('runs'):
+            out.append('| %s | %s | %s | %s |%s' % (
+                fmt(c['subscribers']), fmt(c['rate']), title,
+                c.get('failed') or 'no run', ' |' * 18))
+            continue
+        ours = next((x for x in sc['cases'] if x['server'] == OURS
+                     and x['subscribers'] == c['subscribers']
+                     and x['rate'] == c['rate'] and x.get('runs')), None)
+        out.append('| %s |' % ' | '.join((
+            fmt(c['subscribers']), fmt(c['rate']), title,
+            fmt(med(c, 'published')), fmt(med(c, 'deliveries_s')),
+            ratio(med(c, 'deliveries_s'),
+                  med(ours, 'deliveries_s') if ours else None),
+            fmt(med(c, 'p50_us')), fmt(med(c, 'p99_us')),
+            ratio(med(c, 'p99_us'), med(ours, 'p99_us') if ours else None),
+            fmt(med(c, 'max_us')), fmt(runs_sum(c, 'lost')),
+            fmt(runs_sum(c, 'late')), fmt(runs_sum(c, 'duplicates')),
+            fmt(med(c, 'reordered')), fmt(runs_sum(c, 'notices')),
+            fmt(med(c, 'server_cpu'), 2), fmt(med(c, 'pub_cpu'), 2),
+            fmt(med(c, 'redis_cpu'), 2), fmt(med(c, 'redis_cmds_per_msg'), 1),
+            '%s+%s' % (fmt(med(c, 'redis_conns_pub')),
+                       fmt(med(c, 'redis_conns_sub'))),
+            fmt(med(c, 'other_cpu'), 2), errors_of(c))))
+    return out
+
+
 def headline(all_sc):
     out = []
-    for name in ('echo-32', 'echo-4k'):
+    for name in ('echo-32', 'echo-4k', 'echo-pipe'):
         sc = all_sc.get(name)
         if not sc:
             continue
@@ -1501,6 +2029,41 @@ def headline(all_sc):
                                    fmt(med(nc, 'p99_us')),
                                    med(nc, 'p99_us') / med(ours, 'p99_us'),
                                    fmt(med(nc, 'losses'))))
+    sc = all_sc.get('redis-fanout')
+    for c in (sc or {}).get('cases', []):
+        if c['server'] != OURS:
+            continue
+        nc = next((x for x in sc['cases'] if x['server'] == 'nchan'
+                   and x['subscribers'] == c['subscribers']
+                   and x['rate'] == c['rate']), None)
+        if c.get('failed') or not c.get('runs'):
+            out.append('- redis-fanout %s subscribers at %s msg/s: '
+                       'ngx_ws_module %s' % (
+                           fmt(c['subscribers']), fmt(c['rate']),
+                           c.get('failed') or 'no run'))
+            continue
+        line = ('- redis-fanout %s subscribers at %s msg/s (publish on A, '
+                'subscribers on B, one Redis%s; lost, late, duplicates: sum '
+                'of %d runs): ngx_ws_module %s '
+                'deliveries/s, p99 %s us, lost %s, late %s, duplicates %s' % (
+                    fmt(c['subscribers']), fmt(c['rate']),
+                    ', --quick' if sc.get('quick') else '', len(c['runs']),
+                    fmt(med(c, 'deliveries_s')), fmt(med(c, 'p99_us')),
+                    fmt(runs_sum(c, 'lost')), fmt(runs_sum(c, 'late')),
+                    fmt(runs_sum(c, 'duplicates'))))
+        if nc and nc.get('runs'):
+            d, nd = med(c, 'deliveries_s'), med(nc, 'deliveries_s')
+            p, np_ = med(c, 'p99_us'), med(nc, 'p99_us')
+            line += ('; nchan (Redis) %s deliveries/s, p99 %s us, lost %s, '
+                     'late %s, duplicates %s; ours/nchan: deliveries %s, '
+                     'p99 %s (goal: deliveries >= 1, p99 <= 0.5: %s)' % (
+                         fmt(nd), fmt(np_), fmt(runs_sum(nc, 'lost')),
+                         fmt(runs_sum(nc, 'late')),
+                         fmt(runs_sum(nc, 'duplicates')),
+                         ratio(d, nd), ratio(p, np_),
+                         'met' if d and nd and p and np_ and d >= nd * 0.99
+                         and p <= 0.5 * np_ else 'not met'))
+        out.append(line)
     sc = all_sc.get('sse-fanout')
     for c in (sc or {}).get('cases', []):
         if c['server'] != OURS:
@@ -1524,22 +2087,45 @@ def headline(all_sc):
                            fmt(med(nc, 'p99_us')),
                            ratio(med(c, 'p99_us'), med(nc, 'p99_us')),
                            fmt(med(nc, 'losses'))))
+    sc = all_sc.get('app')
+    for depth in APP_DEPTHS if sc else ():
+        by = {c['server']: c for c in sc['cases'] if c['depth'] == depth}
+        ours = by.get(OURS)
+        if not ours or not ours.get('runs'):
+            continue
+        m = med(ours, 'msg_s')
+        parts = []
+        for k, label in ((OURS + '-headers', 'the headers format'),
+                         ('node-ws', 'proxy_pass -> Node ws'),
+                         ('pushpin', 'Pushpin')):
+            c = by.get(k)
+            if c and c.get('runs'):
+                parts.append('%sx %s' % (ratio(m, med(c, 'msg_s')), label))
+        out.append('- app, 100 conns x %d in flight: ngx_ws_module (websocket-events) '
+                   '%s msg/s, p99 %s us; %s' % (depth, fmt(m), fmt(med(ours, 'p99_us')),
+                                                '; '.join(parts)))
     return out
 
 
-SCENARIO_ORDER = ['echo-32', 'echo-4k', 'conns-10k', 'conns-50k', 'fanout',
-                  'sse-fanout', 'reload-10k', 'conns-100k']
+SCENARIO_ORDER = ['echo-32', 'echo-4k', 'echo-pipe', 'conns-10k', 'conns-50k',
+                  'fanout', 'sse-fanout', 'redis-fanout', 'reload-10k', 'app',
+                  'conns-100k']
 # not in `all`: a run holds its connections for --hold-minutes
 NOT_IN_ALL = ('conns-100k',)
 TITLES = {
     'echo-32': 'Echo, 32 B messages',
     'echo-4k': 'Echo, 4 KiB messages',
+    'echo-pipe': 'Pipelined echo, 64 B messages, 100 connections x 16 in '
+                 'flight',
     'conns-10k': 'Idle connections: 10,000, 1 worker',
     'conns-50k': 'Idle connections: 50,000, 4 workers',
     'fanout': 'Fan-out: 64 B messages to 1,000 and 10,000 subscribers',
     'sse-fanout': 'EventSource fan-out: 64 B messages to 1,000 and 10,000 '
                   'subscribers',
+    'redis-fanout': 'Fan-out across two instances through Redis: 1,000 '
+                    'and 10,000 subscribers',
     'reload-10k': 'Reloads under a steady publish: 10,000 subscribers',
+    'app': 'The application path: 100 connections to an HTTP app, 64 B',
     'conns-100k': '100,000 connections held, then a reload: 6 workers',
 }
 
@@ -1549,8 +2135,12 @@ def title_of(scenario, key):
         return TITLES_FANOUT.get(key, key)
     if scenario == 'sse-fanout':
         return TITLES_SSE.get(key, key)
+    if scenario == 'redis-fanout':
+        return TITLES_REDIS.get(key, key)
     if scenario == 'reload-10k':
         return key if key not in SERVERS else WsModuleReload.title
+    if scenario == 'app':
+        return APP_CLASSES[key].title if key in APP_CLASSES else key
     if scenario == 'conns-100k':
         return WsModule100k.title
     return SERVERS[key].title
@@ -1673,6 +2263,10 @@ def write_results():
             md.extend(conns_md(name, sc))
         elif sc['kind'] == 'reload':
             md.extend(reload_md(name, sc))
+        elif sc['kind'] == 'app':
+            md.extend(app_md(name, sc))
+        elif sc['kind'] == 'redis-fanout':
+            md.extend(redis_fanout_md(name, sc))
         elif sc['kind'] == 'conns100k':
             md.extend(conns100k_md(name, sc))
         else:
@@ -1751,7 +2345,9 @@ def ab_report(name, sc):
     ours / base: above 1 is more for ours)"""
     figures = {'echo': ('msg_s', 'p99_us', 'server_us_per_msg'),
                'conns': ('connect_rate', 'VmRSS_per_conn'),
-               'fanout': ('deliveries_s', 'p99_us', 'server_cpu', 'losses')}
+               'fanout': ('deliveries_s', 'p99_us', 'server_cpu', 'losses'),
+               'redis-fanout': ('deliveries_s', 'p99_us', 'server_cpu',
+                                'redis_cpu', 'lost', 'late')}
     what = ('workers', 'conns', 'size', 'subscribers', 'rate')
     if sc['kind'] not in figures:
         return                          # reload-10k: ngx_ws_module alone
@@ -1782,6 +2378,10 @@ def main():
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--quick', action='store_true',
                     help='half the durations (a first look, not for RESULTS.md)')
+    ap.add_argument('--subscribers', metavar='N,N',
+                    type=lambda v: [int(x) for x in v.split(',')],
+                    help='redis-fanout: only the cases with these '
+                         'subscriber counts (1000, 10000)')
     ap.add_argument('--base', metavar='SO',
                     help='A/B: this build of the module against WS_MODULE, '
                          'no peers; results/ab-SCENARIO.json, not RESULTS.md')
@@ -1789,8 +2389,9 @@ def main():
                     help='conns-100k: how long the connections are held '
                          '(default %g, 1 with --quick)' % C100K_HOLD_MIN)
     ap.add_argument('scenario', nargs='+',
-                    help='echo-32 echo-4k conns-10k conns-50k fanout '
-                         'sse-fanout reload-10k conns-100k all report')
+                    help='echo-32 echo-4k echo-pipe conns-10k conns-50k fanout '
+                         'sse-fanout redis-fanout reload-10k app conns-100k all '
+                         'report')
     args, rest = ap.parse_known_args()
 
     if args.scenario and args.scenario[0] == 'sample':
@@ -1836,12 +2437,21 @@ def main():
                 sc = echo_scenario(name, 32, args.runs, tmp, (ECHO_DURATION * k, ECHO_WARMUP))
             elif name == 'echo-4k':
                 sc = echo_scenario(name, 4096, args.runs, tmp, (ECHO_DURATION * k, ECHO_WARMUP))
+            elif name == 'echo-pipe':
+                sc = echo_scenario(name, 64, args.runs, tmp,
+                                   (ECHO_DURATION * k, ECHO_WARMUP), (100,), 16)
             elif name == 'conns-10k':
                 sc = conns_scenario(name, 10000, 1, args.runs, tmp, CONNS_HOLD)
             elif name == 'conns-50k':
                 sc = conns_scenario(name, 50000, 4, args.runs, tmp, CONNS_HOLD)
             elif name == 'reload-10k':
                 sc = reload_scenario(name, args.runs, tmp)
+            elif name == 'app':
+                sc = app_scenario(name, args.runs, tmp, (ECHO_DURATION * k, ECHO_WARMUP))
+            elif name == 'redis-fanout':
+                sc = redis_fanout_scenario(name, args.runs, tmp,
+                                           FANOUT_DURATION * k,
+                                           args.subscribers)
             elif name == 'conns-100k':
                 minutes = args.hold_minutes
                 if minutes is None:

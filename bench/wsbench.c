@@ -28,6 +28,7 @@
 #define _GNU_SOURCE
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -36,6 +37,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +67,7 @@
 #define MAX_SRC      64
 #define MAX_MSG      (16 * 1024 * 1024)
 #define MAX_RELOADS  16
+#define MAX_GROUPS   4
 
 /* reload: closes and reconnects counted in 10 ms bins from the start */
 #define BIN_NS       10000000ull
@@ -99,6 +102,15 @@ typedef struct {
     int          smoke;
     pid_t        server_pids[64];
     int          nserver_pids;
+    /* fanout: more processes whose CPU is reported, group by group */
+    struct {
+        char     name[16];
+        pid_t    pids[16];
+        int      npids;
+        double   cpu0;
+        double   cpu;
+    }            groups[MAX_GROUPS];
+    int          ngroups;
 
     /* fan-out */
     const char  *pub_url;
@@ -107,6 +119,8 @@ typedef struct {
     char         pub_host[64];
     char         pub_path[512];
     double       pub_rate;
+    double       settle;        /* fanout: wait between connected and go */
+    double       late_grace;    /* fanout: listen on after the deadline */
     int          sse;           /* EventSource subscribers */
 
     /* reload */
@@ -285,6 +299,8 @@ typedef struct {
     uint64_t  unique;
     uint64_t  out_of_range;
     uint64_t  late;            /* fan-out: delivered after the deadline */
+    uint64_t  notices;         /* fan-out: server messages that are not
+                                  the publisher's (history_lost) */
     uint64_t  t_first;         /* fan-out: first and last delivery */
     uint64_t  t_last;
     uint64_t  id_errors;       /* sse: an event id missing or not above */
@@ -992,6 +1008,7 @@ static void
 on_delivery(conn_t *c, const uint8_t *p, size_t n)
 {
     char      tmp[17];
+    size_t    i;
     uint64_t  seq, ts;
 
     if (n < 32) {
@@ -1000,15 +1017,38 @@ on_delivery(conn_t *c, const uint8_t *p, size_t n)
         return;
     }
 
-    if (sub_deadline && now > sub_deadline) {
-        res.late++;             /* counted among the losses */
-        return;
+    /*
+     * the publisher's messages start with 32 hexadecimal digits; another
+     * one is the server's (ngx_ws_module's {"event":"history_lost",...}
+     * when a subscriber fell behind what is kept): not a delivery
+     */
+    for (i = 0; i < 32; i++) {
+        if (!isxdigit(p[i])) {
+            res.notices++;
+            return;
+        }
     }
 
     memcpy(tmp, p, 16); tmp[16] = 0;
     seq = strtoull(tmp, NULL, 16);
     memcpy(tmp, p + 16, 16); tmp[16] = 0;
     ts = strtoull(tmp, NULL, 16);
+
+    if (sub_deadline && now > sub_deadline) {
+        /*
+         * counted among the losses; a late copy of a message this
+         * subscriber already had is a duplicate, not a late one
+         */
+        if (seq < seen_cap && (c->seen[seq >> 3] & (1u << (seq & 7)))) {
+            res.duplicates++;
+            return;
+        }
+        if (seq < seen_cap) {
+            c->seen[seq >> 3] |= (uint8_t) (1u << (seq & 7));
+        }
+        res.late++;
+        return;
+    }
 
     res.messages++;
     res.bytes += n;
@@ -2660,7 +2700,7 @@ child_main(int idx, int n, struct in_addr *src, int resfd, int cfd)
         pub_end = now + (uint64_t) (o.duration * 1e9);
         sub_deadline = pub_end + (uint64_t) (o.timeout * 1e9);
         wait_ctl();
-        while (now < sub_deadline
+        while (now < sub_deadline + (uint64_t) (o.late_grace * 1e9)
                && !(now > pub_end + 1000000000ull
                     && now > res.t_last + 1000000000ull))
         {
@@ -2724,7 +2764,7 @@ merge(result_t *to, const result_t *r)
     ADD(proto_err); ADD(server_closed); ADD(pongs_ok); ADD(pings_answered);
     ADD(close_clean); ADD(close_timeout); ADD(published); ADD(pub_errors);
     ADD(duplicates); ADD(reordered); ADD(unique); ADD(out_of_range);
-    ADD(late); ADD(pub_retries); ADD(pub_reconnects); ADD(restarts);
+    ADD(late); ADD(notices); ADD(pub_retries); ADD(pub_reconnects); ADD(restarts);
     ADD(resume_reasons); ADD(plain_reasons); ADD(resume_mismatch);
     ADD(reconnects); ADD(reconnect_fail); ADD(history_lost);
     ADD(double_pub); ADD(never); ADD(id_errors); ADD(heartbeats);
@@ -3123,6 +3163,16 @@ usage(void)
 "      --pub-rate N     fanout: messages per second              [100]\n"
 "      --server-pids P,.. echo, fanout: report these processes' CPU use\n"
 "                       over the measured time (and the client's own)\n"
+"      --settle SEC     fanout: wait this long once every subscriber\n"
+"                       is connected before publishing (a server that\n"
+"                       subscribes elsewhere, e.g. in Redis)     [0]\n"
+"      --late-grace SEC fanout: after the --timeout deadline, listen on\n"
+"                       this long and count what comes as late, not\n"
+"                       lost (result: lost= never came, late= came\n"
+"                       after the deadline; losses= is both)     [0]\n"
+"      --cpu-pids NAME=P,.. fanout: report these processes' CPU use as\n"
+"                       NAME_cpu (a publishing instance, Redis), not in\n"
+"                       other_cpu; may be repeated\n"
 "      --reload-pid PID reload: the nginx master, sent SIGHUP\n"
 "      --reload-at T,.. reload: seconds after publishing starts   [none]\n"
 "      --jitter SEC     reload: a subscriber closed by the server\n"
@@ -3148,6 +3198,7 @@ main(int argc, char **argv)
         { "timeout", 1, NULL, 'X' }, { "pub", 1, NULL, 'B' },
         { "pub-rate", 1, NULL, 'R' }, { "smoke", 0, NULL, 'k' },
         { "server-pids", 1, NULL, 'V' }, { "jitter", 1, NULL, 'J' },
+        { "cpu-pids", 1, NULL, 'G' }, { "late-grace", 1, NULL, 'g' }, { "settle", 1, NULL, 'L' },
         { "reload-pid", 1, NULL, 'U' }, { "reload-at", 1, NULL, 'A' },
         { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 }
     };
@@ -3244,6 +3295,33 @@ main(int argc, char **argv)
             free(s);
             break;
         }
+        case 'L': o.settle = atof(optarg); break;
+        case 'g': o.late_grace = atof(optarg); break;
+        case 'G': {
+            char  *s = strdup(optarg), *tok, *save = NULL, *eq;
+
+            eq = strchr(s, '=');
+            if (o.ngroups == MAX_GROUPS || eq == NULL || eq == s
+                || eq - s >= (ptrdiff_t) sizeof(o.groups[0].name))
+            {
+                die("bad --cpu-pids (NAME=PID,PID,..., at most %d)",
+                    MAX_GROUPS);
+            }
+            *eq = '\0';
+            strcpy(o.groups[o.ngroups].name, s);
+            for (tok = strtok_r(eq + 1, ",", &save); tok;
+                 tok = strtok_r(NULL, ",", &save))
+            {
+                if (o.groups[o.ngroups].npids == 16 || atoi(tok) <= 0) {
+                    die("bad --cpu-pids");
+                }
+                o.groups[o.ngroups].pids[o.groups[o.ngroups].npids++] =
+                    (pid_t) atoi(tok);
+            }
+            o.ngroups++;
+            free(s);
+            break;
+        }
         case 'S': {
             char  *s = strdup(optarg), *tok, *save = NULL;
 
@@ -3331,7 +3409,8 @@ main(int argc, char **argv)
 
     if (o.conns < 1 || o.depth < 1 || o.frag < 1 || o.duration <= 0
         || o.size > MAX_MSG || o.max_pending < 1 || o.timeout <= 0
-        || o.warmup < 0 || o.hold < 0)
+        || o.warmup < 0 || o.hold < 0 || o.settle < 0
+        || o.late_grace < 0)
     {
         die("bad option value");
     }
@@ -3508,10 +3587,15 @@ main(int argc, char **argv)
             for (i = 0; i < nch; i++) {
                 cpids[i] = ch[i].pid;
             }
+            sleep_secs(o.settle);
             signal_children(ch, nch);               /* go */
             clock_gettime(CLOCK_MONOTONIC, &tp);
             srv0 = cpu_sum(o.server_pids, o.nserver_pids);
             cli0 = cpu_sum(cpids, nch);
+            for (i = 0; i < o.ngroups; i++) {
+                o.groups[i].cpu0 = cpu_sum(o.groups[i].pids,
+                                           o.groups[i].npids);
+            }
             mach0 = machine_cpu();
             /* wait for the publisher, then release the subscribers */
             read_result(&ch[o.procs], &r, 2);
@@ -3520,6 +3604,12 @@ main(int argc, char **argv)
             cli_cpu = (cpu_sum(cpids, nch) - cli0) / secs_since(&tp);
             other_cpu = (machine_cpu() - mach0) / secs_since(&tp) - srv_cpu
                         - cli_cpu;
+            for (i = 0; i < o.ngroups; i++) {
+                o.groups[i].cpu = (cpu_sum(o.groups[i].pids,
+                                           o.groups[i].npids)
+                                   - o.groups[i].cpu0) / secs_since(&tp);
+                other_cpu -= o.groups[i].cpu;
+            }
             signal_children(ch, o.procs);
 
         } else {
@@ -3681,11 +3771,12 @@ main(int argc, char **argv)
                        "server %.2f, other processes %.2f\n", cli_cpu, srv_cpu,
                        other_cpu);
                 printf("losses %llu (of which %llu late), duplicates %llu, "
-                       "reordered %llu\n",
+                       "reordered %llu, server notices %llu\n",
                        (unsigned long long) losses,
                        (unsigned long long) total.late,
                        (unsigned long long) total.duplicates,
-                       (unsigned long long) total.reordered);
+                       (unsigned long long) total.reordered,
+                       (unsigned long long) total.notices);
                 if (o.sse) {
                     printf("event ids not increasing or missing: %llu, "
                            "heartbeats %llu\n",
@@ -3698,9 +3789,11 @@ main(int argc, char **argv)
                 printf("result mode=%s subscribers=%llu published=%llu "
                        "deliveries=%llu deliveries_s=%.1f p50_us=%.1f "
                        "p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
-                       "losses=%llu late=%llu duplicates=%llu reordered=%llu "
+                       "losses=%llu lost=%llu late=%llu duplicates=%llu "
+                       "reordered=%llu "
                        "client_cpu=%.3f server_cpu=%.3f other_cpu=%.3f "
-                       "id_errors=%llu heartbeats=%llu errors=%llu\n",
+                       "id_errors=%llu heartbeats=%llu notices=%llu "
+                       "errors=%llu",
                        o.sse ? "sse" : "fanout",
                        (unsigned long long) (conn_ok - 1),
                        (unsigned long long) total.published,
@@ -3712,13 +3805,21 @@ main(int argc, char **argv)
                        h_percentile(&total.h, 99.9) / 1e3,
                        (double) total.h.max / 1e3,
                        (unsigned long long) losses,
+                       (unsigned long long) (losses > total.late
+                                             ? losses - total.late : 0),
                        (unsigned long long) total.late,
                        (unsigned long long) total.duplicates,
                        (unsigned long long) total.reordered,
                        cli_cpu, srv_cpu, other_cpu,
                        (unsigned long long) total.id_errors,
                        (unsigned long long) total.heartbeats,
+                       (unsigned long long) total.notices,
                        (unsigned long long) errors);
+                for (i = 0; i < o.ngroups; i++) {
+                    printf(" %s_cpu=%.3f", o.groups[i].name,
+                           o.groups[i].cpu);
+                }
+                printf("\n");
             }
 
             return errors ? 1 : 0;

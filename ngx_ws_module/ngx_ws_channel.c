@@ -315,6 +315,11 @@ ngx_ws_channels_init(ngx_ws_conn_t *ws)
         if (ngx_ws_registry_add(ws, wlcf->push, &name) != NGX_OK) {
             return NGX_ERROR;
         }
+
+        if (wlcf->push->redis) {
+            /* for pushes from the other instances */
+            ngx_ws_redis_conn_seen(wlcf->push, &name, 1);
+        }
     }
 
     if (wlcf->subscribe == NULL) {
@@ -1287,6 +1292,10 @@ ngx_ws_unsubscribe_one(ngx_ws_sub_t *sub)
     }
 
     if (spool->nsubs == 0) {
+        if (spool->push && zone->redis) {
+            ngx_ws_redis_conn_seen(zone, &spool->name, 0);
+        }
+
         if (spool->deliver_ev.posted) {
             ngx_delete_posted_event(&spool->deliver_ev);
         }
@@ -2388,7 +2397,9 @@ ngx_ws_channel_publish_pol(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
 
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "client message to channel \"%V\" refused: redis "
-                      "\"%V\" is unavailable", name, &zone->redis->addr);
+                      "\"%V\" %s", name, &zone->redis->addr,
+                      (rc == NGX_BUSY) ? "has too many commands in flight"
+                                       : "is unavailable");
 
         return NGX_BUSY;
     }

@@ -39,6 +39,7 @@ static ngx_msec_t ngx_ws_drain_delay(ngx_ws_conn_t *ws);
 static void ngx_ws_shutdown_handler(ngx_event_t *ev);
 static void ngx_ws_init_timer(ngx_ws_conn_t *ws, ngx_event_t *ev,
     ngx_event_handler_pt handler, ngx_uint_t cancelable);
+static void ngx_ws_output(ngx_ws_conn_t *ws);
 
 
 /* set by ngx_ws_route_init() at configuration time */
@@ -172,7 +173,20 @@ ngx_ws_read_handler(ngx_event_t *rev)
     }
 
     ngx_ws_read(ws);
-    ngx_ws_handle_output(ws);
+
+    if (ws->own_wait || c->write->posted) {
+        /* the output of this read waits for more of the same turn */
+        ngx_ws_handle_output(ws);
+        return;
+    }
+
+    /*
+     * everything the read brought is answered and queued: written now, so
+     * that the frames of many connections' reads are not all held (with
+     * their pools) until the end of the turn
+     */
+
+    ngx_ws_output(ws);
 }
 
 
@@ -200,7 +214,13 @@ ngx_ws_write_handler(ngx_event_t *wev)
         return;
     }
 
-    ngx_ws_handle_output(ws);
+    /* the socket may have become writable while the event was posted */
+
+    if (wev->posted) {
+        ngx_delete_posted_event(wev);
+    }
+
+    ngx_ws_output(ws);
 }
 
 
@@ -520,10 +540,54 @@ ngx_ws_resume(ngx_ws_conn_t *ws)
  * closed (the request and ws are freed with it): write the queue, then
  * close the connection when a close is complete or it was aborted, or
  * stop or resume reading for backpressure.
+ *
+ * The queue is written at the end of the turn of the event loop, by the
+ * write event: a handler that leaves frames queued (an upstream reply, a
+ * channel delivery, a Pong, a read that paused for its own channel
+ * message or finds the write event posted already) posts it, or moves it
+ * to the back of ngx_posted_events if it was posted already, so that what
+ * the other handlers of the same turn queue for the connection, and the
+ * posted events they add (a paused read, a channel delivery), leave with
+ * it in one writev() (with TLS, one flush of SSL_write()s).  A read that
+ * neither paused nor finds the write event posted writes at once
+ * (ngx_ws_read_handler()): all the frames its input asked for are queued
+ * already.  No timer is involved: the posted events run before the event
+ * loop waits again, so a lone frame is not delayed.  Nothing is deferred
+ * when there is nothing to write now (an empty queue, a socket that takes
+ * no more), for an aborted connection, or while the worker is exiting:
+ * ngx_close_idle_connections() calls the read handler from outside a
+ * turn, and the Close must not wait for the next event.  The rest of the
+ * job (a lifted rate limit, leaving the channels) is the write handler's
+ * then, in the same turn.
  */
 
 void
 ngx_ws_handle_output(ngx_ws_conn_t *ws)
+{
+    ngx_event_t       *wev;
+    ngx_connection_t  *c;
+
+    c = ws->connection;
+    wev = c->write;
+
+    if (ws->out.head && ws->conn_state < NGX_WS_CONN_ABORTED
+        && wev->ready && !c->error && !ngx_exiting)
+    {
+        if (wev->posted) {
+            ngx_delete_posted_event(wev);
+        }
+
+        ngx_post_event(wev, &ngx_posted_events);
+
+        return;
+    }
+
+    ngx_ws_output(ws);
+}
+
+
+static void
+ngx_ws_output(ngx_ws_conn_t *ws)
 {
     ngx_int_t          rc;
     ngx_connection_t  *c;

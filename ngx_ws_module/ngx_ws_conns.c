@@ -370,6 +370,14 @@ ngx_ws_conns_close(ngx_http_request_t *r, ngx_ws_zone_t *zone, ngx_str_t *id)
     rc = ngx_ws_publish(zone, &name, 1, NGX_WS_OP_CLOSE, data,
                         reason.len + 2, &msg, &subscribers);
 
+    if (rc == NGX_DECLINED && ngx_ws_redis_shares(zone->redis)) {
+        /* not here: to the instance that has it; finalized when answered */
+        r->main->count++;
+        ngx_ws_publisher_push(r, zone, &name, NGX_WS_OP_CLOSE, data,
+                              reason.len + 2);
+        return NGX_DONE;
+    }
+
     if (rc == NGX_DECLINED) {
         return NGX_HTTP_NOT_FOUND;
     }

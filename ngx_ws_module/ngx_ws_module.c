@@ -30,6 +30,7 @@ static char *ngx_ws_subscribe(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_publish_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_ws_zone_t *ngx_ws_snapshot_redis(ngx_ws_loc_conf_t *conf);
 static char *ngx_ws_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
@@ -52,6 +53,13 @@ static ngx_conf_enum_t  ngx_ws_pass_errors[] = {
     { ngx_string("close"), NGX_WS_PASS_ERROR_CLOSE },
     { ngx_string("ignore"), NGX_WS_PASS_ERROR_IGNORE },
     { ngx_string("message"), NGX_WS_PASS_ERROR_MESSAGE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_ws_pass_formats[] = {
+    { ngx_string("headers"), NGX_WS_PASS_FORMAT_HEADERS },
+    { ngx_string("websocket-events"), NGX_WS_PASS_FORMAT_EVENTS },
     { ngx_null_string, 0 }
 };
 
@@ -276,6 +284,13 @@ static ngx_command_t  ngx_ws_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_ws_loc_conf_t, pass_error),
       &ngx_ws_pass_errors },
+
+    { ngx_string("ws_pass_format"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_ws_loc_conf_t, pass_format),
+      &ngx_ws_pass_formats },
 
     { ngx_string("ws_snapshot"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -640,6 +655,7 @@ ngx_ws_create_loc_conf(ngx_conf_t *cf)
     wlcf->drain_window = NGX_CONF_UNSET_MSEC;
     wlcf->pass_queue = NGX_CONF_UNSET_UINT;
     wlcf->pass_error = NGX_CONF_UNSET_UINT;
+    wlcf->pass_format = NGX_CONF_UNSET_UINT;
     wlcf->auth_pass_headers = NGX_CONF_UNSET_PTR;
     wlcf->last_id = NGX_CONF_UNSET_PTR;
     wlcf->presence = NGX_CONF_UNSET_PTR;
@@ -708,6 +724,8 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->pass_queue, prev->pass_queue, 16);
     ngx_conf_merge_uint_value(conf->pass_error, prev->pass_error,
                               NGX_WS_PASS_ERROR_CLOSE);
+    ngx_conf_merge_uint_value(conf->pass_format, prev->pass_format,
+                              NGX_WS_PASS_FORMAT_HEADERS);
 
     ngx_conf_merge_str_value(conf->auth_request, prev->auth_request, "");
     ngx_conf_merge_ptr_value(conf->auth_pass_headers, prev->auth_pass_headers,
@@ -790,6 +808,14 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"ws_subscribe\", \"ws_publish\" and "
                            "\"ws_push\" need \"websocket\" "
                            "in the same location");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->snapshot && ngx_ws_snapshot_redis(conf) != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ws_snapshot\" does not work with the "
+                           "redis= zone \"%V\" yet",
+                           &ngx_ws_snapshot_redis(conf)->name);
         return NGX_CONF_ERROR;
     }
 
@@ -1314,4 +1340,32 @@ ngx_ws_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The snapshot's hold and the wait for a Redis zone's sync are not
+ * combined yet: the Redis-backed zone whose channels a ws_snapshot
+ * location would join, or NULL
+ */
+
+static ngx_ws_zone_t *
+ngx_ws_snapshot_redis(ngx_ws_loc_conf_t *conf)
+{
+    ngx_uint_t              i;
+    ngx_ws_channel_conf_t  *cc;
+
+    for (i = 0; conf->subscribe && i < conf->subscribe->nelts; i++) {
+        cc = conf->subscribe->elts;
+
+        if (cc[i].zone->redis) {
+            return cc[i].zone;
+        }
+    }
+
+    if (conf->publish && conf->publish->zone->redis) {
+        return conf->publish->zone;
+    }
+
+    return NULL;
 }

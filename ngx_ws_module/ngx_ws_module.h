@@ -92,6 +92,9 @@ ngx_ws_frame_header(u_char *p, u_char first, size_t len)
 #define NGX_WS_PASS_ERROR_IGNORE   1
 #define NGX_WS_PASS_ERROR_MESSAGE  2
 
+#define NGX_WS_PASS_FORMAT_HEADERS 0
+#define NGX_WS_PASS_FORMAT_EVENTS  1      /* application/websocket-events */
+
 
 #define NGX_WS_SLOW_CLOSE          0
 #define NGX_WS_SLOW_DROP           1
@@ -221,6 +224,8 @@ typedef struct {
     /* ws_snapshot (ngx_ws_snapshot.c) */
     uint64_t                    snapshots_sent;
     uint64_t                    snapshots_failed;
+    /* writes of the output queues: send_chain() calls (ngx_ws_output.c) */
+    uint64_t                    writes;
 } ngx_ws_stats_t;
 
 
@@ -423,6 +428,7 @@ typedef struct {
     ngx_str_t                   on_disconnect;
     ngx_uint_t                  pass_queue;
     ngx_uint_t                  pass_error;
+    ngx_uint_t                  pass_format;
 
     ngx_str_t                   auth_request;
     ngx_array_t                *auth_pass_headers; /* ngx_str_t */
@@ -838,6 +844,8 @@ ngx_http_request_t *ngx_ws_fake_request(ngx_ws_fake_origin_t *o,
     ngx_log_t *log, ngx_str_t *uri, u_char *data, size_t len);
 void ngx_ws_fake_request_free(ngx_http_request_t *fr);
 ngx_int_t ngx_ws_request_compact(ngx_http_request_t *r);
+ngx_int_t ngx_ws_fake_request_body(ngx_http_request_t *fr, u_char *data,
+    size_t len);
 ngx_int_t ngx_ws_fake_add_header(ngx_http_request_t *r, char *name,
     u_char *value, size_t len);
 

@@ -496,6 +496,8 @@ ngx_ws_flush(ngx_ws_conn_t *ws)
 
     cl = c->send_chain(c, out, 0);
 
+    ngx_ws_stats->writes++;
+
     c->log->action = "processing WebSocket";
 
     if (cl == NGX_CHAIN_ERROR) {

@@ -112,6 +112,7 @@ ngx_ws_presence_join(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
 
         c->n++;
         m->n++;
+        cn->members_gen++;
         *member = 1;
 
         return NGX_DECLINED;
@@ -152,6 +153,7 @@ ngx_ws_presence_join(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
     m->next = cn->members;
     cn->members = m;
     cn->nmembers++;
+    cn->members_gen++;
 
     *member = 1;
 
@@ -195,6 +197,7 @@ ngx_ws_presence_part(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
             }
 
             m->n--;
+            cn->members_gen++;
 
             if (--c->n == 0) {
                 *cp = c->next;
@@ -268,6 +271,7 @@ ngx_ws_presence_forget_slot(ngx_ws_zone_t *zone, ngx_uint_t slot,
                 c = *cp;
                 *cp = c->next;
                 m->n -= ngx_min(m->n, c->n);
+                cn->members_gen++;
                 ngx_slab_free_locked(zone->shpool, c);
 
                 if (m->n) {

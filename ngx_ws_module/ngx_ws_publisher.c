@@ -26,6 +26,19 @@ static void ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
 static void ngx_ws_publisher_redis_done(void *data, ngx_int_t rc,
     uint64_t id);
 static void ngx_ws_publisher_unavailable(ngx_http_request_t *r);
+static void ngx_ws_publisher_refused(ngx_http_request_t *r,
+    ngx_ws_zone_t *zone, ngx_int_t rc, size_t len, char *what,
+    ngx_str_t *name);
+static void ngx_ws_publisher_pushed(void *data, ngx_int_t rc);
+static ngx_int_t ngx_ws_publisher_count(ngx_http_request_t *r,
+    ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t listing);
+static void ngx_ws_publisher_counted(void *data, ngx_int_t rc,
+    ngx_uint_t subscribers, uint64_t last_id, ngx_array_t *members);
+static ngx_int_t ngx_ws_publisher_tell(ngx_http_request_t *r,
+    ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t listing,
+    ngx_uint_t remote, uint64_t remote_id, ngx_array_t *others);
+static u_char *ngx_ws_publisher_members(ngx_http_request_t *r,
+    ngx_ws_channel_node_t *cn, ngx_array_t *others, size_t *len);
 static ngx_uint_t ngx_ws_publisher_flag(ngx_http_request_t *r, char *name);
 static ngx_int_t ngx_ws_publisher_policy(ngx_http_request_t *r,
     ngx_ws_policy_t *pol);
@@ -36,12 +49,11 @@ static ngx_int_t ngx_ws_publisher_policy(ngx_http_request_t *r,
 ngx_int_t
 ngx_ws_publisher_handler(ngx_http_request_t *r)
 {
-    u_char                 *p, *json, *members;
-    size_t                  len;
-    uint64_t                workers, uid, last_id;
+    u_char                 *p;
+    uint64_t                workers, uid;
     ngx_int_t               rc;
     ngx_str_t               name;
-    ngx_uint_t              subscribers, count, listing;
+    ngx_uint_t              subscribers, listing;
     ngx_ws_zone_t          *zone;
     ngx_ws_loc_conf_t      *wlcf;
     ngx_ws_channel_node_t  *cn;
@@ -85,8 +97,17 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
 
     listing = (r->method == NGX_HTTP_GET
                && ngx_ws_publisher_flag(r, "members"));
-    members = NULL;
-    len = 0;
+
+    if (r->method == NGX_HTTP_GET) {
+        if (ngx_ws_redis_shares(zone->redis)) {
+            /* with the subscribers of the other instances */
+            return ngx_ws_publisher_count(r, zone, &name, listing);
+        }
+
+        return ngx_ws_publisher_tell(r, zone, &name, listing, 0, 0, NULL);
+    }
+
+    /* DELETE: the channel as this instance's zone has it */
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -97,7 +118,71 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
         return NGX_HTTP_NOT_FOUND;
     }
 
-    if (listing) {
+    subscribers = cn->subscribers;
+    workers = cn->workers;
+    uid = cn->uid;
+
+    ngx_ws_channel_delete(zone, cn);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (ngx_ws_redis_shares(zone->redis)) {
+        ngx_ws_redis_channel_gone(zone, &name);
+    }
+
+    ngx_ws_channel_notify(zone, workers, uid);
+
+    p = ngx_snprintf(buf, sizeof(buf),
+                     "{\"deleted\":true,\"subscribers\":%ui}\n",
+                     subscribers);
+
+    return ngx_ws_publisher_json(r, buf, p - buf);
+}
+
+
+/*
+ * GET ?channel=: what the zone has of the channel; remote counts the
+ * subscribers of the other instances of a Redis-backed zone, remote_id the
+ * channel's last id in Redis (0: none), others their members (or NULL).
+ * 404 for a channel nobody has.
+ */
+
+static ngx_int_t
+ngx_ws_publisher_tell(ngx_http_request_t *r, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_uint_t listing, ngx_uint_t remote,
+    uint64_t remote_id, ngx_array_t *others)
+{
+    u_char                 *p, *json, *members;
+    size_t                  len;
+    uint64_t                last_id;
+    ngx_uint_t              subscribers, count;
+    ngx_ws_channel_node_t  *cn;
+
+    members = NULL;
+    len = 0;
+    subscribers = 0;
+    last_id = 0;
+    count = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    cn = ngx_ws_channel_lookup(zone, name, 0);
+
+    if (cn == NULL && remote == 0 && remote_id == 0) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    if (listing && others) {
+        /* the instance's members and those of the others */
+
+        members = ngx_ws_publisher_members(r, cn, others, &len);
+        if (members == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else if (listing && cn) {
         /* the worker's own memory: nothing in the zone is waited for */
 
         members = ngx_pnalloc(r->pool, ngx_ws_presence_json_len(cn));
@@ -109,39 +194,36 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
         len = ngx_ws_presence_json(members, cn) - members;
     }
 
-    ngx_ws_channel_trim(zone, cn);
+    if (cn) {
+        ngx_ws_channel_trim(zone, cn);
 
-    subscribers = cn->subscribers;
-    last_id = cn->last_id;
-    count = cn->last_id + 1 - ngx_ws_channel_first(zone, cn);
-    workers = cn->workers;
-    uid = cn->uid;
-
-    if (r->method == NGX_HTTP_DELETE) {
-        ngx_ws_channel_delete(zone, cn);
+        subscribers = cn->subscribers;
+        last_id = cn->last_id;
+        count = cn->last_id + 1 - ngx_ws_channel_first(zone, cn);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (r->method == NGX_HTTP_DELETE) {
-        ngx_ws_channel_notify(zone, workers, uid);
+    subscribers += remote;
 
-        p = ngx_snprintf(buf, sizeof(buf),
-                         "{\"deleted\":true,\"subscribers\":%ui}\n",
-                         subscribers);
-
-        return ngx_ws_publisher_json(r, buf, p - buf);
+    if (remote_id > last_id) {
+        last_id = remote_id;
     }
 
-    json = ngx_pnalloc(r->pool, name.len
-                                + ngx_escape_json(NULL, name.data, name.len)
+    if (listing && members == NULL) {
+        members = (u_char *) "[]";
+        len = 2;
+    }
+
+    json = ngx_pnalloc(r->pool, name->len
+                                + ngx_escape_json(NULL, name->data, name->len)
                                 + len + 128);
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_cpymem(json, "{\"channel\":\"", sizeof("{\"channel\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, name.data, name.len);
+    p = (u_char *) ngx_escape_json(p, name->data, name->len);
     p = ngx_sprintf(p, "\",\"subscribers\":%ui,\"last_id\":%uL,"
                     "\"history\":%ui",
                     subscribers, last_id, count);
@@ -155,6 +237,166 @@ ngx_ws_publisher_handler(ngx_http_request_t *r)
     *p++ = LF;
 
     return ngx_ws_publisher_json(r, json, p - json);
+}
+
+
+/* GET ?channel= of a Redis-backed zone: the request waits for Redis */
+
+typedef struct {
+    ngx_http_request_t         *r;
+    ngx_ws_zone_t              *zone;
+    ngx_str_t                   name;
+    ngx_uint_t                  listing;
+} ngx_ws_publisher_count_t;
+
+
+static ngx_int_t
+ngx_ws_publisher_count(ngx_http_request_t *r, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_uint_t listing)
+{
+    ngx_ws_publisher_count_t  *pc;
+
+    pc = ngx_palloc(r->pool, sizeof(ngx_ws_publisher_count_t));
+    if (pc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pc->r = r;
+    pc->zone = zone;
+    pc->name = *name;
+    pc->listing = listing;
+
+    r->main->count++;
+
+    if (ngx_ws_redis_count(zone, name, listing, ngx_ws_publisher_counted, pc)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "channel \"%V\" not counted: redis \"%V\" is "
+                      "unavailable or busy", name, &zone->redis->addr);
+
+        ngx_ws_publisher_unavailable(r);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_ws_publisher_counted(void *data, ngx_int_t rc, ngx_uint_t subscribers,
+    uint64_t last_id, ngx_array_t *members)
+{
+    ngx_ws_publisher_count_t *pc = data;
+
+    if (rc != NGX_OK) {
+        ngx_ws_publisher_unavailable(pc->r);
+        return;
+    }
+
+    ngx_http_finalize_request(pc->r,
+                              ngx_ws_publisher_tell(pc->r, pc->zone,
+                                                    &pc->name, pc->listing,
+                                                    subscribers, last_id,
+                                                    members));
+}
+
+
+/*
+ * With the zone locked: the members of the channel on this instance (cn,
+ * or NULL) and on the others, the connections of an identity summed, as
+ * JSON: [{"id":"alice","connections":3},...]
+ */
+
+static u_char *
+ngx_ws_publisher_members(ngx_http_request_t *r, ngx_ws_channel_node_t *cn,
+    ngx_array_t *others, size_t *len)
+{
+    u_char                 *json, *p;
+    size_t                  size;
+    ngx_uint_t              i, k, n;
+    ngx_array_t             all;
+    ngx_ws_sh_member_t     *m;
+    ngx_ws_redis_member_t  *o, *a;
+
+    if (ngx_array_init(&all, r->pool, 8, sizeof(ngx_ws_redis_member_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    for (m = cn ? cn->members : NULL; m; m = m->next) {
+        a = ngx_array_push(&all);
+        if (a == NULL) {
+            return NULL;
+        }
+
+        a->id.len = m->len;
+        a->id.data = ngx_pnalloc(r->pool, m->len);
+        if (a->id.data == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(a->id.data, m->id, m->len);
+        a->n = m->n;
+    }
+
+    n = all.nelts;
+    o = others->elts;
+
+    for (i = 0; i < others->nelts; i++) {
+        a = all.elts;
+
+        for (k = 0; k < n; k++) {
+            if (a[k].id.len == o[i].id.len
+                && ngx_strncmp(a[k].id.data, o[i].id.data, o[i].id.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k < n) {
+            a[k].n += o[i].n;
+            continue;
+        }
+
+        /* the others' ids are distinct already, and kept by the caller */
+
+        a = ngx_array_push(&all);
+        if (a == NULL) {
+            return NULL;
+        }
+
+        *a = o[i];
+    }
+
+    a = all.elts;
+    size = sizeof("[]") - 1;
+
+    for (k = 0; k < all.nelts; k++) {
+        size += sizeof("{\"id\":\"\",\"connections\":},") - 1 + NGX_INT_T_LEN
+                + a[k].id.len
+                + ngx_escape_json(NULL, a[k].id.data, a[k].id.len);
+    }
+
+    json = ngx_pnalloc(r->pool, size);
+    if (json == NULL) {
+        return NULL;
+    }
+
+    p = json;
+    *p++ = '[';
+
+    for (k = 0; k < all.nelts; k++) {
+        p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, a[k].id.data, a[k].id.len);
+        p = ngx_sprintf(p, "\",\"connections\":%ui}%s", a[k].n,
+                        (k + 1 < all.nelts) ? "," : "");
+    }
+
+    *p++ = ']';
+    *len = p - json;
+
+    return json;
 }
 
 
@@ -378,6 +620,12 @@ ngx_ws_publisher_post(ngx_http_request_t *r, ngx_ws_zone_t *zone,
     rc = ngx_ws_publish_pol(zone, name, push, &pol, opcode, data, len, &id,
                             &subscribers);
 
+    if (rc == NGX_DECLINED && push && ngx_ws_redis_shares(zone->redis)) {
+        /* not here: to the instance that has it, through Redis */
+        ngx_ws_publisher_push(r, zone, name, opcode, data, len);
+        return;
+    }
+
     if (rc == NGX_DECLINED) {
         ngx_http_finalize_request(r, NGX_HTTP_NOT_FOUND);
         return;
@@ -432,10 +680,18 @@ ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
     rc = ngx_ws_redis_publish(zone, name, pol, opcode, data, len,
                               ngx_ws_publisher_redis_done, pr);
 
-    if (rc == NGX_OK) {
-        return;
+    if (rc != NGX_OK) {
+        ngx_ws_publisher_refused(r, zone, rc, len, "channel", name);
     }
+}
 
+
+/* a message that Redis did not take: 413, or 503 with a JSON body */
+
+static void
+ngx_ws_publisher_refused(ngx_http_request_t *r, ngx_ws_zone_t *zone,
+    ngx_int_t rc, size_t len, char *what, ngx_str_t *name)
+{
     if (rc == NGX_WS_ZONE_TOO_BIG) {
         ngx_ws_zone_refused(zone, rc, len, r->connection->log);
         ngx_http_finalize_request(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
@@ -443,8 +699,8 @@ ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "message to channel \"%V\" refused: redis \"%V\" %s",
-                  name, &zone->redis->addr,
+                  "message to %s \"%V\" refused: redis \"%V\" %s",
+                  what, name, &zone->redis->addr,
                   (rc == NGX_BUSY) ? "has too many commands in flight"
                                    : "is unavailable");
 
@@ -480,6 +736,80 @@ ngx_ws_publisher_redis_done(void *data, ngx_int_t rc, uint64_t id)
                      id, n);
 
     ngx_http_finalize_request(r, ngx_ws_publisher_json(r, buf, p - buf));
+}
+
+
+/*
+ * A message (or a Close: opcode 8, the connections API's DELETE) to a
+ * connection that is not on this instance: to the instance that has it,
+ * through Redis.  Finalizes the request: 200 {"id":null,"subscribers":1}
+ * (the id is the other instance's to give), 202 for a Close, 404 when no
+ * instance has it, 503 when Redis is unavailable.  name is "@ID".
+ */
+
+void
+ngx_ws_publisher_push(ngx_http_request_t *r, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_uint_t opcode, u_char *data, size_t len)
+{
+    ngx_int_t   rc;
+    ngx_str_t   id;
+
+    id.data = name->data + 1;
+    id.len = name->len - 1;
+
+    rc = ngx_ws_redis_push(zone, &id, opcode, data, len,
+                           ngx_ws_publisher_pushed, r);
+
+    if (rc != NGX_OK) {
+        ngx_ws_publisher_refused(r, zone, rc, len, "connection", &id);
+    }
+}
+
+
+static void
+ngx_ws_publisher_pushed(void *data, ngx_int_t rc)
+{
+    ngx_http_request_t *r = data;
+
+    u_char     *p, buf[64];
+    ngx_int_t   code;
+    ngx_str_t   arg;
+
+    static u_char  sent[] = "{\"id\":null,\"subscribers\":1}\n";
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_ws_publisher_unavailable(r);
+        return;
+    }
+
+    if (r->method == NGX_HTTP_DELETE) {
+        /* the connections API's answer, its arguments checked already */
+
+        if (ngx_ws_publisher_arg(r, "auth", &arg) == NGX_OK) {
+            p = ngx_sprintf(buf, "{\"revoked\":true}\n");
+
+        } else {
+            code = NGX_WS_CLOSE_NORMAL;
+
+            if (ngx_ws_publisher_arg(r, "code", &arg) == NGX_OK) {
+                code = ngx_atoi(arg.data, arg.len);
+            }
+
+            p = ngx_sprintf(buf, "{\"closing\":true,\"code\":%i}\n", code);
+        }
+
+        r->headers_out.status = NGX_HTTP_ACCEPTED;
+        ngx_http_finalize_request(r, ngx_ws_publisher_json(r, buf, p - buf));
+        return;
+    }
+
+    ngx_http_finalize_request(r, ngx_ws_publisher_json(r, sent,
+                                                       sizeof(sent) - 1));
 }
 
 

@@ -51,6 +51,8 @@
 
 static ngx_int_t ngx_ws_redis_param_addr(ngx_conf_t *cf,
     ngx_ws_redis_conf_t *rcf, ngx_str_t *addr);
+static ngx_int_t ngx_ws_redis_param_seeds(ngx_conf_t *cf,
+    ngx_ws_redis_conf_t *rcf, ngx_str_t *seeds);
 
 #if (NGX_WS_HAVE_HIREDIS)
 
@@ -67,16 +69,45 @@ static void ngx_ws_redis_cleanup(void *data);
 static void ngx_ws_redis_connected(const redisAsyncContext *ac, int status);
 static void ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data);
 static void ngx_ws_redis_hello(ngx_ws_redis_t *rd, void *reply, void *data);
-static void ngx_ws_redis_failed(ngx_ws_redis_t *rd, const char *why);
+static void ngx_ws_redis_retry(ngx_ws_redis_t *rd, ngx_uint_t drop);
 static void ngx_ws_redis_drop(ngx_ws_redis_t *rd);
 
 #endif
 
 
 /*
- * A parameter of ws_zone: NGX_OK if it is one of redis=, redis_user=,
- * redis_password=, redis_db=, redis_connect_timeout=, redis_timeout=;
- * NGX_DECLINED if it is none.
+ * A ws_zone's Redis configuration, made with its defaults at its first
+ * redis_* parameter
+ */
+
+ngx_ws_redis_conf_t *
+ngx_ws_redis_conf(ngx_conf_t *cf, ngx_ws_redis_conf_t **rcfp)
+{
+    ngx_ws_redis_conf_t  *rcf;
+
+    if (*rcfp) {
+        return *rcfp;
+    }
+
+    rcf = ngx_pcalloc(cf->pool, sizeof(ngx_ws_redis_conf_t));
+    if (rcf == NULL) {
+        return NULL;
+    }
+
+    rcf->db = -1;
+    rcf->connect_timeout = NGX_CONF_UNSET_MSEC;
+    rcf->timeout = NGX_CONF_UNSET_MSEC;
+
+    *rcfp = rcf;
+
+    return rcf;
+}
+
+
+/*
+ * A parameter of ws_zone: NGX_OK if it is one of redis=, redis_cluster=,
+ * redis_user=, redis_password=, redis_db=, redis_connect_timeout=,
+ * redis_timeout=; NGX_DECLINED if it is none.
  */
 
 ngx_int_t
@@ -93,19 +124,9 @@ ngx_ws_redis_param(ngx_conf_t *cf, ngx_ws_redis_conf_t **rcfp, ngx_str_t *v)
         return NGX_DECLINED;
     }
 
-    rcf = *rcfp;
-
+    rcf = ngx_ws_redis_conf(cf, rcfp);
     if (rcf == NULL) {
-        rcf = ngx_pcalloc(cf->pool, sizeof(ngx_ws_redis_conf_t));
-        if (rcf == NULL) {
-            return NGX_ERROR;
-        }
-
-        rcf->db = -1;
-        rcf->connect_timeout = NGX_CONF_UNSET_MSEC;
-        rcf->timeout = NGX_CONF_UNSET_MSEC;
-
-        *rcfp = rcf;
+        return NGX_ERROR;
     }
 
     s.data = (u_char *) ngx_strchr(v->data, '=');
@@ -120,11 +141,16 @@ ngx_ws_redis_param(ngx_conf_t *cf, ngx_ws_redis_conf_t **rcfp, ngx_str_t *v)
     if (ngx_strncmp(v->data, "redis=", 6) == 0) {
         if (rcf->addr.len) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate \"redis=\" in \"%V\"", v);
+                               "duplicate \"redis=\" in \"%V\"%s", v,
+                               rcf->seeds ? " after \"redis_cluster=\"" : "");
             return NGX_ERROR;
         }
 
         return ngx_ws_redis_param_addr(cf, rcf, &s);
+    }
+
+    if (ngx_strncmp(v->data, "redis_cluster=", 14) == 0 && s.len) {
+        return ngx_ws_redis_param_seeds(cf, rcf, &s);
     }
 
     if (ngx_strncmp(v->data, "redis_user=", 11) == 0 && s.len) {
@@ -248,6 +274,92 @@ ngx_ws_redis_param_addr(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
 }
 
 
+/*
+ * redis_cluster=HOST[:PORT][,HOST[:PORT]...]: the seeds of a Redis
+ * Cluster (ngx_ws_redis_cluster.c), resolved now
+ */
+
+static ngx_int_t
+ngx_ws_redis_param_seeds(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
+    ngx_str_t *seeds)
+{
+    size_t                len;
+    u_char               *p, *last, *comma;
+    ngx_url_t             u;
+    ngx_ws_redis_seed_t  *seed;
+
+    if (rcf->addr.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"redis_cluster=\" goes with no other "
+                           "\"redis=\" or \"redis_cluster=\"");
+        return NGX_ERROR;
+    }
+
+    rcf->seeds = ngx_array_create(cf->pool, 4, sizeof(ngx_ws_redis_seed_t));
+    if (rcf->seeds == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = seeds->data;
+    last = seeds->data + seeds->len;
+
+    do {
+        comma = ngx_strlchr(p, last, ',');
+
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url.data = p;
+        u.url.len = comma - p;
+        u.default_port = NGX_WS_REDIS_PORT;
+
+        if (u.url.len == 0 || ngx_parse_url(cf->pool, &u) != NGX_OK
+            || u.naddrs == 0 || u.uri.len
+            || u.addrs[0].sockaddr->sa_family == AF_UNIX)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid node \"%V\" in redis_cluster=\"%V\"%s"
+                               "%s", &u.url, seeds, u.err ? ": " : "",
+                               u.err ? u.err : "");
+            return NGX_ERROR;
+        }
+
+        if (rcf->seeds->nelts == NGX_WS_REDIS_MAX_NODES) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "more than %d nodes in redis_cluster=",
+                               NGX_WS_REDIS_MAX_NODES);
+            return NGX_ERROR;
+        }
+
+        seed = ngx_array_push(rcf->seeds);
+        if (seed == NULL) {
+            return NGX_ERROR;
+        }
+
+        seed->host = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (seed->host == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                            seed->host, NGX_SOCKADDR_STRLEN, 0);
+        seed->host[len] = '\0';
+        seed->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+
+        p = comma + 1;
+
+    } while (comma < last);
+
+    /* for the log lines that name the zone's Redis */
+    rcf->addr = *seeds;
+
+    return NGX_OK;
+}
+
+
 /* at the end of a ws_zone line: the redis_* need redis=, and hiredis */
 
 char *
@@ -260,7 +372,15 @@ ngx_ws_redis_check(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
 
     if (rcf->addr.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ws_zone \"%V\": redis_* parameters need redis=",
+                           "ws_zone \"%V\": redis_* parameters need redis=, "
+                           "redis_cluster= or redis_sentinel=", zone);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->seeds && rcf->db > 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ws_zone \"%V\": redis_db= does not work with "
+                           "redis_cluster= (a cluster has database 0 only)",
                            zone);
         return NGX_CONF_ERROR;
     }
@@ -327,6 +447,11 @@ ngx_ws_redis_init_process(ngx_cycle_t *cycle)
             rcf->slot = zones[i]->slot;
             rcf->stat->connected[rcf->slot] = 0;
             rcf->stat->inflight[rcf->slot] = 0;
+        }
+
+        if (rcf->seeds) {
+            /* a cluster: ngx_ws_redis_bp_init_process() connects */
+            continue;
         }
 
         rcf->conn = ngx_ws_redis_open(rcf, cycle->log, 0);
@@ -430,9 +555,11 @@ ngx_ws_redis_exit_process(ngx_cycle_t *cycle)
 static void
 ngx_ws_redis_connect(ngx_ws_redis_t *rd)
 {
-    int                   argc;
+    int                   argc, port;
+    char                 *host;
     const char           *argv[3];
     size_t                argvlen[3];
+    ngx_int_t             rc;
     u_char                db[NGX_INT_T_LEN];
     ngx_connection_t     *c;
     redisAsyncContext    *ac;
@@ -440,12 +567,21 @@ ngx_ws_redis_connect(ngx_ws_redis_t *rd)
 
     rcf = rd->conf;
     rd->state = NGX_WS_REDIS_CONNECTING;
+    rd->greeted = 0;
 
-    if (rcf->port) {
-        ac = redisAsyncConnect((char *) rcf->host, rcf->port);
+    host = (char *) rcf->host;
+    port = rcf->port;
+
+    if (rcf->hooks) {
+        /* a sentinel, or the master it named */
+        rcf->hooks->target(rd, &host, &port);
+    }
+
+    if (port) {
+        ac = redisAsyncConnect(host, port);
 
     } else {
-        ac = redisAsyncConnectUnix((char *) rcf->host);
+        ac = redisAsyncConnectUnix(host);
     }
 
     if (ac == NULL) {
@@ -492,6 +628,16 @@ ngx_ws_redis_connect(ngx_ws_redis_t *rd)
 
     ngx_add_timer(&rd->timer, rcf->connect_timeout);
 
+    if (rcf->hooks) {
+        rd->starting = 1;
+        rc = rcf->hooks->start(rd);
+        rd->starting = 0;
+
+        if (rc == NGX_DONE) {
+            return;
+        }
+    }
+
     if (rcf->password.len) {
         argc = 1;
         argv[0] = "AUTH";
@@ -527,11 +673,26 @@ ngx_ws_redis_connect(ngx_ws_redis_t *rd)
         }
     }
 
+    if (rcf->hooks) {
+        rd->starting = 1;
+        rcf->hooks->check(rd);
+        rd->starting = 0;
+    }
+
     argv[0] = "PING";
     argvlen[0] = 4;
 
-    (void) ngx_ws_redis_command(rd, ngx_ws_redis_hello, NULL, 1, argv,
-                                argvlen);
+    if (ngx_ws_redis_command(rd, ngx_ws_redis_hello, NULL, 1, argv, argvlen)
+        == NGX_OK)
+    {
+        /*
+         * the worker's first connection: what comes before it is ready
+         * (a publish just after a start or a reload) waits behind PING
+         * rather than being refused; after a failure, callers are
+         * answered at once until the server is back
+         */
+        rd->greeted = (rd->connects == 0 && rd->failures == 0);
+    }
 }
 
 
@@ -540,7 +701,8 @@ ngx_ws_redis_connect(ngx_ws_redis_t *rd)
  * the reply or with NULL; NGX_DECLINED when not connected, NGX_BUSY with
  * NGX_WS_REDIS_MAX_INFLIGHT in flight, NGX_ERROR if hiredis refused it.
  * Commands other than those of the connection's start wait for it to be
- * ready.
+ * ready, but for the worker's first connection, where they are queued
+ * behind its start (and answered NULL if it fails).
  */
 
 ngx_int_t
@@ -551,7 +713,8 @@ ngx_ws_redis_command(ngx_ws_redis_t *rd, ngx_ws_redis_reply_pt handler,
 
     if (rd == NULL || rd->ac == NULL
         || (rd->state != NGX_WS_REDIS_READY
-            && handler != ngx_ws_redis_hello))
+            && handler != ngx_ws_redis_hello && !rd->starting
+            && !(rd->state == NGX_WS_REDIS_CONNECTING && rd->greeted)))
     {
         return NGX_DECLINED;
     }
@@ -599,11 +762,20 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     void                   *cdata;
     ngx_msec_t              now;
+    ngx_uint_t              readonly, noscript;
+    redisReply             *rr;
     ngx_ws_redis_t         *rd;
     ngx_ws_redis_stat_t    *st;
     ngx_ws_redis_reply_pt   handler;
 
     rd = ac->data;
+    rr = r;
+
+    /* with Sentinel, a master demoted to a replica: ask again */
+
+    readonly = (rr != NULL && rd->conf->hooks != NULL
+                && rr->type == REDIS_REPLY_ERROR && rr->len >= 8
+                && ngx_strncmp(rr->str, "READONLY", 8) == 0);
 
     /* replies come in the order of the commands: cmd is the oldest */
 
@@ -624,7 +796,14 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
         rd->rtt = now - cmd->start;
         rd->rtt_max = ngx_max(rd->rtt_max, rd->rtt);
 
-        if (((redisReply *) r)->type == REDIS_REPLY_ERROR) {
+        /*
+         * NOSCRIPT is no error: the caller sends the script in full
+         * (EVALSHA first, ngx_ws_redis_bp.c)
+         */
+        noscript = rr->type == REDIS_REPLY_ERROR && rr->len >= 8
+                   && ngx_strncmp(rr->str, "NOSCRIPT", 8) == 0;
+
+        if (rr->type == REDIS_REPLY_ERROR && !noscript) {
             rd->errors++;
         }
 
@@ -635,7 +814,7 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
                 st->rtt_max = rd->rtt;
             }
 
-            if (((redisReply *) r)->type == REDIS_REPLY_ERROR) {
+            if (rr->type == REDIS_REPLY_ERROR && !noscript) {
                 (void) ngx_atomic_fetch_add(&st->errors, 1);
             }
         }
@@ -653,6 +832,14 @@ ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data)
     }
 
     handler(rd, r, cdata);
+
+    if (readonly && rd->state == NGX_WS_REDIS_READY) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "redis \"%V\": READONLY from %s:%d, a replica now",
+                      &rd->conf->addr, rd->master, rd->master_port);
+        rd->outage = 1;
+        ngx_ws_redis_failed(rd, NULL);
+    }
 }
 
 
@@ -664,12 +851,19 @@ ngx_ws_redis_hello(ngx_ws_redis_t *rd, void *reply, void *data)
     char        *what = data;
     redisReply  *r = reply;
 
+    ngx_uint_t   level;
+
     if (r == NULL || rd->state != NGX_WS_REDIS_CONNECTING) {
         return;
     }
 
     if (r->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(ngx_ws_redis_level(rd, NGX_LOG_ERR), rd->log, 0,
+        /* at error once until a connection is made, not at each attempt */
+        level = rd->refused ? NGX_LOG_INFO
+                            : ngx_ws_redis_level(rd, NGX_LOG_ERR);
+        rd->refused = 1;
+
+        ngx_log_error(level, rd->log, 0,
                       "redis \"%V\": %s refused: %*s", &rd->conf->addr,
                       what ? what : "PING", (size_t) r->len, r->str);
 
@@ -723,6 +917,7 @@ ngx_ws_redis_hello(ngx_ws_redis_t *rd, void *reply, void *data)
 
     rd->failures = 0;
     rd->outage = 0;
+    rd->refused = 0;
 }
 
 
@@ -746,13 +941,21 @@ ngx_ws_redis_connected(const redisAsyncContext *ac, int status)
  * when the cause was logged already.
  */
 
-static void
+void
 ngx_ws_redis_failed(ngx_ws_redis_t *rd, const char *why)
 {
     ngx_msec_t  delay;
     ngx_uint_t  i;
 
     if (rd->state == NGX_WS_REDIS_CLOSED) {
+        return;
+    }
+
+    if (rd->conf->hooks != NULL && rd->state != NGX_WS_REDIS_IDLE
+        && rd->conf->hooks->failed(rd, why) == NGX_AGAIN)
+    {
+        /* the hooks told of it: the next sentinel at once */
+        ngx_ws_redis_retry(rd, why == NULL);
         return;
     }
 
@@ -802,6 +1005,41 @@ ngx_ws_redis_failed(ngx_ws_redis_t *rd, const char *why)
     /* from hiredis's own callbacks (why set), hiredis frees the context */
 
     if (why == NULL) {
+        ngx_ws_redis_drop(rd);
+    }
+}
+
+
+/*
+ * From a reply handler of the connection's start (the hooks'): this
+ * connection ends, the next one is made at once.
+ */
+
+void
+ngx_ws_redis_next(ngx_ws_redis_t *rd)
+{
+    ngx_ws_redis_retry(rd, 1);
+}
+
+
+/* drop: not from hiredis's own callbacks, where hiredis frees the context */
+
+static void
+ngx_ws_redis_retry(ngx_ws_redis_t *rd, ngx_uint_t drop)
+{
+    if (rd->state == NGX_WS_REDIS_CLOSED) {
+        return;
+    }
+
+    rd->state = NGX_WS_REDIS_IDLE;
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    ngx_add_timer(&rd->timer, 1);
+
+    if (drop) {
         ngx_ws_redis_drop(rd);
     }
 }

@@ -19,6 +19,11 @@
 #define NGX_WS_REDIS_MAX_INFLIGHT   1024
 
 
+/* the nodes of a Redis Cluster a worker knows, at most */
+
+#define NGX_WS_REDIS_MAX_NODES      32
+
+
 /* the states of a connection */
 
 #define NGX_WS_REDIS_IDLE           0             /* waiting to reconnect */
@@ -26,8 +31,15 @@
 #define NGX_WS_REDIS_READY          2
 #define NGX_WS_REDIS_CLOSED         3             /* the worker exits */
 
+/* commands may be given: ready, or queued behind the first start */
+#define ngx_ws_redis_usable(rd)                                             \
+    ((rd)->state == NGX_WS_REDIS_READY                                      \
+     || ((rd)->state == NGX_WS_REDIS_CONNECTING && (rd)->greeted))
+
 
 typedef struct ngx_ws_redis_s  ngx_ws_redis_t;
+typedef struct ngx_ws_redis_hooks_s  ngx_ws_redis_hooks_t;
+typedef struct ngx_ws_redis_cluster_s  ngx_ws_redis_cluster_t;
 
 /*
  * The reply to a command (a redisReply), or NULL when the connection went
@@ -54,9 +66,25 @@ typedef struct {
     ngx_atomic_t                refused;          /* publishes, Redis away */
     ngx_atomic_t                rtt;              /* ms, the last reply's */
     ngx_atomic_t                rtt_max;
+    ngx_atomic_t                moved;            /* cluster redirects */
+    ngx_atomic_t                asked;
+    ngx_atomic_t                backfilled;       /* read after a return */
     ngx_atomic_t                connected[NGX_WS_MAX_SLOTS];
     ngx_atomic_t                inflight[NGX_WS_MAX_SLOTS];
+
+    /* redis_sentinel=: the master last found, masters that followed */
+    ngx_atomic_t                failovers;
+    ngx_atomic_t                master_lock;
+    u_char                      master[NGX_SOCKADDR_STRLEN + 1];
 } ngx_ws_redis_stat_t;
+
+
+/* a node of redis_cluster= */
+
+typedef struct {
+    u_char                     *host;             /* an IP */
+    int                         port;
+} ngx_ws_redis_seed_t;
 
 
 /* redis= and its companions of a ws_zone line */
@@ -71,11 +99,29 @@ typedef struct {
     ngx_msec_t                  connect_timeout;
     ngx_msec_t                  timeout;
 
+    /* redis_sentinel= (ngx_ws_redis_sentinel.c), else hooks is NULL */
+    ngx_array_t                *sentinels;
+    ngx_str_t                   master_name;
+    ngx_str_t                   sentinel_user;
+    ngx_str_t                   sentinel_password;
+    ngx_ws_redis_hooks_t       *hooks;
+
     ngx_ws_redis_t             *conn;             /* this worker's */
     void                       *reader;           /* ngx_ws_redis_bp.c */
     ngx_ws_redis_stat_t        *stat;             /* in the zone */
     ngx_uint_t                  slot;             /* this worker's */
+
+    ngx_array_t                *seeds;            /* redis_cluster=, of
+                                                     ngx_ws_redis_seed_t */
+    ngx_ws_redis_cluster_t     *cluster;          /* this worker's */
 } ngx_ws_redis_conf_t;
+
+/*
+ * The instances of a Redis-backed zone (redis=, Sentinel or
+ * redis_cluster=) share their connections and counts through it (a
+ * heartbeat, an inbox per instance)
+ */
+#define ngx_ws_redis_shares(rcf)  ((rcf) != NULL)
 
 
 typedef struct {
@@ -83,6 +129,26 @@ typedef struct {
     void                       *data;
     ngx_msec_t                  start;
 } ngx_ws_redis_cmd_t;
+
+
+/*
+ * How a connection finds its server other than by redis= (Sentinel):
+ * called by ngx_ws_redis.c when a connection is made, when it starts,
+ * when it fails.
+ */
+
+struct ngx_ws_redis_hooks_s {
+    /* the address to connect to */
+    void                      (*target)(ngx_ws_redis_t *rd, char **host,
+                                        int *port);
+    /* the first commands; NGX_DONE: the only ones, not AUTH nor PING */
+    ngx_int_t                 (*start)(ngx_ws_redis_t *rd);
+    /* after AUTH and SELECT, before PING makes the connection ready */
+    void                      (*check)(ngx_ws_redis_t *rd);
+    /* it failed (why, or NULL if logged): NGX_AGAIN to retry at once */
+    ngx_int_t                 (*failed)(ngx_ws_redis_t *rd,
+                                        const char *why);
+};
 
 
 /* one connection of a worker to a Redis server */
@@ -101,6 +167,16 @@ struct ngx_ws_redis_s {
     ngx_uint_t                  counted;          /* as connected */
     ngx_uint_t                  failures;         /* in a row */
     ngx_uint_t                  outage;           /* warned about it */
+    ngx_uint_t                  starting;         /* in the hooks' start */
+    ngx_uint_t                  greeted;          /* first start queued */
+
+    /* redis_sentinel=: the sentinel to ask, the master it named */
+    ngx_uint_t                  sentinel;
+    ngx_uint_t                  asked;            /* in this round */
+    ngx_uint_t                  asking;           /* connected to one */
+    int                         master_port;      /* 0: ask */
+    u_char                      master[NGX_SOCKADDR_STRLEN + 1];
+    ngx_uint_t                  refused;          /* AUTH... logged */
 
     /* commands in flight, oldest first (replies come in order) */
     ngx_ws_redis_cmd_t          cmds[NGX_WS_REDIS_MAX_INFLIGHT];
@@ -117,6 +193,8 @@ struct ngx_ws_redis_s {
 };
 
 
+ngx_ws_redis_conf_t *ngx_ws_redis_conf(ngx_conf_t *cf,
+    ngx_ws_redis_conf_t **rcfp);
 ngx_int_t ngx_ws_redis_param(ngx_conf_t *cf, ngx_ws_redis_conf_t **rcfp,
     ngx_str_t *v);
 char *ngx_ws_redis_check(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
@@ -127,8 +205,28 @@ ngx_int_t ngx_ws_redis_command(ngx_ws_redis_t *rd,
 ngx_ws_redis_t *ngx_ws_redis_open(ngx_ws_redis_conf_t *rcf, ngx_log_t *log,
     ngx_uint_t quiet);
 void ngx_ws_redis_close(ngx_ws_redis_t *rd);
+void ngx_ws_redis_failed(ngx_ws_redis_t *rd, const char *why);
+void ngx_ws_redis_next(ngx_ws_redis_t *rd);
+ngx_int_t ngx_ws_redis_sentinel_param(ngx_conf_t *cf,
+    ngx_ws_redis_conf_t **rcfp, ngx_str_t *v);
+char *ngx_ws_redis_sentinel_check(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
+    ngx_str_t *zone);
 ngx_int_t ngx_ws_redis_init_process(ngx_cycle_t *cycle);
 void ngx_ws_redis_exit_process(ngx_cycle_t *cycle);
+
+/* Redis Cluster (ngx_ws_redis_cluster.c, hiredis builds only) */
+
+ngx_ws_redis_cluster_t *ngx_ws_redis_cluster_open(ngx_ws_redis_conf_t *rcf,
+    ngx_log_t *log, ngx_uint_t quiet);
+void ngx_ws_redis_cluster_close(ngx_ws_redis_cluster_t *cl);
+ngx_uint_t ngx_ws_redis_cluster_slot(u_char *key, size_t len);
+ngx_ws_redis_t *ngx_ws_redis_cluster_conn(ngx_ws_redis_cluster_t *cl,
+    ngx_uint_t slot);
+ngx_uint_t ngx_ws_redis_cluster_ready(ngx_ws_redis_cluster_t *cl);
+uint64_t ngx_ws_redis_cluster_connects(ngx_ws_redis_cluster_t *cl);
+ngx_int_t ngx_ws_redis_cluster_command(ngx_ws_redis_cluster_t *cl,
+    ngx_uint_t slot, ngx_ws_redis_reply_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen);
 
 
 #endif /* _NGX_WS_REDIS_H_INCLUDED_ */

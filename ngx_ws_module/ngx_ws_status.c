@@ -26,7 +26,7 @@
 #define NGX_WS_STATUS_STRIDE  ngx_align(sizeof(ngx_ws_stat_slot_t), 128)
 
 #define NGX_WS_ZONE_METRICS       7
-#define NGX_WS_REDIS_METRICS      11
+#define NGX_WS_REDIS_METRICS      12
 
 #define NGX_WS_FORMAT_JSON        0
 #define NGX_WS_FORMAT_PROMETHEUS  1
@@ -84,6 +84,8 @@ static ngx_ws_stats_t *ngx_ws_status_worker(ngx_ws_stat_sh_t *sh,
 static void ngx_ws_status_zones(ngx_ws_out_t *o, ngx_http_request_t *r);
 static void ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone,
     ngx_uint_t m, ngx_uint_t first);
+static void ngx_ws_status_sentinel(ngx_ws_out_t *o, ngx_ws_zone_t **zones,
+    ngx_uint_t n);
 static void ngx_ws_out(ngx_ws_out_t *o, const char *fmt, ...);
 
 
@@ -382,6 +384,7 @@ ngx_ws_status_fold(ngx_ws_stats_t *to, ngx_ws_stats_t *from)
     to->connections_total += from->connections_total;
     to->messages_in += from->messages_in;
     to->messages_out += from->messages_out;
+    to->writes += from->writes;
     to->bytes_in += from->bytes_in;
     to->bytes_out += from->bytes_out;
     to->delivered += from->delivered;
@@ -739,9 +742,10 @@ ngx_ws_status_json_stats(ngx_ws_out_t *o, ngx_ws_stats_t *st,
 
     ngx_ws_out(o, "\"connections_total\":%uL,\"messages_in\":%uL,"
                "\"messages_out\":%uL,\"bytes_in\":%uL,\"bytes_out\":%uL,"
-               "\"messages_limited\":%uL,\"handshakes_rejected\":{",
+               "\"messages_limited\":%uL,\"writes\":%uL,"
+               "\"handshakes_rejected\":{",
                st->connections_total, st->messages_in, st->messages_out,
-               st->bytes_in, st->bytes_out, st->limited);
+               st->bytes_in, st->bytes_out, st->limited, st->writes);
 
     for (i = 0, k = 0; i < NGX_WS_STAT_REJECTS; i++) {
         if (st->rejected[i] == 0) {
@@ -840,6 +844,9 @@ static ngx_ws_prom_counter_t  ngx_ws_prom_simple[] = {
     { "ngx_ws_messages_sent_total", "counter",
       "Data messages queued for clients.",
       offsetof(ngx_ws_stats_t, messages_out) },
+    { "ngx_ws_writes_total", "counter",
+      "Writes of the output queues to clients (writev or SSL_write).",
+      offsetof(ngx_ws_stats_t, writes) },
     { "ngx_ws_received_bytes_total", "counter",
       "Payload bytes of the data messages received.",
       offsetof(ngx_ws_stats_t, bytes_in) },
@@ -1191,6 +1198,8 @@ ngx_ws_status_zones(ngx_ws_out_t *o, ngx_http_request_t *r)
             }
         }
     }
+
+    ngx_ws_status_sentinel(o, zones, i);
 }
 
 
@@ -1235,7 +1244,9 @@ ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone, ngx_uint_t m,
         { "gaps", "ngx_ws_zone_redis_gaps_total", "counter",
           "Gaps in the Redis streams: messages Redis lost or trimmed." },
         { "refused", "ngx_ws_zone_redis_refused_total", "counter",
-          "Publishes refused while Redis was unavailable." }
+          "Publishes refused while Redis was unavailable." },
+        { "backfilled", "ngx_ws_zone_redis_backfilled_total", "counter",
+          "Messages read from the streams after the reader came back." }
     };
 
     st = &zone->sh->redis;
@@ -1259,12 +1270,24 @@ ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone, ngx_uint_t m,
     v[8] = st->read;
     v[9] = st->gaps;
     v[10] = st->refused;
+    v[11] = st->backfilled;
 
     if (m == 0) {
         ngx_ws_out(o, ",\"redis\":{\"reader\":%P", zone->sh->redis_reader);
 
         for (i = 0; i < NGX_WS_REDIS_METRICS; i++) {
             ngx_ws_out(o, ",\"%s\":%uL", metrics[i].json, v[i]);
+        }
+
+        if (zone->redis->sentinels) {
+            ngx_ws_out(o, ",\"master\":\"%s\",\"failovers\":%uA",
+                       st->master, st->failovers);
+        }
+
+        if (zone->redis->seeds) {
+            /* Redis Cluster: redirections (ngx_ws_redis_cluster.c) */
+            ngx_ws_out(o, ",\"cluster\":{\"moved\":%uA,\"asked\":%uA}",
+                       st->moved, st->asked);
         }
 
         ngx_ws_out(o, "}");
@@ -1280,6 +1303,57 @@ ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone, ngx_uint_t m,
 
     ngx_ws_out(o, "%s{zone=\"%V\"} %uL\n", metrics[m].name, &zone->name,
                v[m]);
+}
+
+
+/*
+ * The Prometheus lines of the zones with redis_sentinel=: the masters
+ * that followed the first one found, and the master now (as a label)
+ */
+
+static void
+ngx_ws_status_sentinel(ngx_ws_out_t *o, ngx_ws_zone_t **zones, ngx_uint_t n)
+{
+    ngx_uint_t            k, m, first;
+    ngx_ws_redis_stat_t  *st;
+
+    for (m = 0; m < 2; m++) {
+        first = 1;
+
+        for (k = 0; k < n; k++) {
+            if (zones[k]->redis == NULL
+                || zones[k]->redis->sentinels == NULL)
+            {
+                continue;
+            }
+
+            if (first && m == 0) {
+                ngx_ws_out(o, "# HELP ngx_ws_zone_redis_failovers_total "
+                           "Masters named by Redis Sentinel after the "
+                           "first.\n# TYPE ngx_ws_zone_redis_failovers_total "
+                           "counter\n");
+
+            } else if (first) {
+                ngx_ws_out(o, "# HELP ngx_ws_zone_redis_master "
+                           "The Redis master that Sentinel named last.\n"
+                           "# TYPE ngx_ws_zone_redis_master gauge\n");
+            }
+
+            first = 0;
+            st = &zones[k]->sh->redis;
+
+            if (m == 0) {
+                ngx_ws_out(o, "ngx_ws_zone_redis_failovers_total"
+                           "{zone=\"%V\"} %uA\n", &zones[k]->name,
+                           st->failovers);
+
+            } else {
+                ngx_ws_out(o, "ngx_ws_zone_redis_master{zone=\"%V\","
+                           "address=\"%s\"} 1\n", &zones[k]->name,
+                           st->master);
+            }
+        }
+    }
 }
 
 

@@ -35,6 +35,21 @@
 #define NGX_WS_REPLY_MAX_HEADER  128
 
 
+/* ws_pass_format websocket-events: the events of Pushpin's protocol */
+
+#define NGX_WS_WSE_OPEN          0
+#define NGX_WS_WSE_TEXT          1
+#define NGX_WS_WSE_BINARY        2
+#define NGX_WS_WSE_CLOSE         3
+#define NGX_WS_WSE_DISCONNECT    4
+#define NGX_WS_WSE_PING          5
+#define NGX_WS_WSE_PONG          6
+
+/* every event of the connection goes to ws_pass in this format */
+#define ngx_ws_session_wse(conf)                                              \
+    ((conf)->pass_format == NGX_WS_PASS_FORMAT_EVENTS && (conf)->pass.len)
+
+
 typedef struct ngx_ws_event_s  ngx_ws_event_t;
 
 struct ngx_ws_event_s {
@@ -81,7 +96,7 @@ struct ngx_ws_session_s {
 
 struct ngx_ws_event_ctx_s {
     ngx_ws_session_t           *session;
-    ngx_ws_event_t             *event;
+    ngx_ws_event_t             *event;           /* and ->next: a batch */
     ngx_connection_t           *connection;      /* fake */
 
     ngx_uint_t                  status;
@@ -109,10 +124,24 @@ static void ngx_ws_session_enqueue(ngx_ws_session_t *s, ngx_ws_event_t *ev);
 static ngx_int_t ngx_ws_session_queue(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     ngx_pool_t *pool, u_char *data, size_t len, ngx_ws_routed_t *routed);
 static void ngx_ws_session_next_handler(ngx_event_t *ev);
-static ngx_int_t ngx_ws_session_dispatch(ngx_ws_session_t *s,
+static ngx_uint_t ngx_ws_session_batch(ngx_ws_session_t *s,
     ngx_ws_event_t *ev);
+static void ngx_ws_session_release(ngx_ws_session_t *s, ngx_ws_event_t *ev);
+static ngx_str_t *ngx_ws_event_uri(ngx_ws_session_t *s, ngx_ws_event_t *ev);
+static ngx_int_t ngx_ws_session_dispatch(ngx_ws_session_t *s,
+    ngx_ws_event_t *ev, ngx_uint_t n);
 static ngx_http_request_t *ngx_ws_event_request(ngx_ws_session_t *s,
     ngx_ws_event_t *ev);
+static ngx_int_t ngx_ws_event_wse_body(ngx_ws_session_t *s,
+    ngx_ws_event_t *ev, ngx_http_request_t *fr);
+static ngx_int_t ngx_ws_event_wse_headers(ngx_ws_session_t *s,
+    ngx_ws_event_t *ev, ngx_http_request_t *fr);
+static ngx_int_t ngx_ws_wse_next(u_char **pos, u_char *last,
+    ngx_uint_t *type, ngx_str_t *content, char **err);
+static ngx_int_t ngx_ws_wse_check(ngx_ws_conn_t *ws, ngx_ws_event_ctx_t *ctx,
+    ngx_uint_t *open);
+static ngx_int_t ngx_ws_event_apply_wse(ngx_ws_session_t *s,
+    ngx_ws_event_ctx_t *ctx);
 static u_char *ngx_ws_event_log_error(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
 static ngx_int_t ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
@@ -145,6 +174,20 @@ static ngx_str_t  ngx_ws_event_names[] = {
     ngx_string("connect"),
     ngx_string("message"),
     ngx_string("disconnect")
+};
+
+
+/* in NGX_WS_WSE_* order */
+
+static ngx_str_t  ngx_ws_wse_names[] = {
+    ngx_string("OPEN"),
+    ngx_string("TEXT"),
+    ngx_string("BINARY"),
+    ngx_string("CLOSE"),
+    ngx_string("DISCONNECT"),
+    ngx_string("PING"),
+    ngx_string("PONG"),
+    ngx_null_string
 };
 
 
@@ -226,7 +269,7 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
 
     ws->session = s;
 
-    if (s->conf->on_connect.len) {
+    if (s->conf->on_connect.len || ngx_ws_session_wse(s->conf)) {
         if (ngx_ws_session_event(s, NGX_WS_EVENT_CONNECT) == NULL) {
             ws->session = NULL;
             goto failed;
@@ -546,7 +589,7 @@ ngx_ws_session_detach(ngx_ws_conn_t *ws)
     s->close_code = ngx_ws_end_code(ws);
     s->closed_by_server = (ws->closed_by_server && ws->close_code);
 
-    if (s->conf->on_disconnect.len) {
+    if (s->conf->on_disconnect.len || ngx_ws_session_wse(s->conf)) {
         if (ngx_ws_session_event(s, NGX_WS_EVENT_DISCONNECT) == NULL) {
             ngx_log_error(NGX_LOG_ALERT, s->log, 0,
                           "ws could not queue the disconnect event of %V",
@@ -584,6 +627,7 @@ ngx_ws_session_done(ngx_ws_session_t *s)
 static void
 ngx_ws_session_next_handler(ngx_event_t *event)
 {
+    ngx_uint_t         n, type;
     ngx_ws_event_t    *ev;
     ngx_ws_session_t  *s;
 
@@ -593,31 +637,22 @@ ngx_ws_session_next_handler(ngx_event_t *event)
 
     while (s->active == NULL && s->head) {
         ev = s->head;
-        s->head = ev->next;
+        n = ngx_ws_session_batch(s, ev);
+        type = ev->type;
 
-        if (s->head == NULL) {
-            s->last = &s->head;
-        }
-
-        if (ngx_ws_session_dispatch(s, ev) == NGX_OK) {
+        if (ngx_ws_session_dispatch(s, ev, n) == NGX_OK) {
             /* the rest follows when this one is finished */
             break;
         }
 
         /* could not even be issued: it counts as a failed event */
 
-        if (ev->pool) {
-            ngx_destroy_pool(ev->pool);
-        }
+        ngx_ws_session_release(s, ev);
 
-        ev->next = s->free;
-        s->free = ev;
-        s->queued--;
-
-        if (s->ws && ev->type != NGX_WS_EVENT_DISCONNECT) {
+        if (s->ws && type != NGX_WS_EVENT_DISCONNECT) {
             ngx_log_error(NGX_LOG_ERR, s->ws->connection->log, 0,
                           "ws could not send %V event to upstream",
-                          &ngx_ws_event_names[ev->type]);
+                          &ngx_ws_event_names[type]);
 
             if (s->conf->pass_error == NGX_WS_PASS_ERROR_CLOSE) {
                 /* the connection ends from its write event */
@@ -632,8 +667,91 @@ ngx_ws_session_next_handler(ngx_event_t *event)
 }
 
 
+/*
+ * Takes the next request's events off the queue: one event, or, in the
+ * websocket-events format, every message waiting behind a first message
+ * (not those of ws_route, which go to their own URIs).  The events stay
+ * linked by ->next; returns how many.
+ */
+
+static ngx_uint_t
+ngx_ws_session_batch(ngx_ws_session_t *s, ngx_ws_event_t *ev)
+{
+    ngx_uint_t       n;
+    ngx_ws_event_t  *last;
+
+    n = 1;
+    last = ev;
+
+    if (s->conf->pass_format == NGX_WS_PASS_FORMAT_EVENTS
+        && ev->type == NGX_WS_EVENT_MESSAGE && ev->routed == NULL)
+    {
+        while (last->next
+               && last->next->type == NGX_WS_EVENT_MESSAGE
+               && last->next->routed == NULL)
+        {
+            last = last->next;
+            n++;
+        }
+    }
+
+    s->head = last->next;
+
+    if (s->head == NULL) {
+        s->last = &s->head;
+    }
+
+    last->next = NULL;
+
+    return n;
+}
+
+
+/* the events of a request are done with: their memory goes */
+
+static void
+ngx_ws_session_release(ngx_ws_session_t *s, ngx_ws_event_t *ev)
+{
+    ngx_ws_event_t  *next;
+
+    while (ev) {
+        next = ev->next;
+
+        if (ev->pool) {
+            ngx_destroy_pool(ev->pool);
+            ev->pool = NULL;
+        }
+
+        ev->next = s->free;
+        s->free = ev;
+        s->queued--;
+
+        ev = next;
+    }
+}
+
+
+static ngx_str_t *
+ngx_ws_event_uri(ngx_ws_session_t *s, ngx_ws_event_t *ev)
+{
+    switch (ev->type) {
+
+    case NGX_WS_EVENT_CONNECT:
+        return s->conf->on_connect.len ? &s->conf->on_connect : &s->conf->pass;
+
+    case NGX_WS_EVENT_MESSAGE:
+        return ev->routed ? &ev->routed->uri : &s->conf->pass;
+
+    default: /* NGX_WS_EVENT_DISCONNECT */
+        return s->conf->on_disconnect.len ? &s->conf->on_disconnect
+                                          : &s->conf->pass;
+    }
+}
+
+
 static ngx_int_t
-ngx_ws_session_dispatch(ngx_ws_session_t *s, ngx_ws_event_t *ev)
+ngx_ws_session_dispatch(ngx_ws_session_t *s, ngx_ws_event_t *ev,
+    ngx_uint_t n)
 {
     ngx_str_t                    *uri;
     ngx_connection_t             *fc;
@@ -658,10 +776,7 @@ ngx_ws_session_dispatch(ngx_ws_session_t *s, ngx_ws_event_t *ev)
     ps->handler = ngx_ws_event_response;
     ps->data = ctx;
 
-    uri = (ev->type == NGX_WS_EVENT_CONNECT) ? &s->conf->on_connect
-          : (ev->routed) ? &ev->routed->uri
-          : (ev->type == NGX_WS_EVENT_MESSAGE) ? &s->conf->pass
-          : &s->conf->on_disconnect;
+    uri = ngx_ws_event_uri(s, ev);
 
     if (ngx_http_subrequest(fr, uri, ev->routed ? &ev->routed->args : NULL,
                             &sr, ps,
@@ -685,9 +800,9 @@ ngx_ws_session_dispatch(ngx_ws_session_t *s, ngx_ws_event_t *ev)
 
     s->active = fr;
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, s->log, 0,
-                   "ws event %V seq:%uL to \"%V\"",
-                   &ngx_ws_event_names[ev->type], ev->seq, uri);
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, s->log, 0,
+                   "ws event %V seq:%uL n:%ui to \"%V\"",
+                   &ngx_ws_event_names[ev->type], ev->seq, n, uri);
 
     /* the subrequest runs; it may even be finished when this returns */
 
@@ -710,16 +825,17 @@ failed:
 static ngx_http_request_t *
 ngx_ws_event_request(ngx_ws_session_t *s, ngx_ws_event_t *ev)
 {
+    ngx_int_t            rc;
     ngx_str_t           *uri;
+    ngx_uint_t           wse;
     ngx_ws_event_ctx_t  *ctx;
     ngx_http_request_t  *fr;
 
-    uri = (ev->type == NGX_WS_EVENT_CONNECT) ? &s->conf->on_connect
-          : (ev->routed) ? &ev->routed->uri
-          : (ev->type == NGX_WS_EVENT_MESSAGE) ? &s->conf->pass
-          : &s->conf->on_disconnect;
+    uri = ngx_ws_event_uri(s, ev);
+    wse = (s->conf->pass_format == NGX_WS_PASS_FORMAT_EVENTS);
 
-    fr = ngx_ws_fake_request(&s->origin, s->log, uri, ev->data, ev->len);
+    fr = ngx_ws_fake_request(&s->origin, s->log, uri,
+                             wse ? NULL : ev->data, wse ? 0 : ev->len);
     if (fr == NULL) {
         return NULL;
     }
@@ -729,7 +845,18 @@ ngx_ws_event_request(ngx_ws_session_t *s, ngx_ws_event_t *ev)
         goto failed;
     }
 
-    if (ngx_ws_event_headers(s, ev, fr) != NGX_OK) {
+    if (wse) {
+        rc = ngx_ws_event_wse_headers(s, ev, fr);
+
+        if (rc == NGX_OK) {
+            rc = ngx_ws_event_wse_body(s, ev, fr);
+        }
+
+    } else {
+        rc = ngx_ws_event_headers(s, ev, fr);
+    }
+
+    if (rc != NGX_OK) {
         goto failed;
     }
 
@@ -896,6 +1023,133 @@ ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * ws_pass_format websocket-events: the headers Pushpin sends with its
+ * WebSocket-over-HTTP requests, and the module's own that do not depend on
+ * the event (the body tells the events).
+ */
+
+static ngx_int_t
+ngx_ws_event_wse_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
+    ngx_http_request_t *fr)
+{
+    static u_char  type[] = "application/websocket-events";
+
+    if (ngx_ws_fake_add_header(fr, "Content-Type", type, sizeof(type) - 1)
+        != NGX_OK
+        || ngx_ws_fake_add_header(fr, "Accept", type, sizeof(type) - 1)
+           != NGX_OK
+        || ngx_ws_fake_add_header(fr, "Connection-Id", s->id.data, s->id.len)
+           != NGX_OK
+        || ngx_ws_fake_add_header(fr, "X-WS-Connection-Id", s->id.data,
+                                  s->id.len)
+           != NGX_OK
+        || ngx_ws_fake_add_header(fr, "X-WS-URI", s->uri.data, s->uri.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (s->subprotocol.len
+        && ngx_ws_fake_add_header(fr, "X-WS-Subprotocol",
+                                  s->subprotocol.data, s->subprotocol.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ev->routed
+        && ngx_ws_fake_add_header(fr, "X-WS-Route", ev->routed->route.data,
+                                  ev->routed->route.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The body: each event as "TYPE\r\n", or "TYPE hexlen\r\n" then the
+ * content and "\r\n".  connect is OPEN; each message of the batch is TEXT
+ * or BINARY; disconnect is CLOSE with the client's code (none when its
+ * Close had none), or DISCONNECT when the connection went without a Close.
+ */
+
+static ngx_int_t
+ngx_ws_event_wse_body(ngx_ws_session_t *s, ngx_ws_event_t *ev,
+    ngx_http_request_t *fr)
+{
+    u_char          *p, *body;
+    size_t           len;
+    ngx_str_t       *name;
+    ngx_ws_event_t  *e;
+
+    len = 0;
+
+    for (e = ev; e; e = e->next) {
+
+        switch (e->type) {
+
+        case NGX_WS_EVENT_CONNECT:
+            len += sizeof("OPEN" CRLF) - 1;
+            break;
+
+        case NGX_WS_EVENT_MESSAGE:
+            len += sizeof("BINARY " CRLF CRLF) - 1 + NGX_OFF_T_LEN + e->len;
+            break;
+
+        default: /* NGX_WS_EVENT_DISCONNECT */
+            len += sizeof("DISCONNECT" CRLF "CLOSE 2" CRLF CRLF) - 1 + 2;
+        }
+    }
+
+    body = ngx_pnalloc(fr->pool, len);
+    if (body == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = body;
+
+    for (e = ev; e; e = e->next) {
+
+        switch (e->type) {
+
+        case NGX_WS_EVENT_CONNECT:
+            p = ngx_cpymem(p, "OPEN" CRLF, sizeof("OPEN" CRLF) - 1);
+            break;
+
+        case NGX_WS_EVENT_MESSAGE:
+            name = &ngx_ws_wse_names[e->opcode == NGX_WS_OP_TEXT
+                                     ? NGX_WS_WSE_TEXT : NGX_WS_WSE_BINARY];
+            p = ngx_sprintf(p, "%V %Xz" CRLF, name, e->len);
+            p = ngx_cpymem(p, e->data, e->len);
+            *p++ = CR; *p++ = LF;
+            break;
+
+        default: /* NGX_WS_EVENT_DISCONNECT */
+
+            if (s->close_code == NGX_WS_CLOSE_ABNORMAL) {
+                p = ngx_cpymem(p, "DISCONNECT" CRLF,
+                               sizeof("DISCONNECT" CRLF) - 1);
+
+            } else if (s->close_code == NGX_WS_CLOSE_NO_STATUS) {
+                p = ngx_cpymem(p, "CLOSE" CRLF, sizeof("CLOSE" CRLF) - 1);
+
+            } else {
+                p = ngx_cpymem(p, "CLOSE 2" CRLF, sizeof("CLOSE 2" CRLF) - 1);
+                *p++ = (u_char) (s->close_code >> 8);
+                *p++ = (u_char) (s->close_code & 0xff);
+                *p++ = CR; *p++ = LF;
+            }
+        }
+    }
+
+    return ngx_ws_fake_request_body(fr, body, p - body);
 }
 
 
@@ -1140,7 +1394,7 @@ ngx_ws_event_reply_close(ngx_ws_event_ctx_t *ctx, ngx_str_t *value,
 }
 
 
-/* the reply outlives the fake request: a pool of its own */
+/* the reply outlives the fake request: a pool of its own (but see below) */
 
 static void
 ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
@@ -1156,6 +1410,16 @@ ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
     len = b->last - b->pos;
 
     if (len == 0) {
+        return;
+    }
+
+    if (ctx->session->conf->pass_format == NGX_WS_PASS_FORMAT_EVENTS) {
+        /*
+         * its events are copied one by one into messages: read where it
+         * is, in the fake request's pool, which lives until they are
+         */
+        ctx->reply = b->pos;
+        ctx->reply_len = len;
         return;
     }
 
@@ -1240,16 +1504,9 @@ ngx_ws_event_cleanup(void *data)
         ngx_ws_event_apply(s, ctx);
     }
 
-    if (ev->pool) {
-        ngx_destroy_pool(ev->pool);
-        ev->pool = NULL;
-    }
-
-    ev->next = s->free;
-    s->free = ev;
+    ngx_ws_session_release(s, ev);
 
     s->active = NULL;
-    s->queued--;
 
     if (s->ws && s->queued < s->conf->pass_queue) {
         ngx_ws_resume(s->ws);
@@ -1346,7 +1603,12 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
         return;
     }
 
-    if (ctx->reply_pool) {
+    if (s->conf->pass_format == NGX_WS_PASS_FORMAT_EVENTS) {
+        if (ngx_ws_event_apply_wse(s, ctx) != NGX_OK) {
+            return;
+        }
+
+    } else if (ctx->reply_pool) {
 
         /* from now on it lives and dies with the connection */
         ctx->reply_pool->log = ws->connection->log;
@@ -1445,6 +1707,325 @@ ngx_ws_event_apply_auth(ngx_ws_conn_t *ws, ngx_ws_event_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * One event of a websocket-events reply at *pos: its type and content;
+ * NGX_DONE at the end of the body, NGX_ERROR with err set when it is not
+ * an event of the format.
+ */
+
+static ngx_int_t
+ngx_ws_wse_next(u_char **pos, u_char *last, ngx_uint_t *type,
+    ngx_str_t *content, char **err)
+{
+    u_char      *p, *name;
+    size_t       len, n;
+    ngx_uint_t   i;
+
+    p = *pos;
+
+    if (p == last) {
+        return NGX_DONE;
+    }
+
+    name = p;
+
+    while (p < last && *p >= 'A' && *p <= 'Z') {
+        p++;
+    }
+
+    n = p - name;
+
+    for (i = 0; ngx_ws_wse_names[i].len; i++) {
+        if (ngx_ws_wse_names[i].len == n
+            && ngx_strncmp(ngx_ws_wse_names[i].data, name, n) == 0)
+        {
+            break;
+        }
+    }
+
+    if (ngx_ws_wse_names[i].len == 0) {
+        *err = "unknown event";
+        return NGX_ERROR;
+    }
+
+    *type = i;
+    content->len = 0;
+    content->data = p;
+
+    if (p < last && *p == ' ') {
+        p++;
+        len = 0;
+        n = 0;
+
+        while (p < last && n < 16) {
+            if (*p >= '0' && *p <= '9') {
+                len = len * 16 + (*p - '0');
+
+            } else if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f') {
+                len = len * 16 + ((*p | 0x20) - 'a' + 10);
+
+            } else {
+                break;
+            }
+
+            p++;
+            n++;
+        }
+
+        if (n == 0 || n == 16) {
+            *err = "bad content length";
+            return NGX_ERROR;
+        }
+
+        if (last - p < 2 || p[0] != CR || p[1] != LF) {
+            *err = "no CRLF after the event's name";
+            return NGX_ERROR;
+        }
+
+        p += 2;
+
+        if ((size_t) (last - p) < len + 2) {
+            *err = "content shorter than its length";
+            return NGX_ERROR;
+        }
+
+        content->data = p;
+        content->len = len;
+        p += len;
+    }
+
+    if (last - p < 2 || p[0] != CR || p[1] != LF) {
+        *err = "no CRLF after the event";
+        return NGX_ERROR;
+    }
+
+    *pos = p + 2;
+
+    return NGX_OK;
+}
+
+
+/* the whole reply is checked before any of it is used */
+
+static ngx_int_t
+ngx_ws_wse_check(ngx_ws_conn_t *ws, ngx_ws_event_ctx_t *ctx,
+    ngx_uint_t *open)
+{
+    u_char          *pos, *last;
+    char            *err;
+    ngx_int_t        rc;
+    ngx_str_t        content;
+    ngx_uint_t       type;
+    ngx_ws_event_t  *ev;
+
+    ev = ctx->event;
+    pos = ctx->reply;
+    last = ctx->reply_len ? pos + ctx->reply_len : pos;  /* NULL if empty */
+    err = NULL;
+
+    while ((rc = ngx_ws_wse_next(&pos, last, &type, &content, &err))
+           == NGX_OK)
+    {
+        switch (type) {
+
+        case NGX_WS_WSE_OPEN:
+            *open = 1;
+            break;
+
+        case NGX_WS_WSE_TEXT:
+            if (ngx_ws_utf8_validate(NGX_WS_UTF8_ACCEPT, content.data,
+                                     content.len)
+                != NGX_WS_UTF8_ACCEPT)
+            {
+                err = "TEXT that is not UTF-8";
+                rc = NGX_ERROR;
+            }
+
+            break;
+
+        case NGX_WS_WSE_CLOSE:
+            if (content.len == 1
+                || (content.len >= 2
+                    && !ngx_ws_sendable_close_code((content.data[0] << 8)
+                                                   | content.data[1])))
+            {
+                err = "CLOSE with an invalid code";
+                rc = NGX_ERROR;
+            }
+
+            break;
+
+        default:
+            break;
+        }
+
+        if (rc == NGX_ERROR) {
+            break;
+        }
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ws->connection->log, 0,
+                      "upstream sent a malformed websocket-events reply to "
+                      "%V event %uL: %s at byte %uz, closing with 1011",
+                      &ngx_ws_event_names[ev->type], ev->seq, err,
+                      (size_t) (pos - ctx->reply));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The reply to a websocket-events request: checked whole first, so that a
+ * malformed one sends nothing, then its events in order: TEXT and BINARY
+ * to the client, CLOSE closes with its code, DISCONNECT drops the
+ * connection, OPEN accepts the connection (the reply to OPEN must have
+ * it).  PING and PONG are accepted and ignored: nginx keeps the client's
+ * heartbeat itself.  NGX_OK when the connection goes on.
+ */
+
+static ngx_int_t
+ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
+{
+    u_char          *pos, *last, *reason, *data;
+    char            *err;
+    ngx_str_t        content;
+    ngx_uint_t       type, code, open, opcode;
+    ngx_pool_t      *pool;
+    ngx_ws_conn_t   *ws;
+    ngx_ws_event_t  *ev;
+
+    ws = s->ws;
+    ev = ctx->event;
+    open = 0;
+
+    if (ngx_ws_wse_check(ws, ctx, &open) != NGX_OK) {
+        goto close;
+    }
+
+    if (ev->type == NGX_WS_EVENT_CONNECT && !open) {
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "upstream did not accept the connection: no OPEN in "
+                      "the reply to its OPEN event, closing with 1008");
+
+        if (ctx->reply_pool) {
+            ngx_destroy_pool(ctx->reply_pool);
+            ctx->reply_pool = NULL;
+        }
+
+        ngx_ws_end(ws, NGX_WS_GOODBYE, NGX_WS_CLOSE_POLICY, NULL);
+        return NGX_DONE;
+    }
+
+    pos = ctx->reply;
+    last = ctx->reply_len ? pos + ctx->reply_len : pos;
+
+    while (ngx_ws_wse_next(&pos, last, &type, &content, &err) == NGX_OK) {
+
+        switch (type) {
+
+        case NGX_WS_WSE_TEXT:
+        case NGX_WS_WSE_BINARY:
+            opcode = (type == NGX_WS_WSE_TEXT) ? NGX_WS_OP_TEXT
+                                               : NGX_WS_OP_BINARY;
+
+            pool = ngx_create_pool(ngx_ws_pool_size(content.len),
+                                   ws->connection->log);
+            if (pool == NULL) {
+                goto failed;
+            }
+
+            data = NULL;
+
+            if (content.len) {
+                data = ngx_pnalloc(pool, content.len);
+                if (data == NULL) {
+                    ngx_destroy_pool(pool);
+                    goto failed;
+                }
+
+                ngx_memcpy(data, content.data, content.len);
+            }
+
+            if (ngx_ws_send_message(ws, opcode, pool, data, content.len)
+                == NGX_ERROR)
+            {
+                goto failed;
+            }
+
+            ws->timer.last_data = ngx_current_msec;
+            break;
+
+        case NGX_WS_WSE_CLOSE:
+            code = NGX_WS_CLOSE_NORMAL;
+            reason = NULL;
+
+            if (content.len >= 2) {
+                code = (content.data[0] << 8) | content.data[1];
+
+                reason = ngx_pnalloc(ctx->connection->pool, content.len - 1);
+                if (reason == NULL) {
+                    goto failed;
+                }
+
+                ngx_memcpy(reason, content.data + 2, content.len - 2);
+                reason[content.len - 2] = '\0';
+            }
+
+            ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                          "upstream sent CLOSE, closing with %ui", code);
+
+            if (ctx->reply_pool) {
+                ngx_destroy_pool(ctx->reply_pool);
+                ctx->reply_pool = NULL;
+            }
+
+            ngx_ws_end(ws, NGX_WS_GOODBYE, code, (char *) reason);
+            return NGX_DONE;
+
+        case NGX_WS_WSE_DISCONNECT:
+            ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                          "upstream sent DISCONNECT, closing the connection");
+
+            if (ctx->reply_pool) {
+                ngx_destroy_pool(ctx->reply_pool);
+                ctx->reply_pool = NULL;
+            }
+
+            ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
+            return NGX_DONE;
+
+        default: /* OPEN, PING, PONG */
+            break;
+        }
+    }
+
+    if (ctx->reply_pool) {
+        ngx_destroy_pool(ctx->reply_pool);
+        ctx->reply_pool = NULL;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ALERT, ws->connection->log, 0,
+                  "ws could not queue a websocket-events reply");
+
+close:
+
+    if (ctx->reply_pool) {
+        ngx_destroy_pool(ctx->reply_pool);
+        ctx->reply_pool = NULL;
+    }
+
+    ngx_ws_end(ws, NGX_WS_GOODBYE, NGX_WS_CLOSE_INTERNAL, NULL);
+    return NGX_DONE;
 }
 
 

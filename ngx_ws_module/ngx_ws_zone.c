@@ -24,6 +24,8 @@
  */
 
 
+static char *ngx_ws_zone_check(ngx_conf_t *cf, ngx_ws_zone_t *zone,
+    ngx_str_t *name);
 static ngx_int_t ngx_ws_zone_more_param(ngx_conf_t *cf, ngx_ws_zone_t *zone,
     ngx_str_t *v);
 static ngx_int_t ngx_ws_zone_presence_param(ngx_conf_t *cf,
@@ -180,15 +182,7 @@ ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (ngx_ws_redis_check(cf, zone->redis, &value[1]) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (zone->redis && zone->presence_events != NGX_WS_PRESENCE_OFF) {
-        /* they would be stored locally, with ids that are Redis's */
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ws_zone \"%V\": presence_events= does not work "
-                           "with redis= yet", &value[1]);
+    if (ngx_ws_zone_check(cf, zone, &value[1]) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -202,12 +196,43 @@ ngx_ws_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* the parameters of a ws_zone line, taken together */
+
+static char *
+ngx_ws_zone_check(ngx_conf_t *cf, ngx_ws_zone_t *zone, ngx_str_t *name)
+{
+    if (ngx_ws_redis_sentinel_check(cf, zone->redis, name) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_ws_redis_check(cf, zone->redis, name) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->redis && zone->presence_events != NGX_WS_PRESENCE_OFF) {
+        /* they would be stored locally, with ids that are Redis's */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ws_zone \"%V\": presence_events= does not work "
+                           "with redis= yet", name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /* the parameters of ws_zone for Redis (ngx_ws_redis.c), or for presence */
 
 static ngx_int_t
 ngx_ws_zone_more_param(ngx_conf_t *cf, ngx_ws_zone_t *zone, ngx_str_t *v)
 {
     ngx_int_t  rc;
+
+    rc = ngx_ws_redis_sentinel_param(cf, &zone->redis, v);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     rc = ngx_ws_redis_param(cf, &zone->redis, v);
 
@@ -549,6 +574,9 @@ ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
     cn->last_id = cn->base;
     cn->synced = 0;
     cn->sync_id = 0;
+    cn->redis_count = 0;
+    cn->members_gen = 0;
+    cn->redis_members = 0;
     cn->workers = 0;
     cn->subscribers = 0;
     cn->count = 0;

@@ -104,6 +104,9 @@ typedef struct {
     ngx_uint_t                  nmembers;
     ngx_uint_t                  synced;           /* with Redis */
     uint64_t                    sync_id;          /* Redis's id then */
+    ngx_uint_t                  redis_count;      /* subscribers told */
+    ngx_uint_t                  members_gen;      /* changes of members */
+    ngx_uint_t                  redis_members;    /* members_gen told */
     u_char                      name[1];
 } ngx_ws_channel_node_t;
 
@@ -139,6 +142,12 @@ typedef struct {
     ngx_pid_t                   redis_reader;
     uint64_t                    redis_lease;      /* ms, wall clock */
     ngx_ws_redis_stat_t         redis;
+
+    /* the instance among the others of the zone (ngx_ws_redis_bp.c) */
+    u_char                      redis_inst[16];   /* hex, random */
+    uint64_t                    redis_inbox[2];   /* last entry read */
+    uint64_t                    redis_beat;       /* ms, last heartbeat */
+    ngx_uint_t                  redis_resync;     /* tell Redis it all */
 } ngx_ws_sh_t;
 
 
@@ -426,6 +435,8 @@ ngx_int_t ngx_ws_channel_name(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_uint_t level, char *who, ngx_log_t *log);
 void ngx_ws_zone_refused(ngx_ws_zone_t *zone, ngx_int_t rc, size_t len,
     ngx_log_t *log);
+void ngx_ws_publisher_push(ngx_http_request_t *r, ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_uint_t opcode, u_char *data, size_t len);
 void ngx_ws_publisher_post(ngx_http_request_t *r, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t push);
 ngx_int_t ngx_ws_publisher_arg(ngx_http_request_t *r, char *name,
@@ -445,6 +456,35 @@ void ngx_ws_redis_bp_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
     ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data, size_t len,
     ngx_ws_redis_published_pt handler, void *hdata);
+
+/*
+ * the outcome of a push to a connection of another instance: NGX_OK,
+ * NGX_DECLINED (gone everywhere) or NGX_ERROR (Redis failed)
+ */
+typedef void (*ngx_ws_redis_pushed_pt)(void *data, ngx_int_t rc);
+
+ngx_int_t ngx_ws_redis_push(ngx_ws_zone_t *zone, ngx_str_t *id,
+    ngx_uint_t opcode, u_char *data, size_t len,
+    ngx_ws_redis_pushed_pt handler, void *hdata);
+void ngx_ws_redis_conn_seen(ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_uint_t on);
+void ngx_ws_redis_channel_gone(ngx_ws_zone_t *zone, ngx_str_t *name);
+
+typedef struct {
+    ngx_str_t                   id;
+    ngx_uint_t                  n;                /* its connections */
+} ngx_ws_redis_member_t;
+
+/*
+ * the subscribers of a channel on the other live instances, its last id
+ * in Redis (0: none) and, when asked for, the members on the other live
+ * instances (ngx_ws_redis_member_t, valid during the call); rc as above
+ */
+typedef void (*ngx_ws_redis_counted_pt)(void *data, ngx_int_t rc,
+    ngx_uint_t subscribers, uint64_t last_id, ngx_array_t *members);
+
+ngx_int_t ngx_ws_redis_count(ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_uint_t members, ngx_ws_redis_counted_pt handler, void *hdata);
 
 
 /* subscribers of other transports (ngx_ws_sse.c) */

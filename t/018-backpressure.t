@@ -13,12 +13,12 @@ use WsFrame ();
 use Test::NgxWs::Numbered ();
 use Test::NgxWs::Client ();
 use Test::NgxWs::Proc qw(nginx_rss);
+use Test::NgxWs::Slow;
 use Test::Nginx::Socket;
 
 use Errno ();
 use IO::Select ();
-use IO::Socket::INET ();
-use Socket qw(SOL_SOCKET SO_RCVBUF IPPROTO_TCP inet_aton pack_sockaddr_in);
+use Socket qw(IPPROTO_TCP);
 use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
@@ -46,34 +46,6 @@ sub tcp_state {
     my ($sock) = @_;
     my $info = getsockopt($sock, IPPROTO_TCP, TCP_INFO);
     return defined $info ? unpack('C', $info) : -1;
-}
-
-# A connection whose receive buffer is small, so that the server's writes
-# block soon; returns the socket after the 101, in non-blocking mode.
-sub connect_small {
-    my ($path) = @_;
-
-    my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
-    setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096) or die "SO_RCVBUF: $!";
-    connect($s, pack_sockaddr_in($ENV{TEST_NGINX_SERVER_PORT},
-                                 inet_aton('127.0.0.1')))
-        or die "connect: $!";
-
-    my $hs = WsFrame::ws_handshake($path);
-    syswrite($s, $hs) == length $hs or die "handshake write: $!";
-
-    my ($resp, $sel) = ('', IO::Select->new($s));
-
-    while (index($resp, "\r\n\r\n") < 0) {
-        $sel->can_read(2) or die "no handshake response";
-        sysread($s, $resp, 4096, length $resp) or die "handshake read: $!";
-    }
-
-    $resp =~ m{^HTTP/1\.1 101 } or die "handshake failed: $resp";
-    substr($resp, index($resp, "\r\n\r\n") + 4) eq '' or die "early frames";
-
-    $s->blocking(0);
-    return $s;
 }
 
 # Writes $data until it is all written or no byte has gone out for $stall

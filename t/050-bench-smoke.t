@@ -7,11 +7,20 @@
 # lost or received twice and every subscriber closed with 1012 and back; for
 # EventSource, every message to every subscriber with increasing ids), and
 # messages went through.  No figure is compared with a threshold.  nginx
-# runs with a master (the reload) and two workers.
+# runs with a master (the reload) and two workers.  TEST 6 (the fan-out
+# options of bench/run redis-fanout) starts Debian's redis-server on
+#   TEST_NGINX_REDIS_PORT       (server port + 5)
+# and stops it by PID.
 
 use lib 't/lib';
 use Test::Nginx::Socket;
 use Test::NgxWs::Proc ();
+use Test::NgxWs::Redis ();
+
+use IO::Socket::INET ();
+use Time::HiRes ();
+
+$ENV{TEST_NGINX_REDIS_PORT} //= server_port() + 5;
 
 master_on();
 workers(2);
@@ -129,6 +138,67 @@ sub run_wsbench_sse {
         or Test::More::diag($out);
 }
 
+# the fan-out of bench/run redis-fanout, through a redis= zone of this one
+# instance: 20 subscribers, 20 msg/s for 1 s, the options it adds
+# (--settle, --late-grace, --cpu-pids); every message to each, lost and
+# late apart (both 0), the CPU of the named processes reported
+sub run_wsbench_redis {
+    my ($name) = @_;
+
+    my $build = `make -s -C bench wsbench 2>&1`;
+    if ($? != 0) {
+        Test::More::ok(0, "$name: bench/wsbench builds")
+            or Test::More::diag($build);
+        return;
+    }
+
+    my $port = $ENV{TEST_NGINX_REDIS_PORT};
+    my $redis = Test::NgxWs::Redis::start($port);
+    my $base = "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}";
+
+    # the workers connect with a backoff: until a publish is taken
+    my $deadline = Time::HiRes::time() + 10;
+    while (Time::HiRes::time() < $deadline) {
+        my $s = IO::Socket::INET->new(PeerAddr => $base, Proto => 'tcp');
+        if ($s) {
+            print $s "POST /pub?channel=ready HTTP/1.0\r\nHost: x\r\n"
+                     . "Content-Length: 1\r\n\r\nx";
+            my $status = <$s> // '';
+            last if $status =~ m{^HTTP/1\.\d 200 };
+        }
+        Time::HiRes::sleep(0.1);
+    }
+
+    my $master = Test::NgxWs::Proc::master_pid();
+    my $cmd = join ' ', qw(timeout 30 bench/wsbench fanout -c 20 -s 64
+                           --pub-rate 20 -t 1 --timeout 3 --late-grace 1
+                           --settle 0.3),
+                        "--cpu-pids redis=$redis",
+                        "--cpu-pids master=$master",
+                        "--pub 'http://$base/pub?channel=smoke'",
+                        "ws://$base/sub/smoke";
+    my $out = `$cmd 2>&1`;
+    my $rc = $?;
+    Test::NgxWs::Redis::stop($redis);
+    my ($res) = $out =~ /^result (.*)$/m;
+    my %r = map { split /=/, $_, 2 } split ' ', ($res // '');
+
+    Test::More::ok($rc == 0
+                   && ($r{mode} // '') eq 'fanout'
+                   && defined $r{errors} && $r{errors} eq '0'
+                   && ($r{subscribers} // -1) == 20
+                   && ($r{published} // 0) > 0
+                   && ($r{deliveries} // -1) == 20 * $r{published}
+                   && ($r{losses} // -1) == 0
+                   && ($r{lost} // -1) == 0
+                   && ($r{late} // -1) == 0
+                   && ($r{duplicates} // -1) == 0
+                   && ($r{reordered} // -1) == 0
+                   && defined $r{redis_cpu} && defined $r{master_cpu},
+                   "$name: every message to every subscriber through Redis")
+        or Test::More::diag($out);
+}
+
 add_block_preprocessor(sub {
     my $block = shift;
 
@@ -231,6 +301,33 @@ ok
     }
 --- init
 main::run_wsbench_sse('sse');
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: wsbench fanout through a redis= zone: --settle, --late-grace, --cpu-pids
+--- http_config
+    ws_zone smoke 1m redis=127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location ~ ^/sub/(\w+)$ {
+        websocket;
+        ws_subscribe smoke $1;
+    }
+
+    location = /pub {
+        ws_publisher smoke;
+    }
+
+    location = /t {
+        return 200 "ok\n";
+    }
+--- init
+main::run_wsbench_redis('redis');
 --- request
 GET /t
 --- response_body

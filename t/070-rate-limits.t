@@ -17,6 +17,7 @@ use WsFrame ();
 use Test::NgxWs::Numbered ();
 use Test::NgxWs::Client ();
 use Test::NgxWs::Proc qw(master_pid);
+use Test::NgxWs::Slow;
 use Test::Nginx::Socket;
 
 use IO::Select ();
@@ -294,39 +295,12 @@ sub backpressure {
     close $s;
 }
 
-# A connection whose buffers are small, so that TCP stops either side
-# soon; returns the socket after the 101, in non-blocking mode.
-sub connect_small {
-    my ($path, $port) = @_;
-
-    my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
-    setsockopt($s, SOL_SOCKET, SO_SNDBUF, 16384) or die "SO_SNDBUF: $!";
-    setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096) or die "SO_RCVBUF: $!";
-    connect($s, pack_sockaddr_in($port // $ENV{TEST_NGINX_SERVER_PORT},
-                                 inet_aton('127.0.0.1')))
-        or die "connect: $!";
-
-    my $hs = WsFrame::ws_handshake($path);
-    syswrite($s, $hs) == length $hs or die "handshake write: $!";
-
-    my ($resp, $sel) = ('', IO::Select->new($s));
-
-    while (index($resp, "\r\n\r\n") < 0) {
-        $sel->can_read(2) or die "no handshake response";
-        sysread($s, $resp, 4096, length $resp) or die "handshake read: $!";
-    }
-
-    $resp =~ m{^HTTP/1\.1 101 } or die "handshake failed: $resp";
-
-    $s->blocking(0);
-    return $s;
-}
-
 # ws_limit_messages with ws_send_buffer: a client that does not read for
 # a while (both pauses hold the reading), then reads, gets every message
 # back in order.
 sub with_blocked {
-    my $s = connect_small('/ws', $ENV{TEST_NGINX_SMALL_PORT});
+    my $s = connect_small('/ws', $ENV{TEST_NGINX_SMALL_PORT},
+                           sndbuf => 16384);
     my $n = 200;
     my $data = CORE::join('', map {
         WsFrame::ws_binary(Test::NgxWs::Numbered::payload($_, 8192))

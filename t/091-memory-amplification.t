@@ -22,11 +22,10 @@ use lib 't/lib';
 use WsFrame ();
 use Test::NgxWs::Client ();
 use Test::NgxWs::Proc qw(nginx_rss);
+use Test::NgxWs::Slow;
 use Test::Nginx::Socket;
 
 use IO::Select ();
-use IO::Socket::INET ();
-use Socket qw(SOL_SOCKET SO_RCVBUF inet_aton pack_sockaddr_in);
 use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
@@ -71,35 +70,6 @@ sub warm_up {
     $c->send_close(1000);
     $c->wait_eof(2);
     $c->close;
-}
-
-# A connection with a 4 KiB receive buffer; the socket after the 101, in
-# non-blocking mode.
-sub connect_small {
-    my ($path, $port) = @_;
-
-    my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
-    setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096) or die "SO_RCVBUF: $!";
-    connect($s, pack_sockaddr_in($port // $ENV{TEST_NGINX_SERVER_PORT},
-                                 inet_aton('127.0.0.1')))
-        or die "connect: $!";
-    binmode $s;
-
-    my $hs = WsFrame::ws_handshake($path);
-    syswrite($s, $hs) == length $hs or die "handshake write: $!";
-
-    my ($resp, $sel) = ('', IO::Select->new($s));
-
-    while (index($resp, "\r\n\r\n") < 0) {
-        $sel->can_read(3) or die "no handshake response";
-        sysread($s, $resp, 4096, length $resp) or die "handshake read: $!";
-    }
-
-    $resp =~ m{^HTTP/1\.1 101 } or die "handshake failed: $resp";
-    substr($resp, index($resp, "\r\n\r\n") + 4) eq '' or die "early frames";
-
-    $s->blocking(0);
-    return $s;
 }
 
 # Writes $data until all is written, no byte has gone out for $stall

@@ -18,10 +18,8 @@ use lib 't/lib';
 use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::Channels;
+use Test::NgxWs::Slow;
 
-use IO::Select ();
-use IO::Socket::INET ();
-use Socket qw(SOL_SOCKET SO_RCVBUF inet_aton pack_sockaddr_in);
 use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
@@ -60,66 +58,6 @@ sub message {
     return $head . ('x' x (SIZE - length $head));
 }
 
-# A subscriber with a 4 KiB receive buffer that does not read: returns
-# { socket, worker, buf }.
-sub slow_client {
-    my ($path) = @_;
-
-    my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
-    setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096) or die "SO_RCVBUF: $!";
-    connect($s, pack_sockaddr_in($ENV{TEST_NGINX_SERVER_PORT},
-                                 inet_aton('127.0.0.1')))
-        or die "connect: $!";
-    binmode $s;
-
-    my $hs = WsFrame::ws_handshake($path);
-    syswrite($s, $hs) == length $hs or die "handshake write: $!";
-
-    my ($resp, $sel) = ('', IO::Select->new($s));
-
-    while (index($resp, "\r\n\r\n") < 0) {
-        $sel->can_read(3) or die "no handshake response";
-        sysread($s, $resp, 4096, length $resp) or die "handshake read: $!";
-    }
-
-    $resp =~ m{^HTTP/1\.1 101 } or die "handshake failed: $resp";
-    my ($worker) = $resp =~ /\r\nX-Worker: (\d+)\r\n/i;
-    my $end = index($resp, "\r\n\r\n") + 4;
-
-    return { socket => $s, worker => $worker // '?',
-             buf => substr($resp, $end) };
-}
-
-# Reads what the slow client was sent, until EOF or $quiet seconds without
-# data; returns (frames, eof).
-sub slow_drain {
-    my ($slow, $quiet) = @_;
-
-    my $s = $slow->{socket};
-    my $sel = IO::Select->new($s);
-    my $eof = 0;
-
-    while ($sel->can_read($quiet)) {
-        my $n = sysread $s, $slow->{buf}, 65536, length $slow->{buf};
-        if (!$n) {
-            $eof = 1;
-            last;
-        }
-    }
-
-    my @f;
-    while (defined(my $size = WsFrame::frame_size($slow->{buf}))) {
-        my ($f) = WsFrame::decode(substr $slow->{buf}, 0, $size, '');
-        if ($f->{opcode} == 8 && length $f->{payload} >= 2) {
-            $f->{code} = unpack 'n', $f->{payload};
-            $f->{reason} = substr $f->{payload}, 2;
-        }
-        push @f, $f;
-    }
-
-    return (\@f, $eof);
-}
-
 # Publishes MESSAGES messages; after each, every fast subscriber reads it.
 # Returns (answers, max delivery time, first bad delivery).
 sub publish_and_read {
@@ -134,7 +72,7 @@ sub publish_and_read {
         push @answers, answer(publish('room', $msg));
 
         for my $k (0 .. $#$fast) {
-            my $f = $fast->[$k]->read_frame(2);
+            my $f = $fast->[$k]->read_data(2);
             if (!$f || $f->{opcode} != 1 || $f->{payload} ne $msg) {
                 $bad //= "message $i, fast subscriber $k got: "
                          . ($f ? desc($f) : 'nothing');
@@ -271,7 +209,7 @@ sub slow_drop {
                    'drop: the slow one stays subscribed and gets the next'
                    . ' message');
 
-    $_->read_frame(2) for @fast;
+    $_->read_data(2) for @fast;
 
     # a clean close
     syswrite $slow->{socket}, WsFrame::ws_close(1000);

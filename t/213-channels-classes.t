@@ -19,10 +19,10 @@ use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::Channels;
 use Test::NgxWs::Proc qw(rss_kb);
+use Test::NgxWs::Slow;
 
 use IO::Select ();
 use IO::Socket::INET ();
-use Socket qw(SOL_SOCKET SO_RCVBUF inet_aton pack_sockaddr_in);
 use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
@@ -95,65 +95,6 @@ sub pub {
     return $1;
 }
 
-# A subscriber with a 4 KiB receive buffer that does not read, on the
-# server with a 4 KiB send buffer.
-sub slow_client {
-    my ($path) = @_;
-
-    my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
-    setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096) or die "SO_RCVBUF: $!";
-    connect($s, pack_sockaddr_in($ENV{TEST_NGINX_SMALL_PORT},
-                                 inet_aton('127.0.0.1')))
-        or die "connect: $!";
-    binmode $s;
-
-    my $hs = WsFrame::ws_handshake($path);
-    syswrite($s, $hs) == length $hs or die "handshake write: $!";
-
-    my ($resp, $sel) = ('', IO::Select->new($s));
-
-    while (index($resp, "\r\n\r\n") < 0) {
-        $sel->can_read(3) or die "no handshake response";
-        sysread($s, $resp, 4096, length $resp) or die "handshake read: $!";
-    }
-
-    $resp =~ m{^HTTP/1\.1 101 } or die "handshake failed: $resp";
-
-    my $end = index($resp, "\r\n\r\n") + 4;
-
-    return { socket => $s, buf => substr($resp, $end) };
-}
-
-# What the slow client was sent, until EOF or $quiet seconds without data:
-# (frames, eof), a Close with its code and reason.
-sub slow_drain {
-    my ($slow, $quiet) = @_;
-
-    my $s = $slow->{socket};
-    my $sel = IO::Select->new($s);
-    my $eof = 0;
-
-    while ($sel->can_read($quiet)) {
-        my $n = sysread $s, $slow->{buf}, 65536, length $slow->{buf};
-        if (!$n) {
-            $eof = 1;
-            last;
-        }
-    }
-
-    my @f;
-    while (defined(my $size = WsFrame::frame_size($slow->{buf}))) {
-        my ($f) = WsFrame::decode(substr $slow->{buf}, 0, $size, '');
-        if ($f->{opcode} == 8 && length $f->{payload} >= 2) {
-            $f->{code} = unpack 'n', $f->{payload};
-            $f->{reason} = substr $f->{payload}, 2;
-        }
-        push @f, $f;
-    }
-
-    return (\@f, $eof);
-}
-
 # The kernel buffers of the slow one are filled with big messages (normal,
 # or of the class in the headers); the fast one reads them.
 sub fill {
@@ -163,7 +104,7 @@ sub fill {
         my $m = sprintf('F %04d ', $i);
         $m .= 'f' x (FILLER - length $m);
         pub('room', $m, %h);
-        my $f = $fast->read_frame(3);
+        my $f = $fast->read_data(3);
         return "filler $i: " . ($f ? desc($f) : 'nothing')
             unless $f && $f->{payload} eq $m;
     }
@@ -180,7 +121,7 @@ sub pub_all {
     for my $m (@msgs) {
         my $p = payload($m->[0]);
         pub('room', $p, %{ $m->[1] });
-        my $f = $fast->read_frame(3);
+        my $f = $fast->read_data(3);
         $bad //= "$m->[0]: " . ($f ? desc($f) : 'nothing')
             unless $f && $f->{payload} eq $p;
     }
@@ -202,7 +143,7 @@ sub status {
 # TEST 1: droppable first, conflation, a critical close and the resume.
 sub classes {
     my $fast = client('/sub');
-    my $slow = slow_client('/sub');
+    my $slow = slow_client('/sub', $ENV{TEST_NGINX_SMALL_PORT});
 
     my $bad = fill($fast);
 
@@ -332,7 +273,7 @@ sub classes {
 # critical one with 1013.
 sub close_policy {
     my $fast = client('/sub');
-    my $slow = slow_client('/sub');
+    my $slow = slow_client('/sub', $ENV{TEST_NGINX_SMALL_PORT});
 
     my $bad = fill($fast, 'X-WS-Class' => 'droppable');
     my @msgs = map { [sprintf('D %03d', $_), { 'X-WS-Class' => 'droppable' }] }
@@ -362,7 +303,7 @@ sub close_policy {
     close $slow->{socket};
 
     # critical ones: 1013
-    $slow = slow_client('/sub');
+    $slow = slow_client('/sub', $ENV{TEST_NGINX_SMALL_PORT});
     $bad = fill($fast, 'X-WS-Class' => 'droppable');
     $bad //= pub_all($fast, map { [sprintf('C %03d', $_),
                                    { 'X-WS-Class' => 'critical' }] } 1 .. 100);
@@ -392,7 +333,7 @@ sub memory {
     my ($before, $bad);
 
     for my $round (1 .. 24) {
-        my $slow = slow_client('/sub');
+        my $slow = slow_client('/sub', $ENV{TEST_NGINX_SMALL_PORT});
         $bad //= fill($fast);
         $bad //= pub_all($fast,
             (map { [sprintf('P %03d', $_), { 'X-WS-Conflate' => 'u' }],
@@ -432,7 +373,7 @@ sub send_all {
 
     for my $m (@msgs) {
         $in->send_text($m);
-        my $f = $fast->read_frame(3);
+        my $f = $fast->read_data(3);
         $bad //= ($f ? desc($f) : 'nothing') . " for $m"
             unless $f && $f->{payload} eq $m;
     }
@@ -448,7 +389,7 @@ sub types {
 
 sub routes {
     my $fast = client('/sub');
-    my $slow = slow_client('/sub');
+    my $slow = slow_client('/sub', $ENV{TEST_NGINX_SMALL_PORT});
     my $in = client('/in?user=ann');
 
     my $bad = fill($fast, 'X-WS-Class' => 'droppable');
@@ -482,7 +423,7 @@ sub routes {
     close $slow->{socket};
 
     # ws_publish_class droppable, ws_publish_conflate $arg_user
-    $slow = slow_client('/sub');
+    $slow = slow_client('/sub', $ENV{TEST_NGINX_SMALL_PORT});
     my $in2 = client('/in2?user=bob');
 
     $bad = fill($fast, 'X-WS-Class' => 'droppable');

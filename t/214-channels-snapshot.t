@@ -20,8 +20,8 @@
 # hold=1 one that waits for Test::NgxWs::App::release()).  nginx runs with
 # a master and two workers; clients are opened until both workers hold
 # some.  The scenarios run in each block's --- init.  A snapshot request
-# lives on a fake connection of its own, opened on /dev/null: counting the
-# workers' descriptors of /dev/null shows whether one is left behind.
+# on its way holds a TCP connection to the app (the snapshot locations have
+# no keepalive): counting those shows whether one is left behind.
 
 use lib 't/lib';
 use Test::NgxWs::Client ();
@@ -144,27 +144,22 @@ sub fail_continue {
     wait_unsubscribed('room');
 }
 
-sub devnull_fds {
-    my $n = 0;
-
-    for my $pid (workers_of(master_pid())) {
-        for my $fd (glob "/proc/$pid/fd/*") {
-            my $to = readlink $fd;
-            $n++ if defined $to && $to eq '/dev/null';
-        }
-    }
-
-    return $n;
+# The requests on their way to the app: TCP connections to it.
+sub app_conns {
+    my $port = $ENV{TEST_NGINX_APP_PORT};
+    my @l = grep { /\S/ }
+            `ss -Htn state established '( dport = :$port )' 2>/dev/null`;
+    return scalar @l;
 }
 
-# Waits (at most 3 s) until the workers hold $base descriptors of
-# /dev/null again; returns how many they hold.
-sub devnull_back_to {
+# Waits (at most 3 s) until the workers hold $base connections to the app
+# again; returns how many they hold.
+sub app_conns_back_to {
     my ($base) = @_;
     my $deadline = Time::HiRes::time() + 3;
     my $n;
 
-    while (($n = devnull_fds()) != $base
+    while (($n = app_conns()) != $base
            && Time::HiRes::time() < $deadline)
     {
         Time::HiRes::sleep(0.05);
@@ -326,12 +321,12 @@ sub overflow {
 sub leave {
     publish_all('room', qw(a1));
 
-    my $base = devnull_fds();
+    my $base = app_conns();
     my @c = spread('/sub', 10, 3);
     my $n = @c;
     Time::HiRes::sleep(0.3);
 
-    Test::More::is(devnull_fds() - $base, $n,
+    Test::More::is(app_conns() - $base, $n,
                    "a request on its way for each of the $n clients");
 
     my @polite = grep { $_ % 2 } 0 .. $#c;
@@ -344,7 +339,7 @@ sub leave {
 
     Test::More::is(Test::NgxWs::App::release(), "released $n\n",
                    'the snapshots were all still on their way');
-    Test::More::is(devnull_back_to($base), $base,
+    Test::More::is(app_conns_back_to($base), $base,
                    'and their requests are gone once answered');
 
     Test::NgxWs::App::open_gate();
@@ -385,7 +380,7 @@ sub joined {
 sub never_comes {
     publish_all('room', qw(a1));
 
-    my $base = devnull_fds();
+    my $base = app_conns();
     my $json0 = snap_json();
     my $t0 = Time::HiRes::time();
 
@@ -397,7 +392,7 @@ sub never_comes {
     all_got_ok('no snapshot: b1 only', \@c, env(2, 'b1'));
     Test::More::cmp_ok(Time::HiRes::time() - $t0, '<', 3,
                        'well before proxy_read_timeout');
-    Test::More::is(devnull_back_to($base), $base,
+    Test::More::is(app_conns_back_to($base), $base,
                    'the snapshot requests are ended');
     Test::More::is(minus(snap_json(), $json0), "0 $n",
                    "ws_status: $n snapshots failed");

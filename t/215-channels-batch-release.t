@@ -23,11 +23,11 @@ use lib 't/lib';
 use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::Channels;
+use Test::NgxWs::Slow;
 
 use Digest::MD5 ();
 use IO::Select ();
 use IO::Socket::INET ();
-use Socket qw(SOL_SOCKET SO_RCVBUF inet_aton pack_sockaddr_in);
 use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
@@ -66,66 +66,6 @@ sub message {
     my $head = sprintf 'msg %04d ', $i;
     my $fill = Digest::MD5::md5_hex("message $i") x 32;
     return $head . substr($fill, 0, SIZE - length $head);
-}
-
-# A subscriber with a 4 KiB receive buffer that does not read, on the
-# server with a 4 KiB send buffer: { socket, worker, buf }.
-sub slow_client {
-    my ($path) = @_;
-
-    my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
-    setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096) or die "SO_RCVBUF: $!";
-    connect($s, pack_sockaddr_in($ENV{TEST_NGINX_SMALL_PORT},
-                                 inet_aton('127.0.0.1')))
-        or die "connect: $!";
-    binmode $s;
-
-    my $hs = WsFrame::ws_handshake($path);
-    syswrite($s, $hs) == length $hs or die "handshake write: $!";
-
-    my ($resp, $sel) = ('', IO::Select->new($s));
-
-    while (index($resp, "\r\n\r\n") < 0) {
-        $sel->can_read(3) or die "no handshake response";
-        sysread($s, $resp, 4096, length $resp) or die "handshake read: $!";
-    }
-
-    $resp =~ m{^HTTP/1\.1 101 } or die "handshake failed: $resp";
-    my ($worker) = $resp =~ /\r\nX-Worker: (\d+)\r\n/i;
-    my $end = index($resp, "\r\n\r\n") + 4;
-
-    return { socket => $s, worker => $worker // '?',
-             buf => substr($resp, $end) };
-}
-
-# What the slow client was sent, until EOF or $quiet seconds without data:
-# (frames, eof); a Close gets its code and reason.
-sub slow_drain {
-    my ($slow, $quiet) = @_;
-
-    my $s = $slow->{socket};
-    my $sel = IO::Select->new($s);
-    my $eof = 0;
-
-    while ($sel->can_read($quiet)) {
-        my $n = sysread $s, $slow->{buf}, 65536, length $slow->{buf};
-        if (!$n) {
-            $eof = 1;
-            last;
-        }
-    }
-
-    my @f;
-    while (defined(my $size = WsFrame::frame_size($slow->{buf}))) {
-        my ($f) = WsFrame::decode(substr $slow->{buf}, 0, $size, '');
-        if ($f->{opcode} == 8 && length $f->{payload} >= 2) {
-            $f->{code} = unpack 'n', $f->{payload};
-            $f->{reason} = substr $f->{payload}, 2;
-        }
-        push @f, $f;
-    }
-
-    return (\@f, $eof);
 }
 
 # One request on a keep-alive connection: (status, headers, body).
@@ -227,7 +167,7 @@ sub check_frames {
 sub burst {
     my (%h) = @_;
 
-    my $slow = slow_client('/slow');
+    my $slow = slow_client('/slow', $ENV{TEST_NGINX_SMALL_PORT});
     my $worker = $slow->{worker};
     die "no X-Worker of the slow subscriber" if $worker eq '?';
 
@@ -258,7 +198,7 @@ sub burst {
 
     my @got;
     while (@got < MESSAGES) {
-        my $f = $fast->read_frame(3) or last;
+        my $f = $fast->read_data(3) or last;
         push @got, $f;
     }
 

@@ -18,10 +18,11 @@ use Test::Nginx::Socket;
 use Test::NgxWs::Client ();
 use Test::NgxWs::Redis ();
 use Test::NgxWs::Sse ();
+use Test::NgxWs::Instances qw(stop_b b_log b_reader client_not_on
+                               b_pid get post post_again client
+                               got rel_ids wait_subscribed sum);
 
-use File::Temp ();
 use POSIX ();
-use IO::Select ();
 use IO::Socket::INET ();
 use Time::HiRes ();
 
@@ -56,8 +57,6 @@ my %INIT_TESTS = (1 => 11, 3 => 4, 4 => 2, 5 => 2, 7 => 2, 9 => 3);
 plan tests => repeat_each() * (3 + 5 + 3 + 3 + 3 + 4 + 3 + 2 + 3)
               + sum(values %INIT_TESTS);
 
-sub sum { my $n = 0; $n += $_ for @_; $n }
-
 no_shuffle();
 no_long_string();
 
@@ -66,27 +65,8 @@ run_tests();
 
 # --- instance B ---------------------------------------------------------
 
-our ($B_pid, $B_dir);
-
 sub start_b {
-    $B_dir = File::Temp::tempdir('ngx-ws-b-XXXXXX', TMPDIR => 1,
-                                 CLEANUP => 1);
-    mkdir "$B_dir/logs";
-
-    my $module = $ENV{TEST_NGINX_LOAD_MODULES} // '';
-    my $load = join '', map { "load_module $_;\n" } split ' ', $module;
-
-    open my $fh, '>', "$B_dir/nginx.conf" or die "$B_dir/nginx.conf: $!";
-    print $fh <<"EOF";
-$load
-daemon off;
-master_process on;
-worker_processes 2;
-pid $B_dir/logs/nginx.pid;
-error_log $B_dir/logs/error.log info;
-events { worker_connections 256; }
-http {
-    access_log off;
+    Test::NgxWs::Instances::start_b(<<"EOF");
     ws_zone chat 1m history=10 redis=127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT};
     server {
         listen 127.0.0.1:$ENV{TEST_NGINX_B_PORT};
@@ -116,138 +96,7 @@ http {
             ws_status;
         }
     }
-}
 EOF
-    close $fh;
-
-    $B_pid = fork // die "fork: $!";
-
-    if ($B_pid == 0) {
-        { exec $ENV{TEST_NGINX_BINARY} // 'nginx', '-p', "$B_dir/", '-c',
-               "$B_dir/nginx.conf" };
-        POSIX::_exit(127);
-    }
-
-    Test::NgxWs::Redis::wait_port($ENV{TEST_NGINX_B_PORT}, 5)
-        or die "instance B did not start";
-}
-
-sub stop_b {
-    return unless $B_pid;
-    kill 'QUIT', $B_pid;
-    waitpid $B_pid, 0;
-    undef $B_pid;
-}
-
-sub b_log {
-    open my $fh, '<', "$B_dir/logs/error.log" or return '';
-    local $/;
-    return <$fh>;
-}
-
-END { stop_b() }
-
-
-# --- helpers ------------------------------------------------------------
-
-# POST to a publisher: "STATUS BODY" (the body without its newline)
-sub post {
-    my ($port, $channel, $body, $headers) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 3)
-        or die "connect: $!";
-
-    print $s "POST /pub?channel=$channel HTTP/1.1\r\nHost: localhost\r\n"
-             . "Connection: close\r\nContent-Type: text/plain\r\n"
-             . ($headers // '')
-             . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
-
-    my ($buf, $sel) = ('', IO::Select->new($s));
-    my $deadline = Time::HiRes::time() + 3;
-
-    while ((my $left = $deadline - Time::HiRes::time()) > 0) {
-        last unless $sel->can_read($left);
-        last unless sysread $s, $buf, 65536, length $buf;
-    }
-
-    my ($status) = $buf =~ m{^HTTP/1\.1 (\d+)};
-    my ($rbody) = $buf =~ /\r\n\r\n(.*?)\n?\z/s;
-
-    return ($status // 0) . ' ' . ($rbody // '');
-}
-
-# the same, again while Redis refuses it (503), for up to 8 s
-sub post_again {
-    my ($port, $channel, $body) = @_;
-    my $deadline = Time::HiRes::time() + 8;
-    my $r;
-
-    do {
-        $r = post($port, $channel, $body);
-        return $r if $r =~ /^200 /;
-        Time::HiRes::sleep(0.1);
-    } while (Time::HiRes::time() < $deadline);
-
-    return $r;
-}
-
-sub client {
-    my ($port, $path) = @_;
-    return Test::NgxWs::Client->new(port => $port, path => $path,
-                                    timeout => 3);
-}
-
-# the payloads of up to $n frames read within $secs, joined by "|"
-sub got {
-    my ($c, $n, $secs) = @_;
-    my $deadline = Time::HiRes::time() + ($secs // 3);
-    my @p;
-
-    while (@p < $n) {
-        my $left = $deadline - Time::HiRes::time();
-        last if $left <= 0;
-        my $f = $c->read_frame($left) or last;
-        push @p, $f->{payload};
-    }
-
-    return join '|', @p;
-}
-
-# ids relative to the first one given: "N" for the Nth after it
-sub rel_ids {
-    my ($base, $s) = @_;
-    $s =~ s/"id":(\d+)/'"id":' . ($1 - $base)/ge;
-    return $s;
-}
-
-# until a channel has a subscriber on an instance as its publisher counts
-sub wait_subscribed {
-    my ($port, $channel, $n) = @_;
-    my $deadline = Time::HiRes::time() + 3;
-
-    while (Time::HiRes::time() < $deadline) {
-        my $r = get_channel($port, $channel);
-        return 1 if $r =~ /"subscribers":$n\b/;
-        Time::HiRes::sleep(0.05);
-    }
-
-    return 0;
-}
-
-sub get_channel {
-    my ($port, $channel, $uri) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 3)
-        or return '';
-
-    $uri //= "/pub?channel=$channel";
-    print $s "GET $uri HTTP/1.1\r\nHost: localhost\r\n"
-             . "Connection: close\r\n\r\n";
-
-    local $/;
-    return <$s> // '';
 }
 
 
@@ -266,8 +115,8 @@ sub across {
                 client($bport, '/sub'), client($bport, '/sub'));
 
     # the readers sync the channel once it has subscribers
-    wait_subscribed($port, 'room', 2);
-    wait_subscribed($bport, 'room', 2);
+    wait_subscribed($port, 'room', 2, at_least => 1);
+    wait_subscribed($bport, 'room', 2, at_least => 1);
     Time::HiRes::sleep(0.5);
 
     my @answers;
@@ -349,15 +198,15 @@ sub across {
 
     # ws_status of B: its reader, its three connections (a worker's each,
     # the reader's), what it read from the streams
-    my $st = get_channel($bport, '', '/status');
+    my $st = get($bport, '/status');
     Test::More::like($st, qr/"name":"chat",.*"redis":\{"reader":[1-9]\d*,
                              "connections":3,"in_flight":\d+,"connects":\d+,
                              "reconnects":0,"commands":\d+,"errors":0,
                              "rtt_ms":\d+,"rtt_max_ms":\d+,"read":(\d+),
-                             "gaps":0,"refused":0\}/x,
+                             "gaps":0,"refused":0,"backfilled":\d+\}/x,
                      'TEST 1: ws_status of B shows its Redis figures');
     my ($read) = $st =~ /"read":(\d+)/;
-    my $prom = get_channel($bport, '', '/status?format=prometheus');
+    my $prom = get($bport, '/status?format=prometheus');
     Test::More::like($prom,
                      qr/^ngx_ws_zone_redis_read_total\{zone="chat"\} $read$/m,
                      'TEST 1: and in the Prometheus format');
@@ -379,8 +228,8 @@ sub restart {
     my $a = client($port, '/sub');
     my $b = client($bport, '/sub');
 
-    wait_subscribed($port, 'news', 1);
-    wait_subscribed($bport, 'news', 1);
+    wait_subscribed($port, 'news', 1, at_least => 1);
+    wait_subscribed($bport, 'news', 1, at_least => 1);
     Time::HiRes::sleep(0.5);
 
     my @ids;
@@ -433,8 +282,8 @@ sub flushed {
     my $a = client($port, '/sub');
     my $b = client($bport, '/sub');
 
-    wait_subscribed($port, 'news', 1);
-    wait_subscribed($bport, 'news', 1);
+    wait_subscribed($port, 'news', 1, at_least => 1);
+    wait_subscribed($bport, 'news', 1, at_least => 1);
     Time::HiRes::sleep(0.5);
 
     my ($id) = post($port, 'news', 'm1') =~ /"id":(\d+)/;
@@ -467,23 +316,14 @@ sub reader_dies {
     my $port = $ENV{TEST_NGINX_SERVER_PORT};
     my $bport = $ENV{TEST_NGINX_B_PORT};
 
-    my @pids = b_log() =~ /\[info\] (\d+)#\d+: .*this worker reads the Redis/g;
-    my $reader = $pids[-1] // 0;
+    my $reader = b_reader();
 
     # a subscriber on the other worker
-    my ($b, @others);
-    for (1 .. 40) {
-        my $c = client($bport, '/sub');
-        if (($c->header('X-Worker') // 0) != $reader) {
-            $b = $c;
-            last;
-        }
-        push @others, $c;
-    }
+    my ($b, @others) = client_not_on($bport, '/sub', $reader);
 
     my $a = client($port, '/sub');
 
-    wait_subscribed($bport, 'news', 1 + @others);
+    wait_subscribed($bport, 'news', 1 + @others, at_least => 1);
     Time::HiRes::sleep(0.3);
 
     my ($first) = post($port, 'news', 'k1') =~ /"id":(\d+)/;
@@ -519,7 +359,7 @@ sub reloaded {
     my $a = client($port, '/sub');
     my $old = client($bport, '/sub');
 
-    wait_subscribed($bport, 'news', 1);
+    wait_subscribed($bport, 'news', 1, at_least => 1);
     Time::HiRes::sleep(0.3);
 
     my ($first) = post($port, 'news', 'r1') =~ /"id":(\d+)/;
@@ -528,7 +368,7 @@ sub reloaded {
 
     my $readers = () = b_log() =~ /this worker reads the Redis/g;
 
-    kill 'HUP', $B_pid;
+    kill 'HUP', b_pid();
 
     # until a worker of the new generation reads
     my $deadline = Time::HiRes::time() + 5;
@@ -542,7 +382,7 @@ sub reloaded {
     $resume //= 0;
 
     my $new = client($bport, '/sub');
-    wait_subscribed($bport, 'news', 1);
+    wait_subscribed($bport, 'news', 1, at_least => 1);
     Time::HiRes::sleep(0.3);
 
     post($port, 'news', "r$_") for 2 .. 3;
@@ -569,7 +409,8 @@ sub reloaded {
 sub stalled {
     my $port = $ENV{TEST_NGINX_SERVER_PORT};
 
-    Test::More::like(post($port, 'news', 's0'), qr/^200 /,
+    # (after the worker's connection is made)
+    Test::More::like(post_again($port, 'news', 's0'), qr/^200 /,
                      'TEST 9: a publish before');
 
     my $pid = fork // die "fork: $!";
@@ -788,8 +629,8 @@ qr/\[emerg\] .*ws_zone "chat": presence_events= does not work with redis= yet/
 --- init
 main::stalled();
 --- request
-GET /pub?channel=news
---- error_code: 404
---- response_body_like: Not Found
+GET /pub
+--- error_code: 400
+--- response_body_like: Bad Request
 --- error_log eval
 qr/\[error\] .*redis "127\.0\.0\.1:\d+" timed out with \d+ commands in flight/

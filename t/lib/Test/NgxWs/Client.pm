@@ -466,6 +466,21 @@ sub read_frame {
     }
 }
 
+# The next frame that is not a Ping or a Pong, answering Pings (the
+# server's heartbeat may come between messages when a test runs long).
+sub read_data {
+    my ($self, $timeout) = @_;
+
+    my $deadline = Time::HiRes::time() + ($timeout // $self->{timeout});
+
+    while (my $f = $self->read_frame($deadline - Time::HiRes::time())) {
+        $self->send_pong($f->{payload}) if $f->{opcode} == 9;
+        return $f unless $f->{opcode} == 9 || $f->{opcode} == 10;
+    }
+
+    return undef;
+}
+
 sub read {
     my ($self, %o) = @_;
 

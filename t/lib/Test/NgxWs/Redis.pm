@@ -9,14 +9,20 @@ package Test::NgxWs::Redis;
 #   Test::NgxWs::Redis::stop($pid);
 #   Test::NgxWs::Redis::start_later($port, 0.5);       # not waited for
 #   Test::NgxWs::Redis::restart_later($pid, $port, 0.5, 0.3);
+#   use Test::NgxWs::Redis qw(cli cli_line);
+#   my $out = cli($port, 'PING');                 # redis-cli's output
+#   my $line = cli_line($port, '--raw', 'GET', 'k');    # without its \n
 
 use strict;
 use warnings;
 
+use Exporter 'import';
 use File::Temp ();
 use IO::Socket::INET ();
 use POSIX ();
 use Time::HiRes ();
+
+our @EXPORT_OK = qw(cli cli_line);
 
 our (%Pids, $Dir);
 
@@ -105,6 +111,26 @@ sub restart_later {
 
     $Pids{$pid} = 1;
     return $pid;
+}
+
+# redis-cli's output, as it is
+sub cli {
+    my ($port, @args) = @_;
+
+    open my $fh, '-|', 'redis-cli', '-p', $port, @args
+        or die "redis-cli: $!";
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+
+    return $out;
+}
+
+# the same without its last newline
+sub cli_line {
+    my $out = cli(@_);
+    $out =~ s/\n\z//;
+    return $out;
 }
 
 sub stop {
