@@ -279,6 +279,21 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         r->header_in->pos = r->header_in->last;
     }
 
+    /*
+     * the header buffer is not needed for reading any more (the socket is
+     * read into the worker's buffer): what the request still needs of it
+     * moves into the request's pool, once
+     */
+
+    if (!ws->compacted) {
+        ws->compacted = 1;
+
+        if (ngx_ws_request_compact(r) == NGX_ERROR) {
+            ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
+            return;
+        }
+    }
+
     /* input left over from when parsing paused, parsed where it lies */
 
     if (ws->stash_len && ws->hold == 0

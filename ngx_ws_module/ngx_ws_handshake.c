@@ -753,12 +753,23 @@ ngx_ws_add_header(ngx_http_request_t *r, char *name, ngx_str_t *value)
 }
 
 
-/* the request ends before the engine took over: leave the channels */
+/*
+ * The request ends before the engine took over (the 101 could not be
+ * written: a client that reset the connection in mid-handshake): leave the
+ * channels.  This runs in ngx_destroy_pool(): the access log line is
+ * written already ($ws_channels reads the subscriptions themselves) and
+ * the request has no pool any more (r->pool is NULL), so the list that
+ * ngx_ws_channels_release() keeps for the log must not be made.
+ */
 
 static void
 ngx_ws_channels_cleanup(void *data)
 {
     ngx_ws_conn_t *ws = data;
+
+    if (ws->stat.channels.data == NULL) {
+        ngx_str_set(&ws->stat.channels, "");
+    }
 
     ngx_ws_channels_release(ws);
     ngx_ws_free_output(ws);

@@ -711,6 +711,7 @@ struct ngx_ws_conn_s {
     unsigned                    route_replay:1;   /* a held message runs
                                                      again */
     unsigned                    unsubscribe:1;    /* a slow subscriber */
+    unsigned                    compacted:1;      /* header buffer freed */
 };
 
 
@@ -852,6 +853,7 @@ ngx_int_t ngx_ws_fake_origin(ngx_ws_fake_origin_t *o, ngx_http_request_t *r,
 ngx_http_request_t *ngx_ws_fake_request(ngx_ws_fake_origin_t *o,
     ngx_log_t *log, ngx_str_t *uri, u_char *data, size_t len);
 void ngx_ws_fake_request_free(ngx_http_request_t *fr);
+ngx_int_t ngx_ws_request_compact(ngx_http_request_t *r);
 ngx_int_t ngx_ws_fake_request_body(ngx_http_request_t *fr, u_char *data,
     size_t len);
 ngx_int_t ngx_ws_fake_add_header(ngx_http_request_t *r, char *name,

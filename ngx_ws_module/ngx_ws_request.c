@@ -616,3 +616,174 @@ ngx_ws_fake_request_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
 
     return p;
 }
+
+
+/*
+ * The header buffer of an upgraded request (c->buffer, 1k by default) is
+ * held for the whole life of a WebSocket only because the request line and
+ * the headers lie in it: the access log, the $http_* variables, the error
+ * log lines and the events read them until the close.  Once the bytes that
+ * came behind the handshake are read, ngx_ws_request_compact() moves what
+ * was read into a piece of the request's pool just its size (or one
+ * allocation of its own when no block of the pool has room), points nginx's
+ * fields and the request's cached variables at the copy, and frees the
+ * buffer, as nginx's keep-alive handler frees it between requests.
+ *
+ * Only a request read whole into c->buffer is moved (larger headers went
+ * to large header buffers, which nginx keeps in hc->busy), and only a
+ * buffer nginx allocated on its own (a large allocation of c->pool), so
+ * that it can be freed.  Returns NGX_DECLINED when nothing was moved.
+ */
+
+#define ngx_ws_move(p, from, to, n)                                           \
+    if ((u_char *) (p) >= (from) && (u_char *) (p) <= (from) + (n)) {         \
+        (p) = (void *) ((to) + ((u_char *) (p) - (from)));                    \
+    }
+
+#define ngx_ws_move_str(s, from, to, n)                                       \
+    if ((s).len) {                                                            \
+        ngx_ws_move((s).data, from, to, n);                                   \
+    }
+
+
+static void ngx_ws_request_compact_cleanup(void *data);
+
+
+ngx_int_t
+ngx_ws_request_compact(ngx_http_request_t *r)
+{
+    u_char                     *old, *new;
+    size_t                      n;
+    ngx_buf_t                  *b;
+    ngx_uint_t                  i, found;
+    ngx_pool_t                 *p;
+    ngx_list_part_t            *part;
+    ngx_table_elt_t            *h;
+    ngx_connection_t           *c;
+    ngx_pool_large_t           *l;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_variable_value_t  *v;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    c = r->connection;
+    b = c->buffer;
+
+    if (b == NULL || r->header_in != b || b->start == NULL
+        || b->pos != b->last)
+    {
+        return NGX_DECLINED;
+    }
+
+    found = 0;
+
+    for (l = c->pool->large; l; l = l->next) {
+        if (l->alloc == b->start) {
+            found = 1;
+            break;
+        }
+    }
+
+    if (!found) {
+        return NGX_DECLINED;
+    }
+
+    old = b->start;
+    n = b->last - b->start;
+
+    /* a block of the request's pool with room, or an allocation of its own */
+
+    new = NULL;
+
+    for (p = r->pool->current; p; p = p->d.next) {
+        if ((size_t) (p->d.end - p->d.last) >= n) {
+            new = ngx_pnalloc(r->pool, n);
+            break;
+        }
+    }
+
+    if (new == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        new = ngx_alloc(n ? n : 1, c->log);
+        if (new == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_ws_request_compact_cleanup;
+        cln->data = new;
+    }
+
+    ngx_memcpy(new, old, n);
+
+    ngx_ws_move_str(r->request_line, old, new, n);
+    ngx_ws_move_str(r->uri, old, new, n);
+    ngx_ws_move_str(r->args, old, new, n);
+    ngx_ws_move_str(r->exten, old, new, n);
+    ngx_ws_move_str(r->unparsed_uri, old, new, n);
+    ngx_ws_move_str(r->method_name, old, new, n);
+    ngx_ws_move_str(r->http_protocol, old, new, n);
+    ngx_ws_move_str(r->schema, old, new, n);
+    ngx_ws_move_str(r->headers_in.server, old, new, n);
+    ngx_ws_move_str(r->headers_in.user, old, new, n);
+    ngx_ws_move_str(r->headers_in.passwd, old, new, n);
+
+    ngx_ws_move(r->captures_data, old, new, n);
+    ngx_ws_move(r->request_start, old, new, n);
+    ngx_ws_move(r->request_end, old, new, n);
+    ngx_ws_move(r->method_end, old, new, n);
+    ngx_ws_move(r->uri_start, old, new, n);
+    ngx_ws_move(r->uri_end, old, new, n);
+    ngx_ws_move(r->uri_ext, old, new, n);
+    ngx_ws_move(r->args_start, old, new, n);
+    ngx_ws_move(r->schema_start, old, new, n);
+    ngx_ws_move(r->schema_end, old, new, n);
+    ngx_ws_move(r->host_start, old, new, n);
+    ngx_ws_move(r->host_end, old, new, n);
+    ngx_ws_move(r->header_name_start, old, new, n);
+    ngx_ws_move(r->header_name_end, old, new, n);
+    ngx_ws_move(r->header_start, old, new, n);
+    ngx_ws_move(r->header_end, old, new, n);
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            ngx_ws_move_str(h[i].key, old, new, n);
+            ngx_ws_move_str(h[i].value, old, new, n);
+            ngx_ws_move(h[i].lowcase_key, old, new, n);
+        }
+    }
+
+    /* the variables evaluated so far keep where their values lie */
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+    v = r->variables;
+
+    for (i = 0; v && i < cmcf->variables.nelts; i++) {
+        if ((v[i].valid || v[i].not_found) && v[i].len && v[i].data) {
+            ngx_ws_move(v[i].data, old, new, n);
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "ws header buffer released, %uz bytes moved to %p", n, new);
+
+    (void) ngx_pfree(c->pool, old);
+
+    b->start = new;
+    b->pos = new + n;
+    b->last = new + n;
+    b->end = new + n;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_request_compact_cleanup(void *data)
+{
+    ngx_free(data);
+}

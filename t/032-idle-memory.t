@@ -1,0 +1,184 @@
+# What an idle WebSocket costs the worker: 5,000 connections opened and
+# held after 500 others must grow the worker's resident size (VmRSS) by at
+# most BOUND bytes each (the figure is printed with diag).  An upgraded
+# connection keeps no header buffer while idle: what the request still
+# needs of its header lines (the access log, $http_* variables, the error
+# log) moves into the request's pool after the upgrade, and TEST 2 and 3
+# check that those values are still right when the line is logged at the
+# close.
+#
+# master_process is off, so the process in the pid file is the worker.  The
+# memory client runs in TEST 1's --- init; its checks are the first tests.
+
+use lib 't/lib';
+use WsFrame ();
+use Test::NgxWs::Client ();
+use Test::NgxWs::Proc qw(nginx_rss);
+use Test::NgxWs::Rounds qw(write_all read_exactly);
+use Test::Nginx::Socket;
+
+use IO::Select ();
+use Time::HiRes ();
+
+$SIG{PIPE} = 'IGNORE';
+
+repeat_each(1);
+
+# the init client: 2 checks; TEST 1: status, body, 2 no_error_log lines;
+# TEST 2 and 3: status, body, access_log, no_error_log
+plan tests => repeat_each() * (2 + 4 + 4 + 4);
+
+worker_connections(8192);
+no_shuffle();
+no_long_string();
+
+run_tests();
+
+
+use constant WARM => 500;
+use constant CONNECTIONS => 5_000;
+
+# bytes of worker RSS per idle connection: 9,600 before the header buffer
+# was released, 8,600 after (a request pool of two 4 KiB blocks, the
+# connection's pool of 512 B; docs: bench/analysis.md)
+# Under AddressSanitizer (make test-asan sets ASAN_OPTIONS) every pool
+# allocation is its own malloc() with redzones: 16,500 there, so twice as
+# much is allowed (the bound is this file's point without ASan; under ASan
+# the file checks that the release touches no freed memory).
+use constant BOUND => $ENV{ASAN_OPTIONS} ? 2 * 9_100 : 9_100;
+
+sub open_many {
+    my ($n) = @_;
+    my @c;
+
+    for (1 .. $n) {
+        push @c, Test::NgxWs::Client->new(path => '/ws', timeout => 10);
+    }
+
+    return @c;
+}
+
+sub idle {
+    my @warm = open_many(WARM);
+    Time::HiRes::sleep(0.5);
+    my $rss1 = nginx_rss();
+
+    my $t0 = Time::HiRes::time();
+    my @idle = open_many(CONNECTIONS);
+    my $open = Time::HiRes::time() - $t0;
+
+    # every read handler has run once (the buffer is released then)
+    Time::HiRes::sleep(1);
+    my $rss2 = nginx_rss();
+
+    # all of them still answer
+    my ($ok, $msg, $back) = (0, WsFrame::ws_text('still here'),
+                             WsFrame::srv_text('still here'));
+
+    for my $c (@idle, @warm) {
+        write_all($c->socket, $msg);
+    }
+
+    for my $c (@idle, @warm) {
+        my $s = $c->socket;
+        $ok++ if read_exactly($s, length $back, IO::Select->new($s)) eq $back;
+        $c->close;
+    }
+
+    my $per = ($rss2 - $rss1) * 1024 / CONNECTIONS;
+
+    Test::More::ok($ok == WARM + CONNECTIONS,
+                   sprintf('%d of %d idle connections still echo',
+                           $ok, WARM + CONNECTIONS));
+
+    Test::More::cmp_ok($per, '<=', BOUND,
+                       'worker RSS per idle connection');
+
+    Test::More::diag(sprintf('worker VmRSS: %d KiB with %d connections, %d KiB'
+                             . ' with %d more (opened in %.1f s): %.0f B per'
+                             . ' idle connection', $rss1, WARM, $rss2,
+                             CONNECTIONS, $open, $per));
+}
+
+__DATA__
+
+=== TEST 1: 5,000 idle connections cost the worker little each
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        # heartbeats on (their timer is armed), none sent while the test
+        # runs: the echoes are read as the next bytes on each socket
+        ws_ping_interval 5m;
+    }
+--- log_level: warn
+--- init
+main::idle();
+--- raw_request eval
+WsFrame::ws_handshake('/ws') . WsFrame::ws_text('still here') . WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_text('still here') . "\x88\x02\x03\xe8"
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 2: the header lines are logged right at the close, after the connection was idle
+--- http_config
+    log_format probe 'probe "$request" host=$host x=$http_x_probe a=$arg_a'
+                     ' uri=$request_uri ua=$http_user_agent'
+                     ' in=$ws_messages_in';
+--- config
+    location /ws {
+        if ($http_x_probe = "") {
+            return 403;
+        }
+
+        websocket;
+        ws_echo on;
+        access_log logs/access.log probe;
+    }
+--- raw_request eval
+[WsFrame::ws_handshake('/ws?a=arg-value&b=2', host => 'probe.example',
+                       headers => ['X-Probe: header-value-1234',
+                                   'User-Agent: probe-agent/1.0']),
+ WsFrame::ws_text('hello') . WsFrame::ws_close(1000)]
+--- raw_request_middle_delay: 0.3
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_text('hello') . "\x88\x02\x03\xe8"
+--- access_log eval
+qr{^probe "GET /ws\?a=arg-value&b=2 HTTP/1\.1" host=probe\.example x=header-value-1234 a=arg-value uri=/ws\?a=arg-value&b=2 ua=probe-agent/1\.0 in=1$}m
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: the same with the frames sent right behind the handshake
+--- http_config
+    log_format probe 'probe "$request" host=$host x=$http_x_probe a=$arg_a'
+                     ' in=$ws_messages_in';
+--- config
+    location /ws {
+        if ($http_x_probe = "") {
+            return 403;
+        }
+
+        websocket;
+        ws_echo on;
+        access_log logs/access.log probe;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws?a=arg-value', host => 'probe.example',
+                      headers => ['X-Probe: header-value-5678'])
+. WsFrame::ws_text('hello') . WsFrame::ws_text('again')
+. WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_text('hello') . WsFrame::srv_text('again') . "\x88\x02\x03\xe8"
+--- access_log eval
+qr{^probe "GET /ws\?a=arg-value HTTP/1\.1" host=probe\.example x=header-value-5678 a=arg-value in=2$}m
+--- no_error_log
+[error]
