@@ -68,7 +68,8 @@ static void ngx_ws_redis_del_write(void *data);
 static void ngx_ws_redis_cleanup(void *data);
 static void ngx_ws_redis_connected(const redisAsyncContext *ac, int status);
 static void ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data);
-static void ngx_ws_redis_pushed(redisAsyncContext *ac, void *r, void *data);
+static void ngx_ws_redis_sub_reply(redisAsyncContext *ac, void *r,
+    void *data);
 static ngx_ws_redis_t *ngx_ws_redis_alloc(ngx_ws_redis_conf_t *rcf,
     ngx_log_t *log);
 static void ngx_ws_redis_hello(ngx_ws_redis_t *rd, void *reply, void *data);
@@ -463,9 +464,9 @@ ngx_ws_redis_init_process(ngx_cycle_t *cycle)
             return NGX_ERROR;
         }
 
-        if (rcf->hooks) {
+        if (rcf->hooks && rcf->hooks->watch) {
             /* Sentinel: its +switch-master announcements */
-            rcf->watch = ngx_ws_redis_sentinel_watch(rcf, cycle);
+            rcf->watch = rcf->hooks->watch(rcf, cycle);
 
             if (rcf->watch == NULL) {
                 return NGX_ERROR;
@@ -838,8 +839,8 @@ ngx_ws_redis_subscribe(ngx_ws_redis_t *rd, int argc, const char **argv,
         return NGX_DECLINED;
     }
 
-    if (redisAsyncCommandArgv(rd->ac, ngx_ws_redis_pushed, NULL, argc, argv,
-                              argvlen)
+    if (redisAsyncCommandArgv(rd->ac, ngx_ws_redis_sub_reply, NULL, argc,
+                              argv, argvlen)
         != REDIS_OK)
     {
         return NGX_ERROR;
@@ -852,7 +853,7 @@ ngx_ws_redis_subscribe(ngx_ws_redis_t *rd, int argc, const char **argv,
 
 
 static void
-ngx_ws_redis_pushed(redisAsyncContext *ac, void *r, void *data)
+ngx_ws_redis_sub_reply(redisAsyncContext *ac, void *r, void *data)
 {
     ngx_ws_redis_t  *rd;
 

@@ -153,6 +153,9 @@ struct ngx_ws_redis_hooks_s {
      */
     ngx_int_t                 (*failed)(ngx_ws_redis_t *rd,
                                         const char *why);
+    /* in each worker, besides its connection: a watch, or NULL */
+    ngx_ws_redis_t           *(*watch)(ngx_ws_redis_conf_t *rcf,
+                                       ngx_cycle_t *cycle);
 };
 
 
@@ -225,8 +228,6 @@ ngx_int_t ngx_ws_redis_sentinel_param(ngx_conf_t *cf,
     ngx_ws_redis_conf_t **rcfp, ngx_str_t *v);
 char *ngx_ws_redis_sentinel_check(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
     ngx_str_t *zone);
-ngx_ws_redis_t *ngx_ws_redis_sentinel_watch(ngx_ws_redis_conf_t *rcf,
-    ngx_cycle_t *cycle);
 ngx_int_t ngx_ws_redis_init_process(ngx_cycle_t *cycle);
 void ngx_ws_redis_exit_process(ngx_cycle_t *cycle);
 

@@ -77,6 +77,8 @@ static void ngx_ws_redis_sentinel_master(ngx_ws_redis_t *rd, void *reply,
 static void ngx_ws_redis_sentinel_role(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static void ngx_ws_redis_sentinel_found(ngx_ws_redis_t *rd);
+static ngx_ws_redis_t *ngx_ws_redis_sentinel_watch(ngx_ws_redis_conf_t *rcf,
+    ngx_cycle_t *cycle);
 static ngx_int_t ngx_ws_redis_watch_start(ngx_ws_redis_t *rd);
 static ngx_int_t ngx_ws_redis_watch_failed(ngx_ws_redis_t *rd,
     const char *why);
@@ -90,7 +92,8 @@ static ngx_ws_redis_hooks_t  ngx_ws_redis_sentinel_hooks = {
     ngx_ws_redis_sentinel_target,
     ngx_ws_redis_sentinel_start,
     ngx_ws_redis_sentinel_check_role,
-    ngx_ws_redis_sentinel_failed
+    ngx_ws_redis_sentinel_failed,
+    ngx_ws_redis_sentinel_watch
 };
 
 
@@ -100,7 +103,8 @@ static ngx_ws_redis_hooks_t  ngx_ws_redis_watch_hooks = {
     ngx_ws_redis_sentinel_target,
     ngx_ws_redis_watch_start,
     ngx_ws_redis_sentinel_check_role,             /* never: no master */
-    ngx_ws_redis_watch_failed
+    ngx_ws_redis_watch_failed,
+    NULL
 };
 
 #endif
@@ -664,7 +668,7 @@ ngx_ws_redis_sentinel_found(ngx_ws_redis_t *rd)
  * configuration of its own (the sentinels, no figures in the zone)
  */
 
-ngx_ws_redis_t *
+static ngx_ws_redis_t *
 ngx_ws_redis_sentinel_watch(ngx_ws_redis_conf_t *rcf, ngx_cycle_t *cycle)
 {
     ngx_ws_redis_conf_t  *wcf;

@@ -346,6 +346,8 @@ sub switch {
     my $sub = client($port, '/sub');
     wait_subscribed($port, 'room', 1);
     wait_for(sub { http($port, 'GET', '/status') =~ /"master":"\Q$old\E"/ });
+    # the reader syncs the channel new to the instance first
+    Time::HiRes::sleep(0.5);
 
     my $r = post($port, 'room', 'b1');
     my ($base) = $r =~ /"id":(\d+)/;
