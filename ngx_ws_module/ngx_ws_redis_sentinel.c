@@ -37,9 +37,9 @@
  *
  *   - a connection of each worker to a sentinel (the watch) is subscribed
  *     to +switch-master: when a failover of our master is announced, the
- *     worker's connections to another server forget it and are made
- *     again at once, through the sentinels and ROLE as above (so the old
- *     master, alive and a replica soon, is not written to meanwhile).
+ *     worker's connections to another server are made again at once to
+ *     the new one, ROLE checking it as above (so the old master, alive
+ *     and a replica soon, is not written to meanwhile).
  *     The watch goes from a sentinel that fails to the next one, after
  *     the backoff.
  *
@@ -77,6 +77,8 @@ static void ngx_ws_redis_sentinel_master(ngx_ws_redis_t *rd, void *reply,
 static void ngx_ws_redis_sentinel_role(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static void ngx_ws_redis_sentinel_found(ngx_ws_redis_t *rd);
+static ngx_int_t ngx_ws_redis_sentinel_addr(u_char *ip, size_t len,
+    ngx_int_t port);
 static ngx_ws_redis_t *ngx_ws_redis_sentinel_watch(ngx_ws_redis_conf_t *rcf,
     ngx_cycle_t *cycle);
 static ngx_int_t ngx_ws_redis_watch_start(ngx_ws_redis_t *rd);
@@ -492,9 +494,6 @@ ngx_ws_redis_sentinel_master(ngx_ws_redis_t *rd, void *reply, void *data)
     ngx_int_t                 port;
     ngx_uint_t                level;
     redisReply               *ip, *pr;
-#if (NGX_HAVE_INET6)
-    struct in6_addr           in6;
-#endif
     ngx_ws_redis_sentinel_t  *s;
 
     if (r == NULL || rd->state != NGX_WS_REDIS_CONNECTING) {
@@ -531,15 +530,8 @@ ngx_ws_redis_sentinel_master(ngx_ws_redis_t *rd, void *reply, void *data)
     pr = r->element[1];
     port = ngx_atoi((u_char *) pr->str, pr->len);
 
-    /* an IP only: a name would need a blocking resolve */
-
-    if (port <= 0 || port > 65535 || ip->len > NGX_SOCKADDR_STRLEN
-        || (ngx_inet_addr((u_char *) ip->str, ip->len) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-            && ngx_inet6_addr((u_char *) ip->str, ip->len, in6.s6_addr)
-               != NGX_OK
-#endif
-        ))
+    if (ngx_ws_redis_sentinel_addr((u_char *) ip->str, ip->len, port)
+        != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "redis \"%V\": sentinel \"%V\" named the master "
@@ -564,6 +556,33 @@ ngx_ws_redis_sentinel_master(ngx_ws_redis_t *rd, void *reply, void *data)
     /* to the master, at once */
 
     ngx_ws_redis_next(rd);
+}
+
+
+/* an IP and a port: a name would need a blocking resolve */
+
+static ngx_int_t
+ngx_ws_redis_sentinel_addr(u_char *ip, size_t len, ngx_int_t port)
+{
+#if (NGX_HAVE_INET6)
+    struct in6_addr  in6;
+#endif
+
+    if (port <= 0 || port > 65535 || len > NGX_SOCKADDR_STRLEN) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_inet_addr(ip, len) != INADDR_NONE) {
+        return NGX_OK;
+    }
+
+#if (NGX_HAVE_INET6)
+    if (ngx_inet6_addr(ip, len, in6.s6_addr) == NGX_OK) {
+        return NGX_OK;
+    }
+#endif
+
+    return NGX_ERROR;
 }
 
 
@@ -817,8 +836,9 @@ ngx_ws_redis_watch_event(ngx_ws_redis_t *rd, void *reply, void *data)
 
 /*
  * +switch-master of our master: the connections of the worker to another
- * server than the new master forget theirs and are made again at once
- * (the sentinels, ROLE, and ws_status's failover when confirmed)
+ * server than the new master are made again at once to the one announced
+ * (ROLE checks it, and ws_status counts the failover when confirmed; a
+ * sentinel asked now might not know of it yet)
  */
 
 static void
@@ -859,6 +879,14 @@ ngx_ws_redis_watch_switch(ngx_ws_redis_t *rd, ngx_ws_redis_conf_t *rcf,
 
     port = ngx_atoi(f[4], len[4]);
 
+    if (ngx_ws_redis_sentinel_addr(f[3], len[3], port) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "redis \"%V\": sentinel announced the master \"%*s\" "
+                      "port \"%*s\", not an IP address and port",
+                      &rcf->addr, len[3], f[3], len[4], f[4]);
+        return;
+    }
+
     ngx_log_error(NGX_LOG_INFO, rd->log, 0,
                   "redis \"%V\": sentinel announced a failover to "
                   "%*s:%*s, reconnecting", &rcf->addr, len[3], f[3],
@@ -876,7 +904,10 @@ ngx_ws_redis_watch_switch(ngx_ws_redis_t *rd, ngx_ws_redis_conf_t *rcf,
             continue;
         }
 
-        c->master_port = 0;
+        ngx_memcpy(c->master, f[3], len[3]);
+        c->master[len[3]] = '\0';
+        c->master_port = port;
+        c->asked = 0;
 
         if (c->state != NGX_WS_REDIS_IDLE) {
             ngx_ws_redis_next(c);

@@ -62,8 +62,8 @@ repeat_each(1);
 # checks made by the --- init scenarios of TEST 6 and TEST 8
 my $INIT_TESTS = 12 + 6;
 
-# per block: must_die blocks (TEST 1-4, 7) 2, TEST 5 and 6: 4, TEST 8: 6
-plan tests => repeat_each() * (5 * 2 + 4 + 4 + 6) + $INIT_TESTS;
+# per block: must_die blocks (TEST 1-4, 7) 2, TEST 5 and 6: 4, TEST 8: 8
+plan tests => repeat_each() * (5 * 2 + 4 + 4 + 8) + $INIT_TESTS;
 
 no_shuffle();
 no_long_string();
@@ -543,7 +543,9 @@ GET /status
 --- response_body_like: "master":"127\.0\.0\.1:\d+","failovers":1\}
 --- error_log eval
 [qr/\[notice\] .*redis "mymaster": the master is 127\.0\.0\.1:\d+ now, was 127\.0\.0\.1:\d+/,
- qr/\[info\] .*redis "mymaster": sentinel announced a failover to 127\.0\.0\.1:\d+, reconnecting/]
+ qr/\[info\] .*redis "mymaster": sentinel announced a failover to 127\.0\.0\.1:\d+, reconnecting/,
+ qr/\[info\] .*redis "mymaster": no failover announcements from sentinel "127\.0\.0\.1:\d+": Connection refused/,
+ qr/\[info\] .*redis "mymaster": failovers announced by sentinel "127\.0\.0\.1:\d+" are followed/]
 --- no_error_log
 READONLY
 [alert]
