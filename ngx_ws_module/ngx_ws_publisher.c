@@ -25,6 +25,8 @@ static void ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
     size_t len);
 static void ngx_ws_publisher_redis_done(void *data, ngx_int_t rc,
     uint64_t id);
+static void ngx_ws_publisher_redis_counted(void *data, ngx_int_t rc,
+    ngx_uint_t subscribers, uint64_t last_id, ngx_array_t *members);
 static void ngx_ws_publisher_unavailable(ngx_http_request_t *r);
 static void ngx_ws_publisher_refused(ngx_http_request_t *r,
     ngx_ws_zone_t *zone, ngx_int_t rc, size_t len, char *what,
@@ -649,13 +651,15 @@ ngx_ws_publisher_post(ngx_http_request_t *r, ngx_ws_zone_t *zone,
 /*
  * To a Redis-backed zone: the request waits for Redis's answer (the body's
  * reference keeps it); 503 with a JSON body when Redis is unavailable or
- * fails.  "subscribers" counts those of this instance.
+ * fails.  "subscribers" counts those of all instances, as GET ?channel=
+ * does (those of this one alone if the count fails: the message went).
  */
 
 typedef struct {
     ngx_http_request_t         *r;
     ngx_ws_zone_t              *zone;
     ngx_str_t                   name;
+    uint64_t                    id;
 } ngx_ws_publisher_redis_t;
 
 
@@ -713,17 +717,36 @@ ngx_ws_publisher_redis_done(void *data, ngx_int_t rc, uint64_t id)
 {
     ngx_ws_publisher_redis_t *pr = data;
 
+    if (rc != NGX_OK) {
+        ngx_ws_publisher_unavailable(pr->r);
+        return;
+    }
+
+    pr->id = id;
+
+    /* the subscribers of the other instances, as GET ?channel= */
+
+    if (ngx_ws_redis_count(pr->zone, &pr->name, 0,
+                           ngx_ws_publisher_redis_counted, pr)
+        != NGX_OK)
+    {
+        ngx_ws_publisher_redis_counted(pr, NGX_ERROR, 0, 0, NULL);
+    }
+}
+
+
+static void
+ngx_ws_publisher_redis_counted(void *data, ngx_int_t rc,
+    ngx_uint_t subscribers, uint64_t last_id, ngx_array_t *members)
+{
+    ngx_ws_publisher_redis_t *pr = data;
+
     u_char                 *p, buf[128];
     ngx_uint_t              n;
     ngx_http_request_t     *r;
     ngx_ws_channel_node_t  *cn;
 
     r = pr->r;
-
-    if (rc != NGX_OK) {
-        ngx_ws_publisher_unavailable(r);
-        return;
-    }
 
     ngx_shmtx_lock(&pr->zone->shpool->mutex);
 
@@ -732,8 +755,12 @@ ngx_ws_publisher_redis_done(void *data, ngx_int_t rc, uint64_t id)
 
     ngx_shmtx_unlock(&pr->zone->shpool->mutex);
 
+    if (rc == NGX_OK) {
+        n += subscribers;
+    }
+
     p = ngx_snprintf(buf, sizeof(buf), "{\"id\":%uL,\"subscribers\":%ui}\n",
-                     id, n);
+                     pr->id, n);
 
     ngx_http_finalize_request(r, ngx_ws_publisher_json(r, buf, p - buf));
 }

@@ -68,6 +68,10 @@ static void ngx_ws_redis_del_write(void *data);
 static void ngx_ws_redis_cleanup(void *data);
 static void ngx_ws_redis_connected(const redisAsyncContext *ac, int status);
 static void ngx_ws_redis_reply(redisAsyncContext *ac, void *r, void *data);
+static void ngx_ws_redis_sub_reply(redisAsyncContext *ac, void *r,
+    void *data);
+static ngx_ws_redis_t *ngx_ws_redis_alloc(ngx_ws_redis_conf_t *rcf,
+    ngx_log_t *log);
 static void ngx_ws_redis_hello(ngx_ws_redis_t *rd, void *reply, void *data);
 static void ngx_ws_redis_retry(ngx_ws_redis_t *rd, ngx_uint_t drop);
 static void ngx_ws_redis_drop(ngx_ws_redis_t *rd);
@@ -459,6 +463,15 @@ ngx_ws_redis_init_process(ngx_cycle_t *cycle)
         if (rcf->conn == NULL) {
             return NGX_ERROR;
         }
+
+        if (rcf->hooks && rcf->hooks->watch) {
+            /* Sentinel: its +switch-master announcements */
+            rcf->watch = rcf->hooks->watch(rcf, cycle);
+
+            if (rcf->watch == NULL) {
+                return NGX_ERROR;
+            }
+        }
     }
 
     return NGX_OK;
@@ -472,6 +485,53 @@ ngx_ws_redis_open(ngx_ws_redis_conf_t *rcf, ngx_log_t *log, ngx_uint_t quiet)
 {
     ngx_ws_redis_t  *rd;
 
+    rd = ngx_ws_redis_alloc(rcf, log);
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    rd->quiet = quiet;
+
+    /* the worker's connections of the zone, for a failover announced */
+    rd->next = rcf->conns;
+    rcf->conns = rd;
+
+    ngx_ws_redis_connect(rd);
+
+    return rd;
+}
+
+
+/*
+ * A connection for a subscription: push is called with each message
+ * (and the subscription's confirmation), the hooks' start subscribes
+ */
+
+ngx_ws_redis_t *
+ngx_ws_redis_open_push(ngx_ws_redis_conf_t *rcf, ngx_log_t *log,
+    ngx_ws_redis_reply_pt push, void *data)
+{
+    ngx_ws_redis_t  *rd;
+
+    rd = ngx_ws_redis_alloc(rcf, log);
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    rd->push = push;
+    rd->push_data = data;
+
+    ngx_ws_redis_connect(rd);
+
+    return rd;
+}
+
+
+static ngx_ws_redis_t *
+ngx_ws_redis_alloc(ngx_ws_redis_conf_t *rcf, ngx_log_t *log)
+{
+    ngx_ws_redis_t  *rd;
+
     rd = ngx_calloc(sizeof(ngx_ws_redis_t), log);
     if (rd == NULL) {
         return NULL;
@@ -479,7 +539,6 @@ ngx_ws_redis_open(ngx_ws_redis_conf_t *rcf, ngx_log_t *log, ngx_uint_t quiet)
 
     rd->conf = rcf;
     rd->log = log;
-    rd->quiet = quiet;
 
     rd->timer.handler = ngx_ws_redis_timer_handler;
     rd->timer.data = rd;
@@ -490,8 +549,6 @@ ngx_ws_redis_open(ngx_ws_redis_conf_t *rcf, ngx_log_t *log, ngx_uint_t quiet)
     rd->timeout.data = rd;
     rd->timeout.log = log;
     rd->timeout.cancelable = 1;
-
-    ngx_ws_redis_connect(rd);
 
     return rd;
 }
@@ -505,6 +562,15 @@ ngx_ws_redis_open(ngx_ws_redis_conf_t *rcf, ngx_log_t *log, ngx_uint_t quiet)
 void
 ngx_ws_redis_close(ngx_ws_redis_t *rd)
 {
+    ngx_ws_redis_t  **pp;
+
+    for (pp = &rd->conf->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == rd) {
+            *pp = rd->next;
+            break;
+        }
+    }
+
     rd->state = NGX_WS_REDIS_CLOSED;
 
     ngx_ws_redis_drop(rd);
@@ -534,6 +600,13 @@ ngx_ws_redis_exit_process(ngx_cycle_t *cycle)
     zones = wmcf->zones.elts;
 
     for (i = 0; i < wmcf->zones.nelts; i++) {
+        if (zones[i]->redis && zones[i]->redis->watch) {
+            rd = zones[i]->redis->watch;
+            zones[i]->redis->watch = NULL;
+
+            ngx_ws_redis_close(rd);
+        }
+
         if (zones[i]->redis == NULL || zones[i]->redis->conn == NULL) {
             continue;
         }
@@ -753,6 +826,45 @@ ngx_ws_redis_command(ngx_ws_redis_t *rd, ngx_ws_redis_reply_pt handler,
 }
 
 
+/*
+ * Subscribes (SUBSCRIBE): the replies, the confirmation then each
+ * message, go to rd->push, and NULL when the connection goes
+ */
+
+ngx_int_t
+ngx_ws_redis_subscribe(ngx_ws_redis_t *rd, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    if (rd->ac == NULL || rd->push == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (redisAsyncCommandArgv(rd->ac, ngx_ws_redis_sub_reply, NULL, argc,
+                              argv, argvlen)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rd->commands++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_ws_redis_sub_reply(redisAsyncContext *ac, void *r, void *data)
+{
+    ngx_ws_redis_t  *rd;
+
+    rd = ac->data;
+
+    if (rd != NULL && rd->push != NULL) {
+        rd->push(rd, r, rd->push_data);
+    }
+}
+
+
 /* a reply, or NULL for a command the connection's end cut short */
 
 static void
@@ -944,6 +1056,7 @@ ngx_ws_redis_connected(const redisAsyncContext *ac, int status)
 void
 ngx_ws_redis_failed(ngx_ws_redis_t *rd, const char *why)
 {
+    ngx_int_t   rc;
     ngx_msec_t  delay;
     ngx_uint_t  i;
 
@@ -951,15 +1064,22 @@ ngx_ws_redis_failed(ngx_ws_redis_t *rd, const char *why)
         return;
     }
 
-    if (rd->conf->hooks != NULL && rd->state != NGX_WS_REDIS_IDLE
-        && rd->conf->hooks->failed(rd, why) == NGX_AGAIN)
-    {
-        /* the hooks told of it: the next sentinel at once */
-        ngx_ws_redis_retry(rd, why == NULL);
-        return;
+    rc = NGX_OK;
+
+    if (rd->conf->hooks != NULL && rd->state != NGX_WS_REDIS_IDLE) {
+        rc = rd->conf->hooks->failed(rd, why);
+
+        if (rc == NGX_AGAIN) {
+            /* the hooks told of it: the next sentinel at once */
+            ngx_ws_redis_retry(rd, why == NULL);
+            return;
+        }
     }
 
-    if (why != NULL && rd->quiet) {
+    if (rc == NGX_DONE) {
+        /* the hooks logged it */
+
+    } else if (why != NULL && rd->quiet) {
         /* the worker's own connection tells of the outage */
         ngx_log_error(NGX_LOG_INFO, rd->log, 0,
                       "redis \"%V\": stream reader disconnected (%s)",
@@ -1080,7 +1200,10 @@ ngx_ws_redis_timer_handler(ngx_event_t *ev)
     ngx_ws_redis_t  *rd = ev->data;
 
     if (rd->state == NGX_WS_REDIS_CONNECTING) {
-        if (rd->quiet) {
+        if (rd->push) {
+            /* a subscription's: its hooks tell of it */
+
+        } else if (rd->quiet) {
             ngx_log_error(NGX_LOG_INFO, rd->log, 0,
                           "redis \"%V\": stream reader's connect timed out",
                           &rd->conf->addr);

@@ -105,6 +105,8 @@ typedef struct {
     ngx_str_t                   sentinel_user;
     ngx_str_t                   sentinel_password;
     ngx_ws_redis_hooks_t       *hooks;
+    ngx_ws_redis_t             *watch;            /* +switch-master */
+    ngx_ws_redis_t             *conns;            /* this worker's, all */
 
     ngx_ws_redis_t             *conn;             /* this worker's */
     void                       *reader;           /* ngx_ws_redis_bp.c */
@@ -145,9 +147,15 @@ struct ngx_ws_redis_hooks_s {
     ngx_int_t                 (*start)(ngx_ws_redis_t *rd);
     /* after AUTH and SELECT, before PING makes the connection ready */
     void                      (*check)(ngx_ws_redis_t *rd);
-    /* it failed (why, or NULL if logged): NGX_AGAIN to retry at once */
+    /*
+     * it failed (why, or NULL if logged): NGX_AGAIN to retry at once,
+     * NGX_DONE: logged by the hook, the backoff applies
+     */
     ngx_int_t                 (*failed)(ngx_ws_redis_t *rd,
                                         const char *why);
+    /* in each worker, besides its connection: a watch, or NULL */
+    ngx_ws_redis_t           *(*watch)(ngx_ws_redis_conf_t *rcf,
+                                       ngx_cycle_t *cycle);
 };
 
 
@@ -177,6 +185,11 @@ struct ngx_ws_redis_s {
     int                         master_port;      /* 0: ask */
     u_char                      master[NGX_SOCKADDR_STRLEN + 1];
     ngx_uint_t                  refused;          /* AUTH... logged */
+    ngx_ws_redis_t             *next;             /* in conf->conns */
+
+    /* a subscription (the sentinel's): each message, not in cmds */
+    ngx_ws_redis_reply_pt       push;
+    void                       *push_data;
 
     /* commands in flight, oldest first (replies come in order) */
     ngx_ws_redis_cmd_t          cmds[NGX_WS_REDIS_MAX_INFLIGHT];
@@ -204,6 +217,10 @@ ngx_int_t ngx_ws_redis_command(ngx_ws_redis_t *rd,
     const size_t *argvlen);
 ngx_ws_redis_t *ngx_ws_redis_open(ngx_ws_redis_conf_t *rcf, ngx_log_t *log,
     ngx_uint_t quiet);
+ngx_ws_redis_t *ngx_ws_redis_open_push(ngx_ws_redis_conf_t *rcf,
+    ngx_log_t *log, ngx_ws_redis_reply_pt push, void *data);
+ngx_int_t ngx_ws_redis_subscribe(ngx_ws_redis_t *rd, int argc,
+    const char **argv, const size_t *argvlen);
 void ngx_ws_redis_close(ngx_ws_redis_t *rd);
 void ngx_ws_redis_failed(ngx_ws_redis_t *rd, const char *why);
 void ngx_ws_redis_next(ngx_ws_redis_t *rd);

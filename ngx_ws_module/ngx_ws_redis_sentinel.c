@@ -33,7 +33,15 @@
  *
  *   - the master's connection failed, timed out, or a command had a
  *     READONLY reply (ngx_ws_redis.c): the master is forgotten, and the
- *     sentinels are asked again after the usual backoff and jitter.
+ *     sentinels are asked again after the usual backoff and jitter;
+ *
+ *   - a connection of each worker to a sentinel (the watch) is subscribed
+ *     to +switch-master: when a failover of our master is announced, the
+ *     worker's connections to another server are made again at once to
+ *     the new one, ROLE checking it as above (so the old master, alive
+ *     and a replica soon, is not written to meanwhile).
+ *     The watch goes from a sentinel that fails to the next one, after
+ *     the backoff.
  *
  * All of it is on nginx's event loop, through the same hiredis adapter:
  * a sentinel's answer must be an IP address (never resolved, as
@@ -69,13 +77,36 @@ static void ngx_ws_redis_sentinel_master(ngx_ws_redis_t *rd, void *reply,
 static void ngx_ws_redis_sentinel_role(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static void ngx_ws_redis_sentinel_found(ngx_ws_redis_t *rd);
+static ngx_int_t ngx_ws_redis_sentinel_addr(u_char *ip, size_t len,
+    ngx_int_t port);
+static ngx_ws_redis_t *ngx_ws_redis_sentinel_watch(ngx_ws_redis_conf_t *rcf,
+    ngx_cycle_t *cycle);
+static ngx_int_t ngx_ws_redis_watch_start(ngx_ws_redis_t *rd);
+static ngx_int_t ngx_ws_redis_watch_failed(ngx_ws_redis_t *rd,
+    const char *why);
+static void ngx_ws_redis_watch_event(ngx_ws_redis_t *rd, void *reply,
+    void *data);
+static void ngx_ws_redis_watch_switch(ngx_ws_redis_t *rd,
+    ngx_ws_redis_conf_t *rcf, u_char *p, u_char *last);
 
 
 static ngx_ws_redis_hooks_t  ngx_ws_redis_sentinel_hooks = {
     ngx_ws_redis_sentinel_target,
     ngx_ws_redis_sentinel_start,
     ngx_ws_redis_sentinel_check_role,
-    ngx_ws_redis_sentinel_failed
+    ngx_ws_redis_sentinel_failed,
+    ngx_ws_redis_sentinel_watch
+};
+
+
+/* the watch: a connection to a sentinel, subscribed */
+
+static ngx_ws_redis_hooks_t  ngx_ws_redis_watch_hooks = {
+    ngx_ws_redis_sentinel_target,
+    ngx_ws_redis_watch_start,
+    ngx_ws_redis_sentinel_check_role,             /* never: no master */
+    ngx_ws_redis_watch_failed,
+    NULL
 };
 
 #endif
@@ -463,9 +494,6 @@ ngx_ws_redis_sentinel_master(ngx_ws_redis_t *rd, void *reply, void *data)
     ngx_int_t                 port;
     ngx_uint_t                level;
     redisReply               *ip, *pr;
-#if (NGX_HAVE_INET6)
-    struct in6_addr           in6;
-#endif
     ngx_ws_redis_sentinel_t  *s;
 
     if (r == NULL || rd->state != NGX_WS_REDIS_CONNECTING) {
@@ -502,15 +530,8 @@ ngx_ws_redis_sentinel_master(ngx_ws_redis_t *rd, void *reply, void *data)
     pr = r->element[1];
     port = ngx_atoi((u_char *) pr->str, pr->len);
 
-    /* an IP only: a name would need a blocking resolve */
-
-    if (port <= 0 || port > 65535 || ip->len > NGX_SOCKADDR_STRLEN
-        || (ngx_inet_addr((u_char *) ip->str, ip->len) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-            && ngx_inet6_addr((u_char *) ip->str, ip->len, in6.s6_addr)
-               != NGX_OK
-#endif
-        ))
+    if (ngx_ws_redis_sentinel_addr((u_char *) ip->str, ip->len, port)
+        != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "redis \"%V\": sentinel \"%V\" named the master "
@@ -535,6 +556,33 @@ ngx_ws_redis_sentinel_master(ngx_ws_redis_t *rd, void *reply, void *data)
     /* to the master, at once */
 
     ngx_ws_redis_next(rd);
+}
+
+
+/* an IP and a port: a name would need a blocking resolve */
+
+static ngx_int_t
+ngx_ws_redis_sentinel_addr(u_char *ip, size_t len, ngx_int_t port)
+{
+#if (NGX_HAVE_INET6)
+    struct in6_addr  in6;
+#endif
+
+    if (port <= 0 || port > 65535 || len > NGX_SOCKADDR_STRLEN) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_inet_addr(ip, len) != INADDR_NONE) {
+        return NGX_OK;
+    }
+
+#if (NGX_HAVE_INET6)
+    if (ngx_inet6_addr(ip, len, in6.s6_addr) == NGX_OK) {
+        return NGX_OK;
+    }
+#endif
+
+    return NGX_ERROR;
 }
 
 
@@ -631,6 +679,240 @@ ngx_ws_redis_sentinel_found(ngx_ws_redis_t *rd)
 
     ngx_memory_barrier();
     st->master_lock = 0;
+}
+
+
+/*
+ * In a worker, for a zone with redis_sentinel=: the watch, with a
+ * configuration of its own (the sentinels, no figures in the zone)
+ */
+
+static ngx_ws_redis_t *
+ngx_ws_redis_sentinel_watch(ngx_ws_redis_conf_t *rcf, ngx_cycle_t *cycle)
+{
+    ngx_ws_redis_conf_t  *wcf;
+
+    wcf = ngx_pcalloc(cycle->pool, sizeof(ngx_ws_redis_conf_t));
+    if (wcf == NULL) {
+        return NULL;
+    }
+
+    wcf->addr = rcf->addr;
+    wcf->db = -1;
+    wcf->connect_timeout = rcf->connect_timeout;
+    wcf->timeout = rcf->timeout;
+    wcf->sentinels = rcf->sentinels;
+    wcf->master_name = rcf->master_name;
+    wcf->sentinel_user = rcf->sentinel_user;
+    wcf->sentinel_password = rcf->sentinel_password;
+    wcf->hooks = &ngx_ws_redis_watch_hooks;
+
+    return ngx_ws_redis_open_push(wcf, cycle->log,
+                                  ngx_ws_redis_watch_event, rcf);
+}
+
+
+/* connected to a sentinel: AUTH, SUBSCRIBE; ready when it is confirmed */
+
+static ngx_int_t
+ngx_ws_redis_watch_start(ngx_ws_redis_t *rd)
+{
+    int                   argc;
+    const char           *argv[3];
+    size_t                argvlen[3];
+    ngx_ws_redis_conf_t  *rcf;
+
+    rcf = rd->conf;
+    rd->asking = 1;
+
+    if (rcf->sentinel_password.len) {
+        argc = 1;
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+
+        if (rcf->sentinel_user.len) {
+            argv[argc] = (char *) rcf->sentinel_user.data;
+            argvlen[argc++] = rcf->sentinel_user.len;
+        }
+
+        argv[argc] = (char *) rcf->sentinel_password.data;
+        argvlen[argc++] = rcf->sentinel_password.len;
+
+        if (ngx_ws_redis_command(rd, ngx_ws_redis_sentinel_auth, NULL, argc,
+                                 argv, argvlen)
+            != NGX_OK)
+        {
+            /* the connect timeout ends it */
+            return NGX_DONE;
+        }
+    }
+
+    argv[0] = "SUBSCRIBE";
+    argvlen[0] = 9;
+    argv[1] = "+switch-master";
+    argvlen[1] = sizeof("+switch-master") - 1;
+
+    (void) ngx_ws_redis_subscribe(rd, 2, argv, argvlen);
+
+    return NGX_DONE;
+}
+
+
+/* the watch's connection failed: the next sentinel, after the backoff */
+
+static ngx_int_t
+ngx_ws_redis_watch_failed(ngx_ws_redis_t *rd, const char *why)
+{
+    ngx_ws_redis_sentinel_t  *s;
+
+    s = rd->conf->sentinels->elts;
+    s = &s[rd->sentinel % rd->conf->sentinels->nelts];
+
+    ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                  "redis \"%V\": no failover announcements from sentinel "
+                  "\"%V\": %s", &rd->conf->addr, &s->addr,
+                  why ? why : (rd->state == NGX_WS_REDIS_READY
+                               ? "timed out" : "not subscribed"));
+
+    rd->sentinel = (rd->sentinel + 1) % rd->conf->sentinels->nelts;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * A reply on the watch: ["subscribe", "+switch-master", 1], then
+ * ["message", "+switch-master", "NAME OLD-IP OLD-PORT NEW-IP NEW-PORT"]
+ */
+
+static void
+ngx_ws_redis_watch_event(ngx_ws_redis_t *rd, void *reply, void *data)
+{
+    redisReply  *r = reply;
+
+    redisReply               *kind, *msg;
+    ngx_ws_redis_sentinel_t  *s;
+
+    if (r == NULL || rd->state == NGX_WS_REDIS_CLOSED
+        || r->type != REDIS_REPLY_ARRAY || r->elements != 3
+        || r->element[0]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    kind = r->element[0];
+    msg = r->element[2];
+
+    if (kind->len == 9 && ngx_strncmp(kind->str, "subscribe", 9) == 0) {
+        if (rd->state != NGX_WS_REDIS_CONNECTING) {
+            return;
+        }
+
+        if (rd->timer.timer_set) {
+            ngx_del_timer(&rd->timer);
+        }
+
+        rd->state = NGX_WS_REDIS_READY;
+        rd->connects++;
+        rd->failures = 0;
+
+        s = rd->conf->sentinels->elts;
+        s = &s[rd->sentinel % rd->conf->sentinels->nelts];
+
+        ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                      "redis \"%V\": failovers announced by sentinel "
+                      "\"%V\" are followed", &rd->conf->addr, &s->addr);
+        return;
+    }
+
+    if (kind->len == 7 && ngx_strncmp(kind->str, "message", 7) == 0
+        && msg->type == REDIS_REPLY_STRING)
+    {
+        ngx_ws_redis_watch_switch(rd, data, (u_char *) msg->str,
+                                  (u_char *) msg->str + msg->len);
+    }
+}
+
+
+/*
+ * +switch-master of our master: the connections of the worker to another
+ * server than the new master are made again at once to the one announced
+ * (ROLE checks it, and ws_status counts the failover when confirmed; a
+ * sentinel asked now might not know of it yet)
+ */
+
+static void
+ngx_ws_redis_watch_switch(ngx_ws_redis_t *rd, ngx_ws_redis_conf_t *rcf,
+    u_char *p, u_char *last)
+{
+    u_char          *f[5];
+    size_t           len[5];
+    ngx_int_t        port;
+    ngx_uint_t       n;
+    ngx_ws_redis_t  *c, *next;
+
+    /* NAME OLD-IP OLD-PORT NEW-IP NEW-PORT */
+
+    for (n = 0; n < 5; n++) {
+        while (p < last && *p == ' ') {
+            p++;
+        }
+
+        f[n] = p;
+
+        while (p < last && *p != ' ') {
+            p++;
+        }
+
+        len[n] = p - f[n];
+
+        if (len[n] == 0) {
+            return;
+        }
+    }
+
+    if (len[0] != rcf->master_name.len
+        || ngx_strncmp(f[0], rcf->master_name.data, len[0]) != 0)
+    {
+        return;
+    }
+
+    port = ngx_atoi(f[4], len[4]);
+
+    if (ngx_ws_redis_sentinel_addr(f[3], len[3], port) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "redis \"%V\": sentinel announced the master \"%*s\" "
+                      "port \"%*s\", not an IP address and port",
+                      &rcf->addr, len[3], f[3], len[4], f[4]);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                  "redis \"%V\": sentinel announced a failover to "
+                  "%*s:%*s, reconnecting", &rcf->addr, len[3], f[3],
+                  len[4], f[4]);
+
+    for (c = rcf->conns; c; c = next) {
+        next = c->next;
+
+        if (c->master_port == 0 || c->state == NGX_WS_REDIS_CLOSED
+            || (c->master_port == port
+                && ngx_strlen(c->master) == len[3]
+                && ngx_strncmp(c->master, f[3], len[3]) == 0))
+        {
+            /* asking the sentinels already, or on the new master */
+            continue;
+        }
+
+        ngx_memcpy(c->master, f[3], len[3]);
+        c->master[len[3]] = '\0';
+        c->master_port = port;
+        c->asked = 0;
+
+        if (c->state != NGX_WS_REDIS_IDLE) {
+            ngx_ws_redis_next(c);
+        }
+    }
 }
 
 #endif

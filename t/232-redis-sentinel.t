@@ -5,6 +5,7 @@
 # the next free ones):
 #   TEST_NGINX_REDIS_PORT        (server port + 5) the first master
 #   TEST_NGINX_REPLICA_PORT      (+ 6) its replica, promoted by TEST 6
+#                                (and the first master again by TEST 8)
 #   TEST_NGINX_SENTINEL_PORT     (+ 7) a sentinel watching "mymaster"
 #                                (quorum 1, down after 500 ms)
 #   TEST_NGINX_FAKE_PORT         (+ 8) a fake sentinel of this file that
@@ -58,11 +59,11 @@ master_on();
 workers(2);
 repeat_each(1);
 
-# checks made by the --- init scenario of TEST 6
-my $INIT_TESTS = 12;
+# checks made by the --- init scenarios of TEST 6 and TEST 8
+my $INIT_TESTS = 12 + 6;
 
-# per block: must_die blocks (TEST 1-4, 7) 2, TEST 5 and 6: 4
-plan tests => repeat_each() * (5 * 2 + 4 + 4) + $INIT_TESTS;
+# per block: must_die blocks (TEST 1-4, 7) 2, TEST 5 and 6: 4, TEST 8: 8
+plan tests => repeat_each() * (5 * 2 + 4 + 4 + 8) + $INIT_TESTS;
 
 no_shuffle();
 no_long_string();
@@ -326,6 +327,71 @@ sub failover {
     $_->close for @subs, $echo;
 }
 
+# TEST 8: the first master comes back as a replica of the second, and a
+# failover is asked of the sentinel (SENTINEL FAILOVER): the second
+# master stays up, a master until the sentinel turns it into a replica
+# seconds later.  A must move to the new master when the sentinel
+# announces it (+switch-master), not when the old one answers READONLY.
+sub switch {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $old = "127.0.0.1:$ENV{TEST_NGINX_REPLICA_PORT}";
+    my $new = "127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT}";
+
+    Test::NgxWs::Redis::start($ENV{TEST_NGINX_REDIS_PORT}, '--replicaof',
+                              '127.0.0.1', $ENV{TEST_NGINX_REPLICA_PORT});
+    wait_for(sub { cli($ENV{TEST_NGINX_REDIS_PORT}, 'INFO', 'replication')
+                   =~ /master_link_status:up/ }, 15)
+        or die "the first master did not come back as a replica";
+
+    my $sub = client($port, '/sub');
+    wait_subscribed($port, 'room', 1);
+    wait_for(sub { http($port, 'GET', '/status') =~ /"master":"\Q$old\E"/ });
+    # the reader syncs the channel new to the instance first
+    Time::HiRes::sleep(0.5);
+
+    my $r = post($port, 'room', 'b1');
+    my ($base) = $r =~ /"id":(\d+)/;
+    $base = defined $base ? $base - 1 : 0;
+
+    Test::More::is(rel_ids($base, got($sub, 1)),
+                   '{"channel":"room","id":1,"data":"b1"}',
+                   'TEST 8: delivered before the failover');
+
+    # the sentinel takes it once it sees the replica as a good one
+    wait_for(sub { cli($ENV{TEST_NGINX_SENTINEL_PORT}, 'SENTINEL',
+                       'FAILOVER', 'mymaster') =~ /^OK/ }, 30, 0.5)
+        or die "the sentinel refused the failover";
+
+    wait_for(sub { cli($ENV{TEST_NGINX_SENTINEL_PORT}, 'SENTINEL',
+                       'get-master-addr-by-name', 'mymaster')
+                   eq "127.0.0.1\n$ENV{TEST_NGINX_REDIS_PORT}\n" }, 15, 0.02)
+        or die "the sentinel did not switch";
+    my $switched = Time::HiRes::time();
+
+    wait_for(sub { http($port, 'GET', '/status') =~ /"master":"\Q$new\E"/ },
+             10, 0.05);
+    my $took = Time::HiRes::time() - $switched;
+
+    Test::More::like(cli($ENV{TEST_NGINX_REPLICA_PORT}, 'ROLE'), qr/^master/,
+                     'TEST 8: the old master was still a master then');
+    Test::More::ok($took < 2, 'TEST 8: A moved to the new master when the '
+                              . sprintf('sentinel announced it (%.2f s)',
+                                        $took));
+
+    my $a1 = post($port, 'room', 'a1');
+
+    Test::More::like($a1, qr/^200 /, 'TEST 8: A publishes at once');
+    Test::More::is(rel_ids($base, got($sub, 1)),
+                   '{"channel":"room","id":2,"data":"a1"}',
+                   'TEST 8: delivered after it, ids going on');
+    Test::More::like(cli($ENV{TEST_NGINX_REDIS_PORT}, 'XREVRANGE',
+                         '{ws:chat:room}:s', '+', '-', 'COUNT', 1),
+                     qr/^a1$/m,
+                     'TEST 8: written to the new master');
+
+    $sub->close;
+}
+
 
 __DATA__
 
@@ -451,3 +517,35 @@ qr/\[notice\] .*redis "mymaster": the master is 127\.0\.0\.1:\d+ now, was 127\.0
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*ws_zone "chat": redis_cluster= and redis_sentinel= exclude each other/
+
+
+
+=== TEST 8: SENTINEL FAILOVER: the module moves when +switch-master is announced
+--- http_config
+    ws_zone chat 1m history=10 redis_master=mymaster
+        redis_sentinel=127.0.0.1:$TEST_NGINX_REDIS_DOWN_PORT,127.0.0.1:$TEST_NGINX_SENTINEL_PORT;
+--- config
+    location /sub {
+        websocket;
+        ws_subscribe chat room;
+        ws_envelope on;
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+    location /status {
+        ws_status;
+    }
+--- init
+main::switch();
+--- request
+GET /status
+--- response_body_like: "master":"127\.0\.0\.1:\d+","failovers":1\}
+--- error_log eval
+[qr/\[notice\] .*redis "mymaster": the master is 127\.0\.0\.1:\d+ now, was 127\.0\.0\.1:\d+/,
+ qr/\[info\] .*redis "mymaster": sentinel announced a failover to 127\.0\.0\.1:\d+, reconnecting/,
+ qr/\[info\] .*redis "mymaster": no failover announcements from sentinel "127\.0\.0\.1:\d+": Connection refused/,
+ qr/\[info\] .*redis "mymaster": failovers announced by sentinel "127\.0\.0\.1:\d+" are followed/]
+--- no_error_log
+READONLY
+[alert]

@@ -3,7 +3,8 @@
 # the connections API's POST and DELETE ?id=), 404 when no live instance
 # has it; the publisher's GET ?channel= counts the subscribers of every
 # live instance and lists their members (&members), and forgets an
-# instance that died within its ttl (3 s).
+# instance that died within its ttl (3 s); its POST answer counts them
+# all too.
 # Instance A is the suite's nginx (a master, two workers); instance B is a
 # second nginx (a master, two workers) that this file starts with a
 # configuration of its own and stops by PID (TEST 2 kills it, TEST 3
@@ -38,7 +39,7 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 11, 2 => 8, 3 => 5);
+my %INIT_TESTS = (1 => 11, 2 => 9, 3 => 5);
 
 # per block: TEST 1: 3 (status, body, no_error_log), TEST 2, 3: 2 (status,
 # no_error_log), TEST 4 (must_die): 2
@@ -131,6 +132,9 @@ sub counts {
 
     Test::More::is(count_is($port, 'room', 4), 4,
                    'TEST 2: new ones on B are');
+    Test::More::like(req($port, 'POST', '/pub?channel=room', 'all'),
+                     qr/^200 \{"id":\d+,"subscribers":4\}$/,
+                     'TEST 2: a POST on A counts the subscribers of B too');
 
     my $c = client($bport, '/push');
     my $id = $c->header('X-Id') // '';
