@@ -23,6 +23,14 @@
  *
  * Everything here runs with the zone locked; the callers wake the workers
  * that have subscribers of the channel an event went to.
+ *
+ * On a Redis-backed zone the members are still counted here, per instance,
+ * but an event is not stored here: it is published through Redis like any
+ * other message (the publish script, one pipelined command per event), and
+ * comes back with its id from the zone's reader, on every instance.  An
+ * event Redis cannot take (unavailable, refusing writes, too many commands
+ * in flight) is dropped: counted with the refused publishes, logged at
+ * warn once until an event goes through again.
  */
 
 
@@ -33,6 +41,13 @@ static ngx_int_t ngx_ws_presence_store(ngx_ws_zone_t *zone,
     ngx_log_t *log, ngx_ws_stored_t *st);
 static ngx_uint_t ngx_ws_presence_companion(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *cn);
+static void ngx_ws_presence_redis(ngx_ws_zone_t *zone, ngx_str_t *to,
+    u_char *data, size_t len, ngx_log_t *log);
+static void ngx_ws_presence_published(void *data, ngx_int_t rc,
+    uint64_t id);
+
+
+ngx_ws_redis_publish_pt  ngx_ws_presence_publisher;
 
 
 static ngx_ws_sh_member_t *
@@ -348,6 +363,9 @@ ngx_ws_presence_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
 
     to = cn;
 
+    name.len = cn->len;
+    name.data = cn->name;
+
     if (zone->presence_events == NGX_WS_PRESENCE_COMPANION) {
 
         /* the name after the message in the buffer */
@@ -357,7 +375,16 @@ ngx_ws_presence_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
         ngx_memcpy(name.data, cn->name, cn->len);
         ngx_memcpy(name.data + cn->len, zone->presence_suffix.data,
                    zone->presence_suffix.len);
+    }
 
+    if (zone->redis) {
+        /* stored when read back from Redis: nothing to wake now */
+        ngx_ws_presence_redis(zone, &name, buf, p - buf, log);
+        ngx_free(buf);
+        return NGX_DECLINED;
+    }
+
+    if (zone->presence_events == NGX_WS_PRESENCE_COMPANION) {
         to = ngx_ws_channel_lookup(zone, &name, 0);
 
         if (to == NULL) {
@@ -401,6 +428,78 @@ failed:
     ngx_free(buf);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * An event of a Redis-backed zone, to the channel "to": sent (Redis's
+ * answer comes in ngx_ws_presence_published()), or dropped.  Sending only
+ * appends the command to the connection's output, so it is done with the
+ * zone locked, in the order of the events.
+ */
+
+static void
+ngx_ws_presence_redis(ngx_ws_zone_t *zone, ngx_str_t *to, u_char *data,
+    size_t len, ngx_log_t *log)
+{
+    ngx_int_t  rc;
+
+    rc = NGX_DECLINED;
+
+    if (ngx_ws_presence_publisher) {
+        rc = ngx_ws_presence_publisher(zone, to, NULL, NGX_WS_OP_TEXT, data,
+                                       len, ngx_ws_presence_published, zone);
+    }
+
+    if (rc == NGX_OK) {
+        return;
+    }
+
+    if (rc == NGX_WS_ZONE_TOO_BIG) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "ws_zone \"%V\": a presence event of channel \"%V\" "
+                      "was not published (over max_message)",
+                      &zone->name, to);
+        return;
+    }
+
+    /* refused publishes are counted by ngx_ws_redis_publish() */
+
+    if (zone->presence_lost) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "ws_zone \"%V\": a presence event of channel \"%V\" "
+                      "was dropped: redis \"%V\" %s", &zone->name, to,
+                      &zone->redis->addr,
+                      (rc == NGX_BUSY) ? "has too many commands in flight"
+                                       : "is unavailable");
+        return;
+    }
+
+    zone->presence_lost = 1;
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "ws_zone \"%V\": presence events are dropped while redis "
+                  "\"%V\" %s (first: channel \"%V\")", &zone->name,
+                  &zone->redis->addr,
+                  (rc == NGX_BUSY) ? "has too many commands in flight"
+                                   : "is unavailable", to);
+}
+
+
+/* Redis took an event: the next drop is warned about again */
+
+static void
+ngx_ws_presence_published(void *data, ngx_int_t rc, uint64_t id)
+{
+    ngx_ws_zone_t *zone = data;
+
+    if (rc == NGX_OK && zone->presence_lost) {
+        zone->presence_lost = 0;
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ws_zone \"%V\": presence events are published "
+                      "again", &zone->name);
+    }
 }
 
 

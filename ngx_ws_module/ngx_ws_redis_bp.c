@@ -389,6 +389,8 @@ ngx_ws_redis_bp_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_ws_presence_publisher = ngx_ws_redis_publish;
+
     wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_module);
 
     if (wmcf == NULL) {

@@ -232,6 +232,7 @@ struct ngx_ws_zone_s {
     ngx_uint_t                  presence_events;  /* NGX_WS_PRESENCE_* */
     ngx_str_t                   presence_suffix;  /* of the companion */
     uint64_t                    presence_wake;    /* slots to wake */
+    ngx_uint_t                  presence_lost;    /* Redis drops warned */
 
     ngx_ws_redis_conf_t        *redis;            /* redis=, or NULL */
 
@@ -498,6 +499,17 @@ int64_t ngx_ws_channel_last_id(ngx_pool_t *pool, ngx_str_t *value,
 
 extern ngx_ws_wake_pt       ngx_ws_wake_handler;
 extern ngx_ws_transport_t  *ngx_ws_transports[NGX_WS_TRANSPORTS];
+
+/*
+ * ngx_ws_redis_publish() for the presence events of Redis-backed zones,
+ * set by ngx_ws_redis_bp.c (which wakes through ngx_ws_notify.c, which
+ * calls the presence code)
+ */
+typedef ngx_int_t (*ngx_ws_redis_publish_pt)(ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data,
+    size_t len, ngx_ws_redis_published_pt handler, void *hdata);
+
+extern ngx_ws_redis_publish_pt  ngx_ws_presence_publisher;
 
 
 #endif /* _NGX_WS_ZONE_H_INCLUDED_ */
