@@ -317,6 +317,7 @@ struct ngx_ws_sub_s {
     ngx_uint_t                  member;           /* counted as a member */
     void                       *hold;             /* waits for a snapshot */
     int64_t                     resume;           /* waits for a sync, or -1 */
+    uint64_t                    skip;             /* up to: in its snapshot */
 };
 
 

@@ -41,11 +41,12 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 9, 2 => 1);
+my %INIT_TESTS = (1 => 9, 2 => 1, 3 => 3);
 
 # per block: TEST 1: 3 (status, body, no_error_log), TEST 2: 6 (status,
-# body, error_log, grep_error_log_out, 2 no_error_log)
-plan tests => repeat_each() * (3 + 6) + sum(values %INIT_TESTS);
+# body, error_log, grep_error_log_out, 2 no_error_log), TEST 3: 4 (status,
+# body, 2 no_error_log)
+plan tests => repeat_each() * (3 + 6 + 4) + sum(values %INIT_TESTS);
 
 no_shuffle();
 no_long_string();
@@ -272,6 +273,60 @@ sub down {
           sub { $_[0] =~ /"refused":(\d+)/ && $1 >= 8 });
 }
 
+
+# TEST 3: ws_snapshot on a Redis-backed zone.  A channel new to A: the
+# snapshot is asked for once A has synced it, and the client gets the
+# snapshot, then what followed it (from the history), then live messages,
+# each once.  A snapshot id that A has not read yet (the application saw
+# Redis ahead of A): the messages up to it are not sent again when they
+# come.  The snapshot's id is the client's X-Snap (the snapshot location
+# answers with it).
+sub snapshot {
+    start_b();
+
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $bport = $ENV{TEST_NGINX_B_PORT};
+
+    my @ids = map { post($bport, 'snap', "p$_") =~ /"id":(\d+)/ ? $1 : 0 }
+              1 .. 3;
+    my $base = $ids[0] - 1;
+
+    my $c = Test::NgxWs::Client->new(port => $port, path => '/snap',
+                                     timeout => 3,
+                                     headers => { 'X-Snap' => $ids[1] });
+    my $first = rel_ids($base, got($c, 2));
+
+    post($bport, 'snap', 'p4');
+
+    Test::More::is($first . '|' . rel_ids($base, got($c, 1)) . '|'
+                   . got($c, 1, 0.5),
+                   '{"event":"snapshot","channel":"snap","id":2,'
+                   . '"data":"S"}|{"channel":"snap","id":3,"data":"p3"}|'
+                   . '{"channel":"snap","id":4,"data":"p4"}|',
+                   'TEST 3: a channel new to A: the snapshot, then the '
+                   . 'history after it, then live, once each');
+
+    # the application is two messages ahead of A
+    my $d = Test::NgxWs::Client->new(port => $port, path => '/snap',
+                                     timeout => 3,
+                                     headers => { 'X-Snap' => $base + 6 });
+
+    post($bport, 'snap', "p$_") for 5 .. 7;
+
+    Test::More::is(rel_ids($base, got($d, 3, 2)),
+                   '{"event":"snapshot","channel":"snap","id":6,'
+                   . '"data":"S"}|{"channel":"snap","id":7,"data":"p7"}',
+                   'TEST 3: a snapshot id ahead of A: what it covers is '
+                   . 'not sent again');
+    Test::More::is(rel_ids($base, got($c, 3)),
+                   join('|', map { qq({"channel":"snap","id":$_,)
+                                   . qq("data":"p$_"}) } 5 .. 7),
+                   'TEST 3: the other subscriber got them all');
+
+    $c->close;
+    $d->close;
+}
+
 __DATA__
 
 === TEST 1: presence events across instances through Redis, same ids, resumable
@@ -338,3 +393,37 @@ qr/\A(?:presence events are dropped while\n){1,2}\z/
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 3: ws_snapshot on a Redis-backed zone: snapshot, then each later message once
+--- http_config
+    ws_zone chat 1m history=50 redis=127.0.0.1:$TEST_NGINX_REDIS_PORT
+            presence_events=channel;
+--- config
+    location /snap {
+        websocket;
+        ws_subscribe chat snap;
+        ws_envelope on;
+        ws_snapshot /snapshot;
+    }
+    location = /snapshot {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/snapdata;
+    }
+    location = /snapdata {
+        default_type text/plain;
+        add_header X-WS-Snapshot-Id $http_x_snap always;
+        return 200 "S";
+    }
+    location /pub {
+        ws_publisher chat;
+    }
+--- init
+main::snapshot();
+--- request
+GET /pub?channel=snap
+--- response_body_like: ^\{"channel":"snap","subscribers":\d+,
+--- no_error_log
+[error]
+[warn]
