@@ -502,9 +502,10 @@ extern ngx_ws_wake_pt       ngx_ws_wake_handler;
 extern ngx_ws_transport_t  *ngx_ws_transports[NGX_WS_TRANSPORTS];
 
 /*
- * ngx_ws_redis_publish() for the presence events of Redis-backed zones,
- * set by ngx_ws_redis_bp.c (which wakes through ngx_ws_notify.c, which
- * calls the presence code)
+ * The publish of the presence events of Redis-backed zones: as
+ * ngx_ws_redis_publish(), or NGX_AGAIN while the worker's first connection
+ * is being made; set by ngx_ws_redis_bp.c (which wakes through
+ * ngx_ws_notify.c, which calls the presence code)
  */
 typedef ngx_int_t (*ngx_ws_redis_publish_pt)(ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data,
