@@ -63,6 +63,7 @@ typedef struct {
     uint64_t                    chan_last;        /* the channel's then */
     int64_t                     last_id;          /* the client's, or -1 */
     ngx_uint_t                  overflow;
+    ngx_uint_t                  waiting;          /* for the Redis sync */
 } ngx_ws_hold_t;
 
 
@@ -133,7 +134,8 @@ static ngx_uint_t ngx_ws_subscribed(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone,
     ngx_str_t *name, ngx_uint_t push);
 static char *ngx_ws_presence_reason(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_hold_start(ngx_ws_sub_t *sub, ngx_str_t *name,
-    int64_t last_id, uint64_t upto, uint64_t chan_last);
+    int64_t last_id, uint64_t upto, uint64_t chan_last, ngx_uint_t wait);
+static void ngx_ws_hold_ask(ngx_ws_sub_t *sub, ngx_str_t *name);
 static void ngx_ws_hold_frames(ngx_ws_sub_t *sub, ngx_uint_t missed,
     ngx_ws_frames_t *frames, ngx_uint_t n);
 static void ngx_ws_hold_frame(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh,
@@ -729,6 +731,7 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
     sub->data = NULL;
     sub->hold = NULL;
     sub->resume = -1;
+    sub->skip = 0;
     sub->ws = ws;
     ngx_queue_insert_tail(&spool->subs, &sub->queue);
     ngx_queue_insert_tail(&ws->subs, &sub->link);
@@ -739,8 +742,17 @@ ngx_ws_subscribe_one(ngx_ws_conn_t *ws, ngx_ws_zone_t *zone, ngx_str_t *name,
                    name, spool->uid, last_id);
 
     if (!push && ws->conf->snapshot && ngx_ws_snapshot_start) {
-        /* the replay waits for the snapshot */
-        return ngx_ws_hold_start(sub, name, last_id, upto, chan_last);
+        /*
+         * the replay waits for the snapshot; on a channel new to the
+         * instance the snapshot is asked for once it is synced (where the
+         * spool starts is known then: ngx_ws_channel_resume())
+         */
+        if (unsynced) {
+            spool->resume = 1;
+        }
+
+        return ngx_ws_hold_start(sub, name, last_id, upto, chan_last,
+                                 unsynced);
     }
 
     if (unsynced && last_id >= 0) {
@@ -768,10 +780,11 @@ static void
 ngx_ws_channel_resume(ngx_ws_spool_t *spool)
 {
     int64_t                 from;
-    uint64_t                upto;
+    uint64_t                upto, chan_last;
     ngx_queue_t            *q, *next;
     ngx_ws_sub_t           *sub;
     ngx_ws_zone_t          *zone;
+    ngx_ws_hold_t          *hold;
     ngx_ws_channel_node_t  *cn;
 
     zone = spool->zone;
@@ -790,6 +803,7 @@ ngx_ws_channel_resume(ngx_ws_spool_t *spool)
     }
 
     upto = spool->last_id;
+    chan_last = cn->last_id;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -801,6 +815,21 @@ ngx_ws_channel_resume(ngx_ws_spool_t *spool)
     {
         next = ngx_queue_next(q);
         sub = ngx_queue_data(q, ngx_ws_sub_t, queue);
+
+        hold = sub->hold;
+
+        if (hold && hold->waiting) {
+            /* ws_snapshot: asked for now, as of the sync */
+            hold->waiting = 0;
+            hold->start = upto;
+            hold->chan_last = chan_last;
+
+            ngx_ws_hold_ask(sub, &spool->name);
+
+            /* a failure may have ended subscribers: from the start again */
+            next = ngx_queue_head(&spool->subs);
+            continue;
+        }
 
         if (sub->resume < 0) {
             continue;
@@ -2454,6 +2483,13 @@ ngx_ws_deliver_ws(ngx_ws_sub_t *sub, ngx_ws_shared_t *lost,
     }
 
     for (k = 0; k < n; k++) {
+        if (frames[k].id <= sub->skip) {
+            /* in the snapshot it got (a Redis-backed zone) */
+            continue;
+        }
+
+        sub->skip = 0;
+
         sh = ngx_ws_frame_for(sub->ws, &frames[k], &tmp);
 
         if (sh == NULL) {
@@ -2607,6 +2643,7 @@ ngx_ws_channel_subscribe(ngx_ws_zone_t *zone, ngx_str_t *name,
     sub->member = 0;
     sub->hold = NULL;
     sub->resume = -1;
+    sub->skip = 0;
     sub->last_id = (last_id < 0) ? upto : (uint64_t) last_id;
     ngx_queue_insert_tail(&spool->subs, &sub->queue);
     ngx_queue_insert_tail(subs, &sub->link);
@@ -2785,7 +2822,7 @@ ngx_ws_policy_class(ngx_str_t *value, ngx_uint_t *cls)
 
 static ngx_int_t
 ngx_ws_hold_start(ngx_ws_sub_t *sub, ngx_str_t *name, int64_t last_id,
-    uint64_t upto, uint64_t chan_last)
+    uint64_t upto, uint64_t chan_last, ngx_uint_t wait)
 {
     ngx_ws_hold_t  *hold;
 
@@ -2797,10 +2834,28 @@ ngx_ws_hold_start(ngx_ws_sub_t *sub, ngx_str_t *name, int64_t last_id,
     hold->start = upto;
     hold->chan_last = chan_last;
     hold->last_id = last_id;
+    hold->waiting = wait;
 
     sub->hold = hold;
 
-    hold->owner = ngx_ws_snapshot_start(sub->ws, sub, name, last_id);
+    if (!wait) {
+        ngx_ws_hold_ask(sub, name);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the snapshot request */
+
+static void
+ngx_ws_hold_ask(ngx_ws_sub_t *sub, ngx_str_t *name)
+{
+    ngx_ws_hold_t  *hold;
+
+    hold = sub->hold;
+
+    hold->owner = ngx_ws_snapshot_start(sub->ws, sub, name, hold->last_id);
 
     if (hold->owner == NULL) {
         ngx_log_error(NGX_LOG_ERR, sub->ws->connection->log, 0,
@@ -2808,8 +2863,6 @@ ngx_ws_hold_start(ngx_ws_sub_t *sub, ngx_str_t *name, int64_t last_id,
                       name);
         ngx_ws_channel_snapshot(sub, NULL);
     }
-
-    return NGX_OK;
 }
 
 
@@ -2827,6 +2880,13 @@ ngx_ws_hold_frames(ngx_ws_sub_t *sub, ngx_uint_t missed,
     }
 
     for (k = 0; k < n; k++) {
+        if (frames[k].id <= sub->skip) {
+            /* in the snapshot it got (a Redis-backed zone) */
+            continue;
+        }
+
+        sub->skip = 0;
+
         sh = ngx_ws_frame_for(sub->ws, &frames[k], &tmp);
         ngx_ws_hold_frame(sub, sh, frames[k].id);
 
@@ -2999,7 +3059,15 @@ ngx_ws_channel_snapshot(ngx_ws_sub_t *sub, ngx_ws_snapshot_t *snap)
     if (snap && snap->has_id) {
         from = (int64_t) snap->id;
 
-        if (snap->id > spool->last_id) {
+        if (snap->id > spool->last_id && spool->zone->redis) {
+            /*
+             * the application saw messages of Redis that this instance
+             * has not read yet: they are in the snapshot, so they are
+             * skipped when they come
+             */
+            sub->skip = snap->id;
+
+        } else if (snap->id > spool->last_id) {
             ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
                           "upstream sent X-WS-Snapshot-Id %uL of channel "
                           "\"%V\" ahead of its last id %uL",

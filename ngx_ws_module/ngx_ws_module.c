@@ -30,7 +30,6 @@ static char *ngx_ws_subscribe(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_ws_publish_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_ws_zone_t *ngx_ws_snapshot_redis(ngx_ws_loc_conf_t *conf);
 static char *ngx_ws_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
@@ -811,14 +810,6 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->snapshot && ngx_ws_snapshot_redis(conf) != NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ws_snapshot\" does not work with the "
-                           "redis= zone \"%V\" yet",
-                           &ngx_ws_snapshot_redis(conf)->name);
-        return NGX_CONF_ERROR;
-    }
-
     if ((conf->pass.len || conf->on_connect.len || conf->on_disconnect.len)
         && !conf->enable)
     {
@@ -1340,32 +1331,4 @@ ngx_ws_push(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
-}
-
-
-/*
- * The snapshot's hold and the wait for a Redis zone's sync are not
- * combined yet: the Redis-backed zone whose channels a ws_snapshot
- * location would join, or NULL
- */
-
-static ngx_ws_zone_t *
-ngx_ws_snapshot_redis(ngx_ws_loc_conf_t *conf)
-{
-    ngx_uint_t              i;
-    ngx_ws_channel_conf_t  *cc;
-
-    for (i = 0; conf->subscribe && i < conf->subscribe->nelts; i++) {
-        cc = conf->subscribe->elts;
-
-        if (cc[i].zone->redis) {
-            return cc[i].zone;
-        }
-    }
-
-    if (conf->publish && conf->publish->zone->redis) {
-        return conf->publish->zone;
-    }
-
-    return NULL;
 }

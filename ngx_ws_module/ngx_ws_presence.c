@@ -23,6 +23,14 @@
  *
  * Everything here runs with the zone locked; the callers wake the workers
  * that have subscribers of the channel an event went to.
+ *
+ * On a Redis-backed zone the members are still counted here, per instance,
+ * but an event is not stored here: it is published through Redis like any
+ * other message (the publish script, one pipelined command per event), and
+ * comes back with its id from the zone's reader, on every instance.  An
+ * event Redis cannot take (unavailable, refusing writes, too many commands
+ * in flight) is dropped: counted with the refused publishes, logged at
+ * warn once until an event goes through again.
  */
 
 
@@ -33,6 +41,33 @@ static ngx_int_t ngx_ws_presence_store(ngx_ws_zone_t *zone,
     ngx_log_t *log, ngx_ws_stored_t *st);
 static ngx_uint_t ngx_ws_presence_companion(ngx_ws_zone_t *zone,
     ngx_ws_channel_node_t *cn);
+static void ngx_ws_presence_redis(ngx_ws_zone_t *zone, ngx_str_t *to,
+    u_char *data, size_t len, ngx_log_t *log);
+static void ngx_ws_presence_published(void *data, ngx_int_t rc,
+    uint64_t id);
+static void ngx_ws_presence_flush(ngx_event_t *timer);
+static void ngx_ws_presence_sent(ngx_ws_zone_t *zone, ngx_str_t *to,
+    ngx_int_t rc, ngx_log_t *log);
+
+
+/* an event of a Redis-backed zone that waits to be sent */
+
+typedef struct {
+    ngx_queue_t                 queue;
+    ngx_ws_zone_t              *zone;
+    ngx_str_t                   to;
+    u_char                     *data;
+    size_t                      len;
+} ngx_ws_presence_ev_t;
+
+
+#define NGX_WS_PRESENCE_RETRY  50
+
+
+ngx_ws_redis_publish_pt  ngx_ws_presence_publisher;
+
+static ngx_queue_t       ngx_ws_presence_pending;
+static ngx_event_t       ngx_ws_presence_retry;
 
 
 static ngx_ws_sh_member_t *
@@ -348,6 +383,9 @@ ngx_ws_presence_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
 
     to = cn;
 
+    name.len = cn->len;
+    name.data = cn->name;
+
     if (zone->presence_events == NGX_WS_PRESENCE_COMPANION) {
 
         /* the name after the message in the buffer */
@@ -357,7 +395,16 @@ ngx_ws_presence_store(ngx_ws_zone_t *zone, ngx_ws_channel_node_t *cn,
         ngx_memcpy(name.data, cn->name, cn->len);
         ngx_memcpy(name.data + cn->len, zone->presence_suffix.data,
                    zone->presence_suffix.len);
+    }
 
+    if (zone->redis) {
+        /* stored when read back from Redis: nothing to wake now */
+        ngx_ws_presence_redis(zone, &name, buf, p - buf, log);
+        ngx_free(buf);
+        return NGX_DECLINED;
+    }
+
+    if (zone->presence_events == NGX_WS_PRESENCE_COMPANION) {
         to = ngx_ws_channel_lookup(zone, &name, 0);
 
         if (to == NULL) {
@@ -401,6 +448,158 @@ failed:
     ngx_free(buf);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * An event of a Redis-backed zone, to the channel "to": sent (Redis's
+ * answer comes in ngx_ws_presence_published()), or dropped.  Sending only
+ * appends the command to the connection's output, so it is done with the
+ * zone locked, in the order of the events.  While the worker's first
+ * connection to Redis is being made (a new worker takes back the members
+ * of a dead one in its init), the events wait, in their order, and so do
+ * the events that follow them.
+ */
+
+static void
+ngx_ws_presence_redis(ngx_ws_zone_t *zone, ngx_str_t *to, u_char *data,
+    size_t len, ngx_log_t *log)
+{
+    ngx_int_t              rc;
+    ngx_ws_presence_ev_t  *ev;
+
+    if (ngx_ws_presence_pending.next == NULL) {
+        ngx_queue_init(&ngx_ws_presence_pending);
+    }
+
+    rc = NGX_AGAIN;
+
+    if (ngx_queue_empty(&ngx_ws_presence_pending)
+        && ngx_ws_presence_publisher)
+    {
+        rc = ngx_ws_presence_publisher(zone, to, NULL, NGX_WS_OP_TEXT, data,
+                                       len, ngx_ws_presence_published, zone);
+    }
+
+    if (rc != NGX_AGAIN) {
+        ngx_ws_presence_sent(zone, to, rc, log);
+        return;
+    }
+
+    ev = ngx_alloc(sizeof(ngx_ws_presence_ev_t) + to->len + len, log);
+    if (ev == NULL) {
+        return;
+    }
+
+    ev->zone = zone;
+    ev->to.len = to->len;
+    ev->to.data = (u_char *) &ev[1];
+    ev->len = len;
+    ev->data = ngx_cpymem(ev->to.data, to->data, to->len);
+    ngx_memcpy(ev->data, data, len);
+
+    ngx_queue_insert_tail(&ngx_ws_presence_pending, &ev->queue);
+
+    if (!ngx_ws_presence_retry.timer_set) {
+        ngx_ws_presence_retry.handler = ngx_ws_presence_flush;
+        ngx_ws_presence_retry.log = ngx_cycle->log;
+        ngx_ws_presence_retry.data = &ngx_ws_presence_pending;
+        ngx_ws_presence_retry.cancelable = 1;
+        ngx_add_timer(&ngx_ws_presence_retry, NGX_WS_PRESENCE_RETRY);
+    }
+}
+
+
+/* the events that wait, in their order, until one has to wait again */
+
+static void
+ngx_ws_presence_flush(ngx_event_t *timer)
+{
+    ngx_int_t              rc;
+    ngx_queue_t           *q;
+    ngx_ws_presence_ev_t  *ev;
+
+    while (!ngx_queue_empty(&ngx_ws_presence_pending)) {
+        q = ngx_queue_head(&ngx_ws_presence_pending);
+        ev = ngx_queue_data(q, ngx_ws_presence_ev_t, queue);
+
+        rc = NGX_AGAIN;
+
+        if (ngx_ws_presence_publisher) {
+            rc = ngx_ws_presence_publisher(ev->zone, &ev->to, NULL,
+                                           NGX_WS_OP_TEXT, ev->data, ev->len,
+                                           ngx_ws_presence_published,
+                                           ev->zone);
+        }
+
+        if (rc == NGX_AGAIN) {
+            ngx_add_timer(timer, NGX_WS_PRESENCE_RETRY);
+            return;
+        }
+
+        ngx_ws_presence_sent(ev->zone, &ev->to, rc, timer->log);
+
+        ngx_queue_remove(q);
+        ngx_free(ev);
+    }
+}
+
+
+/* the outcome of sending an event: dropped ones are logged */
+
+static void
+ngx_ws_presence_sent(ngx_ws_zone_t *zone, ngx_str_t *to, ngx_int_t rc,
+    ngx_log_t *log)
+{
+    if (rc == NGX_OK) {
+        return;
+    }
+
+    if (rc == NGX_WS_ZONE_TOO_BIG) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "ws_zone \"%V\": a presence event of channel \"%V\" "
+                      "was not published (over max_message)",
+                      &zone->name, to);
+        return;
+    }
+
+    /* refused publishes are counted by ngx_ws_redis_publish() */
+
+    if (zone->presence_lost) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "ws_zone \"%V\": a presence event of channel \"%V\" "
+                      "was dropped: redis \"%V\" %s", &zone->name, to,
+                      &zone->redis->addr,
+                      (rc == NGX_BUSY) ? "has too many commands in flight"
+                                       : "is unavailable");
+        return;
+    }
+
+    zone->presence_lost = 1;
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "ws_zone \"%V\": presence events are dropped while redis "
+                  "\"%V\" %s (first: channel \"%V\")", &zone->name,
+                  &zone->redis->addr,
+                  (rc == NGX_BUSY) ? "has too many commands in flight"
+                                   : "is unavailable", to);
+}
+
+
+/* Redis took an event: the next drop is warned about again */
+
+static void
+ngx_ws_presence_published(void *data, ngx_int_t rc, uint64_t id)
+{
+    ngx_ws_zone_t *zone = data;
+
+    if (rc == NGX_OK && zone->presence_lost) {
+        zone->presence_lost = 0;
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ws_zone \"%V\": presence events are published "
+                      "again", &zone->name);
+    }
 }
 
 

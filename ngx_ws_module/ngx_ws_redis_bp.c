@@ -223,6 +223,9 @@ static ngx_uint_t ngx_ws_redis_entries(ngx_ws_redis_reader_t *rr,
 static ngx_int_t ngx_ws_redis_entry_id(redisReply *e, uint64_t *id);
 static u_char *ngx_ws_redis_key(ngx_pool_t *pool, ngx_ws_zone_t *zone,
     ngx_str_t *name, char kind, size_t *len);
+static ngx_int_t ngx_ws_redis_presence(ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data,
+    size_t len, ngx_ws_redis_published_pt handler, void *hdata);
 static void ngx_ws_redis_published(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static void ngx_ws_redis_wake(ngx_ws_zone_t *zone, uint64_t workers,
@@ -388,6 +391,8 @@ ngx_ws_redis_bp_init_process(ngx_cycle_t *cycle)
     if (ngx_process == NGX_PROCESS_HELPER) {
         return NGX_OK;
     }
+
+    ngx_ws_presence_publisher = ngx_ws_redis_presence;
 
     wmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_ws_module);
 
@@ -2201,6 +2206,32 @@ ngx_ws_redis_publish(ngx_ws_zone_t *zone, ngx_str_t *name,
     }
 
     return rc;
+}
+
+
+/*
+ * A presence event (ngx_ws_presence.c): NGX_AGAIN while this worker's
+ * first connection to Redis is being made, not counted as refused; else as
+ * a publish
+ */
+
+static ngx_int_t
+ngx_ws_redis_presence(ngx_ws_zone_t *zone, ngx_str_t *name,
+    ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data, size_t len,
+    ngx_ws_redis_published_pt handler, void *hdata)
+{
+    ngx_ws_redis_t  *rd;
+
+    rd = zone->redis->conn;
+
+    if (zone->redis->cluster == NULL && rd != NULL
+        && rd->connects == 0 && rd->failures == 0)
+    {
+        return NGX_AGAIN;
+    }
+
+    return ngx_ws_redis_publish(zone, name, pol, opcode, data, len, handler,
+                                hdata);
 }
 
 

@@ -209,14 +209,6 @@ ngx_ws_zone_check(ngx_conf_t *cf, ngx_ws_zone_t *zone, ngx_str_t *name)
         return NGX_CONF_ERROR;
     }
 
-    if (zone->redis && zone->presence_events != NGX_WS_PRESENCE_OFF) {
-        /* they would be stored locally, with ids that are Redis's */
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ws_zone \"%V\": presence_events= does not work "
-                           "with redis= yet", name);
-        return NGX_CONF_ERROR;
-    }
-
     return NGX_CONF_OK;
 }
 

@@ -232,6 +232,7 @@ struct ngx_ws_zone_s {
     ngx_uint_t                  presence_events;  /* NGX_WS_PRESENCE_* */
     ngx_str_t                   presence_suffix;  /* of the companion */
     uint64_t                    presence_wake;    /* slots to wake */
+    ngx_uint_t                  presence_lost;    /* Redis drops warned */
 
     ngx_ws_redis_conf_t        *redis;            /* redis=, or NULL */
 
@@ -316,6 +317,7 @@ struct ngx_ws_sub_s {
     ngx_uint_t                  member;           /* counted as a member */
     void                       *hold;             /* waits for a snapshot */
     int64_t                     resume;           /* waits for a sync, or -1 */
+    uint64_t                    skip;             /* up to: in its snapshot */
 };
 
 
@@ -498,6 +500,18 @@ int64_t ngx_ws_channel_last_id(ngx_pool_t *pool, ngx_str_t *value,
 
 extern ngx_ws_wake_pt       ngx_ws_wake_handler;
 extern ngx_ws_transport_t  *ngx_ws_transports[NGX_WS_TRANSPORTS];
+
+/*
+ * The publish of the presence events of Redis-backed zones: as
+ * ngx_ws_redis_publish(), or NGX_AGAIN while the worker's first connection
+ * is being made; set by ngx_ws_redis_bp.c (which wakes through
+ * ngx_ws_notify.c, which calls the presence code)
+ */
+typedef ngx_int_t (*ngx_ws_redis_publish_pt)(ngx_ws_zone_t *zone,
+    ngx_str_t *name, ngx_ws_policy_t *pol, ngx_uint_t opcode, u_char *data,
+    size_t len, ngx_ws_redis_published_pt handler, void *hdata);
+
+extern ngx_ws_redis_publish_pt  ngx_ws_presence_publisher;
 
 
 #endif /* _NGX_WS_ZONE_H_INCLUDED_ */

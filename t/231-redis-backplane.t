@@ -53,7 +53,8 @@ repeat_each(1);
 my %INIT_TESTS = (1 => 11, 3 => 4, 4 => 2, 5 => 2, 7 => 2, 9 => 3);
 
 # per block: TEST 1, 3, 4, 5, 7: 3 (status, body, no_error_log), TEST 2:
-# 5, TEST 6: 4, TEST 8 (must_die): 2, TEST 9: 3 (status, body, error_log)
+# 5, TEST 6: 4, TEST 8: 2 (status, no_error_log), TEST 9: 3 (status, body,
+# error_log)
 plan tests => repeat_each() * (3 + 5 + 3 + 3 + 3 + 4 + 3 + 2 + 3)
               + sum(values %INIT_TESTS);
 
@@ -601,17 +602,19 @@ GET /pub?channel=news
 
 
 
-=== TEST 8: presence events with redis= fail nginx -t (not built yet)
+=== TEST 8: presence events with redis= pass nginx -t (t/240 tests them)
 --- http_config
     ws_zone chat 1m redis=127.0.0.1:$TEST_NGINX_REDIS_PORT presence_events=channel;
+    ws_zone side 1m redis=127.0.0.1:$TEST_NGINX_REDIS_PORT presence_events=companion:.p;
 --- config
-    location /ws {
-        websocket;
-        ws_echo on;
+    location /pub {
+        ws_publisher side;
     }
---- must_die
---- error_log eval
-qr/\[emerg\] .*ws_zone "chat": presence_events= does not work with redis= yet/
+--- request
+GET /pub?channel=nobody
+--- error_code: 404
+--- no_error_log
+[emerg]
 
 
 

@@ -42,7 +42,7 @@ repeat_each(1);
 my %INIT_TESTS = (1 => 11, 2 => 9, 3 => 5);
 
 # per block: TEST 1: 3 (status, body, no_error_log), TEST 2, 3: 2 (status,
-# no_error_log), TEST 4 (must_die): 2
+# no_error_log), TEST 4: 2 (status, no_error_log)
 plan tests => repeat_each() * (3 + 2 + 2 + 2) + sum(values %INIT_TESTS);
 
 no_shuffle();
@@ -261,7 +261,7 @@ GET /pub?channel=nobody
 
 
 
-=== TEST 4: ws_snapshot on a Redis-backed zone fails nginx -t (not built)
+=== TEST 4: ws_snapshot on a Redis-backed zone passes nginx -t (t/240 tests it)
 --- http_config
     ws_zone chat 1m redis=127.0.0.1:$TEST_NGINX_REDIS_PORT;
 --- config
@@ -273,6 +273,11 @@ GET /pub?channel=nobody
     location /snap {
         return 200 "[]";
     }
---- must_die
---- error_log eval
-qr/\[emerg\] .*"ws_snapshot" does not work with the redis= zone "chat" yet/
+    location /pub {
+        ws_publisher chat;
+    }
+--- request
+GET /pub?channel=nobody
+--- error_code: 404
+--- no_error_log
+[emerg]
