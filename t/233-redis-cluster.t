@@ -361,13 +361,15 @@ sub across {
                    'TEST 1: a client resumes on B with an id from A');
     $l->close;
 
-    # B: two workers and the reader, each connected to the three masters;
-    # the routing by slot needed no redirection
+    # B: two workers and the reader, each connected to the three masters,
+    # and the reader's wake subscriber on each; the routing by slot needed
+    # no redirection
     my $st = get($bport, '/status');
-    Test::More::like($st, qr/"redis":\{"reader":[1-9]\d*,"connections":9,
+    Test::More::like($st, qr/"redis":\{"reader":[1-9]\d*,"connections":12,
                              .*"gaps":0,"refused":0,"backfilled":\d+,
-                             "cluster":\{"moved":0,"asked":0\}\}/x,
-                     'TEST 1: ws_status of B: 9 connections, no redirection');
+                             "cluster":\{"moved":0,"asked":0,
+                             "wake":\{"connections":3,"wakes":[1-9]\d*\}\}\}/x,
+                     'TEST 1: ws_status of B: 12 connections, no redirection');
 
     Test::More::like(b_log(), qr/\[info\]\ .*redis\ cluster\ "127\.0\.0\.1:\d+":
                                  \ slot\ map\ from\ [\d.:]+:\ 3\ masters,
@@ -683,7 +685,7 @@ GET /pub?channel=a
 main::resharding();
 --- request
 GET /status
---- response_body_like: "cluster":\{"moved":\d+,"asked":\d+\}
+--- response_body_like: "cluster":\{"moved":\d+,"asked":\d+,"wake":\{"connections":\d,"wakes":\d+\}\}
 --- no_error_log
 [error]
 
