@@ -245,6 +245,8 @@ uint64_t ngx_ws_redis_cluster_wake_gen(ngx_ws_redis_cluster_t *cl,
     ngx_uint_t slot);
 ngx_int_t ngx_ws_redis_cluster_subscribe(ngx_ws_redis_cluster_t *cl,
     ngx_uint_t slot, int argc, const char **argv, const size_t *argvlen);
+void ngx_ws_redis_cluster_unsubscribe(ngx_ws_redis_cluster_t *cl,
+    ngx_uint_t slot, const char **argv, const size_t *argvlen);
 ngx_uint_t ngx_ws_redis_cluster_wake_ready(ngx_ws_redis_cluster_t *cl,
     uint64_t *connects);
 ngx_int_t ngx_ws_redis_cluster_command(ngx_ws_redis_cluster_t *cl,

@@ -218,6 +218,8 @@ static void ngx_ws_redis_wake_subscribe(ngx_ws_redis_reader_t *rr,
 static void ngx_ws_redis_read_inbox_cluster(ngx_ws_redis_reader_t *rr,
     u_char *woken, ngx_uint_t full, const char **argv, size_t *argvlen);
 static void ngx_ws_redis_woken(void *data, ngx_uint_t slot);
+static void ngx_ws_redis_wake_unsubscribe(ngx_ws_redis_reader_t *rr,
+    ngx_array_t *gone);
 static ngx_int_t ngx_ws_redis_stream_cmp(const void *one, const void *two);
 static ngx_int_t ngx_ws_redis_chan_cmp(const void *one, const void *two);
 static void ngx_ws_redis_poll(ngx_event_t *ev);
@@ -644,7 +646,7 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     ngx_str_t              *name;
     ngx_uint_t              check;
     ngx_pool_t             *pool;
-    ngx_array_t             sync, read;
+    ngx_array_t             sync, read, gone;
     ngx_queue_t            *q;
     ngx_ws_zone_t          *zone;
     ngx_ws_redis_chan_t    *ch;
@@ -675,6 +677,7 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     }
 
     if (ngx_array_init(&sync, pool, 8, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&gone, pool, 2, sizeof(ngx_str_t)) != NGX_OK
         || ngx_array_init(&read, pool, 16, sizeof(ngx_ws_redis_chan_t))
            != NGX_OK)
     {
@@ -691,10 +694,15 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
         cn = ngx_queue_data(q, ngx_ws_channel_node_t, queue);
 
         if (cn->push || cn->subscribers == 0) {
-            continue;
-        }
+            if (!cn->redis_wake) {
+                continue;
+            }
 
-        if (!cn->synced) {
+            /* on a cluster, its wake is not wanted any more */
+            cn->redis_wake = 0;
+            name = ngx_array_push(&gone);
+
+        } else if (!cn->synced) {
             name = ngx_array_push(&sync);
 
         } else {
@@ -735,6 +743,10 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     rr->pool = pool;
     rr->got = 0;
     rr->failed = 0;
+
+    if (gone.nelts && rr->cl) {
+        ngx_ws_redis_wake_unsubscribe(rr, &gone);
+    }
 
     /*
      * After a connection is made, the channels read are checked first (Redis
@@ -1233,6 +1245,39 @@ ngx_ws_redis_read_inbox_cluster(ngx_ws_redis_reader_t *rr, u_char *woken,
         == NGX_OK)
     {
         rr->busy++;
+    }
+}
+
+
+/* the wakes of channels that lost their last subscriber of the instance */
+
+static void
+ngx_ws_redis_wake_unsubscribe(ngx_ws_redis_reader_t *rr, ngx_array_t *gone)
+{
+    size_t       argvlen[2];
+    ngx_str_t   *names;
+    ngx_uint_t   i;
+    const char  *argv[2];
+
+    names = gone->elts;
+
+    argv[0] = "SUNSUBSCRIBE";
+    argvlen[0] = 12;
+
+    for (i = 0; i < gone->nelts; i++) {
+        if (names[i].len == 0) {
+            break;
+        }
+
+        argv[1] = (char *) ngx_ws_redis_key(rr->pool, rr->zone, &names[i],
+                                            's', &argvlen[1]);
+        if (argv[1] == NULL) {
+            return;
+        }
+
+        ngx_ws_redis_cluster_unsubscribe(rr->cl,
+            ngx_ws_redis_cluster_slot((u_char *) argv[1], argvlen[1]),
+            argv, argvlen);
     }
 }
 

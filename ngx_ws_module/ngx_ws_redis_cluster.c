@@ -68,6 +68,7 @@ typedef struct {
     ngx_ws_redis_t             *sub;
     uint64_t                    sub_connects;
     uint64_t                    sub_gen;          /* 0: a new one */
+    ngx_uint_t                  unsubs;           /* SUNSUBSCRIBE sent */
     ngx_msec_t                  pinged;
 } ngx_ws_redis_node_t;
 
@@ -852,6 +853,7 @@ ngx_ws_redis_cluster_wake_gen(ngx_ws_redis_cluster_t *cl, ngx_uint_t slot)
         /* unique across the workers, which may take the reading over */
         node->sub_connects = node->sub->connects;
         node->sub_gen = ((uint64_t) ngx_pid << 32) + ++cl->gens;
+        node->unsubs = 0;
     }
 
     return node->sub_gen;
@@ -873,6 +875,36 @@ ngx_ws_redis_cluster_subscribe(ngx_ws_redis_cluster_t *cl, ngx_uint_t slot,
     }
 
     return ngx_ws_redis_send(cl->nodes[n].sub, argc, argv, argvlen);
+}
+
+
+/*
+ * SUNSUBSCRIBE channel on the subscriber of its slot's master (a channel
+ * without subscribers); not needed when it is not ready (a new
+ * connection has no subscriptions)
+ */
+
+void
+ngx_ws_redis_cluster_unsubscribe(ngx_ws_redis_cluster_t *cl,
+    ngx_uint_t slot, const char **argv, const size_t *argvlen)
+{
+    ngx_uint_t            n;
+    ngx_ws_redis_node_t  *node;
+
+    n = cl->slots[slot & (NGX_WS_REDIS_SLOTS - 1)];
+
+    if (n == NGX_WS_REDIS_NO_NODE) {
+        return;
+    }
+
+    node = &cl->nodes[n];
+
+    if (node->sub_gen != 0
+        && node->sub_connects == node->sub->connects
+        && ngx_ws_redis_send(node->sub, 2, argv, argvlen) == NGX_OK)
+    {
+        node->unsubs++;
+    }
 }
 
 
@@ -973,6 +1005,12 @@ ngx_ws_redis_cluster_push(ngx_ws_redis_t *rd, void *reply, void *data)
                && ngx_strncasecmp((u_char *) kind->str,
                                   (u_char *) "sunsubscribe", 12) == 0)
     {
+        if (node->unsubs) {
+            /* the answer to ours */
+            node->unsubs--;
+            return;
+        }
+
         /* Redis unsubscribed it: the slot went to another master */
         cl->stale = 1;
         node->sub_gen = 0;

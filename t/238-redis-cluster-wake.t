@@ -37,7 +37,7 @@ workers(2);
 repeat_each(1);
 
 # checks made by the --- init scenarios, per block
-my %INIT_TESTS = (1 => 5, 2 => 4, 3 => 5, 4 => 3);
+my %INIT_TESTS = (1 => 7, 2 => 4, 3 => 5, 4 => 3);
 
 # per block: 3 (status, body, no_error_log)
 plan tests => repeat_each() * 4 * 3 + sum(values %INIT_TESTS);
@@ -61,6 +61,10 @@ sub start_b {
         location /sub {
             websocket;
             ws_subscribe chat a b c;
+        }
+        location /solo {
+            websocket;
+            ws_subscribe chat x;
         }
         location /pub {
             ws_publisher chat;
@@ -143,6 +147,28 @@ sub wake {
     my ($after) = wake_of() =~ m{/(\d+)};
     Test::More::cmp_ok(($after // 0) - ($before // 0), '>=', 30,
                        'TEST 1: B was woken for each');
+
+    # a channel's wake is subscribed while it has subscribers on B
+    my $key = '{ws:chat:x}:s';
+    my $solo = client($bport, '/solo');
+
+    Test::More::ok(wait_for(sub { shard_subs($key) eq '1' }, 5),
+                   'TEST 1: a new channel: its wake subscribed');
+
+    $solo->close;
+
+    Test::More::ok(wait_for(sub { shard_subs($key) eq '0' }, 5),
+                   'TEST 1: its last subscriber gone: unsubscribed');
+}
+
+# the subscribers of a shard channel, summed over the masters (those of
+# other slots answer 0)
+sub shard_subs {
+    my ($chan) = @_;
+
+    return sum(map {
+        (split /\n/, cli($_, 'PUBSUB', 'SHARDNUMSUB', $chan))[1] // 0
+    } masters());
 }
 
 # TEST 2: the subscribers killed (CLIENT KILL TYPE pubsub on every
