@@ -229,10 +229,8 @@ sub failover {
     my $port = $ENV{TEST_NGINX_SERVER_PORT};
     my $key = '{ws:chat:c}:s';
     my $dead = Test::NgxWs::Cluster::owner($key, masters());
-    my $pid = Test::NgxWs::Cluster::pid($dead);
 
-    kill 'KILL', $pid;
-    waitpid $pid, 0;
+    Test::NgxWs::Cluster::kill_node($dead);
 
     my @alive = grep { $_ != $dead } @Ports;
 

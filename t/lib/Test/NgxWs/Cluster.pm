@@ -6,10 +6,13 @@ package Test::NgxWs::Cluster;
 # resharding steps the tests make by hand.
 #
 #   use Test::NgxWs::Cluster ();
-#   Test::NgxWs::Cluster::start(\@ports, replicas => 1, bus => \&free_port);
+#   Test::NgxWs::Cluster::start(\@ports, replicas => 1, bus => \&free_port,
+#                               args => sub { my ($port) = @_; ... });
 #   my $raw = Test::NgxWs::Cluster::cli($port, 'CLUSTER', 'INFO');
 #   my $port = Test::NgxWs::Cluster::owner('{ws:chat:a}:s', @masters);
 #   my ($from, $to, $slot) = Test::NgxWs::Cluster::migrate($key, @masters);
+#   Test::NgxWs::Cluster::kill_node($port);  # SIGKILL
+#   Test::NgxWs::Cluster::restart($port);    # with the same arguments
 
 use strict;
 use warnings;
@@ -27,9 +30,10 @@ sub cli {
 }
 
 # a node's arguments: the cluster bus on a port of its own (from $bus),
-# the slots of the others served while one is down, a short node timeout
+# the slots of the others served while one is down, a short node timeout,
+# and $more->($port)'s if given
 sub node_args {
-    my ($port, $bus) = @_;
+    my ($port, $bus, $more) = @_;
     my $dir = Test::NgxWs::Redis::dir();
 
     $Args{$port} //= [
@@ -38,6 +42,7 @@ sub node_args {
         '--cluster-port', $bus->(),
         '--cluster-node-timeout', 2000,
         '--cluster-require-full-coverage', 'no',
+        $more ? $more->($port) : (),
     ];
 
     return @{ $Args{$port} };
@@ -64,7 +69,7 @@ sub start {
     for my $port (@$ports) {
         unlink "$dir/nodes-$port.conf";
         $Pids{$port} = Test::NgxWs::Redis::start($port,
-                                                 node_args($port, $opt{bus}));
+                           node_args($port, $opt{bus}, $opt{args}));
     }
 
     my $pid = fork // die "fork: $!";
@@ -84,7 +89,21 @@ sub start {
     wait_ok(@$ports);
 }
 
-sub pid { $Pids{ $_[0] } }
+# a node killed (SIGKILL) and reaped
+sub kill_node {
+    my ($port) = @_;
+    my $pid = delete $Pids{$port} or return;
+
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+    delete $Test::NgxWs::Redis::Pids{$pid};
+}
+
+# a node killed started again, with its arguments
+sub restart {
+    my ($port) = @_;
+    $Pids{$port} = Test::NgxWs::Redis::start($port, @{ $Args{$port} });
+}
 
 # the masters among @ports, as their CLUSTER NODES says (myself)
 sub masters {
@@ -112,6 +131,18 @@ sub node_id {
 # back where it came from): ($from, $to, $slot)
 sub migrate {
     my ($key, @masters) = @_;
+    my ($from, $to, $slot, $tid) = move($key, @masters);
+
+    finish($slot, $to, $tid, @masters);
+
+    return ($from, $to, $slot);
+}
+
+# the same, left half way: MIGRATING on the source, IMPORTING on the
+# target, the keys on the target (the source answers ASK) until finish():
+# ($from, $to, $slot, the target's id)
+sub move {
+    my ($key, @masters) = @_;
     my $slot = cli($masters[0], 'CLUSTER', 'KEYSLOT', $key);
     my $from = owner($key, @masters);
     my ($to) = grep { $_ != $from } @masters;
@@ -125,10 +156,14 @@ sub migrate {
     cli($from, 'MIGRATE', '127.0.0.1', $to, '', 0, 5000, 'KEYS', @keys)
         if @keys;
 
+    return ($from, $to, $slot, $tid);
+}
+
+sub finish {
+    my ($slot, $to, $tid, @masters) = @_;
+
     cli($_, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $tid)
         for $to, grep { $_ != $to } @masters;
-
-    return ($from, $to, $slot);
 }
 
 # the calls of a command the nodes served since their CONFIG RESETSTAT
