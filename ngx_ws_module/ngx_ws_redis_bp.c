@@ -3517,10 +3517,10 @@ ngx_ws_redis_push(ngx_ws_zone_t *zone, ngx_str_t *id, ngx_uint_t opcode,
     u_char *data, size_t len, ngx_ws_redis_pushed_pt handler, void *hdata)
 {
     u_char               *p, op[NGX_INT_T_LEN];
-    size_t                argvlen[9];
+    size_t                argvlen[10];
     ngx_int_t             rc;
     ngx_pool_t           *pool;
-    const char           *argv[9];
+    const char           *argv[10];
     ngx_ws_redis_t       *rd;
     ngx_ws_redis_push_t  *ps;
 
