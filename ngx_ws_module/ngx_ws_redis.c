@@ -60,6 +60,7 @@ static void ngx_ws_redis_connect(ngx_ws_redis_t *rd);
 static void ngx_ws_redis_timer_handler(ngx_event_t *ev);
 static void ngx_ws_redis_timeout_handler(ngx_event_t *ev);
 static void ngx_ws_redis_read_handler(ngx_event_t *ev);
+static void ngx_ws_redis_push_read(ngx_ws_redis_t *rd);
 static void ngx_ws_redis_write_handler(ngx_event_t *ev);
 static void ngx_ws_redis_add_read(void *data);
 static void ngx_ws_redis_del_read(void *data);
@@ -852,6 +853,58 @@ ngx_ws_redis_subscribe(ngx_ws_redis_t *rd, int argc, const char **argv,
 }
 
 
+/*
+ * A command on a subscriber's connection (SSUBSCRIBE, PING), once it is
+ * ready: written to hiredis's buffer without a callback, its reply goes to
+ * the push handler with the messages.  A PING with no answer for
+ * redis_timeout drops the connection.
+ */
+
+ngx_int_t
+ngx_ws_redis_send(ngx_ws_redis_t *rd, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    int                 len;
+    char               *cmd;
+    redisAsyncContext  *ac;
+
+    if (rd == NULL || rd->ac == NULL || rd->push == NULL
+        || rd->state != NGX_WS_REDIS_READY)
+    {
+        return NGX_DECLINED;
+    }
+
+    ac = rd->ac;
+
+    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+
+    if (len < 0) {
+        return NGX_ERROR;
+    }
+
+    if (redisAppendFormattedCommand(&ac->c, cmd, len) != REDIS_OK) {
+        redisFreeCommand(cmd);
+        return NGX_ERROR;
+    }
+
+    redisFreeCommand(cmd);
+
+    rd->commands++;
+
+    if (rd->conf->stat) {
+        (void) ngx_atomic_fetch_add(&rd->conf->stat->commands, 1);
+    }
+
+    if (!rd->timeout.timer_set) {
+        ngx_add_timer(&rd->timeout, rd->conf->timeout);
+    }
+
+    ngx_ws_redis_add_write(rd);
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_ws_redis_sub_reply(redisAsyncContext *ac, void *r, void *data)
 {
@@ -1239,9 +1292,16 @@ ngx_ws_redis_timeout_handler(ngx_event_t *ev)
         return;
     }
 
-    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                  "redis \"%V\" timed out with %ui commands in flight",
-                  &rd->conf->addr, rd->inflight);
+    if (rd->push) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "redis \"%V\": subscriber timed out",
+                      &rd->conf->addr);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "redis \"%V\" timed out with %ui commands in flight",
+                      &rd->conf->addr, rd->inflight);
+    }
 
     rd->outage = 1;
     ngx_ws_redis_failed(rd, NULL);
@@ -1260,9 +1320,73 @@ ngx_ws_redis_read_handler(ngx_event_t *ev)
     ngx_connection_t  *c = ev->data;
     ngx_ws_redis_t    *rd = c->data;
 
-    if (rd->ac != NULL) {
-        redisAsyncHandleRead(rd->ac);
+    if (rd->ac == NULL) {
+        return;
     }
+
+    if (rd->push && rd->state == NGX_WS_REDIS_READY) {
+        ngx_ws_redis_push_read(rd);
+        return;
+    }
+
+    redisAsyncHandleRead(rd->ac);
+}
+
+
+/*
+ * A ready subscriber's socket: read here rather than by hiredis's
+ * callbacks (which know SUBSCRIBE, not SSUBSCRIBE, and would take a
+ * message for the answer to a command): every reply, message or
+ * answer, goes to the push handler
+ */
+
+static void
+ngx_ws_redis_push_read(ngx_ws_redis_t *rd)
+{
+    void               *reply;
+    redisContext       *c;
+    redisAsyncContext  *ac;
+
+    ac = rd->ac;
+    c = &ac->c;
+
+    if (redisBufferRead(c) != REDIS_OK) {
+        goto failed;
+    }
+
+    if (rd->timeout.timer_set) {
+        /* the server answers */
+        ngx_del_timer(&rd->timeout);
+    }
+
+    for ( ;; ) {
+        reply = NULL;
+
+        if (redisGetReply(c, &reply) != REDIS_OK) {
+            goto failed;
+        }
+
+        if (reply == NULL) {
+            return;
+        }
+
+        rd->push(rd, reply, rd->push_data);
+
+        freeReplyObject(reply);
+
+        if (rd->ac != ac || rd->state != NGX_WS_REDIS_READY) {
+            return;
+        }
+    }
+
+failed:
+
+    ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                  "redis \"%V\": subscriber disconnected (%s)",
+                  &rd->conf->addr, c->errstr[0] ? c->errstr : "error");
+
+    rd->outage = 1;
+    ngx_ws_redis_failed(rd, NULL);
 }
 
 

@@ -49,6 +49,10 @@ typedef struct ngx_ws_redis_cluster_s  ngx_ws_redis_cluster_t;
 typedef void (*ngx_ws_redis_reply_pt)(ngx_ws_redis_t *rd, void *reply,
     void *data);
 
+/* a wake of a Redis Cluster's slot (sharded pub/sub, the reader's) */
+
+typedef void (*ngx_ws_redis_woken_pt)(void *data, ngx_uint_t slot);
+
 
 /*
  * The Redis figures of an instance, in the zone's shared memory (for
@@ -69,6 +73,8 @@ typedef struct {
     ngx_atomic_t                moved;            /* cluster redirects */
     ngx_atomic_t                asked;
     ngx_atomic_t                backfilled;       /* read after a return */
+    ngx_atomic_t                wakes;            /* cluster: wakes read */
+    ngx_atomic_t                wake_conns;       /* subscribers ready */
     ngx_atomic_t                connected[NGX_WS_MAX_SLOTS];
     ngx_atomic_t                inflight[NGX_WS_MAX_SLOTS];
 
@@ -187,7 +193,11 @@ struct ngx_ws_redis_s {
     ngx_uint_t                  refused;          /* AUTH... logged */
     ngx_ws_redis_t             *next;             /* in conf->conns */
 
-    /* a subscription (the sentinel's): each message, not in cmds */
+    /*
+     * a subscriber (Sentinel's SUBSCRIBE, a cluster's SSUBSCRIBE): every
+     * reply goes to push, not to cmds; once ready, commands are sent by
+     * ngx_ws_redis_send() and have no handler
+     */
     ngx_ws_redis_reply_pt       push;
     void                       *push_data;
 
@@ -215,6 +225,8 @@ char *ngx_ws_redis_check(ngx_conf_t *cf, ngx_ws_redis_conf_t *rcf,
 ngx_int_t ngx_ws_redis_command(ngx_ws_redis_t *rd,
     ngx_ws_redis_reply_pt handler, void *data, int argc, const char **argv,
     const size_t *argvlen);
+ngx_int_t ngx_ws_redis_send(ngx_ws_redis_t *rd, int argc,
+    const char **argv, const size_t *argvlen);
 ngx_ws_redis_t *ngx_ws_redis_open(ngx_ws_redis_conf_t *rcf, ngx_log_t *log,
     ngx_uint_t quiet);
 ngx_ws_redis_t *ngx_ws_redis_open_push(ngx_ws_redis_conf_t *rcf,
@@ -241,6 +253,16 @@ ngx_ws_redis_t *ngx_ws_redis_cluster_conn(ngx_ws_redis_cluster_t *cl,
     ngx_uint_t slot);
 ngx_uint_t ngx_ws_redis_cluster_ready(ngx_ws_redis_cluster_t *cl);
 uint64_t ngx_ws_redis_cluster_connects(ngx_ws_redis_cluster_t *cl);
+void ngx_ws_redis_cluster_wakes(ngx_ws_redis_cluster_t *cl,
+    ngx_ws_redis_woken_pt handler, void *data);
+uint64_t ngx_ws_redis_cluster_wake_gen(ngx_ws_redis_cluster_t *cl,
+    ngx_uint_t slot);
+ngx_int_t ngx_ws_redis_cluster_subscribe(ngx_ws_redis_cluster_t *cl,
+    ngx_uint_t slot, int argc, const char **argv, const size_t *argvlen);
+void ngx_ws_redis_cluster_unsubscribe(ngx_ws_redis_cluster_t *cl,
+    ngx_uint_t slot, const char **argv, const size_t *argvlen);
+ngx_uint_t ngx_ws_redis_cluster_wake_ready(ngx_ws_redis_cluster_t *cl,
+    uint64_t *connects);
 ngx_int_t ngx_ws_redis_cluster_command(ngx_ws_redis_cluster_t *cl,
     ngx_uint_t slot, ngx_ws_redis_reply_pt handler, void *data, int argc,
     const char **argv, const size_t *argvlen);

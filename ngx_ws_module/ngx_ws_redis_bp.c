@@ -66,8 +66,13 @@
  * notices was cut by its COUNT, and every second (a message written
  * without its notice, or a notice trimmed before it was read).  The wait
  * for notices reads the instance's inbox too.  On a cluster there are no
- * notices (their stream would be in one slot, on one master): the reader
- * polls the channels' streams slot by slot.
+ * notices (their stream would be in one slot, on one master): the publish
+ * script SPUBLISHes a wake on a shard channel named as the stream's key
+ * (so in its slot), as does the push script for an inbox; the reader
+ * subscribes to those of its streams (ngx_ws_redis_cluster.c) and reads
+ * the slots it is woken for, every slot once a second and after a
+ * subscriber's connection, and polls the slots whose master's subscriber
+ * is not ready.
  */
 
 
@@ -91,6 +96,7 @@
 #define NGX_WS_REDIS_NOTICE_COUNT   "1024"
 #define NGX_WS_REDIS_NOTICE_MAXLEN  "100000"
 #define NGX_WS_REDIS_FULL_READ      1000          /* ms, at least that often */
+#define NGX_WS_REDIS_CL_SLOTS       16384
 
 
 #if (NGX_WS_HAVE_HIREDIS)
@@ -130,6 +136,13 @@ typedef struct {
     u_char                      notice[2 * NGX_INT64_LEN + 2];
     ngx_uint_t                  full;             /* read all channels */
     ngx_msec_t                  full_at;          /* at least by then */
+
+    /* on a cluster: the slots woken, slots without a subscriber */
+    ngx_uint_t                  woke;
+    ngx_uint_t                  polling;
+    uint64_t                    wake_connects;
+    uint64_t                    inbox_wake;       /* its subscription */
+    u_char                      woken[NGX_WS_REDIS_CL_SLOTS / 8];
 } ngx_ws_redis_reader_t;
 
 
@@ -139,6 +152,7 @@ typedef struct {
     size_t                      len;
     u_char                     *id;
     size_t                      idlen;
+    void                       *ch;               /* ngx_ws_redis_chan_t */
 } ngx_ws_redis_stream_t;
 
 
@@ -156,6 +170,7 @@ typedef struct {
     u_char                      sha1[40];         /* of its data */
     ngx_uint_t                  known;            /* the data was kept */
     ngx_uint_t                  slot;             /* on a cluster */
+    uint64_t                    wake;             /* its subscription */
 } ngx_ws_redis_chan_t;
 
 
@@ -197,6 +212,14 @@ static void ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr,
     ngx_array_t *read);
 static void ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr,
     ngx_array_t *read);
+static void ngx_ws_redis_wake_subscribe(ngx_ws_redis_reader_t *rr,
+    ngx_ws_redis_stream_t *st, ngx_uint_t n, uint64_t gen,
+    const char **argv, size_t *argvlen);
+static void ngx_ws_redis_read_inbox_cluster(ngx_ws_redis_reader_t *rr,
+    u_char *woken, ngx_uint_t full, const char **argv, size_t *argvlen);
+static void ngx_ws_redis_woken(void *data, ngx_uint_t slot);
+static void ngx_ws_redis_wake_unsubscribe(ngx_ws_redis_reader_t *rr,
+    ngx_array_t *gone);
 static ngx_int_t ngx_ws_redis_stream_cmp(const void *one, const void *two);
 static ngx_int_t ngx_ws_redis_chan_cmp(const void *one, const void *two);
 static void ngx_ws_redis_poll(ngx_event_t *ev);
@@ -272,7 +295,9 @@ static void ngx_ws_redis_sha1(u_char *sha, char *script, size_t len);
  * keys' time to live in ms (ttl=; "0": none), ARGV[7] the channel's name
  * and ARGV[8] the zone's stream of notices, "{ws:ZONE}:d", to which the
  * name is added (one Redis; empty on a cluster, where that key is in
- * another slot: so it is an argument, not one of the KEYS).  Lua numbers
+ * another slot: so it is an argument, not one of the KEYS).  On a cluster
+ * a wake is published instead on the shard channel named as the stream's
+ * key (SPUBLISH, Redis 7.0), in the stream's slot.  Lua numbers
  * are doubles: the ids (below 2^53) are exact, but are formatted with %d,
  * never by tostring().
  */
@@ -307,6 +332,8 @@ static char  ngx_ws_redis_publish_lua[] =
     "if ARGV[8] ~= '' then\n"
     "  redis.call('XADD', ARGV[8], 'MAXLEN', '~', '"
     NGX_WS_REDIS_NOTICE_MAXLEN "', '*', 'c', ARGV[7])\n"
+    "else\n"
+    "  redis.call('SPUBLISH', KEYS[2], '')\n"
     "end\n"
     "return n\n";
 
@@ -535,7 +562,7 @@ ngx_ws_redis_tick(ngx_event_t *ev)
 {
     ngx_ws_redis_reader_t *rr = ev->data;
 
-    uint64_t        now;
+    uint64_t        now, connects;
     ngx_uint_t      leader;
     ngx_time_t     *tp;
     ngx_ws_zone_t  *zone;
@@ -575,6 +602,10 @@ ngx_ws_redis_tick(ngx_event_t *ev)
         if (zone->redis->seeds) {
             rr->cl = ngx_ws_redis_cluster_open(zone->redis, ev->log, 1);
 
+            if (rr->cl) {
+                ngx_ws_redis_cluster_wakes(rr->cl, ngx_ws_redis_woken, rr);
+            }
+
         } else {
             rr->rd = ngx_ws_redis_open(zone->redis, ev->log, 1);
         }
@@ -590,6 +621,11 @@ ngx_ws_redis_tick(ngx_event_t *ev)
     if (leader && (rr->rd || rr->cl)) {
         /* the instance's heartbeat and counts */
         ngx_ws_redis_share(rr, now);
+    }
+
+    if (rr->cl) {
+        zone->sh->redis.wake_conns =
+                ngx_ws_redis_cluster_wake_ready(rr->cl, &connects);
     }
 
     if (ngx_ws_redis_bp_ready(rr) && rr->busy == 0 && !rr->poll.timer_set) {
@@ -615,7 +651,7 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     ngx_str_t              *name;
     ngx_uint_t              check;
     ngx_pool_t             *pool;
-    ngx_array_t             sync, read;
+    ngx_array_t             sync, read, gone;
     ngx_queue_t            *q;
     ngx_ws_zone_t          *zone;
     ngx_ws_redis_chan_t    *ch;
@@ -646,6 +682,7 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     }
 
     if (ngx_array_init(&sync, pool, 8, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&gone, pool, 2, sizeof(ngx_str_t)) != NGX_OK
         || ngx_array_init(&read, pool, 16, sizeof(ngx_ws_redis_chan_t))
            != NGX_OK)
     {
@@ -662,10 +699,15 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
         cn = ngx_queue_data(q, ngx_ws_channel_node_t, queue);
 
         if (cn->push || cn->subscribers == 0) {
-            continue;
-        }
+            if (!cn->redis_wake) {
+                continue;
+            }
 
-        if (!cn->synced) {
+            /* on a cluster, its wake is not wanted any more */
+            cn->redis_wake = 0;
+            name = ngx_array_push(&gone);
+
+        } else if (!cn->synced) {
             name = ngx_array_push(&sync);
 
         } else {
@@ -677,6 +719,7 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
 
             ch->last = cn->last_id;
             ch->known = 0;
+            ch->wake = cn->redis_wake;
 
             if (check) {
                 ngx_ws_redis_last_sha1(cn, ch);
@@ -705,6 +748,10 @@ ngx_ws_redis_round(ngx_ws_redis_reader_t *rr)
     rr->pool = pool;
     rr->got = 0;
     rr->failed = 0;
+
+    if (gone.nelts && rr->cl) {
+        ngx_ws_redis_wake_unsubscribe(rr, &gone);
+    }
 
     /*
      * After a connection is made, the channels read are checked first (Redis
@@ -946,18 +993,23 @@ ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
  * On a Redis Cluster, streams of different slots cannot be read by one
  * XREAD (CROSSSLOT), nor can several XREAD ... BLOCK wait on one
  * connection: the channels are grouped by slot, one XREAD without BLOCK
- * per slot, pipelined on the connection to the slot's master, so one
- * command per slot in use and per round.  A round that read nothing is
- * followed by the next after NGX_WS_REDIS_POLL ms.
+ * per slot to read, pipelined on the connection to the slot's master.  A
+ * slot is read when it was woken (a message published, its subscription
+ * made), when its master's subscriber is not ready (polled every
+ * NGX_WS_REDIS_POLL ms meanwhile), and all are read once a second, after
+ * a sync, after a subscriber's connection, or when a read was cut by its
+ * COUNT.  The channels not subscribed to with their master's subscriber
+ * of now are subscribed first.
  */
 
 static void
 ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
 {
     int                     argc;
-    u_char                 *p;
+    u_char                 *p, *woken;
     size_t                 *argvlen;
-    ngx_uint_t              i, j, k, n;
+    uint64_t                gen, connects;
+    ngx_uint_t              i, j, k, n, full;
     const char            **argv;
     ngx_ws_redis_chan_t    *ch;
     ngx_ws_redis_stream_t  *st;
@@ -969,9 +1021,29 @@ ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
     /* (the inbox's XREAD takes 6) */
     argv = ngx_palloc(rr->pool, (2 * n + 6) * sizeof(char *));
     argvlen = ngx_palloc(rr->pool, (2 * n + 6) * sizeof(size_t));
+    woken = ngx_pnalloc(rr->pool, sizeof(rr->woken));
 
-    if (st == NULL || argv == NULL || argvlen == NULL) {
+    if (st == NULL || argv == NULL || argvlen == NULL || woken == NULL) {
         return;
+    }
+
+    /* the slots woken until now; those woken from now on, next round */
+
+    ngx_memcpy(woken, rr->woken, sizeof(rr->woken));
+    ngx_memzero(rr->woken, sizeof(rr->woken));
+    rr->woke = 0;
+    rr->polling = 0;
+
+    (void) ngx_ws_redis_cluster_wake_ready(rr->cl, &connects);
+
+    full = rr->full
+           || connects != rr->wake_connects
+           || (ngx_msec_int_t) (ngx_current_msec - rr->full_at) >= 0;
+
+    if (full) {
+        rr->full = 0;
+        rr->wake_connects = connects;
+        rr->full_at = ngx_current_msec + NGX_WS_REDIS_FULL_READ;
     }
 
     for (i = 0; i < n; i++) {
@@ -991,24 +1063,40 @@ ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
         st[i].id = p;
         st[i].idlen = ngx_sprintf(p, "%uL-0", ch[i].last) - p;
         st[i].slot = ngx_ws_redis_cluster_slot(st[i].key, st[i].len);
+        st[i].ch = &ch[i];
     }
 
     ngx_sort(st, n, sizeof(ngx_ws_redis_stream_t), ngx_ws_redis_stream_cmp);
-
-    argv[0] = "XREAD";
-    argvlen[0] = 5;
-    argv[1] = "COUNT";
-    argvlen[1] = 5;
-    argv[2] = NGX_WS_REDIS_READ_COUNT;
-    argvlen[2] = sizeof(NGX_WS_REDIS_READ_COUNT) - 1;
-    argv[3] = "STREAMS";
-    argvlen[3] = 7;
 
     for (i = 0; i < n; i = j) {
         for (j = i + 1; j < n && st[j].slot == st[i].slot; j++) {
             /* void */
         }
 
+        gen = ngx_ws_redis_cluster_wake_gen(rr->cl, st[i].slot);
+
+        if (gen == 0) {
+            rr->polling = 1;
+
+        } else {
+            /* read when the subscription is made, if one is */
+            ngx_ws_redis_wake_subscribe(rr, &st[i], j - i, gen, argv,
+                                        argvlen);
+
+            if (!full && !(woken[st[i].slot / 8] & (1 << (st[i].slot % 8))))
+            {
+                continue;
+            }
+        }
+
+        argv[0] = "XREAD";
+        argvlen[0] = 5;
+        argv[1] = "COUNT";
+        argvlen[1] = 5;
+        argv[2] = NGX_WS_REDIS_READ_COUNT;
+        argvlen[2] = sizeof(NGX_WS_REDIS_READ_COUNT) - 1;
+        argv[3] = "STREAMS";
+        argvlen[3] = 7;
         argc = 4;
 
         for (k = i; k < j; k++) {
@@ -1032,7 +1120,84 @@ ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
         }
     }
 
-    /* the instance's inbox, in the slot of the zone's keys */
+    ngx_ws_redis_read_inbox_cluster(rr, woken, full, argv, argvlen);
+}
+
+
+/*
+ * SSUBSCRIBE to the wakes of the streams of one slot that were not
+ * subscribed to with the generation of their master's subscriber
+ */
+
+static void
+ngx_ws_redis_wake_subscribe(ngx_ws_redis_reader_t *rr,
+    ngx_ws_redis_stream_t *st, ngx_uint_t n, uint64_t gen,
+    const char **argv, size_t *argvlen)
+{
+    int                     argc;
+    ngx_uint_t              k;
+    ngx_ws_zone_t          *zone;
+    ngx_ws_redis_chan_t    *ch;
+    ngx_ws_channel_node_t  *cn;
+
+    argv[0] = "SSUBSCRIBE";
+    argvlen[0] = 10;
+    argc = 1;
+
+    for (k = 0; k < n; k++) {
+        ch = st[k].ch;
+
+        if (ch->wake != gen) {
+            argv[argc] = (char *) st[k].key;
+            argvlen[argc++] = st[k].len;
+        }
+    }
+
+    if (argc == 1
+        || ngx_ws_redis_cluster_subscribe(rr->cl, st[0].slot, argc, argv,
+                                          argvlen)
+           != NGX_OK)
+    {
+        return;
+    }
+
+    /* subscribed with this generation: not again until it changes */
+
+    zone = rr->zone;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (k = 0; k < n; k++) {
+        ch = st[k].ch;
+
+        if (ch->wake == gen) {
+            continue;
+        }
+
+        ch->wake = gen;
+        cn = ngx_ws_channel_lookup(zone, &ch->name, 0);
+
+        if (cn != NULL) {
+            cn->redis_wake = gen;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * The instance's inbox, in the slot of the zone's keys: read as a slot of
+ * channels is, woken by the push script
+ */
+
+static void
+ngx_ws_redis_read_inbox_cluster(ngx_ws_redis_reader_t *rr, u_char *woken,
+    ngx_uint_t full, const char **argv, size_t *argvlen)
+{
+    u_char      *p;
+    uint64_t     gen;
+    ngx_uint_t   slot;
 
     argv[4] = (char *) ngx_ws_redis_zkey(rr->pool, rr->zone, "q", 1,
                                          &argvlen[4]);
@@ -1042,18 +1207,110 @@ ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
         return;
     }
 
+    slot = ngx_ws_redis_cluster_slot((u_char *) argv[4], argvlen[4]);
+    gen = ngx_ws_redis_cluster_wake_gen(rr->cl, slot);
+
+    if (gen == 0) {
+        rr->polling = 1;
+
+    } else {
+        if (rr->inbox_wake != gen) {
+            argv[3] = "SSUBSCRIBE";
+            argvlen[3] = 10;
+
+            if (ngx_ws_redis_cluster_subscribe(rr->cl, slot, 2, &argv[3],
+                                               &argvlen[3])
+                == NGX_OK)
+            {
+                rr->inbox_wake = gen;
+            }
+        }
+
+        if (!full && !(woken[slot / 8] & (1 << (slot % 8)))) {
+            return;
+        }
+    }
+
+    argv[0] = "XREAD";
+    argvlen[0] = 5;
+    argv[1] = "COUNT";
+    argvlen[1] = 5;
+    argv[2] = NGX_WS_REDIS_READ_COUNT;
+    argvlen[2] = sizeof(NGX_WS_REDIS_READ_COUNT) - 1;
+    argv[3] = "STREAMS";
+    argvlen[3] = 7;
+
     argv[5] = (char *) p;
     argvlen[5] = ngx_sprintf(p, "%uL-%uL", rr->zone->sh->redis_inbox[0],
                              rr->zone->sh->redis_inbox[1])
                  - p;
 
-    if (ngx_ws_redis_cluster_command(rr->cl,
-            ngx_ws_redis_cluster_slot((u_char *) argv[4], argvlen[4]),
-            ngx_ws_redis_read, rr, 6, argv, argvlen)
+    if (ngx_ws_redis_cluster_command(rr->cl, slot, ngx_ws_redis_read, rr, 6,
+                                     argv, argvlen)
         == NGX_OK)
     {
         rr->busy++;
     }
+}
+
+
+/* the wakes of channels that lost their last subscriber of the instance */
+
+static void
+ngx_ws_redis_wake_unsubscribe(ngx_ws_redis_reader_t *rr, ngx_array_t *gone)
+{
+    size_t       argvlen[2];
+    ngx_str_t   *names;
+    ngx_uint_t   i;
+    const char  *argv[2];
+
+    names = gone->elts;
+
+    argv[0] = "SUNSUBSCRIBE";
+    argvlen[0] = 12;
+
+    for (i = 0; i < gone->nelts; i++) {
+        if (names[i].len == 0) {
+            break;
+        }
+
+        argv[1] = (char *) ngx_ws_redis_key(rr->pool, rr->zone, &names[i],
+                                            's', &argvlen[1]);
+        if (argv[1] == NULL) {
+            return;
+        }
+
+        ngx_ws_redis_cluster_unsubscribe(rr->cl,
+            ngx_ws_redis_cluster_slot((u_char *) argv[1], argvlen[1]),
+            argv, argvlen);
+    }
+}
+
+
+/*
+ * A slot woken (ngx_ws_redis_cluster.c): read at once, or by the next
+ * round if one is under way
+ */
+
+static void
+ngx_ws_redis_woken(void *data, ngx_uint_t slot)
+{
+    ngx_ws_redis_reader_t *rr = data;
+
+    slot &= NGX_WS_REDIS_CL_SLOTS - 1;
+
+    rr->woken[slot / 8] |= (u_char) (1 << (slot % 8));
+    rr->woke = 1;
+
+    if (rr->busy || !ngx_ws_redis_bp_ready(rr)) {
+        return;
+    }
+
+    if (rr->poll.timer_set) {
+        ngx_del_timer(&rr->poll);
+    }
+
+    ngx_ws_redis_round(rr);
 }
 
 
@@ -1602,10 +1859,22 @@ ngx_ws_redis_round_done(ngx_ws_redis_reader_t *rr)
         return;
     }
 
-    if (rr->failed || (rr->cl && !rr->got)) {
-        /* no XREAD waited for news: a pause, longer after an error */
-        ngx_add_timer(&rr->poll, rr->failed ? NGX_WS_REDIS_TICK
-                                            : NGX_WS_REDIS_POLL);
+    if (rr->failed) {
+        /* no XREAD waited for news: a pause after an error */
+        ngx_add_timer(&rr->poll, NGX_WS_REDIS_TICK);
+        return;
+    }
+
+    if (rr->cl && !rr->woke && !rr->full) {
+        /*
+         * on a cluster, the next round when a slot is woken (or at a tick,
+         * for the new channels and the reading of all once a second);
+         * slots whose master's subscriber is not ready are polled
+         */
+        if (rr->polling) {
+            ngx_add_timer(&rr->poll, NGX_WS_REDIS_POLL);
+        }
+
         return;
     }
 
@@ -1659,6 +1928,7 @@ ngx_ws_redis_bp_close(ngx_ws_redis_reader_t *rr)
 
     if (cl) {
         ngx_ws_redis_cluster_close(cl);
+        rr->zone->sh->redis.wake_conns = 0;
     }
 
     if (rr->poll.timer_set) {
@@ -2591,7 +2861,9 @@ static char  ngx_ws_redis_live_lua[] =
 /*
  * KEYS[1] the instances; ARGV[1] "{ws:ZONE}:", ARGV[2] the connection id,
  * ARGV[3] the opcode, ARGV[4] the data, ARGV[5] this instance (which has
- * not got it).  1 when a live instance has the connection, else 0.
+ * not got it), ARGV[6] "1" on a cluster: the inbox's reader is woken
+ * (SPUBLISH on the channel named as the inbox).  1 when a live instance
+ * has the connection, else 0.
  */
 
 static char  ngx_ws_redis_push_lua[] =
@@ -2604,6 +2876,9 @@ static char  ngx_ws_redis_push_lua[] =
     "    redis.call('XADD', ARGV[1] .. 'q:' .. m, 'MAXLEN', '~', '"
     NGX_WS_REDIS_INBOX_MAX "', '*', 'i', ARGV[2], 'o', ARGV[3],"
     " 'd', ARGV[4])\n"
+    "    if ARGV[6] == '1' then\n"
+    "      redis.call('SPUBLISH', ARGV[1] .. 'q:' .. m, '')\n"
+    "    end\n"
     "    return 1\n"
     "  end\n"
     "end\n"
@@ -3273,10 +3548,10 @@ ngx_ws_redis_push(ngx_ws_zone_t *zone, ngx_str_t *id, ngx_uint_t opcode,
     u_char *data, size_t len, ngx_ws_redis_pushed_pt handler, void *hdata)
 {
     u_char               *p, op[NGX_INT_T_LEN];
-    size_t                argvlen[9];
+    size_t                argvlen[10];
     ngx_int_t             rc;
     ngx_pool_t           *pool;
-    const char           *argv[9];
+    const char           *argv[10];
     ngx_ws_redis_t       *rd;
     ngx_ws_redis_push_t  *ps;
 
@@ -3323,6 +3598,8 @@ ngx_ws_redis_push(ngx_ws_zone_t *zone, ngx_str_t *id, ngx_uint_t opcode,
     argvlen[7] = len;
     argv[8] = (char *) ngx_ws_redis_inst(zone);
     argvlen[8] = NGX_WS_REDIS_INST_LEN;
+    argv[9] = zone->redis->cluster ? "1" : "0";
+    argvlen[9] = 1;
 
     ps = ngx_alloc(sizeof(ngx_ws_redis_push_t), rd->log);
 
@@ -3334,7 +3611,7 @@ ngx_ws_redis_push(ngx_ws_zone_t *zone, ngx_str_t *id, ngx_uint_t opcode,
     ps->data = hdata;
 
     rc = ngx_ws_redis_zcommand(zone, rd, argv[3], argvlen[3],
-                               ngx_ws_redis_pushed, ps, 9, argv, argvlen);
+                               ngx_ws_redis_pushed, ps, 10, argv, argvlen);
 
 done:
 

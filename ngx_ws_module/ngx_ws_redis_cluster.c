@@ -33,6 +33,15 @@
  *
  * Each worker has one object per cluster zone for its commands; the
  * reading worker of the instance has a second one (ngx_ws_redis_bp.c).
+ *
+ * The reader's object also holds a subscriber connection per master
+ * (sharded pub/sub, Redis 7.0): the reader SSUBSCRIBEs there the wake
+ * channels of the streams it reads (a channel per stream, named as its
+ * key, so in its slot), and each message, subscription, unsubscription
+ * (a slot migrated) or MOVED of a slot is told to the reader, which reads
+ * that slot.  Each (re)connection of a subscriber, and each change of its
+ * slots, gives it a new generation: the reader subscribes again what it
+ * subscribed with another.
  */
 
 
@@ -44,14 +53,23 @@
 #define NGX_WS_REDIS_CLUSTER_TICK    100
 #define NGX_WS_REDIS_CLUSTER_START   20
 #define NGX_WS_REDIS_CLUSTER_CHECK   1000
+#define NGX_WS_REDIS_CLUSTER_PING    1000
 
 
 typedef struct {
+    ngx_ws_redis_cluster_t     *cl;
     u_char                      host[NGX_SOCKADDR_STRLEN + 1];
     u_char                      name[NGX_SOCKADDR_STRLEN + NGX_INT_T_LEN];
     ngx_ws_redis_conf_t         conf;             /* the zone's, its addr */
     ngx_ws_redis_t             *rd;
     ngx_uint_t                  master;           /* owns slots */
+
+    /* the reader's: the subscriber for wakes, its generation */
+    ngx_ws_redis_t             *sub;
+    uint64_t                    sub_connects;
+    uint64_t                    sub_gen;          /* 0: a new one */
+    ngx_uint_t                  unsubs;           /* SUNSUBSCRIBE sent */
+    ngx_msec_t                  pinged;
 } ngx_ws_redis_node_t;
 
 
@@ -66,6 +84,10 @@ struct ngx_ws_redis_cluster_s {
     ngx_uint_t                  asking;           /* CLUSTER SLOTS sent */
     ngx_msec_t                  asked;            /* when */
     ngx_uint_t                  next;             /* the node to ask */
+
+    ngx_ws_redis_woken_pt       woken;            /* the reader's */
+    void                       *woken_data;
+    uint64_t                    gens;
 
     ngx_uint_t                  nnodes;
     ngx_ws_redis_node_t         nodes[NGX_WS_REDIS_MAX_NODES];
@@ -97,6 +119,9 @@ static void ngx_ws_redis_cluster_reply(ngx_ws_redis_t *rd, void *reply,
 static ngx_int_t ngx_ws_redis_cluster_redirect(ngx_ws_redis_t *rd,
     ngx_ws_redis_ccmd_t *cc, redisReply *r);
 static void ngx_ws_redis_cluster_asking(ngx_ws_redis_t *rd, void *reply,
+    void *data);
+static void ngx_ws_redis_cluster_subs(ngx_ws_redis_cluster_t *cl);
+static void ngx_ws_redis_cluster_push(ngx_ws_redis_t *rd, void *reply,
     void *data);
 static uint16_t ngx_ws_redis_crc16(u_char *p, size_t len);
 
@@ -213,6 +238,13 @@ ngx_ws_redis_cluster_close(ngx_ws_redis_cluster_t *cl)
             cl->nodes[i].rd = NULL;
             ngx_ws_redis_close(rd);
         }
+
+        rd = cl->nodes[i].sub;
+
+        if (rd != NULL) {
+            cl->nodes[i].sub = NULL;
+            ngx_ws_redis_close(rd);
+        }
     }
 
     ngx_free(cl);
@@ -257,6 +289,7 @@ ngx_ws_redis_cluster_node(ngx_ws_redis_cluster_t *cl, u_char *host,
 
     node = &cl->nodes[cl->nnodes];
 
+    node->cl = cl;
     ngx_memcpy(node->host, host, len);
     node->host[len] = '\0';
 
@@ -343,6 +376,10 @@ ngx_ws_redis_cluster_tick(ngx_event_t *ev)
         }
     }
 
+    if (cl->woken) {
+        ngx_ws_redis_cluster_subs(cl);
+    }
+
     ngx_add_timer(&cl->timer, cl->known ? NGX_WS_REDIS_CLUSTER_TICK
                                         : NGX_WS_REDIS_CLUSTER_START);
 }
@@ -425,6 +462,13 @@ ngx_ws_redis_cluster_slots(ngx_ws_redis_t *rd, void *reply, void *data)
 
     changed = !cl->known
               || ngx_memcmp(cl->map, cl->slots, NGX_WS_REDIS_SLOTS) != 0;
+
+    if (changed) {
+        /* a slot moved: the reader subscribes again on every master */
+        for (i = 0; i < cl->nnodes; i++) {
+            cl->nodes[i].sub_gen = 0;
+        }
+    }
 
     ngx_memcpy(cl->slots, cl->map, NGX_WS_REDIS_SLOTS);
 
@@ -721,4 +765,263 @@ ngx_ws_redis_cluster_redirect(ngx_ws_redis_t *rd, ngx_ws_redis_ccmd_t *cc,
 static void
 ngx_ws_redis_cluster_asking(ngx_ws_redis_t *rd, void *reply, void *data)
 {
+}
+
+
+/*
+ * The reader's object: a subscriber per master for wakes, the handler
+ * told of the slots to read
+ */
+
+void
+ngx_ws_redis_cluster_wakes(ngx_ws_redis_cluster_t *cl,
+    ngx_ws_redis_woken_pt handler, void *data)
+{
+    cl->woken = handler;
+    cl->woken_data = data;
+}
+
+
+/* each master's subscriber, made if missing, and kept alive by a PING */
+
+static void
+ngx_ws_redis_cluster_subs(ngx_ws_redis_cluster_t *cl)
+{
+    size_t                argvlen[1];
+    ngx_uint_t            i;
+    const char           *argv[1];
+    ngx_ws_redis_node_t  *node;
+
+    for (i = 0; i < cl->nnodes; i++) {
+        node = &cl->nodes[i];
+
+        if (!node->master) {
+            continue;
+        }
+
+        if (node->sub == NULL) {
+            node->sub = ngx_ws_redis_open(&node->conf, cl->log, 1);
+
+            if (node->sub == NULL) {
+                continue;
+            }
+
+            node->sub->push = ngx_ws_redis_cluster_push;
+            node->sub->push_data = node;
+            node->sub_gen = 0;
+            continue;
+        }
+
+        if (node->sub->state == NGX_WS_REDIS_READY
+            && ngx_current_msec - node->pinged >= NGX_WS_REDIS_CLUSTER_PING)
+        {
+            node->pinged = ngx_current_msec;
+
+            argv[0] = "PING";
+            argvlen[0] = 4;
+
+            (void) ngx_ws_redis_send(node->sub, 1, argv, argvlen);
+        }
+    }
+}
+
+
+/*
+ * The generation of the subscriber of a slot's master, 0 when it is not
+ * ready: what was subscribed with another is subscribed again
+ */
+
+uint64_t
+ngx_ws_redis_cluster_wake_gen(ngx_ws_redis_cluster_t *cl, ngx_uint_t slot)
+{
+    ngx_uint_t            n;
+    ngx_ws_redis_node_t  *node;
+
+    n = cl->slots[slot & (NGX_WS_REDIS_SLOTS - 1)];
+
+    if (n == NGX_WS_REDIS_NO_NODE || cl->stale) {
+        return 0;
+    }
+
+    node = &cl->nodes[n];
+
+    if (node->sub == NULL || node->sub->state != NGX_WS_REDIS_READY) {
+        return 0;
+    }
+
+    if (node->sub_gen == 0 || node->sub_connects != node->sub->connects) {
+        /* unique across the workers, which may take the reading over */
+        node->sub_connects = node->sub->connects;
+        node->sub_gen = ((uint64_t) ngx_pid << 32) + ++cl->gens;
+        node->unsubs = 0;
+    }
+
+    return node->sub_gen;
+}
+
+
+/* SSUBSCRIBE channel... (of one slot) on the subscriber of its master */
+
+ngx_int_t
+ngx_ws_redis_cluster_subscribe(ngx_ws_redis_cluster_t *cl, ngx_uint_t slot,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    ngx_uint_t  n;
+
+    n = cl->slots[slot & (NGX_WS_REDIS_SLOTS - 1)];
+
+    if (n == NGX_WS_REDIS_NO_NODE) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_ws_redis_send(cl->nodes[n].sub, argc, argv, argvlen);
+}
+
+
+/*
+ * SUNSUBSCRIBE channel on the subscriber of its slot's master (a channel
+ * without subscribers); not needed when it is not ready (a new
+ * connection has no subscriptions)
+ */
+
+void
+ngx_ws_redis_cluster_unsubscribe(ngx_ws_redis_cluster_t *cl,
+    ngx_uint_t slot, const char **argv, const size_t *argvlen)
+{
+    ngx_uint_t            n;
+    ngx_ws_redis_node_t  *node;
+
+    n = cl->slots[slot & (NGX_WS_REDIS_SLOTS - 1)];
+
+    if (n == NGX_WS_REDIS_NO_NODE) {
+        return;
+    }
+
+    node = &cl->nodes[n];
+
+    if (node->sub_gen != 0
+        && node->sub_connects == node->sub->connects
+        && ngx_ws_redis_send(node->sub, 2, argv, argvlen) == NGX_OK)
+    {
+        node->unsubs++;
+    }
+}
+
+
+/* the masters' subscribers that are ready, and their connections made */
+
+ngx_uint_t
+ngx_ws_redis_cluster_wake_ready(ngx_ws_redis_cluster_t *cl,
+    uint64_t *connects)
+{
+    ngx_uint_t       i, n;
+    ngx_ws_redis_t  *sub;
+
+    n = 0;
+    *connects = 0;
+
+    for (i = 0; i < cl->nnodes; i++) {
+        sub = cl->nodes[i].sub;
+
+        if (sub == NULL) {
+            continue;
+        }
+
+        *connects += sub->connects;
+
+        if (cl->nodes[i].master && sub->state == NGX_WS_REDIS_READY) {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * What a subscriber reads: ["smessage", channel, data] (a wake),
+ * ["ssubscribe", channel, n] (subscribed: what came before is read now),
+ * ["sunsubscribe", channel, n] (its slot migrated: the map is asked for
+ * again), ["pong", ""], or an error (-MOVED SLOT HOST:PORT to an
+ * SSUBSCRIBE).  The slot concerned is read.
+ */
+
+static void
+ngx_ws_redis_cluster_push(ngx_ws_redis_t *rd, void *reply, void *data)
+{
+    ngx_ws_redis_node_t *node = data;
+
+    u_char                  *p, *last;
+    ngx_int_t                slot;
+    redisReply              *r, *kind, *chan;
+    ngx_ws_redis_cluster_t  *cl;
+
+    r = reply;
+    cl = node->cl;
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        slot = NGX_ERROR;
+
+        if (r->len > 6 && ngx_strncmp(r->str, "MOVED ", 6) == 0) {
+            p = (u_char *) r->str + 6;
+            last = ngx_strlchr(p, (u_char *) r->str + r->len, ' ');
+            slot = last ? ngx_atoi(p, last - p) : NGX_ERROR;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                      "redis \"%V\": wake subscriber: %*s", &rd->conf->addr,
+                      (size_t) r->len, r->str);
+
+        /* the map is asked for again, and the slot read meanwhile */
+
+        cl->stale = 1;
+        node->sub_gen = 0;
+
+        if (slot != NGX_ERROR && slot < NGX_WS_REDIS_SLOTS) {
+            cl->woken(cl->woken_data, (ngx_uint_t) slot);
+        }
+
+        return;
+    }
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2
+        || r->element[0]->type != REDIS_REPLY_STRING
+        || r->element[1]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    kind = r->element[0];
+    chan = r->element[1];
+
+    if (kind->len == 8 && ngx_strncasecmp((u_char *) kind->str,
+                                          (u_char *) "smessage", 8) == 0)
+    {
+        if (rd->conf->stat) {
+            (void) ngx_atomic_fetch_add(&rd->conf->stat->wakes, 1);
+        }
+
+    } else if (kind->len == 12
+               && ngx_strncasecmp((u_char *) kind->str,
+                                  (u_char *) "sunsubscribe", 12) == 0)
+    {
+        if (node->unsubs) {
+            /* the answer to ours */
+            node->unsubs--;
+            return;
+        }
+
+        /* Redis unsubscribed it: the slot went to another master */
+        cl->stale = 1;
+        node->sub_gen = 0;
+
+    } else if (kind->len != 10
+               || ngx_strncasecmp((u_char *) kind->str,
+                                  (u_char *) "ssubscribe", 10) != 0)
+    {
+        return;
+    }
+
+    cl->woken(cl->woken_data,
+              ngx_ws_redis_cluster_slot((u_char *) chan->str, chan->len));
 }

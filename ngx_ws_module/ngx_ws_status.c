@@ -86,6 +86,8 @@ static void ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone,
     ngx_uint_t m, ngx_uint_t first);
 static void ngx_ws_status_sentinel(ngx_ws_out_t *o, ngx_ws_zone_t **zones,
     ngx_uint_t n);
+static void ngx_ws_status_cluster(ngx_ws_out_t *o, ngx_ws_zone_t **zones,
+    ngx_uint_t n);
 static void ngx_ws_out(ngx_ws_out_t *o, const char *fmt, ...);
 
 
@@ -1200,6 +1202,7 @@ ngx_ws_status_zones(ngx_ws_out_t *o, ngx_http_request_t *r)
     }
 
     ngx_ws_status_sentinel(o, zones, i);
+    ngx_ws_status_cluster(o, zones, i);
 }
 
 
@@ -1286,8 +1289,9 @@ ngx_ws_status_redis(ngx_ws_out_t *o, ngx_ws_zone_t *zone, ngx_uint_t m,
 
         if (zone->redis->seeds) {
             /* Redis Cluster: redirections (ngx_ws_redis_cluster.c) */
-            ngx_ws_out(o, ",\"cluster\":{\"moved\":%uA,\"asked\":%uA}",
-                       st->moved, st->asked);
+            ngx_ws_out(o, ",\"cluster\":{\"moved\":%uA,\"asked\":%uA,"
+                       "\"wake\":{\"connections\":%uA,\"wakes\":%uA}}",
+                       st->moved, st->asked, st->wake_conns, st->wakes);
         }
 
         ngx_ws_out(o, "}");
@@ -1398,4 +1402,70 @@ ngx_ws_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->handler = ngx_ws_status_handler;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The Prometheus lines of the zones with redis_cluster=: the redirections
+ * followed (MOVED, ASK), the reader's wake subscribers that are ready (one
+ * per master) and the wakes they read
+ */
+
+static void
+ngx_ws_status_cluster(ngx_ws_out_t *o, ngx_ws_zone_t **zones, ngx_uint_t n)
+{
+    uint64_t              v;
+    ngx_uint_t            k, m, first;
+    ngx_ws_redis_stat_t  *st;
+
+    static struct {
+        const char  *name;
+        const char  *type;
+        const char  *help;
+    } metrics[] = {
+        { "ngx_ws_zone_redis_cluster_moved_total", "counter",
+          "MOVED redirections followed (Redis Cluster)." },
+        { "ngx_ws_zone_redis_cluster_asked_total", "counter",
+          "ASK redirections followed (Redis Cluster)." },
+        { "ngx_ws_zone_redis_cluster_wake_connections", "gauge",
+          "The reader's wake subscribers that are ready, one per master." },
+        { "ngx_ws_zone_redis_cluster_wakes_total", "counter",
+          "Wakes (sharded pub/sub messages) read by the reader." }
+    };
+
+    for (m = 0; m < sizeof(metrics) / sizeof(metrics[0]); m++) {
+        first = 1;
+
+        for (k = 0; k < n; k++) {
+            if (zones[k]->redis == NULL || zones[k]->redis->seeds == NULL) {
+                continue;
+            }
+
+            if (first) {
+                ngx_ws_out(o, "# HELP %s %s\n# TYPE %s %s\n",
+                           metrics[m].name, metrics[m].help,
+                           metrics[m].name, metrics[m].type);
+                first = 0;
+            }
+
+            st = &zones[k]->sh->redis;
+
+            switch (m) {
+            case 0:
+                v = st->moved;
+                break;
+            case 1:
+                v = st->asked;
+                break;
+            case 2:
+                v = st->wake_conns;
+                break;
+            default:
+                v = st->wakes;
+            }
+
+            ngx_ws_out(o, "%s{zone=\"%V\"} %uL\n", metrics[m].name,
+                       &zones[k]->name, v);
+        }
+    }
 }

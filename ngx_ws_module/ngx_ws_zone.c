@@ -569,6 +569,7 @@ ngx_ws_channel_create(ngx_ws_zone_t *zone, ngx_str_t *name, ngx_uint_t push,
     cn->redis_count = 0;
     cn->members_gen = 0;
     cn->redis_members = 0;
+    cn->redis_wake = 0;
     cn->workers = 0;
     cn->subscribers = 0;
     cn->count = 0;

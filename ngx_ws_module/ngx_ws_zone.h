@@ -107,6 +107,7 @@ typedef struct {
     ngx_uint_t                  redis_count;      /* subscribers told */
     ngx_uint_t                  members_gen;      /* changes of members */
     ngx_uint_t                  redis_members;    /* members_gen told */
+    uint64_t                    redis_wake;       /* subscribed, cluster */
     u_char                      name[1];
 } ngx_ws_channel_node_t;
 

@@ -20,7 +20,7 @@ use lib 't/lib';
 use WsFrame ();
 use Test::Nginx::Socket;
 use Test::NgxWs::Client ();
-use Test::NgxWs::Redis qw(cli_line);
+use Test::NgxWs::Cluster ();
 use Test::NgxWs::Instances qw(stop_b b_log get req again count_is
                                members_are wait_subscribed client frames
                                sum push_both_ways);
@@ -58,7 +58,6 @@ our $Down = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
 $ENV{TEST_NGINX_DOWN_PORT} //= $Down->sockport;
 
 our @Ports = ($ENV{TEST_NGINX_CLUSTER_PORT}, free_port(), free_port());
-our %Redis;
 
 start_cluster();
 
@@ -83,120 +82,34 @@ run_tests();
 # --- the cluster --------------------------------------------------------
 
 # redis-cli's answer, one line per element (--raw)
-sub cli {
-    my ($port, @args) = @_;
-    return cli_line($port, '--raw', @args);
-}
+sub cli { Test::NgxWs::Cluster::cli(@_) }
 
-# a master's arguments: the cluster bus on a port of its own, its data
-# kept across a restart (TEST 6), the slots of the others served while
-# one is down
-our %Args;
-
-sub node_args {
-    my ($port) = @_;
-    my $dir = Test::NgxWs::Redis::dir();
-
-    $Args{$port} //= [
-        '--cluster-enabled', 'yes',
-        '--cluster-config-file', "$dir/nodes-$port.conf",
-        '--cluster-port', free_port(),
-        '--cluster-node-timeout', 2000,
-        '--cluster-require-full-coverage', 'no',
-        '--appendonly', 'yes', '--appendfsync', 'always',
-        '--appendfilename', "appendonly-$port.aof",
-        '--appenddirname', "aof-$port",
-    ];
-
-    return @{ $Args{$port} };
-}
-
-sub wait_cluster_ok {
-    my $deadline = Time::HiRes::time() + 15;
-
-    for my $port (@Ports) {
-        until (cli($port, 'CLUSTER', 'INFO') =~ /^cluster_state:ok/m) {
-            die "cluster not ok on $port" if Time::HiRes::time() > $deadline;
-            Time::HiRes::sleep(0.1);
-        }
-    }
-}
-
+# the masters keep their data across a restart (TEST 6)
 sub start_cluster {
-    my $dir = Test::NgxWs::Redis::dir();
-
-    for my $i (0 .. 2) {
-        my $port = $Ports[$i];
-        unlink "$dir/nodes-$port.conf";
-        $Redis{$port} = Test::NgxWs::Redis::start($port, node_args($port));
-    }
-
-    my $pid = fork // die "fork: $!";
-
-    if ($pid == 0) {
-        open STDOUT, '>', '/dev/null';
-        open STDERR, '>', '/dev/null';
-        { exec 'redis-cli', '--cluster', 'create',
-               (map { "127.0.0.1:$_" } @Ports),
-               '--cluster-replicas', 0, '--cluster-yes' };
-        POSIX::_exit(127);
-    }
-
-    waitpid $pid, 0;
-    die "redis-cli --cluster create failed" if $?;
-
-    # every node sees the cluster as ok
-    wait_cluster_ok();
+    Test::NgxWs::Cluster::start(\@Ports, bus => \&free_port, args => sub {
+        my ($port) = @_;
+        return ('--appendonly', 'yes', '--appendfsync', 'always',
+                '--appendfilename', "appendonly-$port.aof",
+                '--appenddirname', "aof-$port");
+    });
 }
+
+sub wait_cluster_ok { Test::NgxWs::Cluster::wait_ok(@Ports) }
 
 # the port of the master that holds a key's slot, by its key count
-sub owner {
-    my ($key) = @_;
-    my $slot = cli($Ports[0], 'CLUSTER', 'KEYSLOT', $key);
+sub owner { Test::NgxWs::Cluster::owner($_[0], @Ports) }
 
-    my @own = grep {
-        cli($_, 'CLUSTER', 'COUNTKEYSINSLOT', $slot) > 0
-    } @Ports;
-
-    return join ',', @own;
-}
-
-# the end of a migration: the target first, then the others (so that no
-# node sends a client back to where it came from)
-sub finish {
-    my ($slot, $to, $tid) = @_;
-
-    cli($_, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $tid)
-        for $to, grep { $_ != $to } @Ports;
-}
-
-sub node_id {
-    my ($port) = @_;
-    return cli($port, 'CLUSTER', 'MYID');
-}
+sub finish { Test::NgxWs::Cluster::finish(@_, @Ports) }
 
 # the slot of a channel's keys goes from its master to another one; with
-# $finish 0 it stays half way: MIGRATING on the source, IMPORTING on the
-# target, its keys on the target (so the source answers ASK)
+# $finish 0 it stays half way (the source answers ASK)
 sub migrate {
     my ($channel, $finish) = @_;
-    my $key = "{ws:chat:$channel}:s";
-    my $slot = cli($Ports[0], 'CLUSTER', 'KEYSLOT', $key);
-    my $from = owner($key);
-    my ($to) = grep { $_ != $from } @Ports;
-    my ($fid, $tid) = (node_id($from), node_id($to));
+    my @m = Test::NgxWs::Cluster::move("{ws:chat:$channel}:s", @Ports);
 
-    cli($to, 'CLUSTER', 'SETSLOT', $slot, 'IMPORTING', $fid);
-    cli($from, 'CLUSTER', 'SETSLOT', $slot, 'MIGRATING', $tid);
+    finish(@m[2, 1, 3]) if $finish;
 
-    my @keys = split /\n/,
-               cli($from, 'CLUSTER', 'GETKEYSINSLOT', $slot, 100);
-    cli($from, 'MIGRATE', '127.0.0.1', $to, '', 0, 5000, 'KEYS', @keys)
-        if @keys;
-
-    finish($slot, $to, $tid) if $finish;
-
-    return ($from, $to, $slot, $tid);
+    return @m;
 }
 
 
@@ -361,13 +274,15 @@ sub across {
                    'TEST 1: a client resumes on B with an id from A');
     $l->close;
 
-    # B: two workers and the reader, each connected to the three masters;
-    # the routing by slot needed no redirection
+    # B: two workers and the reader, each connected to the three masters,
+    # and the reader's wake subscriber on each; the routing by slot needed
+    # no redirection
     my $st = get($bport, '/status');
-    Test::More::like($st, qr/"redis":\{"reader":[1-9]\d*,"connections":9,
+    Test::More::like($st, qr/"redis":\{"reader":[1-9]\d*,"connections":12,
                              .*"gaps":0,"refused":0,"backfilled":\d+,
-                             "cluster":\{"moved":0,"asked":0\}\}/x,
-                     'TEST 1: ws_status of B: 9 connections, no redirection');
+                             "cluster":\{"moved":0,"asked":0,
+                             "wake":\{"connections":3,"wakes":[1-9]\d*\}\}\}/x,
+                     'TEST 1: ws_status of B: 12 connections, no redirection');
 
     Test::More::like(b_log(), qr/\[info\]\ .*redis\ cluster\ "127\.0\.0\.1:\d+":
                                  \ slot\ map\ from\ [\d.:]+:\ 3\ masters,
@@ -452,9 +367,7 @@ sub master_down {
     my @alive = grep { owner("{ws:chat:$_}:s") != $dead } qw(a b);
     my $ch = $alive[0];
 
-    kill 'KILL', $Redis{$dead};
-    waitpid $Redis{$dead}, 0;
-    delete $Test::NgxWs::Redis::Pids{ $Redis{$dead} };
+    Test::NgxWs::Cluster::kill_node($dead);
     Time::HiRes::sleep(0.3);
 
     my $refused = post($port, 'c', 'lost');
@@ -470,7 +383,7 @@ sub master_down {
                    . "200 {\"id\":N} / $want / $want",
                    'TEST 6: the channels of the other masters go on');
 
-    $Redis{$dead} = Test::NgxWs::Redis::start($dead, node_args($dead));
+    Test::NgxWs::Cluster::restart($dead);
     wait_cluster_ok();
 
     my $back = post_again($bport, 'c', 'c4') . ' ' . post_again($port, 'c', 'c5');
@@ -683,7 +596,7 @@ GET /pub?channel=a
 main::resharding();
 --- request
 GET /status
---- response_body_like: "cluster":\{"moved":\d+,"asked":\d+\}
+--- response_body_like: "cluster":\{"moved":\d+,"asked":\d+,"wake":\{"connections":\d,"wakes":\d+\}\}
 --- no_error_log
 [error]
 
