@@ -852,6 +852,8 @@ ngx_int_t ngx_ws_fake_origin(ngx_ws_fake_origin_t *o, ngx_http_request_t *r,
     ngx_pool_t *pool);
 ngx_http_request_t *ngx_ws_fake_request(ngx_ws_fake_origin_t *o,
     ngx_log_t *log, ngx_str_t *uri, u_char *data, size_t len);
+ngx_http_request_t *ngx_ws_fake_request_sized(ngx_ws_fake_origin_t *o,
+    ngx_log_t *log, ngx_str_t *uri, u_char *data, size_t len, size_t size);
 void ngx_ws_fake_request_free(ngx_http_request_t *fr);
 ngx_int_t ngx_ws_request_compact(ngx_http_request_t *r);
 ngx_int_t ngx_ws_fake_request_body(ngx_http_request_t *fr, u_char *data,

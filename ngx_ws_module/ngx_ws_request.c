@@ -25,7 +25,7 @@
 static ngx_connection_t *ngx_ws_fake_connection(ngx_ws_fake_origin_t *o,
     ngx_log_t *log);
 static ngx_http_request_t *ngx_ws_fake_request_alloc(
-    ngx_ws_fake_origin_t *o, ngx_connection_t *fc);
+    ngx_ws_fake_origin_t *o, ngx_connection_t *fc, size_t size);
 static ngx_int_t ngx_ws_fake_headers_in(ngx_ws_fake_origin_t *o,
     ngx_http_request_t *fr, size_t len);
 static ngx_int_t ngx_ws_fake_body(ngx_http_request_t *fr, u_char *data,
@@ -160,6 +160,24 @@ ngx_http_request_t *
 ngx_ws_fake_request(ngx_ws_fake_origin_t *o, ngx_log_t *log,
     ngx_str_t *uri, u_char *data, size_t len)
 {
+    return ngx_ws_fake_request_sized(o, log, uri, data, len, 4096);
+}
+
+
+/*
+ * The same with a request pool of size bytes, from which anything up to
+ * that size is allocated (nginx's pools send anything over a page to
+ * malloc() one by one).  A request that goes upstream needs some 20 KB:
+ * its own structures, the subrequest's, the upstream's, and two buffers
+ * of a page (proxy_buffer_size, subrequest_output_buffer_size).  In a
+ * 4 KB pool these are five malloc() and free() per request; in a pool of
+ * that size, one.
+ */
+
+ngx_http_request_t *
+ngx_ws_fake_request_sized(ngx_ws_fake_origin_t *o, ngx_log_t *log,
+    ngx_str_t *uri, u_char *data, size_t len, size_t size)
+{
     ngx_time_t          *tp;
     ngx_connection_t    *fc;
     ngx_http_request_t  *fr;
@@ -169,7 +187,7 @@ ngx_ws_fake_request(ngx_ws_fake_origin_t *o, ngx_log_t *log,
         return NULL;
     }
 
-    fr = ngx_ws_fake_request_alloc(o, fc);
+    fr = ngx_ws_fake_request_alloc(o, fc, size);
     if (fr == NULL) {
         return NULL;
     }
@@ -348,7 +366,8 @@ ngx_ws_fake_connection(ngx_ws_fake_origin_t *o, ngx_log_t *log)
 /* closes fc on failure */
 
 static ngx_http_request_t *
-ngx_ws_fake_request_alloc(ngx_ws_fake_origin_t *o, ngx_connection_t *fc)
+ngx_ws_fake_request_alloc(ngx_ws_fake_origin_t *o, ngx_connection_t *fc,
+    size_t size)
 {
     ngx_pool_t                 *pool;
     ngx_http_request_t         *fr;
@@ -364,10 +383,15 @@ ngx_ws_fake_request_alloc(ngx_ws_fake_origin_t *o, ngx_connection_t *fc)
 
     *hc = o->hc;
 
-    pool = ngx_create_pool(4096, fc->log);
+    pool = ngx_create_pool(size, fc->log);
     if (pool == NULL) {
         ngx_http_close_connection(fc);
         return NULL;
+    }
+
+    if (pool->max < size - sizeof(ngx_pool_t)) {
+        /* a new block is of the same size: anything up to max fits */
+        pool->max = size - sizeof(ngx_pool_t);
     }
 
     fr = ngx_pcalloc(pool, sizeof(ngx_http_request_t));

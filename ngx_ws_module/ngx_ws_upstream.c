@@ -34,6 +34,9 @@
 
 #define NGX_WS_REPLY_MAX_HEADER  128
 
+/* an event's request pool, before the body of the websocket-events format */
+#define NGX_WS_EVENT_POOL_SIZE   (6 * ngx_pagesize)
+
 
 /* ws_pass_format websocket-events: the events of Pushpin's protocol */
 
@@ -825,17 +828,34 @@ failed:
 static ngx_http_request_t *
 ngx_ws_event_request(ngx_ws_session_t *s, ngx_ws_event_t *ev)
 {
+    size_t               size;
     ngx_int_t            rc;
     ngx_str_t           *uri;
     ngx_uint_t           wse;
+    ngx_ws_event_t      *e;
     ngx_ws_event_ctx_t  *ctx;
     ngx_http_request_t  *fr;
 
     uri = ngx_ws_event_uri(s, ev);
     wse = (s->conf->pass_format == NGX_WS_PASS_FORMAT_EVENTS);
 
-    fr = ngx_ws_fake_request(&s->origin, s->log, uri,
-                             wse ? NULL : ev->data, wse ? 0 : ev->len);
+    /*
+     * one block for the request, the upstream's and the body it builds; a
+     * large body goes to malloc() on its own, as the blocks that may follow
+     * the first one are of its size
+     */
+
+    size = 0;
+
+    for (e = ev; wse && e; e = e->next) {
+        size += e->len + sizeof("BINARY " CRLF CRLF) + NGX_OFF_T_LEN;
+    }
+
+    size = NGX_WS_EVENT_POOL_SIZE + (size <= NGX_WS_EVENT_POOL_SIZE ? size : 0);
+
+    fr = ngx_ws_fake_request_sized(&s->origin, s->log, uri,
+                                   wse ? NULL : ev->data, wse ? 0 : ev->len,
+                                   size);
     if (fr == NULL) {
         return NULL;
     }

@@ -296,6 +296,43 @@ sub memory {
                              $requests, $dt));
 }
 
+# TEST 9: an event's request pool takes the body it builds when that is
+# small and leaves a large one to malloc() on its own; the same for the
+# replies: binary messages of 20,000 to 70,000 bytes, three of 10,000 in
+# one request, all come back intact.
+sub big {
+    my $c = Test::NgxWs::Client->new(path => '/ws', timeout => 5);
+    my @m = map { WsFrame::repeat_to(chr(48 + $_) . "\x00\xff", 10_000) }
+            1 .. 3;
+
+    $c->send_text('slow');
+    Time::HiRes::sleep(0.05);
+    $c->send_binary($_) for @m;
+
+    my @f = $c->read(all => [{ opcode => 1 }, map { { opcode => 2 } } @m],
+                     timeout => 5);
+
+    for my $len (20_000, 30_000, 70_000) {
+        push @m, WsFrame::repeat_to("\x01\x02\xfe" . chr($len % 251), $len);
+        $c->send_binary($m[-1]);
+        push @f, $c->read(all => [{ opcode => 2 }], timeout => 5);
+    }
+
+    my @got = map { $_->{payload} } grep { $_->{opcode} == 2 } @f;
+    my $same = grep { defined $got[$_] && $got[$_] eq $m[$_] } 0 .. $#m;
+    Test::More::is($same, 6, 'the six large messages came back intact'
+                   . ' (lengths ' . join(',', map { length } @got) . ')');
+
+    $c->send_close(1000);
+    $c->wait_close(5);
+    $c->wait_eof(2);
+
+    my @r = app_requests(7);
+    Test::More::is(join(',', map { scalar @{ $_->{events} } } @r),
+                   '1,1,3,1,1,1,1', 'the three messages that waited went in'
+                   . ' one request');
+}
+
 __DATA__
 
 === TEST 1: OPEN is accepted, TEXT and BINARY go both ways, the client's Close reaches the app as CLOSE with its code
@@ -449,6 +486,28 @@ upstream sent DISCONNECT, closing the connection
 --- init
 main::memory();
 --- init_tests: 3
+--- request
+GET /ok
+--- response_body
+ok
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 9: large messages go in and out intact, alone and batched (the request pool takes a small body, malloc() a large one)
+--- http_config
+    subrequest_output_buffer_size 256k;
+--- config
+    location /ws {
+        websocket;
+        ws_pass /app/events;
+        ws_pass_format websocket-events;
+    }
+--- init
+main::big();
+--- init_tests: 2
 --- request
 GET /ok
 --- response_body
