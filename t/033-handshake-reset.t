@@ -12,6 +12,12 @@
 # the 101 write fails ("writev() failed (104: ...)", checked below).  The
 # worker must survive (the same pid before and after), and a subscriber
 # that stays must then be served as usual.
+#
+# TEST 2: long-polls whose client resets right behind the request.  The
+# reset comes in the same event as the request, so nothing tells of it
+# again, and a waiting poll writes nothing before a message or its
+# timeout: before the fix each held its connection for the whole
+# ws_longpoll_timeout (here 60 s).  They must be closed at once.
 
 use lib 't/lib';
 use WsFrame ();
@@ -28,8 +34,9 @@ master_on();
 workers(1);
 repeat_each(1);
 
-# the init: 1 check; the block: status, body, error_log, 2 no_error_log
-plan tests => repeat_each() * (1 + 5);
+# TEST 1: the init's check, status, body, error_log, 2 no_error_log;
+# TEST 2: the init's check, status, body, error_log, 2 no_error_log
+plan tests => repeat_each() * ((1 + 5) + (1 + 5));
 
 no_shuffle();
 no_long_string();
@@ -67,6 +74,47 @@ sub reset_handshakes {
                    'the worker survived ' . RESETS . ' resets in mid-handshake');
 }
 
+
+sub worker_fds {
+    my ($pid) = Test::NgxWs::Proc::workers_of(Test::NgxWs::Proc::master_pid());
+    my @fds = glob("/proc/$pid/fd/*");
+    return scalar @fds;
+}
+
+
+sub reset_polls {
+    my $before = worker_fds();
+
+    for my $i (1 .. RESETS) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $ENV{TEST_NGINX_SERVER_PORT},
+                                      Timeout => 3)
+            or die "connect: $!";
+
+        my $req = "GET /lp?ch=c$i&last_id=0 HTTP/1.1\r\n"
+                  . "Host: localhost\r\n\r\n";
+
+        syswrite($s, $req) == length $req or die "write: $!";
+
+        setsockopt($s, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0))
+            or die "SO_LINGER: $!";
+        close $s;
+    }
+
+    # a few may still be in the accept queue or the worker's pass
+    my $after;
+
+    for (1 .. 30) {
+        Time::HiRes::sleep(0.1);
+        $after = worker_fds();
+        last if $after <= $before + 2;
+    }
+
+    Test::More::ok($after <= $before + 2,
+                   'the reset polls are closed at once (worker descriptors: '
+                   . "$before before, $after after " . RESETS . ' resets)');
+}
+
 __DATA__
 
 === TEST 1: a subscriber reset in mid-handshake leaves its channels without crashing the worker
@@ -87,6 +135,31 @@ WsFrame::ws_handshake('/sub/c1') . WsFrame::ws_close(1000)
 WsFrame::srv_close(1000)
 --- error_log
 writev() failed (104: Connection reset by peer)
+--- no_error_log
+exited on signal
+[alert]
+
+
+
+=== TEST 2: a long-poll reset right behind its request is closed at once
+--- http_config
+    ws_zone chans 1m history=16;
+--- config
+    location /lp {
+        ws_longpoll;
+        ws_subscribe chans $arg_ch;
+        ws_longpoll_timeout 60s;
+    }
+    location /pub {
+        ws_publisher chans;
+    }
+--- init
+main::reset_polls();
+--- request
+GET /pub?channel=c1
+--- response_body_like: ^\{"channel":"c1","subscribers":0,
+--- error_log
+client prematurely closed connection
 --- no_error_log
 exited on signal
 [alert]
