@@ -1854,7 +1854,8 @@ ngx_ws_subscriber_fail(ngx_ws_conn_t *ws)
 /*
  * Queues a frame on a subscriber, making room by the messages' classes and
  * ws_slow_subscriber when more than ws_send_buffer of memory waits
- * (ngx_ws_output.c); the subscriber writes it on its own event.
+ * (ngx_ws_output.c); the subscriber writes it on its own event, on the
+ * next turn of the event loop (ngx_ws_post_delivery()).
  */
 
 static void
@@ -1884,9 +1885,7 @@ ngx_ws_queue_frame(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
         ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
     }
 
-    if (!ws->connection->write->posted) {
-        ngx_post_event(ws->connection->write, &ngx_posted_events);
-    }
+    ngx_ws_post_delivery(ws);
 }
 
 

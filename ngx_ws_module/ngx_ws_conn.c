@@ -580,6 +580,45 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
 }
 
 
+/*
+ * A channel delivery queued frames: the write event is posted to
+ * ngx_posted_next_events, which nginx moves to ngx_posted_events at the
+ * start of the next turn, polling with a zero timeout.  Every delivery of
+ * this turn (pipelined POSTs, each run from a posted read event, other
+ * publishers, wake-ups from other workers) comes before the write, so
+ * under load a subscriber's messages leave together in one writev() (one
+ * TCP segment) instead of one each; a lone message waits for one more
+ * turn, not for a timer.  nginx marks the moved events ready, so a socket
+ * that takes no more is posted as before, to be a no-op until its EPOLLOUT;
+ * so are an ended connection and an exiting worker's.  A write event
+ * posted already stays where it is; one that ngx_ws_handle_output() posts
+ * later (an echo, a Pong) moves to this turn with what is queued.
+ */
+
+void
+ngx_ws_post_delivery(ngx_ws_conn_t *ws)
+{
+    ngx_event_t       *wev;
+    ngx_connection_t  *c;
+
+    c = ws->connection;
+    wev = c->write;
+
+    if (wev->posted) {
+        return;
+    }
+
+    if (ws->out.head && ws->conn_state < NGX_WS_CONN_ABORTED
+        && wev->ready && !c->error && !ngx_exiting)
+    {
+        ngx_post_event(wev, &ngx_posted_next_events);
+        return;
+    }
+
+    ngx_post_event(wev, &ngx_posted_events);
+}
+
+
 static void
 ngx_ws_output(ngx_ws_conn_t *ws)
 {

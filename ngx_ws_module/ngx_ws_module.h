@@ -763,6 +763,7 @@ void ngx_ws_end(ngx_ws_conn_t *ws, ngx_uint_t how, ngx_uint_t code,
 u_char *ngx_ws_input(ngx_ws_conn_t *ws, u_char *pos, u_char *end);
 
 void ngx_ws_handle_output(ngx_ws_conn_t *ws);
+void ngx_ws_post_delivery(ngx_ws_conn_t *ws);
 void ngx_ws_resume(ngx_ws_conn_t *ws);
 void ngx_ws_set_end(ngx_ws_conn_t *ws, ngx_uint_t end);
 ngx_uint_t ngx_ws_end_code(ngx_ws_conn_t *ws);

@@ -4,13 +4,17 @@
 # deliveries of the client's own channel messages (a posted event each,
 # between which the read pauses), Pongs.  Counted by the `writes` figure of
 # ws_status (one per writev).  Order is kept, and a lone message is not
-# held back: no timer is involved.
+# held back: no timer is involved.  A channel delivery writes on the next
+# turn, after the input already waiting: publishes that come in one read
+# (pipelined POSTs) reach a subscriber in one write.
 
 use lib 't/lib';
 use Test::NgxWs::Client ();
 use Test::Nginx::Socket;
 use Test::NgxWs::Channels;
 
+use IO::Select ();
+use IO::Socket::INET ();
 use JSON::PP ();
 use Time::HiRes ();
 use WsFrame ();
@@ -19,7 +23,7 @@ $SIG{PIPE} = 'IGNORE';
 
 repeat_each(1);
 
-my %INIT_TESTS = (1 => 3, 2 => 2, 3 => 2, 4 => 3);
+my %INIT_TESTS = (1 => 3, 2 => 2, 3 => 2, 4 => 3, 6 => 3, 7 => 3);
 
 plan tests => repeat_each() * checks() + sum(values %INIT_TESTS);
 
@@ -47,6 +51,13 @@ add_block_preprocessor(sub {
     location /echo {
         websocket;
         ws_echo on;
+    }
+    location /sub {
+        websocket;
+        ws_subscribe chat news;
+    }
+    location /pub {
+        ws_publisher chat;
     }
     location /status {
         ws_status;
@@ -175,6 +186,108 @@ sub lone_message {
                        'lone messages: median round trip under 50 ms');
 }
 
+# Sends the requests in one write on one keep-alive connection and reads
+# until $n responses came (or 3 s); returns their status codes.
+sub pipelined {
+    my ($n, @reqs) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $ENV{TEST_NGINX_SERVER_PORT},
+                                  Proto => 'tcp', Timeout => 3)
+        or die "connect: $!";
+    binmode $s;
+
+    my $req = join '', @reqs;
+    my $off = 0;
+
+    while ($off < length $req) {
+        my $w = syswrite $s, $req, length($req) - $off, $off;
+        die "write: $!" unless defined $w;
+        $off += $w;
+    }
+
+    my ($buf, $sel) = ('', IO::Select->new($s));
+    my $deadline = Time::HiRes::time() + 3;
+    my @codes;
+
+    while (@codes < $n
+           && (my $left = $deadline - Time::HiRes::time()) > 0)
+    {
+        last unless $sel->can_read($left);
+        my $r = sysread $s, $buf, 65536, length $buf;
+        last unless $r;
+        @codes = $buf =~ m{^HTTP/1\.1 (\d+)}mg;
+    }
+
+    close $s;
+
+    return @codes;
+}
+
+sub post_req {
+    my ($body) = @_;
+    return "POST /pub?channel=news HTTP/1.1\r\nHost: localhost\r\n"
+           . "Content-Type: text/plain\r\n"
+           . 'Content-Length: ' . length($body) . "\r\n\r\n" . $body;
+}
+
+# TEST 6: 16 POSTs to the publisher endpoint in one TCP write: each is
+# delivered from its own posted event, but the subscriber's write waits
+# for the next turn, after the last of them: its 16 messages, in order,
+# leave in one or two writes (the requests may span two reads), not 16.
+sub pipelined_posts {
+    my $c = client('/sub');
+    my @msgs = map { "p$_" } 1 .. 16;
+
+    my $before = writes();
+    my @codes = pipelined(16, map { post_req($_) } @msgs);
+
+    my @got;
+
+    while (@got < 16) {
+        my $f = $c->read_frame(3) or last;
+        push @got, $f;
+    }
+
+    my $w = writes() - $before;
+
+    Test::More::is(scalar(grep { /^2/ } @codes), 16,
+                   'pipelined POSTs: 16 answers');
+    Test::More::is_deeply(names(@got), [map { "text:$_" } @msgs],
+                          'pipelined POSTs: the 16 messages, in order');
+    Test::More::cmp_ok($w, '<=', 2,
+                       'pipelined POSTs: at most two writes for 16 messages');
+}
+
+# TEST 7: a lone publish is delivered at once: 20 POSTs one after the
+# other, each delivered in a write of its own, without a timer's delay.
+sub lone_publish {
+    my $c = client('/sub');
+    my (@lat, $ok);
+
+    my $before = writes();
+
+    $ok = 0;
+
+    for my $i (1 .. 20) {
+        my $t0 = Time::HiRes::time();
+        my @codes = pipelined(1, post_req("lone $i"));
+        my $f = $c->read_frame(3);
+        push @lat, Time::HiRes::time() - $t0;
+        $ok++ if @codes == 1 && $codes[0] =~ /^2/
+                 && $f && $f->{payload} eq "lone $i";
+    }
+
+    my $w = writes() - $before;
+
+    @lat = sort { $a <=> $b } @lat;
+
+    Test::More::is($ok, 20, 'lone publishes: 20 deliveries');
+    Test::More::is($w, 20, 'lone publishes: a write each');
+    Test::More::cmp_ok($lat[10], '<', 0.05,
+                       'lone publishes: median under 50 ms');
+}
+
 __DATA__
 
 === TEST 1: own channel messages, paused reads and a Pong leave in one write
@@ -231,6 +344,28 @@ GET /status
 --- response_body eval
 WsFrame::srv_text('one') . WsFrame::srv_text('two') . WsFrame::srv_pong('x')
 . WsFrame::srv_text('three') . WsFrame::srv_close(1000)
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 6: pipelined POSTs reach a subscriber in one write, in order
+--- init
+main::pipelined_posts();
+--- request
+GET /status
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 7: a lone publish is delivered at once
+--- init
+main::lone_publish();
+--- request
+GET /status
 --- no_error_log
 [error]
 [alert]
