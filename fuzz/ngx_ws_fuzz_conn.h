@@ -162,7 +162,7 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
 
     while (done < size && ws->conn_state < NGX_WS_CONN_CLOSED) {
 
-        if (ws->blocked) {
+        if (ws->hold & NGX_WS_HOLD_OUTPUT) {
             /*
              * the engine stops parsing and reading until the memory of
              * the queue is back within ws_send_buffer
@@ -174,7 +174,7 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
             }
 
             if (ws->out.mem <= conf->send_buffer) {
-                ws->blocked = 0;
+                ws->hold &= ~NGX_WS_HOLD_OUTPUT;
             }
 
             continue;
@@ -192,7 +192,7 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
 
         p = ngx_ws_input(ws, buf, buf + n);
 
-        if (p != NULL && p != buf + n && !ws->blocked) {
+        if (p != NULL && p != buf + n && !(ws->hold & NGX_WS_HOLD_OUTPUT)) {
             fprintf(stderr, "fuzz: parser stopped at %zu of %zu\n",
                     (size_t) (p - buf), n);
             abort();
