@@ -82,6 +82,7 @@ static ngx_int_t ngx_ws_redis_sentinel_addr(u_char *ip, size_t len,
 static ngx_ws_redis_t *ngx_ws_redis_sentinel_watch(ngx_ws_redis_conf_t *rcf,
     ngx_cycle_t *cycle);
 static ngx_int_t ngx_ws_redis_watch_start(ngx_ws_redis_t *rd);
+static ngx_int_t ngx_ws_redis_sentinel_login(ngx_ws_redis_t *rd);
 static ngx_int_t ngx_ws_redis_watch_failed(ngx_ws_redis_t *rd,
     const char *why);
 static void ngx_ws_redis_watch_event(ngx_ws_redis_t *rd, void *reply,
@@ -350,7 +351,6 @@ ngx_ws_redis_sentinel_target(ngx_ws_redis_t *rd, char **host, int *port)
 static ngx_int_t
 ngx_ws_redis_sentinel_start(ngx_ws_redis_t *rd)
 {
-    int                   argc;
     const char           *argv[3];
     size_t                argvlen[3];
     ngx_ws_redis_conf_t  *rcf;
@@ -361,26 +361,9 @@ ngx_ws_redis_sentinel_start(ngx_ws_redis_t *rd)
 
     rcf = rd->conf;
 
-    if (rcf->sentinel_password.len) {
-        argc = 1;
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-
-        if (rcf->sentinel_user.len) {
-            argv[argc] = (char *) rcf->sentinel_user.data;
-            argvlen[argc++] = rcf->sentinel_user.len;
-        }
-
-        argv[argc] = (char *) rcf->sentinel_password.data;
-        argvlen[argc++] = rcf->sentinel_password.len;
-
-        if (ngx_ws_redis_command(rd, ngx_ws_redis_sentinel_auth, NULL, argc,
-                                 argv, argvlen)
-            != NGX_OK)
-        {
-            /* the connect timeout ends it */
-            return NGX_DONE;
-        }
+    if (ngx_ws_redis_sentinel_login(rd) != NGX_OK) {
+        /* the connect timeout ends it */
+        return NGX_DONE;
     }
 
     argv[0] = "SENTINEL";
@@ -717,34 +700,14 @@ ngx_ws_redis_sentinel_watch(ngx_ws_redis_conf_t *rcf, ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_ws_redis_watch_start(ngx_ws_redis_t *rd)
 {
-    int                   argc;
-    const char           *argv[3];
-    size_t                argvlen[3];
-    ngx_ws_redis_conf_t  *rcf;
+    const char  *argv[2];
+    size_t       argvlen[2];
 
-    rcf = rd->conf;
     rd->asking = 1;
 
-    if (rcf->sentinel_password.len) {
-        argc = 1;
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-
-        if (rcf->sentinel_user.len) {
-            argv[argc] = (char *) rcf->sentinel_user.data;
-            argvlen[argc++] = rcf->sentinel_user.len;
-        }
-
-        argv[argc] = (char *) rcf->sentinel_password.data;
-        argvlen[argc++] = rcf->sentinel_password.len;
-
-        if (ngx_ws_redis_command(rd, ngx_ws_redis_sentinel_auth, NULL, argc,
-                                 argv, argvlen)
-            != NGX_OK)
-        {
-            /* the connect timeout ends it */
-            return NGX_DONE;
-        }
+    if (ngx_ws_redis_sentinel_login(rd) != NGX_OK) {
+        /* the connect timeout ends it */
+        return NGX_DONE;
     }
 
     argv[0] = "SUBSCRIBE";
@@ -916,3 +879,36 @@ ngx_ws_redis_watch_switch(ngx_ws_redis_t *rd, ngx_ws_redis_conf_t *rcf,
 }
 
 #endif
+
+
+/* AUTH with redis_sentinel_password= (and _user=), if given, first */
+
+static ngx_int_t
+ngx_ws_redis_sentinel_login(ngx_ws_redis_t *rd)
+{
+    int                   argc;
+    const char           *argv[3];
+    size_t                argvlen[3];
+    ngx_ws_redis_conf_t  *rcf;
+
+    rcf = rd->conf;
+
+    if (rcf->sentinel_password.len == 0) {
+        return NGX_OK;
+    }
+
+    argc = 1;
+    argv[0] = "AUTH";
+    argvlen[0] = 4;
+
+    if (rcf->sentinel_user.len) {
+        argv[argc] = (char *) rcf->sentinel_user.data;
+        argvlen[argc++] = rcf->sentinel_user.len;
+    }
+
+    argv[argc] = (char *) rcf->sentinel_password.data;
+    argvlen[argc++] = rcf->sentinel_password.len;
+
+    return ngx_ws_redis_command(rd, ngx_ws_redis_sentinel_auth, NULL, argc,
+                                argv, argvlen);
+}
