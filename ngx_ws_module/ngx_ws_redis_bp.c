@@ -208,6 +208,7 @@ static void ngx_ws_redis_round_send(ngx_ws_redis_reader_t *rr,
     ngx_array_t *sync, ngx_array_t *read);
 static void ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr,
     ngx_array_t *sync);
+static int ngx_ws_redis_xread_head(const char **argv, size_t *argvlen);
 static void ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr,
     ngx_array_t *read);
 static void ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr,
@@ -902,6 +903,27 @@ ngx_ws_redis_sync_send(ngx_ws_redis_reader_t *rr, ngx_array_t *sync)
 }
 
 
+/*
+ * "XREAD COUNT NGX_WS_REDIS_READ_COUNT STREAMS", without BLOCK: the start
+ * of every read of channels; returns the number of arguments set
+ */
+
+static int
+ngx_ws_redis_xread_head(const char **argv, size_t *argvlen)
+{
+    argv[0] = "XREAD";
+    argvlen[0] = 5;
+    argv[1] = "COUNT";
+    argvlen[1] = 5;
+    argv[2] = NGX_WS_REDIS_READ_COUNT;
+    argvlen[2] = sizeof(NGX_WS_REDIS_READ_COUNT) - 1;
+    argv[3] = "STREAMS";
+    argvlen[3] = 7;
+
+    return 4;
+}
+
+
 /* XREAD COUNT n BLOCK ms STREAMS key... id... */
 
 static void
@@ -926,15 +948,7 @@ ngx_ws_redis_read_send(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
 
     /* the wait is on the notices: this one answers at once */
 
-    argv[0] = "XREAD";
-    argvlen[0] = 5;
-    argv[1] = "COUNT";
-    argvlen[1] = 5;
-    argv[2] = NGX_WS_REDIS_READ_COUNT;
-    argvlen[2] = sizeof(NGX_WS_REDIS_READ_COUNT) - 1;
-    argv[3] = "STREAMS";
-    argvlen[3] = 7;
-    argc = 4;
+    argc = ngx_ws_redis_xread_head(argv, argvlen);
 
     for (i = 0; i < n; i++) {
         if (ch[i].name.len == 0) {
@@ -1089,15 +1103,7 @@ ngx_ws_redis_read_send_cluster(ngx_ws_redis_reader_t *rr, ngx_array_t *read)
             }
         }
 
-        argv[0] = "XREAD";
-        argvlen[0] = 5;
-        argv[1] = "COUNT";
-        argvlen[1] = 5;
-        argv[2] = NGX_WS_REDIS_READ_COUNT;
-        argvlen[2] = sizeof(NGX_WS_REDIS_READ_COUNT) - 1;
-        argv[3] = "STREAMS";
-        argvlen[3] = 7;
-        argc = 4;
+        argc = ngx_ws_redis_xread_head(argv, argvlen);
 
         for (k = i; k < j; k++) {
             argv[argc] = (char *) st[k].key;
@@ -1231,14 +1237,7 @@ ngx_ws_redis_read_inbox_cluster(ngx_ws_redis_reader_t *rr, u_char *woken,
         }
     }
 
-    argv[0] = "XREAD";
-    argvlen[0] = 5;
-    argv[1] = "COUNT";
-    argvlen[1] = 5;
-    argv[2] = NGX_WS_REDIS_READ_COUNT;
-    argvlen[2] = sizeof(NGX_WS_REDIS_READ_COUNT) - 1;
-    argv[3] = "STREAMS";
-    argvlen[3] = 7;
+    (void) ngx_ws_redis_xread_head(argv, argvlen);
 
     argv[5] = (char *) p;
     argvlen[5] = ngx_sprintf(p, "%uL-%uL", rr->zone->sh->redis_inbox[0],
