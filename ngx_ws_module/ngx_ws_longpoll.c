@@ -188,17 +188,6 @@ ngx_ws_longpoll_handler(ngx_http_request_t *r)
     r->write_event_handler = ngx_ws_longpoll_write;
 
     /*
-     * a client that closed or reset the connection right behind its
-     * request: the event that told of it came with the request and is
-     * spent, and nothing is written before a message or the timeout; the
-     * read handler sees the end now
-     */
-
-    if (r->connection->read->pending_eof && !r->connection->read->posted) {
-        ngx_post_event(r->connection->read, &ngx_posted_events);
-    }
-
-    /*
      * a worker that shuts down answers at once: told through the
      * connection (ngx_ws_longpoll_drain), or, for HTTP/2, seen by the
      * timer, which looks every second

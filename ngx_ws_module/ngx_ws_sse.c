@@ -335,6 +335,11 @@ ngx_ws_stream_start(ngx_http_request_t *r, ngx_ws_stream_t *st,
  * connections: a waiting stream is one, and is told by its drain hook
  * instead of being closed at once.  HTTP/1 only: an HTTP/2 stream is not
  * a connection of its own, its timer sees ngx_exiting.
+ *
+ * A client that closed or reset the connection right behind its request
+ * was told of in the event that brought the request, which is spent: a
+ * long-poll writes nothing before a message or its timeout, so the read
+ * event is posted for ngx_http_test_reading to see the end now.
  */
 
 void
@@ -343,6 +348,10 @@ ngx_ws_stream_watch(ngx_http_request_t *r, ngx_ws_stream_t *st)
     ngx_connection_t  *c;
 
     c = r->connection;
+
+    if (c->read->pending_eof && !c->read->posted) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
 
     if (r->http_version >= NGX_HTTP_VERSION_20
         || c->read->handler == ngx_ws_stream_read_handler)
