@@ -32,21 +32,39 @@ plan tests => repeat_each() * (blocks() * 4);
 no_shuffle();
 no_long_string();
 
+# bench/wsbench built (make skips it when it is up to date), or a failing
+# check that says why
+sub wsbench_built {
+    my ($name) = @_;
+
+    my $build = `make -s -C bench wsbench 2>&1`;
+    return 1 if $? == 0;
+
+    Test::More::ok(0, "$name: bench/wsbench builds")
+        or Test::More::diag($build);
+    return 0;
+}
+
+# a wsbench command line: its exit status, its output and the fields of
+# its "result" line
+sub wsbench_run {
+    my ($cmd) = @_;
+
+    my $out = `$cmd 2>&1`;
+    my $rc = $?;
+    my ($res) = $out =~ /^result (.*)$/m;
+
+    return ($rc, $out, map { split /=/, $_, 2 } split ' ', ($res // ''));
+}
+
 sub run_wsbench {
     my ($name, $path, @args) = @_;
 
-    my $build = `make -s -C bench wsbench 2>&1`;
-    if ($? != 0) {
-        Test::More::ok(0, "$name: bench/wsbench builds")
-            or Test::More::diag($build);
-        return;
-    }
+    return unless wsbench_built($name);
 
     my $url = "ws://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}$path";
-    my $out = `timeout 30 bench/wsbench echo @args $url 2>&1`;
-    my $rc = $?;
-    my ($res) = $out =~ /^result (.*)$/m;
-    my %r = map { split /=/, $_, 2 } split ' ', ($res // '');
+    my ($rc, $out, %r) =
+        wsbench_run("timeout 30 bench/wsbench echo @args $url");
     my $conns = $r{conns} // -1;
 
     Test::More::ok($rc == 0
@@ -64,12 +82,7 @@ sub run_wsbench {
 sub run_wsbench_reload {
     my ($name) = @_;
 
-    my $build = `make -s -C bench wsbench 2>&1`;
-    if ($? != 0) {
-        Test::More::ok(0, "$name: bench/wsbench builds")
-            or Test::More::diag($build);
-        return;
-    }
+    return unless wsbench_built($name);
 
     my $base = "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}";
     my $master = Test::NgxWs::Proc::master_pid();
@@ -79,10 +92,7 @@ sub run_wsbench_reload {
                         "--reload-pid $master",
                         "--pub 'http://$base/pub?channel=smoke'",
                         "ws://$base/sub/smoke";
-    my $out = `$cmd 2>&1`;
-    my $rc = $?;
-    my ($res) = $out =~ /^result (.*)$/m;
-    my %r = map { split /=/, $_, 2 } split ' ', ($res // '');
+    my ($rc, $out, %r) = wsbench_run($cmd);
 
     Test::More::ok($rc == 0
                    && defined $r{errors} && $r{errors} eq '0'
@@ -106,22 +116,14 @@ sub run_wsbench_reload {
 sub run_wsbench_sse {
     my ($name) = @_;
 
-    my $build = `make -s -C bench wsbench 2>&1`;
-    if ($? != 0) {
-        Test::More::ok(0, "$name: bench/wsbench builds")
-            or Test::More::diag($build);
-        return;
-    }
+    return unless wsbench_built($name);
 
     my $base = "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}";
     my $cmd = join ' ', qw(timeout 30 bench/wsbench sse -c 20 --pub-rate 20
                            -t 1 --timeout 5),
                         "--pub 'http://$base/pub?channel=smoke'",
                         "http://$base/sse/smoke";
-    my $out = `$cmd 2>&1`;
-    my $rc = $?;
-    my ($res) = $out =~ /^result (.*)$/m;
-    my %r = map { split /=/, $_, 2 } split ' ', ($res // '');
+    my ($rc, $out, %r) = wsbench_run($cmd);
 
     Test::More::ok($rc == 0
                    && ($r{mode} // '') eq 'sse'
@@ -145,12 +147,7 @@ sub run_wsbench_sse {
 sub run_wsbench_redis {
     my ($name) = @_;
 
-    my $build = `make -s -C bench wsbench 2>&1`;
-    if ($? != 0) {
-        Test::More::ok(0, "$name: bench/wsbench builds")
-            or Test::More::diag($build);
-        return;
-    }
+    return unless wsbench_built($name);
 
     my $port = $ENV{TEST_NGINX_REDIS_PORT};
     my $redis = Test::NgxWs::Redis::start($port);
@@ -177,11 +174,8 @@ sub run_wsbench_redis {
                         "--cpu-pids master=$master",
                         "--pub 'http://$base/pub?channel=smoke'",
                         "ws://$base/sub/smoke";
-    my $out = `$cmd 2>&1`;
-    my $rc = $?;
+    my ($rc, $out, %r) = wsbench_run($cmd);
     Test::NgxWs::Redis::stop($redis);
-    my ($res) = $out =~ /^result (.*)$/m;
-    my %r = map { split /=/, $_, 2 } split ' ', ($res // '');
 
     Test::More::ok($rc == 0
                    && ($r{mode} // '') eq 'fanout'
@@ -209,18 +203,12 @@ sub run_wsbench_redis {
 sub run_wsbench_open {
     my ($name, $path, $silent) = @_;
 
-    my $build = `make -s -C bench wsbench 2>&1`;
-    if ($? != 0) {
-        Test::More::ok(0, "$name: bench/wsbench builds")
-            or Test::More::diag($build);
-        return;
-    }
+    return unless wsbench_built($name);
 
     my $url = "ws://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}$path";
-    my $out = `timeout 30 bench/wsbench echo --open-rate 500 -c 10 -t 1 -w 0.2 --drain 1 $url 2>&1`;
-    my $rc = $?;
-    my ($res) = $out =~ /^result (.*)$/m;
-    my %r = map { split /=/, $_, 2 } split ' ', ($res // '');
+    my ($rc, $out, %r) =
+        wsbench_run("timeout 30 bench/wsbench echo --open-rate 500 -c 10"
+                    . " -t 1 -w 0.2 --drain 1 $url");
     my $near = sub { my $v = shift // -1; $v >= 450 && $v <= 550 };
 
     if ($silent) {
@@ -263,22 +251,14 @@ sub run_wsbench_open {
 sub run_wsbench_fanout_last {
     my ($name) = @_;
 
-    my $build = `make -s -C bench wsbench 2>&1`;
-    if ($? != 0) {
-        Test::More::ok(0, "$name: bench/wsbench builds")
-            or Test::More::diag($build);
-        return;
-    }
+    return unless wsbench_built($name);
 
     my $base = "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}";
     my $cmd = join ' ', qw(timeout 30 bench/wsbench fanout -c 20 -s 64
                            --pub-rate 20 -t 1 --timeout 3 --late-grace 1),
                         "--pub 'http://$base/pub?channel=last'",
                         "ws://$base/sub/last";
-    my $out = `$cmd 2>&1`;
-    my $rc = $?;
-    my ($res) = $out =~ /^result (.*)$/m;
-    my %r = map { split /=/, $_, 2 } split ' ', ($res // '');
+    my ($rc, $out, %r) = wsbench_run($cmd);
 
     Test::More::ok($rc == 0
                    && defined $r{errors} && $r{errors} eq '0'
