@@ -530,6 +530,23 @@ ngx_ws_resume(ngx_ws_conn_t *ws)
 
 
 /*
+ * Whether the write may wait for posted events: something is queued, the
+ * socket takes more, the connection is live and the worker not exiting
+ */
+
+static ngx_inline ngx_uint_t
+ngx_ws_output_deferrable(ngx_ws_conn_t *ws)
+{
+    ngx_connection_t  *c;
+
+    c = ws->connection;
+
+    return ws->out.head && ws->conn_state < NGX_WS_CONN_ABORTED
+           && c->write->ready && !c->error && !ngx_exiting;
+}
+
+
+/*
  * Every event handler ends here, and only here may the connection be
  * closed (the request and ws are freed with it): write the queue, then
  * close the connection when a close is complete or it was aborted, or
@@ -558,15 +575,11 @@ ngx_ws_resume(ngx_ws_conn_t *ws)
 void
 ngx_ws_handle_output(ngx_ws_conn_t *ws)
 {
-    ngx_event_t       *wev;
-    ngx_connection_t  *c;
+    ngx_event_t  *wev;
 
-    c = ws->connection;
-    wev = c->write;
+    wev = ws->connection->write;
 
-    if (ws->out.head && ws->conn_state < NGX_WS_CONN_ABORTED
-        && wev->ready && !c->error && !ngx_exiting)
-    {
+    if (ngx_ws_output_deferrable(ws)) {
         if (wev->posted) {
             ngx_delete_posted_event(wev);
         }
@@ -598,19 +611,15 @@ ngx_ws_handle_output(ngx_ws_conn_t *ws)
 void
 ngx_ws_post_delivery(ngx_ws_conn_t *ws)
 {
-    ngx_event_t       *wev;
-    ngx_connection_t  *c;
+    ngx_event_t  *wev;
 
-    c = ws->connection;
-    wev = c->write;
+    wev = ws->connection->write;
 
     if (wev->posted) {
         return;
     }
 
-    if (ws->out.head && ws->conn_state < NGX_WS_CONN_ABORTED
-        && wev->ready && !c->error && !ngx_exiting)
-    {
+    if (ngx_ws_output_deferrable(ws)) {
         ngx_post_event(wev, &ngx_posted_next_events);
         return;
     }
