@@ -652,7 +652,9 @@ ngx_ws_publisher_post(ngx_http_request_t *r, ngx_ws_zone_t *zone,
  * To a Redis-backed zone: the request waits for Redis's answer (the body's
  * reference keeps it); 503 with a JSON body when Redis is unavailable or
  * fails.  "subscribers" counts those of all instances, as GET ?channel=
- * does (those of this one alone if the count fails: the message went).
+ * does (those of this one alone if the count fails: the message went);
+ * the count is sent with the publish, not after its answer, and the
+ * request is answered when both have come.
  */
 
 typedef struct {
@@ -660,7 +662,13 @@ typedef struct {
     ngx_ws_zone_t              *zone;
     ngx_str_t                   name;
     uint64_t                    id;
+    ngx_int_t                   rc;               /* the publish's */
+    ngx_uint_t                  others;           /* counted elsewhere */
+    ngx_uint_t                  waiting;          /* answers to come */
 } ngx_ws_publisher_redis_t;
+
+
+static void ngx_ws_publisher_redis_answer(ngx_ws_publisher_redis_t *pr);
 
 
 static void
@@ -680,12 +688,25 @@ ngx_ws_publisher_redis(ngx_http_request_t *r, ngx_ws_zone_t *zone,
     pr->r = r;
     pr->zone = zone;
     pr->name = *name;
+    pr->id = 0;
+    pr->rc = NGX_ERROR;
+    pr->others = 0;
+    pr->waiting = 2;
 
     rc = ngx_ws_redis_publish(zone, name, pol, opcode, data, len,
                               ngx_ws_publisher_redis_done, pr);
 
     if (rc != NGX_OK) {
         ngx_ws_publisher_refused(r, zone, rc, len, "channel", name);
+        return;
+    }
+
+    /* the subscribers of the other instances, as GET ?channel= */
+
+    if (ngx_ws_redis_count(zone, name, 0, ngx_ws_publisher_redis_counted, pr)
+        != NGX_OK)
+    {
+        pr->waiting--;
     }
 }
 
@@ -717,20 +738,11 @@ ngx_ws_publisher_redis_done(void *data, ngx_int_t rc, uint64_t id)
 {
     ngx_ws_publisher_redis_t *pr = data;
 
-    if (rc != NGX_OK) {
-        ngx_ws_publisher_unavailable(pr->r);
-        return;
-    }
-
+    pr->rc = rc;
     pr->id = id;
 
-    /* the subscribers of the other instances, as GET ?channel= */
-
-    if (ngx_ws_redis_count(pr->zone, &pr->name, 0,
-                           ngx_ws_publisher_redis_counted, pr)
-        != NGX_OK)
-    {
-        ngx_ws_publisher_redis_counted(pr, NGX_ERROR, 0, 0, NULL);
+    if (--pr->waiting == 0) {
+        ngx_ws_publisher_redis_answer(pr);
     }
 }
 
@@ -741,12 +753,30 @@ ngx_ws_publisher_redis_counted(void *data, ngx_int_t rc,
 {
     ngx_ws_publisher_redis_t *pr = data;
 
+    if (rc == NGX_OK) {
+        pr->others = subscribers;
+    }
+
+    if (--pr->waiting == 0) {
+        ngx_ws_publisher_redis_answer(pr);
+    }
+}
+
+
+static void
+ngx_ws_publisher_redis_answer(ngx_ws_publisher_redis_t *pr)
+{
     u_char                 *p, buf[128];
     ngx_uint_t              n;
     ngx_http_request_t     *r;
     ngx_ws_channel_node_t  *cn;
 
     r = pr->r;
+
+    if (pr->rc != NGX_OK) {
+        ngx_ws_publisher_unavailable(r);
+        return;
+    }
 
     ngx_shmtx_lock(&pr->zone->shpool->mutex);
 
@@ -755,9 +785,7 @@ ngx_ws_publisher_redis_counted(void *data, ngx_int_t rc,
 
     ngx_shmtx_unlock(&pr->zone->shpool->mutex);
 
-    if (rc == NGX_OK) {
-        n += subscribers;
-    }
+    n += pr->others;
 
     p = ngx_snprintf(buf, sizeof(buf), "{\"id\":%uL,\"subscribers\":%ui}\n",
                      pr->id, n);
