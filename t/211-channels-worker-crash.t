@@ -19,6 +19,7 @@ use lib 't/lib';
 use Test::Nginx::Socket;
 use Test::NgxWs::Channels;
 use Test::NgxWs::Channels qw(gone title reload);
+use Test::NgxWs::Proc qw(in_worker);
 
 use Time::HiRes ();
 
@@ -97,13 +98,6 @@ sub events {
     }
 
     return \%ev;
-}
-
-# The state letter of a process (R, S, T...), '' when it is gone.
-sub proc_state {
-    open my $fh, '<', "/proc/$_[0]/stat" or return '';
-    my $line = <$fh> // return '';
-    return $line =~ /^\d+ \(.*\) (\S) /s ? $1 : '';
 }
 
 sub subscribers_of {
@@ -200,20 +194,9 @@ sub crash {
                    scalar(@live) . ' 0',
                    'the connections API lists the live connections only');
 
-    # the replacement serves: a connection in it gets a message by its id.
-    # The other worker is stopped meanwhile, so that the replacement
-    # accepts the connection and the subrequests' connections to this
-    # server, however the kernel would spread them between idle workers.
-    my @stopped = grep { $_ != $new } workers_of(master_pid());
-    kill 'STOP', @stopped;
-
-    # a worker woken for the connection before it stops would hold it:
-    # connect only once every one of them is seen stopped
-    wait_until(3, sub { !grep { proc_state($_) ne 'T' } @stopped });
-
-    my ($n, $nid) = eval { conn('carol') };
+    # the replacement serves: a connection in it gets a message by its id
+    my ($n, $nid) = eval { in_worker($new, sub { conn('carol') }) };
     my $err = $@;
-    kill 'CONT', @stopped;
 
     my $msg = $n ? "in worker " . worker_of($n) : "no connection: $err";
 

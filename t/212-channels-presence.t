@@ -13,6 +13,7 @@
 use lib 't/lib';
 use Test::Nginx::Socket;
 use Test::NgxWs::Channels;
+use Test::NgxWs::Proc qw(in_worker master_pid workers_of);
 
 use Time::HiRes ();
 
@@ -48,25 +49,23 @@ sub conn {
                headers => { defined $user ? ('X-Test-User' => $user) : () });
 }
 
-# Connections of $user until two are on different workers; the extra ones
-# are closed (the identity stays, nothing is published for them).
+# A connection of $user in each of the two workers (once both have
+# started: nginx.pid is written before the master forks them).
 sub spread_user {
     my ($path, $user) = @_;
-    my (@c, %w);
+    my $deadline = Time::HiRes::time() + 5;
+    my @w;
 
-    for (1 .. 60) {
-        my $c = conn($path, $user);
-
-        if (!$w{ worker_of($c) }++) {
-            push @c, $c;
-            last if @c == 2;
-            next;
-        }
-
-        bye($c);
+    while ((@w = workers_of(master_pid())) < 2
+           && Time::HiRes::time() < $deadline)
+    {
+        Time::HiRes::sleep(0.01);
     }
 
-    return @c;
+    return map {
+        my $w = $_;
+        in_worker($w, sub { conn($path, $user) });
+    } @w;
 }
 
 # The text frames an observer gets until nothing comes for $quiet seconds.
@@ -244,19 +243,10 @@ sub crash {
     my @obs = spread_user('/watch', undef);
     my @alice = spread_user('/sub', 'alice');
 
-    my ($bob, @other);
-
-    for (1 .. 60) {
-        $bob = conn('/sub', 'bob');
-        last if worker_of($bob) eq worker_of($alice[0]);
-        push @other, $bob;
-        $bob = undef;
-    }
-
-    # bob's connections on the other worker go: bob stays, on the victim
-    bye($_) for @other;
-
+    # bob on the worker to be killed, alone
     my $victim = worker_of($alice[0]);
+    my $bob = eval { in_worker($victim, sub { conn('/sub', 'bob') }) };
+    $bob = undef if $bob && worker_of($bob) ne $victim;
     my ($obs) = grep { worker_of($_) ne $victim } @obs;
 
     Test::More::ok($bob && $obs, 'bob and an observer on different workers');

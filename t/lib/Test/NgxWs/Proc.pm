@@ -11,10 +11,11 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use Time::HiRes ();
 
 our $VERSION = '0.01';
 
-our @EXPORT_OK = qw(master_pid workers_of gone nginx_rss rss_kb);
+our @EXPORT_OK = qw(master_pid workers_of gone in_worker nginx_rss rss_kb);
 
 # The pid in the test's nginx.pid: the master, or with master_process off
 # the only nginx process.
@@ -48,6 +49,42 @@ sub gone {
     open my $fh, '<', "/proc/$pid/stat" or return 1;
     my $stat = <$fh> // return 1;     # exited while we read
     return $stat =~ /^\d+ \(.*\) [ZX] /s ? 1 : 0;
+}
+
+# Runs $code while $worker is the only worker of the master that can accept
+# a connection: the others are stopped (SIGSTOP) and seen stopped first,
+# since one woken for the connection before it stops would hold it, then
+# continued whatever $code does.  Returns what $code returns; dies with its
+# error.  How the kernel spreads accepts between idle workers is not for
+# a test to rely on: one of them may get every connection.
+sub in_worker {
+    my ($worker, $code) = @_;
+    my @others = grep { $_ != $worker } workers_of(master_pid());
+
+    kill 'STOP', @others;
+
+    my $deadline = Time::HiRes::time() + 3;
+
+    while (grep { state_of($_) !~ /^[TZX]?$/ } @others) {
+        last if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.005);
+    }
+
+    my @r = eval { $code->() };
+    my $err = $@;
+
+    kill 'CONT', @others;
+    die $err if $err;
+
+    return wantarray ? @r : $r[0];
+}
+
+# The state letter of a process (R, S, T...), '' when it is gone.
+sub state_of {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return '';
+    my $stat = <$fh> // return '';
+    return $stat =~ /^\d+ \(.*\) (\S) /s ? $1 : '';
 }
 
 # The fields of /proc/PID/status counted in kB, or undef if the process is
