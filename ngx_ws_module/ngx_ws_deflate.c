@@ -49,9 +49,12 @@ ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size)
     u_char  *p;
 
     if (ws->msg.pool == NULL) {
-        psize = (size <= 2048) ? ngx_max(size + 512, 1024) : 1024;
+        psize = (size <= 2048) ? ngx_max(size + 512, NGX_WS_MSG_POOL_SIZE)
+                               : NGX_WS_MSG_POOL_SIZE;
 
-        ws->msg.pool = ngx_create_pool(psize, ws->connection->log);
+        ws->msg.pool = (psize == NGX_WS_MSG_POOL_SIZE)
+                       ? ngx_ws_pool_get(ws->connection->log)
+                       : ngx_create_pool(psize, ws->connection->log);
         if (ws->msg.pool == NULL) {
             return NGX_ERROR;
         }
