@@ -41,7 +41,8 @@
 
 
 static ngx_int_t ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
-    ngx_pool_t *pool, u_char *data, size_t len, ngx_ws_msg_t **mp);
+    ngx_pool_t *pool, u_char *data, size_t len, ngx_uint_t room,
+    ngx_ws_msg_t **mp);
 static void ngx_ws_enqueue(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
 static size_t ngx_ws_pool_mem(ngx_pool_t *pool);
 static ngx_uint_t ngx_ws_pool_holds(ngx_pool_t *pool, u_char *data);
@@ -119,16 +120,31 @@ ngx_int_t
 ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     u_char *data, size_t len)
 {
-    return ngx_ws_queue_message(ws, opcode, pool, data, len, NULL);
+    return ngx_ws_queue_message(ws, opcode, pool, data, len, 0, NULL);
+}
+
+
+/*
+ * The same for a payload with NGX_WS_FRAME_ROOM bytes of its pool free in
+ * front of it (a message as the parser assembled it, ngx_ws_reserve()):
+ * unless it is compressed, the frame header is written there and the frame
+ * is one buffer, one iovec for send_chain().
+ */
+
+ngx_int_t
+ngx_ws_send_room(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
+    u_char *data, size_t len)
+{
+    return ngx_ws_queue_message(ws, opcode, pool, data, len, 1, NULL);
 }
 
 
 static ngx_int_t
 ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
-    u_char *data, size_t len, ngx_ws_msg_t **mp)
+    u_char *data, size_t len, ngx_uint_t room, ngx_ws_msg_t **mp)
 {
     u_char        *h, *orig;
-    size_t         size;
+    size_t         size, hlen;
     ngx_int_t      rc;
     ngx_buf_t     *b;
     ngx_uint_t     rsv;
@@ -177,6 +193,38 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
         }
     }
 
+    if (room && len && rsv == 0) {
+
+        /* the header in front of the payload: one buffer */
+
+        hlen = (len < 126) ? 2 : ((len < 65536) ? 4 : 10);
+        h = data - hlen;
+
+        (void) ngx_ws_frame_header(h, (u_char) (0x80 | opcode), len);
+
+        b = &m->head_buf;
+        ngx_memzero(b, sizeof(ngx_buf_t));
+        b->pos = h;
+        b->last = data + len;
+        b->start = b->pos;
+        b->end = b->last;
+        b->memory = 1;
+
+        m->head.buf = b;
+        m->head.next = NULL;
+        m->body.buf = NULL;
+        m->body.next = NULL;
+
+        m->size = hlen + len;
+        m->mem = ngx_ws_pool_mem(pool);
+
+        if (!ngx_ws_pool_holds(pool, data)) {
+            m->mem += len;
+        }
+
+        goto queued;
+    }
+
     h = ngx_ws_frame_header(m->header, (u_char) (0x80 | rsv | opcode), len);
 
     b = &m->head_buf;
@@ -216,6 +264,8 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
 
     m->body.buf = len ? b : NULL;
     m->body.next = NULL;
+
+queued:
 
     ngx_ws_enqueue(ws, m);
 
@@ -413,7 +463,7 @@ ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len)
 
     ngx_memcpy(p, data, len);
 
-    rc = ngx_ws_queue_message(ws, NGX_WS_OP_PONG, pool, p, len, &m);
+    rc = ngx_ws_queue_message(ws, NGX_WS_OP_PONG, pool, p, len, 0, &m);
 
     if (rc == NGX_OK) {
         ws->out.pong = m;

@@ -265,8 +265,8 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
     /* ws_echo: back to the client */
 
     if (ws->conf->echo) {
-        if (ngx_ws_send_message(ws, ws->msg.opcode, pool, ws->msg.start,
-                                ws->msg.len)
+        if (ngx_ws_send_room(ws, ws->msg.opcode, pool, ws->msg.start,
+                             ws->msg.len)
             == NGX_ERROR)
         {
             return NGX_WS_CLOSE_INTERNAL;
@@ -566,8 +566,8 @@ ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool,
     if (rt->action == NGX_WS_ROUTE_ECHO) {
         ngx_ws_stat_route(&rt->value, 0);
 
-        if (ngx_ws_send_message(ws, ws->msg.opcode, pool, ws->msg.start,
-                                ws->msg.len)
+        if (ngx_ws_send_room(ws, ws->msg.opcode, pool, ws->msg.start,
+                             ws->msg.len)
             == NGX_ERROR)
         {
             return NGX_WS_CLOSE_INTERNAL;
