@@ -96,7 +96,16 @@ ngx_ws_pool_free(ngx_pool_t *pool)
         return;
     }
 
-    ngx_reset_pool(pool);
+    if (pool->large == NULL) {
+        /* what ngx_reset_pool() does to a pool of one block */
+        pool->d.last = (u_char *) pool + sizeof(ngx_pool_t);
+        pool->d.failed = 0;
+        pool->current = pool;
+        pool->chain = NULL;
+
+    } else {
+        ngx_reset_pool(pool);
+    }
 
     /* the connection's log goes with the connection */
     pool->log = ngx_cycle->log;
