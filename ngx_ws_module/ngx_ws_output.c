@@ -14,7 +14,8 @@
  * The output queue.  Every frame the server sends is an ngx_ws_msg_t that
  * lives in a pool of its own together with its payload; the queue is
  * written with one send_chain() call per flush, and a frame's pool is
- * destroyed as soon as its last byte has left, so nothing accumulates on a
+ * destroyed (or kept for the worker's next messages, ngx_ws_pool_free())
+ * as soon as its last byte has left, so nothing accumulates on a
  * long-lived connection.  ws->out.queued counts the frame bytes waiting,
  * ws->out.mem the memory behind them (the pools, the per-connection
  * ngx_ws_msg_t of a shared frame): that is what ws_send_buffer bounds, so
