@@ -736,7 +736,7 @@ ngx_ws_message(ngx_ws_conn_t *ws)
     if (ws->close_sent) {
         /* the close handshake has begun: data is discarded */
         if (pool) {
-            ngx_destroy_pool(pool);
+            ngx_ws_pool_free(pool);
         }
 
         return NGX_OK;
@@ -744,7 +744,7 @@ ngx_ws_message(ngx_ws_conn_t *ws)
 
     if (ngx_ws_limit_verdict(ws, ngx_ws_limit(ws)) != NGX_OK) {
         if (pool) {
-            ngx_destroy_pool(pool);
+            ngx_ws_pool_free(pool);
         }
 
         return NGX_ERROR;

@@ -39,7 +39,10 @@
  * and destroyed (or handed to the output queue) when it is complete, so a
  * long-lived connection keeps nothing from its past messages.  Fragments
  * grow it geometrically, never beyond ws_max_message_size.  It is here,
- * below the parser, because inflating fills it too.
+ * below the parser, because inflating fills it too.  NGX_WS_FRAME_ROOM
+ * bytes are kept free in front of the payload: a route that sends the
+ * message back as it is (ngx_ws_send_room()) writes the frame header
+ * there, and the frame leaves as one buffer.
  */
 
 ngx_int_t
@@ -49,9 +52,12 @@ ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size)
     u_char  *p;
 
     if (ws->msg.pool == NULL) {
-        psize = (size <= 2048) ? ngx_max(size + 512, 1024) : 1024;
+        psize = (size <= 2048) ? ngx_max(size + 512, NGX_WS_MSG_POOL_SIZE)
+                               : NGX_WS_MSG_POOL_SIZE;
 
-        ws->msg.pool = ngx_create_pool(psize, ws->connection->log);
+        ws->msg.pool = (psize == NGX_WS_MSG_POOL_SIZE)
+                       ? ngx_ws_pool_get(ws->connection->log)
+                       : ngx_create_pool(psize, ws->connection->log);
         if (ws->msg.pool == NULL) {
             return NGX_ERROR;
         }
@@ -70,17 +76,19 @@ ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size)
         cap = ngx_min(ws->msg.cap * 2, ws->conf->max_message_size);
     }
 
-    p = ngx_pnalloc(ws->msg.pool, cap);
+    p = ngx_pnalloc(ws->msg.pool, NGX_WS_FRAME_ROOM + cap);
     if (p == NULL) {
         return NGX_ERROR;
     }
+
+    p += NGX_WS_FRAME_ROOM;
 
     if (ws->msg.len) {
         ngx_memcpy(p, ws->msg.start, ws->msg.len);
     }
 
     if (ws->msg.start) {
-        (void) ngx_pfree(ws->msg.pool, ws->msg.start);
+        (void) ngx_pfree(ws->msg.pool, ws->msg.start - NGX_WS_FRAME_ROOM);
     }
 
     ws->msg.start = p;

@@ -1161,6 +1161,7 @@ ngx_ws_exit_process(ngx_cycle_t *cycle)
     ngx_ws_zone_exit_process(cycle);
     ngx_ws_status_exit_process(cycle);
     ngx_ws_random_exit_process(cycle);
+    ngx_ws_pool_free_all();
 }
 
 

@@ -929,6 +929,16 @@ uint32_t ngx_ws_utf8_validate(uint32_t state, u_char *p, size_t len);
 
 ngx_int_t ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size);
 
+/* the free bytes in front of a message's payload: a server frame header */
+#define NGX_WS_FRAME_ROOM     10
+
+/* the pool of a small message, reused (ngx_ws_output.c) */
+#define NGX_WS_MSG_POOL_SIZE  1024
+
+ngx_pool_t *ngx_ws_pool_get(ngx_log_t *log);
+void ngx_ws_pool_free(ngx_pool_t *pool);
+void ngx_ws_pool_free_all(void);
+
 ngx_int_t ngx_ws_deflate_negotiate(ngx_http_request_t *r, ngx_ws_conn_t *ws,
     ngx_str_t *answer);
 ngx_uint_t ngx_ws_deflate_inflating(ngx_ws_deflate_t *deflate);
@@ -950,6 +960,8 @@ ngx_uint_t ngx_ws_deflate_key(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_send_frame(ngx_ws_conn_t *ws, ngx_uint_t opcode, u_char *data,
     size_t len);
 ngx_int_t ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
+    ngx_pool_t *pool, u_char *data, size_t len);
+ngx_int_t ngx_ws_send_room(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     ngx_pool_t *pool, u_char *data, size_t len);
 ngx_int_t ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len);
 ngx_int_t ngx_ws_send_close(ngx_ws_conn_t *ws, ngx_uint_t code,

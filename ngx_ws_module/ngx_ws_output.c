@@ -14,7 +14,8 @@
  * The output queue.  Every frame the server sends is an ngx_ws_msg_t that
  * lives in a pool of its own together with its payload; the queue is
  * written with one send_chain() call per flush, and a frame's pool is
- * destroyed as soon as its last byte has left, so nothing accumulates on a
+ * destroyed (or kept for the worker's next messages, ngx_ws_pool_free())
+ * as soon as its last byte has left, so nothing accumulates on a
  * long-lived connection.  ws->out.queued counts the frame bytes waiting,
  * ws->out.mem the memory behind them (the pools, the per-connection
  * ngx_ws_msg_t of a shared frame): that is what ws_send_buffer bounds, so
@@ -29,6 +30,9 @@
 #define NGX_WS_CONTROL_POOL_SIZE  512
 #define NGX_WS_MAX_FREE_MSGS      32
 
+/* message pools kept by a worker for the next messages, at most */
+#define NGX_WS_MAX_FREE_POOLS     64
+
 #if (NGX_HTTP_SSL)
 #define ngx_ws_ssl_buffered(c)                                                \
     ((c)->ssl && ((c)->buffered & NGX_SSL_BUFFERED))
@@ -38,7 +42,8 @@
 
 
 static ngx_int_t ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
-    ngx_pool_t *pool, u_char *data, size_t len, ngx_ws_msg_t **mp);
+    ngx_pool_t *pool, u_char *data, size_t len, ngx_uint_t room,
+    ngx_ws_msg_t **mp);
 static void ngx_ws_enqueue(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
 static size_t ngx_ws_pool_mem(ngx_pool_t *pool);
 static ngx_uint_t ngx_ws_pool_holds(ngx_pool_t *pool, u_char *data);
@@ -46,20 +51,110 @@ static void ngx_ws_msg_free(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
 static void ngx_ws_output_relink(ngx_ws_conn_t *ws);
 
 
+static ngx_pool_t  *ngx_ws_free_pools[NGX_WS_MAX_FREE_POOLS];
+static ngx_uint_t   ngx_ws_nfree_pools;
+
+
+/*
+ * The pools of small messages (NGX_WS_MSG_POOL_SIZE: what the parser
+ * creates for a message of up to 512 bytes, what a route creates for a
+ * key) are reused: a pool that is done with goes to a small per-worker
+ * list instead of back to malloc(), reset, and the next message takes it
+ * from there.  Only a pool of that size with one block and no cleanup is
+ * kept, so a kept pool is exactly what ngx_create_pool() would return, and
+ * the list is bounded: the worker holds at most NGX_WS_MAX_FREE_POOLS of
+ * them, whatever the number of connections, and an idle connection none.
+ * ngx_ws_pool_free() replaces ngx_destroy_pool() where a pool is done
+ * with, so nothing points into a pool that is kept.
+ */
+
+ngx_pool_t *
+ngx_ws_pool_get(ngx_log_t *log)
+{
+    ngx_pool_t  *pool;
+
+    if (ngx_ws_nfree_pools == 0) {
+        return ngx_create_pool(NGX_WS_MSG_POOL_SIZE, log);
+    }
+
+    pool = ngx_ws_free_pools[--ngx_ws_nfree_pools];
+    pool->log = log;
+
+    return pool;
+}
+
+
+void
+ngx_ws_pool_free(ngx_pool_t *pool)
+{
+    if (ngx_ws_nfree_pools == NGX_WS_MAX_FREE_POOLS
+        || pool->d.next != NULL
+        || pool->cleanup != NULL
+        || (size_t) (pool->d.end - (u_char *) pool) != NGX_WS_MSG_POOL_SIZE
+        || ngx_exiting)
+    {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    if (pool->large == NULL) {
+        /* what ngx_reset_pool() does to a pool of one block */
+        pool->d.last = (u_char *) pool + sizeof(ngx_pool_t);
+        pool->d.failed = 0;
+        pool->current = pool;
+        pool->chain = NULL;
+
+    } else {
+        ngx_reset_pool(pool);
+    }
+
+    /* the connection's log goes with the connection */
+    pool->log = ngx_cycle->log;
+
+    ngx_ws_free_pools[ngx_ws_nfree_pools++] = pool;
+}
+
+
+/* the worker exits: the pools kept go */
+
+void
+ngx_ws_pool_free_all(void)
+{
+    while (ngx_ws_nfree_pools) {
+        ngx_destroy_pool(ngx_ws_free_pools[--ngx_ws_nfree_pools]);
+    }
+}
+
+
 ngx_int_t
 ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     u_char *data, size_t len)
 {
-    return ngx_ws_queue_message(ws, opcode, pool, data, len, NULL);
+    return ngx_ws_queue_message(ws, opcode, pool, data, len, 0, NULL);
+}
+
+
+/*
+ * The same for a payload with NGX_WS_FRAME_ROOM bytes of its pool free in
+ * front of it (a message as the parser assembled it, ngx_ws_reserve()):
+ * unless it is compressed, the frame header is written there and the frame
+ * is one buffer, one iovec for send_chain().
+ */
+
+ngx_int_t
+ngx_ws_send_room(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
+    u_char *data, size_t len)
+{
+    return ngx_ws_queue_message(ws, opcode, pool, data, len, 1, NULL);
 }
 
 
 static ngx_int_t
 ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
-    u_char *data, size_t len, ngx_ws_msg_t **mp)
+    u_char *data, size_t len, ngx_uint_t room, ngx_ws_msg_t **mp)
 {
     u_char        *h, *orig;
-    size_t         size;
+    size_t         size, hlen;
     ngx_int_t      rc;
     ngx_buf_t     *b;
     ngx_uint_t     rsv;
@@ -108,6 +203,38 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
         }
     }
 
+    if (room && len && rsv == 0) {
+
+        /* the header in front of the payload: one buffer */
+
+        hlen = (len < 126) ? 2 : ((len < 65536) ? 4 : 10);
+        h = data - hlen;
+
+        (void) ngx_ws_frame_header(h, (u_char) (0x80 | opcode), len);
+
+        b = &m->head_buf;
+        ngx_memzero(b, sizeof(ngx_buf_t));
+        b->pos = h;
+        b->last = data + len;
+        b->start = b->pos;
+        b->end = b->last;
+        b->memory = 1;
+
+        m->head.buf = b;
+        m->head.next = NULL;
+        m->body.buf = NULL;
+        m->body.next = NULL;
+
+        m->size = hlen + len;
+        m->mem = ngx_ws_pool_mem(pool);
+
+        if (!ngx_ws_pool_holds(pool, data)) {
+            m->mem += len;
+        }
+
+        goto queued;
+    }
+
     h = ngx_ws_frame_header(m->header, (u_char) (0x80 | rsv | opcode), len);
 
     b = &m->head_buf;
@@ -147,6 +274,8 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
 
     m->body.buf = len ? b : NULL;
     m->body.next = NULL;
+
+queued:
 
     ngx_ws_enqueue(ws, m);
 
@@ -344,7 +473,7 @@ ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len)
 
     ngx_memcpy(p, data, len);
 
-    rc = ngx_ws_queue_message(ws, NGX_WS_OP_PONG, pool, p, len, &m);
+    rc = ngx_ws_queue_message(ws, NGX_WS_OP_PONG, pool, p, len, 0, &m);
 
     if (rc == NGX_OK) {
         ws->out.pong = m;
@@ -860,7 +989,7 @@ ngx_ws_msg_free(ngx_ws_conn_t *ws, ngx_ws_msg_t *m)
     }
 
     if (m->shared == NULL) {
-        ngx_destroy_pool(m->pool);
+        ngx_ws_pool_free(m->pool);
         return;
     }
 

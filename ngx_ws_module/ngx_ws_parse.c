@@ -417,19 +417,32 @@ ngx_ws_frame_complete(ngx_ws_conn_t *ws)
 }
 
 
+/*
+ * XOR with the mask from its byte off on: eight bytes at a time with the
+ * four bytes of the mask twice over, which is the same key in either byte
+ * order, then what is left byte by byte
+ */
+
 static void
 ngx_ws_unmask(u_char *dst, u_char *src, size_t n, u_char *mask,
     ngx_uint_t off)
 {
     size_t     i;
+    uint32_t   m4;
     uint64_t   m, w;
-    u_char     k[8];
+    u_char     k[4];
 
-    for (i = 0; i < 8; i++) {
-        k[i] = mask[(off + i) & 3];
+    if (off == 0) {
+        ngx_memcpy(k, mask, 4);
+
+    } else {
+        for (i = 0; i < 4; i++) {
+            k[i] = mask[(off + i) & 3];
+        }
     }
 
-    ngx_memcpy(&m, k, 8);
+    ngx_memcpy(&m4, k, 4);
+    m = ((uint64_t) m4 << 32) | m4;
 
     for (i = 0; i + 8 <= n; i += 8) {
         ngx_memcpy(&w, src + i, 8);
@@ -438,6 +451,6 @@ ngx_ws_unmask(u_char *dst, u_char *src, size_t n, u_char *mask,
     }
 
     for ( /* void */ ; i < n; i++) {
-        dst[i] = src[i] ^ k[i & 7];
+        dst[i] = src[i] ^ k[i & 3];
     }
 }

@@ -130,7 +130,7 @@ ngx_ws_route_publish(ngx_ws_conn_t *ws)
         pol.key = ws->conf->publish_conflate->value;
 
     } else if (ws->conf->publish_conflate) {
-        pool = ngx_create_pool(ngx_ws_pool_size(0), ws->connection->log);
+        pool = ngx_ws_pool_get(ws->connection->log);
         if (pool == NULL) {
             return NGX_ERROR;
         }
@@ -139,7 +139,7 @@ ngx_ws_route_publish(ngx_ws_conn_t *ws)
                                &pol.key)
             != NGX_OK)
         {
-            ngx_destroy_pool(pool);
+            ngx_ws_pool_free(pool);
             return NGX_ERROR;
         }
     }
@@ -148,7 +148,7 @@ ngx_ws_route_publish(ngx_ws_conn_t *ws)
                                         ws->msg.start, ws->msg.len);
 
     if (pool) {
-        ngx_destroy_pool(pool);
+        ngx_ws_pool_free(pool);
     }
 
     return rc;
@@ -203,7 +203,7 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
 
         if (rc != NGX_OK) {
             if (pool) {
-                ngx_destroy_pool(pool);
+                ngx_ws_pool_free(pool);
             }
 
             return rc;
@@ -227,7 +227,7 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
 
         if (rc != NGX_OK) {
             if (pool) {
-                ngx_destroy_pool(pool);
+                ngx_ws_pool_free(pool);
             }
 
             /* 1009: larger than the zone takes; 1013: try again later */
@@ -255,7 +255,7 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
             != NGX_OK)
         {
             if (pool) {
-                ngx_destroy_pool(pool);
+                ngx_ws_pool_free(pool);
             }
 
             return NGX_WS_CLOSE_INTERNAL;
@@ -265,8 +265,8 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
     /* ws_echo: back to the client */
 
     if (ws->conf->echo) {
-        if (ngx_ws_send_message(ws, ws->msg.opcode, pool, ws->msg.start,
-                                ws->msg.len)
+        if (ngx_ws_send_room(ws, ws->msg.opcode, pool, ws->msg.start,
+                             ws->msg.len)
             == NGX_ERROR)
         {
             return NGX_WS_CLOSE_INTERNAL;
@@ -276,7 +276,7 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
     }
 
     if (pool) {
-        ngx_destroy_pool(pool);
+        ngx_ws_pool_free(pool);
     }
 
     return NGX_OK;
@@ -448,14 +448,14 @@ ngx_ws_route_limit(ngx_ws_conn_t *ws)
     lz = ws->conf->limit_zones->elts;
     n = ws->conf->limit_zones->nelts;
 
-    pool = ngx_create_pool(ngx_ws_pool_size(0), ws->connection->log);
+    pool = ngx_ws_pool_get(ws->connection->log);
     if (pool == NULL) {
         return NGX_WS_CLOSE_INTERNAL;
     }
 
     keys = ngx_palloc(pool, n * sizeof(ngx_str_t));
     if (keys == NULL) {
-        ngx_destroy_pool(pool);
+        ngx_ws_pool_free(pool);
         return NGX_WS_CLOSE_INTERNAL;
     }
 
@@ -464,14 +464,14 @@ ngx_ws_route_limit(ngx_ws_conn_t *ws)
                                &keys[i])
             != NGX_OK)
         {
-            ngx_destroy_pool(pool);
+            ngx_ws_pool_free(pool);
             return NGX_WS_CLOSE_INTERNAL;
         }
     }
 
     rc = ngx_ws_limit_message(ws, keys);
 
-    ngx_destroy_pool(pool);
+    ngx_ws_pool_free(pool);
 
     return rc;
 }
@@ -566,8 +566,8 @@ ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool,
     if (rt->action == NGX_WS_ROUTE_ECHO) {
         ngx_ws_stat_route(&rt->value, 0);
 
-        if (ngx_ws_send_message(ws, ws->msg.opcode, pool, ws->msg.start,
-                                ws->msg.len)
+        if (ngx_ws_send_room(ws, ws->msg.opcode, pool, ws->msg.start,
+                             ws->msg.len)
             == NGX_ERROR)
         {
             return NGX_WS_CLOSE_INTERNAL;

@@ -1449,12 +1449,16 @@ ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
         return;
     }
 
-    ctx->reply = ngx_pnalloc(ctx->reply_pool, len);
+    /* with room for the frame header (ngx_ws_send_room()) */
+
+    ctx->reply = ngx_pnalloc(ctx->reply_pool, NGX_WS_FRAME_ROOM + len);
     if (ctx->reply == NULL) {
         ngx_destroy_pool(ctx->reply_pool);
         ctx->reply_pool = NULL;
         return;
     }
+
+    ctx->reply += NGX_WS_FRAME_ROOM;
 
     ngx_memcpy(ctx->reply, b->pos, len);
     ctx->reply_len = len;
@@ -1645,8 +1649,8 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
 
             ngx_destroy_pool(ctx->reply_pool);
 
-        } else if (ngx_ws_send_message(ws, ctx->reply_opcode, ctx->reply_pool,
-                                       ctx->reply, ctx->reply_len)
+        } else if (ngx_ws_send_room(ws, ctx->reply_opcode, ctx->reply_pool,
+                                    ctx->reply, ctx->reply_len)
                    == NGX_ERROR)
         {
             ctx->reply_pool = NULL;
@@ -1963,16 +1967,18 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
             data = NULL;
 
             if (content.len) {
-                data = ngx_pnalloc(pool, content.len);
+                data = ngx_pnalloc(pool, NGX_WS_FRAME_ROOM + content.len);
                 if (data == NULL) {
                     ngx_destroy_pool(pool);
                     goto failed;
                 }
 
+                data += NGX_WS_FRAME_ROOM;
+
                 ngx_memcpy(data, content.data, content.len);
             }
 
-            if (ngx_ws_send_message(ws, opcode, pool, data, content.len)
+            if (ngx_ws_send_room(ws, opcode, pool, data, content.len)
                 == NGX_ERROR)
             {
                 goto failed;
