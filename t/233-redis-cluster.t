@@ -406,6 +406,14 @@ sub master_down {
                      'TEST 6: B: and a notice on the return');
 
     $_->close for @Subs;
+
+    # TEST 7 publishes to "a" and expects no subscriber: each instance
+    # sees the other's counts in Redis, so once both count none, this
+    # instance's last counts are there before it is stopped
+    for my $c (qw(a b c)) {
+        wait_subscribed($port, $c, 0);
+        wait_subscribed($bport, $c, 0);
+    }
 }
 
 # TEST 7: the first seed refuses connections: the map comes from the
