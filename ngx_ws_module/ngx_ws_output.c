@@ -226,10 +226,19 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
         m->body.next = NULL;
 
         m->size = hlen + len;
-        m->mem = ngx_ws_pool_mem(pool);
 
-        if (!ngx_ws_pool_holds(pool, data)) {
-            m->mem += len;
+        if (pool->d.next == NULL
+            && data >= (u_char *) pool && data < pool->d.end)
+        {
+            /* the common case: one block, which holds the payload */
+            m->mem = (size_t) (pool->d.end - (u_char *) pool);
+
+        } else {
+            m->mem = ngx_ws_pool_mem(pool);
+
+            if (!ngx_ws_pool_holds(pool, data)) {
+                m->mem += len;
+            }
         }
 
         goto queued;

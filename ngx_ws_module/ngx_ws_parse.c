@@ -23,6 +23,8 @@
  */
 
 
+static ngx_int_t ngx_ws_whole_frame(ngx_ws_conn_t *ws, u_char **pos,
+    u_char *end);
 static ngx_ws_parse_e ngx_ws_state_head(ngx_ws_conn_t *ws, u_char **pos,
     u_char *end);
 static ngx_int_t ngx_ws_data_frame(ngx_ws_conn_t *ws, uint64_t len,
@@ -58,6 +60,21 @@ ngx_ws_parse(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
     while (*pos < end) {
 
         if (ws->parse.state == ngx_ws_st_head) {
+
+            if (ws->parse.hlen == 0 && !ws->parse.in_message) {
+                switch (ngx_ws_whole_frame(ws, pos, end)) {
+
+                case NGX_OK:
+                    return NGX_WS_PARSE_MESSAGE;
+
+                case NGX_ERROR:
+                    return NGX_WS_PARSE_ERROR;
+
+                default: /* NGX_DECLINED */
+                    break;
+                }
+            }
+
             rc = ngx_ws_state_head(ws, pos, end);
 
         } else {
@@ -70,6 +87,99 @@ ngx_ws_parse(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
     }
 
     return NGX_WS_PARSE_AGAIN;
+}
+
+
+/*
+ * The common case in one step: a whole unfragmented text or binary
+ * message, masked, no reserved bits, a length under 65536 within the
+ * limits, entirely in the input, not inflated and not charged to
+ * ws_limit_bytes: its header is decoded, its payload unmasked into the
+ * message and text validated as the state machine would, with the same
+ * result.  Anything else is NGX_DECLINED, for the state machine, which
+ * also finds the errors.
+ */
+
+static ngx_int_t
+ngx_ws_whole_frame(ngx_ws_conn_t *ws, u_char **pos, u_char *end)
+{
+    size_t       len, hlen;
+    u_char      *h;
+    ngx_uint_t   opcode;
+
+    h = *pos;
+
+    if (end - h < 6
+        || (h[0] & 0xf0) != 0x80
+        || (h[1] & 0x80) == 0
+        || ws->conf->limit_bytes)
+    {
+        return NGX_DECLINED;
+    }
+
+    opcode = h[0] & 0x0f;
+
+    if (opcode != NGX_WS_OP_TEXT && opcode != NGX_WS_OP_BINARY) {
+        return NGX_DECLINED;
+    }
+
+    len = h[1] & 0x7f;
+
+    if (len < 126) {
+        hlen = 6;
+
+    } else if (len == 126) {
+        if (end - h < 8) {
+            return NGX_DECLINED;
+        }
+
+        len = ((size_t) h[2] << 8) | h[3];
+        hlen = 8;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    if ((size_t) (end - h) - hlen < len
+        || len > ws->conf->max_frame_size
+        || len > ws->conf->max_message_size
+        || ngx_ws_inflating(ws))
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                   "ws frame op:%ui fin:1 len:%uz", opcode, len);
+
+    ws->parse.opcode = opcode;
+    ws->parse.fin = 1;
+    ws->parse.frame_left = 0;
+
+    ws->msg.opcode = opcode;
+    ws->msg.len = 0;
+
+    if (ngx_ws_reserve(ws, len) != NGX_OK) {
+        ngx_ws_parse_error(ws, NGX_WS_CLOSE_INTERNAL, NULL);
+        return NGX_ERROR;
+    }
+
+    ngx_ws_unmask(ws->msg.start, h + hlen, len, h + hlen - 4, 0);
+
+    ws->msg.len = len;
+    *pos = h + hlen + len;
+
+    if (opcode == NGX_WS_OP_TEXT
+        && ngx_ws_utf8_validate(NGX_WS_UTF8_ACCEPT, ws->msg.start, len)
+           != NGX_WS_UTF8_ACCEPT)
+    {
+        ngx_ws_parse_error(ws, NGX_WS_CLOSE_BAD_DATA,
+                           "invalid UTF-8 in text message");
+        return NGX_ERROR;
+    }
+
+    ws->parse.utf8_state = NGX_WS_UTF8_ACCEPT;
+
+    return NGX_OK;
 }
 
 
