@@ -36,6 +36,17 @@
     ((rd)->state == NGX_WS_REDIS_READY                                      \
      || ((rd)->state == NGX_WS_REDIS_CONNECTING && (rd)->greeted))
 
+/*
+ * An error answer of a Redis Cluster whose slot is moving (a MOVED or ASK
+ * that could not be followed: a loop while the nodes learn the migration,
+ * a node not connected yet; TRYAGAIN during a migration): transient
+ */
+#define ngx_ws_redis_moving(r)                                              \
+    ((r)->type == REDIS_REPLY_ERROR                                         \
+     && (((r)->len > 6 && ngx_strncmp((r)->str, "MOVED ", 6) == 0)          \
+         || ((r)->len > 4 && ngx_strncmp((r)->str, "ASK ", 4) == 0)         \
+         || ((r)->len >= 8 && ngx_strncmp((r)->str, "TRYAGAIN", 8) == 0)))
+
 
 typedef struct ngx_ws_redis_s  ngx_ws_redis_t;
 typedef struct ngx_ws_redis_hooks_s  ngx_ws_redis_hooks_t;

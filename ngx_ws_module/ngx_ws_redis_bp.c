@@ -3031,8 +3031,12 @@ ngx_ws_redis_beaten(ngx_ws_redis_t *rd, void *reply, void *data)
         || r->element[0]->type != REDIS_REPLY_INTEGER
         || r->element[1]->type != REDIS_REPLY_INTEGER)
     {
-        /* at error once, then at info until a heartbeat goes through */
-        level = (rr && rr->share_failing) ? NGX_LOG_INFO : NGX_LOG_ERR;
+        /*
+         * at error once, then at info until a heartbeat goes through;
+         * a slot moving on a cluster at info: the next tick sends it again
+         */
+        level = ((rr && rr->share_failing) || ngx_ws_redis_moving(r))
+                ? NGX_LOG_INFO : NGX_LOG_ERR;
 
         ngx_log_error(level, rd->log, 0,
                       "redis \"%V\": heartbeat of ws_zone \"%V\" failed: %*s",
@@ -3040,7 +3044,7 @@ ngx_ws_redis_beaten(ngx_ws_redis_t *rd, void *reply, void *data)
                       (size_t) (r->type == REDIS_REPLY_ERROR ? r->len : 0),
                       r->str);
 
-        if (rr) {
+        if (rr && !ngx_ws_redis_moving(r)) {
             rr->share_failing = 1;
         }
 
@@ -3077,7 +3081,16 @@ ngx_ws_redis_told(ngx_ws_redis_t *rd, void *reply, void *data)
     rr = zone->redis->reader;
 
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        if (r) {
+        if (r && ngx_ws_redis_moving(r)) {
+
+            /* a slot moving on a cluster: all is written again next tick */
+
+            ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                          "redis \"%V\": ws_zone \"%V\" written again "
+                          "after %*s", &zone->redis->addr, &zone->name,
+                          (size_t) r->len, r->str);
+
+        } else if (r) {
             level = (rr && rr->share_failing) ? NGX_LOG_INFO : NGX_LOG_ERR;
 
             ngx_log_error(level, rd->log, 0,
