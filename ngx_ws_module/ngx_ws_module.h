@@ -932,7 +932,7 @@ ngx_int_t ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size);
 /* the free bytes in front of a message's payload: a server frame header */
 #define NGX_WS_FRAME_ROOM     10
 
-/* the pool of a small message, reused (ngx_ws_output.c) */
+/* the pool of a small message, reused (ngx_ws_pool.c) */
 #define NGX_WS_MSG_POOL_SIZE  1024
 
 ngx_pool_t *ngx_ws_pool_get(ngx_log_t *log);
