@@ -41,8 +41,9 @@
 static ngx_int_t ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     ngx_pool_t *pool, u_char *data, size_t len, ngx_uint_t room,
     ngx_ws_msg_t **mp);
+static ngx_buf_t *ngx_ws_msg_buf(ngx_buf_t *b, u_char *pos, u_char *last);
 static void ngx_ws_enqueue(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
-static size_t ngx_ws_pool_mem(ngx_pool_t *pool);
+static size_t ngx_ws_data_mem(ngx_pool_t *pool, u_char *data, size_t len);
 static ngx_uint_t ngx_ws_pool_holds(ngx_pool_t *pool, u_char *data);
 static void ngx_ws_msg_free(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
 static void ngx_ws_output_relink(ngx_ws_conn_t *ws);
@@ -125,6 +126,10 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
         }
     }
 
+    /* the payload is in the pool's blocks or a large allocation of it */
+
+    m->mem = ngx_ws_data_mem(pool, data, len);
+
     if (room && len && rsv == 0) {
 
         /* the header in front of the payload: one buffer */
@@ -134,79 +139,29 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
 
         (void) ngx_ws_frame_header(h, (u_char) (0x80 | opcode), len);
 
-        b = &m->head_buf;
-        ngx_memzero(b, sizeof(ngx_buf_t));
-        b->pos = h;
-        b->last = data + len;
-        b->start = b->pos;
-        b->end = b->last;
-        b->memory = 1;
-
-        m->head.buf = b;
-        m->head.next = NULL;
+        m->head.buf = ngx_ws_msg_buf(&m->head_buf, h, data + len);
         m->body.buf = NULL;
-        m->body.next = NULL;
-
         m->size = hlen + len;
 
-        if (pool->d.next == NULL
-            && data >= (u_char *) pool && data < pool->d.end)
-        {
-            /* the common case: one block, which holds the payload */
-            m->mem = (size_t) (pool->d.end - (u_char *) pool);
+    } else {
+        h = ngx_ws_frame_header(m->header, (u_char) (0x80 | rsv | opcode),
+                                len);
 
-        } else {
-            m->mem = ngx_ws_pool_mem(pool);
+        m->head.buf = ngx_ws_msg_buf(&m->head_buf, m->header, h);
+        m->size = (h - m->header) + len;
 
-            if (!ngx_ws_pool_holds(pool, data)) {
-                m->mem += len;
-            }
+        if (rsv && !ngx_ws_pool_holds(pool, orig)) {
+            m->mem += size;
         }
 
-        goto queued;
+        /* set up even when empty: a Pong may get a payload later */
+
+        b = ngx_ws_msg_buf(&m->body_buf, data, data ? data + len : NULL);
+        m->body.buf = len ? b : NULL;
     }
 
-    h = ngx_ws_frame_header(m->header, (u_char) (0x80 | rsv | opcode), len);
-
-    b = &m->head_buf;
-    ngx_memzero(b, sizeof(ngx_buf_t));
-    b->pos = m->header;
-    b->last = h;
-    b->start = b->pos;
-    b->end = b->last;
-    b->memory = 1;
-
-    m->head.buf = b;
     m->head.next = NULL;
-
-    m->size = (h - m->header) + len;
-
-    /* the payload is in the pool's blocks or a large allocation of it */
-
-    m->mem = ngx_ws_pool_mem(pool);
-
-    if (len && !ngx_ws_pool_holds(pool, data)) {
-        m->mem += len;
-    }
-
-    if (rsv && !ngx_ws_pool_holds(pool, orig)) {
-        m->mem += size;
-    }
-
-    /* set up even when empty: a Pong may get a payload later */
-
-    b = &m->body_buf;
-    ngx_memzero(b, sizeof(ngx_buf_t));
-    b->pos = data;
-    b->last = data ? data + len : NULL;
-    b->start = b->pos;
-    b->end = b->last;
-    b->memory = 1;
-
-    m->body.buf = len ? b : NULL;
     m->body.next = NULL;
-
-queued:
 
     ngx_ws_enqueue(ws, m);
 
@@ -238,6 +193,23 @@ queued:
 }
 
 
+/* a buffer of a frame, in memory from pos to last */
+
+static ngx_buf_t *
+ngx_ws_msg_buf(ngx_buf_t *b, u_char *pos, u_char *last)
+{
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    b->pos = pos;
+    b->last = last;
+    b->start = pos;
+    b->end = last;
+    b->memory = 1;
+
+    return b;
+}
+
+
 static void
 ngx_ws_enqueue(ngx_ws_conn_t *ws, ngx_ws_msg_t *m)
 {
@@ -260,12 +232,14 @@ ngx_ws_enqueue(ngx_ws_conn_t *ws, ngx_ws_msg_t *m)
 
 
 /*
- * The memory of a pool: its blocks, all as large as the first one.  What
- * is larger than a pool's max is a large allocation outside the blocks.
+ * The memory behind len bytes at data in a pool: its blocks, all as large
+ * as the first one, and the bytes themselves unless a block holds them
+ * (what is larger than a pool's max is a large allocation outside them).
+ * A pool of one block, the common case, is one pass of the loop.
  */
 
 static size_t
-ngx_ws_pool_mem(ngx_pool_t *pool)
+ngx_ws_data_mem(ngx_pool_t *pool, u_char *data, size_t len)
 {
     size_t       block, mem;
     ngx_pool_t  *p;
@@ -275,9 +249,13 @@ ngx_ws_pool_mem(ngx_pool_t *pool)
 
     for (p = pool; p; p = p->d.next) {
         mem += block;
+
+        if (data >= (u_char *) p && data < p->d.end) {
+            len = 0;
+        }
     }
 
-    return mem;
+    return mem + len;
 }
 
 
@@ -301,15 +279,8 @@ ngx_ws_pool_holds(ngx_pool_t *pool, u_char *data)
 size_t
 ngx_ws_shared_mem(ngx_ws_shared_t *sh)
 {
-    size_t  mem;
-
-    mem = sizeof(ngx_ws_msg_t) + ngx_ws_pool_mem(sh->pool);
-
-    if (!ngx_ws_pool_holds(sh->pool, sh->frame)) {
-        mem += sh->len;
-    }
-
-    return mem;
+    return sizeof(ngx_ws_msg_t) + ngx_ws_data_mem(sh->pool, sh->frame,
+                                                  sh->len);
 }
 
 
@@ -678,13 +649,7 @@ ngx_ws_send_shared(ngx_ws_conn_t *ws, ngx_ws_shared_t *sh)
     m->size = sh->len;
     m->mem = ngx_ws_shared_mem(sh);
 
-    b = &m->head_buf;
-    ngx_memzero(b, sizeof(ngx_buf_t));
-    b->pos = sh->frame;
-    b->last = sh->frame + sh->len;
-    b->start = b->pos;
-    b->end = b->last;
-    b->memory = 1;
+    b = ngx_ws_msg_buf(&m->head_buf, sh->frame, sh->frame + sh->len);
 
     m->head.buf = b;
     m->head.next = NULL;
