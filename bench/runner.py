@@ -977,7 +977,7 @@ def echo_scenario(name, size, runs, tmp, durations, conns_list=(100, 1000),
                     if r == 0:
                         cmds = commands.setdefault(s.key, {'server': [],
                                                            'client': []})
-                        if conns == 100:
+                        if conns == conns_list[0]:
                             cmds['client'].append('# %d worker(s)' % workers)
                             cmds['client'].extend(s.commands)
                         cmds['client'].append(cmd)
@@ -2096,12 +2096,12 @@ def redis_fanout_md(name, sc):
 
 def headline(all_sc):
     out = []
-    for name in ('echo-32', 'echo-4k', 'echo-pipe'):
+    for name in ('echo-1', 'echo-32', 'echo-4k', 'echo-pipe'):
         sc = all_sc.get(name)
         if not sc:
             continue
         for workers in (1, 2):
-            for conns in (100, 1000):
+            for conns in sc.get('conns_list', (100, 1000)):
                 rows = {c['server']: c for c in sc['cases']
                         if c['workers'] == workers and c['conns'] == conns}
                 ours = rows.get(OURS)
@@ -2113,8 +2113,10 @@ def headline(all_sc):
                 parts = []
                 ep = rows.get('epoll-c')
                 if ep and ep.get('runs'):
-                    parts.append('%.0f%% of the epoll limit (CPU/msg %.2fx)' % (
-                        100.0 * m / med(ep, 'msg_s'), cpu / med(ep, 'server_us_per_msg')))
+                    parts.append('%.0f%% of the epoll limit (CPU/msg %.2fx, p99 '
+                                 '%.2fx)' % (
+                        100.0 * m / med(ep, 'msg_s'), cpu / med(ep, 'server_us_per_msg'),
+                        p / med(ep, 'p99_us')))
                 for k in ('lua-resty', 'node-ws'):
                     c = rows.get(k)
                     if c and c.get('runs'):
@@ -2271,13 +2273,14 @@ def headline(all_sc):
     return out
 
 
-SCENARIO_ORDER = ['echo-32', 'echo-4k', 'echo-pipe', 'echo-open',
+SCENARIO_ORDER = ['echo-1', 'echo-32', 'echo-4k', 'echo-pipe', 'echo-open',
                   'conns-10k', 'conns-50k',
                   'fanout', 'sse-fanout', 'redis-fanout', 'reload-10k', 'app',
                   'conns-100k']
 # not in `all`: a run holds its connections for --hold-minutes
 NOT_IN_ALL = ('conns-100k',)
 TITLES = {
+    'echo-1': 'Echo, one connection, one 32 B message in flight',
     'echo-32': 'Echo, 32 B messages',
     'echo-4k': 'Echo, 4 KiB messages',
     'echo-pipe': 'Pipelined echo, 64 B messages, 100 connections x 16 in '
@@ -2564,7 +2567,7 @@ def main():
                     help='echo-open: offer these msg/s instead of 10/50/90 %% '
                          'of the slowest server\'s closed-loop rate')
     ap.add_argument('scenario', nargs='+',
-                    help='echo-32 echo-4k echo-pipe echo-open conns-10k conns-50k fanout '
+                    help='echo-1 echo-32 echo-4k echo-pipe echo-open conns-10k conns-50k fanout '
                          'sse-fanout redis-fanout reload-10k app conns-100k all '
                          'report')
     args, rest = ap.parse_known_args()
@@ -2608,7 +2611,11 @@ def main():
             ts = time.time()
             date0 = datetime.datetime.now().strftime('%Y-%m-%d %H:%M %Z').strip()
             versions0 = versions()
-            if name == 'echo-32':
+            if name == 'echo-1':
+                # the latency of a lone client: p99 against echo-epoll's
+                sc = echo_scenario(name, 32, args.runs, tmp,
+                                   (ECHO_DURATION * k, ECHO_WARMUP), (1,))
+            elif name == 'echo-32':
                 sc = echo_scenario(name, 32, args.runs, tmp, (ECHO_DURATION * k, ECHO_WARMUP))
             elif name == 'echo-4k':
                 sc = echo_scenario(name, 4096, args.runs, tmp, (ECHO_DURATION * k, ECHO_WARMUP))
