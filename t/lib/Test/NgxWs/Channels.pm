@@ -18,7 +18,7 @@ use Test::More ();
 use Time::HiRes ();
 
 use Test::NgxWs::Client ();
-use Test::NgxWs::Proc qw(master_pid workers_of gone);
+use Test::NgxWs::Proc qw(master_pid workers_of gone in_worker);
 use WsFrame ();
 
 our $VERSION = '0.01';
@@ -306,19 +306,29 @@ sub client {
 }
 
 # Opens connections to $path until there are at least $n and each worker
-# holds at least $min of them (at most $n + 200 attempts); returns them.
+# holds at least $min of them; returns them.  Each worker's $min are opened
+# while the other workers are stopped (in_worker()): which idle worker the
+# kernel wakes for a new connection is not a thing to count on (one of two
+# workers took every connection of a burst under ASan).  The rest are spread
+# by the kernel.
 sub spread {
     my ($path, $n, $min) = @_;
 
     my @workers = workers_of(master_pid());
     my (@c, %per);
 
-    while (@c < $n || grep { ($per{$_} // 0) < $min } @workers) {
-        last if @c >= $n + 200;
+    my $open = sub {
         my $c = client($path);
         push @c, $c;
         $per{ $c->header('X-Worker') // '?' }++;
+    };
+
+    for my $w (@workers) {
+        my $need = $min - ($per{$w} // 0);
+        in_worker($w, sub { $open->() for 1 .. $need }) if $need > 0;
     }
+
+    $open->() while @c < $n;
 
     return @c;
 }
