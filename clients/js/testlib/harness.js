@@ -110,6 +110,10 @@ export class Nginx {
                       .map((m) => path.resolve(top, m));
         this.conf = [
             ...this.module.map((m) => `load_module ${m};`),
+            // started by root, workers run as "nobody", who may not
+            // enter a checkout under /root to read clients/js: root, as
+            // Test::Nginx does
+            process.getuid?.() === 0 ? 'user root;' : '',
             'daemon off;',
             'master_process on;',
             'worker_processes 1;',
