@@ -933,9 +933,13 @@ ngx_int_t ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size);
 #define NGX_WS_FRAME_ROOM     10
 
 /* the pool of a small message, reused (ngx_ws_pool.c) */
-#define NGX_WS_MSG_POOL_SIZE  1024
+#define NGX_WS_MSG_POOL_SIZE      1024
+
+/* the pool of a control frame, reused too */
+#define NGX_WS_CONTROL_POOL_SIZE  512
 
 ngx_pool_t *ngx_ws_pool_get(ngx_log_t *log);
+ngx_pool_t *ngx_ws_control_pool_get(ngx_log_t *log);
 void ngx_ws_pool_free(ngx_pool_t *pool);
 void ngx_ws_pool_free_all(void);
 

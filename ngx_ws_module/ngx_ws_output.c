@@ -27,7 +27,6 @@
  */
 
 
-#define NGX_WS_CONTROL_POOL_SIZE  512
 #define NGX_WS_MAX_FREE_MSGS      32
 
 #if (NGX_HTTP_SSL)
@@ -92,8 +91,7 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     }
 
     if (pool == NULL) {
-        pool = ngx_create_pool(NGX_WS_CONTROL_POOL_SIZE,
-                               ws->connection->log);
+        pool = ngx_ws_control_pool_get(ws->connection->log);
         if (pool == NULL) {
             return NGX_ERROR;
         }
@@ -297,7 +295,7 @@ ngx_ws_send_frame(ngx_ws_conn_t *ws, ngx_uint_t opcode, u_char *data,
         return NGX_DECLINED;
     }
 
-    pool = ngx_create_pool(NGX_WS_CONTROL_POOL_SIZE, ws->connection->log);
+    pool = ngx_ws_control_pool_get(ws->connection->log);
     if (pool == NULL) {
         return NGX_ERROR;
     }
@@ -360,7 +358,7 @@ ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len)
         return NGX_OK;
     }
 
-    pool = ngx_create_pool(NGX_WS_CONTROL_POOL_SIZE, ws->connection->log);
+    pool = ngx_ws_control_pool_get(ws->connection->log);
     if (pool == NULL) {
         return NGX_ERROR;
     }
