@@ -30,9 +30,10 @@ static ngx_uint_t   ngx_ws_nfree_control;
  * key) are reused: a pool that is done with goes to a small per-worker
  * list instead of back to malloc(), reset, and the next message takes it
  * from there.  Only a pool of that size with one block and no cleanup is
- * kept, so a kept pool is exactly what ngx_create_pool() would return, and
- * the list is bounded: the worker holds at most NGX_WS_MAX_FREE_POOLS of
- * them, whatever the number of connections, and an idle connection none.
+ * kept, so a kept pool is what ngx_create_pool() would return but for its
+ * log (ngx_ws_pool_get() sets it), and the list is bounded: the worker
+ * holds at most NGX_WS_MAX_FREE_POOLS of them, whatever the number of
+ * connections, and an idle connection none.
  * ngx_ws_pool_free() replaces ngx_destroy_pool() where a pool is done
  * with, so nothing points into a pool that is kept.  The smaller pools of
  * the frames the server makes up (NGX_WS_CONTROL_POOL_SIZE: a Pong, a
@@ -121,8 +122,11 @@ ngx_ws_pool_reset(ngx_pool_t *pool)
         ngx_reset_pool(pool);
     }
 
-    /* the connection's log goes with the connection */
-    pool->log = ngx_cycle->log;
+    /*
+     * pool->log, the log of the connection that had it, is left as it is
+     * for nothing logs with it until ngx_ws_pool_get() sets the next one
+     * or ngx_ws_pool_free_all() the cycle's
+     */
 }
 
 
@@ -131,11 +135,17 @@ ngx_ws_pool_reset(ngx_pool_t *pool)
 void
 ngx_ws_pool_free_all(void)
 {
+    ngx_pool_t  *pool;
+
     while (ngx_ws_nfree_pools) {
-        ngx_destroy_pool(ngx_ws_free_pools[--ngx_ws_nfree_pools]);
+        pool = ngx_ws_free_pools[--ngx_ws_nfree_pools];
+        pool->log = ngx_cycle->log;
+        ngx_destroy_pool(pool);
     }
 
     while (ngx_ws_nfree_control) {
-        ngx_destroy_pool(ngx_ws_free_control[--ngx_ws_nfree_control]);
+        pool = ngx_ws_free_control[--ngx_ws_nfree_control];
+        pool->log = ngx_cycle->log;
+        ngx_destroy_pool(pool);
     }
 }
