@@ -742,7 +742,11 @@ ngx_ws_message(ngx_ws_conn_t *ws)
         return NGX_OK;
     }
 
-    if (ngx_ws_limit_verdict(ws, ngx_ws_limit(ws)) != NGX_OK) {
+    /* without ws_limit_messages no call: ngx_ws_limit() has nothing to do */
+
+    if (ws->conf->limit_messages
+        && ngx_ws_limit_verdict(ws, ngx_ws_limit(ws)) != NGX_OK)
+    {
         if (pool) {
             ngx_ws_pool_free(pool);
         }
@@ -778,7 +782,7 @@ ngx_ws_control(ngx_ws_conn_t *ws)
 {
     ngx_uint_t  code;
 
-    if (ws->parse.opcode != NGX_WS_OP_CLOSE
+    if (ws->parse.opcode != NGX_WS_OP_CLOSE && ws->conf->limit_messages
         && ngx_ws_limit_verdict(ws, ngx_ws_limit(ws)) != NGX_OK)
     {
         return NGX_ERROR;

@@ -42,22 +42,25 @@
  * below the parser, because inflating fills it too.  NGX_WS_FRAME_ROOM
  * bytes are kept free in front of the payload: a route that sends the
  * message back as it is (ngx_ws_send_room()) writes the frame header
- * there, and the frame leaves as one buffer.
+ * there, and the frame leaves as one buffer.  With ws_echo the frame's
+ * ngx_ws_msg_t has its place in front of them (ngx_ws_msg_room(),
+ * ngx_ws_send_parsed()): the payload is then the last thing in the pool,
+ * and the echoes of the next messages can follow it there.
  */
 
 ngx_int_t
 ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size)
 {
-    size_t   cap, psize;
+    size_t   cap, room;
     u_char  *p;
 
     if (ws->msg.pool == NULL) {
-        psize = (size <= 2048) ? ngx_max(size + 512, NGX_WS_MSG_POOL_SIZE)
-                               : NGX_WS_MSG_POOL_SIZE;
 
-        ws->msg.pool = (psize == NGX_WS_MSG_POOL_SIZE)
+        /* a larger pool for up to 2048 bytes, larger ones are allocated */
+
+        ws->msg.pool = (size <= NGX_WS_MSG_POOL_SIZE - 512 || size > 2048)
                        ? ngx_ws_pool_get(ws->connection->log)
-                       : ngx_create_pool(psize, ws->connection->log);
+                       : ngx_create_pool(size + 512, ws->connection->log);
         if (ws->msg.pool == NULL) {
             return NGX_ERROR;
         }
@@ -76,19 +79,21 @@ ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size)
         cap = ngx_min(ws->msg.cap * 2, ws->conf->max_message_size);
     }
 
-    p = ngx_pnalloc(ws->msg.pool, NGX_WS_FRAME_ROOM + cap);
+    room = ngx_ws_msg_room(ws);
+
+    p = ngx_palloc(ws->msg.pool, room + cap);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    p += NGX_WS_FRAME_ROOM;
+    p += room;
 
     if (ws->msg.len) {
         ngx_memcpy(p, ws->msg.start, ws->msg.len);
     }
 
     if (ws->msg.start) {
-        (void) ngx_pfree(ws->msg.pool, ws->msg.start - NGX_WS_FRAME_ROOM);
+        (void) ngx_pfree(ws->msg.pool, ws->msg.start - room);
     }
 
     ws->msg.start = p;

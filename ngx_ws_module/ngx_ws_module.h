@@ -932,10 +932,22 @@ ngx_int_t ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size);
 /* the free bytes in front of a message's payload: a server frame header */
 #define NGX_WS_FRAME_ROOM     10
 
+/*
+ * What the parser keeps free in front of a message: with ws_echo, the
+ * ngx_ws_msg_t of the frame that echoes it too (ngx_ws_send_parsed()), at
+ * the aligned start of the allocation
+ */
+#define ngx_ws_msg_room(ws)                                                   \
+    (NGX_WS_FRAME_ROOM + ((ws)->conf->echo ? sizeof(ngx_ws_msg_t) : 0))
+
 /* the pool of a small message, reused (ngx_ws_pool.c) */
-#define NGX_WS_MSG_POOL_SIZE  1024
+#define NGX_WS_MSG_POOL_SIZE      1024
+
+/* the pool of a control frame, reused too */
+#define NGX_WS_CONTROL_POOL_SIZE  512
 
 ngx_pool_t *ngx_ws_pool_get(ngx_log_t *log);
+ngx_pool_t *ngx_ws_control_pool_get(ngx_log_t *log);
 void ngx_ws_pool_free(ngx_pool_t *pool);
 void ngx_ws_pool_free_all(void);
 
@@ -962,6 +974,8 @@ ngx_int_t ngx_ws_send_frame(ngx_ws_conn_t *ws, ngx_uint_t opcode, u_char *data,
 ngx_int_t ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     ngx_pool_t *pool, u_char *data, size_t len);
 ngx_int_t ngx_ws_send_room(ngx_ws_conn_t *ws, ngx_uint_t opcode,
+    ngx_pool_t *pool, u_char *data, size_t len);
+ngx_int_t ngx_ws_send_parsed(ngx_ws_conn_t *ws, ngx_uint_t opcode,
     ngx_pool_t *pool, u_char *data, size_t len);
 ngx_int_t ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len);
 ngx_int_t ngx_ws_send_close(ngx_ws_conn_t *ws, ngx_uint_t code,

@@ -12,7 +12,8 @@
 
 /*
  * The output queue.  Every frame the server sends is an ngx_ws_msg_t that
- * lives in a pool of its own together with its payload; the queue is
+ * lives in a pool of its own together with its payload (small frames that
+ * follow one another may share one, ngx_ws_append()); the queue is
  * written with one send_chain() call per flush, and a frame's pool is
  * destroyed (or kept for the worker's next messages, ngx_ws_pool_free())
  * as soon as its last byte has left, so nothing accumulates on a
@@ -27,8 +28,12 @@
  */
 
 
-#define NGX_WS_CONTROL_POOL_SIZE  512
 #define NGX_WS_MAX_FREE_MSGS      32
+
+/* what is in front of a payload given to ngx_ws_queue_message() */
+#define NGX_WS_ROOM_NONE          0
+#define NGX_WS_ROOM_HEADER        1     /* NGX_WS_FRAME_ROOM */
+#define NGX_WS_ROOM_MSG           2     /* and the ngx_ws_msg_t before it */
 
 #if (NGX_HTTP_SSL)
 #define ngx_ws_ssl_buffered(c)                                                \
@@ -39,8 +44,11 @@
 
 
 static ngx_int_t ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
-    ngx_pool_t *pool, u_char *data, size_t len, ngx_uint_t room,
-    ngx_ws_msg_t **mp);
+    ngx_pool_t *pool, u_char *data, size_t len, ngx_uint_t room);
+static ngx_int_t ngx_ws_append(ngx_ws_conn_t *ws, ngx_uint_t opcode,
+    u_char *data, size_t len);
+static ngx_inline void ngx_ws_count_out(ngx_ws_conn_t *ws,
+    ngx_uint_t opcode, size_t size);
 static ngx_buf_t *ngx_ws_msg_buf(ngx_buf_t *b, u_char *pos, u_char *last);
 static void ngx_ws_enqueue(ngx_ws_conn_t *ws, ngx_ws_msg_t *m);
 static size_t ngx_ws_data_mem(ngx_pool_t *pool, u_char *data, size_t len);
@@ -53,7 +61,8 @@ ngx_int_t
 ngx_ws_send_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     u_char *data, size_t len)
 {
-    return ngx_ws_queue_message(ws, opcode, pool, data, len, 0, NULL);
+    return ngx_ws_queue_message(ws, opcode, pool, data, len,
+                                NGX_WS_ROOM_NONE);
 }
 
 
@@ -68,13 +77,30 @@ ngx_int_t
 ngx_ws_send_room(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     u_char *data, size_t len)
 {
-    return ngx_ws_queue_message(ws, opcode, pool, data, len, 1, NULL);
+    return ngx_ws_queue_message(ws, opcode, pool, data, len,
+                                NGX_WS_ROOM_HEADER);
+}
+
+
+/*
+ * The same for a message as the parser assembled it with ws_echo on: the
+ * room in front of it holds the frame's ngx_ws_msg_t too (ngx_ws_msg_room()),
+ * so nothing is allocated after the payload, which stays the last thing in
+ * its pool for the frames that may join it (ngx_ws_append()).
+ */
+
+ngx_int_t
+ngx_ws_send_parsed(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
+    u_char *data, size_t len)
+{
+    return ngx_ws_queue_message(ws, opcode, pool, data, len,
+                                NGX_WS_ROOM_MSG);
 }
 
 
 static ngx_int_t
 ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
-    u_char *data, size_t len, ngx_uint_t room, ngx_ws_msg_t **mp)
+    u_char *data, size_t len, ngx_uint_t room)
 {
     u_char        *h, *orig;
     size_t         size, hlen;
@@ -91,18 +117,37 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
         return NGX_DECLINED;
     }
 
+    if (ws->out.head && room && len && pool && ws->deflate == NULL
+        && ngx_ws_append(ws, opcode, data, len) == NGX_OK)
+    {
+        /* the frame is a copy now: its pool is done with */
+
+        ngx_ws_pool_free(pool);
+        ngx_ws_count_out(ws, opcode, len);
+
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                       "ws send op:%ui len:%uz queued:%uz mem:%uz joined",
+                       opcode, len, ws->out.queued, ws->out.mem);
+
+        return NGX_OK;
+    }
+
     if (pool == NULL) {
-        pool = ngx_create_pool(NGX_WS_CONTROL_POOL_SIZE,
-                               ws->connection->log);
+        pool = ngx_ws_control_pool_get(ws->connection->log);
         if (pool == NULL) {
             return NGX_ERROR;
         }
     }
 
-    m = ngx_palloc(pool, sizeof(ngx_ws_msg_t));
-    if (m == NULL) {
-        ngx_destroy_pool(pool);
-        return NGX_ERROR;
+    if (room == NGX_WS_ROOM_MSG && data) {
+        m = (ngx_ws_msg_t *) (data - NGX_WS_FRAME_ROOM - sizeof(ngx_ws_msg_t));
+
+    } else {
+        m = ngx_palloc(pool, sizeof(ngx_ws_msg_t));
+        if (m == NULL) {
+            ngx_destroy_pool(pool);
+            return NGX_ERROR;
+        }
     }
 
     m->next = NULL;
@@ -165,10 +210,70 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
 
     ngx_ws_enqueue(ws, m);
 
-    if (mp) {
-        *mp = m;
+    ngx_ws_count_out(ws, opcode, size);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
+                   "ws send op:%ui len:%uz queued:%uz mem:%uz",
+                   opcode, len, ws->out.queued, ws->out.mem);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A frame whose payload has room for its header joins the last frame of
+ * the queue when that one is a frame of its own pool whose buffer ends
+ * where the pool's free part begins, and the rest of its block holds the
+ * new frame: the echoes of the messages of one read leave as one buffer,
+ * one iovec, from one pool, and the new frame's pool is done with at once.
+ * The queue's memory is that of its pools and does not grow; its bytes
+ * do.  A frame whose header is in its ngx_ws_msg_t (a control frame,
+ * a compressed one) has its payload apart: nothing joins it.
+ */
+
+static ngx_int_t
+ngx_ws_append(ngx_ws_conn_t *ws, ngx_uint_t opcode, u_char *data, size_t len)
+{
+    size_t         hlen;
+    u_char        *p;
+    ngx_pool_t    *pool;
+    ngx_ws_msg_t  *t;
+
+    t = (ngx_ws_msg_t *) ((u_char *) ws->out.last
+                          - offsetof(ngx_ws_msg_t, next));
+
+    pool = t->pool;
+    hlen = ngx_ws_frame_header_size(len);
+
+    if (pool == NULL
+        || t->head_buf.start == t->header
+        || t->body.buf != NULL
+        || t->head_buf.last != pool->d.last
+        || (size_t) (pool->d.end - pool->d.last) < hlen + len)
+    {
+        return NGX_DECLINED;
     }
 
+    p = ngx_ws_frame_header(pool->d.last, (u_char) (0x80 | opcode), len);
+    p = ngx_cpymem(p, data, len);
+
+    pool->d.last = p;
+
+    t->head_buf.last = p;
+    t->head_buf.end = p;
+    t->size += hlen + len;
+
+    ws->out.queued += hlen + len;
+
+    return NGX_OK;
+}
+
+
+/* a frame queued: the close handshake, or a data message counted */
+
+static ngx_inline void
+ngx_ws_count_out(ngx_ws_conn_t *ws, ngx_uint_t opcode, size_t size)
+{
     if (opcode == NGX_WS_OP_CLOSE) {
         ws->close_sent = 1;
 
@@ -184,12 +289,6 @@ ngx_ws_queue_message(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
             ws->stat.shared->bytes_out = ws->stat.bytes_out;
         }
     }
-
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
-                   "ws send op:%ui len:%uz queued:%uz mem:%uz",
-                   opcode, len, ws->out.queued, ws->out.mem);
-
-    return NGX_OK;
 }
 
 
@@ -297,7 +396,7 @@ ngx_ws_send_frame(ngx_ws_conn_t *ws, ngx_uint_t opcode, u_char *data,
         return NGX_DECLINED;
     }
 
-    pool = ngx_create_pool(NGX_WS_CONTROL_POOL_SIZE, ws->connection->log);
+    pool = ngx_ws_control_pool_get(ws->connection->log);
     if (pool == NULL) {
         return NGX_ERROR;
     }
@@ -360,7 +459,7 @@ ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len)
         return NGX_OK;
     }
 
-    pool = ngx_create_pool(NGX_WS_CONTROL_POOL_SIZE, ws->connection->log);
+    pool = ngx_ws_control_pool_get(ws->connection->log);
     if (pool == NULL) {
         return NGX_ERROR;
     }
@@ -375,10 +474,13 @@ ngx_ws_send_pong(ngx_ws_conn_t *ws, u_char *data, size_t len)
 
     ngx_memcpy(p, data, len);
 
-    rc = ngx_ws_queue_message(ws, NGX_WS_OP_PONG, pool, p, len, 0, &m);
+    rc = ngx_ws_queue_message(ws, NGX_WS_OP_PONG, pool, p, len,
+                              NGX_WS_ROOM_NONE);
 
     if (rc == NGX_OK) {
-        ws->out.pong = m;
+        /* the last frame: nothing joins a frame without room */
+        ws->out.pong = (ngx_ws_msg_t *) ((u_char *) ws->out.last
+                                         - offsetof(ngx_ws_msg_t, next));
     }
 
     return rc;

@@ -10,12 +10,18 @@
 #include "ngx_ws_module.h"
 
 
-/* message pools kept by a worker for the next messages, at most */
+/* pools kept by a worker for the next messages, at most */
 #define NGX_WS_MAX_FREE_POOLS     64
+#define NGX_WS_MAX_FREE_CONTROL   16
+
+
+static ngx_inline void ngx_ws_pool_reset(ngx_pool_t *pool);
 
 
 static ngx_pool_t  *ngx_ws_free_pools[NGX_WS_MAX_FREE_POOLS];
 static ngx_uint_t   ngx_ws_nfree_pools;
+static ngx_pool_t  *ngx_ws_free_control[NGX_WS_MAX_FREE_CONTROL];
+static ngx_uint_t   ngx_ws_nfree_control;
 
 
 /*
@@ -24,11 +30,16 @@ static ngx_uint_t   ngx_ws_nfree_pools;
  * key) are reused: a pool that is done with goes to a small per-worker
  * list instead of back to malloc(), reset, and the next message takes it
  * from there.  Only a pool of that size with one block and no cleanup is
- * kept, so a kept pool is exactly what ngx_create_pool() would return, and
- * the list is bounded: the worker holds at most NGX_WS_MAX_FREE_POOLS of
- * them, whatever the number of connections, and an idle connection none.
+ * kept, so a kept pool is what ngx_create_pool() would return but for its
+ * log (ngx_ws_pool_get() sets it), and the list is bounded: the worker
+ * holds at most NGX_WS_MAX_FREE_POOLS of them, whatever the number of
+ * connections, and an idle connection none.
  * ngx_ws_pool_free() replaces ngx_destroy_pool() where a pool is done
- * with, so nothing points into a pool that is kept.
+ * with, so nothing points into a pool that is kept.  The smaller pools of
+ * the frames the server makes up (NGX_WS_CONTROL_POOL_SIZE: a Pong, a
+ * Ping, a Close, an upstream's error message) have a shorter list of their
+ * own, and a frame holds the memory it held when each had a new pool, as
+ * ws_send_buffer counts it.
  */
 
 ngx_pool_t *
@@ -47,19 +58,59 @@ ngx_ws_pool_get(ngx_log_t *log)
 }
 
 
+ngx_pool_t *
+ngx_ws_control_pool_get(ngx_log_t *log)
+{
+    ngx_pool_t  *pool;
+
+    if (ngx_ws_nfree_control == 0) {
+        return ngx_create_pool(NGX_WS_CONTROL_POOL_SIZE, log);
+    }
+
+    pool = ngx_ws_free_control[--ngx_ws_nfree_control];
+    pool->log = log;
+
+    return pool;
+}
+
+
 void
 ngx_ws_pool_free(ngx_pool_t *pool)
 {
-    if (ngx_ws_nfree_pools == NGX_WS_MAX_FREE_POOLS
-        || pool->d.next != NULL
-        || pool->cleanup != NULL
-        || (size_t) (pool->d.end - (u_char *) pool) != NGX_WS_MSG_POOL_SIZE
-        || ngx_exiting)
-    {
+    size_t  size;
+
+    size = (size_t) (pool->d.end - (u_char *) pool);
+
+    if (pool->d.next != NULL || pool->cleanup != NULL || ngx_exiting) {
         ngx_destroy_pool(pool);
         return;
     }
 
+    if (size == NGX_WS_MSG_POOL_SIZE
+        && ngx_ws_nfree_pools < NGX_WS_MAX_FREE_POOLS)
+    {
+        ngx_ws_pool_reset(pool);
+        ngx_ws_free_pools[ngx_ws_nfree_pools++] = pool;
+        return;
+    }
+
+    if (size == NGX_WS_CONTROL_POOL_SIZE
+        && ngx_ws_nfree_control < NGX_WS_MAX_FREE_CONTROL)
+    {
+        ngx_ws_pool_reset(pool);
+        ngx_ws_free_control[ngx_ws_nfree_control++] = pool;
+        return;
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+/* a pool of one block, kept: as ngx_create_pool() would return it */
+
+static ngx_inline void
+ngx_ws_pool_reset(ngx_pool_t *pool)
+{
     if (pool->large == NULL) {
         /* what ngx_reset_pool() does to a pool of one block */
         pool->d.last = (u_char *) pool + sizeof(ngx_pool_t);
@@ -71,10 +122,11 @@ ngx_ws_pool_free(ngx_pool_t *pool)
         ngx_reset_pool(pool);
     }
 
-    /* the connection's log goes with the connection */
-    pool->log = ngx_cycle->log;
-
-    ngx_ws_free_pools[ngx_ws_nfree_pools++] = pool;
+    /*
+     * pool->log, the log of the connection that had it, is left as it is
+     * for nothing logs with it until ngx_ws_pool_get() sets the next one
+     * or ngx_ws_pool_free_all() the cycle's
+     */
 }
 
 
@@ -83,7 +135,17 @@ ngx_ws_pool_free(ngx_pool_t *pool)
 void
 ngx_ws_pool_free_all(void)
 {
+    ngx_pool_t  *pool;
+
     while (ngx_ws_nfree_pools) {
-        ngx_destroy_pool(ngx_ws_free_pools[--ngx_ws_nfree_pools]);
+        pool = ngx_ws_free_pools[--ngx_ws_nfree_pools];
+        pool->log = ngx_cycle->log;
+        ngx_destroy_pool(pool);
+    }
+
+    while (ngx_ws_nfree_control) {
+        pool = ngx_ws_free_control[--ngx_ws_nfree_control];
+        pool->log = ngx_cycle->log;
+        ngx_destroy_pool(pool);
     }
 }

@@ -265,8 +265,8 @@ ngx_ws_route_message(ngx_ws_conn_t *ws, ngx_pool_t *pool)
     /* ws_echo: back to the client */
 
     if (ws->conf->echo) {
-        if (ngx_ws_send_room(ws, ws->msg.opcode, pool, ws->msg.start,
-                             ws->msg.len)
+        if (ngx_ws_send_parsed(ws, ws->msg.opcode, pool, ws->msg.start,
+                               ws->msg.len)
             == NGX_ERROR)
         {
             return NGX_WS_CLOSE_INTERNAL;
