@@ -160,7 +160,7 @@ ngx_http_request_t *
 ngx_ws_fake_request(ngx_ws_fake_origin_t *o, ngx_log_t *log,
     ngx_str_t *uri, u_char *data, size_t len)
 {
-    return ngx_ws_fake_request_sized(o, log, uri, data, len, 4096);
+    return ngx_ws_fake_request_sized(o, log, uri, NULL, data, len, 4096);
 }
 
 
@@ -171,12 +171,14 @@ ngx_ws_fake_request(ngx_ws_fake_origin_t *o, ngx_log_t *log,
  * its own structures, the subrequest's, the upstream's, and two buffers
  * of a page (proxy_buffer_size, subrequest_output_buffer_size).  In a
  * 4 KB pool these are five malloc() and free() per request; in a pool of
- * that size, one.
+ * that size, one.  A caller that sends many requests to one URI gives
+ * their request line, made once (ngx_ws_fake_request_line()); without it,
+ * it is made here.
  */
 
 ngx_http_request_t *
 ngx_ws_fake_request_sized(ngx_ws_fake_origin_t *o, ngx_log_t *log,
-    ngx_str_t *uri, u_char *data, size_t len, size_t size)
+    ngx_str_t *uri, ngx_str_t *line, u_char *data, size_t len, size_t size)
 {
     ngx_time_t          *tp;
     ngx_connection_t    *fc;
@@ -207,14 +209,14 @@ ngx_ws_fake_request_sized(ngx_ws_fake_origin_t *o, ngx_log_t *log,
     fr->uri = *uri;
     fr->unparsed_uri = fr->uri;
 
-    fr->request_line.data = ngx_pnalloc(fr->pool, fr->uri.len + 32);
-    if (fr->request_line.data == NULL) {
+    if (line) {
+        fr->request_line = *line;
+
+    } else if (ngx_ws_fake_request_line(&fr->request_line, fr->pool, uri)
+               != NGX_OK)
+    {
         goto failed;
     }
-
-    fr->request_line.len = ngx_sprintf(fr->request_line.data,
-                                       "POST %V HTTP/1.1", &fr->uri)
-                           - fr->request_line.data;
 
     fr->internal = 1;
     fr->logged = 1;
@@ -246,6 +248,23 @@ failed:
     ngx_ws_fake_request_free(fr);
 
     return NULL;
+}
+
+
+/* "POST uri HTTP/1.1", what nginx would have read of such a request */
+
+ngx_int_t
+ngx_ws_fake_request_line(ngx_str_t *line, ngx_pool_t *pool, ngx_str_t *uri)
+{
+    line->data = ngx_pnalloc(pool, uri->len + 32);
+    if (line->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    line->len = ngx_sprintf(line->data, "POST %V HTTP/1.1", uri)
+                - line->data;
+
+    return NGX_OK;
 }
 
 
@@ -546,6 +565,69 @@ ngx_ws_fake_request_body(ngx_http_request_t *fr, u_char *data, size_t len)
     fr->headers_in.content_length_n = len;
 
     return ngx_ws_fake_body(fr, data, len);
+}
+
+
+/*
+ * A header that the caller adds to many requests, made once in pool: its
+ * name's lowercase form and hash are not computed again per request.  The
+ * name and the value must live as long as the array.
+ */
+
+ngx_int_t
+ngx_ws_fake_header(ngx_array_t *headers, ngx_pool_t *pool, char *name,
+    u_char *value, size_t len)
+{
+    size_t            n;
+    ngx_table_elt_t  *h;
+
+    h = ngx_array_push(headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_strlen(name);
+
+    h->key.data = (u_char *) name;
+    h->key.len = n;
+    h->value.data = value;
+    h->value.len = len;
+    h->lowcase_key = ngx_pnalloc(pool, n);
+
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, n);
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/* the headers made by ngx_ws_fake_header(), added after those before */
+
+ngx_int_t
+ngx_ws_fake_add_headers(ngx_http_request_t *r, ngx_array_t *headers)
+{
+    ngx_uint_t        i;
+    ngx_table_elt_t  *h, *nh;
+
+    h = headers->elts;
+
+    for (i = 0; i < headers->nelts; i++) {
+        nh = ngx_list_push(&r->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    return NGX_OK;
 }
 
 

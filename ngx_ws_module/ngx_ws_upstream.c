@@ -79,6 +79,10 @@ struct ngx_ws_session_s {
     ngx_str_t                   uri;             /* of the handshake */
     ngx_str_t                   subprotocol;
 
+    /* made once for every event: see ngx_ws_session_prepare() */
+    ngx_array_t                 headers;         /* ngx_table_elt_t */
+    ngx_str_t                   request_line;    /* to ws_pass */
+
     ngx_ws_event_t             *head;
     ngx_ws_event_t            **last;
     ngx_ws_event_t             *free;
@@ -121,6 +125,7 @@ struct ngx_ws_event_ctx_s {
 
 static ngx_int_t ngx_ws_session_headers(ngx_ws_session_t *s,
     ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_session_prepare(ngx_ws_session_t *s);
 static ngx_ws_event_t *ngx_ws_session_event(ngx_ws_session_t *s,
     ngx_uint_t type);
 static void ngx_ws_session_enqueue(ngx_ws_session_t *s, ngx_ws_event_t *ev);
@@ -262,7 +267,9 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
     s->id.len = ws->id.len;
     s->subprotocol.len = ws->subprotocol.len;
 
-    if (ngx_ws_session_headers(s, ws) != NGX_OK) {
+    if (ngx_ws_session_headers(s, ws) != NGX_OK
+        || ngx_ws_session_prepare(s) != NGX_OK)
+    {
         goto failed;
     }
 
@@ -297,6 +304,70 @@ static ngx_int_t
 ngx_ws_session_headers(ngx_ws_session_t *s, ngx_ws_conn_t *ws)
 {
     return ngx_ws_origin_headers(&s->origin, s->pool, ws);
+}
+
+
+/*
+ * What every event request of the session has that does not change from
+ * one to the next: the module's headers that tell the connection (and,
+ * in the websocket-events format, the format's), their names' lowercase
+ * forms and hashes, and the request line of ws_pass.
+ */
+
+static ngx_int_t
+ngx_ws_session_prepare(ngx_ws_session_t *s)
+{
+    ngx_array_t  *a;
+
+    static u_char  type[] = "application/websocket-events";
+
+    a = &s->headers;
+
+    if (ngx_array_init(a, s->pool, 6, sizeof(ngx_table_elt_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (s->conf->pass_format == NGX_WS_PASS_FORMAT_EVENTS
+        && (ngx_ws_fake_header(a, s->pool, "Content-Type", type,
+                               sizeof(type) - 1)
+            != NGX_OK
+            || ngx_ws_fake_header(a, s->pool, "Accept", type,
+                                  sizeof(type) - 1)
+               != NGX_OK
+            || ngx_ws_fake_header(a, s->pool, "Connection-Id", s->id.data,
+                                  s->id.len)
+               != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ws_fake_header(a, s->pool, "X-WS-Connection-Id", s->id.data,
+                           s->id.len)
+        != NGX_OK
+        || ngx_ws_fake_header(a, s->pool, "X-WS-URI", s->uri.data,
+                              s->uri.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (s->subprotocol.len
+        && ngx_ws_fake_header(a, s->pool, "X-WS-Subprotocol",
+                              s->subprotocol.data, s->subprotocol.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (s->conf->pass.len
+        && ngx_ws_fake_request_line(&s->request_line, s->pool,
+                                    &s->conf->pass)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -440,6 +511,10 @@ ngx_ws_session_orphan(ngx_ws_loc_conf_t *wlcf, ngx_pool_t *pool,
     s->close_code = NGX_WS_CLOSE_ABNORMAL;
     s->closed_by_server = 1;
     s->disconnect_reason = reason;
+
+    if (ngx_ws_session_prepare(s) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     s->next_ev.handler = ngx_ws_session_next_handler;
     s->next_ev.data = s;
@@ -854,6 +929,8 @@ ngx_ws_event_request(ngx_ws_session_t *s, ngx_ws_event_t *ev)
     size = NGX_WS_EVENT_POOL_SIZE + (size <= NGX_WS_EVENT_POOL_SIZE ? size : 0);
 
     fr = ngx_ws_fake_request_sized(&s->origin, s->log, uri,
+                                   (uri == &s->conf->pass) ? &s->request_line
+                                                           : NULL,
                                    wse ? NULL : ev->data, wse ? 0 : ev->len,
                                    size);
     if (fr == NULL) {
@@ -931,21 +1008,11 @@ ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
 
     name = &ngx_ws_event_names[ev->type];
 
+    /* X-WS-Connection-Id, X-WS-URI, X-WS-Subprotocol */
+
     if (ngx_ws_fake_add_header(fr, "X-WS-Event", name->data, name->len)
         != NGX_OK
-        || ngx_ws_fake_add_header(fr, "X-WS-Connection-Id", s->id.data,
-                                  s->id.len)
-           != NGX_OK
-        || ngx_ws_fake_add_header(fr, "X-WS-URI", s->uri.data, s->uri.len)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (s->subprotocol.len
-        && ngx_ws_fake_add_header(fr, "X-WS-Subprotocol",
-                                  s->subprotocol.data, s->subprotocol.len)
-           != NGX_OK)
+        || ngx_ws_fake_add_headers(fr, &s->headers) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1056,28 +1123,12 @@ static ngx_int_t
 ngx_ws_event_wse_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t *fr)
 {
-    static u_char  type[] = "application/websocket-events";
+    /*
+     * Content-Type, Accept, Connection-Id, X-WS-Connection-Id, X-WS-URI,
+     * X-WS-Subprotocol
+     */
 
-    if (ngx_ws_fake_add_header(fr, "Content-Type", type, sizeof(type) - 1)
-        != NGX_OK
-        || ngx_ws_fake_add_header(fr, "Accept", type, sizeof(type) - 1)
-           != NGX_OK
-        || ngx_ws_fake_add_header(fr, "Connection-Id", s->id.data, s->id.len)
-           != NGX_OK
-        || ngx_ws_fake_add_header(fr, "X-WS-Connection-Id", s->id.data,
-                                  s->id.len)
-           != NGX_OK
-        || ngx_ws_fake_add_header(fr, "X-WS-URI", s->uri.data, s->uri.len)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (s->subprotocol.len
-        && ngx_ws_fake_add_header(fr, "X-WS-Subprotocol",
-                                  s->subprotocol.data, s->subprotocol.len)
-           != NGX_OK)
-    {
+    if (ngx_ws_fake_add_headers(fr, &s->headers) != NGX_OK) {
         return NGX_ERROR;
     }
 
