@@ -943,6 +943,7 @@ ngx_int_t ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size);
 #define NGX_WS_MSG_POOL_SIZE  1024
 
 ngx_pool_t *ngx_ws_pool_get(ngx_log_t *log);
+ngx_pool_t *ngx_ws_pool_for(size_t len, ngx_log_t *log);
 void ngx_ws_pool_free(ngx_pool_t *pool);
 void ngx_ws_pool_free_all(void);
 

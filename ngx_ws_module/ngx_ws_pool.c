@@ -47,6 +47,27 @@ ngx_ws_pool_get(ngx_log_t *log)
 }
 
 
+/*
+ * The pool of a payload of len bytes (ngx_ws_pool_size()): a kept one
+ * when it is of their size, as it is for any payload of up to 768 bytes.
+ * It goes with ngx_ws_pool_free() as well.
+ */
+
+ngx_pool_t *
+ngx_ws_pool_for(size_t len, ngx_log_t *log)
+{
+    size_t  size;
+
+    size = ngx_ws_pool_size(len);
+
+    if (size == NGX_WS_MSG_POOL_SIZE) {
+        return ngx_ws_pool_get(log);
+    }
+
+    return ngx_create_pool(size, log);
+}
+
+
 void
 ngx_ws_pool_free(ngx_pool_t *pool)
 {

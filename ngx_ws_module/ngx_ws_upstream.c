@@ -592,7 +592,7 @@ ngx_ws_session_queue(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     s = ws->session;
 
     if (pool == NULL) {
-        pool = ngx_create_pool(ngx_ws_pool_size(len), ws->connection->log);
+        pool = ngx_ws_pool_for(len, ws->connection->log);
         if (pool == NULL) {
             return NGX_ERROR;
         }
@@ -602,7 +602,7 @@ ngx_ws_session_queue(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
         if (len) {
             p = ngx_pnalloc(pool, len);
             if (p == NULL) {
-                ngx_destroy_pool(pool);
+                ngx_ws_pool_free(pool);
                 return NGX_ERROR;
             }
 
@@ -614,7 +614,7 @@ ngx_ws_session_queue(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
 
     ev = ngx_ws_session_event(s, NGX_WS_EVENT_MESSAGE);
     if (ev == NULL) {
-        ngx_destroy_pool(pool);
+        ngx_ws_pool_free(pool);
         return NGX_ERROR;
     }
 
@@ -796,7 +796,7 @@ ngx_ws_session_release(ngx_ws_session_t *s, ngx_ws_event_t *ev)
         next = ev->next;
 
         if (ev->pool) {
-            ngx_destroy_pool(ev->pool);
+            ngx_ws_pool_free(ev->pool);
             ev->pool = NULL;
         }
 
@@ -1494,8 +1494,7 @@ ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
         return;
     }
 
-    ctx->reply_pool = ngx_create_pool(ngx_ws_pool_size(len),
-                                      ctx->session->log);
+    ctx->reply_pool = ngx_ws_pool_for(len, ctx->session->log);
     if (ctx->reply_pool == NULL) {
         return;
     }
@@ -1504,7 +1503,7 @@ ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
 
     ctx->reply = ngx_pnalloc(ctx->reply_pool, NGX_WS_FRAME_ROOM + len);
     if (ctx->reply == NULL) {
-        ngx_destroy_pool(ctx->reply_pool);
+        ngx_ws_pool_free(ctx->reply_pool);
         ctx->reply_pool = NULL;
         return;
     }
@@ -1566,7 +1565,7 @@ ngx_ws_event_cleanup(void *data)
                       &ngx_ws_event_names[ev->type], ev->seq, &s->id);
 
         if (ctx->reply_pool) {
-            ngx_destroy_pool(ctx->reply_pool);
+            ngx_ws_pool_free(ctx->reply_pool);
             ctx->reply_pool = NULL;
         }
 
@@ -1639,7 +1638,7 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
         || ws->close_sent)
     {
         if (ctx->reply_pool) {
-            ngx_destroy_pool(ctx->reply_pool);
+            ngx_ws_pool_free(ctx->reply_pool);
             ctx->reply_pool = NULL;
         }
 
@@ -1698,7 +1697,7 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
                           "that is not UTF-8, dropped",
                           &ngx_ws_event_names[ev->type], ev->seq);
 
-            ngx_destroy_pool(ctx->reply_pool);
+            ngx_ws_pool_free(ctx->reply_pool);
 
         } else if (ngx_ws_send_room(ws, ctx->reply_opcode, ctx->reply_pool,
                                     ctx->reply, ctx->reply_len)
@@ -1989,7 +1988,7 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
                       "the reply to its OPEN event, closing with 1008");
 
         if (ctx->reply_pool) {
-            ngx_destroy_pool(ctx->reply_pool);
+            ngx_ws_pool_free(ctx->reply_pool);
             ctx->reply_pool = NULL;
         }
 
@@ -2009,8 +2008,7 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
             opcode = (type == NGX_WS_WSE_TEXT) ? NGX_WS_OP_TEXT
                                                : NGX_WS_OP_BINARY;
 
-            pool = ngx_create_pool(ngx_ws_pool_size(content.len),
-                                   ws->connection->log);
+            pool = ngx_ws_pool_for(content.len, ws->connection->log);
             if (pool == NULL) {
                 goto failed;
             }
@@ -2020,7 +2018,7 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
             if (content.len) {
                 data = ngx_pnalloc(pool, NGX_WS_FRAME_ROOM + content.len);
                 if (data == NULL) {
-                    ngx_destroy_pool(pool);
+                    ngx_ws_pool_free(pool);
                     goto failed;
                 }
 
@@ -2058,7 +2056,7 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
                           "upstream sent CLOSE, closing with %ui", code);
 
             if (ctx->reply_pool) {
-                ngx_destroy_pool(ctx->reply_pool);
+                ngx_ws_pool_free(ctx->reply_pool);
                 ctx->reply_pool = NULL;
             }
 
@@ -2070,7 +2068,7 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
                           "upstream sent DISCONNECT, closing the connection");
 
             if (ctx->reply_pool) {
-                ngx_destroy_pool(ctx->reply_pool);
+                ngx_ws_pool_free(ctx->reply_pool);
                 ctx->reply_pool = NULL;
             }
 
@@ -2083,7 +2081,7 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
     }
 
     if (ctx->reply_pool) {
-        ngx_destroy_pool(ctx->reply_pool);
+        ngx_ws_pool_free(ctx->reply_pool);
         ctx->reply_pool = NULL;
     }
 
@@ -2097,7 +2095,7 @@ failed:
 close:
 
     if (ctx->reply_pool) {
-        ngx_destroy_pool(ctx->reply_pool);
+        ngx_ws_pool_free(ctx->reply_pool);
         ctx->reply_pool = NULL;
     }
 
