@@ -144,6 +144,7 @@ static ngx_int_t ngx_ws_event_wse_body(ngx_ws_session_t *s,
     ngx_ws_event_t *ev, ngx_http_request_t *fr);
 static ngx_int_t ngx_ws_event_wse_headers(ngx_ws_session_t *s,
     ngx_ws_event_t *ev, ngx_http_request_t *fr);
+static u_char *ngx_ws_wse_hex(u_char *p, size_t n);
 static ngx_int_t ngx_ws_wse_next(u_char **pos, u_char *last,
     ngx_uint_t *type, ngx_str_t *content, char **err);
 static ngx_int_t ngx_ws_wse_check(ngx_ws_conn_t *ws, ngx_ws_event_ctx_t *ctx,
@@ -1197,7 +1198,10 @@ ngx_ws_event_wse_body(ngx_ws_session_t *s, ngx_ws_event_t *ev,
         case NGX_WS_EVENT_MESSAGE:
             name = &ngx_ws_wse_names[e->opcode == NGX_WS_OP_TEXT
                                      ? NGX_WS_WSE_TEXT : NGX_WS_WSE_BINARY];
-            p = ngx_sprintf(p, "%V %Xz" CRLF, name, e->len);
+            p = ngx_cpymem(p, name->data, name->len);
+            *p++ = ' ';
+            p = ngx_ws_wse_hex(p, e->len);
+            *p++ = CR; *p++ = LF;
             p = ngx_cpymem(p, e->data, e->len);
             *p++ = CR; *p++ = LF;
             break;
@@ -1221,6 +1225,27 @@ ngx_ws_event_wse_body(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     }
 
     return ngx_ws_fake_request_body(fr, body, p - body);
+}
+
+
+/* a length as "%Xz" writes it, without ngx_sprintf()'s format parsing */
+
+static u_char *
+ngx_ws_wse_hex(u_char *p, size_t n)
+{
+    u_char  *q;
+    u_char   buf[sizeof(size_t) * 2];
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    q = buf + sizeof(buf);
+
+    do {
+        *--q = hex[n & 0xf];
+        n >>= 4;
+    } while (n);
+
+    return ngx_cpymem(p, q, buf + sizeof(buf) - q);
 }
 
 
@@ -1280,22 +1305,28 @@ ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
 
     headers = &sr->headers_out.headers;
 
-    ctx->reply_opcode = ngx_ws_content_opcode(&sr->headers_out.content_type);
+    /* the events of the websocket-events format tell their own types */
 
-    for (h = ngx_ws_find_header(headers, &type, NULL);
-         h;
-         h = ngx_ws_find_header(headers, &type, h))
-    {
-        if (h->value.len == 4
-            && ngx_strncasecmp(h->value.data, (u_char *) "text", 4) == 0)
-        {
-            ctx->reply_opcode = NGX_WS_OP_TEXT;
+    if (ctx->session->conf->pass_format != NGX_WS_PASS_FORMAT_EVENTS) {
+        ctx->reply_opcode =
+                ngx_ws_content_opcode(&sr->headers_out.content_type);
 
-        } else if (h->value.len == 6
-                   && ngx_strncasecmp(h->value.data, (u_char *) "binary", 6)
-                      == 0)
+        for (h = ngx_ws_find_header(headers, &type, NULL);
+             h;
+             h = ngx_ws_find_header(headers, &type, h))
         {
-            ctx->reply_opcode = NGX_WS_OP_BINARY;
+            if (h->value.len == 4
+                && ngx_strncasecmp(h->value.data, (u_char *) "text", 4) == 0)
+            {
+                ctx->reply_opcode = NGX_WS_OP_TEXT;
+
+            } else if (h->value.len == 6
+                       && ngx_strncasecmp(h->value.data,
+                                          (u_char *) "binary", 6)
+                          == 0)
+            {
+                ctx->reply_opcode = NGX_WS_OP_BINARY;
+            }
         }
     }
 
