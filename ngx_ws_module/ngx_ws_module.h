@@ -859,6 +859,7 @@ ngx_http_request_t *ngx_ws_fake_request_sized(ngx_ws_fake_origin_t *o,
 ngx_int_t ngx_ws_fake_request_line(ngx_str_t *line, ngx_pool_t *pool,
     ngx_str_t *uri);
 void ngx_ws_fake_request_free(ngx_http_request_t *fr);
+void ngx_ws_fake_request_close(ngx_http_request_t *fr);
 ngx_int_t ngx_ws_request_compact(ngx_http_request_t *r);
 ngx_int_t ngx_ws_fake_request_body(ngx_http_request_t *fr, u_char *data,
     size_t len);

@@ -24,6 +24,7 @@
 
 static ngx_connection_t *ngx_ws_fake_connection(ngx_ws_fake_origin_t *o,
     ngx_log_t *log);
+static void ngx_ws_fake_connection_close(ngx_connection_t *fc);
 static ngx_http_request_t *ngx_ws_fake_request_alloc(
     ngx_ws_fake_origin_t *o, ngx_connection_t *fc, size_t size);
 static ngx_int_t ngx_ws_fake_headers_in(ngx_ws_fake_origin_t *o,
@@ -278,7 +279,35 @@ ngx_ws_fake_request_free(ngx_http_request_t *fr)
     fc = fr->connection;
 
     ngx_destroy_pool(fr->pool);
-    ngx_http_close_connection(fc);
+    ngx_ws_fake_connection_close(fc);
+}
+
+
+/*
+ * A started fake request that its caller is done with: what
+ * ngx_http_finalize_request(fr, NGX_DONE) does with a request whose
+ * connection has reached its end (ngx_http_close_request()), but the
+ * connection's pool is kept for the next one.  While nginx still counts
+ * a reference to it, nginx closes it, when the last one goes.
+ */
+
+void
+ngx_ws_fake_request_close(ngx_http_request_t *fr)
+{
+    ngx_connection_t  *fc;
+
+    fc = fr->connection;
+    fc->read->eof = 1;
+
+    if (fr != fr->main || fr->count != 1 || fr->blocked) {
+        ngx_http_finalize_request(fr, NGX_DONE);
+        return;
+    }
+
+    fr->count = 0;
+
+    ngx_http_free_request(fr, 0);
+    ngx_ws_fake_connection_close(fc);
 }
 
 
@@ -290,7 +319,10 @@ ngx_ws_fake_request_free(ngx_http_request_t *fr)
  * one, opened once: the connection is "shared", as nginx's UDP
  * connections that share their listening socket are, so closing it
  * neither closes the descriptor nor asks the event loop about it.  One
- * open() and one close() less per event.
+ * open() and one close() less per event.  Its pool is one of the worker's
+ * kept message pools (ngx_ws_pool.c), back to them when the module closes
+ * the connection itself (ngx_ws_fake_connection_close()); when nginx does,
+ * it is destroyed, as any.
  */
 
 static ngx_connection_t *
@@ -333,7 +365,7 @@ ngx_ws_fake_connection(ngx_ws_fake_origin_t *o, ngx_log_t *log)
     (void) ngx_atomic_fetch_add(ngx_stat_active, 1);
 #endif
 
-    fc->pool = ngx_create_pool(512, log);
+    fc->pool = ngx_ws_pool_get(log);
     if (fc->pool == NULL) {
         ngx_http_close_connection(fc);
         return NULL;
@@ -379,6 +411,29 @@ ngx_ws_fake_connection(ngx_ws_fake_origin_t *o, ngx_log_t *log)
     fc->write->ready = 1;
 
     return fc;
+}
+
+
+/* what ngx_http_close_connection() does, the pool kept */
+
+static void
+ngx_ws_fake_connection_close(ngx_connection_t *fc)
+{
+    ngx_pool_t  *pool;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, fc->log, 0, "ws close fake connection");
+
+#if (NGX_STAT_STUB)
+    (void) ngx_atomic_fetch_add(ngx_stat_active, -1);
+#endif
+
+    fc->destroyed = 1;
+
+    pool = fc->pool;
+
+    ngx_close_connection(fc);
+
+    ngx_ws_pool_free(pool);
 }
 
 

@@ -1567,9 +1567,7 @@ ngx_ws_event_finish(ngx_http_request_t *fr)
 
     ngx_ws_event_apply(ctx->session, ctx);
 
-    fr->connection->read->eof = 1;
-
-    ngx_http_finalize_request(fr, NGX_DONE);
+    ngx_ws_fake_request_close(fr);
 }
 
 
