@@ -947,6 +947,8 @@ ngx_pool_t *ngx_ws_pool_get(ngx_log_t *log);
 ngx_pool_t *ngx_ws_pool_for(size_t len, ngx_log_t *log);
 void ngx_ws_pool_free(ngx_pool_t *pool);
 void ngx_ws_pool_free_all(void);
+ngx_pool_t *ngx_ws_pool_get_request(size_t size, ngx_log_t *log);
+void ngx_ws_pool_free_request(ngx_pool_t *pool);
 
 ngx_int_t ngx_ws_deflate_negotiate(ngx_http_request_t *r, ngx_ws_conn_t *ws,
     ngx_str_t *answer);

@@ -25,6 +25,7 @@
 static ngx_connection_t *ngx_ws_fake_connection(ngx_ws_fake_origin_t *o,
     ngx_log_t *log);
 static void ngx_ws_fake_connection_close(ngx_connection_t *fc);
+static void ngx_ws_fake_request_release(ngx_http_request_t *fr);
 static ngx_http_request_t *ngx_ws_fake_request_alloc(
     ngx_ws_fake_origin_t *o, ngx_connection_t *fc, size_t size);
 static ngx_int_t ngx_ws_fake_headers_in(ngx_ws_fake_origin_t *o,
@@ -287,7 +288,7 @@ ngx_ws_fake_request_free(ngx_http_request_t *fr)
  * A started fake request that its caller is done with: what
  * ngx_http_finalize_request(fr, NGX_DONE) does with a request whose
  * connection has reached its end (ngx_http_close_request()), but the
- * connection's pool is kept for the next one.  While nginx still counts
+ * request's pool and the connection's are kept for the next one.  While nginx still counts
  * a reference to it, nginx closes it, when the last one goes.
  */
 
@@ -306,8 +307,69 @@ ngx_ws_fake_request_close(ngx_http_request_t *fr)
 
     fr->count = 0;
 
-    ngx_http_free_request(fr, 0);
+    ngx_ws_fake_request_release(fr);
     ngx_ws_fake_connection_close(fc);
+}
+
+
+/*
+ * What ngx_http_free_request() does with a fake request that went its
+ * whole way (logged, not timed out), its pool kept for the next one
+ * (ngx_ws_pool_free_request() runs the pool's cleanups); any other goes
+ * to nginx's.
+ */
+
+static void
+ngx_ws_fake_request_release(ngx_http_request_t *fr)
+{
+    ngx_log_t           *log;
+    ngx_pool_t          *pool;
+    ngx_http_cleanup_t  *cln;
+    ngx_http_log_ctx_t  *ctx;
+
+    if (!fr->logged || fr->connection->timedout) {
+        ngx_http_free_request(fr, 0);
+        return;
+    }
+
+    log = fr->connection->log;
+
+    cln = fr->cleanup;
+    fr->cleanup = NULL;
+
+    while (cln) {
+        if (cln->handler) {
+            cln->handler(cln->data);
+        }
+
+        cln = cln->next;
+    }
+
+#if (NGX_STAT_STUB)
+
+    if (fr->stat_reading) {
+        (void) ngx_atomic_fetch_add(ngx_stat_reading, -1);
+    }
+
+    if (fr->stat_writing) {
+        (void) ngx_atomic_fetch_add(ngx_stat_writing, -1);
+    }
+
+#endif
+
+    log->action = "closing request";
+
+    ctx = log->data;
+    ctx->request = NULL;
+
+    fr->request_line.len = 0;
+
+    fr->connection->destroyed = 1;
+
+    pool = fr->pool;
+    fr->pool = NULL;
+
+    ngx_ws_pool_free_request(pool);
 }
 
 
@@ -457,7 +519,11 @@ ngx_ws_fake_request_alloc(ngx_ws_fake_origin_t *o, ngx_connection_t *fc,
 
     *hc = o->hc;
 
-    pool = ngx_create_pool(size, fc->log);
+    /* in whole pages: the pools of one size are kept for the next ones */
+
+    size = ngx_align(size, ngx_pagesize);
+
+    pool = ngx_ws_pool_get_request(size, fc->log);
     if (pool == NULL) {
         ngx_http_close_connection(fc);
         return NULL;
