@@ -15,7 +15,7 @@
 
 
 /* the pools of requests without a client kept, at most */
-#define NGX_WS_MAX_FREE_REQUEST_POOLS  4
+#define NGX_WS_MAX_FREE_REQUEST_POOLS  16
 
 
 static ngx_pool_t  *ngx_ws_free_pools[NGX_WS_MAX_FREE_POOLS];
