@@ -288,8 +288,9 @@ ngx_ws_fake_request_free(ngx_http_request_t *fr)
  * A started fake request that its caller is done with: what
  * ngx_http_finalize_request(fr, NGX_DONE) does with a request whose
  * connection has reached its end (ngx_http_close_request()), but the
- * request's pool and the connection's are kept for the next one.  While nginx still counts
- * a reference to it, nginx closes it, when the last one goes.
+ * request's pool and the connection's are kept for the next one.  While
+ * nginx still counts a reference to it, nginx closes it, when the last
+ * one goes.
  */
 
 void
