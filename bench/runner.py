@@ -873,7 +873,15 @@ def use_base(path):
         title = 'ngx_ws_module base build (channels, ws_zone redis=)'
         modules = (path,)
 
+    class WsModuleAppBase(WsModuleApp):
+        key = BASE
+        title = ('ngx_ws_module base build ws_pass (websocket-events) '
+                 '-> Node HTTP app')
+        modules = (path,)
+
     SERVERS[BASE] = WsModuleBase
+    APP_CLASSES[BASE] = WsModuleAppBase
+    APP_SERVERS[:] = [OURS, BASE]
     TITLES_REDIS[BASE] = WsModuleRedisBase.title
     REDIS_CLASSES[:] = [WsModuleRedis, WsModuleRedisBase]
     TITLES_FANOUT[BASE] = WsModuleChannelsBase.title
@@ -2521,8 +2529,9 @@ def ab_report(name, sc):
                'fanout': ('deliveries_s', 'p99_us', 'last_p99_us',
                           'server_cpu', 'lost', 'late'),
                'redis-fanout': ('deliveries_s', 'p99_us', 'server_cpu',
-                                'redis_cpu', 'lost', 'late')}
-    what = ('workers', 'conns', 'size', 'subscribers', 'rate')
+                                'redis_cpu', 'lost', 'late'),
+               'app': ('msg_s', 'p99_us', 'server_us_per_msg')}
+    what = ('workers', 'conns', 'size', 'subscribers', 'rate', 'depth')
     if sc['kind'] not in figures:
         return                          # reload-10k: ngx_ws_module alone
     for c in sc['cases']:

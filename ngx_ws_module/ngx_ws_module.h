@@ -854,13 +854,21 @@ ngx_int_t ngx_ws_fake_origin(ngx_ws_fake_origin_t *o, ngx_http_request_t *r,
 ngx_http_request_t *ngx_ws_fake_request(ngx_ws_fake_origin_t *o,
     ngx_log_t *log, ngx_str_t *uri, u_char *data, size_t len);
 ngx_http_request_t *ngx_ws_fake_request_sized(ngx_ws_fake_origin_t *o,
-    ngx_log_t *log, ngx_str_t *uri, u_char *data, size_t len, size_t size);
+    ngx_log_t *log, ngx_str_t *uri, ngx_str_t *line, u_char *data,
+    size_t len, size_t size);
+ngx_int_t ngx_ws_fake_request_line(ngx_str_t *line, ngx_pool_t *pool,
+    ngx_str_t *uri);
 void ngx_ws_fake_request_free(ngx_http_request_t *fr);
+void ngx_ws_fake_request_close(ngx_http_request_t *fr);
 ngx_int_t ngx_ws_request_compact(ngx_http_request_t *r);
 ngx_int_t ngx_ws_fake_request_body(ngx_http_request_t *fr, u_char *data,
     size_t len);
 ngx_int_t ngx_ws_fake_add_header(ngx_http_request_t *r, char *name,
     u_char *value, size_t len);
+ngx_int_t ngx_ws_fake_header(ngx_array_t *headers, ngx_pool_t *pool,
+    char *name, u_char *value, size_t len);
+ngx_int_t ngx_ws_fake_add_headers(ngx_http_request_t *r,
+    ngx_array_t *headers);
 
 ngx_int_t ngx_ws_session_create(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_session_message(ngx_ws_conn_t *ws, ngx_uint_t opcode,
@@ -948,8 +956,11 @@ ngx_int_t ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size);
 
 ngx_pool_t *ngx_ws_pool_get(ngx_log_t *log);
 ngx_pool_t *ngx_ws_control_pool_get(ngx_log_t *log);
+ngx_pool_t *ngx_ws_pool_for(size_t len, ngx_log_t *log);
 void ngx_ws_pool_free(ngx_pool_t *pool);
 void ngx_ws_pool_free_all(void);
+ngx_pool_t *ngx_ws_pool_get_request(size_t size, ngx_log_t *log);
+void ngx_ws_pool_free_request(ngx_pool_t *pool);
 
 ngx_int_t ngx_ws_deflate_negotiate(ngx_http_request_t *r, ngx_ws_conn_t *ws,
     ngx_str_t *answer);

@@ -14,6 +14,9 @@
 #define NGX_WS_MAX_FREE_POOLS     64
 #define NGX_WS_MAX_FREE_CONTROL   16
 
+/* the pools of requests without a client kept, at most */
+#define NGX_WS_MAX_FREE_REQUEST_POOLS  16
+
 
 static ngx_inline void ngx_ws_pool_reset(ngx_pool_t *pool);
 
@@ -22,6 +25,9 @@ static ngx_pool_t  *ngx_ws_free_pools[NGX_WS_MAX_FREE_POOLS];
 static ngx_uint_t   ngx_ws_nfree_pools;
 static ngx_pool_t  *ngx_ws_free_control[NGX_WS_MAX_FREE_CONTROL];
 static ngx_uint_t   ngx_ws_nfree_control;
+
+static ngx_pool_t  *ngx_ws_free_request_pools[NGX_WS_MAX_FREE_REQUEST_POOLS];
+static ngx_uint_t   ngx_ws_nfree_request_pools;
 
 
 /*
@@ -71,6 +77,27 @@ ngx_ws_control_pool_get(ngx_log_t *log)
     pool->log = log;
 
     return pool;
+}
+
+
+/*
+ * The pool of a payload of len bytes (ngx_ws_pool_size()): a kept one
+ * when it is of their size, as it is for any payload of up to 768 bytes.
+ * It goes with ngx_ws_pool_free() as well.
+ */
+
+ngx_pool_t *
+ngx_ws_pool_for(size_t len, ngx_log_t *log)
+{
+    size_t  size;
+
+    size = ngx_ws_pool_size(len);
+
+    if (size == NGX_WS_MSG_POOL_SIZE) {
+        return ngx_ws_pool_get(log);
+    }
+
+    return ngx_create_pool(size, log);
 }
 
 
@@ -130,6 +157,65 @@ ngx_ws_pool_reset(ngx_pool_t *pool)
 }
 
 
+/*
+ * The pool of a request without a client (ngx_ws_request.c), some pages
+ * of one block for the request, its subrequest and the upstream's
+ * buffers, is kept too, by the few the worker has in flight at once: a
+ * pool done with (ngx_ws_pool_free_request()) has its cleanups run as
+ * ngx_destroy_pool() would run them, and when it is still of one block,
+ * is reset and kept; the next request of its size takes it.
+ */
+
+ngx_pool_t *
+ngx_ws_pool_get_request(size_t size, ngx_log_t *log)
+{
+    ngx_uint_t   i;
+    ngx_pool_t  *pool;
+
+    for (i = 0; i < ngx_ws_nfree_request_pools; i++) {
+        pool = ngx_ws_free_request_pools[i];
+
+        if ((size_t) (pool->d.end - (u_char *) pool) == size) {
+            ngx_ws_free_request_pools[i] =
+                       ngx_ws_free_request_pools[--ngx_ws_nfree_request_pools];
+            pool->log = log;
+            return pool;
+        }
+    }
+
+    return ngx_create_pool(size, log);
+}
+
+
+void
+ngx_ws_pool_free_request(ngx_pool_t *pool)
+{
+    ngx_pool_cleanup_t  *c;
+
+    for (c = pool->cleanup; c; c = c->next) {
+        if (c->handler) {
+            c->handler(c->data);
+        }
+    }
+
+    pool->cleanup = NULL;
+
+    if (ngx_ws_nfree_request_pools == NGX_WS_MAX_FREE_REQUEST_POOLS
+        || pool->d.next != NULL
+        || ngx_exiting)
+    {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    ngx_reset_pool(pool);
+
+    pool->log = ngx_cycle->log;
+
+    ngx_ws_free_request_pools[ngx_ws_nfree_request_pools++] = pool;
+}
+
+
 /* the worker exits: the pools kept go */
 
 void
@@ -147,5 +233,10 @@ ngx_ws_pool_free_all(void)
         pool = ngx_ws_free_control[--ngx_ws_nfree_control];
         pool->log = ngx_cycle->log;
         ngx_destroy_pool(pool);
+    }
+
+    while (ngx_ws_nfree_request_pools) {
+        ngx_destroy_pool(
+                ngx_ws_free_request_pools[--ngx_ws_nfree_request_pools]);
     }
 }

@@ -24,6 +24,8 @@
 
 static ngx_connection_t *ngx_ws_fake_connection(ngx_ws_fake_origin_t *o,
     ngx_log_t *log);
+static void ngx_ws_fake_connection_close(ngx_connection_t *fc);
+static void ngx_ws_fake_request_release(ngx_http_request_t *fr);
 static ngx_http_request_t *ngx_ws_fake_request_alloc(
     ngx_ws_fake_origin_t *o, ngx_connection_t *fc, size_t size);
 static ngx_int_t ngx_ws_fake_headers_in(ngx_ws_fake_origin_t *o,
@@ -160,7 +162,7 @@ ngx_http_request_t *
 ngx_ws_fake_request(ngx_ws_fake_origin_t *o, ngx_log_t *log,
     ngx_str_t *uri, u_char *data, size_t len)
 {
-    return ngx_ws_fake_request_sized(o, log, uri, data, len, 4096);
+    return ngx_ws_fake_request_sized(o, log, uri, NULL, data, len, 4096);
 }
 
 
@@ -171,12 +173,14 @@ ngx_ws_fake_request(ngx_ws_fake_origin_t *o, ngx_log_t *log,
  * its own structures, the subrequest's, the upstream's, and two buffers
  * of a page (proxy_buffer_size, subrequest_output_buffer_size).  In a
  * 4 KB pool these are five malloc() and free() per request; in a pool of
- * that size, one.
+ * that size, one.  A caller that sends many requests to one URI gives
+ * their request line, made once (ngx_ws_fake_request_line()); without it,
+ * it is made here.
  */
 
 ngx_http_request_t *
 ngx_ws_fake_request_sized(ngx_ws_fake_origin_t *o, ngx_log_t *log,
-    ngx_str_t *uri, u_char *data, size_t len, size_t size)
+    ngx_str_t *uri, ngx_str_t *line, u_char *data, size_t len, size_t size)
 {
     ngx_time_t          *tp;
     ngx_connection_t    *fc;
@@ -207,14 +211,14 @@ ngx_ws_fake_request_sized(ngx_ws_fake_origin_t *o, ngx_log_t *log,
     fr->uri = *uri;
     fr->unparsed_uri = fr->uri;
 
-    fr->request_line.data = ngx_pnalloc(fr->pool, fr->uri.len + 32);
-    if (fr->request_line.data == NULL) {
+    if (line) {
+        fr->request_line = *line;
+
+    } else if (ngx_ws_fake_request_line(&fr->request_line, fr->pool, uri)
+               != NGX_OK)
+    {
         goto failed;
     }
-
-    fr->request_line.len = ngx_sprintf(fr->request_line.data,
-                                       "POST %V HTTP/1.1", &fr->uri)
-                           - fr->request_line.data;
 
     fr->internal = 1;
     fr->logged = 1;
@@ -249,6 +253,23 @@ failed:
 }
 
 
+/* "POST uri HTTP/1.1", what nginx would have read of such a request */
+
+ngx_int_t
+ngx_ws_fake_request_line(ngx_str_t *line, ngx_pool_t *pool, ngx_str_t *uri)
+{
+    line->data = ngx_pnalloc(pool, uri->len + 32);
+    if (line->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    line->len = ngx_sprintf(line->data, "POST %V HTTP/1.1", uri)
+                - line->data;
+
+    return NGX_OK;
+}
+
+
 /* before the request is started; nginx closes it itself after that */
 
 void
@@ -259,7 +280,97 @@ ngx_ws_fake_request_free(ngx_http_request_t *fr)
     fc = fr->connection;
 
     ngx_destroy_pool(fr->pool);
-    ngx_http_close_connection(fc);
+    ngx_ws_fake_connection_close(fc);
+}
+
+
+/*
+ * A started fake request that its caller is done with: what
+ * ngx_http_finalize_request(fr, NGX_DONE) does with a request whose
+ * connection has reached its end (ngx_http_close_request()), but the
+ * request's pool and the connection's are kept for the next one.  While
+ * nginx still counts a reference to it, nginx closes it, when the last
+ * one goes.
+ */
+
+void
+ngx_ws_fake_request_close(ngx_http_request_t *fr)
+{
+    ngx_connection_t  *fc;
+
+    fc = fr->connection;
+    fc->read->eof = 1;
+
+    if (fr != fr->main || fr->count != 1 || fr->blocked) {
+        ngx_http_finalize_request(fr, NGX_DONE);
+        return;
+    }
+
+    fr->count = 0;
+
+    ngx_ws_fake_request_release(fr);
+    ngx_ws_fake_connection_close(fc);
+}
+
+
+/*
+ * What ngx_http_free_request() does with a fake request that went its
+ * whole way (logged, not timed out), its pool kept for the next one
+ * (ngx_ws_pool_free_request() runs the pool's cleanups); any other goes
+ * to nginx's.
+ */
+
+static void
+ngx_ws_fake_request_release(ngx_http_request_t *fr)
+{
+    ngx_log_t           *log;
+    ngx_pool_t          *pool;
+    ngx_http_cleanup_t  *cln;
+    ngx_http_log_ctx_t  *ctx;
+
+    if (!fr->logged || fr->connection->timedout) {
+        ngx_http_free_request(fr, 0);
+        return;
+    }
+
+    log = fr->connection->log;
+
+    cln = fr->cleanup;
+    fr->cleanup = NULL;
+
+    while (cln) {
+        if (cln->handler) {
+            cln->handler(cln->data);
+        }
+
+        cln = cln->next;
+    }
+
+#if (NGX_STAT_STUB)
+
+    if (fr->stat_reading) {
+        (void) ngx_atomic_fetch_add(ngx_stat_reading, -1);
+    }
+
+    if (fr->stat_writing) {
+        (void) ngx_atomic_fetch_add(ngx_stat_writing, -1);
+    }
+
+#endif
+
+    log->action = "closing request";
+
+    ctx = log->data;
+    ctx->request = NULL;
+
+    fr->request_line.len = 0;
+
+    fr->connection->destroyed = 1;
+
+    pool = fr->pool;
+    fr->pool = NULL;
+
+    ngx_ws_pool_free_request(pool);
 }
 
 
@@ -271,7 +382,10 @@ ngx_ws_fake_request_free(ngx_http_request_t *fr)
  * one, opened once: the connection is "shared", as nginx's UDP
  * connections that share their listening socket are, so closing it
  * neither closes the descriptor nor asks the event loop about it.  One
- * open() and one close() less per event.
+ * open() and one close() less per event.  Its pool is one of the worker's
+ * kept message pools (ngx_ws_pool.c), back to them when the module closes
+ * the connection itself (ngx_ws_fake_connection_close()); when nginx does,
+ * it is destroyed, as any.
  */
 
 static ngx_connection_t *
@@ -314,7 +428,7 @@ ngx_ws_fake_connection(ngx_ws_fake_origin_t *o, ngx_log_t *log)
     (void) ngx_atomic_fetch_add(ngx_stat_active, 1);
 #endif
 
-    fc->pool = ngx_create_pool(512, log);
+    fc->pool = ngx_ws_pool_get(log);
     if (fc->pool == NULL) {
         ngx_http_close_connection(fc);
         return NULL;
@@ -363,6 +477,29 @@ ngx_ws_fake_connection(ngx_ws_fake_origin_t *o, ngx_log_t *log)
 }
 
 
+/* what ngx_http_close_connection() does, the pool kept */
+
+static void
+ngx_ws_fake_connection_close(ngx_connection_t *fc)
+{
+    ngx_pool_t  *pool;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, fc->log, 0, "ws close fake connection");
+
+#if (NGX_STAT_STUB)
+    (void) ngx_atomic_fetch_add(ngx_stat_active, -1);
+#endif
+
+    fc->destroyed = 1;
+
+    pool = fc->pool;
+
+    ngx_close_connection(fc);
+
+    ngx_ws_pool_free(pool);
+}
+
+
 /* closes fc on failure */
 
 static ngx_http_request_t *
@@ -383,7 +520,11 @@ ngx_ws_fake_request_alloc(ngx_ws_fake_origin_t *o, ngx_connection_t *fc,
 
     *hc = o->hc;
 
-    pool = ngx_create_pool(size, fc->log);
+    /* in whole pages: the pools of one size are kept for the next ones */
+
+    size = ngx_align(size, ngx_pagesize);
+
+    pool = ngx_ws_pool_get_request(size, fc->log);
     if (pool == NULL) {
         ngx_http_close_connection(fc);
         return NULL;
@@ -546,6 +687,69 @@ ngx_ws_fake_request_body(ngx_http_request_t *fr, u_char *data, size_t len)
     fr->headers_in.content_length_n = len;
 
     return ngx_ws_fake_body(fr, data, len);
+}
+
+
+/*
+ * A header that the caller adds to many requests, made once in pool: its
+ * name's lowercase form and hash are not computed again per request.  The
+ * name and the value must live as long as the array.
+ */
+
+ngx_int_t
+ngx_ws_fake_header(ngx_array_t *headers, ngx_pool_t *pool, char *name,
+    u_char *value, size_t len)
+{
+    size_t            n;
+    ngx_table_elt_t  *h;
+
+    h = ngx_array_push(headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_strlen(name);
+
+    h->key.data = (u_char *) name;
+    h->key.len = n;
+    h->value.data = value;
+    h->value.len = len;
+    h->lowcase_key = ngx_pnalloc(pool, n);
+
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, n);
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/* the headers made by ngx_ws_fake_header(), added after those before */
+
+ngx_int_t
+ngx_ws_fake_add_headers(ngx_http_request_t *r, ngx_array_t *headers)
+{
+    ngx_uint_t        i;
+    ngx_table_elt_t  *h, *nh;
+
+    h = headers->elts;
+
+    for (i = 0; i < headers->nelts; i++) {
+        nh = ngx_list_push(&r->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    return NGX_OK;
 }
 
 

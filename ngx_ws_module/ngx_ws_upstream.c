@@ -79,6 +79,10 @@ struct ngx_ws_session_s {
     ngx_str_t                   uri;             /* of the handshake */
     ngx_str_t                   subprotocol;
 
+    /* made once for every event: see ngx_ws_session_prepare() */
+    ngx_array_t                 headers;         /* ngx_table_elt_t */
+    ngx_str_t                   request_line;    /* to ws_pass */
+
     ngx_ws_event_t             *head;
     ngx_ws_event_t            **last;
     ngx_ws_event_t             *free;
@@ -121,6 +125,7 @@ struct ngx_ws_event_ctx_s {
 
 static ngx_int_t ngx_ws_session_headers(ngx_ws_session_t *s,
     ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_session_prepare(ngx_ws_session_t *s);
 static ngx_ws_event_t *ngx_ws_session_event(ngx_ws_session_t *s,
     ngx_uint_t type);
 static void ngx_ws_session_enqueue(ngx_ws_session_t *s, ngx_ws_event_t *ev);
@@ -139,6 +144,7 @@ static ngx_int_t ngx_ws_event_wse_body(ngx_ws_session_t *s,
     ngx_ws_event_t *ev, ngx_http_request_t *fr);
 static ngx_int_t ngx_ws_event_wse_headers(ngx_ws_session_t *s,
     ngx_ws_event_t *ev, ngx_http_request_t *fr);
+static u_char *ngx_ws_wse_hex(u_char *p, size_t n);
 static ngx_int_t ngx_ws_wse_next(u_char **pos, u_char *last,
     ngx_uint_t *type, ngx_str_t *content, char **err);
 static ngx_int_t ngx_ws_wse_check(ngx_ws_conn_t *ws, ngx_ws_event_ctx_t *ctx,
@@ -262,7 +268,9 @@ ngx_ws_session_create(ngx_ws_conn_t *ws)
     s->id.len = ws->id.len;
     s->subprotocol.len = ws->subprotocol.len;
 
-    if (ngx_ws_session_headers(s, ws) != NGX_OK) {
+    if (ngx_ws_session_headers(s, ws) != NGX_OK
+        || ngx_ws_session_prepare(s) != NGX_OK)
+    {
         goto failed;
     }
 
@@ -297,6 +305,70 @@ static ngx_int_t
 ngx_ws_session_headers(ngx_ws_session_t *s, ngx_ws_conn_t *ws)
 {
     return ngx_ws_origin_headers(&s->origin, s->pool, ws);
+}
+
+
+/*
+ * What every event request of the session has that does not change from
+ * one to the next: the module's headers that tell the connection (and,
+ * in the websocket-events format, the format's), their names' lowercase
+ * forms and hashes, and the request line of ws_pass.
+ */
+
+static ngx_int_t
+ngx_ws_session_prepare(ngx_ws_session_t *s)
+{
+    ngx_array_t  *a;
+
+    static u_char  type[] = "application/websocket-events";
+
+    a = &s->headers;
+
+    if (ngx_array_init(a, s->pool, 6, sizeof(ngx_table_elt_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (s->conf->pass_format == NGX_WS_PASS_FORMAT_EVENTS
+        && (ngx_ws_fake_header(a, s->pool, "Content-Type", type,
+                               sizeof(type) - 1)
+            != NGX_OK
+            || ngx_ws_fake_header(a, s->pool, "Accept", type,
+                                  sizeof(type) - 1)
+               != NGX_OK
+            || ngx_ws_fake_header(a, s->pool, "Connection-Id", s->id.data,
+                                  s->id.len)
+               != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_ws_fake_header(a, s->pool, "X-WS-Connection-Id", s->id.data,
+                           s->id.len)
+        != NGX_OK
+        || ngx_ws_fake_header(a, s->pool, "X-WS-URI", s->uri.data,
+                              s->uri.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (s->subprotocol.len
+        && ngx_ws_fake_header(a, s->pool, "X-WS-Subprotocol",
+                              s->subprotocol.data, s->subprotocol.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (s->conf->pass.len
+        && ngx_ws_fake_request_line(&s->request_line, s->pool,
+                                    &s->conf->pass)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -441,6 +513,10 @@ ngx_ws_session_orphan(ngx_ws_loc_conf_t *wlcf, ngx_pool_t *pool,
     s->closed_by_server = 1;
     s->disconnect_reason = reason;
 
+    if (ngx_ws_session_prepare(s) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     s->next_ev.handler = ngx_ws_session_next_handler;
     s->next_ev.data = s;
     s->next_ev.log = s->log;
@@ -517,7 +593,7 @@ ngx_ws_session_queue(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
     s = ws->session;
 
     if (pool == NULL) {
-        pool = ngx_create_pool(ngx_ws_pool_size(len), ws->connection->log);
+        pool = ngx_ws_pool_for(len, ws->connection->log);
         if (pool == NULL) {
             return NGX_ERROR;
         }
@@ -527,7 +603,7 @@ ngx_ws_session_queue(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
         if (len) {
             p = ngx_pnalloc(pool, len);
             if (p == NULL) {
-                ngx_destroy_pool(pool);
+                ngx_ws_pool_free(pool);
                 return NGX_ERROR;
             }
 
@@ -539,7 +615,7 @@ ngx_ws_session_queue(ngx_ws_conn_t *ws, ngx_uint_t opcode, ngx_pool_t *pool,
 
     ev = ngx_ws_session_event(s, NGX_WS_EVENT_MESSAGE);
     if (ev == NULL) {
-        ngx_destroy_pool(pool);
+        ngx_ws_pool_free(pool);
         return NGX_ERROR;
     }
 
@@ -721,7 +797,7 @@ ngx_ws_session_release(ngx_ws_session_t *s, ngx_ws_event_t *ev)
         next = ev->next;
 
         if (ev->pool) {
-            ngx_destroy_pool(ev->pool);
+            ngx_ws_pool_free(ev->pool);
             ev->pool = NULL;
         }
 
@@ -854,6 +930,8 @@ ngx_ws_event_request(ngx_ws_session_t *s, ngx_ws_event_t *ev)
     size = NGX_WS_EVENT_POOL_SIZE + (size <= NGX_WS_EVENT_POOL_SIZE ? size : 0);
 
     fr = ngx_ws_fake_request_sized(&s->origin, s->log, uri,
+                                   (uri == &s->conf->pass) ? &s->request_line
+                                                           : NULL,
                                    wse ? NULL : ev->data, wse ? 0 : ev->len,
                                    size);
     if (fr == NULL) {
@@ -931,21 +1009,11 @@ ngx_ws_event_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
 
     name = &ngx_ws_event_names[ev->type];
 
+    /* X-WS-Connection-Id, X-WS-URI, X-WS-Subprotocol */
+
     if (ngx_ws_fake_add_header(fr, "X-WS-Event", name->data, name->len)
         != NGX_OK
-        || ngx_ws_fake_add_header(fr, "X-WS-Connection-Id", s->id.data,
-                                  s->id.len)
-           != NGX_OK
-        || ngx_ws_fake_add_header(fr, "X-WS-URI", s->uri.data, s->uri.len)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (s->subprotocol.len
-        && ngx_ws_fake_add_header(fr, "X-WS-Subprotocol",
-                                  s->subprotocol.data, s->subprotocol.len)
-           != NGX_OK)
+        || ngx_ws_fake_add_headers(fr, &s->headers) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1056,28 +1124,12 @@ static ngx_int_t
 ngx_ws_event_wse_headers(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     ngx_http_request_t *fr)
 {
-    static u_char  type[] = "application/websocket-events";
+    /*
+     * Content-Type, Accept, Connection-Id, X-WS-Connection-Id, X-WS-URI,
+     * X-WS-Subprotocol
+     */
 
-    if (ngx_ws_fake_add_header(fr, "Content-Type", type, sizeof(type) - 1)
-        != NGX_OK
-        || ngx_ws_fake_add_header(fr, "Accept", type, sizeof(type) - 1)
-           != NGX_OK
-        || ngx_ws_fake_add_header(fr, "Connection-Id", s->id.data, s->id.len)
-           != NGX_OK
-        || ngx_ws_fake_add_header(fr, "X-WS-Connection-Id", s->id.data,
-                                  s->id.len)
-           != NGX_OK
-        || ngx_ws_fake_add_header(fr, "X-WS-URI", s->uri.data, s->uri.len)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (s->subprotocol.len
-        && ngx_ws_fake_add_header(fr, "X-WS-Subprotocol",
-                                  s->subprotocol.data, s->subprotocol.len)
-           != NGX_OK)
-    {
+    if (ngx_ws_fake_add_headers(fr, &s->headers) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1146,7 +1198,10 @@ ngx_ws_event_wse_body(ngx_ws_session_t *s, ngx_ws_event_t *ev,
         case NGX_WS_EVENT_MESSAGE:
             name = &ngx_ws_wse_names[e->opcode == NGX_WS_OP_TEXT
                                      ? NGX_WS_WSE_TEXT : NGX_WS_WSE_BINARY];
-            p = ngx_sprintf(p, "%V %Xz" CRLF, name, e->len);
+            p = ngx_cpymem(p, name->data, name->len);
+            *p++ = ' ';
+            p = ngx_ws_wse_hex(p, e->len);
+            *p++ = CR; *p++ = LF;
             p = ngx_cpymem(p, e->data, e->len);
             *p++ = CR; *p++ = LF;
             break;
@@ -1170,6 +1225,27 @@ ngx_ws_event_wse_body(ngx_ws_session_t *s, ngx_ws_event_t *ev,
     }
 
     return ngx_ws_fake_request_body(fr, body, p - body);
+}
+
+
+/* a length as "%Xz" writes it, without ngx_sprintf()'s format parsing */
+
+static u_char *
+ngx_ws_wse_hex(u_char *p, size_t n)
+{
+    u_char  *q;
+    u_char   buf[sizeof(size_t) * 2];
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    q = buf + sizeof(buf);
+
+    do {
+        *--q = hex[n & 0xf];
+        n >>= 4;
+    } while (n);
+
+    return ngx_cpymem(p, q, buf + sizeof(buf) - q);
 }
 
 
@@ -1229,22 +1305,28 @@ ngx_ws_event_reply(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
 
     headers = &sr->headers_out.headers;
 
-    ctx->reply_opcode = ngx_ws_content_opcode(&sr->headers_out.content_type);
+    /* the events of the websocket-events format tell their own types */
 
-    for (h = ngx_ws_find_header(headers, &type, NULL);
-         h;
-         h = ngx_ws_find_header(headers, &type, h))
-    {
-        if (h->value.len == 4
-            && ngx_strncasecmp(h->value.data, (u_char *) "text", 4) == 0)
-        {
-            ctx->reply_opcode = NGX_WS_OP_TEXT;
+    if (ctx->session->conf->pass_format != NGX_WS_PASS_FORMAT_EVENTS) {
+        ctx->reply_opcode =
+                ngx_ws_content_opcode(&sr->headers_out.content_type);
 
-        } else if (h->value.len == 6
-                   && ngx_strncasecmp(h->value.data, (u_char *) "binary", 6)
-                      == 0)
+        for (h = ngx_ws_find_header(headers, &type, NULL);
+             h;
+             h = ngx_ws_find_header(headers, &type, h))
         {
-            ctx->reply_opcode = NGX_WS_OP_BINARY;
+            if (h->value.len == 4
+                && ngx_strncasecmp(h->value.data, (u_char *) "text", 4) == 0)
+            {
+                ctx->reply_opcode = NGX_WS_OP_TEXT;
+
+            } else if (h->value.len == 6
+                       && ngx_strncasecmp(h->value.data,
+                                          (u_char *) "binary", 6)
+                          == 0)
+            {
+                ctx->reply_opcode = NGX_WS_OP_BINARY;
+            }
         }
     }
 
@@ -1443,8 +1525,7 @@ ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
         return;
     }
 
-    ctx->reply_pool = ngx_create_pool(ngx_ws_pool_size(len),
-                                      ctx->session->log);
+    ctx->reply_pool = ngx_ws_pool_for(len, ctx->session->log);
     if (ctx->reply_pool == NULL) {
         return;
     }
@@ -1453,7 +1534,7 @@ ngx_ws_event_reply_body(ngx_ws_event_ctx_t *ctx, ngx_http_request_t *sr)
 
     ctx->reply = ngx_pnalloc(ctx->reply_pool, NGX_WS_FRAME_ROOM + len);
     if (ctx->reply == NULL) {
-        ngx_destroy_pool(ctx->reply_pool);
+        ngx_ws_pool_free(ctx->reply_pool);
         ctx->reply_pool = NULL;
         return;
     }
@@ -1486,9 +1567,7 @@ ngx_ws_event_finish(ngx_http_request_t *fr)
 
     ngx_ws_event_apply(ctx->session, ctx);
 
-    fr->connection->read->eof = 1;
-
-    ngx_http_finalize_request(fr, NGX_DONE);
+    ngx_ws_fake_request_close(fr);
 }
 
 
@@ -1515,7 +1594,7 @@ ngx_ws_event_cleanup(void *data)
                       &ngx_ws_event_names[ev->type], ev->seq, &s->id);
 
         if (ctx->reply_pool) {
-            ngx_destroy_pool(ctx->reply_pool);
+            ngx_ws_pool_free(ctx->reply_pool);
             ctx->reply_pool = NULL;
         }
 
@@ -1588,7 +1667,7 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
         || ws->close_sent)
     {
         if (ctx->reply_pool) {
-            ngx_destroy_pool(ctx->reply_pool);
+            ngx_ws_pool_free(ctx->reply_pool);
             ctx->reply_pool = NULL;
         }
 
@@ -1647,7 +1726,7 @@ ngx_ws_event_apply(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
                           "that is not UTF-8, dropped",
                           &ngx_ws_event_names[ev->type], ev->seq);
 
-            ngx_destroy_pool(ctx->reply_pool);
+            ngx_ws_pool_free(ctx->reply_pool);
 
         } else if (ngx_ws_send_room(ws, ctx->reply_opcode, ctx->reply_pool,
                                     ctx->reply, ctx->reply_len)
@@ -1938,7 +2017,7 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
                       "the reply to its OPEN event, closing with 1008");
 
         if (ctx->reply_pool) {
-            ngx_destroy_pool(ctx->reply_pool);
+            ngx_ws_pool_free(ctx->reply_pool);
             ctx->reply_pool = NULL;
         }
 
@@ -1958,8 +2037,7 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
             opcode = (type == NGX_WS_WSE_TEXT) ? NGX_WS_OP_TEXT
                                                : NGX_WS_OP_BINARY;
 
-            pool = ngx_create_pool(ngx_ws_pool_size(content.len),
-                                   ws->connection->log);
+            pool = ngx_ws_pool_for(content.len, ws->connection->log);
             if (pool == NULL) {
                 goto failed;
             }
@@ -1969,7 +2047,7 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
             if (content.len) {
                 data = ngx_pnalloc(pool, NGX_WS_FRAME_ROOM + content.len);
                 if (data == NULL) {
-                    ngx_destroy_pool(pool);
+                    ngx_ws_pool_free(pool);
                     goto failed;
                 }
 
@@ -2007,7 +2085,7 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
                           "upstream sent CLOSE, closing with %ui", code);
 
             if (ctx->reply_pool) {
-                ngx_destroy_pool(ctx->reply_pool);
+                ngx_ws_pool_free(ctx->reply_pool);
                 ctx->reply_pool = NULL;
             }
 
@@ -2019,7 +2097,7 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
                           "upstream sent DISCONNECT, closing the connection");
 
             if (ctx->reply_pool) {
-                ngx_destroy_pool(ctx->reply_pool);
+                ngx_ws_pool_free(ctx->reply_pool);
                 ctx->reply_pool = NULL;
             }
 
@@ -2032,7 +2110,7 @@ ngx_ws_event_apply_wse(ngx_ws_session_t *s, ngx_ws_event_ctx_t *ctx)
     }
 
     if (ctx->reply_pool) {
-        ngx_destroy_pool(ctx->reply_pool);
+        ngx_ws_pool_free(ctx->reply_pool);
         ctx->reply_pool = NULL;
     }
 
@@ -2046,7 +2124,7 @@ failed:
 close:
 
     if (ctx->reply_pool) {
-        ngx_destroy_pool(ctx->reply_pool);
+        ngx_ws_pool_free(ctx->reply_pool);
         ctx->reply_pool = NULL;
     }
 
