@@ -32,6 +32,8 @@ static ngx_int_t ngx_ws_fake_headers_in(ngx_ws_fake_origin_t *o,
     ngx_http_request_t *fr, size_t len);
 static ngx_int_t ngx_ws_fake_body(ngx_http_request_t *fr, u_char *data,
     size_t len);
+static ngx_int_t ngx_ws_fake_header_set(ngx_table_elt_t *h,
+    ngx_pool_t *pool, char *name, u_char *value, size_t len);
 static void ngx_ws_fake_empty_handler(ngx_event_t *ev);
 static u_char *ngx_ws_fake_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
@@ -700,7 +702,6 @@ ngx_int_t
 ngx_ws_fake_header(ngx_array_t *headers, ngx_pool_t *pool, char *name,
     u_char *value, size_t len)
 {
-    size_t            n;
     ngx_table_elt_t  *h;
 
     h = ngx_array_push(headers);
@@ -708,25 +709,7 @@ ngx_ws_fake_header(ngx_array_t *headers, ngx_pool_t *pool, char *name,
         return NGX_ERROR;
     }
 
-    n = ngx_strlen(name);
-
-    h->key.data = (u_char *) name;
-    h->key.len = n;
-    h->value.data = value;
-    h->value.len = len;
-    h->lowcase_key = ngx_pnalloc(pool, n);
-
-    if (h->lowcase_key == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, n);
-
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    return NGX_OK;
+    return ngx_ws_fake_header_set(h, pool, name, value, len);
 }
 
 
@@ -759,7 +742,6 @@ ngx_int_t
 ngx_ws_fake_add_header(ngx_http_request_t *r, char *name, u_char *value,
     size_t len)
 {
-    size_t            n;
     ngx_table_elt_t  *h;
 
     h = ngx_list_push(&r->headers_in.headers);
@@ -767,19 +749,35 @@ ngx_ws_fake_add_header(ngx_http_request_t *r, char *name, u_char *value,
         return NGX_ERROR;
     }
 
+    return ngx_ws_fake_header_set(h, r->pool, name, value, len);
+}
+
+
+/* a header element filled: its name's lowercase form and hash from pool */
+
+static ngx_int_t
+ngx_ws_fake_header_set(ngx_table_elt_t *h, ngx_pool_t *pool, char *name,
+    u_char *value, size_t len)
+{
+    size_t  n;
+
     n = ngx_strlen(name);
 
     h->key.data = (u_char *) name;
     h->key.len = n;
     h->value.data = value;
     h->value.len = len;
-    h->lowcase_key = ngx_pnalloc(r->pool, n);
+    h->lowcase_key = ngx_pnalloc(pool, n);
 
     if (h->lowcase_key == NULL) {
         return NGX_ERROR;
     }
 
     h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, n);
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
 
     return NGX_OK;
 }
