@@ -338,6 +338,10 @@ sub policy {
                    'an allowed Origin gets the CORS headers');
 
     $_->close for $s, $ok, $o, $g;
+
+    # the block's GET counts the subscribers of "ok": none once the
+    # worker has seen the close (a slow worker, under ASan, had not yet)
+    wait_unsubscribed('ok');
 }
 
 # TEST 9: memory stays flat over many messages.
