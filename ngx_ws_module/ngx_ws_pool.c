@@ -18,6 +18,8 @@
 #define NGX_WS_MAX_FREE_REQUEST_POOLS  16
 
 
+static ngx_inline ngx_pool_t *ngx_ws_pool_take(ngx_pool_t **list,
+    ngx_uint_t *n, size_t size, ngx_log_t *log);
 static ngx_inline void ngx_ws_pool_reset(ngx_pool_t *pool);
 
 
@@ -51,29 +53,32 @@ static ngx_uint_t   ngx_ws_nfree_request_pools;
 ngx_pool_t *
 ngx_ws_pool_get(ngx_log_t *log)
 {
-    ngx_pool_t  *pool;
-
-    if (ngx_ws_nfree_pools == 0) {
-        return ngx_create_pool(NGX_WS_MSG_POOL_SIZE, log);
-    }
-
-    pool = ngx_ws_free_pools[--ngx_ws_nfree_pools];
-    pool->log = log;
-
-    return pool;
+    return ngx_ws_pool_take(ngx_ws_free_pools, &ngx_ws_nfree_pools,
+                            NGX_WS_MSG_POOL_SIZE, log);
 }
 
 
 ngx_pool_t *
 ngx_ws_control_pool_get(ngx_log_t *log)
 {
+    return ngx_ws_pool_take(ngx_ws_free_control, &ngx_ws_nfree_control,
+                            NGX_WS_CONTROL_POOL_SIZE, log);
+}
+
+
+/* a kept pool of a list, or a new one of its size when the list is empty */
+
+static ngx_inline ngx_pool_t *
+ngx_ws_pool_take(ngx_pool_t **list, ngx_uint_t *n, size_t size,
+    ngx_log_t *log)
+{
     ngx_pool_t  *pool;
 
-    if (ngx_ws_nfree_control == 0) {
-        return ngx_create_pool(NGX_WS_CONTROL_POOL_SIZE, log);
+    if (*n == 0) {
+        return ngx_create_pool(size, log);
     }
 
-    pool = ngx_ws_free_control[--ngx_ws_nfree_control];
+    pool = list[--*n];
     pool->log = log;
 
     return pool;
