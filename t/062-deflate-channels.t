@@ -49,21 +49,12 @@ sub deflate_client {
     return $c;
 }
 
-# Opens $n subscribers with deflate and $plain without until each worker
-# holds at least two of the deflate ones.
+# Opens $n subscribers with deflate, two or more in each worker, and
+# $plain without.
 sub spread_deflate {
     my ($path, $n, $plain) = @_;
-    my @workers = workers_of(master_pid());
-    my (@z, @p, %per);
-
-    while (@z < $n || grep { ($per{$_} // 0) < 2 } @workers) {
-        last if @z >= $n + 100;
-        my $c = deflate_client($path);
-        push @z, $c;
-        $per{ $c->header('X-Worker') // '?' }++;
-    }
-
-    push @p, client($path) for 1 .. $plain;
+    my @z = map { $_->[0] } spread_by(sub { deflate_client($path) }, $n, 2);
+    my @p = map { client($path) } 1 .. $plain;
 
     return (\@z, \@p);
 }

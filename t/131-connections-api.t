@@ -75,20 +75,19 @@ sub wait_until {
 
 # TEST 2: list, details, filters, POST and DELETE across the workers.
 sub api {
-    my (@c, @id, @user, @path, %per);
+    # connections in both workers (2 or more each), two users, two
+    # locations
+    my @r = spread_by(sub {
+        my ($i) = @_;
+        my $path = $i % 3 == 2 ? '/lobby' : '/sub';
+        my $user = $i % 2 ? 'bob' : 'alice';
+        return (conn($path, $user), $user, $path);
+    }, 6, 2);
 
-    # connections in both workers, two users, two locations
-    while (@c < 6 || keys %per < 2 || grep { $_ < 2 } values %per) {
-        last if @c > 200;
-        my $path = @c % 3 == 2 ? '/lobby' : '/sub';
-        my $user = @c % 2 ? 'bob' : 'alice';
-        my ($c, $id) = conn($path, $user);
-        push @c, $c;
-        push @id, $id;
-        push @user, $user;
-        push @path, $path;
-        $per{ worker_of($c) }++;
-    }
+    my @c = map { $_->[0] } @r;
+    my @id = map { $_->[1] } @r;
+    my @user = map { $_->[2] } @r;
+    my @path = map { $_->[3] } @r;
 
     both_workers_ok('api', @c);
 

@@ -319,18 +319,19 @@ CONF
             die "the nginx in pid namespace $k did not start" unless $ok;
         }
 
-        # subscribers of both instances, in both workers of each
+        # subscribers of both instances, 2 in each worker of each (the
+        # workers as the host sees them: the master is unshare's child)
         for my $k (1, 2) {
-            my (@c, %per);
+            my ($master) = workers_of($pids[$k - 1]);
+            my @workers;
+            wait_until(5, sub { @workers = workers_of($master // 0);
+                                @workers == 2 })
+                or die "instance $k: no 2 workers under unshare's $pids[$k-1]";
 
-            while (@c < 4 || keys %per < 2 || grep { $_ < 2 } values %per) {
-                last if @c > 200;
-                my $c = Test::NgxWs::Client->new(path => '/sub',
-                                                 port => $base + $k,
-                                                 timeout => 3);
-                push @c, $c;
-                $per{ worker_of($c) }++;
-            }
+            my @c = map { $_->[0] } spread_by(sub {
+                Test::NgxWs::Client->new(path => '/sub', port => $base + $k,
+                                         timeout => 3)
+            }, 4, 2, @workers);
 
             push @conns, \@c;
         }

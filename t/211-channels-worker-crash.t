@@ -126,15 +126,10 @@ sub crash {
     open my $trunc, '>', $log or die "$log: $!";
     close $trunc;
 
-    my (@c, @id, %per);
-
-    while (@c < 200 || keys %per < 2 || grep { $_ < 60 } values %per) {
-        last if @c > 500;
-        my ($c, $id) = conn(@c % 2 ? 'bob' : 'alice');
-        push @c, $c;
-        push @id, $id;
-        $per{ worker_of($c) }++;
-    }
+    # 200 connections, 60 or more in each worker
+    my @r = spread_by(sub { conn($_[0] % 2 ? 'bob' : 'alice') }, 200, 60);
+    my @c = map { $_->[0] } @r;
+    my @id = map { $_->[1] } @r;
 
     both_workers_ok('crash', @c);
 

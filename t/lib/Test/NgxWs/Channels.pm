@@ -25,7 +25,7 @@ our $VERSION = '0.01';
 
 our @EXPORT = qw(
     sum checks master_pid workers_of http publish answer client spread
-    both_workers_ok wait_unsubscribed desc first_diff read_frames
+    spread_by both_workers_ok wait_unsubscribed desc first_diff read_frames
     all_got_ok close_all_ok t rel id_of rel_bodies
 );
 
@@ -306,31 +306,34 @@ sub client {
 }
 
 # Opens connections to $path until there are at least $n and each worker
-# holds at least $min of them; returns them.  Each worker's $min are opened
-# while the other workers are stopped (in_worker()): which idle worker the
-# kernel wakes for a new connection is not a thing to count on (one of two
-# workers took every connection of a burst under ASan).  The rest are spread
-# by the kernel.
+# holds at least $min of them; returns them.  See spread_by().
 sub spread {
     my ($path, $n, $min) = @_;
+    return map { $_->[0] } spread_by(sub { client($path) }, $n, $min);
+}
 
-    my @workers = workers_of(master_pid());
-    my (@c, %per);
-
-    my $open = sub {
-        my $c = client($path);
-        push @c, $c;
-        $per{ $c->header('X-Worker') // '?' }++;
-    };
+# Opens $n connections or more with $open->($i) ($i counts from 0; it
+# returns the connection, then whatever else the test wants kept), $min of
+# them in each worker; returns [what $open returned] per connection, in
+# the order opened.  Each worker's $min are opened while the other workers
+# are stopped (in_worker()): which idle worker the kernel wakes for a new
+# connection is not a thing to count on (one of two workers took every
+# connection of a burst under ASan, even a burst of 200).  The rest are
+# spread by the kernel.  The workers are the test's master's, or @workers
+# (pids as the host sees them).
+sub spread_by {
+    my ($open, $n, $min, @workers) = @_;
+    @workers = workers_of(master_pid()) unless @workers;
+    my @r;
 
     for my $w (@workers) {
-        my $need = $min - ($per{$w} // 0);
-        in_worker($w, sub { $open->() for 1 .. $need }) if $need > 0;
+        in_worker($w, sub { push @r, [ $open->(scalar @r) ] for 1 .. $min },
+                  @workers);
     }
 
-    $open->() while @c < $n;
+    push @r, [ $open->(scalar @r) ] while @r < $n;
 
-    return @c;
+    return @r;
 }
 
 # Checks that the connections are spread over exactly the master's workers.

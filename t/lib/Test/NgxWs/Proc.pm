@@ -56,10 +56,13 @@ sub gone {
 # since one woken for the connection before it stops would hold it, then
 # continued whatever $code does.  Returns what $code returns; dies with its
 # error.  How the kernel spreads accepts between idle workers is not for
-# a test to rely on: one of them may get every connection.
+# a test to rely on: one of them may get every connection.  The workers are
+# those of the test's master, or @workers (pids as the host sees them) for
+# an nginx of the test's own.
 sub in_worker {
-    my ($worker, $code) = @_;
-    my @others = grep { $_ != $worker } workers_of(master_pid());
+    my ($worker, $code, @workers) = @_;
+    @workers = workers_of(master_pid()) unless @workers;
+    my @others = grep { $_ != $worker } @workers;
 
     kill 'STOP', @others;
 
