@@ -836,10 +836,15 @@ FANOUT_CLASSES = [WsModuleChannels, Nchan]
 SSE_CLASSES = [WsModuleSse, NchanSse]
 REDIS_CLASSES = [WsModuleRedis, NchanRedis]
 TITLES_REDIS = {OURS: WsModuleRedis.title, 'nchan': NchanRedis.title}
-# (subscribers, msg/s): below and at the saturation of one worker
-FANOUT_CASES = ((1000, 100), (1000, 1000), (10000, 100), (10000, 1000))
+# (subscribers, msg/s): the latency at light loads (1,000 x 20, 10,000 x 2:
+# one fan-out at a time), then below and at the saturation of one worker
+FANOUT_CASES = ((1000, 20), (10000, 2), (1000, 100), (1000, 1000),
+                (10000, 100), (10000, 1000))
 SSE_CASES = ((1000, 100), (1000, 1000), (10000, 10), (10000, 100))
-REDIS_CASES = FANOUT_CASES
+REDIS_CASES = ((1000, 100), (1000, 1000), (10000, 100), (10000, 1000))
+# a fan-out case publishes at least this many messages, however short the
+# duration: 10 s at 2 msg/s, so that its p99 is not that of a few messages
+FANOUT_MIN_MESSAGES = 20
 # redis-fanout: the wait between the subscribers' 101 and the first publish
 # (a server subscribes in Redis after it answered the handshake), and how
 # long subscribers listen on after the deadline to tell late from lost
@@ -1359,9 +1364,10 @@ def fanout_scenario(name, runs, tmp, duration, sse=False):
                 for s in servers:
                     k += 1
                     chan = 'bench%d' % k
+                    secs = max(duration, FANOUT_MIN_MESSAGES / rate)
                     argv = ['sse' if sse else 'fanout',
                             '-c', str(subs), '-s', '64',
-                            '--pub-rate', str(rate), '-t', str(duration),
+                            '--pub-rate', str(rate), '-t', '%g' % secs,
                             '--timeout', '5', '--late-grace', '5',
                             '--src', ','.join(source_addrs(2)),
                             '--server-pids', ','.join(map(str, s.pids())),
@@ -1369,7 +1375,7 @@ def fanout_scenario(name, runs, tmp, duration, sse=False):
                     best = None
                     for attempt in range(2):
                         wait_quiet()
-                        cmd, res, out = run_wsbench(argv, True, duration + 120)
+                        cmd, res, out = run_wsbench(argv, True, secs + 120)
                         if best is None or res.get('other_cpu', 0) < best[1].get('other_cpu', 0):
                             best = (cmd, res, out)
                         if res.get('other_cpu', 0) <= OTHER_CPU_MAX:
@@ -1986,7 +1992,9 @@ def fanout_md(name, sc):
                 'not above the one before is an error). '
                 if sc.get('sse') else '') +
                'C subscribers on one channel, a publisher POSTing 64 B messages '
-               'over one keep-alive HTTP connection at R msg/s for %g s; '
+               'over one keep-alive HTTP connection at R msg/s for %g s '
+               '(at least ' + str(FANOUT_MIN_MESSAGES) + ' messages: longer '
+               'at the lowest rates); '
                'delivery latency is from the publisher\'s send time (in the '
                'message: the time the publish was due, the publisher being '
                'timer-driven whatever the answers, an open loop) to the '
