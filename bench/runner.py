@@ -1993,8 +1993,7 @@ def fanout_md(name, sc):
                 if sc.get('sse') else '') +
                'C subscribers on one channel, a publisher POSTing 64 B messages '
                'over one keep-alive HTTP connection at R msg/s for %g s '
-               '(at least ' + str(FANOUT_MIN_MESSAGES) + ' messages: longer '
-               'at the lowest rates); '
+               '(at least %d messages: longer at the lowest rates); '
                'delivery latency is from the publisher\'s send time (in the '
                'message: the time the publish was due, the publisher being '
                'timer-driven whatever the answers, an open loop) to the '
@@ -2006,7 +2005,7 @@ def fanout_md(name, sc):
                '**lost** (older runs: "losses", both); '
                'median of %d runs; 1 worker, pinned to CPU 0, client on CPU 1. '
                'CPU is measured while publishing.\n' % (
-                   sc.get('duration', 0),
+                   sc.get('duration', 0), FANOUT_MIN_MESSAGES,
                    max([len(c['runs']) for c in sc['cases']] or [0])))
     out.append('| subscribers | msg/s | server | published | deliveries/s | x ours '
                '| p50 us | p90 us | p99 us | x ours | p99.9 us | max us '
