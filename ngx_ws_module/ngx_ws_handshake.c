@@ -213,7 +213,14 @@ ngx_ws_check_request(ngx_http_request_t *r, ngx_str_t *key)
     if (r->http_version >= NGX_HTTP_VERSION_20) {
         ngx_ws_security_refused(r, 426, "client sent WebSocket handshake "
                                 "over HTTP/2 or later");
-        return ngx_ws_reject(r, 426, "Upgrade", "websocket");
+
+        /*
+         * without "Upgrade": a connection-specific header makes an HTTP/2
+         * or HTTP/3 response malformed (RFC 9113, 8.2.2), and the client
+         * would see a stream error instead of the 426
+         */
+
+        return ngx_ws_reject(r, 426, NULL, NULL);
     }
 
     if (!ngx_ws_has_token(r, &ngx_ws_upgrade, &ngx_ws_websocket, 1)
