@@ -26,6 +26,35 @@ plan tests => repeat_each() * (blocks() * 4) + $init_tests;
 no_shuffle();
 no_long_string();
 
+# every block: the http2 server with a WebSocket location, and a plain
+# location for the block's own request (200 "ok", no alert, no crit)
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    $block->set_value('http_config', <<'EOF_HTTP') unless $block->http_config;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_H2_PORT http2;
+        ws_security_log_level info;
+        location /ws {
+            websocket;
+            ws_echo on;
+        }
+    }
+EOF_HTTP
+
+    $block->set_value('config', <<'EOF_CONFIG') unless $block->config;
+    location = /t {
+        return 200 "ok\n";
+    }
+EOF_CONFIG
+
+    $block->set_value('request', 'GET /t') unless $block->request;
+    $block->set_value('response_body', "ok\n")
+        unless defined $block->response_body;
+    $block->set_value('no_error_log', "[alert]\n[crit]")
+        unless $block->no_error_log;
+});
+
 run_tests();
 
 
@@ -81,51 +110,11 @@ sub plain_h2 {
 __DATA__
 
 === TEST 1: a WebSocket handshake over HTTP/2 gets a 426 without Upgrade
---- http_config
-    server {
-        listen 127.0.0.1:$TEST_NGINX_H2_PORT http2;
-        ws_security_log_level info;
-        location /ws {
-            websocket;
-            ws_echo on;
-        }
-    }
---- config
-    location = /t {
-        return 200 "ok\n";
-    }
 --- init
 main::handshake_h2();
---- request
-GET /t
---- response_body
-ok
---- no_error_log
-[alert]
-[crit]
 
 
 
 === TEST 2: a plain GET to a WebSocket location over HTTP/2 too
---- http_config
-    server {
-        listen 127.0.0.1:$TEST_NGINX_H2_PORT http2;
-        ws_security_log_level info;
-        location /ws {
-            websocket;
-            ws_echo on;
-        }
-    }
---- config
-    location = /t {
-        return 200 "ok\n";
-    }
 --- init
 main::plain_h2();
---- request
-GET /t
---- response_body
-ok
---- no_error_log
-[alert]
-[crit]
