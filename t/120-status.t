@@ -245,11 +245,16 @@ _YML_
     Test::More::is($value, 5, "Prometheus: $query == 5")
         or Test::More::diag(`tail -5 $dir/prometheus.log`);
 
+    # generous bounds: under ASan, with Prometheus shutting down beside it,
+    # the worker can take seconds to get to the closes; a connection left
+    # open still fails
     $_->send_close(1000) for @c;
-    $_->wait_eof for @c;
+    $_->wait_eof(10) for @c;
 
-    my $left = wait_for { json_status()->{total}{connections} == 0 } 5;
-    Test::More::ok($left, 'no connection is left open');
+    my $left = wait_for { json_status()->{total}{connections} == 0 } 20;
+    Test::More::ok($left, 'no connection is left open')
+        or Test::More::diag('connections: '
+                            . json_status()->{total}{connections});
 }
 
 sub uri {
