@@ -1063,7 +1063,7 @@ ngx_ws_channels_release(ngx_ws_conn_t *ws)
 
     if (ws->stat.channels.data == NULL && !ngx_queue_empty(&ws->subs)) {
         /* $ws_channels in the access log: what it was subscribed to */
-        (void) ngx_ws_channels_list(ws, ws->request->pool, &ws->stat.channels);
+        (void) ngx_ws_channels_list(ws, ws->pool, &ws->stat.channels);
     }
 
     while (!ngx_queue_empty(&ws->subs)) {

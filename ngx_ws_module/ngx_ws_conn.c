@@ -32,8 +32,12 @@ static void ngx_ws_release(ngx_ws_conn_t *ws);
 static void ngx_ws_linger(ngx_ws_conn_t *ws);
 static void ngx_ws_terminate(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_valid_close_code(ngx_uint_t code);
-static void ngx_ws_ping_handler(ngx_event_t *ev);
-static void ngx_ws_idle_handler(ngx_event_t *ev);
+static void ngx_ws_beat_handler(ngx_event_t *ev);
+static void ngx_ws_beat_arm(ngx_ws_conn_t *ws);
+static ngx_uint_t ngx_ws_beat_due(ngx_msec_t at);
+static ngx_int_t ngx_ws_ping_check(ngx_ws_conn_t *ws);
+static ngx_int_t ngx_ws_idle_check(ngx_ws_conn_t *ws);
+static void ngx_ws_close_timer(ngx_ws_conn_t *ws);
 static void ngx_ws_close_timeout_handler(ngx_event_t *ev);
 static ngx_msec_t ngx_ws_drain_delay(ngx_ws_conn_t *ws);
 static void ngx_ws_shutdown_handler(ngx_event_t *ev);
@@ -67,18 +71,12 @@ ngx_ws_conn_init(ngx_ws_conn_t *ws)
     ws->timer.last_recv = ngx_current_msec;
     ws->timer.last_data = ngx_current_msec;
 
-    ngx_ws_init_timer(ws, &ws->timer.ping, ngx_ws_ping_handler, 1);
-    ngx_ws_init_timer(ws, &ws->timer.idle, ngx_ws_idle_handler, 1);
-    ngx_ws_init_timer(ws, &ws->timer.close, ngx_ws_close_timeout_handler, 0);
-    ngx_ws_init_timer(ws, &ws->timer.shutdown, ngx_ws_shutdown_handler, 0);
+    ngx_ws_init_timer(ws, &ws->timer.beat, ngx_ws_beat_handler, 1);
+    ngx_ws_init_timer(ws, &ws->timer.end, ngx_ws_close_timeout_handler, 0);
 
-    if (ws->conf->ping_interval) {
-        ngx_add_timer(&ws->timer.ping, ws->conf->ping_interval);
-    }
-
-    if (ws->conf->idle_timeout) {
-        ngx_add_timer(&ws->timer.idle, ws->conf->idle_timeout);
-    }
+    ws->timer.ping_at = ngx_current_msec + ws->conf->ping_interval;
+    ws->timer.idle_at = ngx_current_msec + ws->conf->idle_timeout;
+    ngx_ws_beat_arm(ws);
 
     if (c->read->timer_set) {
         ngx_del_timer(c->read);
@@ -136,14 +134,12 @@ ngx_ws_init_timer(ngx_ws_conn_t *ws, ngx_event_t *ev,
 void
 ngx_ws_read_handler(ngx_event_t *rev)
 {
-    ngx_msec_t           delay;
-    ngx_ws_conn_t       *ws;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_msec_t         delay;
+    ngx_ws_conn_t     *ws;
+    ngx_connection_t  *c;
 
     c = rev->data;
-    r = c->data;
-    ws = ngx_ws_ctx_conn(r);
+    ws = ngx_ws_conn_of(c);
 
     if (c->close) {
         c->close = 0;
@@ -154,7 +150,7 @@ ngx_ws_read_handler(ngx_event_t *rev)
             return;
         }
 
-        if (!ws->close_sent && !ws->timer.shutdown.timer_set) {
+        if (!ws->close_sent && !ws->timer.end.timer_set) {
             delay = ngx_ws_drain_delay(ws);
 
             if (delay) {
@@ -163,10 +159,11 @@ ngx_ws_read_handler(ngx_event_t *rev)
                  * themselves, and the others come back spread over
                  * ws_drain_window rather than all at once
                  */
-                ngx_add_timer(&ws->timer.shutdown, delay);
+                ws->timer.end.handler = ngx_ws_shutdown_handler;
+                ngx_add_timer(&ws->timer.end, delay);
 
             } else {
-                ngx_ws_shutdown_handler(&ws->timer.shutdown);
+                ngx_ws_shutdown_handler(&ws->timer.end);
                 return;
             }
         }
@@ -193,13 +190,11 @@ ngx_ws_read_handler(ngx_event_t *rev)
 void
 ngx_ws_write_handler(ngx_event_t *wev)
 {
-    ngx_ws_conn_t       *ws;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_ws_conn_t     *ws;
+    ngx_connection_t  *c;
 
     c = wev->data;
-    r = c->data;
-    ws = ngx_ws_ctx_conn(r);
+    ws = ngx_ws_conn_of(c);
 
     if (wev->timedout) {
         wev->timedout = 0;
@@ -265,7 +260,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
 
     /* frames the client sent right behind the handshake */
 
-    if (r->header_in->pos < r->header_in->last) {
+    if (r && r->header_in->pos < r->header_in->last) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0, "ws preread:%uz",
                        (size_t) (r->header_in->last - r->header_in->pos));
 
@@ -288,7 +283,9 @@ ngx_ws_read(ngx_ws_conn_t *ws)
     if (!ws->compacted) {
         ws->compacted = 1;
 
-        if (ngx_ws_request_compact(r) == NGX_ERROR) {
+        if (ngx_ws_request_release(ws) == NGX_DECLINED
+            && ngx_ws_request_compact(r) == NGX_ERROR)
+        {
             ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);
             return;
         }
@@ -316,7 +313,7 @@ ngx_ws_read(ngx_ws_conn_t *ws)
         ws->stash = NULL;
     }
 
-    wmcf = ngx_http_get_module_main_conf(ws->request, ngx_ws_module);
+    wmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_ws_module);
 
     /* one receive buffer per worker, shared by all connections */
 
@@ -846,7 +843,7 @@ ngx_ws_control(ngx_ws_conn_t *ws)
         ngx_ws_set_end(ws, NGX_WS_END_CLIENT);
 
         if (ws->parse.ctl_len > 2) {
-            ws->close_reason.data = ngx_pnalloc(ws->request->pool,
+            ws->close_reason.data = ngx_pnalloc(ws->pool,
                                                 ws->parse.ctl_len - 2);
             if (ws->close_reason.data) {
                 ngx_memcpy(ws->close_reason.data, ws->parse.ctl + 2,
@@ -978,7 +975,7 @@ ngx_ws_end(ngx_ws_conn_t *ws, ngx_uint_t how, ngx_uint_t code,
         }
 
         ngx_ws_set_state(ws, NGX_WS_CONN_CLOSING);
-        ngx_add_timer(&ws->timer.close, ws->conf->close_timeout);
+        ngx_ws_close_timer(ws);
         break;
 
     case NGX_WS_FAIL:
@@ -1068,10 +1065,18 @@ ngx_ws_client_error(ngx_ws_conn_t *ws, ngx_uint_t code, const char *what)
 }
 
 
+/*
+ * The heartbeat: one timer for ws_ping_interval (with ws_pong_timeout) and
+ * ws_idle_timeout, each check kept as the time it is next due, the timer
+ * set for the earlier one.  The checks measure from the last input (the
+ * ping) and the last data message (the idle timeout), which are only
+ * written down as they happen: no timer moves per frame.
+ */
+
 static void
-ngx_ws_ping_handler(ngx_event_t *ev)
+ngx_ws_beat_handler(ngx_event_t *ev)
 {
-    ngx_msec_t      idle;
+    ngx_int_t       rc;
     ngx_ws_conn_t  *ws;
 
     ws = ev->data;
@@ -1079,6 +1084,83 @@ ngx_ws_ping_handler(ngx_event_t *ev)
     if (ws->close_sent) {
         return;
     }
+
+    if (ws->conf->idle_timeout && ngx_ws_beat_due(ws->timer.idle_at)
+        && ngx_ws_idle_check(ws) != NGX_OK)
+    {
+        ngx_ws_handle_output(ws);
+        return;
+    }
+
+    rc = NGX_OK;
+
+    if (ws->conf->ping_interval && ngx_ws_beat_due(ws->timer.ping_at)) {
+        rc = ngx_ws_ping_check(ws);
+
+        if (rc == NGX_ERROR) {
+            /* closed */
+            return;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_ws_handle_output(ws);
+            return;
+        }
+    }
+
+    ngx_ws_beat_arm(ws);
+
+    if (rc == NGX_AGAIN) {
+        /* a Ping is queued */
+        ngx_ws_handle_output(ws);
+    }
+}
+
+
+static void
+ngx_ws_beat_arm(ngx_ws_conn_t *ws)
+{
+    ngx_msec_int_t  delay, d;
+
+    delay = -1;
+
+    if (ws->conf->ping_interval) {
+        delay = (ngx_msec_int_t) (ws->timer.ping_at - ngx_current_msec);
+    }
+
+    if (ws->conf->idle_timeout) {
+        d = (ngx_msec_int_t) (ws->timer.idle_at - ngx_current_msec);
+
+        if (delay == -1 || d < delay) {
+            delay = d;
+        }
+    }
+
+    if (delay == -1) {
+        return;
+    }
+
+    ngx_add_timer(&ws->timer.beat, (ngx_msec_t) ngx_max(delay, 1));
+}
+
+
+static ngx_uint_t
+ngx_ws_beat_due(ngx_msec_t at)
+{
+    return (ngx_msec_int_t) (at - ngx_current_msec) <= 0;
+}
+
+
+/*
+ * ws_ping_interval: NGX_OK (ping_at is when to look again), NGX_AGAIN (a
+ * Ping is queued), NGX_DECLINED (no answer: failing with 1001) or
+ * NGX_ERROR (closed)
+ */
+
+static ngx_int_t
+ngx_ws_ping_check(ngx_ws_conn_t *ws)
+{
+    ngx_msec_t  idle;
 
     idle = ngx_current_msec - ws->timer.last_recv;
 
@@ -1090,16 +1172,15 @@ ngx_ws_ping_handler(ngx_event_t *ev)
 
     if (ws->timer.ping_sent) {
 
-        if ((ws->hold & ~NGX_WS_HOLD_OWN) || ws->connection->read->ready)
-        {
+        if ((ws->hold & ~NGX_WS_HOLD_OWN) || ws->connection->read->ready) {
             /*
              * reading is paused (backpressure, a full ws_pass queue, a rate
              * limit, a message waiting for ws_message_auth_request), or was
              * just resumed and the read is posted: an answer may be waiting
              * unread
              */
-            ngx_add_timer(ev, ws->conf->pong_timeout);
-            return;
+            ws->timer.ping_at = ngx_current_msec + ws->conf->pong_timeout;
+            return NGX_OK;
         }
 
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
@@ -1107,38 +1188,32 @@ ngx_ws_ping_handler(ngx_event_t *ev)
 
         ngx_ws_set_end(ws, NGX_WS_END_TIMEOUT);
         ngx_ws_end(ws, NGX_WS_FAIL, NGX_WS_CLOSE_GOING_AWAY, NULL);
-        ngx_ws_handle_output(ws);
-        return;
+        return NGX_DECLINED;
     }
 
     if (idle < ws->conf->ping_interval) {
-        ngx_add_timer(ev, ws->conf->ping_interval - idle);
-        return;
+        ws->timer.ping_at = ws->timer.last_recv + ws->conf->ping_interval;
+        return NGX_OK;
     }
 
     if (ngx_ws_send_frame(ws, NGX_WS_OP_PING, NULL, 0) == NGX_ERROR) {
         ngx_ws_terminate(ws);
-        return;
+        return NGX_ERROR;
     }
 
     ws->timer.ping_sent = 1;
-    ngx_add_timer(ev, ws->conf->pong_timeout);
+    ws->timer.ping_at = ngx_current_msec + ws->conf->pong_timeout;
 
-    ngx_ws_handle_output(ws);
+    return NGX_AGAIN;
 }
 
 
-static void
-ngx_ws_idle_handler(ngx_event_t *ev)
+/* ws_idle_timeout: NGX_OK (idle_at is when to look again) or NGX_DECLINED */
+
+static ngx_int_t
+ngx_ws_idle_check(ngx_ws_conn_t *ws)
 {
-    ngx_msec_t      idle;
-    ngx_ws_conn_t  *ws;
-
-    ws = ev->data;
-
-    if (ws->close_sent) {
-        return;
-    }
+    ngx_msec_t  idle;
 
     idle = ngx_current_msec - ws->timer.last_data;
 
@@ -1147,8 +1222,8 @@ ngx_ws_idle_handler(ngx_event_t *ev)
     }
 
     if (idle < ws->conf->idle_timeout) {
-        ngx_add_timer(ev, ws->conf->idle_timeout - idle);
-        return;
+        ws->timer.idle_at = ngx_current_msec + ws->conf->idle_timeout - idle;
+        return NGX_OK;
     }
 
     ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
@@ -1157,7 +1232,8 @@ ngx_ws_idle_handler(ngx_event_t *ev)
     ngx_ws_set_end(ws, NGX_WS_END_TIMEOUT);
 
     ngx_ws_end(ws, NGX_WS_GOODBYE, NGX_WS_CLOSE_NORMAL, "idle timeout");
-    ngx_ws_handle_output(ws);
+
+    return NGX_DECLINED;
 }
 
 
@@ -1197,7 +1273,7 @@ ngx_ws_conn_exit_process(ngx_cycle_t *cycle)
             continue;
         }
 
-        ws = ngx_ws_ctx_conn(c[i].data);
+        ws = ngx_ws_conn_of(&c[i]);
 
         if (ws == NULL || ws->close_sent || ws->close_received
             || ws->conn_state != NGX_WS_CONN_OPEN)
@@ -1301,6 +1377,20 @@ ngx_ws_shutdown_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * ws_close_timeout from our Close on.  It takes the timer of the drain
+ * before a shutdown's Close (ngx_ws_shutdown_handler()), which has nothing
+ * left to do once a Close is sent.
+ */
+
+static void
+ngx_ws_close_timer(ngx_ws_conn_t *ws)
+{
+    ws->timer.end.handler = ngx_ws_close_timeout_handler;
+    ngx_add_timer(&ws->timer.end, ws->conf->close_timeout);
+}
+
+
 static void
 ngx_ws_close_timeout_handler(ngx_event_t *ev)
 {
@@ -1326,28 +1416,20 @@ ngx_ws_release(ngx_ws_conn_t *ws)
 
     ngx_ws_set_state(ws, NGX_WS_CONN_FINALIZED);
 
-    if (ws->timer.ping.timer_set) {
-        ngx_del_timer(&ws->timer.ping);
+    if (ws->timer.beat.timer_set) {
+        ngx_del_timer(&ws->timer.beat);
     }
 
-    if (ws->timer.idle.timer_set) {
-        ngx_del_timer(&ws->timer.idle);
+    if (ws->timer.end.timer_set) {
+        ngx_del_timer(&ws->timer.end);
     }
 
-    if (ws->timer.close.timer_set) {
-        ngx_del_timer(&ws->timer.close);
+    if (ws->limit.ev && ws->limit.ev->timer_set) {
+        ngx_del_timer(ws->limit.ev);
     }
 
-    if (ws->timer.shutdown.timer_set) {
-        ngx_del_timer(&ws->timer.shutdown);
-    }
-
-    if (ws->limit.ev.timer_set) {
-        ngx_del_timer(&ws->limit.ev);
-    }
-
-    if (ws->timer.ping.posted) {
-        ngx_delete_posted_event(&ws->timer.ping);
+    if (ws->timer.beat.posted) {
+        ngx_delete_posted_event(&ws->timer.beat);
     }
 
     if (c->write->timer_set) {
@@ -1421,7 +1503,7 @@ ngx_ws_linger(ngx_ws_conn_t *ws)
         return;
     }
 
-    ngx_add_timer(&ws->timer.close, ws->conf->close_timeout);
+    ngx_ws_close_timer(ws);
 
     if (c->read->ready) {
         ngx_post_event(c->read, &ngx_posted_events);
@@ -1450,6 +1532,12 @@ ngx_ws_terminate(ngx_ws_conn_t *ws)
 
     r = ws->request;
     c = ws->connection;
+
+    if (r == NULL) {
+        /* released after the upgrade: logged on a request made again */
+        ngx_ws_request_finalize(ws);
+        return;
+    }
 
     r->lingering_close = 0;
     c->read->eof = 1;

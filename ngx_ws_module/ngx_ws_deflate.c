@@ -258,7 +258,7 @@ ngx_ws_deflate_create(ngx_http_request_t *r, ngx_ws_conn_t *ws,
 {
     ngx_pool_cleanup_t  *cln;
 
-    ws->deflate = ngx_pcalloc(r->pool, sizeof(ngx_ws_deflate_t));
+    ws->deflate = ngx_pcalloc(ws->pool, sizeof(ngx_ws_deflate_t));
     if (ws->deflate == NULL) {
         return NGX_ERROR;
     }
@@ -268,7 +268,7 @@ ngx_ws_deflate_create(ngx_http_request_t *r, ngx_ws_conn_t *ws,
         return NGX_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(ws->pool, 0);
     if (cln == NULL) {
         return NGX_ERROR;
     }

@@ -152,7 +152,7 @@ ngx_ws_handshake(ngx_http_request_t *r)
 
         /* subscribed before the client can see the 101 */
 
-        cln = ngx_pool_cleanup_add(r->pool, 0);
+        cln = ngx_pool_cleanup_add(ws->pool, 0);
         if (cln == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -322,16 +322,37 @@ static ngx_ws_conn_t *
 ngx_ws_handshake_conn(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
     ngx_str_t *proto)
 {
+    size_t          room;
+    ngx_pool_t     *pool;
     ngx_ws_conn_t  *ws;
 
-    ws = ngx_pcalloc(r->pool, sizeof(ngx_ws_conn_t));
+    /*
+     * a request to be released once upgraded: the WebSocket goes in the
+     * connection's pool, with room behind it for the request as read,
+     * which the access log parses again at the close
+     */
+
+    pool = r->pool;
+    room = 0;
+
+    if (wlcf->release_request && ngx_ws_request_releasable(r)) {
+        pool = r->connection->pool;
+        room = r->request_length;
+
+        /* a refusal from now on closes: nothing is left in its pool */
+        r->keepalive = 0;
+    }
+
+    ws = ngx_pcalloc(pool, sizeof(ngx_ws_conn_t) + room);
     if (ws == NULL) {
         return NULL;
     }
 
+    ws->signature = NGX_WS_SIGNATURE;
     ws->request = r;
     ws->connection = r->connection;
     ws->conf = wlcf;
+    ws->pool = pool;
 
     if (wlcf->auth_request.len) {
         /* set by the access phase handler of ws_auth_request */
@@ -343,7 +364,7 @@ ngx_ws_handshake_conn(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
      * channel "@id": nobody may guess it
      */
 
-    if (ngx_ws_random_id(r->pool, r->connection->log, &ws->id) != NGX_OK) {
+    if (ngx_ws_random_id(pool, r->connection->log, &ws->id) != NGX_OK) {
         return NULL;
     }
 

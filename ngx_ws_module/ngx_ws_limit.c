@@ -29,6 +29,7 @@ static ngx_int_t ngx_ws_limit_delay(ngx_ws_conn_t *ws);
 static uint64_t ngx_ws_limit_drain(uint64_t excess, ngx_ws_limit_t *limit,
     ngx_msec_t ms);
 static ngx_msec_t ngx_ws_limit_wait(uint64_t excess, ngx_ws_limit_t *limit);
+static ngx_event_t *ngx_ws_limit_event(ngx_ws_conn_t *ws);
 static void ngx_ws_limit_handler(ngx_event_t *ev);
 
 
@@ -73,7 +74,7 @@ typedef struct {
 static ngx_int_t ngx_ws_limit_charge(ngx_ws_limit_zone_t *lz,
     ngx_str_t *key);
 static void ngx_ws_limit_expire(ngx_ws_lr_ctx_t *ctx, ngx_uint_t force);
-static void ngx_ws_limit_pause(ngx_ws_conn_t *ws, ngx_msec_t delay);
+static ngx_int_t ngx_ws_limit_pause(ngx_ws_conn_t *ws, ngx_msec_t delay);
 
 
 extern ngx_module_t  ngx_http_limit_req_module;
@@ -317,6 +318,7 @@ ngx_ws_limit_delay(ngx_ws_conn_t *ws)
 {
     ngx_msec_t         delay, d;
     const char        *what;
+    ngx_event_t       *ev;
     ngx_ws_limit_t    *lm, *lb;
     ngx_connection_t  *c;
 
@@ -360,16 +362,46 @@ ngx_ws_limit_delay(ngx_ws_conn_t *ws)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "ws reading paused for %s: %Mms", what, delay);
 
+    ev = ngx_ws_limit_event(ws);
+    if (ev == NULL) {
+        return NGX_WS_CLOSE_INTERNAL;
+    }
+
     ws->hold |= NGX_WS_HOLD_LIMIT;
 
-    ws->limit.ev.handler = ngx_ws_limit_handler;
-    ws->limit.ev.data = ws;
-    ws->limit.ev.log = c->log;
-    ws->limit.ev.cancelable = 1;
-
-    ngx_add_timer(&ws->limit.ev, delay);
+    ngx_add_timer(ev, delay);
 
     return NGX_OK;
+}
+
+
+/*
+ * The timer that resumes reading, made on the first delay: most
+ * connections are never delayed, and an idle one is the smaller for it
+ */
+
+static ngx_event_t *
+ngx_ws_limit_event(ngx_ws_conn_t *ws)
+{
+    ngx_event_t  *ev;
+
+    if (ws->limit.ev) {
+        return ws->limit.ev;
+    }
+
+    ev = ngx_pcalloc(ws->pool, sizeof(ngx_event_t));
+    if (ev == NULL) {
+        return NULL;
+    }
+
+    ev->handler = ngx_ws_limit_handler;
+    ev->data = ws;
+    ev->log = ws->connection->log;
+    ev->cancelable = 1;
+
+    ws->limit.ev = ev;
+
+    return ev;
 }
 
 
@@ -421,8 +453,8 @@ ngx_ws_limit_handler(ngx_event_t *ev)
 void
 ngx_ws_limit_lift(ngx_ws_conn_t *ws)
 {
-    if (ws->limit.ev.timer_set) {
-        ngx_del_timer(&ws->limit.ev);
+    if (ws->limit.ev && ws->limit.ev->timer_set) {
+        ngx_del_timer(ws->limit.ev);
     }
 
     if (ws->hold & NGX_WS_HOLD_LIMIT) {
@@ -723,9 +755,7 @@ ngx_ws_limit_message(ngx_ws_conn_t *ws, ngx_str_t *keys)
                    "ws reading paused for zone \"%V\": %Mms",
                    &over->shm_zone->shm.name, delay);
 
-    ngx_ws_limit_pause(ws, delay);
-
-    return NGX_OK;
+    return ngx_ws_limit_pause(ws, delay);
 }
 
 
@@ -916,18 +946,21 @@ ngx_ws_limit_expire(ngx_ws_lr_ctx_t *ctx, ngx_uint_t force)
 
 /* stops reading for delay, or longer if a limit already said so */
 
-static void
+static ngx_int_t
 ngx_ws_limit_pause(ngx_ws_conn_t *ws, ngx_msec_t delay)
 {
     ngx_event_t  *ev;
 
-    ev = &ws->limit.ev;
+    ev = ngx_ws_limit_event(ws);
+    if (ev == NULL) {
+        return NGX_WS_CLOSE_INTERNAL;
+    }
 
     if (ev->timer_set) {
         if ((ngx_msec_int_t) (ev->timer.key - (ngx_current_msec + delay))
             >= 0)
         {
-            return;
+            return NGX_OK;
         }
 
         ngx_del_timer(ev);
@@ -935,10 +968,7 @@ ngx_ws_limit_pause(ngx_ws_conn_t *ws, ngx_msec_t delay)
 
     ws->hold |= NGX_WS_HOLD_LIMIT;
 
-    ev->handler = ngx_ws_limit_handler;
-    ev->data = ws;
-    ev->log = ws->connection->log;
-    ev->cancelable = 1;
-
     ngx_add_timer(ev, delay);
+
+    return NGX_OK;
 }

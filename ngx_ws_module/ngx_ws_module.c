@@ -14,6 +14,7 @@
 static void *ngx_ws_create_main_conf(ngx_conf_t *cf);
 static void *ngx_ws_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child);
+static ngx_flag_t ngx_ws_merge_release(ngx_ws_loc_conf_t *conf);
 static char *ngx_ws_websocket(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_ws_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_ws_parse_origin(ngx_conf_t *cf, ngx_str_t *value,
@@ -820,7 +821,49 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    conf->release_request = ngx_ws_merge_release(conf);
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The request of a location whose WebSocket reads nothing of it after the
+ * upgrade is released then (ngx_ws_request_release()): nothing is
+ * evaluated against it per message or later (ws_route values and
+ * conflation keys, ws_limit_message keys, ws_snapshot's URI, message
+ * authorization), and nothing kept from before the upgrade lies in its
+ * pool (ws_auth_request's headers, the ws_presence identity).
+ */
+
+static ngx_flag_t
+ngx_ws_merge_release(ngx_ws_loc_conf_t *conf)
+{
+    ngx_uint_t       i;
+    ngx_ws_route_t  *rt;
+
+    if (!conf->enable
+        || conf->auth_request.len
+        || conf->msgauth.len
+        || conf->presence
+        || conf->snapshot
+        || conf->limit_zones
+        || (conf->publish_conflate && conf->publish_conflate->lengths))
+    {
+        return 0;
+    }
+
+    rt = conf->routes ? conf->routes->elts : NULL;
+
+    for (i = 0; conf->routes && i < conf->routes->nelts; i++) {
+        if (rt[i].arg.lengths
+            || (rt[i].conflate && rt[i].conflate->lengths))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

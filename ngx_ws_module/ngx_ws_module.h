@@ -266,6 +266,29 @@ typedef struct ngx_ws_deflate_s  ngx_ws_deflate_t;   /* ngx_ws_deflate.c */
 typedef struct ngx_ws_msgauth_s  ngx_ws_msgauth_t;   /* ngx_ws_msgauth.c */
 
 
+/* a variable's value cached on a request that was released */
+
+typedef struct {
+    ngx_uint_t                  index;
+    ngx_str_t                   value;
+} ngx_ws_kept_var_t;
+
+
+/* what a released request kept besides its bytes, when there is any */
+
+typedef struct {
+    ngx_ws_kept_var_t          *vars;             /* cached variables */
+    ngx_uint_t                  nvars;
+    ngx_str_t                   uri;              /* $uri and $args, if */
+    ngx_str_t                   args;             /* not the request line's */
+    unsigned                    rewritten:1;
+} ngx_ws_kept_extra_t;
+
+
+/* the first field of ngx_ws_conn_t, told from a request's in c->data */
+#define NGX_WS_SIGNATURE           0x4e435357         /* "WSCN" */
+
+
 typedef struct {
     u_char                     *recv_buffer;
     ngx_array_t                 zones;            /* ngx_ws_zone_t * */
@@ -486,6 +509,9 @@ typedef struct {
     /* long-poll subscribers (ngx_ws_longpoll.c) */
     ngx_flag_t                  longpoll;
     ngx_msec_t                  longpoll_timeout;
+
+    /* nothing reads the request after the upgrade: it can be released */
+    ngx_flag_t                  release_request;
 } ngx_ws_loc_conf_t;
 
 
@@ -591,9 +617,34 @@ typedef enum {
 
 
 struct ngx_ws_conn_s {
-    ngx_http_request_t         *request;
+    uint32_t                    signature;        /* NGX_WS_SIGNATURE */
+    ngx_http_request_t         *request;          /* NULL once released */
     ngx_connection_t           *connection;
     ngx_ws_loc_conf_t          *conf;
+
+    /*
+     * what lives as long as the connection is allocated from pool: the
+     * request's, or the connection's when the request is to be released
+     * once upgraded (ngx_ws_request_release())
+     */
+    ngx_pool_t                 *pool;
+
+    /* what the access log needs of a released request (ngx_ws_request.c) */
+    struct {
+        u_char                 *raw;              /* the request as read */
+        ngx_http_connection_t  *hc;
+        void                  **srv_conf;
+        void                  **loc_conf;
+        ngx_ws_kept_extra_t    *extra;            /* or NULL */
+        ngx_http_log_handler_pt log_handler;      /* nginx's, or seclog's */
+        time_t                  start_sec;
+        ngx_msec_t              start_msec;
+        uint32_t                raw_len;
+        uint32_t                header_size;
+        uint32_t                nvars;
+        unsigned                stat_reading:1;
+        unsigned                stat_writing:1;
+    } kept;
 
     ngx_ws_conn_state_e         conn_state;        /* NGX_WS_CONN_* */
 
@@ -658,18 +709,22 @@ struct ngx_ws_conn_s {
         uint64_t                excess;           /* messages */
         uint64_t                bexcess;          /* bytes */
         ngx_msec_t              last;
-        ngx_event_t             ev;
+        ngx_event_t            *ev;               /* on the first delay */
         unsigned                logged:1;
         unsigned                zlogged:1;        /* ws_limit_message */
         unsigned                closed:1;         /* ws_limit_message */
     } limit;
 
-    /* keepalive, idle, close and shutdown timers */
+    /*
+     * beat: ws_ping_interval and ws_idle_timeout, each due at its time
+     * (ngx_ws_beat_handler()); end: the drain before a shutdown's Close,
+     * then ws_close_timeout from our Close on
+     */
     struct {
-        ngx_event_t             ping;
-        ngx_event_t             idle;
-        ngx_event_t             close;
-        ngx_event_t             shutdown;
+        ngx_event_t             beat;
+        ngx_event_t             end;
+        ngx_msec_t              ping_at;
+        ngx_msec_t              idle_at;
         ngx_msec_t              last_recv;
         ngx_msec_t              last_data;
         unsigned                ping_sent:1;
@@ -861,6 +916,9 @@ ngx_int_t ngx_ws_fake_request_line(ngx_str_t *line, ngx_pool_t *pool,
 void ngx_ws_fake_request_free(ngx_http_request_t *fr);
 void ngx_ws_fake_request_close(ngx_http_request_t *fr);
 ngx_int_t ngx_ws_request_compact(ngx_http_request_t *r);
+ngx_uint_t ngx_ws_request_releasable(ngx_http_request_t *r);
+ngx_int_t ngx_ws_request_release(ngx_ws_conn_t *ws);
+void ngx_ws_request_finalize(ngx_ws_conn_t *ws);
 ngx_int_t ngx_ws_fake_request_body(ngx_http_request_t *fr, u_char *data,
     size_t len);
 ngx_int_t ngx_ws_fake_add_header(ngx_http_request_t *r, char *name,
@@ -1028,6 +1086,22 @@ ngx_ws_ctx_conn(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_ws_module);
 
     return ctx ? ctx->ws : NULL;
+}
+
+
+/*
+ * The WebSocket of an upgraded connection: c->data is its request, or,
+ * once the request is released, the WebSocket itself
+ */
+
+static ngx_inline ngx_ws_conn_t *
+ngx_ws_conn_of(ngx_connection_t *c)
+{
+    if (*(uint32_t *) c->data == NGX_WS_SIGNATURE) {
+        return c->data;
+    }
+
+    return ngx_ws_ctx_conn(c->data);
 }
 
 

@@ -538,7 +538,7 @@ ngx_ws_send_close(ngx_ws_conn_t *ws, ngx_uint_t code, const char *reason)
     ws->close_code = code;
 
     if (ws->closed_by_server && len > 2 && !ws->close_sent) {
-        ws->close_reason.data = ngx_pnalloc(ws->request->pool, len - 2);
+        ws->close_reason.data = ngx_pnalloc(ws->pool, len - 2);
         if (ws->close_reason.data) {
             ngx_memcpy(ws->close_reason.data, buf + 2, len - 2);
             ws->close_reason.len = len - 2;

@@ -287,7 +287,8 @@ ngx_ws_security_closed(ngx_ws_conn_t *ws, ngx_uint_t code, ngx_err_t err,
     va_list     args;
     ngx_str_t  *id;
 
-    id = (ws->request->headers_out.status == NGX_HTTP_SWITCHING_PROTOCOLS)
+    id = (ws->request == NULL
+          || ws->request->headers_out.status == NGX_HTTP_SWITCHING_PROTOCOLS)
          ? NULL : &ws->id;
 
     va_start(args, fmt);
