@@ -916,6 +916,7 @@ ngx_int_t ngx_ws_fake_request_line(ngx_str_t *line, ngx_pool_t *pool,
 void ngx_ws_fake_request_free(ngx_http_request_t *fr);
 void ngx_ws_fake_request_close(ngx_http_request_t *fr);
 ngx_int_t ngx_ws_request_compact(ngx_http_request_t *r);
+u_char *ngx_ws_log_error_connection(ngx_log_t *log, u_char *buf, size_t len);
 ngx_uint_t ngx_ws_request_releasable(ngx_http_request_t *r);
 ngx_int_t ngx_ws_request_release(ngx_ws_conn_t *ws);
 void ngx_ws_request_finalize(ngx_ws_conn_t *ws);

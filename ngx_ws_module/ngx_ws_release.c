@@ -733,26 +733,18 @@ ngx_ws_release_log_error(ngx_log_t *log, u_char *buf, size_t len)
     ngx_http_log_ctx_t  *ctx;
     ngx_http_request_t   r;
 
-    p = buf;
-
-    if (log->action) {
-        p = ngx_snprintf(buf, len, " while %s", log->action);
-        len -= p - buf;
-        buf = p;
-    }
+    p = ngx_ws_log_error_connection(log, buf, len);
 
     ctx = log->data;
-    c = ctx->connection;
-
-    p = ngx_snprintf(buf, len, ", client: %V", &c->addr_text);
-    len -= p - buf;
-    buf = p;
 
     if (ctx->request) {
         /* the request made again for the access log */
-        return ctx->request->log_handler(ctx->request, ctx->current_request,
-                                         buf, len);
+        return p;
     }
+
+    len -= p - buf;
+    buf = p;
+    c = ctx->connection;
 
     ws = c->data;
 

@@ -35,8 +35,6 @@ static ngx_int_t ngx_ws_fake_body(ngx_http_request_t *fr, u_char *data,
 static ngx_int_t ngx_ws_fake_header_set(ngx_table_elt_t *h,
     ngx_pool_t *pool, char *name, u_char *value, size_t len);
 static void ngx_ws_fake_empty_handler(ngx_event_t *ev);
-static u_char *ngx_ws_fake_log_error(ngx_log_t *log, u_char *buf,
-    size_t len);
 static u_char *ngx_ws_fake_request_log_error(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
 static void ngx_ws_fake_request_empty_handler(ngx_http_request_t *r);
@@ -123,7 +121,7 @@ ngx_ws_fake_origin_conf(ngx_ws_fake_origin_t *o, ngx_http_conf_ctx_t *ctx,
     o->srv_conf = ctx->srv_conf;
     o->loc_conf = ctx->loc_conf;
     o->listening = ls;
-    o->log_handler = ngx_ws_fake_log_error;
+    o->log_handler = ngx_ws_log_error_connection;
     o->request_log_handler = ngx_ws_fake_request_log_error;
     o->hc.conf_ctx = ctx;
 
@@ -797,10 +795,15 @@ ngx_ws_fake_request_empty_handler(ngx_http_request_t *r)
 }
 
 
-/* the log handlers of ngx_ws_fake_origin_conf()'s requests */
+/*
+ * The log handlers of ngx_ws_fake_origin_conf()'s requests.  The
+ * connection's handler is also the start of the handler of a WebSocket
+ * whose request was released (ngx_ws_release.c): the action, the client,
+ * and the fields of the request being logged, if one is.
+ */
 
-static u_char *
-ngx_ws_fake_log_error(ngx_log_t *log, u_char *buf, size_t len)
+u_char *
+ngx_ws_log_error_connection(ngx_log_t *log, u_char *buf, size_t len)
 {
     u_char              *p;
     ngx_http_log_ctx_t  *ctx;
