@@ -832,8 +832,9 @@ ngx_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
  * upgrade is released then (ngx_ws_request_release()): nothing is
  * evaluated against it per message or later (ws_route values and
  * conflation keys, ws_limit_message keys, ws_snapshot's URI, message
- * authorization), and nothing kept from before the upgrade lies in its
- * pool (ws_auth_request's headers, the ws_presence identity).
+ * authorization, which copies its origin from the request on its first
+ * message).  What the upgrade kept of it (ws_auth_request's headers, the
+ * ws_presence identity) is copied by the release.
  */
 
 static ngx_flag_t
@@ -843,9 +844,7 @@ ngx_ws_merge_release(ngx_ws_loc_conf_t *conf)
     ngx_ws_route_t  *rt;
 
     if (!conf->enable
-        || conf->auth_request.len
         || conf->msgauth.len
-        || conf->presence
         || conf->snapshot
         || conf->limit_zones
         || (conf->publish_conflate && conf->publish_conflate->lengths))

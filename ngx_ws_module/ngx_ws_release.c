@@ -47,6 +47,8 @@ static ngx_int_t ngx_ws_release_keep_vars(ngx_ws_conn_t *ws,
     ngx_http_request_t *r);
 static void ngx_ws_release_raw(ngx_http_request_t *r, u_char *raw);
 static ngx_int_t ngx_ws_release_uri(ngx_ws_conn_t *ws, ngx_http_request_t *r);
+static ngx_uint_t ngx_ws_release_cleanups(ngx_http_request_t *r);
+static ngx_int_t ngx_ws_release_auth(ngx_ws_conn_t *ws);
 static ngx_ws_kept_extra_t *ngx_ws_release_extra(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_release_copy(ngx_pool_t *pool, ngx_str_t *s);
 static u_char *ngx_ws_release_log_error(ngx_log_t *log, u_char *buf,
@@ -73,8 +75,7 @@ ngx_ws_request_releasable(ngx_http_request_t *r)
     hc = r->http_connection;
 
     if (r != r->main
-        || r->cleanup
-        || r->pool->cleanup
+        || ngx_ws_release_cleanups(r)
         || r->http_version > NGX_HTTP_VERSION_11
         || b == NULL
         || r->header_in != b
@@ -119,8 +120,7 @@ ngx_ws_request_release(ngx_ws_conn_t *ws)
         || c->buffered
         || r->header_in != b
         || b->pos != b->last
-        || r->pool->cleanup
-        || r->cleanup)
+        || ngx_ws_release_cleanups(r))
     {
         return NGX_DECLINED;
     }
@@ -130,8 +130,10 @@ ngx_ws_request_release(ngx_ws_conn_t *ws)
 
     if (ngx_ws_release_keep_vars(ws, r) != NGX_OK
         || ngx_ws_release_uri(ws, r) != NGX_OK
+        || ngx_ws_release_auth(ws) != NGX_OK
         || ngx_ws_release_copy(c->pool, &ws->subprotocol) != NGX_OK
-        || ngx_ws_release_copy(c->pool, &ws->publish) != NGX_OK)
+        || ngx_ws_release_copy(c->pool, &ws->publish) != NGX_OK
+        || ngx_ws_release_copy(c->pool, &ws->member) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -667,6 +669,94 @@ ngx_ws_release_uri(ngx_ws_conn_t *ws, ngx_http_request_t *r)
     {
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Whether something runs when the request goes: a cleanup of another
+ * module (limit_conn gives back its count, realip the client's address).
+ * The entries of the upstreams of finished subrequests (ws_auth_request's)
+ * have no handler any more.
+ */
+
+static ngx_uint_t
+ngx_ws_release_cleanups(ngx_http_request_t *r)
+{
+    ngx_http_cleanup_t  *cln;
+    ngx_pool_cleanup_t  *pcln;
+
+    for (cln = r->cleanup; cln; cln = cln->next) {
+        if (cln->handler) {
+            return 1;
+        }
+    }
+
+    for (pcln = r->pool->cleanup; pcln; pcln = pcln->next) {
+        if (pcln->handler) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * What ws_auth_request learned and the connection still reads: the
+ * response headers kept ($ws_auth_*), copied with the ctx into c->pool
+ */
+
+static ngx_int_t
+ngx_ws_release_auth(ngx_ws_conn_t *ws)
+{
+    ngx_uint_t          i;
+    ngx_pool_t         *pool;
+    ngx_table_elt_t    *h, *nh;
+    ngx_ws_auth_ctx_t  *auth;
+
+    if (ws->auth == NULL) {
+        return NGX_OK;
+    }
+
+    pool = ws->connection->pool;
+
+    auth = ngx_pcalloc(pool, sizeof(ngx_ws_auth_ctx_t));
+    if (auth == NULL) {
+        return NGX_ERROR;
+    }
+
+    auth->done = ws->auth->done;
+    auth->status = ws->auth->status;
+
+    if (ngx_array_init(&auth->headers, pool,
+                       ngx_max(ws->auth->headers.nelts, 1),
+                       sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    h = ws->auth->headers.elts;
+
+    for (i = 0; i < ws->auth->headers.nelts; i++) {
+        nh = ngx_array_push(&auth->headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+        nh->lowcase_key = NULL;
+
+        if (ngx_ws_release_copy(pool, &nh->key) != NGX_OK
+            || ngx_ws_release_copy(pool, &nh->value) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    ws->auth = auth;
 
     return NGX_OK;
 }

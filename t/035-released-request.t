@@ -17,6 +17,8 @@
 # more once it is closed.
 # TEST 5: a location with limit_conn keeps its request (its count is
 # released when the request goes): a second connection is still refused.
+# TEST 6: ws_auth_request's header and the ws_presence identity, copied at
+# the release, are still there at the close.
 
 use lib 't/lib';
 use WsFrame ();
@@ -30,7 +32,7 @@ $SIG{PIPE} = 'IGNORE';
 
 repeat_each(1);
 
-plan tests => repeat_each() * (5 + 5 + 5 + 5 + 3);
+plan tests => repeat_each() * (5 + 5 + 5 + 5 + 3 + 4);
 
 no_shuffle();
 no_long_string();
@@ -206,3 +208,43 @@ GET /ws
 --- error_code: 426
 --- no_error_log
 [alert]
+
+
+
+=== TEST 6: the auth subrequest's header and the presence identity at the close
+--- http_config
+    log_format auth 'auth "$request" user=$ws_auth_x_user in=$ws_messages_in';
+    ws_zone chat 1m;
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        ws_auth_request /auth;
+        ws_auth_pass_header X-User;
+        ws_subscribe chat lobby;
+        ws_presence $ws_auth_x_user;
+        access_log logs/access.log auth;
+    }
+
+    location = /auth {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/check;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+    }
+
+    location = /check {
+        add_header X-User alice-1234;
+        return 204;
+    }
+--- raw_request eval
+[WsFrame::ws_handshake('/ws'),
+ WsFrame::ws_text('hello') . WsFrame::ws_close(1000)]
+--- raw_request_middle_delay: 0.5
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_text('hello') . "\x88\x02\x03\xe8"
+--- access_log eval
+qr{^auth "GET /ws HTTP/1\.1" user=alice-1234 in=1$}m
+--- no_error_log
+[error]
