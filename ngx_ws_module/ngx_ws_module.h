@@ -640,6 +640,8 @@ struct ngx_ws_conn_s {
         time_t                  start_sec;
         ngx_msec_t              start_msec;
         uint32_t                raw_len;
+        uint32_t                server;           /* $host in raw: at */
+        uint32_t                server_len;       /* or 0 */
         uint32_t                header_size;
         uint32_t                nvars;
         unsigned                stat_reading:1;

@@ -53,8 +53,7 @@ static ngx_ws_kept_extra_t *ngx_ws_release_extra(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_release_copy(ngx_pool_t *pool, ngx_str_t *s);
 static u_char *ngx_ws_release_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
-static void ngx_ws_release_header(ngx_ws_conn_t *ws, ngx_str_t *name,
-    ngx_table_elt_t *h);
+static void ngx_ws_release_header(ngx_str_t *name, ngx_table_elt_t *h);
 
 
 /*
@@ -140,6 +139,18 @@ ngx_ws_request_release(ngx_ws_conn_t *ws)
 
     ws->kept.raw = raw;
     ws->kept.raw_len = r->request_length;
+
+    /* the Host nginx validated (no port, no trailing dot), as it lies */
+
+    if (r->headers_in.server.len
+        && r->headers_in.server.data >= r->request_start
+        && r->headers_in.server.data + r->headers_in.server.len
+           <= r->request_start + r->request_length)
+    {
+        ws->kept.server = r->headers_in.server.data - r->request_start;
+        ws->kept.server_len = r->headers_in.server.len;
+    }
+
     ws->kept.hc = r->http_connection;
     ws->kept.srv_conf = r->srv_conf;
     ws->kept.loc_conf = r->loc_conf;
@@ -271,7 +282,6 @@ ngx_ws_release_request(ngx_ws_conn_t *ws)
     ngx_ws_kept_var_t          *kv;
     ngx_http_variable_value_t  *v;
     ngx_http_core_srv_conf_t   *cscf;
-    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_core_main_conf_t  *cmcf;
 
     static ngx_str_t  upgrade = ngx_string("Upgrade");
@@ -298,8 +308,16 @@ ngx_ws_release_request(ngx_ws_conn_t *ws)
     r->pool = pool;
     r->http_connection = ws->kept.hc;
     r->main = r;
-    r->count = 1;
     r->main_conf = ws->kept.hc->conf_ctx->main_conf;
+
+    /*
+     * one reference more than it has: were one of nginx's functions run on
+     * it to finalize or close it (only on a failed allocation: the bytes
+     * were checked when they were read), it could not free the request
+     * or close the connection under its maker
+     */
+    r->count = 2;
+
     r->srv_conf = ws->kept.srv_conf;
     r->loc_conf = ws->kept.loc_conf;
 
@@ -335,14 +353,10 @@ ngx_ws_release_request(ngx_ws_conn_t *ws)
         goto free;
     }
 
-    /* the server's handlers may have chosen the server's configuration */
-
-    r->srv_conf = ws->kept.srv_conf;
-    r->loc_conf = ws->kept.loc_conf;
-
-    /* and the server's error_log, where the location's was */
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-    ngx_set_connection_log(c, clcf->error_log);
+    if (ws->kept.server_len) {
+        r->headers_in.server.data = ws->kept.raw + ws->kept.server;
+        r->headers_in.server.len = ws->kept.server_len;
+    }
 
     if (ws->kept.extra && ws->kept.extra->rewritten) {
         /* rewritten, or an internal redirect */
@@ -364,7 +378,7 @@ ngx_ws_release_request(ngx_ws_conn_t *ws)
         goto free;
     }
 
-    ngx_ws_release_header(ws, &upgrade, h);
+    ngx_ws_release_header(&upgrade, h);
     h->value = websocket;
 
     if (ws->subprotocol.len) {
@@ -373,7 +387,7 @@ ngx_ws_release_request(ngx_ws_conn_t *ws)
             goto free;
         }
 
-        ngx_ws_release_header(ws, &protocol, h);
+        ngx_ws_release_header(&protocol, h);
         h->value = ws->subprotocol;
     }
 
@@ -465,11 +479,6 @@ ngx_ws_release_parse(ngx_ws_conn_t *ws, ngx_http_request_t *r)
         r->schema.data = r->schema_start;
     }
 
-    if (r->host_end) {
-        r->headers_in.server.len = r->host_end - r->host_start;
-        r->headers_in.server.data = r->host_start;
-    }
-
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
 
@@ -513,6 +522,20 @@ ngx_ws_release_parse(ngx_ws_conn_t *ws, ngx_http_request_t *r)
 
         } else {
             ngx_strlow(h->lowcase_key, h->key.data, h->key.len);
+        }
+
+        /*
+         * not Host's handler: it would choose the virtual server again, and
+         * with it the configuration and the error_log; the server it
+         * validated is kept
+         */
+
+        if (h->key.len == 4 && ngx_strncmp(h->lowcase_key, "host", 4) == 0) {
+            if (r->headers_in.host == NULL) {
+                r->headers_in.host = h;
+            }
+
+            continue;
         }
 
         hh = ngx_hash_find(&cmcf->headers_in_hash, h->hash, h->lowcase_key,
@@ -796,7 +819,7 @@ ngx_ws_release_copy(ngx_pool_t *pool, ngx_str_t *s)
 
 
 static void
-ngx_ws_release_header(ngx_ws_conn_t *ws, ngx_str_t *name, ngx_table_elt_t *h)
+ngx_ws_release_header(ngx_str_t *name, ngx_table_elt_t *h)
 {
     h->hash = 1;
     h->key = *name;

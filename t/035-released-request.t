@@ -85,6 +85,7 @@ __DATA__
     log_format probe 'probe "$request" status=$status len=$request_length'
                      ' body=$body_bytes_sent sent=$bytes_sent uri=$uri'
                      ' args=$args ru=$request_uri host=$host'
+                     ' hh=$http_host'
                      ' ua=$http_user_agent x=$http_x_probe'
                      ' up=$sent_http_upgrade proto=$ws_subprotocol'
                      ' in=$ws_messages_in code=$ws_close_code'
@@ -100,7 +101,7 @@ __DATA__
         access_log logs/access.log probe;
     }
 --- raw_request eval
-[WsFrame::ws_handshake('/ws?a=1&b=two', host => 'probe.example',
+[WsFrame::ws_handshake('/ws?a=1&b=two', host => 'probe.example:8080',
                        protocol => 'chat',
                        headers => ['X-Probe: value-1234',
                                    'User-Agent: probe-agent/1.0']),
@@ -110,7 +111,7 @@ __DATA__
 --- response_body eval
 WsFrame::srv_text('hello') . "\x88\x02\x03\xe8"
 --- access_log eval
-qr{^probe "GET /ws\?a=1&b=two HTTP/1\.1" status=101 len=2\d\d body=\d+ sent=\d+ uri=/ws args=a=1&b=two ru=/ws\?a=1&b=two host=probe\.example ua=probe-agent/1\.0 x=value-1234 up=websocket proto=chat in=1 code=1000 rt=0\.[5-9]\d\d rid=([0-9a-f]{32}) id=\1 cr=1$}m
+qr{^probe "GET /ws\?a=1&b=two HTTP/1\.1" status=101 len=2\d\d body=\d+ sent=\d+ uri=/ws args=a=1&b=two ru=/ws\?a=1&b=two host=probe\.example hh=probe\.example:8080 ua=probe-agent/1\.0 x=value-1234 up=websocket proto=chat in=1 code=1000 rt=0\.[5-9]\d\d rid=([0-9a-f]{32}) id=\1 cr=1$}m
 --- no_error_log
 [error]
 [alert]
