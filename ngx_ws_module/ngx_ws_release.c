@@ -53,7 +53,8 @@ static ngx_ws_kept_extra_t *ngx_ws_release_extra(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_release_copy(ngx_pool_t *pool, ngx_str_t *s);
 static u_char *ngx_ws_release_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
-static void ngx_ws_release_header(ngx_str_t *name, ngx_table_elt_t *h);
+static ngx_int_t ngx_ws_release_response(ngx_ws_conn_t *ws,
+    ngx_http_request_t *r);
 
 
 /*
@@ -276,17 +277,12 @@ ngx_ws_release_request(ngx_ws_conn_t *ws)
 {
     ngx_uint_t                  i;
     ngx_pool_t                 *pool;
-    ngx_table_elt_t            *h;
     ngx_connection_t           *c;
     ngx_http_request_t         *r;
     ngx_ws_kept_var_t          *kv;
     ngx_http_variable_value_t  *v;
     ngx_http_core_srv_conf_t   *cscf;
     ngx_http_core_main_conf_t  *cmcf;
-
-    static ngx_str_t  upgrade = ngx_string("Upgrade");
-    static ngx_str_t  protocol = ngx_string("Sec-WebSocket-Protocol");
-    static ngx_str_t  websocket = ngx_string("websocket");
 
     c = ws->connection;
 
@@ -365,30 +361,13 @@ ngx_ws_release_request(ngx_ws_conn_t *ws)
         r->internal = 1;
     }
 
-    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
-    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
-    r->header_size = ws->kept.header_size;
     r->request_length = ws->kept.raw_len;
     r->start_sec = ws->kept.start_sec;
     r->start_msec = ws->kept.start_msec;
     r->logged = 1;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_ws_release_response(ws, r) != NGX_OK) {
         goto free;
-    }
-
-    ngx_ws_release_header(&upgrade, h);
-    h->value = websocket;
-
-    if (ws->subprotocol.len) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            goto free;
-        }
-
-        ngx_ws_release_header(&protocol, h);
-        h->value = ws->subprotocol;
     }
 
     /* the values evaluated before the release, not evaluated again */
@@ -426,6 +405,47 @@ failed:
                   "ws could not make the request again for the access log");
 
     return NULL;
+}
+
+
+/* the 101 as it was sent, for $status, $body_bytes_sent, $sent_http_* */
+
+static ngx_int_t
+ngx_ws_release_response(ngx_ws_conn_t *ws, ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    static ngx_str_t  upgrade = ngx_string("Upgrade");
+    static ngx_str_t  protocol = ngx_string("Sec-WebSocket-Protocol");
+    static ngx_str_t  websocket = ngx_string("websocket");
+
+    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
+    r->header_size = ws->kept.header_size;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = upgrade;
+    h->value = websocket;
+    h->lowcase_key = NULL;
+
+    if (ws->subprotocol.len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        h->key = protocol;
+        h->value = ws->subprotocol;
+        h->lowcase_key = NULL;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -818,13 +838,6 @@ ngx_ws_release_copy(ngx_pool_t *pool, ngx_str_t *s)
 }
 
 
-static void
-ngx_ws_release_header(ngx_str_t *name, ngx_table_elt_t *h)
-{
-    h->hash = 1;
-    h->key = *name;
-    h->lowcase_key = NULL;
-}
 
 
 /*

@@ -45,6 +45,22 @@ worker_connections(8192);
 no_shuffle();
 no_long_string();
 
+# the memory blocks (TEST 1, 4, 5) end with the same exchange: the
+# connection of the block itself echoes, then closes
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    return unless defined $block->init;
+
+    $block->set_value('raw_request', WsFrame::ws_handshake('/ws')
+                      . WsFrame::ws_text('still here')
+                      . WsFrame::ws_close(1000));
+    $block->set_value('error_code', 101);
+    $block->set_value('response_body', WsFrame::srv_text('still here')
+                      . "\x88\x02\x03\xe8");
+    $block->set_value('no_error_log', "[error]\n[alert]\n");
+});
+
 run_tests();
 
 
@@ -137,14 +153,6 @@ __DATA__
 --- log_level: warn
 --- init
 main::idle(main::BOUND);
---- raw_request eval
-WsFrame::ws_handshake('/ws') . WsFrame::ws_text('still here') . WsFrame::ws_close(1000)
---- error_code: 101
---- response_body eval
-WsFrame::srv_text('still here') . "\x88\x02\x03\xe8"
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -222,14 +230,6 @@ qr{^probe "GET /ws\?a=arg-value HTTP/1\.1" host=probe\.example x=header-value-56
 --- log_level: warn
 --- init
 main::idle(main::BOUND_7K);
---- raw_request eval
-WsFrame::ws_handshake('/ws') . WsFrame::ws_text('still here') . WsFrame::ws_close(1000)
---- error_code: 101
---- response_body eval
-WsFrame::srv_text('still here') . "\x88\x02\x03\xe8"
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -268,11 +268,3 @@ WsFrame::srv_text('still here') . "\x88\x02\x03\xe8"
 --- log_level: warn
 --- init
 main::idle(main::BOUND_AUTH);
---- raw_request eval
-WsFrame::ws_handshake('/ws') . WsFrame::ws_text('still here') . WsFrame::ws_close(1000)
---- error_code: 101
---- response_body eval
-WsFrame::srv_text('still here') . "\x88\x02\x03\xe8"
---- no_error_log
-[error]
-[alert]
