@@ -130,9 +130,11 @@ ngx_ws_fuzz_run(ngx_ws_loc_conf_t *conf, const u_char *stream, size_t size,
     wev->write = 1;
     wev->ready = 1;
 
+    ws->signature = NGX_WS_SIGNATURE;
     ws->request = r;
     ws->connection = c;
     ws->conf = conf;
+    ws->pool = pool;
     ws->out.head = NULL;
     ws->out.last = &ws->out.head;
     ws->parse.state = ngx_ws_st_head;

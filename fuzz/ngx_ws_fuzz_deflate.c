@@ -221,9 +221,11 @@ ngx_ws_fuzz_negotiate(ngx_ws_conn_t *ws, ngx_http_request_t *r, void *data)
     r2->connection = r->connection;
     r2->pool = pool;
     r2->main = r2;
+    ws2->signature = NGX_WS_SIGNATURE;
     ws2->request = r2;
     ws2->connection = ws->connection;
     ws2->conf = ws->conf;
+    ws2->pool = pool;
 
     if (ngx_ws_fuzz_offer(r2, answer.data, answer.len) != NGX_OK) {
         abort();
