@@ -281,7 +281,6 @@ typedef struct {
     ngx_uint_t                  nvars;
     ngx_str_t                   uri;              /* $uri and $args, if */
     ngx_str_t                   args;             /* not the request line's */
-    unsigned                    rewritten:1;
 } ngx_ws_kept_extra_t;
 
 
@@ -644,7 +643,6 @@ struct ngx_ws_conn_s {
         uint32_t                server_len;       /* or 0 */
         uint32_t                header_size;
         uint32_t                nvars;
-        unsigned                stat_reading:1;
         unsigned                stat_writing:1;
     } kept;
 

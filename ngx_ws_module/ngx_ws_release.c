@@ -162,9 +162,7 @@ ngx_ws_request_release(ngx_ws_conn_t *ws)
 
     /* the connection counts as a request being written until the close */
 
-    ws->kept.stat_reading = r->stat_reading;
     ws->kept.stat_writing = r->stat_writing;
-    r->stat_reading = 0;
     r->stat_writing = 0;
 
     /* the header buffer, as between two requests of a keep-alive */
@@ -238,10 +236,6 @@ ngx_ws_request_finalize(ngx_ws_conn_t *ws)
     }
 
 #if (NGX_STAT_STUB)
-
-    if (ws->kept.stat_reading) {
-        (void) ngx_atomic_fetch_add(ngx_stat_reading, -1);
-    }
 
     if (ws->kept.stat_writing) {
         (void) ngx_atomic_fetch_add(ngx_stat_writing, -1);
@@ -354,7 +348,7 @@ ngx_ws_release_request(ngx_ws_conn_t *ws)
         r->headers_in.server.len = ws->kept.server_len;
     }
 
-    if (ws->kept.extra && ws->kept.extra->rewritten) {
+    if (ws->kept.extra && ws->kept.extra->uri.len) {
         /* rewritten, or an internal redirect */
         r->uri = ws->kept.extra->uri;
         r->args = ws->kept.extra->args;
@@ -705,7 +699,6 @@ ngx_ws_release_uri(ngx_ws_conn_t *ws, ngx_http_request_t *r)
 
     extra->uri = r->uri;
     extra->args = r->args;
-    extra->rewritten = 1;
 
     if (ngx_ws_release_copy(ws->connection->pool, &extra->uri) != NGX_OK
         || ngx_ws_release_copy(ws->connection->pool, &extra->args) != NGX_OK)
