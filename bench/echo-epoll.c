@@ -13,6 +13,13 @@
  * conforming server, which is the point.  Reads go into one buffer per
  * worker; a connection keeps bytes only for an incomplete frame or for
  * output the socket did not take (while any is pending it is not read).
+ *
+ * It is also the limit of the fan-out benchmark: a handshake for a path
+ * "/sub/NAME" makes a subscriber of channel NAME, and each "POST /pub/NAME"
+ * (HTTP/1.1, Content-Length, kept alive, pipelined or not) sends its body
+ * as one text frame to every subscriber of NAME, one write() each, in the
+ * order they came, then answers 200.  No history, no ids, no check of any
+ * kind: the fewest steps a delivery can take.
  */
 
 #define _GNU_SOURCE
@@ -37,24 +44,75 @@
 #define BUF_SIZE   (1024 * 1024 + 64)    /* largest frame: 1 MiB */
 #define OUT_FLUSH  (256 * 1024)
 
-typedef struct {
+typedef struct chan_s  chan_t;
+typedef struct conn_s  conn_t;
+
+struct conn_s {
     int       fd;
     int       upgraded;
+    int       publisher;    /* HTTP POSTs to /pub/NAME */
     int       closing;      /* close after the output is written */
     uint8_t  *in;           /* an incomplete frame or request */
     size_t    in_len;
     uint8_t  *out;          /* output not yet taken by the socket */
     size_t    out_pos, out_len;
-} conn_t;
+    chan_t   *chan;         /* a subscriber's channel */
+    conn_t   *prev, *next;  /* its subscribers, in the order they came */
+};
+
+struct chan_s {
+    chan_t   *next;
+    conn_t   *head, *tail;
+    char      name[64];
+};
 
 static uint8_t  *rbuf;
 static uint8_t  *obuf;
 static size_t    olen;
 static int       ep;
+static chan_t   *chans;
+
+static chan_t *
+chan_get(const char *name, size_t len, int create)
+{
+    chan_t  *ch;
+
+    if (len >= sizeof(ch->name)) {
+        len = sizeof(ch->name) - 1;
+    }
+
+    for (ch = chans; ch; ch = ch->next) {
+        if (strlen(ch->name) == len && memcmp(ch->name, name, len) == 0) {
+            return ch;
+        }
+    }
+
+    if (!create || (ch = calloc(1, sizeof(*ch))) == NULL) {
+        return NULL;
+    }
+
+    memcpy(ch->name, name, len);
+    ch->next = chans;
+    chans = ch;
+    return ch;
+}
 
 static void
 conn_free(conn_t *c)
 {
+    if (c->chan) {
+        if (c->prev) {
+            c->prev->next = c->next;
+        } else {
+            c->chan->head = c->next;
+        }
+        if (c->next) {
+            c->next->prev = c->prev;
+        } else {
+            c->chan->tail = c->prev;
+        }
+    }
+
     close(c->fd);
     free(c->in);
     free(c->out);
@@ -161,6 +219,28 @@ handshake(conn_t *c, uint8_t *p, size_t n, size_t *used)
     end = memmem(p, n, "\r\n\r\n", 4);
     if (end == NULL) {
         return n > 8192 ? -1 : 1;
+    }
+
+    if (n >= 5 && memcmp(p, "POST ", 5) == 0) {
+        c->publisher = 1;
+        *used = 0;
+        return 0;
+    }
+
+    if (n >= 9 && memcmp(p, "GET /sub/", 9) == 0) {
+        for (e = p + 9; *e != ' ' && *e != '?' && *e != '\r'; e++) {
+            /* void */
+        }
+        c->chan = chan_get((char *) p + 9, (size_t) (e - p - 9), 1);
+        if (c->chan) {
+            c->prev = c->chan->tail;
+            if (c->prev) {
+                c->prev->next = c;
+            } else {
+                c->chan->head = c;
+            }
+            c->chan->tail = c;
+        }
     }
 
     k = memmem(p, (size_t) (end - p), "Sec-WebSocket-Key:", 18);
@@ -272,6 +352,98 @@ frames(conn_t *c, uint8_t *p, size_t n)
     return (long) used;
 }
 
+/* one frame to one subscriber: written now, or kept behind its output */
+static void
+deliver(conn_t *s, uint8_t *f, size_t len)
+{
+    ssize_t   n = 0;
+    uint8_t  *p;
+
+    if (s->out == NULL) {
+        do {
+            n = write(s->fd, f, len);
+        } while (n < 0 && errno == EINTR);
+
+        if (n < 0) {
+            if (errno != EAGAIN) {
+                return;            /* gone: its next event closes it */
+            }
+            n = 0;
+        }
+        if ((size_t) n == len) {
+            return;
+        }
+    }
+
+    p = realloc(s->out, s->out_len + len - (size_t) n);
+    if (p == NULL) {
+        return;
+    }
+    memcpy(p + s->out_len, f + n, len - (size_t) n);
+    s->out = p;
+    s->out_len += len - (size_t) n;
+}
+
+/* the publisher's complete POSTs in p; returns bytes used or -1 to close */
+static long
+publish(uint8_t *p, size_t n)
+{
+    static const char  ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    size_t    used = 0, hl, bl;
+    uint8_t  *r, *end, *cl, *e, *f;
+    chan_t   *ch;
+    conn_t   *s, *next;
+
+    while (used < n) {
+        r = p + used;
+        end = memmem(r, n - used, "\r\n\r\n", 4);
+        if (end == NULL) {
+            return n - used > 8192 ? -1 : (long) used;
+        }
+        hl = (size_t) (end + 4 - r);
+
+        cl = memmem(r, hl, "Content-Length:", 15);
+        if (cl == NULL) {
+            cl = memmem(r, hl, "content-length:", 15);
+        }
+        bl = cl ? (size_t) strtoul((char *) cl + 15, NULL, 10) : 0;
+        if (bl > BUF_SIZE - 64) {
+            return -1;
+        }
+        if (n - used < hl + bl) {
+            break;
+        }
+
+        if (hl > 10 && memcmp(r, "POST /pub/", 10) == 0) {
+            for (e = r + 10; *e != ' ' && *e != '?' && *e != '\r'; e++) {
+                /* void */
+            }
+            ch = chan_get((char *) r + 10, (size_t) (e - r - 10), 0);
+
+            if (ch && ch->head) {
+                /* the frame in front of the body: the header's room is
+                 * the request's own last bytes, already used */
+                f = end + 4 - (bl < 126 ? 2 : bl < 65536 ? 4 : 10);
+                olen = 0;
+                put_header(0x81, bl);
+                memcpy(f, obuf, olen);
+                olen = 0;
+
+                for (s = ch->head; s; s = next) {
+                    next = s->next;
+                    deliver(s, f, (size_t) (end + 4 - f) + bl);
+                }
+            }
+        }
+
+        memcpy(obuf + olen, ok, sizeof(ok) - 1);
+        olen += sizeof(ok) - 1;
+        used += hl + bl;
+    }
+
+    return (long) used;
+}
+
 static void
 conn_event(conn_t *c, uint32_t ev)
 {
@@ -325,7 +497,15 @@ conn_event(conn_t *c, uint32_t ev)
             }
         }
 
-        if (c->upgraded) {
+        if (c->publisher) {
+            u = publish(rbuf + used, have - used);
+            if (u < 0) {
+                conn_free(c);
+                return;
+            }
+            used += (size_t) u;
+
+        } else if (c->upgraded) {
             u = frames(c, rbuf + used, have - used);
             if (u < 0) {
                 conn_free(c);

@@ -711,6 +711,19 @@ class EpollC(Server):
         return []
 
 
+class EpollCFanout(EpollC):
+    """The fan-out limit: echo-epoll's /sub/NAME subscribers and POST
+    /pub/NAME, one write() per subscriber and nothing else."""
+    title = 'bench/echo-epoll.c (minimal C fan-out, the limit)'
+    kinds = ('fanout',)
+
+    def pub_url(self, chan):
+        return 'http://127.0.0.1:%d/pub/%s' % (self.port, chan)
+
+    def sub_url(self, chan):
+        return 'ws://127.0.0.1:%d/sub/%s' % (self.port, chan)
+
+
 class AppEcho(object):
     """The Node HTTP app of the app scenario (bench/servers/app-echo.js),
     started by the server that uses it, in its CPU set."""
@@ -828,11 +841,12 @@ APP_CLASSES = {OURS: WsModuleApp, OURS + '-headers': WsModuleAppHeaders,
                'pushpin': PushpinApp, 'node-ws': NodeProxyApp}
 # messages in flight per connection, at 100 connections, 64 B
 APP_DEPTHS = (1, 4)
-TITLES_FANOUT = {OURS: WsModuleChannels.title, 'nchan': Nchan.title}
+TITLES_FANOUT = {OURS: WsModuleChannels.title, 'nchan': Nchan.title,
+                 'epoll-c': EpollCFanout.title}
 TITLES_SSE = {OURS: WsModuleSse.title, 'nchan': NchanSse.title}
 ECHO_SERVERS = [OURS, 'lua-resty', 'node-ws', 'epoll-c']
 CONNS_SERVERS = [OURS, 'nchan', 'lua-resty', 'epoll-c']
-FANOUT_CLASSES = [WsModuleChannels, Nchan]
+FANOUT_CLASSES = [WsModuleChannels, Nchan, EpollCFanout]
 SSE_CLASSES = [WsModuleSse, NchanSse]
 REDIS_CLASSES = [WsModuleRedis, NchanRedis]
 TITLES_REDIS = {OURS: WsModuleRedis.title, 'nchan': NchanRedis.title}
@@ -2190,6 +2204,21 @@ def headline(all_sc):
                               fmt(med(n, 'gap_p99_ms'))) if n else ''))
     sc = all_sc.get('fanout')
     if sc:
+        # the latency goal's cases: the p99s beside the limit's
+        for subs, rate in ((1000, 20), (10000, 2)):
+            rows = {c['server']: c for c in sc['cases']
+                    if c['subscribers'] == subs and c['rate'] == rate
+                    and c.get('runs')}
+            if OURS in rows and 'nchan' in rows and 'epoll-c' in rows:
+                out.append('- fanout %s subscribers at %s msg/s, p99: '
+                           'ngx_ws_module %s us, nchan %s us, the C limit '
+                           '(bench/echo-epoll.c) %s us (%.2fx nchan\'s)' % (
+                               fmt(subs), fmt(rate),
+                               fmt(med(rows[OURS], 'p99_us')),
+                               fmt(med(rows['nchan'], 'p99_us')),
+                               fmt(med(rows['epoll-c'], 'p99_us')),
+                               med(rows['epoll-c'], 'p99_us')
+                               / med(rows['nchan'], 'p99_us')))
         for subs in (1000, 10000):
             for rate in (100, 1000):
                 rows = {c['server']: c for c in sc['cases']
