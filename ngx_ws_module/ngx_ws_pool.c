@@ -14,13 +14,21 @@
 #define NGX_WS_MAX_FREE_POOLS     64
 #define NGX_WS_MAX_FREE_CONTROL   16
 
-/* the pools of requests without a client kept, at most */
-#define NGX_WS_MAX_FREE_REQUEST_POOLS  16
+/*
+ * the pools of requests without a client kept: at most as many as were in
+ * flight at once, up to the first; however long unused, the second
+ */
+#define NGX_WS_MAX_FREE_REQUEST_POOLS  256
+#define NGX_WS_MIN_FREE_REQUEST_POOLS  16
+
+/* how long kept request pools beyond the minimum may go unused, ms */
+#define NGX_WS_REQUEST_POOLS_TRIM      10000
 
 
 static ngx_inline ngx_pool_t *ngx_ws_pool_take(ngx_pool_t **list,
     ngx_uint_t *n, size_t size, ngx_log_t *log);
 static ngx_inline void ngx_ws_pool_reset(ngx_pool_t *pool);
+static void ngx_ws_pool_trim_handler(ngx_event_t *ev);
 
 
 static ngx_pool_t  *ngx_ws_free_pools[NGX_WS_MAX_FREE_POOLS];
@@ -30,6 +38,8 @@ static ngx_uint_t   ngx_ws_nfree_control;
 
 static ngx_pool_t  *ngx_ws_free_request_pools[NGX_WS_MAX_FREE_REQUEST_POOLS];
 static ngx_uint_t   ngx_ws_nfree_request_pools;
+static ngx_uint_t   ngx_ws_nfree_request_pools_low;   /* since the last trim */
+static ngx_event_t  ngx_ws_request_pools_trim;
 
 
 /*
@@ -165,10 +175,16 @@ ngx_ws_pool_reset(ngx_pool_t *pool)
 /*
  * The pool of a request without a client (ngx_ws_request.c), some pages
  * of one block for the request, its subrequest and the upstream's
- * buffers, is kept too, by the few the worker has in flight at once: a
- * pool done with (ngx_ws_pool_free_request()) has its cleanups run as
- * ngx_destroy_pool() would run them, and when it is still of one block,
- * is reset and kept; the next request of its size takes it.
+ * buffers, is kept too, by as many as the worker has had in flight at
+ * once: a pool done with (ngx_ws_pool_free_request()) has its cleanups run
+ * as ngx_destroy_pool() would run them, and when it is still of one block,
+ * is reset and kept; the next request of its size takes it.  Freeing the
+ * pools of a hundred events in flight to malloc() only to ask for them
+ * again made the heap's top shrink and grow (brk()) and fault its pages
+ * in again, about once per event.  What a peak left behind does not stay:
+ * a timer frees, every NGX_WS_REQUEST_POOLS_TRIM ms, the kept pools beyond
+ * NGX_WS_MIN_FREE_REQUEST_POOLS that no request took meanwhile (the fewest
+ * the list had since the timer ran before).
  */
 
 ngx_pool_t *
@@ -183,6 +199,11 @@ ngx_ws_pool_get_request(size_t size, ngx_log_t *log)
         if ((size_t) (pool->d.end - (u_char *) pool) == size) {
             ngx_ws_free_request_pools[i] =
                        ngx_ws_free_request_pools[--ngx_ws_nfree_request_pools];
+
+            if (ngx_ws_nfree_request_pools < ngx_ws_nfree_request_pools_low) {
+                ngx_ws_nfree_request_pools_low = ngx_ws_nfree_request_pools;
+            }
+
             pool->log = log;
             return pool;
         }
@@ -195,6 +216,7 @@ ngx_ws_pool_get_request(size_t size, ngx_log_t *log)
 void
 ngx_ws_pool_free_request(ngx_pool_t *pool)
 {
+    ngx_event_t         *ev;
     ngx_pool_cleanup_t  *c;
 
     for (c = pool->cleanup; c; c = c->next) {
@@ -218,6 +240,51 @@ ngx_ws_pool_free_request(ngx_pool_t *pool)
     pool->log = ngx_cycle->log;
 
     ngx_ws_free_request_pools[ngx_ws_nfree_request_pools++] = pool;
+
+    ev = &ngx_ws_request_pools_trim;
+
+    if (ngx_ws_nfree_request_pools > NGX_WS_MIN_FREE_REQUEST_POOLS
+        && !ev->timer_set)
+    {
+        ev->handler = ngx_ws_pool_trim_handler;
+        ev->log = ngx_cycle->log;
+        ev->data = ev;
+        ev->cancelable = 1;
+
+        ngx_ws_nfree_request_pools_low = ngx_ws_nfree_request_pools;
+        ngx_add_timer(ev, NGX_WS_REQUEST_POOLS_TRIM);
+    }
+}
+
+
+/* the kept request pools that went unused since the last run go */
+
+static void
+ngx_ws_pool_trim_handler(ngx_event_t *ev)
+{
+    ngx_uint_t  n, low;
+
+    low = ngx_ws_nfree_request_pools_low;
+
+    n = low > NGX_WS_MIN_FREE_REQUEST_POOLS
+        ? low - NGX_WS_MIN_FREE_REQUEST_POOLS : 0;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "ws request pools: %ui kept, %ui unused go",
+                   ngx_ws_nfree_request_pools, n);
+
+    while (n--) {
+        ngx_destroy_pool(
+                ngx_ws_free_request_pools[--ngx_ws_nfree_request_pools]);
+    }
+
+    ngx_ws_nfree_request_pools_low = ngx_ws_nfree_request_pools;
+
+    if (ngx_ws_nfree_request_pools > NGX_WS_MIN_FREE_REQUEST_POOLS
+        && !ngx_exiting)
+    {
+        ngx_add_timer(ev, NGX_WS_REQUEST_POOLS_TRIM);
+    }
 }
 
 
@@ -243,5 +310,9 @@ ngx_ws_pool_free_all(void)
     while (ngx_ws_nfree_request_pools) {
         ngx_destroy_pool(
                 ngx_ws_free_request_pools[--ngx_ws_nfree_request_pools]);
+    }
+
+    if (ngx_ws_request_pools_trim.timer_set) {
+        ngx_del_timer(&ngx_ws_request_pools_trim);
     }
 }
