@@ -32,6 +32,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 WSBENCH = os.path.join(BENCH, 'wsbench')
 ECHO_EPOLL = os.path.join(BENCH, 'echo-epoll')
+APP_EPOLL = os.path.join(BENCH, 'app-epoll')
 NGINX = os.environ.get('NGINX', '/usr/sbin/nginx')
 MODULE = os.environ.get('WS_MODULE', os.path.join(ROOT, 'build', 'ngx_ws_module.so'))
 MODDIR = '/usr/lib/nginx/modules'
@@ -778,6 +779,27 @@ class WsModuleAppHeaders(WsModuleApp):
     pass_format = 'headers'
 
 
+class EpollCApp(AppEcho, Server):
+    """The application path's limit: bench/app-epoll.c, a WebSocket to
+    websocket-events bridge that does nothing but its system calls, to the
+    same Node HTTP app."""
+    key = 'app-epoll'
+    title = 'bench/app-epoll.c (minimal C bridge, the limit) -> Node HTTP app'
+    kinds = ('app',)
+
+    def start(self):
+        self.start_app()
+        self.proc = self.spawn([APP_EPOLL, str(self.port), str(self.backend)])
+        if not wait_port(self.port, 10):
+            raise RuntimeError('app-epoll did not start')
+
+    def pids(self):
+        return [self.proc.pid, self.app.pid]
+
+    def errors(self):
+        return []
+
+
 class PushpinApp(AppEcho, Server):
     """Debian's pushpin in its WebSocket-over-HTTP mode (route option
     over_http) to the same Node HTTP app; its own configuration, run and
@@ -836,9 +858,10 @@ class NodeProxyApp(NodeProxy):
 
 
 SERVERS = {c.key: c for c in (WsModule, LuaResty, NodeProxy, Nchan, EpollC)}
-APP_SERVERS = [OURS, OURS + '-headers', 'pushpin', 'node-ws']
+APP_SERVERS = [OURS, OURS + '-headers', 'pushpin', 'node-ws', 'app-epoll']
 APP_CLASSES = {OURS: WsModuleApp, OURS + '-headers': WsModuleAppHeaders,
-               'pushpin': PushpinApp, 'node-ws': NodeProxyApp}
+               'pushpin': PushpinApp, 'node-ws': NodeProxyApp,
+               'app-epoll': EpollCApp}
 # messages in flight per connection, at 100 connections, 64 B
 APP_DEPTHS = (1, 4)
 TITLES_FANOUT = {OURS: WsModuleChannels.title, 'nchan': Nchan.title,
@@ -1826,7 +1849,10 @@ def app_md(name, sc):
                'in flight per connection, each echoed by the application; %g s '
                'measured after %g s of warm-up; median of %d runs. The server '
                'processes and the Node app all on CPU 0, the client on CPU 1. '
-               '"x proxy_pass" divides by nginx proxy_pass -> Node ws.\n' % (
+               '"x proxy_pass" divides by nginx proxy_pass -> Node ws; '
+               'bench/app-epoll.c is the limit of the design: a C bridge that '
+               'does nothing but its system calls, one request at a time per '
+               'connection with the messages that waited, to the same app.\n' % (
                    d['duration'], d['warmup'],
                    max([len(c['runs']) for c in sc['cases']] or [0])))
     out.append('| in flight | server | msg/s | x proxy_pass | x Pushpin '
@@ -2307,13 +2333,21 @@ def headline(all_sc):
         parts = []
         for k, label in ((OURS + '-headers', 'the headers format'),
                          ('node-ws', 'proxy_pass -> Node ws'),
-                         ('pushpin', 'Pushpin')):
+                         ('pushpin', 'Pushpin'),
+                         ('app-epoll', 'the C bridge (the limit)')):
             c = by.get(k)
             if c and c.get('runs'):
                 parts.append('%sx %s' % (ratio(m, med(c, 'msg_s')), label))
         out.append('- app, 100 conns x %d in flight: ngx_ws_module (websocket-events) '
                    '%s msg/s, p99 %s us; %s' % (depth, fmt(m), fmt(med(ours, 'p99_us')),
                                                 '; '.join(parts)))
+        lim, ref = by.get('app-epoll'), by.get('node-ws')
+        if lim and lim.get('runs') and ref and ref.get('runs'):
+            out.append('- app, 100 conns x %d in flight: the C bridge (the '
+                       'limit of an HTTP request per event with this app) %s '
+                       'msg/s, %sx proxy_pass -> Node ws' % (
+                           depth, fmt(med(lim, 'msg_s')),
+                           ratio(med(lim, 'msg_s'), med(ref, 'msg_s'))))
     return out
 
 
