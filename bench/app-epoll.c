@@ -190,35 +190,18 @@ static int
 put_frame(side_t *s, int op, const uint8_t *p, size_t n)
 {
     uint8_t  h[10];
-    size_t   hl = 2;
-
-    h[0] = (uint8_t) (0x80 | op);
-    if (n < 126) {
-        h[1] = (uint8_t) n;
-    } else if (n < 65536) {
-        h[1] = 126;
-        h[2] = (uint8_t) (n >> 8);
-        h[3] = (uint8_t) n;
-        hl = 4;
-    } else {
-        int  i;
-
-        h[1] = 127;
-        for (i = 0; i < 8; i++) {
-            h[2 + i] = (uint8_t) ((uint64_t) n >> (56 - 8 * i));
-        }
-        hl = 10;
-    }
+    size_t   hl = ws_server_header(h, 0x80 | op, n);
 
     return buf_add(&s->out, h, hl) < 0 || buf_add(&s->out, p, n) < 0 ? -1 : 0;
 }
+
 
 /* the client's bytes: the handshake, then frames; -1: close */
 static int
 client_input(pair_t *pr)
 {
     buf_t    *b = &pr->client.in;
-    uint8_t  *p, *end, *k, *e, mask[4];
+    uint8_t  *p, *end, *k, *e;
     char      accept[32], h[160];
     size_t    left, hl;
     uint64_t  len;
@@ -256,38 +239,16 @@ client_input(pair_t *pr)
     while ((left = b->len - b->pos) >= 2) {
         p = b->p + b->pos;
         op = p[0] & 0x0f;
-        if (!(p[1] & 0x80)) {
-            return -1;
-        }
-        len = p[1] & 0x7f;
-        hl = 2;
-        if (len == 126) {
-            if (left < 4) {
-                break;
-            }
-            len = (uint64_t) p[2] << 8 | p[3];
-            hl = 4;
-        } else if (len == 127) {
-            int  i;
 
-            if (left < 10) {
-                break;
-            }
-            for (len = 0, i = 0; i < 8; i++) {
-                len = len << 8 | p[2 + i];
-            }
-            hl = 10;
-        }
-        if (len > MAX_FRAME) {
+        n = ws_client_frame(p, left, &len, &hl);
+        if (n < 0 || len > MAX_FRAME) {
             return -1;
         }
-        if (left < hl + 4 + len) {
+        if (n == 0 || left < hl + len) {
             break;
         }
 
-        memcpy(mask, p + hl, 4);
-        hl += 4;
-        ws_mask(p + hl, p + hl, (size_t) len, mask, 0);
+        ws_mask(p + hl, p + hl, (size_t) len, p + hl - 4, 0);
 
         if (op == 8) {
             return -1;

@@ -186,27 +186,9 @@ pending_flush(conn_t *c)
 static void
 put_header(int fin_op, size_t len)
 {
-    uint8_t  *h = obuf + olen;
-
-    h[0] = (uint8_t) fin_op;
-    if (len < 126) {
-        h[1] = (uint8_t) len;
-        olen += 2;
-    } else if (len < 65536) {
-        h[1] = 126;
-        h[2] = (uint8_t) (len >> 8);
-        h[3] = (uint8_t) len;
-        olen += 4;
-    } else {
-        int  i;
-
-        h[1] = 127;
-        for (i = 0; i < 8; i++) {
-            h[2 + i] = (uint8_t) ((uint64_t) len >> (56 - 8 * i));
-        }
-        olen += 10;
-    }
+    olen += ws_server_header(obuf + olen, fin_op, len);
 }
+
 
 /* 0: ok, 1: need more, -1: close */
 static int
@@ -285,42 +267,26 @@ frames(conn_t *c, uint8_t *p, size_t n)
 
     while (n - used >= 2 && !c->closing) {
         uint8_t   *f = p + used, mask[4];
-        size_t     left = n - used, hl = 2;
+        size_t     left = n - used, hl;
         uint64_t   len;
-        int        op = f[0] & 0x0f;
+        int        op = f[0] & 0x0f, rc;
 
-        if (!(f[1] & 0x80)) {
+        rc = ws_client_frame(f, left, &len, &hl);
+        if (rc < 0) {
             return -1;                       /* unmasked */
         }
-
-        len = f[1] & 0x7f;
-        if (len == 126) {
-            if (left < 4) {
-                break;
-            }
-            len = (uint64_t) f[2] << 8 | f[3];
-            hl = 4;
-        } else if (len == 127) {
-            int  i;
-
-            if (left < 10) {
-                break;
-            }
-            for (len = 0, i = 0; i < 8; i++) {
-                len = len << 8 | f[2 + i];
-            }
-            hl = 10;
+        if (rc == 0) {
+            break;
         }
 
         if (len > BUF_SIZE - 64) {
             return -1;
         }
-        if (left < hl + 4 + len) {
+        if (left < hl + len) {
             break;
         }
 
-        memcpy(mask, f + hl, 4);
-        hl += 4;
+        memcpy(mask, f + hl - 4, 4);
 
         if (olen + 10 + len > BUF_SIZE) {
             if (flush_out(c) < 0) {
@@ -423,15 +389,15 @@ publish(uint8_t *p, size_t n)
             if (ch && ch->head) {
                 /* the frame in front of the body: the header's room is
                  * the request's own last bytes, already used */
-                f = end + 4 - (bl < 126 ? 2 : bl < 65536 ? 4 : 10);
-                olen = 0;
-                put_header(0x81, bl);
-                memcpy(f, obuf, olen);
-                olen = 0;
+                uint8_t  h[10];
+                size_t   fl = ws_server_header(h, 0x81, bl);
+
+                f = end + 4 - fl;
+                memcpy(f, h, fl);
 
                 for (s = ch->head; s; s = next) {
                     next = s->next;
-                    deliver(s, f, (size_t) (end + 4 - f) + bl);
+                    deliver(s, f, fl + bl);
                 }
             }
         }

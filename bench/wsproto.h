@@ -1,7 +1,9 @@
 /*
  * Small pieces of RFC 6455 shared by the benchmark client (wsbench.c) and the
- * reference echo server (echo-epoll.c): SHA-1 (RFC 3174), base64 and the
- * Sec-WebSocket-Accept computation, and XOR masking.  No external library.
+ * reference servers (echo-epoll.c, app-epoll.c): SHA-1 (RFC 3174), base64 and
+ * the Sec-WebSocket-Accept computation, XOR masking, and a server's frame
+ * headers (a client's masked one read, an unmasked one written).  No
+ * external library.
  */
 
 #ifndef WSPROTO_H
@@ -187,6 +189,77 @@ ws_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4],
     }
 
     return (off + n) & 3;
+}
+
+
+/*
+ * The header of a client frame in p (left bytes): 1 with *len the payload
+ * length and *hl the header's, mask key included (the payload may not all
+ * be there yet); 0 when the header is not; -1 for an unmasked frame.
+ */
+static inline int
+ws_client_frame(const uint8_t *p, size_t left, uint64_t *len, size_t *hl)
+{
+    int  i;
+
+    if (left < 2) {
+        return 0;
+    }
+    if (!(p[1] & 0x80)) {
+        return -1;
+    }
+
+    *len = p[1] & 0x7f;
+    *hl = 2;
+
+    if (*len == 126) {
+        if (left < 4) {
+            return 0;
+        }
+        *len = (uint64_t) p[2] << 8 | p[3];
+        *hl = 4;
+
+    } else if (*len == 127) {
+        if (left < 10) {
+            return 0;
+        }
+        for (*len = 0, i = 0; i < 8; i++) {
+            *len = *len << 8 | p[2 + i];
+        }
+        *hl = 10;
+    }
+
+    *hl += 4;
+
+    return left >= *hl ? 1 : 0;
+}
+
+
+/* an unmasked frame header for len bytes into h (10 at most); its length */
+static inline size_t
+ws_server_header(uint8_t *h, int fin_op, uint64_t len)
+{
+    int  i;
+
+    h[0] = (uint8_t) fin_op;
+
+    if (len < 126) {
+        h[1] = (uint8_t) len;
+        return 2;
+    }
+
+    if (len < 65536) {
+        h[1] = 126;
+        h[2] = (uint8_t) (len >> 8);
+        h[3] = (uint8_t) len;
+        return 4;
+    }
+
+    h[1] = 127;
+    for (i = 0; i < 8; i++) {
+        h[2 + i] = (uint8_t) (len >> (56 - 8 * i));
+    }
+    return 10;
 }
 
 #endif /* WSPROTO_H */
