@@ -283,7 +283,9 @@ ngx_ws_read(ngx_ws_conn_t *ws)
     if (!ws->compacted) {
         ws->compacted = 1;
 
-        if (ngx_ws_request_release(ws) == NGX_DECLINED
+        /* a release that failed (no memory) has kept the request whole */
+
+        if (ngx_ws_request_release(ws) != NGX_OK
             && ngx_ws_request_compact(r) == NGX_ERROR)
         {
             ngx_ws_end(ws, NGX_WS_ABORT, 0, NULL);

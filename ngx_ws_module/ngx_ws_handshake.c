@@ -353,6 +353,7 @@ ngx_ws_handshake_conn(ngx_http_request_t *r, ngx_ws_loc_conf_t *wlcf,
     ws->connection = r->connection;
     ws->conf = wlcf;
     ws->pool = pool;
+    ws->kept.request_length = room;
 
     if (wlcf->auth_request.len) {
         /* set by the access phase handler of ws_auth_request */

@@ -281,6 +281,7 @@ typedef struct {
     ngx_uint_t                  nvars;
     ngx_str_t                   uri;              /* $uri and $args, if */
     ngx_str_t                   args;             /* not the request line's */
+    ngx_uint_t                  internal;         /* rewritten, redirected */
 } ngx_ws_kept_extra_t;
 
 
@@ -628,9 +629,10 @@ struct ngx_ws_conn_s {
      */
     ngx_pool_t                 *pool;
 
-    /* what the access log needs of a released request (ngx_ws_request.c) */
+    /* what the access log needs of a released request (ngx_ws_release.c) */
     struct {
-        u_char                 *raw;              /* the request as read */
+        u_char                 *raw;              /* its line and headers */
+        u_char                 *host;             /* the validated Host */
         ngx_http_connection_t  *hc;
         void                  **srv_conf;
         void                  **loc_conf;
@@ -639,10 +641,9 @@ struct ngx_ws_conn_s {
         time_t                  start_sec;
         ngx_msec_t              start_msec;
         uint32_t                raw_len;
-        uint32_t                server;           /* $host in raw: at */
-        uint32_t                server_len;       /* or 0 */
+        uint32_t                request_length;   /* as read: raw's room */
         uint32_t                header_size;
-        uint32_t                nvars;
+        uint16_t                host_len;         /* or 0 */
         unsigned                stat_writing:1;
     } kept;
 

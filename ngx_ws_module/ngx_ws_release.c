@@ -22,17 +22,22 @@
  * kept), the WebSocket is made in the connection's pool with room for the
  * request line and headers as the client sent them, and on its first read
  * the request is freed as nginx's keep-alive handler frees one between two
- * requests.  What stays is the WebSocket state with those bytes, and
- * what the log needs besides (the configuration, the start time, the
- * size of the 101, the variables already evaluated, which must not change:
- * $request_id, a map, a set).
+ * requests.  What stays is the WebSocket state with the request line and
+ * the headers nginx took, and what the log needs besides (the
+ * configuration, the start time, the size of the 101, the validated Host,
+ * the URI when it is not the request line's, the variables already
+ * evaluated, which must not change: $request_id, a map, a set).
  *
- * At the close the request is made again on the connection, the bytes
- * parsed by nginx's own parsers and headers_in handlers, and the log phase
- * runs on it: $request, $http_*, $status (101), $request_time,
+ * At the close the request is made again on the connection, its line and
+ * headers parsed by nginx's own parsers and headers_in handlers, and the
+ * log phase runs on it: $request, $http_*, $status (101), $request_time,
  * $bytes_sent, $ssl_*, $ws_* read what they read on the request itself.
- * What is not made again are the 101's response headers ($sent_http_*)
- * other than Upgrade and Sec-WebSocket-Protocol.
+ * Nothing there may finalize the request: what nginx checked when it read
+ * the request (the URI, unique headers, Host) is not checked again, for
+ * it was checked with the settings of the server the connection came to
+ * (merge_slashes, underscores_in_headers...), and the virtual server's
+ * may differ.  What is not made again are the 101's response headers
+ * ($sent_http_*) other than Upgrade and Sec-WebSocket-Protocol.
  *
  * After the release, c->data is the WebSocket (ngx_ws_conn_of()), and the
  * error log lines of the connection are written by
@@ -45,7 +50,12 @@ static ngx_int_t ngx_ws_release_parse(ngx_ws_conn_t *ws,
     ngx_http_request_t *r);
 static ngx_int_t ngx_ws_release_keep_vars(ngx_ws_conn_t *ws,
     ngx_http_request_t *r);
-static void ngx_ws_release_raw(ngx_http_request_t *r, u_char *raw);
+static size_t ngx_ws_release_raw(ngx_http_request_t *r, u_char *raw,
+    size_t room);
+static void ngx_ws_release_request_uri(ngx_ws_conn_t *ws,
+    ngx_http_request_t *r);
+static ngx_http_header_handler_pt ngx_ws_release_unique(
+    ngx_http_core_main_conf_t *cmcf);
 static ngx_int_t ngx_ws_release_uri(ngx_ws_conn_t *ws, ngx_http_request_t *r);
 static ngx_uint_t ngx_ws_release_cleanups(ngx_http_request_t *r);
 static ngx_int_t ngx_ws_release_auth(ngx_ws_conn_t *ws);
@@ -95,13 +105,16 @@ ngx_ws_request_releasable(ngx_http_request_t *r)
 /*
  * Releases the request of an upgraded connection made for it (ws in the
  * connection's pool), once the 101 is sent and what came behind the
- * handshake is read: NGX_DECLINED if it is kept.
+ * handshake is read: NGX_DECLINED if it is kept, NGX_ERROR if it is kept
+ * for want of memory (what was copied so far stays in the connection's
+ * pool, read by nothing).
  */
 
 ngx_int_t
 ngx_ws_request_release(ngx_ws_conn_t *ws)
 {
     u_char                   *raw;
+    size_t                    len;
     ngx_buf_t                *b;
     ngx_connection_t         *c;
     ngx_http_request_t       *r;
@@ -120,13 +133,18 @@ ngx_ws_request_release(ngx_ws_conn_t *ws)
         || c->buffered
         || r->header_in != b
         || b->pos != b->last
+        || r->request_length != (off_t) ws->kept.request_length
         || ngx_ws_release_cleanups(r))
     {
         return NGX_DECLINED;
     }
 
     raw = (u_char *) (ws + 1);
-    ngx_ws_release_raw(r, raw);
+
+    len = ngx_ws_release_raw(r, raw, ws->kept.request_length);
+    if (len == 0) {
+        return NGX_DECLINED;
+    }
 
     if (ngx_ws_release_keep_vars(ws, r) != NGX_OK
         || ngx_ws_release_uri(ws, r) != NGX_OK
@@ -138,19 +156,21 @@ ngx_ws_request_release(ngx_ws_conn_t *ws)
         return NGX_ERROR;
     }
 
-    ws->kept.raw = raw;
-    ws->kept.raw_len = r->request_length;
+    /* the Host nginx validated: no port, no trailing dot, lowercase */
 
-    /* the Host nginx validated (no port, no trailing dot), as it lies */
+    if (r->headers_in.server.len && r->headers_in.server.len <= 0xffff) {
+        ws->kept.host = ngx_pnalloc(c->pool, r->headers_in.server.len);
+        if (ws->kept.host == NULL) {
+            return NGX_ERROR;
+        }
 
-    if (r->headers_in.server.len
-        && r->headers_in.server.data >= r->request_start
-        && r->headers_in.server.data + r->headers_in.server.len
-           <= r->request_start + r->request_length)
-    {
-        ws->kept.server = r->headers_in.server.data - r->request_start;
-        ws->kept.server_len = r->headers_in.server.len;
+        ngx_memcpy(ws->kept.host, r->headers_in.server.data,
+                   r->headers_in.server.len);
+        ws->kept.host_len = r->headers_in.server.len;
     }
+
+    ws->kept.raw = raw;
+    ws->kept.raw_len = len;
 
     ws->kept.hc = r->http_connection;
     ws->kept.srv_conf = r->srv_conf;
@@ -343,19 +363,10 @@ ngx_ws_release_request(ngx_ws_conn_t *ws)
         goto free;
     }
 
-    if (ws->kept.server_len) {
-        r->headers_in.server.data = ws->kept.raw + ws->kept.server;
-        r->headers_in.server.len = ws->kept.server_len;
-    }
+    r->headers_in.server.data = ws->kept.host;
+    r->headers_in.server.len = ws->kept.host_len;
 
-    if (ws->kept.extra && ws->kept.extra->uri.len) {
-        /* rewritten, or an internal redirect */
-        r->uri = ws->kept.extra->uri;
-        r->args = ws->kept.extra->args;
-        r->internal = 1;
-    }
-
-    r->request_length = ws->kept.raw_len;
+    r->request_length = ws->kept.request_length;
     r->start_sec = ws->kept.start_sec;
     r->start_msec = ws->kept.start_msec;
     r->logged = 1;
@@ -451,12 +462,12 @@ ngx_ws_release_response(ngx_ws_conn_t *ws, ngx_http_request_t *r)
 static ngx_int_t
 ngx_ws_release_parse(ngx_ws_conn_t *ws, ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    ngx_buf_t                  *b;
-    ngx_table_elt_t            *h;
-    ngx_http_header_t          *hh;
-    ngx_http_core_srv_conf_t   *cscf;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_int_t                    rc;
+    ngx_buf_t                   *b;
+    ngx_table_elt_t             *h, **ph;
+    ngx_http_header_t           *hh;
+    ngx_http_core_main_conf_t   *cmcf;
+    ngx_http_header_handler_pt   unique;
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
@@ -484,20 +495,20 @@ ngx_ws_release_parse(ngx_ws_conn_t *ws, ngx_http_request_t *r)
         r->http_protocol.len = r->request_end - r->http_protocol.data;
     }
 
-    if (ngx_http_process_request_uri(r) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    ngx_ws_release_request_uri(ws, r);
 
     if (r->schema_end) {
         r->schema.len = r->schema_end - r->schema_start;
         r->schema.data = r->schema_start;
     }
 
-    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+    unique = ngx_ws_release_unique(cmcf);
+
+    /* every header kept is one nginx took: none is left out now */
 
     for ( ;; ) {
-        rc = ngx_http_parse_header_line(r, b, cscf->underscores_in_headers);
+        rc = ngx_http_parse_header_line(r, b, 1);
 
         if (rc == NGX_HTTP_PARSE_HEADER_DONE) {
             return NGX_OK;
@@ -505,10 +516,6 @@ ngx_ws_release_parse(ngx_ws_conn_t *ws, ngx_http_request_t *r)
 
         if (rc != NGX_OK) {
             return NGX_ERROR;
-        }
-
-        if (r->invalid_header && cscf->ignore_invalid_headers) {
-            continue;
         }
 
         h = ngx_list_push(&r->headers_in.headers);
@@ -555,7 +562,23 @@ ngx_ws_release_parse(ngx_ws_conn_t *ws, ngx_http_request_t *r)
         hh = ngx_hash_find(&cmcf->headers_in_hash, h->hash, h->lowcase_key,
                            h->key.len);
 
-        if (hh && hh->handler(r, h, hh->offset) != NGX_OK) {
+        if (hh == NULL) {
+            continue;
+        }
+
+        /*
+         * a second of a header nginx takes once would make its handler
+         * answer 400; there was none when nginx read them, unless a module
+         * added one since: the first is kept
+         */
+
+        ph = (ngx_table_elt_t **) ((char *) &r->headers_in + hh->offset);
+
+        if (hh->handler == unique && *ph != NULL) {
+            continue;
+        }
+
+        if (hh->handler(r, h, hh->offset) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -563,60 +586,135 @@ ngx_ws_release_parse(ngx_ws_conn_t *ws, ngx_http_request_t *r)
 
 
 /*
- * The request line and headers as the client sent them: nginx ended the
- * name and the value of each header it took with a NUL in place (a NUL
- * from the client is an invalid header, never taken), and the bytes are
- * put back, whatever became of the header since: the ':' after a name;
- * after a value, CR before LF, a space before more white space, or the LF
- * of a line that ended without CR.
+ * The request line and the headers nginx took, into raw (room bytes): a
+ * line each, "name:value" or "name" when the value is empty, ended by LF,
+ * then an empty line.  Never longer than the bytes the client sent, in
+ * which each line had a colon or its end after the name and an end after
+ * the value; 0 when they do not fit (a module added to them since).
+ * nginx's parsers read them as they read the client's, without the NULs
+ * nginx wrote into those, and without what it left out.
  */
 
-static void
-ngx_ws_release_raw(ngx_http_request_t *r, u_char *raw)
+static size_t
+ngx_ws_release_raw(ngx_http_request_t *r, u_char *raw, size_t room)
 {
-    u_char      *p, *last, next;
-    ngx_uint_t   value;
+    u_char           *p, *last;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
 
-    ngx_memcpy(raw, r->request_start, r->request_length);
+    p = raw;
+    last = raw + room;
 
-    last = raw + r->request_length;
-    value = 0;
+    if (r->request_line.len + 2 > room) {
+        return 0;
+    }
 
-    for (p = raw; p < last; p++) {
+    p = ngx_cpymem(p, r->request_line.data, r->request_line.len);
+    *p++ = LF;
 
-        switch (*p) {
+    part = &r->headers_in.headers.part;
+    h = part->elts;
 
-        case LF:
-            value = 0;
-            break;
+    for (i = 0; /* void */; i++) {
 
-        case ':':
-            value = 1;
-            break;
-
-        case '\0':
-            if (!value) {
-                *p = ':';
-                value = 1;
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
                 break;
             }
 
-            next = (p + 1 < last) ? p[1] : LF;
-
-            if (next == LF) {
-                *p = CR;
-
-            } else if (next == ' ' || next == '\t' || next == CR) {
-                *p = ' ';
-
-            } else {
-                *p = LF;
-                value = 0;
-            }
-
-            break;
+            part = part->next;
+            h = part->elts;
+            i = 0;
         }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        /* the line, its LF and the empty line's */
+
+        if ((size_t) (last - p) < h[i].key.len + 1 + h[i].value.len + 2) {
+            return 0;
+        }
+
+        p = ngx_cpymem(p, h[i].key.data, h[i].key.len);
+
+        if (h[i].value.len) {
+            *p++ = ':';
+            p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
+        }
+
+        *p++ = LF;
     }
+
+    *p++ = LF;
+
+    return p - raw;
+}
+
+
+/*
+ * $uri, $args, $request_uri and $exten as nginx made them when it read
+ * the request line: the copy kept when they were not the line's (a URI
+ * with "%", "/./" or "//" in it, or rewritten since), otherwise the line's
+ */
+
+static void
+ngx_ws_release_request_uri(ngx_ws_conn_t *ws, ngx_http_request_t *r)
+{
+    ngx_ws_kept_extra_t  *extra;
+
+    r->unparsed_uri.len = r->uri_end - r->uri_start;
+    r->unparsed_uri.data = r->uri_start;
+    r->valid_unparsed_uri = r->empty_path_in_uri ? 0 : 1;
+
+    extra = ws->kept.extra;
+
+    if (extra && extra->uri.len) {
+        r->uri = extra->uri;
+        r->args = extra->args;
+        r->internal = extra->internal;
+
+        ngx_http_set_exten(r);
+
+        return;
+    }
+
+    r->uri.data = r->uri_start;
+    r->uri.len = (r->args_start ? r->args_start - 1 : r->uri_end)
+                 - r->uri_start;
+
+    if (r->uri_ext) {
+        r->exten.data = r->uri_ext;
+        r->exten.len = (r->args_start ? r->args_start - 1 : r->uri_end)
+                       - r->uri_ext;
+    }
+
+    if (r->args_start && r->uri_end > r->args_start) {
+        r->args.len = r->uri_end - r->args_start;
+        r->args.data = r->args_start;
+    }
+}
+
+
+/*
+ * The handler of the headers nginx takes once (Content-Length,
+ * If-Modified-Since...), which is not exported: Content-Length's
+ */
+
+static ngx_http_header_handler_pt
+ngx_ws_release_unique(ngx_http_core_main_conf_t *cmcf)
+{
+    ngx_http_header_t  *hh;
+
+    static u_char  name[] = "content-length";
+
+    hh = ngx_hash_find(&cmcf->headers_in_hash,
+                       ngx_hash_key(name, sizeof(name) - 1),
+                       name, sizeof(name) - 1);
+
+    return hh ? hh->handler : NULL;
 }
 
 
@@ -685,7 +783,8 @@ ngx_ws_release_uri(ngx_ws_conn_t *ws, ngx_http_request_t *r)
     start = r->request_start;
     end = start + r->request_length;
 
-    if (r->uri.data >= start && r->uri.data + r->uri.len <= end
+    if (!r->internal
+        && r->uri.data >= start && r->uri.data + r->uri.len <= end
         && (r->args.len == 0
             || (r->args.data >= start && r->args.data + r->args.len <= end)))
     {
@@ -699,6 +798,7 @@ ngx_ws_release_uri(ngx_ws_conn_t *ws, ngx_http_request_t *r)
 
     extra->uri = r->uri;
     extra->args = r->args;
+    extra->internal = r->internal;
 
     if (ngx_ws_release_copy(ws->connection->pool, &extra->uri) != NGX_OK
         || ngx_ws_release_copy(ws->connection->pool, &extra->args) != NGX_OK)
@@ -865,7 +965,13 @@ ngx_ws_release_log_error(ngx_log_t *log, u_char *buf, size_t len)
     buf = p;
     c = ctx->connection;
 
+    /* once the connection is freed, c->data is another's: not a WebSocket */
+
     ws = c->data;
+
+    if (ws == NULL || ws->signature != NGX_WS_SIGNATURE) {
+        return p;
+    }
 
     ngx_memzero(&r, sizeof(ngx_http_request_t));
     ngx_memzero(&host, sizeof(ngx_table_elt_t));

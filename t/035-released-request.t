@@ -19,6 +19,13 @@
 # released when the request goes): a second connection is still refused.
 # TEST 6: ws_auth_request's header and the ws_presence identity, copied at
 # the release, are still there at the close.
+# TEST 7: header lines ended by a bare LF, one of them without a colon,
+# are logged as nginx took them (no line joined to the next, none lost).
+# TEST 8: a URI that the server the connection came to accepted
+# (merge_slashes off) but the virtual server chosen by Host would refuse
+# (merge_slashes on): the access line at the close has it as it was
+# resolved, and nothing is checked again (a 400 there, with an error_page,
+# once ran on the WebSocket's connection).
 
 use lib 't/lib';
 use WsFrame ();
@@ -32,7 +39,7 @@ $SIG{PIPE} = 'IGNORE';
 
 repeat_each(1);
 
-plan tests => repeat_each() * (5 + 5 + 5 + 5 + 3 + 4);
+plan tests => repeat_each() * (5 + 5 + 5 + 5 + 3 + 4 + 5 + 5);
 
 no_shuffle();
 no_long_string();
@@ -101,7 +108,7 @@ __DATA__
         access_log logs/access.log probe;
     }
 --- raw_request eval
-[WsFrame::ws_handshake('/ws?a=1&b=two', host => 'probe.example:8080',
+[WsFrame::ws_handshake('/ws?a=1&b=two', host => 'Probe.Example:8080',
                        protocol => 'chat',
                        headers => ['X-Probe: value-1234',
                                    'User-Agent: probe-agent/1.0']),
@@ -111,7 +118,7 @@ __DATA__
 --- response_body eval
 WsFrame::srv_text('hello') . "\x88\x02\x03\xe8"
 --- access_log eval
-qr{^probe "GET /ws\?a=1&b=two HTTP/1\.1" status=101 len=2\d\d body=\d+ sent=\d+ uri=/ws args=a=1&b=two ru=/ws\?a=1&b=two host=probe\.example hh=probe\.example:8080 ua=probe-agent/1\.0 x=value-1234 up=websocket proto=chat in=1 code=1000 rt=0\.[5-9]\d\d rid=([0-9a-f]{32}) id=\1 cr=1$}m
+qr{^probe "GET /ws\?a=1&b=two HTTP/1\.1" status=101 len=2\d\d body=\d+ sent=\d+ uri=/ws args=a=1&b=two ru=/ws\?a=1&b=two host=probe\.example hh=Probe\.Example:8080 ua=probe-agent/1\.0 x=value-1234 up=websocket proto=chat in=1 code=1000 rt=0\.[5-9]\d\d rid=([0-9a-f]{32}) id=\1 cr=1$}m
 --- no_error_log
 [error]
 [alert]
@@ -249,3 +256,74 @@ WsFrame::srv_text('hello') . "\x88\x02\x03\xe8"
 qr{^auth "GET /ws HTTP/1\.1" user=alice-1234 in=1$}m
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: header lines ended by a bare LF, one without a colon
+--- http_config
+    log_format probe 'probe "$request" xa=$http_x_a xb=$http_x_b'
+                     ' xc=[$http_x_c] in=$ws_messages_in';
+--- config
+    location /ws {
+        websocket;
+        ws_echo on;
+        access_log logs/access.log probe;
+    }
+--- raw_request eval
+my $h = WsFrame::ws_handshake('/ws', headers => ['X-C', 'X-B: ccc',
+                                                 'X-A: bbb']);
+$h =~ s/X-C\r\n/X-C\n/ or die;
+$h =~ s/X-A: bbb\r\n/X-A: bbb\n/ or die;
+[$h, WsFrame::ws_text('hello') . WsFrame::ws_close(1000)]
+--- raw_request_middle_delay: 0.5
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_text('hello') . "\x88\x02\x03\xe8"
+--- access_log eval
+qr{^probe "GET /ws HTTP/1\.1" xa=bbb xb=ccc xc=\[\] in=1$}m
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 8: a URI the first server accepted and the virtual server would refuse
+--- http_config
+    log_format probe 'probe "$request" uri=$uri ru=$request_uri host=$host'
+                     ' in=$ws_messages_in';
+
+    server {
+        listen $TEST_NGINX_SERVER_PORT default_server;
+        server_name first.test;
+        merge_slashes off;
+    }
+
+    server {
+        listen $TEST_NGINX_SERVER_PORT;
+        server_name ws.test;
+
+        error_page 400 /bad;
+
+        location /ws {
+            websocket;
+            ws_echo on;
+            access_log logs/access.log probe;
+        }
+
+        location = /bad {
+            return 418;
+        }
+    }
+--- config
+--- raw_request eval
+[WsFrame::ws_handshake('//../ws', host => 'ws.test'),
+ WsFrame::ws_text('hello') . WsFrame::ws_close(1000)]
+--- raw_request_middle_delay: 0.5
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_text('hello') . "\x88\x02\x03\xe8"
+--- access_log eval
+qr{^probe "GET //\.\./ws HTTP/1\.1" uri=/ws ru=//\.\./ws host=ws\.test in=1$}m
+--- no_error_log
+[error]
+[alert]
