@@ -128,6 +128,7 @@ ngx_ws_request_release(ngx_ws_conn_t *ws)
     handler = r ? ngx_ws_ctx_log_handler(r) : NULL;
 
     if (handler == NULL
+        || r->count != 1
         || ws->pool != c->pool
         || ws->conn_state != NGX_WS_CONN_OPEN
         || c->buffered
