@@ -677,25 +677,18 @@ ngx_ws_release_request_uri(ngx_ws_conn_t *ws, ngx_http_request_t *r)
         r->args = extra->args;
         r->internal = extra->internal;
 
-        ngx_http_set_exten(r);
+    } else {
+        r->uri.data = r->uri_start;
+        r->uri.len = (r->args_start ? r->args_start - 1 : r->uri_end)
+                     - r->uri_start;
 
-        return;
+        if (r->args_start && r->uri_end > r->args_start) {
+            r->args.len = r->uri_end - r->args_start;
+            r->args.data = r->args_start;
+        }
     }
 
-    r->uri.data = r->uri_start;
-    r->uri.len = (r->args_start ? r->args_start - 1 : r->uri_end)
-                 - r->uri_start;
-
-    if (r->uri_ext) {
-        r->exten.data = r->uri_ext;
-        r->exten.len = (r->args_start ? r->args_start - 1 : r->uri_end)
-                       - r->uri_ext;
-    }
-
-    if (r->args_start && r->uri_end > r->args_start) {
-        r->args.len = r->uri_end - r->args_start;
-        r->args.data = r->args_start;
-    }
+    ngx_http_set_exten(r);
 }
 
 
