@@ -13,8 +13,9 @@
  * every frame that waits while a request is out in the next request, so
  * one request at a time per connection and order kept; the TEXT and BINARY
  * events of the reply (Content-Length or chunked) go back as frames.  No
- * UTF-8 check, no fragments, no OPEN or CLOSE events, no Ping: less than
- * any conforming server, which is the point.
+ * UTF-8 check, no fragments, no OPEN or CLOSE events, no Ping; a Close is
+ * answered with its code and the connection closed.  Less than any
+ * conforming server, which is the point.
  */
 
 #define _GNU_SOURCE
@@ -250,7 +251,10 @@ client_input(pair_t *pr)
 
         ws_mask(p + hl, p + hl, (size_t) len, p + hl - 4, 0);
 
-        if (op == 8) {
+        if (op == 8) {                /* answered with its code, closed */
+            if (put_frame(&pr->client, 8, p + hl, len >= 2 ? 2 : 0) == 0) {
+                (void) side_flush(&pr->client);
+            }
             return -1;
         }
 
