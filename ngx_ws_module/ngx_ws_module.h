@@ -645,6 +645,13 @@ struct ngx_ws_conn_s {
         uint32_t                header_size;
         uint16_t                host_len;         /* or 0 */
         unsigned                stat_writing:1;
+
+        /* the request's own flags that variables and the log read */
+        unsigned                valid_location:1; /* $request_filename */
+        unsigned                limit_req_status:3;
+        unsigned                limit_conn_status:2;
+        unsigned                pipeline:1;       /* $pipe */
+        unsigned                request_complete:1;
     } kept;
 
     ngx_ws_conn_state_e         conn_state;        /* NGX_WS_CONN_* */

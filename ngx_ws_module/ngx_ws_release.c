@@ -135,6 +135,7 @@ ngx_ws_request_release(ngx_ws_conn_t *ws)
         || r->header_in != b
         || b->pos != b->last
         || r->request_length != (off_t) ws->kept.request_length
+        || r->headers_in.server.len > 0xffff          /* kept.host_len */
         || ngx_ws_release_cleanups(r))
     {
         return NGX_DECLINED;
@@ -159,7 +160,7 @@ ngx_ws_request_release(ngx_ws_conn_t *ws)
 
     /* the Host nginx validated: no port, no trailing dot, lowercase */
 
-    if (r->headers_in.server.len && r->headers_in.server.len <= 0xffff) {
+    if (r->headers_in.server.len) {
         ws->kept.host = ngx_pnalloc(c->pool, r->headers_in.server.len);
         if (ws->kept.host == NULL) {
             return NGX_ERROR;
@@ -180,6 +181,12 @@ ngx_ws_request_release(ngx_ws_conn_t *ws)
     ws->kept.start_msec = r->start_msec;
     ws->kept.header_size = r->header_size;
     ws->kept.log_handler = handler;
+
+    ws->kept.valid_location = r->valid_location;
+    ws->kept.limit_req_status = r->limit_req_status;
+    ws->kept.limit_conn_status = r->limit_conn_status;
+    ws->kept.pipeline = r->pipeline;
+    ws->kept.request_complete = r->request_complete;
 
     /* the connection counts as a request being written until the close */
 
@@ -371,6 +378,17 @@ ngx_ws_release_request(ngx_ws_conn_t *ws)
     r->start_sec = ws->kept.start_sec;
     r->start_msec = ws->kept.start_msec;
     r->logged = 1;
+
+    /*
+     * without valid_location, an "alias" location's $request_filename is
+     * refused with an alert, and a log path with variables drops the line
+     */
+
+    r->valid_location = ws->kept.valid_location;
+    r->limit_req_status = ws->kept.limit_req_status;
+    r->limit_conn_status = ws->kept.limit_conn_status;
+    r->pipeline = ws->kept.pipeline;
+    r->request_complete = ws->kept.request_complete;
 
     if (ngx_ws_release_response(ws, r) != NGX_OK) {
         goto free;

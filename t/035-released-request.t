@@ -26,6 +26,11 @@
 # (merge_slashes on): the access line at the close has it as it was
 # resolved, and nothing is checked again (a 400 there, with an error_page,
 # once ran on the WebSocket's connection).
+# TEST 9: an "alias" location: $request_filename is the aliased file, and
+# an access_log path with variables writes the line (both need the
+# request's valid_location, which nginx checks before it maps a URI to a
+# file: without it, an alert and no line); $limit_req_status and $pipe as
+# on the request.
 
 use lib 't/lib';
 use WsFrame ();
@@ -39,7 +44,7 @@ $SIG{PIPE} = 'IGNORE';
 
 repeat_each(1);
 
-plan tests => repeat_each() * (5 + 5 + 5 + 5 + 3 + 4 + 5 + 5);
+plan tests => repeat_each() * (5 + 5 + 5 + 5 + 3 + 4 + 5 + 5 + 5);
 
 no_shuffle();
 no_long_string();
@@ -324,6 +329,37 @@ qr{^probe "GET /ws HTTP/1\.1" xa=bbb xb=ccc xc=\[\] in=1$}m
 WsFrame::srv_text('hello') . "\x88\x02\x03\xe8"
 --- access_log eval
 qr{^probe "GET //\.\./ws HTTP/1\.1" uri=/ws ru=//\.\./ws host=ws\.test in=1$}m
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 9: an alias location: $request_filename, a log path with variables, the request's flags
+--- http_config
+    limit_req_zone $binary_remote_addr zone=one:1m rate=100r/s;
+    log_format probe 'probe fn=$request_filename pipe=$pipe'
+                     ' lr=$limit_req_status in=$ws_messages_in';
+--- config
+    location /ws/ {
+        alias html/sock/;
+        limit_req zone=one burst=5;
+
+        websocket;
+        ws_echo on;
+        access_log logs/access$arg_none.log probe;
+    }
+--- user_files
+>>> sock/chat
+--- raw_request eval
+[WsFrame::ws_handshake('/ws/chat'),
+ WsFrame::ws_text('hello') . WsFrame::ws_close(1000)]
+--- raw_request_middle_delay: 0.5
+--- error_code: 101
+--- response_body eval
+WsFrame::srv_text('hello') . "\x88\x02\x03\xe8"
+--- access_log eval
+qr{^probe fn=/\S+/html/sock/chat pipe=\. lr=PASSED in=1$}m
 --- no_error_log
 [error]
 [alert]
