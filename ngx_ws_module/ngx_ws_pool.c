@@ -262,7 +262,12 @@ ngx_ws_pool_free_request(ngx_pool_t *pool)
 static void
 ngx_ws_pool_trim_handler(ngx_event_t *ev)
 {
-    ngx_uint_t  n, low;
+    ngx_uint_t   n, low;
+    ngx_pool_t  *pool;
+
+    /* the cycle's log of now: a reload in one process frees the old one */
+
+    ev->log = ngx_cycle->log;
 
     low = ngx_ws_nfree_request_pools_low;
 
@@ -274,8 +279,9 @@ ngx_ws_pool_trim_handler(ngx_event_t *ev)
                    ngx_ws_nfree_request_pools, n);
 
     while (n--) {
-        ngx_destroy_pool(
-                ngx_ws_free_request_pools[--ngx_ws_nfree_request_pools]);
+        pool = ngx_ws_free_request_pools[--ngx_ws_nfree_request_pools];
+        pool->log = ev->log;
+        ngx_destroy_pool(pool);
     }
 
     ngx_ws_nfree_request_pools_low = ngx_ws_nfree_request_pools;
@@ -308,8 +314,9 @@ ngx_ws_pool_free_all(void)
     }
 
     while (ngx_ws_nfree_request_pools) {
-        ngx_destroy_pool(
-                ngx_ws_free_request_pools[--ngx_ws_nfree_request_pools]);
+        pool = ngx_ws_free_request_pools[--ngx_ws_nfree_request_pools];
+        pool->log = ngx_cycle->log;
+        ngx_destroy_pool(pool);
     }
 
     if (ngx_ws_request_pools_trim.timer_set) {
