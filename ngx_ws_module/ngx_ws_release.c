@@ -493,9 +493,18 @@ ngx_ws_release_parse(ngx_ws_conn_t *ws, ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    b->start = ws->kept.raw;
+    /*
+     * a copy: the parsers write NULs into what they parse, and an error
+     * line after the access log (a TLS shutdown) still reads the kept bytes
+     */
+
+    b->start = ngx_pnalloc(r->pool, ws->kept.raw_len);
+    if (b->start == NULL) {
+        return NGX_ERROR;
+    }
+
     b->pos = b->start;
-    b->last = b->start + ws->kept.raw_len;
+    b->last = ngx_cpymem(b->start, ws->kept.raw, ws->kept.raw_len);
     b->end = b->last;
     b->temporary = 1;
 
@@ -775,7 +784,11 @@ ngx_ws_release_keep_vars(ngx_ws_conn_t *ws, ngx_http_request_t *r)
             kv->index = i;
             kv->value.len = v[i].len;
             kv->value.data = p;
-            p = ngx_cpymem(p, v[i].data, v[i].len);
+
+            if (v[i].len) {                      /* data may be NULL */
+                p = ngx_cpymem(p, v[i].data, v[i].len);
+            }
+
             kv++;
         }
     }
