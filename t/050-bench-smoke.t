@@ -14,6 +14,7 @@
 
 use lib 't/lib';
 use Test::Nginx::Socket;
+use Test::NgxWs::Bench ();
 use Test::NgxWs::Proc ();
 use Test::NgxWs::Redis ();
 
@@ -32,57 +33,20 @@ plan tests => repeat_each() * (blocks() * 4);
 no_shuffle();
 no_long_string();
 
-# bench/wsbench built (make skips it when it is up to date), or a failing
-# check that says why
-sub wsbench_built {
-    my ($name) = @_;
-
-    my $build = `make -s -C bench wsbench 2>&1`;
-    return 1 if $? == 0;
-
-    Test::More::ok(0, "$name: bench/wsbench builds")
-        or Test::More::diag($build);
-    return 0;
-}
-
-# a wsbench command line: its exit status, its output and the fields of
-# its "result" line
-sub wsbench_run {
-    my ($cmd) = @_;
-
-    my $out = `$cmd 2>&1`;
-    my $rc = $?;
-    my ($res) = $out =~ /^result (.*)$/m;
-
-    return ($rc, $out, map { split /=/, $_, 2 } split ' ', ($res // ''));
-}
-
 sub run_wsbench {
     my ($name, $path, @args) = @_;
 
-    return unless wsbench_built($name);
+    return unless Test::NgxWs::Bench::built($name);
 
-    my $url = "ws://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}$path";
-    my ($rc, $out, %r) =
-        wsbench_run("timeout 30 bench/wsbench echo @args $url");
-    my $conns = $r{conns} // -1;
-
-    Test::More::ok($rc == 0
-                   && defined $r{errors} && $r{errors} eq '0'
-                   && ($r{messages} // 0) > 0
-                   && ($r{established} // -1) == $conns
-                   && ($r{close_clean} // -1) == $conns
-                   && (!grep({ $_ eq '--smoke' } @args)
-                       || ($r{pongs} // -1) == $conns),
-                   "$name: no error, messages echoed")
-        or Test::More::diag($out);
+    Test::NgxWs::Bench::echo_ok($name,
+        "ws://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}$path", @args);
 }
 
 # 50 subscribers with the envelope, 20 msg/s for 2 s, one reload at 0.5 s
 sub run_wsbench_reload {
     my ($name) = @_;
 
-    return unless wsbench_built($name);
+    return unless Test::NgxWs::Bench::built($name);
 
     my $base = "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}";
     my $master = Test::NgxWs::Proc::master_pid();
@@ -92,7 +56,7 @@ sub run_wsbench_reload {
                         "--reload-pid $master",
                         "--pub 'http://$base/pub?channel=smoke'",
                         "ws://$base/sub/smoke";
-    my ($rc, $out, %r) = wsbench_run($cmd);
+    my ($rc, $out, %r) = Test::NgxWs::Bench::run($cmd);
 
     Test::More::ok($rc == 0
                    && defined $r{errors} && $r{errors} eq '0'
@@ -116,14 +80,14 @@ sub run_wsbench_reload {
 sub run_wsbench_sse {
     my ($name) = @_;
 
-    return unless wsbench_built($name);
+    return unless Test::NgxWs::Bench::built($name);
 
     my $base = "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}";
     my $cmd = join ' ', qw(timeout 30 bench/wsbench sse -c 20 --pub-rate 20
                            -t 1 --timeout 5),
                         "--pub 'http://$base/pub?channel=smoke'",
                         "http://$base/sse/smoke";
-    my ($rc, $out, %r) = wsbench_run($cmd);
+    my ($rc, $out, %r) = Test::NgxWs::Bench::run($cmd);
 
     Test::More::ok($rc == 0
                    && ($r{mode} // '') eq 'sse'
@@ -147,7 +111,7 @@ sub run_wsbench_sse {
 sub run_wsbench_redis {
     my ($name) = @_;
 
-    return unless wsbench_built($name);
+    return unless Test::NgxWs::Bench::built($name);
 
     my $port = $ENV{TEST_NGINX_REDIS_PORT};
     my $redis = Test::NgxWs::Redis::start($port);
@@ -174,7 +138,7 @@ sub run_wsbench_redis {
                         "--cpu-pids master=$master",
                         "--pub 'http://$base/pub?channel=smoke'",
                         "ws://$base/sub/smoke";
-    my ($rc, $out, %r) = wsbench_run($cmd);
+    my ($rc, $out, %r) = Test::NgxWs::Bench::run($cmd);
     Test::NgxWs::Redis::stop($redis);
 
     Test::More::ok($rc == 0
@@ -203,12 +167,12 @@ sub run_wsbench_redis {
 sub run_wsbench_open {
     my ($name, $path, $silent) = @_;
 
-    return unless wsbench_built($name);
+    return unless Test::NgxWs::Bench::built($name);
 
     my $url = "ws://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}$path";
     my ($rc, $out, %r) =
-        wsbench_run("timeout 30 bench/wsbench echo --open-rate 500 -c 10"
-                    . " -t 1 -w 0.2 --drain 1 $url");
+        Test::NgxWs::Bench::run('timeout 30 bench/wsbench echo --open-rate 500'
+                                . " -c 10 -t 1 -w 0.2 --drain 1 $url");
     my $near = sub { my $v = shift // -1; $v >= 450 && $v <= 550 };
 
     if ($silent) {
@@ -251,14 +215,14 @@ sub run_wsbench_open {
 sub run_wsbench_fanout_last {
     my ($name) = @_;
 
-    return unless wsbench_built($name);
+    return unless Test::NgxWs::Bench::built($name);
 
     my $base = "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}";
     my $cmd = join ' ', qw(timeout 30 bench/wsbench fanout -c 20 -s 64
                            --pub-rate 20 -t 1 --timeout 3 --late-grace 1),
                         "--pub 'http://$base/pub?channel=last'",
                         "ws://$base/sub/last";
-    my ($rc, $out, %r) = wsbench_run($cmd);
+    my ($rc, $out, %r) = Test::NgxWs::Bench::run($cmd);
 
     Test::More::ok($rc == 0
                    && defined $r{errors} && $r{errors} eq '0'

@@ -18,6 +18,7 @@
 
 use lib 't/lib';
 use Test::Nginx::Socket;
+use Test::NgxWs::Bench ();
 
 use IO::Socket::INET ();
 use POSIX ();
@@ -35,18 +36,6 @@ no_long_string();
 
 my $LIMIT_PORT = server_port() + 3;
 my $APP_PORT = server_port() + 4;
-
-# the programs built (make skips those up to date), or a failing check
-sub built {
-    my ($name, @targets) = @_;
-
-    my $out = `make -s -C bench @targets 2>&1`;
-    return 1 if $? == 0;
-
-    Test::More::ok(0, "$name: bench builds @targets")
-        or Test::More::diag($out);
-    return 0;
-}
 
 # a process started with its output in the server root's logs; its PID
 # once it listens on $port, or undef when it does not within 10 s
@@ -94,65 +83,31 @@ sub stop {
     }
 }
 
-# a wsbench command line: its exit status, its output and the fields of
-# its "result" line
-sub wsbench_run {
-    my ($cmd) = @_;
-
-    my $out = `$cmd 2>&1`;
-    my $rc = $?;
-    my ($res) = $out =~ /^result (.*)$/m;
-
-    return ($rc, $out, map { split /=/, $_, 2 } split ' ', ($res // ''));
-}
-
-# wsbench echo ARGS against the server on $LIMIT_PORT: no error, every
-# connection up and closed cleanly, messages echoed (with --smoke, a Pong
-# for each connection's Ping)
-sub echo_ok {
-    my ($name, @args) = @_;
-
-    my ($rc, $out, %r) =
-        wsbench_run("timeout 30 bench/wsbench echo @args"
-                    . " ws://127.0.0.1:$LIMIT_PORT/echo");
-    my $conns = $r{conns} // -1;
-
-    Test::More::ok($rc == 0
-                   && defined $r{errors} && $r{errors} eq '0'
-                   && ($r{messages} // 0) > 0
-                   && ($r{established} // -1) == $conns
-                   && ($r{close_clean} // -1) == $conns
-                   && (!grep({ $_ eq '--smoke' } @args)
-                       || ($r{pongs} // -1) == $conns),
-                   "$name: no error, messages echoed")
-        or Test::More::diag($out);
-}
-
 sub echo_limit {
     my ($name, @args) = @_;
 
-    return unless built($name, qw(wsbench echo-epoll));
+    return unless Test::NgxWs::Bench::built($name, qw(wsbench echo-epoll));
 
     my $pid = spawn($LIMIT_PORT, 'bench/echo-epoll', $LIMIT_PORT)
         // return Test::More::ok(0, "$name: echo-epoll starts");
 
-    echo_ok($name, @args);
+    Test::NgxWs::Bench::echo_ok($name, "ws://127.0.0.1:$LIMIT_PORT/echo",
+                                @args);
     stop($pid);
 }
 
 sub fanout_limit {
-    return unless built('echo-epoll fan-out', qw(wsbench echo-epoll));
+    return unless Test::NgxWs::Bench::built('echo-epoll fan-out',
+                                            qw(wsbench echo-epoll));
 
     my $pid = spawn($LIMIT_PORT, 'bench/echo-epoll', $LIMIT_PORT)
         // return Test::More::ok(0, 'echo-epoll starts');
 
     my $base = "127.0.0.1:$LIMIT_PORT";
-    my ($rc, $out, %r) =
-        wsbench_run(join ' ', qw(timeout 30 bench/wsbench fanout -c 50 -s 64
-                                 --pub-rate 50 -t 1 --timeout 3
-                                 --late-grace 1),
-                              "--pub http://$base/pub/lim",
-                              "ws://$base/sub/lim");
+    my $cmd = join ' ', qw(timeout 30 bench/wsbench fanout -c 50 -s 64
+                           --pub-rate 50 -t 1 --timeout 3 --late-grace 1),
+                        "--pub http://$base/pub/lim", "ws://$base/sub/lim";
+    my ($rc, $out, %r) = Test::NgxWs::Bench::run($cmd);
     stop($pid);
 
     Test::More::ok($rc == 0
@@ -173,7 +128,8 @@ sub fanout_limit {
 }
 
 sub app_limit {
-    return unless built('app-epoll', qw(wsbench app-epoll));
+    return unless Test::NgxWs::Bench::built('app-epoll',
+                                            qw(wsbench app-epoll));
 
     my $app = spawn($APP_PORT, 'node', 'bench/servers/app-echo.js', $APP_PORT)
         // return Test::More::ok(0, 'app-echo.js starts');
@@ -184,7 +140,9 @@ sub app_limit {
         return Test::More::ok(0, 'app-epoll starts');
     }
 
-    echo_ok('app-epoll', qw(-c 8 -d 4 -s 100 -t 0.5 -w 0.1));
+    Test::NgxWs::Bench::echo_ok('app-epoll',
+                                "ws://127.0.0.1:$LIMIT_PORT/echo",
+                                qw(-c 8 -d 4 -s 100 -t 0.5 -w 0.1));
     stop($pid);
     stop($app);
 }
