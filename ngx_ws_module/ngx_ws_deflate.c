@@ -56,11 +56,18 @@ ngx_ws_reserve(ngx_ws_conn_t *ws, size_t size)
 
     if (ws->msg.pool == NULL) {
 
-        /* a larger pool for up to 2048 bytes, larger ones are allocated */
+        /*
+         * a larger pool for up to 2048 bytes, larger ones are allocated;
+         * its size aligned, as every pool's must be: ngx_palloc() aligns
+         * the block's free space and then compares it with the block's
+         * end, and an aligned start past an unaligned end passes that
+         * test as a huge free space
+         */
 
         ws->msg.pool = (size <= NGX_WS_MSG_POOL_SIZE - 512 || size > 2048)
                        ? ngx_ws_pool_get(ws->connection->log)
-                       : ngx_create_pool(size + 512, ws->connection->log);
+                       : ngx_create_pool(ngx_align(size + 512, NGX_ALIGNMENT),
+                                         ws->connection->log);
         if (ws->msg.pool == NULL) {
             return NGX_ERROR;
         }

@@ -81,8 +81,8 @@ ngx_ws_frame_header(u_char *p, u_char first, size_t len)
  * and a block the size of the payload would then be wasted.
  */
 #define ngx_ws_pool_size(len)                                                 \
-    (((len) + 256 <= NGX_MAX_ALLOC_FROM_POOL) ? ngx_max((len) + 256, 1024)    \
-                                              : 1024)
+    (((len) + 256 <= NGX_MAX_ALLOC_FROM_POOL)                                 \
+     ? ngx_align(ngx_max((len) + 256, 1024), NGX_ALIGNMENT) : 1024)
 
 
 #define NGX_WS_SNAPSHOT_CLOSE      0

@@ -777,16 +777,23 @@ ngx_ws_route_auth(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *type,
 /*
  * A complex value evaluated per message into the message's pool, not the
  * connection's, which would grow with every message: the request's pool
- * is lent for the evaluation, and the variables' cache is put back as it
- * was, so that nothing cached points into a pool that goes away.
+ * is lent for the evaluation, and the variables' cache and the regex
+ * captures are put back as they were, so that nothing the request keeps
+ * points into a pool that goes away (a map or "if" with captures
+ * allocates r->captures in the pool of the time, and every later match
+ * writes there).
  */
 
 static ngx_int_t
 ngx_ws_route_value(ngx_ws_conn_t *ws, ngx_pool_t *pool,
     ngx_http_complex_value_t *cv, ngx_str_t *value)
 {
+    int                        *captures;
     size_t                      size;
+    u_char                     *captures_data;
+    unsigned                    realloc_captures;
     ngx_int_t                   rc;
+    ngx_uint_t                  ncaptures;
     ngx_pool_t                 *saved;
     ngx_http_request_t         *r;
     ngx_http_variable_value_t  *vars;
@@ -809,11 +816,20 @@ ngx_ws_route_value(ngx_ws_conn_t *ws, ngx_pool_t *pool,
     ngx_memcpy(vars, r->variables, size);
 
     saved = r->pool;
+    captures = r->captures;
+    ncaptures = r->ncaptures;
+    captures_data = r->captures_data;
+    realloc_captures = r->realloc_captures;
+
     r->pool = pool;
 
     rc = ngx_http_complex_value(r, cv, value);
 
     r->pool = saved;
+    r->captures = captures;
+    r->ncaptures = ncaptures;
+    r->captures_data = captures_data;
+    r->realloc_captures = realloc_captures;
 
     ngx_memcpy(r->variables, vars, size);
 
