@@ -42,7 +42,10 @@ static ngx_int_t ngx_ws_route_limit(ngx_ws_conn_t *ws);
 static ngx_int_t ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt,
     ngx_pool_t *pool, ngx_uint_t corr_string);
 static ngx_int_t ngx_ws_route_publish_to(ngx_ws_conn_t *ws,
-    ngx_ws_route_t *rt, ngx_pool_t *pool, ngx_str_t *channel);
+    ngx_ws_route_t *rt, ngx_pool_t *pool, ngx_str_t *channel,
+    ngx_uint_t corr_string);
+static ngx_int_t ngx_ws_route_reply(ngx_ws_conn_t *ws, ngx_pool_t *pool,
+    ngx_str_t *value);
 static ngx_int_t ngx_ws_route_auth(ngx_ws_conn_t *ws, ngx_pool_t *pool,
     ngx_str_t *type, ngx_str_t *route, ngx_str_t *channel,
     ngx_uint_t corr_string);
@@ -595,19 +598,10 @@ ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool,
     case NGX_WS_ROUTE_REPLY:
         ngx_ws_stat_route(&rt->value, 0);
 
-        /* the message itself stays in the pool until the reply is sent */
-
-        if (ngx_ws_send_message(ws, NGX_WS_OP_TEXT, pool, value.data,
-                                value.len)
-            == NGX_ERROR)
-        {
-            return NGX_WS_CLOSE_INTERNAL;
-        }
-
-        return NGX_OK;
+        return ngx_ws_route_reply(ws, pool, &value);
 
     case NGX_WS_ROUTE_PUBLISH:
-        return ngx_ws_route_publish_to(ws, rt, pool, &value);
+        return ngx_ws_route_publish_to(ws, rt, pool, &value, corr_string);
 
     default: /* NGX_WS_ROUTE_PASS */
         break;
@@ -620,7 +614,8 @@ ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool,
     {
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "ws route \"%V\": invalid URI", &rt->value);
-        return ngx_ws_route_error(ws, NGX_WS_ROUTE_ERR_TARGET, pool, 0);
+        return ngx_ws_route_error(ws, NGX_WS_ROUTE_ERR_TARGET, pool,
+                                  corr_string);
     }
 
     routed = ngx_pcalloc(pool, sizeof(ngx_ws_routed_t));
@@ -663,7 +658,7 @@ ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool,
 
 static ngx_int_t
 ngx_ws_route_publish_to(ngx_ws_conn_t *ws, ngx_ws_route_t *rt,
-    ngx_pool_t *pool, ngx_str_t *channel)
+    ngx_pool_t *pool, ngx_str_t *channel, ngx_uint_t corr_string)
 {
     ngx_int_t         rc;
     ngx_ws_policy_t   pol;
@@ -683,7 +678,8 @@ ngx_ws_route_publish_to(ngx_ws_conn_t *ws, ngx_ws_route_t *rt,
                                     ws->msg.len);
 
     if (rc == NGX_ABORT) {
-        return ngx_ws_route_error(ws, NGX_WS_ROUTE_ERR_TARGET, pool, 0);
+        return ngx_ws_route_error(ws, NGX_WS_ROUTE_ERR_TARGET, pool,
+                                  corr_string);
     }
 
     ngx_destroy_pool(pool);
@@ -694,6 +690,53 @@ ngx_ws_route_publish_to(ngx_ws_conn_t *ws, ngx_ws_route_t *rt,
     }
 
     ngx_ws_stat_route(&rt->value, 0);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A reply route's text, sent in the message's pool when the message is in
+ * the pool's blocks.  A larger message is an allocation of its own, which
+ * the output does not count against ws_send_buffer (it counts the pool's
+ * blocks and the reply): kept until the reply is sent, a client that does
+ * not read could pin a whole message per small reply.  Then the reply is
+ * copied into a pool of its own and the message goes at once.
+ */
+
+static ngx_int_t
+ngx_ws_route_reply(ngx_ws_conn_t *ws, ngx_pool_t *pool, ngx_str_t *value)
+{
+    u_char      *p;
+    ngx_pool_t  *reply;
+
+    if (pool->large != NULL) {
+        reply = ngx_ws_pool_for(value->len, ws->connection->log);
+        if (reply == NULL) {
+            ngx_destroy_pool(pool);
+            return NGX_WS_CLOSE_INTERNAL;
+        }
+
+        p = ngx_pnalloc(reply, value->len);
+        if (p == NULL) {
+            ngx_destroy_pool(reply);
+            ngx_destroy_pool(pool);
+            return NGX_WS_CLOSE_INTERNAL;
+        }
+
+        ngx_memcpy(p, value->data, value->len);
+        value->data = p;
+
+        ngx_destroy_pool(pool);
+        pool = reply;
+    }
+
+    if (ngx_ws_send_message(ws, NGX_WS_OP_TEXT, pool, value->data,
+                            value->len)
+        == NGX_ERROR)
+    {
+        return NGX_WS_CLOSE_INTERNAL;
+    }
 
     return NGX_OK;
 }

@@ -18,6 +18,7 @@ use Test::NgxWs::Proc qw(nginx_rss);
 use Test::NgxWs::Rounds qw(write_all read_exactly rounds);
 
 use IO::Select ();
+use Time::HiRes ();
 
 $SIG{PIPE} = 'IGNORE';
 
@@ -95,6 +96,52 @@ sub memory {
     Test::More::diag(sprintf('worker VmRSS: %d KiB after 10000 routed'
                              . ' messages, %d KiB after 110000 (%+d KiB)',
                              $rss1, $rss2, $rss2 - $rss1));
+}
+
+# TEST 12: a client that does not read sends 1 MB messages that a reply
+# route answers with a few bytes: the messages go at once (they were kept
+# until their replies were sent, uncounted: about 1 MB a reply, 120 MB
+# here, with the worker's own count at 3 MB)
+sub reply_memory {
+    my $c = Test::NgxWs::Client->new(path => '/ws', timeout => 5,
+                                     rcvbuf => 4096);
+    my $s = $c->socket;
+    $s->blocking(0);
+    my $sel = IO::Select->new($s);
+
+    my $send = sub {
+        my ($data) = @_;
+        my $off = 0;
+        while ($off < length $data) {
+            $sel->can_write(5) or return 0;
+            my $n = syswrite($s, $data, length($data) - $off, $off);
+            $off += $n if defined $n;
+        }
+        return 1;
+    };
+
+    # more echoes than the socket's buffers take (up to about 4 MB on
+    # loopback), which the client never reads: what follows waits
+    $send->(WsFrame::ws_text('{"type":"echo","p":"' . ('e' x 700000) . '"}'))
+        for 1 .. 9;
+    Time::HiRes::sleep(0.5);
+    my $rss0 = nginx_rss();
+
+    my $pad = 'x' x (1024 * 1024 - 40);
+    my $sent = 0;
+    for (1 .. 120) {
+        last unless $send->(WsFrame::ws_text(qq({"type":"ping","p":"$pad"})));
+        $sent++;
+    }
+    Time::HiRes::sleep(0.5);
+    my $rss1 = nginx_rss();
+
+    Test::More::is($sent, 120, '120 messages of 1 MB taken');
+    Test::More::cmp_ok($rss1 - $rss0, '<', 20 * 1024,
+                       'the worker grows less than 20 MB for them');
+    Test::More::diag("worker VmRSS: $rss0 KiB, $rss1 KiB after 120 x 1 MB"
+                     . ' answered by a reply route, not read');
+    $c->close;
 }
 
 __DATA__
@@ -421,6 +468,54 @@ main::memory();
 --- request
 GET /ws
 --- error_code: 426
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 12: a reply route does not keep the large message it answers
+--- config
+    location /ws {
+        websocket;
+        ws_max_message_size 2m;
+        ws_send_buffer 8m;
+        ws_route echo echo;
+        ws_route ping reply '{"type":"pong"}';
+    }
+--- init
+main::reply_memory();
+--- init_tests: 2
+--- request
+GET /ws
+--- error_code: 426
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 13: bad_target answers a string correlation id as a JSON string
+--- http_config
+    ws_zone realtime 1m;
+--- config
+    location /ws {
+        websocket;
+        ws_route_correlation id;
+        ws_route default publish realtime "$ws_message_type";
+        ws_route app pass /app/$ws_message_type;
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws') . WsFrame::ws_text('{"x":1,"id":"c41"}')
+. WsFrame::ws_text('{"x":1,"id":"a\",\"error\":\"injected"}')
+. WsFrame::ws_text('{"x":1,"id":7}')
+. WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+main::err('bad_target', ',"id":"c41"')
+. main::err('bad_target', ',"id":"a\",\"error\":\"injected"')
+. main::err('bad_target', ',"id":7')
+. WsFrame::srv_close(1000)
 --- no_error_log
 [error]
 [alert]
