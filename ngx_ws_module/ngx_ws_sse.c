@@ -47,13 +47,14 @@ typedef struct {
     size_t                      queued;           /* bytes not written */
 
     ngx_event_t                 ping;
+    ngx_buf_t                   flush;            /* nothing new to pass */
+    ngx_chain_t                 flush_cl;
     u_char                      retry[sizeof("retry: \n\n") + NGX_INT_T_LEN];
 
     unsigned                    multi:1;          /* several channels */
     unsigned                    ending:1;         /* the last chunk next */
     unsigned                    closing:1;        /* closed at once */
     unsigned                    streaming:1;      /* the header is sent */
-    unsigned                    flushed:1;
     unsigned                    draining:1;       /* the worker exits */
 
     /* the channels in ws_subscribe order, for the id of a multi stream */
@@ -232,6 +233,10 @@ ngx_ws_sse_handler(ngx_http_request_t *r)
     ctx->ping.handler = ngx_ws_sse_ping;
     ctx->ping.data = ctx;
     ctx->ping.log = r->connection->log;
+
+    ctx->flush.flush = 1;
+    ctx->flush.tag = (ngx_buf_tag_t) &ngx_ws_sse_transport;
+    ctx->flush_cl.buf = &ctx->flush;
 
     /* the reconnection delay goes first */
 
@@ -1141,18 +1146,16 @@ ngx_ws_sse_write(ngx_http_request_t *r)
         return;
     }
 
-    if (out) {
-        rc = ngx_http_output_filter(r, out);
+    /*
+     * Nothing new (the header alone, at once, or the socket drains): a
+     * flush buffer, never a NULL chain.  The chunked filter passes a NULL
+     * chain on without updating its busy list, which still links the bufs
+     * of items written meanwhile and released below: its next pass would
+     * read freed memory.  The buffer is the stream's own, not one from
+     * the request's pool on every write event.
+     */
 
-    } else if (!ctx->flushed) {
-        /* the header alone, at once */
-        rc = ngx_http_send_special(r, NGX_HTTP_FLUSH);
-
-    } else {
-        rc = ngx_http_output_filter(r, NULL);
-    }
-
-    ctx->flushed = 1;
+    rc = ngx_http_output_filter(r, out ? out : &ctx->flush_cl);
 
     if (rc == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_ERROR);
