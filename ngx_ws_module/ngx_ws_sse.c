@@ -45,6 +45,7 @@ typedef struct {
     ngx_ws_sse_item_t          *free;
     ngx_uint_t                  nfree;
     size_t                      queued;           /* bytes not written */
+    off_t                       sent;             /* as the timer started */
 
     ngx_event_t                 ping;
     ngx_buf_t                   flush;            /* nothing new to pass */
@@ -1094,13 +1095,18 @@ ngx_ws_sse_write(ngx_http_request_t *r)
     ctx = ngx_ws_ctx_part(r, NGX_WS_CTX_SSE);
 
     if (wev->timedout) {
-        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                      "event stream client timed out");
-        ctx->st.end = NGX_WS_END_TIMEOUT;
-        ngx_str_set(&ctx->st.reason, "send timeout");
-        c->timedout = 1;
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
-        return;
+        if (c->sent == ctx->sent) {
+            ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                          "event stream client timed out");
+            ctx->st.end = NGX_WS_END_TIMEOUT;
+            ngx_str_set(&ctx->st.reason, "send timeout");
+            c->timedout = 1;
+            ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+            return;
+        }
+
+        /* written meanwhile, not by this handler (HTTP/2) */
+        wev->timedout = 0;
     }
 
     if (ctx->closing) {
@@ -1165,7 +1171,14 @@ ngx_ws_sse_write(ngx_http_request_t *r)
     ngx_ws_sse_reclaim(ctx);
 
     if (c->buffered & NGX_HTTP_WRITE_BUFFERED) {
-        if (!wev->timer_set) {
+
+        /*
+         * ws_send_timeout is how long a write may make no progress: any
+         * byte written since the timer started starts it again
+         */
+
+        if (!wev->timer_set || c->sent != ctx->sent) {
+            ctx->sent = c->sent;
             ngx_add_timer(wev, ctx->conf->send_timeout);
         }
 
