@@ -2787,6 +2787,16 @@ ngx_ws_channel_last_id(ngx_pool_t *pool, ngx_str_t *value, ngx_str_t *name)
 }
 
 
+/* a history_lost event of the channel, formatted by the transport */
+
+ngx_ws_shared_t *
+ngx_ws_channel_history_lost(ngx_str_t *name, int64_t last_id, uint64_t first,
+    ngx_ws_transport_t *t, ngx_log_t *log)
+{
+    return ngx_ws_history_lost_t(name, last_id, first, t, log);
+}
+
+
 /* "normal", "droppable" or "critical" (docs/message-policy.md) */
 
 ngx_int_t

@@ -27,6 +27,8 @@ struct ngx_ws_sse_item_s {
     ngx_ws_shared_t            *sh;               /* or NULL: static bytes */
     u_char                     *own;              /* its own id line */
     size_t                      size;
+    int64_t                     id;               /* of a message */
+    ngx_uint_t                  chan;             /* in ctx->names */
     ngx_chain_t                 cl[2];
     ngx_buf_t                   buf[2];
 };
@@ -57,10 +59,12 @@ typedef struct {
     unsigned                    closing:1;        /* closed at once */
     unsigned                    streaming:1;      /* the header is sent */
     unsigned                    draining:1;       /* the worker exits */
+    unsigned                    trimmed:1;        /* a replay was cut */
 
     /* the channels in ws_subscribe order, for the id of a multi stream */
     ngx_str_t                  *names;
     int64_t                    *starts;
+    int64_t                    *lost;             /* the last cut, or -1 */
     ngx_ws_sub_t              **joined;
     ngx_uint_t                  nnames;
 } ngx_ws_sse_ctx_t;
@@ -78,8 +82,11 @@ static ngx_int_t ngx_ws_sse_static(ngx_ws_sse_ctx_t *ctx, u_char *data,
     size_t len);
 static ngx_ws_sse_item_t *ngx_ws_sse_item(ngx_ws_sse_ctx_t *ctx);
 static void ngx_ws_sse_queue(ngx_ws_sse_ctx_t *ctx, ngx_ws_sse_item_t *it);
+static ngx_uint_t ngx_ws_sse_chan(ngx_ws_sse_ctx_t *ctx, ngx_ws_sub_t *sub);
+static void ngx_ws_sse_trim(ngx_ws_sse_ctx_t *ctx, size_t size);
+static ngx_int_t ngx_ws_sse_lost(ngx_ws_sse_ctx_t *ctx);
 static u_char *ngx_ws_sse_id_line(ngx_ws_sse_ctx_t *ctx, ngx_ws_sub_t *cur,
-    size_t *len);
+    int64_t *ids, size_t *len);
 static void ngx_ws_sse_write(ngx_http_request_t *r);
 static void ngx_ws_sse_reclaim(ngx_ws_sse_ctx_t *ctx);
 static void ngx_ws_sse_release(ngx_ws_sse_ctx_t *ctx,
@@ -253,6 +260,10 @@ ngx_ws_sse_handler(ngx_http_request_t *r)
 
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (ctx->trimmed && ngx_ws_sse_lost(ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->st.transport = NGX_WS_STREAM_SSE;
@@ -571,13 +582,18 @@ ngx_ws_sse_subscribe(ngx_http_request_t *r, ngx_ws_sse_ctx_t *ctx)
 
     ctx->names = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
     ctx->starts = ngx_palloc(r->pool, n * sizeof(int64_t));
+    ctx->lost = ngx_palloc(r->pool, n * sizeof(int64_t));
     ctx->joined = ngx_pcalloc(r->pool, n * sizeof(ngx_ws_sub_t *));
     zones = ngx_palloc(r->pool, n * sizeof(ngx_ws_zone_t *));
 
-    if (ctx->names == NULL || ctx->starts == NULL || ctx->joined == NULL
-        || zones == NULL)
+    if (ctx->names == NULL || ctx->starts == NULL || ctx->lost == NULL
+        || ctx->joined == NULL || zones == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        ctx->lost[i] = -1;
     }
 
     for (i = 0; i < ctx->conf->subscribe->nelts; i++) {
@@ -841,7 +857,7 @@ ngx_ws_sse_deliver(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh)
     len = 0;
 
     if (ctx->multi) {
-        own = ngx_ws_sse_id_line(ctx, sub, &len);
+        own = ngx_ws_sse_id_line(ctx, sub, NULL, &len);
         if (own == NULL) {
             ngx_ws_sse_end(sub, "no memory");
             return NGX_DONE;
@@ -853,7 +869,17 @@ ngx_ws_sse_deliver(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh)
         size = sh->len;
     }
 
-    if (ctx->queued && ctx->queued + size > ctx->conf->send_buffer) {
+    if (!ctx->streaming && ctx->queued + size > ctx->conf->send_buffer) {
+
+        /*
+         * the replay of a resume, before the response header: it is not
+         * a slow reader yet, the oldest events of the replay give way
+         * (a history_lost event tells it) to the newest that fit
+         */
+
+        ngx_ws_sse_trim(ctx, size);
+
+    } else if (ctx->queued && ctx->queued + size > ctx->conf->send_buffer) {
         if (own) {
             ngx_free(own);
         }
@@ -883,6 +909,8 @@ ngx_ws_sse_deliver(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh)
     it->sh = sh;
     it->own = own;
     it->size = size;
+    it->id = (int64_t) sub->last_id;
+    it->chan = ngx_ws_sse_chan(ctx, sub);
 
     if (own) {
         it->buf[0].pos = own;
@@ -905,6 +933,217 @@ ngx_ws_sse_deliver(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh)
 }
 
 
+/* the index of the subscriber's channel in ctx->names */
+
+static ngx_uint_t
+ngx_ws_sse_chan(ngx_ws_sse_ctx_t *ctx, ngx_ws_sub_t *sub)
+{
+    ngx_str_t   *name;
+    ngx_uint_t   i;
+
+    for (i = 0; i < ctx->nnames; i++) {
+        if (ctx->joined[i] == sub) {
+            return i;
+        }
+    }
+
+    /* not joined yet: its replay is under way */
+
+    for (i = 0; i < ctx->nnames; i++) {
+        name = &ctx->names[i];
+
+        if (ctx->joined[i] == NULL
+            && sub->spool->name.len == name->len
+            && ngx_memcmp(sub->spool->name.data, name->data, name->len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * A replay larger than ws_send_buffer, before the response header: the
+ * oldest events queued are dropped until the next one of "size" fits,
+ * with room left for the history_lost events that ngx_ws_sse_lost() puts
+ * before the rest.  Static lines (retry) stay.
+ */
+
+static void
+ngx_ws_sse_trim(ngx_ws_sse_ctx_t *ctx, size_t size)
+{
+    size_t               room, idl;
+    ngx_uint_t           i;
+    ngx_ws_sse_item_t   *it, **pp;
+
+    idl = sizeof("id: \n") - 1;
+
+    for (i = 0; i < ctx->nnames; i++) {
+        idl += ctx->names[i].len * 3 + sizeof(",=") - 1 + NGX_INT64_LEN;
+    }
+
+    room = 0;
+
+    for (i = 0; i < ctx->nnames; i++) {
+        /* the JSON, the event's lines, the name escaped in both */
+        room += 256 + 6 * ctx->names[i].len + (ctx->multi ? idl : 0);
+    }
+
+    pp = &ctx->head;
+
+    while (ctx->queued + size + room > ctx->conf->send_buffer) {
+
+        while (*pp && (*pp)->sh == NULL) {
+            pp = &(*pp)->next;
+        }
+
+        it = *pp;
+
+        if (it == NULL) {
+            break;
+        }
+
+        *pp = it->next;
+
+        if (*pp == NULL) {
+            ctx->last = pp;
+        }
+
+        ctx->lost[it->chan] = it->id;
+        ctx->trimmed = 1;
+
+        ngx_ws_sse_release(ctx, it);
+    }
+
+    /* nothing was passed on yet */
+    ctx->unsent = ctx->head;
+}
+
+
+/*
+ * A history_lost event for each channel whose replay was trimmed, before
+ * the events left (after the static lines): as the channel's own, from
+ * the id the client resumed from to the first event it gets; its id is
+ * the last one dropped, so that a reconnect after it does not ask again.
+ */
+
+static ngx_int_t
+ngx_ws_sse_lost(ngx_ws_sse_ctx_t *ctx)
+{
+    u_char              *own;
+    size_t               len;
+    int64_t             *ids;
+    ngx_uint_t           i;
+    ngx_ws_shared_t     *sh;
+    ngx_ws_sse_item_t   *it, **pp;
+
+    ids = NULL;
+
+    if (ctx->multi) {
+
+        /* where each channel is before the first event left */
+
+        ids = ngx_palloc(ctx->request->pool, ctx->nnames * sizeof(int64_t));
+        if (ids == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < ctx->nnames; i++) {
+            if (ctx->lost[i] >= 0) {
+                ids[i] = ctx->lost[i];
+
+            } else if (ctx->starts[i] >= 0) {
+                ids[i] = ctx->starts[i];
+
+            } else {
+                ids[i] = (int64_t) ctx->joined[i]->last_id;
+            }
+        }
+    }
+
+    pp = &ctx->head;
+
+    while (*pp && (*pp)->sh == NULL) {
+        pp = &(*pp)->next;
+    }
+
+    for (i = 0; i < ctx->nnames; i++) {
+
+        if (ctx->lost[i] < 0) {
+            continue;
+        }
+
+        sh = ngx_ws_channel_history_lost(&ctx->names[i],
+                                         ngx_max(ctx->starts[i], 0),
+                                         (uint64_t) ctx->lost[i] + 1,
+                                         &ngx_ws_sse_transport,
+                                         ctx->request->connection->log);
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        own = NULL;
+        len = 0;
+
+        if (ids) {
+            own = ngx_ws_sse_id_line(ctx, NULL, ids, &len);
+            if (own == NULL) {
+                ngx_destroy_pool(sh->pool);
+                return NGX_ERROR;
+            }
+        }
+
+        it = ngx_ws_sse_item(ctx);
+        if (it == NULL) {
+            if (own) {
+                ngx_free(own);
+            }
+
+            ngx_destroy_pool(sh->pool);
+            return NGX_ERROR;
+        }
+
+        /* the item takes the maker's reference */
+
+        it->sh = sh;
+        it->own = own;
+        it->id = ctx->lost[i];
+        it->chan = i;
+
+        if (own) {
+            it->size = len + sh->len - sh->payload;
+            it->buf[0].pos = own;
+            it->buf[0].last = own + len;
+            it->buf[1].pos = sh->frame + sh->payload;
+
+        } else {
+            it->size = sh->len;
+            it->buf[0].pos = sh->frame;
+            it->buf[0].last = sh->frame;
+            it->buf[1].pos = sh->frame;
+        }
+
+        it->buf[1].last = sh->frame + sh->len;
+
+        it->next = *pp;
+        *pp = it;
+        pp = &it->next;
+
+        if (it->next == NULL) {
+            ctx->last = &it->next;
+        }
+
+        ctx->queued += it->size;
+    }
+
+    ctx->unsent = ctx->head;
+
+    return NGX_OK;
+}
+
+
 /*
  * "id: NAME=ID,...": the ws_last_id value of every channel of the stream,
  * in ws_subscribe order: where each is as of this event.  A channel not
@@ -913,7 +1152,8 @@ ngx_ws_sse_deliver(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh)
  */
 
 static u_char *
-ngx_ws_sse_id_line(ngx_ws_sse_ctx_t *ctx, ngx_ws_sub_t *cur, size_t *len)
+ngx_ws_sse_id_line(ngx_ws_sse_ctx_t *ctx, ngx_ws_sub_t *cur, int64_t *ids,
+    size_t *len)
 {
     u_char        *p, *buf, *n, *end;
     size_t         size;
@@ -942,20 +1182,26 @@ ngx_ws_sse_id_line(ngx_ws_sse_ctx_t *ctx, ngx_ws_sub_t *cur, size_t *len)
         name = &ctx->names[i];
         sub = ctx->joined[i];
 
-        if (sub == NULL
+        if (ids == NULL
+            && sub == NULL
             && cur->spool->name.len == name->len
             && ngx_memcmp(cur->spool->name.data, name->data, name->len) == 0)
         {
             sub = cur;
         }
 
-        if (sub) {
+        if (ids) {
+            /* given: where each channel is at this event, or -1 */
+            id = ids[i];
+
+        } else if (sub) {
             id = (int64_t) sub->last_id;
 
-        } else if (ctx->starts[i] >= 0) {
-            id = ctx->starts[i];
-
         } else {
+            id = ctx->starts[i];
+        }
+
+        if (id < 0) {
             continue;
         }
 

@@ -497,6 +497,8 @@ ngx_ws_sub_t *ngx_ws_channel_subscribe(ngx_ws_zone_t *zone, ngx_str_t *name,
 void ngx_ws_channel_unsubscribe(ngx_ws_sub_t *sub);
 int64_t ngx_ws_channel_last_id(ngx_pool_t *pool, ngx_str_t *value,
     ngx_str_t *name);
+ngx_ws_shared_t *ngx_ws_channel_history_lost(ngx_str_t *name,
+    int64_t last_id, uint64_t first, ngx_ws_transport_t *t, ngx_log_t *log);
 
 
 extern ngx_ws_wake_pt       ngx_ws_wake_handler;
