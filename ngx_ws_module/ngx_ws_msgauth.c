@@ -628,12 +628,22 @@ ngx_ws_msgauth_answered_handler(ngx_event_t *ev)
     }
 
     if (ws->close_sent) {
-        /* the close handshake has begun: data is discarded */
+        /*
+         * the close handshake has begun: data is discarded, and what the
+         * hold left unread (the client's Close) is read now, or the
+         * handshake would wait for ws_close_timeout
+         */
+
         if (pool) {
             ngx_destroy_pool(pool);
         }
 
         ma->answer = 0;
+
+        if (!(ws->hold & NGX_WS_HOLD_AUTH) && !ws->connection->read->posted) {
+            ngx_post_event(ws->connection->read, &ngx_posted_events);
+        }
+
         ngx_ws_handle_output(ws);
         return;
     }
