@@ -2167,7 +2167,8 @@ ngx_ws_history_lost_t(ngx_str_t *name, int64_t last_id, uint64_t first,
           + name->len + ngx_escape_json(NULL, name->data, name->len)
           + 2 * NGX_INT64_LEN;
 
-    pool = ngx_create_pool(ngx_max(2 * len + 512, 1024), log);
+    pool = ngx_create_pool(ngx_align(ngx_max(2 * len + 512, 1024),
+                                     NGX_ALIGNMENT), log);
     if (pool == NULL) {
         return NULL;
     }

@@ -26,7 +26,8 @@ struct ngx_ws_sse_item_s {
     ngx_ws_sse_item_t          *next;
     ngx_ws_shared_t            *sh;               /* or NULL: static bytes */
     u_char                     *own;              /* its own id line */
-    size_t                      size;
+    size_t                      size;             /* bytes to write */
+    size_t                      mem;              /* what it holds */
     int64_t                     id;               /* of a message */
     ngx_uint_t                  chan;             /* in ctx->names */
     ngx_chain_t                 cl[2];
@@ -46,7 +47,7 @@ typedef struct {
     ngx_ws_sse_item_t          *unsent;           /* not passed on yet */
     ngx_ws_sse_item_t          *free;
     ngx_uint_t                  nfree;
-    size_t                      queued;           /* bytes not written */
+    size_t                      queued;           /* the items' mem */
     off_t                       sent;             /* as the timer started */
 
     ngx_event_t                 ping;
@@ -843,7 +844,7 @@ static ngx_int_t
 ngx_ws_sse_deliver(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh)
 {
     u_char              *own;
-    size_t               size, len;
+    size_t               size, len, mem;
     ngx_ws_sse_ctx_t    *ctx;
     ngx_ws_sse_item_t   *it;
 
@@ -869,7 +870,15 @@ ngx_ws_sse_deliver(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh)
         size = sh->len;
     }
 
-    if (!ctx->streaming && ctx->queued + size > ctx->conf->send_buffer) {
+    /*
+     * ws_send_buffer bounds what the queue holds, not its bytes alone: the
+     * item, the frame's pool (as for a WebSocket, ngx_ws_shared_mem()),
+     * the id line
+     */
+
+    mem = sizeof(ngx_ws_sse_item_t) + ngx_ws_shared_mem(sh) + len;
+
+    if (!ctx->streaming && ctx->queued + mem > ctx->conf->send_buffer) {
 
         /*
          * the replay of a resume, before the response header: it is not
@@ -877,9 +886,9 @@ ngx_ws_sse_deliver(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh)
          * (a history_lost event tells it) to the newest that fit
          */
 
-        ngx_ws_sse_trim(ctx, size);
+        ngx_ws_sse_trim(ctx, mem);
 
-    } else if (ctx->queued && ctx->queued + size > ctx->conf->send_buffer) {
+    } else if (ctx->queued && ctx->queued + mem > ctx->conf->send_buffer) {
         if (own) {
             ngx_free(own);
         }
@@ -909,6 +918,7 @@ ngx_ws_sse_deliver(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh)
     it->sh = sh;
     it->own = own;
     it->size = size;
+    it->mem = mem;
     it->id = (int64_t) sub->last_id;
     it->chan = ngx_ws_sse_chan(ctx, sub);
 
@@ -966,9 +976,10 @@ ngx_ws_sse_chan(ngx_ws_sse_ctx_t *ctx, ngx_ws_sub_t *sub)
 
 /*
  * A replay larger than ws_send_buffer, before the response header: the
- * oldest events queued are dropped until the next one of "size" fits,
- * with room left for the history_lost events that ngx_ws_sse_lost() puts
- * before the rest.  Static lines (retry) stay.
+ * oldest events queued are dropped until the next one (which holds "size"
+ * bytes of memory, ngx_ws_sse_deliver()) fits, with room left for the
+ * history_lost events that ngx_ws_sse_lost() puts before the rest.
+ * Static lines (retry) stay.
  */
 
 static void
@@ -987,8 +998,14 @@ ngx_ws_sse_trim(ngx_ws_sse_ctx_t *ctx, size_t size)
     room = 0;
 
     for (i = 0; i < ctx->nnames; i++) {
-        /* the JSON, the event's lines, the name escaped in both */
-        room += 256 + 6 * ctx->names[i].len + (ctx->multi ? idl : 0);
+        /*
+         * what a history_lost event holds: its item, its frame's pool
+         * (twice the JSON and the event's lines, the name escaped in
+         * both, and at least 1 KB), its id line
+         */
+        room += sizeof(ngx_ws_sse_item_t) + sizeof(ngx_ws_msg_t) + 1024
+                + 2 * (256 + 6 * ctx->names[i].len)
+                + (ctx->multi ? idl : 0);
     }
 
     pp = &ctx->head;
@@ -1126,6 +1143,7 @@ ngx_ws_sse_lost(ngx_ws_sse_ctx_t *ctx)
         }
 
         it->buf[1].last = sh->frame + sh->len;
+        it->mem = sizeof(ngx_ws_sse_item_t) + ngx_ws_shared_mem(sh) + len;
 
         it->next = *pp;
         *pp = it;
@@ -1135,7 +1153,7 @@ ngx_ws_sse_lost(ngx_ws_sse_ctx_t *ctx)
             ctx->last = &it->next;
         }
 
-        ctx->queued += it->size;
+        ctx->queued += it->mem;
     }
 
     ctx->unsent = ctx->head;
@@ -1261,6 +1279,7 @@ ngx_ws_sse_static(ngx_ws_sse_ctx_t *ctx, u_char *data, size_t len)
     it->sh = NULL;
     it->own = NULL;
     it->size = len;
+    it->mem = sizeof(ngx_ws_sse_item_t) + len;
     it->buf[0].pos = data;
     it->buf[0].last = data;
     it->buf[1].pos = data;
@@ -1316,7 +1335,7 @@ ngx_ws_sse_queue(ngx_ws_sse_ctx_t *ctx, ngx_ws_sse_item_t *it)
         ctx->unsent = it;
     }
 
-    ctx->queued += it->size;
+    ctx->queued += it->mem;
 
     if (ctx->streaming) {
         ngx_post_event(ctx->request->connection->write, &ngx_posted_events);
@@ -1357,6 +1376,24 @@ ngx_ws_sse_write(ngx_http_request_t *r)
 
     if (ctx->closing) {
         ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    /*
+     * The socket takes nothing now: the events queued meanwhile wait for
+     * it to drain and then leave in one pass.  Passed down one by one
+     * while it is full, each would cost a walk of everything that waits
+     * in the filters' chains, and a chunk header more.  (Over HTTP/2 the
+     * stream's writes are the connection's business: passed on.)
+     */
+
+    if (!ctx->ending && !wev->ready && wev->timer_set
+        && (c->buffered & NGX_HTTP_WRITE_BUFFERED)
+#if (NGX_HTTP_V2)
+        && r->stream == NULL
+#endif
+       )
+    {
         return;
     }
 
@@ -1475,7 +1512,7 @@ ngx_ws_sse_reclaim(ngx_ws_sse_ctx_t *ctx)
 static void
 ngx_ws_sse_release(ngx_ws_sse_ctx_t *ctx, ngx_ws_sse_item_t *it)
 {
-    ctx->queued -= it->size;
+    ctx->queued -= it->mem;
 
     if (it->sh && --it->sh->refs == 0) {
         ngx_destroy_pool(it->sh->pool);
