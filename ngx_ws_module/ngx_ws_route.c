@@ -36,6 +36,7 @@ static void ngx_ws_route_close(ngx_ws_conn_t *ws);
 static ngx_ws_route_t *ngx_ws_route_find(ngx_ws_loc_conf_t *wlcf,
     ngx_str_t *type);
 static ngx_uint_t ngx_ws_route_safe(ngx_str_t *s);
+static ngx_uint_t ngx_ws_route_path(ngx_str_t *uri);
 static ngx_int_t ngx_ws_route_go(ngx_ws_conn_t *ws, ngx_ws_route_t *rt,
     ngx_uint_t err, ngx_pool_t *pool, ngx_uint_t corr_string);
 static ngx_int_t ngx_ws_route_limit(ngx_ws_conn_t *ws);
@@ -523,6 +524,57 @@ ngx_ws_route_safe(ngx_str_t *s)
 }
 
 
+/*
+ * A pass route's URI made from variables: no "." or ".." segment in its
+ * path, written or percent-encoded, which the message could have put
+ * there ("pass /app/$ws_message_type" with a type "../admin") and an
+ * upstream would resolve out of the path the configuration meant.
+ */
+
+static ngx_uint_t
+ngx_ws_route_path(ngx_str_t *uri)
+{
+    u_char  *p, *end, *seg;
+    size_t   dots;
+
+    end = ngx_strlchr(uri->data, uri->data + uri->len, '?');
+    if (end == NULL) {
+        end = uri->data + uri->len;
+    }
+
+    for (p = uri->data; p < end; /* void */) {
+
+        /* a segment: after a "/", up to the next one */
+
+        seg = ++p;
+        dots = 0;
+
+        while (p < end && *p != '/') {
+            if (*p == '.') {
+                dots++;
+                p++;
+
+            } else if (end - p >= 3 && p[0] == '%' && p[1] == '2'
+                       && (p[2] == 'e' || p[2] == 'E'))
+            {
+                dots++;
+                p += 3;
+
+            } else {
+                dots = 3;
+                p++;
+            }
+        }
+
+        if (p > seg && dots <= 2) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 /* the message goes its route; the pool is the route's (NULL if empty) */
 
 static ngx_int_t
@@ -607,10 +659,14 @@ ngx_ws_route_run(ngx_ws_conn_t *ws, ngx_ws_route_t *rt, ngx_pool_t *pool,
         break;
     }
 
-    /* an internal location: a path, no control characters */
+    /*
+     * an internal location: a path, no control characters, nor "." or
+     * ".." segments that a variable put there
+     */
 
     if (value.len == 0 || value.data[0] != '/'
-        || !ngx_ws_route_safe(&value))
+        || !ngx_ws_route_safe(&value)
+        || (rt->arg.lengths && !ngx_ws_route_path(&value)))
     {
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "ws route \"%V\": invalid URI", &rt->value);

@@ -7,7 +7,8 @@
 # values are decoded.  Pass routes carry X-WS-Route,
 # X-WS-Message-Type-Field and X-WS-Correlation-Id to the application, in
 # the connection's order across routes.  ws_status counts the messages of
-# each route and the errors by kind.
+# each route and the errors by kind.  A pass URI made from variables may
+# not hold "." or ".." segments (TEST 14).
 
 use lib 't/lib';
 use WsFrame ();
@@ -515,6 +516,36 @@ WsFrame::ws_handshake('/ws') . WsFrame::ws_text('{"x":1,"id":"c41"}')
 main::err('bad_target', ',"id":"c41"')
 . main::err('bad_target', ',"id":"a\",\"error\":\"injected"')
 . main::err('bad_target', ',"id":7')
+. WsFrame::srv_close(1000)
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 14: a pass URI from variables with "." or ".." segments answers bad_target
+--- config
+    location /ws {
+        websocket;
+        ws_route_correlation id;
+        ws_route default pass /app/other/$ws_message_type;
+    }
+
+    location /app/ {
+        internal;
+        return 200 "app $uri\n";
+    }
+--- raw_request eval
+WsFrame::ws_handshake('/ws')
+. WsFrame::ws_text('{"type":"../../admin","id":1}')
+. WsFrame::ws_text('{"type":"a/./b","id":2}')
+. WsFrame::ws_text('{"type":"%2e%2E/x","id":3}')
+. WsFrame::ws_text('{"type":"a/..","id":4}')
+. WsFrame::ws_close(1000)
+--- error_code: 101
+--- response_body eval
+main::err('bad_target', ',"id":1') . main::err('bad_target', ',"id":2')
+. main::err('bad_target', ',"id":3') . main::err('bad_target', ',"id":4')
 . WsFrame::srv_close(1000)
 --- no_error_log
 [error]
