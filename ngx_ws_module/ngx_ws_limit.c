@@ -817,10 +817,24 @@ ngx_ws_limit_charge(ngx_ws_limit_zone_t *lz, ngx_str_t *key)
         ngx_queue_remove(&lr->queue);
         ngx_queue_insert_head(&ctx->sh->queue, &lr->queue);
 
+        /*
+         * the workers' clocks are read at different times: a bucket last
+         * touched by a worker a little ahead is not drained for a negative
+         * time, nor set back to it (a drain counted twice); a clock that
+         * went back by more than a minute counts as a moment
+         */
+
         ms = (ngx_msec_int_t) (now - lr->last);
 
+        if (ms < -60000) {
+            ms = 1;
+
+        } else if (ms < 0) {
+            ms = 0;
+        }
+
         excess = (ngx_int_t) lr->excess
-                 - (ngx_int_t) (ctx->rate * ngx_abs(ms) / 1000) + 1000;
+                 - (ngx_int_t) (ctx->rate * ms / 1000) + 1000;
 
         if (excess < 0) {
             excess = 0;
@@ -828,7 +842,10 @@ ngx_ws_limit_charge(ngx_ws_limit_zone_t *lz, ngx_str_t *key)
 
         if (!lz->close || (ngx_uint_t) excess <= lz->burst) {
             lr->excess = excess;
-            lr->last = now;
+
+            if (ms) {
+                lr->last = now;
+            }
         }
 
         ngx_shmtx_unlock(&ctx->shpool->mutex);
