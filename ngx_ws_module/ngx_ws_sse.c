@@ -920,7 +920,9 @@ ngx_ws_sse_deliver(ngx_ws_sub_t *sub, ngx_ws_shared_t *sh)
     it->size = size;
     it->mem = mem;
     it->id = (int64_t) sub->last_id;
-    it->chan = ngx_ws_sse_chan(ctx, sub);
+
+    /* a replay's item may be trimmed (ngx_ws_sse_trim()): whose it is */
+    it->chan = ctx->streaming ? 0 : ngx_ws_sse_chan(ctx, sub);
 
     if (own) {
         it->buf[0].pos = own;
